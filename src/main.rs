@@ -1,3 +1,47 @@
-fn main() {
-    println!("Hello, world!");
+//! lambda-image: build AWS Lambda container images from a compiled `bootstrap`, without Docker.
+//!
+//! This file only parses the command line, dispatches, and turns errors into exit codes.
+
+mod assemble;
+mod bootstrap;
+mod cli;
+mod digest;
+mod error;
+mod image;
+mod layer;
+mod platform;
+mod reference;
+mod report;
+mod timestamp;
+mod transport;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match &cli.command {
+        Command::Build(args) => cli::build::run(args).map(|report| {
+            if args.json {
+                report.to_json() + "\n"
+            } else {
+                report.to_text()
+            }
+        }),
+    };
+    match outcome {
+        Ok(text) => {
+            // A closed stdout (e.g. `| head`) is not worth a panic.
+            let _ = std::io::stdout().write_all(text.as_bytes());
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("lambda-image: error: {error}");
+            ExitCode::from(error.kind().exit_code())
+        }
+    }
 }

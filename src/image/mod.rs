@@ -1,0 +1,12 @@
+//! The image documents lambda-image reads and writes: media types, manifests, indexes and configs.
+//!
+//! Documents are produced as canonical JSON bytes (sorted keys, compact), so their digests depend
+//! only on their content. The base config is edited as raw JSON, so fields this tool does not
+//! know survive untouched.
+
+pub mod config;
+pub mod json;
+pub mod manifest;
+pub mod media_types;
+
+pub use media_types::ImageFormat;

@@ -1,0 +1,320 @@
+//! The file tree of the new layer: the bootstrap at `/var/runtime/bootstrap`, any `--include`d
+//! files, and an explicit entry for every parent directory (Lambda's unpacker does not create
+//! missing parents).
+//!
+//! Paths are kept relative (`var/runtime/bootstrap`) and sorted, so the tar comes out in the same
+//! order on every machine. Nothing is read here except metadata; contents stream in `writer`.
+
+use std::collections::BTreeMap;
+use std::path::{Component, Path, PathBuf};
+use std::str::FromStr;
+
+use crate::error::{Error, ErrorKind, IoContext, Result};
+
+/// Where Lambda's provided runtimes look for the executable.
+pub const BOOTSTRAP_PATH: &str = "/var/runtime/bootstrap";
+
+/// One entry of the layer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LayerEntry {
+    Directory,
+    File {
+        source: PathBuf,
+        size: u64,
+        executable: bool,
+    },
+    Symlink {
+        target: String,
+    },
+}
+
+impl LayerEntry {
+    /// The mode written to the tar: directories and executables 0755, other files 0644.
+    pub fn mode(&self) -> u32 {
+        match self {
+            LayerEntry::Directory => 0o755,
+            LayerEntry::File {
+                executable: true, ..
+            } => 0o755,
+            LayerEntry::File {
+                executable: false, ..
+            } => 0o644,
+            LayerEntry::Symlink { .. } => 0o777,
+        }
+    }
+}
+
+/// The entries of a layer, keyed by relative path (`var/runtime/bootstrap`).
+#[derive(Clone, Debug, Default)]
+pub struct LayerContents {
+    entries: BTreeMap<String, LayerEntry>,
+}
+
+impl LayerContents {
+    /// A layer holding `bootstrap` at `/var/runtime/bootstrap`, mode 0755 whatever its mode on disk.
+    pub fn with_bootstrap(bootstrap: &Path, size: u64) -> Result<Self> {
+        let mut contents = Self::default();
+        let entry = LayerEntry::File {
+            source: bootstrap.to_owned(),
+            size,
+            executable: true,
+        };
+        contents.insert(&image_path(BOOTSTRAP_PATH)?, entry, || {
+            "the bootstrap".into()
+        })?;
+        Ok(contents)
+    }
+
+    /// Adds an `--include`: a file, or a directory's contents, at a path in the image.
+    pub fn include(&mut self, include: &IncludeSpec) -> Result<()> {
+        let metadata = std::fs::metadata(&include.source).map_err(|error| {
+            Error::usage(format!(
+                "--include {}: cannot read {}: {error}",
+                include,
+                include.source.display()
+            ))
+        })?;
+        let described = || format!("--include {include}");
+        if metadata.is_dir() {
+            let destination = image_path(&include.destination)?;
+            self.insert(&destination, LayerEntry::Directory, described)?;
+            self.include_directory(&include.source, &destination, include)
+        } else if metadata.is_file() {
+            let mut destination = include.destination.clone();
+            if destination.ends_with('/') {
+                let name = include.source.file_name().ok_or_else(|| {
+                    Error::usage(format!("--include {include}: the source has no file name"))
+                })?;
+                destination.push_str(&name.to_string_lossy());
+            }
+            let entry = file_entry(&include.source, &metadata);
+            self.insert(&image_path(&destination)?, entry, described)
+        } else {
+            Err(Error::usage(format!(
+                "--include {include}: {} is not a regular file or directory",
+                include.source.display()
+            )))
+        }
+    }
+
+    fn include_directory(
+        &mut self,
+        directory: &Path,
+        destination: &str,
+        include: &IncludeSpec,
+    ) -> Result<()> {
+        let listing = std::fs::read_dir(directory).path_context(
+            ErrorKind::Usage,
+            "read directory",
+            directory,
+        )?;
+        for item in listing {
+            let item = item.path_context(ErrorKind::Usage, "read directory", directory)?;
+            let source = item.path();
+            let name = item.file_name();
+            let name = name.to_str().ok_or_else(|| {
+                Error::usage(format!(
+                    "--include {include}: {} is not valid UTF-8",
+                    source.display()
+                ))
+            })?;
+            let path = format!("{destination}/{name}");
+            let metadata = std::fs::symlink_metadata(&source).path_context(
+                ErrorKind::Usage,
+                "read",
+                &source,
+            )?;
+            let described = || format!("--include {include}");
+            if metadata.is_dir() {
+                self.insert(&path, LayerEntry::Directory, described)?;
+                self.include_directory(&source, &path, include)?;
+            } else if metadata.is_file() {
+                self.insert(&path, file_entry(&source, &metadata), described)?;
+            } else if metadata.file_type().is_symlink() {
+                let target = std::fs::read_link(&source).path_context(
+                    ErrorKind::Usage,
+                    "read link",
+                    &source,
+                )?;
+                let target = target.to_str().ok_or_else(|| {
+                    Error::usage(format!(
+                        "--include {include}: link {} is not valid UTF-8",
+                        source.display()
+                    ))
+                })?;
+                let entry = LayerEntry::Symlink {
+                    target: target.to_owned(),
+                };
+                self.insert(&path, entry, described)?;
+            } else {
+                return Err(Error::usage(format!(
+                    "--include {include}: {} is a device, socket or pipe, which cannot go in a layer",
+                    source.display()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Inserts an entry and every missing parent directory, refusing conflicting entries.
+    fn insert(
+        &mut self,
+        path: &str,
+        entry: LayerEntry,
+        described: impl Fn() -> String,
+    ) -> Result<()> {
+        let mut parent = String::new();
+        for component in path
+            .split('/')
+            .collect::<Vec<_>>()
+            .split_last()
+            .map(|(_, parents)| parents)
+            .unwrap_or(&[])
+        {
+            if !parent.is_empty() {
+                parent.push('/');
+            }
+            parent.push_str(component);
+            match self.entries.get(&parent) {
+                None => {
+                    self.entries.insert(parent.clone(), LayerEntry::Directory);
+                }
+                Some(LayerEntry::Directory) => {}
+                Some(_) => {
+                    return Err(Error::usage(format!(
+                        "{}: /{parent} is a file in the layer, so /{path} cannot be placed under it",
+                        described()
+                    )));
+                }
+            }
+        }
+        match self.entries.get(path) {
+            None => {
+                self.entries.insert(path.to_owned(), entry);
+                Ok(())
+            }
+            Some(LayerEntry::Directory) if entry == LayerEntry::Directory => Ok(()),
+            Some(_) => Err(Error::usage(format!(
+                "{}: /{path} is already in the layer (from the bootstrap or another --include)",
+                described()
+            ))
+            .hint("give each --include its own destination")),
+        }
+    }
+
+    /// Entries in archive order: sorted by path, so parents come before their children.
+    pub fn entries(&self) -> impl Iterator<Item = (&str, &LayerEntry)> {
+        self.entries
+            .iter()
+            .map(|(path, entry)| (path.as_str(), entry))
+    }
+}
+
+fn file_entry(source: &Path, metadata: &std::fs::Metadata) -> LayerEntry {
+    use std::os::unix::fs::PermissionsExt;
+    LayerEntry::File {
+        source: source.to_owned(),
+        size: metadata.len(),
+        executable: metadata.permissions().mode() & 0o111 != 0,
+    }
+}
+
+/// Turns an absolute image path into the relative form used in tar entries, refusing `..`.
+fn image_path(destination: &str) -> Result<String> {
+    let path = Path::new(destination);
+    if !path.is_absolute() {
+        return Err(Error::usage(format!(
+            "`{destination}` is not an absolute path in the image (e.g. /var/task/config.json)"
+        )));
+    }
+    let mut parts = Vec::new();
+    for component in path.components() {
+        match component {
+            Component::RootDir | Component::CurDir => {}
+            Component::Normal(part) => parts.push(
+                part.to_str()
+                    .ok_or_else(|| Error::usage(format!("`{destination}` is not valid UTF-8")))?,
+            ),
+            Component::ParentDir | Component::Prefix(_) => {
+                return Err(Error::usage(format!(
+                    "`{destination}` must not contain `..`"
+                )));
+            }
+        }
+    }
+    if parts.is_empty() {
+        return Err(Error::usage(format!(
+            "`{destination}` names the image root; name a directory or file under it"
+        )));
+    }
+    Ok(parts.join("/"))
+}
+
+/// An `--include SRC:DEST` argument: a file or directory on disk, and where it goes in the image.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IncludeSpec {
+    pub source: PathBuf,
+    pub destination: String,
+}
+
+impl std::fmt::Display for IncludeSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.source.display(), self.destination)
+    }
+}
+
+impl FromStr for IncludeSpec {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let Some(split) = text.rfind(":/") else {
+            return Err(format!(
+                "`{text}` is not SRC:DEST with an absolute DEST, e.g. ./config.json:/var/task/config.json"
+            ));
+        };
+        let (source, destination) = (&text[..split], &text[split + 1..]);
+        if source.is_empty() {
+            return Err(format!("`{text}` has no source path before `:`"));
+        }
+        image_path(destination).map_err(|error| error.message().to_owned())?;
+        Ok(Self {
+            source: PathBuf::from(source),
+            destination: destination.to_owned(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bootstrap_gets_every_parent_directory() {
+        let contents = LayerContents::with_bootstrap(Path::new("/tmp/bootstrap"), 3).unwrap();
+        let paths: Vec<_> = contents.entries().map(|(path, _)| path).collect();
+        assert_eq!(paths, ["var", "var/runtime", "var/runtime/bootstrap"]);
+    }
+
+    #[test]
+    fn include_specs_need_an_absolute_destination() {
+        assert!("a.json:/var/task/a.json".parse::<IncludeSpec>().is_ok());
+        assert!("a.json:var/task".parse::<IncludeSpec>().is_err());
+        assert!("a.json".parse::<IncludeSpec>().is_err());
+        assert!("a.json:/var/../etc".parse::<IncludeSpec>().is_err());
+        assert!(":/var/task".parse::<IncludeSpec>().is_err());
+        assert!("a:/".parse::<IncludeSpec>().is_err());
+    }
+
+    #[test]
+    fn a_file_cannot_sit_where_the_bootstrap_needs_a_directory() {
+        let mut contents = LayerContents::with_bootstrap(Path::new("/tmp/bootstrap"), 3).unwrap();
+        let spec = IncludeSpec {
+            source: PathBuf::from("/tmp"),
+            destination: "/var/runtime/bootstrap/x".into(),
+        };
+        let error = contents.insert("var/runtime/bootstrap/x", LayerEntry::Directory, || {
+            spec.to_string()
+        });
+        assert!(error.is_err());
+    }
+}

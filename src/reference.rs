@@ -1,0 +1,201 @@
+//! Image locations as skopeo and the containers tools spell them: `oci:DIR[:TAG]`,
+//! `oci-archive:FILE[:TAG]` and `docker-archive:FILE[:NAME[:TAG]|:@INDEX]`.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+/// Where an image is read from or written to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ImageLocation {
+    /// An OCI image layout directory, optionally a tag in its `index.json`.
+    OciLayout {
+        directory: PathBuf,
+        tag: Option<String>,
+    },
+    /// An OCI image layout packed in a tar file.
+    OciArchive { file: PathBuf, tag: Option<String> },
+    /// A `docker save` / `docker load` tar file.
+    DockerArchive {
+        file: PathBuf,
+        selector: Option<DockerArchiveSelector>,
+    },
+}
+
+/// Which image of a docker-archive is meant, or the name written into it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DockerArchiveSelector {
+    /// A `name:tag` as in `RepoTags`.
+    Name(String),
+    /// `@N`: the N-th entry of `manifest.json` (reading only).
+    Index(usize),
+}
+
+const USAGE: &str = "use oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:NAME:TAG]";
+
+impl FromStr for ImageLocation {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        if let Some(rest) = text.strip_prefix("oci:") {
+            let (directory, tag) = split_path_and_tag(rest, text)?;
+            Ok(ImageLocation::OciLayout { directory, tag })
+        } else if let Some(rest) = text.strip_prefix("oci-archive:") {
+            let (file, tag) = split_path_and_tag(rest, text)?;
+            Ok(ImageLocation::OciArchive { file, tag })
+        } else if let Some(rest) = text.strip_prefix("docker-archive:") {
+            let (file, selector) = match rest.split_once(':') {
+                None => (rest, None),
+                Some((file, selector)) => {
+                    (file, Some(parse_docker_archive_selector(selector, text)?))
+                }
+            };
+            if file.is_empty() {
+                return Err(format!("`{text}` names no file; {USAGE}"));
+            }
+            Ok(ImageLocation::DockerArchive {
+                file: PathBuf::from(file),
+                selector,
+            })
+        } else if text.starts_with("docker://")
+            || (!text.contains(':') || text.contains('/')) && !text.is_empty()
+        {
+            Err(format!(
+                "`{text}` looks like a registry reference; this version reads and writes only local images ({USAGE})"
+            ))
+        } else {
+            Err(format!("`{text}` is not an image location; {USAGE}"))
+        }
+    }
+}
+
+/// Splits `PATH[:TAG]` the way the containers tools do: at the first `:`.
+fn split_path_and_tag(rest: &str, whole: &str) -> Result<(PathBuf, Option<String>), String> {
+    let (path, tag) = match rest.split_once(':') {
+        None => (rest, None),
+        Some((path, tag)) => (path, Some(tag)),
+    };
+    if path.is_empty() {
+        return Err(format!("`{whole}` names no path; {USAGE}"));
+    }
+    if let Some(tag) = tag
+        && !is_valid_tag(tag)
+    {
+        return Err(format!(
+            "`{tag}` in `{whole}` is not a valid tag (letters, digits, `_`, `.`, `-`, at most 128, not starting with `.` or `-`)"
+        ));
+    }
+    Ok((PathBuf::from(path), tag.map(str::to_owned)))
+}
+
+fn parse_docker_archive_selector(
+    selector: &str,
+    whole: &str,
+) -> Result<DockerArchiveSelector, String> {
+    if let Some(index) = selector.strip_prefix('@') {
+        return index
+            .parse()
+            .map(DockerArchiveSelector::Index)
+            .map_err(|_| format!("`@{index}` in `{whole}` is not an image index such as @0"));
+    }
+    let (name, tag) = match selector.rsplit_once(':') {
+        Some((name, tag)) if !tag.contains('/') => (name, tag),
+        _ => (selector, "latest"),
+    };
+    let name_ok = !name.is_empty()
+        && name.split('/').all(|part| {
+            !part.is_empty()
+                && part
+                    .bytes()
+                    .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'.' | b'_' | b'-' | b':'))
+        });
+    if !name_ok || !is_valid_tag(tag) {
+        return Err(format!(
+            "`{selector}` in `{whole}` is not a NAME:TAG (lowercase name, e.g. my-function:latest)"
+        ));
+    }
+    Ok(DockerArchiveSelector::Name(format!("{name}:{tag}")))
+}
+
+/// A tag as the distribution spec allows: `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`.
+pub fn is_valid_tag(tag: &str) -> bool {
+    let mut bytes = tag.bytes();
+    matches!(bytes.next(), Some(b) if b.is_ascii_alphanumeric() || b == b'_')
+        && tag.len() <= 128
+        && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+}
+
+impl fmt::Display for ImageLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ImageLocation::OciLayout { directory, tag } => {
+                write!(f, "oci:{}", directory.display())?;
+                tag.iter().try_for_each(|tag| write!(f, ":{tag}"))
+            }
+            ImageLocation::OciArchive { file, tag } => {
+                write!(f, "oci-archive:{}", file.display())?;
+                tag.iter().try_for_each(|tag| write!(f, ":{tag}"))
+            }
+            ImageLocation::DockerArchive { file, selector } => {
+                write!(f, "docker-archive:{}", file.display())?;
+                match selector {
+                    None => Ok(()),
+                    Some(DockerArchiveSelector::Name(name)) => write!(f, ":{name}"),
+                    Some(DockerArchiveSelector::Index(index)) => write!(f, ":@{index}"),
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_local_transports() {
+        assert_eq!(
+            "oci:out:v1".parse::<ImageLocation>().unwrap(),
+            ImageLocation::OciLayout {
+                directory: "out".into(),
+                tag: Some("v1".into())
+            }
+        );
+        assert_eq!(
+            "oci-archive:/tmp/a.tar".parse::<ImageLocation>().unwrap(),
+            ImageLocation::OciArchive {
+                file: "/tmp/a.tar".into(),
+                tag: None
+            }
+        );
+        assert_eq!(
+            "docker-archive:fn.tar:my/fn"
+                .parse::<ImageLocation>()
+                .unwrap(),
+            ImageLocation::DockerArchive {
+                file: "fn.tar".into(),
+                selector: Some(DockerArchiveSelector::Name("my/fn:latest".into()))
+            }
+        );
+        assert_eq!(
+            "docker-archive:fn.tar:@1".parse::<ImageLocation>().unwrap(),
+            ImageLocation::DockerArchive {
+                file: "fn.tar".into(),
+                selector: Some(DockerArchiveSelector::Index(1))
+            }
+        );
+        assert!("oci:".parse::<ImageLocation>().is_err());
+        assert!("oci:dir:-bad".parse::<ImageLocation>().is_err());
+        assert!(
+            "docker-archive:fn.tar:Upper:x"
+                .parse::<ImageLocation>()
+                .is_err()
+        );
+        assert!(
+            "public.ecr.aws/lambda/provided:al2023"
+                .parse::<ImageLocation>()
+                .is_err()
+        );
+        assert!("zip:thing".parse::<ImageLocation>().is_err());
+    }
+}

@@ -1,0 +1,77 @@
+//! What a build tells the user: per-architecture manifest digests (what Lambda deploys), the
+//! index digest if any, and the base. Human lines on stdout, or one JSON object with `--json`.
+
+use serde::Serialize;
+
+use crate::platform::Architecture;
+
+#[derive(Debug, Serialize)]
+pub struct BuildReport {
+    pub images: Vec<ReportedImage>,
+    pub index: Option<ReportedIndex>,
+    pub base: ReportedBase,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ReportedImage {
+    #[serde(serialize_with = "architecture_name")]
+    pub architecture: Architecture,
+    pub digest: String,
+    pub reference: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ReportedIndex {
+    pub digest: String,
+    pub reference: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ReportedBase {
+    pub reference: String,
+    pub digest: String,
+}
+
+fn architecture_name<S: serde::Serializer>(
+    architecture: &Architecture,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(architecture.oci_name())
+}
+
+impl BuildReport {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("the report always serializes")
+    }
+
+    /// Lines for people, ending with how to deploy.
+    pub fn to_text(&self) -> String {
+        let mut text = String::new();
+        for image in &self.images {
+            text.push_str(&format!(
+                "{:<6} {}  {}  (Lambda --architectures {})\n",
+                image.architecture.oci_name(),
+                image.digest,
+                image.reference,
+                image.architecture.lambda_name()
+            ));
+        }
+        if let Some(index) = &self.index {
+            text.push_str(&format!(
+                "{:<6} {}  {}\n",
+                "index", index.digest, index.reference
+            ));
+        }
+        text.push_str(&format!(
+            "base   {}  {}\n",
+            self.base.digest, self.base.reference
+        ));
+        if self.index.is_some() {
+            text.push_str(
+                "Lambda runs one architecture per function and rejects indexes: deploy each function with its \
+                 architecture's digest (ImageUri=REPO@sha256:...), never the index digest.\n",
+            );
+        }
+        text
+    }
+}

@@ -1,0 +1,340 @@
+//! docker-archive files (what `docker save` writes and `docker load` reads): resolving a base from
+//! one, and writing the built images into one, one image per architecture with its `RepoTags`.
+//!
+//! A docker-archive has no manifests and no compressed digests, only `manifest.json`, configs and
+//! layer files. On reading, each layer is hashed (and checked against the config's `diff_ids`);
+//! uncompressed layers are gzipped once, because Lambda rejects uncompressed Docker layers.
+
+use std::collections::BTreeMap;
+use std::io::{self, BufWriter, Read};
+
+use flate2::read::MultiGzDecoder;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+
+use super::source::{
+    BaseImage, BlobSource, CONFIG_LIMIT, LayerBlob, MANIFEST_LIMIT, ResolvedBase,
+    missing_architecture,
+};
+use super::tree::{TreeReader, TreeWriter};
+use crate::digest::{HashingWriter, Sha256Digest};
+use crate::error::{Error, ErrorKind, IoContext, Result};
+use crate::image::ImageFormat;
+use crate::image::config::read_base_config;
+use crate::image::manifest::{Document, descriptor};
+use crate::image::media_types::DOCKER_LAYER_GZIP;
+use crate::layer::writer::gzip_encoder;
+use crate::platform::Architecture;
+use crate::reference::DockerArchiveSelector;
+
+/// The name given to images in a docker-archive when the output names none.
+pub const DEFAULT_NAME: &str = "lambda-function:latest";
+
+/// One entry of `manifest.json`.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ArchiveEntry {
+    pub config: String,
+    #[serde(default)]
+    pub repo_tags: Option<Vec<String>>,
+    pub layers: Vec<String>,
+}
+
+/// Resolves the wanted architectures from the images in a docker-archive.
+pub fn resolve(
+    tree: Box<dyn TreeReader>,
+    selector: Option<&DockerArchiveSelector>,
+    wanted: &[Architecture],
+) -> Result<ResolvedBase> {
+    let entries = read_archive_manifest(tree.as_ref())?;
+    let candidates: Vec<&ArchiveEntry> = match selector {
+        None => entries.iter().collect(),
+        Some(DockerArchiveSelector::Index(index)) => {
+            vec![entries.get(*index).ok_or_else(|| {
+                Error::base(format!(
+                    "has {} images, so there is no @{index}",
+                    entries.len()
+                ))
+            })?]
+        }
+        Some(DockerArchiveSelector::Name(name)) => {
+            let found: Vec<_> = entries
+                .iter()
+                .filter(|entry| entry.repo_tags.iter().flatten().any(|tag| tag == name))
+                .collect();
+            if found.is_empty() {
+                let tags: Vec<_> = entries
+                    .iter()
+                    .flat_map(|e| e.repo_tags.iter().flatten().cloned())
+                    .collect();
+                return Err(Error::base(format!(
+                    "has no image named {name}; it has: {}",
+                    tags.join(", ")
+                )));
+            }
+            found
+        }
+    };
+
+    let scratch = tempfile::tempdir().context(ErrorKind::Failure, || {
+        "cannot create a temporary directory".into()
+    })?;
+    let mut by_architecture = BTreeMap::new();
+    let mut available = Vec::new();
+    for entry in candidates {
+        let (config_raw, config_digest) = read_config(tree.as_ref(), &entry.config)?;
+        let facts = read_base_config(&config_raw)
+            .map_err(|error| Error::base(format!("{}: {error}", entry.config)))?;
+        available.push(format!("{}/{}", facts.os, facts.architecture));
+        if let Some(architecture) =
+            Architecture::parse(&facts.architecture).filter(|_| facts.os == "linux")
+        {
+            by_architecture.entry(architecture).or_insert((
+                entry,
+                config_raw,
+                config_digest,
+                facts,
+            ));
+        }
+    }
+
+    let mut images = BTreeMap::new();
+    let mut top_digest = None;
+    for &architecture in wanted {
+        let Some((entry, config_raw, config_digest, facts)) = by_architecture.remove(&architecture)
+        else {
+            return Err(missing_architecture(architecture, &available));
+        };
+        if facts.diff_id_count != entry.layers.len() {
+            return Err(Error::base(format!(
+                "image {} has {} layer files but its config lists {} diff_ids",
+                entry.config,
+                entry.layers.len(),
+                facts.diff_id_count
+            )));
+        }
+        let diff_ids = config_diff_ids(&config_raw);
+        let layers = entry
+            .layers
+            .iter()
+            .zip(&diff_ids)
+            .map(|(path, diff_id)| prepare_layer(tree.as_ref(), path, diff_id, scratch.path()))
+            .collect::<Result<Vec<_>>>()?;
+        top_digest.get_or_insert(config_digest);
+        images.insert(
+            architecture,
+            BaseImage {
+                manifest_digest: None,
+                config_raw,
+                config: facts,
+                layers,
+            },
+        );
+    }
+    Ok(ResolvedBase {
+        reference: String::new(),
+        digest: top_digest.expect("at least one architecture is always requested"),
+        format: ImageFormat::Docker,
+        images,
+        tree,
+        _scratch: Some(scratch),
+    })
+}
+
+fn read_archive_manifest(tree: &dyn TreeReader) -> Result<Vec<ArchiveEntry>> {
+    let (reader, size) = tree.open("manifest.json").map_err(|error| {
+        Error::base(format!(
+            "is not a docker-archive (no manifest.json: {error})"
+        ))
+    })?;
+    if size > MANIFEST_LIMIT {
+        return Err(Error::base("manifest.json is over the 4 MiB limit"));
+    }
+    serde_json::from_reader(reader)
+        .map_err(|error| Error::base(format!("manifest.json is malformed: {error}")))
+}
+
+/// Reads a config, checking it against the digest in its file name when it has one.
+fn read_config(tree: &dyn TreeReader, path: &str) -> Result<(Vec<u8>, Sha256Digest)> {
+    let (reader, size) = tree
+        .open(path)
+        .map_err(|error| Error::base(format!("config {path}: {error}")))?;
+    if size > CONFIG_LIMIT {
+        return Err(Error::base(format!(
+            "config {path} is over the 8 MiB limit"
+        )));
+    }
+    let mut bytes = Vec::with_capacity(size as usize);
+    reader
+        .take(CONFIG_LIMIT)
+        .read_to_end(&mut bytes)
+        .map_err(|error| Error::base(format!("config {path}: {error}")))?;
+    let digest = Sha256Digest::of(&bytes);
+    let named = path
+        .rsplit('/')
+        .next()
+        .unwrap_or(path)
+        .trim_end_matches(".json");
+    if named.len() == 64 && named.bytes().all(|b| b.is_ascii_hexdigit()) && named != digest.hex() {
+        return Err(Error::base(format!(
+            "config {path} does not match its name: its content is {digest}"
+        )));
+    }
+    Ok((bytes, digest))
+}
+
+fn config_diff_ids(config_raw: &[u8]) -> Vec<String> {
+    let value: serde_json::Value = serde_json::from_slice(config_raw).unwrap_or_default();
+    value["rootfs"]["diff_ids"]
+        .as_array()
+        .map(|ids| {
+            ids.iter()
+                .filter_map(|id| id.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Hashes one layer file, checks it against its diff_id, and gzips it when it is uncompressed.
+fn prepare_layer(
+    tree: &dyn TreeReader,
+    path: &str,
+    diff_id: &str,
+    scratch: &std::path::Path,
+) -> Result<LayerBlob> {
+    let failed = |error: io::Error| Error::base(format!("layer {path}: {error}"));
+    let (mut reader, size) = tree.open(path).map_err(failed)?;
+    let mut magic = [0u8; 4];
+    let magic_len = read_up_to(&mut reader, &mut magic).map_err(failed)?;
+    let (reader, _) = tree.open(path).map_err(failed)?;
+    let mut hashed = HashingReader::new(reader);
+    let (uncompressed_digest, blob) = match &magic[..magic_len] {
+        [0x1f, 0x8b, ..] => {
+            let mut uncompressed = HashingWriter::new(io::sink());
+            io::copy(&mut MultiGzDecoder::new(&mut hashed), &mut uncompressed).map_err(failed)?;
+            io::copy(&mut hashed, &mut io::sink()).map_err(failed)?;
+            let (_, diff, _) = uncompressed.finish();
+            let digest = hashed.finish();
+            (
+                diff,
+                LayerBlob {
+                    descriptor: descriptor(DOCKER_LAYER_GZIP, &digest, size),
+                    source: BlobSource::Tree(path.to_owned()),
+                },
+            )
+        }
+        [0x28, 0xb5, 0x2f, 0xfd] => {
+            return Err(Error::base(format!(
+                "layer {path} is zstd-compressed; Lambda needs gzip layers"
+            )));
+        }
+        _ => {
+            let file = tempfile::NamedTempFile::new_in(scratch).map_err(failed)?;
+            let mut uncompressed =
+                HashingWriter::new(gzip_encoder(HashingWriter::new(BufWriter::new(file))));
+            io::copy(&mut hashed, &mut uncompressed).map_err(failed)?;
+            let (gzip, diff, _) = uncompressed.finish();
+            let (buffered, digest, compressed_size) = gzip.finish().map_err(failed)?.finish();
+            let file = buffered
+                .into_inner()
+                .map_err(|error| failed(error.into_error()))?;
+            let (_, kept) = file.keep().map_err(|error| failed(error.error))?;
+            (
+                diff,
+                LayerBlob {
+                    descriptor: descriptor(DOCKER_LAYER_GZIP, &digest, compressed_size),
+                    source: BlobSource::LocalFile(kept),
+                },
+            )
+        }
+    };
+    if uncompressed_digest.to_string() != diff_id {
+        return Err(Error::base(format!(
+            "layer {path} is corrupt: its content is {uncompressed_digest}, but the config says {diff_id}"
+        )));
+    }
+    Ok(blob)
+}
+
+fn read_up_to(reader: &mut dyn Read, buffer: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buffer.len() {
+        match reader.read(&mut buffer[filled..])? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    Ok(filled)
+}
+
+/// A reader that hashes what passes through it.
+struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+}
+
+impl<R: Read> HashingReader<R> {
+    fn new(inner: R) -> Self {
+        Self {
+            inner,
+            hasher: Sha256::new(),
+        }
+    }
+
+    fn finish(self) -> Sha256Digest {
+        format!("sha256:{}", hex::encode(self.hasher.finalize()))
+            .parse()
+            .expect("a sha256 hash is always a valid digest")
+    }
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+/// One image to write into a docker-archive.
+pub struct ArchiveImage<'a> {
+    pub config: &'a Document,
+    pub layers: &'a [LayerBlob],
+    pub repo_tag: String,
+}
+
+/// Writes images (blobs under `blobs/sha256/`, as Docker 25+ does) and `manifest.json`;
+/// `open_layer` gives each layer's bytes.
+pub fn write<'a>(
+    writer: &mut dyn TreeWriter,
+    images: &[ArchiveImage],
+    open_layer: &dyn Fn(&LayerBlob) -> io::Result<Box<dyn Read + Send + 'a>>,
+) -> io::Result<()> {
+    let mut entries = Vec::new();
+    for image in images {
+        let config_path = image.config.digest.layout_path();
+        if !writer.contains(&config_path) {
+            writer.write(
+                &config_path,
+                image.config.size(),
+                &mut &image.config.bytes[..],
+            )?;
+        }
+        let mut layer_paths = Vec::new();
+        for layer in image.layers {
+            let path = layer.digest().layout_path();
+            if !writer.contains(&path) {
+                writer.write(&path, layer.descriptor.size(), &mut open_layer(layer)?)?;
+            }
+            layer_paths.push(path);
+        }
+        entries.push(ArchiveEntry {
+            config: config_path,
+            repo_tags: Some(vec![image.repo_tag.clone()]),
+            layers: layer_paths,
+        });
+    }
+    let bytes = serde_json::to_vec(&entries).expect("manifest.json always serializes");
+    writer.write("manifest.json", bytes.len() as u64, &mut &bytes[..])?;
+    Ok(())
+}

@@ -1,0 +1,271 @@
+//! Writing the built images to an OCI layout, an oci-archive or a docker-archive.
+//!
+//! Every output appears whole or not at all: archives and new layout directories are built under
+//! a temporary name beside the destination and renamed into place; when adding to an existing
+//! layout, each blob is renamed into place and `index.json` is replaced last.
+
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use super::docker_archive::{self, ArchiveImage, DEFAULT_NAME};
+use super::oci::{self, LayoutEntry};
+use super::source::{LayerBlob, ResolvedBase};
+use super::tree::{DirectoryWriter, TarWriter, TreeWriter};
+use crate::assemble::Assembled;
+use crate::digest::Sha256Digest;
+use crate::error::{Error, ErrorKind, IoContext, Result};
+use crate::image::manifest::Document;
+use crate::platform::Architecture;
+use crate::reference::{DockerArchiveSelector, ImageLocation, is_valid_tag};
+
+/// Where each written image can be found, for the report.
+pub struct Written {
+    pub images: Vec<(Architecture, Sha256Digest, String)>,
+    pub index: Option<(Sha256Digest, String)>,
+}
+
+/// Writes `assembled` to `location`.
+pub fn write_output(
+    location: &ImageLocation,
+    assembled: &Assembled,
+    base: &ResolvedBase,
+) -> Result<Written> {
+    match location {
+        ImageLocation::OciLayout { directory, tag } => {
+            let tag = tag.as_deref().unwrap_or("latest");
+            let names = Names::new(assembled, tag)?;
+            let existing = oci::existing_layout_index(directory)?;
+            if existing.is_some() {
+                let mut writer = DirectoryWriter::new(directory.clone());
+                write_layout(&mut writer, assembled, base, &names, existing)
+                    .map_err(|e| write_failed(location, e))?;
+            } else {
+                let staging = tempfile::Builder::new()
+                    .prefix(".lambda-image-")
+                    .tempdir_in(parent_directory(directory)?)
+                    .path_context(
+                        ErrorKind::Output,
+                        "create a temporary directory beside",
+                        directory,
+                    )?;
+                let mut writer = DirectoryWriter::new(staging.path().to_owned());
+                write_layout(&mut writer, assembled, base, &names, None)
+                    .map_err(|e| write_failed(location, e))?;
+                std::fs::rename(staging.path(), directory).path_context(
+                    ErrorKind::Output,
+                    "create",
+                    directory,
+                )?;
+                // Renamed into place: the temporary directory must no longer be deleted.
+                let _ = staging.keep();
+            }
+            Ok(names.written(assembled, |name| {
+                format!("oci:{}:{name}", directory.display())
+            }))
+        }
+        ImageLocation::OciArchive { file, tag } => {
+            let tag = tag.as_deref().unwrap_or("latest");
+            let names = Names::new(assembled, tag)?;
+            write_archive(location, file, |writer| {
+                write_layout(writer, assembled, base, &names, None)
+            })?;
+            Ok(names.written(assembled, |name| {
+                format!("oci-archive:{}:{name}", file.display())
+            }))
+        }
+        ImageLocation::DockerArchive { file, selector } => {
+            let name = match selector {
+                None => DEFAULT_NAME.to_owned(),
+                Some(DockerArchiveSelector::Name(name)) => name.clone(),
+                Some(DockerArchiveSelector::Index(_)) => {
+                    return Err(Error::usage(format!(
+                        "--output {location}: @INDEX selects an image when reading; to write, name it: docker-archive:FILE:NAME:TAG"
+                    )));
+                }
+            };
+            let (repository, tag) = name
+                .rsplit_once(':')
+                .expect("docker-archive names always carry a tag");
+            let names = Names::new(assembled, tag)?;
+            let images: Vec<ArchiveImage> = assembled
+                .images
+                .iter()
+                .zip(&names.per_architecture)
+                .map(|(image, tag)| ArchiveImage {
+                    config: &image.config,
+                    layers: &image.layers,
+                    repo_tag: format!("{repository}:{tag}"),
+                })
+                .collect();
+            write_archive(location, file, |writer| {
+                docker_archive::write(writer, &images, &|layer: &LayerBlob| base.open_layer(layer))
+            })?;
+            let mut written = names.written(assembled, |name| {
+                format!("docker-archive:{}:{repository}:{name}", file.display())
+            });
+            written.index = None; // a docker-archive holds no index
+            Ok(written)
+        }
+    }
+}
+
+/// The tag of the whole build and of each architecture.
+struct Names {
+    top: String,
+    per_architecture: Vec<String>,
+}
+
+impl Names {
+    fn new(assembled: &Assembled, tag: &str) -> Result<Self> {
+        let per_architecture: Vec<String> = if assembled.images.len() == 1 {
+            vec![tag.to_owned()]
+        } else {
+            assembled
+                .images
+                .iter()
+                .map(|image| format!("{tag}-{}", image.architecture))
+                .collect()
+        };
+        if let Some(bad) = per_architecture.iter().find(|name| !is_valid_tag(name)) {
+            return Err(Error::usage(format!(
+                "tag `{bad}` would be over 128 characters; use a shorter tag"
+            )));
+        }
+        Ok(Self {
+            top: tag.to_owned(),
+            per_architecture,
+        })
+    }
+
+    fn written(&self, assembled: &Assembled, reference: impl Fn(&str) -> String) -> Written {
+        Written {
+            images: assembled
+                .images
+                .iter()
+                .zip(&self.per_architecture)
+                .map(|(image, name)| {
+                    (
+                        image.architecture,
+                        image.manifest.digest.clone(),
+                        reference(name),
+                    )
+                })
+                .collect(),
+            index: assembled
+                .index
+                .as_ref()
+                .map(|index| (index.digest.clone(), reference(&self.top))),
+        }
+    }
+}
+
+/// Writes blobs, then `index.json` naming the top image (or index) and each architecture.
+fn write_layout(
+    writer: &mut dyn TreeWriter,
+    assembled: &Assembled,
+    base: &ResolvedBase,
+    names: &Names,
+    existing: Option<oci_spec::image::ImageIndex>,
+) -> io::Result<()> {
+    let mut entries = Vec::new();
+    for image in &assembled.images {
+        for layer in &image.layers {
+            let path = layer.digest().layout_path();
+            if !writer.contains(&path) {
+                writer.write(&path, layer.descriptor.size(), &mut base.open_layer(layer)?)?;
+            }
+        }
+        write_document(writer, &image.config)?;
+        write_document(writer, &image.manifest)?;
+    }
+    if let Some(index) = &assembled.index {
+        write_document(writer, index)?;
+        entries.push(LayoutEntry {
+            descriptor: index.descriptor(),
+            name: names.top.clone(),
+        });
+    }
+    for (image, name) in assembled.images.iter().zip(&names.per_architecture) {
+        let mut descriptor = image.manifest.descriptor();
+        descriptor.set_platform(Some(image.platform.clone()));
+        entries.push(LayoutEntry {
+            descriptor: descriptor.clone(),
+            name: name.clone(),
+        });
+        if assembled.index.is_none() {
+            // One architecture: tag it `TAG-arch` too, so scripts can rely on that name.
+            entries.push(LayoutEntry {
+                descriptor,
+                name: format!("{}-{}", names.top, image.architecture),
+            });
+        }
+    }
+    oci::write_layout_index(writer, existing, entries)
+}
+
+fn write_document(writer: &mut dyn TreeWriter, document: &Document) -> io::Result<()> {
+    let path = document.digest.layout_path();
+    if writer.contains(&path) {
+        return Ok(());
+    }
+    writer.write(&path, document.size(), &mut &document.bytes[..])
+}
+
+/// Writes a tar archive through `fill` into a temporary file, renamed to `file` when complete.
+fn write_archive(
+    location: &ImageLocation,
+    file: &Path,
+    fill: impl FnOnce(&mut TarWriter<BufWriter<&mut std::fs::File>>) -> io::Result<()>,
+) -> Result<()> {
+    if file.is_dir() {
+        return Err(Error::output(format!(
+            "--output {location}: {} is a directory",
+            file.display()
+        )));
+    }
+    let mut temporary = tempfile::Builder::new()
+        .prefix(".lambda-image-")
+        .tempfile_in(parent_directory(file)?)
+        .path_context(ErrorKind::Output, "create a temporary file beside", file)?;
+    {
+        let mut writer = TarWriter::new(BufWriter::with_capacity(1 << 20, temporary.as_file_mut()));
+        fill(&mut writer).map_err(|error| write_failed(location, error))?;
+        writer
+            .finish()
+            .and_then(|mut buffered| buffered.flush())
+            .map_err(|error| write_failed(location, error))?;
+    }
+    temporary
+        .persist(file)
+        .map_err(|error| error.error)
+        .path_context(ErrorKind::Output, "write", file)?;
+    Ok(())
+}
+
+fn parent_directory(path: &Path) -> Result<PathBuf> {
+    let parent = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    if !parent.is_dir() {
+        return Err(Error::output(format!(
+            "cannot write {}: directory {} does not exist",
+            path.display(),
+            parent.display()
+        ))
+        .hint("create the directory first, or choose another output path"));
+    }
+    Ok(parent)
+}
+
+/// Corrupt base content is the base's fault; anything else is a failure to write the output.
+fn write_failed(location: &ImageLocation, error: io::Error) -> Error {
+    if error.kind() == io::ErrorKind::InvalidData {
+        Error::base(format!(
+            "a base blob is corrupt, so nothing was written to {location}: {error}"
+        ))
+        .hint("fetch the base again (e.g. with skopeo copy)")
+    } else {
+        Error::output(format!("cannot write {location}: {error}"))
+    }
+}

@@ -1,0 +1,151 @@
+//! A resolved base image: for each requested architecture, its manifest, raw config and layer
+//! descriptors, plus where each layer's bytes can be read (and verified) when a sink copies them.
+//!
+//! Resolution reads and verifies only the small documents. Layer blobs are not touched here; they
+//! stream, verified, straight from the source into the output.
+
+use std::collections::BTreeMap;
+use std::io::{self, Read};
+use std::path::PathBuf;
+
+use oci_spec::image::Descriptor;
+
+use super::tree::TreeReader;
+use super::{docker_archive, oci};
+use crate::digest::{Sha256Digest, VerifyingReader};
+use crate::error::{Error, Result};
+use crate::image::ImageFormat;
+use crate::image::config::BaseConfigFacts;
+use crate::platform::Architecture;
+use crate::reference::ImageLocation;
+
+/// Largest manifest or index accepted (the limit registries use).
+pub const MANIFEST_LIMIT: u64 = 4 << 20;
+/// Largest image config accepted.
+pub const CONFIG_LIMIT: u64 = 8 << 20;
+
+/// Where a layer's bytes come from.
+#[derive(Clone, Debug)]
+pub enum BlobSource {
+    /// A file in the source tree, checked against the descriptor as it is read.
+    Tree(String),
+    /// A file this run made (the new layer, or a base layer that had to be compressed).
+    LocalFile(PathBuf),
+}
+
+/// A layer: its descriptor as it will appear in the manifest, and where its bytes are.
+#[derive(Clone, Debug)]
+pub struct LayerBlob {
+    pub descriptor: Descriptor,
+    pub source: BlobSource,
+}
+
+impl LayerBlob {
+    pub fn digest(&self) -> Sha256Digest {
+        self.descriptor
+            .digest()
+            .to_string()
+            .parse()
+            .expect("layer descriptors are checked to hold sha256 digests")
+    }
+}
+
+/// One architecture of the base.
+pub struct BaseImage {
+    /// The manifest's digest; a docker-archive has no manifests.
+    pub manifest_digest: Option<Sha256Digest>,
+    pub config_raw: Vec<u8>,
+    pub config: BaseConfigFacts,
+    pub layers: Vec<LayerBlob>,
+}
+
+/// The base image, resolved for the requested architectures.
+pub struct ResolvedBase {
+    /// The location as the user wrote it.
+    pub reference: String,
+    /// Digest of the top-level document the reference names (index or manifest; for a
+    /// docker-archive, which has no manifest, the image ID).
+    pub digest: Sha256Digest,
+    pub format: ImageFormat,
+    pub images: BTreeMap<Architecture, BaseImage>,
+    pub(super) tree: Box<dyn TreeReader>,
+    /// Keeps files made while resolving (compressed docker-archive layers) alive.
+    pub(super) _scratch: Option<tempfile::TempDir>,
+}
+
+impl ResolvedBase {
+    /// Opens a layer for copying; bytes from the source are verified against the descriptor.
+    pub fn open_layer(&self, layer: &LayerBlob) -> io::Result<Box<dyn Read + Send + '_>> {
+        match &layer.source {
+            BlobSource::Tree(path) => {
+                let (reader, _) = self.tree.open(path)?;
+                Ok(Box::new(VerifyingReader::new(
+                    reader,
+                    layer.digest(),
+                    layer.descriptor.size(),
+                )))
+            }
+            BlobSource::LocalFile(path) => Ok(Box::new(std::fs::File::open(path)?)),
+        }
+    }
+}
+
+/// Opens the base at `location` and resolves the requested architectures.
+pub fn open_base(location: &ImageLocation, wanted: &[Architecture]) -> Result<ResolvedBase> {
+    let resolved = match location {
+        ImageLocation::OciLayout { directory, tag } => {
+            if !directory.is_dir() {
+                return Err(missing_base(location, "is not a directory"));
+            }
+            oci::resolve(
+                Box::new(super::tree::DirectoryTree::new(directory.clone())),
+                tag.as_deref(),
+                wanted,
+            )
+        }
+        ImageLocation::OciArchive { file, tag } => {
+            let tree = open_tar(location, file)?;
+            oci::resolve(Box::new(tree), tag.as_deref(), wanted)
+        }
+        ImageLocation::DockerArchive { file, selector } => {
+            let tree = open_tar(location, file)?;
+            docker_archive::resolve(Box::new(tree), selector.as_ref(), wanted)
+        }
+    };
+    let mut resolved = resolved.map_err(|error| {
+        Error::base(format!("base {location}: {}", error.message())).hint(error.hint_text().unwrap_or(
+            "check the --base location; an OCI layout can be made with `skopeo copy docker://IMAGE oci:DIR:TAG`",
+        ))
+    })?;
+    resolved.reference = location.to_string();
+    Ok(resolved)
+}
+
+fn open_tar(location: &ImageLocation, file: &std::path::Path) -> Result<super::tree::TarTree> {
+    if !file.is_file() {
+        return Err(missing_base(location, "does not exist or is not a file"));
+    }
+    super::tree::TarTree::open(file)
+        .map_err(|error| Error::base(format!("base {location}: cannot read the archive: {error}")))
+}
+
+fn missing_base(location: &ImageLocation, why: &str) -> Error {
+    Error::base(format!("base {location} {why}")).hint(
+        "pass an existing base, e.g. --base oci:./provided-al2023:al2023 (made with `skopeo copy`)",
+    )
+}
+
+/// The error for an architecture the base does not have.
+pub fn missing_architecture(wanted: Architecture, available: &[String]) -> Error {
+    let available = if available.is_empty() {
+        "none".to_owned()
+    } else {
+        available.join(", ")
+    };
+    Error::base(format!(
+        "has no image for linux/{wanted}; it has: {available}"
+    ))
+    .hint(format!(
+        "use a base that includes linux/{wanted}, or build only the architectures it has"
+    ))
+}
