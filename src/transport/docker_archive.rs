@@ -134,7 +134,8 @@ pub fn resolve(
     Ok(ResolvedBase {
         reference: String::new(),
         digest: top_digest.expect("at least one architecture is always requested"),
-        format: ImageFormat::Docker,
+        // A docker-archive holds no manifests, so it has no format of its own to keep: default to OCI.
+        format: ImageFormat::Oci,
         images,
         tree,
         _scratch: Some(scratch),

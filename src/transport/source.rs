@@ -66,6 +66,7 @@ pub struct ResolvedBase {
     /// Digest of the top-level document the reference names (index or manifest; for a
     /// docker-archive, which has no manifest, the image ID).
     pub digest: Sha256Digest,
+    /// The media-type family of the base's manifests; the default for the output.
     pub format: ImageFormat,
     pub images: BTreeMap<Architecture, BaseImage>,
     pub(super) tree: Box<dyn TreeReader>,
