@@ -18,7 +18,12 @@ use crate::digest::{HashingWriter, Sha256Digest};
 use crate::error::{Error, ErrorKind, IoContext, Result};
 
 /// The gzip level for new layers. Part of the digest: keep it fixed.
-pub const COMPRESSION_LEVEL: u32 = 6;
+///
+/// Measured on a 16 MB Go binary (skopeo) with zlib-rs: level 1 (deflate_quick) 50.8% at 138 MB/s,
+/// level 2 42.0% at 112 MB/s, level 6 39.2% at 60 MB/s; `gzip -1` gives 42.7% at 65 MB/s. Level 2
+/// is smaller than `gzip -1` and nearly twice as fast; the few percent level 6 saves cost more time
+/// than they save in upload on any link faster than about 4 MB/s.
+pub const COMPRESSION_LEVEL: u32 = 2;
 
 /// The digests and sizes of a written layer.
 #[derive(Clone, Debug, PartialEq, Eq)]
