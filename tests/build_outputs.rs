@@ -290,6 +290,17 @@ fn the_docker_archive_holds_one_tagged_image_per_architecture() {
             &format!("docker-archive:{}:my/fn:v3-{arch}", archive.display()),
         ]))
         .unwrap();
+        // The reported digest of a docker-archive image is its image ID: the config's digest.
+        let config = skopeo(&[
+            "inspect",
+            "--config",
+            "--raw",
+            &format!("docker-archive:{}:my/fn:v3-{arch}", archive.display()),
+        ]);
+        assert_eq!(
+            image_digest(&report, arch),
+            format!("sha256:{}", sha256_hex(config.as_bytes()))
+        );
         assert_eq!(inspected["Architecture"], arch);
         assert_eq!(
             inspected["Layers"].as_array().unwrap().len(),

@@ -103,7 +103,12 @@ pub fn write_output(
             let mut written = names.written(assembled, |name| {
                 format!("docker-archive:{}:{repository}:{name}", file.display())
             });
-            written.index = None; // a docker-archive holds no index
+            // A docker-archive holds no manifests and no index: what identifies each image in it
+            // (and in `docker images`) is its image ID, the config digest.
+            for ((_, digest, _), image) in written.images.iter_mut().zip(&assembled.images) {
+                *digest = image.config.digest.clone();
+            }
+            written.index = None;
             Ok(written)
         }
     }
