@@ -678,3 +678,37 @@ fn text_output_names_each_architecture_and_warns_about_the_index() {
     assert!(text.contains("index  sha256:"), "{text}");
     assert!(text.contains("never the index"), "{text}");
 }
+
+#[test]
+fn outputs_are_readable_by_others_like_any_file_the_user_writes() {
+    let f = fixtures();
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("layout");
+    let archive = work.path().join("fn.tar");
+    for output in [
+        format!("oci:{}:p", layout.display()),
+        format!("oci-archive:{}:p", archive.display()),
+    ] {
+        // Under umask 022 a new file is 0644 and a new directory 0755; temporary files are 0600.
+        run(std::process::Command::new("sh")
+            .args(["-c", "umask 022 && exec \"$0\" \"$@\""])
+            .arg(env!("CARGO_BIN_EXE_lambda-image"))
+            .args([
+                "build",
+                "--bootstrap",
+                f.bootstrap_amd64.to_str().unwrap(),
+                "--base",
+                &base_ref(),
+                "--output",
+                &output,
+            ]));
+    }
+    let mode = |path: &Path| fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&layout), 0o755);
+    assert_eq!(mode(&layout.join("index.json")), 0o644);
+    assert_eq!(mode(&layout.join("blobs/sha256")), 0o755);
+    for blob in fs::read_dir(layout.join("blobs/sha256")).unwrap() {
+        assert_eq!(mode(&blob.unwrap().path()), 0o644);
+    }
+    assert_eq!(mode(&archive), 0o644);
+}

@@ -14,7 +14,7 @@ use crate::platform::Architecture;
 use crate::reference::ImageLocation;
 use crate::report::{BuildReport, ReportedBase, ReportedImage};
 use crate::timestamp::BuildTimestamp;
-use crate::transport::sink::write_output;
+use crate::transport::sink::{plan_output, write_output};
 use crate::transport::source::open_base;
 
 #[derive(Debug, Args)]
@@ -101,6 +101,7 @@ pub fn run(args: &BuildArgs) -> Result<BuildReport> {
         })
         .collect::<Result<Vec<_>>>()?;
 
+    let output = plan_output(&args.output, &architectures)?;
     let base = open_base(&args.base, &architectures)?;
     let format = match args.format {
         Some(FormatArg::Oci) => ImageFormat::Oci,
@@ -136,7 +137,7 @@ pub fn run(args: &BuildArgs) -> Result<BuildReport> {
         created_by: created_by(&args.includes),
     };
     let assembled = assemble(&base, new_layers, &settings)?;
-    let written = write_output(&args.output, &assembled, &base)?;
+    let written = write_output(&output, &assembled, &base)?;
 
     Ok(BuildReport {
         images: written

@@ -57,7 +57,7 @@ pub struct BaseConfigFacts {
 
 /// Checks a base config is a well-formed image config and returns what the build needs from it.
 pub fn read_base_config(raw: &[u8]) -> Result<BaseConfigFacts, String> {
-    let config = ImageConfiguration::from_reader(raw)
+    let config = serde_json::from_slice::<ImageConfiguration>(raw)
         .map_err(|error| format!("not a valid image config: {error}"))?;
     let value: Value =
         serde_json::from_slice(raw).map_err(|error| format!("not valid JSON: {error}"))?;

@@ -40,7 +40,7 @@ pub fn resolve(
     let format;
     if let Some(index_format) = ImageFormat::of_index(&media_type) {
         format = index_format;
-        let index = ImageIndex::from_reader(&top_bytes[..])
+        let index = serde_json::from_slice::<ImageIndex>(&top_bytes)
             .map_err(|error| Error::base(format!("index {top_digest} is malformed: {error}")))?;
         let available = available_platforms(index.manifests());
         for &architecture in wanted {
@@ -95,7 +95,7 @@ fn read_layout_index(tree: &dyn TreeReader) -> Result<ImageIndex> {
             "index.json is {size} bytes, over the {MANIFEST_LIMIT}-byte limit"
         )));
     }
-    ImageIndex::from_reader(reader.take(MANIFEST_LIMIT))
+    serde_json::from_reader::<_, ImageIndex>(reader.take(MANIFEST_LIMIT))
         .map_err(|error| Error::base(format!("index.json is malformed: {error}")))
 }
 
@@ -178,7 +178,7 @@ fn single_image_architecture(
 }
 
 fn parse_manifest(bytes: &[u8]) -> Result<ImageManifest> {
-    ImageManifest::from_reader(bytes)
+    serde_json::from_slice::<ImageManifest>(bytes)
         .map_err(|error| Error::base(format!("manifest is malformed: {error}")))
 }
 

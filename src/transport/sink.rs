@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use super::docker_archive::{self, ArchiveImage, DEFAULT_NAME};
 use super::oci::{self, LayoutEntry};
 use super::source::{LayerBlob, ResolvedBase};
-use super::tree::{DirectoryWriter, TarWriter, TreeWriter};
+use super::tree::{
+    DirectoryWriter, TarWriter, TreeWriter, output_temporary_directory, output_temporary_file,
+};
 use crate::assemble::Assembled;
 use crate::digest::Sha256Digest;
 use crate::error::{Error, ErrorKind, IoContext, Result};
@@ -24,32 +26,74 @@ pub struct Written {
     pub index: Option<(Sha256Digest, String)>,
 }
 
-/// Writes `assembled` to `location`.
+/// A checked output: the location, the tag of each architecture, and for a docker-archive the
+/// repository name. Made before any work, so a bad output fails fast.
+pub struct OutputPlan {
+    location: ImageLocation,
+    names: Names,
+    docker_repository: Option<String>,
+}
+
+/// Checks that `location` can take images of `architectures` (sorted, as built).
+pub fn plan_output(location: &ImageLocation, architectures: &[Architecture]) -> Result<OutputPlan> {
+    let (tag, docker_repository) = match location {
+        ImageLocation::OciLayout { directory, tag } => {
+            parent_directory(directory)?;
+            oci::existing_layout_index(directory)?;
+            (tag.clone().unwrap_or_else(|| "latest".to_owned()), None)
+        }
+        ImageLocation::OciArchive { file, tag } => {
+            check_archive_path(location, file)?;
+            (tag.clone().unwrap_or_else(|| "latest".to_owned()), None)
+        }
+        ImageLocation::DockerArchive { file, selector } => {
+            let name = match selector {
+                None => DEFAULT_NAME.to_owned(),
+                Some(DockerArchiveSelector::Name(name)) => name.clone(),
+                Some(DockerArchiveSelector::Index(_)) => {
+                    return Err(Error::usage(format!(
+                        "--output {location}: @INDEX selects an image when reading; to write, name it: docker-archive:FILE:NAME:TAG"
+                    )));
+                }
+            };
+            check_archive_path(location, file)?;
+            let (repository, tag) = name
+                .rsplit_once(':')
+                .expect("docker-archive names always carry a tag");
+            (tag.to_owned(), Some(repository.to_owned()))
+        }
+    };
+    Ok(OutputPlan {
+        location: location.clone(),
+        names: Names::new(architectures, &tag)?,
+        docker_repository,
+    })
+}
+
+/// Writes `assembled` as planned.
 pub fn write_output(
-    location: &ImageLocation,
+    plan: &OutputPlan,
     assembled: &Assembled,
     base: &ResolvedBase,
 ) -> Result<Written> {
+    let location = &plan.location;
+    let names = &plan.names;
     match location {
-        ImageLocation::OciLayout { directory, tag } => {
-            let tag = tag.as_deref().unwrap_or("latest");
-            let names = Names::new(assembled, tag)?;
+        ImageLocation::OciLayout { directory, .. } => {
             let existing = oci::existing_layout_index(directory)?;
             if existing.is_some() {
                 let mut writer = DirectoryWriter::new(directory.clone());
-                write_layout(&mut writer, assembled, base, &names, existing)
+                write_layout(&mut writer, assembled, base, names, existing)
                     .map_err(|e| write_failed(location, e))?;
             } else {
-                let staging = tempfile::Builder::new()
-                    .prefix(".lambda-image-")
-                    .tempdir_in(parent_directory(directory)?)
+                let staging = output_temporary_directory(&parent_directory(directory)?)
                     .path_context(
                         ErrorKind::Output,
                         "create a temporary directory beside",
                         directory,
                     )?;
                 let mut writer = DirectoryWriter::new(staging.path().to_owned());
-                write_layout(&mut writer, assembled, base, &names, None)
+                write_layout(&mut writer, assembled, base, names, None)
                     .map_err(|e| write_failed(location, e))?;
                 std::fs::rename(staging.path(), directory).path_context(
                     ErrorKind::Output,
@@ -63,30 +107,19 @@ pub fn write_output(
                 format!("oci:{}:{name}", directory.display())
             }))
         }
-        ImageLocation::OciArchive { file, tag } => {
-            let tag = tag.as_deref().unwrap_or("latest");
-            let names = Names::new(assembled, tag)?;
+        ImageLocation::OciArchive { file, .. } => {
             write_archive(location, file, |writer| {
-                write_layout(writer, assembled, base, &names, None)
+                write_layout(writer, assembled, base, names, None)
             })?;
             Ok(names.written(assembled, |name| {
                 format!("oci-archive:{}:{name}", file.display())
             }))
         }
-        ImageLocation::DockerArchive { file, selector } => {
-            let name = match selector {
-                None => DEFAULT_NAME.to_owned(),
-                Some(DockerArchiveSelector::Name(name)) => name.clone(),
-                Some(DockerArchiveSelector::Index(_)) => {
-                    return Err(Error::usage(format!(
-                        "--output {location}: @INDEX selects an image when reading; to write, name it: docker-archive:FILE:NAME:TAG"
-                    )));
-                }
-            };
-            let (repository, tag) = name
-                .rsplit_once(':')
-                .expect("docker-archive names always carry a tag");
-            let names = Names::new(assembled, tag)?;
+        ImageLocation::DockerArchive { file, .. } => {
+            let repository = plan
+                .docker_repository
+                .as_deref()
+                .expect("planned with a repository");
             let images: Vec<ArchiveImage> = assembled
                 .images
                 .iter()
@@ -121,14 +154,13 @@ struct Names {
 }
 
 impl Names {
-    fn new(assembled: &Assembled, tag: &str) -> Result<Self> {
-        let per_architecture: Vec<String> = if assembled.images.len() == 1 {
+    fn new(architectures: &[Architecture], tag: &str) -> Result<Self> {
+        let per_architecture: Vec<String> = if architectures.len() == 1 {
             vec![tag.to_owned()]
         } else {
-            assembled
-                .images
+            architectures
                 .iter()
-                .map(|image| format!("{tag}-{}", image.architecture))
+                .map(|architecture| format!("{tag}-{architecture}"))
                 .collect()
         };
         if let Some(bad) = per_architecture.iter().find(|name| !is_valid_tag(name)) {
@@ -216,6 +248,16 @@ fn write_document(writer: &mut dyn TreeWriter, document: &Document) -> io::Resul
     writer.write(&path, document.size(), &mut &document.bytes[..])
 }
 
+fn check_archive_path(location: &ImageLocation, file: &Path) -> Result<()> {
+    if file.is_dir() {
+        return Err(Error::output(format!(
+            "--output {location}: {} is a directory",
+            file.display()
+        )));
+    }
+    parent_directory(file).map(drop)
+}
+
 /// Writes a tar archive through `fill` into a temporary file, renamed to `file` when complete.
 fn write_archive(
     location: &ImageLocation,
@@ -228,10 +270,11 @@ fn write_archive(
             file.display()
         )));
     }
-    let mut temporary = tempfile::Builder::new()
-        .prefix(".lambda-image-")
-        .tempfile_in(parent_directory(file)?)
-        .path_context(ErrorKind::Output, "create a temporary file beside", file)?;
+    let mut temporary = output_temporary_file(&parent_directory(file)?).path_context(
+        ErrorKind::Output,
+        "create a temporary file beside",
+        file,
+    )?;
     {
         let mut writer = TarWriter::new(BufWriter::with_capacity(1 << 20, temporary.as_file_mut()));
         fill(&mut writer).map_err(|error| write_failed(location, error))?;
@@ -253,12 +296,15 @@ fn parent_directory(path: &Path) -> Result<PathBuf> {
         _ => PathBuf::from("."),
     };
     if !parent.is_dir() {
-        return Err(Error::output(format!(
-            "cannot write {}: directory {} does not exist",
-            path.display(),
-            parent.display()
-        ))
-        .hint("create the directory first, or choose another output path"));
+        let problem = if parent.exists() {
+            format!("{} is not a directory", parent.display())
+        } else {
+            format!("directory {} does not exist", parent.display())
+        };
+        return Err(
+            Error::output(format!("cannot write {}: {problem}", path.display()))
+                .hint("create the directory first, or choose another output path"),
+        );
     }
     Ok(parent)
 }
@@ -267,7 +313,7 @@ fn parent_directory(path: &Path) -> Result<PathBuf> {
 fn write_failed(location: &ImageLocation, error: io::Error) -> Error {
     if error.kind() == io::ErrorKind::InvalidData {
         Error::base(format!(
-            "a base blob is corrupt, so nothing was written to {location}: {error}"
+            "a base blob is missing or corrupt, so the build stopped and {location} was not written: {error}"
         ))
         .hint("fetch the base again (e.g. with skopeo copy)")
     } else {

@@ -79,7 +79,12 @@ impl ResolvedBase {
     pub fn open_layer(&self, layer: &LayerBlob) -> io::Result<Box<dyn Read + Send + '_>> {
         match &layer.source {
             BlobSource::Tree(path) => {
-                let (reader, _) = self.tree.open(path)?;
+                let (reader, _) = self.tree.open(path).map_err(|error| {
+                    io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("base blob {} cannot be read: {error}", layer.digest()),
+                    )
+                })?;
                 Ok(Box::new(VerifyingReader::new(
                     reader,
                     layer.digest(),

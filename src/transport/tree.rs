@@ -9,7 +9,9 @@ use std::fs::File;
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Component, Path, PathBuf};
 
-use tempfile::NamedTempFile;
+use std::os::unix::fs::PermissionsExt;
+
+use tempfile::{NamedTempFile, TempDir};
 
 /// Read access to the files of an image source.
 pub trait TreeReader: Send + Sync {
@@ -88,6 +90,23 @@ impl TreeReader for TarTree {
     }
 }
 
+/// A temporary file beside an output, created readable by all (0644 less the umask) rather than
+/// tempfile's private 0600, because it becomes the output once renamed.
+pub fn output_temporary_file(directory: &Path) -> io::Result<NamedTempFile> {
+    tempfile::Builder::new()
+        .prefix(".lambda-image-")
+        .permissions(std::fs::Permissions::from_mode(0o644))
+        .tempfile_in(directory)
+}
+
+/// A temporary directory beside an output, 0755 less the umask, for the same reason.
+pub fn output_temporary_directory(directory: &Path) -> io::Result<TempDir> {
+    tempfile::Builder::new()
+        .prefix(".lambda-image-")
+        .permissions(std::fs::Permissions::from_mode(0o755))
+        .tempdir_in(directory)
+}
+
 /// Refuses absolute paths and `..`, which an untrusted manifest could use to escape the tree.
 fn safe_relative_path(path: &str) -> io::Result<&Path> {
     let candidate = Path::new(path);
@@ -133,7 +152,7 @@ impl TreeWriter for DirectoryWriter {
         let full = self.root.join(safe_relative_path(path)?);
         let parent = full.parent().expect("a joined path has a parent");
         std::fs::create_dir_all(parent)?;
-        let mut temporary = NamedTempFile::with_prefix_in(".lambda-image-", parent)?;
+        let mut temporary = output_temporary_file(parent)?;
         let copied = io::copy(
             content,
             &mut BufWriter::with_capacity(1 << 20, temporary.as_file_mut()),
