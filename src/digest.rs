@@ -105,6 +105,34 @@ impl<W: Write> Write for HashingWriter<W> {
     }
 }
 
+/// A reader that hashes everything read through it.
+pub struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+}
+
+impl<R: Read> HashingReader<R> {
+    pub fn new(inner: R) -> Self {
+        Self {
+            inner,
+            hasher: Sha256::new(),
+        }
+    }
+
+    /// The digest of everything read so far.
+    pub fn finish(self) -> Sha256Digest {
+        Sha256Digest::from_hasher(self.hasher)
+    }
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
 /// A reader that fails, instead of reporting end of file, when the bytes it passed on do not have
 /// the expected size and digest. Consumers therefore never see a clean EOF on bad content.
 pub struct VerifyingReader<R> {

@@ -10,14 +10,13 @@ use std::io::{self, BufWriter, Read};
 
 use flate2::read::MultiGzDecoder;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest as _, Sha256};
 
 use super::source::{
     BaseImage, BlobSource, CONFIG_LIMIT, LayerBlob, MANIFEST_LIMIT, ResolvedBase,
     missing_architecture,
 };
 use super::tree::{TreeReader, TreeWriter};
-use crate::digest::{HashingWriter, Sha256Digest};
+use crate::digest::{HashingReader, HashingWriter, Sha256Digest};
 use crate::error::{Error, ErrorKind, IoContext, Result};
 use crate::image::ImageFormat;
 use crate::image::config::read_base_config;
@@ -266,35 +265,6 @@ fn read_up_to(reader: &mut dyn Read, buffer: &mut [u8]) -> io::Result<usize> {
         }
     }
     Ok(filled)
-}
-
-/// A reader that hashes what passes through it.
-struct HashingReader<R> {
-    inner: R,
-    hasher: Sha256,
-}
-
-impl<R: Read> HashingReader<R> {
-    fn new(inner: R) -> Self {
-        Self {
-            inner,
-            hasher: Sha256::new(),
-        }
-    }
-
-    fn finish(self) -> Sha256Digest {
-        format!("sha256:{}", hex::encode(self.hasher.finalize()))
-            .parse()
-            .expect("a sha256 hash is always a valid digest")
-    }
-}
-
-impl<R: Read> Read for HashingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        Ok(n)
-    }
 }
 
 /// One image to write into a docker-archive.
