@@ -73,12 +73,6 @@ pub fn run(args: &BuildArgs) -> Result<BuildReport> {
     if args.handler.trim().is_empty() {
         return Err(Error::usage("--handler must not be empty"));
     }
-    if matches!(args.format, Some(FormatArg::Docker)) && !args.annotations.is_empty() {
-        return Err(Error::usage(
-            "--annotation needs OCI manifests; Docker v2 schema 2 manifests have no annotations",
-        )
-        .hint("drop --format docker, or drop the annotations"));
-    }
 
     let bootstraps = inspect_bootstraps(&args.bootstraps)?;
     for bootstrap in &bootstraps {
@@ -110,12 +104,18 @@ pub fn run(args: &BuildArgs) -> Result<BuildReport> {
     };
     if format == ImageFormat::Docker && !args.annotations.is_empty() {
         return Err(Error::usage(
-            "--annotation needs OCI manifests, but the base is a Docker image; add --format oci",
-        ));
+            "--annotation needs OCI manifests, and this build writes Docker v2 schema 2 manifests \
+             (from --format docker, or a Docker-format base), which have no annotations",
+        )
+        .hint("add --format oci, or drop the annotations"));
     }
 
-    let scratch = tempfile::tempdir()
-        .map_err(|error| Error::failure(format!("cannot create a temporary directory: {error}")))?;
+    // New layers are written beside the output, not in /tmp (often a small tmpfs), and removed
+    // when the build ends.
+    let scratch = tempfile::Builder::new()
+        .prefix(".lambda-image-")
+        .tempdir_in(output.directory()?)
+        .map_err(|error| Error::output(format!("cannot create a temporary directory: {error}")))?;
     let layers =
         write_layers_in_parallel(&architectures, &contents, timestamp.seconds, scratch.path())?;
     let new_layers = layers

@@ -70,6 +70,19 @@ pub fn plan_output(location: &ImageLocation, architectures: &[Architecture]) -> 
     })
 }
 
+impl OutputPlan {
+    /// The directory the output is written in, where temporary files can go.
+    pub fn directory(&self) -> Result<PathBuf> {
+        let path = match &self.location {
+            ImageLocation::OciLayout { directory, .. } => directory,
+            ImageLocation::OciArchive { file, .. } | ImageLocation::DockerArchive { file, .. } => {
+                file
+            }
+        };
+        parent_directory(path)
+    }
+}
+
 /// Writes `assembled` as planned.
 pub fn write_output(
     plan: &OutputPlan,
