@@ -440,13 +440,25 @@ fn cases() -> Vec<Case> {
         case(
             "--output registry reference",
             2,
-            "`registry.example.com/fn:v1` looks like a registry reference",
+            "`registry.example.com/fn:v1` is a registry reference (registry.example.com/fn:v1)",
         )
         .output("registry.example.com/fn:v1"),
         case(
+            "--output bare name is a Docker Hub reference",
+            2,
+            "is a registry reference (docker.io/library/fn:latest)",
+        )
+        .output("fn"),
+        case(
+            "--output registry reference with upper-case repository",
+            2,
+            "repository names must be lowercase",
+        )
+        .output("registry.example.com/Fn:v1"),
+        case(
             "--output docker:// reference",
             2,
-            "looks like a registry reference",
+            "is a registry reference (registry.example.com/fn:v1)",
         )
         .output("docker://registry.example.com/fn:v1"),
         case("--output tag over 128 characters", 2, "is not a valid tag")

@@ -1,6 +1,8 @@
 //! Image locations as skopeo and the containers tools spell them: `oci:DIR[:TAG]`,
 //! `oci-archive:FILE[:TAG]` and `docker-archive:FILE[:NAME[:TAG]|:@INDEX]`.
 
+pub mod registry;
+
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -60,9 +62,12 @@ impl FromStr for ImageLocation {
         } else if text.starts_with("docker://")
             || (!text.contains(':') || text.contains('/')) && !text.is_empty()
         {
-            Err(format!(
-                "`{text}` looks like a registry reference; this version reads and writes only local images ({USAGE})"
-            ))
+            match text.parse::<registry::RegistryReference>() {
+                Ok(reference) => Err(format!(
+                    "`{text}` is a registry reference ({reference}); this version reads and writes only local images ({USAGE})"
+                )),
+                Err(error) => Err(format!("`{text}` is not a valid image reference: {error}")),
+            }
         } else {
             Err(format!("`{text}` is not an image location; {USAGE}"))
         }

@@ -1,0 +1,281 @@
+//! Registry references as docker and skopeo write them: `[docker://][HOST[:PORT]/]REPO[:TAG][@DIGEST]`,
+//! with Docker Hub's defaults (`docker.io`, `library/`, `latest`).
+//!
+//! Only parsing and normalising live here; talking to a registry does not.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::digest::Sha256Digest;
+
+/// Docker Hub, the registry of references that name none.
+pub const DOCKER_HUB: &str = "docker.io";
+/// The longest repository name the distribution spec lets registries refuse beyond.
+const MAX_NAME_LENGTH: usize = 255;
+
+/// A fully qualified registry reference.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RegistryReference {
+    /// `host[:port]`, e.g. `public.ecr.aws` or `127.0.0.1:5000`.
+    pub registry: String,
+    /// The repository path, e.g. `lambda/provided` or `library/alpine`.
+    pub repository: String,
+    /// The tag; `latest` when neither a tag nor a digest was given.
+    pub tag: Option<String>,
+    pub digest: Option<Sha256Digest>,
+}
+
+impl FromStr for RegistryReference {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let bare = text.strip_prefix("docker://").unwrap_or(text);
+        if bare.is_empty() {
+            return Err("an empty image reference".into());
+        }
+        if bare.len() > 4096 {
+            return Err("the image reference is over 4096 characters".into());
+        }
+        let (name_and_tag, digest) = match bare.split_once('@') {
+            Some((rest, digest)) => (rest, Some(parse_digest(digest, text)?)),
+            None => (bare, None),
+        };
+        let last_slash = name_and_tag.rfind('/').map_or(0, |i| i + 1);
+        let (name, tag) = match name_and_tag[last_slash..].rfind(':') {
+            Some(colon) => {
+                let split = last_slash + colon;
+                (&name_and_tag[..split], Some(&name_and_tag[split + 1..]))
+            }
+            None => (name_and_tag, None),
+        };
+        if let Some(tag) = tag
+            && !super::is_valid_tag(tag)
+        {
+            return Err(format!(
+                "`{tag}` in `{text}` is not a valid tag (letters, digits, `_`, `.`, `-`, at most 128, not starting with `.` or `-`)"
+            ));
+        }
+        let (registry, repository) = split_registry(name);
+        let repository = if registry == DOCKER_HUB && !repository.contains('/') {
+            format!("library/{repository}")
+        } else {
+            repository.to_owned()
+        };
+        check_repository(&repository, text)?;
+        if !is_valid_registry(&registry) {
+            return Err(format!(
+                "`{registry}` in `{text}` is not a valid registry host[:port]"
+            ));
+        }
+        let tag = match (tag, &digest) {
+            (Some(tag), _) => Some(tag.to_owned()),
+            (None, Some(_)) => None,
+            (None, None) => Some("latest".to_owned()),
+        };
+        Ok(Self {
+            registry,
+            repository,
+            tag,
+            digest,
+        })
+    }
+}
+
+/// Splits off the registry the way docker does: the first component is a host when it has a `.`
+/// or a `:`, or is `localhost`; otherwise the reference is on Docker Hub.
+fn split_registry(name: &str) -> (String, &str) {
+    match name.split_once('/') {
+        Some((first, rest))
+            if first.contains('.') || first.contains(':') || first == "localhost" =>
+        {
+            let registry = match first {
+                "index.docker.io" | "registry-1.docker.io" => DOCKER_HUB.to_owned(),
+                other => other.to_owned(),
+            };
+            (registry, rest)
+        }
+        _ => (DOCKER_HUB.to_owned(), name),
+    }
+}
+
+/// Path components: lowercase alphanumerics joined by `.`, `_`, `__` or runs of `-`.
+fn check_repository(repository: &str, whole: &str) -> Result<(), String> {
+    if repository.len() > MAX_NAME_LENGTH {
+        return Err(format!(
+            "the repository in `{whole}` is over {MAX_NAME_LENGTH} characters"
+        ));
+    }
+    let component_ok = |component: &str| {
+        let bytes = component.as_bytes();
+        let alnum = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+        !bytes.is_empty()
+            && alnum(bytes[0])
+            && alnum(bytes[bytes.len() - 1])
+            && component
+                .split(['.', '_', '-'])
+                .all(|part| part.bytes().all(alnum))
+            && !component.contains("..")
+            && !component.contains("___")
+            && !component.contains("._")
+            && !component.contains("_.")
+            && !component.contains("-.")
+            && !component.contains(".-")
+            && !component.contains("-_")
+            && !component.contains("_-")
+    };
+    if repository.split('/').all(component_ok) {
+        Ok(())
+    } else if repository.bytes().any(|b| b.is_ascii_uppercase()) {
+        Err(format!(
+            "the repository in `{whole}` has upper-case letters; repository names must be lowercase"
+        ))
+    } else {
+        Err(format!(
+            "`{repository}` in `{whole}` is not a valid repository (lowercase letters, digits, and . _ - between them, separated by /)"
+        ))
+    }
+}
+
+fn is_valid_registry(registry: &str) -> bool {
+    let (host, port) = match registry.rsplit_once(':') {
+        Some((host, port)) if !host.ends_with(']') || registry.starts_with('[') => {
+            (host, Some(port))
+        }
+        _ => (registry, None),
+    };
+    let host_ok = if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        inner.parse::<std::net::Ipv6Addr>().is_ok()
+    } else {
+        !host.is_empty()
+            && host.split('.').all(|label| {
+                !label.is_empty()
+                    && !label.starts_with('-')
+                    && !label.ends_with('-')
+                    && label
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            })
+    };
+    host_ok && port.is_none_or(|port| port.parse::<u16>().is_ok_and(|p| p > 0))
+}
+
+fn parse_digest(digest: &str, whole: &str) -> Result<Sha256Digest, String> {
+    match digest.split_once(':') {
+        Some(("sha256", _)) => digest
+            .parse()
+            .map_err(|_| format!("`{digest}` in `{whole}` is not a sha256 digest (sha256: and 64 lowercase hex characters)")),
+        Some((algorithm, _)) => Err(format!("`{whole}` uses digest algorithm `{algorithm}`; only sha256 is supported")),
+        None => Err(format!("`{digest}` in `{whole}` is not a digest such as sha256:<64 hex>")),
+    }
+}
+
+impl RegistryReference {
+    /// `registry/repository`, the name without tag or digest.
+    pub fn name(&self) -> String {
+        format!("{}/{}", self.registry, self.repository)
+    }
+}
+
+impl fmt::Display for RegistryReference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name())?;
+        if let Some(tag) = &self.tag {
+            write!(f, ":{tag}")?;
+        }
+        if let Some(digest) = &self.digest {
+            write!(f, "@{digest}")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> RegistryReference {
+        text.parse()
+            .unwrap_or_else(|error| panic!("{text}: {error}"))
+    }
+
+    #[test]
+    fn normalises_like_docker() {
+        assert_eq!(
+            parse("alpine").to_string(),
+            "docker.io/library/alpine:latest"
+        );
+        assert_eq!(
+            parse("docker://alpine:3.20").to_string(),
+            "docker.io/library/alpine:3.20"
+        );
+        assert_eq!(
+            parse("index.docker.io/user/app").to_string(),
+            "docker.io/user/app:latest"
+        );
+        assert_eq!(parse("user/app:v1").registry, DOCKER_HUB);
+        let ecr = parse("public.ecr.aws/lambda/provided:al2023");
+        assert_eq!(
+            (ecr.registry.as_str(), ecr.repository.as_str()),
+            ("public.ecr.aws", "lambda/provided")
+        );
+        assert_eq!(ecr.tag.as_deref(), Some("al2023"));
+        let local = parse("localhost:5000/a/b/c:t");
+        assert_eq!(
+            (local.registry.as_str(), local.repository.as_str()),
+            ("localhost:5000", "a/b/c")
+        );
+        let loopback = parse("127.0.0.1:5000/fn");
+        assert_eq!(loopback.registry, "127.0.0.1:5000");
+        assert_eq!(loopback.tag.as_deref(), Some("latest"));
+        assert_eq!(parse("localhost/fn").registry, "localhost");
+        assert_eq!(parse("[::1]:5000/fn").registry, "[::1]:5000");
+    }
+
+    #[test]
+    fn digests_and_tags() {
+        let digest = format!("sha256:{}", "a".repeat(64));
+        let pinned = parse(&format!(
+            "123456789012.dkr.ecr.eu-west-1.amazonaws.com/fn@{digest}"
+        ));
+        assert_eq!(pinned.tag, None);
+        assert_eq!(pinned.digest.as_ref().unwrap().to_string(), digest);
+        let both = parse(&format!("host.io/fn:v1@{digest}"));
+        assert_eq!(both.tag.as_deref(), Some("v1"));
+        assert_eq!(both.to_string(), format!("host.io/fn:v1@{digest}"));
+    }
+
+    #[test]
+    fn refuses_malformed_references() {
+        for bad in [
+            "",
+            "docker://",
+            "Upper/case",
+            "host.io/Repo:tag",
+            "host.io/fn:-tag",
+            "host.io/fn:",
+            "host.io/fn@sha256:abc",
+            "host.io/fn@md5:d41d8cd98f00b204e9800998ecf8427e",
+            "host.io//fn",
+            "host.io/fn/",
+            "host.io:99999/fn",
+            "-host.io/fn",
+            "host.io/a..b",
+            "host.io/-a",
+        ] {
+            assert!(
+                bad.parse::<RegistryReference>().is_err(),
+                "{bad:?} should be refused"
+            );
+        }
+        assert!(
+            format!("host.io/{}", "a".repeat(300))
+                .parse::<RegistryReference>()
+                .is_err()
+        );
+        assert!(
+            format!("host.io/fn:{}", "t".repeat(129))
+                .parse::<RegistryReference>()
+                .is_err()
+        );
+    }
+}
