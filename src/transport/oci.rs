@@ -47,27 +47,26 @@ pub fn resolve(
             let entry = choose_platform(index.manifests(), architecture)
                 .ok_or_else(|| missing_architecture(architecture, &available))?;
             let bytes = read_document(tree.as_ref(), entry, MANIFEST_LIMIT)?;
-            let image = resolve_manifest(
-                tree.as_ref(),
-                descriptor_digest(entry)?,
-                &bytes,
-                architecture,
-            )?;
+            let digest = descriptor_digest(entry)?;
+            let image = resolve_manifest(tree.as_ref(), digest.clone(), &bytes)?;
+            if image_architecture(&image) != Some(architecture) {
+                return Err(Error::base(format!(
+                    "manifest {digest} is listed as linux/{architecture}, but its config says {}/{}",
+                    image.config.os, image.config.architecture
+                )));
+            }
             images.insert(architecture, image);
         }
     } else if let Some(manifest_format) = ImageFormat::of_manifest(&media_type) {
         format = manifest_format;
-        let image_arch = single_image_architecture(tree.as_ref(), &top_bytes)?;
-        for &architecture in wanted {
-            if Some(architecture) != image_arch {
-                let available =
-                    vec![image_arch.map_or("unknown".to_owned(), |a| format!("linux/{a}"))];
-                return Err(missing_architecture(architecture, &available));
-            }
-            images.insert(
-                architecture,
-                resolve_manifest(tree.as_ref(), top_digest.clone(), &top_bytes, architecture)?,
-            );
+        let image = resolve_manifest(tree.as_ref(), top_digest.clone(), &top_bytes)?;
+        let image_arch = image_architecture(&image);
+        if let Some(&architecture) = wanted.iter().find(|&&a| Some(a) != image_arch) {
+            let available = vec![format!("{}/{}", image.config.os, image.config.architecture)];
+            return Err(missing_architecture(architecture, &available));
+        }
+        if let Some(architecture) = image_arch {
+            images.insert(architecture, image);
         }
     } else {
         return Err(Error::base(format!(
@@ -161,20 +160,11 @@ fn choose_platform(entries: &[Descriptor], architecture: Architecture) -> Option
     })
 }
 
-/// The architecture of a lone image manifest, from its config.
-fn single_image_architecture(
-    tree: &dyn TreeReader,
-    manifest_bytes: &[u8],
-) -> Result<Option<Architecture>> {
-    let manifest = parse_manifest(manifest_bytes)?;
-    let config = read_document(tree, manifest.config(), CONFIG_LIMIT)?;
-    let facts =
-        read_base_config(&config).map_err(|error| Error::base(format!("config: {error}")))?;
-    Ok(if facts.os == "linux" {
-        Architecture::parse(&facts.architecture)
-    } else {
-        None
-    })
+/// The Lambda architecture an image's config describes, if it is one.
+fn image_architecture(image: &BaseImage) -> Option<Architecture> {
+    (image.config.os == "linux")
+        .then(|| Architecture::parse(&image.config.architecture))
+        .flatten()
 }
 
 fn parse_manifest(bytes: &[u8]) -> Result<ImageManifest> {
@@ -182,23 +172,16 @@ fn parse_manifest(bytes: &[u8]) -> Result<ImageManifest> {
         .map_err(|error| Error::base(format!("manifest is malformed: {error}")))
 }
 
-/// Reads an image manifest and its config, checking they describe `architecture` consistently.
-pub fn resolve_manifest(
+/// Reads an image manifest and its config, checking they agree on the layers.
+fn resolve_manifest(
     tree: &dyn TreeReader,
     manifest_digest: Sha256Digest,
     bytes: &[u8],
-    architecture: Architecture,
 ) -> Result<BaseImage> {
     let manifest = parse_manifest(bytes)?;
     let config_raw = read_document(tree, manifest.config(), CONFIG_LIMIT)?;
     let config = read_base_config(&config_raw)
         .map_err(|error| Error::base(format!("config of {manifest_digest}: {error}")))?;
-    if config.architecture != architecture.oci_name() || config.os != "linux" {
-        return Err(Error::base(format!(
-            "manifest {manifest_digest} is listed as linux/{architecture}, but its config says {}/{}",
-            config.os, config.architecture
-        )));
-    }
     if config.diff_id_count != manifest.layers().len() {
         return Err(Error::base(format!(
             "manifest {manifest_digest} has {} layers but its config lists {} diff_ids",
