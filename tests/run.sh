@@ -28,7 +28,7 @@ apt_quiet=(-qq -o=Dpkg::Use-Pty=0)
 
 packages=(
     skopeo umoci busybox-static gcc gcc-aarch64-linux-gnu libc6-dev
-    libc6-dev-arm64-cross runc docker-registry qemu-user-static
+    libc6-dev-arm64-cross runc docker-registry qemu-user-static apache2-utils openssl
 )
 
 missing=()

@@ -36,6 +36,8 @@ use flate2::read::GzDecoder;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+pub mod registry;
+
 /// Tag of the image index in the base layout's `index.json`.
 pub const BASE_TAG: &str = "al2023";
 /// Tag of the linux/amd64 manifest in the base layout's `index.json` (umoci needs a tag

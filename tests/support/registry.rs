@@ -1,0 +1,692 @@
+//! A real container registry for integration tests: Debian's `docker-registry` package
+//! (the CNCF distribution registry, v2.8), run as a child process on a free `127.0.0.1`
+//! port with its storage, config and log in a fresh temporary directory.
+//!
+//! ```ignore
+//! let registry = TestRegistry::start(RegistryOptions::default());
+//! registry.skopeo_copy_to("oci:/path/to/layout:al2023", "lambda/base:al2023");
+//! let index = registry.skopeo_inspect_raw("lambda/base:al2023");
+//! assert_eq!(registry.count_requests("PUT", "/blobs/uploads/"), 7);
+//! ```
+//!
+//! Options are orthogonal: [`RegistryAuth::Basic`] (an htpasswd file made with
+//! `htpasswd -Bbn`) works over plain HTTP as well as over TLS, because distribution only
+//! *recommends* TLS for htpasswd auth, it does not enforce it. With `tls: true` the registry
+//! serves HTTPS with a server certificate for `127.0.0.1` and `localhost` (SAN) signed by a
+//! throw-away CA made with the `openssl` CLI; [`TestRegistry::ca_cert`] is that CA and
+//! [`TestRegistry::cert_dir`] a directory holding only it (what skopeo's `--cert-dir`
+//! wants: there `*.crt` are CAs and `*.cert`/`*.key` client certificates).
+//!
+//! # Access log
+//!
+//! distribution writes one Apache "combined" line per request to **stdout** (its own
+//! logrus messages, `time="…" level=… msg="…"`, go to stderr); both are captured into
+//! `registry.log` in the temporary directory ([`TestRegistry::log`]). A line looks like
+//!
+//! ```text
+//! 127.0.0.1 - - [21/Nov/2026:06:44:47 +0000] "PUT /v2/fn/blobs/uploads/<uuid>?_state=…&digest=sha256%3A<hex> HTTP/1.1" 201 0 "" "skopeo/1.9.3"
+//! ```
+//!
+//! (the user field stays `-` even for authenticated requests). The request-URI is logged
+//! exactly as sent, query string included and percent-encoded (`sha256%3A<hex>`), so match
+//! digests by their hex. The line is written when the handler returns, before the server
+//! flushes the response, so once a client has seen a response its line is in the log:
+//! counting right after a push finished is not racy.
+//!
+//! What a push looks like in that log:
+//!
+//! * blob already there: `HEAD /v2/<repo>/blobs/sha256:<hex>` → 200, nothing else;
+//! * blob uploaded: `HEAD …` → 404, `POST /v2/<repo>/blobs/uploads/` → 202,
+//!   `PATCH /v2/<repo>/blobs/uploads/<uuid>?_state=…` → 202, then
+//!   `PUT /v2/<repo>/blobs/uploads/<uuid>?_state=…&digest=…` → 201. So
+//!   `count_requests("PUT", "/blobs/uploads/")` is the number of blobs uploaded;
+//! * blob mounted from another repository of the same registry:
+//!   `POST /v2/<repo>/blobs/uploads/?mount=sha256%3A<hex>&from=<other>` → 201 (a 202
+//!   means the mount did not happen and an upload session was opened instead; use
+//!   [`TestRegistry::requests`] to look at statuses);
+//! * manifests: `PUT /v2/<repo>/manifests/<digest or tag>` → 201.
+//!
+//! The readiness probe that [`TestRegistry::start`] sends (`GET /v2/` with user agent
+//! [`PROBE_USER_AGENT`]) is left out of [`TestRegistry::requests`] and
+//! [`TestRegistry::count_requests`].
+//!
+//! Registries left running by a test process that died without dropping them (Ctrl-C,
+//! SIGKILL) are killed, and their directories removed, by the next [`TestRegistry::start`].
+
+use std::fs;
+use std::io::{self, Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use super::{run, run_unchecked, skopeo};
+
+/// How long [`TestRegistry::start`] waits for the registry to answer.
+pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
+/// User agent of the readiness probe; its requests are not counted.
+pub const PROBE_USER_AGENT: &str = "lambda-image-test-registry-probe";
+/// Name of the registry's log file (stdout and stderr) in [`TestRegistry::dir`].
+pub const LOG_FILE: &str = "registry.log";
+
+const DIR_PREFIX: &str = "registry-";
+const PID_FILE: &str = "registry.pid";
+const REALM: &str = "lambda-image-test";
+/// How many fresh ports to try when the chosen one was taken before the registry bound it.
+const PORT_ATTEMPTS: usize = 5;
+
+/// Authentication the registry requires.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum RegistryAuth {
+    /// Anonymous pull and push.
+    #[default]
+    None,
+    /// HTTP basic auth (htpasswd, bcrypt) for every request, including pulls.
+    Basic { user: String, password: String },
+}
+
+impl RegistryAuth {
+    /// `RegistryAuth::Basic` with the given user and password.
+    pub fn basic(user: &str, password: &str) -> Self {
+        RegistryAuth::Basic {
+            user: user.to_string(),
+            password: password.to_string(),
+        }
+    }
+}
+
+/// How [`TestRegistry::start`] configures the registry. `Default` is anonymous plain HTTP.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RegistryOptions {
+    pub auth: RegistryAuth,
+    /// Serve HTTPS with a certificate signed by a throw-away CA ([`TestRegistry::ca_cert`]).
+    pub tls: bool,
+}
+
+/// One line of the registry's access log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessLogEntry {
+    /// `GET`, `HEAD`, `POST`, `PATCH`, `PUT`, `DELETE`.
+    pub method: String,
+    /// The request-URI as sent: path and query, percent-encoded.
+    pub uri: String,
+    /// The response status.
+    pub status: u16,
+    /// The `User-Agent` header.
+    pub user_agent: String,
+}
+
+/// A running `docker-registry serve`; killed (and its directory removed) on drop.
+pub struct TestRegistry {
+    child: Child,
+    dir: tempfile::TempDir,
+    port: u16,
+    options: RegistryOptions,
+    ca_cert: Option<PathBuf>,
+}
+
+impl TestRegistry {
+    /// Starts a registry on a free `127.0.0.1` port and waits (up to [`STARTUP_TIMEOUT`])
+    /// until it answers. Panics, with the registry's log, if it does not.
+    pub fn start(options: RegistryOptions) -> TestRegistry {
+        let root = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        kill_stale_registries(root);
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("{DIR_PREFIX}{}-", std::process::id()))
+            .tempdir_in(root)
+            .unwrap_or_else(|e| panic!("creating a registry directory in {}: {e}", root.display()));
+        let base = dir.path();
+        fs::create_dir(base.join("storage")).unwrap();
+
+        let htpasswd = match &options.auth {
+            RegistryAuth::None => None,
+            RegistryAuth::Basic { user, password } => Some(write_htpasswd(base, user, password)),
+        };
+        let tls = options.tls.then(|| generate_tls(base));
+        let log_path = base.join(LOG_FILE);
+
+        for attempt in 1..=PORT_ATTEMPTS {
+            let port = free_port();
+            let config = base.join("config.yml");
+            fs::write(
+                &config,
+                config_yml(base, port, htpasswd.as_deref(), tls.as_ref()),
+            )
+            .unwrap();
+            // A fresh log per attempt: readiness is judged from it.
+            let log = fs::File::create(&log_path)
+                .unwrap_or_else(|e| panic!("creating {}: {e}", log_path.display()));
+            let mut cmd = Command::new("docker-registry");
+            cmd.arg("serve")
+                .arg(&config)
+                .current_dir(base)
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().unwrap())
+                .stderr(log);
+            let mut child = match cmd.spawn() {
+                Ok(child) => child,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => panic!(
+                    "`docker-registry` not found ({e}): run `bash tests/run.sh`, which \
+                     installs the docker-registry package"
+                ),
+                Err(e) => panic!("could not run {cmd:?}: {e}"),
+            };
+            fs::write(base.join(PID_FILE), child.id().to_string()).unwrap();
+            match wait_until_ready(&mut child, port, tls.is_some(), &log_path) {
+                Ok(()) => {
+                    return TestRegistry {
+                        child,
+                        dir,
+                        port,
+                        options,
+                        ca_cert: tls.map(|t| t.ca_cert),
+                    };
+                }
+                // The port was taken between our probe bind and the registry's bind.
+                Err(Startup::PortTaken) if attempt < PORT_ATTEMPTS => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                }
+                Err(failure) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!(
+                        "the test registry did not start ({failure}); its config:\n{}\n\
+                         --- its log ---\n{}",
+                        fs::read_to_string(&config).unwrap_or_default(),
+                        read_lossy(&log_path),
+                    );
+                }
+            }
+        }
+        unreachable!("the last attempt either returns or panics")
+    }
+
+    /// `127.0.0.1:PORT`, the registry part of image references.
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// The port the registry listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `http://127.0.0.1:PORT` or `https://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        let scheme = if self.options.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.host())
+    }
+
+    /// `HOST/REPOSITORY:TAG` (or `HOST/REPOSITORY@DIGEST`) for `repository_and_tag`.
+    pub fn reference(&self, repository_and_tag: &str) -> String {
+        format!("{}/{repository_and_tag}", self.host())
+    }
+
+    /// The options the registry was started with.
+    pub fn options(&self) -> &RegistryOptions {
+        &self.options
+    }
+
+    /// `(user, password)` when the registry requires basic auth.
+    pub fn credentials(&self) -> Option<(&str, &str)> {
+        match &self.options.auth {
+            RegistryAuth::None => None,
+            RegistryAuth::Basic { user, password } => Some((user, password)),
+        }
+    }
+
+    /// The PEM CA certificate that signed the registry's server certificate (TLS only).
+    pub fn ca_cert(&self) -> Option<&Path> {
+        self.ca_cert.as_deref()
+    }
+
+    /// A directory holding only [`Self::ca_cert`], as `ca.crt` (TLS only), for skopeo's
+    /// `--cert-dir` / `--dest-cert-dir` / `--src-cert-dir`.
+    pub fn cert_dir(&self) -> Option<&Path> {
+        self.ca_cert.as_deref().and_then(Path::parent)
+    }
+
+    /// The registry's temporary directory (config, storage, log, certificates).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The registry's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Everything the registry has logged so far: the access log (its stdout) interleaved
+    /// with its own messages (stderr).
+    pub fn log(&self) -> String {
+        read_lossy(&self.dir.path().join(LOG_FILE))
+    }
+
+    /// The access-log entries so far, oldest first, without the readiness probes.
+    pub fn requests(&self) -> Vec<AccessLogEntry> {
+        self.log()
+            .lines()
+            .filter_map(parse_access_log_line)
+            .filter(|entry| entry.user_agent != PROBE_USER_AGENT)
+            .collect()
+    }
+
+    /// How many requests so far had method `method` (exactly, e.g. `"PUT"`) and a
+    /// request-URI (path and percent-encoded query) containing `path_contains`.
+    /// `count_requests("PUT", "/blobs/uploads/")` counts blob uploads.
+    pub fn count_requests(&self, method: &str, path_contains: &str) -> usize {
+        self.requests()
+            .iter()
+            .filter(|entry| entry.method == method && entry.uri.contains(path_contains))
+            .count()
+    }
+
+    /// `skopeo --insecure-policy copy --all --preserve-digests SOURCE docker://HOST/REPO:TAG`
+    /// with the registry's TLS and credential flags. Panics if skopeo fails.
+    pub fn skopeo_copy_to(&self, source: &str, repository_and_tag: &str) {
+        let mut cmd = self.skopeo_copy_to_command(source, repository_and_tag, self.credentials());
+        run(&mut cmd);
+    }
+
+    /// Like [`Self::skopeo_copy_to`], but authenticating with `creds` (`None`: anonymous)
+    /// instead of the registry's credentials, and returning skopeo's output whatever its
+    /// exit status.
+    pub fn skopeo_copy_to_with_creds(
+        &self,
+        source: &str,
+        repository_and_tag: &str,
+        creds: Option<(&str, &str)>,
+    ) -> Output {
+        run_unchecked(&mut self.skopeo_copy_to_command(source, repository_and_tag, creds))
+    }
+
+    /// `skopeo --insecure-policy copy --all --preserve-digests docker://HOST/REPO:TAG DEST`
+    /// with the registry's TLS and credential flags. Panics if skopeo fails.
+    pub fn skopeo_copy_from(&self, repository_and_tag: &str, destination: &str) {
+        let mut args = strings(&["copy", "--all", "--preserve-digests"]);
+        args.extend(self.skopeo_flags("src-", self.credentials()));
+        args.push(format!("docker://{}", self.reference(repository_and_tag)));
+        args.push(destination.to_string());
+        skopeo(&str_refs(&args));
+    }
+
+    /// `skopeo inspect --raw docker://HOST/REPO:TAG` (a tag, or `REPO@DIGEST`) with the
+    /// registry's TLS and credential flags: the manifest or index exactly as stored (its
+    /// sha256 is its digest). Panics if skopeo fails.
+    pub fn skopeo_inspect_raw(&self, repository_and_tag: &str) -> String {
+        let mut args = strings(&["inspect", "--raw"]);
+        args.extend(self.skopeo_flags("", self.credentials()));
+        args.push(format!("docker://{}", self.reference(repository_and_tag)));
+        skopeo(&str_refs(&args))
+    }
+
+    /// skopeo's TLS and credential flags for this registry; `prefix` is `"dest-"`,
+    /// `"src-"` or `""` (inspect). `creds: None` gives `--…no-creds`, which keeps skopeo
+    /// from using credentials from an `auth.json` on the machine.
+    pub fn skopeo_flags(&self, prefix: &str, creds: Option<(&str, &str)>) -> Vec<String> {
+        let mut flags = Vec::new();
+        match self.cert_dir() {
+            Some(dir) => flags.push(format!("--{prefix}cert-dir={}", dir.display())),
+            None => flags.push(format!("--{prefix}tls-verify=false")),
+        }
+        match creds {
+            Some((user, password)) => flags.push(format!("--{prefix}creds={user}:{password}")),
+            None => flags.push(format!("--{prefix}no-creds")),
+        }
+        flags
+    }
+
+    fn skopeo_copy_to_command(
+        &self,
+        source: &str,
+        repository_and_tag: &str,
+        creds: Option<(&str, &str)>,
+    ) -> Command {
+        let mut cmd = Command::new("skopeo");
+        cmd.args(["--insecure-policy", "copy", "--all", "--preserve-digests"])
+            .args(self.skopeo_flags("dest-", creds))
+            .arg(source)
+            .arg(format!("docker://{}", self.reference(repository_and_tag)));
+        cmd
+    }
+}
+
+impl Drop for TestRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            let log = self.log();
+            let lines: Vec<&str> = log.lines().collect();
+            let tail = &lines[lines.len().saturating_sub(100)..];
+            eprintln!(
+                "--- last {} lines of the log of the test registry at {} ---\n{}",
+                tail.len(),
+                self.host(),
+                tail.join("\n")
+            );
+        }
+    }
+}
+
+/// Parses one access-log line (Apache combined format, see the module docs); `None` for
+/// anything else, such as the registry's own `time="…" level=…` messages.
+pub fn parse_access_log_line(line: &str) -> Option<AccessLogEntry> {
+    // HOST - USER [TIME] "METHOD URI PROTO" STATUS SIZE "REFERER" "USER-AGENT"
+    let (_, rest) = line.split_once(" [")?;
+    let (_, rest) = rest.split_once("] \"")?;
+    let (request, rest) = rest.split_once("\" ")?;
+    let mut request = request.split(' ');
+    let method = request.next()?;
+    let uri = request.next()?;
+    let protocol = request.next()?;
+    if !protocol.starts_with("HTTP/") || request.next().is_some() {
+        return None;
+    }
+    let mut fields = rest.splitn(3, ' ');
+    let status = fields.next()?.parse().ok()?;
+    let _size = fields.next()?;
+    let quoted = fields.next()?;
+    // "REFERER" "USER-AGENT": the user agent is the last quoted string.
+    let user_agent = quoted.strip_suffix('"')?.rsplit_once(" \"")?.1;
+    Some(AccessLogEntry {
+        method: method.to_string(),
+        uri: uri.to_string(),
+        status,
+        user_agent: user_agent.to_string(),
+    })
+}
+
+#[derive(Debug)]
+enum Startup {
+    PortTaken,
+    Exited(String),
+    Timeout,
+}
+
+impl std::fmt::Display for Startup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Startup::PortTaken => write!(f, "its port was taken"),
+            Startup::Exited(status) => write!(f, "it exited: {status}"),
+            Startup::Timeout => write!(f, "no answer within {STARTUP_TIMEOUT:?}"),
+        }
+    }
+}
+
+/// Waits until the registry logged that it listens on `port` and then answers there:
+/// `GET /v2/` gives 200 or 401 over plain HTTP; with TLS, a TCP connection is accepted.
+fn wait_until_ready(child: &mut Child, port: u16, tls: bool, log: &Path) -> Result<(), Startup> {
+    let deadline = Instant::now() + STARTUP_TIMEOUT;
+    // The "listening on" line (", tls" follows it with TLS) also tells that the port is held
+    // by our registry rather than by whoever took it between free_port() and now.
+    let listening = format!("listening on 127.0.0.1:{port}");
+    loop {
+        if let Some(status) = child.try_wait().expect("waiting for docker-registry") {
+            return Err(if read_lossy(log).contains("address already in use") {
+                Startup::PortTaken
+            } else {
+                Startup::Exited(status.to_string())
+            });
+        }
+        if read_lossy(log).contains(&listening) {
+            let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+            let ready = if tls {
+                TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_ok()
+            } else {
+                matches!(probe_http(addr), Some(200 | 401))
+            };
+            if ready {
+                return Ok(());
+            }
+        }
+        if Instant::now() >= deadline {
+            return Err(Startup::Timeout);
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// Status code of a raw HTTP/1.1 `GET /v2/` to `addr`, or `None` without an answer.
+fn probe_http(addr: SocketAddr) -> Option<u16> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(1))).ok()?;
+    stream
+        .set_write_timeout(Some(Duration::from_secs(1)))
+        .ok()?;
+    write!(
+        stream,
+        "GET /v2/ HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: {PROBE_USER_AGENT}\r\n\
+         Connection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut response = Vec::new();
+    let mut buf = [0u8; 512];
+    while !response.contains(&b'\n') {
+        let n = stream.read(&mut buf).ok()?;
+        if n == 0 {
+            break;
+        }
+        response.extend_from_slice(&buf[..n]);
+    }
+    // "HTTP/1.1 401 Unauthorized"
+    let response = String::from_utf8_lossy(&response);
+    let mut status_line = response.lines().next()?.split(' ');
+    status_line.next().filter(|v| v.starts_with("HTTP/"))?;
+    status_line.next()?.parse().ok()
+}
+
+/// A port that was free a moment ago (the OS picks it for a listener on port 0).
+fn free_port() -> u16 {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("binding 127.0.0.1:0");
+    listener.local_addr().unwrap().port()
+}
+
+fn config_yml(base: &Path, port: u16, htpasswd: Option<&Path>, tls: Option<&Tls>) -> String {
+    // Paths are written as YAML double-quoted strings; JSON string syntax is a subset.
+    let quote = |path: &Path| {
+        serde_json::to_string(path.to_str().expect("registry paths must be UTF-8")).unwrap()
+    };
+    let mut config = format!(
+        "version: 0.1
+log:
+  level: info
+  formatter: text
+  accesslog:
+    disabled: false
+storage:
+  filesystem:
+    rootdirectory: {storage}
+  delete:
+    enabled: true
+  maintenance:
+    uploadpurging:
+      enabled: false
+http:
+  addr: 127.0.0.1:{port}
+  secret: lambda-image-test-registry-secret
+",
+        storage = quote(&base.join("storage")),
+    );
+    if let Some(tls) = tls {
+        config.push_str(&format!(
+            "  tls:\n    certificate: {}\n    key: {}\n",
+            quote(&tls.server_cert),
+            quote(&tls.server_key)
+        ));
+    }
+    if let Some(htpasswd) = htpasswd {
+        config.push_str(&format!(
+            "auth:\n  htpasswd:\n    realm: {REALM}\n    path: {}\n",
+            quote(htpasswd)
+        ));
+    }
+    config
+}
+
+/// Writes `base/htpasswd` with a bcrypt entry for `user` (`htpasswd -Bbn`, apache2-utils).
+fn write_htpasswd(base: &Path, user: &str, password: &str) -> PathBuf {
+    let output = run_unchecked(Command::new("htpasswd").args(["-Bbn", user, password]));
+    if !output.status.success() {
+        panic!(
+            "htpasswd -Bbn failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let path = base.join("htpasswd");
+    fs::write(&path, &output.stdout).unwrap();
+    path
+}
+
+struct Tls {
+    ca_cert: PathBuf,
+    server_cert: PathBuf,
+    server_key: PathBuf,
+}
+
+const OPENSSL_CNF: &str = "\
+[req]
+distinguished_name = dn
+prompt = no
+
+[dn]
+CN = lambda-image test registry
+
+[ca_ext]
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+
+[server_ext]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature, keyEncipherment
+extendedKeyUsage = serverAuth
+subjectAltName = IP:127.0.0.1, DNS:localhost
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+";
+
+/// Makes a throw-away CA (`base/certs/ca.crt`, alone in its directory for `--cert-dir`)
+/// and a server certificate for 127.0.0.1 and localhost signed by it, with the openssl CLI.
+fn generate_tls(base: &Path) -> Tls {
+    let tls_dir = base.join("tls");
+    let certs_dir = base.join("certs");
+    fs::create_dir(&tls_dir).unwrap();
+    fs::create_dir(&certs_dir).unwrap();
+    let cnf = tls_dir.join("openssl.cnf");
+    fs::write(&cnf, OPENSSL_CNF).unwrap();
+    let ca_key = tls_dir.join("ca.key");
+    let ca_cert = certs_dir.join("ca.crt");
+    let server_key = tls_dir.join("server.key");
+    let server_csr = tls_dir.join("server.csr");
+    let server_cert = tls_dir.join("server.crt");
+    let new_ec_key = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+
+    let openssl = || {
+        let mut cmd = Command::new("openssl");
+        cmd.current_dir(&tls_dir);
+        cmd
+    };
+    run(openssl()
+        .args(["req", "-x509", "-config"])
+        .arg(&cnf)
+        .args(["-extensions", "ca_ext", "-days", "7"])
+        .args(["-subj", "/CN=lambda-image test registry CA"])
+        .args(new_ec_key)
+        .arg("-keyout")
+        .arg(&ca_key)
+        .arg("-out")
+        .arg(&ca_cert));
+    run(openssl()
+        .args(["req", "-new", "-config"])
+        .arg(&cnf)
+        .args(["-subj", "/CN=127.0.0.1"])
+        .args(new_ec_key)
+        .arg("-keyout")
+        .arg(&server_key)
+        .arg("-out")
+        .arg(&server_csr));
+    run(openssl()
+        .args(["x509", "-req", "-days", "7", "-in"])
+        .arg(&server_csr)
+        .arg("-CA")
+        .arg(&ca_cert)
+        .arg("-CAkey")
+        .arg(&ca_key)
+        .args(["-CAcreateserial", "-CAserial"])
+        .arg(tls_dir.join("ca.srl"))
+        .arg("-extfile")
+        .arg(&cnf)
+        .args(["-extensions", "server_ext", "-out"])
+        .arg(&server_cert));
+    Tls {
+        ca_cert,
+        server_cert,
+        server_key,
+    }
+}
+
+/// Kills the registries of test processes that are gone (they died without dropping
+/// their [`TestRegistry`]) and removes their directories.
+fn kill_stale_registries(root: &Path) {
+    let Ok(entries) = fs::read_dir(root) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(owner) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(DIR_PREFIX))
+            .and_then(|n| n.split_once('-'))
+            .and_then(|(pid, _)| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if owner == std::process::id() || Path::new("/proc").join(owner.to_string()).exists() {
+            continue;
+        }
+        let dir = entry.path();
+        if let Some(pid) = fs::read_to_string(dir.join(PID_FILE))
+            .ok()
+            .and_then(|p| p.trim().parse::<i32>().ok())
+        {
+            // Only if that process still is a registry serving this directory's config.
+            let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let config = dir.join("config.yml");
+            if String::from_utf8_lossy(&cmdline).contains(config.to_str().unwrap_or("\0")) {
+                // SAFETY: kill(2) with a plain pid and signal has no memory-safety concerns.
+                unsafe {
+                    kill(pid, SIGKILL);
+                }
+            }
+        }
+        let _ = fs::remove_dir_all(&dir);
+    }
+}
+
+const SIGKILL: i32 = 9;
+
+unsafe extern "C" {
+    /// kill(2) from the C library that std already links.
+    fn kill(pid: i32, signal: i32) -> i32;
+}
+
+fn read_lossy(path: &Path) -> String {
+    String::from_utf8_lossy(&fs::read(path).unwrap_or_default()).into_owned()
+}
+
+fn strings(args: &[&str]) -> Vec<String> {
+    args.iter().map(|s| s.to_string()).collect()
+}
+
+fn str_refs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
+}
