@@ -204,11 +204,14 @@ fn prepare_layer(
 ) -> Result<LayerBlob> {
     let failed = |error: io::Error| Error::base(format!("layer {path}: {error}"));
     let (mut reader, size) = tree.open(path).map_err(failed)?;
-    let mut magic = [0u8; 4];
-    let magic_len = read_up_to(&mut reader, &mut magic).map_err(failed)?;
-    let (reader, _) = tree.open(path).map_err(failed)?;
-    let mut hashed = HashingReader::new(reader);
-    let (uncompressed_digest, blob) = match &magic[..magic_len] {
+    let mut magic = Vec::with_capacity(4);
+    (&mut reader)
+        .take(4)
+        .read_to_end(&mut magic)
+        .map_err(failed)?;
+    // The magic bytes are put back in front of the stream, so the layer is read once.
+    let mut hashed = HashingReader::new(io::Cursor::new(magic.clone()).chain(reader));
+    let (uncompressed_digest, blob) = match magic.as_slice() {
         [0x1f, 0x8b, ..] => {
             let mut uncompressed = HashingWriter::new(io::sink());
             io::copy(&mut MultiGzDecoder::new(&mut hashed), &mut uncompressed).map_err(failed)?;
@@ -254,17 +257,6 @@ fn prepare_layer(
         )));
     }
     Ok(blob)
-}
-
-fn read_up_to(reader: &mut dyn Read, buffer: &mut [u8]) -> io::Result<usize> {
-    let mut filled = 0;
-    while filled < buffer.len() {
-        match reader.read(&mut buffer[filled..])? {
-            0 => break,
-            n => filled += n,
-        }
-    }
-    Ok(filled)
 }
 
 /// One image to write into a docker-archive.
