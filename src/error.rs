@@ -19,6 +19,8 @@ pub enum ErrorKind {
     Base,
     /// The output could not be written.
     Output,
+    /// A registry could not be reached, refused a request, or refused the credentials.
+    Registry,
 }
 
 impl ErrorKind {
@@ -29,6 +31,7 @@ impl ErrorKind {
             ErrorKind::Bootstrap => 3,
             ErrorKind::Base => 4,
             ErrorKind::Output => 5,
+            ErrorKind::Registry => 6,
         }
     }
 }
@@ -68,6 +71,10 @@ impl Error {
         Self::new(ErrorKind::Output, message)
     }
 
+    pub fn registry(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Registry, message)
+    }
+
     pub fn failure(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Failure, message)
     }
@@ -75,6 +82,12 @@ impl Error {
     /// Adds the next step the user should take.
     pub fn hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
+        self
+    }
+
+    /// Appends to the message, e.g. how many tries were made.
+    pub fn with_message_suffix(mut self, suffix: &str) -> Self {
+        self.message.push_str(suffix);
         self
     }
 

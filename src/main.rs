@@ -4,6 +4,7 @@
 
 mod assemble;
 mod bootstrap;
+mod catalog;
 mod cli;
 mod digest;
 mod error;
@@ -11,6 +12,7 @@ mod image;
 mod layer;
 mod platform;
 mod reference;
+mod registry;
 mod report;
 mod timestamp;
 mod transport;

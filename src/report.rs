@@ -17,13 +17,17 @@ pub struct ReportedImage {
     #[serde(serialize_with = "architecture_name")]
     pub architecture: Architecture,
     pub digest: String,
+    /// Where to find it: for a registry, `REPOSITORY@DIGEST`, what Lambda deploys.
     pub reference: String,
+    /// Every place it was written (`reference` first).
+    pub references: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
 pub struct ReportedIndex {
     pub digest: String,
     pub reference: String,
+    pub references: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]

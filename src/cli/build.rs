@@ -1,9 +1,12 @@
 //! `lambda-image build`: bootstraps + base → one image per architecture (+ index) → output.
 
+use std::path::{Path, PathBuf};
+
 use clap::{Args, ValueEnum};
 
 use crate::assemble::{ImageSettings, NewLayer, assemble};
 use crate::bootstrap::{self, Bootstrap, BootstrapKind, BootstrapSpec};
+use crate::catalog::DEFAULT_BASE;
 use crate::error::{Error, Result};
 use crate::image::ImageFormat;
 use crate::image::config::KeyValue;
@@ -11,8 +14,13 @@ use crate::layer::contents::BOOTSTRAP_PATH;
 use crate::layer::writer::write_layer_to_temp_file;
 use crate::layer::{IncludeSpec, LayerContents, LayerDigests};
 use crate::platform::Architecture;
-use crate::reference::ImageLocation;
-use crate::report::{BuildReport, ReportedBase, ReportedImage};
+use crate::reference::registry::RegistryReference;
+use crate::reference::{BaseReference, ImageLocation, is_valid_tag};
+use crate::registry::credentials::{Credential, parse_creds};
+use crate::registry::pull::{RemoteRepository, open_registry_base};
+use crate::registry::push::{Destination, push};
+use crate::registry::{Session, SessionOptions};
+use crate::report::{BuildReport, ReportedBase, ReportedImage, ReportedIndex};
 use crate::timestamp::BuildTimestamp;
 use crate::transport::sink::{plan_output, write_output};
 use crate::transport::source::open_base;
@@ -24,9 +32,11 @@ pub struct BuildArgs {
     #[arg(long = "bootstrap", value_name = "[ARCH=]PATH", required = true)]
     pub bootstraps: Vec<BootstrapSpec>,
 
-    /// The base image: oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:NAME:TAG].
-    #[arg(long, value_name = "REF")]
-    pub base: ImageLocation,
+    /// The base image: a registry reference (HOST/REPO:TAG, @sha256:..., docker://...), a short
+    /// name (provided.al2023, provided.al2), oci:DIR[:TAG], oci-archive:FILE[:TAG] or
+    /// docker-archive:FILE[:NAME:TAG].
+    #[arg(long, value_name = "REF", default_value = DEFAULT_BASE)]
+    pub base: BaseReference,
 
     /// The handler name, passed to the entrypoint as CMD ["NAME"].
     #[arg(long, value_name = "NAME", default_value = "bootstrap")]
@@ -52,9 +62,39 @@ pub struct BuildArgs {
     #[arg(long, value_enum)]
     pub format: Option<FormatArg>,
 
-    /// Where to write: oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:NAME:TAG].
+    /// Push to this registry reference, e.g. 123456789012.dkr.ecr.eu-west-1.amazonaws.com/fn:v1
+    /// (repeatable). With several architectures the tag names the index, and TAG-amd64 /
+    /// TAG-arm64 each architecture.
+    #[arg(long = "tag", short = 't', value_name = "REF")]
+    pub tags: Vec<RegistryReference>,
+
+    /// Write locally: oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:NAME:TAG].
     #[arg(long, short = 'o', value_name = "REF")]
-    pub output: ImageLocation,
+    pub output: Option<ImageLocation>,
+
+    /// With several architectures, do not also tag each one TAG-amd64 / TAG-arm64.
+    #[arg(long)]
+    pub no_arch_tags: bool,
+
+    /// Credentials for the registries pushed to (and the base's, when it is one of them).
+    #[arg(long, value_name = "USER:PASS", value_parser = parse_creds)]
+    pub creds: Option<Credential>,
+
+    /// Credentials for the base's registry.
+    #[arg(long, value_name = "USER:PASS", value_parser = parse_creds)]
+    pub base_creds: Option<Credential>,
+
+    /// Allow plain HTTP to this registry host[:port] (repeatable). Loopback hosts always may.
+    #[arg(long = "insecure-registry", value_name = "HOST")]
+    pub insecure_registries: Vec<String>,
+
+    /// Where pulled blobs are cached [default: $XDG_CACHE_HOME/lambda-image or ~/.cache/lambda-image].
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+
+    /// No progress output on stderr.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
 
     /// Print the result as one JSON object on stdout.
     #[arg(long)]
@@ -95,8 +135,44 @@ pub fn run(args: &BuildArgs) -> Result<BuildReport> {
         })
         .collect::<Result<Vec<_>>>()?;
 
-    let output = plan_output(&args.output, &architectures)?;
-    let base = open_base(&args.base, &architectures)?;
+    let targets = check_targets(args, &architectures)?;
+    let output = args
+        .output
+        .as_ref()
+        .map(|output| plan_output(output, &architectures))
+        .transpose()?;
+    let registry_base = match &args.base {
+        BaseReference::Registry(reference) => Some(reference),
+        BaseReference::Local(_) => None,
+    };
+    let session = if registry_base.is_some() || !targets.is_empty() {
+        Some(Session::connect(
+            registry_base,
+            &targets,
+            SessionOptions {
+                creds: args.creds.clone(),
+                base_creds: args.base_creds.clone(),
+                insecure_registries: args.insecure_registries.clone(),
+                cache_dir: args.cache_dir.clone(),
+                quiet: args.quiet,
+            },
+        )?)
+    } else {
+        None
+    };
+    let base = match (&args.base, &session) {
+        (BaseReference::Local(location), _) => open_base(location, &architectures)?,
+        (BaseReference::Registry(reference), Some(session)) => {
+            let repository = RemoteRepository::new(
+                session.registry(&reference.registry),
+                &reference.repository,
+                session.cache.clone(),
+                session.progress.clone(),
+            );
+            open_registry_base(reference, &architectures, repository)?
+        }
+        (BaseReference::Registry(_), None) => unreachable!("a registry base opens a session"),
+    };
     let format = match args.format {
         Some(FormatArg::Oci) => ImageFormat::Oci,
         Some(FormatArg::Docker) => ImageFormat::Docker,
@@ -110,12 +186,14 @@ pub fn run(args: &BuildArgs) -> Result<BuildReport> {
         .hint("add --format oci, or drop the annotations"));
     }
 
-    // New layers are written beside the output, not in /tmp (often a small tmpfs), and removed
-    // when the build ends.
-    let scratch = tempfile::Builder::new()
-        .prefix(".lambda-image-")
-        .tempdir_in(output.directory()?)
-        .map_err(|error| Error::output(format!("cannot create a temporary directory: {error}")))?;
+    // New layers are written beside the output (or in the cache), not in /tmp (often a small
+    // tmpfs), and removed when the build ends.
+    let scratch_parent = match (&output, session.as_ref().and_then(|s| s.cache.as_ref())) {
+        (Some(output), _) => output.directory()?,
+        (None, Some(cache)) => cache.temporary_directory(),
+        (None, None) => std::env::temp_dir(),
+    };
+    let scratch = scratch_directory(&scratch_parent)?;
     let layers =
         write_layers_in_parallel(&architectures, &contents, timestamp.seconds, scratch.path())?;
     let new_layers = layers
@@ -137,29 +215,137 @@ pub fn run(args: &BuildArgs) -> Result<BuildReport> {
         created_by: created_by(&args.includes),
     };
     let assembled = assemble(&base, new_layers, &settings)?;
-    let written = write_output(&output, &assembled, &base)?;
 
-    Ok(BuildReport {
-        images: written
-            .images
-            .into_iter()
-            .map(|(architecture, digest, reference)| ReportedImage {
-                architecture,
-                digest: digest.to_string(),
-                reference,
-            })
-            .collect(),
-        index: written
-            .index
-            .map(|(digest, reference)| crate::report::ReportedIndex {
-                digest: digest.to_string(),
-                reference,
-            }),
+    let mut report = BuildReport {
+        images: Vec::new(),
+        index: None,
         base: ReportedBase {
             reference: base.reference.clone(),
             digest: base.digest.to_string(),
         },
-    })
+    };
+    if let Some(output) = &output {
+        let written = write_output(output, &assembled, &base)?;
+        add_to_report(&mut report, written.images, written.index);
+    }
+    if let Some(session) = &session
+        && !targets.is_empty()
+    {
+        let destinations = destinations(session, &targets);
+        let pushed = push(
+            &destinations,
+            &assembled,
+            &base,
+            !args.no_arch_tags,
+            &session.progress,
+        )?;
+        add_to_report(&mut report, pushed.images, pushed.index);
+    }
+    Ok(report)
+}
+
+/// Adds where the images were written; the first place written stays the main `reference`.
+fn add_to_report(
+    report: &mut BuildReport,
+    images: Vec<(Architecture, crate::digest::Sha256Digest, String)>,
+    index: Option<(crate::digest::Sha256Digest, String)>,
+) {
+    for (architecture, digest, reference) in images {
+        match report
+            .images
+            .iter_mut()
+            .find(|image| image.architecture == architecture)
+        {
+            Some(image) => image.references.push(reference),
+            None => report.images.push(ReportedImage {
+                architecture,
+                digest: digest.to_string(),
+                reference: reference.clone(),
+                references: vec![reference],
+            }),
+        }
+    }
+    if let Some((digest, reference)) = index {
+        match &mut report.index {
+            Some(existing) => existing.references.push(reference),
+            None => {
+                report.index = Some(ReportedIndex {
+                    digest: digest.to_string(),
+                    reference: reference.clone(),
+                    references: vec![reference],
+                })
+            }
+        }
+    }
+}
+
+/// Checks the `--tag`s (no digests; per-architecture tags short enough) and that the build
+/// writes somewhere.
+fn check_targets(
+    args: &BuildArgs,
+    architectures: &[Architecture],
+) -> Result<Vec<RegistryReference>> {
+    if args.tags.is_empty() && args.output.is_none() {
+        return Err(Error::usage("nothing to write: give --tag to push or --output to write locally")
+            .hint("e.g. --tag 123456789012.dkr.ecr.eu-west-1.amazonaws.com/my-function:v1, or --output oci:./out"));
+    }
+    let mut targets = Vec::new();
+    for tag in &args.tags {
+        if tag.digest.is_some() {
+            return Err(Error::usage(format!(
+                "--tag {tag}: a pushed image gets its digest from its content; give a tag, not @sha256:..."
+            )));
+        }
+        let name = tag.tag.clone().unwrap_or_else(|| "latest".to_owned());
+        if architectures.len() > 1 && !args.no_arch_tags {
+            for architecture in architectures {
+                if !is_valid_tag(&format!("{name}-{architecture}")) {
+                    return Err(Error::usage(format!(
+                        "--tag {tag}: the per-architecture tag {name}-{architecture} would be over 128 characters"
+                    ))
+                    .hint("use a shorter tag, or --no-arch-tags"));
+                }
+            }
+        }
+        targets.push(tag.clone());
+    }
+    Ok(targets)
+}
+
+/// The repositories to push to, each with its tags, in the order first named.
+fn destinations(session: &Session, targets: &[RegistryReference]) -> Vec<Destination> {
+    let mut destinations: Vec<Destination> = Vec::new();
+    for target in targets {
+        let tag = target.tag.clone().unwrap_or_else(|| "latest".to_owned());
+        match destinations.iter_mut().find(|destination| {
+            destination.registry.host() == target.registry
+                && destination.repository == target.repository
+        }) {
+            Some(destination) => {
+                if !destination.tags.contains(&tag) {
+                    destination.tags.push(tag);
+                }
+            }
+            None => destinations.push(Destination {
+                registry: session.registry(&target.registry),
+                repository: target.repository.clone(),
+                tags: vec![tag],
+            }),
+        }
+    }
+    destinations
+}
+
+fn scratch_directory(parent: &Path) -> Result<tempfile::TempDir> {
+    tempfile::Builder::new()
+        .prefix(".lambda-image-")
+        .tempdir_in(parent)
+        .map_err(|error| {
+            Error::output(format!(
+                "cannot create a temporary directory in {}: {error}",
+                parent.display()
+            ))
+        })
 }
 
 /// Inspects every bootstrap, refusing two for one architecture.

@@ -64,7 +64,7 @@ impl FromStr for ImageLocation {
         {
             match text.parse::<registry::RegistryReference>() {
                 Ok(reference) => Err(format!(
-                    "`{text}` is a registry reference ({reference}); this version reads and writes only local images ({USAGE})"
+                    "`{text}` is a registry reference ({reference}); push to a registry with --tag, or write a local image: {USAGE}"
                 )),
                 Err(error) => Err(format!("`{text}` is not a valid image reference: {error}")),
             }
@@ -120,6 +120,44 @@ fn parse_docker_archive_selector(
         ));
     }
     Ok(DockerArchiveSelector::Name(format!("{name}:{tag}")))
+}
+
+/// A base image: a local location, or a registry reference (including a catalog short name such
+/// as `provided.al2023`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BaseReference {
+    Local(ImageLocation),
+    Registry(registry::RegistryReference),
+}
+
+impl FromStr for BaseReference {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        if ["oci:", "oci-archive:", "docker-archive:"]
+            .iter()
+            .any(|prefix| text.starts_with(prefix))
+        {
+            return text.parse().map(BaseReference::Local);
+        }
+        if let Some(known) = crate::catalog::by_name(text) {
+            return known.reference.parse().map(BaseReference::Registry);
+        }
+        text.parse::<registry::RegistryReference>()
+            .map(BaseReference::Registry)
+            .map_err(|error| {
+                format!("`{text}` is not a valid image reference: {error}; use HOST/REPOSITORY:TAG, a short name (provided.al2023, provided.al2), or {USAGE}")
+            })
+    }
+}
+
+impl fmt::Display for BaseReference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BaseReference::Local(location) => location.fmt(f),
+            BaseReference::Registry(reference) => reference.fmt(f),
+        }
+    }
 }
 
 /// A tag as the distribution spec allows: `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`.
@@ -202,5 +240,31 @@ mod tests {
                 .is_err()
         );
         assert!("zip:thing".parse::<ImageLocation>().is_err());
+    }
+
+    #[test]
+    fn bases_are_local_registry_or_catalog_names() {
+        let registry = |text: &str| match text.parse::<BaseReference>().unwrap() {
+            BaseReference::Registry(reference) => reference.to_string(),
+            other => panic!("{text} parsed as {other:?}"),
+        };
+        assert_eq!(
+            registry("provided.al2023"),
+            "public.ecr.aws/lambda/provided:al2023"
+        );
+        assert_eq!(
+            registry("provided.al2"),
+            "public.ecr.aws/lambda/provided:al2"
+        );
+        assert_eq!(
+            registry("docker://127.0.0.1:5000/lambda/base:al2023"),
+            "127.0.0.1:5000/lambda/base:al2023"
+        );
+        assert_eq!(registry("alpine"), "docker.io/library/alpine:latest");
+        assert!(matches!(
+            "oci:dir:al2023".parse::<BaseReference>().unwrap(),
+            BaseReference::Local(ImageLocation::OciLayout { .. })
+        ));
+        assert!("Not/Valid".parse::<BaseReference>().is_err());
     }
 }

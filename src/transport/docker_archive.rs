@@ -12,7 +12,7 @@ use flate2::read::MultiGzDecoder;
 use serde::{Deserialize, Serialize};
 
 use super::source::{
-    BaseImage, BlobSource, CONFIG_LIMIT, LayerBlob, MANIFEST_LIMIT, ResolvedBase,
+    BaseBlobs, BaseImage, BlobSource, CONFIG_LIMIT, LayerBlob, MANIFEST_LIMIT, ResolvedBase,
     missing_architecture,
 };
 use super::tree::{TreeReader, TreeWriter};
@@ -136,7 +136,7 @@ pub fn resolve(
         // A docker-archive holds no manifests, so it has no format of its own to keep: default to OCI.
         format: ImageFormat::Oci,
         images,
-        tree,
+        blobs: BaseBlobs::Tree(tree),
         _scratch: Some(scratch),
     })
 }

@@ -31,6 +31,9 @@ pub enum BlobSource {
     Tree(String),
     /// A file this run made (the new layer, or a base layer that had to be compressed).
     LocalFile(PathBuf),
+    /// A blob of the registry repository the base was pulled from, fetched (or read from the
+    /// cache) only if a sink needs its bytes.
+    Registry,
 }
 
 /// A layer: its descriptor as it will appear in the manifest, and where its bytes are.
@@ -59,6 +62,23 @@ pub struct BaseImage {
     pub layers: Vec<LayerBlob>,
 }
 
+/// Where the base's layers can be read.
+pub enum BaseBlobs {
+    /// A directory or tar file.
+    Tree(Box<dyn TreeReader>),
+    /// A registry repository.
+    Remote(Box<dyn RemoteBlobs>),
+}
+
+/// Layers that live in a registry repository.
+pub trait RemoteBlobs: Send + Sync {
+    /// Opens a layer for reading; the bytes are verified against the descriptor as they are read.
+    fn open(&self, descriptor: &Descriptor) -> io::Result<Box<dyn Read + Send>>;
+    /// The registry (`host[:port]`) and repository the layers are in, so a push to another
+    /// repository of the same registry can mount them instead of uploading.
+    fn origin(&self) -> (&str, &str);
+}
+
 /// The base image, resolved for the requested architectures.
 pub struct ResolvedBase {
     /// The location as the user wrote it.
@@ -69,17 +89,17 @@ pub struct ResolvedBase {
     /// The media-type family of the base's manifests; the default for the output.
     pub format: ImageFormat,
     pub images: BTreeMap<Architecture, BaseImage>,
-    pub(super) tree: Box<dyn TreeReader>,
+    pub blobs: BaseBlobs,
     /// Keeps files made while resolving (compressed docker-archive layers) alive.
-    pub(super) _scratch: Option<tempfile::TempDir>,
+    pub(crate) _scratch: Option<tempfile::TempDir>,
 }
 
 impl ResolvedBase {
     /// Opens a layer for copying; bytes from the source are verified against the descriptor.
-    pub fn open_layer(&self, layer: &LayerBlob) -> io::Result<Box<dyn Read + Send + '_>> {
-        match &layer.source {
-            BlobSource::Tree(path) => {
-                let (reader, _) = self.tree.open(path).map_err(|error| {
+    pub fn open_layer(&self, layer: &LayerBlob) -> io::Result<Box<dyn Read + Send>> {
+        match (&layer.source, &self.blobs) {
+            (BlobSource::Tree(path), BaseBlobs::Tree(tree)) => {
+                let (reader, _) = tree.open(path).map_err(|error| {
                     io::Error::new(
                         io::ErrorKind::InvalidData,
                         format!("base blob {} cannot be read: {error}", layer.digest()),
@@ -91,7 +111,17 @@ impl ResolvedBase {
                     layer.descriptor.size(),
                 )))
             }
-            BlobSource::LocalFile(path) => Ok(Box::new(std::fs::File::open(path)?)),
+            (BlobSource::LocalFile(path), _) => Ok(Box::new(std::fs::File::open(path)?)),
+            (BlobSource::Registry, BaseBlobs::Remote(remote)) => remote.open(&layer.descriptor),
+            _ => unreachable!("layer sources always match the base they were resolved from"),
+        }
+    }
+
+    /// The registry and repository the base was pulled from, if it came from a registry.
+    pub fn registry_origin(&self) -> Option<(&str, &str)> {
+        match &self.blobs {
+            BaseBlobs::Remote(remote) => Some(remote.origin()),
+            BaseBlobs::Tree(_) => None,
         }
     }
 }

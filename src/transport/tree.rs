@@ -16,7 +16,7 @@ use tempfile::{NamedTempFile, TempDir};
 /// Read access to the files of an image source.
 pub trait TreeReader: Send + Sync {
     /// Opens the file at `path` (relative, `/`-separated) and returns it with its size.
-    fn open(&self, path: &str) -> io::Result<(Box<dyn Read + Send + '_>, u64)>;
+    fn open(&self, path: &str) -> io::Result<(Box<dyn Read + Send>, u64)>;
 }
 
 /// A directory on disk.
@@ -31,7 +31,7 @@ impl DirectoryTree {
 }
 
 impl TreeReader for DirectoryTree {
-    fn open(&self, path: &str) -> io::Result<(Box<dyn Read + Send + '_>, u64)> {
+    fn open(&self, path: &str) -> io::Result<(Box<dyn Read + Send>, u64)> {
         let full = self.root.join(safe_relative_path(path)?);
         let file = File::open(&full).map_err(|error| {
             io::Error::new(error.kind(), format!("{}: {error}", full.display()))
@@ -74,7 +74,7 @@ impl TarTree {
 }
 
 impl TreeReader for TarTree {
-    fn open(&self, path: &str) -> io::Result<(Box<dyn Read + Send + '_>, u64)> {
+    fn open(&self, path: &str) -> io::Result<(Box<dyn Read + Send>, u64)> {
         let &(offset, size) = self
             .entries
             .get(path.trim_start_matches("./"))

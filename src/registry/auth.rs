@@ -1,0 +1,231 @@
+//! Registry authentication: reading `WWW-Authenticate` challenges, and turning a credential (or
+//! none) into the `Authorization` header a registry wants: HTTP Basic, or a bearer token from the
+//! challenge's token service, asked for exactly the repository scopes this run needs.
+//!
+//! Where credentials come from is [`super::credentials`]; when to authenticate (first contact, a
+//! later 401) is [`super::client`]. Nothing here ever puts a secret in an error message.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use base64::Engine;
+use reqwest::blocking::Client;
+use serde::Deserialize;
+
+use super::credentials::Credential;
+use crate::error::{Error, Result};
+
+/// The client id sent with OAuth2 refresh-token requests.
+const CLIENT_ID: &str = "lambda-image";
+/// The largest token answer read.
+const TOKEN_LIMIT: u64 = 1 << 20;
+/// How long a token request may take.
+const TOKEN_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A parsed `WWW-Authenticate` header.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Challenge {
+    Basic,
+    Bearer {
+        realm: String,
+        service: Option<String>,
+        /// The scope the registry says the failed request needed, if it said.
+        scope: Option<String>,
+    },
+}
+
+impl Challenge {
+    /// Parses `Basic realm="…"` or `Bearer realm="…",service="…",scope="…"`. Parameter values
+    /// may be quoted and then contain commas (`scope="repository:fn:pull,push"`).
+    pub fn parse(header: &str) -> Option<Challenge> {
+        let header = header.trim();
+        let (scheme, rest) = header
+            .split_once(char::is_whitespace)
+            .unwrap_or((header, ""));
+        let parameters = parse_parameters(rest);
+        if scheme.eq_ignore_ascii_case("basic") {
+            Some(Challenge::Basic)
+        } else if scheme.eq_ignore_ascii_case("bearer") {
+            Some(Challenge::Bearer {
+                realm: parameters.get("realm")?.clone(),
+                service: parameters.get("service").cloned(),
+                scope: parameters.get("scope").cloned(),
+            })
+        } else {
+            None
+        }
+    }
+}
+
+/// `key=value, key="quoted, value"` pairs; keys lowercased.
+fn parse_parameters(text: &str) -> BTreeMap<String, String> {
+    let mut parameters = BTreeMap::new();
+    let mut chars = text.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| *c == ',' || c.is_whitespace()) {
+            chars.next();
+        }
+        let key: String = chars.by_ref().take_while(|c| *c != '=').collect();
+        if key.is_empty() {
+            break;
+        }
+        let mut value = String::new();
+        if chars.peek() == Some(&'"') {
+            chars.next();
+            while let Some(c) = chars.next() {
+                match c {
+                    '\\' => value.extend(chars.next()),
+                    '"' => break,
+                    _ => value.push(c),
+                }
+            }
+        } else {
+            while let Some(c) = chars.peek().copied() {
+                if c == ',' {
+                    break;
+                }
+                value.push(c);
+                chars.next();
+            }
+        }
+        parameters.insert(key.trim().to_ascii_lowercase(), value.trim().to_owned());
+    }
+    parameters
+}
+
+/// The `Authorization` value for HTTP Basic.
+pub fn basic_header(username: &str, password: &str) -> String {
+    let encoded =
+        base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
+    format!("Basic {encoded}")
+}
+
+#[derive(Deserialize)]
+struct TokenResponse {
+    #[serde(default)]
+    token: Option<String>,
+    #[serde(default)]
+    access_token: Option<String>,
+}
+
+/// Asks the token service named by a bearer challenge for a token covering `scopes`, and returns
+/// the `Authorization` value. `registry` names the registry in errors.
+pub fn fetch_token(
+    http: &Client,
+    registry: &str,
+    realm: &str,
+    service: Option<&str>,
+    scopes: &[String],
+    credential: Option<&Credential>,
+) -> Result<String> {
+    let mut query: Vec<(&str, &str)> = Vec::new();
+    if let Some(service) = service {
+        query.push(("service", service));
+    }
+    for scope in scopes {
+        query.push(("scope", scope));
+    }
+    let request = match credential {
+        Some(Credential::IdentityToken(token)) => {
+            // The OAuth2 refresh-token grant docker uses for identity tokens.
+            let mut form = vec![
+                ("grant_type", "refresh_token"),
+                ("client_id", CLIENT_ID),
+                ("refresh_token", token.as_str()),
+            ];
+            if let Some(service) = service {
+                form.push(("service", service));
+            }
+            let joined = scopes.join(" ");
+            form.push(("scope", &joined));
+            http.post(realm).form(&form)
+        }
+        Some(Credential::Basic { username, password }) => http
+            .get(realm)
+            .query(&query)
+            .header("Authorization", basic_header(username, password)),
+        None => {
+            query.push(("client_id", CLIENT_ID));
+            http.get(realm).query(&query)
+        }
+    };
+    let failed = |why: String| {
+        Error::registry(format!(
+            "registry {registry}: cannot get a token from {realm}: {why}"
+        ))
+    };
+    let response = request
+        .timeout(TOKEN_TIMEOUT)
+        .send()
+        .map_err(|error| failed(super::client::describe_transport_error(&error)))?;
+    let status = response.status();
+    if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
+        let message = if credential.is_some() {
+            format!(
+                "registry {registry}: the token service {realm} refused the credentials ({status})"
+            )
+        } else {
+            format!("registry {registry}: the token service {realm} wants credentials ({status})")
+        };
+        return Err(Error::registry(message).hint(super::client::LOGIN_HINT));
+    }
+    if !status.is_success() {
+        return Err(failed(format!("{status}")));
+    }
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut std::io::Read::take(response, TOKEN_LIMIT), &mut bytes)
+        .map_err(|error| failed(error.to_string()))?;
+    let body: TokenResponse = serde_json::from_slice(&bytes)
+        .map_err(|error| failed(format!("the answer is not a token: {error}")))?;
+    let token = body
+        .token
+        .or(body.access_token)
+        .filter(|token| !token.is_empty())
+        .ok_or_else(|| failed("the answer holds no token".to_owned()))?;
+    Ok(format!("Bearer {token}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_bearer_challenges_with_quoted_commas() {
+        let challenge = Challenge::parse(
+            r#"Bearer realm="https://auth.example/token",service="registry.example",scope="repository:fn:pull,push""#,
+        );
+        assert_eq!(
+            challenge,
+            Some(Challenge::Bearer {
+                realm: "https://auth.example/token".into(),
+                service: Some("registry.example".into()),
+                scope: Some("repository:fn:pull,push".into()),
+            })
+        );
+    }
+
+    #[test]
+    fn parses_public_ecr_and_basic_challenges() {
+        assert_eq!(
+            Challenge::parse(
+                r#"Bearer realm="https://public.ecr.aws/token/",service="public.ecr.aws",scope="aws""#
+            ),
+            Some(Challenge::Bearer {
+                realm: "https://public.ecr.aws/token/".into(),
+                service: Some("public.ecr.aws".into()),
+                scope: Some("aws".into()),
+            })
+        );
+        assert_eq!(
+            Challenge::parse(r#"Basic realm="https://123.dkr.ecr.eu-west-1.amazonaws.com/""#),
+            Some(Challenge::Basic)
+        );
+        assert_eq!(Challenge::parse("Negotiate"), None);
+        assert_eq!(Challenge::parse("Bearer service=\"x\""), None);
+    }
+
+    #[test]
+    fn basic_header_is_base64_of_user_colon_password() {
+        assert_eq!(basic_header("user", "pa:ss"), "Basic dXNlcjpwYTpzcw==");
+    }
+}

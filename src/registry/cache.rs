@@ -1,0 +1,249 @@
+//! The content-addressed cache of pulled blobs (manifests, configs, layers):
+//! `$XDG_CACHE_HOME/lambda-image` or `~/.cache/lambda-image`, or `--cache-dir`.
+//!
+//! Files are `blobs/sha256/<hex>`, written under `tmp/` and renamed into place only once their
+//! digest has been checked, so a cached file is whole. It is still checked again every time it is
+//! read: a file that no longer matches its digest is deleted and the read fails.
+
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use tempfile::NamedTempFile;
+
+use crate::digest::{Sha256Digest, VerifyingReader, read_verified};
+use crate::error::{Error, Result};
+
+/// The cache directory's name under the XDG cache home.
+const CACHE_NAME: &str = "lambda-image";
+
+/// A blob cache rooted at a directory.
+#[derive(Clone, Debug)]
+pub struct BlobCache {
+    root: PathBuf,
+}
+
+impl BlobCache {
+    /// The cache at `explicit` (`--cache-dir`), else `$XDG_CACHE_HOME/lambda-image`, else
+    /// `$HOME/.cache/lambda-image`; created if missing. None when no location is known.
+    pub fn open(explicit: Option<&Path>) -> Result<Option<BlobCache>> {
+        let root = match explicit {
+            Some(path) => path.to_owned(),
+            None => match default_root() {
+                Some(root) => root,
+                None => return Ok(None),
+            },
+        };
+        let cache = BlobCache { root };
+        for directory in [cache.blob_directory(), cache.temporary_directory()] {
+            fs::create_dir_all(&directory).map_err(|error| {
+                Error::output(format!(
+                    "cannot create the cache directory {}: {error}",
+                    directory.display()
+                ))
+                .hint("choose a writable directory with --cache-dir")
+            })?;
+        }
+        Ok(Some(cache))
+    }
+
+    /// Where temporary files of this run can go (same filesystem as the cache).
+    pub fn temporary_directory(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+
+    fn blob_directory(&self) -> PathBuf {
+        self.root.join("blobs").join("sha256")
+    }
+
+    fn path(&self, digest: &Sha256Digest) -> PathBuf {
+        self.blob_directory().join(digest.hex())
+    }
+
+    /// Opens a cached blob, verified as it is read. None if it is not cached.
+    pub fn open_blob(&self, digest: &Sha256Digest, size: u64) -> Option<Box<dyn Read + Send>> {
+        let path = self.path(digest);
+        let file = File::open(&path).ok()?;
+        if file.metadata().ok()?.len() != size {
+            let _ = fs::remove_file(&path);
+            return None;
+        }
+        Some(Box::new(RemoveOnCorruption {
+            inner: VerifyingReader::new(file, digest.clone(), size),
+            path,
+        }))
+    }
+
+    /// Reads a small cached blob whole, verified; a corrupt one is deleted and None returned.
+    pub fn read_small(&self, digest: &Sha256Digest, size: u64, limit: u64) -> Option<Vec<u8>> {
+        let path = self.path(digest);
+        let file = File::open(&path).ok()?;
+        match read_verified(file, digest, size, limit) {
+            Ok(bytes) => Some(bytes),
+            Err(_) => {
+                let _ = fs::remove_file(&path);
+                None
+            }
+        }
+    }
+
+    /// Stores a small blob already verified by the caller. Failures are ignored: the cache is
+    /// an optimisation.
+    pub fn store_small(&self, digest: &Sha256Digest, bytes: &[u8]) {
+        let path = self.path(digest);
+        if path.exists() {
+            return;
+        }
+        let stored = NamedTempFile::new_in(self.temporary_directory()).and_then(|mut file| {
+            file.write_all(bytes)?;
+            file.persist(&path).map_err(|error| error.error)?;
+            Ok(())
+        });
+        let _ = stored;
+    }
+
+    /// Wraps a reader of verified content (it must fail rather than end on a bad digest, as
+    /// [`VerifyingReader`] does) so that everything read is also written to the cache, and kept
+    /// there once the reader reaches its end.
+    pub fn fill_while_reading(
+        &self,
+        digest: &Sha256Digest,
+        inner: Box<dyn Read + Send>,
+    ) -> Box<dyn Read + Send> {
+        let path = self.path(digest);
+        match NamedTempFile::new_in(self.temporary_directory()) {
+            Ok(file) => Box::new(CacheFill {
+                inner,
+                file: Some(file),
+                path,
+            }),
+            Err(_) => inner,
+        }
+    }
+}
+
+fn default_root() -> Option<PathBuf> {
+    let from = |variable: &str| {
+        std::env::var_os(variable)
+            .filter(|value| !value.is_empty())
+            .map(PathBuf::from)
+            .filter(|path| path.is_absolute())
+    };
+    from("XDG_CACHE_HOME")
+        .or_else(|| from("HOME").map(|home| home.join(".cache")))
+        .map(|cache_home| cache_home.join(CACHE_NAME))
+}
+
+/// Deletes the cached file when its content turns out not to match its digest.
+struct RemoveOnCorruption<R> {
+    inner: R,
+    path: PathBuf,
+}
+
+impl<R: Read> Read for RemoveOnCorruption<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read(buf).map_err(|error| {
+            if error.kind() == io::ErrorKind::InvalidData {
+                let _ = fs::remove_file(&self.path);
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "the cached copy {} was corrupt and has been deleted; run again to fetch it anew ({error})",
+                        self.path.display()
+                    ),
+                )
+            } else {
+                error
+            }
+        })
+    }
+}
+
+/// Copies what passes through into a temporary file, renamed into the cache at the end.
+struct CacheFill {
+    inner: Box<dyn Read + Send>,
+    file: Option<NamedTempFile>,
+    path: PathBuf,
+}
+
+impl Read for CacheFill {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some(file) = &mut self.file {
+            if n == 0 {
+                // The inner reader ended cleanly, so the content matched its digest.
+                let file = self.file.take().expect("checked above");
+                let _ = file.persist(&self.path);
+            } else if file.write_all(&buf[..n]).is_err() {
+                // A full disk must not fail the build: stop caching this blob.
+                self.file = None;
+            }
+        }
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cache() -> (tempfile::TempDir, BlobCache) {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = BlobCache::open(Some(&dir.path().join("cache")))
+            .unwrap()
+            .unwrap();
+        (dir, cache)
+    }
+
+    #[test]
+    fn filling_keeps_verified_content_only() {
+        let (_dir, cache) = cache();
+        let good = b"layer bytes".to_vec();
+        let digest = Sha256Digest::of(&good);
+        let reader = VerifyingReader::new(io::Cursor::new(good.clone()), digest.clone(), 11);
+        let mut filled = Vec::new();
+        cache
+            .fill_while_reading(&digest, Box::new(reader))
+            .read_to_end(&mut filled)
+            .unwrap();
+        assert_eq!(filled, good);
+        let mut cached = Vec::new();
+        cache
+            .open_blob(&digest, 11)
+            .expect("cached")
+            .read_to_end(&mut cached)
+            .unwrap();
+        assert_eq!(cached, good);
+
+        let other = Sha256Digest::of(b"other");
+        let bad = VerifyingReader::new(io::Cursor::new(b"not other".to_vec()), other.clone(), 9);
+        let mut sink = Vec::new();
+        assert!(
+            cache
+                .fill_while_reading(&other, Box::new(bad))
+                .read_to_end(&mut sink)
+                .is_err()
+        );
+        assert!(cache.open_blob(&other, 9).is_none());
+    }
+
+    #[test]
+    fn a_corrupted_cache_entry_is_deleted_when_read() {
+        let (_dir, cache) = cache();
+        let digest = Sha256Digest::of(b"config");
+        cache.store_small(&digest, b"config");
+        assert_eq!(cache.read_small(&digest, 6, 100).unwrap(), b"config");
+        fs::write(cache.path(&digest), b"CONFIG").unwrap();
+        let mut sink = Vec::new();
+        let error = cache
+            .open_blob(&digest, 6)
+            .unwrap()
+            .read_to_end(&mut sink)
+            .unwrap_err();
+        assert!(error.to_string().contains("was corrupt"), "{error}");
+        assert!(!cache.path(&digest).exists());
+        fs::write(cache.path(&digest), b"CONFIG").unwrap();
+        assert!(cache.read_small(&digest, 6, 100).is_none());
+        assert!(!cache.path(&digest).exists());
+    }
+}

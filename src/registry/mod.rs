@@ -1,0 +1,112 @@
+//! Talking to OCI registries: pulling a base and pushing the built images, speaking the
+//! distribution protocol directly (no Docker daemon).
+//!
+//! [`Session`] connects once to each registry a build touches, with the credentials and token
+//! scopes the whole build needs, and holds the blob cache and progress display they share.
+
+pub mod auth;
+pub mod cache;
+pub mod client;
+pub mod credentials;
+pub mod progress;
+pub mod pull;
+pub mod push;
+pub mod retry;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use cache::BlobCache;
+use client::{ConnectOptions, Registry};
+use credentials::{Credential, CredentialSources};
+use progress::Progress;
+
+use crate::error::Result;
+use crate::reference::registry::RegistryReference;
+
+/// What the command line says about registries.
+#[derive(Default)]
+pub struct SessionOptions {
+    /// `--creds`: for the registries pushed to (and the base's, if it is one of them).
+    pub creds: Option<Credential>,
+    /// `--base-creds`: for the base's registry.
+    pub base_creds: Option<Credential>,
+    pub insecure_registries: Vec<String>,
+    pub cache_dir: Option<PathBuf>,
+    pub quiet: bool,
+}
+
+/// The registries of one run, connected and authenticated.
+pub struct Session {
+    registries: BTreeMap<String, Arc<Registry>>,
+    pub cache: Option<BlobCache>,
+    pub progress: Arc<Progress>,
+}
+
+impl Session {
+    /// Connects to the base's registry (pull) and each target's (pull and push).
+    pub fn connect(
+        base: Option<&RegistryReference>,
+        targets: &[RegistryReference],
+        options: SessionOptions,
+    ) -> Result<Session> {
+        let mut scopes: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for target in targets {
+            let scope = format!("repository:{}:pull,push", target.repository);
+            let list = scopes.entry(target.registry.clone()).or_default();
+            if !list.contains(&scope) {
+                list.push(scope);
+            }
+        }
+        if let Some(base) = base {
+            let list = scopes.entry(base.registry.clone()).or_default();
+            let pushed_to = format!("repository:{}:pull,push", base.repository);
+            if !list.contains(&pushed_to) {
+                list.push(format!("repository:{}:pull", base.repository));
+            }
+        }
+        let sources = CredentialSources::from_environment();
+        let cache = BlobCache::open(options.cache_dir.as_deref())?;
+        let progress = Progress::for_stderr(options.quiet);
+        let mut registries = BTreeMap::new();
+        for (host, scopes) in scopes {
+            let is_target = targets.iter().any(|target| target.registry == host);
+            let explicit = if is_target {
+                options.creds.clone().or(options.base_creds.clone())
+            } else {
+                options.base_creds.clone().or(options.creds.clone())
+            };
+            let (credential, credential_origin) = match explicit {
+                Some(credential) => (Some(credential), Some("from --creds".to_owned())),
+                None => match sources.find(&host)? {
+                    Some(found) => (Some(found), Some(format!("found for {host}"))),
+                    None => (None, None),
+                },
+            };
+            let registry = Registry::connect(
+                &host,
+                ConnectOptions {
+                    insecure_registries: options.insecure_registries.clone(),
+                    credential,
+                    credential_origin,
+                    scopes,
+                },
+            )?;
+            registries.insert(host, Arc::new(registry));
+        }
+        Ok(Session {
+            registries,
+            cache,
+            progress,
+        })
+    }
+
+    /// The connection to a registry named when connecting.
+    pub fn registry(&self, host: &str) -> Arc<Registry> {
+        self.registries
+            .get(host)
+            .cloned()
+            .expect("every registry of the run is connected up front")
+    }
+}

@@ -1,0 +1,266 @@
+//! Reading a base image from a registry: the tag (or digest) to its top document, the
+//! per-architecture manifests and configs (all verified, all kept in the blob cache), and the
+//! layers, which are fetched only if a sink needs their bytes: a push to the same registry
+//! mounts them, and a push to a registry that already has them skips them.
+
+use std::io::Read;
+use std::sync::Arc;
+
+use oci_spec::image::Descriptor;
+use reqwest::StatusCode;
+use reqwest::header::{ACCEPT, CONTENT_TYPE};
+
+use super::cache::BlobCache;
+use super::client::{Registry, SMALL_REQUEST_TIMEOUT};
+use super::progress::Progress;
+use crate::digest::{Sha256Digest, VerifyingReader, read_verified};
+use crate::error::{Error, Result};
+use crate::image::ImageFormat;
+use crate::platform::Architecture;
+use crate::reference::registry::RegistryReference;
+use crate::transport::oci::descriptor_digest;
+use crate::transport::resolve::{DocumentStore, resolve_images};
+use crate::transport::source::{BaseBlobs, BlobSource, MANIFEST_LIMIT, RemoteBlobs, ResolvedBase};
+
+/// Every manifest and index media type this tool reads, for `Accept`.
+pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, \
+     application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json";
+
+/// One repository of a registry, read through the cache.
+pub struct RemoteRepository {
+    registry: Arc<Registry>,
+    repository: String,
+    cache: Option<BlobCache>,
+    progress: Arc<Progress>,
+}
+
+impl RemoteRepository {
+    pub fn new(
+        registry: Arc<Registry>,
+        repository: &str,
+        cache: Option<BlobCache>,
+        progress: Arc<Progress>,
+    ) -> Self {
+        Self {
+            registry,
+            repository: repository.to_owned(),
+            cache,
+            progress,
+        }
+    }
+
+    fn name(&self) -> String {
+        format!("{}/{}", self.registry.host(), self.repository)
+    }
+
+    /// Fetches the manifest or index a tag or digest names, verified; returns its bytes, digest
+    /// and the media type the registry gave.
+    fn fetch_top(&self, reference: &RegistryReference) -> Result<(Vec<u8>, Sha256Digest, String)> {
+        let wanted = match (&reference.digest, &reference.tag) {
+            (Some(digest), _) => digest.to_string(),
+            (None, Some(tag)) => tag.clone(),
+            (None, None) => "latest".to_owned(),
+        };
+        let url = self
+            .registry
+            .url(&format!("/v2/{}/manifests/{wanted}", self.repository));
+        let operation = format!("get manifest {}:{wanted}", self.repository);
+        let response = self.registry.send(&operation, &|http| {
+            http.get(&url)
+                .header(ACCEPT, MANIFEST_ACCEPT)
+                .timeout(SMALL_REQUEST_TIMEOUT)
+        })?;
+        if response.status() == StatusCode::NOT_FOUND {
+            let detail = self.registry.status_error(&operation, response);
+            return Err(Error::base(format!(
+                "base {reference} does not exist: {}",
+                detail.message()
+            ))
+            .hint("check the repository and tag, e.g. `skopeo list-tags docker://REPOSITORY`"));
+        }
+        if !response.status().is_success() {
+            return Err(self.registry.status_error(&operation, response));
+        }
+        let media_type = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .map(|value| value.split(';').next().unwrap_or("").trim().to_owned())
+            .unwrap_or_default();
+        let claimed: Option<Sha256Digest> = response
+            .headers()
+            .get("docker-content-digest")
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.parse().ok());
+        let mut bytes = Vec::new();
+        response
+            .take(MANIFEST_LIMIT + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|error| {
+                Error::registry(format!(
+                    "registry {}: {operation}: {error}",
+                    self.registry.host()
+                ))
+            })?;
+        if bytes.len() as u64 > MANIFEST_LIMIT {
+            return Err(Error::base(format!(
+                "base {reference}: the manifest is over the {MANIFEST_LIMIT}-byte limit"
+            )));
+        }
+        let digest = Sha256Digest::of(&bytes);
+        let expected = reference.digest.as_ref().or(claimed.as_ref());
+        if let Some(expected) = expected
+            && *expected != digest
+        {
+            return Err(Error::base(format!(
+                "base {reference}: the manifest {} sent does not match its digest: expected {expected}, got {digest}",
+                self.name()
+            )));
+        }
+        if let Some(cache) = &self.cache {
+            cache.store_small(&digest, &bytes);
+        }
+        Ok((bytes, digest, media_type))
+    }
+
+    /// GETs a blob (or, for manifest media types, a manifest) by digest; the response body is
+    /// not yet read.
+    fn get_by_digest(
+        &self,
+        digest: &Sha256Digest,
+        is_manifest: bool,
+        small: bool,
+    ) -> Result<reqwest::blocking::Response> {
+        let kind = if is_manifest { "manifests" } else { "blobs" };
+        let url = self
+            .registry
+            .url(&format!("/v2/{}/{kind}/{digest}", self.repository));
+        let operation = format!(
+            "get {} {digest} of {}",
+            &kind[..kind.len() - 1],
+            self.repository
+        );
+        let response = self.registry.send(&operation, &|http| {
+            let request = http.get(&url).header(ACCEPT, MANIFEST_ACCEPT);
+            if small {
+                request.timeout(SMALL_REQUEST_TIMEOUT)
+            } else {
+                request
+            }
+        })?;
+        if !response.status().is_success() {
+            return Err(self.registry.status_error(&operation, response));
+        }
+        Ok(response)
+    }
+}
+
+impl DocumentStore for RemoteRepository {
+    fn read_document(&self, descriptor: &Descriptor, limit: u64) -> Result<Vec<u8>> {
+        let digest = descriptor_digest(descriptor)?;
+        let size = descriptor.size();
+        if let Some(bytes) = self
+            .cache
+            .as_ref()
+            .and_then(|cache| cache.read_small(&digest, size, limit))
+        {
+            return Ok(bytes);
+        }
+        let media_type = descriptor.media_type().to_string();
+        let is_manifest = ImageFormat::of_manifest(&media_type).is_some()
+            || ImageFormat::of_index(&media_type).is_some();
+        let response = self.get_by_digest(&digest, is_manifest, true)?;
+        let bytes = read_verified(response, &digest, size, limit)
+            .map_err(|error| Error::base(format!("{digest} from {}: {error}", self.name())))?;
+        if let Some(cache) = &self.cache {
+            cache.store_small(&digest, &bytes);
+        }
+        Ok(bytes)
+    }
+
+    fn layer_source(&self, _digest: &Sha256Digest) -> BlobSource {
+        BlobSource::Registry
+    }
+}
+
+impl RemoteBlobs for RemoteRepository {
+    fn open(&self, descriptor: &Descriptor) -> std::io::Result<Box<dyn Read + Send>> {
+        let digest: Sha256Digest = descriptor.digest().to_string().parse().map_err(|error| {
+            std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{error}"))
+        })?;
+        let size = descriptor.size();
+        if let Some(cached) = self
+            .cache
+            .as_ref()
+            .and_then(|cache| cache.open_blob(&digest, size))
+        {
+            return Ok(cached);
+        }
+        let response = self
+            .get_by_digest(&digest, false, false)
+            .map_err(|error| std::io::Error::other(error.to_string()))?;
+        let progress = self.progress.blob(&digest, size, &self.name());
+        let verified: Box<dyn Read + Send> = Box::new(VerifyingReader::new(
+            FinishOnEnd {
+                inner: progress.track(response),
+                progress: Some(progress),
+            },
+            digest.clone(),
+            size,
+        ));
+        Ok(match &self.cache {
+            Some(cache) => cache.fill_while_reading(&digest, verified),
+            None => verified,
+        })
+    }
+
+    fn origin(&self) -> (&str, &str) {
+        (self.registry.host(), &self.repository)
+    }
+}
+
+/// Reports a fetched blob when its last byte has been read.
+struct FinishOnEnd {
+    inner: Box<dyn Read + Send>,
+    progress: Option<super::progress::BlobProgress>,
+}
+
+impl Read for FinishOnEnd {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n == 0
+            && let Some(progress) = self.progress.take()
+        {
+            progress.finish("fetched");
+        }
+        Ok(n)
+    }
+}
+
+/// Resolves a base in a registry for the wanted architectures.
+pub fn open_registry_base(
+    reference: &RegistryReference,
+    wanted: &[Architecture],
+    repository: RemoteRepository,
+) -> Result<ResolvedBase> {
+    let (top_bytes, top_digest, media_type) = repository.fetch_top(reference)?;
+    let (format, images) =
+        resolve_images(&repository, &top_digest, &top_bytes, &media_type, wanted).map_err(
+            |error| {
+                Error::base(format!("base {reference}: {}", error.message())).hint(
+                    error
+                        .hint_text()
+                        .unwrap_or("check the --base reference")
+                        .to_owned(),
+                )
+            },
+        )?;
+    Ok(ResolvedBase {
+        reference: reference.to_string(),
+        digest: top_digest,
+        format,
+        images,
+        blobs: BaseBlobs::Remote(Box::new(repository)),
+        _scratch: None,
+    })
+}

@@ -1,0 +1,395 @@
+//! Pushing built images to registry repositories, in the order that never exposes a partial image:
+//! every blob first (skipped if present, mounted from the base's repository when it is on the
+//! same registry, else uploaded in one streamed request), then each manifest by digest, then the
+//! index by digest, and only when all repositories have all of that, the tags.
+//!
+//! An upload is `POST /blobs/uploads/` then a single `PUT <location>?digest=` carrying the whole
+//! blob, streamed from its source; never chunked `PATCH`es, which ECR mishandles.
+
+use std::collections::BTreeMap;
+use std::io::{self, Read};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use reqwest::StatusCode;
+use reqwest::blocking::Body;
+use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
+
+use super::client::{Registry, SMALL_REQUEST_TIMEOUT};
+use super::progress::Progress;
+use super::retry::{Retries, is_retryable_status, retry_after};
+use crate::assemble::Assembled;
+use crate::digest::Sha256Digest;
+use crate::error::{Error, Result};
+use crate::image::manifest::Document;
+use crate::platform::Architecture;
+use crate::transport::source::{BlobSource, LayerBlob, ResolvedBase};
+
+/// How many blobs go up at once.
+const PARALLEL_UPLOADS: usize = 4;
+
+/// One repository to push to, with the tags to set there.
+pub struct Destination {
+    pub registry: Arc<Registry>,
+    pub repository: String,
+    pub tags: Vec<String>,
+}
+
+impl Destination {
+    fn name(&self) -> String {
+        format!("{}/{}", self.registry.host(), self.repository)
+    }
+}
+
+/// Where the pushed images are, in the first destination (the others hold the same digests).
+pub struct Pushed {
+    pub images: Vec<(Architecture, Sha256Digest, String)>,
+    pub index: Option<(Sha256Digest, String)>,
+}
+
+/// Pushes `assembled` to every destination. `arch_tags`: with several architectures, also tag
+/// each one `TAG-ARCH`.
+pub fn push(
+    destinations: &[Destination],
+    assembled: &Assembled,
+    base: &ResolvedBase,
+    arch_tags: bool,
+    progress: &Progress,
+) -> Result<Pushed> {
+    for destination in destinations {
+        push_blobs(destination, assembled, base, progress)?;
+        for image in &assembled.images {
+            put_manifest(
+                destination,
+                &image.manifest,
+                &image.manifest.digest.to_string(),
+            )?;
+        }
+        if let Some(index) = &assembled.index {
+            put_manifest(destination, index, &index.digest.to_string())?;
+        }
+    }
+    // Everything is in place under its digest: now the names.
+    for destination in destinations {
+        for tag in &destination.tags {
+            match &assembled.index {
+                None => put_manifest(destination, &assembled.images[0].manifest, tag)?,
+                Some(index) => {
+                    if arch_tags {
+                        for image in &assembled.images {
+                            let arch_tag = format!("{tag}-{}", image.architecture);
+                            put_manifest(destination, &image.manifest, &arch_tag)?;
+                        }
+                    }
+                    put_manifest(destination, index, tag)?;
+                }
+            }
+            progress.note(&format!("tagged   {}:{tag}", destination.name()));
+        }
+    }
+    let first = &destinations[0];
+    Ok(Pushed {
+        images: assembled
+            .images
+            .iter()
+            .map(|image| {
+                (
+                    image.architecture,
+                    image.manifest.digest.clone(),
+                    format!("{}@{}", first.name(), image.manifest.digest),
+                )
+            })
+            .collect(),
+        index: assembled.index.as_ref().map(|index| {
+            let tag = first.tags.first().map(String::as_str).unwrap_or("latest");
+            (index.digest.clone(), format!("{}:{tag}", first.name()))
+        }),
+    })
+}
+
+/// A blob to push: a layer (from the base or this build) or a config.
+enum Blob<'a> {
+    Layer(&'a LayerBlob),
+    Config(&'a Document),
+}
+
+impl Blob<'_> {
+    fn digest(&self) -> Sha256Digest {
+        match self {
+            Blob::Layer(layer) => layer.digest(),
+            Blob::Config(document) => document.digest.clone(),
+        }
+    }
+
+    fn size(&self) -> u64 {
+        match self {
+            Blob::Layer(layer) => layer.descriptor.size(),
+            Blob::Config(document) => document.size(),
+        }
+    }
+}
+
+/// Pushes every distinct blob of the images, several at once; the first failure stops the rest.
+fn push_blobs(
+    destination: &Destination,
+    assembled: &Assembled,
+    base: &ResolvedBase,
+    progress: &Progress,
+) -> Result<()> {
+    let mut blobs: BTreeMap<Sha256Digest, Blob> = BTreeMap::new();
+    for image in &assembled.images {
+        for layer in &image.layers {
+            blobs.entry(layer.digest()).or_insert(Blob::Layer(layer));
+        }
+        blobs
+            .entry(image.config.digest.clone())
+            .or_insert(Blob::Config(&image.config));
+    }
+    // Largest first, so the long uploads start at once.
+    let mut blobs: Vec<Blob> = blobs.into_values().collect();
+    blobs.sort_by_key(|blob| std::cmp::Reverse(blob.size()));
+
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let first_error: Mutex<Option<Error>> = Mutex::new(None);
+    std::thread::scope(|scope| {
+        for _ in 0..PARALLEL_UPLOADS.min(blobs.len()) {
+            scope.spawn(|| {
+                while !failed.load(Ordering::Relaxed) {
+                    let Some(blob) = blobs.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                        break;
+                    };
+                    if let Err(error) = push_blob(destination, blob, base, progress) {
+                        failed.store(true, Ordering::Relaxed);
+                        first_error.lock().expect("error slot").get_or_insert(error);
+                    }
+                }
+            });
+        }
+    });
+    match first_error.into_inner().expect("error slot") {
+        Some(error) => Err(error),
+        None => Ok(()),
+    }
+}
+
+/// One blob: skip it if present, mount it if it can be, else upload it.
+fn push_blob(
+    destination: &Destination,
+    blob: &Blob,
+    base: &ResolvedBase,
+    progress: &Progress,
+) -> Result<()> {
+    let registry = &destination.registry;
+    let repository = &destination.repository;
+    let digest = blob.digest();
+    let size = blob.size();
+    let tracker = progress.blob(&digest, size, &destination.name());
+
+    let head_url = registry.url(&format!("/v2/{repository}/blobs/{digest}"));
+    let operation = format!("check blob {digest} in {repository}");
+    let response = registry.send(&operation, &|http| {
+        http.head(&head_url).timeout(SMALL_REQUEST_TIMEOUT)
+    })?;
+    match response.status() {
+        status if status.is_success() => {
+            tracker.finish("exists");
+            return Ok(());
+        }
+        StatusCode::NOT_FOUND => {}
+        _ => return Err(registry.status_error(&operation, response)),
+    }
+
+    let mut mount_from = match (blob, base.registry_origin()) {
+        (Blob::Layer(layer), Some((host, source)))
+            if matches!(layer.source, BlobSource::Registry)
+                && host == registry.host()
+                && source != repository =>
+        {
+            Some(source.to_owned())
+        }
+        _ => None,
+    };
+    let mut retries = Retries::new();
+    loop {
+        let location = match start_upload(destination, &digest, mount_from.take())? {
+            UploadStart::Mounted => {
+                tracker.finish("mounted");
+                return Ok(());
+            }
+            UploadStart::Session(location) => location,
+        };
+        let source_error: Arc<Mutex<Option<io::Error>>> = Arc::default();
+        let mut put_url = reqwest::Url::parse(&registry.url(&location)).map_err(|error| {
+            Error::registry(format!(
+                "registry {}: the upload location `{location}` is not a URL: {error}",
+                registry.host()
+            ))
+        })?;
+        put_url
+            .query_pairs_mut()
+            .append_pair("digest", &digest.to_string());
+        let operation = format!("upload blob {digest} to {repository}");
+        let open_failure: Mutex<Option<Error>> = Mutex::new(None);
+        let response = registry.send_once(&operation, &|http| {
+            let request = http
+                .put(put_url.clone())
+                .header(CONTENT_TYPE, "application/octet-stream")
+                .header(CONTENT_LENGTH, size);
+            match open_blob(blob, base) {
+                Ok(reader) => request.body(Body::sized(
+                    RecordErrors {
+                        inner: tracker.track(reader),
+                        slot: source_error.clone(),
+                    },
+                    size,
+                )),
+                Err(error) => {
+                    *open_failure.lock().expect("open failure slot") = Some(error);
+                    request.body(Body::from(Vec::new()))
+                }
+            }
+        });
+        if let Some(error) = open_failure.into_inner().expect("open failure slot") {
+            return Err(error);
+        }
+        if let Some(error) = source_error.lock().expect("source error slot").take() {
+            return Err(source_failed(&digest, error));
+        }
+        let delay = match response {
+            Ok(response) if response.status() == StatusCode::CREATED => {
+                tracker.finish("pushed");
+                return Ok(());
+            }
+            Ok(response) if is_retryable_status(response.status()) => retries
+                .next_delay(retry_after(response.headers()))
+                .ok_or_else(|| {
+                    registry
+                        .status_error(&operation, response)
+                        .with_message_suffix(&format!(" (after {} tries)", retries.failures()))
+                })?,
+            Ok(response) => return Err(registry.status_error(&operation, response)),
+            Err(error) => retries.next_delay(None).ok_or(error)?,
+        };
+        std::thread::sleep(delay);
+    }
+}
+
+enum UploadStart {
+    Mounted,
+    Session(String),
+}
+
+/// `POST /blobs/uploads/`, as a mount from `mount_from` when given. A registry that cannot
+/// mount answers 202 with an ordinary upload session.
+fn start_upload(
+    destination: &Destination,
+    digest: &Sha256Digest,
+    mount_from: Option<String>,
+) -> Result<UploadStart> {
+    let registry = &destination.registry;
+    let repository = &destination.repository;
+    let mut url = reqwest::Url::parse(&registry.url(&format!("/v2/{repository}/blobs/uploads/")))
+        .expect("registry URLs are valid");
+    if let Some(source) = &mount_from {
+        url.query_pairs_mut()
+            .append_pair("mount", &digest.to_string())
+            .append_pair("from", source);
+    }
+    let operation = match &mount_from {
+        Some(source) => format!("mount blob {digest} from {source} into {repository}"),
+        None => format!("start upload of blob {digest} to {repository}"),
+    };
+    let response = registry.send(&operation, &|http| {
+        http.post(url.clone())
+            .header(CONTENT_LENGTH, 0)
+            .timeout(SMALL_REQUEST_TIMEOUT)
+    })?;
+    match response.status() {
+        StatusCode::CREATED if mount_from.is_some() => Ok(UploadStart::Mounted),
+        StatusCode::ACCEPTED => {
+            let location = response
+                .headers()
+                .get(LOCATION)
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_owned)
+                .ok_or_else(|| {
+                    Error::registry(format!(
+                        "registry {}: {operation}: the answer has no Location for the upload",
+                        registry.host()
+                    ))
+                })?;
+            Ok(UploadStart::Session(location))
+        }
+        _ => Err(registry.status_error(&operation, response)),
+    }
+}
+
+fn open_blob(blob: &Blob, base: &ResolvedBase) -> Result<Box<dyn Read + Send>> {
+    match blob {
+        Blob::Config(document) => Ok(Box::new(io::Cursor::new(document.bytes.clone()))),
+        Blob::Layer(layer) => base
+            .open_layer(layer)
+            .map_err(|error| source_failed(&layer.digest(), error)),
+    }
+}
+
+fn source_failed(digest: &Sha256Digest, error: io::Error) -> Error {
+    if error.kind() == io::ErrorKind::InvalidData {
+        Error::base(format!(
+            "base blob {digest} is missing or corrupt, so nothing was tagged: {error}"
+        ))
+        .hint("pull the base again; if it comes from a registry, that registry is serving bad content")
+    } else {
+        Error::failure(format!("cannot read blob {digest} to upload it: {error}"))
+    }
+}
+
+/// Keeps the source's read error, which reqwest would otherwise report only as a body failure.
+struct RecordErrors {
+    inner: Box<dyn Read + Send>,
+    slot: Arc<Mutex<Option<io::Error>>>,
+}
+
+impl Read for RecordErrors {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read(buf).inspect_err(|error| {
+            *self.slot.lock().expect("source error slot") =
+                Some(io::Error::new(error.kind(), error.to_string()));
+        })
+    }
+}
+
+/// `PUT /manifests/<reference>` (a digest or a tag).
+fn put_manifest(destination: &Destination, document: &Document, reference: &str) -> Result<()> {
+    let registry = &destination.registry;
+    let url = registry.url(&format!(
+        "/v2/{}/manifests/{reference}",
+        destination.repository
+    ));
+    let operation = format!("put manifest {}:{reference}", destination.repository);
+    let response = registry.send(&operation, &|http| {
+        http.put(&url)
+            .header(CONTENT_TYPE, &document.media_type)
+            .body(document.bytes.clone())
+            .timeout(SMALL_REQUEST_TIMEOUT)
+    })?;
+    if !response.status().is_success() {
+        return Err(registry.status_error(&operation, response));
+    }
+    let answered: Option<Sha256Digest> = response
+        .headers()
+        .get("docker-content-digest")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse().ok());
+    if let Some(answered) = answered
+        && answered != document.digest
+    {
+        return Err(Error::registry(format!(
+            "registry {}: {operation}: it stored the manifest as {answered}, not {}; it may have rewritten it",
+            registry.host(),
+            document.digest
+        )));
+    }
+    Ok(())
+}

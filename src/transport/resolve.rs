@@ -1,0 +1,198 @@
+//! Resolving a base's top document (an index or a single manifest) to one image per wanted
+//! architecture: manifest, config and layer descriptors. Shared by every source (OCI layouts,
+//! archives, registries); each says through [`DocumentStore`] how its documents are read.
+//!
+//! Only small documents are read here, each verified against its digest. Layers are not touched.
+
+use std::collections::BTreeMap;
+
+use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
+
+use super::oci::descriptor_digest;
+use super::source::{
+    BaseImage, BlobSource, CONFIG_LIMIT, LayerBlob, MANIFEST_LIMIT, missing_architecture,
+};
+use crate::digest::Sha256Digest;
+use crate::error::{Error, Result};
+use crate::image::ImageFormat;
+use crate::image::config::read_base_config;
+use crate::platform::Architecture;
+
+/// Where a source's manifests, configs and layers are.
+pub trait DocumentStore {
+    /// Reads a manifest or config named by `descriptor`, verified against its digest and size.
+    fn read_document(&self, descriptor: &Descriptor, limit: u64) -> Result<Vec<u8>>;
+    /// Where the bytes of the layer with this digest will be read from when they are needed.
+    fn layer_source(&self, digest: &Sha256Digest) -> BlobSource;
+}
+
+/// The images of a base for the wanted architectures, and the media-type family of its manifests.
+pub type ResolvedImages = (ImageFormat, BTreeMap<Architecture, BaseImage>);
+
+/// Resolves `top` (already read and verified: an index or a manifest) for the wanted architectures.
+/// `descriptor_media_type` is what whoever pointed at it said it is (a layout's index entry, a
+/// registry's `Content-Type`); the document's own `mediaType` wins.
+pub fn resolve_images(
+    store: &dyn DocumentStore,
+    top_digest: &Sha256Digest,
+    top_bytes: &[u8],
+    descriptor_media_type: &str,
+    wanted: &[Architecture],
+) -> Result<ResolvedImages> {
+    let media_type = document_media_type(descriptor_media_type, top_bytes);
+    let mut images = BTreeMap::new();
+    let format;
+    if let Some(index_format) = ImageFormat::of_index(&media_type) {
+        format = index_format;
+        let index = serde_json::from_slice::<ImageIndex>(top_bytes)
+            .map_err(|error| Error::base(format!("index {top_digest} is malformed: {error}")))?;
+        let available = available_platforms(index.manifests());
+        for &architecture in wanted {
+            let entry = choose_platform(index.manifests(), architecture)
+                .ok_or_else(|| missing_architecture(architecture, &available))?;
+            let bytes = store.read_document(entry, MANIFEST_LIMIT)?;
+            let digest = descriptor_digest(entry)?;
+            let image = resolve_manifest(store, digest.clone(), &bytes)?;
+            if image_architecture(&image) != Some(architecture) {
+                return Err(Error::base(format!(
+                    "manifest {digest} is listed as linux/{architecture}, but its config says {}/{}",
+                    image.config.os, image.config.architecture
+                )));
+            }
+            images.insert(architecture, image);
+        }
+    } else if let Some(manifest_format) = ImageFormat::of_manifest(&media_type) {
+        format = manifest_format;
+        let image = resolve_manifest(store, top_digest.clone(), top_bytes)?;
+        let image_arch = image_architecture(&image);
+        if let Some(&architecture) = wanted.iter().find(|&&a| Some(a) != image_arch) {
+            let available = vec![format!("{}/{}", image.config.os, image.config.architecture)];
+            return Err(missing_architecture(architecture, &available));
+        }
+        if let Some(architecture) = image_arch {
+            images.insert(architecture, image);
+        }
+    } else {
+        return Err(Error::base(format!(
+            "{top_digest} has media type {media_type}, which is not an image or an index"
+        )));
+    }
+    Ok((format, images))
+}
+
+fn available_platforms(entries: &[Descriptor]) -> Vec<String> {
+    entries
+        .iter()
+        .filter_map(|entry| entry.platform().as_ref())
+        .map(|platform| format!("{}/{}", platform.os(), platform.architecture()))
+        .collect()
+}
+
+/// The entry for `linux/<architecture>`; for arm64, `v8` or no variant.
+fn choose_platform(entries: &[Descriptor], architecture: Architecture) -> Option<&Descriptor> {
+    entries.iter().find(|entry| {
+        entry.platform().as_ref().is_some_and(|platform| {
+            platform.os().to_string() == "linux"
+                && platform.architecture().to_string() == architecture.oci_name()
+                && platform
+                    .variant()
+                    .as_deref()
+                    .is_none_or(|variant| Some(variant) == architecture.oci_variant())
+        })
+    })
+}
+
+/// The Lambda architecture an image's config describes, if it is one.
+fn image_architecture(image: &BaseImage) -> Option<Architecture> {
+    (image.config.os == "linux")
+        .then(|| Architecture::parse(&image.config.architecture))
+        .flatten()
+}
+
+fn parse_manifest(bytes: &[u8]) -> Result<ImageManifest> {
+    serde_json::from_slice::<ImageManifest>(bytes)
+        .map_err(|error| Error::base(format!("manifest is malformed: {error}")))
+}
+
+/// Reads an image manifest and its config, checking they agree on the layers.
+fn resolve_manifest(
+    store: &dyn DocumentStore,
+    manifest_digest: Sha256Digest,
+    bytes: &[u8],
+) -> Result<BaseImage> {
+    let manifest = parse_manifest(bytes)?;
+    let config_raw = store.read_document(manifest.config(), CONFIG_LIMIT)?;
+    let config = read_base_config(&config_raw)
+        .map_err(|error| Error::base(format!("config of {manifest_digest}: {error}")))?;
+    if config.diff_id_count != manifest.layers().len() {
+        return Err(Error::base(format!(
+            "manifest {manifest_digest} has {} layers but its config lists {} diff_ids",
+            manifest.layers().len(),
+            config.diff_id_count
+        )));
+    }
+    let layers = manifest
+        .layers()
+        .iter()
+        .map(|layer| {
+            let digest = descriptor_digest(layer)?;
+            Ok(LayerBlob {
+                descriptor: layer.clone(),
+                source: store.layer_source(&digest),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(BaseImage {
+        manifest_digest: Some(manifest_digest),
+        config_raw,
+        config,
+        layers,
+    })
+}
+
+/// The media type of a document: its own `mediaType`, else the descriptor's.
+fn document_media_type(descriptor_media_type: &str, bytes: &[u8]) -> String {
+    serde_json::from_slice::<serde_json::Value>(bytes)
+        .ok()
+        .and_then(|value| {
+            value
+                .get("mediaType")
+                .and_then(|m| m.as_str())
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| descriptor_media_type.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image::manifest::{descriptor, platform};
+
+    #[test]
+    fn chooses_linux_arm64_with_or_without_v8() {
+        let digest = Sha256Digest::of(b"x");
+        let mut amd = descriptor("m", &digest, 1);
+        amd.set_platform(Some(platform("amd64", "linux", None)));
+        let mut arm = descriptor("m", &digest, 2);
+        arm.set_platform(Some(platform("arm64", "linux", Some("v8"))));
+        let mut unknown = descriptor("m", &digest, 3);
+        unknown.set_platform(Some(platform("unknown", "unknown", None)));
+        let entries = [unknown, amd, arm];
+        assert_eq!(
+            choose_platform(&entries, Architecture::Arm64)
+                .unwrap()
+                .size(),
+            2
+        );
+        assert_eq!(
+            choose_platform(&entries, Architecture::Amd64)
+                .unwrap()
+                .size(),
+            1
+        );
+        assert_eq!(
+            available_platforms(&entries),
+            ["unknown/unknown", "linux/amd64", "linux/arm64"]
+        );
+    }
+}
