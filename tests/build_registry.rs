@@ -1,0 +1,506 @@
+//! `lambda-image build` against real distribution registries (Debian's `docker-registry`):
+//! pulling the stand-in base from one, pushing the function image to another repository or
+//! another registry, read back with skopeo. The registry's access log proves what went over the
+//! wire: base layers mounted (not uploaded) within a registry, streamed and verified across
+//! registries, nothing uploaded on a re-push, nothing downloaded with a warm cache, never a PATCH.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+use support::registry::{RegistryAuth, RegistryOptions, TestRegistry};
+use support::*;
+
+const USER: &str = "lambda";
+const PASSWORD: &str = "pa55-w0rd-secret";
+const BASE_REPOSITORY: &str = "lambda/base";
+
+/// A scratch area for one test: an empty docker config dir, a cache, and room for outputs.
+struct Scratch {
+    dir: tempfile::TempDir,
+}
+
+impl Scratch {
+    fn new() -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("build-registry-")
+            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+            .unwrap();
+        std::fs::create_dir_all(dir.path().join("docker")).unwrap();
+        Self { dir }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn cache(&self) -> PathBuf {
+        self.path("cache")
+    }
+
+    /// `lambda-image build` isolated from the machine: its own cache, an empty docker config,
+    /// no auth file; progress lines on (stderr is not a terminal).
+    fn build(&self, args: &[&str]) -> Command {
+        let mut command = lambda_image();
+        command
+            .arg("build")
+            .arg("--cache-dir")
+            .arg(self.cache())
+            .args(args)
+            .env("DOCKER_CONFIG", self.path("docker"))
+            .env("HOME", self.dir.path())
+            .env_remove("REGISTRY_AUTH_FILE")
+            .env_remove("XDG_RUNTIME_DIR")
+            .env_remove("SSL_CERT_FILE");
+        command
+    }
+}
+
+fn bootstrap_args() -> Vec<String> {
+    let fixtures = fixtures();
+    vec![
+        "--bootstrap".into(),
+        fixtures.bootstrap_amd64.display().to_string(),
+        "--bootstrap".into(),
+        fixtures.bootstrap_arm64.display().to_string(),
+    ]
+}
+
+fn with_bootstraps<'a>(args: &'a [String], rest: &[&'a str]) -> Vec<&'a str> {
+    let mut all: Vec<&str> = args.iter().map(String::as_str).collect();
+    all.extend_from_slice(rest);
+    all
+}
+
+fn base_source() -> String {
+    format!("oci:{}:{BASE_TAG}", fixtures().base_layout.display())
+}
+
+/// A registry holding the stand-in base at `lambda/base:al2023`.
+fn registry_with_base(options: RegistryOptions) -> TestRegistry {
+    let registry = TestRegistry::start(options);
+    registry.skopeo_copy_to(&base_source(), &format!("{BASE_REPOSITORY}:{BASE_TAG}"));
+    registry
+}
+
+fn json_of(output: &Output) -> Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|error| {
+        panic!(
+            "stdout is not JSON ({error}):\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
+
+fn image_digest(report: &Value, arch: &str) -> String {
+    report["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|image| image["architecture"] == arch)
+        .unwrap_or_else(|| panic!("no {arch} image in {report}"))["digest"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn hex(digest: &str) -> &str {
+    digest.strip_prefix("sha256:").unwrap()
+}
+
+fn all_base_layers() -> Vec<String> {
+    let mut layers: Vec<String> = fixtures()
+        .base_layer_digests
+        .values()
+        .flatten()
+        .cloned()
+        .collect();
+    layers.sort();
+    layers.dedup();
+    layers
+}
+
+/// Uploads (the PUT that completes one) of the blob with this digest.
+fn uploads_of(registry: &TestRegistry, digest: &str) -> usize {
+    registry.count_requests("PUT", &format!("digest=sha256%3A{}", hex(digest)))
+}
+
+fn stderr_of(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn assert_exit(output: &Output, code: i32, expected_in_stderr: &[&str]) {
+    let stderr = stderr_of(output);
+    assert_eq!(output.status.code(), Some(code), "stderr:\n{stderr}");
+    for expected in expected_in_stderr {
+        assert!(
+            stderr.contains(expected),
+            "stderr lacks `{expected}`:\n{stderr}"
+        );
+    }
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+fn assert_no_secret(output: &Output) {
+    for stream in [&output.stdout, &output.stderr] {
+        let text = String::from_utf8_lossy(stream);
+        assert!(!text.contains(PASSWORD), "the password leaked:\n{text}");
+        assert!(
+            !text.contains("cGE1NS13MHJkLXNlY3JldA") && !text.contains("bGFtYmRhOnBhNTU"),
+            "the password leaked base64-encoded:\n{text}"
+        );
+    }
+}
+
+/// Tags of a repository, via skopeo (empty if the repository does not exist).
+fn tags_of(registry: &TestRegistry, repository: &str) -> Vec<String> {
+    let mut command = Command::new("skopeo");
+    command
+        .args(["--insecure-policy", "list-tags"])
+        .args(registry.skopeo_flags("", registry.credentials()))
+        .arg(format!("docker://{}", registry.reference(repository)));
+    let output = run_unchecked(&mut command);
+    if !output.status.success() {
+        return Vec::new();
+    }
+    let listing: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let mut tags: Vec<String> = listing["Tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|tag| tag.as_str().unwrap().to_owned())
+        .collect();
+    tags.sort();
+    tags
+}
+
+#[test]
+fn registry_push_of_two_architectures_mounts_the_base_and_tags_index_and_each_architecture() {
+    let registry = registry_with_base(RegistryOptions::default());
+    let scratch = Scratch::new();
+    let bootstraps = bootstrap_args();
+    let base = registry.reference(&format!("{BASE_REPOSITORY}:{BASE_TAG}"));
+    let target = registry.reference("fn:v1");
+    let args = with_bootstraps(&bootstraps, &["--base", &base, "--tag", &target, "--json"]);
+
+    let output = run(&mut scratch.build(&args));
+    let report = json_of(&output);
+    let (amd64, arm64) = (image_digest(&report, "amd64"), image_digest(&report, "arm64"));
+    for (arch, digest) in [("amd64", &amd64), ("arm64", &arm64)] {
+        let image = report["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|image| image["architecture"] == arch)
+            .unwrap();
+        assert_eq!(image["reference"], format!("{}/fn@{digest}", registry.host()));
+    }
+    assert_eq!(report["base"]["digest"], fixtures().base_digest);
+
+    // The tag is the index; each architecture has its own tag; digests are what was reported.
+    let index_raw = registry.skopeo_inspect_raw("fn:v1");
+    let index: Value = serde_json::from_str(&index_raw).unwrap();
+    assert_eq!(index["mediaType"], MEDIA_TYPE_INDEX);
+    assert_eq!(
+        report["index"]["digest"],
+        format!("sha256:{}", sha256_hex(index_raw.as_bytes()))
+    );
+    let listed: Vec<&str> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| entry["digest"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, [amd64.as_str(), arm64.as_str()]);
+    for (tag, digest) in [("fn:v1-amd64", &amd64), ("fn:v1-arm64", &arm64)] {
+        let raw = registry.skopeo_inspect_raw(tag);
+        assert_eq!(format!("sha256:{}", sha256_hex(raw.as_bytes())), *digest);
+        let manifest: Value = serde_json::from_str(&raw).unwrap();
+        assert_eq!(manifest["mediaType"], MEDIA_TYPE_MANIFEST);
+    }
+    assert_eq!(tags_of(&registry, "fn"), ["v1", "v1-amd64", "v1-arm64"]);
+
+    // Base layers were mounted from lambda/base, never uploaded; nothing used PATCH.
+    for layer in all_base_layers() {
+        assert!(
+            registry.count_requests("POST", &format!("mount=sha256%3A{}", hex(&layer))) >= 1,
+            "base layer {layer} was not mounted:\n{}",
+            registry.log()
+        );
+        assert_eq!(uploads_of(&registry, &layer), 0, "base layer {layer} was uploaded");
+    }
+    assert_eq!(registry.count_requests("PATCH", "/"), 0);
+    let stderr = stderr_of(&output);
+    assert!(stderr.contains("mounted "), "{stderr}");
+    assert!(stderr.contains("pushed "), "{stderr}");
+
+    // A real client reads the whole image back, verifying every blob.
+    let copy = scratch.path("copied");
+    registry.skopeo_copy_from("fn:v1", &format!("oci:{}:v1", copy.display()));
+    let copied_index = read_json(copy.join("index.json"));
+    assert_eq!(copied_index["manifests"][0]["digest"], report["index"]["digest"]);
+
+    // The same build again: same digests, and not one blob upload started.
+    let uploads_before = registry.count_requests("POST", "/blobs/uploads/");
+    let again = json_of(&run(&mut scratch.build(&args)));
+    assert_eq!(again["images"], report["images"]);
+    assert_eq!(again["index"], report["index"]);
+    assert_eq!(
+        registry.count_requests("POST", "/blobs/uploads/"),
+        uploads_before,
+        "a re-push uploaded blobs:\n{}",
+        registry.log()
+    );
+}
+
+#[test]
+fn registry_push_of_one_architecture_tags_its_manifest_and_no_arch_tags_is_honoured() {
+    let registry = registry_with_base(RegistryOptions::default());
+    let scratch = Scratch::new();
+    let base = registry.reference(&format!("{BASE_REPOSITORY}:{BASE_TAG}"));
+    let amd64_bootstrap = fixtures().bootstrap_amd64.display().to_string();
+    let single = registry.reference("single:v1");
+    let report = json_of(&run(&mut scratch.build(&[
+        "--bootstrap",
+        &amd64_bootstrap,
+        "--base",
+        &base,
+        "--tag",
+        &single,
+        "--json",
+    ])));
+    assert!(report["index"].is_null(), "{report}");
+    let raw = registry.skopeo_inspect_raw("single:v1");
+    assert_eq!(
+        format!("sha256:{}", sha256_hex(raw.as_bytes())),
+        image_digest(&report, "amd64")
+    );
+    assert_eq!(tags_of(&registry, "single"), ["v1"]);
+
+    // Several tags, one with --no-arch-tags: each tag names the index, no TAG-ARCH tags.
+    let bootstraps = bootstrap_args();
+    let first = registry.reference("multi:v2");
+    let second = registry.reference("multi:latest");
+    let args = with_bootstraps(
+        &bootstraps,
+        &["--base", &base, "--tag", &first, "--tag", &second, "--no-arch-tags", "--json"],
+    );
+    let report = json_of(&run(&mut scratch.build(&args)));
+    assert_eq!(tags_of(&registry, "multi"), ["latest", "v2"]);
+    let v2 = registry.skopeo_inspect_raw("multi:v2");
+    assert_eq!(v2, registry.skopeo_inspect_raw("multi:latest"));
+    assert_eq!(
+        report["index"]["digest"],
+        format!("sha256:{}", sha256_hex(v2.as_bytes()))
+    );
+}
+
+#[test]
+fn registry_base_on_another_registry_is_streamed_verified_and_cached() {
+    let source = registry_with_base(RegistryOptions::default());
+    let target = TestRegistry::start(RegistryOptions::default());
+    let scratch = Scratch::new();
+    let bootstraps = bootstrap_args();
+    let base = source.reference(&format!("{BASE_REPOSITORY}:{BASE_TAG}"));
+    let first = target.reference("fn:v1");
+    let args = with_bootstraps(&bootstraps, &["--base", &base, "--tag", &first, "--json"]);
+    let report = json_of(&run(&mut scratch.build(&args)));
+
+    // Each base layer came from the source once and went up to the target once.
+    for layer in all_base_layers() {
+        assert_eq!(
+            source.count_requests("GET", &format!("/blobs/{layer}")),
+            1,
+            "{}",
+            source.log()
+        );
+        assert_eq!(uploads_of(&target, &layer), 1, "{}", target.log());
+    }
+    let copy = scratch.path("copied");
+    target.skopeo_copy_from("fn:v1", &format!("oci:{}:v1", copy.display()));
+    assert_eq!(
+        read_json(copy.join("index.json"))["manifests"][0]["digest"],
+        report["index"]["digest"]
+    );
+
+    // Warm cache: another target repository, and a local layout, need no base layer download.
+    let layer_gets = source.count_requests("GET", "/blobs/");
+    let second = target.reference("other:v1");
+    let args = with_bootstraps(&bootstraps, &["--base", &base, "--tag", &second]);
+    run(&mut scratch.build(&args));
+    let layout = scratch.path("layout");
+    let output = format!("oci:{}:v1", layout.display());
+    let args = with_bootstraps(&bootstraps, &["--base", &base, "--output", &output]);
+    run(&mut scratch.build(&args));
+    assert_eq!(
+        source.count_requests("GET", "/blobs/"),
+        layer_gets,
+        "a warm cache still downloaded blobs:\n{}",
+        source.log()
+    );
+    skopeo(&["inspect", &format!("oci:{}:v1-arm64", layout.display())]);
+}
+
+#[test]
+fn registry_basic_auth_credentials_from_flag_config_json_and_helper() {
+    let registry = registry_with_base(RegistryOptions {
+        auth: RegistryAuth::basic(USER, PASSWORD),
+        tls: false,
+    });
+    let scratch = Scratch::new();
+    let bootstraps = bootstrap_args();
+    let base = registry.reference(&format!("{BASE_REPOSITORY}:{BASE_TAG}"));
+
+    // No credentials: refused, clearly, with nothing tagged.
+    let target = registry.reference("fn:anonymous");
+    let args = with_bootstraps(&bootstraps, &["--base", &base, "--tag", &target]);
+    let output = run_unchecked(&mut scratch.build(&args));
+    assert_exit(&output, 6, &["wants credentials", "--creds"]);
+
+    // Wrong password: refused, no secret shown, nothing tagged.
+    let wrong = format!("{USER}:{PASSWORD}-wrong");
+    let args = with_bootstraps(&bootstraps, &["--base", &base, "--tag", &target, "--creds", &wrong]);
+    let output = run_unchecked(&mut scratch.build(&args));
+    assert_exit(&output, 6, &["refused the credentials"]);
+    assert_no_secret(&output);
+    assert!(!stderr_of(&output).contains("-wrong"));
+    assert!(tags_of(&registry, "fn").is_empty());
+
+    // --creds.
+    let creds = format!("{USER}:{PASSWORD}");
+    let target = registry.reference("fn:flag");
+    let args = with_bootstraps(&bootstraps, &["--base", &base, "--tag", &target, "--creds", &creds]);
+    let output = run(&mut scratch.build(&args));
+    assert_no_secret(&output);
+
+    // config.json `auths`.
+    let auth = base64_encode(format!("{USER}:{PASSWORD}").as_bytes());
+    let config = serde_json::json!({"auths": {registry.host(): {"auth": auth}}});
+    std::fs::write(scratch.path("docker/config.json"), config.to_string()).unwrap();
+    let target = registry.reference("fn:auths");
+    let args = with_bootstraps(&bootstraps, &["--base", &base, "--tag", &target]);
+    let output = run(&mut scratch.build(&args));
+    assert_no_secret(&output);
+
+    // A credential helper named by credHelpers, found on PATH.
+    let helpers = scratch.path("helpers");
+    std::fs::create_dir_all(&helpers).unwrap();
+    let asked = scratch.path("helper-asked");
+    write_executable(
+        &helpers.join("docker-credential-test"),
+        &format!(
+            "#!/bin/sh\n[ \"$1\" = get ] || exit 2\nread server\necho \"$server\" >> {}\n\
+             printf '{{\"ServerURL\":\"%s\",\"Username\":\"{USER}\",\"Secret\":\"{PASSWORD}\"}}' \"$server\"\n",
+            asked.display()
+        ),
+    );
+    let config = serde_json::json!({"credHelpers": {registry.host(): "test"}});
+    std::fs::write(scratch.path("docker/config.json"), config.to_string()).unwrap();
+    let target = registry.reference("fn:helper");
+    let args = with_bootstraps(&bootstraps, &["--base", &base, "--tag", &target]);
+    let path = format!("{}:{}", helpers.display(), std::env::var("PATH").unwrap());
+    let output = run(scratch.build(&args).env("PATH", path));
+    assert_no_secret(&output);
+    assert_eq!(
+        std::fs::read_to_string(&asked).unwrap().trim(),
+        registry.host(),
+        "the helper was not asked for this registry"
+    );
+    assert_eq!(tags_of(&registry, "fn"), ["flag", "flag-amd64", "flag-arm64", "helper", "helper-amd64", "helper-arm64", "auths", "auths-amd64", "auths-arm64"].iter().map(|s| s.to_string()).collect::<std::collections::BTreeSet<_>>().into_iter().collect::<Vec<_>>());
+}
+
+#[test]
+fn registry_errors_are_clear_and_tag_nothing() {
+    let registry = registry_with_base(RegistryOptions::default());
+    let scratch = Scratch::new();
+    let bootstraps = bootstrap_args();
+    let target = registry.reference("fn:v1");
+
+    // Missing tag, missing repository: the base is the problem (exit 4).
+    for missing in [
+        registry.reference(&format!("{BASE_REPOSITORY}:no-such-tag")),
+        registry.reference("no/such/repository:al2023"),
+    ] {
+        let args = with_bootstraps(&bootstraps, &["--base", &missing, "--tag", &target]);
+        let output = run_unchecked(&mut scratch.build(&args));
+        assert_exit(&output, 4, &["does not exist", &missing]);
+    }
+
+    // A registry that is down.
+    let down = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let base = format!("127.0.0.1:{down}/{BASE_REPOSITORY}:{BASE_TAG}");
+    let args = with_bootstraps(&bootstraps, &["--base", &base, "--tag", &target]);
+    let output = run_unchecked(&mut scratch.build(&args));
+    assert_exit(&output, 6, &[&format!("127.0.0.1:{down}"), "connect"]);
+
+    // A --tag with a digest, and no destination at all, are usage errors.
+    let base = registry.reference(&format!("{BASE_REPOSITORY}:{BASE_TAG}"));
+    let by_digest = format!("{}@{}", registry.reference("fn"), fixtures().base_digest);
+    let args = with_bootstraps(&bootstraps, &["--base", &base, "--tag", &by_digest]);
+    assert_exit(&run_unchecked(&mut scratch.build(&args)), 2, &["give a tag"]);
+    let args = with_bootstraps(&bootstraps, &["--base", &base]);
+    assert_exit(&run_unchecked(&mut scratch.build(&args)), 2, &["--tag", "--output"]);
+
+    assert!(tags_of(&registry, "fn").is_empty());
+}
+
+#[test]
+fn registry_over_tls_needs_its_ca_from_ssl_cert_file_or_certs_d() {
+    let registry = registry_with_base(RegistryOptions {
+        auth: RegistryAuth::None,
+        tls: true,
+    });
+    let scratch = Scratch::new();
+    let bootstraps = bootstrap_args();
+    let base = registry.reference(&format!("{BASE_REPOSITORY}:{BASE_TAG}"));
+    let target = registry.reference("fn:v1");
+    let args = with_bootstraps(&bootstraps, &["--base", &base, "--tag", &target]);
+
+    // Unknown CA: a TLS error naming the fix, not a fall-back to plain HTTP.
+    let output = run_unchecked(&mut scratch.build(&args));
+    assert_exit(&output, 6, &["TLS", "certs.d", "SSL_CERT_FILE"]);
+    assert!(tags_of(&registry, "fn").is_empty());
+
+    // SSL_CERT_FILE.
+    let ca = registry.ca_cert().unwrap();
+    run(scratch.build(&args).env("SSL_CERT_FILE", ca));
+    assert_eq!(tags_of(&registry, "fn"), ["v1", "v1-amd64", "v1-arm64"]);
+
+    // /etc/docker/certs.d/HOST:PORT/ca.crt (the port is unique to this registry).
+    let certs_d = Path::new("/etc/docker/certs.d").join(registry.host());
+    std::fs::create_dir_all(&certs_d).unwrap();
+    std::fs::copy(ca, certs_d.join("ca.crt")).unwrap();
+    let target = registry.reference("fn:v2");
+    let args = with_bootstraps(&bootstraps, &["--base", &base, "--tag", &target]);
+    let output = run_unchecked(&mut scratch.build(&args));
+    std::fs::remove_dir_all(&certs_d).unwrap();
+    assert_exit(&output, 0, &[]);
+}
+
+fn write_executable(path: &Path, content: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, content).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+fn base64_encode(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut text = String::new();
+    for chunk in bytes.chunks(3) {
+        let value = chunk.iter().enumerate().fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                text.push(ALPHABET[(value >> (18 - 6 * i)) as usize & 63] as char);
+            } else {
+                text.push('=');
+            }
+        }
+    }
+    text
+}
