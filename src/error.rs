@@ -19,6 +19,8 @@ pub enum ErrorKind {
     Base,
     /// The output could not be written.
     Output,
+    /// A registry refused or failed a request, or credentials could not be found or used.
+    Registry,
 }
 
 impl ErrorKind {
@@ -29,6 +31,7 @@ impl ErrorKind {
             ErrorKind::Bootstrap => 3,
             ErrorKind::Base => 4,
             ErrorKind::Output => 5,
+            ErrorKind::Registry => 6,
         }
     }
 }
@@ -66,6 +69,10 @@ impl Error {
 
     pub fn output(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Output, message)
+    }
+
+    pub fn registry(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Registry, message)
     }
 
     pub fn failure(message: impl Into<String>) -> Self {

@@ -11,6 +11,7 @@ mod image;
 mod layer;
 mod platform;
 mod reference;
+mod registry;
 mod report;
 mod timestamp;
 mod transport;
