@@ -19,7 +19,8 @@ pub enum ErrorKind {
     Base,
     /// The output could not be written.
     Output,
-    /// A registry could not be reached, refused a request, or refused the credentials.
+    /// A registry could not be reached or refused a request, or credentials could not be
+    /// found or used.
     Registry,
 }
 

@@ -1,38 +1,1287 @@
-//! Placeholder until the credentials module lands: explicit credentials only.
+//! Finding the credential for a registry the way docker, skopeo and crane do: containers
+//! `auth.json` files, docker's `config.json` (`credHelpers`, `credsStore`, `auths`) and
+//! `docker-credential-NAME` helper programs; and parsing `--creds USER:PASSWORD`.
+//!
+//! Not here: using a credential (the token dance with a registry belongs to the registry client),
+//! storing one (`docker login`), or prompting. Secrets never reach a message: errors name files,
+//! keys and helpers, never a file's contents or a helper's answer.
+//!
+//! # Where a credential is looked for
+//!
+//! [`CredentialSources::find`] reads these files in order; the first that yields a credential
+//! for the registry wins, and a missing file is skipped:
+//!
+//! 1. `$REGISTRY_AUTH_FILE` (skopeo and podman's `--authfile` default);
+//! 2. `$XDG_RUNTIME_DIR/containers/auth.json`, or `/run/containers/UID/auth.json` without
+//!    `XDG_RUNTIME_DIR` (where `podman login` / `skopeo login` write);
+//! 3. `${XDG_CONFIG_HOME:-$HOME/.config}/containers/auth.json`;
+//! 4. `$DOCKER_CONFIG/config.json`, else `$HOME/.docker/config.json`.
+//!
+//! This is skopeo's order, except that skopeo reads only `$REGISTRY_AUTH_FILE` when it is set,
+//! whereas here the other files are still tried after it. crane (go-containerregistry) reads
+//! only the docker config when one exists, so it never looks at the others.
+//!
+//! Within one file, all formats share docker's rules, as docker applies them:
+//!
+//! 1. `credHelpers[HOST]` names a helper: its answer is final for this file (a "not found"
+//!    moves on to the next file, without looking at `auths`). An empty helper name means "use
+//!    `auths`", ignoring `credsStore`, as docker does.
+//! 2. Else, if `credsStore` is set, that helper is asked and `auths` is **not** consulted:
+//!    docker then keeps only empty `{}` markers in `auths`, and a stale entry there must not be
+//!    sent where docker would go anonymous.
+//! 3. Else the `auths` entry for the host.
+//!
+//! (skopeo ignores `credsStore`; docker and crane honour it.)
+//!
+//! `auths` keys are matched by host: an exact key first, then a key whose scheme and path are
+//! stripped (`https://host/v1/`, `http://host:5000`). A key without a scheme but with a path
+//! (`quay.io/org`) is a repository-scoped containers entry and is not used for a whole registry
+//! (skopeo's rule; docker would cut the path, sending one namespace's secret to every other).
+//! Docker Hub (`docker.io`) matches `https://index.docker.io/v1/` (preferred, docker's key),
+//! `index.docker.io`, `docker.io` and `registry-1.docker.io`, also in `credHelpers`. Helpers
+//! are asked, as docker asks them, for `https://index.docker.io/v1/` for Docker Hub and for the
+//! bare `host[:port]` otherwise.
+//!
+//! Not supported: `DOCKER_AUTH_CONFIG`, the legacy `~/.dockercfg`, `registrytoken`, and
+//! `registries.conf` `credential-helpers`.
+
+// Wired in by the registry client; until then most of this is only used by its tests.
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::fmt;
+use std::io::{self, Write};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD_PAD_INDIFFERENT;
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+use crate::reference::registry::DOCKER_HUB;
+
+/// The `auths` key docker uses for Docker Hub, and the server URL it asks helpers for.
+const DOCKER_HUB_AUTH_KEY: &str = "https://index.docker.io/v1/";
+/// Every host name Docker Hub is known by in credential files.
+const DOCKER_HUB_HOSTS: [&str; 3] = [DOCKER_HUB, "index.docker.io", "registry-1.docker.io"];
+/// Helper programs are `docker-credential-` followed by the name in the config file.
+const HELPER_PREFIX: &str = "docker-credential-";
+/// A helper answering with this user name gives an identity token as its secret.
+const TOKEN_USERNAME: &str = "<token>";
+/// What a helper prints when it has nothing for the server (docker-credential-helpers'
+/// `credentials/error.go`).
+const NOT_FOUND_MESSAGE: &str = "credentials not found in native keychain";
+/// How much of a failed helper's output is quoted in an error.
+const MAX_QUOTED_OUTPUT: usize = 200;
 
 /// A secret for one registry. Its Debug and Display never show the secret.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Credential {
-    Basic { username: String, password: String },
+    Basic {
+        username: String,
+        password: String,
+    },
+    /// An identity/refresh token (docker config `identitytoken`, or a helper answering Username
+    /// `<token>`), exchanged for a bearer token with an OAuth2 `refresh_token` grant.
     IdentityToken(String),
 }
 
 impl fmt::Debug for Credential {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Credential(redacted)")
+        match self {
+            Credential::Basic { username, .. } => f
+                .debug_struct("Basic")
+                .field("username", username)
+                .field("password", &format_args!("<hidden>"))
+                .finish(),
+            Credential::IdentityToken(_) => f
+                .debug_tuple("IdentityToken")
+                .field(&format_args!("<hidden>"))
+                .finish(),
+        }
     }
 }
 
+impl fmt::Display for Credential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Credential::Basic { username, .. } => write!(f, "user {username} (password hidden)"),
+            Credential::IdentityToken(_) => f.write_str("an identity token (hidden)"),
+        }
+    }
+}
+
+/// Parses `--creds USER:PASSWORD`, split at the first `:` so the password may contain `:`.
+///
+/// The user name must not be empty, and neither may the password: an empty one is far more often
+/// an unset variable (`--creds "AWS:$TOKEN"`) than a real password, and with no prompt to fall
+/// back on, refusing it gives a clear error instead of a registry's 401. Usable as a clap
+/// `value_parser`; the error never contains any of the text, which may be a secret.
 pub fn parse_creds(text: &str) -> Result<Credential, String> {
-    match text.split_once(':') {
-        Some((user, password)) if !user.is_empty() => Ok(Credential::Basic {
-            username: user.to_owned(),
-            password: password.to_owned(),
-        }),
-        _ => Err("expected USER:PASS".into()),
+    let Some((username, password)) = text.split_once(':') else {
+        return Err("expected USER:PASSWORD, and the value has no ':' (not shown)".to_owned());
+    };
+    if username.is_empty() {
+        return Err("expected USER:PASSWORD, and the user name before ':' is empty".to_owned());
+    }
+    if password.is_empty() {
+        return Err(
+            "expected USER:PASSWORD, and the password after ':' is empty (an unset variable?)"
+                .to_owned(),
+        );
+    }
+    Ok(Credential::Basic {
+        username: username.to_owned(),
+        password: password.to_owned(),
+    })
+}
+
+/// Where a credential came from, for messages. Never holds the secret.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CredentialOrigin {
+    /// Given on the command line with `--creds`.
+    CommandLine,
+    /// An `auths` entry of a credential file.
+    Auths { file: PathBuf },
+    /// A `docker-credential-NAME` helper, named in `file` by `credHelpers` or `credsStore`.
+    Helper {
+        helper: String,
+        file: PathBuf,
+        setting: HelperSetting,
+    },
+}
+
+/// The config setting that named a credential helper.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HelperSetting {
+    CredHelpers,
+    CredsStore,
+}
+
+impl fmt::Display for CredentialOrigin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CredentialOrigin::CommandLine => f.write_str("--creds"),
+            CredentialOrigin::Auths { file } => write!(f, "auths in {}", file.display()),
+            CredentialOrigin::Helper {
+                helper,
+                file,
+                setting,
+            } => write!(
+                f,
+                "credential helper {HELPER_PREFIX}{helper} ({} in {})",
+                setting.key(),
+                file.display()
+            ),
+        }
     }
 }
 
-pub struct CredentialSources;
+impl HelperSetting {
+    fn key(self) -> &'static str {
+        match self {
+            HelperSetting::CredHelpers => "credHelpers",
+            HelperSetting::CredsStore => "credsStore",
+        }
+    }
+}
+
+/// Where credentials are looked up, read from the environment once (tests build one by hand).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CredentialSources {
+    /// Credential files in the order they are consulted (see the module documentation).
+    pub auth_files: Vec<PathBuf>,
+    /// Directories searched, in order, for `docker-credential-NAME` helpers (`$PATH`).
+    pub helper_dirs: Vec<PathBuf>,
+}
 
 impl CredentialSources {
+    /// `$REGISTRY_AUTH_FILE`; `${XDG_RUNTIME_DIR}/containers/auth.json` (else
+    /// `/run/containers/UID/auth.json`); `${XDG_CONFIG_HOME:-$HOME/.config}/containers/auth.json`;
+    /// `$DOCKER_CONFIG/config.json` or `$HOME/.docker/config.json`; plus `$PATH` for helpers.
+    /// Empty variables count as unset.
     pub fn from_environment() -> Self {
-        CredentialSources
+        // The owner of /proc/self is this process's user: no libc call needed.
+        let uid = std::fs::metadata("/proc/self").ok().map(|meta| meta.uid());
+        Self::from_variables(|name| std::env::var_os(name), uid)
     }
-    pub fn find(&self, _registry: &str) -> crate::error::Result<Option<Credential>> {
+
+    fn from_variables(variable: impl Fn(&str) -> Option<OsString>, uid: Option<u32>) -> Self {
+        let variable = |name: &str| variable(name).filter(|value| !value.is_empty());
+        let home = variable("HOME").map(PathBuf::from);
+        let mut auth_files = Vec::new();
+        if let Some(file) = variable("REGISTRY_AUTH_FILE") {
+            auth_files.push(PathBuf::from(file));
+        }
+        match variable("XDG_RUNTIME_DIR") {
+            Some(dir) => auth_files.push(Path::new(&dir).join("containers/auth.json")),
+            None => auth_files
+                .extend(uid.map(|uid| PathBuf::from(format!("/run/containers/{uid}/auth.json")))),
+        }
+        let config_home = variable("XDG_CONFIG_HOME")
+            .map(PathBuf::from)
+            .or_else(|| home.as_ref().map(|home| home.join(".config")));
+        auth_files.extend(config_home.map(|dir| dir.join("containers/auth.json")));
+        match variable("DOCKER_CONFIG") {
+            Some(dir) => auth_files.push(Path::new(&dir).join("config.json")),
+            None => auth_files.extend(home.map(|home| home.join(".docker/config.json"))),
+        }
+        let mut seen = Vec::new();
+        auth_files.retain(|file| {
+            let new = !seen.contains(file);
+            seen.push(file.clone());
+            new
+        });
+        // Like Go's exec.LookPath, relative PATH entries (including empty ones, meaning the
+        // current directory) are not searched: running a helper from the working directory is a
+        // trap.
+        let helper_dirs = variable("PATH")
+            .map(|path| {
+                std::env::split_paths(&path)
+                    .filter(|dir| dir.is_absolute())
+                    .collect()
+            })
+            .unwrap_or_default();
+        Self {
+            auth_files,
+            helper_dirs,
+        }
+    }
+
+    /// The credential for `registry` (a `host[:port]` such as `127.0.0.1:5000`,
+    /// `public.ecr.aws`, `docker.io`), or None for anonymous access.
+    pub fn find(&self, registry: &str) -> Result<Option<Credential>> {
+        Ok(self
+            .find_with_origin(registry)?
+            .map(|(credential, _)| credential))
+    }
+
+    /// Like [`find`](Self::find), with where the credential came from, for messages such as
+    /// "the registry refused the credential from credential helper docker-credential-ecr-login
+    /// (credHelpers in /root/.docker/config.json)".
+    pub fn find_with_origin(
+        &self,
+        registry: &str,
+    ) -> Result<Option<(Credential, CredentialOrigin)>> {
+        for file in &self.auth_files {
+            let Some(config) = read_auth_file(file)? else {
+                continue;
+            };
+            if let Some(found) = self.find_in_file(&config, file, registry)? {
+                return Ok(Some(found));
+            }
+        }
         Ok(None)
+    }
+
+    fn find_in_file(
+        &self,
+        config: &AuthFile,
+        file: &Path,
+        registry: &str,
+    ) -> Result<Option<(Credential, CredentialOrigin)>> {
+        let helper = match lookup(&config.cred_helpers, registry) {
+            // An empty name in credHelpers makes docker fall back to the plain `auths`.
+            Some((_, name)) if name.is_empty() => None,
+            Some((_, name)) => Some((name, HelperSetting::CredHelpers)),
+            None => config
+                .creds_store
+                .as_ref()
+                .filter(|name| !name.is_empty())
+                .map(|name| (name, HelperSetting::CredsStore)),
+        };
+        if let Some((helper, setting)) = helper {
+            let origin = CredentialOrigin::Helper {
+                helper: helper.clone(),
+                file: file.to_owned(),
+                setting,
+            };
+            let credential = self.ask_helper(helper, file, setting, registry)?;
+            return Ok(credential.map(|credential| (credential, origin)));
+        }
+        let Some((key, entry)) = lookup(&config.auths, registry) else {
+            return Ok(None);
+        };
+        let credential = entry.credential(file, key)?;
+        Ok(credential.map(|credential| {
+            let origin = CredentialOrigin::Auths {
+                file: file.to_owned(),
+            };
+            (credential, origin)
+        }))
+    }
+
+    /// Runs `docker-credential-HELPER get` for `registry`.
+    fn ask_helper(
+        &self,
+        helper: &str,
+        file: &Path,
+        setting: HelperSetting,
+        registry: &str,
+    ) -> Result<Option<Credential>> {
+        let origin = CredentialOrigin::Helper {
+            helper: helper.to_owned(),
+            file: file.to_owned(),
+            setting,
+        };
+        let program = format!("{HELPER_PREFIX}{helper}");
+        if helper.contains('/') {
+            return Err(Error::registry(format!(
+                "{} names an invalid credential helper {helper:?} in {}: helper names cannot contain '/'",
+                file.display(),
+                setting.key()
+            ))
+            .hint(format!("fix {} in {}", setting.key(), file.display())));
+        }
+        let Some(executable) = self.find_helper(&program) else {
+            let (named, removal) = match setting {
+                HelperSetting::CredHelpers => (
+                    format!("in credHelpers for {registry}"),
+                    format!("the credHelpers entry for {registry}"),
+                ),
+                HelperSetting::CredsStore => (
+                    format!("as its credsStore (asked for {registry})"),
+                    "\"credsStore\"".to_owned(),
+                ),
+            };
+            return Err(Error::registry(format!(
+                "credential helper {program} is not installed: {} names it {named}, and no PATH directory has it",
+                file.display(),
+            ))
+            .hint(format!(
+                "install {program}, remove {removal} from {} (a config copied from another machine often names a helper only that machine has), or pass --creds USER:PASSWORD",
+                file.display()
+            )));
+        };
+        let server_url = if is_docker_hub(registry) {
+            DOCKER_HUB_AUTH_KEY
+        } else {
+            registry
+        };
+        let output = run_helper(&executable, server_url).map_err(|error| {
+            Error::registry(format!(
+                "cannot run {} ({origin}): {error}",
+                executable.display()
+            ))
+            .hint(format!(
+                "check that {} is an executable program, or pass --creds USER:PASSWORD",
+                executable.display()
+            ))
+        })?;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        if !output.status.success() {
+            if stdout.trim() == NOT_FOUND_MESSAGE || stderr.trim() == NOT_FOUND_MESSAGE {
+                return Ok(None);
+            }
+            let said = quotable_line(&stdout)
+                .or_else(|| quotable_line(&stderr))
+                .map(|line| format!(": {line}"))
+                .unwrap_or_default();
+            return Err(Error::registry(format!(
+                "{origin} failed for {registry} ({}){said}",
+                output.status
+            ))
+            .hint(format!(
+                "run `printf '{server_url}' | {program} get` to see the helper's own error (log in again if it has expired), or pass --creds USER:PASSWORD"
+            )));
+        }
+        // Its output holds the secret: never quote it.
+        let answer: HelperAnswer = serde_json::from_str(&stdout).map_err(|_| {
+            Error::registry(format!(
+                "{origin} answered for {registry} with something other than JSON credentials (not shown)"
+            ))
+            .hint(format!(
+                "check that {program} follows the docker credential helper protocol, or pass --creds USER:PASSWORD"
+            ))
+        })?;
+        let (username, secret) = (
+            answer.username.unwrap_or_default(),
+            answer.secret.unwrap_or_default(),
+        );
+        Ok(match (username.as_str(), secret.is_empty()) {
+            // Nothing to authenticate with.
+            (_, true) => None,
+            (TOKEN_USERNAME, false) => Some(Credential::IdentityToken(secret)),
+            ("", false) => None,
+            (_, false) => Some(Credential::Basic {
+                username,
+                password: secret,
+            }),
+        })
+    }
+
+    /// The first executable `program` in the helper directories.
+    fn find_helper(&self, program: &str) -> Option<PathBuf> {
+        self.helper_dirs
+            .iter()
+            .map(|dir| dir.join(program))
+            .find(|candidate| {
+                std::fs::metadata(candidate)
+                    .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+            })
+    }
+}
+
+/// `executable get` with `server_url` on stdin (no newline, as docker sends it). Unlike docker,
+/// the helper's stderr is captured rather than passed through: its first line goes into the error.
+fn run_helper(executable: &Path, server_url: &str) -> io::Result<Output> {
+    let mut child = Command::new(executable)
+        .arg("get")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // A helper may exit without reading; that is for its exit status to tell.
+        match stdin.write_all(server_url.as_bytes()) {
+            Err(error) if error.kind() != io::ErrorKind::BrokenPipe => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(error);
+            }
+            _ => {}
+        }
+    }
+    child.wait_with_output()
+}
+
+/// The first non-empty line of a failed helper's output, shortened; None if it looks like JSON,
+/// which could carry a secret.
+fn quotable_line(output: &str) -> Option<String> {
+    let line = output
+        .lines()
+        .map(str::trim)
+        .find(|line| !line.is_empty())?;
+    if line.starts_with('{') || line.starts_with('[') {
+        return None;
+    }
+    let mut quoted: String = line.chars().take(MAX_QUOTED_OUTPUT).collect();
+    if quoted.len() < line.len() {
+        quoted.push('…');
+    }
+    Some(quoted)
+}
+
+/// What a helper prints for `get`. Go's JSON decoding ignores case, so lower-case names are
+/// accepted too.
+#[derive(Deserialize)]
+struct HelperAnswer {
+    #[serde(rename = "Username", alias = "username")]
+    username: Option<String>,
+    #[serde(rename = "Secret", alias = "secret")]
+    secret: Option<String>,
+}
+
+/// The parts of a docker `config.json` or containers `auth.json` that hold credentials. Go
+/// decodes `null` as empty, hence the options.
+#[derive(Debug, Default, Deserialize)]
+struct AuthFile {
+    #[serde(default)]
+    auths: Option<BTreeMap<String, AuthEntry>>,
+    #[serde(default, rename = "credHelpers")]
+    cred_helpers: Option<BTreeMap<String, String>>,
+    #[serde(default, rename = "credsStore")]
+    creds_store: Option<String>,
+}
+
+/// One `auths` entry. `{}` is docker's marker for "the credsStore holds it".
+#[derive(Debug, Default, Deserialize)]
+struct AuthEntry {
+    #[serde(default)]
+    auth: Option<String>,
+    #[serde(default)]
+    username: Option<String>,
+    #[serde(default)]
+    password: Option<String>,
+    #[serde(default)]
+    identitytoken: Option<String>,
+}
+
+impl AuthEntry {
+    /// An identity token wins over a user name and password, as in docker's registry client.
+    fn credential(&self, file: &Path, key: &str) -> Result<Option<Credential>> {
+        let non_empty = |field: &Option<String>| field.clone().filter(|value| !value.is_empty());
+        if let Some(token) = non_empty(&self.identitytoken) {
+            return Ok(Some(Credential::IdentityToken(token)));
+        }
+        if let Some(auth) = non_empty(&self.auth) {
+            return decode_auth(auth.trim()).map(Some).ok_or_else(|| {
+                Error::registry(format!(
+                    "the auths entry {key:?} in {} has an \"auth\" field that is not base64 of USER:PASSWORD",
+                    file.display()
+                ))
+                .hint("log in again (docker login, skopeo login), or fix or remove that entry")
+            });
+        }
+        Ok(non_empty(&self.username).map(|username| Credential::Basic {
+            username,
+            password: self.password.clone().unwrap_or_default(),
+        }))
+    }
+}
+
+/// `base64(USER:PASSWORD)` (standard alphabet, padding optional); None if malformed. Trailing
+/// NULs are cut from the password, as docker does.
+fn decode_auth(auth: &str) -> Option<Credential> {
+    let decoded = STANDARD_PAD_INDIFFERENT.decode(auth).ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (username, password) = text.split_once(':')?;
+    if username.is_empty() {
+        return None;
+    }
+    Some(Credential::Basic {
+        username: username.to_owned(),
+        password: password.trim_matches('\0').to_owned(),
+    })
+}
+
+/// Reads a credential file; None if it does not exist. Errors name the file, never its content.
+fn read_auth_file(file: &Path) -> Result<Option<AuthFile>> {
+    let bytes = match std::fs::read(file) {
+        Ok(bytes) => bytes,
+        Err(error)
+            if matches!(
+                error.kind(),
+                io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+            ) =>
+        {
+            return Ok(None);
+        }
+        Err(error) => {
+            return Err(Error::registry(format!(
+                "cannot read credentials file {}: {error}",
+                file.display()
+            ))
+            .hint("fix its permissions, or point REGISTRY_AUTH_FILE or DOCKER_CONFIG elsewhere"));
+        }
+    };
+    // Docker accepts an empty file.
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Some(AuthFile::default()));
+    }
+    serde_json::from_slice(&bytes).map(Some).map_err(|error| {
+        // serde_json's message can quote values, which may be secrets: only its position is kept.
+        let what = match error.classify() {
+            serde_json::error::Category::Data => "JSON of an unexpected shape",
+            serde_json::error::Category::Eof => "truncated JSON",
+            _ => "malformed JSON",
+        };
+        Error::registry(format!(
+            "credentials file {} is not valid: {what} at line {}, column {} (contents not shown)",
+            file.display(),
+            error.line(),
+            error.column()
+        ))
+        .hint("fix or remove the file (docker login and skopeo login rewrite it), or point REGISTRY_AUTH_FILE or DOCKER_CONFIG elsewhere")
+    })
+}
+
+fn is_docker_hub(host: &str) -> bool {
+    DOCKER_HUB_HOSTS.contains(&host)
+}
+
+/// The host a registry or key names, with Docker Hub's aliases folded into `docker.io`.
+fn canonical_host(host: &str) -> &str {
+    if is_docker_hub(host) {
+        DOCKER_HUB
+    } else {
+        host
+    }
+}
+
+/// The `host[:port]` an `auths` or `credHelpers` key stands for: scheme and path are stripped
+/// from URLs; a key with a path but no scheme is repository-scoped and stands for no host.
+fn key_host(key: &str) -> Option<&str> {
+    match key.split_once("://") {
+        Some((_, rest)) => rest.split('/').next().filter(|host| !host.is_empty()),
+        None if key.contains('/') => None,
+        None => Some(key),
+    }
+}
+
+/// The entry of `map` for `registry`: docker's own key for it, then the exact host, then the
+/// first key (in sorted order, so the choice is stable) that stands for the same host.
+fn lookup<'a, T>(map: &'a Option<BTreeMap<String, T>>, registry: &str) -> Option<(&'a str, &'a T)> {
+    let map = map.as_ref()?;
+    let wanted = canonical_host(registry);
+    let preferred = is_docker_hub(registry).then_some(DOCKER_HUB_AUTH_KEY);
+    preferred
+        .into_iter()
+        .chain([registry])
+        .find_map(|key| map.get_key_value(key))
+        .or_else(|| {
+            map.iter()
+                .find(|(key, _)| key_host(key).is_some_and(|host| canonical_host(host) == wanted))
+        })
+        .map(|(key, value)| (key.as_str(), value))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::RwLock;
+
+    use tempfile::TempDir;
+
+    use super::*;
+    use crate::error::ErrorKind;
+
+    /// Writing an executable while another thread forks can leave the child holding it open for
+    /// writing, and exec then fails with ETXTBSY. Helpers are written under the write lock and
+    /// run under the read lock, so no fork happens while a script is open.
+    static PROCESS_LOCK: RwLock<()> = RwLock::new(());
+
+    const PASSWORD: &str = "s3cret:with:colons";
+
+    /// A temporary directory holding credential files and a `bin` directory of helpers.
+    struct Fixture {
+        dir: TempDir,
+    }
+
+    impl Fixture {
+        fn new() -> Self {
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::create_dir(dir.path().join("bin")).unwrap();
+            Self { dir }
+        }
+
+        fn file(&self, name: &str, contents: &str) -> PathBuf {
+            let path = self.dir.path().join(name);
+            std::fs::write(&path, contents).unwrap();
+            path
+        }
+
+        fn missing(&self, name: &str) -> PathBuf {
+            self.dir.path().join(name)
+        }
+
+        /// Installs `docker-credential-NAME` running the shell `body`.
+        fn helper(&self, name: &str, body: &str) {
+            let _lock = PROCESS_LOCK
+                .write()
+                .unwrap_or_else(|poison| poison.into_inner());
+            let path = self
+                .dir
+                .path()
+                .join("bin")
+                .join(format!("{HELPER_PREFIX}{name}"));
+            std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+
+        /// A helper answering `user-for-SERVERURL` / `helper-secret`, so tests see what it was
+        /// asked.
+        fn echo_helper(&self, name: &str) {
+            self.helper(
+                name,
+                r#"url=$(cat)
+printf '{"ServerURL":"%s","Username":"user-for-%s","Secret":"helper-secret"}\n' "$url" "$url""#,
+            );
+        }
+
+        fn not_found_helper(&self, name: &str) {
+            self.helper(
+                name,
+                "cat >/dev/null\necho 'credentials not found in native keychain'\nexit 1",
+            );
+        }
+
+        fn sources(&self, files: &[&Path]) -> CredentialSources {
+            CredentialSources {
+                auth_files: files.iter().map(|file| file.to_path_buf()).collect(),
+                helper_dirs: vec![self.dir.path().join("bin")],
+            }
+        }
+    }
+
+    fn find(
+        sources: &CredentialSources,
+        registry: &str,
+    ) -> Result<Option<(Credential, CredentialOrigin)>> {
+        let _lock = PROCESS_LOCK
+            .read()
+            .unwrap_or_else(|poison| poison.into_inner());
+        sources.find_with_origin(registry)
+    }
+
+    fn found(sources: &CredentialSources, registry: &str) -> Option<Credential> {
+        find(sources, registry)
+            .unwrap()
+            .map(|(credential, _)| credential)
+    }
+
+    fn find_error(sources: &CredentialSources, registry: &str) -> Error {
+        match find(sources, registry) {
+            Ok(found) => panic!("expected an error, found {found:?}"),
+            Err(error) => error,
+        }
+    }
+
+    fn basic(username: &str, password: &str) -> Credential {
+        Credential::Basic {
+            username: username.to_owned(),
+            password: password.to_owned(),
+        }
+    }
+
+    fn auth_field(user_password: &str) -> String {
+        base64::engine::general_purpose::STANDARD.encode(user_password)
+    }
+
+    fn auths_file(fixture: &Fixture, name: &str, entries: &[(&str, &str)]) -> PathBuf {
+        let auths: serde_json::Map<String, serde_json::Value> = entries
+            .iter()
+            .map(|(key, user)| {
+                let auth = auth_field(&format!("{user}:{PASSWORD}"));
+                ((*key).to_owned(), serde_json::json!({ "auth": auth }))
+            })
+            .collect();
+        fixture.file(name, &serde_json::json!({ "auths": auths }).to_string())
+    }
+
+    #[test]
+    fn auths_entry_with_base64_auth() {
+        let fixture = Fixture::new();
+        let file = auths_file(&fixture, "config.json", &[("127.0.0.1:5000", "alice")]);
+        let sources = fixture.sources(&[&file]);
+        let (credential, origin) = find(&sources, "127.0.0.1:5000").unwrap().unwrap();
+        assert_eq!(credential, basic("alice", PASSWORD));
+        assert_eq!(origin, CredentialOrigin::Auths { file: file.clone() });
+        assert_eq!(origin.to_string(), format!("auths in {}", file.display()));
+        assert_eq!(sources.find("127.0.0.1:5000").unwrap(), Some(credential));
+        assert_eq!(found(&sources, "127.0.0.1:5001"), None);
+        assert_eq!(found(&sources, "127.0.0.1"), None);
+    }
+
+    #[test]
+    fn auth_field_without_padding_and_with_trailing_nuls() {
+        let fixture = Fixture::new();
+        let unpadded = auth_field("bob:x").trim_end_matches('=').to_owned();
+        assert_ne!(
+            unpadded,
+            auth_field("bob:x"),
+            "the test needs padding to strip"
+        );
+        let file = fixture.file(
+            "config.json",
+            &serde_json::json!({ "auths": {
+                "a.example": { "auth": unpadded },
+                "b.example": { "auth": auth_field("carol:pw\0\0") },
+            }})
+            .to_string(),
+        );
+        let sources = fixture.sources(&[&file]);
+        assert_eq!(found(&sources, "a.example"), Some(basic("bob", "x")));
+        assert_eq!(found(&sources, "b.example"), Some(basic("carol", "pw")));
+    }
+
+    #[test]
+    fn auths_entry_with_username_and_password_fields() {
+        let fixture = Fixture::new();
+        let file = fixture.file(
+            "config.json",
+            r#"{"auths": {"registry.example.com": {"username": "dave", "password": "pw:1"}}}"#,
+        );
+        let sources = fixture.sources(&[&file]);
+        assert_eq!(
+            found(&sources, "registry.example.com"),
+            Some(basic("dave", "pw:1"))
+        );
+    }
+
+    #[test]
+    fn identity_token_wins_over_user_and_password() {
+        let fixture = Fixture::new();
+        let file = fixture.file(
+            "config.json",
+            &serde_json::json!({ "auths": {
+                "acr.example.io": {
+                    "auth": auth_field("00000000-0000-0000-0000-000000000000:"),
+                    "identitytoken": "refresh-token-value",
+                },
+                "only-token.example": { "identitytoken": "other-token" },
+            }})
+            .to_string(),
+        );
+        let sources = fixture.sources(&[&file]);
+        assert_eq!(
+            found(&sources, "acr.example.io"),
+            Some(Credential::IdentityToken("refresh-token-value".to_owned()))
+        );
+        assert_eq!(
+            found(&sources, "only-token.example"),
+            Some(Credential::IdentityToken("other-token".to_owned()))
+        );
+    }
+
+    #[test]
+    fn empty_entries_and_empty_files_give_no_credential() {
+        let fixture = Fixture::new();
+        let file = fixture.file(
+            "config.json",
+            r#"{"auths": {"empty.example": {}, "nulls.example": {"auth": null, "username": ""}}, "credHelpers": null}"#,
+        );
+        let empty_file = fixture.file("empty.json", "  \n");
+        let sources = fixture.sources(&[&file, &empty_file]);
+        assert_eq!(found(&sources, "empty.example"), None);
+        assert_eq!(found(&sources, "nulls.example"), None);
+        assert_eq!(found(&sources, "other.example"), None);
+    }
+
+    #[test]
+    fn missing_files_are_skipped() {
+        let fixture = Fixture::new();
+        let file = auths_file(&fixture, "config.json", &[("r.example", "erin")]);
+        let missing = fixture.missing("no-such.json");
+        let under_a_file = file.join("containers/auth.json");
+        let sources = fixture.sources(&[&missing, &under_a_file, &file]);
+        assert_eq!(found(&sources, "r.example"), Some(basic("erin", PASSWORD)));
+        assert_eq!(found(&fixture.sources(&[&missing]), "r.example"), None);
+    }
+
+    #[test]
+    fn keys_with_scheme_and_path_match_their_host() {
+        let fixture = Fixture::new();
+        let file = auths_file(
+            &fixture,
+            "config.json",
+            &[
+                ("https://registry.example.com/v1/", "v1"),
+                ("http://127.0.0.1:5000", "http"),
+                ("https://both.example", "url"),
+                ("both.example", "exact"),
+                ("quay.io/some-org", "scoped"),
+            ],
+        );
+        let sources = fixture.sources(&[&file]);
+        assert_eq!(
+            found(&sources, "registry.example.com"),
+            Some(basic("v1", PASSWORD))
+        );
+        assert_eq!(
+            found(&sources, "127.0.0.1:5000"),
+            Some(basic("http", PASSWORD))
+        );
+        // An exact key wins over a normalised one.
+        assert_eq!(
+            found(&sources, "both.example"),
+            Some(basic("exact", PASSWORD))
+        );
+        // A repository-scoped key is not a credential for the whole registry.
+        assert_eq!(found(&sources, "quay.io"), None);
+    }
+
+    #[test]
+    fn docker_hub_matches_all_its_names() {
+        for key in [
+            "https://index.docker.io/v1/",
+            "index.docker.io",
+            "docker.io",
+            "registry-1.docker.io",
+            "https://registry-1.docker.io",
+        ] {
+            let fixture = Fixture::new();
+            let file = auths_file(&fixture, "config.json", &[(key, "hubuser")]);
+            let sources = fixture.sources(&[&file]);
+            assert_eq!(
+                found(&sources, "docker.io"),
+                Some(basic("hubuser", PASSWORD)),
+                "key {key}"
+            );
+            assert_eq!(found(&sources, "quay.io"), None, "key {key}");
+        }
+        // Docker's own key is preferred.
+        let fixture = Fixture::new();
+        let file = auths_file(
+            &fixture,
+            "config.json",
+            &[
+                ("docker.io", "alias"),
+                ("https://index.docker.io/v1/", "canonical"),
+            ],
+        );
+        assert_eq!(
+            found(&fixture.sources(&[&file]), "docker.io"),
+            Some(basic("canonical", PASSWORD))
+        );
+    }
+
+    #[test]
+    fn earlier_files_win_and_later_ones_fill_in() {
+        let fixture = Fixture::new();
+        let registry_auth_file = auths_file(&fixture, "auth.json", &[("shared.example", "podman")]);
+        let docker_config = auths_file(
+            &fixture,
+            "config.json",
+            &[
+                ("shared.example", "docker"),
+                ("docker-only.example", "docker"),
+            ],
+        );
+        let sources = fixture.sources(&[&registry_auth_file, &docker_config]);
+        let (credential, origin) = find(&sources, "shared.example").unwrap().unwrap();
+        assert_eq!(credential, basic("podman", PASSWORD));
+        assert_eq!(
+            origin,
+            CredentialOrigin::Auths {
+                file: registry_auth_file
+            }
+        );
+        let (credential, origin) = find(&sources, "docker-only.example").unwrap().unwrap();
+        assert_eq!(credential, basic("docker", PASSWORD));
+        assert_eq!(
+            origin,
+            CredentialOrigin::Auths {
+                file: docker_config
+            }
+        );
+    }
+
+    #[test]
+    fn cred_helpers_run_the_helper_with_dockers_server_url() {
+        let fixture = Fixture::new();
+        fixture.echo_helper("test");
+        let file = fixture.file(
+            "config.json",
+            &serde_json::json!({
+                "credHelpers": { "127.0.0.1:5000": "test", "docker.io": "test" },
+                "auths": { "127.0.0.1:5000": { "auth": auth_field("from-auths:pw") } },
+            })
+            .to_string(),
+        );
+        let sources = fixture.sources(&[&file]);
+        let (credential, origin) = find(&sources, "127.0.0.1:5000").unwrap().unwrap();
+        assert_eq!(
+            credential,
+            basic("user-for-127.0.0.1:5000", "helper-secret")
+        );
+        assert_eq!(
+            origin.to_string(),
+            format!(
+                "credential helper docker-credential-test (credHelpers in {})",
+                file.display()
+            )
+        );
+        assert_eq!(
+            found(&sources, "docker.io"),
+            Some(basic(
+                "user-for-https://index.docker.io/v1/",
+                "helper-secret"
+            ))
+        );
+    }
+
+    #[test]
+    fn helper_token_answer_is_an_identity_token() {
+        let fixture = Fixture::new();
+        fixture.helper(
+            "tok",
+            r#"cat >/dev/null
+echo '{"ServerURL":"x","Username":"<token>","Secret":"the-token"}'"#,
+        );
+        let file = fixture.file("config.json", r#"{"credHelpers": {"r.example": "tok"}}"#);
+        assert_eq!(
+            found(&fixture.sources(&[&file]), "r.example"),
+            Some(Credential::IdentityToken("the-token".to_owned()))
+        );
+    }
+
+    #[test]
+    fn helper_not_found_answer_moves_on_to_the_next_file() {
+        let fixture = Fixture::new();
+        fixture.not_found_helper("none");
+        let first = fixture.file(
+            "auth.json",
+            &serde_json::json!({
+                "credHelpers": { "r.example": "none" },
+                // Not consulted: credHelpers decides for this file.
+                "auths": { "r.example": { "auth": auth_field("same-file:pw") } },
+            })
+            .to_string(),
+        );
+        let second = auths_file(&fixture, "config.json", &[("r.example", "next-file")]);
+        assert_eq!(found(&fixture.sources(&[&first]), "r.example"), None);
+        assert_eq!(
+            found(&fixture.sources(&[&first, &second]), "r.example"),
+            Some(basic("next-file", PASSWORD))
+        );
+    }
+
+    #[test]
+    fn creds_store_is_used_instead_of_auths() {
+        let fixture = Fixture::new();
+        fixture.echo_helper("store");
+        fixture.not_found_helper("empty-store");
+        let with_store = fixture.file(
+            "config.json",
+            &serde_json::json!({
+                "credsStore": "store",
+                "credHelpers": { "plain.example": "" },
+                "auths": {
+                    "r.example": { "auth": auth_field("stale:pw") },
+                    "plain.example": { "auth": auth_field("plain:pw") },
+                },
+            })
+            .to_string(),
+        );
+        let sources = fixture.sources(&[&with_store]);
+        let (credential, origin) = find(&sources, "r.example").unwrap().unwrap();
+        assert_eq!(credential, basic("user-for-r.example", "helper-secret"));
+        assert_eq!(
+            origin,
+            CredentialOrigin::Helper {
+                helper: "store".to_owned(),
+                file: with_store.clone(),
+                setting: HelperSetting::CredsStore,
+            }
+        );
+        // An empty credHelpers entry sends docker back to auths.
+        assert_eq!(found(&sources, "plain.example"), Some(basic("plain", "pw")));
+
+        let empty_store = fixture.file(
+            "empty-store.json",
+            &serde_json::json!({
+                "credsStore": "empty-store",
+                "auths": { "r.example": { "auth": auth_field("stale:pw") } },
+            })
+            .to_string(),
+        );
+        assert_eq!(found(&fixture.sources(&[&empty_store]), "r.example"), None);
+    }
+
+    #[test]
+    fn missing_helper_is_an_error_naming_it_and_the_file() {
+        let fixture = Fixture::new();
+        let file = fixture.file(
+            "config.json",
+            r#"{"credHelpers": {"r.example": "absent"}, "credsStore": "desktop"}"#,
+        );
+        let sources = fixture.sources(&[&file]);
+        let error = find_error(&sources, "r.example");
+        assert_eq!(error.kind(), ErrorKind::Registry);
+        assert_eq!(error.kind().exit_code(), 6);
+        assert!(
+            error.message().contains("docker-credential-absent"),
+            "{error}"
+        );
+        assert!(error.message().contains("credHelpers"), "{error}");
+        assert!(
+            error.message().contains(&file.display().to_string()),
+            "{error}"
+        );
+        assert!(error.hint_text().unwrap().contains("--creds"), "{error}");
+
+        let error = find_error(&sources, "other.example");
+        assert!(
+            error.message().contains("docker-credential-desktop"),
+            "{error}"
+        );
+        assert!(error.hint_text().unwrap().contains("credsStore"), "{error}");
+
+        // A non-executable file of that name is not a helper either.
+        let plain = fixture.dir.path().join("bin/docker-credential-absent");
+        std::fs::write(&plain, "#!/bin/sh\n").unwrap();
+        assert!(
+            find_error(&sources, "r.example")
+                .message()
+                .contains("not installed")
+        );
+    }
+
+    #[test]
+    fn failing_helper_error_quotes_its_first_line_but_no_secret() {
+        let fixture = Fixture::new();
+        fixture.helper(
+            "broken",
+            "cat >/dev/null\necho 'keychain is locked' >&2\necho 'second line' >&2\nexit 3",
+        );
+        fixture.helper(
+            "leaky",
+            r#"cat >/dev/null
+echo '{"Username":"u","Secret":"leaked-secret"}'
+exit 1"#,
+        );
+        fixture.helper(
+            "garbage",
+            "cat >/dev/null\necho 'user garbage-secret'\nexit 0",
+        );
+        let file = fixture.file(
+            "config.json",
+            r#"{"credHelpers": {"broken.example": "broken", "leaky.example": "leaky", "garbage.example": "garbage"}}"#,
+        );
+        let sources = fixture.sources(&[&file]);
+
+        let error = find_error(&sources, "broken.example");
+        assert_eq!(error.kind(), ErrorKind::Registry);
+        let text = error.to_string();
+        assert!(text.contains("docker-credential-broken"), "{text}");
+        assert!(text.contains("keychain is locked"), "{text}");
+        assert!(!text.contains("second line"), "{text}");
+
+        let text = find_error(&sources, "leaky.example").to_string();
+        assert!(text.contains("docker-credential-leaky"), "{text}");
+        assert!(!text.contains("leaked-secret"), "{text}");
+
+        let text = find_error(&sources, "garbage.example").to_string();
+        assert!(
+            text.contains("not JSON") || text.contains("other than JSON"),
+            "{text}"
+        );
+        assert!(!text.contains("garbage-secret"), "{text}");
+    }
+
+    #[test]
+    fn malformed_files_are_errors_that_do_not_show_the_content() {
+        let fixture = Fixture::new();
+        for (name, contents) in [
+            (
+                "syntax.json",
+                r#"{"auths": {"r.example": {"auth": "c2VjcmV0"} "#,
+            ),
+            ("shape.json", r#"{"auths": "supersecret-value"}"#),
+            (
+                "field.json",
+                r#"{"auths": {"r.example": {"password": ["supersecret-value"]}}}"#,
+            ),
+        ] {
+            let file = fixture.file(name, contents);
+            let error = find_error(&fixture.sources(&[&file]), "unrelated.example");
+            assert_eq!(error.kind(), ErrorKind::Registry, "{name}");
+            let text = error.to_string();
+            assert!(text.contains(&file.display().to_string()), "{text}");
+            assert!(!text.contains("c2VjcmV0"), "{text}");
+            assert!(!text.contains("supersecret"), "{text}");
+        }
+        // A directory where a file should be cannot be read.
+        let directory = fixture.dir.path().join("bin");
+        let error = find_error(&fixture.sources(&[&directory]), "r.example");
+        assert!(error.message().contains("cannot read"), "{error}");
+    }
+
+    #[test]
+    fn malformed_auth_field_is_an_error_naming_the_entry() {
+        let fixture = Fixture::new();
+        let file = fixture.file(
+            "config.json",
+            &serde_json::json!({ "auths": {
+                "bad64.example": { "auth": "not base64 supersecret!" },
+                "nocolon.example": { "auth": auth_field("supersecret") },
+                "nouser.example": { "auth": auth_field(":supersecret") },
+            }})
+            .to_string(),
+        );
+        let sources = fixture.sources(&[&file]);
+        for registry in ["bad64.example", "nocolon.example", "nouser.example"] {
+            let text = find_error(&sources, registry).to_string();
+            assert!(text.contains(registry), "{text}");
+            assert!(text.contains(&file.display().to_string()), "{text}");
+            assert!(!text.contains("supersecret"), "{text}");
+        }
+    }
+
+    #[test]
+    fn parse_creds_splits_at_the_first_colon() {
+        assert_eq!(parse_creds("alice:pa:ss"), Ok(basic("alice", "pa:ss")));
+        assert_eq!(parse_creds("AWS:x"), Ok(basic("AWS", "x")));
+        for bad in ["supersecret", ":supersecret", "alice:", ""] {
+            let error = parse_creds(bad).unwrap_err();
+            assert!(error.contains("USER:PASSWORD"), "{error}");
+            assert!(!error.contains("supersecret"), "{error}");
+            assert!(!error.contains("alice"), "{error}");
+        }
+    }
+
+    #[test]
+    fn debug_and_display_hide_the_secret() {
+        let credentials = [
+            basic("alice", "supersecret"),
+            Credential::IdentityToken("supersecret".to_owned()),
+        ];
+        for credential in credentials {
+            for text in [
+                format!("{credential:?}"),
+                format!("{credential:#?}"),
+                credential.to_string(),
+            ] {
+                assert!(!text.contains("supersecret"), "{text}");
+                assert!(text.contains("hidden"), "{text}");
+            }
+        }
+        assert!(format!("{:?}", basic("alice", "x")).contains("alice"));
+    }
+
+    #[test]
+    fn sources_from_the_environment_in_order() {
+        let variables = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(key, _)| *key == name)
+                    .map(|(_, value)| OsString::from(value))
+            }
+        };
+        let sources = CredentialSources::from_variables(
+            variables(&[
+                ("REGISTRY_AUTH_FILE", "/ci/auth.json"),
+                ("XDG_RUNTIME_DIR", "/run/user/1000"),
+                ("HOME", "/home/me"),
+                ("DOCKER_CONFIG", "/etc/docker-config"),
+                ("PATH", "/usr/local/bin::relative:/usr/bin"),
+            ]),
+            Some(1000),
+        );
+        assert_eq!(
+            sources.auth_files,
+            [
+                "/ci/auth.json",
+                "/run/user/1000/containers/auth.json",
+                "/home/me/.config/containers/auth.json",
+                "/etc/docker-config/config.json",
+            ]
+            .map(PathBuf::from)
+        );
+        assert_eq!(
+            sources.helper_dirs,
+            ["/usr/local/bin", "/usr/bin"].map(PathBuf::from)
+        );
+
+        let sources = CredentialSources::from_variables(
+            variables(&[
+                ("REGISTRY_AUTH_FILE", ""),
+                ("HOME", "/root"),
+                ("XDG_CONFIG_HOME", "/cfg"),
+            ]),
+            Some(0),
+        );
+        assert_eq!(
+            sources.auth_files,
+            [
+                "/run/containers/0/auth.json",
+                "/cfg/containers/auth.json",
+                "/root/.docker/config.json",
+            ]
+            .map(PathBuf::from)
+        );
+        assert!(sources.helper_dirs.is_empty());
+
+        // The same file named twice is read once.
+        let sources = CredentialSources::from_variables(
+            variables(&[
+                ("REGISTRY_AUTH_FILE", "/root/.docker/config.json"),
+                ("HOME", "/root"),
+            ]),
+            None,
+        );
+        assert_eq!(
+            sources.auth_files,
+            [
+                "/root/.docker/config.json",
+                "/root/.config/containers/auth.json",
+            ]
+            .map(PathBuf::from)
+        );
     }
 }

@@ -73,14 +73,16 @@ impl Session {
         for (host, scopes) in scopes {
             let is_target = targets.iter().any(|target| target.registry == host);
             let explicit = if is_target {
-                options.creds.clone().or(options.base_creds.clone())
+                (options.creds.clone().map(|c| (c, "--creds")))
+                    .or(options.base_creds.clone().map(|c| (c, "--base-creds")))
             } else {
-                options.base_creds.clone().or(options.creds.clone())
+                (options.base_creds.clone().map(|c| (c, "--base-creds")))
+                    .or(options.creds.clone().map(|c| (c, "--creds")))
             };
             let (credential, credential_origin) = match explicit {
-                Some(credential) => (Some(credential), Some("from --creds".to_owned())),
-                None => match sources.find(&host)? {
-                    Some(found) => (Some(found), Some(format!("found for {host}"))),
+                Some((credential, flag)) => (Some(credential), Some(format!("from {flag}"))),
+                None => match sources.find_with_origin(&host)? {
+                    Some((found, origin)) => (Some(found), Some(format!("from {origin}"))),
                     None => (None, None),
                 },
             };
