@@ -207,6 +207,11 @@ impl<R: Read> Read for VerifyingReader<R> {
             ));
         }
         self.hasher.update(&buf[..n]);
+        if self.read == self.expected_size {
+            // Check on the read that delivers the last byte, not only at end of file: consumers
+            // that stop after the declared size (an HTTP body of known length) never ask again.
+            self.check_at_end()?;
+        }
         Ok(n)
     }
 }
@@ -255,5 +260,19 @@ mod tests {
         assert!(read_verified(&b"hell"[..], &digest, 5, 100).is_err());
         assert!(read_verified(&b"hello!"[..], &digest, 5, 100).is_err());
         assert!(read_verified(&b"hello"[..], &digest, 5, 4).is_err());
+    }
+
+    #[test]
+    fn verifying_reader_checks_on_the_last_byte_without_waiting_for_eof() {
+        // An HTTP client sending a body of known length reads exactly that many bytes.
+        let digest = Sha256Digest::of(b"hello");
+        let mut buffer = [0u8; 5];
+        VerifyingReader::new(&b"hello"[..], digest.clone(), 5)
+            .read_exact(&mut buffer)
+            .unwrap();
+        let error = VerifyingReader::new(&b"hellO"[..], digest, 5)
+            .read_exact(&mut buffer)
+            .unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::InvalidData);
     }
 }

@@ -102,12 +102,13 @@ impl BlobCache {
         let _ = stored;
     }
 
-    /// Wraps a reader of verified content (it must fail rather than end on a bad digest, as
-    /// [`VerifyingReader`] does) so that everything read is also written to the cache, and kept
-    /// there once the reader reaches its end.
+    /// Wraps a reader of verified content (it must fail rather than deliver the last byte of a
+    /// blob with a bad digest, as [`VerifyingReader`] does) so that everything read is also
+    /// written to the cache, and kept there once all `size` bytes have been read.
     pub fn fill_while_reading(
         &self,
         digest: &Sha256Digest,
+        size: u64,
         inner: Box<dyn Read + Send>,
     ) -> Box<dyn Read + Send> {
         let path = self.path(digest);
@@ -116,6 +117,7 @@ impl BlobCache {
                 inner,
                 file: Some(file),
                 path,
+                remaining: size,
             }),
             Err(_) => inner,
         }
@@ -159,24 +161,28 @@ impl<R: Read> Read for RemoveOnCorruption<R> {
     }
 }
 
-/// Copies what passes through into a temporary file, renamed into the cache at the end.
+/// Copies what passes through into a temporary file, renamed into the cache once the last byte
+/// has been read (the inner reader has verified the whole blob by then).
 struct CacheFill {
     inner: Box<dyn Read + Send>,
     file: Option<NamedTempFile>,
     path: PathBuf,
+    remaining: u64,
 }
 
 impl Read for CacheFill {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         if let Some(file) = &mut self.file {
-            if n == 0 {
-                // The inner reader ended cleanly, so the content matched its digest.
-                let file = self.file.take().expect("checked above");
-                let _ = file.persist(&self.path);
-            } else if file.write_all(&buf[..n]).is_err() {
+            if file.write_all(&buf[..n]).is_err() {
                 // A full disk must not fail the build: stop caching this blob.
                 self.file = None;
+                return Ok(n);
+            }
+            self.remaining = self.remaining.saturating_sub(n as u64);
+            if self.remaining == 0 {
+                let file = self.file.take().expect("checked above");
+                let _ = file.persist(&self.path);
             }
         }
         Ok(n)
@@ -201,10 +207,11 @@ mod tests {
         let good = b"layer bytes".to_vec();
         let digest = Sha256Digest::of(&good);
         let reader = VerifyingReader::new(io::Cursor::new(good.clone()), digest.clone(), 11);
-        let mut filled = Vec::new();
+        let mut filled = vec![0; 11];
+        // Read exactly the blob's size, as an HTTP body of known length does, never to EOF.
         cache
-            .fill_while_reading(&digest, Box::new(reader))
-            .read_to_end(&mut filled)
+            .fill_while_reading(&digest, 11, Box::new(reader))
+            .read_exact(&mut filled)
             .unwrap();
         assert_eq!(filled, good);
         let mut cached = Vec::new();
@@ -220,7 +227,7 @@ mod tests {
         let mut sink = Vec::new();
         assert!(
             cache
-                .fill_while_reading(&other, Box::new(bad))
+                .fill_while_reading(&other, 9, Box::new(bad))
                 .read_to_end(&mut sink)
                 .is_err()
         );

@@ -71,9 +71,10 @@ impl Registry {
     pub fn connect(host: &str, options: ConnectOptions) -> Result<Registry> {
         let http = build_http_client(host)?;
         let plain_http_allowed = allows_plain_http(host, &options.insecure_registries);
+        let api_host = api_host(host);
         let mut registry = Registry {
             host: host.to_owned(),
-            base_url: format!("https://{host}"),
+            base_url: format!("https://{api_host}"),
             http,
             credential: options.credential,
             credential_origin: options.credential_origin,
@@ -85,7 +86,7 @@ impl Registry {
             match registry.ping(false) {
                 Ok(response) => response,
                 Err(https_error) => {
-                    registry.base_url = format!("http://{host}");
+                    registry.base_url = format!("http://{api_host}");
                     match registry.ping(true) {
                         Ok(response) if !is_https_only_answer(&response) => response,
                         // The host speaks only TLS: the HTTPS failure is the one to report.
@@ -369,7 +370,10 @@ impl Registry {
                 "registry {}: {operation} failed: {description}",
                 self.host
             ))
-            .hint("check the registry host and port, and that it is up and reachable")
+            .hint(
+                "check the registry host and port, and that it is up and reachable; without \
+                 network access, build from a local base (--base oci:DIR:TAG)",
+            )
         }
     }
 }
@@ -438,6 +442,15 @@ fn is_https_only_answer(response: &Response) -> bool {
             .headers()
             .get(reqwest::header::CONTENT_TYPE)
             .is_none_or(|value| !value.as_bytes().starts_with(b"application/json"))
+}
+
+/// Where a registry's API is served: Docker Hub's is not at `docker.io`.
+fn api_host(registry: &str) -> &str {
+    if registry == crate::reference::registry::DOCKER_HUB {
+        "registry-1.docker.io"
+    } else {
+        registry
+    }
 }
 
 /// Loopback hosts, and hosts the user named with `--insecure-registry`, may use plain HTTP.

@@ -209,7 +209,7 @@ impl RemoteBlobs for RemoteRepository {
             size,
         ));
         Ok(match &self.cache {
-            Some(cache) => cache.fill_while_reading(&digest, verified),
+            Some(cache) => cache.fill_while_reading(&digest, size, verified),
             None => verified,
         })
     }
