@@ -90,11 +90,6 @@ impl Case {
         self
     }
 
-    fn no_base(mut self) -> Self {
-        self.base = None;
-        self
-    }
-
     fn output(mut self, output: impl Into<String>) -> Self {
         self.output = Some(output.into());
         self
@@ -432,7 +427,6 @@ fn cases() -> Vec<Case> {
         )
         .env("SOURCE_DATE_EPOCH", "253402300800"),
         case("unknown flag", 2, "unexpected argument '--frobnicate'").args(&["--frobnicate"]),
-        case("no --base", 2, "--base").no_base(),
         case("no --output", 2, "--output").no_output(),
         // ---- --output syntax (exit 2) --------------------------------------------------------
         case("--output foo:bar", 2, "`foo:bar` is not an image location").output("foo:bar"),

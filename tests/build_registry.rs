@@ -550,6 +550,17 @@ fn registry_over_tls_needs_its_ca_from_ssl_cert_file_or_certs_d() {
     assert_exit(&output, 0, &[]);
 }
 
+#[test]
+fn registry_default_base_is_provided_al2023() {
+    let help = run_stdout(lambda_image().args(["build", "--help"]));
+    assert!(
+        help.contains("[default: public.ecr.aws/lambda/provided:al2023]"),
+        "{help}"
+    );
+    // Short names (provided.al2023, provided.al2) are unit-tested in src/reference: expanding
+    // them here would need public.ecr.aws.
+}
+
 fn write_executable(path: &Path, content: &str) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::write(path, content).unwrap();
