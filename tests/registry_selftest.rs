@@ -1,9 +1,13 @@
 //! Self-tests of the registry test infrastructure in `tests/support/registry.rs`: with the
 //! real distribution registry (Debian's `docker-registry`) and skopeo, for anonymous plain
-//! HTTP, basic auth over plain HTTP, TLS and basic auth over TLS, they push the stand-in base
-//! image, read it back digest-for-digest, check that the access-log counting sees blob
-//! uploads (and none on an identical re-push), that wrong credentials are refused, and that
-//! the registry process is gone once the `TestRegistry` is dropped.
+//! HTTP, basic auth over plain HTTP, TLS, basic auth over TLS and token auth over TLS, they
+//! push the stand-in base image, read it back digest-for-digest, check that the access-log
+//! counting sees blob uploads (and none on an identical re-push), that wrong credentials are
+//! refused, and that the registry process is gone once the `TestRegistry` is dropped.
+//!
+//! Token auth also gets: the scopes a mounting push asks for, tokens that really expire after
+//! the configured TTL (checked with raw requests, as skopeo caches tokens for at least 60 s),
+//! what the JWT holds, and anonymous pull-only tokens.
 
 mod support;
 
@@ -11,9 +15,14 @@ use std::collections::BTreeSet;
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::Command;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::Value;
 use support::registry::{
-    AccessLogEntry, RegistryAuth, RegistryOptions, TestRegistry, parse_access_log_line,
+    AccessLogEntry, RegistryAuth, RegistryOptions, TOKEN_ISSUER, TOKEN_SERVICE, TestRegistry,
+    parse_access_log_line,
 };
 use support::*;
 
@@ -120,12 +129,23 @@ fn start_push_and_check(options: RegistryOptions) -> TestRegistry {
     registry
 }
 
-/// Drops `registry` and checks that its process and listener are gone.
+/// Drops `registry` and checks that its process and listener are gone, and its token
+/// server's listener too.
 fn stop_and_check(registry: TestRegistry) {
     let pid = registry.pid();
     let host = registry.host();
     let dir = registry.dir().to_path_buf();
+    let token_host = registry.token_realm().map(|realm| {
+        let rest = realm.strip_prefix("http://").expect("an http:// realm");
+        rest.split('/').next().unwrap().to_string()
+    });
     drop(registry);
+    if let Some(token_host) = token_host {
+        assert!(
+            TcpStream::connect(&token_host).is_err(),
+            "token server {token_host} still accepts connections after drop"
+        );
+    }
     assert!(
         !Path::new(&format!("/proc/{pid}")).exists(),
         "registry process {pid} still exists after drop"
@@ -226,6 +246,7 @@ fn registry_basic_auth_over_plain_http() {
     let registry = start_push_and_check(RegistryOptions {
         auth: RegistryAuth::basic(USER, PASSWORD),
         tls: false,
+        ..RegistryOptions::default()
     });
     assert_eq!(registry.credentials(), Some((USER, PASSWORD)));
     check_credentials_enforced(&registry);
@@ -237,6 +258,7 @@ fn registry_tls_without_auth() {
     let registry = start_push_and_check(RegistryOptions {
         auth: RegistryAuth::None,
         tls: true,
+        ..RegistryOptions::default()
     });
     check_tls_needs_our_ca(&registry);
     stop_and_check(registry);
@@ -247,6 +269,7 @@ fn registry_basic_auth_over_tls() {
     let registry = start_push_and_check(RegistryOptions {
         auth: RegistryAuth::basic(USER, PASSWORD),
         tls: true,
+        ..RegistryOptions::default()
     });
     check_credentials_enforced(&registry);
     check_tls_needs_our_ca(&registry);
@@ -329,4 +352,385 @@ fn registry_access_log_lines_parse() {
     let logrus = r#"time="2026-11-21T06:44:13.43195412Z" level=info msg="response completed" http.request.method=GET http.request.uri=/v2/ http.response.status=200"#;
     assert_eq!(parse_access_log_line(logrus), None);
     assert_eq!(parse_access_log_line(""), None);
+}
+
+fn token_options(tls: bool) -> RegistryOptions {
+    RegistryOptions {
+        auth: RegistryAuth::token(USER, PASSWORD),
+        tls,
+        ..RegistryOptions::default()
+    }
+}
+
+/// A reqwest client that follows no redirect, trusting `ca` (PEM) if given.
+fn http_client(ca: Option<&Path>) -> reqwest::blocking::Client {
+    let mut builder =
+        reqwest::blocking::Client::builder().redirect(reqwest::redirect::Policy::none());
+    if let Some(ca) = ca {
+        let pem = std::fs::read(ca).unwrap();
+        builder = builder.add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap());
+    }
+    builder.build().expect("building a reqwest client")
+}
+
+fn header(response: &reqwest::blocking::Response, name: &str) -> String {
+    response
+        .headers()
+        .get(name)
+        .unwrap_or_else(|| panic!("no {name} header in {response:?}"))
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+/// `GET` on the registry's token realm for `scopes` as `creds` (`None`: anonymous):
+/// the status and the JSON answer.
+fn fetch_token(
+    registry: &TestRegistry,
+    client: &reqwest::blocking::Client,
+    scopes: &[&str],
+    creds: Option<(&str, &str)>,
+) -> (u16, Value) {
+    let mut query = vec![("service", TOKEN_SERVICE)];
+    query.extend(scopes.iter().map(|scope| ("scope", *scope)));
+    let mut request = client
+        .get(registry.token_realm().expect("a token registry"))
+        .query(&query);
+    if let Some((user, password)) = creds {
+        request = request.basic_auth(user, Some(password));
+    }
+    let response = request.send().expect("asking the token server");
+    let status = response.status().as_u16();
+    let body = response.bytes().expect("reading the token server's answer");
+    (
+        status,
+        serde_json::from_slice(&body).expect("a JSON answer"),
+    )
+}
+
+/// Part `index` (0 header, 1 claims) of a JWT, decoded without verification.
+fn jwt_part(token: &str, index: usize) -> Value {
+    let part = token.split('.').nth(index).expect("a JWT has three parts");
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).expect("base64url")).expect("JSON")
+}
+
+/// Wrong credentials are refused by the token server, anonymous tokens grant nothing.
+fn check_token_credentials_enforced(registry: &TestRegistry) {
+    let before = registry.token_requests().len();
+    for creds in [Some((USER, "wrong-password")), Some(("nobody", PASSWORD))] {
+        let output = registry.skopeo_copy_to_with_creds(&base_source(), "lambda/denied:x", creds);
+        assert!(!output.status.success(), "push with {creds:?} succeeded");
+        assert!(
+            stderr_of(&output).contains("unable to retrieve auth token: invalid username/password"),
+            "push with {creds:?}: {}",
+            stderr_of(&output)
+        );
+    }
+    let output = registry.skopeo_copy_to_with_creds(&base_source(), "lambda/denied:x", None);
+    assert!(!output.status.success(), "anonymous push succeeded");
+    assert!(
+        stderr_of(&output).contains("requested access to the resource is denied"),
+        "anonymous push: {}",
+        stderr_of(&output)
+    );
+    let tokens = &registry.token_requests()[before..];
+    assert!(tokens.iter().all(|t| !t.authenticated), "{tokens:#?}");
+    for user in [USER, "nobody"] {
+        assert!(
+            tokens
+                .iter()
+                .any(|t| t.user.as_deref() == Some(user) && t.status == 401),
+            "no refused token request for {user}: {tokens:#?}"
+        );
+    }
+    assert!(
+        tokens
+            .iter()
+            .any(|t| t.user.is_none() && t.status == 200 && t.granted.is_empty()),
+        "no anonymous token: {tokens:#?}"
+    );
+    assert_eq!(registry.count_requests("PUT", "/v2/lambda/denied/"), 0);
+    assert!(
+        registry
+            .requests()
+            .iter()
+            .any(|r| r.uri.starts_with("/v2/lambda/denied/") && r.status == 401),
+        "{:#?}",
+        registry.requests()
+    );
+
+    // Anonymous pulls are refused too.
+    let mut inspect = Command::new("skopeo");
+    inspect
+        .args(["inspect", "--raw"])
+        .args(registry.skopeo_flags("", None))
+        .arg(format!("docker://{}", registry.reference(REPOSITORY)));
+    let output = run_unchecked(&mut inspect);
+    assert!(!output.status.success(), "anonymous pull succeeded");
+    assert!(
+        stderr_of(&output).contains("authentication required"),
+        "{}",
+        stderr_of(&output)
+    );
+}
+
+#[test]
+fn registry_token_auth_over_tls() {
+    let registry = start_push_and_check(token_options(true));
+    assert_eq!(registry.credentials(), Some((USER, PASSWORD)));
+    let realm = registry
+        .token_realm()
+        .expect("a token registry has a realm");
+    assert!(
+        realm.starts_with("http://127.0.0.1:") && realm.ends_with("/token"),
+        "{realm}"
+    );
+
+    // The registry challenges with the token server's realm and service.
+    let client = http_client(registry.ca_cert());
+    let response = client
+        .get(format!("{}/v2/", registry.url()))
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    assert_eq!(
+        header(&response, "WWW-Authenticate"),
+        format!("Bearer realm=\"{realm}\",service=\"{TOKEN_SERVICE}\"")
+    );
+
+    // skopeo pushed and pulled with tokens it got for the right credentials.
+    let tokens = registry.token_requests();
+    assert!(!tokens.is_empty());
+    for token in &tokens {
+        assert!(
+            token.authenticated
+                && token.status == 200
+                && token.method == "GET"
+                && token.service.as_deref() == Some(TOKEN_SERVICE)
+                && token.account.as_deref() == Some(USER)
+                && token.user.as_deref() == Some(USER)
+                && token.granted == token.scopes,
+            "{token:#?}"
+        );
+    }
+    for scopes in [
+        ["repository:lambda/base:pull,push"],
+        ["repository:lambda/base:pull"],
+    ] {
+        assert!(
+            tokens.iter().any(|t| t.scopes == scopes),
+            "no token request for {scopes:?}: {tokens:#?}"
+        );
+    }
+
+    check_token_credentials_enforced(&registry);
+    check_tls_needs_our_ca(&registry);
+    stop_and_check(registry);
+}
+
+#[test]
+fn registry_token_requests_record_the_scopes_of_a_mounting_push() {
+    // Without TLS this time: token auth works over plain HTTP too.
+    let registry = TestRegistry::start(token_options(false));
+    registry.skopeo_copy_to(&base_source(), REPOSITORY);
+    registry.skopeo_copy_to(&base_source(), "lambda/fn:v1");
+    let tokens = registry.token_requests();
+    // To mount the base layers skopeo asks for push on the target and pull on the source,
+    // in one request with two `scope` parameters.
+    assert!(
+        tokens.iter().any(|t| t.authenticated
+            && t.scopes
+                == [
+                    "repository:lambda/fn:pull,push",
+                    "repository:lambda/base:pull"
+                ]
+            && t.granted == t.scopes),
+        "{tokens:#?}"
+    );
+    assert!(
+        registry
+            .requests()
+            .iter()
+            .any(|r| r.method == "POST" && r.uri.contains("from=lambda%2Fbase") && r.status == 201),
+        "no mount: {:#?}",
+        registry.requests()
+    );
+    stop_and_check(registry);
+}
+
+#[test]
+fn registry_token_expires_after_its_ttl() {
+    const TTL: u64 = 3;
+    let registry = TestRegistry::start(RegistryOptions {
+        token_ttl: Some(Duration::from_secs(TTL)),
+        ..token_options(false)
+    });
+    registry.skopeo_copy_to(&base_source(), REPOSITORY);
+    let client = http_client(None);
+    let manifest_url = format!("{}/v2/lambda/base/manifests/{BASE_TAG}", registry.url());
+    let get_manifest = |token: &str| {
+        client
+            .get(&manifest_url)
+            .header("Accept", MEDIA_TYPE_INDEX)
+            .bearer_auth(token)
+            .send()
+            .unwrap()
+    };
+    let pull = ["repository:lambda/base:pull"];
+
+    let asked = Instant::now();
+    let (status, answer) = fetch_token(&registry, &client, &pull, Some((USER, PASSWORD)));
+    assert_eq!(status, 200, "{answer}");
+    let token = answer["token"].as_str().expect("a token").to_string();
+    assert_eq!(answer["access_token"], token.as_str());
+    assert_eq!(answer["expires_in"], TTL);
+    let issued_at = humantime::parse_rfc3339(answer["issued_at"].as_str().unwrap()).unwrap();
+    let now = SystemTime::now();
+    assert!(issued_at <= now && issued_at + Duration::from_secs(5) > now);
+
+    let header_part = jwt_part(&token, 0);
+    assert_eq!(header_part["alg"], "ES256");
+    assert_eq!(header_part["x5c"].as_array().map(Vec::len), Some(1));
+    let claims = jwt_part(&token, 1);
+    assert_eq!(claims["iss"], TOKEN_ISSUER);
+    assert_eq!(claims["aud"], TOKEN_SERVICE, "a string, not an array");
+    assert_eq!(claims["sub"], USER);
+    assert_eq!(
+        claims["access"],
+        serde_json::json!([{"type": "repository", "name": "lambda/base", "actions": ["pull"]}])
+    );
+    // exp is backdated by distribution's 60 s leeway, so that the TTL is what it enforces.
+    let iat = claims["iat"].as_i64().unwrap();
+    let exp = claims["exp"].as_i64().unwrap();
+    let ttl = TTL as i64;
+    assert!(
+        exp == iat + ttl - 60 || exp == iat + ttl + 1 - 60,
+        "{claims}"
+    );
+    assert!(claims["nbf"].as_i64().unwrap() <= iat);
+    let epoch_now = now.duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
+    assert!((epoch_now - 5..=epoch_now).contains(&iat), "{claims}");
+
+    let fresh = get_manifest(&token);
+    assert_eq!(fresh.status(), 200, "fresh token refused");
+    assert!(
+        asked.elapsed() < Duration::from_secs(TTL),
+        "too slow to test expiry"
+    );
+
+    // Past the TTL (plus the rounding up to whole seconds, plus a margin) it is refused.
+    std::thread::sleep(Duration::from_secs(TTL + 2).saturating_sub(asked.elapsed()));
+    let expired = get_manifest(&token);
+    assert_eq!(expired.status(), 401, "expired token accepted");
+    let challenge = header(&expired, "WWW-Authenticate");
+    assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
+    assert!(
+        registry.log().contains("token not to be used after"),
+        "{}",
+        registry.log()
+    );
+    // A new token works again.
+    let (_, answer) = fetch_token(&registry, &client, &pull, Some((USER, PASSWORD)));
+    assert_eq!(
+        get_manifest(answer["token"].as_str().unwrap()).status(),
+        200
+    );
+
+    // Anonymous tokens grant nothing: the registry says the scope is insufficient.
+    let (status, answer) = fetch_token(&registry, &client, &pull, None);
+    assert_eq!(status, 200, "{answer}");
+    let anonymous = answer["token"].as_str().unwrap();
+    assert_eq!(jwt_part(anonymous, 1)["access"], serde_json::json!([]));
+    assert_eq!(jwt_part(anonymous, 1)["sub"], "");
+    let denied = get_manifest(anonymous);
+    assert_eq!(denied.status(), 401);
+    let challenge = header(&denied, "WWW-Authenticate");
+    assert!(
+        challenge.contains("error=\"insufficient_scope\"")
+            && challenge.contains("scope=\"repository:lambda/base:pull\""),
+        "{challenge}"
+    );
+
+    // Bad credentials and an unknown service get no token.
+    let (status, answer) = fetch_token(&registry, &client, &pull, Some((USER, "wrong")));
+    assert_eq!(status, 401, "{answer}");
+    let wrong_service = client
+        .get(registry.token_realm().unwrap())
+        .query(&[("service", "elsewhere"), ("scope", pull[0])])
+        .basic_auth(USER, Some(PASSWORD))
+        .send()
+        .unwrap();
+    assert_eq!(wrong_service.status(), 400);
+
+    let tokens = registry.token_requests();
+    let raw: Vec<(Option<&str>, bool, u16)> = tokens
+        .iter()
+        .rev()
+        .take(5)
+        .rev()
+        .map(|t| (t.user.as_deref(), t.authenticated, t.status))
+        .collect();
+    assert_eq!(
+        raw,
+        [
+            (Some(USER), true, 200),
+            (Some(USER), true, 200),
+            (None, false, 200),
+            (Some(USER), false, 401),
+            (Some(USER), true, 400),
+        ],
+        "{tokens:#?}"
+    );
+    assert_eq!(tokens.last().unwrap().service.as_deref(), Some("elsewhere"));
+    assert_eq!(tokens.last().unwrap().account, None);
+    stop_and_check(registry);
+}
+
+#[test]
+fn registry_token_anonymous_pull_option() {
+    let registry = TestRegistry::start(RegistryOptions {
+        anonymous_pull: true,
+        ..token_options(false)
+    });
+    registry.skopeo_copy_to(&base_source(), REPOSITORY);
+
+    let mut inspect = Command::new("skopeo");
+    inspect
+        .args(["inspect", "--raw"])
+        .args(registry.skopeo_flags("", None))
+        .arg(format!("docker://{}", registry.reference(REPOSITORY)));
+    let raw = run(&mut inspect).stdout;
+    assert_eq!(
+        format!("sha256:{}", sha256_hex(&raw)),
+        fixtures().base_digest
+    );
+
+    let output = registry.skopeo_copy_to_with_creds(&base_source(), "lambda/anon:x", None);
+    assert!(!output.status.success(), "anonymous push succeeded");
+    assert!(
+        stderr_of(&output).contains("requested access to the resource is denied"),
+        "{}",
+        stderr_of(&output)
+    );
+    assert_eq!(registry.count_requests("PUT", "/v2/lambda/anon/"), 0);
+
+    let anonymous: Vec<_> = registry
+        .token_requests()
+        .into_iter()
+        .filter(|t| t.user.is_none())
+        .collect();
+    assert!(
+        anonymous
+            .iter()
+            .any(|t| t.granted == ["repository:lambda/base:pull"]),
+        "{anonymous:#?}"
+    );
+    assert!(
+        anonymous.iter().any(|t| t
+            .scopes
+            .contains(&"repository:lambda/anon:pull,push".to_string())
+            && t.granted == ["repository:lambda/anon:pull"]),
+        "{anonymous:#?}"
+    );
+    stop_and_check(registry);
 }
