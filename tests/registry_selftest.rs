@@ -8,18 +8,25 @@
 //! Token auth also gets: the scopes a mounting push asks for, tokens that really expire after
 //! the configured TTL (checked with raw requests, as skopeo caches tokens for at least 60 s),
 //! what the JWT holds, and anonymous pull-only tokens.
+//!
+//! The proxy of `tests/support/proxy.rs` (test names contain "proxy") is proved with skopeo
+//! (pass-through push and pull, a corrupt blob, blobs redirected to another host, injected
+//! 503/429 answers, reset connections) and with a keep-alive reqwest client (HEAD, chunked
+//! upload through rewritten `Location`s).
 
 mod support;
 
 use std::collections::BTreeSet;
+use std::io::Read;
 use std::net::TcpStream;
-use std::path::Path;
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
+use support::proxy::{ProxyBehaviour, RedirectedRequest, TestProxy};
 use support::registry::{
     AccessLogEntry, RegistryAuth, RegistryOptions, TOKEN_ISSUER, TOKEN_SERVICE, TestRegistry,
     parse_access_log_line,
@@ -733,4 +740,440 @@ fn registry_token_anonymous_pull_option() {
         "{anonymous:#?}"
     );
     stop_and_check(registry);
+}
+
+/// `skopeo copy --all --preserve-digests` of the base from `proxy` into a fresh layout
+/// (`<dir>/pulled`, tag [`BASE_TAG`]), with `extra` copy flags; whatever its outcome.
+fn skopeo_pull_through(
+    proxy: &TestProxy,
+    creds: Option<(&str, &str)>,
+    extra: &[&str],
+) -> (Output, tempfile::TempDir) {
+    let dir = tempdir();
+    let mut cmd = Command::new("skopeo");
+    cmd.args(["--insecure-policy", "copy", "--all", "--preserve-digests"])
+        .args(extra)
+        .args(proxy.skopeo_flags("src-", creds))
+        .arg(format!("docker://{}", proxy.reference(REPOSITORY)))
+        .arg(format!(
+            "oci:{}:{BASE_TAG}",
+            dir.path().join("pulled").display()
+        ));
+    (run_unchecked(&mut cmd), dir)
+}
+
+/// The layout `skopeo_pull_through` wrote holds the base image.
+fn assert_pulled_base(output: &Output, dir: &tempfile::TempDir) {
+    assert!(
+        output.status.success(),
+        "pull failed: {}",
+        stderr_of(output)
+    );
+    let pulled: PathBuf = dir.path().join("pulled");
+    let descriptor = layout_descriptor(&pulled, BASE_TAG).expect("pulled layout has the tag");
+    assert_eq!(descriptor["digest"], fixtures().base_digest.as_str());
+}
+
+fn first_layer_digest() -> String {
+    fixtures()
+        .base_layer_digests
+        .values()
+        .next()
+        .and_then(|layers| layers.first())
+        .expect("the base has layers")
+        .clone()
+}
+
+/// A registry with the base pushed (directly), and the basic-auth credentials if `basic`.
+fn registry_with_base(basic: bool) -> TestRegistry {
+    let registry = TestRegistry::start(RegistryOptions {
+        auth: if basic {
+            RegistryAuth::basic(USER, PASSWORD)
+        } else {
+            RegistryAuth::None
+        },
+        ..RegistryOptions::default()
+    });
+    registry.skopeo_copy_to(&base_source(), REPOSITORY);
+    registry
+}
+
+#[test]
+fn proxy_passes_a_skopeo_push_and_pull_through() {
+    let registry = TestRegistry::start(RegistryOptions {
+        auth: RegistryAuth::basic(USER, PASSWORD),
+        ..RegistryOptions::default()
+    });
+    let proxy = TestProxy::start(&registry.url(), ProxyBehaviour::PassThrough);
+    assert_eq!(proxy.url(), format!("http://{}", proxy.host()));
+    assert_ne!(proxy.host(), registry.host());
+    assert_eq!(proxy.upstream(), registry.url());
+
+    let mut push = Command::new("skopeo");
+    push.args(["--insecure-policy", "copy", "--all", "--preserve-digests"])
+        .args(proxy.skopeo_flags("dest-", registry.credentials()))
+        .arg(base_source())
+        .arg(format!("docker://{}", proxy.reference(REPOSITORY)));
+    run(&mut push);
+    // Every upload step went through the proxy: distribution's absolute upload Locations
+    // were rewritten to the proxy's address.
+    let uploads = proxy.count_requests("PUT", "/blobs/uploads/");
+    assert_eq!(uploads, base_blob_count(), "{:#?}", proxy.requests());
+    assert!(proxy.count_requests("PATCH", "/blobs/uploads/") > 0);
+
+    let (output, dir) = skopeo_pull_through(&proxy, registry.credentials(), &[]);
+    assert_pulled_base(&output, &dir);
+
+    // The registry saw exactly what the proxy forwarded, and the proxy answered the same.
+    let mut forwarded: Vec<(String, String, u16)> = proxy.requests();
+    let mut seen: Vec<(String, String, u16)> = registry
+        .requests()
+        .into_iter()
+        .map(|r| (r.method, r.uri, r.status))
+        .collect();
+    forwarded.sort();
+    seen.sort();
+    assert_eq!(forwarded, seen);
+    assert!(forwarded.iter().any(|(_, _, status)| *status == 401));
+
+    let host = proxy.host();
+    drop(proxy);
+    assert!(
+        TcpStream::connect(&host).is_err(),
+        "{host} still accepts connections after drop"
+    );
+}
+
+#[test]
+fn proxy_serves_a_keep_alive_reqwest_client() {
+    let registry = registry_with_base(false);
+    let proxy = TestProxy::start(&registry.url(), ProxyBehaviour::PassThrough);
+    let client = http_client(None);
+
+    // HEAD keeps the Content-Length of the GET, and the connection stays usable after it.
+    let layer = first_layer_digest();
+    let bytes = read_blob(&fixtures().base_layout, &layer);
+    let blob_url = format!("{}/v2/lambda/base/blobs/{layer}", proxy.url());
+    for _ in 0..2 {
+        let head = client.head(&blob_url).send().unwrap();
+        assert_eq!(head.status(), 200);
+        assert_eq!(header(&head, "Content-Length"), bytes.len().to_string());
+        assert_eq!(header(&head, "Docker-Content-Digest"), layer);
+        let get = client.get(&blob_url).send().unwrap();
+        assert_eq!(get.status(), 200);
+        assert_eq!(get.bytes().unwrap(), bytes);
+    }
+
+    // An upload with a chunked body (a reader of unknown length), through the proxy.
+    let data = pseudo_random_bytes(7, 300_000);
+    let digest = format!("sha256:{}", sha256_hex(&data));
+    let post = client
+        .post(format!("{}/v2/lambda/upload/blobs/uploads/", proxy.url()))
+        .send()
+        .unwrap();
+    assert_eq!(post.status(), 202);
+    let location = header(&post, "Location");
+    assert!(location.starts_with(&proxy.url()), "{location}");
+    let patch = client
+        .patch(&location)
+        .header("Content-Type", "application/octet-stream")
+        .body(reqwest::blocking::Body::new(std::io::Cursor::new(
+            data.clone(),
+        )))
+        .send()
+        .unwrap();
+    assert_eq!(patch.status(), 202);
+    let location = header(&patch, "Location");
+    assert!(location.starts_with(&proxy.url()), "{location}");
+    let put = client
+        .put(format!("{location}&digest={digest}"))
+        .send()
+        .unwrap();
+    assert_eq!(put.status(), 201);
+    let uploaded = client
+        .get(format!("{}/v2/lambda/upload/blobs/{digest}", proxy.url()))
+        .send()
+        .unwrap();
+    assert_eq!(uploaded.bytes().unwrap(), data);
+    assert_eq!(registry.count_requests("PATCH", "/v2/lambda/upload/"), 1);
+    assert_eq!(proxy.count_requests("PATCH", "/v2/lambda/upload/"), 1);
+}
+
+#[test]
+fn proxy_corrupt_blob_makes_skopeo_pull_fail_with_a_digest_error() {
+    let registry = registry_with_base(false);
+    let layer = first_layer_digest();
+    let proxy = TestProxy::start(
+        &registry.url(),
+        ProxyBehaviour::CorruptBlob {
+            digest_hex: layer.strip_prefix("sha256:").unwrap().to_string(),
+        },
+    );
+
+    // Same length and headers, one byte different.
+    let client = http_client(None);
+    let path = format!("/v2/lambda/base/blobs/{layer}");
+    let direct = client
+        .get(format!("{}{path}", registry.url()))
+        .send()
+        .unwrap();
+    let proxied = client.get(format!("{}{path}", proxy.url())).send().unwrap();
+    assert_eq!(proxied.status(), 200);
+    for name in ["Content-Length", "Docker-Content-Digest", "Content-Type"] {
+        assert_eq!(header(&proxied, name), header(&direct, name), "{name}");
+    }
+    let (direct, proxied) = (direct.bytes().unwrap(), proxied.bytes().unwrap());
+    assert_eq!(direct.len(), proxied.len());
+    let differing = direct.iter().zip(&proxied).filter(|(a, b)| a != b).count();
+    assert_eq!(differing, 1);
+
+    let (output, _dir) = skopeo_pull_through(&proxy, None, &[]);
+    assert!(!output.status.success(), "pull of a corrupt blob succeeded");
+    let stderr = stderr_of(&output);
+    assert!(
+        stderr.contains("Digest did not match") && stderr.contains(&layer),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn proxy_redirects_blobs_to_another_host_where_skopeo_sends_no_credentials() {
+    let registry = registry_with_base(true);
+    let proxy = TestProxy::start(&registry.url(), ProxyBehaviour::RedirectBlobs);
+    let redirect_host = proxy.redirect_host().expect("a redirect target");
+    assert!(redirect_host.starts_with("localhost:"), "{redirect_host}");
+
+    let (output, dir) = skopeo_pull_through(&proxy, registry.credentials(), &[]);
+    assert_pulled_base(&output, &dir);
+
+    // Every blob was answered with a redirect and fetched from the other host.
+    let requests = proxy.requests();
+    let blob_gets: Vec<&(String, String, u16)> = requests
+        .iter()
+        .filter(|(method, uri, _)| method == "GET" && uri.contains("/blobs/sha256:"))
+        .collect();
+    assert!(
+        blob_gets.iter().all(|(_, _, status)| *status == 307),
+        "{requests:#?}"
+    );
+    let redirected: BTreeSet<&str> = blob_gets.iter().map(|(_, uri, _)| uri.as_str()).collect();
+    let fetched = proxy.redirected_requests();
+    let fetched_paths: BTreeSet<&str> = fetched.iter().map(|r| r.path.as_str()).collect();
+    assert_eq!(fetched_paths, redirected);
+    assert_eq!(fetched_paths.len(), base_blob_count());
+    // skopeo (Go's net/http) drops Authorization on a redirect to another host name, while
+    // the proxy got the credentials it passed on to the registry (basic auth: 200s).
+    for request in &fetched {
+        assert_eq!(
+            (
+                request.method.as_str(),
+                request.had_authorization,
+                request.status
+            ),
+            ("GET", false, 200),
+            "{request:#?}"
+        );
+    }
+    assert_eq!(
+        registry
+            .requests()
+            .iter()
+            .filter(|r| r.method == "GET" && r.uri.contains("/blobs/sha256:") && r.status == 200)
+            .count(),
+        base_blob_count()
+    );
+
+    // A client that does send Authorization there is recorded as such.
+    let path = format!("/v2/lambda/base/blobs/{}", first_layer_digest());
+    let response = http_client(None)
+        .get(format!("http://{redirect_host}{path}"))
+        .basic_auth(USER, Some(PASSWORD))
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        proxy.redirected_requests().last(),
+        Some(&RedirectedRequest {
+            method: "GET".to_string(),
+            path,
+            had_authorization: true,
+            status: 200,
+        })
+    );
+}
+
+#[test]
+fn proxy_fail_injects_a_503_that_skopeo_does_not_retry() {
+    let registry = registry_with_base(false);
+    let proxy = TestProxy::start(
+        &registry.url(),
+        ProxyBehaviour::Fail {
+            status: 503,
+            times: 1,
+            path_contains: "GET /v2/lambda/base/manifests/".to_string(),
+            retry_after: None,
+        },
+    );
+    let manifest_gets = registry.count_requests("GET", "/manifests/");
+
+    // skopeo 1.9.3 retries neither in its registry client nor with --retry-times on a 503.
+    let (output, _dir) = skopeo_pull_through(&proxy, None, &["--retry-times", "2"]);
+    assert!(!output.status.success(), "pull through a 503 succeeded");
+    assert!(
+        stderr_of(&output).contains("503 Service Unavailable"),
+        "{}",
+        stderr_of(&output)
+    );
+    assert_eq!(proxy.injected(), 1);
+    let manifest_requests: Vec<_> = proxy
+        .requests()
+        .into_iter()
+        .filter(|(_, uri, _)| uri.contains("/manifests/"))
+        .collect();
+    assert_eq!(
+        manifest_requests,
+        [(
+            "GET".to_string(),
+            format!("/v2/lambda/base/manifests/{BASE_TAG}"),
+            503
+        )]
+    );
+    // The injected answer never reached the registry.
+    assert_eq!(registry.count_requests("GET", "/manifests/"), manifest_gets);
+
+    // Only the first matching request fails.
+    let (output, dir) = skopeo_pull_through(&proxy, None, &[]);
+    assert_pulled_base(&output, &dir);
+    assert_eq!(proxy.injected(), 1);
+}
+
+#[test]
+fn proxy_fail_with_retry_after_429_is_retried_by_skopeo() {
+    let registry = registry_with_base(false);
+    let behaviour = ProxyBehaviour::Fail {
+        status: 429,
+        times: 1,
+        path_contains: "/manifests/".to_string(),
+        retry_after: Some(1),
+    };
+
+    // What a client sees.
+    let proxy = TestProxy::start(&registry.url(), behaviour.clone());
+    let client = http_client(None);
+    let url = format!("{}/v2/lambda/base/manifests/{BASE_TAG}", proxy.url());
+    let first = client
+        .get(&url)
+        .header("Accept", MEDIA_TYPE_INDEX)
+        .send()
+        .unwrap();
+    assert_eq!(first.status(), 429);
+    assert_eq!(header(&first, "Retry-After"), "1");
+    let body: Value = serde_json::from_slice(&first.bytes().unwrap()).unwrap();
+    assert_eq!(body["errors"][0]["code"], "TOOMANYREQUESTS");
+    let second = client
+        .get(&url)
+        .header("Accept", MEDIA_TYPE_INDEX)
+        .send()
+        .unwrap();
+    assert_eq!(second.status(), 200);
+    assert_eq!(
+        format!("sha256:{}", sha256_hex(&second.bytes().unwrap())),
+        fixtures().base_digest
+    );
+
+    // skopeo's registry client waits for Retry-After and retries a 429 by itself.
+    let proxy = TestProxy::start(&registry.url(), behaviour);
+    let started = Instant::now();
+    let (output, dir) = skopeo_pull_through(&proxy, None, &[]);
+    assert_pulled_base(&output, &dir);
+    assert!(started.elapsed() >= Duration::from_secs(1));
+    assert_eq!(proxy.injected(), 1);
+    let tag = format!("/v2/lambda/base/manifests/{BASE_TAG}");
+    let statuses: Vec<u16> = proxy
+        .requests()
+        .into_iter()
+        .filter(|(_, uri, _)| *uri == tag)
+        .map(|(_, _, status)| status)
+        .collect();
+    assert_eq!(statuses, [429, 200]);
+}
+
+#[test]
+fn proxy_reset_connection_fails_a_skopeo_pull_until_it_retries() {
+    let registry = registry_with_base(false);
+    let layer = first_layer_digest();
+    let blob_statuses = |proxy: &TestProxy| -> Vec<u16> {
+        proxy
+            .requests()
+            .into_iter()
+            .filter(|(_, uri, _)| uri.ends_with(&layer))
+            .map(|(_, _, status)| status)
+            .collect()
+    };
+
+    // Every GET of one layer is reset. (Go's net/http resends an idempotent request that
+    // failed on a reused keep-alive connection, so skopeo may ask more than once.)
+    let proxy = TestProxy::start(
+        &registry.url(),
+        ProxyBehaviour::ResetConnection {
+            times: 100,
+            path_contains: layer.clone(),
+        },
+    );
+    let (output, _dir) = skopeo_pull_through(&proxy, None, &[]);
+    assert!(!output.status.success(), "pull through resets succeeded");
+    assert!(
+        stderr_of(&output).contains("connection reset by peer"),
+        "{}",
+        stderr_of(&output)
+    );
+    let statuses = blob_statuses(&proxy);
+    assert!(
+        !statuses.is_empty() && statuses.iter().all(|status| *status == 0),
+        "{statuses:?}"
+    );
+    assert_eq!(proxy.injected(), statuses.len());
+
+    // Once only: a retry (Go's own, or skopeo's --retry-times) gets the blob.
+    let proxy = TestProxy::start(
+        &registry.url(),
+        ProxyBehaviour::ResetConnection {
+            times: 1,
+            path_contains: layer.clone(),
+        },
+    );
+    let (output, dir) = skopeo_pull_through(&proxy, None, &["--retry-times", "1"]);
+    assert_pulled_base(&output, &dir);
+    assert_eq!(proxy.injected(), 1);
+    assert_eq!(blob_statuses(&proxy), [0, 200]);
+
+    // Later requests pass; a raw client sees the reset as an error, not as an answer.
+    let proxy = TestProxy::start(
+        &registry.url(),
+        ProxyBehaviour::ResetConnection {
+            times: 1,
+            path_contains: "/blobs/".to_string(),
+        },
+    );
+    let client = http_client(None);
+    let url = format!(
+        "{}/v2/lambda/base/blobs/{}",
+        proxy.url(),
+        first_layer_digest()
+    );
+    let error = client.get(&url).send().expect_err("a reset connection");
+    let mut message = error.to_string();
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        message = format!("{message}: {cause}");
+        source = cause.source();
+    }
+    assert!(message.contains("reset by peer"), "{message}");
+    let mut ok = client.get(&url).send().unwrap();
+    let mut bytes = Vec::new();
+    ok.read_to_end(&mut bytes).unwrap();
+    assert_eq!(
+        bytes,
+        read_blob(&fixtures().base_layout, &first_layer_digest())
+    );
 }

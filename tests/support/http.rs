@@ -1,5 +1,5 @@
-//! A minimal HTTP/1.1 server on std for the test servers of this directory, such as the
-//! token server of [`super::token`].
+//! A minimal HTTP/1.1 server on std, shared by the test servers of this directory: the token
+//! server of [`super::token`] and the proxy of [`super::proxy`].
 //!
 //! [`HttpServer::start`] listens on a free `127.0.0.1` port and serves each connection on a
 //! thread of its own, with keep-alive (HTTP/1.1 rules: open unless the client says
