@@ -12,6 +12,11 @@
 //! * Helpers to run external tools ([`run`], [`skopeo`], [`umoci`]) and the binary under
 //!   test ([`lambda_image`]), panicking with the full command line and stderr on failure.
 //! * Digest helpers ([`sha256_hex`], [`sha256_file`], [`gunzip_sha256`], [`read_blob`]).
+//! * [`registry`]: the real distribution registry on a loopback port (anonymous, htpasswd,
+//!   token auth with the in-process token server of [`token`], TLS), with access-log
+//!   counting and skopeo helpers; [`proxy`]: a reverse proxy in front of it that can corrupt
+//!   blobs, redirect them to another host, inject failures and reset connections. Both
+//!   servers run on the small HTTP/1.1 server of [`http`].
 //!
 //! The fixture is deliberately independent of the product code: it writes tar, gzip and
 //! OCI JSON itself. Tests must treat it as read-only (it is shared by all tests of a
@@ -36,7 +41,10 @@ use flate2::read::GzDecoder;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+pub mod http;
+pub mod proxy;
 pub mod registry;
+pub mod token;
 
 /// Tag of the image index in the base layout's `index.json`.
 pub const BASE_TAG: &str = "al2023";

@@ -10,12 +10,42 @@
 //! ```
 //!
 //! Options are orthogonal: [`RegistryAuth::Basic`] (an htpasswd file made with
-//! `htpasswd -Bbn`) works over plain HTTP as well as over TLS, because distribution only
-//! *recommends* TLS for htpasswd auth, it does not enforce it. With `tls: true` the registry
-//! serves HTTPS with a server certificate for `127.0.0.1` and `localhost` (SAN) signed by a
+//! `htpasswd -Bbn`) and [`RegistryAuth::Token`] work over plain HTTP as well as over TLS,
+//! because distribution only *recommends* TLS for them, it does not enforce it. With
+//! `tls: true` the registry serves HTTPS with a server certificate for `127.0.0.1` and `localhost` (SAN) signed by a
 //! throw-away CA made with the `openssl` CLI; [`TestRegistry::ca_cert`] is that CA and
 //! [`TestRegistry::cert_dir`] a directory holding only it (what skopeo's `--cert-dir`
 //! wants: there `*.crt` are CAs and `*.cert`/`*.key` client certificates).
+//!
+//! # Token auth
+//!
+//! [`RegistryAuth::Token`] configures distribution's `auth: token:` (realm, service
+//! [`TOKEN_SERVICE`], issuer, rootcertbundle) and starts an in-process token server
+//! ([`super::token`], plain HTTP on its own free `127.0.0.1` port, also when the registry
+//! serves TLS) that signs ES256 JWTs with a throw-away key and certificate made with the
+//! openssl CLI. With the right Basic credentials it grants every scope asked for; anonymous
+//! tokens grant nothing (a private registry), or `pull` only with
+//! [`RegistryOptions::anonymous_pull`]. Tokens live [`RegistryOptions::token_ttl`]
+//! (default [`DEFAULT_TOKEN_TTL`]) *at the registry*: the server offsets distribution's 60 s
+//! leeway, so a short TTL makes tokens really expire (2 s or more is safe for a client
+//! that uses a token as soon as it has it). Every token request is recorded
+//! ([`TestRegistry::token_requests`]). skopeo asks for `repository:REPO:pull,push` to push,
+//! `repository:REPO:pull` to pull, and both `repository:TARGET:pull,push` and
+//! `repository:SOURCE:pull` in one request to mount a blob from another repository. It
+//! keeps a token for at least 60 s whatever `expires_in` says, so token expiry is best
+//! checked with a client of one's own.
+//!
+//!
+//! ```ignore
+//! let registry = TestRegistry::start(RegistryOptions {
+//!     auth: RegistryAuth::token("lambda", "s3cret"),
+//!     tls: true,
+//!     ..RegistryOptions::default()
+//! });
+//! registry.skopeo_copy_to(&source, "fn:v1");
+//! assert!(registry.token_requests().iter().any(|t| t.authenticated
+//!     && t.scopes.contains(&"repository:fn:pull,push".to_string())));
+//! ```
 //!
 //! # Access log
 //!
@@ -60,7 +90,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use super::token::{TokenRequest, TokenServer, TokenServerConfig, TokenSigner};
 use super::{run, run_unchecked, skopeo};
+
+pub use super::token::{DEFAULT_TOKEN_TTL, TOKEN_ISSUER, TOKEN_SERVICE};
 
 /// How long [`TestRegistry::start`] waits for the registry to answer.
 pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -83,12 +116,24 @@ pub enum RegistryAuth {
     None,
     /// HTTP basic auth (htpasswd, bcrypt) for every request, including pulls.
     Basic { user: String, password: String },
+    /// Bearer tokens from the harness's token server, which gives them for these Basic
+    /// credentials (see the module docs); every request needs one, pulls included, unless
+    /// [`RegistryOptions::anonymous_pull`].
+    Token { user: String, password: String },
 }
 
 impl RegistryAuth {
     /// `RegistryAuth::Basic` with the given user and password.
     pub fn basic(user: &str, password: &str) -> Self {
         RegistryAuth::Basic {
+            user: user.to_string(),
+            password: password.to_string(),
+        }
+    }
+
+    /// `RegistryAuth::Token` with the given user and password.
+    pub fn token(user: &str, password: &str) -> Self {
+        RegistryAuth::Token {
             user: user.to_string(),
             password: password.to_string(),
         }
@@ -101,6 +146,11 @@ pub struct RegistryOptions {
     pub auth: RegistryAuth,
     /// Serve HTTPS with a certificate signed by a throw-away CA ([`TestRegistry::ca_cert`]).
     pub tls: bool,
+    /// [`RegistryAuth::Token`] only: how long tokens are accepted by the registry
+    /// (`None`: [`DEFAULT_TOKEN_TTL`]); whole seconds, rounded up.
+    pub token_ttl: Option<Duration>,
+    /// [`RegistryAuth::Token`] only: anonymous tokens grant `pull` instead of nothing.
+    pub anonymous_pull: bool,
 }
 
 /// One line of the registry's access log.
@@ -123,6 +173,7 @@ pub struct TestRegistry {
     port: u16,
     options: RegistryOptions,
     ca_cert: Option<PathBuf>,
+    token_server: Option<TokenServer>,
 }
 
 impl TestRegistry {
@@ -138,9 +189,29 @@ impl TestRegistry {
         let base = dir.path();
         fs::create_dir(base.join("storage")).unwrap();
 
-        let htpasswd = match &options.auth {
-            RegistryAuth::None => None,
-            RegistryAuth::Basic { user, password } => Some(write_htpasswd(base, user, password)),
+        let (auth, token_server) = match &options.auth {
+            RegistryAuth::None => (AuthConfig::None, None),
+            RegistryAuth::Basic { user, password } => (
+                AuthConfig::Htpasswd(write_htpasswd(base, user, password)),
+                None,
+            ),
+            RegistryAuth::Token { user, password } => {
+                let (signer, root_cert_bundle) = generate_token_signer(base);
+                let server = TokenServer::start(
+                    TokenServerConfig {
+                        user: user.clone(),
+                        password: password.clone(),
+                        ttl: options.token_ttl.unwrap_or(DEFAULT_TOKEN_TTL),
+                        anonymous_pull: options.anonymous_pull,
+                    },
+                    &signer,
+                );
+                let auth = AuthConfig::Token {
+                    realm: server.realm(),
+                    root_cert_bundle,
+                };
+                (auth, Some(server))
+            }
         };
         let tls = options.tls.then(|| generate_tls(base));
         let log_path = base.join(LOG_FILE);
@@ -148,11 +219,7 @@ impl TestRegistry {
         for attempt in 1..=PORT_ATTEMPTS {
             let port = free_port();
             let config = base.join("config.yml");
-            fs::write(
-                &config,
-                config_yml(base, port, htpasswd.as_deref(), tls.as_ref()),
-            )
-            .unwrap();
+            fs::write(&config, config_yml(base, port, &auth, tls.as_ref())).unwrap();
             // A fresh log per attempt: readiness is judged from it.
             let log = fs::File::create(&log_path)
                 .unwrap_or_else(|e| panic!("creating {}: {e}", log_path.display()));
@@ -180,6 +247,7 @@ impl TestRegistry {
                         port,
                         options,
                         ca_cert: tls.map(|t| t.ca_cert),
+                        token_server,
                     };
                 }
                 // The port was taken between our probe bind and the registry's bind.
@@ -228,12 +296,36 @@ impl TestRegistry {
         &self.options
     }
 
-    /// `(user, password)` when the registry requires basic auth.
+    /// `(user, password)` when the registry requires basic auth, or when its token server
+    /// gives tokens for them.
     pub fn credentials(&self) -> Option<(&str, &str)> {
         match &self.options.auth {
             RegistryAuth::None => None,
-            RegistryAuth::Basic { user, password } => Some((user, password)),
+            RegistryAuth::Basic { user, password } | RegistryAuth::Token { user, password } => {
+                Some((user, password))
+            }
         }
+    }
+
+    /// The token server's realm, `http://127.0.0.1:PORT/token` ([`RegistryAuth::Token`]
+    /// only).
+    pub fn token_realm(&self) -> Option<String> {
+        self.token_server.as_ref().map(TokenServer::realm)
+    }
+
+    /// Every request the token server got so far, oldest first. Panics unless the registry
+    /// uses [`RegistryAuth::Token`].
+    pub fn token_requests(&self) -> Vec<TokenRequest> {
+        self.token_server
+            .as_ref()
+            .unwrap_or_else(|| {
+                panic!(
+                    "token_requests(): the registry at {} uses {:?}, not token auth",
+                    self.host(),
+                    self.options.auth
+                )
+            })
+            .requests()
     }
 
     /// The PEM CA certificate that signed the registry's server certificate (TLS only).
@@ -366,6 +458,13 @@ impl Drop for TestRegistry {
                 self.host(),
                 tail.join("\n")
             );
+            if let Some(server) = &self.token_server {
+                eprintln!(
+                    "--- requests to its token server at {} ---\n{:#?}",
+                    server.realm(),
+                    server.requests()
+                );
+            }
         }
     }
 }
@@ -483,7 +582,17 @@ fn free_port() -> u16 {
     listener.local_addr().unwrap().port()
 }
 
-fn config_yml(base: &Path, port: u16, htpasswd: Option<&Path>, tls: Option<&Tls>) -> String {
+/// The `auth:` section of the registry's config.
+enum AuthConfig {
+    None,
+    Htpasswd(PathBuf),
+    Token {
+        realm: String,
+        root_cert_bundle: PathBuf,
+    },
+}
+
+fn config_yml(base: &Path, port: u16, auth: &AuthConfig, tls: Option<&Tls>) -> String {
     // Paths are written as YAML double-quoted strings; JSON string syntax is a subset.
     let quote = |path: &Path| {
         serde_json::to_string(path.to_str().expect("registry paths must be UTF-8")).unwrap()
@@ -516,11 +625,21 @@ http:
             quote(&tls.server_key)
         ));
     }
-    if let Some(htpasswd) = htpasswd {
-        config.push_str(&format!(
+    match auth {
+        AuthConfig::None => {}
+        AuthConfig::Htpasswd(htpasswd) => config.push_str(&format!(
             "auth:\n  htpasswd:\n    realm: {REALM}\n    path: {}\n",
             quote(htpasswd)
-        ));
+        )),
+        AuthConfig::Token {
+            realm,
+            root_cert_bundle,
+        } => config.push_str(&format!(
+            "auth:\n  token:\n    realm: {}\n    service: {TOKEN_SERVICE}\n    \
+             issuer: {TOKEN_ISSUER}\n    rootcertbundle: {}\n",
+            serde_json::to_string(realm).unwrap(),
+            quote(root_cert_bundle)
+        )),
     }
     config
 }
@@ -557,6 +676,11 @@ CN = lambda-image test registry
 [ca_ext]
 basicConstraints = critical, CA:TRUE
 keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+
+[token_ext]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
 subjectKeyIdentifier = hash
 
 [server_ext]
@@ -632,6 +756,57 @@ fn generate_tls(base: &Path) -> Tls {
         server_cert,
         server_key,
     }
+}
+
+/// Makes the token-signing key (P-256) and its self-signed certificate in `base/token/` with
+/// the openssl CLI; returns them in the DER forms the token server wants, and the PEM
+/// certificate, which is the registry's `rootcertbundle` (distribution accepts a token whose
+/// `x5c` leaf is itself one of the roots).
+fn generate_token_signer(base: &Path) -> (TokenSigner, PathBuf) {
+    let dir = base.join("token");
+    fs::create_dir(&dir).unwrap();
+    let cnf = dir.join("openssl.cnf");
+    fs::write(&cnf, OPENSSL_CNF).unwrap();
+    let key_pem = dir.join("signer.key");
+    let key_der = dir.join("signer.key.der");
+    let cert_pem = dir.join("signer.crt");
+    let cert_der = dir.join("signer.crt.der");
+    let openssl = || {
+        let mut cmd = Command::new("openssl");
+        cmd.current_dir(&dir);
+        cmd
+    };
+    run(openssl()
+        .args(["req", "-x509", "-config"])
+        .arg(&cnf)
+        .args(["-extensions", "token_ext", "-days", "7"])
+        .args(["-subj", "/CN=lambda-image test token signer"])
+        .args([
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ])
+        .arg("-keyout")
+        .arg(&key_pem)
+        .arg("-out")
+        .arg(&cert_pem));
+    run(openssl()
+        .args(["pkcs8", "-topk8", "-nocrypt", "-outform", "DER", "-in"])
+        .arg(&key_pem)
+        .arg("-out")
+        .arg(&key_der));
+    run(openssl()
+        .args(["x509", "-outform", "DER", "-in"])
+        .arg(&cert_pem)
+        .arg("-out")
+        .arg(&cert_der));
+    let signer = TokenSigner {
+        cert_der: fs::read(&cert_der).unwrap(),
+        key_pkcs8_der: fs::read(&key_der).unwrap(),
+    };
+    (signer, cert_pem)
 }
 
 /// Kills the registries of test processes that are gone (they died without dropping

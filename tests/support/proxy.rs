@@ -1,0 +1,452 @@
+//! A misbehaving reverse proxy in front of a plain-HTTP [`super::registry::TestRegistry`],
+//! for testing how a registry client copes with corrupt blobs, redirects, transient
+//! failures and dropped connections.
+//!
+//! ```ignore
+//! let registry = TestRegistry::start(RegistryOptions::default());
+//! let proxy = TestProxy::start(&registry.url(), ProxyBehaviour::Fail {
+//!     status: 503, times: 1, path_contains: "PUT /v2/fn/manifests/".into(), retry_after: Some(1),
+//! });
+//! // push to proxy.reference("fn:v1") …
+//! assert_eq!(proxy.injected(), 1);
+//! ```
+//!
+//! [`TestProxy::start`] listens on a free `127.0.0.1` port (plain HTTP, keep-alive, see
+//! [`super::http`]) and forwards every request — method, request-target, headers except
+//! `Host` and the hop-by-hop ones, body — to the upstream with a blocking reqwest client that
+//! follows no redirect, then sends the upstream's answer back with its status, headers and
+//! body (always with a `Content-Length`, so chunked upstream answers are re-framed). A
+//! `Location` that points at the upstream (distribution's upload URLs are absolute) is
+//! rewritten to point at the proxy, so uploads keep going through it; relative ones are
+//! kept. Bodies are buffered whole (fine for test images). When the upstream cannot be
+//! reached the client gets a `502` with the error in its body.
+//!
+//! [`ProxyBehaviour`] says what to do besides forwarding:
+//!
+//! * `PassThrough`: nothing.
+//! * `CorruptBlob { digest_hex }`: a successful `GET …/blobs/sha256:<digest_hex>` gets its
+//!   middle byte inverted; length and headers (`Docker-Content-Digest` included) are kept.
+//! * `RedirectBlobs`: a `GET …/blobs/sha256:<hex>` is fetched from the upstream (with the
+//!   client's headers, so with its credentials); if that gives 200, the client gets
+//!   `307 Temporary Redirect` to `http://localhost:<port2><same path>`, where a second
+//!   listener (bound to `127.0.0.1`, but *another host* by name, like a storage bucket)
+//!   serves the bytes, to any client, with only `Content-Type`. It records whether each
+//!   request it gets carries `Authorization` ([`TestProxy::redirected_requests`]). Other
+//!   answers (401, 404) are passed through.
+//! * `Fail { status, times, path_contains, retry_after }`: the first `times` requests whose
+//!   `"METHOD request-target"` contains `path_contains` (so `"/manifests/"` matches any method,
+//!   `"PUT /v2/fn/manifests/"` only pushes) are answered with `status`, a registry-style JSON
+//!   error body and `Retry-After: <retry_after>` if given, without reaching the upstream.
+//! * `ResetConnection { times, path_contains }`: the first `times` matching requests are read
+//!   whole, then their connection is closed with a TCP reset instead of an answer (the client
+//!   sees "connection reset by peer").
+//!
+//! [`TestProxy::requests`] lists every request as `(method, request-target, status)`, with
+//! status 0 for reset connections; [`TestProxy::injected`] counts the `Fail` and
+//! `ResetConnection` injections.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use serde_json::json;
+
+use super::http::{HttpServer, Reply, Request, Response};
+
+/// What the proxy does besides forwarding (see the module docs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProxyBehaviour {
+    PassThrough,
+    CorruptBlob {
+        digest_hex: String,
+    },
+    RedirectBlobs,
+    Fail {
+        status: u16,
+        times: usize,
+        path_contains: String,
+        retry_after: Option<u64>,
+    },
+    ResetConnection {
+        times: usize,
+        path_contains: String,
+    },
+}
+
+/// A request the redirect target (`RedirectBlobs`) got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedirectedRequest {
+    pub method: String,
+    /// The path, `/v2/<repo>/blobs/sha256:<hex>`.
+    pub path: String,
+    /// Whether the request carried an `Authorization` header.
+    pub had_authorization: bool,
+    /// The status answered (200, or 404 for a blob the proxy did not redirect to).
+    pub status: u16,
+}
+
+/// A running proxy; stopped on drop.
+pub struct TestProxy {
+    front: HttpServer,
+    /// The redirect target of `RedirectBlobs`.
+    second: Option<HttpServer>,
+    state: Arc<State>,
+}
+
+struct State {
+    /// The upstream URL without a trailing slash.
+    upstream: String,
+    behaviour: ProxyBehaviour,
+    client: reqwest::blocking::Client,
+    /// `http://127.0.0.1:PORT`, set right after the front listener is bound.
+    own_url: OnceLock<String>,
+    /// `http://localhost:PORT2` (`RedirectBlobs` only).
+    redirect_url: OnceLock<String>,
+    requests: Mutex<Vec<(String, String, u16)>>,
+    injected: Mutex<usize>,
+    redirected: Mutex<Vec<RedirectedRequest>>,
+    /// Blobs the redirect target serves, by path.
+    blobs: Mutex<HashMap<String, RedirectedBlob>>,
+}
+
+/// A blob the redirect target serves: its upstream `Content-Type` and bytes.
+#[derive(Clone)]
+struct RedirectedBlob {
+    content_type: Option<String>,
+    body: Vec<u8>,
+}
+
+impl TestProxy {
+    /// Starts a proxy to `upstream_url` (`http://HOST:PORT`) on a free `127.0.0.1` port.
+    pub fn start(upstream_url: &str, behaviour: ProxyBehaviour) -> TestProxy {
+        assert!(
+            upstream_url.starts_with("http://"),
+            "TestProxy forwards to plain-HTTP upstreams only, not {upstream_url}"
+        );
+        let client = reqwest::blocking::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(None)
+            .build()
+            .expect("building the proxy's upstream client");
+        let state = Arc::new(State {
+            upstream: upstream_url.trim_end_matches('/').to_string(),
+            behaviour,
+            client,
+            own_url: OnceLock::new(),
+            redirect_url: OnceLock::new(),
+            requests: Mutex::default(),
+            injected: Mutex::new(0),
+            redirected: Mutex::default(),
+            blobs: Mutex::default(),
+        });
+        let second = (state.behaviour == ProxyBehaviour::RedirectBlobs).then(|| {
+            let handler_state = Arc::clone(&state);
+            let server = HttpServer::start(
+                "proxy-redirect",
+                Arc::new(move |request: &Request| {
+                    Reply::Send(handler_state.serve_redirected(request))
+                }),
+            );
+            let _ = state
+                .redirect_url
+                .set(format!("http://localhost:{}", server.port()));
+            server
+        });
+        let handler_state = Arc::clone(&state);
+        let front = HttpServer::start(
+            "proxy",
+            Arc::new(move |request: &Request| handler_state.handle(request)),
+        );
+        let _ = state
+            .own_url
+            .set(format!("http://127.0.0.1:{}", front.port()));
+        TestProxy {
+            front,
+            second,
+            state,
+        }
+    }
+
+    /// `127.0.0.1:PORT`, the registry part of image references through the proxy.
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.front.port())
+    }
+
+    /// The port the proxy listens on.
+    pub fn port(&self) -> u16 {
+        self.front.port()
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.host())
+    }
+
+    /// `HOST/REPOSITORY:TAG` through the proxy.
+    pub fn reference(&self, repository_and_tag: &str) -> String {
+        format!("{}/{repository_and_tag}", self.host())
+    }
+
+    /// The upstream it forwards to.
+    pub fn upstream(&self) -> &str {
+        &self.state.upstream
+    }
+
+    /// `localhost:PORT2`, the host blobs are redirected to (`RedirectBlobs` only).
+    pub fn redirect_host(&self) -> Option<String> {
+        self.second
+            .as_ref()
+            .map(|server| format!("localhost:{}", server.port()))
+    }
+
+    /// Every request so far as `(method, request-target, status)`, oldest first; status 0
+    /// means the connection was reset instead.
+    pub fn requests(&self) -> Vec<(String, String, u16)> {
+        self.state.requests.lock().unwrap().clone()
+    }
+
+    /// How many requests so far had method `method` and a request-target containing
+    /// `path_contains`.
+    pub fn count_requests(&self, method: &str, path_contains: &str) -> usize {
+        self.requests()
+            .iter()
+            .filter(|(m, target, _)| m == method && target.contains(path_contains))
+            .count()
+    }
+
+    /// How many failures (`Fail`) or resets (`ResetConnection`) were injected so far.
+    pub fn injected(&self) -> usize {
+        *self.state.injected.lock().unwrap()
+    }
+
+    /// The requests the redirect target got so far (`RedirectBlobs`), oldest first.
+    pub fn redirected_requests(&self) -> Vec<RedirectedRequest> {
+        self.state.redirected.lock().unwrap().clone()
+    }
+
+    /// skopeo flags for this plain-HTTP proxy; `prefix` is `"dest-"`, `"src-"` or `""`.
+    /// `creds: None` gives `--…no-creds`.
+    pub fn skopeo_flags(&self, prefix: &str, creds: Option<(&str, &str)>) -> Vec<String> {
+        let mut flags = vec![format!("--{prefix}tls-verify=false")];
+        match creds {
+            Some((user, password)) => flags.push(format!("--{prefix}creds={user}:{password}")),
+            None => flags.push(format!("--{prefix}no-creds")),
+        }
+        flags
+    }
+}
+
+impl Drop for TestProxy {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!(
+                "--- requests to the test proxy at {} ({:?}, upstream {}) ---\n{:#?}\n\
+                 --- its redirect target got ---\n{:#?}",
+                self.host(),
+                self.state.behaviour,
+                self.state.upstream,
+                self.requests(),
+                self.redirected_requests()
+            );
+        }
+    }
+}
+
+impl State {
+    fn handle(&self, request: &Request) -> Reply {
+        let line = format!("{} {}", request.method, request.target);
+        let path = request.path();
+        let is_blob_get = request.method == "GET"
+            && path.contains("/blobs/sha256:")
+            && !path.contains("/blobs/uploads/");
+        let reply = match &self.behaviour {
+            ProxyBehaviour::Fail {
+                status,
+                times,
+                path_contains,
+                retry_after,
+            } if line.contains(path_contains.as_str()) && self.inject(*times) => {
+                let mut response = Response::json(
+                    *status,
+                    &json!({ "errors": [{
+                        "code": error_code(*status),
+                        "message": format!("injected by the test proxy: {line}"),
+                    }] }),
+                );
+                if let Some(seconds) = retry_after {
+                    response = response.with_header("Retry-After", &seconds.to_string());
+                }
+                Reply::Send(response)
+            }
+            ProxyBehaviour::ResetConnection {
+                times,
+                path_contains,
+            } if line.contains(path_contains.as_str()) && self.inject(*times) => Reply::Reset,
+            ProxyBehaviour::CorruptBlob { digest_hex }
+                if is_blob_get && path.ends_with(&format!("/blobs/sha256:{digest_hex}")) =>
+            {
+                let mut response = self.forward(request);
+                if response.status == 200 && !response.body.is_empty() {
+                    let middle = response.body.len() / 2;
+                    response.body[middle] ^= 0xff;
+                }
+                Reply::Send(response)
+            }
+            ProxyBehaviour::RedirectBlobs if is_blob_get => {
+                let response = self.forward(request);
+                if response.status == 200 {
+                    let blob = RedirectedBlob {
+                        content_type: response.header("Content-Type").map(str::to_string),
+                        body: response.body,
+                    };
+                    self.blobs.lock().unwrap().insert(path.to_string(), blob);
+                    let location = format!("{}{path}", self.redirect_url.get().unwrap());
+                    Reply::Send(Response::new(307).with_header("Location", &location))
+                } else {
+                    Reply::Send(response)
+                }
+            }
+            _ => Reply::Send(self.forward(request)),
+        };
+        let status = match &reply {
+            Reply::Send(response) => response.status,
+            Reply::Reset => 0,
+        };
+        self.requests.lock().unwrap().push((
+            request.method.clone(),
+            request.target.clone(),
+            status,
+        ));
+        reply
+    }
+
+    /// Counts one more injection if fewer than `times` were made.
+    fn inject(&self, times: usize) -> bool {
+        let mut injected = self.injected.lock().unwrap();
+        if *injected < times {
+            *injected += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// The upstream's answer to `request`, or a 502 saying why there is none.
+    fn forward(&self, request: &Request) -> Response {
+        match self.try_forward(request) {
+            Ok(response) => response,
+            Err(e) => Response::new(502)
+                .with_header("Content-Type", "text/plain")
+                .with_body(format!("test proxy: upstream {}: {e}\n", self.upstream).into_bytes()),
+        }
+    }
+
+    fn try_forward(&self, request: &Request) -> Result<Response, String> {
+        let method = reqwest::Method::from_bytes(request.method.as_bytes())
+            .map_err(|e| format!("method {:?}: {e}", request.method))?;
+        let bodiless = method == reqwest::Method::GET || method == reqwest::Method::HEAD;
+        let mut builder = self
+            .client
+            .request(method, format!("{}{}", self.upstream, request.target));
+        for (name, value) in &request.headers {
+            if !is_hop_by_hop(name)
+                && !name.eq_ignore_ascii_case("Host")
+                && !name.eq_ignore_ascii_case("Content-Length")
+            {
+                builder = builder.header(name.as_str(), value.as_str());
+            }
+        }
+        if request.has_body || !bodiless {
+            builder = builder.body(request.body.clone());
+        }
+        let upstream = builder.send().map_err(|e| error_chain(&e))?;
+        let status = upstream.status().as_u16();
+        let own_url = self.own_url.get().unwrap();
+        let headers = upstream
+            .headers()
+            .iter()
+            .filter(|(name, _)| !is_hop_by_hop(name.as_str()))
+            .map(|(name, value)| {
+                let mut value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+                if name == reqwest::header::LOCATION {
+                    if let Some(rest) = value.strip_prefix(&self.upstream) {
+                        value = format!("{own_url}{rest}");
+                    }
+                }
+                (name.as_str().to_string(), value)
+            })
+            .collect();
+        let body = upstream.bytes().map_err(|e| error_chain(&e))?.to_vec();
+        Ok(Response {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    /// The redirect target of `RedirectBlobs`: serves what the proxy stored under the path.
+    fn serve_redirected(&self, request: &Request) -> Response {
+        let path = request.path().to_string();
+        let blob = self.blobs.lock().unwrap().get(&path).cloned();
+        let response = match blob {
+            Some(blob) if request.method == "GET" || request.method == "HEAD" => {
+                let content_type = blob.content_type.as_deref();
+                Response::new(200)
+                    .with_header(
+                        "Content-Type",
+                        content_type.unwrap_or("application/octet-stream"),
+                    )
+                    .with_body(blob.body)
+            }
+            _ => Response::new(404).with_body(b"not a redirected blob\n".to_vec()),
+        };
+        self.redirected.lock().unwrap().push(RedirectedRequest {
+            method: request.method.clone(),
+            path,
+            had_authorization: request.header("Authorization").is_some(),
+            status: response.status,
+        });
+        response
+    }
+}
+
+/// Headers that describe one connection rather than the message (RFC 9110 §7.6.1), plus the
+/// framing ones the proxy redoes.
+fn is_hop_by_hop(name: &str) -> bool {
+    [
+        "Connection",
+        "Keep-Alive",
+        "Proxy-Authenticate",
+        "Proxy-Authorization",
+        "Proxy-Connection",
+        "TE",
+        "Trailer",
+        "Transfer-Encoding",
+        "Upgrade",
+        "Expect",
+    ]
+    .iter()
+    .any(|hop| name.eq_ignore_ascii_case(hop))
+}
+
+/// The distribution error code for an injected status.
+fn error_code(status: u16) -> &'static str {
+    match status {
+        401 => "UNAUTHORIZED",
+        403 => "DENIED",
+        404 => "NAME_UNKNOWN",
+        429 => "TOOMANYREQUESTS",
+        503 => "UNAVAILABLE",
+        _ => "UNKNOWN",
+    }
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
+}
