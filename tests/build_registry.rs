@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::Value;
+use support::proxy::{ProxyBehaviour, TestProxy};
 use support::registry::{RegistryAuth, RegistryOptions, TestRegistry};
 use support::*;
 
@@ -123,7 +124,8 @@ fn all_base_layers() -> Vec<String> {
     layers
 }
 
-/// Uploads (the PUT that completes one) of the blob with this digest into `repository`.
+/// Completed uploads (the PUT that finishes one, answered 201) of the blob with this digest
+/// into `repository`.
 fn uploads_of(registry: &TestRegistry, repository: &str, digest: &str) -> usize {
     let path = format!("/v2/{repository}/blobs/uploads/");
     let digest = format!("digest=sha256%3A{}", hex(digest));
@@ -131,7 +133,10 @@ fn uploads_of(registry: &TestRegistry, repository: &str, digest: &str) -> usize 
         .requests()
         .iter()
         .filter(|entry| {
-            entry.method == "PUT" && entry.uri.contains(&path) && entry.uri.contains(&digest)
+            entry.method == "PUT"
+                && entry.status == 201
+                && entry.uri.contains(&path)
+                && entry.uri.contains(&digest)
         })
         .count()
 }
@@ -383,7 +388,7 @@ fn registry_base_on_another_registry_is_streamed_verified_and_cached() {
 fn registry_basic_auth_credentials_from_flag_config_json_and_helper() {
     let registry = registry_with_base(RegistryOptions {
         auth: RegistryAuth::basic(USER, PASSWORD),
-        tls: false,
+        ..RegistryOptions::default()
     });
     let scratch = Scratch::new();
     let bootstraps = bootstrap_args();
@@ -520,8 +525,8 @@ fn registry_errors_are_clear_and_tag_nothing() {
 #[test]
 fn registry_over_tls_needs_its_ca_from_ssl_cert_file_or_certs_d() {
     let registry = registry_with_base(RegistryOptions {
-        auth: RegistryAuth::None,
         tls: true,
+        ..RegistryOptions::default()
     });
     let scratch = Scratch::new();
     let bootstraps = bootstrap_args();
@@ -548,6 +553,282 @@ fn registry_over_tls_needs_its_ca_from_ssl_cert_file_or_certs_d() {
     let output = run_unchecked(&mut scratch.build(&args));
     std::fs::remove_dir_all(&certs_d).unwrap();
     assert_exit(&output, 0, &[]);
+}
+
+#[test]
+fn registry_with_token_auth_over_tls_gets_scoped_tokens_and_mounts_the_base() {
+    let registry = registry_with_base(RegistryOptions {
+        auth: RegistryAuth::token(USER, PASSWORD),
+        tls: true,
+        ..RegistryOptions::default()
+    });
+    let scratch = Scratch::new();
+    let bootstraps = bootstrap_args();
+    let base = registry.reference(&format!("{BASE_REPOSITORY}:{BASE_TAG}"));
+    let target = registry.reference("lambda/fn:v1");
+    let ca = registry.ca_cert().unwrap().to_owned();
+
+    // Wrong password: the token service refuses; no secret shown, nothing tagged.
+    let wrong = format!("{USER}:{PASSWORD}-wrong");
+    let args = with_bootstraps(
+        &bootstraps,
+        &["--base", &base, "--tag", &target, "--creds", &wrong],
+    );
+    let output = run_unchecked(scratch.build(&args).env("SSL_CERT_FILE", &ca));
+    assert_exit(&output, 6, &["refused the credentials"]);
+    assert_no_secret(&output);
+    assert!(tags_of(&registry, "lambda/fn").is_empty());
+
+    let creds = format!("{USER}:{PASSWORD}");
+    let args = with_bootstraps(
+        &bootstraps,
+        &[
+            "--base", &base, "--tag", &target, "--creds", &creds, "--json",
+        ],
+    );
+    let token_requests_before = registry.token_requests().len();
+    let output = run(scratch.build(&args).env("SSL_CERT_FILE", &ca));
+    let requests = registry.token_requests();
+    assert_no_secret(&output);
+    let report = json_of(&output);
+    assert_eq!(
+        tags_of(&registry, "lambda/fn"),
+        ["v1", "v1-amd64", "v1-arm64"]
+    );
+    let raw = registry.skopeo_inspect_raw("lambda/fn:v1");
+    assert_eq!(
+        report["index"]["digest"],
+        format!("sha256:{}", sha256_hex(raw.as_bytes()))
+    );
+
+    // One authenticated token request asked for push on the target and pull on the base.
+    let ours = &requests[token_requests_before..];
+    assert_eq!(ours.len(), 1, "{ours:?}");
+    assert!(ours[0].authenticated, "{ours:?}");
+    let mut scopes = ours[0].scopes.clone();
+    scopes.sort();
+    assert_eq!(
+        scopes,
+        [
+            "repository:lambda/base:pull",
+            "repository:lambda/fn:pull,push"
+        ]
+    );
+    for layer in all_base_layers() {
+        assert_eq!(
+            uploads_of(&registry, "lambda/fn", &layer),
+            0,
+            "{layer} uploaded"
+        );
+    }
+
+    // config.json `auths` work with token auth too, and a re-push uploads nothing.
+    let auth = base64_encode(format!("{USER}:{PASSWORD}").as_bytes());
+    let config =
+        serde_json::json!({"auths": {format!("https://{}", registry.host()): {"auth": auth}}});
+    std::fs::write(scratch.path("docker/config.json"), config.to_string()).unwrap();
+    let uploads_before = registry.count_requests("POST", "/blobs/uploads/");
+    let args = with_bootstraps(&bootstraps, &["--base", &base, "--tag", &target]);
+    run(scratch.build(&args).env("SSL_CERT_FILE", &ca));
+    assert_eq!(
+        registry.count_requests("POST", "/blobs/uploads/"),
+        uploads_before
+    );
+}
+
+#[test]
+fn registry_token_is_refreshed_when_it_expires_mid_push() {
+    // Tokens live 1 s; the proxy fails the first manifest PUTs with 503 so that the retries
+    // outlast the token, and the registry's next answer is 401.
+    let registry = registry_with_base(RegistryOptions {
+        auth: RegistryAuth::token(USER, PASSWORD),
+        token_ttl: Some(std::time::Duration::from_secs(1)),
+        ..RegistryOptions::default()
+    });
+    let proxy = TestProxy::start(
+        &registry.url(),
+        ProxyBehaviour::Fail {
+            status: 503,
+            times: 2,
+            path_contains: "PUT /v2/fn/manifests/".into(),
+            retry_after: None,
+        },
+    );
+    let scratch = Scratch::new();
+    let bootstraps = bootstrap_args();
+    let base = proxy.reference(&format!("{BASE_REPOSITORY}:{BASE_TAG}"));
+    let target = proxy.reference("fn:v1");
+    let creds = format!("{USER}:{PASSWORD}");
+    let args = with_bootstraps(
+        &bootstraps,
+        &["--base", &base, "--tag", &target, "--creds", &creds],
+    );
+    let output = run(&mut scratch.build(&args));
+    assert_no_secret(&output);
+    assert_eq!(proxy.injected(), 2);
+    let unauthorized = registry
+        .requests()
+        .into_iter()
+        .filter(|entry| entry.status == 401 && entry.user_agent.starts_with("lambda-image/"))
+        .count();
+    assert!(
+        unauthorized >= 1,
+        "no expired token was refused:\n{}",
+        registry.log()
+    );
+    assert!(
+        registry.token_requests().len() >= 2,
+        "the token was not refreshed: {:?}",
+        registry.token_requests()
+    );
+    assert_eq!(tags_of(&registry, "fn"), ["v1", "v1-amd64", "v1-arm64"]);
+}
+
+#[test]
+fn registry_corrupt_base_blob_is_refused_and_nothing_is_tagged_or_cached() {
+    let source = registry_with_base(RegistryOptions::default());
+    let corrupt = fixtures().base_layer_digests["arm64"][0].clone();
+    let proxy = TestProxy::start(
+        &source.url(),
+        ProxyBehaviour::CorruptBlob {
+            digest_hex: hex(&corrupt).to_owned(),
+        },
+    );
+    let target = TestRegistry::start(RegistryOptions::default());
+    let scratch = Scratch::new();
+    let bootstraps = bootstrap_args();
+    let base = proxy.reference(&format!("{BASE_REPOSITORY}:{BASE_TAG}"));
+
+    // Streamed to another registry: the upload is abandoned before it completes.
+    let tag = target.reference("fn:v1");
+    let args = with_bootstraps(&bootstraps, &["--base", &base, "--tag", &tag]);
+    let output = run_unchecked(&mut scratch.build(&args));
+    assert_exit(&output, 4, &[hex(&corrupt), "does not match"]);
+    assert!(tags_of(&target, "fn").is_empty());
+    assert_eq!(
+        uploads_of(&target, "fn", &corrupt),
+        0,
+        "the corrupt blob was accepted:\n{}",
+        target.log()
+    );
+    assert!(
+        !scratch
+            .cache()
+            .join("blobs/sha256")
+            .join(hex(&corrupt))
+            .exists()
+    );
+
+    // Written locally: no layout appears.
+    let layout = scratch.path("layout");
+    let output_ref = format!("oci:{}:v1", layout.display());
+    let args = with_bootstraps(&bootstraps, &["--base", &base, "--output", &output_ref]);
+    let output = run_unchecked(&mut scratch.build(&args));
+    assert_exit(&output, 4, &["does not match"]);
+    assert!(!layout.exists());
+}
+
+#[test]
+fn registry_blob_redirect_to_another_host_gets_no_authorization() {
+    let registry = registry_with_base(RegistryOptions {
+        auth: RegistryAuth::basic(USER, PASSWORD),
+        ..RegistryOptions::default()
+    });
+    let proxy = TestProxy::start(&registry.url(), ProxyBehaviour::RedirectBlobs);
+    let scratch = Scratch::new();
+    let bootstraps = bootstrap_args();
+    let base = proxy.reference(&format!("{BASE_REPOSITORY}:{BASE_TAG}"));
+    let layout = scratch.path("layout");
+    let output_ref = format!("oci:{}:v1", layout.display());
+    let creds = format!("{USER}:{PASSWORD}");
+    let args = with_bootstraps(
+        &bootstraps,
+        &[
+            "--base",
+            &base,
+            "--base-creds",
+            &creds,
+            "--output",
+            &output_ref,
+        ],
+    );
+    let output = run(&mut scratch.build(&args));
+    assert_no_secret(&output);
+    let redirected = proxy.redirected_requests();
+    assert!(
+        redirected.len() >= all_base_layers().len(),
+        "blob downloads were not redirected: {redirected:?}"
+    );
+    assert!(
+        redirected.iter().all(|request| !request.had_authorization),
+        "Authorization was sent to another host: {redirected:?}"
+    );
+    skopeo(&["inspect", &format!("oci:{}:v1-amd64", layout.display())]);
+}
+
+#[test]
+fn registry_transient_failures_are_retried_and_a_final_one_names_registry_step_and_status() {
+    let registry = registry_with_base(RegistryOptions::default());
+    let scratch = Scratch::new();
+    let bootstraps = bootstrap_args();
+
+    // 429 with Retry-After, then a reset connection: both survived.
+    let proxy = TestProxy::start(
+        &registry.url(),
+        ProxyBehaviour::Fail {
+            status: 429,
+            times: 1,
+            path_contains: "PUT /v2/fn/manifests/".into(),
+            retry_after: Some(1),
+        },
+    );
+    let base = proxy.reference(&format!("{BASE_REPOSITORY}:{BASE_TAG}"));
+    let target = proxy.reference("fn:v1");
+    let args = with_bootstraps(&bootstraps, &["--base", &base, "--tag", &target]);
+    run(&mut scratch.build(&args));
+    assert_eq!(proxy.injected(), 1);
+    let reset = TestProxy::start(
+        &registry.url(),
+        ProxyBehaviour::ResetConnection {
+            times: 1,
+            path_contains: "/manifests/al2023".into(),
+        },
+    );
+    let base = reset.reference(&format!("{BASE_REPOSITORY}:{BASE_TAG}"));
+    let target = reset.reference("fn:v2");
+    let args = with_bootstraps(&bootstraps, &["--base", &base, "--tag", &target]);
+    run(&mut scratch.build(&args));
+    assert_eq!(reset.injected(), 1);
+
+    // A 503 that does not go away: a bounded number of tries, then a clear error, no tag.
+    let broken = TestProxy::start(
+        &registry.url(),
+        ProxyBehaviour::Fail {
+            status: 503,
+            times: 1000,
+            path_contains: "PUT /v2/fn/manifests/".into(),
+            retry_after: None,
+        },
+    );
+    let base = broken.reference(&format!("{BASE_REPOSITORY}:{BASE_TAG}"));
+    let target = broken.reference("fn:v3");
+    let args = with_bootstraps(&bootstraps, &["--base", &base, "--tag", &target]);
+    let output = run_unchecked(&mut scratch.build(&args));
+    assert_exit(
+        &output,
+        6,
+        &[
+            &broken.host(),
+            "put manifest fn:sha256:",
+            "503 Service Unavailable",
+            "after 4 tries",
+        ],
+    );
+    assert_eq!(broken.injected(), 4);
+    assert_eq!(
+        tags_of(&registry, "fn"),
+        ["v1", "v1-amd64", "v1-arm64", "v2", "v2-amd64", "v2-arm64"]
+    );
 }
 
 #[test]
