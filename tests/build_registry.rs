@@ -832,6 +832,75 @@ fn registry_transient_failures_are_retried_and_a_final_one_names_registry_step_a
 }
 
 #[test]
+fn registry_base_with_docker_media_types_gives_docker_images_and_tag_combines_with_output() {
+    // The same base, converted by skopeo to a Docker manifest list and schema 2 manifests.
+    let registry = TestRegistry::start(RegistryOptions::default());
+    let mut command = Command::new("skopeo");
+    command
+        .args(["--insecure-policy", "copy", "--all", "--format", "v2s2"])
+        .args(registry.skopeo_flags("dest-", None))
+        .arg(base_source())
+        .arg(format!(
+            "docker://{}",
+            registry.reference("docker/base:al2023")
+        ));
+    run(&mut command);
+    let scratch = Scratch::new();
+    let bootstraps = bootstrap_args();
+    let base = format!("docker://{}", registry.reference("docker/base:al2023"));
+    let target = registry.reference("docker/fn:v1");
+    let layout = scratch.path("layout");
+    let output_ref = format!("oci:{}:v1", layout.display());
+    let args = with_bootstraps(
+        &bootstraps,
+        &[
+            "--base",
+            &base,
+            "--tag",
+            &target,
+            "--output",
+            &output_ref,
+            "--json",
+        ],
+    );
+    let report = json_of(&run(&mut scratch.build(&args)));
+
+    let index: Value = serde_json::from_str(&registry.skopeo_inspect_raw("docker/fn:v1")).unwrap();
+    assert_eq!(
+        index["mediaType"],
+        "application/vnd.docker.distribution.manifest.list.v2+json"
+    );
+    let manifest: Value =
+        serde_json::from_str(&registry.skopeo_inspect_raw("docker/fn:v1-arm64")).unwrap();
+    assert_eq!(
+        manifest["mediaType"],
+        "application/vnd.docker.distribution.manifest.v2+json"
+    );
+    for layer in manifest["layers"].as_array().unwrap() {
+        assert_eq!(
+            layer["mediaType"],
+            "application/vnd.docker.image.rootfs.diff.tar.gzip"
+        );
+    }
+    // Written to both places, same digests; the registry reference comes second.
+    for image in report["images"].as_array().unwrap() {
+        let arch = image["architecture"].as_str().unwrap();
+        let digest = image["digest"].as_str().unwrap();
+        assert_eq!(
+            image["references"],
+            serde_json::json!([
+                format!("oci:{}:v1-{arch}", layout.display()),
+                format!("{}/docker/fn@{digest}", registry.host())
+            ])
+        );
+        assert_eq!(
+            layout_descriptor(&layout, &format!("v1-{arch}")).unwrap()["digest"],
+            digest
+        );
+    }
+}
+
+#[test]
 fn registry_default_base_is_provided_al2023() {
     let help = run_stdout(lambda_image().args(["build", "--help"]));
     assert!(
