@@ -89,10 +89,10 @@ impl Registry {
                     registry.base_url = format!("http://{api_host}");
                     match registry.ping(true) {
                         Ok(response) if !is_https_only_answer(&response) => response,
-                        // The host speaks only TLS: the HTTPS failure is the one to report.
+                        // The host speaks TLS, and TLS failed: that is the error to report,
+                        // never a silent fall-back to plain HTTP.
                         Ok(_) => return Err(registry.transport_error("connect", &https_error)),
-                        Err(http_error) if is_tls_error(&https_error) => {
-                            let _ = http_error;
+                        Err(_) if is_tls_error(&https_error) => {
                             return Err(registry.transport_error("connect", &https_error));
                         }
                         Err(http_error) => {
