@@ -901,6 +901,38 @@ fn registry_base_with_docker_media_types_gives_docker_images_and_tag_combines_wi
 }
 
 #[test]
+fn registry_that_will_not_mount_gets_an_upload_in_the_session_it_opened() {
+    // As ECR without BLOB_MOUNTING: the mount request is answered 202 with an upload session.
+    let registry = registry_with_base(RegistryOptions::default());
+    let proxy = TestProxy::start(&registry.url(), ProxyBehaviour::RefuseMounts);
+    let scratch = Scratch::new();
+    let bootstraps = bootstrap_args();
+    let base = proxy.reference(&format!("{BASE_REPOSITORY}:{BASE_TAG}"));
+    let target = proxy.reference("fn:v1");
+    let args = with_bootstraps(&bootstraps, &["--base", &base, "--tag", &target]);
+    run(&mut scratch.build(&args));
+    let layers = all_base_layers();
+    assert_eq!(proxy.injected(), layers.len());
+    for layer in &layers {
+        assert_eq!(uploads_of(&registry, "fn", layer), 1, "{}", registry.log());
+    }
+    // One session per blob: the 202 of the mount request was used, no second POST was made.
+    let uploads_started = registry
+        .requests()
+        .into_iter()
+        .filter(|entry| entry.method == "POST" && entry.uri.starts_with("/v2/fn/blobs/uploads/"))
+        .count();
+    let completed = registry
+        .requests()
+        .into_iter()
+        .filter(|entry| entry.method == "PUT" && entry.uri.starts_with("/v2/fn/blobs/uploads/"))
+        .count();
+    assert_eq!(uploads_started, completed);
+    let copy = scratch.path("copied");
+    registry.skopeo_copy_from("fn:v1", &format!("oci:{}:v1", copy.display()));
+}
+
+#[test]
 fn registry_default_base_is_provided_al2023() {
     let help = run_stdout(lambda_image().args(["build", "--help"]));
     assert!(

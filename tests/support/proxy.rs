@@ -41,6 +41,10 @@
 //!   whole, then their connection is closed with a TCP reset instead of an answer (the client
 //!   sees "connection reset by peer").
 //!
+//! * `RefuseMounts`: a cross-repository mount (`POST …/blobs/uploads/?mount=…&from=…`) is
+//!   forwarded without its query, so the registry opens an ordinary upload session and answers
+//!   `202` with its `Location`, as ECR does when blob mounting is off. Counted as injections.
+//!
 //! [`TestProxy::requests`] lists every request as `(method, request-target, status)`, with
 //! status 0 for reset connections; [`TestProxy::injected`] counts the `Fail` and
 //! `ResetConnection` injections.
@@ -70,6 +74,7 @@ pub enum ProxyBehaviour {
         times: usize,
         path_contains: String,
     },
+    RefuseMounts,
 }
 
 /// A request the redirect target (`RedirectBlobs`) got.
@@ -304,6 +309,14 @@ impl State {
                 } else {
                     Reply::Send(response)
                 }
+            }
+            ProxyBehaviour::RefuseMounts
+                if request.method == "POST" && request.target.contains("mount=") =>
+            {
+                self.inject(usize::MAX);
+                let mut plain = request.clone();
+                plain.target = path.to_string();
+                Reply::Send(self.forward(&plain))
             }
             _ => Reply::Send(self.forward(request)),
         };
