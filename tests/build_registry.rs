@@ -519,6 +519,18 @@ fn registry_errors_are_clear_and_tag_nothing() {
         &["--tag", "--output"],
     );
 
+    // Malformed credentials: a usage error that does not quote the value.
+    for flag in ["--creds", "--base-creds"] {
+        let malformed = format!(":{PASSWORD}");
+        let args = with_bootstraps(
+            &bootstraps,
+            &["--base", &base, "--tag", &target, flag, &malformed],
+        );
+        let output = run_unchecked(&mut scratch.build(&args));
+        assert_exit(&output, 2, &[flag, "USER:PASSWORD"]);
+        assert_no_secret(&output);
+    }
+
     assert!(tags_of(&registry, "fn").is_empty());
 }
 

@@ -77,12 +77,14 @@ pub struct BuildArgs {
     pub no_arch_tags: bool,
 
     /// Credentials for the registries pushed to (and the base's, when it is one of them).
-    #[arg(long, value_name = "USER:PASS", value_parser = parse_creds)]
-    pub creds: Option<Credential>,
+    // Parsed in `run`, not by clap: clap would quote the whole value, password included, in
+    // its error message.
+    #[arg(long, value_name = "USER:PASS")]
+    pub creds: Option<String>,
 
     /// Credentials for the base's registry.
-    #[arg(long, value_name = "USER:PASS", value_parser = parse_creds)]
-    pub base_creds: Option<Credential>,
+    #[arg(long, value_name = "USER:PASS")]
+    pub base_creds: Option<String>,
 
     /// Allow plain HTTP to this registry host[:port] (repeatable). Loopback hosts always may.
     #[arg(long = "insecure-registry", value_name = "HOST")]
@@ -110,6 +112,8 @@ pub enum FormatArg {
 /// Runs the build and returns what to report.
 pub fn run(args: &BuildArgs) -> Result<BuildReport> {
     let timestamp = BuildTimestamp::from_environment()?;
+    let creds = credential_flag("--creds", args.creds.as_deref())?;
+    let base_creds = credential_flag("--base-creds", args.base_creds.as_deref())?;
     if args.handler.trim().is_empty() {
         return Err(Error::usage("--handler must not be empty"));
     }
@@ -150,8 +154,8 @@ pub fn run(args: &BuildArgs) -> Result<BuildReport> {
             registry_base,
             &targets,
             SessionOptions {
-                creds: args.creds.clone(),
-                base_creds: args.base_creds.clone(),
+                creds,
+                base_creds,
                 insecure_registries: args.insecure_registries.clone(),
                 cache_dir: args.cache_dir.clone(),
                 quiet: args.quiet,
@@ -334,6 +338,13 @@ fn destinations(session: &Session, targets: &[RegistryReference]) -> Vec<Destina
         }
     }
     destinations
+}
+
+/// Parses a `USER:PASS` flag; the error never quotes the value.
+fn credential_flag(flag: &str, value: Option<&str>) -> Result<Option<Credential>> {
+    value
+        .map(|text| parse_creds(text).map_err(|error| Error::usage(format!("{flag}: {error}"))))
+        .transpose()
 }
 
 fn scratch_directory(parent: &Path) -> Result<tempfile::TempDir> {
