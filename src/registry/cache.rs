@@ -94,12 +94,10 @@ impl BlobCache {
         if path.exists() {
             return;
         }
-        let stored = NamedTempFile::new_in(self.temporary_directory()).and_then(|mut file| {
+        let _ = NamedTempFile::new_in(self.temporary_directory()).and_then(|mut file| {
             file.write_all(bytes)?;
-            file.persist(&path).map_err(|error| error.error)?;
-            Ok(())
+            file.persist(&path).map_err(|error| error.error)
         });
-        let _ = stored;
     }
 
     /// Wraps a reader of verified content (it must fail rather than deliver the last byte of a

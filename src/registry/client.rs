@@ -119,9 +119,7 @@ impl Registry {
                 .hint("check the registry host and port in the reference"));
             }
             status if status.is_success() => {}
-            status => {
-                return Err(registry.status_error_from("connect", status, ping));
-            }
+            _ => return Err(registry.status_error("connect", ping)),
         }
         Ok(registry)
     }
@@ -192,13 +190,12 @@ impl Registry {
                     match retries.next_delay(retry_after(response.headers())) {
                         Some(delay) => std::thread::sleep(delay),
                         None => {
-                            let status = response.status();
-                            let mut error = self.status_error_from(operation, status, response);
-                            error = error.with_message_suffix(&format!(
-                                " (after {} tries)",
-                                retries.failures()
-                            ));
-                            return Err(error);
+                            return Err(self
+                                .status_error(operation, response)
+                                .with_message_suffix(&format!(
+                                    " (after {} tries)",
+                                    retries.failures()
+                                )));
                         }
                     }
                 }
@@ -336,10 +333,6 @@ impl Registry {
     /// The error for a response with an unexpected status.
     pub fn status_error(&self, operation: &str, response: Response) -> Error {
         let status = response.status();
-        self.status_error_from(operation, status, response)
-    }
-
-    fn status_error_from(&self, operation: &str, status: StatusCode, response: Response) -> Error {
         let detail = error_detail(response);
         let error = Error::registry(format!(
             "registry {}: {operation} failed: {status}{detail}",

@@ -185,8 +185,8 @@ impl DocumentStore for RemoteRepository {
 
 impl RemoteBlobs for RemoteRepository {
     fn open(&self, descriptor: &Descriptor) -> std::io::Result<Box<dyn Read + Send>> {
-        let digest: Sha256Digest = descriptor.digest().to_string().parse().map_err(|error| {
-            std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{error}"))
+        let digest = descriptor_digest(descriptor).map_err(|error| {
+            std::io::Error::new(std::io::ErrorKind::InvalidData, error.message().to_owned())
         })?;
         let size = descriptor.size();
         if let Some(cached) = self
