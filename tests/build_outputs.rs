@@ -23,42 +23,16 @@ fn build(args: &[&str], envs: &[(&str, &str)]) -> Value {
     serde_json::from_slice(&output.stdout).expect("--json prints one JSON object")
 }
 
-fn base_ref() -> String {
-    format!("oci:{}:{BASE_TAG}", fixtures().base_layout.display())
-}
-
-fn both_bootstraps() -> Vec<String> {
-    let f = fixtures();
-    vec![
-        "--bootstrap".into(),
-        f.bootstrap_amd64.display().to_string(),
-        "--bootstrap".into(),
-        f.bootstrap_arm64.display().to_string(),
-    ]
-}
-
 fn build_two_arch_layout(output: &Path, tag: &str, extra: &[&str]) -> Value {
-    let mut args: Vec<String> = both_bootstraps();
+    let mut args: Vec<String> = both_bootstrap_args();
     args.extend([
         "--base".into(),
-        base_ref(),
+        base_reference(),
         "--output".into(),
         format!("oci:{}:{tag}", output.display()),
     ]);
     args.extend(extra.iter().map(|s| s.to_string()));
     build(&args.iter().map(String::as_str).collect::<Vec<_>>(), &[])
-}
-
-fn image_digest(report: &Value, architecture: &str) -> String {
-    report["images"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|image| image["architecture"] == architecture)
-        .unwrap_or_else(|| panic!("no {architecture} image in {report}"))["digest"]
-        .as_str()
-        .unwrap()
-        .to_owned()
 }
 
 /// The entries of a gzipped layer blob: (path, mode, uid, gid, uname, mtime, type).
@@ -99,7 +73,7 @@ fn two_architectures_into_an_oci_layout_read_by_umoci_and_skopeo() {
         index_digest
     );
     for arch in ARCHES {
-        let digest = image_digest(&report, arch);
+        let digest = report_image_digest(&report, arch);
         let entry = layout_descriptor(&out, &format!("v1-{arch}")).unwrap();
         assert_eq!(entry["digest"], digest.as_str());
         assert_eq!(entry["platform"]["architecture"], arch);
@@ -125,7 +99,7 @@ fn two_architectures_into_an_oci_layout_read_by_umoci_and_skopeo() {
     assert!(layout_descriptor(&copy, "v1").is_some());
 
     for (arch, bootstrap) in [("amd64", &f.bootstrap_amd64), ("arm64", &f.bootstrap_arm64)] {
-        let manifest_digest = image_digest(&report, arch);
+        let manifest_digest = report_image_digest(&report, arch);
         let manifest = read_blob_json(&out, &manifest_digest);
         assert_eq!(
             manifest["mediaType"], MEDIA_TYPE_MANIFEST,
@@ -225,10 +199,10 @@ fn two_architectures_into_an_oci_layout_read_by_umoci_and_skopeo() {
 fn the_oci_archive_is_the_layout_as_a_tar() {
     let work = tempfile::tempdir().unwrap();
     let archive = work.path().join("fn.tar");
-    let mut args = both_bootstraps();
+    let mut args = both_bootstrap_args();
     args.extend([
         "--base".into(),
-        base_ref(),
+        base_reference(),
         "--output".into(),
         format!("oci-archive:{}:v2", archive.display()),
     ]);
@@ -246,7 +220,10 @@ fn the_oci_archive_is_the_layout_as_a_tar() {
         &format!("oci-archive:{}:v2-arm64", archive.display()),
     ]))
     .unwrap();
-    assert_eq!(arm["Digest"], image_digest(&report, "arm64").as_str());
+    assert_eq!(
+        arm["Digest"],
+        report_image_digest(&report, "arm64").as_str()
+    );
     assert_eq!(arm["Architecture"], "arm64");
     let copy = work.path().join("copy");
     skopeo(&[
@@ -258,10 +235,10 @@ fn the_oci_archive_is_the_layout_as_a_tar() {
 
     // Same inputs give the same archive bytes, not only the same digests.
     let second = work.path().join("again.tar");
-    let mut args = both_bootstraps();
+    let mut args = both_bootstrap_args();
     args.extend([
         "--base".into(),
-        base_ref(),
+        base_reference(),
         "--output".into(),
         format!("oci-archive:{}:v2", second.display()),
     ]);
@@ -274,10 +251,10 @@ fn the_docker_archive_holds_one_tagged_image_per_architecture() {
     let f = fixtures();
     let work = tempfile::tempdir().unwrap();
     let archive = work.path().join("fn-docker.tar");
-    let mut args = both_bootstraps();
+    let mut args = both_bootstrap_args();
     args.extend([
         "--base".into(),
-        base_ref(),
+        base_reference(),
         "--output".into(),
         format!("docker-archive:{}:my/fn:v3", archive.display()),
     ]);
@@ -298,7 +275,7 @@ fn the_docker_archive_holds_one_tagged_image_per_architecture() {
             &format!("docker-archive:{}:my/fn:v3-{arch}", archive.display()),
         ]);
         assert_eq!(
-            image_digest(&report, arch),
+            report_image_digest(&report, arch),
             format!("sha256:{}", sha256_hex(config.as_bytes()))
         );
         assert_eq!(inspected["Architecture"], arch);
@@ -345,7 +322,7 @@ fn the_docker_archive_holds_one_tagged_image_per_architecture() {
         ],
         &[],
     );
-    let manifest = read_blob_json(&out, &image_digest(&rebuilt, "arm64"));
+    let manifest = read_blob_json(&out, &report_image_digest(&rebuilt, "arm64"));
     assert_eq!(
         manifest["layers"].as_array().unwrap().len(),
         f.base_layer_digests["arm64"].len() + 2
@@ -359,10 +336,10 @@ fn same_inputs_give_same_digests_anywhere_and_source_date_epoch_changes_them() {
     // A different output directory, tag position and working directory change nothing.
     let elsewhere = work.path().join("deeper/dir");
     fs::create_dir_all(&elsewhere).unwrap();
-    let mut args = both_bootstraps();
+    let mut args = both_bootstrap_args();
     args.extend([
         "--base".into(),
-        base_ref(),
+        base_reference(),
         "--output".into(),
         "oci:out:v1".into(),
     ]);
@@ -376,15 +353,18 @@ fn same_inputs_give_same_digests_anywhere_and_source_date_epoch_changes_them() {
     )
     .unwrap();
     for arch in ARCHES {
-        assert_eq!(image_digest(&first, arch), image_digest(&second, arch));
+        assert_eq!(
+            report_image_digest(&first, arch),
+            report_image_digest(&second, arch)
+        );
     }
     assert_eq!(first["index"]["digest"], second["index"]["digest"]);
 
-    let mut args = both_bootstraps();
+    let mut args = both_bootstrap_args();
     let later_out = work.path().join("later");
     args.extend([
         "--base".into(),
-        base_ref(),
+        base_reference(),
         "--output".into(),
         format!("oci:{}:v1", later_out.display()),
     ]);
@@ -393,8 +373,11 @@ fn same_inputs_give_same_digests_anywhere_and_source_date_epoch_changes_them() {
         &[("SOURCE_DATE_EPOCH", "1700000000")],
     );
     for arch in ARCHES {
-        assert_ne!(image_digest(&first, arch), image_digest(&later, arch));
-        let manifest = read_blob_json(&later_out, &image_digest(&later, arch));
+        assert_ne!(
+            report_image_digest(&first, arch),
+            report_image_digest(&later, arch)
+        );
+        let manifest = read_blob_json(&later_out, &report_image_digest(&later, arch));
         let config = read_blob_json(&later_out, manifest["config"]["digest"].as_str().unwrap());
         assert_eq!(config["created"], "2023-11-14T22:13:20Z");
         let layer = blob_path(
@@ -434,7 +417,7 @@ fn includes_labels_annotations_and_handler_reach_the_image() {
             "--bootstrap",
             f.bootstrap_amd64.to_str().unwrap(),
             "--base",
-            &base_ref(),
+            &base_reference(),
             "--handler",
             "my.handler",
             "--include",
@@ -451,7 +434,7 @@ fn includes_labels_annotations_and_handler_reach_the_image() {
         &[],
     );
     assert!(report["index"].is_null(), "one architecture: no index");
-    let digest = image_digest(&report, "amd64");
+    let digest = report_image_digest(&report, "amd64");
     assert_eq!(
         layout_descriptor(&out, "one").unwrap()["digest"],
         digest.as_str()
@@ -522,7 +505,7 @@ fn a_script_bootstrap_with_a_stated_architecture_is_made_executable() {
             "--bootstrap",
             &format!("arm64={}", f.script_bootstrap.display()),
             "--base",
-            &base_ref(),
+            &base_reference(),
             "--output",
             &format!("oci:{}:s", out.display()),
         ],
@@ -535,7 +518,7 @@ fn a_script_bootstrap_with_a_stated_architecture_is_made_executable() {
         fs::metadata(&unpacked).unwrap().permissions().mode() & 0o777,
         0o755
     );
-    let manifest = read_blob_json(&out, &image_digest(&report, "arm64"));
+    let manifest = read_blob_json(&out, &report_image_digest(&report, "arm64"));
     let config = read_blob_json(&out, manifest["config"]["digest"].as_str().unwrap());
     assert_eq!(config["architecture"], "arm64");
 }
@@ -550,7 +533,7 @@ fn docker_format_writes_docker_media_types_and_a_manifest_list() {
         list["mediaType"],
         "application/vnd.docker.distribution.manifest.list.v2+json"
     );
-    let manifest = read_blob_json(&out, &image_digest(&report, "amd64"));
+    let manifest = read_blob_json(&out, &report_image_digest(&report, "amd64"));
     assert_eq!(
         manifest["mediaType"],
         "application/vnd.docker.distribution.manifest.v2+json"
@@ -583,7 +566,7 @@ fn docker_format_writes_docker_media_types_and_a_manifest_list() {
         ],
         &[],
     );
-    let rebuilt_manifest = read_blob_json(&rebuilt_out, &image_digest(&rebuilt, "arm64"));
+    let rebuilt_manifest = read_blob_json(&rebuilt_out, &report_image_digest(&rebuilt, "arm64"));
     assert_eq!(
         rebuilt_manifest["mediaType"],
         "application/vnd.docker.distribution.manifest.v2+json"
@@ -666,7 +649,7 @@ fn text_output_names_each_architecture_and_warns_about_the_index() {
         "--bootstrap",
         f.bootstrap_arm64.to_str().unwrap(),
         "--base",
-        &base_ref(),
+        &base_reference(),
         "--output",
         &format!("oci:{}:t", work.path().join("o").display()),
     ]));
@@ -698,7 +681,7 @@ fn outputs_are_readable_by_others_like_any_file_the_user_writes() {
                 "--bootstrap",
                 f.bootstrap_amd64.to_str().unwrap(),
                 "--base",
-                &base_ref(),
+                &base_reference(),
                 "--output",
                 &output,
             ]));

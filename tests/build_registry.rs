@@ -9,6 +9,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use base64::Engine;
 use serde_json::Value;
 use support::proxy::{ProxyBehaviour, TestProxy};
 use support::registry::{RegistryAuth, RegistryOptions, TestRegistry};
@@ -59,30 +60,16 @@ impl Scratch {
     }
 }
 
-fn bootstrap_args() -> Vec<String> {
-    let fixtures = fixtures();
-    vec![
-        "--bootstrap".into(),
-        fixtures.bootstrap_amd64.display().to_string(),
-        "--bootstrap".into(),
-        fixtures.bootstrap_arm64.display().to_string(),
-    ]
-}
-
 fn with_bootstraps<'a>(args: &'a [String], rest: &[&'a str]) -> Vec<&'a str> {
     let mut all: Vec<&str> = args.iter().map(String::as_str).collect();
     all.extend_from_slice(rest);
     all
 }
 
-fn base_source() -> String {
-    format!("oci:{}:{BASE_TAG}", fixtures().base_layout.display())
-}
-
 /// A registry holding the stand-in base at `lambda/base:al2023`.
 fn registry_with_base(options: RegistryOptions) -> TestRegistry {
     let registry = TestRegistry::start(options);
-    registry.skopeo_copy_to(&base_source(), &format!("{BASE_REPOSITORY}:{BASE_TAG}"));
+    registry.skopeo_copy_to(&base_reference(), &format!("{BASE_REPOSITORY}:{BASE_TAG}"));
     registry
 }
 
@@ -94,18 +81,6 @@ fn json_of(output: &Output) -> Value {
             String::from_utf8_lossy(&output.stderr)
         )
     })
-}
-
-fn image_digest(report: &Value, arch: &str) -> String {
-    report["images"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|image| image["architecture"] == arch)
-        .unwrap_or_else(|| panic!("no {arch} image in {report}"))["digest"]
-        .as_str()
-        .unwrap()
-        .to_owned()
 }
 
 fn hex(digest: &str) -> &str {
@@ -139,10 +114,6 @@ fn uploads_of(registry: &TestRegistry, repository: &str, digest: &str) -> usize 
                 && entry.uri.contains(&digest)
         })
         .count()
-}
-
-fn stderr_of(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 fn assert_exit(output: &Output, code: i32, expected_in_stderr: &[&str]) {
@@ -194,7 +165,7 @@ fn tags_of(registry: &TestRegistry, repository: &str) -> Vec<String> {
 fn registry_push_of_two_architectures_mounts_the_base_and_tags_index_and_each_architecture() {
     let registry = registry_with_base(RegistryOptions::default());
     let scratch = Scratch::new();
-    let bootstraps = bootstrap_args();
+    let bootstraps = both_bootstrap_args();
     let base = registry.reference(&format!("{BASE_REPOSITORY}:{BASE_TAG}"));
     let target = registry.reference("fn:v1");
     let args = with_bootstraps(&bootstraps, &["--base", &base, "--tag", &target, "--json"]);
@@ -202,8 +173,8 @@ fn registry_push_of_two_architectures_mounts_the_base_and_tags_index_and_each_ar
     let output = run(&mut scratch.build(&args));
     let report = json_of(&output);
     let (amd64, arm64) = (
-        image_digest(&report, "amd64"),
-        image_digest(&report, "arm64"),
+        report_image_digest(&report, "amd64"),
+        report_image_digest(&report, "arm64"),
     );
     for (arch, digest) in [("amd64", &amd64), ("arm64", &arm64)] {
         let image = report["images"]
@@ -307,12 +278,12 @@ fn registry_push_of_one_architecture_tags_its_manifest_and_no_arch_tags_is_honou
     let raw = registry.skopeo_inspect_raw("single:v1");
     assert_eq!(
         format!("sha256:{}", sha256_hex(raw.as_bytes())),
-        image_digest(&report, "amd64")
+        report_image_digest(&report, "amd64")
     );
     assert_eq!(tags_of(&registry, "single"), ["v1"]);
 
     // Several tags, one with --no-arch-tags: each tag names the index, no TAG-ARCH tags.
-    let bootstraps = bootstrap_args();
+    let bootstraps = both_bootstrap_args();
     let first = registry.reference("multi:v2");
     let second = registry.reference("multi:latest");
     let args = with_bootstraps(
@@ -343,7 +314,7 @@ fn registry_base_on_another_registry_is_streamed_verified_and_cached() {
     let source = registry_with_base(RegistryOptions::default());
     let target = TestRegistry::start(RegistryOptions::default());
     let scratch = Scratch::new();
-    let bootstraps = bootstrap_args();
+    let bootstraps = both_bootstrap_args();
     let base = source.reference(&format!("{BASE_REPOSITORY}:{BASE_TAG}"));
     let first = target.reference("fn:v1");
     let args = with_bootstraps(&bootstraps, &["--base", &base, "--tag", &first, "--json"]);
@@ -391,7 +362,7 @@ fn registry_basic_auth_credentials_from_flag_config_json_and_helper() {
         ..RegistryOptions::default()
     });
     let scratch = Scratch::new();
-    let bootstraps = bootstrap_args();
+    let bootstraps = both_bootstrap_args();
     let base = registry.reference(&format!("{BASE_REPOSITORY}:{BASE_TAG}"));
 
     // No credentials: refused, clearly, with nothing tagged.
@@ -423,7 +394,8 @@ fn registry_basic_auth_credentials_from_flag_config_json_and_helper() {
     assert_no_secret(&output);
 
     // config.json `auths`.
-    let auth = base64_encode(format!("{USER}:{PASSWORD}").as_bytes());
+    let auth =
+        base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}").as_bytes());
     let config = serde_json::json!({"auths": {registry.host(): {"auth": auth}}});
     std::fs::write(scratch.path("docker/config.json"), config.to_string()).unwrap();
     let target = registry.reference("fn:auths");
@@ -480,7 +452,7 @@ fn registry_basic_auth_credentials_from_flag_config_json_and_helper() {
 fn registry_errors_are_clear_and_tag_nothing() {
     let registry = registry_with_base(RegistryOptions::default());
     let scratch = Scratch::new();
-    let bootstraps = bootstrap_args();
+    let bootstraps = both_bootstrap_args();
     let target = registry.reference("fn:v1");
 
     // Missing tag, missing repository: the base is the problem (exit 4).
@@ -541,7 +513,7 @@ fn registry_over_tls_needs_its_ca_from_ssl_cert_file_or_certs_d() {
         ..RegistryOptions::default()
     });
     let scratch = Scratch::new();
-    let bootstraps = bootstrap_args();
+    let bootstraps = both_bootstrap_args();
     let base = registry.reference(&format!("{BASE_REPOSITORY}:{BASE_TAG}"));
     let target = registry.reference("fn:v1");
     let args = with_bootstraps(&bootstraps, &["--base", &base, "--tag", &target]);
@@ -575,7 +547,7 @@ fn registry_with_token_auth_over_tls_gets_scoped_tokens_and_mounts_the_base() {
         ..RegistryOptions::default()
     });
     let scratch = Scratch::new();
-    let bootstraps = bootstrap_args();
+    let bootstraps = both_bootstrap_args();
     let base = registry.reference(&format!("{BASE_REPOSITORY}:{BASE_TAG}"));
     let target = registry.reference("lambda/fn:v1");
     let ca = registry.ca_cert().unwrap().to_owned();
@@ -635,7 +607,8 @@ fn registry_with_token_auth_over_tls_gets_scoped_tokens_and_mounts_the_base() {
     }
 
     // config.json `auths` work with token auth too, and a re-push uploads nothing.
-    let auth = base64_encode(format!("{USER}:{PASSWORD}").as_bytes());
+    let auth =
+        base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}").as_bytes());
     let config =
         serde_json::json!({"auths": {format!("https://{}", registry.host()): {"auth": auth}}});
     std::fs::write(scratch.path("docker/config.json"), config.to_string()).unwrap();
@@ -667,7 +640,7 @@ fn registry_token_is_refreshed_when_it_expires_mid_push() {
         },
     );
     let scratch = Scratch::new();
-    let bootstraps = bootstrap_args();
+    let bootstraps = both_bootstrap_args();
     let base = proxy.reference(&format!("{BASE_REPOSITORY}:{BASE_TAG}"));
     let target = proxy.reference("fn:v1");
     let creds = format!("{USER}:{PASSWORD}");
@@ -708,7 +681,7 @@ fn registry_corrupt_base_blob_is_refused_and_nothing_is_tagged_or_cached() {
     );
     let target = TestRegistry::start(RegistryOptions::default());
     let scratch = Scratch::new();
-    let bootstraps = bootstrap_args();
+    let bootstraps = both_bootstrap_args();
     let base = proxy.reference(&format!("{BASE_REPOSITORY}:{BASE_TAG}"));
 
     // Streamed to another registry: the upload is abandoned before it completes.
@@ -748,7 +721,7 @@ fn registry_blob_redirect_to_another_host_gets_no_authorization() {
     });
     let proxy = TestProxy::start(&registry.url(), ProxyBehaviour::RedirectBlobs);
     let scratch = Scratch::new();
-    let bootstraps = bootstrap_args();
+    let bootstraps = both_bootstrap_args();
     let base = proxy.reference(&format!("{BASE_REPOSITORY}:{BASE_TAG}"));
     let layout = scratch.path("layout");
     let output_ref = format!("oci:{}:v1", layout.display());
@@ -782,7 +755,7 @@ fn registry_blob_redirect_to_another_host_gets_no_authorization() {
 fn registry_transient_failures_are_retried_and_a_final_one_names_registry_step_and_status() {
     let registry = registry_with_base(RegistryOptions::default());
     let scratch = Scratch::new();
-    let bootstraps = bootstrap_args();
+    let bootstraps = both_bootstrap_args();
 
     // 429 with Retry-After, then a reset connection: both survived.
     let proxy = TestProxy::start(
@@ -851,14 +824,14 @@ fn registry_base_with_docker_media_types_gives_docker_images_and_tag_combines_wi
     command
         .args(["--insecure-policy", "copy", "--all", "--format", "v2s2"])
         .args(registry.skopeo_flags("dest-", None))
-        .arg(base_source())
+        .arg(base_reference())
         .arg(format!(
             "docker://{}",
             registry.reference("docker/base:al2023")
         ));
     run(&mut command);
     let scratch = Scratch::new();
-    let bootstraps = bootstrap_args();
+    let bootstraps = both_bootstrap_args();
     let base = format!("docker://{}", registry.reference("docker/base:al2023"));
     let target = registry.reference("docker/fn:v1");
     let layout = scratch.path("layout");
@@ -918,7 +891,7 @@ fn registry_that_will_not_mount_gets_an_upload_in_the_session_it_opened() {
     let registry = registry_with_base(RegistryOptions::default());
     let proxy = TestProxy::start(&registry.url(), ProxyBehaviour::RefuseMounts);
     let scratch = Scratch::new();
-    let bootstraps = bootstrap_args();
+    let bootstraps = both_bootstrap_args();
     let base = proxy.reference(&format!("{BASE_REPOSITORY}:{BASE_TAG}"));
     let target = proxy.reference("fn:v1");
     let args = with_bootstraps(&bootstraps, &["--base", &base, "--tag", &target]);
@@ -959,23 +932,4 @@ fn write_executable(path: &Path, content: &str) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::write(path, content).unwrap();
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
-}
-
-fn base64_encode(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut text = String::new();
-    for chunk in bytes.chunks(3) {
-        let value = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                text.push(ALPHABET[(value >> (18 - 6 * i)) as usize & 63] as char);
-            } else {
-                text.push('=');
-            }
-        }
-    }
-    text
 }

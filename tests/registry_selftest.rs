@@ -37,14 +37,6 @@ const USER: &str = "lambda";
 const PASSWORD: &str = "s3cret-pass";
 const REPOSITORY: &str = "lambda/base:al2023";
 
-fn base_source() -> String {
-    let layout = fixtures()
-        .base_layout
-        .to_str()
-        .expect("fixture path must be UTF-8");
-    format!("oci:{layout}:{BASE_TAG}")
-}
-
 /// Distinct blobs (layers and configs) of the base image: what a first push uploads.
 fn base_blob_count() -> usize {
     let f = fixtures();
@@ -62,10 +54,6 @@ fn tempdir() -> tempfile::TempDir {
         .prefix("registry_selftest-")
         .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
         .expect("creating a temporary directory")
-}
-
-fn stderr_of(output: &std::process::Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 /// Starts a registry with `options` and runs the checks common to all configurations;
@@ -86,7 +74,7 @@ fn start_push_and_check(options: RegistryOptions) -> TestRegistry {
     );
 
     // First push: every distinct blob is uploaded, then two manifests and the index.
-    registry.skopeo_copy_to(&base_source(), REPOSITORY);
+    registry.skopeo_copy_to(&base_reference(), REPOSITORY);
     let uploads = registry.count_requests("PUT", "/blobs/uploads/");
     assert!(
         uploads > 0,
@@ -113,7 +101,7 @@ fn start_push_and_check(options: RegistryOptions) -> TestRegistry {
     // Identical re-push: skopeo finds every blob with HEAD and uploads nothing.
     let heads_before = registry.count_requests("HEAD", "/blobs/");
     let posts_before = registry.count_requests("POST", "/blobs/uploads/");
-    registry.skopeo_copy_to(&base_source(), REPOSITORY);
+    registry.skopeo_copy_to(&base_reference(), REPOSITORY);
     assert_eq!(
         registry.count_requests("PUT", "/blobs/uploads/"),
         uploads,
@@ -165,20 +153,8 @@ fn stop_and_check(registry: TestRegistry) {
 }
 
 /// Wrong and missing credentials are refused, for pushes and pulls.
-fn check_credentials_enforced(registry: &TestRegistry) {
-    for creds in [
-        Some((USER, "wrong-password")),
-        Some(("nobody", PASSWORD)),
-        None,
-    ] {
-        let output = registry.skopeo_copy_to_with_creds(&base_source(), "lambda/denied:x", creds);
-        assert!(!output.status.success(), "push with {creds:?} succeeded");
-        assert!(
-            stderr_of(&output).contains("authentication required"),
-            "push with {creds:?}: {}",
-            stderr_of(&output)
-        );
-    }
+/// The refused pushes to `lambda/denied` reached the registry (401) and stored nothing.
+fn assert_denied_repository_untouched(registry: &TestRegistry) {
     assert_eq!(registry.count_requests("PUT", "/v2/lambda/denied/"), 0);
     assert!(
         registry
@@ -188,13 +164,36 @@ fn check_credentials_enforced(registry: &TestRegistry) {
         "{:#?}",
         registry.requests()
     );
+}
 
+/// `skopeo inspect --raw` of the pushed base with `creds` (None: anonymous), whatever the outcome.
+fn skopeo_inspect_raw_as(registry: &TestRegistry, creds: Option<(&str, &str)>) -> Output {
     let mut inspect = Command::new("skopeo");
     inspect
         .args(["inspect", "--raw"])
-        .args(registry.skopeo_flags("", Some((USER, "wrong-password"))))
+        .args(registry.skopeo_flags("", creds))
         .arg(format!("docker://{}", registry.reference(REPOSITORY)));
-    let output = run_unchecked(&mut inspect);
+    run_unchecked(&mut inspect)
+}
+
+fn check_credentials_enforced(registry: &TestRegistry) {
+    for creds in [
+        Some((USER, "wrong-password")),
+        Some(("nobody", PASSWORD)),
+        None,
+    ] {
+        let output =
+            registry.skopeo_copy_to_with_creds(&base_reference(), "lambda/denied:x", creds);
+        assert!(!output.status.success(), "push with {creds:?} succeeded");
+        assert!(
+            stderr_of(&output).contains("authentication required"),
+            "push with {creds:?}: {}",
+            stderr_of(&output)
+        );
+    }
+    assert_denied_repository_untouched(registry);
+
+    let output = skopeo_inspect_raw_as(registry, Some((USER, "wrong-password")));
     assert!(
         !output.status.success(),
         "pull with a wrong password succeeded"
@@ -288,12 +287,12 @@ fn registry_instances_run_side_by_side_on_different_ports() {
     let a = TestRegistry::start(RegistryOptions::default());
     let b = TestRegistry::start(RegistryOptions::default());
     assert_ne!(a.host(), b.host());
-    a.skopeo_copy_to(&base_source(), REPOSITORY);
+    a.skopeo_copy_to(&base_reference(), REPOSITORY);
     assert!(a.count_requests("PUT", "/blobs/uploads/") > 0);
     assert_eq!(b.count_requests("PUT", "/blobs/uploads/"), 0);
     stop_and_check(a);
     // b has storage of its own and still runs after a is gone.
-    b.skopeo_copy_to(&base_source(), REPOSITORY);
+    b.skopeo_copy_to(&base_reference(), REPOSITORY);
     assert_eq!(
         b.count_requests("PUT", "/blobs/uploads/"),
         base_blob_count()
@@ -307,9 +306,9 @@ fn registry_push_to_a_second_repository_mounts_the_layers() {
     // another repository of the same registry instead of uploading them again. It does not
     // do that for config blobs: those are uploaded again.
     let registry = TestRegistry::start(RegistryOptions::default());
-    registry.skopeo_copy_to(&base_source(), REPOSITORY);
+    registry.skopeo_copy_to(&base_reference(), REPOSITORY);
     let uploads = registry.count_requests("PUT", "/blobs/uploads/");
-    registry.skopeo_copy_to(&base_source(), "lambda/fn:v1");
+    registry.skopeo_copy_to(&base_reference(), "lambda/fn:v1");
     let mounted: BTreeSet<String> = registry
         .requests()
         .iter()
@@ -425,7 +424,8 @@ fn jwt_part(token: &str, index: usize) -> Value {
 fn check_token_credentials_enforced(registry: &TestRegistry) {
     let before = registry.token_requests().len();
     for creds in [Some((USER, "wrong-password")), Some(("nobody", PASSWORD))] {
-        let output = registry.skopeo_copy_to_with_creds(&base_source(), "lambda/denied:x", creds);
+        let output =
+            registry.skopeo_copy_to_with_creds(&base_reference(), "lambda/denied:x", creds);
         assert!(!output.status.success(), "push with {creds:?} succeeded");
         assert!(
             stderr_of(&output).contains("unable to retrieve auth token: invalid username/password"),
@@ -433,7 +433,7 @@ fn check_token_credentials_enforced(registry: &TestRegistry) {
             stderr_of(&output)
         );
     }
-    let output = registry.skopeo_copy_to_with_creds(&base_source(), "lambda/denied:x", None);
+    let output = registry.skopeo_copy_to_with_creds(&base_reference(), "lambda/denied:x", None);
     assert!(!output.status.success(), "anonymous push succeeded");
     assert!(
         stderr_of(&output).contains("requested access to the resource is denied"),
@@ -456,23 +456,10 @@ fn check_token_credentials_enforced(registry: &TestRegistry) {
             .any(|t| t.user.is_none() && t.status == 200 && t.granted.is_empty()),
         "no anonymous token: {tokens:#?}"
     );
-    assert_eq!(registry.count_requests("PUT", "/v2/lambda/denied/"), 0);
-    assert!(
-        registry
-            .requests()
-            .iter()
-            .any(|r| r.uri.starts_with("/v2/lambda/denied/") && r.status == 401),
-        "{:#?}",
-        registry.requests()
-    );
+    assert_denied_repository_untouched(registry);
 
     // Anonymous pulls are refused too.
-    let mut inspect = Command::new("skopeo");
-    inspect
-        .args(["inspect", "--raw"])
-        .args(registry.skopeo_flags("", None))
-        .arg(format!("docker://{}", registry.reference(REPOSITORY)));
-    let output = run_unchecked(&mut inspect);
+    let output = skopeo_inspect_raw_as(registry, None);
     assert!(!output.status.success(), "anonymous pull succeeded");
     assert!(
         stderr_of(&output).contains("authentication required"),
@@ -539,8 +526,8 @@ fn registry_token_auth_over_tls() {
 fn registry_token_requests_record_the_scopes_of_a_mounting_push() {
     // Without TLS this time: token auth works over plain HTTP too.
     let registry = TestRegistry::start(token_options(false));
-    registry.skopeo_copy_to(&base_source(), REPOSITORY);
-    registry.skopeo_copy_to(&base_source(), "lambda/fn:v1");
+    registry.skopeo_copy_to(&base_reference(), REPOSITORY);
+    registry.skopeo_copy_to(&base_reference(), "lambda/fn:v1");
     let tokens = registry.token_requests();
     // To mount the base layers skopeo asks for push on the target and pull on the source,
     // in one request with two `scope` parameters.
@@ -572,7 +559,7 @@ fn registry_token_expires_after_its_ttl() {
         token_ttl: Some(Duration::from_secs(TTL)),
         ..token_options(false)
     });
-    registry.skopeo_copy_to(&base_source(), REPOSITORY);
+    registry.skopeo_copy_to(&base_reference(), REPOSITORY);
     let client = http_client(None);
     let manifest_url = format!("{}/v2/lambda/base/manifests/{BASE_TAG}", registry.url());
     let get_manifest = |token: &str| {
@@ -699,7 +686,7 @@ fn registry_token_anonymous_pull_option() {
         anonymous_pull: true,
         ..token_options(false)
     });
-    registry.skopeo_copy_to(&base_source(), REPOSITORY);
+    registry.skopeo_copy_to(&base_reference(), REPOSITORY);
 
     let mut inspect = Command::new("skopeo");
     inspect
@@ -712,7 +699,7 @@ fn registry_token_anonymous_pull_option() {
         fixtures().base_digest
     );
 
-    let output = registry.skopeo_copy_to_with_creds(&base_source(), "lambda/anon:x", None);
+    let output = registry.skopeo_copy_to_with_creds(&base_reference(), "lambda/anon:x", None);
     assert!(!output.status.success(), "anonymous push succeeded");
     assert!(
         stderr_of(&output).contains("requested access to the resource is denied"),
@@ -794,7 +781,7 @@ fn registry_with_base(basic: bool) -> TestRegistry {
         },
         ..RegistryOptions::default()
     });
-    registry.skopeo_copy_to(&base_source(), REPOSITORY);
+    registry.skopeo_copy_to(&base_reference(), REPOSITORY);
     registry
 }
 
@@ -812,7 +799,7 @@ fn proxy_passes_a_skopeo_push_and_pull_through() {
     let mut push = Command::new("skopeo");
     push.args(["--insecure-policy", "copy", "--all", "--preserve-digests"])
         .args(proxy.skopeo_flags("dest-", registry.credentials()))
-        .arg(base_source())
+        .arg(base_reference())
         .arg(format!("docker://{}", proxy.reference(REPOSITORY)));
     run(&mut push);
     // Every upload step went through the proxy: distribution's absolute upload Locations

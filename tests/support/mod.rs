@@ -432,6 +432,40 @@ pub fn umoci_unpack(image: &str, bundle: &Path) {
     ]);
 }
 
+/// `oci:<stand-in layout>:al2023`, the stand-in base as a `--base` or skopeo source.
+pub fn base_reference() -> String {
+    format!("oci:{}:{BASE_TAG}", fixtures().base_layout.display())
+}
+
+/// `--bootstrap <amd64> --bootstrap <arm64>` for the fixture bootstraps.
+pub fn both_bootstrap_args() -> Vec<String> {
+    let fixtures = fixtures();
+    vec![
+        "--bootstrap".into(),
+        fixtures.bootstrap_amd64.display().to_string(),
+        "--bootstrap".into(),
+        fixtures.bootstrap_arm64.display().to_string(),
+    ]
+}
+
+/// The digest a `--json` build report gives for `architecture`.
+pub fn report_image_digest(report: &Value, architecture: &str) -> String {
+    report["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|image| image["architecture"] == architecture)
+        .unwrap_or_else(|| panic!("no {architecture} image in {report}"))["digest"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// A command's stderr as text.
+pub fn stderr_of(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
 /// `Command` for the binary under test, with `SOURCE_DATE_EPOCH` removed from its
 /// environment.
 pub fn lambda_image() -> Command {
