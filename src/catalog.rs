@@ -1,8 +1,12 @@
 //! The catalog of Lambda base images the tool knows by name (`base-images/*.json`, compiled in):
 //! `--base provided.al2023` means `public.ecr.aws/lambda/provided:al2023`, and each entry records
-//! the glibc the base ships (read by the bootstrap checks once they compare glibc versions).
+//! the glibc the base ships (which the `glibc` bootstrap check compares against).
+
+use std::collections::BTreeMap;
 
 use serde::Deserialize;
+
+use crate::reference::registry::RegistryReference;
 
 /// The catalog files, embedded at build time.
 const ENTRIES: [&str; 2] = [
@@ -18,6 +22,10 @@ pub const DEFAULT_BASE: &str = "public.ecr.aws/lambda/provided:al2023";
 pub struct CatalogBase {
     pub name: String,
     pub reference: String,
+    /// Single-architecture references, by OCI architecture name.
+    pub architectures: BTreeMap<String, String>,
+    /// The glibc version the base ships, e.g. `2.34`.
+    pub glibc: String,
 }
 
 /// Every known base.
@@ -33,6 +41,22 @@ pub fn by_name(name: &str) -> Option<CatalogBase> {
     all().into_iter().find(|base| base.name == name)
 }
 
+/// The catalog base a registry reference names (its multi-architecture or a per-architecture
+/// tag), ignoring any digest pinned next to the tag.
+pub fn for_reference(reference: &RegistryReference) -> Option<CatalogBase> {
+    let same = |known: &str| {
+        known.parse::<RegistryReference>().is_ok_and(|known| {
+            known.registry == reference.registry
+                && known.repository == reference.repository
+                && reference.tag.is_some()
+                && known.tag == reference.tag
+        })
+    };
+    all()
+        .into_iter()
+        .find(|base| same(&base.reference) || base.architectures.values().any(|known| same(known)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -45,5 +69,21 @@ mod tests {
         );
         assert!(all().iter().any(|base| base.reference == DEFAULT_BASE));
         assert!(by_name("alpine").is_none());
+        let al2 = |text: &str| for_reference(&text.parse().unwrap()).map(|base| base.glibc);
+        assert_eq!(
+            al2("public.ecr.aws/lambda/provided:al2").as_deref(),
+            Some("2.26")
+        );
+        assert_eq!(
+            al2("public.ecr.aws/lambda/provided:al2023-arm64").as_deref(),
+            Some("2.34")
+        );
+        assert_eq!(al2("public.ecr.aws/lambda/provided:latest"), None);
+        assert_eq!(al2("127.0.0.1:5000/lambda/provided:al2"), None);
+        for base in all() {
+            base.glibc
+                .parse::<crate::bootstrap::glibc::GlibcVersion>()
+                .unwrap();
+        }
     }
 }

@@ -8,6 +8,7 @@ mod catalog;
 mod cli;
 mod digest;
 mod error;
+mod findings;
 mod image;
 mod layer;
 mod platform;

@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use crate::findings::Finding;
 use crate::platform::Architecture;
 
 #[derive(Debug, Serialize)]
@@ -10,6 +11,8 @@ pub struct BuildReport {
     pub images: Vec<ReportedImage>,
     pub index: Option<ReportedIndex>,
     pub base: ReportedBase,
+    /// What the bootstrap checks found (including passes and skips).
+    pub checks: Vec<Finding>,
 }
 
 #[derive(Debug, Serialize)]

@@ -3,36 +3,49 @@
 //!
 //! This module decides what a bootstrap *is*. It does not put it in a layer (see `layer`).
 
+pub mod base_knowledge;
+pub mod checks;
+pub mod elf;
+pub mod glibc;
 mod spec;
 
 pub use spec::BootstrapSpec;
 
 use std::fs::File;
 use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use object::elf::{self, FileHeader64};
 use object::read::ReadCache;
-use object::read::elf::FileHeader;
-use object::{Endianness, FileKind};
 
 use crate::error::{Error, ErrorKind, IoContext, Result};
 use crate::platform::Architecture;
+use elf::ElfFacts;
 
-/// A bootstrap that passed inspection.
+/// A bootstrap that is code Lambda can exec; [`checks`] decide whether it suits the image.
 #[derive(Clone, Debug)]
 pub struct Bootstrap {
     pub path: PathBuf,
+    /// The architecture it goes into the image as: the one stated (`ARCH=PATH`), else the ELF's.
     pub architecture: Architecture,
     pub kind: BootstrapKind,
     pub size: u64,
+    /// Whether the file on disk has an execute bit (the layer gets 0755 either way).
+    pub executable_on_disk: bool,
+}
+
+impl Bootstrap {
+    /// A statically linked ELF needs nothing from the base.
+    pub fn is_static(&self) -> bool {
+        matches!(&self.kind, BootstrapKind::Elf(elf) if elf.linkage == elf::Linkage::Static)
+    }
 }
 
 /// What kind of executable a bootstrap is.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BootstrapKind {
-    /// A 64-bit little-endian ELF executable (or PIE) for the architecture.
-    Elf,
+    /// A 64-bit little-endian ELF executable (or PIE).
+    Elf(ElfFacts),
     /// A `#!` script; the architecture was stated by the user.
     Script { interpreter: String },
 }
@@ -74,23 +87,19 @@ pub fn inspect(spec: &BootstrapSpec) -> Result<Bootstrap> {
     )?;
     let start = &start[..start_len];
 
-    let (architecture, kind) = if start == elf::ELFMAG {
-        let detected = elf_architecture(file, path)?;
-        if let Some(stated) = spec.architecture
-            && stated != detected
-        {
-            return Err(Error::bootstrap(format!(
-                "bootstrap {} is an ELF executable for {} ({}), but it was given as {}",
-                path.display(),
-                detected,
-                detected.elf_machine_name(),
-                stated
-            ))
-            .hint(format!(
-                "drop the `{stated}=` prefix to use the architecture from the ELF header, or build the function for {stated}"
-            )));
-        }
-        (detected, BootstrapKind::Elf)
+    let (architecture, kind) = if start == object::elf::ELFMAG {
+        let facts = elf::read_elf(&ReadCache::new(file)).map_err(|problem| {
+            let error = Error::bootstrap(format!("bootstrap {} {problem}", path.display()));
+            if problem.contains("Lambda runs only") {
+                error.hint("cross-compile for x86_64-unknown-linux-* or aarch64-unknown-linux-* (GOARCH=amd64 or arm64)")
+            } else {
+                error
+            }
+        })?;
+        (
+            spec.architecture.unwrap_or(facts.architecture),
+            BootstrapKind::Elf(facts),
+        )
     } else if start.starts_with(b"#!") {
         let interpreter = script_interpreter(path)?;
         let Some(architecture) = spec.architecture else {
@@ -114,57 +123,8 @@ pub fn inspect(spec: &BootstrapSpec) -> Result<Bootstrap> {
         architecture,
         kind,
         size: metadata.len(),
+        executable_on_disk: metadata.permissions().mode() & 0o111 != 0,
     })
-}
-
-/// Reads the architecture from an ELF header, refusing anything Lambda cannot execute.
-fn elf_architecture(file: File, path: &Path) -> Result<Architecture> {
-    let cache = ReadCache::new(file);
-    let not_usable = |why: String| Error::bootstrap(format!("bootstrap {} {why}", path.display()));
-    match FileKind::parse(&cache) {
-        Ok(FileKind::Elf64) => {}
-        Ok(FileKind::Elf32) => {
-            return Err(not_usable(
-                "is a 32-bit ELF; Lambda runs 64-bit x86-64 or aarch64 executables".into(),
-            ));
-        }
-        _ => return Err(not_usable("has a truncated or malformed ELF header".into())),
-    }
-    let header = FileHeader64::<Endianness>::parse(&cache)
-        .map_err(|error| not_usable(format!("has a malformed ELF header: {error}")))?;
-    let endian = header
-        .endian()
-        .map_err(|error| not_usable(format!("has a malformed ELF header: {error}")))?;
-    if endian != Endianness::Little {
-        return Err(not_usable(
-            "is a big-endian ELF; Lambda runs little-endian executables".into(),
-        ));
-    }
-    let file_type = header.e_type(endian);
-    if file_type != elf::ET_EXEC && file_type != elf::ET_DYN {
-        return Err(not_usable(format!(
-            "is an ELF {} file, not an executable",
-            match file_type {
-                elf::ET_REL => "relocatable object (.o)",
-                elf::ET_CORE => "core dump",
-                _ => "non-executable",
-            }
-        )));
-    }
-    match header.e_machine(endian) {
-        elf::EM_X86_64 => Ok(Architecture::Amd64),
-        elf::EM_AARCH64 => Ok(Architecture::Arm64),
-        machine => {
-            let name = machine
-                .name()
-                .map(|name| name.trim_start_matches("EM_").to_owned())
-                .unwrap_or_else(|| format!("machine {machine}"));
-            Err(not_usable(format!(
-                "is an ELF executable for {name}; Lambda runs only x86-64 (amd64) and aarch64 (arm64)"
-            ))
-            .hint("cross-compile for x86_64-unknown-linux-* or aarch64-unknown-linux-* (GOARCH=amd64 or arm64)"))
-        }
-    }
 }
 
 /// The interpreter named on a script's `#!` line.

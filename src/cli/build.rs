@@ -5,9 +5,15 @@ use std::path::{Path, PathBuf};
 use clap::{Args, ValueEnum};
 
 use crate::assemble::{ImageSettings, NewLayer, assemble};
-use crate::bootstrap::{self, Bootstrap, BootstrapKind, BootstrapSpec};
+use crate::bootstrap::base_knowledge::{
+    glibc_in_filesystem, glibc_without_layers, layers_are_local, scan_base,
+};
+use crate::bootstrap::checks::{BaseKnowledge, CheckName, check_bootstrap, enforce};
+use crate::bootstrap::glibc::GlibcVersion;
+use crate::bootstrap::{self, Bootstrap, BootstrapSpec};
 use crate::catalog::DEFAULT_BASE;
 use crate::error::{Error, Result};
+use crate::findings::Finding;
 use crate::image::ImageFormat;
 use crate::image::config::KeyValue;
 use crate::layer::contents::BOOTSTRAP_PATH;
@@ -37,6 +43,20 @@ pub struct BuildArgs {
     /// docker-archive:FILE[:NAME:TAG].
     #[arg(long, value_name = "REF", default_value = DEFAULT_BASE)]
     pub base: BaseReference,
+
+    /// Skip a named bootstrap check (repeatable or comma-separated); reported as skipped.
+    #[arg(
+        long = "skip-checks",
+        value_name = "CHECK",
+        value_enum,
+        value_delimiter = ','
+    )]
+    pub skip_checks: Vec<CheckName>,
+
+    /// The glibc version of the base, for bases not in the catalog (e.g. 2.34); a dynamically
+    /// linked bootstrap needing a newer one fails the build.
+    #[arg(long, value_name = "VERSION")]
+    pub base_glibc: Option<GlibcVersion>,
 
     /// The handler name, passed to the entrypoint as CMD ["NAME"].
     #[arg(long, value_name = "NAME", default_value = "bootstrap")]
@@ -119,14 +139,21 @@ pub fn run(args: &BuildArgs) -> Result<BuildReport> {
     }
 
     let bootstraps = inspect_bootstraps(&args.bootstraps)?;
-    for bootstrap in &bootstraps {
-        if let BootstrapKind::Script { interpreter } = &bootstrap.kind {
-            eprintln!(
-                "lambda-image: note: bootstrap {} is a script run by `{interpreter}`; the base must provide it",
-                bootstrap.path.display()
-            );
-        }
-    }
+    // What can be checked before anything is opened or downloaded fails fast.
+    let known_glibc = glibc_without_layers(&args.base, args.base_glibc);
+    let base_name = args.base.to_string();
+    let mut findings = bootstraps
+        .iter()
+        .flat_map(|bootstrap| {
+            let base = BaseKnowledge {
+                name: &base_name,
+                glibc: known_glibc.as_ref(),
+                filesystem: None,
+            };
+            check_bootstrap(bootstrap, base, &args.skip_checks)
+        })
+        .collect::<Vec<_>>();
+    enforce(&findings)?;
     let architectures: Vec<Architecture> = bootstraps.iter().map(|b| b.architecture).collect();
     let contents = bootstraps
         .iter()
@@ -177,6 +204,11 @@ pub fn run(args: &BuildArgs) -> Result<BuildReport> {
         }
         (BaseReference::Registry(_), None) => unreachable!("a registry base opens a session"),
     };
+    if layers_are_local(&base) {
+        findings = check_against_base_files(args, &bootstraps, &base, known_glibc.as_ref())?
+            .unwrap_or(findings);
+    }
+    report_findings(&findings);
     let format = match args.format {
         Some(FormatArg::Oci) => ImageFormat::Oci,
         Some(FormatArg::Docker) => ImageFormat::Docker,
@@ -227,6 +259,7 @@ pub fn run(args: &BuildArgs) -> Result<BuildReport> {
             reference: base.reference.clone(),
             digest: base.digest.to_string(),
         },
+        checks: findings,
     };
     if let Some(output) = &output {
         let written = write_output(output, &assembled, &base)?;
@@ -246,6 +279,41 @@ pub fn run(args: &BuildArgs) -> Result<BuildReport> {
         add_to_report(&mut report, pushed.images, pushed.index);
     }
     Ok(report)
+}
+
+/// Checks the bootstraps that need something from the base (dynamic ELFs, scripts) against the
+/// files of a base whose layers are on this machine. `None` when no bootstrap needs it.
+fn check_against_base_files(
+    args: &BuildArgs,
+    bootstraps: &[Bootstrap],
+    base: &crate::transport::source::ResolvedBase,
+    known_glibc: Option<&crate::bootstrap::checks::BaseGlibc>,
+) -> Result<Option<Vec<Finding>>> {
+    if bootstraps.iter().all(Bootstrap::is_static) {
+        return Ok(None);
+    }
+    let mut findings = Vec::new();
+    for bootstrap in bootstraps {
+        let filesystem = scan_base(base, bootstrap.architecture)?;
+        let found_glibc = glibc_in_filesystem(&filesystem);
+        let knowledge = BaseKnowledge {
+            name: &base.reference,
+            glibc: known_glibc.or(found_glibc.as_ref()),
+            filesystem: Some(&filesystem),
+        };
+        findings.extend(check_bootstrap(bootstrap, knowledge, &args.skip_checks));
+    }
+    enforce(&findings)?;
+    Ok(Some(findings))
+}
+
+/// Prints what the user should see of the checks: warnings, skips and fixes, not passes.
+fn report_findings(findings: &[Finding]) {
+    for finding in findings {
+        if finding.level != crate::findings::Level::Info || finding.check == "executable" {
+            eprintln!("lambda-image: {}", finding.to_text());
+        }
+    }
 }
 
 /// Adds where the images were written; the first place written stays the main `reference`.

@@ -5,6 +5,7 @@
 //! know survive untouched.
 
 pub mod config;
+pub mod filesystem;
 pub mod json;
 pub mod manifest;
 pub mod media_types;

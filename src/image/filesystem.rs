@@ -1,0 +1,412 @@
+//! The file tree an image's layers make, built by streaming each layer's tar once, never
+//! extracting it: which paths exist (after whiteouts), what they are, and the few things
+//! Lambda's layer unpacker rejects (hard links, entries whose parent directory is missing,
+//! paths that are absolute or climb out with `..`).
+//!
+//! Used by `check` (to lint an image) and by `build` (to see whether a local base has a
+//! bootstrap's interpreter and which glibc it ships). Only metadata is kept, plus the first bytes
+//! of the files a caller asks for.
+
+use std::collections::BTreeMap;
+use std::io::{self, Read};
+
+use flate2::read::GzDecoder;
+
+/// How a layer blob is compressed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LayerCompression {
+    Gzip,
+    None,
+}
+
+/// One path of the tree.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Node {
+    Directory,
+    File {
+        mode: u32,
+        size: u64,
+        /// The first bytes, when the caller asked for this path.
+        head: Option<Vec<u8>>,
+    },
+    Symlink {
+        target: String,
+    },
+    /// A hard link; Lambda rejects layers holding one.
+    HardLink {
+        target: String,
+    },
+    /// A device, FIFO or other special file.
+    Special,
+}
+
+/// What one layer's scan found that Lambda would reject.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LayerProblems {
+    /// `(path, link target)` of each hard-link entry.
+    pub hard_links: Vec<(String, String)>,
+    /// Entries whose parent directory exists neither in an earlier layer nor earlier in this one.
+    pub missing_parents: Vec<String>,
+    /// Absolute paths, or paths with `..` components.
+    pub unsafe_paths: Vec<String>,
+    /// Bytes of the layer once uncompressed.
+    pub uncompressed_size: u64,
+}
+
+/// Which files to keep the first bytes of, and how many.
+pub type CaptureRule<'a> = &'a dyn Fn(&str) -> Option<usize>;
+
+/// The tree made by the layers applied so far.
+#[derive(Debug, Default)]
+pub struct Filesystem {
+    /// Relative paths (`var/runtime/bootstrap`), each with the index of the layer that wrote it.
+    nodes: BTreeMap<String, (usize, Node)>,
+    layers_applied: usize,
+}
+
+impl Filesystem {
+    /// Streams one layer over the tree, applying whiteouts, and reports its problems.
+    pub fn apply_layer(
+        &mut self,
+        blob: impl Read,
+        compression: LayerCompression,
+        capture: CaptureRule<'_>,
+    ) -> io::Result<LayerProblems> {
+        let reader: Box<dyn Read> = match compression {
+            LayerCompression::Gzip => Box::new(GzDecoder::new(blob)),
+            LayerCompression::None => Box::new(blob),
+        };
+        let mut counted = CountingReader {
+            inner: reader,
+            count: 0,
+        };
+        let mut problems = LayerProblems::default();
+        let layer = self.layers_applied;
+        self.layers_applied += 1;
+        {
+            let mut archive = tar::Archive::new(&mut counted);
+            for entry in archive.entries()? {
+                let mut entry = entry?;
+                let raw_path = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+                let Some(path) = normalize(&raw_path) else {
+                    problems.unsafe_paths.push(raw_path);
+                    continue;
+                };
+                if path.is_empty() {
+                    continue; // "./" itself
+                }
+                if let Some(parent) = parent_of(&path)
+                    && !self.is_directory(parent)
+                {
+                    problems.missing_parents.push(path.clone());
+                }
+                if self.apply_whiteout(&path, layer) {
+                    continue;
+                }
+                let header = entry.header();
+                let link_target = || {
+                    entry
+                        .link_name_bytes()
+                        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+                        .unwrap_or_default()
+                };
+                let node = match header.entry_type() {
+                    tar::EntryType::Directory => Node::Directory,
+                    tar::EntryType::Symlink => Node::Symlink {
+                        target: link_target(),
+                    },
+                    tar::EntryType::Link => {
+                        let target = link_target();
+                        problems.hard_links.push((path.clone(), target.clone()));
+                        Node::HardLink { target }
+                    }
+                    kind if kind.is_file() => {
+                        let mode = header.mode().unwrap_or(0);
+                        let size = entry.size();
+                        let head = match capture(&path) {
+                            Some(limit) => {
+                                let mut bytes = Vec::new();
+                                (&mut entry).take(limit as u64).read_to_end(&mut bytes)?;
+                                Some(bytes)
+                            }
+                            None => None,
+                        };
+                        Node::File { mode, size, head }
+                    }
+                    _ => Node::Special,
+                };
+                // A directory entry over an existing directory keeps what is below it.
+                if node != Node::Directory {
+                    self.remove_below(&path);
+                }
+                self.nodes.insert(path, (layer, node));
+            }
+        }
+        // Read to the end so the whole blob is counted (and, for gzip, checked).
+        io::copy(&mut counted, &mut io::sink())?;
+        problems.uncompressed_size = counted.count;
+        Ok(problems)
+    }
+
+    /// The node at `path` itself (a symlink is returned as one, not followed).
+    pub fn node(&self, path: &str) -> Option<&Node> {
+        let path = normalize(path.trim_start_matches('/'))?;
+        self.nodes.get(&path).map(|(_, node)| node)
+    }
+
+    /// Follows symlinks (in any component) to what `path` finally names, as the kernel would.
+    pub fn resolve(&self, path: &str) -> Option<(String, &Node)> {
+        let mut pending: Vec<String> = components(path).rev().map(str::to_owned).collect();
+        let mut current = String::new();
+        let mut hops = 0;
+        while let Some(component) = pending.pop() {
+            match component.as_str() {
+                "." | "" => continue,
+                ".." => {
+                    current = parent_of(&current).unwrap_or("").to_owned();
+                    continue;
+                }
+                _ => {}
+            }
+            let candidate = join(&current, &component);
+            match self.nodes.get(&candidate).map(|(_, node)| node)? {
+                Node::Symlink { target } => {
+                    hops += 1;
+                    if hops > 40 {
+                        return None;
+                    }
+                    if target.starts_with('/') {
+                        current.clear();
+                    }
+                    pending.extend(components(target).rev().map(str::to_owned));
+                }
+                _ => current = candidate,
+            }
+        }
+        self.nodes.get(&current).map(|(_, node)| (current, node))
+    }
+
+    /// True when `path` exists after following symlinks.
+    pub fn exists(&self, path: &str) -> bool {
+        self.resolve(path).is_some()
+    }
+
+    fn is_directory(&self, path: &str) -> bool {
+        matches!(self.resolve(path), Some((_, Node::Directory)))
+    }
+
+    /// Handles `.wh.NAME` (delete NAME) and `.wh..wh..opq` (hide what lower layers put in the
+    /// directory). Returns true when `path` was a whiteout.
+    fn apply_whiteout(&mut self, path: &str, layer: usize) -> bool {
+        let (directory, name) = match path.rsplit_once('/') {
+            Some((directory, name)) => (directory, name),
+            None => ("", path),
+        };
+        if name == ".wh..wh..opq" {
+            let prefix = format!("{directory}/");
+            self.nodes
+                .retain(|key, (written_by, _)| !key.starts_with(&prefix) || *written_by == layer);
+            return true;
+        }
+        if let Some(deleted) = name.strip_prefix(".wh.") {
+            let deleted = join(directory, deleted);
+            self.nodes.remove(&deleted);
+            self.remove_below(&deleted);
+            return true;
+        }
+        false
+    }
+
+    fn remove_below(&mut self, path: &str) {
+        let prefix = format!("{path}/");
+        let below: Vec<String> = self
+            .nodes
+            .range(prefix.clone()..)
+            .take_while(|(key, _)| key.starts_with(&prefix))
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in below {
+            self.nodes.remove(&key);
+        }
+    }
+}
+
+/// `./var/runtime/` → `var/runtime`; `None` for absolute paths and `..` components.
+fn normalize(path: &str) -> Option<String> {
+    if path.starts_with('/') {
+        return None;
+    }
+    let mut parts = Vec::new();
+    for component in path.split('/') {
+        match component {
+            "" | "." => {}
+            ".." => return None,
+            other => parts.push(other),
+        }
+    }
+    Some(parts.join("/"))
+}
+
+fn components(path: &str) -> impl DoubleEndedIterator<Item = &str> {
+    path.split('/').filter(|part| !part.is_empty())
+}
+
+fn parent_of(path: &str) -> Option<&str> {
+    path.rsplit_once('/').map(|(parent, _)| parent)
+}
+
+fn join(directory: &str, name: &str) -> String {
+    if directory.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{directory}/{name}")
+    }
+}
+
+struct CountingReader<R> {
+    inner: R,
+    count: u64,
+}
+
+impl<R: Read> Read for CountingReader<R> {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        let read = self.inner.read(buffer)?;
+        self.count += read as u64;
+        Ok(read)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    enum Item<'a> {
+        Dir(&'a str),
+        File(&'a str, &'a [u8]),
+        Symlink(&'a str, &'a str),
+        HardLink(&'a str, &'a str),
+    }
+
+    fn layer(items: &[Item]) -> Vec<u8> {
+        let mut builder = tar::Builder::new(Vec::new());
+        for item in items {
+            let mut header = tar::Header::new_gnu();
+            let (path, data): (&str, &[u8]) = match item {
+                Item::Dir(path) => {
+                    header.set_entry_type(tar::EntryType::Directory);
+                    header.set_mode(0o755);
+                    (path, &[])
+                }
+                Item::File(path, data) => {
+                    header.set_mode(0o755);
+                    (path, data)
+                }
+                Item::Symlink(path, target) | Item::HardLink(path, target) => {
+                    header.set_entry_type(if matches!(item, Item::Symlink(..)) {
+                        tar::EntryType::Symlink
+                    } else {
+                        tar::EntryType::Link
+                    });
+                    header.set_link_name(target).unwrap();
+                    (path, &[])
+                }
+            };
+            header.set_size(data.len() as u64);
+            // Written raw: `set_path` refuses the `..` this test needs.
+            header.as_old_mut().name[..path.len()].copy_from_slice(path.as_bytes());
+            header.set_cksum();
+            builder.append(&header, data).unwrap();
+        }
+        builder.into_inner().unwrap()
+    }
+
+    fn capture_nothing(_: &str) -> Option<usize> {
+        None
+    }
+
+    #[test]
+    fn finds_hard_links_missing_parents_and_follows_symlinks() {
+        let mut filesystem = Filesystem::default();
+        let base = layer(&[
+            Item::Dir("usr"),
+            Item::Dir("usr/lib64"),
+            Item::File("usr/lib64/ld-linux-x86-64.so.2", b"\x7fELF"),
+            Item::Symlink("lib64", "usr/lib64"),
+            Item::Dir("bin"),
+            Item::File("bin/sh", b"x"),
+        ]);
+        let problems = filesystem
+            .apply_layer(base.as_slice(), LayerCompression::None, &capture_nothing)
+            .unwrap();
+        assert_eq!(
+            problems,
+            LayerProblems {
+                uncompressed_size: base.len() as u64,
+                ..Default::default()
+            }
+        );
+        assert!(filesystem.exists("/lib64/ld-linux-x86-64.so.2"));
+        // `..` after a symlink climbs from where the link points, as the kernel does.
+        assert!(filesystem.exists("/lib64/../lib64/ld-linux-x86-64.so.2"));
+        assert!(!filesystem.exists("/lib64/../bin/sh"));
+        assert!(matches!(
+            filesystem.node("lib64"),
+            Some(Node::Symlink { .. })
+        ));
+
+        let bad = layer(&[
+            Item::File("var/runtime/bootstrap", b"#!/bin/sh\n"),
+            Item::HardLink("bin/sh2", "bin/sh"),
+            Item::File("../escape", b""),
+        ]);
+        let problems = filesystem
+            .apply_layer(bad.as_slice(), LayerCompression::None, &|path| {
+                (path == "var/runtime/bootstrap").then_some(2)
+            })
+            .unwrap();
+        assert_eq!(
+            problems.missing_parents,
+            vec!["var/runtime/bootstrap".to_owned()]
+        );
+        assert_eq!(
+            problems.hard_links,
+            vec![("bin/sh2".to_owned(), "bin/sh".to_owned())]
+        );
+        assert_eq!(problems.unsafe_paths, vec!["../escape".to_owned()]);
+        assert_eq!(
+            filesystem.node("/var/runtime/bootstrap"),
+            Some(&Node::File {
+                mode: 0o755,
+                size: 10,
+                head: Some(b"#!".to_vec())
+            })
+        );
+    }
+
+    #[test]
+    fn whiteouts_delete_and_opaque_directories_hide_lower_layers() {
+        let mut filesystem = Filesystem::default();
+        let lower = layer(&[
+            Item::Dir("a"),
+            Item::File("a/one", b""),
+            Item::File("a/two", b""),
+            Item::Dir("b"),
+            Item::File("b/x", b""),
+        ]);
+        filesystem
+            .apply_layer(lower.as_slice(), LayerCompression::None, &capture_nothing)
+            .unwrap();
+        let upper = layer(&[
+            Item::File("a/.wh.one", b""),
+            Item::File("b/.wh..wh..opq", b""),
+            Item::File("b/y", b""),
+        ]);
+        filesystem
+            .apply_layer(upper.as_slice(), LayerCompression::None, &capture_nothing)
+            .unwrap();
+        assert!(!filesystem.exists("a/one"));
+        assert!(filesystem.exists("a/two"));
+        assert!(!filesystem.exists("b/x"));
+        assert!(filesystem.exists("b/y"));
+    }
+}
