@@ -11,6 +11,7 @@ mod error;
 mod findings;
 mod image;
 mod layer;
+mod lint;
 mod platform;
 mod reference;
 mod registry;
@@ -27,20 +28,25 @@ use cli::{Cli, Command};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Each command gives the text for stdout and the exit status.
     let outcome = match &cli.command {
         Command::Build(args) => cli::build::run(args).map(|report| {
-            if args.json {
+            let text = if args.json {
                 report.to_json() + "\n"
             } else {
                 report.to_text()
-            }
+            };
+            (text, 0)
         }),
+        Command::Check(args) => {
+            cli::check::run(args).map(|report| (report.render(args.json), report.exit_code()))
+        }
     };
     match outcome {
-        Ok(text) => {
+        Ok((text, status)) => {
             // A closed stdout (e.g. `| head`) is not worth a panic.
             let _ = std::io::stdout().write_all(text.as_bytes());
-            ExitCode::SUCCESS
+            ExitCode::from(status)
         }
         Err(error) => {
             eprintln!("lambda-image: error: {error}");

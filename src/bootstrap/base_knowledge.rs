@@ -5,11 +5,13 @@
 //! Registry layers are never downloaded just to check a bootstrap: a registry base is checked
 //! against the catalog (or `--base-glibc`) only.
 
-use super::checks::BaseGlibc;
+use super::Bootstrap;
+use super::checks::{BaseGlibc, BaseKnowledge, CheckName, check_bootstrap};
 use super::elf::defined_glibc_version;
 use super::glibc::GlibcVersion;
 use crate::catalog;
 use crate::error::{Error, Result};
+use crate::findings::Finding;
 use crate::image::filesystem::{Filesystem, LayerCompression};
 use crate::image::media_types::{DOCKER_LAYER_GZIP, OCI_LAYER_GZIP, OCI_LAYER_TAR};
 use crate::platform::Architecture;
@@ -49,6 +51,42 @@ pub fn glibc_without_layers(
         version: entry.glibc.parse().ok()?,
         source: format!("{} in the base-image catalog", entry.name),
     })
+}
+
+/// Checks every bootstrap (the caller decides what an error finding means). With `local_base` (a base whose layers
+/// are on this machine), bootstraps that need something from the base (dynamic ELFs, scripts)
+/// are also checked against its files and its own `libc.so.6`.
+pub fn check_bootstraps(
+    bootstraps: &[Bootstrap],
+    base_name: &str,
+    known_glibc: Option<&BaseGlibc>,
+    local_base: Option<&ResolvedBase>,
+    skip: &[CheckName],
+) -> Result<Vec<Finding>> {
+    let mut findings = Vec::new();
+    for bootstrap in bootstraps {
+        let filesystem = match local_base {
+            Some(base) if !bootstrap.is_static() => Some(scan_base(base, bootstrap.architecture)?),
+            _ => None,
+        };
+        let found_glibc = filesystem.as_ref().and_then(glibc_in_filesystem);
+        let knowledge = BaseKnowledge {
+            name: base_name,
+            glibc: known_glibc.or(found_glibc.as_ref()),
+            filesystem: filesystem.as_ref(),
+        };
+        findings.extend(check_bootstrap(bootstrap, knowledge, skip));
+    }
+    Ok(findings)
+}
+
+/// Prints what the user should see of the checks: warnings, skips and fixes, not passes.
+pub fn print_findings(findings: &[Finding]) {
+    for finding in findings {
+        if finding.level != crate::findings::Level::Info || finding.check == "executable" {
+            eprintln!("lambda-image: {}", finding.to_text());
+        }
+    }
 }
 
 /// True when the base's layers can be read without a download.

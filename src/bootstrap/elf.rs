@@ -65,6 +65,25 @@ pub type ElfProblem = String;
 
 /// Reads the facts from an ELF file whose first bytes are `\x7fELF`.
 pub fn read_elf<'data, R: ReadRef<'data>>(data: R) -> Result<ElfFacts, ElfProblem> {
+    let (header, endian, architecture) = read_header(data)?;
+    let linkage = linkage(header, endian, data).map_err(|error| {
+        format!("has malformed dynamic-linking sections ({error}); it may be truncated")
+    })?;
+    Ok(ElfFacts {
+        architecture,
+        linkage,
+    })
+}
+
+/// The architecture of an ELF executable, from its header alone (the first 64 bytes).
+pub fn read_architecture<'data, R: ReadRef<'data>>(data: R) -> Result<Architecture, ElfProblem> {
+    read_header(data).map(|(_, _, architecture)| architecture)
+}
+
+/// Checks the header describes a 64-bit little-endian executable for a Lambda architecture.
+fn read_header<'data, R: ReadRef<'data>>(
+    data: R,
+) -> Result<(&'data FileHeader64<Endianness>, Endianness, Architecture), ElfProblem> {
     match FileKind::parse(data) {
         Ok(FileKind::Elf64) => {}
         Ok(FileKind::Elf32) => {
@@ -104,13 +123,7 @@ pub fn read_elf<'data, R: ReadRef<'data>>(data: R) -> Result<ElfFacts, ElfProble
             ));
         }
     };
-    let linkage = linkage(header, endian, data).map_err(|error| {
-        format!("has malformed dynamic-linking sections ({error}); it may be truncated")
-    })?;
-    Ok(ElfFacts {
-        architecture,
-        linkage,
-    })
+    Ok((header, endian, architecture))
 }
 
 /// The newest `GLIBC_x.y` version a shared library (the base's `libc.so.6`) defines.

@@ -6,14 +6,13 @@ use clap::{Args, ValueEnum};
 
 use crate::assemble::{ImageSettings, NewLayer, assemble};
 use crate::bootstrap::base_knowledge::{
-    glibc_in_filesystem, glibc_without_layers, layers_are_local, scan_base,
+    check_bootstraps, glibc_without_layers, layers_are_local, print_findings,
 };
-use crate::bootstrap::checks::{BaseKnowledge, CheckName, check_bootstrap, enforce};
+use crate::bootstrap::checks::{CheckName, enforce};
 use crate::bootstrap::glibc::GlibcVersion;
 use crate::bootstrap::{self, Bootstrap, BootstrapSpec};
 use crate::catalog::DEFAULT_BASE;
 use crate::error::{Error, Result};
-use crate::findings::Finding;
 use crate::image::ImageFormat;
 use crate::image::config::KeyValue;
 use crate::layer::contents::BOOTSTRAP_PATH;
@@ -23,13 +22,11 @@ use crate::platform::Architecture;
 use crate::reference::registry::RegistryReference;
 use crate::reference::{BaseReference, ImageLocation, is_valid_tag};
 use crate::registry::credentials::{Credential, parse_creds};
-use crate::registry::pull::{RemoteRepository, open_registry_base};
 use crate::registry::push::{Destination, push};
 use crate::registry::{Session, SessionOptions};
 use crate::report::{BuildReport, ReportedBase, ReportedImage, ReportedIndex};
 use crate::timestamp::BuildTimestamp;
 use crate::transport::sink::{plan_output, write_output};
-use crate::transport::source::open_base;
 
 #[derive(Debug, Args)]
 pub struct BuildArgs {
@@ -142,17 +139,13 @@ pub fn run(args: &BuildArgs) -> Result<BuildReport> {
     // What can be checked before anything is opened or downloaded fails fast.
     let known_glibc = glibc_without_layers(&args.base, args.base_glibc);
     let base_name = args.base.to_string();
-    let mut findings = bootstraps
-        .iter()
-        .flat_map(|bootstrap| {
-            let base = BaseKnowledge {
-                name: &base_name,
-                glibc: known_glibc.as_ref(),
-                filesystem: None,
-            };
-            check_bootstrap(bootstrap, base, &args.skip_checks)
-        })
-        .collect::<Vec<_>>();
+    let mut findings = check_bootstraps(
+        &bootstraps,
+        &base_name,
+        known_glibc.as_ref(),
+        None,
+        &args.skip_checks,
+    )?;
     enforce(&findings)?;
     let architectures: Vec<Architecture> = bootstraps.iter().map(|b| b.architecture).collect();
     let contents = bootstraps
@@ -191,24 +184,18 @@ pub fn run(args: &BuildArgs) -> Result<BuildReport> {
     } else {
         None
     };
-    let base = match (&args.base, &session) {
-        (BaseReference::Local(location), _) => open_base(location, &architectures)?,
-        (BaseReference::Registry(reference), Some(session)) => {
-            let repository = RemoteRepository::new(
-                session.registry(&reference.registry),
-                &reference.repository,
-                session.cache.clone(),
-                session.progress.clone(),
-            );
-            open_registry_base(reference, &architectures, repository)?
-        }
-        (BaseReference::Registry(_), None) => unreachable!("a registry base opens a session"),
-    };
-    if layers_are_local(&base) {
-        findings = check_against_base_files(args, &bootstraps, &base, known_glibc.as_ref())?
-            .unwrap_or(findings);
+    let base = super::open_image(&args.base, &architectures, session.as_ref())?;
+    if layers_are_local(&base) && !bootstraps.iter().all(Bootstrap::is_static) {
+        findings = check_bootstraps(
+            &bootstraps,
+            &base_name,
+            known_glibc.as_ref(),
+            Some(&base),
+            &args.skip_checks,
+        )?;
+        enforce(&findings)?;
     }
-    report_findings(&findings);
+    print_findings(&findings);
     let format = match args.format {
         Some(FormatArg::Oci) => ImageFormat::Oci,
         Some(FormatArg::Docker) => ImageFormat::Docker,
@@ -279,41 +266,6 @@ pub fn run(args: &BuildArgs) -> Result<BuildReport> {
         add_to_report(&mut report, pushed.images, pushed.index);
     }
     Ok(report)
-}
-
-/// Checks the bootstraps that need something from the base (dynamic ELFs, scripts) against the
-/// files of a base whose layers are on this machine. `None` when no bootstrap needs it.
-fn check_against_base_files(
-    args: &BuildArgs,
-    bootstraps: &[Bootstrap],
-    base: &crate::transport::source::ResolvedBase,
-    known_glibc: Option<&crate::bootstrap::checks::BaseGlibc>,
-) -> Result<Option<Vec<Finding>>> {
-    if bootstraps.iter().all(Bootstrap::is_static) {
-        return Ok(None);
-    }
-    let mut findings = Vec::new();
-    for bootstrap in bootstraps {
-        let filesystem = scan_base(base, bootstrap.architecture)?;
-        let found_glibc = glibc_in_filesystem(&filesystem);
-        let knowledge = BaseKnowledge {
-            name: &base.reference,
-            glibc: known_glibc.or(found_glibc.as_ref()),
-            filesystem: Some(&filesystem),
-        };
-        findings.extend(check_bootstrap(bootstrap, knowledge, &args.skip_checks));
-    }
-    enforce(&findings)?;
-    Ok(Some(findings))
-}
-
-/// Prints what the user should see of the checks: warnings, skips and fixes, not passes.
-fn report_findings(findings: &[Finding]) {
-    for finding in findings {
-        if finding.level != crate::findings::Level::Info || finding.check == "executable" {
-            eprintln!("lambda-image: {}", finding.to_text());
-        }
-    }
 }
 
 /// Adds where the images were written; the first place written stays the main `reference`.
@@ -409,7 +361,7 @@ fn destinations(session: &Session, targets: &[RegistryReference]) -> Vec<Destina
 }
 
 /// Parses a `USER:PASS` flag; the error never quotes the value.
-fn credential_flag(flag: &str, value: Option<&str>) -> Result<Option<Credential>> {
+pub(super) fn credential_flag(flag: &str, value: Option<&str>) -> Result<Option<Credential>> {
     value
         .map(|text| parse_creds(text).map_err(|error| Error::usage(format!("{flag}: {error}"))))
         .transpose()
@@ -428,7 +380,7 @@ fn scratch_directory(parent: &Path) -> Result<tempfile::TempDir> {
 }
 
 /// Inspects every bootstrap, refusing two for one architecture.
-fn inspect_bootstraps(specs: &[BootstrapSpec]) -> Result<Vec<Bootstrap>> {
+pub(super) fn inspect_bootstraps(specs: &[BootstrapSpec]) -> Result<Vec<Bootstrap>> {
     let mut bootstraps: Vec<Bootstrap> = Vec::new();
     for spec in specs {
         let bootstrap = bootstrap::inspect(spec)?;

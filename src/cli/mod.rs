@@ -1,8 +1,16 @@
 //! The command line: clap definitions, one file per command.
 
 pub mod build;
+pub mod check;
 
 use clap::{Parser, Subcommand};
+
+use crate::error::Result;
+use crate::platform::Architecture;
+use crate::reference::BaseReference;
+use crate::registry::Session;
+use crate::registry::pull::{RemoteRepository, open_registry_base};
+use crate::transport::source::{ResolvedBase, open_base};
 
 /// Build AWS Lambda container images from a compiled `bootstrap`, without Docker.
 #[derive(Debug, Parser)]
@@ -16,4 +24,28 @@ pub struct Cli {
 pub enum Command {
     /// Put bootstrap executables on a Lambda base image and write the result.
     Build(build::BuildArgs),
+    /// Lint an image for what Lambda would reject, and check bootstraps against a base.
+    Check(check::CheckArgs),
+}
+
+/// Opens an image from wherever `reference` points; a registry reference needs a session.
+/// With no wanted architectures, every Lambda architecture it has is resolved.
+pub fn open_image(
+    reference: &BaseReference,
+    wanted: &[Architecture],
+    session: Option<&Session>,
+) -> Result<ResolvedBase> {
+    match (reference, session) {
+        (BaseReference::Local(location), _) => open_base(location, wanted),
+        (BaseReference::Registry(reference), Some(session)) => {
+            let repository = RemoteRepository::new(
+                session.registry(&reference.registry),
+                &reference.repository,
+                session.cache.clone(),
+                session.progress.clone(),
+            );
+            open_registry_base(reference, wanted, repository)
+        }
+        (BaseReference::Registry(_), None) => unreachable!("a registry reference opens a session"),
+    }
 }

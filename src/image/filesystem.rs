@@ -148,10 +148,21 @@ impl Filesystem {
         Ok(problems)
     }
 
-    /// The node at `path` itself (a symlink is returned as one, not followed).
+    /// The node at `path` itself: symlinks among its parent directories are followed, but a
+    /// symlink at `path` is returned as one, as `lstat` does.
     pub fn node(&self, path: &str) -> Option<&Node> {
         let path = normalize(path.trim_start_matches('/'))?;
-        self.nodes.get(&path).map(|(_, node)| node)
+        let key = match path.rsplit_once('/') {
+            Some((parent, name)) => {
+                let (parent, node) = self.resolve(parent)?;
+                if *node != Node::Directory {
+                    return None;
+                }
+                join(&parent, name)
+            }
+            None => path,
+        };
+        self.nodes.get(&key).map(|(_, node)| node)
     }
 
     /// Follows symlinks (in any component) to what `path` finally names, as the kernel would.

@@ -244,7 +244,7 @@ pub fn open_registry_base(
     repository: RemoteRepository,
 ) -> Result<ResolvedBase> {
     let (top_bytes, top_digest, media_type) = repository.fetch_top(reference)?;
-    let (format, images) =
+    let (format, images, is_index) =
         resolve_images(&repository, &top_digest, &top_bytes, &media_type, wanted).map_err(
             |error| {
                 Error::base(format!("base {reference}: {}", error.message())).hint(
@@ -260,6 +260,7 @@ pub fn open_registry_base(
         digest: top_digest,
         format,
         images,
+        is_index,
         blobs: BaseBlobs::Remote(Box::new(repository)),
         _scratch: None,
     })

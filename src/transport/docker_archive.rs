@@ -97,6 +97,12 @@ pub fn resolve(
         }
     }
 
+    let every_architecture: Vec<Architecture> = by_architecture.keys().copied().collect();
+    let wanted = if wanted.is_empty() {
+        &every_architecture
+    } else {
+        wanted
+    };
     let mut images = BTreeMap::new();
     let mut top_digest = None;
     for &architecture in wanted {
@@ -132,10 +138,16 @@ pub fn resolve(
     }
     Ok(ResolvedBase {
         reference: String::new(),
-        digest: top_digest.expect("at least one architecture is always requested"),
+        digest: top_digest.ok_or_else(|| {
+            Error::base(format!(
+                "has no linux/amd64 or linux/arm64 image; it has: {}",
+                available.join(", ")
+            ))
+        })?,
         // A docker-archive holds no manifests, so it has no format of its own to keep: default to OCI.
         format: ImageFormat::Oci,
         images,
+        is_index: false,
         blobs: BaseBlobs::Tree(tree),
         _scratch: Some(scratch),
     })

@@ -31,7 +31,7 @@ pub fn resolve(
     let top_digest = descriptor_digest(&top)?;
     let store = LayoutDocuments(tree.as_ref());
     let top_bytes = store.read_document(&top, MANIFEST_LIMIT)?;
-    let (format, images) = resolve_images(
+    let (format, images, is_index) = resolve_images(
         &store,
         &top_digest,
         &top_bytes,
@@ -43,6 +43,7 @@ pub fn resolve(
         digest: top_digest,
         format,
         images,
+        is_index,
         blobs: BaseBlobs::Tree(tree),
         _scratch: None,
     })

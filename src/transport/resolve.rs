@@ -26,12 +26,14 @@ pub trait DocumentStore {
     fn layer_source(&self, digest: &Sha256Digest) -> BlobSource;
 }
 
-/// The images of a base for the wanted architectures, and the media-type family of its manifests.
-pub type ResolvedImages = (ImageFormat, BTreeMap<Architecture, BaseImage>);
+/// The images of a base for the wanted architectures, the media-type family of its manifests,
+/// and whether the top document is an index.
+pub type ResolvedImages = (ImageFormat, BTreeMap<Architecture, BaseImage>, bool);
 
 /// Resolves `top` (already read and verified: an index or a manifest) for the wanted architectures.
 /// `descriptor_media_type` is what whoever pointed at it said it is (a layout's index entry, a
-/// registry's `Content-Type`); the document's own `mediaType` wins.
+/// registry's `Content-Type`); the document's own `mediaType` wins. With no wanted architectures,
+/// every Lambda architecture the document has is resolved.
 pub fn resolve_images(
     store: &dyn DocumentStore,
     top_digest: &Sha256Digest,
@@ -47,6 +49,16 @@ pub fn resolve_images(
         let index = serde_json::from_slice::<ImageIndex>(top_bytes)
             .map_err(|error| Error::base(format!("index {top_digest} is malformed: {error}")))?;
         let available = available_platforms(index.manifests());
+        let every_lambda_architecture: Vec<Architecture> =
+            [Architecture::Amd64, Architecture::Arm64]
+                .into_iter()
+                .filter(|&architecture| choose_platform(index.manifests(), architecture).is_some())
+                .collect();
+        let wanted = if wanted.is_empty() {
+            &every_lambda_architecture
+        } else {
+            wanted
+        };
         for &architecture in wanted {
             let entry = choose_platform(index.manifests(), architecture)
                 .ok_or_else(|| missing_architecture(architecture, &available))?;
@@ -77,7 +89,8 @@ pub fn resolve_images(
             "{top_digest} has media type {media_type}, which is not an image or an index"
         )));
     }
-    Ok((format, images))
+    let is_index = ImageFormat::of_index(&media_type).is_some();
+    Ok((format, images, is_index))
 }
 
 fn available_platforms(entries: &[Descriptor]) -> Vec<String> {

@@ -89,6 +89,8 @@ pub struct ResolvedBase {
     /// The media-type family of the base's manifests; the default for the output.
     pub format: ImageFormat,
     pub images: BTreeMap<Architecture, BaseImage>,
+    /// Whether the reference names an index (Lambda deploys only single manifests).
+    pub is_index: bool,
     pub blobs: BaseBlobs,
     /// Keeps files made while resolving (compressed docker-archive layers) alive.
     pub(crate) _scratch: Option<tempfile::TempDir>,

@@ -1,0 +1,169 @@
+//! `lambda-image check`: lint an image (registry reference, OCI layout or archive) for what Lambda
+//! would reject, and/or check bootstraps against a base without building anything.
+//!
+//! Exit status: 0 when nothing is an error, 1 when a finding is. Failing to read the image at all
+//! is an ordinary error with its own exit code (4 for a bad image, 6 for a registry).
+
+use std::path::PathBuf;
+
+use clap::Args;
+use serde::Serialize;
+
+use crate::bootstrap::base_knowledge::{check_bootstraps, glibc_without_layers, layers_are_local};
+use crate::bootstrap::checks::CheckName;
+use crate::bootstrap::glibc::GlibcVersion;
+use crate::bootstrap::{Bootstrap, BootstrapSpec};
+use crate::catalog::DEFAULT_BASE;
+use crate::error::{Error, Result};
+use crate::findings::{Finding, has_errors};
+use crate::lint::{LintReport, lint};
+use crate::reference::BaseReference;
+use crate::registry::{Session, SessionOptions};
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The image to lint: HOST/REPO:TAG, HOST/REPO@sha256:..., oci:DIR[:TAG],
+    /// oci-archive:FILE[:TAG] or docker-archive:FILE[:NAME:TAG].
+    #[arg(value_name = "IMAGE")]
+    pub image: Option<BaseReference>,
+
+    /// A bootstrap to check (repeatable), against --base, as `build` would.
+    #[arg(long = "bootstrap", value_name = "[ARCH=]PATH")]
+    pub bootstraps: Vec<BootstrapSpec>,
+
+    /// The base the bootstraps will run on. A registry base is checked through the catalog
+    /// (nothing is downloaded); a local one through its own files.
+    #[arg(long, value_name = "REF", default_value = DEFAULT_BASE)]
+    pub base: BaseReference,
+
+    /// The base's glibc version, for bases not in the catalog (e.g. 2.34).
+    #[arg(long, value_name = "VERSION")]
+    pub base_glibc: Option<GlibcVersion>,
+
+    /// Skip a named bootstrap check (repeatable or comma-separated).
+    #[arg(
+        long = "skip-checks",
+        value_name = "CHECK",
+        value_enum,
+        value_delimiter = ','
+    )]
+    pub skip_checks: Vec<CheckName>,
+
+    /// Credentials for the image's registry.
+    #[arg(long, value_name = "USER:PASS")]
+    pub creds: Option<String>,
+
+    /// Allow plain HTTP to this registry host[:port] (repeatable). Loopback hosts always may.
+    #[arg(long = "insecure-registry", value_name = "HOST")]
+    pub insecure_registries: Vec<String>,
+
+    /// Where pulled blobs are cached [default: $XDG_CACHE_HOME/lambda-image or ~/.cache/lambda-image].
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+
+    /// No progress output on stderr.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+
+    /// Print the findings as one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What `check` found.
+#[derive(Debug, Serialize)]
+pub struct CheckReport {
+    /// The image lint, when an IMAGE was given.
+    pub image: Option<LintReport>,
+    /// The bootstrap checks, when --bootstrap was given.
+    pub bootstraps: Vec<Finding>,
+}
+
+impl CheckReport {
+    /// 1 when any finding is an error, else 0.
+    pub fn exit_code(&self) -> u8 {
+        let image_errors = self.image.as_ref().is_some_and(LintReport::has_errors);
+        u8::from(image_errors || has_errors(&self.bootstraps))
+    }
+
+    pub fn render(&self, json: bool) -> String {
+        if json {
+            return serde_json::to_string(self).expect("the report always serializes") + "\n";
+        }
+        let mut text = String::new();
+        for finding in &self.bootstraps {
+            text.push_str(&finding.to_text());
+            text.push('\n');
+        }
+        if let Some(image) = &self.image {
+            text.push_str(&image.to_text());
+        }
+        text
+    }
+}
+
+pub fn run(args: &CheckArgs) -> Result<CheckReport> {
+    if args.image.is_none() && args.bootstraps.is_empty() {
+        return Err(Error::usage("nothing to check: give an IMAGE, or --bootstrap PATH")
+            .hint("e.g. lambda-image check oci:./out:v1, or lambda-image check --bootstrap ./bootstrap --base provided.al2"));
+    }
+    let creds = super::build::credential_flag("--creds", args.creds.as_deref())?;
+    let bootstraps = super::build::inspect_bootstraps(&args.bootstraps)?;
+    let bootstrap_findings = check_bootstrap_files(args, &bootstraps)?;
+
+    let image = match &args.image {
+        None => None,
+        Some(reference) => {
+            let session = match reference {
+                BaseReference::Registry(registry_reference) => Some(Session::connect(
+                    Some(registry_reference),
+                    &[],
+                    SessionOptions {
+                        base_creds: creds,
+                        creds: None,
+                        insecure_registries: args.insecure_registries.clone(),
+                        cache_dir: args.cache_dir.clone(),
+                        quiet: args.quiet,
+                    },
+                )?),
+                BaseReference::Local(_) => None,
+            };
+            let opened = super::open_image(reference, &[], session.as_ref())?;
+            let deploy_reference = |digest: &crate::digest::Sha256Digest| match reference {
+                BaseReference::Registry(reference) => {
+                    format!("{}/{}@{digest}", reference.registry, reference.repository)
+                }
+                BaseReference::Local(_) => digest.to_string(),
+            };
+            Some(lint(&opened, &deploy_reference)?)
+        }
+    };
+    Ok(CheckReport {
+        image,
+        bootstraps: bootstrap_findings,
+    })
+}
+
+/// The bootstrap checks; their errors are findings here, not a failure of the command.
+fn check_bootstrap_files(args: &CheckArgs, bootstraps: &[Bootstrap]) -> Result<Vec<Finding>> {
+    if bootstraps.is_empty() {
+        return Ok(Vec::new());
+    }
+    let known_glibc = glibc_without_layers(&args.base, args.base_glibc);
+    let local_base = match &args.base {
+        BaseReference::Local(_) if !bootstraps.iter().all(Bootstrap::is_static) => {
+            let architectures: Vec<_> = bootstraps.iter().map(|b| b.architecture).collect();
+            Some(super::open_image(&args.base, &architectures, None)?)
+        }
+        _ => None,
+    };
+    let local_base = local_base.filter(layers_are_local);
+    let base_name = args.base.to_string();
+    check_bootstraps(
+        bootstraps,
+        &base_name,
+        known_glibc.as_ref(),
+        local_base.as_ref(),
+        &args.skip_checks,
+    )
+}

@@ -1,0 +1,348 @@
+//! `check IMAGE`: linting any image, ours or not, for what Lambda would reject. Per architecture:
+//! the manifest and layer media types, every layer streamed once through [`Filesystem`] (hard
+//! links, missing parent directories, unsafe paths; nothing is extracted to disk), the entrypoint
+//! (exists, executable by a non-root user, not a symlink, the right ELF architecture), and the
+//! uncompressed size against Lambda's 10 GB limit.
+//!
+//! The rules about the entrypoint are in [`entrypoint`]; this file walks the image.
+
+mod entrypoint;
+
+use serde::Serialize;
+
+use crate::digest::Sha256Digest;
+use crate::error::{Error, Result};
+use crate::findings::{Finding, Level};
+use crate::image::filesystem::{Filesystem, LayerCompression, LayerProblems};
+use crate::image::media_types::{DOCKER_LAYER_GZIP, OCI_LAYER_GZIP, OCI_LAYER_TAR, OCI_LAYER_ZSTD};
+use crate::platform::Architecture;
+use crate::transport::source::{BaseImage, LayerBlob, ResolvedBase};
+
+/// Lambda's limit on an image's uncompressed size (10 GB, as Lambda counts it: GiB).
+pub const IMAGE_SIZE_LIMIT: u64 = 10 << 30;
+
+/// How many offending paths a finding names before it says "and N more".
+const PATHS_SHOWN: usize = 5;
+
+/// One architecture of the checked image.
+#[derive(Debug, Serialize)]
+pub struct CheckedImage {
+    #[serde(serialize_with = "architecture_name")]
+    pub architecture: Architecture,
+    /// The manifest digest: what Lambda deploys. A docker-archive has none.
+    pub digest: Option<String>,
+    pub media_type: String,
+    pub layers: usize,
+    pub uncompressed_size: u64,
+}
+
+/// Everything `check` found in an image.
+#[derive(Debug, Serialize)]
+pub struct LintReport {
+    pub reference: String,
+    pub digest: String,
+    pub index: bool,
+    pub images: Vec<CheckedImage>,
+    pub findings: Vec<Finding>,
+}
+
+/// Lints every architecture of `image`. `deploy_reference` turns a manifest digest into what the
+/// user would deploy (e.g. `HOST/REPO@sha256:...`).
+pub fn lint(
+    image: &ResolvedBase,
+    deploy_reference: &dyn Fn(&Sha256Digest) -> String,
+) -> Result<LintReport> {
+    let mut findings = Vec::new();
+    if image.images.is_empty() {
+        findings.push(Finding::new(
+            "platform",
+            None,
+            Level::Error,
+            format!(
+                "{} has no linux/amd64 or linux/arm64 image; Lambda runs only those",
+                image.reference
+            ),
+        ));
+    }
+    if image.is_index {
+        let choices: Vec<String> = image
+            .images
+            .iter()
+            .filter_map(|(architecture, each)| {
+                each.manifest_digest
+                    .as_ref()
+                    .map(|digest| format!("{architecture}: {}", deploy_reference(digest)))
+            })
+            .collect();
+        findings.push(
+            Finding::new(
+                "index",
+                None,
+                Level::Error,
+                format!(
+                    "{} is an image index (a multi-architecture image); Lambda rejects indexes with \
+                     \"The image manifest, config or layer media type for the source image ... is not supported\"",
+                    image.reference
+                ),
+            )
+            .hint(format!("deploy one architecture's manifest instead: {}", choices.join(", "))),
+        );
+    }
+    let mut images = Vec::new();
+    for (&architecture, each) in &image.images {
+        let (checked, image_findings) = lint_architecture(image, architecture, each)?;
+        images.push(checked);
+        findings.extend(image_findings);
+    }
+    Ok(LintReport {
+        reference: image.reference.clone(),
+        digest: image.digest.to_string(),
+        index: image.is_index,
+        images,
+        findings,
+    })
+}
+
+fn lint_architecture(
+    image: &ResolvedBase,
+    architecture: Architecture,
+    each: &BaseImage,
+) -> Result<(CheckedImage, Vec<Finding>)> {
+    let arch = Some(architecture);
+    let mut findings = Vec::new();
+    let media_type = image.format.manifest().to_owned();
+    findings.push(Finding::new(
+        "manifest",
+        arch,
+        Level::Info,
+        format!("manifest media type {media_type}"),
+    ));
+
+    let config: serde_json::Value = serde_json::from_slice(&each.config_raw).map_err(|error| {
+        Error::base(format!(
+            "{}: the {architecture} config is not JSON: {error}",
+            image.reference
+        ))
+    })?;
+    let command = entrypoint::Command::from_config(&config);
+    let wanted_heads = command.paths_to_read();
+    let capture = |path: &str| {
+        let name = path.rsplit('/').next().unwrap_or(path);
+        wanted_heads
+            .iter()
+            .any(|wanted| wanted == name)
+            .then_some(entrypoint::HEAD_BYTES)
+    };
+
+    let mut filesystem = Filesystem::default();
+    let mut uncompressed_size = 0;
+    for layer in &each.layers {
+        let Some(compression) = layer_compression(layer, arch, &mut findings) else {
+            continue;
+        };
+        let reader = image
+            .open_layer(layer)
+            .map_err(|error| layer_error(image, layer, error))?;
+        let problems = filesystem
+            .apply_layer(reader, compression, &capture)
+            .map_err(|error| layer_error(image, layer, error))?;
+        uncompressed_size += problems.uncompressed_size;
+        findings.extend(layer_findings(layer, arch, &problems));
+    }
+
+    if uncompressed_size > IMAGE_SIZE_LIMIT {
+        findings.push(
+            Finding::new(
+                "size",
+                arch,
+                Level::Error,
+                format!(
+                    "the image is {uncompressed_size} bytes uncompressed, over Lambda's 10 GB limit ({IMAGE_SIZE_LIMIT} bytes)"
+                ),
+            )
+            .hint("move data out of the image (S3, EFS) or use a smaller base"),
+        );
+    }
+    findings.extend(entrypoint::check(
+        &command,
+        &filesystem,
+        architecture,
+        &config,
+    ));
+
+    let checked = CheckedImage {
+        architecture,
+        digest: each.manifest_digest.as_ref().map(ToString::to_string),
+        media_type,
+        layers: each.layers.len(),
+        uncompressed_size,
+    };
+    Ok((checked, findings))
+}
+
+/// How a layer can be read, or `None` (with a finding) when Lambda would not accept it.
+fn layer_compression(
+    layer: &LayerBlob,
+    architecture: Option<Architecture>,
+    findings: &mut Vec<Finding>,
+) -> Option<LayerCompression> {
+    let media_type = layer.descriptor.media_type().to_string();
+    let refuse = |why: &str| {
+        Finding::new(
+            "layer-media-type",
+            architecture,
+            Level::Error,
+            format!(
+                "layer {} has media type {media_type}: {why}",
+                layer.digest()
+            ),
+        )
+        .hint("recompress the layer with gzip (lambda-image writes only gzip layers)")
+    };
+    match media_type.as_str() {
+        OCI_LAYER_GZIP | DOCKER_LAYER_GZIP => Some(LayerCompression::Gzip),
+        OCI_LAYER_TAR => {
+            findings.push(refuse(
+                "an uncompressed layer, which Lambda rejects (UnsupportedImageLayerDetected)",
+            ));
+            Some(LayerCompression::None)
+        }
+        OCI_LAYER_ZSTD => {
+            findings.push(refuse(
+                "zstd, which Lambda is not known to accept; use gzip",
+            ));
+            None
+        }
+        _ => {
+            findings.push(refuse("not a gzip tar layer"));
+            None
+        }
+    }
+}
+
+fn layer_findings(
+    layer: &LayerBlob,
+    architecture: Option<Architecture>,
+    problems: &LayerProblems,
+) -> Vec<Finding> {
+    let digest = layer.digest();
+    let mut findings = Vec::new();
+    if !problems.hard_links.is_empty() {
+        let links: Vec<String> = problems
+            .hard_links
+            .iter()
+            .map(|(path, target)| format!("/{path} -> /{target}"))
+            .collect();
+        findings.push(
+            Finding::new(
+                "hard-links",
+                architecture,
+                Level::Error,
+                format!(
+                    "layer {digest} has hard links, which Lambda rejects (UnsupportedImageLayerDetected): {}",
+                    list(&links)
+                ),
+            )
+            .hint("rebuild the layer with the files copied instead of hard-linked"),
+        );
+    }
+    if !problems.missing_parents.is_empty() {
+        let paths: Vec<String> = problems
+            .missing_parents
+            .iter()
+            .map(|path| format!("/{path}"))
+            .collect();
+        findings.push(
+            Finding::new(
+                "missing-parents",
+                architecture,
+                Level::Error,
+                format!(
+                    "layer {digest} has entries whose parent directory is in no layer, which Lambda's unpacker \
+                     does not create: {}",
+                    list(&paths)
+                ),
+            )
+            .hint("rebuild the layer with an entry for every parent directory"),
+        );
+    }
+    if !problems.unsafe_paths.is_empty() {
+        findings.push(Finding::new(
+            "unsafe-paths",
+            architecture,
+            Level::Error,
+            format!(
+                "layer {digest} has absolute paths or paths with `..`, which escape the image root: {}",
+                list(&problems.unsafe_paths)
+            ),
+        ));
+    }
+    findings
+}
+
+/// The first few items, then how many more there are.
+fn list(items: &[String]) -> String {
+    let mut text = items
+        .iter()
+        .take(PATHS_SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if items.len() > PATHS_SHOWN {
+        text.push_str(&format!(" and {} more", items.len() - PATHS_SHOWN));
+    }
+    text
+}
+
+fn layer_error(image: &ResolvedBase, layer: &LayerBlob, error: std::io::Error) -> Error {
+    Error::base(format!(
+        "{}: cannot read layer {}: {error}",
+        image.reference,
+        layer.digest()
+    ))
+}
+
+fn architecture_name<S: serde::Serializer>(
+    architecture: &Architecture,
+    serializer: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    serializer.serialize_str(architecture.oci_name())
+}
+
+impl LintReport {
+    pub fn has_errors(&self) -> bool {
+        crate::findings::has_errors(&self.findings)
+    }
+
+    /// One line per image, then every finding that is not a pass, then a count.
+    pub fn to_text(&self) -> String {
+        let mut text = format!(
+            "{}  {}{}\n",
+            self.reference,
+            self.digest,
+            if self.index { "  (index)" } else { "" }
+        );
+        for image in &self.images {
+            text.push_str(&format!(
+                "{:<6} {}  {}  {} layers, {} bytes uncompressed\n",
+                image.architecture.oci_name(),
+                image.digest.as_deref().unwrap_or("-"),
+                image.media_type,
+                image.layers,
+                image.uncompressed_size
+            ));
+        }
+        let count = |level| self.findings.iter().filter(|f| f.level == level).count();
+        for finding in self.findings.iter().filter(|f| f.level != Level::Info) {
+            text.push_str(&finding.to_text());
+            text.push('\n');
+        }
+        let (errors, warnings) = (count(Level::Error), count(Level::Warning));
+        if errors == 0 && warnings == 0 {
+            text.push_str("no problems found: Lambda can run this image\n");
+        } else {
+            text.push_str(&format!("{errors} error(s), {warnings} warning(s)\n"));
+        }
+        text
+    }
+}
