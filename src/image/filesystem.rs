@@ -153,13 +153,12 @@ impl Filesystem {
     pub fn node(&self, path: &str) -> Option<&Node> {
         let path = normalize(path.trim_start_matches('/'))?;
         let key = match path.rsplit_once('/') {
-            Some((parent, name)) => {
-                let (parent, node) = self.resolve(parent)?;
-                if *node != Node::Directory {
-                    return None;
-                }
-                join(&parent, name)
-            }
+            Some((parent, name)) => match self.resolve(parent) {
+                Some((parent, Node::Directory)) => join(&parent, name),
+                Some(_) => return None,
+                // A parent no layer made (a problem reported on its own): the entry as written.
+                None => path,
+            },
             None => path,
         };
         self.nodes.get(&key).map(|(_, node)| node)

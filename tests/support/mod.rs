@@ -637,18 +637,18 @@ fn set_mode(path: &Path, mode: u32) {
 }
 
 /// Writes `bytes` as a blob of `layout`; returns its digest and size.
-fn write_blob(layout: &Path, bytes: &[u8]) -> (String, u64) {
+pub fn write_blob(layout: &Path, bytes: &[u8]) -> (String, u64) {
     let digest = format!("sha256:{}", sha256_hex(bytes));
     let path = blob_path(layout, &digest);
     fs::write(&path, bytes).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
     (digest, bytes.len() as u64)
 }
 
-fn to_json_bytes(value: &Value) -> Vec<u8> {
+pub fn to_json_bytes(value: &Value) -> Vec<u8> {
     serde_json::to_vec(value).expect("serializing JSON")
 }
 
-fn gzip(bytes: &[u8]) -> Vec<u8> {
+pub fn gzip(bytes: &[u8]) -> Vec<u8> {
     let mut encoder = GzBuilder::new()
         .mtime(0)
         .write(Vec::new(), Compression::default());
