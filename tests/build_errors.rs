@@ -167,6 +167,12 @@ fn cases() -> Vec<Case> {
         })
         .bootstraps(&["{in}/noise"]),
         case(
+            "bootstrap is a shared library",
+            3,
+            "is a shared library (no entry point, no interpreter, not marked PIE), not an executable",
+        )
+        .bootstraps(&["/lib/x86_64-linux-gnu/libz.so.1"]),
+        case(
             "script bootstrap without ARCH=",
             3,
             "bootstrap {script} is a script (/bin/sh), so its architecture cannot be read",

@@ -103,8 +103,9 @@ pub fn check_bootstrap(
                 architecture,
                 Level::Info,
                 format!(
-                    "{path} is an ELF executable for {}",
-                    elf.architecture.elf_machine_name()
+                    "{path} is an ELF executable for {}, {}",
+                    elf.architecture.elf_machine_name(),
+                    describe_linkage(&elf.linkage)
                 ),
             )
         };
@@ -128,6 +129,28 @@ pub fn check_bootstrap(
         ));
     }
     findings
+}
+
+/// `statically linked`, or the interpreter, NEEDED libraries and newest glibc version.
+fn describe_linkage(linkage: &Linkage) -> String {
+    match linkage {
+        Linkage::Static => "statically linked".into(),
+        Linkage::Dynamic(needs) => {
+            let mut text = format!(
+                "dynamically linked (interpreter {}; NEEDED {}",
+                needs.interpreter,
+                if needs.needed.is_empty() {
+                    "nothing".to_owned()
+                } else {
+                    needs.needed.join(", ")
+                }
+            );
+            if let Some(glibc) = &needs.glibc {
+                text.push_str(&format!("; newest glibc version GLIBC_{}", glibc.version));
+            }
+            text + ")"
+        }
+    }
 }
 
 fn glibc_finding(bootstrap: &Bootstrap, linkage: &Linkage, base: &BaseKnowledge) -> Finding {

@@ -66,9 +66,18 @@ pub type ElfProblem = String;
 /// Reads the facts from an ELF file whose first bytes are `\x7fELF`.
 pub fn read_elf<'data, R: ReadRef<'data>>(data: R) -> Result<ElfFacts, ElfProblem> {
     let (header, endian, architecture) = read_header(data)?;
-    let linkage = linkage(header, endian, data).map_err(|error| {
-        format!("has malformed dynamic-linking sections ({error}); it may be truncated")
-    })?;
+    let malformed =
+        |error| format!("has malformed dynamic-linking sections ({error}); it may be truncated");
+    let linkage = linkage(header, endian, data).map_err(malformed)?;
+    if header.e_type(endian) == elf::ET_DYN
+        && linkage == Linkage::Static
+        && header.e_entry(endian) == 0
+        && !has_pie_flag(header, endian, data).map_err(malformed)?
+    {
+        return Err(
+            "is a shared library (no entry point, no interpreter, not marked PIE), not an executable".into(),
+        );
+    }
     Ok(ElfFacts {
         architecture,
         linkage,
@@ -146,6 +155,23 @@ pub fn defined_glibc_version<'data, R: ReadRef<'data>>(data: R) -> Option<GlibcV
         }
     }
     newest
+}
+
+/// Whether `DT_FLAGS_1` has `DF_1_PIE`, as a static PIE's does.
+fn has_pie_flag<'data, R: ReadRef<'data>>(
+    header: &FileHeader64<Endianness>,
+    endian: Endianness,
+    data: R,
+) -> object::read::Result<bool> {
+    let sections = header.sections(endian, data)?;
+    for section in sections.iter() {
+        if let Some((entries, _)) = section.dynamic(endian, data)? {
+            return Ok(entries.iter().any(|entry| {
+                entry.d_tag(endian) == elf::DT_FLAGS_1 && entry.d_val(endian) & elf::DF_1_PIE.0 != 0
+            }));
+        }
+    }
+    Ok(false)
 }
 
 /// Static, or what the dynamic linker will need.
@@ -273,6 +299,19 @@ mod tests {
         .expect("a glibc system has libc.so.6");
         let version = defined_glibc_version(libc.as_slice()).unwrap();
         assert!(version >= "2.34".parse().unwrap(), "{version}");
+    }
+
+    #[test]
+    fn a_shared_library_is_not_an_executable() {
+        let library = [
+            "/lib/x86_64-linux-gnu/libz.so.1",
+            "/usr/lib/x86_64-linux-gnu/libz.so.1",
+        ]
+        .into_iter()
+        .find_map(|path| std::fs::read(path).ok())
+        .expect("zlib is installed");
+        let problem = read_elf(library.as_slice()).unwrap_err();
+        assert!(problem.contains("shared library"), "{problem}");
     }
 
     #[test]
