@@ -229,6 +229,12 @@ pub fn generate_fixtures(dir: &Path) -> Fixtures {
 /// at `layout` (created; must not exist yet or be empty). Deterministic: the same inputs
 /// (busybox binaries) always give the same digests.
 pub fn generate_base_layout(layout: &Path) -> BaseLayout {
+    generate_base_layout_with_padding(layout, PADDING_SIZE)
+}
+
+/// [`generate_base_layout`] with `padding` bytes of incompressible data in the padding layer
+/// (the benchmark makes a base the size of the real one this way).
+pub fn generate_base_layout_with_padding(layout: &Path, padding: usize) -> BaseLayout {
     fs::create_dir_all(layout.join("blobs").join("sha256"))
         .unwrap_or_else(|e| panic!("creating {}: {e}", layout.display()));
     fs::write(
@@ -260,7 +266,7 @@ pub fn generate_base_layout(layout: &Path) -> BaseLayout {
                 format!("lambda-image test fixture: busybox-static ({arch})"),
             ),
             (
-                padding_layer_tar(seed),
+                padding_layer_tar(seed, padding),
                 "lambda-image test fixture: pseudo-random padding".to_string(),
             ),
             (
@@ -774,8 +780,8 @@ fn busybox_layer_tar(busybox: &[u8]) -> Vec<u8> {
     tar_bytes(entries)
 }
 
-fn padding_layer_tar(seed: u64) -> Vec<u8> {
-    let data = pseudo_random_bytes(seed, PADDING_SIZE);
+fn padding_layer_tar(seed: u64, size: usize) -> Vec<u8> {
+    let data = pseudo_random_bytes(seed, size);
     tar_bytes(vec![
         Entry::Dir {
             path: "opt",
