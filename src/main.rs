@@ -11,6 +11,7 @@ mod error;
 mod findings;
 mod image;
 mod layer;
+mod package;
 mod platform;
 mod reference;
 mod registry;
@@ -29,6 +30,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match &cli.command {
         Command::Build(args) => cli::build::run(args).map(|report| {
+            if args.json {
+                report.to_json() + "\n"
+            } else {
+                report.to_text()
+            }
+        }),
+        Command::Zip(args) => cli::zip::run(args).map(|report| {
             if args.json {
                 report.to_json() + "\n"
             } else {

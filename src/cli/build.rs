@@ -13,7 +13,7 @@ use crate::bootstrap::glibc::GlibcVersion;
 use crate::bootstrap::{self, Bootstrap, BootstrapSpec};
 use crate::catalog::DEFAULT_BASE;
 use crate::error::{Error, Result};
-use crate::findings::Finding;
+use crate::findings::{Finding, report_findings};
 use crate::image::ImageFormat;
 use crate::image::config::KeyValue;
 use crate::layer::contents::BOOTSTRAP_PATH;
@@ -305,15 +305,6 @@ fn check_against_base_files(
     }
     enforce(&findings)?;
     Ok(Some(findings))
-}
-
-/// Prints what the user should see of the checks: warnings, skips and fixes, not passes.
-fn report_findings(findings: &[Finding]) {
-    for finding in findings {
-        if finding.level != crate::findings::Level::Info || finding.check == "executable" {
-            eprintln!("lambda-image: {}", finding.to_text());
-        }
-    }
 }
 
 /// Adds where the images were written; the first place written stays the main `reference`.
