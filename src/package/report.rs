@@ -116,6 +116,48 @@ fn shell_word(path: &str) -> String {
 mod tests {
     use super::*;
 
+    fn report(size: u64) -> ZipReport {
+        let digest = crate::digest::Sha256Digest::of(b"");
+        ZipReport::new(
+            "out/fn.zip".into(),
+            &digest,
+            size,
+            size * 2,
+            Architecture::Arm64,
+            "provided.al2",
+            Vec::new(),
+        )
+    }
+
+    #[test]
+    fn the_deploy_hint_uploads_directly_up_to_50_mb_and_through_s3_past_it() {
+        let small = report(52_428_800);
+        assert_eq!(small.upload, "direct");
+        assert_eq!(
+            small.code_sha256,
+            "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
+        );
+        let text = small.to_text();
+        assert!(text.contains(
+            "deploy        aws lambda create-function --function-name NAME --role ROLE_ARN \
+             --runtime provided.al2 --handler bootstrap --architectures arm64 --zip-file fileb://out/fn.zip\n"
+        ), "{text}");
+        assert!(!text.contains("s3"), "{text}");
+
+        let large = report(52_428_801);
+        assert_eq!(large.upload, "s3");
+        let text = large.to_text();
+        assert!(
+            text.contains("upload        aws s3 cp out/fn.zip s3://BUCKET/KEY"),
+            "{text}"
+        );
+        assert!(
+            text.contains("--code S3Bucket=BUCKET,S3Key=KEY\n"),
+            "{text}"
+        );
+        assert!(!text.contains("--zip-file"), "{text}");
+    }
+
     #[test]
     fn paths_are_quoted_only_when_the_shell_needs_it() {
         assert_eq!(shell_word("out/function.zip"), "out/function.zip");
