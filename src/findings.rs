@@ -82,6 +82,16 @@ impl Finding {
     }
 }
 
+/// Prints what the user should see of the checks on stderr: warnings, skips and fixes, not
+/// passes. The same for every command that checks (`build`, `zip`).
+pub fn report_findings(findings: &[Finding]) {
+    for finding in findings {
+        if finding.level != Level::Info || finding.check == "executable" {
+            eprintln!("lambda-image: {}", finding.to_text());
+        }
+    }
+}
+
 /// True when any finding fails the command.
 pub fn has_errors(findings: &[Finding]) -> bool {
     findings.iter().any(|finding| finding.level == Level::Error)

@@ -12,6 +12,7 @@ mod findings;
 mod image;
 mod layer;
 mod lint;
+mod package;
 mod platform;
 mod reference;
 mod registry;
@@ -41,6 +42,14 @@ fn main() -> ExitCode {
         Command::Check(args) => {
             cli::check::run(args).map(|report| (report.render(args.json), report.exit_code()))
         }
+        Command::Zip(args) => cli::zip::run(args).map(|report| {
+            let text = if args.json {
+                report.to_json() + "\n"
+            } else {
+                report.to_text()
+            };
+            (text, 0)
+        }),
     };
     match outcome {
         Ok((text, status)) => {

@@ -39,7 +39,8 @@ pub struct ReportedBase {
     pub digest: String,
 }
 
-fn architecture_name<S: serde::Serializer>(
+/// Serializes an architecture by its OCI name (`amd64`, `arm64`).
+pub(crate) fn architecture_name<S: serde::Serializer>(
     architecture: &Architecture,
     serializer: S,
 ) -> Result<S::Ok, S::Error> {

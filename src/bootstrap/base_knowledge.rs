@@ -80,15 +80,6 @@ pub fn check_bootstraps(
     Ok(findings)
 }
 
-/// Prints what the user should see of the checks: warnings, skips and fixes, not passes.
-pub fn print_findings(findings: &[Finding]) {
-    for finding in findings {
-        if finding.level != crate::findings::Level::Info || finding.check == "executable" {
-            eprintln!("lambda-image: {}", finding.to_text());
-        }
-    }
-}
-
 /// True when the base's layers can be read without a download.
 pub fn layers_are_local(base: &ResolvedBase) -> bool {
     matches!(base.blobs, BaseBlobs::Tree(_))

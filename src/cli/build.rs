@@ -5,14 +5,13 @@ use std::path::{Path, PathBuf};
 use clap::{Args, ValueEnum};
 
 use crate::assemble::{ImageSettings, NewLayer, assemble};
-use crate::bootstrap::base_knowledge::{
-    check_bootstraps, glibc_without_layers, layers_are_local, print_findings,
-};
+use crate::bootstrap::base_knowledge::{check_bootstraps, glibc_without_layers, layers_are_local};
 use crate::bootstrap::checks::{CheckName, enforce};
 use crate::bootstrap::glibc::GlibcVersion;
 use crate::bootstrap::{self, Bootstrap, BootstrapSpec};
 use crate::catalog::DEFAULT_BASE;
 use crate::error::{Error, Result};
+use crate::findings::report_findings;
 use crate::image::ImageFormat;
 use crate::image::config::KeyValue;
 use crate::layer::contents::BOOTSTRAP_PATH;
@@ -195,7 +194,7 @@ pub fn run(args: &BuildArgs) -> Result<BuildReport> {
         )?;
         enforce(&findings)?;
     }
-    print_findings(&findings);
+    report_findings(&findings);
     let format = match args.format {
         Some(FormatArg::Oci) => ImageFormat::Oci,
         Some(FormatArg::Docker) => ImageFormat::Docker,

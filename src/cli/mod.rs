@@ -2,6 +2,7 @@
 
 pub mod build;
 pub mod check;
+pub mod zip;
 
 use clap::{Parser, Subcommand};
 
@@ -20,12 +21,16 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Parsed once per run: the size of the largest command's flags does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Put bootstrap executables on a Lambda base image and write the result.
     Build(build::BuildArgs),
     /// Lint an image for what Lambda would reject, and check bootstraps against a base.
     Check(check::CheckArgs),
+    /// Write the .zip deployment package for the provided.al2023 / provided.al2 runtimes.
+    Zip(zip::ZipArgs),
 }
 
 /// Opens an image from wherever `reference` points; a registry reference needs a session.

@@ -4,6 +4,9 @@
 //!
 //! Paths are kept relative (`var/runtime/bootstrap`) and sorted, so the tar comes out in the same
 //! order on every machine. Nothing is read here except metadata; contents stream in `writer`.
+//!
+//! The `.zip` package (`crate::package`) builds its tree here too, rooted at `/var/task`, so
+//! `--include` means the same for `build` and `zip`.
 
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
@@ -45,23 +48,37 @@ impl LayerEntry {
 }
 
 /// The entries of a layer, keyed by relative path (`var/runtime/bootstrap`).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct LayerContents {
     entries: BTreeMap<String, LayerEntry>,
+    /// What the tree becomes, for messages: "layer" or "package".
+    container: &'static str,
 }
 
 impl LayerContents {
     /// A layer holding `bootstrap` at `/var/runtime/bootstrap`, mode 0755 whatever its mode on disk.
     pub fn with_bootstrap(bootstrap: &Path, size: u64) -> Result<Self> {
-        let mut contents = Self::default();
+        Self::with_bootstrap_at("layer", BOOTSTRAP_PATH, bootstrap, size)
+    }
+
+    /// A `container` ("layer", "package") holding `bootstrap` at the absolute path
+    /// `destination`, mode 0755 whatever its mode on disk.
+    pub fn with_bootstrap_at(
+        container: &'static str,
+        destination: &str,
+        bootstrap: &Path,
+        size: u64,
+    ) -> Result<Self> {
+        let mut contents = Self {
+            entries: BTreeMap::new(),
+            container,
+        };
         let entry = LayerEntry::File {
             source: bootstrap.to_owned(),
             size,
             executable: true,
         };
-        contents.insert(&image_path(BOOTSTRAP_PATH)?, entry, || {
-            "the bootstrap".into()
-        })?;
+        contents.insert(&image_path(destination)?, entry, || "the bootstrap".into())?;
         Ok(contents)
     }
 
@@ -148,8 +165,9 @@ impl LayerContents {
                 self.insert(&path, entry, described)?;
             } else {
                 return Err(Error::usage(format!(
-                    "--include {include}: {} is a device, socket or pipe, which cannot go in a layer",
-                    source.display()
+                    "--include {include}: {} is a device, socket or pipe, which cannot go in a {}",
+                    source.display(),
+                    self.container
                 )));
             }
         }
@@ -182,8 +200,9 @@ impl LayerContents {
                 Some(LayerEntry::Directory) => {}
                 Some(_) => {
                     return Err(Error::usage(format!(
-                        "{}: /{parent} is a file in the layer, so /{path} cannot be placed under it",
-                        described()
+                        "{}: /{parent} is a file in the {}, so /{path} cannot be placed under it",
+                        described(),
+                        self.container
                     )));
                 }
             }
@@ -195,8 +214,9 @@ impl LayerContents {
             }
             Some(LayerEntry::Directory) if entry == LayerEntry::Directory => Ok(()),
             Some(_) => Err(Error::usage(format!(
-                "{}: /{path} is already in the layer (from the bootstrap or another --include)",
-                described()
+                "{}: /{path} is already in the {} (from the bootstrap or another --include)",
+                described(),
+                self.container
             ))
             .hint("give each --include its own destination")),
         }
@@ -220,7 +240,7 @@ fn file_entry(source: &Path, metadata: &std::fs::Metadata) -> LayerEntry {
 }
 
 /// Turns an absolute image path into the relative form used in tar entries, refusing `..`.
-fn image_path(destination: &str) -> Result<String> {
+pub fn image_path(destination: &str) -> Result<String> {
     let path = Path::new(destination);
     if !path.is_absolute() {
         return Err(Error::usage(format!(

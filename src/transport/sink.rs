@@ -303,7 +303,8 @@ fn write_archive(
     Ok(())
 }
 
-fn parent_directory(path: &Path) -> Result<PathBuf> {
+/// The directory `path` is (or will be) in; it must exist, else a clear output error.
+pub(crate) fn parent_directory(path: &Path) -> Result<PathBuf> {
     let parent = match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
         _ => PathBuf::from("."),

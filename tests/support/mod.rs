@@ -472,6 +472,16 @@ pub fn stderr_of(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+/// The names of the files in `directory`, sorted.
+pub fn file_names(directory: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(directory)
+        .unwrap_or_else(|e| panic!("listing {}: {e}", directory.display()))
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
 /// `Command` for the binary under test, with `SOURCE_DATE_EPOCH` removed from its
 /// environment.
 pub fn lambda_image() -> Command {
