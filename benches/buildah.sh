@@ -5,18 +5,17 @@
 # `commit`, and `push` it; then `manifest create`, `add` both, and `manifest push --all`.
 # With a `oci:DIR` target the images go to an OCI layout instead of a registry.
 #
-# usage: buildah.sh STORE BASE_AMD64 BASE_ARM64 TARGET BOOTSTRAP_AMD64 BOOTSTRAP_ARM64
+# usage: buildah.sh STORE BASE TARGET BOOTSTRAP_AMD64 BOOTSTRAP_ARM64
 #   STORE   buildah's storage root (kept between runs = warm; emptied by the caller = cold)
-#   BASE_*  transport:reference of each architecture's base, e.g. docker://127.0.0.1:5000/base:al2023-amd64
+#   BASE    the base's index, e.g. docker://127.0.0.1:5000/lambda/base:al2023 or oci:DIR:TAG
 #   TARGET  docker://HOST/REPO:TAG or oci:DIR:TAG
 set -euo pipefail
 
 store=$1
-base_amd64=$2
-base_arm64=$3
-target=$4
-bootstrap_amd64=$5
-bootstrap_arm64=$6
+base=$2
+target=$3
+bootstrap_amd64=$4
+bootstrap_arm64=$5
 
 buildah() {
     command buildah --root "$store/root" --runroot "$store/run" --storage-driver "${BUILDAH_STORAGE_DRIVER:-overlay}" "$@"
@@ -26,7 +25,7 @@ tls=(--tls-verify=false)
 
 images=()
 for arch in amd64 arm64; do
-    if [ "$arch" = amd64 ]; then base=$base_amd64 bootstrap=$bootstrap_amd64; else base=$base_arm64 bootstrap=$bootstrap_arm64; fi
+    if [ "$arch" = amd64 ]; then bootstrap=$bootstrap_amd64; else bootstrap=$bootstrap_arm64; fi
     from_flags=(--arch "$arch" --pull=missing --quiet)
     [[ $base == docker://* ]] && from_flags+=("${tls[@]}")
     container=$(buildah from "${from_flags[@]}" "$base")
