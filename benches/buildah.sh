@@ -26,7 +26,7 @@ tls=(--tls-verify=false)
 images=()
 for arch in amd64 arm64; do
     if [ "$arch" = amd64 ]; then bootstrap=$bootstrap_amd64; else bootstrap=$bootstrap_arm64; fi
-    from_flags=(--arch "$arch" --pull=missing --quiet)
+    from_flags=(--arch "$arch" --pull=missing --quiet --name "bench-$id-$arch-container")
     [[ $base == docker://* ]] && from_flags+=("${tls[@]}")
     container=$(buildah from "${from_flags[@]}" "$base")
     buildah copy --quiet --chmod 0755 "$container" "$bootstrap" /var/runtime/bootstrap >/dev/null

@@ -24,6 +24,17 @@ pub struct ReportedImage {
     pub reference: String,
     /// Every place it was written (`reference` first).
     pub references: Vec<String>,
+    /// The new layer (the bootstrap's).
+    pub layer: Option<ReportedLayer>,
+}
+
+/// The layer a build made for one architecture.
+#[derive(Debug, Serialize)]
+pub struct ReportedLayer {
+    pub digest: String,
+    pub size: u64,
+    /// Taken from the layer cache (same inputs as an earlier build), not compressed again.
+    pub cached: bool,
 }
 
 #[derive(Debug, Serialize)]

@@ -14,16 +14,18 @@ use crate::error::{Error, Result};
 use crate::findings::report_findings;
 use crate::image::ImageFormat;
 use crate::image::config::KeyValue;
+use crate::layer::cache::LayerCache;
 use crate::layer::contents::BOOTSTRAP_PATH;
-use crate::layer::writer::write_layer_to_temp_file;
-use crate::layer::{IncludeSpec, LayerContents, LayerDigests};
+use crate::layer::parallel::produce_layers;
+use crate::layer::{IncludeSpec, LayerContents};
 use crate::platform::Architecture;
 use crate::reference::registry::RegistryReference;
 use crate::reference::{BaseReference, ImageLocation, is_valid_tag};
+use crate::registry::cache::BlobCache;
 use crate::registry::credentials::{Credential, parse_creds};
 use crate::registry::push::{Destination, push};
 use crate::registry::{Session, SessionOptions};
-use crate::report::{BuildReport, ReportedBase, ReportedImage, ReportedIndex};
+use crate::report::{BuildReport, ReportedBase, ReportedImage, ReportedIndex, ReportedLayer};
 use crate::timestamp::BuildTimestamp;
 use crate::transport::sink::{plan_output, write_output};
 
@@ -216,14 +218,20 @@ pub fn run(args: &BuildArgs) -> Result<BuildReport> {
         (None, None) => std::env::temp_dir(),
     };
     let scratch = scratch_directory(&scratch_parent)?;
-    let layers =
-        write_layers_in_parallel(&architectures, &contents, timestamp.seconds, scratch.path())?;
+    let layer_cache = BlobCache::open(args.cache_dir.as_deref())?.map(LayerCache::new);
+    let layers = produce_layers(
+        &architectures,
+        &contents,
+        timestamp.seconds,
+        scratch.path(),
+        layer_cache.as_ref(),
+    )?;
     let new_layers = layers
         .iter()
-        .map(|(architecture, file, digests)| NewLayer {
-            architecture: *architecture,
-            digests: digests.clone(),
-            file: file.path().to_owned(),
+        .map(|layer| NewLayer {
+            architecture: layer.architecture,
+            digests: layer.digests.clone(),
+            file: layer.file.clone(),
         })
         .collect();
 
@@ -264,6 +272,16 @@ pub fn run(args: &BuildArgs) -> Result<BuildReport> {
         )?;
         add_to_report(&mut report, pushed.images, pushed.index);
     }
+    for image in &mut report.images {
+        image.layer = layers
+            .iter()
+            .find(|layer| layer.architecture == image.architecture)
+            .map(|layer| ReportedLayer {
+                digest: layer.digests.digest.to_string(),
+                size: layer.digests.size,
+                cached: layer.cached,
+            });
+    }
     Ok(report)
 }
 
@@ -285,6 +303,7 @@ fn add_to_report(
                 digest: digest.to_string(),
                 reference: reference.clone(),
                 references: vec![reference],
+                layer: None,
             }),
         }
     }
@@ -399,37 +418,6 @@ pub(super) fn inspect_bootstraps(specs: &[BootstrapSpec]) -> Result<Vec<Bootstra
     }
     bootstraps.sort_by_key(|b| b.architecture);
     Ok(bootstraps)
-}
-
-type WrittenLayer = (Architecture, tempfile::NamedTempFile, LayerDigests);
-
-/// Writes every architecture's layer at once: compression is the slow part of a build.
-fn write_layers_in_parallel(
-    architectures: &[Architecture],
-    contents: &[LayerContents],
-    mtime: u64,
-    scratch: &std::path::Path,
-) -> Result<Vec<WrittenLayer>> {
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = architectures
-            .iter()
-            .zip(contents)
-            .map(|(&architecture, contents)| {
-                scope.spawn(move || {
-                    write_layer_to_temp_file(contents, mtime, scratch)
-                        .map(|(file, digests)| (architecture, file, digests))
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .map(|worker| {
-                worker
-                    .join()
-                    .unwrap_or_else(|_| Err(Error::failure("a layer writer thread panicked")))
-            })
-            .collect()
-    })
 }
 
 /// The history entry's `created_by`: what went into the layer, with no machine-specific paths.

@@ -60,6 +60,16 @@ impl BlobCache {
         self.blob_directory().join(digest.hex())
     }
 
+    /// The cache's directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Where the blob with `digest` is (or would be) kept.
+    pub fn blob_path(&self, digest: &Sha256Digest) -> PathBuf {
+        self.path(digest)
+    }
+
     /// Opens a cached blob, verified as it is read. None if it is not cached.
     pub fn open_blob(&self, digest: &Sha256Digest, size: u64) -> Option<Box<dyn Read + Send>> {
         let path = self.path(digest);
