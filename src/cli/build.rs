@@ -23,7 +23,7 @@ use crate::reference::registry::RegistryReference;
 use crate::reference::{BaseReference, ImageLocation, is_valid_tag};
 use crate::registry::cache::BlobCache;
 use crate::registry::credentials::{Credential, parse_creds};
-use crate::registry::push::{Destination, push};
+use crate::registry::push::{Destination, push, push_base_layers};
 use crate::registry::{Session, SessionOptions};
 use crate::report::{BuildReport, ReportedBase, ReportedImage, ReportedIndex, ReportedLayer};
 use crate::timestamp::BuildTimestamp;
@@ -219,13 +219,32 @@ pub fn run(args: &BuildArgs) -> Result<BuildReport> {
     };
     let scratch = scratch_directory(&scratch_parent)?;
     let layer_cache = BlobCache::open(args.cache_dir.as_deref())?.map(LayerCache::new);
-    let layers = produce_layers(
-        &architectures,
-        &contents,
-        timestamp.seconds,
-        scratch.path(),
-        layer_cache.as_ref(),
-    )?;
+    let destinations = match &session {
+        Some(session) if !targets.is_empty() => destinations(session, &targets),
+        _ => Vec::new(),
+    };
+    // The base's layers go up while the new layers are compressed: the two overlap.
+    let (layers, base_layers_pushed) = std::thread::scope(|scope| {
+        let base_push = session.as_ref().filter(|_| !destinations.is_empty()).map(|session| {
+            scope.spawn(|| push_base_layers(&destinations, &base, &session.progress))
+        });
+        let layers = produce_layers(
+            &architectures,
+            &contents,
+            timestamp.seconds,
+            scratch.path(),
+            layer_cache.as_ref(),
+        );
+        let pushed = match base_push {
+            Some(worker) => worker
+                .join()
+                .unwrap_or_else(|_| Err(Error::failure("the base layer push thread panicked"))),
+            None => Ok(Default::default()),
+        };
+        (layers, pushed)
+    });
+    let layers = layers?;
+    let base_layers_pushed = base_layers_pushed?;
     let new_layers = layers
         .iter()
         .map(|layer| NewLayer {
@@ -260,13 +279,13 @@ pub fn run(args: &BuildArgs) -> Result<BuildReport> {
         add_to_report(&mut report, written.images, written.index);
     }
     if let Some(session) = &session
-        && !targets.is_empty()
+        && !destinations.is_empty()
     {
-        let destinations = destinations(session, &targets);
         let pushed = push(
             &destinations,
             &assembled,
             &base,
+            &base_layers_pushed,
             !args.no_arch_tags,
             &session.progress,
         )?;

@@ -6,7 +6,7 @@
 //! An upload is `POST /blobs/uploads/` then a single `PUT <location>?digest=` carrying the whole
 //! blob, streamed from its source; never chunked `PATCH`es, which ECR mishandles.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Read};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -47,17 +47,48 @@ pub struct Pushed {
     pub index: Option<(Sha256Digest, String)>,
 }
 
-/// Pushes `assembled` to every destination. `arch_tags`: with several architectures, also tag
-/// each one `TAG-ARCH`.
+/// Pushes the base's layers (of the resolved architectures) to every destination. A build runs
+/// this while it compresses the new layers, so the two overlap; [`push`] is then told which
+/// blobs are already there.
+pub fn push_base_layers(
+    destinations: &[Destination],
+    base: &ResolvedBase,
+    progress: &Progress,
+) -> Result<BTreeSet<Sha256Digest>> {
+    let mut blobs: BTreeMap<Sha256Digest, Blob> = BTreeMap::new();
+    for image in base.images.values() {
+        for layer in &image.layers {
+            blobs.entry(layer.digest()).or_insert(Blob::Layer(layer));
+        }
+    }
+    for destination in destinations {
+        push_blobs(destination, blobs.values().collect(), base, progress)?;
+    }
+    Ok(blobs.into_keys().collect())
+}
+
+/// Pushes `assembled` to every destination; blobs in `present` are known to be there already.
+/// `arch_tags`: with several architectures, also tag each one `TAG-ARCH`.
 pub fn push(
     destinations: &[Destination],
     assembled: &Assembled,
     base: &ResolvedBase,
+    present: &BTreeSet<Sha256Digest>,
     arch_tags: bool,
     progress: &Progress,
 ) -> Result<Pushed> {
+    let mut blobs: BTreeMap<Sha256Digest, Blob> = BTreeMap::new();
+    for image in &assembled.images {
+        for layer in &image.layers {
+            blobs.entry(layer.digest()).or_insert(Blob::Layer(layer));
+        }
+        blobs
+            .entry(image.config.digest.clone())
+            .or_insert(Blob::Config(&image.config));
+    }
+    blobs.retain(|digest, _| !present.contains(digest));
     for destination in destinations {
-        push_blobs(destination, assembled, base, progress)?;
+        push_blobs(destination, blobs.values().collect(), base, progress)?;
         for image in &assembled.images {
             put_manifest(
                 destination,
@@ -129,24 +160,14 @@ impl Blob<'_> {
     }
 }
 
-/// Pushes every distinct blob of the images, several at once; the first failure stops the rest.
+/// Pushes blobs, several at once; the first failure stops the rest.
 fn push_blobs(
     destination: &Destination,
-    assembled: &Assembled,
+    mut blobs: Vec<&Blob>,
     base: &ResolvedBase,
     progress: &Progress,
 ) -> Result<()> {
-    let mut blobs: BTreeMap<Sha256Digest, Blob> = BTreeMap::new();
-    for image in &assembled.images {
-        for layer in &image.layers {
-            blobs.entry(layer.digest()).or_insert(Blob::Layer(layer));
-        }
-        blobs
-            .entry(image.config.digest.clone())
-            .or_insert(Blob::Config(&image.config));
-    }
     // Largest first, so the long uploads start at once.
-    let mut blobs: Vec<Blob> = blobs.into_values().collect();
     blobs.sort_by_key(|blob| std::cmp::Reverse(blob.size()));
 
     let next = AtomicUsize::new(0);
