@@ -7,6 +7,7 @@ mod bootstrap;
 mod catalog;
 mod cli;
 mod digest;
+mod emulator;
 mod error;
 mod image;
 mod layer;
@@ -34,6 +35,8 @@ fn main() -> ExitCode {
                 report.to_text()
             }
         }),
+        Command::Invoke(args) => return cli::invoke::run(args),
+        Command::Serve(args) => cli::serve::run(args).map(|()| String::new()),
     };
     match outcome {
         Ok(text) => {
