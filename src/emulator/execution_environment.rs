@@ -138,12 +138,13 @@ impl ExecutionEnvironment {
         Ok(Some(pid))
     }
 
-    /// Kills the bootstrap, if one runs, and releases whatever waits for it.
+    /// Kills the bootstrap, if one runs, and ends the requests it left waiting. (A runtime
+    /// started elsewhere is left alone: its next request for an event keeps waiting.)
     pub fn stop(&mut self) {
         if let Some(running) = self.running.take() {
             running.process.stop();
+            self.api.release_waiting_runtimes();
         }
-        self.api.release_waiting_runtimes();
     }
 
     /// Delivers `event` and waits for its outcome.
