@@ -18,6 +18,7 @@ use crate::emulator::execution_environment::{INIT_LIMIT, Outcome};
 use crate::emulator::http::HttpServer;
 use crate::emulator::invocation::{Event, MAX_PAYLOAD_BYTES};
 use crate::emulator::invoke_endpoint::{routes, timeout_message};
+use crate::emulator::log::log_line;
 use crate::emulator::signals::exit_on_termination;
 use crate::error::{Error, ErrorKind, Result};
 
@@ -47,7 +48,7 @@ pub fn run(args: &InvokeArgs) -> ExitCode {
     match invoke(args) {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("lambda-image: error: {error}");
+            log_line!("lambda-image: error: {error}");
             // Outcome codes are fixed (1 function error, 3 timeout): a bootstrap that cannot
             // run at all is "could not start" (2), like bad flags.
             ExitCode::from(match error.kind() {
@@ -78,7 +79,7 @@ fn invoke(args: &InvokeArgs) -> Result<ExitCode> {
     environment.stop();
 
     let failure = |message: String, hint: &str| {
-        eprintln!(
+        log_line!(
             "lambda-image: error: {}",
             Error::failure(message).hint(hint)
         );
@@ -93,18 +94,18 @@ fn invoke(args: &InvokeArgs) -> Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
         Outcome::FunctionError { body } => {
-            eprintln!(
+            log_line!(
                 "lambda-image: function error: {}",
                 String::from_utf8_lossy(&body)
             );
             EXIT_FUNCTION_ERROR
         }
         Outcome::InitError { body } => {
-            eprintln!(
+            log_line!(
                 "lambda-image: init error: {}",
                 String::from_utf8_lossy(&body)
             );
-            eprintln!(
+            log_line!(
                 "  hint: the bootstrap reported that it could not start; its own output is above"
             );
             EXIT_NOT_STARTED
@@ -159,7 +160,7 @@ fn read_event(argument: Option<&str>) -> Result<Vec<u8>> {
         None => {
             let mut stdin = std::io::stdin();
             if stdin.is_terminal() {
-                eprintln!(
+                log_line!(
                     "lambda-image: reading the event from stdin (end it with Ctrl-D), or pass --event JSON"
                 );
             }

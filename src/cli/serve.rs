@@ -16,6 +16,7 @@ use super::function::{FunctionArgs, LocalFunction, runnable_bootstrap};
 use crate::bootstrap::BootstrapSpec;
 use crate::emulator::http::HttpServer;
 use crate::emulator::invoke_endpoint::{INVOCATIONS_PATH, routes};
+use crate::emulator::log::log_line;
 use crate::emulator::signals::wait_for_termination;
 use crate::error::Result;
 
@@ -60,27 +61,27 @@ pub fn run(args: &ServeArgs) -> Result<()> {
         routes(api, Some((Arc::clone(&environment), timeout))),
     )?;
 
-    eprintln!("lambda-image: listening on http://{address}{INVOCATIONS_PATH}");
+    log_line!("lambda-image: listening on http://{address}{INVOCATIONS_PATH}");
     match (&bootstrap, started) {
         (Some(bootstrap), Some(pid)) => {
-            eprintln!(
+            log_line!(
                 "lambda-image: bootstrap {} started (pid {pid})",
                 bootstrap.display()
             );
         }
         _ => {
-            eprintln!(
+            log_line!(
                 "lambda-image: Runtime API at {address}; start the runtime with this environment:"
             );
             for (key, value) in lambda_environment.for_external_runtime(address) {
-                eprintln!("  {key}={value}");
+                log_line!("  {key}={value}");
             }
         }
     }
-    eprintln!("lambda-image: Ctrl-C stops");
+    log_line!("lambda-image: Ctrl-C stops");
 
     let signal = wait_for_termination()?;
-    eprintln!("lambda-image: stopping (signal {signal})");
+    log_line!("lambda-image: stopping (signal {signal})");
     drop(server);
     Ok(())
 }

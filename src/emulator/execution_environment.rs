@@ -16,6 +16,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::time::{Duration, Instant, SystemTime};
 
 use super::invocation::{Answer, Event, Notice, new_request_id};
+use super::log::log_line;
 use super::process::{BootstrapProcess, describe_exit};
 use super::runtime_api::RuntimeApi;
 use crate::error::Result;
@@ -160,7 +161,7 @@ impl ExecutionEnvironment {
         }
 
         let request_id = new_request_id();
-        eprintln!("START RequestId: {request_id} Version: $LATEST");
+        log_line!("START RequestId: {request_id} Version: $LATEST");
         self.api.queue(&request_id, event, self.timeout);
         let (outcome, init_duration, duration) = self.await_outcome(&request_id);
         self.api.withdraw(&request_id);
@@ -171,12 +172,12 @@ impl ExecutionEnvironment {
             self.stop();
         }
 
-        eprintln!("END RequestId: {request_id}");
+        log_line!("END RequestId: {request_id}");
         let init = init_duration
             .map(|init| format!("Init Duration: {:.2} ms\t", milliseconds(init)))
             .unwrap_or_default();
         let duration = milliseconds(duration);
-        eprintln!(
+        log_line!(
             "REPORT RequestId: {request_id}\t{init}Duration: {duration:.2} ms\tBilled Duration: {:.0} ms\tMemory Size: {} MB",
             duration.ceil(),
             self.memory_size
@@ -261,14 +262,14 @@ impl ExecutionEnvironment {
             match notice {
                 Notice::RuntimeReady { at } => self.note_runtime_ready(at),
                 Notice::Exited { pid, status } if self.is_running(pid) => {
-                    eprintln!(
+                    log_line!(
                         "lambda-image: the bootstrap (pid {pid}) exited while idle ({}); starting it again",
                         describe_exit(status)
                     );
                     self.mark_running(|running| running.exited = true);
                 }
                 Notice::InitError { body } => {
-                    eprintln!(
+                    log_line!(
                         "lambda-image: the runtime reported an init error while idle: {}",
                         String::from_utf8_lossy(&body)
                     );

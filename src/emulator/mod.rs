@@ -12,6 +12,7 @@ pub mod host_architecture;
 pub mod http;
 pub mod invocation;
 pub mod invoke_endpoint;
+pub mod log;
 pub mod process;
 pub mod runtime_api;
 pub mod signals;

@@ -4,6 +4,7 @@
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
+use super::log::log_line;
 use super::process::kill_running_bootstrap;
 use crate::error::{Error, Result};
 
@@ -24,7 +25,7 @@ pub fn exit_on_termination() -> Result<()> {
         .spawn(move || {
             if let Some(signal) = signals.forever().next() {
                 kill_running_bootstrap();
-                eprintln!("lambda-image: interrupted; the bootstrap was killed");
+                log_line!("lambda-image: interrupted; the bootstrap was killed");
                 std::process::exit(128 + signal);
             }
         })

@@ -42,7 +42,9 @@ static INVOCATIONS: AtomicU64 = AtomicU64::new(0);
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    eprintln!("echo function pid {}", std::process::id());
+    // One write, so the line is not split by lambda-image's own lines on the same stderr.
+    let _ = std::io::stderr()
+        .write_all(format!("echo function pid {}\n", std::process::id()).as_bytes());
     match std::env::var("ECHO_FAIL_INIT").as_deref() {
         Ok("1") => {
             report_init_error("ECHO_FAIL_INIT is set");
