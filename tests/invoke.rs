@@ -98,7 +98,6 @@ fn script(directory: &Path, name: &str, text: &str) -> PathBuf {
 #[test]
 fn invoke_prints_the_functions_answer_and_gives_it_lambdas_environment() {
     let event = json!({"hello": "world", "n": [1, 2, 3]});
-    let started = Instant::now();
     let before = epoch_ms();
     let output = invoke(
         &echo(),
@@ -161,7 +160,6 @@ fn invoke_prints_the_functions_answer_and_gives_it_lambdas_environment() {
         "the function's logs go to stderr:\n{stderr}"
     );
     assert!(stderr.contains("REPORT RequestId: "), "{stderr}");
-    assert!(started.elapsed() < Duration::from_secs(60));
 }
 
 #[test]
@@ -266,9 +264,10 @@ fn a_bootstrap_that_exits_without_answering_exits_2() {
 
 #[test]
 fn a_timeout_kills_the_bootstrap_and_exits_3() {
+    let bootstrap = echo(); // built (once) before the clock starts
     let started = Instant::now();
     let output = invoke(
-        &echo(),
+        &bootstrap,
         &["--timeout", "1", "--event", r#"{"sleep_ms": 30000}"#],
         b"",
     );
