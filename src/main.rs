@@ -7,6 +7,7 @@ mod bootstrap;
 mod catalog;
 mod cli;
 mod digest;
+mod emulator;
 mod error;
 mod findings;
 mod image;
@@ -50,6 +51,8 @@ fn main() -> ExitCode {
             };
             (text, 0)
         }),
+        Command::Invoke(args) => return cli::invoke::run(args),
+        Command::Serve(args) => cli::serve::run(args).map(|()| (String::new(), 0)),
     };
     match outcome {
         Ok((text, status)) => {

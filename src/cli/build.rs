@@ -225,9 +225,12 @@ pub fn run(args: &BuildArgs) -> Result<BuildReport> {
     };
     // The base's layers go up while the new layers are compressed: the two overlap.
     let (layers, base_layers_pushed) = std::thread::scope(|scope| {
-        let base_push = session.as_ref().filter(|_| !destinations.is_empty()).map(|session| {
-            scope.spawn(|| push_base_layers(&destinations, &base, &session.progress))
-        });
+        let base_push = session
+            .as_ref()
+            .filter(|_| !destinations.is_empty())
+            .map(|session| {
+                scope.spawn(|| push_base_layers(&destinations, &base, &session.progress))
+            });
         let layers = produce_layers(
             &architectures,
             &contents,

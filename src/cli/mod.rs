@@ -2,6 +2,9 @@
 
 pub mod build;
 pub mod check;
+pub mod function;
+pub mod invoke;
+pub mod serve;
 pub mod zip;
 
 use clap::{Parser, Subcommand};
@@ -31,6 +34,10 @@ pub enum Command {
     Check(check::CheckArgs),
     /// Write the .zip deployment package for the provided.al2023 / provided.al2 runtimes.
     Zip(zip::ZipArgs),
+    /// Run a bootstrap once on a local Lambda Runtime API and print its answer to one event.
+    Invoke(invoke::InvokeArgs),
+    /// Serve a bootstrap (or an external runtime) like the Lambda Runtime Interface Emulator.
+    Serve(serve::ServeArgs),
 }
 
 /// Opens an image from wherever `reference` points; a registry reference needs a session.

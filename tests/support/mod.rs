@@ -17,6 +17,9 @@
 //!   counting and skopeo helpers; [`proxy`]: a reverse proxy in front of it that can corrupt
 //!   blobs, redirect them to another host, inject failures and reset connections. Both
 //!   servers run on the small HTTP/1.1 server of [`http`].
+//! * [`functions`]: real Lambda functions from `tests/functions/`, built statically once per
+//!   process; [`local_lambda`]: `lambda-image serve` in the background and `curl`;
+//!   [`runc`]: built images unpacked with umoci and run with runc (and qemu for arm64).
 //!
 //! The fixture is deliberately independent of the product code: it writes tar, gzip and
 //! OCI JSON itself. Tests must treat it as read-only (it is shared by all tests of a
@@ -41,9 +44,12 @@ use flate2::read::GzDecoder;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+pub mod functions;
 pub mod http;
+pub mod local_lambda;
 pub mod proxy;
 pub mod registry;
+pub mod runc;
 pub mod token;
 
 /// Tag of the image index in the base layout's `index.json`.

@@ -1,0 +1,133 @@
+//! The flags `invoke` and `serve` share to describe the function (handler, timeout, memory,
+//! environment), and how they become a checked bootstrap and a Lambda environment.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+
+use crate::bootstrap::{self, BootstrapSpec};
+use crate::emulator::execution_environment::{ExecutionEnvironment, RuntimeSource};
+use crate::emulator::host_architecture::check_runs_here;
+use crate::emulator::http::bind_loopback;
+use crate::emulator::runtime_api::RuntimeApi;
+use crate::emulator::variables::{FunctionSettings, LambdaEnvironment};
+use crate::error::{Error, Result};
+use crate::image::config::KeyValue;
+
+/// Lambda's largest function timeout, in seconds.
+const MAX_TIMEOUT_SECONDS: u64 = 900;
+
+#[derive(Debug, Args)]
+pub struct FunctionArgs {
+    /// The handler name, given to the bootstrap as _HANDLER.
+    #[arg(long, value_name = "NAME", default_value = "bootstrap")]
+    pub handler: String,
+
+    /// How long one invocation may run, from when the runtime takes the event (1 to 900).
+    #[arg(long, value_name = "SECONDS", default_value_t = 3,
+          value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT_SECONDS))]
+    pub timeout: u64,
+
+    /// The memory size the function is told (AWS_LAMBDA_FUNCTION_MEMORY_SIZE; not enforced).
+    #[arg(long, value_name = "MB", default_value_t = 128)]
+    pub memory: u32,
+
+    /// An environment variable for the function (repeatable); replaces lambda-image's value.
+    #[arg(long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<KeyValue>,
+}
+
+impl FunctionArgs {
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs(self.timeout)
+    }
+
+    /// The environment for a bootstrap run from `task_root` with its files in `runtime_dir`.
+    pub fn lambda_environment(
+        &self,
+        task_root: PathBuf,
+        runtime_dir: PathBuf,
+    ) -> Result<LambdaEnvironment> {
+        let settings = FunctionSettings {
+            handler: self.handler.clone(),
+            memory_mb: self.memory,
+            task_root,
+            runtime_dir,
+            overrides: self.env.clone(),
+        };
+        LambdaEnvironment::new(&settings, |key| std::env::var(key).ok())
+    }
+}
+
+/// A function ready to serve: its listener, execution environment and Runtime API.
+pub struct LocalFunction {
+    pub listener: TcpListener,
+    pub address: SocketAddr,
+    pub environment: ExecutionEnvironment,
+    pub api: Arc<RuntimeApi>,
+    pub lambda_environment: LambdaEnvironment,
+}
+
+impl FunctionArgs {
+    /// Listens on 127.0.0.1:`port` (0: any free port) and sets up an execution environment
+    /// for `bootstrap` (checked with [`runnable_bootstrap`]), or for an external runtime.
+    pub fn local_function(&self, bootstrap: Option<PathBuf>, port: u16) -> Result<LocalFunction> {
+        let (task_root, runtime_dir) = match &bootstrap {
+            Some(bootstrap) => (task_root()?, runtime_dir(bootstrap)),
+            // What the image sets; an external runtime keeps its own anyway.
+            None => (PathBuf::from("/var/task"), PathBuf::from("/var/runtime")),
+        };
+        let lambda_environment = self.lambda_environment(task_root, runtime_dir)?;
+        let listener = bind_loopback(port)?;
+        let address = listener.local_addr().map_err(|error| {
+            Error::failure(format!("cannot read the listening address: {error}"))
+        })?;
+        let source = match bootstrap {
+            Some(bootstrap) => RuntimeSource::Bootstrap {
+                bootstrap,
+                variables: lambda_environment.with_runtime_api(address),
+            },
+            None => RuntimeSource::External,
+        };
+        let (environment, api) = ExecutionEnvironment::new(
+            source,
+            lambda_environment.function_arn(),
+            self.timeout(),
+            lambda_environment.memory_size(),
+        );
+        Ok(LocalFunction {
+            listener,
+            address,
+            environment,
+            api,
+            lambda_environment,
+        })
+    }
+}
+
+/// A bootstrap checked the way `build` checks it and runnable on this machine, as an absolute
+/// path (a bare `bootstrap` must not be looked up on PATH).
+pub fn runnable_bootstrap(spec: &BootstrapSpec) -> Result<PathBuf> {
+    let bootstrap = bootstrap::inspect(spec)?;
+    check_runs_here(&bootstrap)?;
+    std::path::absolute(&bootstrap.path).map_err(|error| {
+        Error::bootstrap(format!(
+            "cannot resolve bootstrap path {}: {error}",
+            bootstrap.path.display()
+        ))
+    })
+}
+
+/// The working directory, which a local run uses as `LAMBDA_TASK_ROOT` (Lambda's `/var/task`).
+fn task_root() -> Result<PathBuf> {
+    std::env::current_dir()
+        .map_err(|error| Error::failure(format!("cannot read the working directory: {error}")))
+}
+
+/// The directory of `bootstrap`, a local run's `LAMBDA_RUNTIME_DIR` (Lambda's `/var/runtime`).
+fn runtime_dir(bootstrap: &Path) -> PathBuf {
+    bootstrap.parent().unwrap_or(Path::new("/")).to_path_buf()
+}

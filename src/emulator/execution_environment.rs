@@ -1,0 +1,339 @@
+//! One Lambda execution environment: a runtime (a bootstrap lambda-image starts, or one started
+//! elsewhere), the Runtime API it talks to, and one invocation at a time, each ending in an
+//! [`Outcome`].
+//!
+//! The timing follows Lambda. A runtime has 10 seconds (Lambda's init limit) to ask for the
+//! event; the function's timeout starts when it takes it, and is the deadline it is told. A
+//! bootstrap that times out, exits, or reports an init error is killed with everything it
+//! started, and the next invocation starts a fresh one (a cold start). A runtime started
+//! elsewhere cannot be killed: its invocation is only abandoned.
+//!
+//! Like Lambda and the RIE, each invocation logs `START`, `END` and `REPORT` lines (on stderr).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
+use std::time::{Duration, Instant, SystemTime};
+
+use super::invocation::{Answer, Event, Notice, new_request_id};
+use super::log::log_line;
+use super::process::{BootstrapProcess, describe_exit};
+use super::runtime_api::RuntimeApi;
+use crate::error::Result;
+
+/// How long a runtime may take to ask for its first event (Lambda's limit on init).
+pub const INIT_LIMIT: Duration = Duration::from_secs(10);
+/// How long a runtime that reported an init error may take to exit by itself (its last logs).
+const EXIT_GRACE: Duration = Duration::from_secs(2);
+
+/// Where the runtime comes from.
+#[derive(Clone, Debug)]
+pub enum RuntimeSource {
+    /// lambda-image starts `bootstrap` with `variables` (and restarts it when needed).
+    Bootstrap {
+        bootstrap: PathBuf,
+        variables: Vec<(String, String)>,
+    },
+    /// Someone else starts it, pointed at this Runtime API (e.g. inside a container).
+    External,
+}
+
+/// How an invocation ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The function answered (`…/response`).
+    Response {
+        body: Vec<u8>,
+        content_type: Option<String>,
+    },
+    /// The function failed (`…/error`); `body` is what the runtime posted.
+    FunctionError { body: Vec<u8> },
+    /// The runtime could not start (`/runtime/init/error`); `body` is what it posted.
+    InitError { body: Vec<u8> },
+    /// The bootstrap exited before answering; `reason` as Lambda words it.
+    Exited { reason: String },
+    /// The function did not answer within the timeout.
+    TimedOut,
+    /// No runtime asked for the event within [`INIT_LIMIT`].
+    NotTaken,
+}
+
+/// How an invocation went, and its request id.
+#[derive(Debug)]
+pub struct InvocationReport {
+    pub request_id: String,
+    pub outcome: Outcome,
+}
+
+struct RunningBootstrap {
+    process: BootstrapProcess,
+    started: Instant,
+    /// How long its init took, once it asked for its first event; `None` before.
+    init_duration: Option<Duration>,
+    /// `init_duration` went into a `REPORT` line already.
+    init_reported: bool,
+    exited: bool,
+    init_failed: bool,
+}
+
+/// One execution environment, invoked one event at a time.
+pub struct ExecutionEnvironment {
+    api: Arc<RuntimeApi>,
+    notices: Receiver<Notice>,
+    notice_sender: Sender<Notice>,
+    source: RuntimeSource,
+    timeout: Duration,
+    memory_size: String,
+    running: Option<RunningBootstrap>,
+}
+
+impl ExecutionEnvironment {
+    /// An environment whose runtime will be told `function_arn`; nothing starts yet. Serve the
+    /// returned API (see `server`) before invoking.
+    pub fn new(
+        source: RuntimeSource,
+        function_arn: String,
+        timeout: Duration,
+        memory_size: &str,
+    ) -> (Self, Arc<RuntimeApi>) {
+        let (notice_sender, notices) = channel();
+        let api = Arc::new(RuntimeApi::new(function_arn, notice_sender.clone()));
+        let environment = Self {
+            api: Arc::clone(&api),
+            notices,
+            notice_sender,
+            source,
+            timeout,
+            memory_size: memory_size.to_owned(),
+            running: None,
+        };
+        (environment, api)
+    }
+
+    /// Starts the bootstrap now rather than at the first invocation (nothing for an external
+    /// runtime). Returns its process id.
+    pub fn start(&mut self) -> Result<Option<u32>> {
+        if matches!(self.source, RuntimeSource::External) {
+            return Ok(None);
+        }
+        self.stop();
+        // Whatever is pending concerns the process just stopped.
+        while self.notices.try_recv().is_ok() {}
+        let RuntimeSource::Bootstrap {
+            bootstrap,
+            variables,
+        } = &self.source
+        else {
+            return Ok(None);
+        };
+        let process = BootstrapProcess::spawn(bootstrap, variables, self.notice_sender.clone())?;
+        let pid = process.pid();
+        self.running = Some(RunningBootstrap {
+            process,
+            started: Instant::now(),
+            init_duration: None,
+            init_reported: false,
+            exited: false,
+            init_failed: false,
+        });
+        Ok(Some(pid))
+    }
+
+    /// Kills the bootstrap, if one runs, and ends the requests it left waiting. (A runtime
+    /// started elsewhere is left alone: its next request for an event keeps waiting.)
+    pub fn stop(&mut self) {
+        if let Some(running) = self.running.take() {
+            running.process.stop();
+            self.api.release_waiting_runtimes();
+        }
+    }
+
+    /// Delivers `event` and waits for its outcome.
+    pub fn invoke(&mut self, event: Event) -> Result<InvocationReport> {
+        self.take_idle_notices();
+        let needs_start = matches!(self.source, RuntimeSource::Bootstrap { .. })
+            && self
+                .running
+                .as_ref()
+                .is_none_or(|running| running.exited || running.init_failed);
+        if needs_start {
+            self.start()?;
+        }
+
+        let request_id = new_request_id();
+        log_line!("START RequestId: {request_id} Version: $LATEST");
+        self.api.queue(&request_id, event, self.timeout);
+        let (outcome, init_duration, duration) = self.await_outcome(&request_id);
+        self.api.withdraw(&request_id);
+        if !matches!(
+            outcome,
+            Outcome::Response { .. } | Outcome::FunctionError { .. }
+        ) {
+            self.stop();
+        }
+
+        log_line!("END RequestId: {request_id}");
+        let init = init_duration
+            .map(|init| format!("Init Duration: {:.2} ms\t", milliseconds(init)))
+            .unwrap_or_default();
+        let duration = milliseconds(duration);
+        log_line!(
+            "REPORT RequestId: {request_id}\t{init}Duration: {duration:.2} ms\tBilled Duration: {:.0} ms\tMemory Size: {} MB",
+            duration.ceil(),
+            self.memory_size
+        );
+        Ok(InvocationReport {
+            request_id,
+            outcome,
+        })
+    }
+
+    /// Waits for the notices that end invocation `request_id`; returns the outcome, the init
+    /// duration (a cold start's) and the invocation's duration.
+    fn await_outcome(&mut self, request_id: &str) -> (Outcome, Option<Duration>, Duration) {
+        let queued = Instant::now();
+        let mut deadline = queued + INIT_LIMIT;
+        let mut delivered: Option<Instant> = None;
+        let outcome = loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let notice = match self.notices.recv_timeout(remaining) {
+                Ok(notice) => notice,
+                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {
+                    break if delivered.is_some() {
+                        Outcome::TimedOut
+                    } else {
+                        Outcome::NotTaken
+                    };
+                }
+            };
+            match notice {
+                Notice::Delivered {
+                    request_id: id,
+                    deadline: function_deadline,
+                } if id == request_id => {
+                    let now = Instant::now();
+                    delivered = Some(now);
+                    // The deadline the runtime was told, on this clock.
+                    deadline = now
+                        + function_deadline
+                            .duration_since(SystemTime::now())
+                            .unwrap_or_default();
+                }
+                Notice::RuntimeReady { at } => self.note_runtime_ready(at),
+                Notice::Answered {
+                    request_id: id,
+                    answer,
+                } if id == request_id => {
+                    break match answer {
+                        Answer::Response { body, content_type } => {
+                            Outcome::Response { body, content_type }
+                        }
+                        Answer::FunctionError { body } => Outcome::FunctionError { body },
+                    };
+                }
+                Notice::InitError { body } => {
+                    self.await_exit(EXIT_GRACE);
+                    break Outcome::InitError { body };
+                }
+                Notice::Exited { pid, status } if self.is_running(pid) => {
+                    break Outcome::Exited {
+                        reason: exit_reason(status),
+                    };
+                }
+                // Notices about earlier invocations or processes.
+                _ => {}
+            }
+        };
+        let duration = delivered.map_or(Duration::ZERO, |start| start.elapsed());
+        let init_duration = self
+            .running
+            .as_mut()
+            .filter(|running| running.init_duration.is_some() && !running.init_reported)
+            .and_then(|running| {
+                running.init_reported = true;
+                running.init_duration
+            });
+        (outcome, init_duration, duration)
+    }
+
+    /// Applies what happened since the last invocation (a bootstrap that died or failed init).
+    fn take_idle_notices(&mut self) {
+        while let Ok(notice) = self.notices.try_recv() {
+            match notice {
+                Notice::RuntimeReady { at } => self.note_runtime_ready(at),
+                Notice::Exited { pid, status } if self.is_running(pid) => {
+                    log_line!(
+                        "lambda-image: the bootstrap (pid {pid}) exited while idle ({}); starting it again",
+                        describe_exit(status)
+                    );
+                    self.mark_running(|running| running.exited = true);
+                }
+                Notice::InitError { body } => {
+                    log_line!(
+                        "lambda-image: the runtime reported an init error while idle: {}",
+                        String::from_utf8_lossy(&body)
+                    );
+                    self.mark_running(|running| running.init_failed = true);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Waits up to `grace` for the running bootstrap to exit by itself.
+    fn await_exit(&mut self, grace: Duration) {
+        let Some(pid) = self.running.as_ref().map(|running| running.process.pid()) else {
+            return;
+        };
+        let until = Instant::now() + grace;
+        while let Ok(notice) = self
+            .notices
+            .recv_timeout(until.saturating_duration_since(Instant::now()))
+        {
+            if matches!(notice, Notice::Exited { pid: exited, .. } if exited == pid) {
+                return;
+            }
+        }
+    }
+
+    /// The first `GET invocation/next` of the running bootstrap ends its init.
+    fn note_runtime_ready(&mut self, at: Instant) {
+        self.mark_running(|running| {
+            if running.init_duration.is_none() {
+                running.init_duration = Some(at.saturating_duration_since(running.started));
+            }
+        });
+    }
+
+    fn is_running(&self, pid: u32) -> bool {
+        self.running
+            .as_ref()
+            .is_some_and(|running| running.process.pid() == pid)
+    }
+
+    fn mark_running(&mut self, change: impl FnOnce(&mut RunningBootstrap)) {
+        if let Some(running) = self.running.as_mut() {
+            change(running);
+        }
+    }
+}
+
+impl Drop for ExecutionEnvironment {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Lambda's wording: "Runtime exited without providing a reason" for a clean exit, else
+/// "Runtime exited with error: exit status N" (or "signal: …").
+fn exit_reason(status: std::process::ExitStatus) -> String {
+    if status.success() {
+        "Runtime exited without providing a reason".to_owned()
+    } else {
+        format!("Runtime exited with error: {}", describe_exit(status))
+    }
+}
+
+fn milliseconds(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
+}

@@ -1,0 +1,401 @@
+//! The Lambda Runtime API (`/2018-06-01/runtime/…`) as a runtime sees it: one event at a time
+//! handed out by `GET invocation/next`, answered once by `POST invocation/{id}/response` or
+//! `…/error`, and `POST init/error` for a runtime that cannot start.
+//!
+//! Replies follow the real API and the Runtime Interface Emulator: `202 {"status":"OK"}` for an
+//! accepted post, `400 {"errorMessage":"Invalid request ID","errorType":"InvalidRequestID"}`
+//! for an unknown, stale or already answered request id, `403 InvalidStateTransition` for an
+//! init error after the runtime took an event, `413 RequestEntityTooLarge` for a response over
+//! 6 MB. `GET invocation/next` waits as long as it takes, with no timeout.
+//!
+//! This is the state machine only; it never blocks its caller except in `next`. Who queues
+//! events and waits for their outcome is `environment`; the HTTP server is `http`.
+
+use std::sync::mpsc::Sender;
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_json::json;
+
+use super::http::{HttpReply, IncomingRequest};
+use super::invocation::{Answer, Event, MAX_PAYLOAD_BYTES, Notice, new_trace_id};
+
+/// The path prefix of every Runtime API route.
+pub const RUNTIME_API_PREFIX: &str = "/2018-06-01/runtime/";
+
+/// The Runtime API of one execution environment.
+pub struct RuntimeApi {
+    function_arn: String,
+    state: Mutex<ApiState>,
+    event_queued: Condvar,
+    notices: Sender<Notice>,
+}
+
+#[derive(Default)]
+struct ApiState {
+    /// The event waiting for a runtime to ask for it.
+    queued: Option<QueuedInvocation>,
+    /// The request id handed to the runtime and not answered yet.
+    in_flight: Option<String>,
+    /// Bumped when the runtime process is replaced: requests from the old one stop waiting.
+    generation: u64,
+}
+
+struct QueuedInvocation {
+    request_id: String,
+    event: Event,
+    timeout: Duration,
+}
+
+impl RuntimeApi {
+    /// `function_arn` goes in every event's `Lambda-Runtime-Invoked-Function-Arn`; what
+    /// happens is reported on `notices`.
+    pub fn new(function_arn: String, notices: Sender<Notice>) -> Self {
+        Self {
+            function_arn,
+            state: Mutex::new(ApiState::default()),
+            event_queued: Condvar::new(),
+            notices,
+        }
+    }
+
+    /// Offers `event` to the runtime's next `GET invocation/next`. Its deadline will be
+    /// `timeout` after the runtime takes it.
+    pub fn queue(&self, request_id: &str, event: Event, timeout: Duration) {
+        self.lock().queued = Some(QueuedInvocation {
+            request_id: request_id.to_owned(),
+            event,
+            timeout,
+        });
+        self.event_queued.notify_all();
+    }
+
+    /// Forgets the invocation `request_id` (timed out, or its runtime died): a queued event is
+    /// no longer handed out, and a late answer gets `400 InvalidRequestID`.
+    pub fn withdraw(&self, request_id: &str) {
+        let mut state = self.lock();
+        if state
+            .queued
+            .as_ref()
+            .is_some_and(|queued| queued.request_id == request_id)
+        {
+            state.queued = None;
+        }
+        if state.in_flight.as_deref() == Some(request_id) {
+            state.in_flight = None;
+        }
+    }
+
+    /// Ends every `GET invocation/next` still waiting: the process that sent them was replaced.
+    pub fn release_waiting_runtimes(&self) {
+        self.lock().generation += 1;
+        self.event_queued.notify_all();
+    }
+
+    /// Answers a Runtime API request, or `None` when the path is not under the Runtime API.
+    pub fn handle(&self, request: &IncomingRequest) -> Option<HttpReply> {
+        let route: Vec<&str> = request
+            .path
+            .strip_prefix(RUNTIME_API_PREFIX)?
+            .split('/')
+            .collect();
+        let expected_method = match route[..] {
+            ["invocation", "next"] => "GET",
+            ["invocation", _, "response" | "error"] | ["init", "error"] => "POST",
+            _ => return None,
+        };
+        if request.method != expected_method {
+            return Some(HttpReply::method_not_allowed(expected_method));
+        }
+        Some(match route[..] {
+            ["invocation", "next"] => self.next(),
+            ["invocation", request_id, "response"] => self.answer(request_id, request, true),
+            ["invocation", request_id, _] => self.answer(request_id, request, false),
+            _ => self.init_error(request),
+        })
+    }
+
+    /// `GET invocation/next`: waits for an event, hands it out and starts its deadline.
+    fn next(&self) -> HttpReply {
+        self.notify(Notice::RuntimeReady { at: Instant::now() });
+        let mut state = self.lock();
+        let generation = state.generation;
+        let invocation = loop {
+            if state.generation != generation {
+                return internal_server_error();
+            }
+            if let Some(invocation) = state.queued.take() {
+                break invocation;
+            }
+            state = self
+                .event_queued
+                .wait(state)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+        };
+        state.in_flight = Some(invocation.request_id.clone());
+        drop(state);
+
+        let deadline = SystemTime::now() + invocation.timeout;
+        let deadline_ms = deadline
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis();
+        let event = invocation.event;
+        let mut reply = HttpReply::new(200)
+            .with_header("Content-Type", "application/json")
+            .with_header("Lambda-Runtime-Aws-Request-Id", &invocation.request_id)
+            .with_header("Lambda-Runtime-Deadline-Ms", &deadline_ms.to_string())
+            .with_header("Lambda-Runtime-Invoked-Function-Arn", &self.function_arn)
+            .with_header(
+                "Lambda-Runtime-Trace-Id",
+                &event.trace_id.unwrap_or_else(new_trace_id),
+            );
+        if let Some(client_context) = &event.client_context {
+            reply = reply.with_header("Lambda-Runtime-Client-Context", client_context);
+        }
+        self.notify(Notice::Delivered {
+            request_id: invocation.request_id,
+            deadline,
+        });
+        reply.with_body(event.payload)
+    }
+
+    /// `POST invocation/{id}/response` and `POST invocation/{id}/error`.
+    fn answer(&self, request_id: &str, request: &IncomingRequest, is_response: bool) -> HttpReply {
+        let mut state = self.lock();
+        if request_id.is_empty() || state.in_flight.as_deref() != Some(request_id) {
+            return HttpReply::json(
+                400,
+                &json!({"errorMessage": "Invalid request ID", "errorType": "InvalidRequestID"}),
+            );
+        }
+        state.in_flight = None;
+        drop(state);
+
+        let (answer, reply) = if request.body_too_large {
+            let answer = Answer::FunctionError {
+                body: json!({
+                    "errorMessage": format!("Response payload size exceeded maximum allowed payload size ({MAX_PAYLOAD_BYTES} bytes)."),
+                    "errorType": "Function.ResponseSizeTooLarge",
+                })
+                .to_string()
+                .into_bytes(),
+            };
+            let reply = HttpReply::json(
+                413,
+                &json!({
+                    "errorMessage": format!("Exceeded maximum allowed payload size ({MAX_PAYLOAD_BYTES} bytes)."),
+                    "errorType": "RequestEntityTooLarge",
+                }),
+            );
+            (answer, reply)
+        } else if is_response {
+            let answer = Answer::Response {
+                body: request.body.clone(),
+                content_type: request.header("Content-Type").map(str::to_owned),
+            };
+            (answer, accepted())
+        } else {
+            // The error type is also in `Lambda-Runtime-Function-Error-Type`; the body, which
+            // is what Lambda returns to the invoker, carries it too.
+            let answer = Answer::FunctionError {
+                body: request.body.clone(),
+            };
+            (answer, accepted())
+        };
+        self.notify(Notice::Answered {
+            request_id: request_id.to_owned(),
+            answer,
+        });
+        reply
+    }
+
+    /// `POST init/error`: accepted until the runtime has taken an event.
+    fn init_error(&self, request: &IncomingRequest) -> HttpReply {
+        if self.lock().in_flight.is_some() {
+            return HttpReply::json(
+                403,
+                &json!({
+                    "errorMessage": "State transition from Running to InitError failed for runtime. Error: State transition is not allowed",
+                    "errorType": "InvalidStateTransition",
+                }),
+            );
+        }
+        self.notify(Notice::InitError {
+            body: request.body.clone(),
+        });
+        accepted()
+    }
+
+    fn notify(&self, notice: Notice) {
+        // Nobody listening means lambda-image is shutting down: nothing left to tell.
+        let _ = self.notices.send(notice);
+    }
+
+    fn lock(&self) -> MutexGuard<'_, ApiState> {
+        // The state stays consistent at every unlock, so a panicked holder left nothing half-done.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// `202 {"status":"OK"}`, the real API's answer to an accepted post.
+fn accepted() -> HttpReply {
+    HttpReply::json(202, &json!({"status": "OK"}))
+}
+
+fn internal_server_error() -> HttpReply {
+    HttpReply::json(
+        500,
+        &json!({"errorMessage": "Internal Server Error", "errorType": "InternalServerError"}),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::mpsc::{Receiver, channel};
+
+    use super::*;
+
+    fn api() -> (Arc<RuntimeApi>, Receiver<Notice>) {
+        let (sender, receiver) = channel();
+        let arn = "arn:aws:lambda:us-east-1:012345678912:function:f".to_owned();
+        (Arc::new(RuntimeApi::new(arn, sender)), receiver)
+    }
+
+    fn request(method: &str, route: &str, body: &[u8]) -> IncomingRequest {
+        IncomingRequest {
+            method: method.into(),
+            path: format!("{RUNTIME_API_PREFIX}{route}"),
+            headers: vec![],
+            body: body.to_vec(),
+            body_too_large: false,
+        }
+    }
+
+    fn status_and_error_type(reply: &HttpReply) -> (u16, String) {
+        let body: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+        (
+            reply.status,
+            body["errorType"].as_str().unwrap_or_default().to_owned(),
+        )
+    }
+
+    #[test]
+    fn an_event_is_handed_out_once_and_answered_once() {
+        let (api, notices) = api();
+        let event = Event {
+            payload: b"{\"a\":1}".to_vec(),
+            ..Event::default()
+        };
+        api.queue("id-1", event, Duration::from_secs(3));
+        let next = api.handle(&request("GET", "invocation/next", b"")).unwrap();
+        assert_eq!(next.status, 200);
+        assert_eq!(next.body, b"{\"a\":1}");
+        assert_eq!(next.header("Lambda-Runtime-Aws-Request-Id"), Some("id-1"));
+        let deadline: u128 = next
+            .header("Lambda-Runtime-Deadline-Ms")
+            .unwrap()
+            .parse()
+            .unwrap();
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_millis();
+        assert!(deadline > now + 2_000 && deadline <= now + 3_000);
+        assert!(
+            next.header("Lambda-Runtime-Trace-Id")
+                .unwrap()
+                .starts_with("Root=1-")
+        );
+        assert!(matches!(
+            notices.try_recv(),
+            Ok(Notice::RuntimeReady { .. })
+        ));
+        assert!(
+            matches!(notices.try_recv(), Ok(Notice::Delivered { request_id, .. }) if request_id == "id-1")
+        );
+
+        let wrong = api
+            .handle(&request("POST", "invocation/id-2/response", b"{}"))
+            .unwrap();
+        assert_eq!(
+            status_and_error_type(&wrong),
+            (400, "InvalidRequestID".into())
+        );
+        let first = api
+            .handle(&request("POST", "invocation/id-1/response", b"42"))
+            .unwrap();
+        assert_eq!(first.status, 202);
+        assert_eq!(first.body, br#"{"status":"OK"}"#);
+        let second = api
+            .handle(&request("POST", "invocation/id-1/error", b"{}"))
+            .unwrap();
+        assert_eq!(
+            status_and_error_type(&second),
+            (400, "InvalidRequestID".into())
+        );
+        match notices.try_recv() {
+            Ok(Notice::Answered {
+                request_id,
+                answer: Answer::Response { body, .. },
+            }) => {
+                assert_eq!(
+                    (request_id.as_str(), body.as_slice()),
+                    ("id-1", b"42".as_slice())
+                );
+            }
+            other => panic!("expected the answer, got {other:?}"),
+        }
+        assert!(notices.try_recv().is_err(), "refused posts notify nobody");
+    }
+
+    #[test]
+    fn next_waits_for_an_event_and_a_replaced_runtime_stops_waiting() {
+        let (api, _notices) = api();
+        let waiting = {
+            let api = Arc::clone(&api);
+            std::thread::spawn(move || api.handle(&request("GET", "invocation/next", b"")).unwrap())
+        };
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(!waiting.is_finished(), "next must wait for an event");
+        api.release_waiting_runtimes();
+        assert_eq!(waiting.join().unwrap().status, 500);
+    }
+
+    #[test]
+    fn init_errors_are_refused_once_an_event_was_taken_and_withdrawn_events_are_not_handed_out() {
+        let (api, notices) = api();
+        let accepted = api.handle(&request("POST", "init/error", b"{}")).unwrap();
+        assert_eq!(accepted.status, 202);
+        assert!(matches!(notices.try_recv(), Ok(Notice::InitError { .. })));
+
+        api.queue("gone", Event::default(), Duration::from_secs(1));
+        api.withdraw("gone");
+        api.queue("id", Event::default(), Duration::from_secs(1));
+        let next = api.handle(&request("GET", "invocation/next", b"")).unwrap();
+        assert_eq!(next.header("Lambda-Runtime-Aws-Request-Id"), Some("id"));
+        let refused = api.handle(&request("POST", "init/error", b"{}")).unwrap();
+        assert_eq!(
+            status_and_error_type(&refused),
+            (403, "InvalidStateTransition".into())
+        );
+        api.withdraw("id");
+        let late = api
+            .handle(&request("POST", "invocation/id/response", b"{}"))
+            .unwrap();
+        assert_eq!(late.status, 400);
+    }
+
+    #[test]
+    fn other_paths_and_methods() {
+        let (api, _notices) = api();
+        assert!(api.handle(&request("GET", "nothing/here", b"")).is_none());
+        let wrong_method = api
+            .handle(&request("POST", "invocation/next", b""))
+            .unwrap();
+        assert_eq!(wrong_method.status, 405);
+    }
+}

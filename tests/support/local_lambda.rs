@@ -1,0 +1,164 @@
+//! `lambda-image serve` in the background for the tests, and clients that talk to it the way
+//! users do (the real `curl`) and the way runtimes do (plain HTTP to the Runtime API).
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::{lambda_image, run};
+
+/// The RIE's invoke path, which `serve` answers.
+pub const INVOCATIONS_PATH: &str = "/2015-03-31/functions/function/invocations";
+
+/// A running `lambda-image serve`, stopped with SIGTERM when dropped.
+pub struct Serve {
+    child: Child,
+    /// Where it listens (127.0.0.1 and the port it picked).
+    pub address: SocketAddr,
+    stderr: Arc<Mutex<String>>,
+    stderr_reader: Option<JoinHandle<()>>,
+}
+
+impl Serve {
+    /// Starts `lambda-image serve ARGS --port 0` and waits until it says where it listens.
+    pub fn start(args: &[&str]) -> Serve {
+        let mut child = lambda_image()
+            .arg("serve")
+            .args(args)
+            .args(["--port", "0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting lambda-image serve");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let (address_sender, address_receiver) = std::sync::mpsc::channel();
+        let stderr_reader = {
+            let stderr = Arc::clone(&stderr);
+            let pipe = child.stderr.take().unwrap();
+            std::thread::spawn(move || {
+                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                    if let Some(address) = line
+                        .strip_prefix("lambda-image: listening on http://")
+                        .and_then(|rest| rest.split('/').next())
+                    {
+                        let _ = address_sender.send(address.parse::<SocketAddr>().unwrap());
+                    }
+                    let mut all = stderr.lock().unwrap();
+                    all.push_str(&line);
+                    all.push('\n');
+                }
+            })
+        };
+        let address = match address_receiver.recv_timeout(Duration::from_secs(30)) {
+            Ok(address) => address,
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("serve did not start:\n{}", stderr.lock().unwrap());
+            }
+        };
+        Serve {
+            child,
+            address,
+            stderr,
+            stderr_reader: Some(stderr_reader),
+        }
+    }
+
+    /// `http://ADDRESS/2015-03-31/functions/function/invocations`.
+    pub fn invocations_url(&self) -> String {
+        format!("http://{}{INVOCATIONS_PATH}", self.address)
+    }
+
+    /// Everything it printed on stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Sends SIGTERM and waits (at most 10 s) for it to exit.
+    pub fn stop(mut self) -> ExitStatus {
+        self.terminate()
+    }
+
+    fn terminate(&mut self) -> ExitStatus {
+        // SAFETY: kill(2) on our own child, which is not reaped yet.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let started = Instant::now();
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            if started.elapsed() > Duration::from_secs(10) {
+                let _ = self.child.kill();
+                panic!(
+                    "serve did not stop within 10 s of SIGTERM:\n{}",
+                    self.stderr()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        if let Some(reader) = self.stderr_reader.take() {
+            let _ = reader.join();
+        }
+        status
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        if self.stderr_reader.is_some() && !std::thread::panicking() {
+            self.terminate();
+        } else if self.stderr_reader.is_some() {
+            let _ = self.child.kill();
+        }
+    }
+}
+
+/// What `curl -i` got: the status, the response head and the body.
+pub struct CurlResponse {
+    pub status: u16,
+    pub head: String,
+    pub body: String,
+}
+
+impl CurlResponse {
+    /// The value of header `name` (case-insensitive), if any.
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.head.lines().find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.eq_ignore_ascii_case(name)
+                .then(|| value.trim().to_owned())
+        })
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|error| panic!("not JSON ({error}): {}", self.body))
+    }
+}
+
+/// `curl -s -i -d BODY URL`, as the RIE's documentation invokes a function.
+pub fn curl_post(url: &str, body: &str) -> CurlResponse {
+    let output = run(Command::new("curl")
+        .args(["--silent", "--show-error", "--include", "--max-time", "60"])
+        .args(["--data-binary", body])
+        .arg(url));
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("no HTTP response from curl: {text:?}"));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|status| status.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {head:?}"));
+    CurlResponse {
+        status,
+        head: head.to_owned(),
+        body: body.to_owned(),
+    }
+}
