@@ -10,7 +10,8 @@
 //! Every scenario builds both architectures and an index:
 //!
 //! - **warm**: the base is in the target registry, in another repository;
-//! - **cold**: the base is in another registry (its blobs must cross); empty cache and store;
+//! - **cold**: the base is in another registry, and the target is a new registry (every base
+//!   blob must cross); empty cache and store;
 //! - **re-push**: the same inputs pushed again to the same tag;
 //! - **layout**: base from an OCI layout, output to an OCI layout, no registry.
 //!
@@ -280,6 +281,16 @@ impl Bench {
             _ => &self.target,
         };
         let base = base_registry.reference("lambda/base:al2023");
+        // A cold target is a registry of its own, started for this run: it has none of the
+        // base's blobs, and no tool's memory of other registries (buildah's blob-info cache) helps.
+        let cold_target;
+        let target = match scenario {
+            Scenario::Cold => {
+                cold_target = TestRegistry::start(RegistryOptions::default());
+                &cold_target
+            }
+            _ => &self.target,
+        };
         let layout_base = format!("oci:{}:{}", self.base_layout.display(), support::BASE_TAG);
         let output = fresh(self.work.join(format!("out-{name}")));
         let mut command = match tool {
@@ -304,7 +315,7 @@ impl Bench {
                         .arg(format!("oci:{}:v1", output.display())),
                     _ => command
                         .args(["--base", &base, "--tag"])
-                        .arg(self.target.reference(&format!("{repository}:v1"))),
+                        .arg(target.reference(&format!("{repository}:v1"))),
                 };
                 command
             }
@@ -319,10 +330,7 @@ impl Bench {
                     }
                     _ => (
                         format!("docker://{base}"),
-                        format!(
-                            "docker://{}",
-                            self.target.reference(&format!("{repository}:v1"))
-                        ),
+                        format!("docker://{}", target.reference(&format!("{repository}:v1"))),
                     ),
                 };
                 let mut command = Command::new("bash");
@@ -337,7 +345,7 @@ impl Bench {
             Tool::Floor => {
                 let registry = match scenario {
                     Scenario::Layout => "-".to_owned(),
-                    _ => self.target.host(),
+                    _ => target.host(),
                 };
                 let mut command = Command::new("bash");
                 command

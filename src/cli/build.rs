@@ -23,7 +23,7 @@ use crate::reference::registry::RegistryReference;
 use crate::reference::{BaseReference, ImageLocation, is_valid_tag};
 use crate::registry::cache::BlobCache;
 use crate::registry::credentials::{Credential, parse_creds};
-use crate::registry::push::{Destination, push, push_base_layers};
+use crate::registry::push::{Destination, push_base_layers, push_manifests, push_new_blobs};
 use crate::registry::{Session, SessionOptions};
 use crate::report::{BuildReport, ReportedBase, ReportedImage, ReportedIndex, ReportedLayer};
 use crate::timestamp::BuildTimestamp;
@@ -223,40 +223,6 @@ pub fn run(args: &BuildArgs) -> Result<BuildReport> {
         Some(session) if !targets.is_empty() => destinations(session, &targets),
         _ => Vec::new(),
     };
-    // The base's layers go up while the new layers are compressed: the two overlap.
-    let (layers, base_layers_pushed) = std::thread::scope(|scope| {
-        let base_push = session
-            .as_ref()
-            .filter(|_| !destinations.is_empty())
-            .map(|session| {
-                scope.spawn(|| push_base_layers(&destinations, &base, &session.progress))
-            });
-        let layers = produce_layers(
-            &architectures,
-            &contents,
-            timestamp.seconds,
-            scratch.path(),
-            layer_cache.as_ref(),
-        );
-        let pushed = match base_push {
-            Some(worker) => worker
-                .join()
-                .unwrap_or_else(|_| Err(Error::failure("the base layer push thread panicked"))),
-            None => Ok(Default::default()),
-        };
-        (layers, pushed)
-    });
-    let layers = layers?;
-    let base_layers_pushed = base_layers_pushed?;
-    let new_layers = layers
-        .iter()
-        .map(|layer| NewLayer {
-            architecture: layer.architecture,
-            digests: layer.digests.clone(),
-            file: layer.file.clone(),
-        })
-        .collect();
-
     let settings = ImageSettings {
         format,
         cmd: vec![args.handler.clone()],
@@ -266,7 +232,49 @@ pub fn run(args: &BuildArgs) -> Result<BuildReport> {
         created: timestamp.rfc3339(),
         created_by: created_by(&args.includes),
     };
-    let assembled = assemble(&base, new_layers, &settings)?;
+    // Pushing overlaps making: the base's layers go up while the new layers are compressed, and
+    // the new layers and configs go up as soon as they exist. Manifests and tags come after all.
+    let pushing = session
+        .as_ref()
+        .map(|session| &session.progress)
+        .filter(|_| !destinations.is_empty());
+    let (made, base_pushed) = std::thread::scope(|scope| {
+        let base_push = pushing.map(|progress| {
+            let (destinations, base) = (&destinations, &base);
+            scope.spawn(move || push_base_layers(destinations, base, progress))
+        });
+        let made = produce_layers(
+            &architectures,
+            &contents,
+            timestamp.seconds,
+            scratch.path(),
+            layer_cache.as_ref(),
+        )
+        .and_then(|layers| {
+            let new_layers = layers
+                .iter()
+                .map(|layer| NewLayer {
+                    architecture: layer.architecture,
+                    digests: layer.digests.clone(),
+                    file: layer.file.clone(),
+                })
+                .collect();
+            let assembled = assemble(&base, new_layers, &settings)?;
+            if let Some(progress) = pushing {
+                push_new_blobs(&destinations, &assembled, &base, progress)?;
+            }
+            Ok((layers, assembled))
+        });
+        let base_pushed = match base_push {
+            Some(worker) => worker
+                .join()
+                .unwrap_or_else(|_| Err(Error::failure("the base layer push thread panicked"))),
+            None => Ok(()),
+        };
+        (made, base_pushed)
+    });
+    let (layers, assembled) = made?;
+    base_pushed?;
 
     let mut report = BuildReport {
         images: Vec::new(),
@@ -281,17 +289,8 @@ pub fn run(args: &BuildArgs) -> Result<BuildReport> {
         let written = write_output(output, &assembled, &base)?;
         add_to_report(&mut report, written.images, written.index);
     }
-    if let Some(session) = &session
-        && !destinations.is_empty()
-    {
-        let pushed = push(
-            &destinations,
-            &assembled,
-            &base,
-            &base_layers_pushed,
-            !args.no_arch_tags,
-            &session.progress,
-        )?;
+    if let Some(progress) = pushing {
+        let pushed = push_manifests(&destinations, &assembled, !args.no_arch_tags, progress)?;
         add_to_report(&mut report, pushed.images, pushed.index);
     }
     for image in &mut report.images {

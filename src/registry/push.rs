@@ -47,14 +47,21 @@ pub struct Pushed {
     pub index: Option<(Sha256Digest, String)>,
 }
 
-/// Pushes the base's layers (of the resolved architectures) to every destination. A build runs
-/// this while it compresses the new layers, so the two overlap; [`push`] is then told which
-/// blobs are already there.
+/// The digests of the base's layers (of the resolved architectures).
+pub fn base_layer_digests(base: &ResolvedBase) -> BTreeSet<Sha256Digest> {
+    base.images
+        .values()
+        .flat_map(|image| image.layers.iter().map(LayerBlob::digest))
+        .collect()
+}
+
+/// Pushes the base's layers to every destination. A build runs this while it compresses the
+/// new layers and pushes them with [`push_new_blobs`], so all of it overlaps.
 pub fn push_base_layers(
     destinations: &[Destination],
     base: &ResolvedBase,
     progress: &Progress,
-) -> Result<BTreeSet<Sha256Digest>> {
+) -> Result<()> {
     let mut blobs: BTreeMap<Sha256Digest, Blob> = BTreeMap::new();
     for image in base.images.values() {
         for layer in &image.layers {
@@ -64,19 +71,17 @@ pub fn push_base_layers(
     for destination in destinations {
         push_blobs(destination, blobs.values().collect(), base, progress)?;
     }
-    Ok(blobs.into_keys().collect())
+    Ok(())
 }
 
-/// Pushes `assembled` to every destination; blobs in `present` are known to be there already.
-/// `arch_tags`: with several architectures, also tag each one `TAG-ARCH`.
-pub fn push(
+/// Pushes the blobs of `assembled` that are not the base's layers: the new layers and configs.
+pub fn push_new_blobs(
     destinations: &[Destination],
     assembled: &Assembled,
     base: &ResolvedBase,
-    present: &BTreeSet<Sha256Digest>,
-    arch_tags: bool,
     progress: &Progress,
-) -> Result<Pushed> {
+) -> Result<()> {
+    let base_layers = base_layer_digests(base);
     let mut blobs: BTreeMap<Sha256Digest, Blob> = BTreeMap::new();
     for image in &assembled.images {
         for layer in &image.layers {
@@ -86,9 +91,23 @@ pub fn push(
             .entry(image.config.digest.clone())
             .or_insert(Blob::Config(&image.config));
     }
-    blobs.retain(|digest, _| !present.contains(digest));
+    blobs.retain(|digest, _| !base_layers.contains(digest));
     for destination in destinations {
         push_blobs(destination, blobs.values().collect(), base, progress)?;
+    }
+    Ok(())
+}
+
+/// Pushes the manifests of `assembled` by digest, then the index, then the tags, to every
+/// destination. Every blob must be there already ([`push_base_layers`], [`push_new_blobs`]).
+/// `arch_tags`: with several architectures, also tag each one `TAG-ARCH`.
+pub fn push_manifests(
+    destinations: &[Destination],
+    assembled: &Assembled,
+    arch_tags: bool,
+    progress: &Progress,
+) -> Result<Pushed> {
+    for destination in destinations {
         for image in &assembled.images {
             put_manifest(
                 destination,
