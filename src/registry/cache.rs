@@ -123,7 +123,7 @@ impl BlobCache {
         match NamedTempFile::new_in(self.temporary_directory()) {
             Ok(file) => Box::new(CacheFill {
                 inner,
-                file: Some(file),
+                file: Some(io::BufWriter::with_capacity(1 << 20, file)),
                 path,
                 remaining: size,
             }),
@@ -173,7 +173,8 @@ impl<R: Read> Read for RemoveOnCorruption<R> {
 /// has been read (the inner reader has verified the whole blob by then).
 struct CacheFill {
     inner: Box<dyn Read + Send>,
-    file: Option<NamedTempFile>,
+    /// Buffered: HTTP bodies arrive in small reads, and a write per read costs a system call.
+    file: Option<io::BufWriter<NamedTempFile>>,
     path: PathBuf,
     remaining: u64,
 }
@@ -190,7 +191,9 @@ impl Read for CacheFill {
             self.remaining = self.remaining.saturating_sub(n as u64);
             if self.remaining == 0 {
                 let file = self.file.take().expect("checked above");
-                let _ = file.persist(&self.path);
+                if let Ok(file) = file.into_inner() {
+                    let _ = file.persist(&self.path);
+                }
             }
         }
         Ok(n)
