@@ -2,31 +2,13 @@
 //!
 //! This file only parses the command line, dispatches, and turns errors into exit codes.
 
-mod assemble;
-mod bootstrap;
-mod catalog;
-mod cli;
-mod digest;
-mod emulator;
-mod error;
-mod findings;
-mod image;
-mod layer;
-mod lint;
-mod package;
-mod platform;
-mod reference;
-mod registry;
-mod report;
-mod timestamp;
-mod transport;
-
 use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
 
-use cli::{Cli, Command};
+use lambda_image::cli;
+use lambda_image::cli::{Cli, Command};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

@@ -25,6 +25,12 @@ pub struct Retries {
     started: Instant,
 }
 
+impl Default for Retries {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Retries {
     pub fn new() -> Self {
         Self {
