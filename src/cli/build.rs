@@ -4,7 +4,8 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 
-use crate::assemble::{ImageSettings, NewLayer, assemble};
+use super::make_images::{MakeImages, make_images};
+use crate::assemble::ImageSettings;
 use crate::bootstrap::base_knowledge::{check_bootstraps, glibc_without_layers, layers_are_local};
 use crate::bootstrap::checks::{CheckName, enforce};
 use crate::bootstrap::glibc::GlibcVersion;
@@ -16,18 +17,18 @@ use crate::image::ImageFormat;
 use crate::image::config::KeyValue;
 use crate::layer::cache::LayerCache;
 use crate::layer::contents::BOOTSTRAP_PATH;
-use crate::layer::parallel::produce_layers;
 use crate::layer::{IncludeSpec, LayerContents};
 use crate::platform::Architecture;
 use crate::reference::registry::RegistryReference;
 use crate::reference::{BaseReference, ImageLocation, is_valid_tag};
 use crate::registry::cache::BlobCache;
 use crate::registry::credentials::{Credential, parse_creds};
-use crate::registry::push::{Destination, push_base_layers, push_manifests, push_new_blobs};
+use crate::registry::push::{Destination, push_manifests};
 use crate::registry::{Session, SessionOptions};
 use crate::report::{BuildReport, ReportedBase, ReportedImage, ReportedIndex, ReportedLayer};
 use crate::timestamp::BuildTimestamp;
 use crate::transport::sink::{plan_output, write_output};
+use crate::transport::source::ResolvedBase;
 
 #[derive(Debug, Args)]
 pub struct BuildArgs {
@@ -149,16 +150,7 @@ pub fn run(args: &BuildArgs) -> Result<BuildReport> {
     )?;
     enforce(&findings)?;
     let architectures: Vec<Architecture> = bootstraps.iter().map(|b| b.architecture).collect();
-    let contents = bootstraps
-        .iter()
-        .map(|bootstrap| {
-            let mut contents = LayerContents::with_bootstrap(&bootstrap.path, bootstrap.size)?;
-            args.includes
-                .iter()
-                .try_for_each(|include| contents.include(include))?;
-            Ok(contents)
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let contents = layer_contents(args, &bootstraps)?;
 
     let targets = check_targets(args, &architectures)?;
     let output = args
@@ -166,25 +158,7 @@ pub fn run(args: &BuildArgs) -> Result<BuildReport> {
         .as_ref()
         .map(|output| plan_output(output, &architectures))
         .transpose()?;
-    let registry_base = match &args.base {
-        BaseReference::Registry(reference) => Some(reference),
-        BaseReference::Local(_) => None,
-    };
-    let session = if registry_base.is_some() || !targets.is_empty() {
-        Some(Session::connect(
-            registry_base,
-            &targets,
-            SessionOptions {
-                creds,
-                base_creds,
-                insecure_registries: args.insecure_registries.clone(),
-                cache_dir: args.cache_dir.clone(),
-                quiet: args.quiet,
-            },
-        )?)
-    } else {
-        None
-    };
+    let session = open_session(args, &targets, creds, base_creds)?;
     let base = super::open_image(&args.base, &architectures, session.as_ref())?;
     if layers_are_local(&base) && !bootstraps.iter().all(Bootstrap::is_static) {
         findings = check_bootstraps(
@@ -197,18 +171,7 @@ pub fn run(args: &BuildArgs) -> Result<BuildReport> {
         enforce(&findings)?;
     }
     report_findings(&findings);
-    let format = match args.format {
-        Some(FormatArg::Oci) => ImageFormat::Oci,
-        Some(FormatArg::Docker) => ImageFormat::Docker,
-        None => base.format,
-    };
-    if format == ImageFormat::Docker && !args.annotations.is_empty() {
-        return Err(Error::usage(
-            "--annotation needs OCI manifests, and this build writes Docker v2 schema 2 manifests \
-             (from --format docker, or a Docker-format base), which have no annotations",
-        )
-        .hint("add --format oci, or drop the annotations"));
-    }
+    let format = image_format(args, &base)?;
 
     // New layers are written beside the output (or in the cache), not in /tmp (often a small
     // tmpfs), and removed when the build ends.
@@ -232,49 +195,20 @@ pub fn run(args: &BuildArgs) -> Result<BuildReport> {
         created: timestamp.rfc3339(),
         created_by: created_by(&args.includes),
     };
-    // Pushing overlaps making: the base's layers go up while the new layers are compressed, and
-    // the new layers and configs go up as soon as they exist. Manifests and tags come after all.
     let pushing = session
         .as_ref()
         .map(|session| &session.progress)
         .filter(|_| !destinations.is_empty());
-    let (made, base_pushed) = std::thread::scope(|scope| {
-        let base_push = pushing.map(|progress| {
-            let (destinations, base) = (&destinations, &base);
-            scope.spawn(move || push_base_layers(destinations, base, progress))
-        });
-        let made = produce_layers(
-            &architectures,
-            &contents,
-            timestamp.seconds,
-            scratch.path(),
-            layer_cache.as_ref(),
-        )
-        .and_then(|layers| {
-            let new_layers = layers
-                .iter()
-                .map(|layer| NewLayer {
-                    architecture: layer.architecture,
-                    digests: layer.digests.clone(),
-                    file: layer.file.clone(),
-                })
-                .collect();
-            let assembled = assemble(&base, new_layers, &settings)?;
-            if let Some(progress) = pushing {
-                push_new_blobs(&destinations, &assembled, &base, progress)?;
-            }
-            Ok((layers, assembled))
-        });
-        let base_pushed = match base_push {
-            Some(worker) => worker
-                .join()
-                .unwrap_or_else(|_| Err(Error::failure("the base layer push thread panicked"))),
-            None => Ok(()),
-        };
-        (made, base_pushed)
-    });
-    let (layers, assembled) = made?;
-    base_pushed?;
+    let (layers, assembled) = make_images(MakeImages {
+        architectures: &architectures,
+        contents: &contents,
+        mtime: timestamp.seconds,
+        scratch: scratch.path(),
+        layer_cache: layer_cache.as_ref(),
+        base: &base,
+        settings: &settings,
+        push_to: pushing.map(|progress| (destinations.as_slice(), progress.as_ref())),
+    })?;
 
     let mut report = BuildReport {
         images: Vec::new(),
@@ -304,6 +238,65 @@ pub fn run(args: &BuildArgs) -> Result<BuildReport> {
             });
     }
     Ok(report)
+}
+
+/// Each bootstrap's layer: the bootstrap at /var/runtime/bootstrap plus every `--include`.
+fn layer_contents(args: &BuildArgs, bootstraps: &[Bootstrap]) -> Result<Vec<LayerContents>> {
+    bootstraps
+        .iter()
+        .map(|bootstrap| {
+            let mut contents = LayerContents::with_bootstrap(&bootstrap.path, bootstrap.size)?;
+            args.includes
+                .iter()
+                .try_for_each(|include| contents.include(include))?;
+            Ok(contents)
+        })
+        .collect()
+}
+
+/// A registry session, when the base is in a registry or the build pushes.
+fn open_session(
+    args: &BuildArgs,
+    targets: &[RegistryReference],
+    creds: Option<Credential>,
+    base_creds: Option<Credential>,
+) -> Result<Option<Session>> {
+    let registry_base = match &args.base {
+        BaseReference::Registry(reference) => Some(reference),
+        BaseReference::Local(_) => None,
+    };
+    if registry_base.is_none() && targets.is_empty() {
+        return Ok(None);
+    }
+    Session::connect(
+        registry_base,
+        targets,
+        SessionOptions {
+            creds,
+            base_creds,
+            insecure_registries: args.insecure_registries.clone(),
+            cache_dir: args.cache_dir.clone(),
+            quiet: args.quiet,
+        },
+    )
+    .map(Some)
+}
+
+/// The media types to write: `--format`, else the base's; annotations need OCI.
+fn image_format(args: &BuildArgs, base: &ResolvedBase) -> Result<ImageFormat> {
+    let format = match args.format {
+        Some(FormatArg::Oci) => ImageFormat::Oci,
+        Some(FormatArg::Docker) => ImageFormat::Docker,
+        None => base.format,
+    };
+    if format == ImageFormat::Docker && !args.annotations.is_empty() {
+        return Err(Error::usage(
+            "--annotation needs OCI manifests, and this build writes Docker v2 schema 2 manifests \
+             (from --format docker, or a Docker-format base), which have no annotations",
+        )
+        .hint("add --format oci, or drop the annotations"));
+    }
+    Ok(format)
 }
 
 /// Adds where the images were written; the first place written stays the main `reference`.

@@ -4,6 +4,7 @@ pub mod build;
 pub mod check;
 pub mod function;
 pub mod invoke;
+mod make_images;
 pub mod serve;
 pub mod zip;
 
