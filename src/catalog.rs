@@ -18,7 +18,7 @@ const ENTRIES: [&str; 2] = [
 pub const DEFAULT_BASE: &str = "public.ecr.aws/lambda/provided:al2023";
 
 /// One known base.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 pub struct CatalogBase {
     pub name: String,
     pub reference: String,
@@ -26,6 +26,8 @@ pub struct CatalogBase {
     pub architectures: BTreeMap<String, String>,
     /// The glibc version the base ships, e.g. `2.34`.
     pub glibc: String,
+    /// The image config AWS publishes for it: Entrypoint, WorkingDir, Env.
+    pub config: serde_json::Value,
 }
 
 /// Every known base.

@@ -3,6 +3,7 @@
 //! command line is the interface.
 
 pub mod assemble;
+pub mod base_kit;
 pub mod bootstrap;
 pub mod catalog;
 pub mod cli;

@@ -33,6 +33,7 @@ fn main() -> ExitCode {
             };
             (text, 0)
         }),
+        Command::Base(args) => cli::base::run(args).map(|text| (text, 0)),
         Command::Invoke(args) => return cli::invoke::run(args),
         Command::Serve(args) => cli::serve::run(args).map(|()| (String::new(), 0)),
     };

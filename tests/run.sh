@@ -3,7 +3,8 @@
 #
 # Installs everything the integration tests need (skopeo, umoci, busybox-static,
 # gcc and the aarch64 cross compiler, runc, a local docker registry, qemu-user-static,
-# unzip and python3 for checking .zip packages, curl),
+# unzip and python3 for checking .zip packages, curl, strace and iproute2 for the
+# offline build in a network namespace),
 # fetches an arm64 busybox-static into target/test-deps/busybox-arm64/ for the
 # arm64 base-image fixture, then runs `cargo test --all-targets` with any extra
 # arguments appended. Target flags add to --all-targets rather than narrowing it, so
@@ -30,7 +31,7 @@ apt_quiet=(-qq -o=Dpkg::Use-Pty=0)
 packages=(
     skopeo umoci busybox-static gcc gcc-aarch64-linux-gnu libc6-dev
     libc6-dev-arm64-cross runc docker-registry qemu-user-static apache2-utils openssl
-    unzip python3 curl
+    unzip python3 curl strace iproute2
 )
 
 missing=()

@@ -1,6 +1,6 @@
 //! `lambda-image build`: bootstraps + base → one image per architecture (+ index) → output.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use clap::{Args, ValueEnum};
 
@@ -95,6 +95,11 @@ pub struct BuildArgs {
     #[arg(long)]
     pub no_arch_tags: bool,
 
+    /// Contact no registry but the --tag ones: the base must be local (a kit from
+    /// `lambda-image base pull`).
+    #[arg(long)]
+    pub offline: bool,
+
     /// Credentials for the registries pushed to (and the base's, when it is one of them).
     // Parsed in `run`, not by clap: clap would quote the whole value, password included, in
     // its error message.
@@ -105,17 +110,8 @@ pub struct BuildArgs {
     #[arg(long, value_name = "USER:PASS")]
     pub base_creds: Option<String>,
 
-    /// Allow plain HTTP to this registry host[:port] (repeatable). Loopback hosts always may.
-    #[arg(long = "insecure-registry", value_name = "HOST")]
-    pub insecure_registries: Vec<String>,
-
-    /// Where pulled blobs are cached [default: $XDG_CACHE_HOME/lambda-image or ~/.cache/lambda-image].
-    #[arg(long, value_name = "DIR")]
-    pub cache_dir: Option<PathBuf>,
-
-    /// No progress output on stderr.
-    #[arg(long, short = 'q')]
-    pub quiet: bool,
+    #[command(flatten)]
+    pub registry: super::RegistryFlags,
 
     /// Print the result as one JSON object on stdout.
     #[arg(long)]
@@ -137,6 +133,17 @@ pub fn run(args: &BuildArgs) -> Result<BuildReport> {
         return Err(Error::usage("--handler must not be empty"));
     }
 
+    if args.offline
+        && let BaseReference::Registry(reference) = &args.base
+    {
+        return Err(Error::base(format!(
+            "--offline: the base {reference} is in a registry, and --offline contacts none but the --tag ones"
+        ))
+        .hint(format!(
+            "make a kit where there is internet, `lambda-image base pull {reference} --output oci-archive:base.tar`, \
+             check it here with `lambda-image base verify oci-archive:base.tar`, and build with --base oci-archive:base.tar"
+        )));
+    }
     let bootstraps = inspect_bootstraps(&args.bootstraps)?;
     // What can be checked before anything is opened or downloaded fails fast.
     let known_glibc = glibc_without_layers(&args.base, args.base_glibc);
@@ -181,7 +188,7 @@ pub fn run(args: &BuildArgs) -> Result<BuildReport> {
         (None, None) => std::env::temp_dir(),
     };
     let scratch = scratch_directory(&scratch_parent)?;
-    let layer_cache = BlobCache::open(args.cache_dir.as_deref())?.map(LayerCache::new);
+    let layer_cache = BlobCache::open(args.registry.cache_dir.as_deref())?.map(LayerCache::new);
     let destinations = match &session {
         Some(session) if !targets.is_empty() => destinations(session, &targets),
         _ => Vec::new(),
@@ -274,9 +281,7 @@ fn open_session(
         SessionOptions {
             creds,
             base_creds,
-            insecure_registries: args.insecure_registries.clone(),
-            cache_dir: args.cache_dir.clone(),
-            quiet: args.quiet,
+            ..args.registry.session_options()
         },
     )
     .map(Some)

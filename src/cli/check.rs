@@ -4,8 +4,6 @@
 //! Exit status: 0 when nothing is an error, 1 when a finding is. Failing to read the image at all
 //! is an ordinary error with its own exit code (4 for a bad image, 6 for a registry).
 
-use std::path::PathBuf;
-
 use clap::Args;
 use serde::Serialize;
 
@@ -53,17 +51,8 @@ pub struct CheckArgs {
     #[arg(long, value_name = "USER:PASS")]
     pub creds: Option<String>,
 
-    /// Allow plain HTTP to this registry host[:port] (repeatable). Loopback hosts always may.
-    #[arg(long = "insecure-registry", value_name = "HOST")]
-    pub insecure_registries: Vec<String>,
-
-    /// Where pulled blobs are cached [default: $XDG_CACHE_HOME/lambda-image or ~/.cache/lambda-image].
-    #[arg(long, value_name = "DIR")]
-    pub cache_dir: Option<PathBuf>,
-
-    /// No progress output on stderr.
-    #[arg(long, short = 'q')]
-    pub quiet: bool,
+    #[command(flatten)]
+    pub registry: super::RegistryFlags,
 
     /// Print the findings as one JSON object on stdout.
     #[arg(long)]
@@ -121,9 +110,7 @@ pub fn run(args: &CheckArgs) -> Result<CheckReport> {
                     SessionOptions {
                         base_creds: creds,
                         creds: None,
-                        insecure_registries: args.insecure_registries.clone(),
-                        cache_dir: args.cache_dir.clone(),
-                        quiet: args.quiet,
+                        ..args.registry.session_options()
                     },
                 )?),
                 BaseReference::Local(_) => None,

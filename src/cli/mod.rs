@@ -1,5 +1,6 @@
 //! The command line: clap definitions, one file per command.
 
+pub mod base;
 pub mod build;
 pub mod check;
 pub mod function;
@@ -13,8 +14,8 @@ use clap::{Parser, Subcommand};
 use crate::error::Result;
 use crate::platform::Architecture;
 use crate::reference::BaseReference;
-use crate::registry::Session;
 use crate::registry::pull::{RemoteRepository, open_registry_base};
+use crate::registry::{Session, SessionOptions};
 use crate::transport::source::{ResolvedBase, open_base};
 
 /// Build AWS Lambda container images from a compiled `bootstrap`, without Docker.
@@ -31,6 +32,8 @@ pub struct Cli {
 pub enum Command {
     /// Put bootstrap executables on a Lambda base image and write the result.
     Build(build::BuildArgs),
+    /// The catalog of Lambda bases, and base kits for builds without internet.
+    Base(base::BaseArgs),
     /// Lint an image for what Lambda would reject, and check bootstraps against a base.
     Check(check::CheckArgs),
     /// Write the .zip deployment package for the provided.al2023 / provided.al2 runtimes.
@@ -39,6 +42,35 @@ pub enum Command {
     Invoke(invoke::InvokeArgs),
     /// Serve a bootstrap (or an external runtime) like the Lambda Runtime Interface Emulator.
     Serve(serve::ServeArgs),
+}
+
+/// The flags every command that talks to registries shares.
+#[derive(Debug, clap::Args)]
+pub struct RegistryFlags {
+    /// Allow plain HTTP to this registry host[:port] (repeatable). Loopback hosts always may.
+    #[arg(long = "insecure-registry", value_name = "HOST")]
+    pub insecure_registries: Vec<String>,
+
+    /// Where pulled blobs are cached [default: $XDG_CACHE_HOME/lambda-image or ~/.cache/lambda-image].
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<std::path::PathBuf>,
+
+    /// No progress output on stderr.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+impl RegistryFlags {
+    /// Session options from these flags, with no credentials.
+    pub fn session_options(&self) -> SessionOptions {
+        SessionOptions {
+            creds: None,
+            base_creds: None,
+            insecure_registries: self.insecure_registries.clone(),
+            cache_dir: self.cache_dir.clone(),
+            quiet: self.quiet,
+        }
+    }
 }
 
 /// Opens an image from wherever `reference` points; a registry reference needs a session.

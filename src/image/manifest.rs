@@ -21,7 +21,8 @@ pub struct Document {
 }
 
 impl Document {
-    fn new(media_type: &str, bytes: Vec<u8>) -> Self {
+    /// A document of these bytes, whose digest is computed here.
+    pub fn new(media_type: &str, bytes: Vec<u8>) -> Self {
         Self {
             media_type: media_type.to_owned(),
             digest: Sha256Digest::of(&bytes),

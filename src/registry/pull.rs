@@ -16,6 +16,7 @@ use super::progress::Progress;
 use crate::digest::{Sha256Digest, VerifyingReader, read_verified};
 use crate::error::{Error, Result};
 use crate::image::ImageFormat;
+use crate::image::manifest::Document;
 use crate::platform::Architecture;
 use crate::reference::registry::RegistryReference;
 use crate::transport::oci::descriptor_digest;
@@ -261,6 +262,7 @@ pub fn open_registry_base(
         format,
         images,
         is_index,
+        index: is_index.then(|| Document::new(&media_type, top_bytes.clone())),
         blobs: BaseBlobs::Remote(Box::new(repository)),
         _scratch: None,
     })

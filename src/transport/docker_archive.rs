@@ -130,6 +130,7 @@ pub fn resolve(
             architecture,
             BaseImage {
                 manifest_digest: None,
+                manifest: None,
                 config_raw,
                 config: facts,
                 layers,
@@ -148,6 +149,7 @@ pub fn resolve(
         format: ImageFormat::Oci,
         images,
         is_index: false,
+        index: None,
         blobs: BaseBlobs::Tree(tree),
         _scratch: Some(scratch),
     })

@@ -12,6 +12,7 @@ use super::tree::{TreeReader, TreeWriter};
 use crate::digest::{Sha256Digest, read_verified};
 use crate::error::{Error, Result};
 use crate::image::json::to_canonical_vec;
+use crate::image::manifest::Document;
 use crate::image::media_types::OCI_INDEX;
 use crate::platform::Architecture;
 
@@ -44,6 +45,7 @@ pub fn resolve(
         format,
         images,
         is_index,
+        index: is_index.then(|| Document::new(top.media_type().as_ref(), top_bytes.clone())),
         blobs: BaseBlobs::Tree(tree),
         _scratch: None,
     })
@@ -62,7 +64,7 @@ impl DocumentStore for LayoutDocuments<'_> {
     }
 }
 
-fn read_layout_index(tree: &dyn TreeReader) -> Result<ImageIndex> {
+pub(super) fn read_layout_index(tree: &dyn TreeReader) -> Result<ImageIndex> {
     let (reader, size) = tree.open("index.json").map_err(|error| {
         Error::base(format!(
             "is not an OCI image layout (no readable index.json: {error})"

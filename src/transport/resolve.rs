@@ -16,6 +16,7 @@ use crate::digest::Sha256Digest;
 use crate::error::{Error, Result};
 use crate::image::ImageFormat;
 use crate::image::config::read_base_config;
+use crate::image::manifest::Document;
 use crate::platform::Architecture;
 
 /// Where a source's manifests, configs and layers are.
@@ -155,7 +156,12 @@ fn resolve_manifest(
             })
         })
         .collect::<Result<Vec<_>>>()?;
+    let media_type = document_media_type(
+        manifest.media_type().as_ref().map_or("", |m| m.as_ref()),
+        bytes,
+    );
     Ok(BaseImage {
+        manifest: Some(Document::new(&media_type, bytes.to_vec())),
         manifest_digest: Some(manifest_digest),
         config_raw,
         config,

@@ -16,6 +16,7 @@ use crate::digest::{Sha256Digest, VerifyingReader};
 use crate::error::{Error, Result};
 use crate::image::ImageFormat;
 use crate::image::config::BaseConfigFacts;
+use crate::image::manifest::Document;
 use crate::platform::Architecture;
 use crate::reference::ImageLocation;
 
@@ -57,6 +58,8 @@ impl LayerBlob {
 pub struct BaseImage {
     /// The manifest's digest; a docker-archive has no manifests.
     pub manifest_digest: Option<Sha256Digest>,
+    /// The manifest as the source holds it (byte for byte); a docker-archive has none.
+    pub manifest: Option<Document>,
     pub config_raw: Vec<u8>,
     pub config: BaseConfigFacts,
     pub layers: Vec<LayerBlob>,
@@ -91,6 +94,9 @@ pub struct ResolvedBase {
     pub images: BTreeMap<Architecture, BaseImage>,
     /// Whether the reference names an index (Lambda deploys only single manifests).
     pub is_index: bool,
+    /// That index as the source holds it, when it is one (and the source has it: not a
+    /// docker-archive).
+    pub index: Option<Document>,
     pub blobs: BaseBlobs,
     /// Keeps files made while resolving (compressed docker-archive layers) alive.
     pub(crate) _scratch: Option<tempfile::TempDir>,
@@ -157,6 +163,31 @@ pub fn open_base(location: &ImageLocation, wanted: &[Architecture]) -> Result<Re
     })?;
     resolved.reference = location.to_string();
     Ok(resolved)
+}
+
+/// The tags (`org.opencontainers.image.ref.name`) of an OCI layout or oci-archive, in order.
+pub fn layout_tags(location: &ImageLocation) -> Result<Vec<String>> {
+    let tree: Box<dyn TreeReader> = match location {
+        ImageLocation::OciLayout { directory, .. } => {
+            if !directory.is_dir() {
+                return Err(missing_base(location, "is not a directory"));
+            }
+            Box::new(super::tree::DirectoryTree::new(directory.clone()))
+        }
+        ImageLocation::OciArchive { file, .. } => Box::new(open_tar(location, file)?),
+        ImageLocation::DockerArchive { .. } => {
+            return Err(Error::usage(format!(
+                "{location} is a docker-archive; kits are OCI layouts or oci-archives"
+            )));
+        }
+    };
+    let index = oci::read_layout_index(tree.as_ref())
+        .map_err(|error| Error::base(format!("{location} {}", error.message())))?;
+    Ok(index
+        .manifests()
+        .iter()
+        .filter_map(|entry| entry.annotations().as_ref()?.get(oci::REF_NAME).cloned())
+        .collect())
 }
 
 fn open_tar(location: &ImageLocation, file: &std::path::Path) -> Result<super::tree::TarTree> {
