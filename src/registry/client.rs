@@ -354,10 +354,7 @@ impl Registry {
                 "registry {}: {operation} failed: TLS: {description}",
                 self.host
             ))
-            .hint(format!(
-                "if the registry uses a private CA, put it in /etc/docker/certs.d/{}/ca.crt or point SSL_CERT_FILE at it",
-                self.host
-            ))
+            .hint(tls_hint(&self.host, &description))
         } else {
             Error::registry(format!(
                 "registry {}: {operation} failed: {description}",
@@ -368,6 +365,26 @@ impl Registry {
                  network access, build from a local base (--base oci:DIR:TAG)",
             )
         }
+    }
+}
+
+/// What to do about a TLS failure, from rustls's description of it.
+fn tls_hint(host: &str, description: &str) -> String {
+    if description.contains("not valid for name") {
+        format!(
+            "the registry's certificate does not name {host}: use a host name the certificate has, or have it reissued for {host}"
+        )
+    } else if description.contains("Expired") || description.contains("expired") {
+        "the registry's certificate has expired (or this machine's clock is wrong): renew the certificate".to_owned()
+    } else if description.contains("InvalidContentType") || description.contains("corrupt message")
+    {
+        format!(
+            "{host} may speak only plain HTTP; if you trust the network, allow that with --insecure-registry {host}"
+        )
+    } else {
+        format!(
+            "if the registry uses a private CA, put it in /etc/docker/certs.d/{host}/ca.crt or point SSL_CERT_FILE at it"
+        )
     }
 }
 
@@ -550,5 +567,24 @@ mod tests {
         ] {
             assert!(!allows_plain_http(host, &insecure), "{host}");
         }
+    }
+
+    #[test]
+    fn tls_hints_say_what_is_wrong_with_the_certificate() {
+        let host = "registry.internal:5000";
+        let hint = |description| tls_hint(host, description);
+        assert!(
+            hint("invalid peer certificate: certificate not valid for name \"x\"")
+                .contains("does not name")
+        );
+        assert!(hint("invalid peer certificate: Expired").contains("has expired"));
+        assert!(
+            hint("received corrupt message of type InvalidContentType")
+                .contains("--insecure-registry registry.internal:5000")
+        );
+        assert!(
+            hint("invalid peer certificate: UnknownIssuer")
+                .contains("certs.d/registry.internal:5000/ca.crt")
+        );
     }
 }
