@@ -23,6 +23,8 @@ mod case;
 mod cases;
 #[path = "hostile/cases_local.rs"]
 mod cases_local;
+#[path = "hostile/endless.rs"]
+mod endless;
 #[path = "hostile/fake_registry.rs"]
 mod fake_registry;
 #[path = "hostile/hostile_images.rs"]
@@ -83,6 +85,71 @@ fn controls_succeed() {
     ];
     let failures = run_all(&controls);
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// A manifest and a config that never end are refused while they are read: the registry
+/// manages to send about the limit (plus what socket buffers hold), never the gigabyte its
+/// `Content-Length` announces, and nothing is written.
+#[test]
+fn endless_documents_are_not_read_past_their_limit() {
+    use endless::{Body, EndlessServer};
+    let f = support::fixtures();
+    let manifest = support::read_blob(&f.base_layout, &f.base_manifests["amd64"]);
+    let config_path = format!("/v2/lambda/base/blobs/{}", f.base_configs["amd64"]);
+    let scenarios = [
+        (
+            "endless manifest",
+            vec![(
+                "/v2/lambda/base/manifests/v1".to_owned(),
+                Body::Endless(support::MEDIA_TYPE_MANIFEST),
+            )],
+            4 << 20,
+            "over the 4194304-byte limit",
+        ),
+        (
+            "endless config",
+            vec![
+                (
+                    "/v2/lambda/base/manifests/v1".to_owned(),
+                    Body::Document(support::MEDIA_TYPE_MANIFEST, manifest),
+                ),
+                (config_path, Body::Endless("application/octet-stream")),
+            ],
+            8 << 20,
+            "content does not match its digest",
+        ),
+    ];
+    // Loopback socket buffers can hold a few MB between the server's writes and the client.
+    const BUFFERED: u64 = 16 << 20;
+    for (name, routes, limit, fragment) in scenarios {
+        let server = EndlessServer::start(routes.into_iter().collect());
+        let scene = Scene::new();
+        let output = scene.out.path().join("image");
+        let result = support::run_unchecked(
+            support::lambda_image()
+                .args(["build", "--bootstrap"])
+                .arg(&f.bootstrap_amd64)
+                .arg("--base")
+                .arg(format!("{}/lambda/base:v1", server.host()))
+                .arg("--output")
+                .arg(format!("oci:{}:v1", output.display()))
+                .arg("--cache-dir")
+                .arg(scene.cache.path())
+                .env("HOME", scene.home())
+                .env("TMPDIR", scene.tmp.path()),
+        );
+        let stderr = String::from_utf8_lossy(&result.stderr);
+        assert_eq!(result.status.code(), Some(4), "{name}: {stderr}");
+        assert!(stderr.contains(fragment), "{name}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{name}: {stderr}");
+        assert!(result.stdout.is_empty(), "{name}");
+        assert!(!output.exists(), "{name}: the output was written");
+        let sent = server.endless_bytes_sent();
+        assert!(
+            sent <= limit + BUFFERED,
+            "{name}: the registry sent {sent} bytes of a document limited to {limit}"
+        );
+    }
 }
 
 /// Runs the cases two to four at a time (TLS cases start servers); returns the reports of
