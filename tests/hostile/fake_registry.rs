@@ -5,8 +5,11 @@
 //! over the limit, invalid JSON, unknown media types, a document under the wrong digest, a
 //! blob redirected to another host.
 //!
-//! Every request is recorded with whether it carried `Authorization`, so tests can check what
+//! `GET /token` answers an anonymous bearer token, so a second fake can be the token service
+//! a first one's challenge names. Every request is recorded with whether it carried `Authorization`, so tests can check what
 //! was (not) sent. It is not a registry: nothing can be pushed to it (uploads get `405`).
+//! Shared by `hostile_input.rs` and `secrets.rs`, each using part of it.
+#![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -16,6 +19,9 @@ use serde_json::{Value, json};
 
 use super::support::http::{HttpServer, Reply, Request, Response};
 use super::support::{self, MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST, fixtures};
+
+/// The token `GET /token` hands out to anyone.
+pub const ANONYMOUS_TOKEN: &str = "fake-anonymous-token";
 
 /// The repository the fixture base is served under.
 pub const BASE_REPOSITORY: &str = "lambda/base";
@@ -171,6 +177,10 @@ impl State {
             path: request.path().to_owned(),
             authorization: authorization.clone(),
         });
+        if request.path() == "/token" {
+            // A token service handing anyone an anonymous token, as public registries do.
+            return Response::json(200, &json!({"token": ANONYMOUS_TOKEN}));
+        }
         if authorization.is_none()
             && let Some(challenge) = self.challenge.lock().unwrap().clone()
         {
