@@ -349,7 +349,7 @@ impl Registry {
     /// The error for a request that got no answer.
     pub fn transport_error(&self, operation: &str, error: &reqwest::Error) -> Error {
         let description = describe_transport_error(error);
-        if is_tls_error(error) {
+        if is_tls_error(error) || answered_in_plain_http(&description) {
             Error::registry(format!(
                 "registry {}: {operation} failed: TLS: {description}",
                 self.host
@@ -366,6 +366,12 @@ impl Registry {
             )
         }
     }
+}
+
+/// Whether a TLS handshake got a plain HTTP answer (rustls: "received corrupt message of type
+/// InvalidContentType"): the host speaks HTTP only.
+fn answered_in_plain_http(description: &str) -> bool {
+    description.contains("InvalidContentType")
 }
 
 /// What to do about a TLS failure, from rustls's description of it.
@@ -586,5 +592,28 @@ mod tests {
             hint("invalid peer certificate: UnknownIssuer")
                 .contains("certs.d/registry.internal:5000/ca.crt")
         );
+    }
+
+    /// A registry that speaks only plain HTTP, asked over HTTPS, is named as such (loopback
+    /// only here, but the description is the same for any host).
+    #[test]
+    fn plain_http_answer_to_https_gets_the_insecure_registry_hint() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            use std::io::{Read, Write};
+            for mut stream in listener.incoming().flatten() {
+                let _ = stream.read(&mut [0u8; 1024]);
+                let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+            }
+        });
+        let http = build_http_client("127.0.0.1").unwrap();
+        let error = http
+            .get(format!("https://127.0.0.1:{port}/v2/"))
+            .send()
+            .unwrap_err();
+        let description = describe_transport_error(&error);
+        assert!(answered_in_plain_http(&description), "{description}");
+        assert!(tls_hint("127.0.0.1:1", &description).contains("--insecure-registry"));
     }
 }
