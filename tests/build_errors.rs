@@ -28,7 +28,6 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::Value;
 use support::{BASE_TAG, BASE_TAG_AMD64, REF_NAME_ANNOTATION, fixtures};
@@ -631,7 +630,7 @@ impl Dirs {
     /// Copies the fixture base layout to `{in}/base` and returns that path.
     fn base_copy(&self) -> PathBuf {
         let copy = self.input("base");
-        copy_tree(&fixtures().base_layout, &copy);
+        support::table::copy_tree(&fixtures().base_layout, &copy);
         copy
     }
 
@@ -650,30 +649,7 @@ impl Dirs {
 /// Runs the cases a few at a time; returns the reports of those that failed, in table order.
 fn run_all(cases: &[Case]) -> Vec<String> {
     let workers = std::thread::available_parallelism().map_or(4, |n| n.get().min(8));
-    let next = AtomicUsize::new(0);
-    let mut reports: Vec<Option<String>> = cases.iter().map(|_| None).collect();
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..workers)
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut done = Vec::new();
-                    loop {
-                        let index = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(case) = cases.get(index) else {
-                            return done;
-                        };
-                        done.push((index, run_case(case)));
-                    }
-                })
-            })
-            .collect();
-        for handle in handles {
-            for (index, report) in handle.join().expect("a case runner panicked") {
-                reports[index] = report;
-            }
-        }
-    });
-    reports.into_iter().flatten().collect()
+    support::table::run_cases(cases, workers, run_case)
 }
 
 /// Runs one case; returns a description of everything it got wrong, if anything.
@@ -936,18 +912,4 @@ fn amd64_only_base(layout: &Path) {
     );
     manifests[0]["annotations"][REF_NAME_ANNOTATION] = Value::from(BASE_TAG);
     fs::write(&path, serde_json::to_vec(&index).unwrap()).unwrap();
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap_or_else(|e| panic!("creating {}: {e}", to.display()));
-    for item in fs::read_dir(from).unwrap() {
-        let item = item.unwrap();
-        let target = to.join(item.file_name());
-        if item.file_type().unwrap().is_dir() {
-            copy_tree(&item.path(), &target);
-        } else {
-            fs::copy(item.path(), &target)
-                .unwrap_or_else(|e| panic!("copying {}: {e}", item.path().display()));
-        }
-    }
 }

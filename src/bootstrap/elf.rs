@@ -101,10 +101,10 @@ fn read_header<'data, R: ReadRef<'data>>(
         _ => return Err("has a truncated or malformed ELF header".into()),
     }
     let header = FileHeader64::<Endianness>::parse(data)
-        .map_err(|error| format!("has a malformed ELF header: {error}"))?;
+        .map_err(|error| format!("has a truncated or malformed ELF header ({error})"))?;
     let endian = header
         .endian()
-        .map_err(|error| format!("has a malformed ELF header: {error}"))?;
+        .map_err(|error| format!("has a truncated or malformed ELF header ({error})"))?;
     if endian != Endianness::Little {
         return Err("is a big-endian ELF; Lambda runs little-endian executables".into());
     }

@@ -56,7 +56,8 @@ pub fn inspect(spec: &BootstrapSpec) -> Result<Bootstrap> {
     let metadata = std::fs::metadata(path).map_err(|error| match error.kind() {
         std::io::ErrorKind::NotFound => Error::bootstrap(format!("bootstrap {} does not exist", path.display()))
             .hint("pass the path of the compiled executable, e.g. --bootstrap ./target/lambda/fn/bootstrap"),
-        _ => Error::bootstrap(format!("cannot read bootstrap {}: {error}", path.display())),
+        _ => Error::bootstrap(format!("cannot read bootstrap {}: {error}", path.display()))
+            .hint("pass a path that leads (through any symbolic links) to the compiled executable"),
     })?;
     if metadata.is_dir() {
         return Err(Error::bootstrap(format!(

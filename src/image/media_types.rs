@@ -76,7 +76,7 @@ impl ImageFormat {
             (ImageFormat::Docker, OCI_LAYER_GZIP | DOCKER_LAYER_GZIP) => Ok(DOCKER_LAYER_GZIP),
             (ImageFormat::Oci, OCI_LAYER_TAR | OCI_LAYER_ZSTD) => Ok(media_type),
             _ => Err(format!(
-                "the base has a layer of media type {media_type}, which cannot be written as a {self} image \
+                "the base has a layer of media type {media_type}, which cannot go into a {self} image \
                  without re-encoding it; Lambda needs gzip layers"
             )),
         }

@@ -349,15 +349,12 @@ impl Registry {
     /// The error for a request that got no answer.
     pub fn transport_error(&self, operation: &str, error: &reqwest::Error) -> Error {
         let description = describe_transport_error(error);
-        if is_tls_error(error) {
+        if is_tls_error(error) || answered_in_plain_http(&description) {
             Error::registry(format!(
                 "registry {}: {operation} failed: TLS: {description}",
                 self.host
             ))
-            .hint(format!(
-                "if the registry uses a private CA, put it in /etc/docker/certs.d/{}/ca.crt or point SSL_CERT_FILE at it",
-                self.host
-            ))
+            .hint(tls_hint(&self.host, &description))
         } else {
             Error::registry(format!(
                 "registry {}: {operation} failed: {description}",
@@ -368,6 +365,32 @@ impl Registry {
                  network access, build from a local base (--base oci:DIR:TAG)",
             )
         }
+    }
+}
+
+/// Whether a TLS handshake got a plain HTTP answer (rustls: "received corrupt message of type
+/// InvalidContentType"): the host speaks HTTP only.
+fn answered_in_plain_http(description: &str) -> bool {
+    description.contains("InvalidContentType")
+}
+
+/// What to do about a TLS failure, from rustls's description of it.
+fn tls_hint(host: &str, description: &str) -> String {
+    if description.contains("not valid for name") {
+        format!(
+            "the registry's certificate does not name {host}: use a host name the certificate has, or have it reissued for {host}"
+        )
+    } else if description.contains("Expired") || description.contains("expired") {
+        "the registry's certificate has expired (or this machine's clock is wrong): renew the certificate".to_owned()
+    } else if description.contains("InvalidContentType") || description.contains("corrupt message")
+    {
+        format!(
+            "{host} may speak only plain HTTP; if you trust the network, allow that with --insecure-registry {host}"
+        )
+    } else {
+        format!(
+            "if the registry uses a private CA, put it in /etc/docker/certs.d/{host}/ca.crt or point SSL_CERT_FILE at it"
+        )
     }
 }
 
@@ -550,5 +573,47 @@ mod tests {
         ] {
             assert!(!allows_plain_http(host, &insecure), "{host}");
         }
+    }
+
+    #[test]
+    fn tls_hints_say_what_is_wrong_with_the_certificate() {
+        let host = "registry.internal:5000";
+        let hint = |description| tls_hint(host, description);
+        assert!(
+            hint("invalid peer certificate: certificate not valid for name \"x\"")
+                .contains("does not name")
+        );
+        assert!(hint("invalid peer certificate: Expired").contains("has expired"));
+        assert!(
+            hint("received corrupt message of type InvalidContentType")
+                .contains("--insecure-registry registry.internal:5000")
+        );
+        assert!(
+            hint("invalid peer certificate: UnknownIssuer")
+                .contains("certs.d/registry.internal:5000/ca.crt")
+        );
+    }
+
+    /// A registry that speaks only plain HTTP, asked over HTTPS, is named as such (loopback
+    /// only here, but the description is the same for any host).
+    #[test]
+    fn plain_http_answer_to_https_gets_the_insecure_registry_hint() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            use std::io::{Read, Write};
+            for mut stream in listener.incoming().flatten() {
+                let _ = stream.read(&mut [0u8; 1024]);
+                let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+            }
+        });
+        let http = build_http_client("127.0.0.1").unwrap();
+        let error = http
+            .get(format!("https://127.0.0.1:{port}/v2/"))
+            .send()
+            .unwrap_err();
+        let description = describe_transport_error(&error);
+        assert!(answered_in_plain_http(&description), "{description}");
+        assert!(tls_hint("127.0.0.1:1", &description).contains("--insecure-registry"));
     }
 }

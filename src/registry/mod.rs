@@ -28,9 +28,10 @@ use crate::reference::registry::RegistryReference;
 /// What the command line says about registries.
 #[derive(Default)]
 pub struct SessionOptions {
-    /// `--creds`: for the registries pushed to (and the base's, if it is one of them).
+    /// `--creds`: for the registries pushed to (and the base's, if it is one of them); never
+    /// sent to any other registry.
     pub creds: Option<Credential>,
-    /// `--base-creds`: for the base's registry.
+    /// `--base-creds`: for the base's registry only.
     pub base_creds: Option<Credential>,
     pub insecure_registries: Vec<String>,
     pub cache_dir: Option<PathBuf>,
@@ -71,14 +72,14 @@ impl Session {
         let progress = Progress::for_stderr(options.quiet);
         let mut registries = BTreeMap::new();
         for (host, scopes) in scopes {
+            // Each flag's secret goes only to the registries it is for: --creds to those pushed
+            // to, --base-creds to the base's. A host that is both takes either, --creds first.
             let is_target = targets.iter().any(|target| target.registry == host);
-            let explicit = if is_target {
-                (options.creds.clone().map(|c| (c, "--creds")))
-                    .or(options.base_creds.clone().map(|c| (c, "--base-creds")))
-            } else {
-                (options.base_creds.clone().map(|c| (c, "--base-creds")))
-                    .or(options.creds.clone().map(|c| (c, "--creds")))
-            };
+            let is_base = base.is_some_and(|base| base.registry == host);
+            let creds = is_target.then(|| options.creds.clone().map(|c| (c, "--creds")));
+            let base_creds =
+                is_base.then(|| options.base_creds.clone().map(|c| (c, "--base-creds")));
+            let explicit = creds.flatten().or(base_creds.flatten());
             let (credential, credential_origin) = match explicit {
                 Some((credential, flag)) => (Some(credential), Some(format!("from {flag}"))),
                 None => match sources.find_with_origin(&host)? {

@@ -50,6 +50,7 @@ pub mod local_lambda;
 pub mod proxy;
 pub mod registry;
 pub mod runc;
+pub mod table;
 pub mod token;
 
 /// Tag of the image index in the base layout's `index.json`.

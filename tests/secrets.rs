@@ -1,0 +1,311 @@
+//! Secrets never show, and tokens are asked for no more than needed.
+//!
+//! Against a real distribution registry with token auth (the token server of
+//! `support/token.rs`), with a known password given through `--creds`, `config.json` `auths`
+//! and a `docker-credential-*` helper, `lambda-image` runs successful pushes and failures
+//! (wrong password, registry down, helper failure) with `RUST_LOG=debug` set, in text and
+//! `--json`. Neither stdout nor stderr may contain the password, `USER:PASSWORD` or the
+//! password in base64, or any bearer token (a JWT: it always starts with `eyJ`, base64 of `{"`).
+//!
+//! Token requests are recorded by the token server: the base repository gets `pull` only, the
+//! target `pull,push`, and nothing else is asked for. `--creds` never reaches the base's
+//! registry when that is another host.
+
+mod support;
+
+#[path = "hostile/fake_registry.rs"]
+mod fake_registry;
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use support::registry::{RegistryAuth, RegistryOptions, TestRegistry};
+use support::*;
+
+const USER: &str = "lambda";
+const PASSWORD: &str = "Secr3t-for-secrets-test";
+const BASE_REPOSITORY: &str = "lambda/base";
+
+/// Every form in which a secret could leak.
+fn forbidden() -> Vec<String> {
+    vec![
+        PASSWORD.to_owned(),
+        format!("{USER}:{PASSWORD}"),
+        STANDARD.encode(format!("{USER}:{PASSWORD}")),
+        STANDARD.encode(PASSWORD),
+        // A JWT (bearer token from the token server) starts with base64 of `{"`.
+        "eyJ".to_owned(),
+    ]
+}
+
+fn assert_no_secret(scenario: &str, output: &Output) {
+    for (stream, bytes) in [("stdout", &output.stdout), ("stderr", &output.stderr)] {
+        let text = String::from_utf8_lossy(bytes);
+        for secret in forbidden() {
+            assert!(
+                !text.contains(&secret),
+                "{scenario}: {stream} contains {secret:?}:\n{text}"
+            );
+        }
+        assert!(!text.contains("panicked"), "{scenario}: {text}");
+    }
+}
+
+/// An isolated HOME, docker config, cache and helper directory.
+struct Scratch {
+    dir: tempfile::TempDir,
+}
+
+impl Scratch {
+    fn new() -> Scratch {
+        let dir = tempfile::Builder::new()
+            .prefix("secrets-")
+            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+            .unwrap();
+        std::fs::create_dir_all(dir.path().join("home/.docker")).unwrap();
+        std::fs::create_dir_all(dir.path().join("bin")).unwrap();
+        Scratch { dir }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn write_docker_config(&self, config: &serde_json::Value) {
+        std::fs::write(self.path("home/.docker/config.json"), config.to_string()).unwrap();
+    }
+
+    fn write_helper(&self, script: &str) {
+        let helper = self.path("bin/docker-credential-secret");
+        std::fs::write(&helper, script).unwrap();
+        let executable = std::os::unix::fs::PermissionsExt::from_mode(0o755);
+        std::fs::set_permissions(&helper, executable).unwrap();
+    }
+
+    /// `lambda-image VERB ARGS` with `RUST_LOG=debug` and nothing of the machine's credentials.
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = lambda_image();
+        let path = format!(
+            "{}:{}",
+            self.path("bin").display(),
+            std::env::var("PATH").unwrap()
+        );
+        command
+            .args(args)
+            .env("RUST_LOG", "debug")
+            .env("HOME", self.path("home"))
+            .env("DOCKER_CONFIG", self.path("home/.docker"))
+            .env("XDG_RUNTIME_DIR", self.path("run"))
+            .env("PATH", path)
+            .env_remove("REGISTRY_AUTH_FILE")
+            .env_remove("XDG_CONFIG_HOME")
+            .env_remove("SSL_CERT_FILE");
+        command
+    }
+
+    /// `build` of the amd64 fixture on `base`, with `rest` appended.
+    fn build(&self, base: &str, rest: &[&str]) -> Command {
+        let bootstrap = fixtures().bootstrap_amd64.display().to_string();
+        let cache = self.path("cache").display().to_string();
+        let mut args = vec![
+            "build",
+            "--cache-dir",
+            &cache,
+            "--bootstrap",
+            &bootstrap,
+            "--base",
+            base,
+        ];
+        args.extend_from_slice(rest);
+        self.command(&args)
+    }
+}
+
+fn token_registry_with_base() -> TestRegistry {
+    let registry = TestRegistry::start(RegistryOptions {
+        auth: RegistryAuth::token(USER, PASSWORD),
+        ..RegistryOptions::default()
+    });
+    registry.skopeo_copy_to(&base_reference(), &format!("{BASE_REPOSITORY}:{BASE_TAG}"));
+    registry
+}
+
+/// The scopes of the token requests made since `since`, each request's sorted.
+fn scopes_since(registry: &TestRegistry, since: usize) -> Vec<Vec<String>> {
+    registry.token_requests()[since..]
+        .iter()
+        .map(|request| {
+            let mut scopes = request.scopes.clone();
+            scopes.sort();
+            scopes
+        })
+        .collect()
+}
+
+fn expect(scenario: &str, output: &Output, code: i32, fragment: &str) {
+    let stderr = stderr_of(output);
+    assert_eq!(output.status.code(), Some(code), "{scenario}:\n{stderr}");
+    assert!(
+        stderr.contains(fragment),
+        "{scenario}: no {fragment:?} in:\n{stderr}"
+    );
+    assert_no_secret(scenario, output);
+}
+
+#[test]
+fn no_secret_in_any_output_of_pushes_and_failures() {
+    let registry = token_registry_with_base();
+    let scratch = Scratch::new();
+    let base = registry.reference(&format!("{BASE_REPOSITORY}:{BASE_TAG}"));
+    let creds = format!("{USER}:{PASSWORD}");
+    let wrong = format!("{USER}:{PASSWORD}-wrong");
+    let target = registry.reference("fn:v1");
+
+    let output = run(&mut scratch.build(&base, &["--tag", &target, "--creds", &creds, "--json"]));
+    assert_no_secret("--creds, --json", &output);
+    let output = run(&mut scratch.build(&base, &["--tag", &target, "--creds", &creds]));
+    assert_no_secret("--creds, text", &output);
+    let output = run_unchecked(&mut scratch.build(&base, &["--tag", &target, "--creds", &wrong]));
+    expect(
+        "--creds, wrong password",
+        &output,
+        6,
+        "refused the credentials",
+    );
+
+    let auth = STANDARD.encode(&creds);
+    scratch.write_docker_config(&serde_json::json!({"auths": {registry.host(): {"auth": auth}}}));
+    let output = run(&mut scratch.build(&base, &["--tag", &target, "--json"]));
+    assert_no_secret("auths, --json", &output);
+    let auth = STANDARD.encode(&wrong);
+    scratch.write_docker_config(&serde_json::json!({"auths": {registry.host(): {"auth": auth}}}));
+    let output = run_unchecked(&mut scratch.build(&base, &["--tag", &target, "--json"]));
+    expect(
+        "auths, wrong password",
+        &output,
+        6,
+        "refused the credentials",
+    );
+
+    scratch.write_docker_config(&serde_json::json!({"credHelpers": {registry.host(): "secret"}}));
+    scratch.write_helper(&format!(
+        "#!/bin/sh\nprintf '{{\"Username\":\"{USER}\",\"Secret\":\"{PASSWORD}\"}}'\n"
+    ));
+    let output = run(&mut scratch.build(&base, &["--tag", &target, "--json"]));
+    assert_no_secret("helper, --json", &output);
+    // A helper that fails after printing the credentials: its JSON is never quoted.
+    scratch.write_helper(&format!(
+        "#!/bin/sh\nprintf '{{\"Username\":\"{USER}\",\"Secret\":\"{PASSWORD}\"}}'\nexit 1\n"
+    ));
+    let output = run_unchecked(&mut scratch.build(&base, &["--tag", &target]));
+    expect("helper fails", &output, 6, "docker-credential-secret");
+    // A helper answering garbage that holds the secret: not quoted either.
+    scratch.write_helper(&format!("#!/bin/sh\necho 'Secret={PASSWORD}'\n"));
+    let output = run_unchecked(&mut scratch.build(&base, &["--tag", &target, "--json"]));
+    expect("helper garbage", &output, 6, "not shown");
+
+    // The registry down, with credentials in hand.
+    scratch.write_docker_config(&serde_json::json!({}));
+    let down = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let down_target = format!("127.0.0.1:{down}/fn:v1");
+    let output = run_unchecked(&mut scratch.build(
+        &base,
+        &[
+            "--tag",
+            &down_target,
+            "--creds",
+            &creds,
+            "--base-creds",
+            &creds,
+        ],
+    ));
+    expect("registry down", &output, 6, "connect");
+
+    let output = run(&mut scratch.command(&["check", "--creds", &creds, "--json", &target]));
+    assert_no_secret("check, --json", &output);
+}
+
+#[test]
+fn tokens_are_asked_for_the_narrowest_scopes() {
+    let registry = token_registry_with_base();
+    let scratch = Scratch::new();
+    let base = registry.reference(&format!("{BASE_REPOSITORY}:{BASE_TAG}"));
+    let creds = format!("{USER}:{PASSWORD}");
+
+    // Push within the registry: pull on the base, pull,push on the target, in one request.
+    let before = registry.token_requests().len();
+    let target = registry.reference("lambda/fn:v1");
+    run(&mut scratch.build(&base, &["--tag", &target, "--creds", &creds]));
+    assert_eq!(
+        scopes_since(&registry, before),
+        [[
+            "repository:lambda/base:pull",
+            "repository:lambda/fn:pull,push"
+        ]],
+        "pushing"
+    );
+
+    // Only reading the base (to a local output): pull, nothing else.
+    let before = registry.token_requests().len();
+    let layout = scratch.path("layout");
+    let output = format!("oci:{}:v1", layout.display());
+    run(&mut scratch.build(&base, &["--output", &output, "--base-creds", &creds]));
+    assert_eq!(
+        scopes_since(&registry, before),
+        [["repository:lambda/base:pull"]],
+        "pulling the base"
+    );
+
+    // `check` reads: pull only.
+    let before = registry.token_requests().len();
+    let image = registry.reference("lambda/fn:v1");
+    run(&mut scratch.command(&["check", "--creds", &creds, &image]));
+    let scopes = scopes_since(&registry, before);
+    assert!(!scopes.is_empty());
+    assert!(
+        scopes
+            .iter()
+            .all(|request| request == &["repository:lambda/fn:pull"]),
+        "check: {scopes:?}"
+    );
+}
+
+/// `--creds` is for the registries pushed to: a base on another registry (here one that, like
+/// public.ecr.aws, hands out anonymous tokens) never gets it, nor does its token service.
+#[test]
+fn creds_never_reach_the_base_on_another_registry() {
+    use fake_registry::{ANONYMOUS_TOKEN, FakeRegistry};
+    let registry = token_registry_with_base();
+    let token_service = FakeRegistry::empty();
+    let base_registry = FakeRegistry::serving_base();
+    base_registry.challenge(&format!(
+        "Bearer realm=\"http://{}/token\",service=\"fake\"",
+        token_service.host()
+    ));
+    let scratch = Scratch::new();
+    let creds = format!("{USER}:{PASSWORD}");
+    let base = format!("{}/lambda/base:al2023", base_registry.host());
+    let target = registry.reference("fn:v1");
+    let output = run(&mut scratch.build(&base, &["--tag", &target, "--creds", &creds]));
+    assert_no_secret("base elsewhere", &output);
+
+    let token_requests = token_service.seen();
+    assert!(!token_requests.is_empty(), "no token was asked for");
+    assert!(
+        token_requests.iter().all(|r| r.authorization.is_none()),
+        "--creds went to the base's token service: {token_requests:?}"
+    );
+    let anonymous = format!("Bearer {ANONYMOUS_TOKEN}");
+    let base_requests = base_registry.seen();
+    assert!(
+        base_requests
+            .iter()
+            .all(|r| r.authorization.as_ref().is_none_or(|a| *a == anonymous)),
+        "--creds went to the base's registry: {base_requests:?}"
+    );
+}
