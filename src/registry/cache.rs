@@ -3,10 +3,12 @@
 //!
 //! Files are `blobs/sha256/<hex>`, written under `tmp/` and renamed into place only once their
 //! digest has been checked, so a cached file is whole. It is still checked again every time it is
-//! read: a file that no longer matches its digest is deleted and the read fails.
+//! used: a layer is hashed whole before it is handed out, and a file that no longer matches its
+//! digest is deleted and treated as not cached (so it is fetched again); while it is read it is
+//! verified once more, and a change under the reader fails the read.
 
 use std::fs::{self, File};
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
 use tempfile::NamedTempFile;
@@ -70,14 +72,22 @@ impl BlobCache {
         self.path(digest)
     }
 
-    /// Opens a cached blob, verified as it is read. None if it is not cached.
+    /// Opens a cached blob, checked whole before it is used and verified again as it is read.
+    /// None if it is not cached; a copy that does not match its size and digest (cut short by
+    /// a full disk, changed on disk) is deleted and None returned, so the caller fetches it anew.
     pub fn open_blob(&self, digest: &Sha256Digest, size: u64) -> Option<Box<dyn Read + Send>> {
         let path = self.path(digest);
-        let file = File::open(&path).ok()?;
+        let mut file = File::open(&path).ok()?;
         if file.metadata().ok()?.len() != size {
             let _ = fs::remove_file(&path);
             return None;
         }
+        let mut whole = VerifyingReader::new(&mut file, digest.clone(), size);
+        if io::copy(&mut whole, &mut io::sink()).is_err() {
+            let _ = fs::remove_file(&path);
+            return None;
+        }
+        file.seek(io::SeekFrom::Start(0)).ok()?;
         Some(Box::new(RemoveOnCorruption {
             inner: VerifyingReader::new(file, digest.clone(), size),
             path,
@@ -251,13 +261,21 @@ mod tests {
         let digest = Sha256Digest::of(b"config");
         cache.store_small(&digest, b"config");
         assert_eq!(cache.read_small(&digest, 6, 100).unwrap(), b"config");
+        // Changed on disk, same size: found before use, deleted, reported as not cached.
+        fs::write(cache.path(&digest), b"CONFIG").unwrap();
+        assert!(cache.open_blob(&digest, 6).is_none());
+        assert!(!cache.path(&digest).exists());
+        // Cut short: the same.
+        cache.store_small(&digest, b"config");
+        fs::write(cache.path(&digest), b"conf").unwrap();
+        assert!(cache.open_blob(&digest, 6).is_none());
+        assert!(!cache.path(&digest).exists());
+        // Changed while being read: the read fails and the copy is deleted.
+        cache.store_small(&digest, b"config");
+        let mut reader = cache.open_blob(&digest, 6).unwrap();
         fs::write(cache.path(&digest), b"CONFIG").unwrap();
         let mut sink = Vec::new();
-        let error = cache
-            .open_blob(&digest, 6)
-            .unwrap()
-            .read_to_end(&mut sink)
-            .unwrap_err();
+        let error = reader.read_to_end(&mut sink).unwrap_err();
         assert!(error.to_string().contains("was corrupt"), "{error}");
         assert!(!cache.path(&digest).exists());
         fs::write(cache.path(&digest), b"CONFIG").unwrap();

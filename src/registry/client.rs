@@ -415,6 +415,11 @@ fn error_detail(response: Response) -> String {
 
 /// A transport error as one line: each cause once, without repeating reqwest's wrappers.
 pub fn describe_transport_error(error: &reqwest::Error) -> String {
+    describe_error_chain(error)
+}
+
+/// An error and its causes as one line, each once.
+pub fn describe_error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(current) = source {

@@ -12,6 +12,7 @@ pub mod progress;
 pub mod pull;
 pub mod push;
 pub mod retry;
+pub mod transfer;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

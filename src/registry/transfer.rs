@@ -1,0 +1,438 @@
+//! Blob transfers that notice a stalled peer and survive a broken connection.
+//!
+//! reqwest's blocking client has only whole-request timeouts, and a blob may rightly take an
+//! hour; what must not happen is an hour of nothing. So a blob transfer runs on a thread of its
+//! own, and the caller waits for it while watching an [`Activity`] clock that every byte moved
+//! resets: after [`blob_idle_timeout`] without a byte the caller gives up on that thread (which is
+//! left to fail on its own; it holds only its connection) and treats the transfer as failed in
+//! a way worth retrying.
+//!
+//! [`RestartingDownload`] is a blob GET that, when the body breaks off (a reset, a body shorter
+//! than its `Content-Length`, a stall), asks again from the start and skips what it already
+//! passed on, within the usual retry budget. It does not verify: its consumer wraps it in a
+//! [`crate::digest::VerifyingReader`], which sees one continuous stream either way.
+//!
+//! Not here: whether a status is worth retrying ([`super::retry`]), the upload protocol
+//! ([`super::push`]).
+
+use std::io::{self, Read};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+use super::client::{Registry, describe_error_chain};
+use super::retry::{Retries, TOTAL_BUDGET};
+use crate::error::Error;
+
+/// The environment variable that overrides [`DEFAULT_IDLE_TIMEOUT`], in whole seconds.
+pub const IDLE_TIMEOUT_VARIABLE: &str = "LAMBDA_IMAGE_BLOB_IDLE_TIMEOUT_SECS";
+/// How long a blob transfer may go without moving a byte: long enough for a slow link.
+const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// The size of the pieces a download thread hands over.
+const CHUNK_SIZE: usize = 256 * 1024;
+/// How many pieces may wait to be consumed.
+const CHUNKS_IN_FLIGHT: usize = 4;
+
+/// How long a blob transfer may go without moving a byte: `LAMBDA_IMAGE_BLOB_IDLE_TIMEOUT_SECS`
+/// if set to a positive number of seconds, else 60 s.
+pub fn blob_idle_timeout() -> Duration {
+    std::env::var(IDLE_TIMEOUT_VARIABLE)
+        .ok()
+        .and_then(|value| value.trim().parse::<u64>().ok())
+        .filter(|seconds| *seconds > 0)
+        .map_or(DEFAULT_IDLE_TIMEOUT, Duration::from_secs)
+}
+
+/// When a transfer last moved a byte. Time spent inside a read of the transfer's *source*
+/// (which may itself be a download, with its own watch) does not count as idle.
+#[derive(Clone)]
+pub struct Activity {
+    state: Arc<ActivityState>,
+}
+
+struct ActivityState {
+    started: Instant,
+    /// Milliseconds from `started` to the last byte moved.
+    last: AtomicU64,
+    in_source: AtomicBool,
+}
+
+impl Default for Activity {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Activity {
+    pub fn new() -> Self {
+        Self {
+            state: Arc::new(ActivityState {
+                started: Instant::now(),
+                last: AtomicU64::new(0),
+                in_source: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// Something moved: the idle time starts again.
+    pub fn touch(&self) {
+        let now = self.state.started.elapsed().as_millis() as u64;
+        self.state.last.store(now, Ordering::Relaxed);
+    }
+
+    /// How long nothing has moved (zero while a source read is under way).
+    fn idle(&self) -> Duration {
+        if self.state.in_source.load(Ordering::Relaxed) {
+            return Duration::ZERO;
+        }
+        let last = Duration::from_millis(self.state.last.load(Ordering::Relaxed));
+        self.state.started.elapsed().saturating_sub(last)
+    }
+
+    /// Wraps the source of an upload: each read counts as activity, and the time spent in it
+    /// does not count as idle.
+    pub fn watch_source(&self, inner: Box<dyn Read + Send>) -> Box<dyn Read + Send> {
+        Box::new(WatchedSource {
+            inner,
+            activity: self.clone(),
+        })
+    }
+}
+
+struct WatchedSource {
+    inner: Box<dyn Read + Send>,
+    activity: Activity,
+}
+
+impl Read for WatchedSource {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.activity.state.in_source.store(true, Ordering::Relaxed);
+        let result = self.inner.read(buf);
+        self.activity.touch();
+        self.activity
+            .state
+            .in_source
+            .store(false, Ordering::Relaxed);
+        result
+    }
+}
+
+/// Runs `work` on a thread of its own and returns what it returns, or None once `activity` has
+/// been idle for `limit` (the thread is then abandoned). If no thread can be started, `work`
+/// runs here, unwatched.
+pub fn run_watched<T: Send + 'static>(
+    activity: &Activity,
+    limit: Duration,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Option<T> {
+    let (sender, receiver) = mpsc::sync_channel(1);
+    let work = Arc::new(Mutex::new(Some(work)));
+    let on_thread = Arc::clone(&work);
+    let spawned = std::thread::Builder::new()
+        .name("blob-transfer".to_owned())
+        .spawn(move || {
+            let work = on_thread.lock().ok().and_then(|mut slot| slot.take());
+            if let Some(work) = work {
+                let _ = sender.send(work());
+            }
+        });
+    if spawned.is_err() {
+        let work = work.lock().ok().and_then(|mut slot| slot.take())?;
+        return Some(work());
+    }
+    activity.touch();
+    loop {
+        let wait = limit
+            .saturating_sub(activity.idle())
+            .max(Duration::from_millis(10));
+        match receiver.recv_timeout(wait) {
+            Ok(result) => return Some(result),
+            Err(mpsc::RecvTimeoutError::Timeout) if activity.idle() >= limit => return None,
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            // The thread ended without an answer: it panicked, which is a bug, not a stall.
+            Err(mpsc::RecvTimeoutError::Disconnected) => return None,
+        }
+    }
+}
+
+/// What a registry failure became when it had to travel as an `io::Error` (through a reader):
+/// [`registry_failure`] gets it back, so it is reported as the registry's fault (exit 6).
+#[derive(Debug)]
+pub struct RegistryFailure(pub Error);
+
+impl std::fmt::Display for RegistryFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0.message())
+    }
+}
+
+impl std::error::Error for RegistryFailure {}
+
+/// The registry error an `io::Error` carries, if it carries one.
+pub fn registry_failure(error: &io::Error) -> Option<Error> {
+    let failure = error.get_ref()?.downcast_ref::<RegistryFailure>()?;
+    let copy = Error::registry(failure.0.message().to_owned());
+    Some(match failure.0.hint_text() {
+        Some(hint) => copy.hint(hint.to_owned()),
+        None => copy,
+    })
+}
+
+/// What a download thread hands over.
+enum Piece {
+    /// The request failed before any body (a status or transport error, already retried).
+    Refused(Error),
+    Bytes(Vec<u8>),
+    /// The body broke off.
+    Broken(String),
+    End,
+}
+
+/// A blob GET that restarts from the beginning when its body breaks off (see the module docs).
+pub struct RestartingDownload {
+    registry: Arc<Registry>,
+    url: String,
+    operation: String,
+    size: u64,
+    limit: Duration,
+    retries: Retries,
+    /// Bytes passed on to the reader so far.
+    delivered: u64,
+    /// Bytes of the current answer still to skip (passed on from an earlier one).
+    to_skip: u64,
+    current: Option<mpsc::Receiver<Piece>>,
+    /// A piece received before the reader asked for it (the first, to see a refusal early).
+    peeked: Option<Piece>,
+    /// Whether the current request has not been answered yet.
+    awaiting_answer: bool,
+    activity: Activity,
+    pending: Vec<u8>,
+    pending_start: usize,
+}
+
+impl RestartingDownload {
+    /// Starts `GET url` (`size` bytes expected) and waits for its answer; a refusal (status or
+    /// transport error, after the usual retries) is returned as the error.
+    pub fn start(
+        registry: Arc<Registry>,
+        url: String,
+        operation: String,
+        size: u64,
+    ) -> Result<Self, Error> {
+        let mut download = Self {
+            registry,
+            url,
+            operation,
+            size,
+            limit: blob_idle_timeout(),
+            retries: Retries::new(),
+            delivered: 0,
+            to_skip: 0,
+            current: None,
+            peeked: None,
+            awaiting_answer: false,
+            activity: Activity::new(),
+            pending: Vec::new(),
+            pending_start: 0,
+        };
+        download.open();
+        match download.next_piece() {
+            Ok(Piece::Refused(error)) => Err(error),
+            Ok(piece) => {
+                download.peeked = Some(piece);
+                Ok(download)
+            }
+            Err(why) => match download.restart(why) {
+                Ok(()) => Ok(download),
+                Err(error) => Err(download.failure(error)),
+            },
+        }
+    }
+
+    /// Sends the GET on a thread that passes the body on in pieces.
+    fn open(&mut self) {
+        let (sender, receiver) = mpsc::sync_channel(CHUNKS_IN_FLIGHT);
+        let registry = Arc::clone(&self.registry);
+        let url = self.url.clone();
+        let operation = self.operation.clone();
+        let activity = self.activity.clone();
+        let spawned = std::thread::Builder::new()
+            .name("blob-download".to_owned())
+            .spawn(move || fetch_in_pieces(&registry, &url, &operation, &activity, &sender));
+        if let Err(error) = spawned {
+            let (sender, receiver) = mpsc::sync_channel(1);
+            let _ = sender.send(Piece::Broken(format!("cannot start a thread: {error}")));
+            self.current = Some(receiver);
+            return;
+        }
+        self.to_skip = self.delivered;
+        self.awaiting_answer = true;
+        self.activity.touch();
+        self.current = Some(receiver);
+    }
+
+    /// The next piece of the current answer, or why there is none. The wait for the answer's
+    /// head may include the request's own retries, so it gets the retry budget on top.
+    fn next_piece(&mut self) -> Result<Piece, String> {
+        let receiver = self.current.as_ref().expect("a download is open");
+        loop {
+            let limit = if self.awaiting_answer {
+                self.limit + TOTAL_BUDGET
+            } else {
+                self.limit
+            };
+            let wait = limit
+                .saturating_sub(self.activity.idle())
+                .max(Duration::from_millis(10));
+            match receiver.recv_timeout(wait) {
+                Ok(piece) => {
+                    // A slow reader is not a stalled peer: idle time counts from here again.
+                    self.activity.touch();
+                    self.awaiting_answer = false;
+                    return Ok(piece);
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) if self.activity.idle() >= limit => {
+                    return Err(format!(
+                        "no data for {} s ({IDLE_TIMEOUT_VARIABLE} sets this limit)",
+                        self.limit.as_secs()
+                    ));
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err("the download stopped unexpectedly".to_owned());
+                }
+            }
+        }
+    }
+
+    /// Keeps what a piece holds (after skipping what was already passed on).
+    fn take(&mut self, piece: Piece) {
+        if let Piece::Bytes(bytes) = piece {
+            let skip = (self.to_skip.min(bytes.len() as u64)) as usize;
+            self.to_skip -= skip as u64;
+            self.pending = bytes;
+            self.pending_start = skip;
+        }
+    }
+
+    /// After the body broke off: waits as the retry budget says, then asks again.
+    fn restart(&mut self, why: String) -> Result<(), String> {
+        self.current = None;
+        match self.retries.next_delay(None) {
+            Some(delay) => {
+                std::thread::sleep(delay);
+                self.open();
+                Ok(())
+            }
+            None => Err(why),
+        }
+    }
+
+    fn failure(&self, why: String) -> Error {
+        Error::registry(format!(
+            "registry {}: {} failed: {why} (after {} tries)",
+            self.registry.host(),
+            self.operation,
+            self.retries.failures()
+        ))
+        .hint("check that the registry is up and reachable, then run the build again")
+    }
+}
+
+impl Read for RestartingDownload {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if self.pending_start < self.pending.len() {
+                let available = &self.pending[self.pending_start..];
+                let n = available.len().min(buf.len());
+                buf[..n].copy_from_slice(&available[..n]);
+                self.pending_start += n;
+                self.delivered += n as u64;
+                return Ok(n);
+            }
+            if self.current.is_none() {
+                return Ok(0);
+            }
+            let piece = match self.peeked.take() {
+                Some(piece) => Ok(piece),
+                None => self.next_piece(),
+            };
+            let outcome: Result<(), String> = match piece {
+                Ok(Piece::Bytes(bytes)) => {
+                    self.take(Piece::Bytes(bytes));
+                    continue;
+                }
+                Ok(Piece::End) if self.delivered + self.to_skip >= self.size => {
+                    self.current = None;
+                    return Ok(0);
+                }
+                Ok(Piece::End) => Err(format!(
+                    "the body ended after {} of {} bytes",
+                    self.delivered + self.to_skip,
+                    self.size
+                )),
+                Ok(Piece::Broken(why)) => Err(why),
+                Ok(Piece::Refused(error)) => {
+                    self.current = None;
+                    return Err(io::Error::other(RegistryFailure(error)));
+                }
+                Err(why) => Err(why),
+            };
+            if let Err(why) = outcome {
+                self.restart(why)
+                    .map_err(|why| io::Error::other(RegistryFailure(self.failure(why))))?;
+            }
+        }
+    }
+}
+
+/// The download thread: `GET url`, then the body in pieces, until it ends or breaks or the
+/// reader goes away.
+fn fetch_in_pieces(
+    registry: &Registry,
+    url: &str,
+    operation: &str,
+    activity: &Activity,
+    sender: &mpsc::SyncSender<Piece>,
+) {
+    let mut response = match registry.send(operation, &|http| http.get(url)) {
+        Ok(response) if response.status().is_success() => response,
+        Ok(response) => {
+            let _ = sender.send(Piece::Refused(registry.status_error(operation, response)));
+            return;
+        }
+        Err(error) => {
+            let _ = sender.send(Piece::Refused(error));
+            return;
+        }
+    };
+    activity.touch();
+    loop {
+        let mut chunk = vec![0; CHUNK_SIZE];
+        let mut filled = 0;
+        let ending = loop {
+            match response.read(&mut chunk[filled..]) {
+                Ok(0) => break Some(Piece::End),
+                Ok(n) => {
+                    activity.touch();
+                    filled += n;
+                    if filled == chunk.len() {
+                        break None;
+                    }
+                }
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) => break Some(Piece::Broken(describe_error_chain(&error))),
+            }
+        };
+        if filled > 0 {
+            chunk.truncate(filled);
+            if sender.send(Piece::Bytes(chunk)).is_err() {
+                return;
+            }
+        }
+        if let Some(ending) = ending {
+            let _ = sender.send(ending);
+            return;
+        }
+    }
+}
