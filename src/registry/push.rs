@@ -19,7 +19,8 @@ use super::client::{Registry, SMALL_REQUEST_TIMEOUT};
 use super::progress::Progress;
 use super::retry::{Retries, is_retryable_status, retry_after};
 use super::transfer::{
-    Activity, IDLE_TIMEOUT_VARIABLE, blob_idle_timeout, registry_failure, run_watched,
+    Activity, IDLE_TIMEOUT_VARIABLE, RegistryFailure, blob_idle_timeout, registry_failure,
+    run_watched,
 };
 use crate::assemble::Assembled;
 use crate::digest::Sha256Digest;
@@ -449,8 +450,11 @@ struct RecordErrors {
 impl Read for RecordErrors {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.inner.read(buf).inspect_err(|error| {
-            *self.slot.lock().expect("source error slot") =
-                Some(io::Error::new(error.kind(), error.to_string()));
+            let copy = match registry_failure(error) {
+                Some(registry_error) => io::Error::other(RegistryFailure(registry_error)),
+                None => io::Error::new(error.kind(), error.to_string()),
+            };
+            *self.slot.lock().expect("source error slot") = Some(copy);
         })
     }
 }

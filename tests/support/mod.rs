@@ -44,12 +44,14 @@ use flate2::read::GzDecoder;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+pub mod body_faults;
 pub mod functions;
 pub mod http;
 pub mod local_lambda;
 pub mod proxy;
 pub mod registry;
 pub mod runc;
+pub mod scratch;
 pub mod token;
 
 /// Tag of the image index in the base layout's `index.json`.
