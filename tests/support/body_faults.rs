@@ -6,7 +6,7 @@
 //! [`super::http::HttpServer::start_with_gate`], before anything is forwarded); download faults
 //! act on the upstream's answer, forwarded whole otherwise. "Half" is half the body's bytes.
 
-use super::http::{Cutoff, Reply, Response};
+use super::http::{Cutoff, Reply, Request, Response};
 
 /// One fault of a blob transfer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,10 +62,36 @@ impl BodyFault {
 }
 
 /// `body` with its middle byte inverted.
-pub fn corrupted(mut body: Vec<u8>) -> Vec<u8> {
+fn corrupted(mut body: Vec<u8>) -> Vec<u8> {
     if !body.is_empty() {
         let middle = body.len() / 2;
         body[middle] ^= 0xff;
     }
     body
+}
+
+/// The proxy's reply to a request that a `BreakBody` fault matches (the upload faults that break
+/// a body off act earlier, in the body gate). `forward` sends a request upstream; `inject` says
+/// whether this one is to be hit (and counts it).
+pub fn answer(
+    fault: BodyFault,
+    request: &Request,
+    min_body: usize,
+    inject: impl FnOnce() -> bool,
+    forward: impl Fn(&Request) -> Response,
+) -> Reply {
+    if fault == BodyFault::CorruptUpload {
+        if request.body.len() >= min_body && inject() {
+            let mut changed = request.clone();
+            changed.body = corrupted(changed.body);
+            return Reply::Send(forward(&changed));
+        }
+        return Reply::Send(forward(request));
+    }
+    let response = forward(request);
+    if !fault.is_upload() && response.status == 200 && response.body.len() >= min_body && inject() {
+        fault.break_answer(response)
+    } else {
+        Reply::Send(response)
+    }
 }

@@ -59,7 +59,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use serde_json::json;
 
-use super::body_faults::{BodyFault, corrupted};
+use super::body_faults::{self, BodyFault};
 use super::http::{Cutoff, HttpServer, Reply, Request, Response};
 
 /// What the proxy does besides forwarding (see the module docs).
@@ -331,28 +331,13 @@ impl State {
                 times,
                 path_contains,
                 min_body,
-            } if line.contains(path_contains.as_str()) => {
-                if *fault == BodyFault::CorruptUpload {
-                    if request.body.len() >= *min_body && self.inject(*times) {
-                        let mut changed = request.clone();
-                        changed.body = corrupted(changed.body);
-                        Reply::Send(self.forward(&changed))
-                    } else {
-                        Reply::Send(self.forward(request))
-                    }
-                } else {
-                    let response = self.forward(request);
-                    if !fault.is_upload()
-                        && response.status == 200
-                        && response.body.len() >= *min_body
-                        && self.inject(*times)
-                    {
-                        fault.break_answer(response)
-                    } else {
-                        Reply::Send(response)
-                    }
-                }
-            }
+            } if line.contains(path_contains.as_str()) => body_faults::answer(
+                *fault,
+                request,
+                *min_body,
+                || self.inject(*times),
+                |r| self.forward(r),
+            ),
             ProxyBehaviour::RefuseMounts
                 if request.method == "POST" && request.target.contains("mount=") =>
             {
