@@ -103,6 +103,7 @@ fn kill_mid_write(command: &mut Command, watched: &Path) -> bool {
             build.started.elapsed() < BUILD_DEADLINE,
             "the build never wrote"
         );
+        std::thread::sleep(std::time::Duration::from_millis(1));
     }
 }
 

@@ -5,7 +5,8 @@
 //! digest has been checked, so a cached file is whole. It is still checked again every time it is
 //! used: a layer is hashed whole before it is handed out, and a file that no longer matches its
 //! digest is deleted and treated as not cached (so it is fetched again); while it is read it is
-//! verified once more, and a change under the reader fails the read.
+//! verified once more, and a change under the reader fails the read. Temporary files a killed
+//! run left in `tmp/` are never read, and are deleted by a later run once a day old.
 
 use std::fs::{self, File};
 use std::io::{self, Read, Seek, Write};
@@ -18,6 +19,8 @@ use crate::error::{Error, Result};
 
 /// The cache directory's name under the XDG cache home.
 const CACHE_NAME: &str = "lambda-image";
+/// Temporary files older than this were left behind by a run that ended without cleaning up.
+const STALE_TEMPORARY_AGE: std::time::Duration = std::time::Duration::from_secs(24 * 60 * 60);
 
 /// A blob cache rooted at a directory.
 #[derive(Clone, Debug)]
@@ -46,7 +49,27 @@ impl BlobCache {
                 .hint("choose a writable directory with --cache-dir")
             })?;
         }
+        cache.remove_stale_temporary_files();
         Ok(Some(cache))
+    }
+
+    /// Deletes temporary files left by runs that were killed or gave a transfer up (never
+    /// trusted, only in the way). Only old ones: a run going on now may be writing the others.
+    fn remove_stale_temporary_files(&self) {
+        let Ok(listing) = fs::read_dir(self.temporary_directory()) else {
+            return;
+        };
+        for entry in listing.flatten() {
+            let stale = entry
+                .metadata()
+                .and_then(|metadata| metadata.modified())
+                .ok()
+                .and_then(|modified| modified.elapsed().ok())
+                .is_some_and(|age| age > STALE_TEMPORARY_AGE);
+            if stale {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
     }
 
     /// Where temporary files of this run can go (same filesystem as the cache).
@@ -281,5 +304,24 @@ mod tests {
         fs::write(cache.path(&digest), b"CONFIG").unwrap();
         assert!(cache.read_small(&digest, 6, 100).is_none());
         assert!(!cache.path(&digest).exists());
+    }
+
+    #[test]
+    fn old_temporary_files_are_removed_when_the_cache_is_opened() {
+        let (dir, cache) = cache();
+        let old = cache.temporary_directory().join(".tmp-old");
+        let fresh = cache.temporary_directory().join(".tmp-fresh");
+        fs::write(&old, b"partial").unwrap();
+        fs::write(&fresh, b"in progress").unwrap();
+        let two_days_ago = std::time::SystemTime::now() - 2 * STALE_TEMPORARY_AGE;
+        File::options()
+            .write(true)
+            .open(&old)
+            .unwrap()
+            .set_modified(two_days_ago)
+            .unwrap();
+        BlobCache::open(Some(&dir.path().join("cache"))).unwrap();
+        assert!(!old.exists());
+        assert!(fresh.exists());
     }
 }
