@@ -1,7 +1,8 @@
 //! Faults away from the network: outputs (OCI layout, oci-archive, docker-archive) whose
 //! writing is killed with SIGKILL mid-way leave nothing at the destination name and an existing
 //! layout's `index.json` as it was; a cache entry corrupted on disk (a flipped byte, a cut) is
-//! dropped, fetched again and the build succeeds; four builds at once, sharing a base and a
+//! dropped, fetched again and the build succeeds, and a download killed mid-blob leaves no
+//! partial blob in it; four builds at once, sharing a base and a
 //! cache, all push complete images. Registry faults: `tests/faults.rs`.
 
 mod support;
@@ -9,6 +10,7 @@ mod support;
 use std::path::Path;
 use std::process::Command;
 
+use support::body_faults::BodyFault;
 use support::builds::{BUILD_DEADLINE, Running, copied_blobs, run_build, spawn_build, str_refs};
 use support::proxy::{ProxyBehaviour, TestProxy};
 use support::registry::{RegistryOptions, TestRegistry};
@@ -72,7 +74,12 @@ fn four_concurrent_builds_sharing_a_base_and_a_cache_all_push() {
     );
     // The shared cache holds only whole, verified blobs.
     let cached = scratch.cache().join("blobs/sha256");
-    for entry in std::fs::read_dir(&cached).unwrap() {
+    assert_cache_is_whole(&cached);
+}
+
+/// Every blob in the cache directory `cached` matches its name.
+fn assert_cache_is_whole(cached: &Path) {
+    for entry in std::fs::read_dir(cached).unwrap() {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         assert_eq!(
@@ -275,4 +282,60 @@ fn corrupt_cache_entries_are_dropped_fetched_again_and_the_build_succeeds() {
         std::fs::read(scratch.path("first").join("index.json")).unwrap(),
         std::fs::read(scratch.path("second").join("index.json")).unwrap()
     );
+}
+
+#[test]
+fn a_download_killed_mid_blob_leaves_nothing_in_the_cache_that_a_later_run_would_trust() {
+    let registry = TestRegistry::start(RegistryOptions::default());
+    registry.skopeo_copy_to(&base_reference(), &format!("{BASE_A}:{BASE_TAG}"));
+    // Half of one padding layer arrives, then nothing: the build sits mid-blob until killed.
+    let proxy = TestProxy::start(
+        &registry.url(),
+        ProxyBehaviour::BreakBody {
+            fault: BodyFault::StallDownload,
+            times: 1,
+            path_contains: format!("GET /v2/{BASE_A}/blobs/sha256:"),
+            min_body: 2 << 20,
+        },
+    );
+    let scratch = Scratch::new();
+    let mut args = both_bootstrap_args();
+    args.extend([
+        "--base".into(),
+        proxy.reference(&format!("{BASE_A}:{BASE_TAG}")),
+        "--output".into(),
+        format!("oci:{}:v1", scratch.path("layout").display()),
+    ]);
+    let mut command = scratch.build(&str_refs(&args));
+    command.env("LAMBDA_IMAGE_BLOB_IDLE_TIMEOUT_SECS", "600");
+    let mut build = spawn_build(&mut command);
+    while proxy.injected() == 0 {
+        assert!(
+            build.started.elapsed() < BUILD_DEADLINE,
+            "no download stalled"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    // Let the half that was sent reach the cache's temporary file.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    build.child.kill().unwrap();
+    build.finish();
+    let stalled = proxy
+        .requests()
+        .into_iter()
+        .find(|(_, _, status)| *status == 0)
+        .map(|(_, target, _)| target.rsplit_once("sha256:").unwrap().1.to_owned())
+        .expect("the stalled request is recorded");
+    let cached = scratch.cache().join("blobs/sha256");
+    assert!(!cached.join(&stalled).exists(), "a partial blob was cached");
+    assert_cache_is_whole(&cached);
+    assert!(!scratch.path("layout").exists());
+
+    // The next run (the proxy now passes everything) fetches it whole and succeeds.
+    run_build(&mut scratch.build(&str_refs(&args)));
+    assert_eq!(sha256_file(cached.join(&stalled)), stalled);
+    skopeo(&[
+        "inspect",
+        &format!("oci:{}:v1-amd64", scratch.path("layout").display()),
+    ]);
 }
