@@ -275,6 +275,21 @@ fn upload_faults_that_persist_fail_naming_the_step_and_leave_the_tag() {
         },
     );
     assert_eq!(proxy.injected(), 4, "the tries are bounded");
+    let proxy = bench.case(
+        "up-reset-always",
+        Direction::Upload,
+        break_body(BodyFault::ResetUpload, 1000, "PUT /v2/up-reset-always/"),
+        Expect::Refused {
+            exit: 6,
+            stderr: &[
+                "upload blob sha256:",
+                "to up-reset-always failed",
+                "after 4 tries",
+            ],
+        },
+    );
+    // Base B's two padding layers go up at once, four tries each.
+    assert_eq!(proxy.injected(), 8, "the tries are bounded");
 }
 
 #[test]
@@ -329,6 +344,24 @@ fn download_faults_that_persist_fail_naming_the_step_and_leave_the_tag() {
             ],
         },
     );
+    let proxy = bench.case(
+        "down-stall-always",
+        Direction::Download,
+        break_body(
+            BodyFault::StallDownload,
+            1000,
+            "GET /v2/lambda/base-b/blobs/sha256:",
+        ),
+        Expect::Refused {
+            exit: 6,
+            stderr: &[
+                "of lambda/base-b failed: no data for 2 s",
+                "LAMBDA_IMAGE_BLOB_IDLE_TIMEOUT_SECS",
+                "after 4 tries",
+            ],
+        },
+    );
+    assert!(proxy.injected() >= 4, "every try stalled");
 }
 
 /// The digest hex of base B's padding layer for `architecture`.
