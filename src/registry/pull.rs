@@ -1,7 +1,9 @@
 //! Reading a base image from a registry: the tag (or digest) to its top document, the
 //! per-architecture manifests and configs (all verified, all kept in the blob cache), and the
 //! layers, which are fetched only if a sink needs their bytes: a push to the same registry
-//! mounts them, and a push to a registry that already has them skips them.
+//! mounts them, and a push to a registry that already has them skips them. A layer is fetched
+//! through [`RestartingDownload`] (asked for again if its body breaks off) and verified as it is
+//! read; it enters the cache only whole and verified.
 
 use std::io::Read;
 use std::sync::Arc;

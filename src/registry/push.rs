@@ -5,6 +5,10 @@
 //!
 //! An upload is `POST /blobs/uploads/` then a single `PUT <location>?digest=` carrying the whole
 //! blob, streamed from its source; never chunked `PATCH`es, which ECR mishandles.
+//!
+//! Each `PUT` runs on a thread of its own, watched ([`super::transfer`]): one that moves no byte
+//! for the idle limit, or fails, or gets a retryable status, is given up and the blob uploaded
+//! again from a new session, within the retry budget. The tags are never touched on a failure.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Read};

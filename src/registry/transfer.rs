@@ -362,13 +362,12 @@ impl Read for RestartingDownload {
                     self.take(Piece::Bytes(bytes));
                     continue;
                 }
-                Ok(Piece::End) if self.delivered + self.to_skip >= self.size => {
+                Ok(Piece::End) if self.to_skip == 0 && self.delivered >= self.size => {
                     self.current = None;
                     return Ok(0);
                 }
                 Ok(Piece::End) => Err(format!(
-                    "the body ended after {} of {} bytes",
-                    self.delivered + self.to_skip,
+                    "the body ended early ({} bytes were expected)",
                     self.size
                 )),
                 Ok(Piece::Broken(why)) => Err(why),
@@ -434,5 +433,55 @@ fn fetch_in_pieces(
             let _ = sender.send(ending);
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMIT: Duration = Duration::from_millis(150);
+
+    #[test]
+    fn a_watched_transfer_that_finishes_gives_its_result() {
+        let activity = Activity::new();
+        assert_eq!(run_watched(&activity, LIMIT, || 7), Some(7));
+    }
+
+    #[test]
+    fn a_transfer_that_moves_nothing_is_given_up_and_one_that_moves_is_not() {
+        let activity = Activity::new();
+        let started = Instant::now();
+        let stalled = run_watched(&activity, LIMIT, || {
+            std::thread::sleep(Duration::from_secs(5));
+        });
+        assert!(stalled.is_none());
+        assert!(started.elapsed() < Duration::from_secs(2));
+
+        let activity = Activity::new();
+        let moving = activity.clone();
+        let slow_but_alive = run_watched(&activity, LIMIT, move || {
+            for _ in 0..20 {
+                std::thread::sleep(Duration::from_millis(25));
+                moving.touch();
+            }
+            "done"
+        });
+        assert_eq!(slow_but_alive, Some("done"));
+    }
+
+    #[test]
+    fn time_spent_reading_the_source_is_not_idle() {
+        struct SlowSource;
+        impl Read for SlowSource {
+            fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+                std::thread::sleep(Duration::from_millis(400));
+                Ok(0)
+            }
+        }
+        let activity = Activity::new();
+        let mut source = activity.watch_source(Box::new(SlowSource));
+        let result = run_watched(&activity, LIMIT, move || source.read(&mut [0; 8]).unwrap());
+        assert_eq!(result, Some(0));
     }
 }
