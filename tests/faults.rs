@@ -26,7 +26,9 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use support::body_faults::BodyFault;
-use support::builds::{copied_blobs, run_build, run_build_unchecked, str_refs};
+use support::builds::{
+    assert_cache_is_whole, copied_blobs, run_build, run_build_unchecked, str_refs,
+};
 use support::proxy::{ProxyBehaviour, TestProxy};
 use support::registry::{RegistryOptions, TestRegistry};
 use support::scratch::Scratch;
@@ -134,6 +136,8 @@ impl Bench {
         let mut v2 = v2_args(&base);
         v2.extend(["--tag".into(), target]);
         let output = run_build_unchecked(&mut build(&scratch, &v2));
+        // Whatever happened, the cache holds only whole blobs.
+        assert_cache_is_whole(&scratch.cache().join("blobs/sha256"));
         let stderr = stderr_of(&output);
         let context = format!("{repository}: {behaviour:?} ({direction:?})\nstderr:\n{stderr}");
         assert!(!stderr.contains("panicked"), "{context}");

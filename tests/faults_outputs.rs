@@ -11,7 +11,9 @@ use std::path::Path;
 use std::process::Command;
 
 use support::body_faults::BodyFault;
-use support::builds::{BUILD_DEADLINE, Running, copied_blobs, run_build, spawn_build, str_refs};
+use support::builds::{
+    BUILD_DEADLINE, Running, assert_cache_is_whole, copied_blobs, run_build, spawn_build, str_refs,
+};
 use support::proxy::{ProxyBehaviour, TestProxy};
 use support::registry::{RegistryOptions, TestRegistry};
 use support::scratch::Scratch;
@@ -75,19 +77,6 @@ fn four_concurrent_builds_sharing_a_base_and_a_cache_all_push() {
     // The shared cache holds only whole, verified blobs.
     let cached = scratch.cache().join("blobs/sha256");
     assert_cache_is_whole(&cached);
-}
-
-/// Every blob in the cache directory `cached` matches its name.
-fn assert_cache_is_whole(cached: &Path) {
-    for entry in std::fs::read_dir(cached).unwrap() {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        assert_eq!(
-            sha256_file(&path),
-            name,
-            "a cached blob does not match its name"
-        );
-    }
 }
 
 /// Starts `command`, kills it (SIGKILL) as soon as a temporary output file or directory

@@ -1,5 +1,5 @@
 //! Running `lambda-image build` in the background with a deadline (a build that hangs fails
-//! its test instead of hanging it), and reading back what a build pushed.
+//! its test instead of hanging it), and reading back what a build pushed or cached.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -102,4 +102,17 @@ pub fn run_build(command: &mut Command) -> Output {
         stderr_of(&output)
     );
     output
+}
+
+/// Every blob in the cache directory `cached` matches its name.
+pub fn assert_cache_is_whole(cached: &Path) {
+    for entry in std::fs::read_dir(cached).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        assert_eq!(
+            sha256_file(&path),
+            name,
+            "a cached blob does not match its name"
+        );
+    }
 }
