@@ -215,6 +215,17 @@ fn break_body(fault: BodyFault, times: usize, path_contains: &str) -> ProxyBehav
     }
 }
 
+/// Every download of a padding layer broken off, the rest asked for with a `Range` included
+/// (each try gets half of what is left, so the rests are never small).
+fn break_every_download(fault: BodyFault) -> ProxyBehaviour {
+    ProxyBehaviour::BreakBody {
+        fault,
+        times: 1000,
+        path_contains: "GET /v2/lambda/base-b/blobs/sha256:".into(),
+        min_body: LARGE_BODY / 16,
+    }
+}
+
 #[test]
 fn upload_faults_are_survived_with_identical_images() {
     let bench = Bench::start();
@@ -312,8 +323,22 @@ fn download_faults_are_survived_with_identical_images() {
         ("down-503", fail(503, 1, blob, None)),
         ("down-429", fail(429, 1, blob, Some(1))),
     ];
+    let partial_answers = || {
+        let registry = &bench.registry;
+        registry
+            .requests()
+            .iter()
+            .filter(|entry| entry.status == 206 && entry.uri.contains("/lambda/base-b/blobs/"))
+            .count()
+    };
     for (repository, behaviour) in cases {
+        let broken_off = matches!(behaviour, ProxyBehaviour::BreakBody { .. });
+        let before = partial_answers();
         bench.case(repository, Direction::Download, behaviour, Expect::Survived);
+        if broken_off {
+            // The rest was asked for with a Range, and the registry sent only the rest.
+            assert_eq!(partial_answers(), before + 1, "{repository}");
+        }
     }
 }
 
@@ -334,11 +359,7 @@ fn download_faults_that_persist_fail_naming_the_step_and_leave_the_tag() {
     bench.case(
         "down-reset-always",
         Direction::Download,
-        break_body(
-            BodyFault::ResetDownload,
-            1000,
-            "GET /v2/lambda/base-b/blobs/sha256:",
-        ),
+        break_every_download(BodyFault::ResetDownload),
         Expect::Refused {
             exit: 6,
             stderr: &[
@@ -351,11 +372,7 @@ fn download_faults_that_persist_fail_naming_the_step_and_leave_the_tag() {
     let proxy = bench.case(
         "down-stall-always",
         Direction::Download,
-        break_body(
-            BodyFault::StallDownload,
-            1000,
-            "GET /v2/lambda/base-b/blobs/sha256:",
-        ),
+        break_every_download(BodyFault::StallDownload),
         Expect::Refused {
             exit: 6,
             stderr: &[

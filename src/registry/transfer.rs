@@ -8,9 +8,11 @@
 //! a way worth retrying.
 //!
 //! [`RestartingDownload`] is a blob GET that, when the body breaks off (a reset, a body shorter
-//! than its `Content-Length`, a stall), asks again from the start and skips what it already
-//! passed on, within the usual retry budget. It does not verify: its consumer wraps it in a
-//! [`crate::digest::VerifyingReader`], which sees one continuous stream either way.
+//! than its `Content-Length`, a stall), asks again for the rest (`Range: bytes=N-`), within the
+//! usual retry budget; a registry that ignores the range sends the whole blob again and what was
+//! already passed on is skipped. It does not verify: its consumer wraps it in a
+//! [`crate::digest::VerifyingReader`], which sees one continuous stream either way and checks
+//! the whole blob's size and digest at its end.
 //!
 //! Not here: whether a status is worth retrying ([`super::retry`]), the upload protocol
 //! ([`super::push`]).
@@ -19,6 +21,9 @@ use std::io::{self, Read};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use reqwest::header::{CONTENT_RANGE, RANGE};
 
 use super::client::{Registry, describe_error_chain};
 use super::retry::{Retries, TOTAL_BUDGET};
@@ -182,6 +187,8 @@ pub fn registry_failure(error: &io::Error) -> Option<Error> {
 enum Piece {
     /// The request failed before any body (a status or transport error, already retried).
     Refused(Error),
+    /// The answer's body starts at this offset of the blob (0, or where a `Range` asked).
+    StartsAt(u64),
     Bytes(Vec<u8>),
     /// The body broke off.
     Broken(String),
@@ -251,6 +258,7 @@ impl RestartingDownload {
 
     /// Sends the GET on a thread that passes the body on in pieces.
     fn open(&mut self) {
+        let from = self.delivered;
         let (sender, receiver) = mpsc::sync_channel(CHUNKS_IN_FLIGHT);
         let registry = Arc::clone(&self.registry);
         let url = self.url.clone();
@@ -258,14 +266,16 @@ impl RestartingDownload {
         let activity = self.activity.clone();
         let spawned = std::thread::Builder::new()
             .name("blob-download".to_owned())
-            .spawn(move || fetch_in_pieces(&registry, &url, &operation, &activity, &sender));
+            .spawn(move || {
+                fetch_in_pieces(&registry, &url, &operation, from, &activity, &sender);
+            });
         if let Err(error) = spawned {
             let (sender, receiver) = mpsc::sync_channel(1);
             let _ = sender.send(Piece::Broken(format!("cannot start a thread: {error}")));
             self.current = Some(receiver);
             return;
         }
-        self.to_skip = self.delivered;
+        self.to_skip = 0;
         self.awaiting_answer = true;
         self.activity.touch();
         self.current = Some(receiver);
@@ -307,6 +317,10 @@ impl RestartingDownload {
 
     /// Keeps what a piece holds (after skipping what was already passed on).
     fn take(&mut self, piece: Piece) {
+        if let Piece::StartsAt(offset) = piece {
+            // Checked by the thread: 0 (a whole body), or exactly where the Range asked.
+            self.to_skip = self.delivered - offset;
+        }
         if let Piece::Bytes(bytes) = piece {
             let skip = (self.to_skip.min(bytes.len() as u64)) as usize;
             self.to_skip -= skip as u64;
@@ -358,8 +372,8 @@ impl Read for RestartingDownload {
                 None => self.next_piece(),
             };
             let outcome: Result<(), String> = match piece {
-                Ok(Piece::Bytes(bytes)) => {
-                    self.take(Piece::Bytes(bytes));
+                Ok(piece @ (Piece::Bytes(_) | Piece::StartsAt(_))) => {
+                    self.take(piece);
                     continue;
                 }
                 Ok(Piece::End) if self.to_skip == 0 && self.delivered >= self.size => {
@@ -385,17 +399,47 @@ impl Read for RestartingDownload {
     }
 }
 
-/// The download thread: `GET url`, then the body in pieces, until it ends or breaks or the
-/// reader goes away.
+/// The download thread: `GET url` (from byte `from` on, with a `Range`, when it is not 0), then
+/// where the body starts and the body in pieces, until it ends or breaks or the reader goes
+/// away. A registry that ignores the `Range` sends the whole blob (200), which is as good; a
+/// partial answer is used only if its `Content-Range` starts exactly at `from`.
 fn fetch_in_pieces(
     registry: &Registry,
     url: &str,
     operation: &str,
+    from: u64,
     activity: &Activity,
     sender: &mpsc::SyncSender<Piece>,
 ) {
-    let mut response = match registry.send(operation, &|http| http.get(url)) {
-        Ok(response) if response.status().is_success() => response,
+    let response = registry.send(operation, &|http| {
+        let request = http.get(url);
+        if from > 0 {
+            request.header(RANGE, format!("bytes={from}-"))
+        } else {
+            request
+        }
+    });
+    let wanted_range = format!("bytes {from}-");
+    let mut response = match response {
+        Ok(response) if response.status() == StatusCode::PARTIAL_CONTENT && from > 0 => {
+            let starts_at_from = response
+                .headers()
+                .get(CONTENT_RANGE)
+                .and_then(|value| value.to_str().ok())
+                .is_some_and(|value| value.starts_with(&wanted_range));
+            if !starts_at_from {
+                let _ = sender.send(Piece::Broken(format!(
+                    "the registry answered a range other than the one asked for ({wanted_range}…)"
+                )));
+                return;
+            }
+            let _ = sender.send(Piece::StartsAt(from));
+            response
+        }
+        Ok(response) if response.status() == StatusCode::OK => {
+            let _ = sender.send(Piece::StartsAt(0));
+            response
+        }
         Ok(response) => {
             let _ = sender.send(Piece::Refused(registry.status_error(operation, response)));
             return;

@@ -89,7 +89,8 @@ pub fn answer(
         return Reply::Send(forward(request));
     }
     let response = forward(request);
-    if !fault.is_upload() && response.status == 200 && response.body.len() >= min_body && inject() {
+    let whole_or_partial = matches!(response.status, 200 | 206);
+    if !fault.is_upload() && whole_or_partial && response.body.len() >= min_body && inject() {
         fault.break_answer(response)
     } else {
         Reply::Send(response)

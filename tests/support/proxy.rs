@@ -43,7 +43,7 @@
 //!
 //! * `BreakBody { fault, times, path_contains, min_body }`: the first `times` matching requests
 //!   whose body (the request's for upload faults, the upstream's answer's for download faults)
-//!   has at least `min_body` bytes get `fault`: broken off half-way by a reset, a close or
+//!   (a `200` or `206` one) has at least `min_body` bytes get `fault`: broken off half-way by a reset, a close or
 //!   silence, or changed in transit (see [`super::body_faults::BodyFault`]). Counted as
 //!   injections; recorded with status 0 when broken off.
 //! * `RefuseMounts`: a cross-repository mount (`POST …/blobs/uploads/?mount=…&from=…`) is
