@@ -8,6 +8,7 @@ pub mod auth;
 pub mod cache;
 pub mod client;
 pub mod credentials;
+pub mod download;
 pub mod progress;
 pub mod pull;
 pub mod push;
