@@ -6,59 +6,19 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 use base64::Engine;
 use serde_json::Value;
 use support::proxy::{ProxyBehaviour, TestProxy};
 use support::registry::{RegistryAuth, RegistryOptions, TestRegistry};
+use support::scratch::Scratch;
 use support::*;
 
 const USER: &str = "lambda";
 const PASSWORD: &str = "pa55-w0rd-secret";
 const BASE_REPOSITORY: &str = "lambda/base";
-
-/// A scratch area for one test: an empty docker config dir, a cache, and room for outputs.
-struct Scratch {
-    dir: tempfile::TempDir,
-}
-
-impl Scratch {
-    fn new() -> Self {
-        let dir = tempfile::Builder::new()
-            .prefix("build-registry-")
-            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
-            .unwrap();
-        std::fs::create_dir_all(dir.path().join("docker")).unwrap();
-        Self { dir }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn cache(&self) -> PathBuf {
-        self.path("cache")
-    }
-
-    /// `lambda-image build` isolated from the machine: its own cache, an empty docker config,
-    /// no auth file; progress lines on (stderr is not a terminal).
-    fn build(&self, args: &[&str]) -> Command {
-        let mut command = lambda_image();
-        command
-            .arg("build")
-            .arg("--cache-dir")
-            .arg(self.cache())
-            .args(args)
-            .env("DOCKER_CONFIG", self.path("docker"))
-            .env("HOME", self.dir.path())
-            .env_remove("REGISTRY_AUTH_FILE")
-            .env_remove("XDG_RUNTIME_DIR")
-            .env_remove("SSL_CERT_FILE");
-        command
-    }
-}
 
 fn with_bootstraps<'a>(args: &'a [String], rest: &[&'a str]) -> Vec<&'a str> {
     let mut all: Vec<&str> = args.iter().map(String::as_str).collect();

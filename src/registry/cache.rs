@@ -3,10 +3,13 @@
 //!
 //! Files are `blobs/sha256/<hex>`, written under `tmp/` and renamed into place only once their
 //! digest has been checked, so a cached file is whole. It is still checked again every time it is
-//! read: a file that no longer matches its digest is deleted and the read fails.
+//! used: a layer is hashed whole before it is handed out, and a file that no longer matches its
+//! digest is deleted and treated as not cached (so it is fetched again); while it is read it is
+//! verified once more, and a change under the reader fails the read. Temporary files a killed
+//! run left in `tmp/` are never read, and are deleted by a later run once a day old.
 
 use std::fs::{self, File};
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
 use tempfile::NamedTempFile;
@@ -16,6 +19,8 @@ use crate::error::{Error, Result};
 
 /// The cache directory's name under the XDG cache home.
 const CACHE_NAME: &str = "lambda-image";
+/// Temporary files older than this were left behind by a run that ended without cleaning up.
+const STALE_TEMPORARY_AGE: std::time::Duration = std::time::Duration::from_secs(24 * 60 * 60);
 
 /// A blob cache rooted at a directory.
 #[derive(Clone, Debug)]
@@ -44,7 +49,27 @@ impl BlobCache {
                 .hint("choose a writable directory with --cache-dir")
             })?;
         }
+        cache.remove_stale_temporary_files();
         Ok(Some(cache))
+    }
+
+    /// Deletes temporary files left by runs that were killed or gave a transfer up (never
+    /// trusted, only in the way). Only old ones: a run going on now may be writing the others.
+    fn remove_stale_temporary_files(&self) {
+        let Ok(listing) = fs::read_dir(self.temporary_directory()) else {
+            return;
+        };
+        for entry in listing.flatten() {
+            let stale = entry
+                .metadata()
+                .and_then(|metadata| metadata.modified())
+                .ok()
+                .and_then(|modified| modified.elapsed().ok())
+                .is_some_and(|age| age > STALE_TEMPORARY_AGE);
+            if stale {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
     }
 
     /// Where temporary files of this run can go (same filesystem as the cache).
@@ -70,14 +95,22 @@ impl BlobCache {
         self.path(digest)
     }
 
-    /// Opens a cached blob, verified as it is read. None if it is not cached.
+    /// Opens a cached blob, checked whole before it is used and verified again as it is read.
+    /// None if it is not cached; a copy that does not match its size and digest (cut short by
+    /// a full disk, changed on disk) is deleted and None returned, so the caller fetches it anew.
     pub fn open_blob(&self, digest: &Sha256Digest, size: u64) -> Option<Box<dyn Read + Send>> {
         let path = self.path(digest);
-        let file = File::open(&path).ok()?;
+        let mut file = File::open(&path).ok()?;
         if file.metadata().ok()?.len() != size {
             let _ = fs::remove_file(&path);
             return None;
         }
+        let mut whole = VerifyingReader::new(&mut file, digest.clone(), size);
+        if io::copy(&mut whole, &mut io::sink()).is_err() {
+            let _ = fs::remove_file(&path);
+            return None;
+        }
+        file.seek(io::SeekFrom::Start(0)).ok()?;
         Some(Box::new(RemoveOnCorruption {
             inner: VerifyingReader::new(file, digest.clone(), size),
             path,
@@ -251,17 +284,44 @@ mod tests {
         let digest = Sha256Digest::of(b"config");
         cache.store_small(&digest, b"config");
         assert_eq!(cache.read_small(&digest, 6, 100).unwrap(), b"config");
+        // Changed on disk, same size: found before use, deleted, reported as not cached.
+        fs::write(cache.path(&digest), b"CONFIG").unwrap();
+        assert!(cache.open_blob(&digest, 6).is_none());
+        assert!(!cache.path(&digest).exists());
+        // Cut short: the same.
+        cache.store_small(&digest, b"config");
+        fs::write(cache.path(&digest), b"conf").unwrap();
+        assert!(cache.open_blob(&digest, 6).is_none());
+        assert!(!cache.path(&digest).exists());
+        // Changed while being read: the read fails and the copy is deleted.
+        cache.store_small(&digest, b"config");
+        let mut reader = cache.open_blob(&digest, 6).unwrap();
         fs::write(cache.path(&digest), b"CONFIG").unwrap();
         let mut sink = Vec::new();
-        let error = cache
-            .open_blob(&digest, 6)
-            .unwrap()
-            .read_to_end(&mut sink)
-            .unwrap_err();
+        let error = reader.read_to_end(&mut sink).unwrap_err();
         assert!(error.to_string().contains("was corrupt"), "{error}");
         assert!(!cache.path(&digest).exists());
         fs::write(cache.path(&digest), b"CONFIG").unwrap();
         assert!(cache.read_small(&digest, 6, 100).is_none());
         assert!(!cache.path(&digest).exists());
+    }
+
+    #[test]
+    fn old_temporary_files_are_removed_when_the_cache_is_opened() {
+        let (dir, cache) = cache();
+        let old = cache.temporary_directory().join(".tmp-old");
+        let fresh = cache.temporary_directory().join(".tmp-fresh");
+        fs::write(&old, b"partial").unwrap();
+        fs::write(&fresh, b"in progress").unwrap();
+        let two_days_ago = std::time::SystemTime::now() - 2 * STALE_TEMPORARY_AGE;
+        File::options()
+            .write(true)
+            .open(&old)
+            .unwrap()
+            .set_modified(two_days_ago)
+            .unwrap();
+        BlobCache::open(Some(&dir.path().join("cache"))).unwrap();
+        assert!(!old.exists());
+        assert!(fresh.exists());
     }
 }

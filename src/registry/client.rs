@@ -31,7 +31,8 @@ const CERTS_DIRECTORIES: [&str; 2] = ["/etc/docker/certs.d", "/etc/containers/ce
 /// How long connecting may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 /// The whole-request limit for small requests (manifests, HEAD, upload sessions, tokens). Blob
-/// transfers have none: their size is unbounded, and a dead peer is found by TCP keepalive.
+/// transfers have none, their size being unbounded; instead they may not go idle for long
+/// ([`super::transfer::blob_idle_timeout`]).
 pub const SMALL_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How to reach and authenticate to one registry.
@@ -438,6 +439,11 @@ fn error_detail(response: Response) -> String {
 
 /// A transport error as one line: each cause once, without repeating reqwest's wrappers.
 pub fn describe_transport_error(error: &reqwest::Error) -> String {
+    describe_error_chain(error)
+}
+
+/// An error and its causes as one line, each once.
+pub fn describe_error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(current) = source {

@@ -8,10 +8,12 @@ pub mod auth;
 pub mod cache;
 pub mod client;
 pub mod credentials;
+pub mod download;
 pub mod progress;
 pub mod pull;
 pub mod push;
 pub mod retry;
+pub mod transfer;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -1,7 +1,9 @@
 //! Reading a base image from a registry: the tag (or digest) to its top document, the
 //! per-architecture manifests and configs (all verified, all kept in the blob cache), and the
 //! layers, which are fetched only if a sink needs their bytes: a push to the same registry
-//! mounts them, and a push to a registry that already has them skips them.
+//! mounts them, and a push to a registry that already has them skips them. A layer is fetched
+//! through [`RestartingDownload`] (asked for again if its body breaks off) and verified as it is
+//! read; it enters the cache only whole and verified.
 
 use std::io::Read;
 use std::sync::Arc;
@@ -12,7 +14,9 @@ use reqwest::header::{ACCEPT, CONTENT_TYPE};
 
 use super::cache::BlobCache;
 use super::client::{Registry, SMALL_REQUEST_TIMEOUT};
+use super::download::RestartingDownload;
 use super::progress::Progress;
+use super::transfer::RegistryFailure;
 use crate::digest::{Sha256Digest, VerifyingReader, read_verified};
 use crate::error::{Error, Result};
 use crate::image::ImageFormat;
@@ -124,13 +128,12 @@ impl RemoteRepository {
         Ok((bytes, digest, media_type))
     }
 
-    /// GETs a blob (or, for manifest media types, a manifest) by digest; the response body is
-    /// not yet read.
-    fn get_by_digest(
+    /// GETs a small blob (or, for manifest media types, a manifest) by digest; the response
+    /// body is not yet read. Layers go through [`RestartingDownload`] instead.
+    fn get_small_by_digest(
         &self,
         digest: &Sha256Digest,
         is_manifest: bool,
-        small: bool,
     ) -> Result<reqwest::blocking::Response> {
         let kind = if is_manifest { "manifests" } else { "blobs" };
         let url = self
@@ -142,12 +145,9 @@ impl RemoteRepository {
             self.repository
         );
         let response = self.registry.send(&operation, &|http| {
-            let request = http.get(&url).header(ACCEPT, MANIFEST_ACCEPT);
-            if small {
-                request.timeout(SMALL_REQUEST_TIMEOUT)
-            } else {
-                request
-            }
+            http.get(&url)
+                .header(ACCEPT, MANIFEST_ACCEPT)
+                .timeout(SMALL_REQUEST_TIMEOUT)
         })?;
         if !response.status().is_success() {
             return Err(self.registry.status_error(&operation, response));
@@ -170,7 +170,7 @@ impl DocumentStore for RemoteRepository {
         let media_type = descriptor.media_type().to_string();
         let is_manifest = ImageFormat::of_manifest(&media_type).is_some()
             || ImageFormat::of_index(&media_type).is_some();
-        let response = self.get_by_digest(&digest, is_manifest, true)?;
+        let response = self.get_small_by_digest(&digest, is_manifest)?;
         let bytes = read_verified(response, &digest, size, limit)
             .map_err(|error| Error::base(format!("{digest} from {}: {error}", self.name())))?;
         if let Some(cache) = &self.cache {
@@ -197,9 +197,12 @@ impl RemoteBlobs for RemoteRepository {
         {
             return Ok(cached);
         }
-        let response = self
-            .get_by_digest(&digest, false, false)
-            .map_err(|error| std::io::Error::other(error.to_string()))?;
+        let url = self
+            .registry
+            .url(&format!("/v2/{}/blobs/{digest}", self.repository));
+        let operation = format!("get blob {digest} of {}", self.repository);
+        let response = RestartingDownload::start(Arc::clone(&self.registry), url, operation, size)
+            .map_err(|error| std::io::Error::other(RegistryFailure(error)))?;
         let progress = self.progress.blob(&digest, size, &self.name());
         let verified: Box<dyn Read + Send> = Box::new(VerifyingReader::new(
             FinishOnEnd {

@@ -5,6 +5,10 @@
 //!
 //! An upload is `POST /blobs/uploads/` then a single `PUT <location>?digest=` carrying the whole
 //! blob, streamed from its source; never chunked `PATCH`es, which ECR mishandles.
+//!
+//! Each `PUT` runs on a thread of its own, watched ([`super::transfer`]): one that moves no byte
+//! for the idle limit, or fails, or gets a retryable status, is given up and the blob uploaded
+//! again from a new session, within the retry budget. The tags are never touched on a failure.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Read};
@@ -18,6 +22,10 @@ use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
 use super::client::{Registry, SMALL_REQUEST_TIMEOUT};
 use super::progress::Progress;
 use super::retry::{Retries, is_retryable_status, retry_after};
+use super::transfer::{
+    Activity, IDLE_TIMEOUT_VARIABLE, RegistryFailure, blob_idle_timeout, registry_failure,
+    run_watched,
+};
 use crate::assemble::Assembled;
 use crate::digest::Sha256Digest;
 use crate::error::{Error, Result};
@@ -259,7 +267,6 @@ fn push_blob(
             }
             UploadStart::Session(location) => location,
         };
-        let source_error: Arc<Mutex<Option<io::Error>>> = Arc::default();
         let mut put_url = reqwest::Url::parse(&registry.url(&location)).map_err(|error| {
             Error::registry(format!(
                 "registry {}: the upload location `{location}` is not a URL: {error}",
@@ -270,48 +277,98 @@ fn push_blob(
             .query_pairs_mut()
             .append_pair("digest", &digest.to_string());
         let operation = format!("upload blob {digest} to {repository}");
-        let open_failure: Mutex<Option<Error>> = Mutex::new(None);
-        let response = registry.send_once(&operation, &|http| {
-            let request = http
-                .put(put_url.clone())
-                .header(CONTENT_TYPE, "application/octet-stream")
-                .header(CONTENT_LENGTH, size);
-            match open_blob(blob, base) {
-                Ok(reader) => request.body(Body::sized(
-                    RecordErrors {
-                        inner: tracker.track(reader),
-                        slot: source_error.clone(),
-                    },
-                    size,
-                )),
-                Err(error) => {
-                    *open_failure.lock().expect("open failure slot") = Some(error);
-                    request.body(Body::from(Vec::new()))
-                }
-            }
+        let source_error: Arc<Mutex<Option<io::Error>>> = Arc::default();
+        let activity = Activity::new();
+        let source = activity.watch_source(Box::new(RecordErrors {
+            inner: tracker.track(open_blob(blob, base)?),
+            slot: source_error.clone(),
+        }));
+        let attempt = run_watched(&activity, blob_idle_timeout(), {
+            let registry = Arc::clone(registry);
+            let operation = operation.clone();
+            move || upload_once(&registry, &operation, put_url, size, source)
         });
-        if let Some(error) = open_failure.into_inner().expect("open failure slot") {
-            return Err(error);
-        }
         if let Some(error) = source_error.lock().expect("source error slot").take() {
             return Err(source_failed(&digest, error));
         }
-        let delay = match response {
-            Ok(response) if response.status() == StatusCode::CREATED => {
+        let delay = match attempt {
+            Some(UploadAttempt::Answered(response)) if response.status() == StatusCode::CREATED => {
                 tracker.finish("pushed");
                 return Ok(());
             }
-            Ok(response) if is_retryable_status(response.status()) => retries
-                .next_delay(retry_after(response.headers()))
-                .ok_or_else(|| {
-                    registry
-                        .status_error(&operation, response)
-                        .with_message_suffix(&format!(" (after {} tries)", retries.failures()))
-                })?,
-            Ok(response) => return Err(registry.status_error(&operation, response)),
-            Err(error) => retries.next_delay(None).ok_or(error)?,
+            Some(UploadAttempt::Answered(response)) if is_retryable_status(response.status()) => {
+                retries
+                    .next_delay(retry_after(response.headers()))
+                    .ok_or_else(|| {
+                        registry
+                            .status_error(&operation, response)
+                            .with_message_suffix(&format!(" (after {} tries)", retries.failures()))
+                    })?
+            }
+            Some(UploadAttempt::Answered(response)) => {
+                return Err(registry.status_error(&operation, response));
+            }
+            // Authenticated again mid-upload: the body went with the first try, so start over.
+            Some(UploadAttempt::BodySpent) => retries.next_delay(None).ok_or_else(|| {
+                Error::registry(format!(
+                    "registry {}: {operation} failed: it asked for credentials again on every try",
+                    registry.host()
+                ))
+            })?,
+            Some(UploadAttempt::Failed(error)) => retries.next_delay(None).ok_or_else(|| {
+                error.with_message_suffix(&format!(" (after {} tries)", retries.failures()))
+            })?,
+            None => retries.next_delay(None).ok_or_else(|| {
+                Error::registry(format!(
+                    "registry {}: {operation} failed: no progress for {} s \
+                     ({IDLE_TIMEOUT_VARIABLE} sets this limit) (after {} tries)",
+                    registry.host(),
+                    blob_idle_timeout().as_secs(),
+                    retries.failures()
+                ))
+                .hint("check that the registry is up and reachable, then run the build again")
+            })?,
         };
         std::thread::sleep(delay);
+    }
+}
+
+/// How one upload request went.
+enum UploadAttempt {
+    Answered(reqwest::blocking::Response),
+    /// The registry wanted credentials again after the body had been sent.
+    BodySpent,
+    Failed(Error),
+}
+
+/// `PUT url` with `source` (`size` bytes) as the body, once; runs on a thread of its own
+/// ([`run_watched`]), so that a stalled upload can be given up.
+fn upload_once(
+    registry: &Registry,
+    operation: &str,
+    url: reqwest::Url,
+    size: u64,
+    source: Box<dyn Read + Send>,
+) -> UploadAttempt {
+    let body = Mutex::new(Some(source));
+    let spent = AtomicBool::new(false);
+    let response = registry.send_once(operation, &|http| {
+        let request = http
+            .put(url.clone())
+            .header(CONTENT_TYPE, "application/octet-stream")
+            .header(CONTENT_LENGTH, size);
+        match body.lock().expect("body slot").take() {
+            Some(source) => request.body(Body::sized(source, size)),
+            None => {
+                spent.store(true, Ordering::Relaxed);
+                request.body(Body::from(Vec::new()))
+            }
+        }
+    });
+    match response {
+        _ if spent.load(Ordering::Relaxed) => UploadAttempt::BodySpent,
+        Ok(response) => UploadAttempt::Answered(response),
+        Err(error) => UploadAttempt::Failed(error),
     }
 }
 
@@ -375,6 +432,9 @@ fn open_blob(blob: &Blob, base: &ResolvedBase) -> Result<Box<dyn Read + Send>> {
 }
 
 fn source_failed(digest: &Sha256Digest, error: io::Error) -> Error {
+    if let Some(registry_error) = registry_failure(&error) {
+        return registry_error;
+    }
     if error.kind() == io::ErrorKind::InvalidData {
         Error::base(format!(
             "base blob {digest} is missing or corrupt, so nothing was tagged: {error}"
@@ -394,8 +454,11 @@ struct RecordErrors {
 impl Read for RecordErrors {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.inner.read(buf).inspect_err(|error| {
-            *self.slot.lock().expect("source error slot") =
-                Some(io::Error::new(error.kind(), error.to_string()));
+            let copy = match registry_failure(error) {
+                Some(registry_error) => io::Error::other(RegistryFailure(registry_error)),
+                None => io::Error::new(error.kind(), error.to_string()),
+            };
+            *self.slot.lock().expect("source error slot") = Some(copy);
         })
     }
 }

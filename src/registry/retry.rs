@@ -17,7 +17,7 @@ const FIRST_DELAY: Duration = Duration::from_millis(500);
 /// The longest single wait, including one a server asks for with `Retry-After`.
 const MAX_DELAY: Duration = Duration::from_secs(20);
 /// No retry starts after this much time has gone into one request.
-const TOTAL_BUDGET: Duration = Duration::from_secs(60);
+pub const TOTAL_BUDGET: Duration = Duration::from_secs(60);
 
 /// The tries of one request.
 pub struct Retries {

@@ -323,8 +323,12 @@ pub(crate) fn parent_directory(path: &Path) -> Result<PathBuf> {
     Ok(parent)
 }
 
-/// Corrupt base content is the base's fault; anything else is a failure to write the output.
+/// Corrupt base content is the base's fault, a download that failed the registry's; anything
+/// else is a failure to write the output.
 fn write_failed(location: &ImageLocation, error: io::Error) -> Error {
+    if let Some(registry_error) = crate::registry::transfer::registry_failure(&error) {
+        return registry_error;
+    }
     if error.kind() == io::ErrorKind::InvalidData {
         Error::base(format!(
             "a base blob is missing or corrupt, so the build stopped and {location} was not written: {error}"

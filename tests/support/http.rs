@@ -6,9 +6,11 @@
 //! `Connection: close`). Every request is read whole before the handler sees it: the body as
 //! framed by `Content-Length` or `Transfer-Encoding: chunked` (decoded), after a
 //! `100 Continue` when the client asked for one. The handler answers with a [`Response`],
-//! always sent with a `Content-Length` (never chunked), or with [`Reply::Reset`], which closes
-//! the connection with a TCP reset instead of answering. Dropping the server stops its
-//! listener and shuts every open connection down.
+//! always sent with a `Content-Length` (never chunked), with [`Reply::Reset`], which closes
+//! the connection with a TCP reset instead of answering, or with [`Reply::Partial`], which
+//! breaks the body off mid-way (reset, close or silence, see [`Cutoff`]). A [`BodyGate`]
+//! ([`HttpServer::start_with_gate`]) can break a request off mid-body the same ways. Dropping
+//! the server stops its listener and shuts every open connection down.
 //!
 //! It is a test tool for well-behaved local clients (skopeo, reqwest), not a general server:
 //! a malformed request gets a `400` and the connection is closed.
@@ -16,8 +18,10 @@
 use std::collections::HashMap;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+pub use super::http_cutoff::Cutoff;
+use super::http_cutoff::end_connection;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -106,10 +110,22 @@ pub enum Reply {
     Send(Response),
     /// Close the connection with a TCP reset (`SO_LINGER` 0) without answering.
     Reset,
+    /// Send the head (its `Content-Length` that of the whole body) and the first `sent` bytes
+    /// of the body, then end as `then` says: a body broken off mid-way.
+    Partial {
+        response: Response,
+        sent: usize,
+        then: Cutoff,
+    },
 }
 
 /// A request handler, called on the connection's thread.
 pub type Handler = dyn Fn(&Request) -> Reply + Send + Sync;
+
+/// What to do with a request body, decided from the head alone (method, request-target,
+/// `Content-Length`) before any of it is read: read it, or read only `after` bytes of it and
+/// then end the connection as `then` says (no answer is sent).
+pub type BodyGate = dyn Fn(&str, &str, Option<usize>) -> Option<(usize, Cutoff)> + Send + Sync;
 
 /// A listening server; stopped on drop.
 pub struct HttpServer {
@@ -123,6 +139,16 @@ impl HttpServer {
     /// Listens on a free `127.0.0.1` port and serves every connection with `handler`.
     /// `name` names the threads (`{name}-accept`, `{name}-conn`).
     pub fn start(name: &str, handler: Arc<Handler>) -> HttpServer {
+        Self::start_with_gate(
+            name,
+            Arc::new(|_: &str, _: &str, _: Option<usize>| None),
+            handler,
+        )
+    }
+
+    /// [`HttpServer::start`], with `gate` deciding from each request's head whether its body is
+    /// read (see [`BodyGate`]).
+    pub fn start_with_gate(name: &str, gate: Arc<BodyGate>, handler: Arc<Handler>) -> HttpServer {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
             .unwrap_or_else(|e| panic!("{name}: binding 127.0.0.1:0: {e}"));
         let addr = listener.local_addr().unwrap();
@@ -134,7 +160,9 @@ impl HttpServer {
             let conn_name = format!("{name}-conn");
             std::thread::Builder::new()
                 .name(format!("{name}-accept"))
-                .spawn(move || accept_loop(listener, &conn_name, handler, &stopping, &connections))
+                .spawn(move || {
+                    accept_loop(listener, &conn_name, gate, handler, &stopping, &connections)
+                })
                 .expect("spawning an accept thread")
         };
         HttpServer {
@@ -168,8 +196,9 @@ impl Drop for HttpServer {
 fn accept_loop(
     listener: TcpListener,
     conn_name: &str,
+    gate: Arc<BodyGate>,
     handler: Arc<Handler>,
-    stopping: &AtomicBool,
+    stopping: &Arc<AtomicBool>,
     connections: &Arc<Mutex<HashMap<u64, TcpStream>>>,
 ) {
     static NEXT_ID: AtomicU64 = AtomicU64::new(0);
@@ -183,11 +212,18 @@ fn accept_loop(
             connections.lock().unwrap().insert(id, clone);
         }
         let handler = Arc::clone(&handler);
+        let gate = Arc::clone(&gate);
+        let stopping = Arc::clone(stopping);
         let connections = Arc::clone(connections);
         let spawned = std::thread::Builder::new()
             .name(conn_name.to_string())
             .spawn(move || {
-                serve_connection(stream, &*handler, || {
+                let server = Server {
+                    gate: &*gate,
+                    handler: &*handler,
+                    stopping: &stopping,
+                };
+                serve_connection(stream, &server, || {
                     connections.lock().unwrap().remove(&id);
                 })
             });
@@ -198,10 +234,23 @@ fn accept_loop(
     }
 }
 
+/// What a connection's thread needs of its server.
+struct Server<'a> {
+    gate: &'a BodyGate,
+    handler: &'a Handler,
+    stopping: &'a AtomicBool,
+}
+
+/// How a request ended: read whole, or broken off by the body gate.
+enum Incoming {
+    Whole(Request),
+    BrokenOff(Cutoff),
+}
+
 /// Serves requests on `stream` until the client closes it, asks for `Connection: close`,
 /// sends something malformed, or the handler resets it. `forget` removes the connection
 /// from the server's list; it runs before the socket is closed.
-fn serve_connection(stream: TcpStream, handler: &Handler, forget: impl FnOnce()) {
+fn serve_connection(stream: TcpStream, server: &Server, forget: impl FnOnce()) {
     let Ok(read_half) = stream.try_clone() else {
         forget();
         return;
@@ -209,8 +258,13 @@ fn serve_connection(stream: TcpStream, handler: &Handler, forget: impl FnOnce())
     let mut reader = BufReader::new(read_half);
     let mut writer = stream;
     loop {
-        let request = match read_request(&mut reader, &mut writer) {
-            Ok(Some(request)) => request,
+        let request = match read_request(&mut reader, &mut writer, server.gate) {
+            Ok(Some(Incoming::Whole(request))) => request,
+            Ok(Some(Incoming::BrokenOff(cutoff))) => {
+                forget();
+                end_connection(reader, writer, cutoff, server.stopping);
+                return;
+            }
             Ok(None) => break,
             Err(e) if e.kind() == io::ErrorKind::InvalidData => {
                 let response = Response::new(400).with_body(format!("{e}\n").into_bytes());
@@ -219,7 +273,7 @@ fn serve_connection(stream: TcpStream, handler: &Handler, forget: impl FnOnce())
             }
             Err(_) => break,
         };
-        match handler(&request) {
+        match (server.handler)(&request) {
             Reply::Send(response) => {
                 let head = request.method == "HEAD";
                 let close = !request.keep_alive;
@@ -229,10 +283,18 @@ fn serve_connection(stream: TcpStream, handler: &Handler, forget: impl FnOnce())
             }
             Reply::Reset => {
                 forget();
-                set_linger_zero(&writer);
-                // Every descriptor of the socket must be closed for the reset to go out.
-                drop(reader);
-                drop(writer);
+                end_connection(reader, writer, Cutoff::Reset, server.stopping);
+                return;
+            }
+            Reply::Partial {
+                response,
+                sent,
+                then,
+            } => {
+                let head = request.method == "HEAD";
+                let _ = write_partial_response(&mut writer, &response, head, sent);
+                forget();
+                end_connection(reader, writer, then, server.stopping);
                 return;
             }
         }
@@ -246,7 +308,8 @@ fn serve_connection(stream: TcpStream, handler: &Handler, forget: impl FnOnce())
 fn read_request(
     reader: &mut BufReader<TcpStream>,
     writer: &mut TcpStream,
-) -> io::Result<Option<Request>> {
+    gate: &BodyGate,
+) -> io::Result<Option<Incoming>> {
     // Request line; empty lines before it are allowed (RFC 9112 §2.2).
     let mut head_bytes = 0;
     let request_line = loop {
@@ -298,6 +361,11 @@ fn read_request(
         None => None,
     };
     let has_body = chunked || length.is_some();
+    if has_body && let Some((after, cutoff)) = gate(method, target, length) {
+        let mut part = vec![0; after.min(length.unwrap_or(after))];
+        reader.read_exact(&mut part)?;
+        return Ok(Some(Incoming::BrokenOff(cutoff)));
+    }
     if has_body
         && header_value(&headers, "Expect").is_some_and(|e| e.eq_ignore_ascii_case("100-continue"))
     {
@@ -316,14 +384,14 @@ fn read_request(
         Vec::new()
     };
 
-    Ok(Some(Request {
+    Ok(Some(Incoming::Whole(Request {
         method: method.to_string(),
         target: target.to_string(),
         headers,
         body,
         has_body,
         keep_alive,
-    }))
+    })))
 }
 
 /// Decodes a chunked body (chunk extensions and trailers are read and dropped).
@@ -383,12 +451,39 @@ fn read_line(reader: &mut BufReader<TcpStream>, total: &mut usize) -> io::Result
         .map_err(|_| invalid("request head is not UTF-8".to_string()))
 }
 
+/// Writes the head of `response` (announcing its whole body) and `sent` bytes of the body.
+fn write_partial_response(
+    writer: &mut TcpStream,
+    response: &Response,
+    head: bool,
+    sent: usize,
+) -> io::Result<()> {
+    let mut bytes = response_head(response, head, false);
+    if !head {
+        bytes.extend_from_slice(&response.body[..sent.min(response.body.len())]);
+    }
+    writer.write_all(&bytes)?;
+    writer.flush()
+}
+
 fn write_response(
     writer: &mut TcpStream,
     response: &Response,
     head: bool,
     close: bool,
 ) -> io::Result<()> {
+    let mut bytes = response_head(response, head, close);
+    let status = response.status;
+    let bodiless = (100..200).contains(&status) || status == 204 || status == 304;
+    if !head && !bodiless {
+        bytes.extend_from_slice(&response.body);
+    }
+    writer.write_all(&bytes)?;
+    writer.flush()
+}
+
+/// The status line and headers, with the framing headers redone.
+fn response_head(response: &Response, head: bool, close: bool) -> Vec<u8> {
     let status = response.status;
     let reason = reqwest::StatusCode::from_u16(status)
         .ok()
@@ -412,12 +507,7 @@ fn write_response(
         out.push_str("Connection: close\r\n");
     }
     out.push_str("\r\n");
-    let mut bytes = out.into_bytes();
-    if !head && !bodiless {
-        bytes.extend_from_slice(&response.body);
-    }
-    writer.write_all(&bytes)?;
-    writer.flush()
+    out.into_bytes()
 }
 
 fn header_value<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
@@ -429,38 +519,4 @@ fn header_value<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a s
 
 fn invalid(message: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, message)
-}
-
-/// `struct linger` of `<sys/socket.h>`.
-#[repr(C)]
-struct Linger {
-    l_onoff: i32,
-    l_linger: i32,
-}
-
-// Linux's values (x86-64, aarch64 and most others; not mips, sparc or parisc).
-const SOL_SOCKET: i32 = 1;
-const SO_LINGER: i32 = 13;
-
-unsafe extern "C" {
-    /// setsockopt(2) from the C library that std already links.
-    fn setsockopt(fd: i32, level: i32, name: i32, value: *const Linger, len: u32) -> i32;
-}
-
-/// Makes the next close of `stream` send a reset instead of a FIN.
-fn set_linger_zero(stream: &TcpStream) {
-    let linger = Linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // SAFETY: a valid socket descriptor, a pointer to a live `struct linger` and its size.
-    unsafe {
-        setsockopt(
-            stream.as_raw_fd(),
-            SOL_SOCKET,
-            SO_LINGER,
-            &linger,
-            std::mem::size_of::<Linger>() as u32,
-        );
-    }
 }

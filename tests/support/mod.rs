@@ -15,8 +15,11 @@
 //! * [`registry`]: the real distribution registry on a loopback port (anonymous, htpasswd,
 //!   token auth with the in-process token server of [`token`], TLS), with access-log
 //!   counting and skopeo helpers; [`proxy`]: a reverse proxy in front of it that can corrupt
-//!   blobs, redirect them to another host, inject failures and reset connections. Both
-//!   servers run on the small HTTP/1.1 server of [`http`].
+//!   blobs, redirect them to another host, inject failures, reset connections and break blob
+//!   bodies off mid-way ([`body_faults`]). Both servers run on the small HTTP/1.1 server of
+//!   [`http`] (with [`http_cutoff`] for ending connections without an answer).
+//! * [`scratch`]: an isolated docker config, cache and output area for `lambda-image build`;
+//!   [`builds`]: builds run in the background with a deadline, and blobs read back with skopeo.
 //! * [`functions`]: real Lambda functions from `tests/functions/`, built statically once per
 //!   process; [`local_lambda`]: `lambda-image serve` in the background and `curl`;
 //!   [`runc`]: built images unpacked with umoci and run with runc (and qemu for arm64).
@@ -44,12 +47,16 @@ use flate2::read::GzDecoder;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+pub mod body_faults;
+pub mod builds;
 pub mod functions;
 pub mod http;
+pub mod http_cutoff;
 pub mod local_lambda;
 pub mod proxy;
 pub mod registry;
 pub mod runc;
+pub mod scratch;
 pub mod table;
 pub mod token;
 

@@ -41,20 +41,26 @@
 //!   whole, then their connection is closed with a TCP reset instead of an answer (the client
 //!   sees "connection reset by peer").
 //!
+//! * `BreakBody { fault, times, path_contains, min_body }`: the first `times` matching requests
+//!   whose body (the request's for upload faults, the upstream's answer's for download faults)
+//!   (a `200` or `206` one) has at least `min_body` bytes get `fault`: broken off half-way by a reset, a close or
+//!   silence, or changed in transit (see [`super::body_faults::BodyFault`]). Counted as
+//!   injections; recorded with status 0 when broken off.
 //! * `RefuseMounts`: a cross-repository mount (`POST …/blobs/uploads/?mount=…&from=…`) is
 //!   forwarded without its query, so the registry opens an ordinary upload session and answers
 //!   `202` with its `Location`, as ECR does when blob mounting is off. Counted as injections.
 //!
 //! [`TestProxy::requests`] lists every request as `(method, request-target, status)`, with
-//! status 0 for reset connections; [`TestProxy::injected`] counts the `Fail` and
-//! `ResetConnection` injections.
+//! status 0 for reset or broken-off connections; [`TestProxy::injected`] counts the `Fail`,
+//! `ResetConnection` and `BreakBody` injections.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use serde_json::json;
 
-use super::http::{HttpServer, Reply, Request, Response};
+use super::body_faults::{self, BodyFault};
+use super::http::{Cutoff, HttpServer, Reply, Request, Response};
 
 /// What the proxy does besides forwarding (see the module docs).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,6 +81,12 @@ pub enum ProxyBehaviour {
         path_contains: String,
     },
     RefuseMounts,
+    BreakBody {
+        fault: BodyFault,
+        times: usize,
+        path_contains: String,
+        min_body: usize,
+    },
 }
 
 /// A request the redirect target (`RedirectBlobs`) got.
@@ -157,8 +169,12 @@ impl TestProxy {
             server
         });
         let handler_state = Arc::clone(&state);
-        let front = HttpServer::start(
+        let gate_state = Arc::clone(&state);
+        let front = HttpServer::start_with_gate(
             "proxy",
+            Arc::new(move |method: &str, target: &str, length: Option<usize>| {
+                gate_state.break_upload(method, target, length)
+            }),
             Arc::new(move |request: &Request| handler_state.handle(request)),
         );
         let _ = state
@@ -310,6 +326,18 @@ impl State {
                     Reply::Send(response)
                 }
             }
+            ProxyBehaviour::BreakBody {
+                fault,
+                times,
+                path_contains,
+                min_body,
+            } if line.contains(path_contains.as_str()) => body_faults::answer(
+                *fault,
+                request,
+                *min_body,
+                || self.inject(*times),
+                |r| self.forward(r),
+            ),
             ProxyBehaviour::RefuseMounts
                 if request.method == "POST" && request.target.contains("mount=") =>
             {
@@ -322,7 +350,7 @@ impl State {
         };
         let status = match &reply {
             Reply::Send(response) => response.status,
-            Reply::Reset => 0,
+            Reply::Reset | Reply::Partial { .. } => 0,
         };
         self.requests.lock().unwrap().push((
             request.method.clone(),
@@ -330,6 +358,35 @@ impl State {
             status,
         ));
         reply
+    }
+
+    /// The body gate: breaks a matching upload off half-way (`BreakBody` upload faults).
+    fn break_upload(
+        &self,
+        method: &str,
+        target: &str,
+        length: Option<usize>,
+    ) -> Option<(usize, Cutoff)> {
+        let ProxyBehaviour::BreakBody {
+            fault,
+            times,
+            path_contains,
+            min_body,
+        } = &self.behaviour
+        else {
+            return None;
+        };
+        let cutoff = fault.upload_cutoff()?;
+        let length = length?;
+        let matches = format!("{method} {target}").contains(path_contains.as_str());
+        if !matches || length < *min_body || !self.inject(*times) {
+            return None;
+        }
+        self.requests
+            .lock()
+            .unwrap()
+            .push((method.to_string(), target.to_string(), 0));
+        Some((length / 2, cutoff))
     }
 
     /// Counts one more injection if fewer than `times` were made.
