@@ -7,7 +7,7 @@
 //! bootstrap's interpreter and which glibc it ships). Only metadata is kept, plus the first bytes
 //! of the files a caller asks for.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Read};
 
 use flate2::read::GzDecoder;
@@ -83,6 +83,7 @@ impl Filesystem {
         let mut problems = LayerProblems::default();
         let layer = self.layers_applied;
         self.layers_applied += 1;
+        let mut opaque_directories = BTreeSet::new();
         {
             let mut archive = tar::Archive::new(&mut counted);
             for entry in archive.entries()? {
@@ -100,7 +101,7 @@ impl Filesystem {
                 {
                     problems.missing_parents.push(path.clone());
                 }
-                if self.apply_whiteout(&path, layer) {
+                if self.apply_whiteout(&path, layer, &mut opaque_directories) {
                     continue;
                 }
                 let header = entry.header();
@@ -207,15 +208,23 @@ impl Filesystem {
 
     /// Handles `.wh.NAME` (delete NAME) and `.wh..wh..opq` (hide what lower layers put in the
     /// directory). Returns true when `path` was a whiteout.
-    fn apply_whiteout(&mut self, path: &str, layer: usize) -> bool {
+    /// `opaque_directories` are those this layer has already made opaque.
+    fn apply_whiteout(
+        &mut self,
+        path: &str,
+        layer: usize,
+        opaque_directories: &mut BTreeSet<String>,
+    ) -> bool {
         let (directory, name) = match path.rsplit_once('/') {
             Some((directory, name)) => (directory, name),
             None => ("", path),
         };
         if name == ".wh..wh..opq" {
-            let prefix = format!("{directory}/");
-            self.nodes
-                .retain(|key, (written_by, _)| !key.starts_with(&prefix) || *written_by == layer);
+            // Once per directory and layer: a later marker finds no lower entry left to hide, and
+            // scanning again for each repeated marker would make a hostile layer quadratic.
+            if opaque_directories.insert(directory.to_owned()) {
+                self.hide_lower_entries(directory, layer);
+            }
             return true;
         }
         if let Some(deleted) = name.strip_prefix(".wh.") {
@@ -225,6 +234,25 @@ impl Filesystem {
             return true;
         }
         false
+    }
+
+    /// Removes what layers before `layer` put below `directory` (`""`: the root).
+    fn hide_lower_entries(&mut self, directory: &str, layer: usize) {
+        let prefix = if directory.is_empty() {
+            String::new()
+        } else {
+            format!("{directory}/")
+        };
+        let hidden: Vec<String> = self
+            .nodes
+            .range(prefix.clone()..)
+            .take_while(|(key, _)| key.starts_with(&prefix))
+            .filter(|(_, (written_by, _))| *written_by != layer)
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in hidden {
+            self.nodes.remove(&key);
+        }
     }
 
     fn remove_below(&mut self, path: &str) {
@@ -418,5 +446,61 @@ mod tests {
         assert!(filesystem.exists("a/two"));
         assert!(!filesystem.exists("b/x"));
         assert!(filesystem.exists("b/y"));
+    }
+
+    #[test]
+    fn an_opaque_marker_at_the_root_hides_every_lower_entry() {
+        let mut filesystem = Filesystem::default();
+        let lower = layer(&[
+            Item::Dir("a"),
+            Item::File("a/one", b""),
+            Item::File("top", b""),
+        ]);
+        filesystem
+            .apply_layer(lower.as_slice(), LayerCompression::None, &capture_nothing)
+            .unwrap();
+        let upper = layer(&[Item::File(".wh..wh..opq", b""), Item::File("new", b"")]);
+        filesystem
+            .apply_layer(upper.as_slice(), LayerCompression::None, &capture_nothing)
+            .unwrap();
+        assert!(!filesystem.exists("a/one"));
+        assert!(!filesystem.exists("top"));
+        assert!(filesystem.exists("new"));
+    }
+
+    /// Each opaque marker used to scan the whole tree: 20,000 directories with a marker each (a
+    /// 30 MB tar, well under 1 MB gzipped) took 32 s in a debug build, and five times as many would
+    /// take minutes more. Now a marker looks only below its own directory, once per layer.
+    #[test]
+    fn many_opaque_markers_cost_time_in_proportion() {
+        let mut items = Vec::new();
+        let names: Vec<[String; 3]> = (0..20_000)
+            .map(|i| {
+                [
+                    format!("d{i}"),
+                    format!("d{i}/f"),
+                    format!("d{i}/.wh..wh..opq"),
+                ]
+            })
+            .collect();
+        for [directory, file, marker] in &names {
+            items.push(Item::Dir(directory));
+            items.push(Item::File(file, b""));
+            items.push(Item::File(marker, b""));
+            items.push(Item::File(marker, b""));
+        }
+        let bytes = layer(&items);
+        let start = std::time::Instant::now();
+        let mut filesystem = Filesystem::default();
+        filesystem
+            .apply_layer(bytes.as_slice(), LayerCompression::None, &capture_nothing)
+            .unwrap();
+        // Entries of the marker's own layer stay, whatever their order.
+        assert!(filesystem.exists("d0/f") && filesystem.exists("d19999/f"));
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(20),
+            "{:?}",
+            start.elapsed()
+        );
     }
 }
