@@ -302,10 +302,7 @@ impl CredentialSources {
             let credential = self.ask_helper(helper, file, setting, registry)?;
             return Ok(credential.map(|credential| (credential, origin)));
         }
-        let Some((key, entry)) = lookup(&config.auths, registry) else {
-            return Ok(None);
-        };
-        let credential = entry.credential(file, key)?;
+        let credential = config.auths_credential(file, registry)?;
         Ok(credential.map(|credential| {
             let origin = CredentialOrigin::Auths {
                 file: file.to_owned(),
@@ -479,7 +476,7 @@ struct HelperAnswer {
 /// The parts of a docker `config.json` or containers `auth.json` that hold credentials. Go
 /// decodes `null` as empty, hence the options.
 #[derive(Debug, Default, Deserialize)]
-struct AuthFile {
+pub struct AuthFile {
     #[serde(default)]
     auths: Option<BTreeMap<String, AuthEntry>>,
     #[serde(default, rename = "credHelpers")]
@@ -499,6 +496,17 @@ struct AuthEntry {
     password: Option<String>,
     #[serde(default)]
     identitytoken: Option<String>,
+}
+
+impl AuthFile {
+    /// The credential the plain `auths` section holds for `registry` (helpers are not asked).
+    /// `file` names the file in errors.
+    pub fn auths_credential(&self, file: &Path, registry: &str) -> Result<Option<Credential>> {
+        match lookup(&self.auths, registry) {
+            Some((key, entry)) => entry.credential(file, key),
+            None => Ok(None),
+        }
+    }
 }
 
 impl AuthEntry {
@@ -559,11 +567,17 @@ fn read_auth_file(file: &Path) -> Result<Option<AuthFile>> {
             .hint("fix its permissions, or point REGISTRY_AUTH_FILE or DOCKER_CONFIG elsewhere"));
         }
     };
+    parse_auth_file(&bytes, file).map(Some)
+}
+
+/// Parses the bytes of a credential file (`config.json`, `auth.json`); `file` names it in errors,
+/// which never quote its content.
+pub fn parse_auth_file(bytes: &[u8], file: &Path) -> Result<AuthFile> {
     // Docker accepts an empty file.
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Ok(Some(AuthFile::default()));
+        return Ok(AuthFile::default());
     }
-    serde_json::from_slice(&bytes).map(Some).map_err(|error| {
+    serde_json::from_slice(bytes).map_err(|error| {
         // serde_json's message can quote values, which may be secrets: only its position is kept.
         let what = match error.classify() {
             serde_json::error::Category::Data => "JSON of an unexpected shape",
