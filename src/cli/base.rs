@@ -14,7 +14,7 @@ use crate::platform::Architecture;
 use crate::reference::{BaseReference, ImageLocation};
 use crate::registry::{Session, SessionOptions};
 use crate::transport::sink::{plan_output, write_output};
-use crate::transport::source::{layout_tags, open_base};
+use crate::transport::source::{ImageRole, layout_tags, open_local};
 
 #[derive(Debug, Args)]
 pub struct BaseArgs {
@@ -134,7 +134,12 @@ fn pull_kit(args: &PullArgs) -> Result<String> {
         )?),
         BaseReference::Local(_) => None,
     };
-    let base = super::open_image(&args.base, &architectures, session.as_ref())?;
+    let base = super::open_image(
+        &args.base,
+        &architectures,
+        session.as_ref(),
+        ImageRole::Base,
+    )?;
     let kit = kit_of(&base)?;
     let written = write_output(&plan, &kit, &base)?;
     let mut text = String::new();
@@ -222,7 +227,7 @@ fn verify_kit(args: &VerifyArgs) -> Result<String> {
                 unreachable!("layout_tags refuses docker-archives")
             }
         };
-        let base = open_base(&tagged, &[])?;
+        let base = open_local(&tagged, &[], ImageRole::Kit)?;
         verify_layers(&base, &mut counted)?;
     }
     let report = VerifyReport {

@@ -28,7 +28,7 @@ use crate::registry::{Session, SessionOptions};
 use crate::report::{BuildReport, ReportedBase, ReportedImage, ReportedIndex, ReportedLayer};
 use crate::timestamp::BuildTimestamp;
 use crate::transport::sink::{plan_output, write_output};
-use crate::transport::source::ResolvedBase;
+use crate::transport::source::{ImageRole, ResolvedBase};
 
 #[derive(Debug, Args)]
 pub struct BuildArgs {
@@ -166,7 +166,12 @@ pub fn run(args: &BuildArgs) -> Result<BuildReport> {
         .map(|output| plan_output(output, &architectures))
         .transpose()?;
     let session = open_session(args, &targets, creds, base_creds)?;
-    let base = super::open_image(&args.base, &architectures, session.as_ref())?;
+    let base = super::open_image(
+        &args.base,
+        &architectures,
+        session.as_ref(),
+        ImageRole::Base,
+    )?;
     if layers_are_local(&base) && !bootstraps.iter().all(Bootstrap::is_static) {
         findings = check_bootstraps(
             &bootstraps,

@@ -17,6 +17,7 @@ use crate::findings::{Finding, has_errors};
 use crate::lint::{LintReport, lint};
 use crate::reference::BaseReference;
 use crate::registry::{Session, SessionOptions};
+use crate::transport::source::ImageRole;
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
@@ -115,7 +116,7 @@ pub fn run(args: &CheckArgs) -> Result<CheckReport> {
                 )?),
                 BaseReference::Local(_) => None,
             };
-            let opened = super::open_image(reference, &[], session.as_ref())?;
+            let opened = super::open_image(reference, &[], session.as_ref(), ImageRole::Image)?;
             let deploy_reference = |digest: &crate::digest::Sha256Digest| match reference {
                 BaseReference::Registry(reference) => {
                     format!("{}/{}@{digest}", reference.registry, reference.repository)
@@ -140,7 +141,12 @@ fn check_bootstrap_files(args: &CheckArgs, bootstraps: &[Bootstrap]) -> Result<V
     let local_base = match &args.base {
         BaseReference::Local(_) if !bootstraps.iter().all(Bootstrap::is_static) => {
             let architectures: Vec<_> = bootstraps.iter().map(|b| b.architecture).collect();
-            Some(super::open_image(&args.base, &architectures, None)?)
+            Some(super::open_image(
+                &args.base,
+                &architectures,
+                None,
+                ImageRole::Base,
+            )?)
         }
         _ => None,
     };

@@ -16,7 +16,7 @@ use crate::platform::Architecture;
 use crate::reference::BaseReference;
 use crate::registry::pull::{RemoteRepository, open_registry_base};
 use crate::registry::{Session, SessionOptions};
-use crate::transport::source::{ResolvedBase, open_base};
+use crate::transport::source::{ImageRole, ResolvedBase, open_local};
 
 /// Build AWS Lambda container images from a compiled `bootstrap`, without Docker.
 #[derive(Debug, Parser)]
@@ -74,14 +74,16 @@ impl RegistryFlags {
 }
 
 /// Opens an image from wherever `reference` points; a registry reference needs a session.
-/// With no wanted architectures, every Lambda architecture it has is resolved.
+/// With no wanted architectures, every Lambda architecture it has is resolved. `role` names it
+/// in messages.
 pub fn open_image(
     reference: &BaseReference,
     wanted: &[Architecture],
     session: Option<&Session>,
+    role: ImageRole,
 ) -> Result<ResolvedBase> {
     match (reference, session) {
-        (BaseReference::Local(location), _) => open_base(location, wanted),
+        (BaseReference::Local(location), _) => open_local(location, wanted, role),
         (BaseReference::Registry(reference), Some(session)) => {
             let repository = RemoteRepository::new(
                 session.registry(&reference.registry),

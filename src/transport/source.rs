@@ -134,12 +134,59 @@ impl ResolvedBase {
     }
 }
 
+/// What a local image is to the command that opens it, for its error messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImageRole {
+    /// `--base` of `build` (and the source of `base pull`).
+    Base,
+    /// The IMAGE `check` lints.
+    Image,
+    /// A kit `base verify` checks.
+    Kit,
+}
+
+impl ImageRole {
+    fn noun(self) -> &'static str {
+        match self {
+            ImageRole::Base => "base",
+            ImageRole::Image => "image",
+            ImageRole::Kit => "kit",
+        }
+    }
+
+    /// What to do when the location cannot be opened.
+    fn hint(self) -> &'static str {
+        match self {
+            ImageRole::Base => {
+                "pass an existing base, e.g. --base oci-archive:./provided-al2023.tar:al2023 (made with \
+                 `lambda-image base pull provided.al2023 --output oci-archive:provided-al2023.tar`)"
+            }
+            ImageRole::Image => {
+                "name an existing OCI layout (oci:DIR[:TAG]), oci-archive or docker-archive"
+            }
+            ImageRole::Kit => {
+                "make the kit where there is internet with `lambda-image base pull BASE --output oci-archive:FILE`"
+            }
+        }
+    }
+}
+
 /// Opens the base at `location` and resolves the requested architectures.
 pub fn open_base(location: &ImageLocation, wanted: &[Architecture]) -> Result<ResolvedBase> {
+    open_local(location, wanted, ImageRole::Base)
+}
+
+/// Opens a local image (layout or archive) and resolves the requested architectures (all of
+/// them when none is asked for); messages name it by its role.
+pub fn open_local(
+    location: &ImageLocation,
+    wanted: &[Architecture],
+    role: ImageRole,
+) -> Result<ResolvedBase> {
     let resolved = match location {
         ImageLocation::OciLayout { directory, tag } => {
             if !directory.is_dir() {
-                return Err(missing_base(location, "is not a directory"));
+                return Err(missing_image(location, "is not a directory", role));
             }
             oci::resolve(
                 Box::new(super::tree::DirectoryTree::new(directory.clone())),
@@ -148,18 +195,17 @@ pub fn open_base(location: &ImageLocation, wanted: &[Architecture]) -> Result<Re
             )
         }
         ImageLocation::OciArchive { file, tag } => {
-            let tree = open_tar(location, file)?;
+            let tree = open_tar(location, file, role)?;
             oci::resolve(Box::new(tree), tag.as_deref(), wanted)
         }
         ImageLocation::DockerArchive { file, selector } => {
-            let tree = open_tar(location, file)?;
+            let tree = open_tar(location, file, role)?;
             docker_archive::resolve(Box::new(tree), selector.as_ref(), wanted)
         }
     };
     let mut resolved = resolved.map_err(|error| {
-        Error::base(format!("base {location}: {}", error.message())).hint(error.hint_text().unwrap_or(
-            "check the --base location; an OCI layout can be made with `skopeo copy docker://IMAGE oci:DIR:TAG`",
-        ))
+        Error::base(format!("{} {location}: {}", role.noun(), error.message()))
+            .hint(error.hint_text().unwrap_or(role.hint()))
     })?;
     resolved.reference = location.to_string();
     Ok(resolved)
@@ -170,11 +216,17 @@ pub fn layout_tags(location: &ImageLocation) -> Result<Vec<String>> {
     let tree: Box<dyn TreeReader> = match location {
         ImageLocation::OciLayout { directory, .. } => {
             if !directory.is_dir() {
-                return Err(missing_base(location, "is not a directory"));
+                return Err(missing_image(
+                    location,
+                    "is not a directory",
+                    ImageRole::Kit,
+                ));
             }
             Box::new(super::tree::DirectoryTree::new(directory.clone()))
         }
-        ImageLocation::OciArchive { file, .. } => Box::new(open_tar(location, file)?),
+        ImageLocation::OciArchive { file, .. } => {
+            Box::new(open_tar(location, file, ImageRole::Kit)?)
+        }
         ImageLocation::DockerArchive { .. } => {
             return Err(Error::usage(format!(
                 "{location} is a docker-archive; kits are OCI layouts or oci-archives"
@@ -190,18 +242,28 @@ pub fn layout_tags(location: &ImageLocation) -> Result<Vec<String>> {
         .collect())
 }
 
-fn open_tar(location: &ImageLocation, file: &std::path::Path) -> Result<super::tree::TarTree> {
+fn open_tar(
+    location: &ImageLocation,
+    file: &std::path::Path,
+    role: ImageRole,
+) -> Result<super::tree::TarTree> {
     if !file.is_file() {
-        return Err(missing_base(location, "does not exist or is not a file"));
+        return Err(missing_image(
+            location,
+            "does not exist or is not a file",
+            role,
+        ));
     }
-    super::tree::TarTree::open(file)
-        .map_err(|error| Error::base(format!("base {location}: cannot read the archive: {error}")))
+    super::tree::TarTree::open(file).map_err(|error| {
+        Error::base(format!(
+            "{} {location}: cannot read the archive: {error}",
+            role.noun()
+        ))
+    })
 }
 
-fn missing_base(location: &ImageLocation, why: &str) -> Error {
-    Error::base(format!("base {location} {why}")).hint(
-        "pass an existing base, e.g. --base oci:./provided-al2023:al2023 (made with `skopeo copy`)",
-    )
+fn missing_image(location: &ImageLocation, why: &str, role: ImageRole) -> Error {
+    Error::base(format!("{} {location} {why}", role.noun())).hint(role.hint())
 }
 
 /// The error for an architecture the base does not have.
