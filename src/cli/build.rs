@@ -7,7 +7,7 @@ use clap::{Args, ValueEnum};
 use super::make_images::{MakeImages, make_images};
 use crate::assemble::ImageSettings;
 use crate::bootstrap::base_knowledge::{check_bootstraps, glibc_without_layers, layers_are_local};
-use crate::bootstrap::checks::{CheckName, enforce};
+use crate::bootstrap::checks::enforce;
 use crate::bootstrap::glibc::GlibcVersion;
 use crate::bootstrap::{self, Bootstrap, BootstrapSpec};
 use crate::catalog::DEFAULT_BASE;
@@ -43,14 +43,8 @@ pub struct BuildArgs {
     #[arg(long, value_name = "REF", default_value = DEFAULT_BASE)]
     pub base: BaseReference,
 
-    /// Skip a named bootstrap check (repeatable or comma-separated); reported as skipped.
-    #[arg(
-        long = "skip-checks",
-        value_name = "CHECK",
-        value_enum,
-        value_delimiter = ','
-    )]
-    pub skip_checks: Vec<CheckName>,
+    #[command(flatten)]
+    pub checks: super::SkipChecks,
 
     /// The glibc version of the base, for bases not in the catalog (e.g. 2.34); a dynamically
     /// linked bootstrap needing a newer one fails the build.
@@ -153,7 +147,7 @@ pub fn run(args: &BuildArgs) -> Result<BuildReport> {
         &base_name,
         known_glibc.as_ref(),
         None,
-        &args.skip_checks,
+        &args.checks.skip_checks,
     )?;
     enforce(&findings)?;
     let architectures: Vec<Architecture> = bootstraps.iter().map(|b| b.architecture).collect();
@@ -178,7 +172,7 @@ pub fn run(args: &BuildArgs) -> Result<BuildReport> {
             &base_name,
             known_glibc.as_ref(),
             Some(&base),
-            &args.skip_checks,
+            &args.checks.skip_checks,
         )?;
         enforce(&findings)?;
     }

@@ -8,7 +8,6 @@ use clap::Args;
 use serde::Serialize;
 
 use crate::bootstrap::base_knowledge::{check_bootstraps, glibc_without_layers, layers_are_local};
-use crate::bootstrap::checks::CheckName;
 use crate::bootstrap::glibc::GlibcVersion;
 use crate::bootstrap::{Bootstrap, BootstrapSpec};
 use crate::catalog::DEFAULT_BASE;
@@ -39,14 +38,8 @@ pub struct CheckArgs {
     #[arg(long, value_name = "VERSION")]
     pub base_glibc: Option<GlibcVersion>,
 
-    /// Skip a named bootstrap check (repeatable or comma-separated).
-    #[arg(
-        long = "skip-checks",
-        value_name = "CHECK",
-        value_enum,
-        value_delimiter = ','
-    )]
-    pub skip_checks: Vec<CheckName>,
+    #[command(flatten)]
+    pub checks: super::SkipChecks,
 
     /// Credentials for the image's registry.
     #[arg(long, value_name = "USER:PASS")]
@@ -157,6 +150,6 @@ fn check_bootstrap_files(args: &CheckArgs, bootstraps: &[Bootstrap]) -> Result<V
         &base_name,
         known_glibc.as_ref(),
         local_base.as_ref(),
-        &args.skip_checks,
+        &args.checks.skip_checks,
     )
 }

@@ -44,6 +44,19 @@ pub enum Command {
     Serve(serve::ServeArgs),
 }
 
+/// `--skip-checks`, shared by every command that checks bootstraps.
+#[derive(Debug, clap::Args)]
+pub struct SkipChecks {
+    /// Skip a named bootstrap check (repeatable or comma-separated); reported as skipped.
+    #[arg(
+        long = "skip-checks",
+        value_name = "CHECK",
+        value_enum,
+        value_delimiter = ','
+    )]
+    pub skip_checks: Vec<crate::bootstrap::checks::CheckName>,
+}
+
 /// The flags every command that talks to registries shares.
 #[derive(Debug, clap::Args)]
 pub struct RegistryFlags {

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
-use crate::bootstrap::checks::{BaseGlibc, BaseKnowledge, CheckName, check_bootstrap, enforce};
+use crate::bootstrap::checks::{BaseGlibc, BaseKnowledge, check_bootstrap, enforce};
 use crate::bootstrap::{self, BootstrapSpec};
 use crate::catalog;
 use crate::error::{Error, Result};
@@ -39,14 +39,8 @@ pub struct ZipArgs {
     #[arg(long, value_enum, default_value = "provided.al2023")]
     pub runtime: Runtime,
 
-    /// Skip a named bootstrap check (repeatable or comma-separated); reported as skipped.
-    #[arg(
-        long = "skip-checks",
-        value_name = "CHECK",
-        value_enum,
-        value_delimiter = ','
-    )]
-    pub skip_checks: Vec<CheckName>,
+    #[command(flatten)]
+    pub checks: super::SkipChecks,
 
     /// The .zip to write (replaced if it exists); its directory must exist.
     #[arg(long, short = 'o', value_name = "FILE")]
@@ -98,7 +92,7 @@ pub fn run(args: &ZipArgs) -> Result<ZipReport> {
         glibc: Some(&glibc),
         filesystem: None,
     };
-    let mut findings = check_bootstrap(&bootstrap, runtime, &args.skip_checks);
+    let mut findings = check_bootstrap(&bootstrap, runtime, &args.checks.skip_checks);
     enforce(&findings)?;
 
     let contents = PackageContents::new(&bootstrap.path, bootstrap.size, &args.includes)?;

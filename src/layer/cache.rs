@@ -90,11 +90,10 @@ impl LayerCache {
     /// size here and for its digest whenever it is read.
     pub fn lookup(&self, key: &LayerKey) -> Option<(LayerDigests, PathBuf)> {
         let text = fs::read_to_string(self.entry_path(key)).ok()?;
-        let mut fields = text.split_whitespace();
-        let mut next_digest = || fields.next()?.parse::<Sha256Digest>().ok();
-        let (digest, diff_id) = (next_digest()?, next_digest()?);
-        let mut numbers = text.split_whitespace().skip(2).map(str::parse::<u64>);
-        let (size, uncompressed_size) = (numbers.next()?.ok()?, numbers.next()?.ok()?);
+        let [digest, diff_id, size, uncompressed_size] =
+            <[&str; 4]>::try_from(text.split_whitespace().collect::<Vec<_>>()).ok()?;
+        let (digest, diff_id) = (digest.parse::<Sha256Digest>().ok()?, diff_id.parse().ok()?);
+        let (size, uncompressed_size) = (size.parse().ok()?, uncompressed_size.parse().ok()?);
         let blob = self.blobs.blob_path(&digest);
         (fs::metadata(&blob).ok()?.len() == size).then_some((
             LayerDigests {
