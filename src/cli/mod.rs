@@ -71,6 +71,10 @@ pub struct RegistryFlags {
     /// No progress output on stderr.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+
+    /// The AWS region to get ECR credentials in [default: the region in the ECR host name].
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
 }
 
 impl RegistryFlags {
@@ -82,6 +86,7 @@ impl RegistryFlags {
             insecure_registries: self.insecure_registries.clone(),
             cache_dir: self.cache_dir.clone(),
             quiet: self.quiet,
+            region: self.region.clone(),
         }
     }
 }

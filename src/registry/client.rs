@@ -9,7 +9,7 @@
 
 use std::path::Path;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use reqwest::StatusCode;
 use reqwest::blocking::{Client, RequestBuilder, Response};
@@ -17,6 +17,7 @@ use reqwest::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 
 use super::auth::{Challenge, basic_header, fetch_token};
 use super::credentials::Credential;
+use super::ecr::{self, EcrRegistry, TokenCache};
 use super::retry::{
     Retries, is_retryable_status, is_retryable_transport_error, is_tls_error, retry_after,
 };
@@ -44,6 +45,9 @@ pub struct ConnectOptions {
     pub credential_origin: Option<String>,
     /// The token scopes to ask for, e.g. `repository:fn:pull,push`.
     pub scopes: Vec<String>,
+    /// For an ECR host: where its tokens come from. Used when `credential` is None, and in
+    /// place of a `credential` that ECR says has expired (a token saved by `docker login`).
+    pub ecr_tokens: Option<&'static TokenCache>,
 }
 
 /// A connection to one registry host.
@@ -55,6 +59,8 @@ pub struct Registry {
     credential_origin: Option<String>,
     scopes: Vec<String>,
     insecure_registries: Vec<String>,
+    /// The ECR registry this host is, with the run's token cache.
+    ecr: Option<(EcrRegistry, &'static TokenCache)>,
     auth: Mutex<AuthState>,
 }
 
@@ -64,6 +70,19 @@ struct AuthState {
     challenge: Option<Challenge>,
     /// Bumped on every change of `header`, so concurrent 401s refresh the token once.
     generation: u64,
+    /// Whether `header` carries an ECR token from `GetAuthorizationToken`.
+    using_ecr_token: bool,
+    /// When that ECR token is to be replaced before the next request.
+    ecr_refresh_at: Option<SystemTime>,
+}
+
+/// Why credentials are being (re)applied.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Reauthentication {
+    /// First contact, or a 401 with the credentials in hand.
+    Challenged,
+    /// The ECR token in use is near its `expiresAt`, or a registry said it has expired.
+    NewEcrToken,
 }
 
 impl Registry {
@@ -73,6 +92,9 @@ impl Registry {
         let http = build_http_client(host)?;
         let plain_http_allowed = allows_plain_http(host, &options.insecure_registries);
         let api_host = api_host(host);
+        let ecr = options
+            .ecr_tokens
+            .and_then(|tokens| Some((EcrRegistry::from_host(host)?, tokens)));
         let mut registry = Registry {
             host: host.to_owned(),
             base_url: format!("https://{api_host}"),
@@ -81,6 +103,7 @@ impl Registry {
             credential_origin: options.credential_origin,
             scopes: options.scopes,
             insecure_registries: options.insecure_registries,
+            ecr,
             auth: Mutex::new(AuthState::default()),
         };
         let ping = if plain_http_allowed {
@@ -110,7 +133,7 @@ impl Registry {
         match ping.status() {
             StatusCode::UNAUTHORIZED => {
                 let challenge = read_challenge(&ping);
-                registry.authenticate(challenge, 0)?;
+                registry.authenticate(challenge, 0, Reauthentication::Challenged)?;
             }
             StatusCode::NOT_FOUND => {
                 return Err(Error::registry(format!(
@@ -170,21 +193,46 @@ impl Registry {
         let mut retries = Retries::new();
         let mut authenticated_again = false;
         loop {
-            let (header, generation) = {
+            let (header, generation, ecr_refresh_due) = {
                 let state = self.auth.lock().expect("auth state lock");
-                (state.header.clone(), state.generation)
+                let due = state
+                    .ecr_refresh_at
+                    .is_some_and(|refresh_at| SystemTime::now() >= refresh_at);
+                (state.header.clone(), state.generation, due)
             };
+            if ecr_refresh_due {
+                self.authenticate(None, generation, Reauthentication::NewEcrToken)?;
+                continue;
+            }
             let mut request = build(&self.http);
             if let Some(header) = &header {
                 request = request.header(AUTHORIZATION, header);
             }
             match request.send() {
                 Ok(response) if response.status() == StatusCode::UNAUTHORIZED => {
-                    if authenticated_again {
-                        return Err(self.unauthorized(operation, response));
-                    }
                     let challenge = read_challenge(&response);
-                    self.authenticate(challenge, generation)?;
+                    let answer = Answer::read(response);
+                    if authenticated_again {
+                        return Err(self.unauthorized(operation, &answer));
+                    }
+                    let reason = if self.ecr.is_some() && ecr::is_expired_token_answer(&answer.body)
+                    {
+                        Reauthentication::NewEcrToken
+                    } else {
+                        Reauthentication::Challenged
+                    };
+                    self.authenticate(challenge, generation, reason)?;
+                    authenticated_again = true;
+                }
+                // ECR answers an expired token with a 403 as well as a 401.
+                Ok(response)
+                    if response.status() == StatusCode::FORBIDDEN && self.ecr.is_some() =>
+                {
+                    let answer = Answer::read(response);
+                    if authenticated_again || !ecr::is_expired_token_answer(&answer.body) {
+                        return Err(self.answer_error(operation, &answer));
+                    }
+                    self.authenticate(None, generation, Reauthentication::NewEcrToken)?;
                     authenticated_again = true;
                 }
                 Ok(response) if retry && is_retryable_status(response.status()) => {
@@ -238,14 +286,38 @@ impl Registry {
 
     /// Sets the `Authorization` header a challenge asks for, unless another thread already
     /// replaced the one seen at `seen_generation`.
-    fn authenticate(&self, challenge: Option<Challenge>, seen_generation: u64) -> Result<()> {
+    fn authenticate(
+        &self,
+        challenge: Option<Challenge>,
+        seen_generation: u64,
+        reason: Reauthentication,
+    ) -> Result<()> {
         let mut state = self.auth.lock().expect("auth state lock");
         if state.generation != seen_generation {
             return Ok(());
         }
         let challenge = challenge.or_else(|| state.challenge.clone());
+        let mut ecr_refresh_at = None;
+        let mut using_ecr_token = false;
         let header = match &challenge {
             None => None,
+            Some(Challenge::Basic) if self.uses_ecr_token(&state, reason) => {
+                let (registry, tokens) = self.ecr.as_ref().expect("an ECR host");
+                let now = SystemTime::now();
+                let token =
+                    tokens.token(registry, now, reason == Reauthentication::NewEcrToken)?;
+                if self.credential.is_some() && !state.using_ecr_token {
+                    eprintln!(
+                        "warning: ECR says the credential for {} ({}) has expired; using a new \
+                         token from ECR GetAuthorizationToken instead",
+                        self.host,
+                        self.credential_origin.as_deref().unwrap_or("given")
+                    );
+                }
+                ecr_refresh_at = token.refresh_at(now);
+                using_ecr_token = true;
+                Some(basic_header(&token.username, &token.password))
+            }
             Some(Challenge::Basic) => match &self.credential {
                 Some(Credential::Basic { username, password }) => {
                     Some(basic_header(username, password))
@@ -285,7 +357,18 @@ impl Registry {
         state.header = header;
         state.challenge = challenge;
         state.generation += 1;
+        state.using_ecr_token = using_ecr_token;
+        state.ecr_refresh_at = ecr_refresh_at;
         Ok(())
+    }
+
+    /// Whether a Basic challenge is answered with an ECR token: for an ECR host with no other
+    /// credential, or once ECR has said that other credential expired.
+    fn uses_ecr_token(&self, state: &AuthState, reason: Reauthentication) -> bool {
+        self.ecr.is_some()
+            && (self.credential.is_none()
+                || state.using_ecr_token
+                || reason == Reauthentication::NewEcrToken)
     }
 
     /// Credentials go to a token service only over HTTPS, unless it is loopback or insecure.
@@ -315,9 +398,9 @@ impl Registry {
         }
     }
 
-    fn unauthorized(&self, operation: &str, response: Response) -> Error {
-        let status = response.status();
-        let detail = error_detail(response);
+    fn unauthorized(&self, operation: &str, answer: &Answer) -> Error {
+        let status = answer.status;
+        let detail = error_detail(&answer.body);
         let message = match &self.credential_origin {
             Some(origin) => format!(
                 "registry {} refused the credentials ({origin}) for {operation}: {status}{detail}",
@@ -333,12 +416,32 @@ impl Registry {
 
     /// The error for a response with an unexpected status.
     pub fn status_error(&self, operation: &str, response: Response) -> Error {
-        let status = response.status();
-        let detail = error_detail(response);
+        self.answer_error(operation, &Answer::read(response))
+    }
+
+    /// The error for an answer with an unexpected status: ECR's with a hint saying what to do.
+    fn answer_error(&self, operation: &str, answer: &Answer) -> Error {
+        let status = answer.status;
+        let detail = error_detail(&answer.body);
         let error = Error::registry(format!(
             "registry {}: {operation} failed: {status}{detail}",
             self.host
         ));
+        if let Some((registry, tokens)) = &self.ecr {
+            let registry = EcrRegistry {
+                region: tokens.region_for(registry),
+                ..registry.clone()
+            };
+            if let Some(hint) = ecr::hint_for_answer(
+                &registry,
+                operation,
+                status.as_u16(),
+                &answer.body,
+                &answer.path,
+            ) {
+                return error.hint(hint);
+            }
+        }
         match status {
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => error.hint(format!(
                 "check that the credentials may pull and push these repositories; {LOGIN_HINT}"
@@ -407,12 +510,35 @@ fn read_challenge(response: &Response) -> Option<Challenge> {
         .max_by_key(|challenge| matches!(challenge, Challenge::Bearer { .. }))
 }
 
+/// What an error answer said, read whole (it is small: at most [`ERROR_BODY_LIMIT`] is kept).
+struct Answer {
+    status: StatusCode,
+    /// The request's URL path, e.g. `/v2/fn/manifests/v1`.
+    path: String,
+    body: String,
+}
+
+/// How much of an error answer's body is read.
+const ERROR_BODY_LIMIT: u64 = 64 * 1024;
+
+impl Answer {
+    fn read(response: Response) -> Answer {
+        use std::io::Read;
+        let status = response.status();
+        let path = response.url().path().to_owned();
+        let mut bytes = Vec::new();
+        let _ = response.take(ERROR_BODY_LIMIT).read_to_end(&mut bytes);
+        Answer {
+            status,
+            path,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        }
+    }
+}
+
 /// ` (CODE: message)` from a registry's JSON error body, if it has one; at most 300 characters.
-fn error_detail(response: Response) -> String {
-    let Ok(body) = response.text() else {
-        return String::new();
-    };
-    let parsed: Option<Vec<String>> = serde_json::from_str::<serde_json::Value>(&body)
+fn error_detail(body: &str) -> String {
+    let parsed: Option<Vec<String>> = serde_json::from_str::<serde_json::Value>(body)
         .ok()
         .and_then(|value| value.get("errors")?.as_array().cloned())
         .map(|errors| {

@@ -9,6 +9,7 @@ pub mod cache;
 pub mod client;
 pub mod credentials;
 pub mod download;
+pub mod ecr;
 pub mod progress;
 pub mod pull;
 pub mod push;
@@ -22,6 +23,7 @@ use std::sync::Arc;
 use cache::BlobCache;
 use client::{ConnectOptions, Registry};
 use credentials::{Credential, CredentialSources};
+use ecr::EcrRegistry;
 use progress::Progress;
 
 use crate::error::Result;
@@ -38,6 +40,8 @@ pub struct SessionOptions {
     pub insecure_registries: Vec<String>,
     pub cache_dir: Option<PathBuf>,
     pub quiet: bool,
+    /// `--region`: the region ECR tokens are asked in, instead of the registry host's.
+    pub region: Option<String>,
 }
 
 /// The registries of one run, connected and authenticated.
@@ -89,6 +93,18 @@ impl Session {
                     None => (None, None),
                 },
             };
+            // An ECR host with no other credential gets tokens from GetAuthorizationToken.
+            let ecr_registry = EcrRegistry::from_host(&host).filter(|_| ecr::NATIVE_ECR_AUTH);
+            let ecr_tokens = ecr_registry
+                .as_ref()
+                .map(|_| ecr::run_tokens(options.region.as_deref()));
+            let credential_origin = match (&credential_origin, &ecr_registry, ecr_tokens) {
+                (None, Some(registry), Some(tokens)) => Some(format!(
+                    "from ECR GetAuthorizationToken in {} with the AWS credential chain",
+                    tokens.region_for(registry)
+                )),
+                _ => credential_origin,
+            };
             let registry = Registry::connect(
                 &host,
                 ConnectOptions {
@@ -96,6 +112,7 @@ impl Session {
                     credential,
                     credential_origin,
                     scopes,
+                    ecr_tokens,
                 },
             )?;
             registries.insert(host, Arc::new(registry));

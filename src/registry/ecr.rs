@@ -1,0 +1,655 @@
+//! Amazon ECR: recognising its registry host names, getting their credentials from ECR's
+//! `GetAuthorizationToken` through the standard AWS credential chain (the `ecr` cargo feature,
+//! default on), keeping each token in memory until shortly before it expires, and turning ECR's
+//! error answers into messages that say what to do.
+//!
+//! A private ECR registry is `<account>.dkr.ecr.<region>.amazonaws.com` (`.amazonaws.com.cn` in
+//! China, `dkr.ecr-fips` for FIPS endpoints). Its `/v2/` asks for HTTP Basic; the password is
+//! the token `GetAuthorizationToken` returns (base64 of `AWS:<password>`), valid 12 hours. The
+//! call is signed with whatever the AWS SDK's default chain finds: environment variables, the
+//! shared config and credentials files with profiles, SSO, web identity (CI OIDC), and
+//! container or instance metadata. The endpoint can be overridden as for any SDK (for example
+//! `AWS_ENDPOINT_URL_ECR`), which is how the tests point it at moto.
+//!
+//! The region of the call is the host's, unless `--region` says otherwise: a token is only good
+//! for its own region's registries, so `AWS_REGION` (which may name another region the pipeline
+//! deploys to) is used only by the credential chain itself (STS for web identity and assumed
+//! roles), never in place of the host's region.
+//!
+//! This module never sees a token in a message: errors name the host, the region and the AWS
+//! error code, not the answer's content.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, SystemTime};
+
+use super::credentials::Credential;
+use crate::error::Result;
+
+/// A token is fetched again this long before its `expiresAt`, so a request never carries one
+/// that expires on the way.
+pub const REFRESH_MARGIN: Duration = Duration::from_secs(10 * 60);
+
+/// What ECR answers when a request carries an expired token (`denied: Your authorization token
+/// has expired. Reauthenticate and try again.`), with a 401 or a 403.
+const EXPIRED_TOKEN_TEXT: &str = "token has expired";
+
+/// A private ECR registry, from its host name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EcrRegistry {
+    /// The 12-digit AWS account id.
+    pub account: String,
+    /// The region in the host name.
+    pub region: String,
+}
+
+impl EcrRegistry {
+    /// Recognises `<account>.dkr.ecr[-fips].<region>.amazonaws.com[.cn]`, with or without a
+    /// `:port`. Anything else (including `public.ecr.aws`, which uses bearer tokens anyone may
+    /// get) is not a private ECR registry.
+    pub fn from_host(host: &str) -> Option<EcrRegistry> {
+        let name = strip_port(host).to_ascii_lowercase();
+        let rest = name
+            .strip_suffix(".amazonaws.com")
+            .or_else(|| name.strip_suffix(".amazonaws.com.cn"))?;
+        let mut labels = rest.split('.');
+        let account = labels.next()?;
+        let dkr = labels.next()?;
+        let ecr = labels.next()?;
+        let region = labels.next()?;
+        let well_formed = labels.next().is_none()
+            && account.len() == 12
+            && account.bytes().all(|b| b.is_ascii_digit())
+            && dkr == "dkr"
+            && (ecr == "ecr" || ecr == "ecr-fips")
+            && is_region_name(region);
+        well_formed.then(|| EcrRegistry {
+            account: account.to_owned(),
+            region: region.to_owned(),
+        })
+    }
+}
+
+/// `us-east-1`, `eu-central-2`, `us-gov-west-1`, `cn-north-1`: letters and dashes, then a
+/// number.
+fn is_region_name(text: &str) -> bool {
+    let Some((words, number)) = text.rsplit_once('-') else {
+        return false;
+    };
+    !words.is_empty()
+        && words.split('-').all(|word| {
+            !word.is_empty() && word.bytes().all(|b| b.is_ascii_lowercase())
+        })
+        && !number.is_empty()
+        && number.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn strip_port(host: &str) -> &str {
+    match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    }
+}
+
+/// Whether a 401 or 403 answer's body is ECR saying the token has expired.
+pub fn is_expired_token_answer(body: &str) -> bool {
+    body.to_ascii_lowercase().contains(EXPIRED_TOKEN_TEXT)
+}
+
+/// The hint for an ECR error answer to `operation` (the step names of [`super::push`] and
+/// [`super::pull`], such as `put manifest fn:v1`) at URL path `path`, when ECR's answer is one
+/// a user can act on: an immutable tag, a missing repository, or a missing IAM permission.
+/// `region` is the registry's.
+pub fn hint_for_answer(
+    registry: &EcrRegistry,
+    operation: &str,
+    status: u16,
+    body: &str,
+    path: &str,
+) -> Option<String> {
+    let errors = answer_errors(body);
+    let has_code = |wanted: &str| errors.iter().any(|(code, _)| code == wanted);
+    let messages = errors
+        .iter()
+        .map(|(_, message)| message.as_str())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let lowered = messages.to_ascii_lowercase();
+    let repository = repository_in_path(path).unwrap_or("REPOSITORY");
+    let region = &registry.region;
+    if has_code("TAG_INVALID") || lowered.contains("immutable") {
+        return Some(format!(
+            "tags in the ECR repository {repository} are immutable, and this tag already names \
+             another image: push under a new tag (a version or commit id), or allow overwriting \
+             with `aws ecr put-image-tag-mutability --repository-name {repository} \
+             --image-tag-mutability MUTABLE --region {region}`"
+        ));
+    }
+    if has_code("NAME_UNKNOWN") || lowered.contains("does not exist in the registry") {
+        return Some(if is_pull(operation) {
+            format!(
+                "check the repository name: account {} has no ECR repository {repository} in \
+                 {region}",
+                registry.account
+            )
+        } else {
+            format!(
+                "ECR does not create repositories on push: create it first with `aws ecr \
+                 create-repository --repository-name {repository} --region {region}`"
+            )
+        });
+    }
+    if status == 403 || has_code("DENIED") {
+        let action = named_iam_action(&messages).unwrap_or_else(|| iam_actions_for(operation));
+        return Some(format!(
+            "the AWS identity is not allowed {action} on the ECR repository {repository}: add it \
+             to the identity's IAM policy (and to the repository policy, for another account's \
+             repository); a push needs ecr:BatchCheckLayerAvailability, \
+             ecr:InitiateLayerUpload, ecr:UploadLayerPart, ecr:CompleteLayerUpload, \
+             ecr:PutImage and ecr:BatchGetImage"
+        ));
+    }
+    None
+}
+
+/// `(code, message)` of each entry of a registry's JSON `errors`.
+fn answer_errors(body: &str) -> Vec<(String, String)> {
+    let Ok(value) = serde_json::from_str::<serde_json::Value>(body) else {
+        return Vec::new();
+    };
+    let Some(errors) = value.get("errors").and_then(|errors| errors.as_array()) else {
+        return Vec::new();
+    };
+    errors
+        .iter()
+        .map(|error| {
+            let text = |key: &str| {
+                error
+                    .get(key)
+                    .and_then(|value| value.as_str())
+                    .unwrap_or("")
+                    .to_owned()
+            };
+            (text("code"), text("message"))
+        })
+        .collect()
+}
+
+/// The first `ecr:Action` an access-denied message names (`... is not authorized to perform:
+/// ecr:InitiateLayerUpload on resource: ...`).
+fn named_iam_action(message: &str) -> Option<String> {
+    let start = message.find("ecr:")?;
+    let action: String = message[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == ':')
+        .collect();
+    (action.len() > "ecr:".len()).then_some(action)
+}
+
+/// The IAM actions behind a step, for a denial that names none.
+fn iam_actions_for(operation: &str) -> String {
+    let actions = if operation.starts_with("get manifest") {
+        "ecr:BatchGetImage"
+    } else if operation.starts_with("get blob") {
+        "ecr:GetDownloadUrlForLayer"
+    } else if operation.starts_with("check blob") {
+        "ecr:BatchCheckLayerAvailability"
+    } else if operation.starts_with("put manifest") {
+        "ecr:PutImage"
+    } else {
+        "ecr:InitiateLayerUpload, ecr:UploadLayerPart and ecr:CompleteLayerUpload"
+    };
+    actions.to_owned()
+}
+
+fn is_pull(operation: &str) -> bool {
+    operation.starts_with("get ")
+}
+
+/// `fn` from `/v2/fn/manifests/v1` or `/v2/team/fn/blobs/uploads/`.
+fn repository_in_path(path: &str) -> Option<&str> {
+    let rest = path.strip_prefix("/v2/")?;
+    let end = ["/manifests/", "/blobs/"]
+        .iter()
+        .filter_map(|marker| rest.rfind(marker))
+        .min()?;
+    Some(&rest[..end])
+}
+
+/// One `GetAuthorizationToken` answer.
+#[derive(Clone)]
+pub struct AuthorizationToken {
+    pub username: String,
+    pub password: String,
+    pub expires_at: SystemTime,
+}
+
+impl AuthorizationToken {
+    /// When to stop using the token: [`REFRESH_MARGIN`] before it expires. None for a token
+    /// that arrived with less life than that left: it is used for the request that asked, and
+    /// then only until a registry says it has expired, since asking again would give no
+    /// better one.
+    pub fn refresh_at(&self, fetched_at: SystemTime) -> Option<SystemTime> {
+        self.expires_at
+            .checked_sub(REFRESH_MARGIN)
+            .filter(|refresh_at| *refresh_at > fetched_at)
+    }
+
+    pub fn credential(&self) -> Credential {
+        Credential::Basic {
+            username: self.username.clone(),
+            password: self.password.clone(),
+        }
+    }
+}
+
+/// Where tokens come from; the AWS SDK in the tool, a function in unit tests.
+pub trait TokenService: Send + Sync {
+    fn fetch(&self, registry: &EcrRegistry, region: &str) -> Result<AuthorizationToken>;
+}
+
+/// A fetched token and when it was fetched.
+struct CachedToken {
+    token: AuthorizationToken,
+    refresh_at: Option<SystemTime>,
+}
+
+/// ECR tokens of one run, kept in memory only (never written anywhere), per account and
+/// region, so every registry connection of the run shares one until it nears expiry.
+pub struct TokenCache {
+    tokens: Mutex<HashMap<(String, String), CachedToken>>,
+    service: Box<dyn TokenService>,
+    /// `--region`: the region of the token call instead of the host's.
+    region_override: Option<String>,
+}
+
+impl TokenCache {
+    pub fn new(service: Box<dyn TokenService>, region_override: Option<String>) -> TokenCache {
+        TokenCache {
+            tokens: Mutex::new(HashMap::new()),
+            service,
+            region_override,
+        }
+    }
+
+    /// The region the token for `registry` is asked in.
+    pub fn region_for(&self, registry: &EcrRegistry) -> String {
+        self.region_override
+            .clone()
+            .unwrap_or_else(|| registry.region.clone())
+    }
+
+    /// A token for `registry`: the cached one while it is fresh at `now` (and `force_new` is
+    /// false), else a new one from the service.
+    pub fn token(
+        &self,
+        registry: &EcrRegistry,
+        now: SystemTime,
+        force_new: bool,
+    ) -> Result<AuthorizationToken> {
+        let region = self.region_for(registry);
+        let key = (registry.account.clone(), region.clone());
+        let mut tokens = self.tokens.lock().expect("ECR token cache lock");
+        if !force_new
+            && let Some(cached) = tokens.get(&key)
+            && cached.refresh_at.is_some_and(|refresh_at| now < refresh_at)
+        {
+            return Ok(cached.token.clone());
+        }
+        let token = self.service.fetch(registry, &region)?;
+        let refresh_at = token.refresh_at(now);
+        tokens.insert(
+            key,
+            CachedToken {
+                token: token.clone(),
+                refresh_at,
+            },
+        );
+        Ok(token)
+    }
+}
+
+/// The run's token cache, set up by the first ECR registry connected to.
+static RUN_TOKENS: OnceLock<TokenCache> = OnceLock::new();
+
+/// The token cache of this run, talking to ECR through the AWS SDK. `region_override` is
+/// taken from the first call (one command line gives one `--region`).
+pub fn run_tokens(region_override: Option<&str>) -> &'static TokenCache {
+    RUN_TOKENS.get_or_init(|| {
+        TokenCache::new(
+            Box::new(SdkTokenService),
+            region_override.map(str::to_owned),
+        )
+    })
+}
+
+/// `GetAuthorizationToken` through the official AWS SDK.
+pub struct SdkTokenService;
+
+#[cfg(feature = "ecr")]
+impl TokenService for SdkTokenService {
+    fn fetch(&self, registry: &EcrRegistry, region: &str) -> Result<AuthorizationToken> {
+        sdk::get_authorization_token(registry, region)
+    }
+}
+
+#[cfg(not(feature = "ecr"))]
+impl TokenService for SdkTokenService {
+    fn fetch(&self, registry: &EcrRegistry, _region: &str) -> Result<AuthorizationToken> {
+        Err(crate::error::Error::registry(format!(
+            "ECR registry of account {} needs credentials, and this lambda-image was built \
+             without the `ecr` feature that gets them from AWS",
+            registry.account
+        ))
+        .hint(
+            "give --creds AWS:$(aws ecr get-login-password --region REGION), or log in with \
+             `aws ecr get-login-password | docker login --username AWS --password-stdin HOST`",
+        ))
+    }
+}
+
+/// Whether this build can get ECR tokens itself.
+pub const NATIVE_ECR_AUTH: bool = cfg!(feature = "ecr");
+
+#[cfg(feature = "ecr")]
+mod sdk {
+    //! The one AWS SDK call, run on a small single-threaded tokio runtime of its own (the
+    //! rest of the tool is synchronous).
+
+    use std::time::SystemTime;
+
+    use aws_config::BehaviorVersion;
+    use aws_sdk_ecr::config::Region;
+    use aws_sdk_ecr::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+    use base64::Engine;
+
+    use super::{AuthorizationToken, EcrRegistry};
+    use crate::error::{Error, Result};
+
+    /// What to do when no AWS credentials were found.
+    const CREDENTIALS_HINT: &str = "give AWS credentials the usual way: AWS_ACCESS_KEY_ID and \
+         AWS_SECRET_ACCESS_KEY, AWS_PROFILE with ~/.aws/config (`aws configure`, `aws sso \
+         login`), web identity (AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE, as CI OIDC sets), \
+         or a container or instance role; or pass --creds AWS:$(aws ecr get-login-password \
+         --region REGION)";
+
+    pub fn get_authorization_token(
+        registry: &EcrRegistry,
+        region: &str,
+    ) -> Result<AuthorizationToken> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|error| {
+                Error::registry(format!("cannot start the AWS SDK's runtime: {error}"))
+            })?;
+        let answer = runtime.block_on(async {
+            let config = aws_config::defaults(BehaviorVersion::latest())
+                .region(Region::new(region.to_owned()))
+                .load()
+                .await;
+            aws_sdk_ecr::Client::new(&config)
+                .get_authorization_token()
+                .send()
+                .await
+        });
+        let output = answer.map_err(|error| describe_failure(registry, region, error))?;
+        let data = output
+            .authorization_data()
+            .first()
+            .ok_or_else(|| malformed(registry, region, "no authorizationData"))?;
+        let encoded = data
+            .authorization_token()
+            .ok_or_else(|| malformed(registry, region, "no authorizationToken"))?;
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(encoded.trim())
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .ok_or_else(|| malformed(registry, region, "an authorizationToken not in base64"))?;
+        let (username, password) = decoded
+            .split_once(':')
+            .ok_or_else(|| malformed(registry, region, "an authorizationToken without ':'"))?;
+        let expires_at = data
+            .expires_at()
+            .and_then(|time| SystemTime::try_from(*time).ok())
+            .ok_or_else(|| malformed(registry, region, "no expiresAt"))?;
+        Ok(AuthorizationToken {
+            username: username.to_owned(),
+            password: password.to_owned(),
+            expires_at,
+        })
+    }
+
+    fn malformed(registry: &EcrRegistry, region: &str, what: &str) -> Error {
+        Error::registry(format!(
+            "ECR GetAuthorizationToken in {region} (for account {}) answered with {what}",
+            registry.account
+        ))
+    }
+
+    fn describe_failure<E, R>(registry: &EcrRegistry, region: &str, error: SdkError<E, R>) -> Error
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        R: std::fmt::Debug,
+    {
+        let code = error.code().map(str::to_owned);
+        let context = DisplayErrorContext(&error).to_string();
+        let head = format!(
+            "cannot get ECR credentials for account {} in {region}: GetAuthorizationToken failed",
+            registry.account
+        );
+        match code.as_deref() {
+            Some("AccessDeniedException") | Some("AccessDenied") => Error::registry(format!(
+                "{head}: access denied ({})",
+                error.message().unwrap_or("no message")
+            ))
+            .hint(
+                "the AWS identity needs the IAM action ecr:GetAuthorizationToken (on resource \
+                 \"*\"), e.g. through the AmazonEC2ContainerRegistryPowerUser policy",
+            ),
+            Some(code @ ("UnrecognizedClientException" | "InvalidSignatureException"
+            | "ExpiredTokenException" | "InvalidClientTokenId")) => Error::registry(format!(
+                "{head}: AWS refused the credentials ({code}: {})",
+                error.message().unwrap_or("no message")
+            ))
+            .hint(
+                "the AWS credentials found are wrong or expired: check AWS_ACCESS_KEY_ID / \
+                 AWS_PROFILE, or log in again (`aws sso login`)",
+            ),
+            Some(code) => Error::registry(format!(
+                "{head}: {code}: {}",
+                error.message().unwrap_or("no message")
+            )),
+            None if context.contains("no providers in chain provided credentials")
+                || context.contains("CredentialsNotLoaded") =>
+            {
+                Error::registry(format!("{head}: no AWS credentials were found"))
+                    .hint(CREDENTIALS_HINT)
+            }
+            None => Error::registry(format!("{head}: {context}")).hint(
+                "check the network path to the ECR API (api.ecr.REGION.amazonaws.com), or \
+                 AWS_ENDPOINT_URL_ECR if set",
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    #[test]
+    fn ecr_hosts_are_recognised_with_their_account_and_region() {
+        let cases = [
+            (
+                "123456789012.dkr.ecr.us-east-1.amazonaws.com",
+                Some(("123456789012", "us-east-1")),
+            ),
+            (
+                "123456789012.dkr.ecr.eu-central-1.amazonaws.com:5000",
+                Some(("123456789012", "eu-central-1")),
+            ),
+            (
+                "123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn",
+                Some(("123456789012", "cn-north-1")),
+            ),
+            (
+                "123456789012.dkr.ecr-fips.us-gov-west-1.amazonaws.com",
+                Some(("123456789012", "us-gov-west-1")),
+            ),
+            ("public.ecr.aws", None),
+            ("12345678901.dkr.ecr.us-east-1.amazonaws.com", None),
+            ("123456789012.dkr.ecr.us-east-1.amazonaws.com.evil.example", None),
+            ("123456789012.dkr.ecr.amazonaws.com", None),
+            ("evil.123456789012.dkr.ecr.us-east-1.amazonaws.com", None),
+            ("registry.example.com", None),
+        ];
+        for (host, expected) in cases {
+            let parsed = EcrRegistry::from_host(host);
+            assert_eq!(
+                parsed,
+                expected.map(|(account, region)| EcrRegistry {
+                    account: account.to_owned(),
+                    region: region.to_owned()
+                }),
+                "{host}"
+            );
+        }
+    }
+
+    /// Hands out numbered tokens that live `lifetime` from the fake clock's start.
+    struct CountingService {
+        calls: AtomicUsize,
+        lifetime: Duration,
+        start: SystemTime,
+        regions: Mutex<Vec<String>>,
+    }
+
+    impl TokenService for std::sync::Arc<CountingService> {
+        fn fetch(&self, _registry: &EcrRegistry, region: &str) -> Result<AuthorizationToken> {
+            let call = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+            self.regions.lock().unwrap().push(region.to_owned());
+            Ok(AuthorizationToken {
+                username: "AWS".to_owned(),
+                password: format!("token-{call}"),
+                expires_at: self.start + self.lifetime,
+            })
+        }
+    }
+
+    fn cache_with(
+        lifetime: Duration,
+        region_override: Option<&str>,
+    ) -> (TokenCache, std::sync::Arc<CountingService>, SystemTime) {
+        let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let service = std::sync::Arc::new(CountingService {
+            calls: AtomicUsize::new(0),
+            lifetime,
+            start,
+            regions: Mutex::new(Vec::new()),
+        });
+        let cache = TokenCache::new(
+            Box::new(service.clone()),
+            region_override.map(str::to_owned),
+        );
+        (cache, service, start)
+    }
+
+    fn registry() -> EcrRegistry {
+        EcrRegistry::from_host("123456789012.dkr.ecr.us-east-1.amazonaws.com").unwrap()
+    }
+
+    #[test]
+    fn a_token_is_kept_until_shortly_before_it_expires() {
+        let twelve_hours = Duration::from_secs(12 * 3600);
+        let (cache, service, start) = cache_with(twelve_hours, None);
+        let first = cache.token(&registry(), start, false).unwrap();
+        let later = start + twelve_hours - REFRESH_MARGIN - Duration::from_secs(1);
+        let reused = cache.token(&registry(), later, false).unwrap();
+        assert_eq!(first.password, reused.password);
+        assert_eq!(service.calls.load(Ordering::SeqCst), 1);
+
+        let near_expiry = start + twelve_hours - REFRESH_MARGIN;
+        let renewed = cache.token(&registry(), near_expiry, false).unwrap();
+        assert_eq!(renewed.password, "token-2");
+        assert_eq!(service.calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn an_expired_answer_forces_a_new_token_even_when_the_cached_one_looks_fresh() {
+        let (cache, service, start) = cache_with(Duration::from_secs(12 * 3600), None);
+        cache.token(&registry(), start, false).unwrap();
+        let renewed = cache.token(&registry(), start, true).unwrap();
+        assert_eq!(renewed.password, "token-2");
+        assert_eq!(service.calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn a_token_arriving_nearly_expired_is_not_reused() {
+        let (cache, service, start) = cache_with(Duration::from_secs(60), None);
+        cache.token(&registry(), start, false).unwrap();
+        cache.token(&registry(), start, false).unwrap();
+        assert_eq!(service.calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn the_region_is_the_hosts_unless_overridden() {
+        let (cache, service, start) = cache_with(Duration::from_secs(3600), None);
+        cache.token(&registry(), start, false).unwrap();
+        let (overridden, overridden_service, _) =
+            cache_with(Duration::from_secs(3600), Some("eu-west-1"));
+        overridden.token(&registry(), start, false).unwrap();
+        assert_eq!(*service.regions.lock().unwrap(), ["us-east-1"]);
+        assert_eq!(*overridden_service.regions.lock().unwrap(), ["eu-west-1"]);
+    }
+
+    #[test]
+    fn expired_token_answers_are_recognised() {
+        assert!(is_expired_token_answer(
+            r#"{"errors":[{"code":"DENIED","message":"Your authorization token has expired. Reauthenticate and try again."}]}"#
+        ));
+        assert!(!is_expired_token_answer(
+            r#"{"errors":[{"code":"DENIED","message":"not authorized to perform: ecr:PutImage"}]}"#
+        ));
+    }
+
+    #[test]
+    fn ecr_answers_get_hints_that_say_what_to_do() {
+        let registry = registry();
+        let immutable = hint_for_answer(
+            &registry,
+            "put manifest fn:v1",
+            400,
+            r#"{"errors":[{"code":"TAG_INVALID","message":"The image tag 'v1' already exists in the 'fn' repository and cannot be overwritten because the tag is immutable."}]}"#,
+            "/v2/fn/manifests/v1",
+        )
+        .unwrap();
+        assert!(immutable.contains("put-image-tag-mutability --repository-name fn"));
+        let missing = hint_for_answer(
+            &registry,
+            "upload blob sha256:ab to team/fn",
+            404,
+            r#"{"errors":[{"code":"NAME_UNKNOWN","message":"The repository with name 'team/fn' does not exist in the registry with id '123456789012'"}]}"#,
+            "/v2/team/fn/blobs/uploads/",
+        )
+        .unwrap();
+        assert!(missing.contains(
+            "aws ecr create-repository --repository-name team/fn --region us-east-1"
+        ));
+        let denied = hint_for_answer(
+            &registry,
+            "upload blob sha256:ab to fn",
+            403,
+            r#"{"errors":[{"code":"DENIED","message":"User: arn:aws:iam::123456789012:user/ci is not authorized to perform: ecr:InitiateLayerUpload on resource: arn:aws:ecr:us-east-1:123456789012:repository/fn"}]}"#,
+            "/v2/fn/blobs/uploads/",
+        )
+        .unwrap();
+        assert!(denied.contains("not allowed ecr:InitiateLayerUpload on the ECR repository fn"));
+        let denied_unnamed = hint_for_answer(&registry, "put manifest fn:v1", 403, "", "/v2/fn/manifests/v1")
+            .unwrap();
+        assert!(denied_unnamed.contains("not allowed ecr:PutImage"));
+        assert!(hint_for_answer(&registry, "put manifest fn:v1", 500, "{}", "/v2/fn/manifests/v1").is_none());
+    }
+}
