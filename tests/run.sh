@@ -4,7 +4,8 @@
 # Installs everything the integration tests need (skopeo, umoci, busybox-static,
 # gcc and the aarch64 cross compiler, runc, a local docker registry, qemu-user-static,
 # unzip and python3 for checking .zip packages, curl, strace and iproute2 for the
-# offline build in a network namespace),
+# offline build in a network namespace, util-linux's unshare), creates a Python
+# virtualenv with moto[server] (the ECR API emulator) in target/test-deps/moto-venv,
 # fetches an arm64 busybox-static into target/test-deps/busybox-arm64/ for the
 # arm64 base-image fixture, then runs `cargo test --all-targets` with any extra
 # arguments appended. Target flags add to --all-targets rather than narrowing it, so
@@ -31,7 +32,7 @@ apt_quiet=(-qq -o=Dpkg::Use-Pty=0)
 packages=(
     skopeo umoci busybox-static gcc gcc-aarch64-linux-gnu libc6-dev
     libc6-dev-arm64-cross runc docker-registry qemu-user-static apache2-utils openssl
-    unzip python3 curl strace iproute2
+    unzip python3 python3-venv curl strace iproute2 util-linux
 )
 
 missing=()
@@ -78,6 +79,16 @@ if [ ! -x "$busybox_arm64_dir/bin/busybox" ] && [ ! -x "$busybox_arm64_dir/usr/b
     fi
     rm -rf "$busybox_arm64_dir"
     dpkg-deb -x "$deps_dir"/busybox-static_*_arm64.deb "$busybox_arm64_dir"
+fi
+
+# moto, the ECR API emulator of tests/ecr.rs, in its own virtualenv (Debian's python refuses
+# system-wide pip installs). Pinned, so the emulated API does not change under the tests.
+moto_version="5.2.5"
+moto_venv="$deps_dir/moto-venv"
+if ! "$moto_venv/bin/python" -c "import moto, sys; sys.exit(moto.__version__ != '$moto_version')" 2>/dev/null; then
+    rm -rf "$moto_venv"
+    python3 -m venv "$moto_venv"
+    "$moto_venv/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$moto_version"
 fi
 
 cargo test --all-targets "$@"

@@ -215,12 +215,12 @@ impl Registry {
                     if authenticated_again {
                         return Err(self.unauthorized(operation, &answer));
                     }
-                    let reason = if self.ecr.is_some() && ecr::is_expired_token_answer(&answer.body)
-                    {
-                        Reauthentication::NewEcrToken
-                    } else {
-                        Reauthentication::Challenged
-                    };
+                    let reason =
+                        if self.ecr.is_some() && ecr::may_be_expired_token_answer(&answer.body) {
+                            Reauthentication::NewEcrToken
+                        } else {
+                            Reauthentication::Challenged
+                        };
                     self.authenticate(challenge, generation, reason)?;
                     authenticated_again = true;
                 }
@@ -229,7 +229,7 @@ impl Registry {
                     if response.status() == StatusCode::FORBIDDEN && self.ecr.is_some() =>
                 {
                     let answer = Answer::read(response);
-                    if authenticated_again || !ecr::is_expired_token_answer(&answer.body) {
+                    if authenticated_again || !ecr::may_be_expired_token_answer(&answer.body) {
                         return Err(self.answer_error(operation, &answer));
                     }
                     self.authenticate(None, generation, Reauthentication::NewEcrToken)?;
@@ -304,12 +304,11 @@ impl Registry {
             Some(Challenge::Basic) if self.uses_ecr_token(&state, reason) => {
                 let (registry, tokens) = self.ecr.as_ref().expect("an ECR host");
                 let now = SystemTime::now();
-                let token =
-                    tokens.token(registry, now, reason == Reauthentication::NewEcrToken)?;
+                let token = tokens.token(registry, now, reason == Reauthentication::NewEcrToken)?;
                 if self.credential.is_some() && !state.using_ecr_token {
                     eprintln!(
-                        "warning: ECR says the credential for {} ({}) has expired; using a new \
-                         token from ECR GetAuthorizationToken instead",
+                        "warning: ECR refused the credential for {} ({}) as it refuses an \
+                         expired token; using a new token from ECR GetAuthorizationToken instead",
                         self.host,
                         self.credential_origin.as_deref().unwrap_or("given")
                     );

@@ -77,9 +77,9 @@ fn is_region_name(text: &str) -> bool {
         return false;
     };
     !words.is_empty()
-        && words.split('-').all(|word| {
-            !word.is_empty() && word.bytes().all(|b| b.is_ascii_lowercase())
-        })
+        && words
+            .split('-')
+            .all(|word| !word.is_empty() && word.bytes().all(|b| b.is_ascii_lowercase()))
         && !number.is_empty()
         && number.bytes().all(|b| b.is_ascii_digit())
 }
@@ -91,9 +91,10 @@ fn strip_port(host: &str) -> &str {
     }
 }
 
-/// Whether a 401 or 403 answer's body is ECR saying the token has expired.
-pub fn is_expired_token_answer(body: &str) -> bool {
-    body.to_ascii_lowercase().contains(EXPIRED_TOKEN_TEXT)
+/// Whether a 401 or 403 answer may be ECR saying the token has expired: its body says so, or
+/// it has none (the answer to a `HEAD`, which cannot say).
+pub fn may_be_expired_token_answer(body: &str) -> bool {
+    body.trim().is_empty() || body.to_ascii_lowercase().contains(EXPIRED_TOKEN_TEXT)
 }
 
 /// The hint for an ECR error answer to `operation` (the step names of [`super::push`] and
@@ -447,8 +448,12 @@ mod sdk {
                 "the AWS identity needs the IAM action ecr:GetAuthorizationToken (on resource \
                  \"*\"), e.g. through the AmazonEC2ContainerRegistryPowerUser policy",
             ),
-            Some(code @ ("UnrecognizedClientException" | "InvalidSignatureException"
-            | "ExpiredTokenException" | "InvalidClientTokenId")) => Error::registry(format!(
+            Some(
+                code @ ("UnrecognizedClientException"
+                | "InvalidSignatureException"
+                | "ExpiredTokenException"
+                | "InvalidClientTokenId"),
+            ) => Error::registry(format!(
                 "{head}: AWS refused the credentials ({code}: {})",
                 error.message().unwrap_or("no message")
             ))
@@ -501,7 +506,10 @@ mod tests {
             ),
             ("public.ecr.aws", None),
             ("12345678901.dkr.ecr.us-east-1.amazonaws.com", None),
-            ("123456789012.dkr.ecr.us-east-1.amazonaws.com.evil.example", None),
+            (
+                "123456789012.dkr.ecr.us-east-1.amazonaws.com.evil.example",
+                None,
+            ),
             ("123456789012.dkr.ecr.amazonaws.com", None),
             ("evil.123456789012.dkr.ecr.us-east-1.amazonaws.com", None),
             ("registry.example.com", None),
@@ -607,10 +615,11 @@ mod tests {
 
     #[test]
     fn expired_token_answers_are_recognised() {
-        assert!(is_expired_token_answer(
+        assert!(may_be_expired_token_answer(""));
+        assert!(may_be_expired_token_answer(
             r#"{"errors":[{"code":"DENIED","message":"Your authorization token has expired. Reauthenticate and try again."}]}"#
         ));
-        assert!(!is_expired_token_answer(
+        assert!(!may_be_expired_token_answer(
             r#"{"errors":[{"code":"DENIED","message":"not authorized to perform: ecr:PutImage"}]}"#
         ));
     }
@@ -635,9 +644,10 @@ mod tests {
             "/v2/team/fn/blobs/uploads/",
         )
         .unwrap();
-        assert!(missing.contains(
-            "aws ecr create-repository --repository-name team/fn --region us-east-1"
-        ));
+        assert!(
+            missing
+                .contains("aws ecr create-repository --repository-name team/fn --region us-east-1")
+        );
         let denied = hint_for_answer(
             &registry,
             "upload blob sha256:ab to fn",
@@ -647,9 +657,24 @@ mod tests {
         )
         .unwrap();
         assert!(denied.contains("not allowed ecr:InitiateLayerUpload on the ECR repository fn"));
-        let denied_unnamed = hint_for_answer(&registry, "put manifest fn:v1", 403, "", "/v2/fn/manifests/v1")
-            .unwrap();
+        let denied_unnamed = hint_for_answer(
+            &registry,
+            "put manifest fn:v1",
+            403,
+            "",
+            "/v2/fn/manifests/v1",
+        )
+        .unwrap();
         assert!(denied_unnamed.contains("not allowed ecr:PutImage"));
-        assert!(hint_for_answer(&registry, "put manifest fn:v1", 500, "{}", "/v2/fn/manifests/v1").is_none());
+        assert!(
+            hint_for_answer(
+                &registry,
+                "put manifest fn:v1",
+                500,
+                "{}",
+                "/v2/fn/manifests/v1"
+            )
+            .is_none()
+        );
     }
 }

@@ -20,6 +20,8 @@
 //!   [`http`] (with [`http_cutoff`] for ending connections without an answer).
 //! * [`scratch`]: an isolated docker config, cache and output area for `lambda-image build`;
 //!   [`builds`]: builds run in the background with a deadline, and blobs read back with skopeo.
+//! * [`ecr`]: moto as the ECR API, and an ECR registry host name that resolves to a loopback
+//!   registry (a private `/etc/hosts` in a mount namespace).
 //! * [`functions`]: real Lambda functions from `tests/functions/`, built statically once per
 //!   process; [`local_lambda`]: `lambda-image serve` in the background and `curl`;
 //!   [`runc`]: built images unpacked with umoci and run with runc (and qemu for arm64).
@@ -49,6 +51,7 @@ use sha2::{Digest, Sha256};
 
 pub mod body_faults;
 pub mod builds;
+pub mod ecr;
 pub mod functions;
 pub mod http;
 pub mod http_cutoff;

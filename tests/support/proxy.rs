@@ -37,6 +37,9 @@
 //!   `"METHOD request-target"` contains `path_contains` (so `"/manifests/"` matches any method,
 //!   `"PUT /v2/fn/manifests/"` only pushes) are answered with `status`, a registry-style JSON
 //!   error body and `Retry-After: <retry_after>` if given, without reaching the upstream.
+//! * `Answer { status, body, times, path_contains }`: like `Fail`, but the answer's JSON body is
+//!   `body` as given (for the error answers of a particular registry, such as ECR's), with no
+//!   `Retry-After`.
 //! * `ResetConnection { times, path_contains }`: the first `times` matching requests are read
 //!   whole, then their connection is closed with a TCP reset instead of an answer (the client
 //!   sees "connection reset by peer").
@@ -51,7 +54,7 @@
 //!   `202` with its `Location`, as ECR does when blob mounting is off. Counted as injections.
 //!
 //! [`TestProxy::requests`] lists every request as `(method, request-target, status)`, with
-//! status 0 for reset or broken-off connections; [`TestProxy::injected`] counts the `Fail`,
+//! status 0 for reset or broken-off connections; [`TestProxy::injected`] counts the `Fail`, `Answer`,
 //! `ResetConnection` and `BreakBody` injections.
 
 use std::collections::HashMap;
@@ -77,6 +80,12 @@ pub enum ProxyBehaviour {
         retry_after: Option<u64>,
     },
     ResetConnection {
+        times: usize,
+        path_contains: String,
+    },
+    Answer {
+        status: u16,
+        body: String,
         times: usize,
         path_contains: String,
     },
@@ -302,6 +311,16 @@ impl State {
                 times,
                 path_contains,
             } if line.contains(path_contains.as_str()) && self.inject(*times) => Reply::Reset,
+            ProxyBehaviour::Answer {
+                status,
+                body,
+                times,
+                path_contains,
+            } if line.contains(path_contains.as_str()) && self.inject(*times) => Reply::Send(
+                Response::new(*status)
+                    .with_header("Content-Type", "application/json; charset=utf-8")
+                    .with_body(body.clone().into_bytes()),
+            ),
             ProxyBehaviour::CorruptBlob { digest_hex }
                 if is_blob_get && path.ends_with(&format!("/blobs/sha256:{digest_hex}")) =>
             {
@@ -437,10 +456,10 @@ impl State {
             .filter(|(name, _)| !is_hop_by_hop(name.as_str()))
             .map(|(name, value)| {
                 let mut value = String::from_utf8_lossy(value.as_bytes()).into_owned();
-                if name == reqwest::header::LOCATION {
-                    if let Some(rest) = value.strip_prefix(&self.upstream) {
-                        value = format!("{own_url}{rest}");
-                    }
+                if name == reqwest::header::LOCATION
+                    && let Some(rest) = value.strip_prefix(&self.upstream)
+                {
+                    value = format!("{own_url}{rest}");
                 }
                 (name.as_str().to_string(), value)
             })

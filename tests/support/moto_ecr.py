@@ -1,0 +1,51 @@
+"""The ECR API for the tests: moto's server (PyPI `moto[server]`), unchanged except for
+GetAuthorizationToken, which here also
+
+* appends one JSON line per call, `{"region": ..., "account": ...}`, to the file named by
+  `MOTO_ECR_CALL_LOG` (the region is the one the request was signed for), so tests can count
+  calls and see their region;
+* answers `expiresAt` = now + `MOTO_ECR_TOKEN_TTL_SECONDS` when that is set (moto itself
+  always answers 2015-01-01, a token that expired long ago).
+
+The token itself is moto's: base64 of `AWS:<account>-auth-token`.
+
+Usage: python3 moto_ecr.py  -> prints the port it listens on (127.0.0.1), then serves until
+stdin is closed.
+"""
+
+import datetime
+import json
+import os
+import sys
+
+from moto.ecr.responses import ECRResponse
+from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+
+_original = ECRResponse.get_authorization_token
+
+
+def _get_authorization_token(self):
+    result = _original(self)
+    ttl = os.environ.get("MOTO_ECR_TOKEN_TTL_SECONDS")
+    if ttl is not None:
+        expires = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(
+            seconds=int(ttl)
+        )
+        for entry in result.result["authorizationData"]:
+            entry["expiresAt"] = expires
+    log = os.environ.get("MOTO_ECR_CALL_LOG")
+    if log:
+        with open(log, "a", encoding="utf-8") as calls:
+            calls.write(
+                json.dumps({"region": self.region, "account": self.current_account}) + "\n"
+            )
+    return result
+
+
+ECRResponse.get_authorization_token = _get_authorization_token
+
+server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+server.start()
+print(server._server.server_port, flush=True)
+sys.stdin.read()
+server.stop()
