@@ -6,7 +6,9 @@
 //! `public.ecr.aws`-style anonymous token pulls that never involve AWS credentials.
 //!
 //! Needs root (a mount namespace for a private `/etc/hosts`, see `support::ecr`) and the moto
-//! virtualenv `tests/run.sh` installs.
+//! virtualenv `tests/run.sh` installs. Built only with the `ecr` feature (the default): without
+//! it, ECR is an ordinary registry and these tests do not apply.
+#![cfg(feature = "ecr")]
 
 mod support;
 
@@ -281,7 +283,7 @@ fn without_aws_credentials_the_error_says_how_to_give_them() {
 }
 
 #[test]
-fn a_docker_config_credential_comes_first_and_is_replaced_when_ecr_says_it_expired() {
+fn a_saved_credential_comes_first_and_is_replaced_when_ecr_says_it_expired_but_creds_is_not() {
     let moto = MotoEcr::start(Some(3600));
     let registry = registry_taking_moto_tokens();
     let host = |port: u16| format!("{}:{port}", ecr_host_name("us-east-1"));
@@ -324,6 +326,39 @@ fn a_docker_config_credential_comes_first_and_is_replaced_when_ecr_says_it_expir
         );
         assert_token_not_shown(&output);
     }
+
+    // `--creds` is what the user asked for: never replaced; tried once more, then the refusal
+    // is the error.
+    let proxy = TestProxy::start(
+        &registry.url(),
+        ProxyBehaviour::Answer {
+            status: 403,
+            body: EXPIRED_ANSWER.to_owned(),
+            times: 2,
+            path_contains: "PUT /v2/fn/manifests/".to_owned(),
+        },
+    );
+    let scratch = Scratch::new();
+    let creds = format!("AWS:{MOTO_PASSWORD}");
+    let calls_before = moto.calls().len();
+    let output = run_unchecked(&mut build_to_ecr(
+        &scratch,
+        Some(&moto),
+        "us-east-1",
+        proxy.port(),
+        &["--creds", &creds],
+    ));
+    assert_failed(
+        &output,
+        6,
+        &[
+            "put manifest fn:",
+            "token has expired",
+            "aws ecr get-login-password --region us-east-1",
+        ],
+    );
+    assert_eq!(moto.calls().len(), calls_before);
+    assert_token_not_shown(&output);
 }
 
 #[test]

@@ -48,6 +48,9 @@ pub struct ConnectOptions {
     /// For an ECR host: where its tokens come from. Used when `credential` is None, and in
     /// place of a `credential` that ECR says has expired (a token saved by `docker login`).
     pub ecr_tokens: Option<&'static TokenCache>,
+    /// Whether an ECR token may replace `credential` once ECR refuses it as expired: true for
+    /// one saved in a file (a `docker login` 12 hours ago), false for `--creds`.
+    pub credential_replaceable: bool,
 }
 
 /// A connection to one registry host.
@@ -61,6 +64,7 @@ pub struct Registry {
     insecure_registries: Vec<String>,
     /// The ECR registry this host is, with the run's token cache.
     ecr: Option<(EcrRegistry, &'static TokenCache)>,
+    credential_replaceable: bool,
     auth: Mutex<AuthState>,
 }
 
@@ -104,6 +108,7 @@ impl Registry {
             scopes: options.scopes,
             insecure_registries: options.insecure_registries,
             ecr,
+            credential_replaceable: options.credential_replaceable,
             auth: Mutex::new(AuthState::default()),
         };
         let ping = if plain_http_allowed {
@@ -367,7 +372,7 @@ impl Registry {
         self.ecr.is_some()
             && (self.credential.is_none()
                 || state.using_ecr_token
-                || reason == Reauthentication::NewEcrToken)
+                || (self.credential_replaceable && reason == Reauthentication::NewEcrToken))
     }
 
     /// Credentials go to a token service only over HTTPS, unless it is loopback or insecure.

@@ -118,6 +118,13 @@ pub fn hint_for_answer(
     let lowered = messages.to_ascii_lowercase();
     let repository = repository_in_path(path).unwrap_or("REPOSITORY");
     let region = &registry.region;
+    if lowered.contains(EXPIRED_TOKEN_TEXT) {
+        return Some(format!(
+            "ECR tokens last 12 hours: get a new one with `aws ecr get-login-password --region \
+             {region}`, or give no credential for this registry and lambda-image gets one with \
+             the AWS credentials it finds"
+        ));
+    }
     if has_code("TAG_INVALID") || lowered.contains("immutable") {
         return Some(format!(
             "tags in the ECR repository {repository} are immutable, and this tag already names \

@@ -86,6 +86,7 @@ impl Session {
             let base_creds =
                 is_base.then(|| options.base_creds.clone().map(|c| (c, "--base-creds")));
             let explicit = creds.flatten().or(base_creds.flatten());
+            let explicit_flag = explicit.as_ref().map(|(_, flag)| *flag);
             let (credential, credential_origin) = match explicit {
                 Some((credential, flag)) => (Some(credential), Some(format!("from {flag}"))),
                 None => match sources.find_with_origin(&host)? {
@@ -113,6 +114,7 @@ impl Session {
                     credential_origin,
                     scopes,
                     ecr_tokens,
+                    credential_replaceable: explicit_flag.is_none(),
                 },
             )?;
             registries.insert(host, Arc::new(registry));
