@@ -356,9 +356,6 @@ impl TokenService for SdkTokenService {
     }
 }
 
-/// Whether this build can get ECR tokens itself.
-pub const NATIVE_ECR_AUTH: bool = cfg!(feature = "ecr");
-
 #[cfg(feature = "ecr")]
 mod sdk {
     //! The one AWS SDK call, run on a small single-threaded tokio runtime of its own (the

@@ -94,8 +94,9 @@ impl Session {
                     None => (None, None),
                 },
             };
-            // An ECR host with no other credential gets tokens from GetAuthorizationToken.
-            let ecr_registry = EcrRegistry::from_host(&host).filter(|_| ecr::NATIVE_ECR_AUTH);
+            // An ECR host with no other credential gets tokens from GetAuthorizationToken
+            // (without the `ecr` feature, an error saying how to give one instead).
+            let ecr_registry = EcrRegistry::from_host(&host);
             let ecr_tokens = ecr_registry
                 .as_ref()
                 .map(|_| ecr::run_tokens(options.region.as_deref()));
