@@ -1,8 +1,12 @@
 //! The air-gapped workflow: `base list` shows the catalog; `base pull` copies a base from a
 //! registry into a kit (OCI layout or oci-archive) with its digests intact; `base verify` checks
 //! every digest and catches a damaged kit; `build --offline` builds from the kit with the same
-//! digests as from the registry, refuses a registry base, and, run in a network namespace with
-//! nothing but loopback, connects to nothing but the `--tag` registry.
+//! digests as from the registry, and, run in a network namespace with nothing but loopback,
+//! connects to nothing but the `--tag` registry.
+//!
+//! The cache is a base source too: after an online build, `build --offline` takes the same
+//! registry base from the cache (the registry stopped, or out of reach in a namespace) to the same
+//! bytes; an empty cache, a missing blob or a damaged one fail before anything is written.
 
 mod support;
 
@@ -159,24 +163,92 @@ fn a_damaged_kit_fails_verification_and_one_architecture_can_be_kept() {
     assert!(output.stdout.is_empty());
 }
 
-#[test]
-fn offline_refuses_a_registry_base_and_says_how_to_make_a_kit() {
-    let dir = scratch();
-    let out = dir.path().join("out");
-    let output = run_unchecked(
-        lambda_image()
-            .args(["build", "--offline"])
-            .args(both_bootstrap_args())
-            .args(["--base", "provided.al2023", "--output"])
-            .arg(format!("oci:{}", out.display())),
+/// Whether `unshare -n` may be used here (root or user namespaces).
+fn network_namespaces_allowed() -> bool {
+    let probe = Command::new("unshare").args(["-n", "true"]).output();
+    let allowed = probe.is_ok_and(|output| output.status.success());
+    if !allowed {
+        eprintln!("skipped: `unshare -n` is not permitted here (needs root or user namespaces)");
+    }
+    allowed
+}
+
+/// Runs `build --offline --base BASE --tag 127.0.0.1:PORT/fn:v1` under `strace -e connect` in a
+/// network namespace holding only loopback (`unshare -n`), with a registry started inside it on
+/// `port`; returns the build's report and every `connect` it made. `base` may be a kit or a
+/// registry reference served from `cache`.
+fn offline_build_in_a_namespace(
+    dir: &Path,
+    base: &str,
+    cache: &Path,
+    port: u16,
+) -> (Value, Vec<String>) {
+    let storage = dir.join("registry");
+    fs::create_dir_all(&storage).unwrap();
+    fs::write(
+        dir.join("registry.yml"),
+        format!(
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n\
+             http:\n  addr: 127.0.0.1:{port}\n",
+            storage.display()
+        ),
+    )
+    .unwrap();
+    let bootstraps = both_bootstrap_args().join(" ");
+    let trace = dir.join("connect.trace");
+    let script = format!(
+        r#"set -e
+ip link set lo up
+docker-registry serve {config} >{log} 2>&1 &
+registry=$!
+for i in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/{port}) 2>/dev/null && break; sleep 0.1; done
+strace -f -qq -e trace=connect -o {trace} {binary} build --offline -q --json {bootstraps} \
+    --base {base} --tag 127.0.0.1:{port}/fn:v1 --cache-dir {cache} >{report}
+kill $registry
+"#,
+        config = dir.join("registry.yml").display(),
+        log = dir.join("registry.log").display(),
+        trace = trace.display(),
+        binary = env!("CARGO_BIN_EXE_lambda-image"),
+        cache = cache.display(),
+        report = dir.join("report.json").display(),
     );
-    assert_eq!(output.status.code(), Some(4));
-    let stderr = stderr_of(&output);
+    let output = run_unchecked(Command::new("unshare").args(["-n", "bash", "-c", &script]));
     assert!(
-        stderr.contains("--offline") && stderr.contains("lambda-image base pull"),
-        "{stderr}"
+        output.status.success(),
+        "{}\nregistry log:\n{}",
+        stderr_of(&output),
+        fs::read_to_string(dir.join("registry.log")).unwrap_or_default()
     );
-    assert!(!out.exists());
+    let report = read_json(dir.join("report.json"));
+    assert!(
+        report["index"]["reference"]
+            .as_str()
+            .unwrap()
+            .ends_with("/fn:v1")
+    );
+    let connects: Vec<String> = fs::read_to_string(&trace)
+        .unwrap()
+        .lines()
+        .filter(|line| line.contains("connect("))
+        .map(str::to_owned)
+        .collect();
+    (report, connects)
+}
+
+/// Every `connect` went to the registry on 127.0.0.1:`port` (or was a local socket).
+fn assert_only_connects_to(connects: &[String], port: u16) {
+    assert!(!connects.is_empty(), "the push connected somewhere");
+    for line in connects {
+        let to_registry = line.contains("sin_addr=inet_addr(\"127.0.0.1\")")
+            && line.contains(&format!("sin_port=htons({port})"));
+        // Local sockets (e.g. nscd lookups) are not network connections.
+        let local_socket = line.contains("AF_UNIX");
+        assert!(
+            to_registry || local_socket,
+            "a connection other than the --tag registry: {line}"
+        );
+    }
 }
 
 /// In a network namespace holding only loopback (`unshare -n`), the offline build reads the kit
@@ -184,9 +256,7 @@ fn offline_refuses_a_registry_base_and_says_how_to_make_a_kit() {
 /// and each one goes to that registry.
 #[test]
 fn offline_build_in_a_namespace_without_network_connects_only_to_the_tag_registry() {
-    let probe = Command::new("unshare").args(["-n", "true"]).output();
-    if !probe.is_ok_and(|output| output.status.success()) {
-        eprintln!("skipped: `unshare -n` is not permitted here (needs root or user namespaces)");
+    if !network_namespaces_allowed() {
         return;
     }
     let dir = scratch();
@@ -197,70 +267,240 @@ fn offline_build_in_a_namespace_without_network_connects_only_to_the_tag_registr
         .arg(format!("oci-archive:{}:{BASE_TAG}", kit.display()))
         .arg("--cache-dir")
         .arg(dir.path().join("cache")));
-
-    let storage = dir.path().join("registry");
-    fs::create_dir_all(&storage).unwrap();
     let port = 5000;
-    fs::write(
-        dir.path().join("registry.yml"),
-        format!(
-            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n\
-             http:\n  addr: 127.0.0.1:{port}\n",
-            storage.display()
-        ),
-    )
-    .unwrap();
-    let bootstraps = both_bootstrap_args().join(" ");
-    let trace = dir.path().join("connect.trace");
-    let script = format!(
-        r#"set -e
-ip link set lo up
-docker-registry serve {config} >{log} 2>&1 &
-registry=$!
-for i in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/{port}) 2>/dev/null && break; sleep 0.1; done
-strace -f -qq -e trace=connect -o {trace} {binary} build --offline -q --json {bootstraps} \
-    --base oci-archive:{kit}:{tag} --tag 127.0.0.1:{port}/fn:v1 --cache-dir {cache} >{report}
-kill $registry
-"#,
-        config = dir.path().join("registry.yml").display(),
-        log = dir.path().join("registry.log").display(),
-        trace = trace.display(),
-        binary = env!("CARGO_BIN_EXE_lambda-image"),
-        kit = kit.display(),
-        tag = BASE_TAG,
-        cache = dir.path().join("offline-cache").display(),
-        report = dir.path().join("report.json").display(),
+    let (_, connects) = offline_build_in_a_namespace(
+        dir.path(),
+        &format!("oci-archive:{}:{BASE_TAG}", kit.display()),
+        &dir.path().join("offline-cache"),
+        port,
     );
-    let output = run_unchecked(Command::new("unshare").args(["-n", "bash", "-c", &script]));
-    assert!(
-        output.status.success(),
-        "{}\nregistry log:\n{}",
-        stderr_of(&output),
-        fs::read_to_string(dir.path().join("registry.log")).unwrap_or_default()
-    );
-    let report = read_json(dir.path().join("report.json"));
-    assert!(
-        report["index"]["reference"]
-            .as_str()
-            .unwrap()
-            .ends_with("/fn:v1")
-    );
+    assert_only_connects_to(&connects, port);
+}
 
-    let connects: Vec<String> = fs::read_to_string(&trace)
-        .unwrap()
-        .lines()
-        .filter(|line| line.contains("connect("))
-        .map(str::to_owned)
-        .collect();
-    assert!(!connects.is_empty(), "the push connected somewhere");
-    for line in &connects {
-        let to_registry = line.contains("sin_addr=inet_addr(\"127.0.0.1\")")
-            && line.contains(&format!("sin_port=htons({port})"));
-        // Local sockets (e.g. nscd lookups) are not network connections.
-        let local_socket = line.contains("AF_UNIX");
-        assert!(
-            to_registry || local_socket,
-            "a connection other than the --tag registry: {line}"
+/// An online build from a registry base with a fresh cache, for the offline tests: the registry
+/// (still running), the base's reference, the cache and the build's report. The build writes
+/// `oci:DIR/online:v1`.
+fn online_build_filling_a_cache(dir: &Path) -> (TestRegistry, String, std::path::PathBuf, Value) {
+    let registry = registry_with_base();
+    let base = registry.reference(&format!("lambda/base:{BASE_TAG}"));
+    let cache = dir.join("cache");
+    let online_out = format!("oci:{}:v1", dir.join("online").display());
+    let online = build(&cache, &["--base", &base, "--output", &online_out]);
+    (registry, base, cache, online)
+}
+
+/// Every file of an OCI layout, by path, with its sha256.
+fn layout_files(layout: &Path) -> std::collections::BTreeMap<String, String> {
+    let mut files = std::collections::BTreeMap::new();
+    for name in ["oci-layout", "index.json"] {
+        files.insert(name.to_owned(), sha256_file(layout.join(name)));
+    }
+    for name in file_names(&layout.join("blobs/sha256")) {
+        files.insert(
+            format!("blobs/sha256/{name}"),
+            sha256_file(layout.join("blobs/sha256").join(&name)),
         );
     }
+    files
+}
+
+#[test]
+fn offline_takes_a_registry_base_from_the_cache_to_the_same_bytes_as_online() {
+    let dir = scratch();
+    let (registry, base, cache, online) = online_build_filling_a_cache(dir.path());
+    // The tag's record, beside the blobs.
+    let record = read_json(
+        cache
+            .join("refs")
+            .join(registry.host())
+            .join(format!("lambda/base/_tags/{BASE_TAG}")),
+    );
+    assert_eq!(record["digest"], fixtures().base_digest);
+    let base_by_digest = registry.reference(&format!("lambda/base@{}", fixtures().base_digest));
+    // Nothing can be fetched from here on.
+    drop(registry);
+
+    for (name, reference) in [("by-tag", &base), ("by-digest", &base_by_digest)] {
+        let out = dir.path().join(name);
+        let offline = build(
+            &cache,
+            &[
+                "--offline",
+                "--base",
+                reference,
+                "--output",
+                &format!("oci:{}:v1", out.display()),
+            ],
+        );
+        assert_eq!(offline["images"], {
+            let mut images = online["images"].clone();
+            for image in images.as_array_mut().unwrap() {
+                let reference = image["reference"].as_str().unwrap().replace("online", name);
+                image["reference"] = reference.clone().into();
+                image["references"] = serde_json::json!([reference]);
+                // The new layers come from the layer cache the online build filled.
+                image["layer"]["cached"] = true.into();
+            }
+            images
+        });
+        assert_eq!(offline["index"]["digest"], online["index"]["digest"]);
+        assert_eq!(offline["base"]["digest"], fixtures().base_digest);
+        assert_eq!(offline["base"]["reference"], reference.as_str());
+        // Byte for byte the same layout: index.json, manifests, configs, every layer.
+        assert_eq!(
+            layout_files(&out),
+            layout_files(&dir.path().join("online")),
+            "{name}"
+        );
+    }
+}
+
+/// The same offline build from the cache, run where the base's registry cannot be reached (a
+/// network namespace with only loopback), pushes the base's layers from the cache to a registry
+/// inside the namespace, and `strace` shows no `connect` to anything else.
+#[test]
+fn offline_build_from_the_cache_in_a_namespace_connects_only_to_the_tag_registry() {
+    if !network_namespaces_allowed() {
+        return;
+    }
+    let dir = scratch();
+    let (registry, base, cache, online) = online_build_filling_a_cache(dir.path());
+    // Inside the namespace the base's registry port is closed; the tag registry takes another.
+    let port = if registry.port() == 5000 { 5001 } else { 5000 };
+    let requests_online = registry.requests().len();
+    let (pushed, connects) = offline_build_in_a_namespace(dir.path(), &base, &cache, port);
+    assert_only_connects_to(&connects, port);
+    assert_eq!(pushed["index"]["digest"], online["index"]["digest"]);
+    assert_eq!(
+        report_image_digest(&pushed, "amd64"),
+        report_image_digest(&online, "amd64")
+    );
+    assert_eq!(
+        report_image_digest(&pushed, "arm64"),
+        report_image_digest(&online, "arm64")
+    );
+    // Every base layer went up to the namespace's registry (from the cache: there was no other
+    // source), and the base's registry was never asked for anything.
+    let storage = dir.path().join("registry/docker/registry/v2/blobs/sha256");
+    for layer in fixtures().base_layer_digests.values().flatten() {
+        let hex = layer.strip_prefix("sha256:").unwrap();
+        assert!(
+            storage.join(&hex[..2]).join(hex).join("data").is_file(),
+            "base layer {layer} was not pushed"
+        );
+    }
+    assert_eq!(registry.requests().len(), requests_online);
+}
+
+/// A build whose base cannot be had offline: exit 4, the reason and the way out on stderr, and
+/// nothing written (nor any registry contacted: the `--tag` registry does not exist).
+fn assert_offline_build_fails(cache: &Path, base: &str, out: &Path, expected: &[&str]) {
+    let output = run_unchecked(
+        lambda_image()
+            .args(["build", "--offline", "-q", "--cache-dir"])
+            .arg(cache)
+            .args(both_bootstrap_args())
+            .args(["--base", base, "--tag", "127.0.0.1:9/fn:v1", "--output"])
+            .arg(format!("oci:{}:v1", out.display())),
+    );
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(4), "{stderr}");
+    for text in expected {
+        assert!(stderr.contains(text), "no `{text}` in:\n{stderr}");
+    }
+    assert!(
+        !stderr.contains("panicked"),
+        "the failure is an error, not a panic: {stderr}"
+    );
+    assert!(output.stdout.is_empty());
+    assert!(!out.exists(), "output was written");
+}
+
+#[test]
+fn offline_with_an_empty_cache_names_the_missing_base_and_how_to_make_a_kit() {
+    let dir = scratch();
+    let cache = dir.path().join("empty-cache");
+    assert_offline_build_fails(
+        &cache,
+        "provided.al2023",
+        &dir.path().join("out"),
+        &[
+            "base public.ecr.aws/lambda/provided:al2023 (--offline, from the cache",
+            "no record of which image the tag `al2023` names",
+            "hint: run the build once online using this cache",
+            "lambda-image base pull public.ecr.aws/lambda/provided:al2023 --output oci:DIR",
+            "--base oci:DIR:al2023",
+        ],
+    );
+    // By digest there is no record to miss: the index itself is.
+    let digest = fixtures().base_digest.clone();
+    assert_offline_build_fails(
+        &cache,
+        &format!("127.0.0.1:9/lambda/base@{digest}"),
+        &dir.path().join("out"),
+        &[&format!(
+            "the index or manifest {digest} is not in the cache"
+        )],
+    );
+}
+
+#[test]
+fn offline_with_a_damaged_or_missing_cached_blob_fails_naming_it() {
+    let dir = scratch();
+    let (registry, base, cache, _) = online_build_filling_a_cache(dir.path());
+    drop(registry);
+    let blobs = cache.join("blobs/sha256");
+
+    // Flip one byte of the largest cached blob (a base layer).
+    let largest = fs::read_dir(&blobs)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .max_by_key(|path| fs::metadata(path).unwrap().len())
+        .unwrap();
+    let name = largest.file_name().unwrap().to_str().unwrap().to_owned();
+    let mut bytes = fs::read(&largest).unwrap();
+    bytes[1000] ^= 0xff;
+    fs::write(&largest, &bytes).unwrap();
+    assert_offline_build_fails(
+        &cache,
+        &base,
+        &dir.path().join("out"),
+        &[
+            &format!("layer sha256:{name}"),
+            "is damaged",
+            "hint: run the build once online using this cache (it fetches a damaged copy again)",
+        ],
+    );
+
+    bytes[1000] ^= 0xff;
+    fs::write(&largest, &bytes).unwrap();
+
+    // A config that is gone.
+    let config = fixtures().base_configs["arm64"].clone();
+    let config_path = blobs.join(config.strip_prefix("sha256:").unwrap());
+    let config_bytes = fs::read(&config_path).unwrap();
+    fs::remove_file(&config_path).unwrap();
+    assert_offline_build_fails(
+        &cache,
+        &base,
+        &dir.path().join("out"),
+        &[
+            &format!("the config {config} is not in the cache"),
+            "hint: run the build once online",
+        ],
+    );
+    fs::write(&config_path, config_bytes).unwrap();
+
+    // A layer that is gone (as when the online build only mounted it): `base pull` caches it.
+    fs::remove_file(&largest).unwrap();
+    assert_offline_build_fails(
+        &cache,
+        &base,
+        &dir.path().join("out"),
+        &[
+            &format!("layer sha256:{name} is not in the cache"),
+            "not those it mounted or found already pushed",
+            &format!("run `lambda-image base pull {base}"),
+        ],
+    );
 }

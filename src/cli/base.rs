@@ -8,6 +8,7 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 
 use crate::base_kit::{Verified, kit_of, verify_layers};
+use crate::cached_base::record_base_tag;
 use crate::catalog::{self, CatalogBase};
 use crate::error::{Error, Result};
 use crate::platform::Architecture;
@@ -142,6 +143,14 @@ fn pull_kit(args: &PullArgs) -> Result<String> {
     )?;
     let kit = kit_of(&base)?;
     let written = write_output(&plan, &kit, &base)?;
+    // Every blob of the kit went through the cache: the cache alone can now serve the base to
+    // `build --offline` as well.
+    if let (BaseReference::Registry(reference), Some(cache)) = (
+        &args.base,
+        session.as_ref().and_then(|session| session.cache.as_ref()),
+    ) {
+        record_base_tag(cache, reference, &base);
+    }
     let mut text = String::new();
     for (architecture, digest, reference) in &written.images {
         text.push_str(&format!(

@@ -10,6 +10,7 @@ use crate::bootstrap::base_knowledge::{check_bootstraps, glibc_without_layers, l
 use crate::bootstrap::checks::enforce;
 use crate::bootstrap::glibc::GlibcVersion;
 use crate::bootstrap::{self, Bootstrap, BootstrapSpec};
+use crate::cached_base::{open_cached_base, record_base_tag};
 use crate::catalog::DEFAULT_BASE;
 use crate::error::{Error, Result};
 use crate::findings::report_findings;
@@ -89,8 +90,8 @@ pub struct BuildArgs {
     #[arg(long)]
     pub no_arch_tags: bool,
 
-    /// Contact no registry but the --tag ones: the base must be local (a kit from
-    /// `lambda-image base pull`).
+    /// Contact no registry but the --tag ones: the base is a local kit (from `lambda-image base
+    /// pull`), or a registry base taken from the cache, where an online build or `base pull` left it.
     #[arg(long)]
     pub offline: bool,
 
@@ -127,17 +128,6 @@ pub fn run(args: &BuildArgs) -> Result<BuildReport> {
         return Err(Error::usage("--handler must not be empty"));
     }
 
-    if args.offline
-        && let BaseReference::Registry(reference) = &args.base
-    {
-        return Err(Error::base(format!(
-            "--offline: the base {reference} is in a registry, and --offline contacts none but the --tag ones"
-        ))
-        .hint(format!(
-            "make a kit where there is internet, `lambda-image base pull {reference} --output oci-archive:base.tar`, \
-             check it here with `lambda-image base verify oci-archive:base.tar`, and build with --base oci-archive:base.tar"
-        )));
-    }
     let bootstraps = inspect_bootstraps(&args.bootstraps)?;
     // What can be checked before anything is opened or downloaded fails fast.
     let known_glibc = glibc_without_layers(&args.base, args.base_glibc);
@@ -159,13 +149,25 @@ pub fn run(args: &BuildArgs) -> Result<BuildReport> {
         .as_ref()
         .map(|output| plan_output(output, &architectures))
         .transpose()?;
+    let cache = BlobCache::open(args.registry.cache_dir.as_deref())?;
+    // Offline, a registry base comes from the cache, resolved and verified whole before any
+    // registry is contacted or anything written.
+    let cached_base = match (&args.base, args.offline) {
+        (BaseReference::Registry(reference), true) => {
+            Some(open_cached_base(cache.as_ref(), reference, &architectures)?)
+        }
+        _ => None,
+    };
     let session = open_session(args, &targets, creds, base_creds)?;
-    let base = super::open_image(
-        &args.base,
-        &architectures,
-        session.as_ref(),
-        ImageRole::Base,
-    )?;
+    let base = match cached_base {
+        Some(base) => base,
+        None => super::open_image(
+            &args.base,
+            &architectures,
+            session.as_ref(),
+            ImageRole::Base,
+        )?,
+    };
     if layers_are_local(&base) && !bootstraps.iter().all(Bootstrap::is_static) {
         findings = check_bootstraps(
             &bootstraps,
@@ -181,13 +183,13 @@ pub fn run(args: &BuildArgs) -> Result<BuildReport> {
 
     // New layers are written beside the output (or in the cache), not in /tmp (often a small
     // tmpfs), and removed when the build ends.
-    let scratch_parent = match (&output, session.as_ref().and_then(|s| s.cache.as_ref())) {
+    let scratch_parent = match (&output, cache.as_ref()) {
         (Some(output), _) => output.directory()?,
         (None, Some(cache)) => cache.temporary_directory(),
         (None, None) => std::env::temp_dir(),
     };
     let scratch = scratch_directory(&scratch_parent)?;
-    let layer_cache = BlobCache::open(args.registry.cache_dir.as_deref())?.map(LayerCache::new);
+    let layer_cache = cache.clone().map(LayerCache::new);
     let destinations = match &session {
         Some(session) if !targets.is_empty() => destinations(session, &targets),
         _ => Vec::new(),
@@ -243,6 +245,11 @@ pub fn run(args: &BuildArgs) -> Result<BuildReport> {
                 cached: layer.cached,
             });
     }
+    if let (BaseReference::Registry(reference), false, Some(cache)) =
+        (&args.base, args.offline, &cache)
+    {
+        record_base_tag(cache, reference, &base);
+    }
     Ok(report)
 }
 
@@ -260,7 +267,8 @@ fn layer_contents(args: &BuildArgs, bootstraps: &[Bootstrap]) -> Result<Vec<Laye
         .collect()
 }
 
-/// A registry session, when the base is in a registry or the build pushes.
+/// A registry session, when the base is in a registry (and the build is online) or the build
+/// pushes.
 fn open_session(
     args: &BuildArgs,
     targets: &[RegistryReference],
@@ -268,8 +276,8 @@ fn open_session(
     base_creds: Option<Credential>,
 ) -> Result<Option<Session>> {
     let registry_base = match &args.base {
-        BaseReference::Registry(reference) => Some(reference),
-        BaseReference::Local(_) => None,
+        BaseReference::Registry(reference) if !args.offline => Some(reference),
+        _ => None,
     };
     if registry_base.is_none() && targets.is_empty() {
         return Ok(None);

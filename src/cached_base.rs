@@ -1,0 +1,436 @@
+//! A registry base kept in the blob cache, as a base source for `build --offline`.
+//!
+//! An online build (or `base pull`) that resolves a registry base by tag records which digest
+//! the tag named, under the cache root in `refs/<registry>/<repository>/_tags/<tag>` (JSON:
+//! `digest` and `mediaType`; `_tags` cannot be a repository component, so a tag file never
+//! clashes with a nested repository's directory). The record is written under `tmp/` and renamed
+//! into place, like the blobs. The index, manifests and configs the build read are already in the
+//! cache byte for byte as the registry served them, and so is every layer the build read.
+//!
+//! Offline, [`open_cached_base`] resolves the base from the cache alone: a tag through its record,
+//! a digest directly. Nothing is trusted blindly: every document is verified against its digest
+//! (the record's digest against the cached top document), and every layer of the wanted
+//! architectures is hashed whole before the build starts, so a missing or damaged blob fails the
+//! build before anything is written, naming the blob and saying how to get it.
+
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use oci_spec::image::Descriptor;
+use serde::{Deserialize, Serialize};
+use tempfile::NamedTempFile;
+
+use crate::digest::{Sha256Digest, VerifyingReader, read_verified};
+use crate::error::{Error, Result};
+use crate::image::ImageFormat;
+use crate::image::manifest::Document;
+use crate::image::media_types::{OCI_INDEX, OCI_MANIFEST};
+use crate::platform::Architecture;
+use crate::reference::registry::RegistryReference;
+use crate::registry::cache::BlobCache;
+use crate::transport::oci::descriptor_digest;
+use crate::transport::resolve::{DocumentStore, resolve_images};
+use crate::transport::source::{BaseBlobs, BlobSource, MANIFEST_LIMIT, ResolvedBase};
+use crate::transport::tree::DirectoryTree;
+
+/// The directory of tag records under the cache root.
+const RECORDS_DIRECTORY: &str = "refs";
+/// The directory, under a repository's records, that holds one file per tag.
+const TAGS_DIRECTORY: &str = "_tags";
+/// Largest record read; a real one is about 150 bytes.
+const RECORD_LIMIT: u64 = 4096;
+
+/// What a tag named when it was last resolved online.
+#[derive(Debug, Serialize, Deserialize)]
+struct TagRecord {
+    /// `sha256:<hex>`; parsed (and checked) when read.
+    digest: String,
+    /// The media type the registry gave the top document (index or manifest).
+    #[serde(rename = "mediaType")]
+    media_type: String,
+}
+
+/// Records which digest the tag of `reference` resolved to, for later offline builds. Only a
+/// reference by tag alone is recorded (with a digest, the digest is what names the base). Like
+/// the cache, this is an optimisation: a record that cannot be written is left out.
+pub fn record_base_tag(cache: &BlobCache, reference: &RegistryReference, base: &ResolvedBase) {
+    let (Some(tag), None) = (&reference.tag, &reference.digest) else {
+        return;
+    };
+    let media_type = match &base.index {
+        Some(index) => index.media_type.clone(),
+        None => base
+            .images
+            .values()
+            .next()
+            .and_then(|image| image.manifest.as_ref())
+            .map(|manifest| manifest.media_type.clone())
+            .unwrap_or_default(),
+    };
+    let record = TagRecord {
+        digest: base.digest.to_string(),
+        media_type,
+    };
+    let path = record_path(cache, reference, tag);
+    let bytes = serde_json::to_vec(&record).expect("a tag record serializes");
+    let _ = path
+        .parent()
+        .map_or(Ok(()), fs::create_dir_all)
+        .and_then(|()| NamedTempFile::new_in(cache.temporary_directory()))
+        .and_then(|mut file| {
+            file.write_all(&bytes)?;
+            file.persist(&path).map_err(|error| error.error)
+        });
+}
+
+/// Resolves a registry base for the wanted architectures from the cache alone, contacting no
+/// registry: a tag through its record, a digest directly. Every document and layer is verified
+/// here, so the build that follows cannot fail on a missing or damaged base blob.
+pub fn open_cached_base(
+    cache: Option<&BlobCache>,
+    reference: &RegistryReference,
+    wanted: &[Architecture],
+) -> Result<ResolvedBase> {
+    let Some(cache) = cache else {
+        return Err(offline_base_error(
+            reference,
+            None,
+            "no cache directory is known (no --cache-dir, $XDG_CACHE_HOME or $HOME)",
+        ));
+    };
+    let (top_digest, recorded_media_type) = match (&reference.digest, &reference.tag) {
+        (Some(digest), _) => (digest.clone(), None),
+        (None, tag) => {
+            let (digest, record) =
+                read_tag_record(cache, reference, tag.as_deref().unwrap_or("latest"))?;
+            (digest, Some(record.media_type))
+        }
+    };
+    let store = CachedDocuments { cache, reference };
+    // The store's errors say what is missing or damaged; this names the base and the cache.
+    let in_context = |error: Error| {
+        let hint = error.hint_text().map(str::to_owned);
+        let error = offline_base_error(reference, Some(cache), error.message());
+        match hint {
+            Some(hint) => error.hint(hint),
+            None => error,
+        }
+    };
+    let top_bytes = store
+        .read_verified_blob("index or manifest", &top_digest, None, MANIFEST_LIMIT)
+        .map_err(in_context)?;
+    let media_type = recorded_media_type
+        .filter(|media_type| !media_type.is_empty())
+        .unwrap_or_else(|| sniff_media_type(&top_bytes).to_owned());
+    let (format, images, is_index) =
+        resolve_images(&store, &top_digest, &top_bytes, &media_type, wanted).map_err(in_context)?;
+    let mut checked = std::collections::BTreeSet::new();
+    for (architecture, image) in &images {
+        for layer in &image.layers {
+            let digest = layer.digest();
+            if checked.insert(digest.clone()) {
+                store
+                    .verify_layer(*architecture, &digest, layer.descriptor.size())
+                    .map_err(in_context)?;
+            }
+        }
+    }
+    Ok(ResolvedBase {
+        reference: reference.to_string(),
+        digest: top_digest,
+        format,
+        images,
+        is_index,
+        index: is_index.then(|| Document::new(&media_type, top_bytes)),
+        blobs: BaseBlobs::Tree(Box::new(DirectoryTree::new(cache.root().to_owned()))),
+        _scratch: None,
+    })
+}
+
+/// `refs/<registry>/<repository>/_tags/<tag>` under the cache root. Every part was checked when
+/// the reference was parsed (no `..`, no empty component), so the path stays under `refs/`.
+fn record_path(cache: &BlobCache, reference: &RegistryReference, tag: &str) -> PathBuf {
+    let mut path = cache
+        .root()
+        .join(RECORDS_DIRECTORY)
+        .join(&reference.registry);
+    path.extend(reference.repository.split('/'));
+    path.join(TAGS_DIRECTORY).join(tag)
+}
+
+fn read_tag_record(
+    cache: &BlobCache,
+    reference: &RegistryReference,
+    tag: &str,
+) -> Result<(Sha256Digest, TagRecord)> {
+    let path = record_path(cache, reference, tag);
+    let bytes = match File::open(&path) {
+        Ok(file) => {
+            let mut bytes = Vec::new();
+            io::Read::read_to_end(&mut io::Read::take(file, RECORD_LIMIT), &mut bytes)
+                .map(|_| bytes)
+        }
+        Err(error) if error.kind() == io::ErrorKind::NotFound => {
+            return Err(offline_base_error(
+                reference,
+                Some(cache),
+                &format!(
+                    "no record of which image the tag `{tag}` names: no online build or `base pull` \
+                     of it used this cache, and --offline contacts no registry but the --tag ones"
+                ),
+            ));
+        }
+        Err(error) => Err(error),
+    };
+    bytes
+        .map_err(|error| error.to_string())
+        .and_then(|bytes| {
+            serde_json::from_slice::<TagRecord>(&bytes).map_err(|error| error.to_string())
+        })
+        .and_then(|record| {
+            let digest = record
+                .digest
+                .parse::<Sha256Digest>()
+                .map_err(|error| error.to_string())?;
+            Ok((digest, record))
+        })
+        .map_err(|error| {
+            offline_base_error(
+                reference,
+                Some(cache),
+                &format!(
+                    "the record of the tag `{tag}` ({}) cannot be read: {error}",
+                    path.display()
+                ),
+            )
+        })
+}
+
+/// An error about a base the cache cannot provide (what is missing or damaged), naming the base and
+/// the cache, with the ways to get the base.
+fn offline_base_error(
+    reference: &RegistryReference,
+    cache: Option<&BlobCache>,
+    why: &str,
+) -> Error {
+    let cache = match cache {
+        Some(cache) => format!("the cache {}", cache.root().display()),
+        None => "the cache".to_owned(),
+    };
+    Error::base(format!("base {reference} (--offline, from {cache}): {why}"))
+        .hint(offline_hint(reference))
+}
+
+/// How to make a registry base available offline.
+fn offline_hint(reference: &RegistryReference) -> String {
+    format!(
+        "run the build once online using this cache (it records the tag and caches the base), or {}",
+        kit_hint(reference)
+    )
+}
+
+/// How to get the layers an online build did not read (it mounted them, or the `--tag` registry
+/// had them already), which are therefore not cached.
+fn missing_layer_hint(reference: &RegistryReference) -> String {
+    format!(
+        "an online build caches only the base layers it reads, not those it mounted or found already \
+         pushed; on a connected machine using this cache run `lambda-image base pull {reference} \
+         --output oci:DIR` (it reads and caches every layer), or {}",
+        kit_hint(reference)
+    )
+}
+
+/// Making a kit instead.
+fn kit_hint(reference: &RegistryReference) -> String {
+    let tag = reference.tag.as_deref().unwrap_or("latest");
+    format!(
+        "run `lambda-image base pull {reference} --output oci:DIR` on a connected machine, carry DIR \
+         over and build with --base oci:DIR:{tag}"
+    )
+}
+
+/// The media type of a top document whose record gave none (a reference by digest): its own
+/// `mediaType` decides in [`resolve_images`]; without one, a `manifests` list makes it an index.
+fn sniff_media_type(bytes: &[u8]) -> &'static str {
+    let is_index = serde_json::from_slice::<serde_json::Value>(bytes)
+        .is_ok_and(|document| document.get("manifests").is_some());
+    if is_index { OCI_INDEX } else { OCI_MANIFEST }
+}
+
+/// The cache's blobs, as the documents of a base; each read is verified.
+struct CachedDocuments<'a> {
+    cache: &'a BlobCache,
+    /// The base, for the hints.
+    reference: &'a RegistryReference,
+}
+
+impl CachedDocuments<'_> {
+    /// Reads a small blob whole, verified against `digest` (and `size`, when a descriptor gave
+    /// one). `what` names it in messages.
+    fn read_verified_blob(
+        &self,
+        what: &str,
+        digest: &Sha256Digest,
+        size: Option<u64>,
+        limit: u64,
+    ) -> Result<Vec<u8>> {
+        let path = self.cache.blob_path(digest);
+        let file = self.open_blob(what, digest)?;
+        let size = match size {
+            Some(size) => size,
+            None => file
+                .metadata()
+                .map_err(|error| self.damaged(what, digest, &path, &error))?
+                .len(),
+        };
+        read_verified(file, digest, size, limit)
+            .map_err(|error| self.damaged(what, digest, &path, &error))
+    }
+
+    /// Hashes a cached layer whole against its descriptor.
+    fn verify_layer(
+        &self,
+        architecture: Architecture,
+        digest: &Sha256Digest,
+        size: u64,
+    ) -> Result<()> {
+        let what = format!("{architecture} layer");
+        let path = self.cache.blob_path(digest);
+        let file = self.open_blob(&what, digest).map_err(|error| {
+            if path.exists() {
+                error
+            } else {
+                error.hint(missing_layer_hint(self.reference))
+            }
+        })?;
+        io::copy(
+            &mut VerifyingReader::new(file, digest.clone(), size),
+            &mut io::sink(),
+        )
+        .map(|_| ())
+        .map_err(|error| self.damaged(&what, digest, &path, &error))
+    }
+
+    fn open_blob(&self, what: &str, digest: &Sha256Digest) -> Result<File> {
+        let path = self.cache.blob_path(digest);
+        File::open(&path).map_err(|error| {
+            if error.kind() == io::ErrorKind::NotFound {
+                Error::base(format!("the {what} {digest} is not in the cache"))
+            } else {
+                self.damaged(what, digest, &path, &error)
+            }
+        })
+    }
+
+    /// The error for a cached blob that cannot be read or does not match its digest. An online
+    /// run replaces such a copy by itself (the cache checks every blob before use).
+    fn damaged(&self, what: &str, digest: &Sha256Digest, path: &Path, error: &io::Error) -> Error {
+        Error::base(format!(
+            "the cached copy of the {what} {digest} ({}) is damaged: {error}",
+            path.display()
+        ))
+        .hint(format!(
+            "run the build once online using this cache (it fetches a damaged copy again), or {}",
+            kit_hint(self.reference)
+        ))
+    }
+}
+
+impl DocumentStore for CachedDocuments<'_> {
+    fn read_document(&self, descriptor: &Descriptor, limit: u64) -> Result<Vec<u8>> {
+        let digest = descriptor_digest(descriptor)?;
+        let media_type = descriptor.media_type().to_string();
+        let what = if ImageFormat::of_manifest(&media_type).is_some() {
+            "manifest"
+        } else if ImageFormat::of_index(&media_type).is_some() {
+            "index"
+        } else {
+            "config"
+        };
+        self.read_verified_blob(what, &digest, Some(descriptor.size()), limit)
+    }
+
+    fn layer_source(&self, digest: &Sha256Digest) -> BlobSource {
+        BlobSource::Tree(digest.layout_path())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reference(text: &str) -> RegistryReference {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn a_tag_record_sits_beside_nested_repositories_without_clashing() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = BlobCache::open(Some(dir.path())).unwrap().unwrap();
+        let outer = record_path(&cache, &reference("127.0.0.1:5000/a/b:c"), "c");
+        let nested = record_path(&cache, &reference("127.0.0.1:5000/a/b/c:v1"), "v1");
+        assert_eq!(
+            outer,
+            dir.path().join("refs/127.0.0.1:5000/a/b/_tags/c"),
+            "{outer:?}"
+        );
+        assert!(!nested.starts_with(&outer));
+    }
+
+    #[test]
+    fn without_a_record_or_a_cache_the_error_says_how_to_get_the_base() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = BlobCache::open(Some(dir.path())).unwrap().unwrap();
+        let base = reference("public.ecr.aws/lambda/provided:al2023");
+        for cache in [None, Some(&cache)] {
+            let error = open_cached_base(cache, &base, &[Architecture::Amd64])
+                .err()
+                .expect("nothing is cached");
+            assert_eq!(error.kind(), crate::error::ErrorKind::Base);
+            assert!(
+                error.message().starts_with(
+                    "base public.ecr.aws/lambda/provided:al2023 (--offline, from the cache"
+                ),
+                "{error}"
+            );
+            let hint = error.hint_text().unwrap();
+            assert!(
+                hint.contains("base pull public.ecr.aws/lambda/provided:al2023")
+                    && hint.contains("--base oci:DIR:al2023"),
+                "{hint}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_record_pointing_at_a_damaged_document_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = BlobCache::open(Some(dir.path())).unwrap().unwrap();
+        let base = reference("127.0.0.1:5000/lambda/base:v1");
+        let index = br#"{"schemaVersion":2,"manifests":[]}"#;
+        let digest = Sha256Digest::of(index);
+        let path = record_path(&cache, &base, "v1");
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let record = TagRecord {
+            digest: digest.to_string(),
+            media_type: OCI_INDEX.to_owned(),
+        };
+        fs::write(&path, serde_json::to_vec(&record).unwrap()).unwrap();
+        let missing = open_cached_base(Some(&cache), &base, &[]).err().unwrap();
+        assert!(
+            missing
+                .message()
+                .contains(&format!("index or manifest {digest} is not in the cache")),
+            "{missing}"
+        );
+        fs::write(
+            cache.blob_path(&digest),
+            b"{\"schemaVersion\":2,\"manifests\":[1]}",
+        )
+        .unwrap();
+        let damaged = open_cached_base(Some(&cache), &base, &[]).err().unwrap();
+        assert!(damaged.message().contains("is damaged"), "{damaged}");
+        assert_eq!(damaged.kind(), crate::error::ErrorKind::Base);
+    }
+}
