@@ -504,3 +504,51 @@ fn offline_with_a_damaged_or_missing_cached_blob_fails_naming_it() {
         ],
     );
 }
+
+/// `base pull REF` without `--output` fills the cache with the whole base, so an offline build
+/// can use it even when no earlier build read the layers (a push that only mounted them). A
+/// local base has nothing to cache and needs `--output`.
+#[test]
+fn base_pull_without_output_fills_the_cache_for_offline_builds() {
+    let dir = scratch();
+    let registry = registry_with_base();
+    let base = registry.reference(&format!("lambda/base:{BASE_TAG}"));
+    let cache = dir.path().join("cache");
+    let mut pull = lambda_image();
+    pull.args(["base", "pull", &base, "-q", "--cache-dir"])
+        .arg(&cache);
+    let text = run_stdout(&mut pull);
+    assert!(
+        text.contains("cached in") && text.contains("--offline"),
+        "{text}"
+    );
+    drop(registry);
+
+    let out = dir.path().join("offline");
+    let offline = build(
+        &cache,
+        &[
+            "--offline",
+            "--base",
+            &base,
+            "--output",
+            &format!("oci:{}:v1", out.display()),
+        ],
+    );
+    assert_eq!(offline["base"]["digest"], fixtures().base_digest);
+    for layer in fixtures().base_layer_digests.values().flatten() {
+        assert!(
+            blob_path(&out, layer).is_file(),
+            "base layer {layer} missing"
+        );
+    }
+
+    let local = run_unchecked(
+        lambda_image()
+            .args(["base", "pull", &base_reference(), "--cache-dir"])
+            .arg(&cache),
+    );
+    assert_eq!(local.status.code(), Some(2), "{}", stderr_of(&local));
+    assert!(stderr_of(&local).contains("a local base needs --output"));
+    assert!(local.stdout.is_empty());
+}

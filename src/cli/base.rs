@@ -53,9 +53,10 @@ pub struct PullArgs {
     pub architectures: Vec<Architecture>,
 
     /// Where to write the kit: oci:DIR[:TAG] or oci-archive:FILE[:TAG] (TAG defaults to the
-    /// base's tag).
+    /// base's tag). Without it, a registry base is only put in the cache, whole, for
+    /// `build --offline --base REF` on this machine.
     #[arg(long, short = 'o', value_name = "REF")]
-    pub output: ImageLocation,
+    pub output: Option<ImageLocation>,
 
     /// Credentials for the base's registry.
     #[arg(long, value_name = "USER:PASS")]
@@ -121,7 +122,30 @@ fn pull_kit(args: &PullArgs) -> Result<String> {
     let mut architectures = args.architectures.clone();
     architectures.sort();
     architectures.dedup();
-    let output = with_default_tag(&args.output, &args.base)?;
+    // Without --output the kit is written to a scratch directory and dropped: what stays is
+    // the cache, which reading every blob for the kit filled.
+    let scratch_kit = match &args.output {
+        Some(_) => None,
+        None if matches!(args.base, BaseReference::Local(_)) => {
+            return Err(Error::usage(format!(
+                "base pull {}: a local base needs --output (only registry bases are cached)",
+                args.base
+            ))
+            .hint("give --output oci:DIR or --output oci-archive:FILE"));
+        }
+        None => Some(tempfile::tempdir().map_err(|error| {
+            Error::output(format!("cannot create a temporary directory: {error}"))
+                .hint("set TMPDIR to a writable directory")
+        })?),
+    };
+    let output = match (&args.output, &scratch_kit) {
+        (Some(output), _) => with_default_tag(output, &args.base)?,
+        (None, Some(directory)) => ImageLocation::OciLayout {
+            directory: directory.path().join("kit"),
+            tag: None,
+        },
+        (None, None) => unreachable!("a scratch kit is made when there is no --output"),
+    };
     let plan = plan_output(&output, &architectures)?;
     let session = match &args.base {
         BaseReference::Registry(reference) => Some(Session::connect(
@@ -135,6 +159,17 @@ fn pull_kit(args: &PullArgs) -> Result<String> {
         )?),
         BaseReference::Local(_) => None,
     };
+    if scratch_kit.is_some()
+        && session
+            .as_ref()
+            .is_none_or(|session| session.cache.is_none())
+    {
+        return Err(Error::usage(
+            "base pull without --output fills the cache, and no cache directory is known \
+             (neither XDG_CACHE_HOME nor HOME is set)",
+        )
+        .hint("give --cache-dir DIR, or --output oci:DIR for a kit"));
+    }
     let base = super::open_image(
         &args.base,
         &architectures,
@@ -150,6 +185,18 @@ fn pull_kit(args: &PullArgs) -> Result<String> {
         session.as_ref().and_then(|session| session.cache.as_ref()),
     ) {
         record_base_tag(cache, reference, &base);
+    }
+    if scratch_kit.is_some() {
+        let cache = session
+            .as_ref()
+            .and_then(|session| session.cache.as_ref())
+            .map(|cache| cache.root().display().to_string())
+            .unwrap_or_default();
+        return Ok(format!(
+            "{} ({}) cached in {cache}; without network on this machine: lambda-image build \
+             --offline --base {} ...\n",
+            base.reference, base.digest, args.base
+        ));
     }
     let mut text = String::new();
     for (architecture, digest, reference) in &written.images {
