@@ -119,7 +119,10 @@ fn a_push_to_ecr_gets_its_password_from_get_authorization_token_once() {
     let moto = MotoEcr::start(Some(12 * 3600));
     let registry = registry_taking_moto_tokens();
     let scratch = Scratch::new();
-    let output = push_to_us_east_1(&scratch, &moto, registry.port());
+    // With every log level on: the AWS SDK's tracing must not print the token either.
+    let mut command = build_to_ecr(&scratch, Some(&moto), "us-east-1", registry.port(), &[]);
+    command.env("RUST_LOG", "trace");
+    let output = run(&mut command);
     assert_pushed(&registry, &json_of(&output));
     assert_eq!(moto.call_regions(), ["us-east-1"]);
     assert_eq!(moto.calls()[0]["account"], ACCOUNT);
