@@ -4,7 +4,7 @@
 //! error answers into messages that say what to do.
 //!
 //! A private ECR registry is `<account>.dkr.ecr.<region>.amazonaws.com` (`.amazonaws.com.cn` in
-//! China, `dkr.ecr-fips` for FIPS endpoints). Its `/v2/` asks for HTTP Basic; the password is
+//! China, `dkr.ecr-fips` for FIPS endpoints, `<account>.dkr-ecr.<region>.on.aws` dual-stack). Its `/v2/` asks for HTTP Basic; the password is
 //! the token `GetAuthorizationToken` returns (base64 of `AWS:<password>`), valid 12 hours. The
 //! call is signed with whatever the AWS SDK's default chain finds: environment variables, the
 //! shared config and credentials files with profiles, SSO, web identity (CI OIDC), and
@@ -44,24 +44,27 @@ pub struct EcrRegistry {
 }
 
 impl EcrRegistry {
-    /// Recognises `<account>.dkr.ecr[-fips].<region>.amazonaws.com[.cn]`, with or without a
-    /// `:port`. Anything else (including `public.ecr.aws`, which uses bearer tokens anyone may
-    /// get) is not a private ECR registry.
+    /// Recognises `<account>.dkr.ecr[-fips].<region>.amazonaws.com[.cn]` and the dual-stack
+    /// `<account>.dkr-ecr.<region>.on.aws`, with or without a `:port`. Anything else (including
+    /// `public.ecr.aws`, which uses bearer tokens anyone may get) is not a private ECR registry.
     pub fn from_host(host: &str) -> Option<EcrRegistry> {
         let name = strip_port(host).to_ascii_lowercase();
-        let rest = name
-            .strip_suffix(".amazonaws.com")
-            .or_else(|| name.strip_suffix(".amazonaws.com.cn"))?;
-        let mut labels = rest.split('.');
-        let account = labels.next()?;
-        let dkr = labels.next()?;
-        let ecr = labels.next()?;
-        let region = labels.next()?;
-        let well_formed = labels.next().is_none()
-            && account.len() == 12
+        let (labels, dual_stack) = match name.strip_suffix(".on.aws") {
+            Some(rest) => (rest.split('.').collect::<Vec<_>>(), true),
+            None => {
+                let rest = name
+                    .strip_suffix(".amazonaws.com")
+                    .or_else(|| name.strip_suffix(".amazonaws.com.cn"))?;
+                (rest.split('.').collect(), false)
+            }
+        };
+        let (account, region) = match (dual_stack, labels.as_slice()) {
+            (true, [account, "dkr-ecr", region]) => (*account, *region),
+            (false, [account, "dkr", "ecr" | "ecr-fips", region]) => (*account, *region),
+            _ => return None,
+        };
+        let well_formed = account.len() == 12
             && account.bytes().all(|b| b.is_ascii_digit())
-            && dkr == "dkr"
-            && (ecr == "ecr" || ecr == "ecr-fips")
             && is_region_name(region);
         well_formed.then(|| EcrRegistry {
             account: account.to_owned(),
@@ -508,6 +511,11 @@ mod tests {
                 "123456789012.dkr.ecr-fips.us-gov-west-1.amazonaws.com",
                 Some(("123456789012", "us-gov-west-1")),
             ),
+            (
+                "123456789012.dkr-ecr.eu-west-1.on.aws",
+                Some(("123456789012", "eu-west-1")),
+            ),
+            ("123456789012.dkr.ecr.eu-west-1.on.aws", None),
             ("public.ecr.aws", None),
             ("12345678901.dkr.ecr.us-east-1.amazonaws.com", None),
             (
