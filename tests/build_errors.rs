@@ -324,6 +324,12 @@ fn cases() -> Vec<Case> {
         )
         .base("docker-archive:{in}/no-such.tar"),
         // ---- flags (exit 2) ------------------------------------------------------------------
+        case(
+            "--base-creds with --offline (the base's registry is never contacted)",
+            2,
+            "cannot be used with '--base-creds",
+        )
+        .args(&["--offline", "--base-creds", "user:secret"]),
         case("--env NOEQUALS", 2, "`NOEQUALS` is not KEY=VALUE").args(&["--env", "NOEQUALS"]),
         case("--env =value", 2, "`=value` is not KEY=VALUE").args(&["--env", "=value"]),
         case("--label with a space in the key", 2, "`A B=c` is not KEY=VALUE")

@@ -101,8 +101,9 @@ pub struct BuildArgs {
     #[arg(long, value_name = "USER:PASS")]
     pub creds: Option<String>,
 
-    /// Credentials for the base's registry.
-    #[arg(long, value_name = "USER:PASS")]
+    /// Credentials for the base's registry (never contacted with --offline, so not allowed
+    /// with it).
+    #[arg(long, value_name = "USER:PASS", conflicts_with = "offline")]
     pub base_creds: Option<String>,
 
     #[command(flatten)]
