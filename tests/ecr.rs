@@ -418,3 +418,122 @@ fn public_ecr_style_token_pulls_are_anonymous_and_never_ask_aws() {
     );
     assert!(moto.calls().is_empty(), "{:?}", moto.calls());
 }
+
+/// A credential source of the standard chain, set up in `home`: what to add to the
+/// environment, and the access key id the ECR call must be signed with (`None`: a temporary key
+/// moto makes, `ASIA…`).
+struct ChainCase {
+    name: &'static str,
+    env: Vec<(&'static str, String)>,
+    access_key: Option<&'static str>,
+}
+
+fn chain_cases(home: &Path, moto: &MotoEcr, container_url: &str) -> Vec<ChainCase> {
+    std::fs::create_dir_all(home).unwrap();
+    std::fs::write(
+        home.join("aws-credentials"),
+        "[ci]\naws_access_key_id = AKIAPROFILEPROFILE00\naws_secret_access_key = profile-secret\n",
+    )
+    .unwrap();
+    std::fs::write(
+        home.join("aws-config"),
+        "[profile proc]\ncredential_process = echo '{\"Version\": 1, \"AccessKeyId\": \
+         \"AKIAPROCESSPROCESS00\", \"SecretAccessKey\": \"process-secret\"}'\n",
+    )
+    .unwrap();
+    let token_file = home.join("web-identity-token");
+    std::fs::write(
+        &token_file,
+        "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJjaSJ9.c2lnbmF0dXJl",
+    )
+    .unwrap();
+    vec![
+        ChainCase {
+            name: "a profile in the shared credentials file",
+            env: vec![("AWS_PROFILE", "ci".to_owned())],
+            access_key: Some("AKIAPROFILEPROFILE00"),
+        },
+        ChainCase {
+            name: "credential_process in the config file",
+            env: vec![("AWS_PROFILE", "proc".to_owned())],
+            access_key: Some("AKIAPROCESSPROCESS00"),
+        },
+        ChainCase {
+            name: "web identity (CI OIDC), through STS AssumeRoleWithWebIdentity",
+            env: vec![
+                ("AWS_ROLE_ARN", format!("arn:aws:iam::{ACCOUNT}:role/ci")),
+                ("AWS_ROLE_SESSION_NAME", "ci".to_owned()),
+                (
+                    "AWS_WEB_IDENTITY_TOKEN_FILE",
+                    token_file.display().to_string(),
+                ),
+                ("AWS_ENDPOINT_URL_STS", moto.endpoint()),
+            ],
+            access_key: None,
+        },
+        ChainCase {
+            name: "container credentials (ECS, EKS Pod Identity)",
+            env: vec![(
+                "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                container_url.to_owned(),
+            )],
+            access_key: Some("AKIACONTAINERCONTAIN"),
+        },
+    ]
+}
+
+#[test]
+fn credentials_come_from_every_source_of_the_standard_chain() {
+    let moto = MotoEcr::start(Some(3600));
+    let registry = registry_taking_moto_tokens();
+    // The container credentials endpoint (what ECS and EKS Pod Identity serve).
+    let container = support::http::HttpServer::start(
+        "container-credentials",
+        std::sync::Arc::new(|_request: &support::http::Request| {
+            support::http::Reply::Send(support::http::Response::json(
+                200,
+                &serde_json::json!({
+                    "AccessKeyId": "AKIACONTAINERCONTAIN",
+                    "SecretAccessKey": "container-secret",
+                    "Token": "container-session-token",
+                    "Expiration": "2099-01-01T00:00:00Z",
+                }),
+            ))
+        }),
+    );
+    let container_url = format!("http://127.0.0.1:{}/credentials", container.port());
+    let scratch = Scratch::new();
+    for case in chain_cases(&scratch.path("home"), &moto, &container_url) {
+        let calls_before = moto.calls().len();
+        let mut command = build_to_ecr(&scratch, Some(&moto), "us-east-1", registry.port(), &[]);
+        // Only this case's source: no keys in the environment.
+        command
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY");
+        for (key, value) in &case.env {
+            command.env(key, value);
+        }
+        let output = run_unchecked(&mut command);
+        assert!(
+            output.status.success(),
+            "{}: {}",
+            case.name,
+            stderr_of(&output)
+        );
+        assert_pushed(&registry, &json_of(&output));
+        let calls = moto.calls();
+        assert_eq!(calls.len(), calls_before + 1, "{}", case.name);
+        let access_key = calls.last().unwrap()["access_key"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        match case.access_key {
+            Some(expected) => assert_eq!(access_key, expected, "{}", case.name),
+            None => assert!(
+                access_key.starts_with("ASIA"),
+                "{}: {access_key}",
+                case.name
+            ),
+        }
+    }
+}

@@ -1,9 +1,9 @@
 """The ECR API for the tests: moto's server (PyPI `moto[server]`), unchanged except for
 GetAuthorizationToken, which here also
 
-* appends one JSON line per call, `{"region": ..., "account": ...}`, to the file named by
-  `MOTO_ECR_CALL_LOG` (the region is the one the request was signed for), so tests can count
-  calls and see their region;
+* appends one JSON line per call, `{"region": ..., "account": ..., "access_key": ...}`, to the
+  file named by `MOTO_ECR_CALL_LOG` (the region and access key id the request was signed with),
+  so tests can count calls and see which credentials and region signed them;
 * answers `expiresAt` = now + `MOTO_ECR_TOKEN_TTL_SECONDS` when that is set (moto itself
   always answers 2015-01-01, a token that expired long ago).
 
@@ -35,9 +35,19 @@ def _get_authorization_token(self):
             entry["expiresAt"] = expires
     log = os.environ.get("MOTO_ECR_CALL_LOG")
     if log:
+        # `Credential=AKID/date/region/service/aws4_request` in the SigV4 header.
+        authorization = self.headers.get("Authorization", "")
+        access_key = authorization.split("Credential=", 1)[-1].split("/", 1)[0]
         with open(log, "a", encoding="utf-8") as calls:
             calls.write(
-                json.dumps({"region": self.region, "account": self.current_account}) + "\n"
+                json.dumps(
+                    {
+                        "region": self.region,
+                        "account": self.current_account,
+                        "access_key": access_key,
+                    }
+                )
+                + "\n"
             )
     return result
 
