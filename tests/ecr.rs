@@ -537,3 +537,43 @@ fn credentials_come_from_every_source_of_the_standard_chain() {
         }
     }
 }
+
+#[test]
+fn a_failing_get_authorization_token_is_explained() {
+    let registry = registry_taking_moto_tokens();
+    let cases: [(&str, &[&str]); 4] = [
+        (
+            "deny",
+            &[
+                "GetAuthorizationToken failed: access denied",
+                "IAM action ecr:GetAuthorizationToken",
+            ],
+        ),
+        ("no-data", &["answered with no authorizationData"]),
+        (
+            "not-base64",
+            &["answered with an authorizationToken not in base64"],
+        ),
+        (
+            "no-colon",
+            &["answered with an authorizationToken without ':'"],
+        ),
+    ];
+    for (answer, expected) in cases {
+        let moto = MotoEcr::start_answering(Some(3600), Some(answer));
+        let scratch = Scratch::new();
+        let output = run_unchecked(&mut build_to_ecr(
+            &scratch,
+            Some(&moto),
+            "us-east-1",
+            registry.port(),
+            &[],
+        ));
+        let mut expected = expected.to_vec();
+        expected.push("account 123456789012 in us-east-1");
+        assert_failed(&output, 6, &expected);
+        // Asked once: a refusal or a malformed answer is not retried.
+        assert_eq!(moto.calls().len(), 1, "{answer}");
+        assert_eq!(registry.count_requests("PUT", "/v2/fn/"), 0);
+    }
+}

@@ -430,9 +430,14 @@ mod sdk {
 
     fn malformed(registry: &EcrRegistry, region: &str, what: &str) -> Error {
         Error::registry(format!(
-            "ECR GetAuthorizationToken in {region} (for account {}) answered with {what}",
+            "cannot get ECR credentials for account {} in {region}: GetAuthorizationToken \
+             answered with {what}",
             registry.account
         ))
+        .hint(
+            "ECR itself never answers so: check what AWS_ENDPOINT_URL_ECR (or a proxy) points \
+             the ECR API at",
+        )
     }
 
     fn describe_failure<E, R>(registry: &EcrRegistry, region: &str, error: SdkError<E, R>) -> Error

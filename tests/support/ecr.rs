@@ -36,6 +36,12 @@ impl MotoEcr {
     /// Starts moto. `token_ttl_seconds`: the `expiresAt` of its tokens from now; None keeps
     /// moto's own (2015-01-01, already expired).
     pub fn start(token_ttl_seconds: Option<u64>) -> MotoEcr {
+        Self::start_answering(token_ttl_seconds, None)
+    }
+
+    /// Starts moto with `MOTO_ECR_ANSWER` = `answer` (see `moto_ecr.py`): a failing
+    /// `GetAuthorizationToken`.
+    pub fn start_answering(token_ttl_seconds: Option<u64>, answer: Option<&str>) -> MotoEcr {
         let python = venv_python();
         let dir = tempfile::Builder::new()
             .prefix("moto-")
@@ -50,6 +56,10 @@ impl MotoEcr {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(dir.path().join("moto.log")).unwrap());
+        match answer {
+            Some(answer) => command.env("MOTO_ECR_ANSWER", answer),
+            None => command.env_remove("MOTO_ECR_ANSWER"),
+        };
         match token_ttl_seconds {
             Some(ttl) => command.env("MOTO_ECR_TOKEN_TTL_SECONDS", ttl.to_string()),
             None => command.env_remove("MOTO_ECR_TOKEN_TTL_SECONDS"),

@@ -7,7 +7,9 @@ GetAuthorizationToken, which here also
 * answers `expiresAt` = now + `MOTO_ECR_TOKEN_TTL_SECONDS` when that is set (moto itself
   always answers 2015-01-01, a token that expired long ago).
 
-The token itself is moto's: base64 of `AWS:<account>-auth-token`.
+The token itself is moto's: base64 of `AWS:<account>-auth-token`. `MOTO_ECR_ANSWER` makes the
+call go wrong instead: `deny` (AccessDeniedException, worded as AWS words it), `no-data` (an
+empty `authorizationData`), `not-base64`, `no-colon` (a token that decodes to no `user:password`).
 
 Usage: python3 moto_ecr.py  -> prints the port it listens on (127.0.0.1), then serves until
 stdin is closed.
@@ -17,6 +19,9 @@ import datetime
 import json
 import os
 import sys
+from base64 import b64encode
+
+from moto.core.exceptions import JsonRESTError
 
 from moto.ecr.responses import ECRResponse
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
@@ -25,14 +30,6 @@ _original = ECRResponse.get_authorization_token
 
 
 def _get_authorization_token(self):
-    result = _original(self)
-    ttl = os.environ.get("MOTO_ECR_TOKEN_TTL_SECONDS")
-    if ttl is not None:
-        expires = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(
-            seconds=int(ttl)
-        )
-        for entry in result.result["authorizationData"]:
-            entry["expiresAt"] = expires
     log = os.environ.get("MOTO_ECR_CALL_LOG")
     if log:
         # `Credential=AKID/date/region/service/aws4_request` in the SigV4 header.
@@ -49,6 +46,29 @@ def _get_authorization_token(self):
                 )
                 + "\n"
             )
+    answer = os.environ.get("MOTO_ECR_ANSWER")
+    if answer == "deny":
+        raise JsonRESTError(
+            "AccessDeniedException",
+            f"User: arn:aws:iam::{self.current_account}:user/ci is not authorized to perform: "
+            "ecr:GetAuthorizationToken on resource: * because no identity-based policy allows "
+            "the ecr:GetAuthorizationToken action",
+        )
+    result = _original(self)
+    data = result.result["authorizationData"]
+    if answer == "no-data":
+        data.clear()
+    elif answer == "not-base64":
+        data[0]["authorizationToken"] = "%%% not base64 %%%"
+    elif answer == "no-colon":
+        data[0]["authorizationToken"] = b64encode(b"AWS-without-a-colon").decode()
+    ttl = os.environ.get("MOTO_ECR_TOKEN_TTL_SECONDS")
+    if ttl is not None:
+        expires = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(
+            seconds=int(ttl)
+        )
+        for entry in result.result["authorizationData"]:
+            entry["expiresAt"] = expires
     return result
 
 
