@@ -84,6 +84,7 @@ pub struct Verified {
 }
 
 /// Reads every layer of `base` through its digest check (documents were checked when resolved).
+/// For a registry base, that also puts every layer in the blob cache.
 pub fn verify_layers(base: &ResolvedBase, counted: &mut Verified) -> Result<()> {
     for (architecture, image) in &base.images {
         if let Some(manifest) = &image.manifest
@@ -114,11 +115,19 @@ fn layer_failure(
     digest: Sha256Digest,
     error: std::io::Error,
 ) -> Error {
-    Error::base(format!(
+    // A download that failed is the registry's fault (exit 6), not a damaged base.
+    if let Some(registry_error) = crate::registry::transfer::registry_failure(&error) {
+        return registry_error;
+    }
+    let error = Error::base(format!(
         "{}: the {architecture} layer {digest} does not verify: {error}",
         base.reference
-    ))
-    .hint(
-        "the kit is damaged: make it again with `lambda-image base pull` on the connected machine",
-    )
+    ));
+    if base.registry_origin().is_some() {
+        error.hint("the registry's copy of the layer does not match its digest")
+    } else {
+        error.hint(
+            "the kit is damaged: make it again with `lambda-image base pull` on the connected machine",
+        )
+    }
 }

@@ -122,10 +122,8 @@ fn pull_kit(args: &PullArgs) -> Result<String> {
     let mut architectures = args.architectures.clone();
     architectures.sort();
     architectures.dedup();
-    // Without --output the kit is written to a scratch directory and dropped: what stays is
-    // the cache, which reading every blob for the kit filled.
-    let scratch_kit = match &args.output {
-        Some(_) => None,
+    let output = match &args.output {
+        Some(output) => Some(with_default_tag(output, &args.base)?),
         None if matches!(args.base, BaseReference::Local(_)) => {
             return Err(Error::usage(format!(
                 "base pull {}: a local base needs --output (only registry bases are cached)",
@@ -133,20 +131,12 @@ fn pull_kit(args: &PullArgs) -> Result<String> {
             ))
             .hint("give --output oci:DIR or --output oci-archive:FILE"));
         }
-        None => Some(tempfile::tempdir().map_err(|error| {
-            Error::output(format!("cannot create a temporary directory: {error}"))
-                .hint("set TMPDIR to a writable directory")
-        })?),
+        None => None,
     };
-    let output = match (&args.output, &scratch_kit) {
-        (Some(output), _) => with_default_tag(output, &args.base)?,
-        (None, Some(directory)) => ImageLocation::OciLayout {
-            directory: directory.path().join("kit"),
-            tag: None,
-        },
-        (None, None) => unreachable!("a scratch kit is made when there is no --output"),
-    };
-    let plan = plan_output(&output, &architectures)?;
+    let plan = output
+        .as_ref()
+        .map(|output| plan_output(output, &architectures))
+        .transpose()?;
     let session = match &args.base {
         BaseReference::Registry(reference) => Some(Session::connect(
             Some(reference),
@@ -159,11 +149,8 @@ fn pull_kit(args: &PullArgs) -> Result<String> {
         )?),
         BaseReference::Local(_) => None,
     };
-    if scratch_kit.is_some()
-        && session
-            .as_ref()
-            .is_none_or(|session| session.cache.is_none())
-    {
+    let cache = session.as_ref().and_then(|session| session.cache.as_ref());
+    if output.is_none() && cache.is_none() {
         return Err(Error::usage(
             "base pull without --output fills the cache, and no cache directory is known \
              (neither XDG_CACHE_HOME nor HOME is set)",
@@ -176,28 +163,30 @@ fn pull_kit(args: &PullArgs) -> Result<String> {
         session.as_ref(),
         ImageRole::Base,
     )?;
+    // Every blob read here goes through the cache (the documents when resolving, the layers
+    // below), so afterwards the cache alone can serve the base to `build --offline` as well.
+    let record_tag = || {
+        if let (BaseReference::Registry(reference), Some(cache)) = (&args.base, cache) {
+            record_base_tag(cache, reference, &base);
+        }
+    };
+    let (Some(output), Some(plan)) = (output, plan) else {
+        // No kit: reading every layer (verified) is what puts it in the cache.
+        verify_layers(&base, &mut Verified::default())?;
+        record_tag();
+        let cache = cache.map(|cache| cache.root().display().to_string());
+        return Ok(format!(
+            "{} ({}) cached in {}; without network on this machine: lambda-image build \
+             --offline --base {} ...\n",
+            base.reference,
+            base.digest,
+            cache.unwrap_or_default(),
+            args.base
+        ));
+    };
     let kit = kit_of(&base)?;
     let written = write_output(&plan, &kit, &base)?;
-    // Every blob of the kit went through the cache: the cache alone can now serve the base to
-    // `build --offline` as well.
-    if let (BaseReference::Registry(reference), Some(cache)) = (
-        &args.base,
-        session.as_ref().and_then(|session| session.cache.as_ref()),
-    ) {
-        record_base_tag(cache, reference, &base);
-    }
-    if scratch_kit.is_some() {
-        let cache = session
-            .as_ref()
-            .and_then(|session| session.cache.as_ref())
-            .map(|cache| cache.root().display().to_string())
-            .unwrap_or_default();
-        return Ok(format!(
-            "{} ({}) cached in {cache}; without network on this machine: lambda-image build \
-             --offline --base {} ...\n",
-            base.reference, base.digest, args.base
-        ));
-    }
+    record_tag();
     let mut text = String::new();
     for (architecture, digest, reference) in &written.images {
         text.push_str(&format!(
