@@ -431,20 +431,17 @@ impl Registry {
             "registry {}: {operation} failed: {status}{detail}",
             self.host
         ));
-        if let Some((registry, tokens)) = &self.ecr {
-            let registry = EcrRegistry {
-                region: tokens.region_for(registry),
-                ..registry.clone()
-            };
-            if let Some(hint) = ecr::hint_for_answer(
-                &registry,
+        if let Some((registry, tokens)) = &self.ecr
+            && let Some(hint) = ecr::hint_for_answer(
+                registry,
+                &tokens.region_for(registry),
                 operation,
                 status.as_u16(),
                 &answer.body,
                 &answer.path,
-            ) {
-                return error.hint(hint);
-            }
+            )
+        {
+            return error.hint(hint);
         }
         match status {
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => error.hint(format!(
@@ -540,24 +537,35 @@ impl Answer {
     }
 }
 
+/// `(code, message)` of each entry of a registry's JSON `errors` (none when the body is not
+/// such JSON).
+pub(super) fn registry_errors(body: &str) -> Vec<(String, String)> {
+    let Ok(value) = serde_json::from_str::<serde_json::Value>(body) else {
+        return Vec::new();
+    };
+    let Some(errors) = value.get("errors").and_then(|errors| errors.as_array()) else {
+        return Vec::new();
+    };
+    errors
+        .iter()
+        .map(|error| {
+            let text = |key: &str| error.get(key).and_then(|v| v.as_str()).unwrap_or("");
+            (text("code").to_owned(), text("message").to_owned())
+        })
+        .collect()
+}
+
 /// ` (CODE: message)` from a registry's JSON error body, if it has one; at most 300 characters.
 fn error_detail(body: &str) -> String {
-    let parsed: Option<Vec<String>> = serde_json::from_str::<serde_json::Value>(body)
-        .ok()
-        .and_then(|value| value.get("errors")?.as_array().cloned())
-        .map(|errors| {
-            errors
-                .iter()
-                .map(|error| {
-                    let code = error.get("code").and_then(|c| c.as_str()).unwrap_or("");
-                    let message = error.get("message").and_then(|m| m.as_str()).unwrap_or("");
-                    format!("{code}: {message}")
-                })
-                .collect()
-        });
-    let text = match parsed {
-        Some(errors) if !errors.is_empty() => errors.join("; "),
-        _ => body.trim().to_owned(),
+    let errors = registry_errors(body);
+    let text = if errors.is_empty() {
+        body.trim().to_owned()
+    } else {
+        errors
+            .iter()
+            .map(|(code, message)| format!("{code}: {message}"))
+            .collect::<Vec<_>>()
+            .join("; ")
     };
     if text.is_empty() {
         String::new()
@@ -619,7 +627,8 @@ pub fn allows_plain_http(host: &str, insecure_registries: &[String]) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
-fn host_without_port(host: &str) -> &str {
+/// `host` without its `:port`, IPv6 brackets kept (`[::1]`).
+pub(super) fn host_without_port(host: &str) -> &str {
     if host.starts_with('[') {
         return host
             .split_once(']')

@@ -23,6 +23,7 @@ use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
+use super::client::{host_without_port, registry_errors};
 use super::credentials::Credential;
 use crate::error::Result;
 
@@ -48,7 +49,7 @@ impl EcrRegistry {
     /// `<account>.dkr-ecr.<region>.on.aws`, with or without a `:port`. Anything else (including
     /// `public.ecr.aws`, which uses bearer tokens anyone may get) is not a private ECR registry.
     pub fn from_host(host: &str) -> Option<EcrRegistry> {
-        let name = strip_port(host).to_ascii_lowercase();
+        let name = host_without_port(host).to_ascii_lowercase();
         let (labels, dual_stack) = match name.strip_suffix(".on.aws") {
             Some(rest) => (rest.split('.').collect::<Vec<_>>(), true),
             None => {
@@ -87,13 +88,6 @@ fn is_region_name(text: &str) -> bool {
         && number.bytes().all(|b| b.is_ascii_digit())
 }
 
-fn strip_port(host: &str) -> &str {
-    match host.rsplit_once(':') {
-        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
-        _ => host,
-    }
-}
-
 /// Whether a 401 or 403 answer may be ECR saying the token has expired: its body says so, or
 /// it has none (the answer to a `HEAD`, which cannot say).
 pub fn may_be_expired_token_answer(body: &str) -> bool {
@@ -102,16 +96,17 @@ pub fn may_be_expired_token_answer(body: &str) -> bool {
 
 /// The hint for an ECR error answer to `operation` (the step names of [`super::push`] and
 /// [`super::pull`], such as `put manifest fn:v1`) at URL path `path`, when ECR's answer is one
-/// a user can act on: an immutable tag, a missing repository, or a missing IAM permission.
-/// `region` is the registry's.
+/// a user can act on: an expired token, an immutable tag, a missing repository, or a missing
+/// IAM permission. `region` is where the commands it suggests are to run.
 pub fn hint_for_answer(
     registry: &EcrRegistry,
+    region: &str,
     operation: &str,
     status: u16,
     body: &str,
     path: &str,
 ) -> Option<String> {
-    let errors = answer_errors(body);
+    let errors = registry_errors(body);
     let has_code = |wanted: &str| errors.iter().any(|(code, _)| code == wanted);
     let messages = errors
         .iter()
@@ -120,7 +115,6 @@ pub fn hint_for_answer(
         .join(" ");
     let lowered = messages.to_ascii_lowercase();
     let repository = repository_in_path(path).unwrap_or("REPOSITORY");
-    let region = &registry.region;
     if lowered.contains(EXPIRED_TOKEN_TEXT) {
         return Some(format!(
             "ECR tokens last 12 hours: get a new one with `aws ecr get-login-password --region \
@@ -161,29 +155,6 @@ pub fn hint_for_answer(
         ));
     }
     None
-}
-
-/// `(code, message)` of each entry of a registry's JSON `errors`.
-fn answer_errors(body: &str) -> Vec<(String, String)> {
-    let Ok(value) = serde_json::from_str::<serde_json::Value>(body) else {
-        return Vec::new();
-    };
-    let Some(errors) = value.get("errors").and_then(|errors| errors.as_array()) else {
-        return Vec::new();
-    };
-    errors
-        .iter()
-        .map(|error| {
-            let text = |key: &str| {
-                error
-                    .get(key)
-                    .and_then(|value| value.as_str())
-                    .unwrap_or("")
-                    .to_owned()
-            };
-            (text("code"), text("message"))
-        })
-        .collect()
 }
 
 /// The first `ecr:Action` an access-denied message names (`... is not authorized to perform:
@@ -644,18 +615,14 @@ mod tests {
     #[test]
     fn ecr_answers_get_hints_that_say_what_to_do() {
         let registry = registry();
-        let immutable = hint_for_answer(
-            &registry,
-            "put manifest fn:v1",
+        let immutable = hint_for_answer(&registry, "us-east-1", "put manifest fn:v1",
             400,
             r#"{"errors":[{"code":"TAG_INVALID","message":"The image tag 'v1' already exists in the 'fn' repository and cannot be overwritten because the tag is immutable."}]}"#,
             "/v2/fn/manifests/v1",
         )
         .unwrap();
         assert!(immutable.contains("put-image-tag-mutability --repository-name fn"));
-        let missing = hint_for_answer(
-            &registry,
-            "upload blob sha256:ab to team/fn",
+        let missing = hint_for_answer(&registry, "us-east-1", "upload blob sha256:ab to team/fn",
             404,
             r#"{"errors":[{"code":"NAME_UNKNOWN","message":"The repository with name 'team/fn' does not exist in the registry with id '123456789012'"}]}"#,
             "/v2/team/fn/blobs/uploads/",
@@ -665,9 +632,7 @@ mod tests {
             missing
                 .contains("aws ecr create-repository --repository-name team/fn --region us-east-1")
         );
-        let denied = hint_for_answer(
-            &registry,
-            "upload blob sha256:ab to fn",
+        let denied = hint_for_answer(&registry, "us-east-1", "upload blob sha256:ab to fn",
             403,
             r#"{"errors":[{"code":"DENIED","message":"User: arn:aws:iam::123456789012:user/ci is not authorized to perform: ecr:InitiateLayerUpload on resource: arn:aws:ecr:us-east-1:123456789012:repository/fn"}]}"#,
             "/v2/fn/blobs/uploads/",
@@ -676,6 +641,7 @@ mod tests {
         assert!(denied.contains("not allowed ecr:InitiateLayerUpload on the ECR repository fn"));
         let denied_unnamed = hint_for_answer(
             &registry,
+            "us-east-1",
             "put manifest fn:v1",
             403,
             "",
@@ -686,6 +652,7 @@ mod tests {
         assert!(
             hint_for_answer(
                 &registry,
+                "us-east-1",
                 "put manifest fn:v1",
                 500,
                 "{}",
