@@ -1,0 +1,1 @@
+//! Registry interop: credentials (see tests/registry_interop.rs).

@@ -1,0 +1,1 @@
+//! Registry interop: proxies (see tests/registry_interop.rs).

@@ -1,0 +1,1 @@
+//! Registry interop: retries (see tests/registry_interop.rs).

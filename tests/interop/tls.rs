@@ -1,0 +1,1 @@
+//! Registry interop: tls (see tests/registry_interop.rs).
