@@ -12,7 +12,10 @@ use base64::Engine;
 use reqwest::blocking::Client;
 use serde::Deserialize;
 
+use super::advice::token_service_hint;
 use super::credentials::Credential;
+use super::location::authority;
+use super::retry::is_dns_error;
 use crate::error::{Error, Result};
 
 /// The client id sent with OAuth2 refresh-token requests.
@@ -154,10 +157,11 @@ pub fn fetch_token(
             "registry {registry}: cannot get a token from {realm}: {why}"
         ))
     };
-    let response = request
-        .timeout(TOKEN_TIMEOUT)
-        .send()
-        .map_err(|error| failed(super::client::describe_transport_error(&error)))?;
+    // Retried like any registry request (429 with Retry-After, 5xx, refused connections).
+    let tried = super::retry::send_with_retries(request.timeout(TOKEN_TIMEOUT), true);
+    let response = tried
+        .outcome
+        .map_err(|error| token_service_unreachable(registry, realm, &error, tried.tries))?;
     let status = response.status();
     if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
         let message = if credential.is_some() {
@@ -170,7 +174,11 @@ pub fn fetch_token(
         return Err(Error::registry(message).hint(super::client::LOGIN_HINT));
     }
     if !status.is_success() {
-        return Err(failed(format!("{status}")));
+        let error = super::client::after_tries(failed(format!("{status}")), tried.tries);
+        return Err(match super::retry::is_retryable_status(status) {
+            true => error.hint(token_service_hint(registry, &realm_authority(realm), false)),
+            false => error,
+        });
     }
     let mut bytes = Vec::new();
     std::io::Read::read_to_end(&mut std::io::Read::take(response, TOKEN_LIMIT), &mut bytes)
@@ -183,6 +191,33 @@ pub fn fetch_token(
         .filter(|token| !token.is_empty())
         .ok_or_else(|| failed("the answer holds no token".to_owned()))?;
     Ok(format!("Bearer {token}"))
+}
+
+/// `host[:port]` of a token service's realm URL (the realm itself if it is not a URL).
+fn realm_authority(realm: &str) -> String {
+    reqwest::Url::parse(realm).map_or_else(|_| realm.to_owned(), |url| authority(&url))
+}
+
+/// The error for a token service that did not answer (after `tries` tries).
+fn token_service_unreachable(
+    registry: &str,
+    realm: &str,
+    error: &reqwest::Error,
+    tries: u32,
+) -> Error {
+    let description = super::client::describe_transport_error(error);
+    let dns = is_dns_error(error);
+    let what = if dns {
+        "its name could not be resolved (DNS)"
+    } else {
+        "it could not be reached"
+    };
+    let error = Error::registry(format!(
+        "registry {registry}: cannot get a token from its token service {realm}: {what}: \
+         {description}"
+    ))
+    .hint(token_service_hint(registry, &realm_authority(realm), dns));
+    super::client::after_tries(error, tries)
 }
 
 #[cfg(test)]

@@ -5,7 +5,9 @@
 //! [`super::pull`] and [`super::push`]; they build requests and call [`Registry::send`].
 //!
 //! Redirects are followed by reqwest, which drops `Authorization` when a redirect leads to another
-//! host or port (blob GETs are often redirected to object storage); a test checks this.
+//! host or port (blob GETs are often redirected to object storage); a test checks this. Requests
+//! this client itself sends to another host (an upload session's `Location` there) get no
+//! `Authorization` either ([`super::location`]).
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -13,13 +15,16 @@ use std::time::{Duration, SystemTime};
 
 use reqwest::StatusCode;
 use reqwest::blocking::{Client, RequestBuilder, Response};
-use reqwest::header::{AUTHORIZATION, WWW_AUTHENTICATE};
+use reqwest::header::{AUTHORIZATION, HeaderValue, WWW_AUTHENTICATE};
 
+use super::advice::{HostRole, refused_media_type_hint, unreachable_hint};
 use super::auth::{Challenge, basic_header, fetch_token};
 use super::credentials::Credential;
 use super::ecr::{self, EcrRegistry, TokenCache};
+use super::location::{authority, same_authority};
 use super::retry::{
-    Retries, is_retryable_status, is_retryable_transport_error, is_tls_error, retry_after,
+    Retries, Tried, is_dns_error, is_retryable_status, is_retryable_transport_error, is_tls_error,
+    retry_after, send_with_retries,
 };
 use crate::error::{Error, Result};
 
@@ -51,6 +56,8 @@ pub struct ConnectOptions {
     /// Whether an ECR token may replace `credential` once ECR refuses it as expired: true for
     /// one saved in a file (a `docker login` 12 hours ago), false for `--creds`.
     pub credential_replaceable: bool,
+    /// What the host is to the run: hints for a host that cannot be reached depend on it.
+    pub role: HostRole,
 }
 
 /// A connection to one registry host.
@@ -65,6 +72,7 @@ pub struct Registry {
     /// The ECR registry this host is, with the run's token cache.
     ecr: Option<(EcrRegistry, &'static TokenCache)>,
     credential_replaceable: bool,
+    role: HostRole,
     auth: Mutex<AuthState>,
 }
 
@@ -109,31 +117,63 @@ impl Registry {
             insecure_registries: options.insecure_registries,
             ecr,
             credential_replaceable: options.credential_replaceable,
+            role: options.role,
             auth: Mutex::new(AuthState::default()),
         };
-        let ping = if plain_http_allowed {
+        let (ping, tries) = if plain_http_allowed {
             match registry.ping(false) {
-                Ok(response) => response,
-                Err(https_error) => {
+                Tried {
+                    outcome: Ok(response),
+                    tries,
+                } => (response, tries),
+                Tried {
+                    outcome: Err(https_error),
+                    ..
+                } => {
                     registry.base_url = format!("http://{api_host}");
                     match registry.ping(true) {
-                        Ok(response) if !is_https_only_answer(&response) => response,
+                        Tried {
+                            outcome: Ok(response),
+                            tries,
+                        } if !is_https_only_answer(&response) => (response, tries),
                         // The host speaks TLS, and TLS failed: that is the error to report,
                         // never a silent fall-back to plain HTTP.
-                        Ok(_) => return Err(registry.transport_error("connect", &https_error)),
-                        Err(_) if is_tls_error(&https_error) => {
+                        Tried { outcome: Ok(_), .. } => {
                             return Err(registry.transport_error("connect", &https_error));
                         }
-                        Err(http_error) => {
-                            return Err(registry.transport_error("connect", &http_error));
+                        Tried {
+                            outcome: Err(_), ..
+                        } if is_tls_error(&https_error) => {
+                            return Err(registry.transport_error("connect", &https_error));
+                        }
+                        Tried {
+                            outcome: Err(http_error),
+                            tries,
+                        } => {
+                            return Err(after_tries(
+                                registry.transport_error("connect", &http_error),
+                                tries,
+                            ));
                         }
                     }
                 }
             }
         } else {
-            registry
-                .ping(true)
-                .map_err(|error| registry.transport_error("connect", &error))?
+            match registry.ping(true) {
+                Tried {
+                    outcome: Ok(response),
+                    tries,
+                } => (response, tries),
+                Tried {
+                    outcome: Err(error),
+                    tries,
+                } => {
+                    return Err(after_tries(
+                        registry.transport_error("connect", &error),
+                        tries,
+                    ));
+                }
+            }
         };
         match ping.status() {
             StatusCode::UNAUTHORIZED => {
@@ -148,9 +188,14 @@ impl Registry {
                 .hint("check the registry host and port in the reference"));
             }
             status if status.is_success() => {}
-            _ => return Err(registry.status_error("connect", ping)),
+            _ => return Err(after_tries(registry.status_error("connect", ping), tries)),
         }
         Ok(registry)
+    }
+
+    /// Whether `url` is this registry's own host and port, where its credentials may go.
+    fn is_own_url(&self, url: &reqwest::Url) -> bool {
+        reqwest::Url::parse(&self.base_url).is_ok_and(|own| same_authority(url, &own))
     }
 
     /// `host[:port]`, as in references.
@@ -209,11 +254,31 @@ impl Registry {
                 self.authenticate(None, generation, Reauthentication::NewEcrToken)?;
                 continue;
             }
-            let mut request = build(&self.http);
-            if let Some(header) = &header {
-                request = request.header(AUTHORIZATION, header);
+            // Authorization only for the registry's own host and port ([`super::location`]).
+            let (client, request) = build(&self.http).build_split();
+            let mut request = request.map_err(|error| self.transport_error(operation, &error))?;
+            if let Some(header) = &header
+                && self.is_own_url(request.url())
+            {
+                let mut value = HeaderValue::from_str(header).map_err(|_| {
+                    Error::registry(format!(
+                        "registry {}: {operation}: the credential makes an Authorization \
+                         header that is not valid HTTP",
+                        self.host
+                    ))
+                    .hint(LOGIN_HINT)
+                })?;
+                value.set_sensitive(true);
+                request.headers_mut().insert(AUTHORIZATION, value);
             }
-            match request.send() {
+            match client.execute(request) {
+                // Another host (an upload service) wants credentials: it gets none.
+                Ok(response)
+                    if response.status() == StatusCode::UNAUTHORIZED
+                        && !self.is_own_url(response.url()) =>
+                {
+                    return Err(self.foreign_host_wants_credentials(operation, response.url()));
+                }
                 Ok(response) if response.status() == StatusCode::UNAUTHORIZED => {
                     let challenge = read_challenge(&response);
                     let answer = Answer::read(response);
@@ -272,21 +337,15 @@ impl Registry {
         }
     }
 
-    /// `GET /v2/`, the API version check that also returns the auth challenge.
-    fn ping(&self, retry: bool) -> std::result::Result<Response, reqwest::Error> {
+    /// `GET /v2/`, the API version check that also returns the auth challenge. Retryable
+    /// statuses (429, 5xx …) are retried; transport failures only with `retry_transport` (not
+    /// when HTTPS is only being tried on a loopback host that may speak plain HTTP).
+    fn ping(&self, retry_transport: bool) -> Tried {
         let url = self.url("/v2/");
-        let mut retries = Retries::new();
-        loop {
-            match self.http.get(&url).timeout(SMALL_REQUEST_TIMEOUT).send() {
-                Err(error) if retry && is_retryable_transport_error(&error) => {
-                    match retries.next_delay(None) {
-                        Some(delay) => std::thread::sleep(delay),
-                        None => return Err(error),
-                    }
-                }
-                other => return other,
-            }
-        }
+        send_with_retries(
+            self.http.get(&url).timeout(SMALL_REQUEST_TIMEOUT),
+            retry_transport,
+        )
     }
 
     /// Sets the `Authorization` header a challenge asks for, unless another thread already
@@ -402,6 +461,24 @@ impl Registry {
         }
     }
 
+    /// The error for a 401 from a host other than the registry's (an upload service behind a
+    /// front end), which is never sent the registry's credentials.
+    fn foreign_host_wants_credentials(&self, operation: &str, url: &reqwest::Url) -> Error {
+        let other = authority(url);
+        Error::registry(format!(
+            "registry {}: {operation} failed: {other}, where the registry sent the request, \
+             asks for credentials; they are sent only to {} itself",
+            self.host, self.host
+        ))
+        .hint(format!(
+            "if {other} is this registry under another name, have the registry name itself \
+             as {} in its Location headers (distribution: http.host; behind a reverse proxy, \
+             pass on the Host header); an upload service on another host must accept its \
+             upload URLs without the registry's credentials",
+            self.host
+        ))
+    }
+
     fn unauthorized(&self, operation: &str, answer: &Answer) -> Error {
         let status = answer.status;
         let detail = error_detail(&answer.body);
@@ -421,6 +498,20 @@ impl Registry {
     /// The error for a response with an unexpected status.
     pub fn status_error(&self, operation: &str, response: Response) -> Error {
         self.answer_error(operation, &Answer::read(response))
+    }
+
+    /// The error for a refused manifest `PUT` of `media_type`: when the answer says the type is
+    /// what was refused, the error names it and the hint the other `--format`
+    /// ([`super::advice::refused_media_type_hint`]).
+    pub fn manifest_error(&self, operation: &str, response: Response, media_type: &str) -> Error {
+        let answer = Answer::read(response);
+        let error = self.answer_error(operation, &answer);
+        match refused_media_type_hint(answer.status.as_u16(), &answer.body, media_type) {
+            Some(hint) => error
+                .with_message_suffix(&format!(" (manifest media type {media_type})"))
+                .hint(hint),
+            None => error,
+        }
     }
 
     /// The error for an answer with an unexpected status: ECR's with a hint saying what to do.
@@ -460,16 +551,33 @@ impl Registry {
                 self.host
             ))
             .hint(tls_hint(&self.host, &description))
+        } else if is_dns_error(error) {
+            let name = error
+                .url()
+                .and_then(|url| url.host_str().map(str::to_owned))
+                .unwrap_or_else(|| host_without_port(api_host(&self.host)).to_owned());
+            Error::registry(format!(
+                "registry {}: {operation} failed: the name {name} could not be resolved \
+                 (DNS): {description}",
+                self.host
+            ))
+            .hint(unreachable_hint(self.role, &self.host, true))
         } else {
             Error::registry(format!(
                 "registry {}: {operation} failed: {description}",
                 self.host
             ))
-            .hint(
-                "check the registry host and port, and that it is up and reachable; without \
-                 network access, build from a local base (--base oci:DIR:TAG)",
-            )
+            .hint(unreachable_hint(self.role, &self.host, false))
         }
+    }
+}
+
+/// `error` with " (after N tries)" when the request was sent more than once.
+pub(super) fn after_tries(error: Error, tries: u32) -> Error {
+    if tries > 1 {
+        error.with_message_suffix(&format!(" (after {tries} tries)"))
+    } else {
+        error
     }
 }
 

@@ -4,12 +4,14 @@
 //! [`Session`] connects once to each registry a build touches, with the credentials and token
 //! scopes the whole build needs, and holds the blob cache and progress display they share.
 
+pub mod advice;
 pub mod auth;
 pub mod cache;
 pub mod client;
 pub mod credentials;
 pub mod download;
 pub mod ecr;
+pub mod location;
 pub mod progress;
 pub mod pull;
 pub mod push;
@@ -116,6 +118,7 @@ impl Session {
                     scopes,
                     ecr_tokens,
                     credential_replaceable: explicit_flag.is_none(),
+                    role: advice::HostRole::of(is_target),
                 },
             )?;
             registries.insert(host, Arc::new(registry));

@@ -20,6 +20,7 @@ use reqwest::blocking::Body;
 use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
 
 use super::client::{Registry, SMALL_REQUEST_TIMEOUT};
+use super::location::resolve_location;
 use super::progress::Progress;
 use super::retry::{Retries, is_retryable_status, retry_after};
 use super::transfer::{
@@ -260,19 +261,13 @@ fn push_blob(
     };
     let mut retries = Retries::new();
     loop {
-        let location = match start_upload(destination, &digest, mount_from.take())? {
+        let mut put_url = match start_upload(destination, &digest, mount_from.take())? {
             UploadStart::Mounted => {
                 tracker.finish("mounted");
                 return Ok(());
             }
-            UploadStart::Session(location) => location,
+            UploadStart::Session(put_url) => put_url,
         };
-        let mut put_url = reqwest::Url::parse(&registry.url(&location)).map_err(|error| {
-            Error::registry(format!(
-                "registry {}: the upload location `{location}` is not a URL: {error}",
-                registry.host()
-            ))
-        })?;
         put_url
             .query_pairs_mut()
             .append_pair("digest", &digest.to_string());
@@ -374,11 +369,14 @@ fn upload_once(
 
 enum UploadStart {
     Mounted,
-    Session(String),
+    /// The upload session's URL: its `Location`, resolved against the URL that answered.
+    Session(reqwest::Url),
 }
 
 /// `POST /blobs/uploads/`, as a mount from `mount_from` when given. A registry that cannot
-/// mount answers 202 with an ordinary upload session.
+/// mount answers 202 with an ordinary upload session. Its `Location` is resolved against the
+/// URL that answered, which a redirect may have moved to an upload service on another host
+/// ([`resolve_location`]).
 fn start_upload(
     destination: &Destination,
     digest: &Sha256Digest,
@@ -416,7 +414,14 @@ fn start_upload(
                         registry.host()
                     ))
                 })?;
-            Ok(UploadStart::Session(location))
+            let url = resolve_location(response.url(), &location).map_err(|why| {
+                Error::registry(format!(
+                    "registry {}: {operation}: the upload location `{location}` is not usable: \
+                     {why}",
+                    registry.host()
+                ))
+            })?;
+            Ok(UploadStart::Session(url))
         }
         _ => Err(registry.status_error(&operation, response)),
     }
@@ -478,7 +483,7 @@ fn put_manifest(destination: &Destination, document: &Document, reference: &str)
             .timeout(SMALL_REQUEST_TIMEOUT)
     })?;
     if !response.status().is_success() {
-        return Err(registry.status_error(&operation, response));
+        return Err(registry.manifest_error(&operation, response, &document.media_type));
     }
     let answered: Option<Sha256Digest> = response
         .headers()

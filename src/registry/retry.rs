@@ -2,12 +2,19 @@
 //!
 //! Retried: 408, 429 (waiting as long as `Retry-After` says, within a cap), 500, 502, 503, 504, and
 //! transport failures that a second try can fix (connection refused or reset, timeouts, a
-//! connection closed mid-answer). Not retried: TLS and certificate failures, and every other status.
+//! connection closed mid-answer). Not retried: TLS and certificate failures, a host name that
+//! does not resolve (it will not within the few seconds of the retries), and every other status.
 //! Waits grow exponentially, and the whole run of tries is bounded in count and in time.
+//!
+//! [`send_with_retries`] applies this to one request whose body can be copied (the `/v2/` ping,
+//! token requests); requests with a streamed body or an authentication step retry in
+//! [`super::client::Registry::send`] and [`super::push`] with [`Retries`] directly. What a failure
+//! *means* to the user (which hint) is [`super::advice`], not here.
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::StatusCode;
+use reqwest::blocking::{RequestBuilder, Response};
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 
 /// How many times one request is tried in all.
@@ -62,42 +69,88 @@ pub fn is_retryable_status(status: StatusCode) -> bool {
     matches!(status.as_u16(), 408 | 429 | 500 | 502 | 503 | 504)
 }
 
-/// The wait a `Retry-After` header asks for, in seconds (the HTTP-date form is read as "soon").
+/// The wait a `Retry-After` header asks for (RFC 9110 section 10.2.3): `delay-seconds` (`120`),
+/// or an HTTP-date in any of the three forms recipients must accept (RFC 9110 section 5.6.7:
+/// `Sun, 06 Nov 1994 08:49:37 GMT`, the RFC 850 and the asctime forms), read as the time from
+/// now until then (zero for a date already past). None for a missing or unreadable value, which
+/// leaves the usual backoff. The cap on the wait is [`Retries::next_delay`]'s.
 pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    match value.parse::<u64>() {
-        Ok(seconds) => Some(Duration::from_secs(seconds)),
-        Err(_) => humantime::parse_rfc3339_weak(value)
-            .ok()
-            .or_else(|| httpdate_to_system_time(value))
-            .map(|when| {
-                when.duration_since(std::time::SystemTime::now())
-                    .unwrap_or_default()
-            }),
-    }
+    retry_after_value(value, SystemTime::now())
 }
 
-/// `Sun, 06 Nov 1994 08:49:37 GMT`, the form `Retry-After` dates take.
-fn httpdate_to_system_time(value: &str) -> Option<std::time::SystemTime> {
-    let parts: Vec<&str> = value.split_whitespace().collect();
-    let [_, day, month, year, time, "GMT"] = parts.as_slice() else {
-        return None;
-    };
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let month = MONTHS.iter().position(|m| m == month)? + 1;
-    let text = format!("{year}-{month:02}-{day:0>2}T{time}Z");
-    humantime::parse_rfc3339(&text).ok()
+/// [`retry_after`] of one header value, at time `now`.
+fn retry_after_value(value: &str, now: SystemTime) -> Option<Duration> {
+    if !value.is_empty() && value.bytes().all(|byte| byte.is_ascii_digit()) {
+        // All digits: seconds, however many (a huge number is still "wait the longest").
+        return Some(Duration::from_secs(value.parse().unwrap_or(u64::MAX)));
+    }
+    let when = httpdate::parse_http_date(value).ok()?;
+    Some(when.duration_since(now).unwrap_or_default())
 }
 
 /// Whether a transport failure (no response at all) is worth another try. TLS failures are
-/// not: a certificate will not become trusted by asking again.
+/// not: a certificate will not become trusted by asking again; nor is a name that does not
+/// resolve ([`is_dns_error`]).
 pub fn is_retryable_transport_error(error: &reqwest::Error) -> bool {
-    if is_tls_error(error) {
+    if is_tls_error(error) || is_dns_error(error) {
         return false;
     }
     error.is_connect() || error.is_timeout() || error.is_request() || error.is_body()
+}
+
+/// Whether a failure is a host name that could not be resolved to an address: somewhere in the
+/// error chain, hyper-util's connector error for a failed lookup (`dns error`) or the standard
+/// library's `getaddrinfo` failure (`failed to lookup address information: …`, e.g. "Name or
+/// service not known", or "Temporary failure in name resolution" with no DNS server at all).
+pub fn is_dns_error(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(current) = source {
+        let text = current.to_string();
+        if text == "dns error" || text.starts_with("failed to lookup address information") {
+            return true;
+        }
+        source = current.source();
+    }
+    false
+}
+
+/// How a request sent by [`send_with_retries`] ended, and how many times it was sent in all.
+pub struct Tried {
+    pub outcome: std::result::Result<Response, reqwest::Error>,
+    pub tries: u32,
+}
+
+/// Sends `request`, and again (after the waits of [`Retries`]) while the answer has a retryable
+/// status or, with `retry_transport`, the failure is a retryable transport one. Returns the last
+/// outcome: a response with a retryable status when the tries ran out, whatever the status
+/// otherwise. A request whose body cannot be copied (a stream) is sent once.
+pub fn send_with_retries(request: RequestBuilder, retry_transport: bool) -> Tried {
+    let mut retries = Retries::new();
+    let mut tries = 0;
+    loop {
+        let Some(copy) = request.try_clone() else {
+            return Tried {
+                outcome: request.send(),
+                tries: tries + 1,
+            };
+        };
+        let outcome = copy.send();
+        tries += 1;
+        let delay = match &outcome {
+            Ok(response) if is_retryable_status(response.status()) => {
+                retries.next_delay(retry_after(response.headers()))
+            }
+            Err(error) if retry_transport && is_retryable_transport_error(error) => {
+                retries.next_delay(None)
+            }
+            _ => None,
+        };
+        match delay {
+            Some(delay) => std::thread::sleep(delay),
+            None => return Tried { outcome, tries },
+        }
+    }
 }
 
 /// Whether a failure came from TLS (a handshake or certificate problem).
@@ -148,7 +201,7 @@ mod tests {
     #[test]
     fn reads_retry_after_seconds_and_dates() {
         let mut headers = HeaderMap::new();
-        headers.insert(RETRY_AFTER, "7".parse().unwrap());
+        headers.insert(RETRY_AFTER, " 7 ".parse().unwrap());
         assert_eq!(retry_after(&headers), Some(Duration::from_secs(7)));
         headers.insert(
             RETRY_AFTER,
@@ -157,6 +210,159 @@ mod tests {
         assert_eq!(retry_after(&headers), Some(Duration::ZERO));
         headers.insert(RETRY_AFTER, "soon".parse().unwrap());
         assert_eq!(retry_after(&headers), None);
+        assert_eq!(retry_after(&HeaderMap::new()), None);
+    }
+
+    /// RFC 9110 section 5.6.7: IMF-fixdate, and the obsolete RFC 850 and asctime forms.
+    #[test]
+    fn retry_after_dates_in_every_form_count_from_now() {
+        let now = httpdate::parse_http_date("Sun, 06 Nov 1994 08:49:07 GMT").unwrap();
+        for value in [
+            "Sun, 06 Nov 1994 08:49:37 GMT",
+            "Sunday, 06-Nov-94 08:49:37 GMT",
+            "Sun Nov  6 08:49:37 1994",
+        ] {
+            assert_eq!(
+                retry_after_value(value, now),
+                Some(Duration::from_secs(30)),
+                "{value}"
+            );
+        }
+        let later = now + Duration::from_secs(60);
+        assert_eq!(
+            retry_after_value("Sun, 06 Nov 1994 08:49:37 GMT", later),
+            Some(Duration::ZERO)
+        );
+    }
+
+    #[test]
+    fn retry_after_seconds_are_digits_only() {
+        let now = SystemTime::now();
+        assert_eq!(retry_after_value("0", now), Some(Duration::ZERO));
+        assert_eq!(
+            retry_after_value("120", now),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(
+            retry_after_value("99999999999999999999999", now),
+            Some(Duration::from_secs(u64::MAX))
+        );
+        for value in ["", "-5", "1.5", "+3", "3s", "Sun, 06 Nov 1994"] {
+            assert_eq!(retry_after_value(value, now), None, "{value:?}");
+        }
+    }
+
+    /// An error with a cause, as hyper-util and reqwest chain them.
+    #[derive(Debug)]
+    struct Chained(String, Option<Box<Chained>>);
+
+    impl std::fmt::Display for Chained {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(&self.0)
+        }
+    }
+
+    impl std::error::Error for Chained {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_deref().map(|cause| cause as _)
+        }
+    }
+
+    fn chain(texts: &[&str]) -> Chained {
+        texts
+            .iter()
+            .rev()
+            .fold(None, |cause, text| {
+                Some(Chained(text.to_string(), cause.map(Box::new)))
+            })
+            .unwrap()
+    }
+
+    #[test]
+    fn dns_failures_are_told_from_other_connect_failures() {
+        for dns in [
+            chain(&[
+                "error sending request",
+                "client error (Connect)",
+                "dns error",
+                "failed to lookup address information: Name or service not known",
+            ]),
+            chain(&["client error (Connect)", "dns error"]),
+            chain(&["failed to lookup address information: Temporary failure in name resolution"]),
+        ] {
+            assert!(is_dns_error(&dns), "{dns:?}");
+        }
+        for other in [
+            chain(&[
+                "error sending request",
+                "client error (Connect)",
+                "tcp connect error",
+                "Connection refused (os error 111)",
+            ]),
+            chain(&["operation timed out"]),
+            chain(&["a dns error somewhere"]),
+        ] {
+            assert!(!is_dns_error(&other), "{other:?}");
+        }
+    }
+
+    /// A server on a free loopback port that answers each connection with the next of
+    /// `answers` (raw HTTP/1.1 responses), closing it after.
+    fn serve(answers: Vec<&'static str>) -> u16 {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            use std::io::{Read, Write};
+            for (mut stream, answer) in listener.incoming().flatten().zip(answers) {
+                let _ = stream.read(&mut [0u8; 4096]);
+                let _ = stream.write_all(answer.as_bytes());
+            }
+        });
+        port
+    }
+
+    const UNAVAILABLE: &str = "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 0\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
+    const OK: &str = "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
+    const NOT_FOUND: &str =
+        "HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
+
+    #[test]
+    fn send_with_retries_sends_again_after_a_retryable_status_only() {
+        let http = reqwest::blocking::Client::new();
+        let port = serve(vec![UNAVAILABLE, UNAVAILABLE, OK]);
+        let tried = send_with_retries(http.get(format!("http://127.0.0.1:{port}/v2/")), false);
+        assert_eq!(tried.outcome.unwrap().status(), StatusCode::OK);
+        assert_eq!(tried.tries, 3);
+
+        let port = serve(vec![NOT_FOUND, OK]);
+        let tried = send_with_retries(http.get(format!("http://127.0.0.1:{port}/v2/")), true);
+        assert_eq!(tried.outcome.unwrap().status(), StatusCode::NOT_FOUND);
+        assert_eq!(tried.tries, 1);
+
+        let port = serve(vec![UNAVAILABLE; 4]);
+        let tried = send_with_retries(http.get(format!("http://127.0.0.1:{port}/v2/")), false);
+        assert_eq!(
+            tried.outcome.unwrap().status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(tried.tries, 4);
+    }
+
+    #[test]
+    fn send_with_retries_retries_transport_failures_only_when_asked() {
+        let port = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().port()
+        };
+        let http = reqwest::blocking::Client::new();
+        let tried = send_with_retries(http.get(format!("http://127.0.0.1:{port}/v2/")), false);
+        assert!(tried.outcome.unwrap_err().is_connect());
+        assert_eq!(tried.tries, 1);
+        let started = Instant::now();
+        let tried = send_with_retries(http.get(format!("http://127.0.0.1:{port}/v2/")), true);
+        assert!(tried.outcome.is_err());
+        assert_eq!(tried.tries, 4);
+        assert!(started.elapsed() >= Duration::from_millis(3500));
     }
 
     #[test]

@@ -1,0 +1,189 @@
+//! What to tell the user to do when a registry cannot be reached or refuses something: hints
+//! chosen by the role the host plays in the run (the base's registry, a push target, a token
+//! service) and by what a registry's answer says (a manifest media type it will not store).
+//!
+//! Pure text from facts already known; no I/O. Not here: deciding whether to retry
+//! ([`super::retry`]), reading answers ([`super::client`]), or ECR's own advice
+//! ([`super::ecr::hint_for_answer`]).
+
+/// What a registry host is to this run, from [`super::Session::connect`]. A host that is both
+/// the base's and a push target is a [`HostRole::Target`]: the push needs it whatever the base.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum HostRole {
+    /// The registry the base (or the image `check` reads) is pulled from.
+    #[default]
+    Base,
+    /// A registry pushed to (`--tag`).
+    Target,
+}
+
+impl HostRole {
+    /// The role of a host that is a push target (`is_target`), else the base's.
+    pub fn of(is_target: bool) -> HostRole {
+        if is_target {
+            HostRole::Target
+        } else {
+            HostRole::Base
+        }
+    }
+}
+
+/// The hint for a registry `host` that could not be reached at all (refused, reset, timed out,
+/// or with `dns`, a name that did not resolve). Proxies are named because `HTTPS_PROXY` /
+/// `NO_PROXY` decide the path to the host.
+pub fn unreachable_hint(role: HostRole, host: &str, dns: bool) -> String {
+    let check = if dns {
+        format!("check the spelling of {host} and this machine's DNS settings")
+    } else {
+        format!(
+            "check the host and port of {host}, that the registry is up, and the network and \
+             proxy settings (HTTPS_PROXY, NO_PROXY) between here and it"
+        )
+    };
+    match role {
+        HostRole::Target => format!("{check}; it is where the image is pushed (--tag)"),
+        HostRole::Base => format!(
+            "{check}; it is the base's registry: where it cannot be reached, copy the base where \
+             it can (`lambda-image base pull BASE --output oci:DIR`) and build with \
+             `--base oci:DIR:TAG`, or fill a cache there (`base pull BASE --cache-dir DIR`) and \
+             build with `--offline --cache-dir DIR`, or use a mirror of the base"
+        ),
+    }
+}
+
+/// The hint for a token service at `realm` that could not be reached, for `registry`, which
+/// named it in its `WWW-Authenticate` challenge.
+pub fn token_service_hint(registry: &str, realm_host: &str, dns: bool) -> String {
+    let check = if dns {
+        format!("check this machine's DNS settings for {realm_host}")
+    } else {
+        format!("check that this machine can reach {realm_host} (firewall, HTTPS_PROXY, NO_PROXY)")
+    };
+    format!(
+        "{realm_host} is the token service of registry {registry} (it sends clients there for \
+         tokens): {check}"
+    )
+}
+
+/// The hint for an answer refusing a manifest of `media_type`, if the answer says the type is
+/// what was refused: 415 Unsupported Media Type, or 400 with `MANIFEST_INVALID` or
+/// `UNSUPPORTED` (distribution's error codes, as registries that store only one family of
+/// manifests answer) or a body that speaks of the media type. `body` is the answer's text.
+/// The hint suggests the other `--format` (OCI types → `docker`, Docker types → `oci`).
+pub fn refused_media_type_hint(status: u16, body: &str, media_type: &str) -> Option<String> {
+    let (family, other) = if media_type.starts_with("application/vnd.oci.") {
+        ("OCI", "docker")
+    } else if media_type.starts_with("application/vnd.docker.") {
+        ("Docker", "oci")
+    } else {
+        return None;
+    };
+    let lower = body.to_ascii_lowercase();
+    let speaks_of_type = ["manifest_invalid", "unsupported", "media type", "mediatype"]
+        .iter()
+        .any(|word| lower.contains(word));
+    let refused = match status {
+        415 => true,
+        400 => speaks_of_type,
+        _ => false,
+    };
+    refused.then(|| {
+        format!(
+            "the registry may not accept {family} manifests ({media_type}); build with \
+             --format {other} to push the same image with {} media types",
+            if other == "docker" { "Docker" } else { "OCI" }
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+    const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+    const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+    const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+
+    #[test]
+    fn role_of_a_host_that_is_pushed_to_is_target() {
+        assert_eq!(HostRole::of(true), HostRole::Target);
+        assert_eq!(HostRole::of(false), HostRole::Base);
+    }
+
+    #[test]
+    fn unreachable_hints_fit_the_role() {
+        let target = unreachable_hint(HostRole::Target, "r.example:5000", false);
+        assert!(
+            target.contains("host and port of r.example:5000"),
+            "{target}"
+        );
+        assert!(target.contains("HTTPS_PROXY"), "{target}");
+        assert!(target.contains("pushed"), "{target}");
+        assert!(!target.contains("oci:DIR"), "{target}");
+        let base = unreachable_hint(HostRole::Base, "r.example:5000", false);
+        for expected in ["base pull", "--offline", "--base oci:DIR:TAG", "mirror"] {
+            assert!(base.contains(expected), "{base} lacks {expected}");
+        }
+        let dns = unreachable_hint(HostRole::Target, "r.example", true);
+        assert!(dns.contains("spelling of r.example"), "{dns}");
+        assert!(!dns.contains("host and port"), "{dns}");
+    }
+
+    #[test]
+    fn token_service_hint_names_its_host_and_registry() {
+        let hint = token_service_hint("r.example", "auth.example:443", false);
+        assert!(hint.contains("auth.example:443 is the token service of registry r.example"));
+        assert!(hint.contains("reach auth.example:443"), "{hint}");
+        let hint = token_service_hint("r.example", "auth.example", true);
+        assert!(hint.contains("DNS settings for auth.example"), "{hint}");
+    }
+
+    #[test]
+    fn refused_oci_types_suggest_docker_and_the_reverse() {
+        let invalid = r#"{"errors":[{"code":"MANIFEST_INVALID","message":"manifest invalid"}]}"#;
+        for media_type in [OCI_MANIFEST, OCI_INDEX] {
+            let hint = refused_media_type_hint(400, invalid, media_type).unwrap();
+            assert!(hint.contains("--format docker"), "{hint}");
+            assert!(hint.contains(media_type), "{hint}");
+            assert!(hint.contains("OCI manifests"), "{hint}");
+        }
+        for media_type in [DOCKER_MANIFEST, DOCKER_LIST] {
+            let hint = refused_media_type_hint(415, "", media_type).unwrap();
+            assert!(hint.contains("--format oci"), "{hint}");
+            assert!(hint.contains("with OCI media types"), "{hint}");
+            assert!(hint.contains("Docker manifests"), "{hint}");
+        }
+    }
+
+    #[test]
+    fn only_answers_about_the_type_are_taken_for_a_refused_type() {
+        for body in [
+            r#"{"errors":[{"code":"UNSUPPORTED","message":"The operation is unsupported."}]}"#,
+            "Unsupported Media Type",
+            "manifest media type not allowed",
+            "invalid mediaType",
+        ] {
+            assert!(
+                refused_media_type_hint(400, body, OCI_INDEX).is_some(),
+                "{body}"
+            );
+        }
+        let unknown_blob =
+            r#"{"errors":[{"code":"MANIFEST_BLOB_UNKNOWN","message":"blob unknown to registry"}]}"#;
+        assert_eq!(refused_media_type_hint(400, unknown_blob, OCI_INDEX), None);
+        assert_eq!(refused_media_type_hint(400, "", OCI_INDEX), None);
+        let invalid = r#"{"errors":[{"code":"MANIFEST_INVALID"}]}"#;
+        for status in [401, 404, 413, 414, 416, 500] {
+            assert_eq!(
+                refused_media_type_hint(status, invalid, OCI_INDEX),
+                None,
+                "{status}"
+            );
+        }
+        assert_eq!(
+            refused_media_type_hint(415, invalid, "application/json"),
+            None
+        );
+    }
+}
