@@ -49,6 +49,19 @@
 //!   (a `200` or `206` one) has at least `min_body` bytes get `fault`: broken off half-way by a reset, a close or
 //!   silence, or changed in transit (see [`super::body_faults::BodyFault`]). Counted as
 //!   injections; recorded with status 0 when broken off.
+//! * `RedirectUploads { upload_credentials }`: an upload service on another host behind this
+//!   front end. A `POST …/blobs/uploads/` (with any query) gets `307 Temporary Redirect` to
+//!   `http://localhost:<port2><same request-target>`; any other request for an upload session
+//!   (`…/blobs/uploads/<id>`) gets `404 BLOB_UPLOAD_UNKNOWN`, as the front end knows no
+//!   sessions. The second listener forwards everything to the upstream, with the client's
+//!   `Authorization` replaced by Basic `upload_credentials` when given (a service account of
+//!   its own) and kept otherwise, and rewrites a `Location` pointing at the upstream to
+//!   itself (a relative one is kept). It records each request as
+//!   [`TestProxy::redirected_requests`] does for `RedirectBlobs`.
+//! * `RefuseManifestTypes { status, content_type_prefix }`: a `PUT …/manifests/…` whose
+//!   `Content-Type` starts with `content_type_prefix` gets `status` with distribution's
+//!   `MANIFEST_INVALID` error, as registries that store only one family of manifests answer,
+//!   without reaching the upstream. Counted as injections.
 //! * `RefuseMounts`: a cross-repository mount (`POST …/blobs/uploads/?mount=…&from=…`) is
 //!   forwarded without its query, so the registry opens an ordinary upload session and answers
 //!   `202` with its `Location`, as ECR does when blob mounting is off. Counted as injections.
@@ -90,6 +103,13 @@ pub enum ProxyBehaviour {
         path_contains: String,
     },
     RefuseMounts,
+    RedirectUploads {
+        upload_credentials: Option<(String, String)>,
+    },
+    RefuseManifestTypes {
+        status: u16,
+        content_type_prefix: String,
+    },
     BreakBody {
         fault: BodyFault,
         times: usize,
@@ -102,7 +122,7 @@ pub enum ProxyBehaviour {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RedirectedRequest {
     pub method: String,
-    /// The path, `/v2/<repo>/blobs/sha256:<hex>`.
+    /// The path, `/v2/<repo>/blobs/sha256:<hex>` (`RedirectUploads`: any path it got).
     pub path: String,
     /// Whether the request carried an `Authorization` header.
     pub had_authorization: bool,
@@ -164,12 +184,21 @@ impl TestProxy {
             redirected: Mutex::default(),
             blobs: Mutex::default(),
         });
-        let second = (state.behaviour == ProxyBehaviour::RedirectBlobs).then(|| {
+        let second = matches!(
+            state.behaviour,
+            ProxyBehaviour::RedirectBlobs | ProxyBehaviour::RedirectUploads { .. }
+        )
+        .then(|| {
             let handler_state = Arc::clone(&state);
             let server = HttpServer::start(
                 "proxy-redirect",
                 Arc::new(move |request: &Request| {
-                    Reply::Send(handler_state.serve_redirected(request))
+                    Reply::Send(match &handler_state.behaviour {
+                        ProxyBehaviour::RedirectUploads { upload_credentials } => {
+                            handler_state.serve_upload(request, upload_credentials.as_ref())
+                        }
+                        _ => handler_state.serve_redirected(request),
+                    })
                 }),
             );
             let _ = state
@@ -221,7 +250,8 @@ impl TestProxy {
         &self.state.upstream
     }
 
-    /// `localhost:PORT2`, the host blobs are redirected to (`RedirectBlobs` only).
+    /// `localhost:PORT2`, the host blobs or uploads are redirected to (`RedirectBlobs`,
+    /// `RedirectUploads`).
     pub fn redirect_host(&self) -> Option<String> {
         self.second
             .as_ref()
@@ -357,6 +387,40 @@ impl State {
                 || self.inject(*times),
                 |r| self.forward(r),
             ),
+            ProxyBehaviour::RedirectUploads { .. } if path.contains("/blobs/uploads/") => {
+                if request.method == "POST" && path.ends_with("/blobs/uploads/") {
+                    let location =
+                        format!("{}{}", self.redirect_url.get().unwrap(), request.target);
+                    Reply::Send(Response::new(307).with_header("Location", &location))
+                } else {
+                    Reply::Send(Response::json(
+                        404,
+                        &json!({ "errors": [{
+                            "code": "BLOB_UPLOAD_UNKNOWN",
+                            "message": "blob upload unknown to registry",
+                        }] }),
+                    ))
+                }
+            }
+            ProxyBehaviour::RefuseManifestTypes {
+                status,
+                content_type_prefix,
+            } if request.method == "PUT"
+                && path.contains("/manifests/")
+                && request
+                    .header("Content-Type")
+                    .is_some_and(|value| value.starts_with(content_type_prefix.as_str())) =>
+            {
+                self.inject(usize::MAX);
+                Reply::Send(Response::json(
+                    *status,
+                    &json!({ "errors": [{
+                        "code": "MANIFEST_INVALID",
+                        "message": "manifest invalid",
+                        "detail": "manifest media type not supported by this registry",
+                    }] }),
+                ))
+            }
             ProxyBehaviour::RefuseMounts
                 if request.method == "POST" && request.target.contains("mount=") =>
             {
@@ -421,7 +485,12 @@ impl State {
 
     /// The upstream's answer to `request`, or a 502 saying why there is none.
     fn forward(&self, request: &Request) -> Response {
-        match self.try_forward(request) {
+        self.forward_as(request, self.own_url.get().unwrap())
+    }
+
+    /// [`State::forward`], with a `Location` at the upstream rewritten to `public_url`.
+    fn forward_as(&self, request: &Request, public_url: &str) -> Response {
+        match self.try_forward(request, public_url) {
             Ok(response) => response,
             Err(e) => Response::new(502)
                 .with_header("Content-Type", "text/plain")
@@ -429,7 +498,7 @@ impl State {
         }
     }
 
-    fn try_forward(&self, request: &Request) -> Result<Response, String> {
+    fn try_forward(&self, request: &Request, own_url: &str) -> Result<Response, String> {
         let method = reqwest::Method::from_bytes(request.method.as_bytes())
             .map_err(|e| format!("method {:?}: {e}", request.method))?;
         let bodiless = method == reqwest::Method::GET || method == reqwest::Method::HEAD;
@@ -449,7 +518,6 @@ impl State {
         }
         let upstream = builder.send().map_err(|e| error_chain(&e))?;
         let status = upstream.status().as_u16();
-        let own_url = self.own_url.get().unwrap();
         let headers = upstream
             .headers()
             .iter()
@@ -470,6 +538,32 @@ impl State {
             headers,
             body,
         })
+    }
+
+    /// The upload host of `RedirectUploads`: forwards to the upstream, with its own credentials
+    /// when it has them, and records what it got.
+    fn serve_upload(&self, request: &Request, credentials: Option<&(String, String)>) -> Response {
+        let had_authorization = request.header("Authorization").is_some();
+        let mut forwarded = request.clone();
+        if let Some((user, password)) = credentials {
+            use base64::Engine as _;
+            let encoded =
+                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+            forwarded
+                .headers
+                .retain(|(name, _)| !name.eq_ignore_ascii_case("Authorization"));
+            forwarded
+                .headers
+                .push(("Authorization".to_string(), format!("Basic {encoded}")));
+        }
+        let response = self.forward_as(&forwarded, self.redirect_url.get().unwrap());
+        self.redirected.lock().unwrap().push(RedirectedRequest {
+            method: request.method.clone(),
+            path: request.path().to_string(),
+            had_authorization,
+            status: response.status,
+        });
+        response
     }
 
     /// The redirect target of `RedirectBlobs`: serves what the proxy stored under the path.

@@ -151,6 +151,9 @@ pub struct RegistryOptions {
     pub token_ttl: Option<Duration>,
     /// [`RegistryAuth::Token`] only: anonymous tokens grant `pull` instead of nothing.
     pub anonymous_pull: bool,
+    /// distribution's `http.relativeurls: true`: `Location` headers (upload sessions) are
+    /// relative (`/v2/<repo>/blobs/uploads/<uuid>?_state=…`) instead of absolute.
+    pub relative_urls: bool,
 }
 
 /// One line of the registry's access log.
@@ -219,7 +222,11 @@ impl TestRegistry {
         for attempt in 1..=PORT_ATTEMPTS {
             let port = free_port();
             let config = base.join("config.yml");
-            fs::write(&config, config_yml(base, port, &auth, tls.as_ref())).unwrap();
+            let mut text = config_yml(base, port, &auth, tls.as_ref());
+            if options.relative_urls {
+                text = text.replacen("\nhttp:\n", "\nhttp:\n  relativeurls: true\n", 1);
+            }
+            fs::write(&config, text).unwrap();
             // A fresh log per attempt: readiness is judged from it.
             let log = fs::File::create(&log_path)
                 .unwrap_or_else(|e| panic!("creating {}: {e}", log_path.display()));
@@ -305,6 +312,11 @@ impl TestRegistry {
                 Some((user, password))
             }
         }
+    }
+
+    /// The token server ([`RegistryAuth::Token`] only), e.g. to make it fail.
+    pub fn token_server(&self) -> Option<&TokenServer> {
+        self.token_server.as_ref()
     }
 
     /// The token server's realm, `http://127.0.0.1:PORT/token` ([`RegistryAuth::Token`]

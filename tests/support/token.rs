@@ -18,6 +18,10 @@
 //! The answer is `{"token", "access_token", "expires_in", "issued_at"}`; both token fields
 //! hold the same JWT.
 //!
+//! [`TokenServer::fail_next`] makes the next requests fail with a status (and a `Retry-After`
+//! given as is, seconds or an HTTP-date), as a token service under load does; they are
+//! recorded like the others.
+//!
 //! # What distribution v2.8 checks (`registry/auth/token/token.go`)
 //!
 //! Compact JWS, header `{"typ":"JWT","alg":"ES256","x5c":[leaf DER, base64]}`: the `x5c`
@@ -37,7 +41,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -75,6 +79,15 @@ pub struct TokenRequest {
     pub status: u16,
     /// The scopes the token granted (`type:name:actions`, only those with actions left).
     pub granted: Vec<String>,
+    /// When the request was received.
+    pub received: Instant,
+}
+
+/// Failures to answer with instead of tokens ([`TokenServer::fail_next`]).
+struct Fault {
+    status: u16,
+    remaining: usize,
+    retry_after: Option<String>,
 }
 
 /// Who may get what.
@@ -110,6 +123,7 @@ struct State {
     x5c: String,
     requests: Mutex<Vec<TokenRequest>>,
     next_id: AtomicU64,
+    fault: Mutex<Option<Fault>>,
 }
 
 impl TokenServer {
@@ -129,6 +143,7 @@ impl TokenServer {
             x5c: STANDARD.encode(&signer.cert_der),
             requests: Mutex::default(),
             next_id: AtomicU64::new(1),
+            fault: Mutex::default(),
         });
         let handler_state = Arc::clone(&state);
         let server = HttpServer::start(
@@ -147,6 +162,16 @@ impl TokenServer {
     pub fn requests(&self) -> Vec<TokenRequest> {
         self.state.requests.lock().unwrap().clone()
     }
+
+    /// Answers the next `times` requests with `status` (a registry-style JSON error) and, if
+    /// given, `Retry-After: <retry_after>` exactly as given, instead of a token.
+    pub fn fail_next(&self, status: u16, times: usize, retry_after: Option<&str>) {
+        *self.state.fault.lock().unwrap() = Some(Fault {
+            status,
+            remaining: times,
+            retry_after: retry_after.map(str::to_string),
+        });
+    }
 }
 
 impl State {
@@ -161,14 +186,33 @@ impl State {
             authenticated: false,
             status: 0,
             granted: Vec::new(),
+            received: Instant::now(),
         };
-        let response = match url {
-            Ok(url) => self.answer(request, &url, &mut record),
-            Err(e) => error(400, "INVALID_REQUEST", &format!("bad request-target: {e}")),
+        let response = match (url, self.injected_fault()) {
+            (_, Some(fault)) => fault,
+            (Ok(url), None) => self.answer(request, &url, &mut record),
+            (Err(e), None) => error(400, "INVALID_REQUEST", &format!("bad request-target: {e}")),
         };
         record.status = response.status;
         self.requests.lock().unwrap().push(record);
         response
+    }
+
+    /// The failure to answer with, if [`TokenServer::fail_next`] left one.
+    fn injected_fault(&self) -> Option<Response> {
+        let mut fault = self.fault.lock().unwrap();
+        let current = fault.as_mut().filter(|fault| fault.remaining > 0)?;
+        current.remaining -= 1;
+        let code = if current.status == 429 {
+            "TOOMANYREQUESTS"
+        } else {
+            "UNAVAILABLE"
+        };
+        let response = error(current.status, code, "injected by the test token server");
+        Some(match &current.retry_after {
+            Some(value) => response.with_header("Retry-After", value),
+            None => response,
+        })
     }
 
     fn answer(&self, request: &Request, url: &reqwest::Url, record: &mut TokenRequest) -> Response {
