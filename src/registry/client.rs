@@ -473,8 +473,8 @@ impl Registry {
         .hint(format!(
             "if {other} is this registry under another name, have the registry name itself \
              as {} in its Location headers (distribution: http.host; behind a reverse proxy, \
-             pass on the Host header); an upload service on another host must accept its \
-             upload URLs without the registry's credentials",
+             pass on the Host and X-Forwarded-Proto headers); an upload service on another \
+             host must accept its upload URLs without the registry's credentials",
             self.host
         ))
     }

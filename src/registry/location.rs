@@ -31,6 +31,15 @@ pub fn same_authority(url: &Url, registry: &Url) -> bool {
         && url.port_or_known_default() == registry.port_or_known_default()
 }
 
+/// Whether `resolved` (an upload session's URL) drops from HTTPS, which `answered` used, to
+/// plain HTTP on a host that is not loopback: a registry behind a proxy that ends TLS and does
+/// not say so (distribution/distribution#479). A blob is not sent that way.
+pub fn downgrades_to_plain_http(answered: &Url, resolved: &Url) -> bool {
+    answered.scheme() == "https"
+        && resolved.scheme() == "http"
+        && !super::client::allows_plain_http(&authority(resolved), &[])
+}
+
 /// `host[:port]` of `url`, for messages.
 pub fn authority(url: &Url) -> String {
     match (url.host_str(), url.port()) {
@@ -99,6 +108,28 @@ mod tests {
             &loopback
         ));
         assert!(same_authority(&url("http://127.0.0.1:5000/v2/"), &loopback));
+    }
+
+    #[test]
+    fn a_drop_from_https_to_plain_http_is_seen_except_on_loopback() {
+        let answered = url("https://r.example/v2/fn/blobs/uploads/");
+        assert!(downgrades_to_plain_http(
+            &answered,
+            &url("http://r.example/v2/fn/blobs/uploads/u")
+        ));
+        assert!(!downgrades_to_plain_http(
+            &answered,
+            &url("https://upload.example/u")
+        ));
+        assert!(!downgrades_to_plain_http(
+            &answered,
+            &url("http://127.0.0.1:5000/u")
+        ));
+        let plain = url("http://127.0.0.1:5000/v2/fn/blobs/uploads/");
+        assert!(!downgrades_to_plain_http(
+            &plain,
+            &url("http://r.example/u")
+        ));
     }
 
     #[test]

@@ -20,7 +20,7 @@ use reqwest::blocking::Body;
 use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
 
 use super::client::{Registry, SMALL_REQUEST_TIMEOUT};
-use super::location::resolve_location;
+use super::location::{authority, downgrades_to_plain_http, resolve_location};
 use super::progress::Progress;
 use super::retry::{Retries, is_retryable_status, retry_after};
 use super::transfer::{
@@ -421,6 +421,19 @@ fn start_upload(
                     registry.host()
                 ))
             })?;
+            if downgrades_to_plain_http(response.url(), &url) {
+                return Err(Error::registry(format!(
+                    "registry {}: {operation}: the upload location {} is plain HTTP, though the \
+                     registry answered over HTTPS; the blob is not sent unencrypted",
+                    registry.host(),
+                    authority(&url)
+                ))
+                .hint(
+                    "the registry does not know it is served over HTTPS: behind a reverse proxy \
+                     that ends TLS, have the proxy pass X-Forwarded-Proto: https (or set the \
+                     registry's http.host to its https:// URL)",
+                ));
+            }
             Ok(UploadStart::Session(url))
         }
         _ => Err(registry.status_error(&operation, response)),
