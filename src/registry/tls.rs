@@ -1,0 +1,739 @@
+//! TLS for one registry host, set up the way docker, podman and skopeo users set it up: the
+//! rustls client configuration (trusted roots, the server-certificate verifier, a client
+//! certificate) and the words for a certificate that fails.
+//!
+//! Trust comes from the system's CA certificates, read once per process with
+//! `rustls-native-certs` (which honours `SSL_CERT_FILE` and `SSL_CERT_DIR`), plus the
+//! `certs.d` directory of the host ([`CERTS_DIRECTORIES`]), read as docker documents it
+//! (<https://docs.docker.com/engine/security/certificates/>): `*.crt` files are CA
+//! certificates, and a `*.cert` file with the `*.key` of the same name is a client certificate
+//! for a registry that requires mutual TLS.
+//!
+//! The verifier is webpki's, with one exception that Go's `crypto/x509` (so docker, skopeo,
+//! podman) also makes: a server certificate that is byte for byte one of the certificates
+//! configured as trusted is accepted even when webpki would refuse it as an end entity (the
+//! self-signed `CA:TRUE` certificate of Docker's guide, `CaUsedAsEndEntity`); its host name
+//! and validity dates are still checked, and the handshake signatures still verified.
+//!
+//! Not here: choosing HTTPS or plain HTTP, proxies, or retrying (see [`super::client`] and
+//! [`super::retry`]).
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::{WebPkiServerVerifier, verify_server_name};
+use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::server::ParsedCertificate;
+use rustls::{
+    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
+};
+
+use crate::error::{Error, Result};
+
+/// Where docker and podman look for a registry's certificates: `DIR/HOST[:PORT]/`.
+pub const CERTS_DIRECTORIES: [&str; 2] = ["/etc/docker/certs.d", "/etc/containers/certs.d"];
+
+/// The TLS set-up for one registry host.
+pub struct HostTls {
+    /// The rustls configuration, for `reqwest::ClientBuilder::use_preconfigured_tls`.
+    pub config: ClientConfig,
+    /// The client certificate offered to the server (a certs.d `*.cert` file), if any.
+    pub client_certificate: Option<PathBuf>,
+    /// What the verifier saw when it last refused a server certificate.
+    pub rejections: Arc<Rejections>,
+}
+
+/// The last server certificate the verifier refused, for [`explain`].
+#[derive(Debug, Default)]
+pub struct Rejections(Mutex<Option<Rejection>>);
+
+impl Rejections {
+    /// Takes the last rejection (then there is none until the next).
+    pub fn take(&self) -> Option<Rejection> {
+        self.0.lock().ok().and_then(|mut last| last.take())
+    }
+
+    fn record(&self, rejection: Rejection) {
+        if let Ok(mut last) = self.0.lock() {
+            *last = Some(rejection);
+        }
+    }
+}
+
+/// A server certificate the verifier refused, and why.
+#[derive(Debug, Clone)]
+pub struct Rejection {
+    /// The name the client connected to (host name or IP address, no port).
+    pub server_name: String,
+    /// webpki's reason, or the reason found for a certificate configured as trusted.
+    pub error: CertificateError,
+    /// What the server's certificate says (`None` when it cannot be parsed).
+    pub certificate: Option<CertificateFacts>,
+}
+
+/// What a certificate says, for messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateFacts {
+    /// The subject as `CN=…, O=…`.
+    pub subject: String,
+    /// The issuer, same form.
+    pub issuer: String,
+    /// X.509 version: 1 or 3 (a certificate made by `openssl x509 -req` without extensions is 1).
+    pub version: u32,
+    /// `basicConstraints CA:TRUE`.
+    pub ca: bool,
+    /// The subjectAltName DNS names and IP addresses.
+    pub names: Vec<String>,
+    /// The subject's common names (which no modern client matches a host name against).
+    pub common_names: Vec<String>,
+    /// notBefore and notAfter, seconds since the Unix epoch.
+    pub not_before: i64,
+    pub not_after: i64,
+}
+
+impl CertificateFacts {
+    /// Reads a DER certificate; `None` when it is not one x509-parser can read.
+    pub fn from_der(der: &[u8]) -> Option<CertificateFacts> {
+        use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
+        let (_, certificate) = X509Certificate::from_der(der).ok()?;
+        let mut names = Vec::new();
+        if let Ok(Some(san)) = certificate.subject_alternative_name() {
+            for name in &san.value.general_names {
+                match name {
+                    GeneralName::DNSName(dns) => names.push((*dns).to_owned()),
+                    GeneralName::IPAddress(bytes) => {
+                        if let Some(ip) = ip_from_bytes(bytes) {
+                            names.push(ip.to_string());
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let common_names = certificate
+            .subject()
+            .iter_common_name()
+            .filter_map(|cn| cn.as_str().ok().map(str::to_owned))
+            .collect();
+        Some(CertificateFacts {
+            subject: certificate.subject().to_string(),
+            issuer: certificate.issuer().to_string(),
+            version: certificate.version().0 + 1,
+            ca: certificate.is_ca(),
+            names,
+            common_names,
+            not_before: certificate.validity().not_before.timestamp(),
+            not_after: certificate.validity().not_after.timestamp(),
+        })
+    }
+
+    /// Whether the certificate names itself as its issuer.
+    pub fn self_signed(&self) -> bool {
+        self.subject == self.issuer
+    }
+}
+
+fn ip_from_bytes(bytes: &[u8]) -> Option<std::net::IpAddr> {
+    match bytes.len() {
+        4 => <[u8; 4]>::try_from(bytes).ok().map(std::net::IpAddr::from),
+        16 => <[u8; 16]>::try_from(bytes).ok().map(std::net::IpAddr::from),
+        _ => None,
+    }
+}
+
+/// The system's CA certificates, read once per process.
+struct SystemRoots {
+    certificates: Vec<CertificateDer<'static>>,
+    /// Why some could not be read (e.g. an `SSL_CERT_FILE` that does not exist).
+    errors: Vec<String>,
+}
+
+fn system_roots() -> &'static SystemRoots {
+    static ROOTS: OnceLock<SystemRoots> = OnceLock::new();
+    ROOTS.get_or_init(|| {
+        let loaded = rustls_native_certs::load_native_certs();
+        SystemRoots {
+            certificates: loaded.certs,
+            errors: loaded.errors.iter().map(ToString::to_string).collect(),
+        }
+    })
+}
+
+/// The crypto provider reqwest would use: the process default if one is installed, else ring
+/// (reqwest's `rustls-tls-native-roots` feature selects ring).
+fn provider() -> Arc<CryptoProvider> {
+    CryptoProvider::get_default()
+        .cloned()
+        .unwrap_or_else(|| Arc::new(rustls::crypto::ring::default_provider()))
+}
+
+/// The TLS set-up for `host` (`name[:port]` as in image references), from the system roots and
+/// the host's directory in each of [`CERTS_DIRECTORIES`].
+///
+/// Errors: a certs.d file that cannot be read or holds no usable certificate or key, a
+/// `*.cert` without its `*.key` (or the reverse), a key that does not match its certificate,
+/// or no CA certificate at all on this machine.
+pub fn host_tls(host: &str) -> Result<HostTls> {
+    let directories: Vec<PathBuf> = CERTS_DIRECTORIES
+        .iter()
+        .map(|directory| Path::new(directory).join(host))
+        .collect();
+    host_tls_from(&directories)
+}
+
+/// [`host_tls`] with the certs.d directories given.
+pub fn host_tls_from(directories: &[PathBuf]) -> Result<HostTls> {
+    let provider = provider();
+    let system = system_roots();
+    let mut roots = RootCertStore::empty();
+    let mut trusted: HashSet<Vec<u8>> = HashSet::new();
+    for certificate in &system.certificates {
+        // Like reqwest: a system certificate webpki cannot use as a root is skipped.
+        if roots.add(certificate.clone()).is_ok() {
+            trusted.insert(certificate.to_vec());
+        }
+    }
+    let mut client = None;
+    for directory in directories {
+        let files = CertsDirectory::read(directory)?;
+        for path in &files.cas {
+            for certificate in read_ca_file(path)? {
+                roots.add(certificate.clone()).map_err(|error| {
+                    bad_file(path, &format!("its certificate cannot be a CA: {error}"))
+                        .hint("it must be a PEM file of CA certificates")
+                })?;
+                trusted.insert(certificate.to_vec());
+            }
+        }
+        if client.is_none() {
+            client = files.client;
+        }
+    }
+    if roots.is_empty() && !system.errors.is_empty() {
+        return Err(Error::registry(format!(
+            "no CA certificates could be read: {}",
+            system.errors.join("; ")
+        ))
+        .hint("check SSL_CERT_FILE and SSL_CERT_DIR, or install the system CA certificates (ca-certificates)"));
+    }
+    let rejections = Arc::new(Rejections::default());
+    let webpki = if roots.is_empty() {
+        None
+    } else {
+        Some(
+            WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                .build()
+                .map_err(|error| {
+                    Error::registry(format!("cannot set up TLS verification: {error}"))
+                        .hint("check SSL_CERT_FILE and the system CA certificates")
+                })?,
+        )
+    };
+    let verifier = Arc::new(RegistryVerifier {
+        webpki,
+        algorithms: provider.signature_verification_algorithms,
+        trusted,
+        rejections: rejections.clone(),
+    });
+    let builder = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|error| Error::registry(format!("cannot set up TLS: {error}")))?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier);
+    let (mut config, client_certificate) = match client {
+        None => (builder.with_no_client_auth(), None),
+        Some(pair) => {
+            let (chain, key) = pair.load()?;
+            let config = builder.with_client_auth_cert(chain, key).map_err(|error| {
+                Error::registry(format!(
+                    "cannot use client certificate {} with key {}: {error}",
+                    pair.cert.display(),
+                    pair.key.display()
+                ))
+                .hint("the key must be the private key of that certificate")
+            })?;
+            (config, Some(pair.cert))
+        }
+    };
+    // What reqwest sets for an HTTP/1-only client.
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(HostTls {
+        config,
+        client_certificate,
+        rejections,
+    })
+}
+
+/// The files of one certs.d directory that matter.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct CertsDirectory {
+    /// `*.crt`: CA certificates, sorted.
+    cas: Vec<PathBuf>,
+    /// The first `*.cert` + `*.key` pair, by file name.
+    client: Option<ClientPair>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+struct ClientPair {
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+impl CertsDirectory {
+    /// Lists `directory` (absent: nothing). A `NAME.cert` without `NAME.key`, or the reverse, is
+    /// an error naming both (as docker's `ReadCertsDirectory` has it).
+    fn read(directory: &Path) -> Result<CertsDirectory> {
+        let Ok(listing) = std::fs::read_dir(directory) else {
+            return Ok(CertsDirectory::default());
+        };
+        let mut paths: Vec<PathBuf> = listing
+            .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+            .collect();
+        paths.sort();
+        let has = |path: &Path| paths.iter().any(|other| other == path);
+        let mut found = CertsDirectory::default();
+        for path in &paths {
+            match path.extension().and_then(|ext| ext.to_str()) {
+                Some("crt") => found.cas.push(path.clone()),
+                Some("cert") => {
+                    let key = path.with_extension("key");
+                    if !has(&key) {
+                        return Err(unpaired(path, &key));
+                    }
+                    if found.client.is_none() {
+                        found.client = Some(ClientPair {
+                            cert: path.clone(),
+                            key,
+                        });
+                    }
+                }
+                Some("key") => {
+                    let cert = path.with_extension("cert");
+                    if !has(&cert) {
+                        return Err(unpaired(path, &cert));
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(found)
+    }
+}
+
+fn unpaired(present: &Path, missing: &Path) -> Error {
+    Error::registry(format!(
+        "{} has no {}: a client certificate needs both files",
+        present.display(),
+        missing.display()
+    ))
+    .hint("put the client certificate in NAME.cert and its private key in NAME.key (docker's client.cert and client.key), or remove the one left alone")
+}
+
+fn bad_file(path: &Path, why: &str) -> Error {
+    Error::registry(format!("cannot use {}: {why}", path.display()))
+}
+
+/// The certificates of a PEM file of CA certificates.
+fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
+    let pem = std::fs::read(path).map_err(|error| {
+        bad_file(path, &error.to_string()).hint("it must be a readable PEM file of CA certificates")
+    })?;
+    let certificates = CertificateDer::pem_slice_iter(&pem)
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|error| {
+            bad_file(path, &error.to_string()).hint("it must be a PEM file of CA certificates")
+        })?;
+    if certificates.is_empty() {
+        return Err(bad_file(path, "it holds no PEM certificate")
+            .hint("it must be a PEM file of CA certificates (-----BEGIN CERTIFICATE-----)"));
+    }
+    Ok(certificates)
+}
+
+impl ClientPair {
+    /// The certificate chain and private key (PKCS#8, PKCS#1 RSA or SEC1 EC, PEM).
+    fn load(&self) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)> {
+        let pem = std::fs::read(&self.cert).map_err(|error| {
+            bad_file(&self.cert, &error.to_string()).hint("it must be a readable PEM certificate")
+        })?;
+        let chain = CertificateDer::pem_slice_iter(&pem)
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|error| {
+                bad_file(&self.cert, &error.to_string()).hint("it must be a PEM certificate")
+            })?;
+        if chain.is_empty() {
+            return Err(bad_file(&self.cert, "it holds no PEM certificate")
+                .hint("it must be a PEM certificate (-----BEGIN CERTIFICATE-----)"));
+        }
+        let key_pem = std::fs::read(&self.key).map_err(|error| {
+            bad_file(&self.key, &error.to_string()).hint("it must be a readable PEM private key")
+        })?;
+        let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|error| {
+            if String::from_utf8_lossy(&key_pem).contains("ENCRYPTED") {
+                bad_file(&self.key, "the private key is encrypted")
+                    .hint("store it unencrypted, e.g. `openssl pkey -in client.key -out client.key.plain`, and keep the file readable by you only")
+            } else {
+                bad_file(&self.key, &format!("no private key found ({error})"))
+                    .hint("it must be a PEM private key: PKCS#8 (BEGIN PRIVATE KEY), RSA (BEGIN RSA PRIVATE KEY) or EC (BEGIN EC PRIVATE KEY)")
+            }
+        })?;
+        Ok((chain, key))
+    }
+}
+
+/// webpki's verifier, which also accepts a server certificate configured as trusted as it is
+/// (see the module docs), and records what it refused.
+#[derive(Debug)]
+struct RegistryVerifier {
+    /// `None` when there is no CA certificate at all: every certificate is then refused.
+    webpki: Option<Arc<WebPkiServerVerifier>>,
+    algorithms: WebPkiSupportedAlgorithms,
+    /// Every certificate configured as trusted (system roots, `SSL_CERT_FILE`, certs.d `*.crt`).
+    trusted: HashSet<Vec<u8>>,
+    rejections: Arc<Rejections>,
+}
+
+impl ServerCertVerifier for RegistryVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
+        let verdict = match &self.webpki {
+            Some(webpki) => webpki.verify_server_cert(
+                end_entity,
+                intermediates,
+                server_name,
+                ocsp_response,
+                now,
+            ),
+            None => Err(CertificateError::UnknownIssuer.into()),
+        };
+        let error = match verdict {
+            Ok(verified) => return Ok(verified),
+            Err(rustls::Error::InvalidCertificate(error)) => error,
+            Err(other) => return Err(other),
+        };
+        let facts = CertificateFacts::from_der(end_entity);
+        let error = if self.trusted.contains(end_entity.as_ref()) {
+            match check_trusted_as_is(end_entity, facts.as_ref(), server_name, now) {
+                Ok(()) => return Ok(ServerCertVerified::assertion()),
+                Err(error) => error,
+            }
+        } else {
+            error
+        };
+        self.rejections.record(Rejection {
+            server_name: server_name.to_str().into_owned(),
+            error: error.clone(),
+            certificate: facts,
+        });
+        Err(rustls::Error::InvalidCertificate(error))
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        match &self.webpki {
+            Some(webpki) => webpki.verify_tls12_signature(message, cert, dss),
+            None => rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms),
+        }
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        match &self.webpki {
+            Some(webpki) => webpki.verify_tls13_signature(message, cert, dss),
+            None => rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms),
+        }
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+
+    fn root_hint_subjects(&self) -> Option<&[rustls::DistinguishedName]> {
+        self.webpki
+            .as_ref()
+            .and_then(|webpki| webpki.root_hint_subjects())
+    }
+}
+
+/// The checks left for a server certificate that is itself configured as trusted: it names
+/// `server_name` in its subjectAltName (webpki's name check) and `now` is within its validity
+/// dates. Its signature chain needs no check: the certificate is the trust anchor.
+fn check_trusted_as_is(
+    end_entity: &CertificateDer<'_>,
+    facts: Option<&CertificateFacts>,
+    server_name: &ServerName<'_>,
+    now: UnixTime,
+) -> std::result::Result<(), CertificateError> {
+    let Some(facts) = facts else {
+        return Err(CertificateError::BadEncoding);
+    };
+    let now_seconds = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
+    let time = |seconds: i64| {
+        UnixTime::since_unix_epoch(std::time::Duration::from_secs(
+            seconds.max(0).unsigned_abs(),
+        ))
+    };
+    if now_seconds < facts.not_before {
+        return Err(CertificateError::NotValidYetContext {
+            time: now,
+            not_before: time(facts.not_before),
+        });
+    }
+    if now_seconds > facts.not_after {
+        return Err(CertificateError::ExpiredContext {
+            time: now,
+            not_after: time(facts.not_after),
+        });
+    }
+    let parsed = ParsedCertificate::try_from(end_entity).map_err(|error| match error {
+        rustls::Error::InvalidCertificate(error) => error,
+        _ => CertificateError::BadEncoding,
+    })?;
+    verify_server_name(&parsed, server_name).map_err(|error| match error {
+        rustls::Error::InvalidCertificate(error) => error,
+        _ => CertificateError::NotValidForName,
+    })
+}
+
+/// Why a TLS connection to a registry failed, and what to do: the cause (a sentence to add to
+/// the error message, when there is more to say than rustls's words) and the hint.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Explanation {
+    pub cause: Option<String>,
+    pub hint: String,
+}
+
+/// Explains a TLS failure reaching `host` (`name[:port]`): from what the verifier refused
+/// (`rejection`), else from rustls's `description` of the failure (alerts the server sent).
+/// `client_certificate` is the certs.d `*.cert` offered, if any.
+pub fn explain(
+    host: &str,
+    description: &str,
+    rejection: Option<&Rejection>,
+    client_certificate: Option<&Path>,
+) -> Explanation {
+    let install_ca = format!(
+        "put the CA certificate in /etc/docker/certs.d/{host}/ca.crt (or /etc/containers/certs.d/{host}/ca.crt), or point SSL_CERT_FILE at it"
+    );
+    if let Some(rejection) = rejection {
+        return explain_rejection(host, rejection, &install_ca);
+    }
+    let alert = description
+        .split("received fatal alert: ")
+        .nth(1)
+        .map(|rest| rest.split([' ', ':', ',', ')']).next().unwrap_or(rest));
+    if description.contains("InvalidContentType") || description.contains("corrupt message") {
+        return Explanation {
+            cause: None,
+            hint: format!(
+                "{host} may speak only plain HTTP; if you trust the network, allow that with --insecure-registry {host}"
+            ),
+        };
+    }
+    let client_files = format!(
+        "/etc/docker/certs.d/{host}/client.cert and its key in /etc/docker/certs.d/{host}/client.key"
+    );
+    match (alert, client_certificate) {
+        (Some("CertificateRequired"), _)
+        | (
+            Some("BadCertificate" | "CertificateUnknown" | "UnknownCA"),
+            None,
+        ) => Explanation {
+            cause: Some(format!(
+                "the registry requires a client certificate (mutual TLS), and none is configured for {host}"
+            )),
+            hint: format!("put the client certificate in {client_files} (PEM)"),
+        },
+        (
+            Some(
+                alert @ ("BadCertificate"
+                | "UnsupportedCertificate"
+                | "CertificateRevoked"
+                | "CertificateExpired"
+                | "CertificateUnknown"
+                | "UnknownCA"
+                | "AccessDenied"),
+            ),
+            Some(certificate),
+        ) => Explanation {
+            cause: Some(format!(
+                "the registry refused the client certificate {} ({alert})",
+                certificate.display()
+            )),
+            hint: "check that the client certificate is signed by a CA the registry trusts for clients (distribution's tls.clientcas), is still valid, and is meant for client authentication (extendedKeyUsage clientAuth, if it has one)".to_owned(),
+        },
+        _ => Explanation {
+            cause: None,
+            hint: format!("if the registry uses a private CA, {install_ca}"),
+        },
+    }
+}
+
+fn explain_rejection(host: &str, rejection: &Rejection, install_ca: &str) -> Explanation {
+    let server = &rejection.server_name;
+    let facts = rejection.certificate.as_ref();
+    let subject = facts.map_or_else(
+        || "the server's certificate".to_owned(),
+        |facts| format!("the server's certificate ({})", facts.subject),
+    );
+    let install_this = format!(
+        "if you trust it, install exactly the certificate file the registry serves as /etc/docker/certs.d/{host}/ca.crt (or point SSL_CERT_FILE at it)"
+    );
+    if let Some(facts) = facts
+        && facts.version < 3
+    {
+        return Explanation {
+            cause: Some(format!(
+                "{subject} is an X.509 version {} certificate (made by `openssl x509 -req` without extensions), which cannot name a host in subjectAltName",
+                facts.version
+            )),
+            hint: format!(
+                "reissue it as version 3 with a subjectAltName for {server}: add `-extfile` with `subjectAltName = {}` to `openssl x509 -req`",
+                san_entry(server)
+            ),
+        };
+    }
+    match &rejection.error {
+        CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
+            let names = facts.map(|facts| facts.names.clone()).unwrap_or_default();
+            let common_names = facts
+                .map(|facts| facts.common_names.clone())
+                .unwrap_or_default();
+            let (cause, hint) = if names.is_empty() && !common_names.is_empty() {
+                (
+                    format!(
+                        "{subject} has no subjectAltName, only the common name {}, which TLS clients no longer match against host names",
+                        common_names.join(", ")
+                    ),
+                    format!(
+                        "reissue it with a subjectAltName, e.g. `-addext \"subjectAltName = {}\"`",
+                        san_entry(server)
+                    ),
+                )
+            } else if names.is_empty() {
+                (
+                    format!("{subject} names no host"),
+                    format!(
+                        "reissue it with a subjectAltName, e.g. `-addext \"subjectAltName = {}\"`",
+                        san_entry(server)
+                    ),
+                )
+            } else {
+                (
+                    format!("{subject} is for {}, not {server}", names.join(", ")),
+                    format!(
+                        "use a host name the certificate has, or reissue it with `subjectAltName = {}`",
+                        san_entry(server)
+                    ),
+                )
+            };
+            Explanation {
+                cause: Some(cause),
+                hint,
+            }
+        }
+        CertificateError::Expired
+        | CertificateError::ExpiredContext { .. }
+        | CertificateError::NotValidYet
+        | CertificateError::NotValidYetContext { .. } => {
+            let not_yet = matches!(
+                rejection.error,
+                CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. }
+            );
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |elapsed| elapsed.as_secs());
+            let dates = facts.map_or_else(String::new, |facts| {
+                format!(
+                    " (valid from {} to {}; this machine's clock says {})",
+                    utc(facts.not_before),
+                    utc(facts.not_after),
+                    utc(i64::try_from(now).unwrap_or(i64::MAX))
+                )
+            });
+            Explanation {
+                cause: Some(if not_yet {
+                    format!("{subject} is not valid yet{dates}")
+                } else {
+                    format!("{subject} has expired{dates}")
+                }),
+                hint: if not_yet {
+                    "check this machine's clock, or reissue the certificate".to_owned()
+                } else {
+                    "renew the registry's certificate (or this machine's clock is wrong)".to_owned()
+                },
+            }
+        }
+        // webpki's `CaUsedAsEndEntity`, which rustls passes on as an `Other` error.
+        CertificateError::Other(other) if format!("{other:?}").contains("CaUsedAsEndEntity") => {
+            Explanation {
+                cause: Some(format!(
+                    "{subject} is a CA certificate (CA:TRUE) that the server presents as its own, and it is not configured as trusted for {host}"
+                )),
+                hint: install_this,
+            }
+        }
+        CertificateError::UnknownIssuer if facts.is_some_and(CertificateFacts::self_signed) => {
+            Explanation {
+                cause: Some(format!("{subject} is self-signed and not trusted here")),
+                hint: install_this,
+            }
+        }
+        CertificateError::UnknownIssuer => Explanation {
+            cause: Some(match facts {
+                Some(facts) => format!(
+                    "{subject} is issued by {}, a CA that is not trusted here",
+                    facts.issuer
+                ),
+                None => {
+                    "the server's certificate is issued by a CA that is not trusted here".to_owned()
+                }
+            }),
+            hint: format!(
+                "{} (the CA's certificate, not the server's)",
+                install_ca.replacen("put", "if you trust that CA, put", 1)
+            ),
+        },
+        _ => Explanation {
+            cause: None,
+            hint: format!("if the registry uses a private CA, {install_ca}"),
+        },
+    }
+}
+
+/// `IP:addr` or `DNS:name`, as openssl's subjectAltName syntax has it.
+fn san_entry(server_name: &str) -> String {
+    if server_name.parse::<std::net::IpAddr>().is_ok() {
+        format!("IP:{server_name}")
+    } else {
+        format!("DNS:{server_name}")
+    }
+}
+
+/// Seconds since the epoch as `2026-11-30 09:47:30 UTC`.
+fn utc(seconds: i64) -> String {
+    let seconds = seconds.max(0).unsigned_abs();
+    let formatted = humantime::format_rfc3339_seconds(
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(seconds),
+    )
+    .to_string();
+    formatted.replace('T', " ").replace('Z', " UTC")
+}
