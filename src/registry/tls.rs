@@ -221,24 +221,12 @@ pub fn host_tls_from(directories: &[PathBuf]) -> Result<HostTls> {
         .hint("check SSL_CERT_FILE and SSL_CERT_DIR, or install the system CA certificates (ca-certificates)"));
     }
     let rejections = Arc::new(Rejections::default());
-    let webpki = if roots.is_empty() {
-        None
-    } else {
-        Some(
-            WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-                .build()
-                .map_err(|error| {
-                    Error::registry(format!("cannot set up TLS verification: {error}"))
-                        .hint("check SSL_CERT_FILE and the system CA certificates")
-                })?,
-        )
-    };
-    let verifier = Arc::new(RegistryVerifier {
-        webpki,
-        algorithms: provider.signature_verification_algorithms,
+    let verifier = Arc::new(RegistryVerifier::new(
+        &provider,
+        roots,
         trusted,
-        rejections: rejections.clone(),
-    });
+        rejections.clone(),
+    )?);
     let builder = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|error| Error::registry(format!("cannot set up TLS: {error}")))?
@@ -395,6 +383,35 @@ struct RegistryVerifier {
     /// Every certificate configured as trusted (system roots, `SSL_CERT_FILE`, certs.d `*.crt`).
     trusted: HashSet<Vec<u8>>,
     rejections: Arc<Rejections>,
+}
+
+impl RegistryVerifier {
+    /// webpki's verifier with `roots`, accepting the certificates of `trusted` (DER) as they are.
+    fn new(
+        provider: &Arc<CryptoProvider>,
+        roots: RootCertStore,
+        trusted: HashSet<Vec<u8>>,
+        rejections: Arc<Rejections>,
+    ) -> Result<RegistryVerifier> {
+        let webpki = if roots.is_empty() {
+            None
+        } else {
+            Some(
+                WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                    .build()
+                    .map_err(|error| {
+                        Error::registry(format!("cannot set up TLS verification: {error}"))
+                            .hint("check SSL_CERT_FILE and the system CA certificates")
+                    })?,
+            )
+        };
+        Ok(RegistryVerifier {
+            webpki,
+            algorithms: provider.signature_verification_algorithms,
+            trusted,
+            rejections,
+        })
+    }
 }
 
 impl ServerCertVerifier for RegistryVerifier {
@@ -736,4 +753,546 @@ fn utc(seconds: i64) -> String {
     )
     .to_string();
     formatted.replace('T', " ").replace('Z', " UTC")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Docker's guide's kind of certificate (self-signed, `CA:TRUE`), P-256, for 127.0.0.1 and
+    /// registry.local, valid 2026-11-30 10:01:41 to 2126-11-06 10:01:41 UTC; made with
+    /// `openssl req -x509 -newkey ec … -addext "subjectAltName = IP:127.0.0.1, DNS:registry.local"`.
+    const GUIDE_CRT: &str = "-----BEGIN CERTIFICATE-----
+MIIBqzCCAVCgAwIBAgIUb+qmy2qenqTGClhXNHgDWPR0aoswCgYIKoZIzj0EAwIw
+GTEXMBUGA1UEAwwOcmVnaXN0cnkubG9jYWwwIBcNMjYxMTMwMTAwMTQxWhgPMjEy
+NjExMDYxMDAxNDFaMBkxFzAVBgNVBAMMDnJlZ2lzdHJ5LmxvY2FsMFkwEwYHKoZI
+zj0CAQYIKoZIzj0DAQcDQgAEb9O1cY/ykn5hxdCXXFNC8VnVqw2wsRgMGsmCtMQx
+2rX7O3BBiE8VW9as+TqHrFDKKH8DElifM6EKcu2PUndVEaN0MHIwHQYDVR0OBBYE
+FGsHgmQic+yzSm4jGVd1kZ8ymAeEMB8GA1UdIwQYMBaAFGsHgmQic+yzSm4jGVd1
+kZ8ymAeEMA8GA1UdEwEB/wQFMAMBAf8wHwYDVR0RBBgwFocEfwAAAYIOcmVnaXN0
+cnkubG9jYWwwCgYIKoZIzj0EAwIDSQAwRgIhAJDYGXV9zNl5r+PxzpCmJSfpg/H8
+fnSxXu082kRh5SeGAiEAqEQK+INuNYpKOSNdZD1En+kkKfGkRw0GxkwSdf5KCX8=
+-----END CERTIFICATE-----
+";
+    /// The key of [`GUIDE_CRT`], PKCS#8.
+    const GUIDE_KEY: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgTn9vuq1BRAUto1Xk
+D8hmSFGCPw/9rnUfwc5fk1RuNuKhRANCAARv07Vxj/KSfmHF0JdcU0LxWdWrDbCx
+GAwayYK0xDHatfs7cEGITxVb1qz5OoesUMoofwMSWJ8zoQpy7Y9Sd1UR
+-----END PRIVATE KEY-----
+";
+    /// A version 1 certificate for CN=127.0.0.1 (`openssl x509 -req -signkey`, no extensions).
+    const V1_CRT: &str = "-----BEGIN CERTIFICATE-----
+MIIBJDCBywIUTXWuPfaMWGLl6eKv7AhebMbD97QwCgYIKoZIzj0EAwIwFDESMBAG
+A1UEAwwJMTI3LjAuMC4xMCAXDTI2MTEzMDEwMDE0MVoYDzIxMjYxMTA2MTAwMTQx
+WjAUMRIwEAYDVQQDDAkxMjcuMC4wLjEwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNC
+AARW/QGj/lKokQKm617aiFU57WZZQwSOaFacqg+fzjuJINZU/1Zq9xmtLyctSDgH
+PfGw6u643Vhwj1wcdqnTKrY7MAoGCCqGSM49BAMCA0gAMEUCIE8MLZhfRB+yuQUW
+zqXWyORti8AqCIcK7G82XMPT6l66AiEArTjzahkNHJegFPMYmpkNe48BObuvhRnh
+IZVQyjOC4XI=
+-----END CERTIFICATE-----
+";
+    const GUIDE_NOT_BEFORE: i64 = 1_796_032_901; // 2026-11-30 10:01:41 UTC
+    const GUIDE_NOT_AFTER: i64 = 4_949_632_901; // 2126-11-06 10:01:41 UTC
+
+    fn der(pem: &str) -> CertificateDer<'static> {
+        CertificateDer::from_pem_slice(pem.as_bytes()).unwrap()
+    }
+
+    fn at(seconds: i64) -> UnixTime {
+        UnixTime::since_unix_epoch(std::time::Duration::from_secs(seconds.unsigned_abs()))
+    }
+
+    fn name(name: &str) -> ServerName<'static> {
+        ServerName::try_from(name.to_owned()).unwrap()
+    }
+
+    /// A verifier whose roots are `roots`; `trusted_as_is` says whether they are also trusted as
+    /// they are.
+    fn verifier(roots: &[&str], trusted_as_is: bool) -> RegistryVerifier {
+        let mut store = RootCertStore::empty();
+        let mut trusted = HashSet::new();
+        for pem in roots {
+            store.add(der(pem)).unwrap();
+            if trusted_as_is {
+                trusted.insert(der(pem).to_vec());
+            }
+        }
+        RegistryVerifier::new(&provider(), store, trusted, Arc::default()).unwrap()
+    }
+
+    #[test]
+    fn certificate_facts_are_read_from_der() {
+        let guide = CertificateFacts::from_der(&der(GUIDE_CRT)).unwrap();
+        assert_eq!(
+            guide,
+            CertificateFacts {
+                subject: "CN=registry.local".into(),
+                issuer: "CN=registry.local".into(),
+                version: 3,
+                ca: true,
+                names: vec!["127.0.0.1".into(), "registry.local".into()],
+                common_names: vec!["registry.local".into()],
+                not_before: GUIDE_NOT_BEFORE,
+                not_after: GUIDE_NOT_AFTER,
+            }
+        );
+        assert!(guide.self_signed());
+        let v1 = CertificateFacts::from_der(&der(V1_CRT)).unwrap();
+        assert_eq!((v1.version, v1.ca), (1, false));
+        assert!(v1.names.is_empty());
+        assert_eq!(v1.common_names, ["127.0.0.1"]);
+        assert!(CertificateFacts::from_der(b"not a certificate").is_none());
+        let issued = CertificateFacts {
+            issuer: "CN=Some CA".into(),
+            ..guide
+        };
+        assert!(!issued.self_signed());
+        assert_eq!(ip_from_bytes(&[10, 0, 0, 1]), Some([10, 0, 0, 1].into()));
+        assert_eq!(
+            ip_from_bytes(&[0; 16]),
+            Some(std::net::Ipv6Addr::UNSPECIFIED.into())
+        );
+        assert_eq!(ip_from_bytes(&[1, 2, 3]), None);
+    }
+
+    #[test]
+    fn a_certificate_trusted_as_it_is_is_accepted_for_its_names_within_its_dates() {
+        let verifier = verifier(&[GUIDE_CRT], true);
+        let guide = der(GUIDE_CRT);
+        let verify = |server: &str, now: i64| {
+            verifier.verify_server_cert(&guide, &[], &name(server), &[], at(now))
+        };
+        for (server, now) in [
+            ("127.0.0.1", GUIDE_NOT_BEFORE),
+            ("registry.local", GUIDE_NOT_AFTER),
+            ("127.0.0.1", GUIDE_NOT_BEFORE + 3600),
+        ] {
+            assert!(verify(server, now).is_ok(), "{server} at {now}");
+        }
+        assert!(verifier.rejections.take().is_none());
+        let refused = |server: &str, now: i64| {
+            let error = verify(server, now).unwrap_err();
+            let rejection = verifier.rejections.take().expect("a rejection recorded");
+            assert_eq!(rejection.server_name, server);
+            assert_eq!(
+                rejection.certificate.as_ref().unwrap().subject,
+                "CN=registry.local"
+            );
+            (format!("{error:?}"), rejection.error)
+        };
+        let (_, error) = refused("127.0.0.1", GUIDE_NOT_AFTER + 1);
+        assert!(
+            matches!(error, CertificateError::ExpiredContext { .. }),
+            "{error:?}"
+        );
+        let (_, error) = refused("127.0.0.1", GUIDE_NOT_BEFORE - 1);
+        assert!(
+            matches!(error, CertificateError::NotValidYetContext { .. }),
+            "{error:?}"
+        );
+        let (_, error) = refused("10.0.0.1", GUIDE_NOT_BEFORE);
+        assert!(
+            matches!(error, CertificateError::NotValidForNameContext { .. }),
+            "{error:?}"
+        );
+        let (_, error) = refused("other.local", GUIDE_NOT_BEFORE);
+        assert!(
+            matches!(error, CertificateError::NotValidForNameContext { .. }),
+            "{error:?}"
+        );
+    }
+
+    #[test]
+    fn a_ca_certificate_not_trusted_as_it_is_is_refused_as_webpki_refuses_it() {
+        // A root, but not configured as trusted as it is (and the other way round).
+        for verifier in [verifier(&[GUIDE_CRT], false), verifier(&[V1_CRT], true)] {
+            let error = verifier
+                .verify_server_cert(
+                    &der(GUIDE_CRT),
+                    &[],
+                    &name("127.0.0.1"),
+                    &[],
+                    at(GUIDE_NOT_BEFORE),
+                )
+                .unwrap_err();
+            let rejection = verifier.rejections.take().unwrap();
+            assert!(
+                format!("{error:?} {:?}", rejection.error).contains("CaUsedAsEndEntity")
+                    || matches!(rejection.error, CertificateError::UnknownIssuer),
+                "{error:?}"
+            );
+            assert!(rejection.certificate.unwrap().ca);
+        }
+        // No root at all: still refused, still explained.
+        let empty = RegistryVerifier::new(
+            &provider(),
+            RootCertStore::empty(),
+            HashSet::new(),
+            Arc::default(),
+        )
+        .unwrap();
+        assert!(empty.webpki.is_none());
+        empty
+            .verify_server_cert(
+                &der(GUIDE_CRT),
+                &[],
+                &name("127.0.0.1"),
+                &[],
+                at(GUIDE_NOT_BEFORE),
+            )
+            .unwrap_err();
+        assert!(matches!(
+            empty.rejections.take().unwrap().error,
+            CertificateError::UnknownIssuer
+        ));
+        assert!(!empty.supported_verify_schemes().is_empty());
+    }
+
+    fn rejection(error: CertificateError, facts: Option<CertificateFacts>) -> Rejection {
+        Rejection {
+            server_name: "127.0.0.1".into(),
+            error,
+            certificate: facts,
+        }
+    }
+
+    fn guide_facts() -> CertificateFacts {
+        CertificateFacts::from_der(&der(GUIDE_CRT)).unwrap()
+    }
+
+    const HOST: &str = "127.0.0.1:5000";
+
+    fn explained(rejection: &Rejection) -> (String, String) {
+        let explanation = explain(HOST, "invalid peer certificate", Some(rejection), None);
+        (explanation.cause.unwrap_or_default(), explanation.hint)
+    }
+
+    #[test]
+    fn refused_server_certificates_are_explained_by_their_real_cause() {
+        let ca_as_leaf = CertificateError::Other(rustls::OtherError(Arc::new(
+            std::io::Error::other("CaUsedAsEndEntity"),
+        )));
+        let (cause, hint) = explained(&rejection(ca_as_leaf, Some(guide_facts())));
+        assert!(
+            cause.contains("(CN=registry.local) is a CA certificate (CA:TRUE)"),
+            "{cause}"
+        );
+        assert!(
+            cause.contains("not configured as trusted for 127.0.0.1:5000"),
+            "{cause}"
+        );
+        assert!(hint.contains("install exactly the certificate file the registry serves as /etc/docker/certs.d/127.0.0.1:5000/ca.crt"), "{hint}");
+
+        let self_signed = CertificateFacts {
+            ca: false,
+            ..guide_facts()
+        };
+        let (cause, hint) = explained(&rejection(
+            CertificateError::UnknownIssuer,
+            Some(self_signed),
+        ));
+        assert!(
+            cause.ends_with("(CN=registry.local) is self-signed and not trusted here"),
+            "{cause}"
+        );
+        assert!(hint.contains("exactly the certificate file"), "{hint}");
+
+        let issued = CertificateFacts {
+            issuer: "CN=Corp CA".into(),
+            ..guide_facts()
+        };
+        let (cause, hint) = explained(&rejection(CertificateError::UnknownIssuer, Some(issued)));
+        assert!(
+            cause.contains("is issued by CN=Corp CA, a CA that is not trusted here"),
+            "{cause}"
+        );
+        assert!(hint.contains("if you trust that CA, put the CA certificate in /etc/docker/certs.d/127.0.0.1:5000/ca.crt"), "{hint}");
+        assert!(hint.contains("not the server's"), "{hint}");
+        let (cause, _) = explained(&rejection(CertificateError::UnknownIssuer, None));
+        assert!(
+            cause.contains("issued by a CA that is not trusted"),
+            "{cause}"
+        );
+
+        let other_names = CertificateFacts {
+            names: vec!["registry.example.com".into(), "10.0.0.9".into()],
+            ..guide_facts()
+        };
+        let (cause, hint) = explained(&rejection(
+            CertificateError::NotValidForName,
+            Some(other_names),
+        ));
+        assert!(
+            cause.contains("is for registry.example.com, 10.0.0.9, not 127.0.0.1"),
+            "{cause}"
+        );
+        assert!(hint.contains("subjectAltName = IP:127.0.0.1"), "{hint}");
+        let cn_only = CertificateFacts {
+            names: vec![],
+            ..guide_facts()
+        };
+        let (cause, hint) = explained(&rejection(CertificateError::NotValidForName, Some(cn_only)));
+        assert!(
+            cause.contains("has no subjectAltName, only the common name registry.local"),
+            "{cause}"
+        );
+        assert!(
+            hint.contains("-addext \"subjectAltName = IP:127.0.0.1\""),
+            "{hint}"
+        );
+        let nameless = CertificateFacts {
+            names: vec![],
+            common_names: vec![],
+            ..guide_facts()
+        };
+        let (cause, _) = explained(&rejection(
+            CertificateError::NotValidForName,
+            Some(nameless),
+        ));
+        assert!(cause.contains("names no host"), "{cause}");
+
+        let (cause, hint) = explained(&rejection(CertificateError::Expired, Some(guide_facts())));
+        assert!(cause.contains("has expired (valid from 2026-11-30 10:01:41 UTC to 2126-11-06 10:01:41 UTC; this machine's clock says"), "{cause}");
+        assert!(
+            hint.contains("renew") && hint.contains("clock is wrong"),
+            "{hint}"
+        );
+        let (cause, hint) = explained(&rejection(
+            CertificateError::NotValidYet,
+            Some(guide_facts()),
+        ));
+        assert!(
+            cause.contains("is not valid yet (valid from 2026-11-30"),
+            "{cause}"
+        );
+        assert!(hint.contains("clock"), "{hint}");
+        let (cause, _) = explained(&rejection(CertificateError::Expired, None));
+        assert_eq!(cause, "the server's certificate has expired");
+
+        let v1 = CertificateFacts::from_der(&der(V1_CRT)).unwrap();
+        let (cause, hint) = explained(&rejection(CertificateError::UnknownIssuer, Some(v1)));
+        assert!(cause.contains("X.509 version 1 certificate"), "{cause}");
+        assert!(
+            hint.contains("-extfile") && hint.contains("subjectAltName = IP:127.0.0.1"),
+            "{hint}"
+        );
+
+        let (cause, hint) = explained(&rejection(
+            CertificateError::BadSignature,
+            Some(guide_facts()),
+        ));
+        assert_eq!(cause, "");
+        assert!(hint.contains("private CA"), "{hint}");
+    }
+
+    #[test]
+    fn handshake_failures_without_a_refused_certificate_are_explained_from_the_alert() {
+        let client = Path::new("/etc/docker/certs.d/127.0.0.1:5000/client.cert");
+        let explain = |description: &str, client: Option<&Path>| {
+            let explanation = explain(HOST, description, None, client);
+            (explanation.cause.unwrap_or_default(), explanation.hint)
+        };
+        for alert in [
+            "CertificateRequired",
+            "BadCertificate",
+            "CertificateUnknown",
+            "UnknownCA",
+        ] {
+            let (cause, hint) = explain(
+                &format!("connection error: received fatal alert: {alert}"),
+                None,
+            );
+            assert!(cause.contains("requires a client certificate (mutual TLS), and none is configured for 127.0.0.1:5000"), "{alert}: {cause}");
+            assert!(
+                hint.contains("/etc/docker/certs.d/127.0.0.1:5000/client.cert")
+                    && hint.contains("client.key"),
+                "{hint}"
+            );
+        }
+        let (cause, _) = explain("received fatal alert: CertificateRequired", Some(client));
+        assert!(cause.contains("requires a client certificate"), "{cause}");
+        for alert in [
+            "BadCertificate",
+            "UnknownCA",
+            "CertificateExpired",
+            "AccessDenied",
+        ] {
+            let (cause, hint) = explain(
+                &format!("x: received fatal alert: {alert}: y"),
+                Some(client),
+            );
+            assert_eq!(
+                cause,
+                format!(
+                    "the registry refused the client certificate {} ({alert})",
+                    client.display()
+                )
+            );
+            assert!(hint.contains("tls.clientcas"), "{hint}");
+        }
+        let (cause, hint) = explain("received fatal alert: HandshakeFailure", None);
+        assert_eq!(cause, "");
+        assert!(hint.contains("certs.d/127.0.0.1:5000/ca.crt"), "{hint}");
+        let (cause, hint) = explain("received corrupt message of type InvalidContentType", None);
+        assert_eq!(cause, "");
+        assert!(
+            hint.contains("--insecure-registry 127.0.0.1:5000"),
+            "{hint}"
+        );
+    }
+
+    #[test]
+    fn openssl_subject_alt_name_syntax_and_dates() {
+        assert_eq!(san_entry("127.0.0.1"), "IP:127.0.0.1");
+        assert_eq!(san_entry("::1"), "IP:::1");
+        assert_eq!(san_entry("registry.local"), "DNS:registry.local");
+        assert_eq!(utc(GUIDE_NOT_BEFORE), "2026-11-30 10:01:41 UTC");
+        assert_eq!(utc(-5), "1970-01-01 00:00:00 UTC");
+    }
+
+    fn write(dir: &Path, files: &[(&str, &str)]) {
+        for (name, text) in files {
+            std::fs::write(dir.join(name), text).unwrap();
+        }
+    }
+
+    #[test]
+    fn certs_d_crt_files_are_cas_and_cert_key_pairs_are_client_certificates() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path();
+        assert_eq!(
+            CertsDirectory::read(&path.join("absent")).unwrap(),
+            CertsDirectory::default()
+        );
+        write(
+            path,
+            &[
+                ("b.crt", GUIDE_CRT),
+                ("a.crt", GUIDE_CRT),
+                ("client.cert", GUIDE_CRT),
+                ("client.key", GUIDE_KEY),
+                ("z.cert", GUIDE_CRT),
+                ("z.key", GUIDE_KEY),
+                ("notes.txt", "x"),
+            ],
+        );
+        let found = CertsDirectory::read(path).unwrap();
+        assert_eq!(found.cas, [path.join("a.crt"), path.join("b.crt")]);
+        assert_eq!(
+            found.client,
+            Some(ClientPair {
+                cert: path.join("client.cert"),
+                key: path.join("client.key")
+            })
+        );
+        let (chain, _) = found.client.unwrap().load().unwrap();
+        assert_eq!(chain, [der(GUIDE_CRT)]);
+
+        std::fs::remove_file(path.join("client.key")).unwrap();
+        let message = CertsDirectory::read(path).unwrap_err().message().to_owned();
+        assert!(
+            message.contains(&format!(
+                "{} has no {}",
+                path.join("client.cert").display(),
+                path.join("client.key").display()
+            )),
+            "{message}"
+        );
+        std::fs::remove_file(path.join("z.cert")).unwrap();
+        std::fs::remove_file(path.join("client.cert")).unwrap();
+        let message = CertsDirectory::read(path).unwrap_err().message().to_owned();
+        assert!(
+            message.contains(&format!(
+                "{} has no {}",
+                path.join("z.key").display(),
+                path.join("z.cert").display()
+            )),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn unusable_certs_d_files_are_errors_naming_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path();
+        write(path, &[("empty.crt", "no PEM here\n")]);
+        let error = host_tls_from(&[path.to_owned()]).err().unwrap();
+        assert!(
+            error
+                .message()
+                .contains("empty.crt: it holds no PEM certificate"),
+            "{}",
+            error.message()
+        );
+        std::fs::remove_file(path.join("empty.crt")).unwrap();
+
+        let pair = ClientPair {
+            cert: path.join("c.cert"),
+            key: path.join("c.key"),
+        };
+        write(
+            path,
+            &[
+                ("c.cert", GUIDE_CRT),
+                (
+                    "c.key",
+                    "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIB\n-----END ENCRYPTED PRIVATE KEY-----\n",
+                ),
+            ],
+        );
+        let error = pair.load().err().unwrap();
+        assert!(
+            error.message().contains("the private key is encrypted"),
+            "{}",
+            error.message()
+        );
+        write(path, &[("c.key", "garbage")]);
+        let error = pair.load().err().unwrap();
+        assert!(
+            error.message().contains("no private key found"),
+            "{}",
+            error.message()
+        );
+        write(path, &[("c.cert", "garbage"), ("c.key", GUIDE_KEY)]);
+        let error = pair.load().err().unwrap();
+        assert!(
+            error
+                .message()
+                .contains("c.cert: it holds no PEM certificate"),
+            "{}",
+            error.message()
+        );
+
+        // A key that is not the certificate's (SEC1 EC, `openssl ecparam -genkey -noout`).
+        let other_key = "-----BEGIN EC PRIVATE KEY-----
+MHcCAQEEII3dy/z/COLgq2aEUpHGyEOds0WyERkkrCJlfka+mjOLoAoGCCqGSM49
+AwEHoUQDQgAEGgNQ/5L8QoUmb8cr2IwWanj1pEOQTKn8Yjq8RoBrSdV9eL/TgVpb
+Iu4JWtWlk7zO9nrvyAWmrWBHxMZ22UAUqQ==
+-----END EC PRIVATE KEY-----
+";
+        write(path, &[("c.cert", GUIDE_CRT), ("c.key", other_key)]);
+        let error = host_tls_from(&[path.to_owned()]).err().unwrap();
+        assert!(
+            error.message().contains("cannot use client certificate"),
+            "{}",
+            error.message()
+        );
+        assert!(
+            error.message().contains("KeyMismatch"),
+            "{}",
+            error.message()
+        );
+        assert!(
+            error
+                .hint_text()
+                .unwrap()
+                .contains("the private key of that certificate")
+        );
+
+        write(path, &[("c.key", GUIDE_KEY), ("ca.crt", GUIDE_CRT)]);
+        let tls = host_tls_from(&[path.to_owned()]).unwrap();
+        assert_eq!(tls.client_certificate, Some(path.join("c.cert")));
+        assert_eq!(tls.config.alpn_protocols, [b"http/1.1".to_vec()]);
+    }
 }
