@@ -641,7 +641,7 @@ fn explain_rejection(host: &str, rejection: &Rejection, install_ca: &str) -> Exp
                         common_names.join(", ")
                     ),
                     format!(
-                        "reissue it with a subjectAltName, e.g. `-addext \"subjectAltName = {}\"`",
+                        "the registry's certificate does not name {server} in a subjectAltName: reissue it with one, e.g. `-addext \"subjectAltName = {}\"`",
                         san_entry(server)
                     ),
                 )
@@ -649,7 +649,7 @@ fn explain_rejection(host: &str, rejection: &Rejection, install_ca: &str) -> Exp
                 (
                     format!("{subject} names no host"),
                     format!(
-                        "reissue it with a subjectAltName, e.g. `-addext \"subjectAltName = {}\"`",
+                        "the registry's certificate does not name {server} in a subjectAltName: reissue it with one, e.g. `-addext \"subjectAltName = {}\"`",
                         san_entry(server)
                     ),
                 )
@@ -657,7 +657,7 @@ fn explain_rejection(host: &str, rejection: &Rejection, install_ca: &str) -> Exp
                 (
                     format!("{subject} is for {}, not {server}", names.join(", ")),
                     format!(
-                        "use a host name the certificate has, or reissue it with `subjectAltName = {}`",
+                        "the registry's certificate does not name {server}: use a host name it has, or reissue it with `subjectAltName = {}`",
                         san_entry(server)
                     ),
                 )
@@ -695,7 +695,8 @@ fn explain_rejection(host: &str, rejection: &Rejection, install_ca: &str) -> Exp
                 hint: if not_yet {
                     "check this machine's clock, or reissue the certificate".to_owned()
                 } else {
-                    "renew the registry's certificate (or this machine's clock is wrong)".to_owned()
+                    "the registry's certificate has expired (or this machine's clock is wrong): renew it"
+                        .to_owned()
                 },
             }
         }

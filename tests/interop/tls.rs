@@ -511,7 +511,7 @@ fn server_certificates_made_wrong_are_explained() {
         "v1",
         &[
             "has expired (valid from 2020-01-01 00:00:00 UTC to 2020-02-01 00:00:00 UTC",
-            "renew the registry's certificate (or this machine's clock is wrong)",
+            "the registry's certificate has expired (or this machine's clock is wrong): renew it",
         ],
     );
 }
