@@ -73,6 +73,8 @@ pub struct Rejection {
     pub error: CertificateError,
     /// What the server's certificate says (`None` when it cannot be parsed).
     pub certificate: Option<CertificateFacts>,
+    /// How many intermediate certificates the server sent after its own.
+    pub intermediates: usize,
 }
 
 /// What a certificate says, for messages.
@@ -451,6 +453,7 @@ impl ServerCertVerifier for RegistryVerifier {
             server_name: server_name.to_str().into_owned(),
             error: error.clone(),
             certificate: facts,
+            intermediates: intermediates.len(),
         });
         Err(rustls::Error::InvalidCertificate(error))
     }
@@ -715,21 +718,29 @@ fn explain_rejection(host: &str, rejection: &Rejection, install_ca: &str) -> Exp
                 hint: install_this,
             }
         }
-        CertificateError::UnknownIssuer => Explanation {
-            cause: Some(match facts {
-                Some(facts) => format!(
-                    "{subject} is issued by {}, a CA that is not trusted here",
-                    facts.issuer
-                ),
-                None => {
-                    "the server's certificate is issued by a CA that is not trusted here".to_owned()
-                }
-            }),
-            hint: format!(
+        CertificateError::UnknownIssuer => {
+            let issuer = facts.map(|facts| facts.issuer.clone());
+            let mut hint = format!(
                 "{} (the CA's certificate, not the server's)",
                 install_ca.replacen("put", "if you trust that CA, put", 1)
-            ),
-        },
+            );
+            if rejection.intermediates == 0 {
+                hint.push_str(&format!(
+                    "; if {} is an intermediate CA, the registry should send it after its own certificate (serve the full chain), or put it in that directory beside the root",
+                    issuer.as_deref().unwrap_or("the issuer")
+                ));
+            }
+            Explanation {
+                cause: Some(match issuer {
+                    Some(issuer) => {
+                        format!("{subject} is issued by {issuer}, a CA that is not trusted here")
+                    }
+                    None => "the server's certificate is issued by a CA that is not trusted here"
+                        .to_owned(),
+                }),
+                hint,
+            }
+        }
         _ => Explanation {
             cause: None,
             hint: format!("if the registry uses a private CA, {install_ca}"),
@@ -955,6 +966,7 @@ IZVQyjOC4XI=
             server_name: "127.0.0.1".into(),
             error,
             certificate: facts,
+            intermediates: 1,
         }
     }
 
@@ -1010,6 +1022,17 @@ IZVQyjOC4XI=
         );
         assert!(hint.contains("if you trust that CA, put the CA certificate in /etc/docker/certs.d/127.0.0.1:5000/ca.crt"), "{hint}");
         assert!(hint.contains("not the server's"), "{hint}");
+        assert!(!hint.contains("intermediate"), "{hint}");
+        let issued = CertificateFacts {
+            issuer: "CN=Corp Intermediate".into(),
+            ..guide_facts()
+        };
+        let alone = Rejection {
+            intermediates: 0,
+            ..rejection(CertificateError::UnknownIssuer, Some(issued))
+        };
+        let (_, hint) = explained(&alone);
+        assert!(hint.contains("if CN=Corp Intermediate is an intermediate CA, the registry should send it after its own certificate"), "{hint}");
         let (cause, _) = explained(&rejection(CertificateError::UnknownIssuer, None));
         assert!(
             cause.contains("issued by a CA that is not trusted"),

@@ -315,11 +315,12 @@ fn assert_refused(output: &Output, registry: &TestRegistry, tag: &str, expected:
     assert_eq!(manifests, 0, "{stderr}");
 }
 
-/// Docker's guide (docs.docker.com, "Run an externally-accessible registry" / "Use self-signed
-/// certificates"): the registry serves `domain.crt`, a self-signed `CA:TRUE` certificate, and
-/// users trust that same file as `certs.d/HOST:PORT/ca.crt` or through `SSL_CERT_FILE`. Reported
-/// against tools on rustls/webpki, which refuse a CA as an end entity (`CaUsedAsEndEntity`), e.g.
-/// rustls/webpki#308 and astral-sh/uv#8957; docker, skopeo and podman accept it.
+/// Docker's guide (docs.docker.com, "Use self-signed certificates" for a registry): the registry
+/// serves `domain.crt`, a self-signed `CA:TRUE` certificate, and users trust that same file as
+/// `certs.d/HOST:PORT/ca.crt`, through `SSL_CERT_FILE`, or appended to the system bundle
+/// (moby/moby#15227). rustls/webpki refuse a CA as an end entity (`CaUsedAsEndEntity`, reported
+/// in rustls/webpki#205 and lightningnetwork/lnd#5450 with the same openssl command); docker,
+/// skopeo and podman accept it.
 #[test]
 fn docker_guide_self_signed_ca_certificate_is_trusted_where_users_install_it() {
     let pki = Pki::new();
@@ -345,6 +346,14 @@ fn docker_guide_self_signed_ca_certificate_is_trusted_where_users_install_it() {
 
     let output = push(&registry, "ssl-cert-file", Some(&crt));
     assert_pushed(&output, &registry, "ssl-cert-file");
+
+    // Appended to (a copy of) the system bundle, as moby/moby#15227 did with `tee -a`.
+    let mut bundle = std::fs::read("/etc/ssl/certs/ca-certificates.crt").unwrap_or_default();
+    bundle.extend(std::fs::read(&crt).unwrap());
+    let bundle_path = pki.path("ca-certificates.crt");
+    std::fs::write(&bundle_path, bundle).unwrap();
+    let output = push(&registry, "system-bundle", Some(&bundle_path));
+    assert_pushed(&output, &registry, "system-bundle");
 
     let installed = CertsD::install(DOCKER_CERTS_D, &registry, &[("ca.crt", &crt)]);
     let output = push(&registry, "docker-certs-d", None);
@@ -457,8 +466,8 @@ fn private_ca_and_leaf_certificate() {
 
 /// Server certificates made wrong the ways bug reports show, each named for what it is:
 /// version 1 from `openssl x509 -req` without extensions, a common name but no subjectAltName
-/// (Go 1.15 dropped the CN fallback: docker/for-linux#1110-style "x509: certificate relies on
-/// legacy Common Name field"), another host's name, and an expired certificate.
+/// (Go 1.15 dropped the CN fallback: "x509: certificate relies on legacy Common Name field" in
+/// goharbor/harbor#16971 and rancher/rke2#775), another host's name, and an expired certificate.
 #[test]
 fn server_certificates_made_wrong_are_explained() {
     let pki = Pki::new();
@@ -639,4 +648,102 @@ fn mutual_tls_client_certificate_from_certs_d() {
             "tls.clientcas",
         ],
     );
+}
+
+/// A root CA, an intermediate and a leaf (distribution/distribution#2458: "both the intermediate
+/// and domain cert are installed"): the registry serving its chain with only the root trusted,
+/// or serving the leaf alone with the root and the intermediate trusted, works; the leaf alone
+/// with only the root trusted names the missing intermediate.
+#[test]
+fn intermediate_ca_served_in_the_chain_or_trusted_beside_the_root() {
+    let pki = Pki::new();
+    let root = pki.ca("root", "/CN=Example Root CA");
+    let ca_ext = [
+        "basicConstraints = critical, CA:TRUE",
+        "keyUsage = critical, keyCertSign, cRLSign",
+    ];
+    let (csr, _) = pki.request("intermediate", "/CN=Example Intermediate CA");
+    let intermediate = pki.sign("root", &csr, "intermediate", &ca_ext);
+    let (csr, key) = pki.request("leaf", "/CN=127.0.0.1");
+    let leaf = pki.sign(
+        "intermediate",
+        &csr,
+        "leaf",
+        &["subjectAltName = IP:127.0.0.1"],
+    );
+    let mut chain = std::fs::read(&leaf).unwrap();
+    chain.extend(std::fs::read(&intermediate).unwrap());
+    let chain_path = pki.path("chain.crt");
+    std::fs::write(&chain_path, chain).unwrap();
+
+    let registry = registry_serving(&chain_path, &key, &[]);
+    let installed = CertsD::install(DOCKER_CERTS_D, &registry, &[("ca.crt", &root)]);
+    let output = push(&registry, "chain", None);
+    drop(installed);
+    assert_pushed(&output, &registry, "chain");
+    drop(registry);
+
+    let registry = registry_serving(&leaf, &key, &[]);
+    let output = push(&registry, "leaf-only", Some(&root));
+    assert_refused(
+        &output,
+        &registry,
+        "leaf-only",
+        &[
+            "is issued by CN=Example Intermediate CA, a CA that is not trusted here",
+            "intermediate",
+        ],
+    );
+    let installed = CertsD::install(
+        DOCKER_CERTS_D,
+        &registry,
+        &[("root.crt", &root), ("intermediate.crt", &intermediate)],
+    );
+    let output = push(&registry, "both-trusted", None);
+    drop(installed);
+    assert_pushed(&output, &registry, "both-trusted");
+}
+
+/// A client certificate issued by an intermediate CA, kept in `client.cert` with that
+/// intermediate after it (genuinetools/reg#189: a registry that needs `ca.crt`, `client.cert`
+/// and `client.key`, where curl works and a client without certs.d support fails with "tls:
+/// handshake failure"). The registry trusts only the client root.
+#[test]
+fn mutual_tls_client_certificate_chain() {
+    let pki = Pki::new();
+    let ca = pki.ca("ca", "/CN=Example Private CA");
+    let (csr, server_key) = pki.request("server", "/CN=127.0.0.1");
+    let server = pki.sign("ca", &csr, "server", &["subjectAltName = IP:127.0.0.1"]);
+    let client_root = pki.ca("client-root", "/CN=Example Client Root");
+    let ca_ext = [
+        "basicConstraints = critical, CA:TRUE",
+        "keyUsage = critical, keyCertSign, cRLSign",
+    ];
+    let (csr, _) = pki.request("client-intermediate", "/CN=Example Client Intermediate");
+    let intermediate = pki.sign("client-root", &csr, "client-intermediate", &ca_ext);
+    let (csr, client_key) = pki.request("client", "/CN=builder");
+    let client = pki.sign(
+        "client-intermediate",
+        &csr,
+        "client",
+        &["extendedKeyUsage = clientAuth"],
+    );
+    let mut chain = std::fs::read(&client).unwrap();
+    chain.extend(std::fs::read(&intermediate).unwrap());
+    let chain_path = pki.path("client-chain.cert");
+    std::fs::write(&chain_path, chain).unwrap();
+    let registry = registry_serving(&server, &server_key, &[&client_root]);
+
+    let installed = CertsD::install(
+        CONTAINERS_CERTS_D,
+        &registry,
+        &[
+            ("ca.crt", &ca),
+            ("client.cert", &chain_path),
+            ("client.key", &client_key),
+        ],
+    );
+    let output = push(&registry, "chain", None);
+    drop(installed);
+    assert_pushed(&output, &registry, "chain");
 }
