@@ -447,6 +447,22 @@ impl Registry {
         {
             return error.hint(hint);
         }
+        if let Some(explanation) = tls::explain_answer(
+            &self.host,
+            status.as_u16(),
+            &answer.body,
+            self.client_certificate.as_deref(),
+        ) {
+            // The answer is a TLS front end's HTML page: its cause, not its markup.
+            let cause = explanation
+                .cause
+                .map_or_else(String::new, |cause| format!(": {cause}"));
+            return Error::registry(format!(
+                "registry {}: {operation} failed: {status}{cause}",
+                self.host
+            ))
+            .hint(explanation.hint);
+        }
         match status {
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => error.hint(format!(
                 "check that the credentials may pull and push these repositories; {LOGIN_HINT}"

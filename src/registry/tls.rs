@@ -75,6 +75,8 @@ pub struct Rejection {
     pub certificate: Option<CertificateFacts>,
     /// How many intermediate certificates the server sent after its own.
     pub intermediates: usize,
+    /// Why some system CA certificates could not be read, e.g. a missing `SSL_CERT_FILE`.
+    pub unread_roots: Vec<String>,
 }
 
 /// What a certificate says, for messages.
@@ -215,20 +217,11 @@ pub fn host_tls_from(directories: &[PathBuf]) -> Result<HostTls> {
             client = files.client;
         }
     }
-    if roots.is_empty() && !system.errors.is_empty() {
-        return Err(Error::registry(format!(
-            "no CA certificates could be read: {}",
-            system.errors.join("; ")
-        ))
-        .hint("check SSL_CERT_FILE and SSL_CERT_DIR, or install the system CA certificates (ca-certificates)"));
-    }
     let rejections = Arc::new(Rejections::default());
-    let verifier = Arc::new(RegistryVerifier::new(
-        &provider,
-        roots,
-        trusted,
-        rejections.clone(),
-    )?);
+    let mut verifier = RegistryVerifier::new(&provider, roots, trusted, rejections.clone())?;
+    // Not an error here: a plain-HTTP registry needs no CA. Told when a certificate is refused.
+    verifier.unread_roots = system.errors.clone();
+    let verifier = Arc::new(verifier);
     let builder = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|error| Error::registry(format!("cannot set up TLS: {error}")))?
@@ -385,6 +378,8 @@ struct RegistryVerifier {
     /// Every certificate configured as trusted (system roots, `SSL_CERT_FILE`, certs.d `*.crt`).
     trusted: HashSet<Vec<u8>>,
     rejections: Arc<Rejections>,
+    /// Why some system CA certificates could not be read (`SSL_CERT_FILE` missing, …).
+    unread_roots: Vec<String>,
 }
 
 impl RegistryVerifier {
@@ -412,6 +407,7 @@ impl RegistryVerifier {
             algorithms: provider.signature_verification_algorithms,
             trusted,
             rejections,
+            unread_roots: Vec::new(),
         })
     }
 }
@@ -454,6 +450,7 @@ impl ServerCertVerifier for RegistryVerifier {
             error: error.clone(),
             certificate: facts,
             intermediates: intermediates.len(),
+            unread_roots: self.unread_roots.clone(),
         });
         Err(rustls::Error::InvalidCertificate(error))
     }
@@ -554,7 +551,27 @@ pub fn explain(
         "put the CA certificate in /etc/docker/certs.d/{host}/ca.crt (or /etc/containers/certs.d/{host}/ca.crt), or point SSL_CERT_FILE at it"
     );
     if let Some(rejection) = rejection {
-        return explain_rejection(host, rejection, &install_ca);
+        let mut explanation = explain_rejection(host, rejection, &install_ca);
+        let about_trust = !matches!(
+            rejection.error,
+            CertificateError::NotValidForName
+                | CertificateError::NotValidForNameContext { .. }
+                | CertificateError::Expired
+                | CertificateError::ExpiredContext { .. }
+                | CertificateError::NotValidYet
+                | CertificateError::NotValidYetContext { .. }
+        );
+        if about_trust && !rejection.unread_roots.is_empty() {
+            let unread = format!(
+                "; some CA certificates could not be read: {}",
+                rejection.unread_roots.join("; ")
+            );
+            explanation.cause = Some(explanation.cause.unwrap_or_default() + &unread);
+            explanation
+                .hint
+                .push_str("; check SSL_CERT_FILE and SSL_CERT_DIR");
+        }
+        return explanation;
     }
     let alert = description
         .split("received fatal alert: ")
@@ -568,20 +585,11 @@ pub fn explain(
             ),
         };
     }
-    let client_files = format!(
-        "/etc/docker/certs.d/{host}/client.cert and its key in /etc/docker/certs.d/{host}/client.key"
-    );
     match (alert, client_certificate) {
         (Some("CertificateRequired"), _)
-        | (
-            Some("BadCertificate" | "CertificateUnknown" | "UnknownCA"),
-            None,
-        ) => Explanation {
-            cause: Some(format!(
-                "the registry requires a client certificate (mutual TLS), and none is configured for {host}"
-            )),
-            hint: format!("put the client certificate in {client_files} (PEM)"),
-        },
+        | (Some("BadCertificate" | "CertificateUnknown" | "UnknownCA"), None) => {
+            client_certificate_missing(host)
+        }
         (
             Some(
                 alert @ ("BadCertificate"
@@ -593,17 +601,64 @@ pub fn explain(
                 | "AccessDenied"),
             ),
             Some(certificate),
-        ) => Explanation {
-            cause: Some(format!(
-                "the registry refused the client certificate {} ({alert})",
-                certificate.display()
-            )),
-            hint: "check that the client certificate is signed by a CA the registry trusts for clients (distribution's tls.clientcas), is still valid, and is meant for client authentication (extendedKeyUsage clientAuth, if it has one)".to_owned(),
-        },
+        ) => client_certificate_refused(certificate, alert),
         _ => Explanation {
             cause: None,
             hint: format!("if the registry uses a private CA, {install_ca}"),
         },
+    }
+}
+
+/// Explains an HTTP answer from a TLS front end (nginx with `ssl_verify_client on`) that wanted
+/// a client certificate: a 400 whose page says "No required SSL certificate was sent" (none
+/// given) or "The SSL certificate error" (refused). `None` for any other answer.
+pub fn explain_answer(
+    host: &str,
+    status: u16,
+    body: &str,
+    client_certificate: Option<&Path>,
+) -> Option<Explanation> {
+    if status != 400 {
+        return None;
+    }
+    let page = |phrase: &str, explanation: Explanation| Explanation {
+        cause: explanation
+            .cause
+            .map(|cause| format!("\"{phrase}\": {cause}")),
+        hint: explanation.hint,
+    };
+    const MISSING: &str = "No required SSL certificate was sent";
+    const REFUSED: &str = "The SSL certificate error";
+    if body.contains(MISSING) {
+        return Some(page(MISSING, client_certificate_missing(host)));
+    }
+    match client_certificate {
+        Some(certificate) if body.contains(REFUSED) => Some(page(
+            REFUSED,
+            client_certificate_refused(certificate, "HTTP 400"),
+        )),
+        _ => None,
+    }
+}
+
+fn client_certificate_missing(host: &str) -> Explanation {
+    Explanation {
+        cause: Some(format!(
+            "the registry requires a client certificate (mutual TLS), and none is configured for {host}"
+        )),
+        hint: format!(
+            "put the client certificate in /etc/docker/certs.d/{host}/client.cert and its key in /etc/docker/certs.d/{host}/client.key (PEM)"
+        ),
+    }
+}
+
+fn client_certificate_refused(certificate: &Path, reason: &str) -> Explanation {
+    Explanation {
+        cause: Some(format!(
+            "the registry refused the client certificate {} ({reason})",
+            certificate.display()
+        )),
+        hint: "check that the client certificate is signed by a CA the registry trusts for clients (distribution's tls.clientcas), is still valid, and is meant for client authentication (extendedKeyUsage clientAuth, if it has one)".to_owned(),
     }
 }
 
@@ -967,6 +1022,7 @@ IZVQyjOC4XI=
             error,
             certificate: facts,
             intermediates: 1,
+            unread_roots: Vec::new(),
         }
     }
 
@@ -1164,6 +1220,62 @@ IZVQyjOC4XI=
             hint.contains("--insecure-registry 127.0.0.1:5000"),
             "{hint}"
         );
+    }
+
+    #[test]
+    fn unread_system_certificates_are_named_when_trust_fails() {
+        let unread = |error| Rejection {
+            unread_roots: vec!["could not load PEM file \"/nowhere.pem\"".into()],
+            ..rejection(error, Some(guide_facts()))
+        };
+        let (cause, hint) = explained(&unread(CertificateError::UnknownIssuer));
+        assert!(
+            cause.ends_with(
+                "; some CA certificates could not be read: could not load PEM file \"/nowhere.pem\""
+            ),
+            "{cause}"
+        );
+        assert!(
+            hint.ends_with("; check SSL_CERT_FILE and SSL_CERT_DIR"),
+            "{hint}"
+        );
+        let (cause, hint) = explained(&unread(CertificateError::ExpiredContext {
+            time: at(GUIDE_NOT_AFTER + 1),
+            not_after: at(GUIDE_NOT_AFTER),
+        }));
+        assert!(!cause.contains("could not be read"), "{cause}");
+        assert!(!hint.contains("SSL_CERT_DIR"), "{hint}");
+        let (cause, _) = explained(&unread(CertificateError::NotValidForName));
+        assert!(!cause.contains("could not be read"), "{cause}");
+    }
+
+    #[test]
+    fn nginx_client_certificate_pages_are_explained() {
+        let client = Path::new("/etc/docker/certs.d/127.0.0.1:5000/client.cert");
+        let missing =
+            "<html><head><title>400 No required SSL certificate was sent</title></head></html>";
+        let refused = "<html><head><title>400 The SSL certificate error</title></head></html>";
+        let explanation = explain_answer(HOST, 400, missing, None).unwrap();
+        assert_eq!(
+            explanation.cause.unwrap(),
+            "\"No required SSL certificate was sent\": the registry requires a client certificate (mutual TLS), and none is configured for 127.0.0.1:5000"
+        );
+        assert!(
+            explanation
+                .hint
+                .contains("certs.d/127.0.0.1:5000/client.cert")
+        );
+        let explanation = explain_answer(HOST, 400, refused, Some(client)).unwrap();
+        assert_eq!(
+            explanation.cause.unwrap(),
+            format!(
+                "\"The SSL certificate error\": the registry refused the client certificate {} (HTTP 400)",
+                client.display()
+            )
+        );
+        assert!(explain_answer(HOST, 400, refused, None).is_none());
+        assert!(explain_answer(HOST, 401, missing, None).is_none());
+        assert!(explain_answer(HOST, 400, "{\"errors\":[]}", Some(client)).is_none());
     }
 
     #[test]

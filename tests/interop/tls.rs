@@ -239,7 +239,12 @@ struct CertsD {
 
 impl CertsD {
     fn install(directory: &str, registry: &TestRegistry, files: &[(&str, &Path)]) -> CertsD {
-        let path = Path::new(directory).join(registry.host());
+        CertsD::install_for(directory, &registry.host(), files)
+    }
+
+    /// For `host` (`127.0.0.1:PORT`, a port of this test's own).
+    fn install_for(directory: &str, host: &str, files: &[(&str, &Path)]) -> CertsD {
+        let path = Path::new(directory).join(host);
         std::fs::create_dir_all(&path).unwrap();
         for (name, source) in files {
             std::fs::copy(source, path.join(name)).unwrap();
@@ -270,9 +275,14 @@ fn registry_serving(certificate: &Path, key: &Path, client_cas: &[&Path]) -> Tes
 
 /// `lambda-image build` of the stand-in base pushed to `fn:TAG`, with `SSL_CERT_FILE` if given.
 fn push(registry: &TestRegistry, tag: &str, ssl_cert_file: Option<&Path>) -> Output {
+    push_to(&registry.host(), tag, ssl_cert_file)
+}
+
+/// [`push`] to `host` (a proxy in front of a registry).
+fn push_to(host: &str, tag: &str, ssl_cert_file: Option<&Path>) -> Output {
     let scratch = Scratch::new();
     let base = base_reference();
-    let target = registry.reference(&format!("fn:{tag}"));
+    let target = format!("{host}/fn:{tag}");
     let mut args = both_bootstrap_args();
     args.extend(["--base".into(), base, "--tag".into(), target]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -746,4 +756,175 @@ fn mutual_tls_client_certificate_chain() {
     let output = push(&registry, "chain", None);
     drop(installed);
     assert_pushed(&output, &registry, "chain");
+}
+
+/// nginx terminating TLS in front of a registry (Debian's `nginx`), as distribution's docs and
+/// Harbor set it up, optionally requiring a client certificate (`ssl_verify_client on`).
+struct Nginx {
+    child: std::process::Child,
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl Nginx {
+    fn start(upstream: &str, certificate: &Path, key: &Path, client_ca: Option<&Path>) -> Nginx {
+        let dir = tempfile::Builder::new()
+            .prefix("nginx-")
+            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+            .unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let path = |name: &str| dir.path().join(name).display().to_string();
+        let client_auth = client_ca.map_or(String::new(), |ca| {
+            format!(
+                "ssl_client_certificate {};\n    ssl_verify_client on;\n",
+                ca.display()
+            )
+        });
+        let config = format!(
+            "worker_processes 1;
+pid {pid};
+error_log {error_log};
+events {{ worker_connections 64; }}
+http {{
+  access_log {access_log};
+  client_body_temp_path {temp}/body;
+  proxy_temp_path {temp}/proxy;
+  fastcgi_temp_path {temp}/fastcgi;
+  uwsgi_temp_path {temp}/uwsgi;
+  scgi_temp_path {temp}/scgi;
+  server {{
+    listen 127.0.0.1:{port} ssl;
+    ssl_certificate {certificate};
+    ssl_certificate_key {key};
+    {client_auth}
+    client_max_body_size 0;
+    chunked_transfer_encoding on;
+    location / {{
+      proxy_pass {upstream};
+      proxy_set_header Host $http_host;
+      proxy_set_header X-Forwarded-Proto $scheme;
+      proxy_request_buffering off;
+      proxy_read_timeout 900;
+    }}
+  }}
+}}
+",
+            pid = path("nginx.pid"),
+            error_log = path("error.log"),
+            access_log = path("access.log"),
+            temp = dir.path().display(),
+            certificate = certificate.display(),
+            key = key.display(),
+        );
+        std::fs::write(dir.path().join("nginx.conf"), config).unwrap();
+        let mut child = Command::new("nginx")
+            .arg("-p")
+            .arg(dir.path())
+            .arg("-c")
+            .arg(dir.path().join("nginx.conf"))
+            .args(["-g", "daemon off;"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("nginx not found: run `bash tests/run.sh`, which installs it");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if std::time::Instant::now() > deadline || child.try_wait().unwrap().is_some() {
+                let _ = child.kill();
+                panic!(
+                    "nginx did not start: {}",
+                    std::fs::read_to_string(dir.path().join("error.log")).unwrap_or_default()
+                );
+            }
+            std::thread::sleep(std::time::Duration::from_millis(25));
+        }
+        Nginx { child, dir, port }
+    }
+
+    fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        // SIGTERM: the master stops its workers, which SIGKILL would leave behind.
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+        let _ = self.dir.path();
+    }
+}
+
+/// nginx requiring a client certificate in front of the registry (docker-archive/
+/// docker-registry#167): nginx refuses a missing or unknown client certificate with an HTTP 400
+/// page ("No required SSL certificate was sent", "The SSL certificate error"), not a TLS alert.
+#[test]
+fn client_certificate_required_by_nginx_in_front_of_the_registry() {
+    let pki = Pki::new();
+    let ca = pki.ca("ca", "/CN=Example Private CA");
+    let (csr, server_key) = pki.request("server", "/CN=127.0.0.1");
+    let server = pki.sign("ca", &csr, "server", &["subjectAltName = IP:127.0.0.1"]);
+    let client_ca = pki.ca("client-ca", "/CN=Example Client CA");
+    let registry = TestRegistry::start(RegistryOptions::default());
+    let nginx = Nginx::start(&registry.url(), &server, &server_key, Some(&client_ca));
+    let host = nginx.host();
+
+    let installed = CertsD::install_for(DOCKER_CERTS_D, &host, &[("ca.crt", &ca)]);
+    let output = push_to(&host, "none", None);
+    drop(installed);
+    assert_refused(
+        &output,
+        &registry,
+        "none",
+        &[
+            "No required SSL certificate was sent",
+            &format!(
+                "requires a client certificate (mutual TLS), and none is configured for {host}"
+            ),
+            &format!("/etc/docker/certs.d/{host}/client.cert"),
+        ],
+    );
+
+    let client_auth = ["extendedKeyUsage = clientAuth"];
+    let (csr, stranger_key) = pki.request("stranger", "/CN=builder");
+    let stranger = pki.sign("ca", &csr, "stranger", &client_auth);
+    let installed = CertsD::install_for(
+        DOCKER_CERTS_D,
+        &host,
+        &[
+            ("ca.crt", &ca),
+            ("client.cert", &stranger),
+            ("client.key", &stranger_key),
+        ],
+    );
+    let output = push_to(&host, "stranger", None);
+    drop(installed);
+    assert_refused(
+        &output,
+        &registry,
+        "stranger",
+        &["the registry refused the client certificate", "client.cert"],
+    );
+
+    let (csr, key) = pki.request("client", "/CN=builder");
+    let client = pki.sign("client-ca", &csr, "client", &client_auth);
+    let installed = CertsD::install_for(
+        DOCKER_CERTS_D,
+        &host,
+        &[
+            ("ca.crt", &ca),
+            ("client.cert", &client),
+            ("client.key", &key),
+        ],
+    );
+    let output = push_to(&host, "v1", None);
+    drop(installed);
+    assert_pushed(&output, &registry, "v1");
 }
