@@ -482,12 +482,6 @@ impl ServerCertVerifier for RegistryVerifier {
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.algorithms.supported_schemes()
     }
-
-    fn root_hint_subjects(&self) -> Option<&[rustls::DistinguishedName]> {
-        self.webpki
-            .as_ref()
-            .and_then(|webpki| webpki.root_hint_subjects())
-    }
 }
 
 /// The checks left for a server certificate that is itself configured as trusted: it names
@@ -577,7 +571,8 @@ pub fn explain(
         .split("received fatal alert: ")
         .nth(1)
         .map(|rest| rest.split([' ', ':', ',', ')']).next().unwrap_or(rest));
-    if description.contains("InvalidContentType") || description.contains("corrupt message") {
+    // rustls: "received corrupt message of type InvalidContentType".
+    if description.contains("InvalidContentType") {
         return Explanation {
             cause: None,
             hint: format!(
@@ -1016,6 +1011,28 @@ IZVQyjOC4XI=
         assert!(!empty.supported_verify_schemes().is_empty());
     }
 
+    #[test]
+    fn a_version_1_certificate_trusted_as_it_is_is_refused_for_its_version() {
+        let verifier = verifier(&[V1_CRT], true);
+        verifier
+            .verify_server_cert(
+                &der(V1_CRT),
+                &[],
+                &name("127.0.0.1"),
+                &[],
+                at(GUIDE_NOT_BEFORE),
+            )
+            .unwrap_err();
+        let rejection = verifier.rejections.take().unwrap();
+        assert!(
+            format!("{:?}", rejection.error).contains("UnsupportedCertVersion"),
+            "{:?}",
+            rejection.error
+        );
+        let (cause, _) = explained(&rejection);
+        assert!(cause.contains("X.509 version 1 certificate"), "{cause}");
+    }
+
     fn rejection(error: CertificateError, facts: Option<CertificateFacts>) -> Rejection {
         Rejection {
             server_name: "127.0.0.1".into(),
@@ -1157,6 +1174,14 @@ IZVQyjOC4XI=
             hint.contains("-extfile") && hint.contains("subjectAltName = IP:127.0.0.1"),
             "{hint}"
         );
+
+        // Another webpki error passed on as `Other` is not taken for a CA used as a server's.
+        let other = CertificateError::Other(rustls::OtherError(Arc::new(std::io::Error::other(
+            "UnsupportedCriticalExtension",
+        ))));
+        let (cause, hint) = explained(&rejection(other, Some(guide_facts())));
+        assert_eq!(cause, "");
+        assert!(hint.contains("private CA"), "{hint}");
 
         let (cause, hint) = explained(&rejection(
             CertificateError::BadSignature,
