@@ -7,13 +7,19 @@
 //! `certs.d` directory of the host ([`CERTS_DIRECTORIES`]), read as docker documents it
 //! (<https://docs.docker.com/engine/security/certificates/>): `*.crt` files are CA
 //! certificates, and a `*.cert` file with the `*.key` of the same name is a client certificate
-//! for a registry that requires mutual TLS.
+//! for a registry that requires mutual TLS (the first pair by file name, docker's directory
+//! before containers'; a `.cert` or `.key` left alone is an error naming both files, as in
+//! docker). Keys are PEM: PKCS#8, PKCS#1 RSA or SEC1 EC, unencrypted.
 //!
 //! The verifier is webpki's, with one exception that Go's `crypto/x509` (so docker, skopeo,
 //! podman) also makes: a server certificate that is byte for byte one of the certificates
-//! configured as trusted is accepted even when webpki would refuse it as an end entity (the
-//! self-signed `CA:TRUE` certificate of Docker's guide, `CaUsedAsEndEntity`); its host name
-//! and validity dates are still checked, and the handshake signatures still verified.
+//! configured as trusted (a system root, one in `SSL_CERT_FILE`, a certs.d `*.crt`) is
+//! accepted even when webpki would refuse it as an end entity (the self-signed `CA:TRUE`
+//! certificate of Docker's guide, `CaUsedAsEndEntity`); its host name (subjectAltName) and
+//! validity dates are still checked, and the handshake signatures still verified.
+//!
+//! A refused certificate is recorded ([`Rejections`]) so that [`explain`] can name the real
+//! cause; [`explain_answer`] does the same for a TLS front end's HTTP page (nginx).
 //!
 //! Not here: choosing HTTPS or plain HTTP, proxies, or retrying (see [`super::client`] and
 //! [`super::retry`]).
@@ -355,12 +361,13 @@ impl ClientPair {
         let key_pem = std::fs::read(&self.key).map_err(|error| {
             bad_file(&self.key, &error.to_string()).hint("it must be a readable PEM private key")
         })?;
-        let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|error| {
+        // The parser's own words are left out: they may quote the file, which holds a secret.
+        let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|_| {
             if String::from_utf8_lossy(&key_pem).contains("ENCRYPTED") {
                 bad_file(&self.key, "the private key is encrypted")
                     .hint("store it unencrypted, e.g. `openssl pkey -in client.key -out client.key.plain`, and keep the file readable by you only")
             } else {
-                bad_file(&self.key, &format!("no private key found ({error})"))
+                bad_file(&self.key, "no PEM private key found")
                     .hint("it must be a PEM private key: PKCS#8 (BEGIN PRIVATE KEY), RSA (BEGIN RSA PRIVATE KEY) or EC (BEGIN EC PRIVATE KEY)")
             }
         })?;
@@ -1411,7 +1418,7 @@ IZVQyjOC4XI=
         write(path, &[("c.key", "garbage")]);
         let error = pair.load().err().unwrap();
         assert!(
-            error.message().contains("no private key found"),
+            error.message().contains("no PEM private key found"),
             "{}",
             error.message()
         );
