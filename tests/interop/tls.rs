@@ -472,6 +472,22 @@ fn private_ca_and_leaf_certificate() {
     let output = push(&registry, "ca-trusted", None);
     drop(installed);
     assert_pushed(&output, &registry, "ca-trusted");
+
+    // Harbor's guide also copies the server's own certificate and key there, as
+    // `HOST.cert` + `HOST.key`: a pair, offered only to a registry that asks for one.
+    let host = registry.host();
+    let installed = CertsD::install(
+        DOCKER_CERTS_D,
+        &registry,
+        &[
+            ("ca.crt", &ca),
+            (&format!("{host}.cert"), &leaf),
+            (&format!("{host}.key"), &key),
+        ],
+    );
+    let output = push(&registry, "harbor-layout", None);
+    drop(installed);
+    assert_pushed(&output, &registry, "harbor-layout");
 }
 
 /// Server certificates made wrong the ways bug reports show, each named for what it is:
