@@ -9,8 +9,8 @@
 //! this client itself sends to another host (an upload session's `Location` there) get no
 //! `Authorization` either ([`super::location`]).
 
-use std::path::Path;
-use std::sync::Mutex;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use reqwest::StatusCode;
@@ -26,14 +26,13 @@ use super::retry::{
     Retries, Tried, is_dns_error, is_retryable_status, is_retryable_transport_error, is_tls_error,
     retry_after, send_with_retries,
 };
+use super::tls::{self, Rejections};
 use crate::error::{Error, Result};
 
 /// What to do when a registry wants credentials it did not get, or refused them.
 pub const LOGIN_HINT: &str = "give credentials with --creds USER:PASS, or log in so that \
      ~/.docker/config.json (or $REGISTRY_AUTH_FILE) has them, e.g. `docker login HOST`, \
      or a credHelpers entry such as ecr-login for ECR";
-/// Where extra CA certificates for a registry are looked for, as docker and podman do.
-const CERTS_DIRECTORIES: [&str; 2] = ["/etc/docker/certs.d", "/etc/containers/certs.d"];
 /// How long connecting may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 /// The whole-request limit for small requests (manifests, HEAD, upload sessions, tokens). Blob
@@ -65,6 +64,9 @@ pub struct Registry {
     host: String,
     base_url: String,
     http: Client,
+    /// What the TLS verifier refused last, and the client certificate offered (for errors).
+    tls_rejections: Arc<Rejections>,
+    client_certificate: Option<PathBuf>,
     credential: Option<Credential>,
     credential_origin: Option<String>,
     scopes: Vec<String>,
@@ -101,7 +103,7 @@ impl Registry {
     /// Connects to `host`: HTTPS, or for a loopback or `--insecure-registry` host plain HTTP
     /// when it does not speak TLS; then authenticates as its `/v2/` challenge asks.
     pub fn connect(host: &str, options: ConnectOptions) -> Result<Registry> {
-        let http = build_http_client(host)?;
+        let (http, host_tls) = build_http_client(host)?;
         let plain_http_allowed = allows_plain_http(host, &options.insecure_registries);
         let api_host = api_host(host);
         let ecr = options
@@ -111,6 +113,8 @@ impl Registry {
             host: host.to_owned(),
             base_url: format!("https://{api_host}"),
             http,
+            tls_rejections: host_tls.rejections,
+            client_certificate: host_tls.client_certificate,
             credential: options.credential,
             credential_origin: options.credential_origin,
             scopes: options.scopes,
@@ -534,6 +538,22 @@ impl Registry {
         {
             return error.hint(hint);
         }
+        if let Some(explanation) = tls::explain_answer(
+            &self.host,
+            status.as_u16(),
+            &answer.body,
+            self.client_certificate.as_deref(),
+        ) {
+            // The answer is a TLS front end's HTML page: its cause, not its markup.
+            let cause = explanation
+                .cause
+                .map_or_else(String::new, |cause| format!(": {cause}"));
+            return Error::registry(format!(
+                "registry {}: {operation} failed: {status}{cause}",
+                self.host
+            ))
+            .hint(explanation.hint);
+        }
         match status {
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => error.hint(format!(
                 "check that the credentials may pull and push these repositories; {LOGIN_HINT}"
@@ -546,11 +566,21 @@ impl Registry {
     pub fn transport_error(&self, operation: &str, error: &reqwest::Error) -> Error {
         let description = describe_transport_error(error);
         if is_tls_error(error) || answered_in_plain_http(&description) {
+            let rejection = self.tls_rejections.take();
+            let explanation = tls::explain(
+                &self.host,
+                &description,
+                rejection.as_ref(),
+                self.client_certificate.as_deref(),
+            );
+            let cause = explanation
+                .cause
+                .map_or_else(String::new, |cause| format!(": {cause}"));
             Error::registry(format!(
-                "registry {}: {operation} failed: TLS: {description}",
+                "registry {}: {operation} failed: TLS: {description}{cause}",
                 self.host
             ))
-            .hint(tls_hint(&self.host, &description))
+            .hint(explanation.hint)
         } else if is_dns_error(error) {
             let name = error
                 .url()
@@ -585,26 +615,6 @@ pub(super) fn after_tries(error: Error, tries: u32) -> Error {
 /// InvalidContentType"): the host speaks HTTP only.
 fn answered_in_plain_http(description: &str) -> bool {
     description.contains("InvalidContentType")
-}
-
-/// What to do about a TLS failure, from rustls's description of it.
-fn tls_hint(host: &str, description: &str) -> String {
-    if description.contains("not valid for name") {
-        format!(
-            "the registry's certificate does not name {host}: use a host name the certificate has, or have it reissued for {host}"
-        )
-    } else if description.contains("Expired") || description.contains("expired") {
-        "the registry's certificate has expired (or this machine's clock is wrong): renew the certificate".to_owned()
-    } else if description.contains("InvalidContentType") || description.contains("corrupt message")
-    {
-        format!(
-            "{host} may speak only plain HTTP; if you trust the network, allow that with --insecure-registry {host}"
-        )
-    } else {
-        format!(
-            "if the registry uses a private CA, put it in /etc/docker/certs.d/{host}/ca.crt or point SSL_CERT_FILE at it"
-        )
-    }
 }
 
 /// The challenge of a 401 answer.
@@ -748,57 +758,27 @@ pub(super) fn host_without_port(host: &str) -> &str {
     }
 }
 
-/// The HTTP client for `host`: system roots (which honour `SSL_CERT_FILE`), plus any CA in
-/// `/etc/docker/certs.d/HOST/` or `/etc/containers/certs.d/HOST/`.
-fn build_http_client(host: &str) -> Result<Client> {
-    let mut builder = Client::builder()
+/// The HTTP client for `host`, with its TLS set-up ([`tls::host_tls`]): system roots (which
+/// honour `SSL_CERT_FILE`), and the CA and client certificates of `/etc/docker/certs.d/HOST/`
+/// or `/etc/containers/certs.d/HOST/`.
+fn build_http_client(host: &str) -> Result<(Client, tls::HostTls)> {
+    let host_tls = tls::host_tls(host)?;
+    let client = Client::builder()
         .user_agent(concat!("lambda-image/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(CONNECT_TIMEOUT)
         .timeout(None::<Duration>)
         .tcp_keepalive(Duration::from_secs(30))
-        .http1_only();
-    for directory in CERTS_DIRECTORIES {
-        for certificate in certificates_in(&Path::new(directory).join(host))? {
-            builder = builder.add_root_certificate(certificate);
-        }
-    }
-    builder.build().map_err(|error| {
-        Error::registry(format!(
-            "cannot set up HTTPS for {host}: {}",
-            describe_transport_error(&error)
-        ))
-        .hint("check SSL_CERT_FILE and the system CA certificates")
-    })
-}
-
-/// The `*.crt` CA files of a certs.d directory (absent directory: none).
-fn certificates_in(directory: &Path) -> Result<Vec<reqwest::Certificate>> {
-    let Ok(listing) = std::fs::read_dir(directory) else {
-        return Ok(Vec::new());
-    };
-    let mut certificates = Vec::new();
-    let mut paths: Vec<_> = listing
-        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
-        .filter(|path| path.extension().is_some_and(|ext| ext == "crt"))
-        .collect();
-    paths.sort();
-    for path in paths {
-        let bad = |why: String| {
+        .http1_only()
+        .use_preconfigured_tls(host_tls.config.clone())
+        .build()
+        .map_err(|error| {
             Error::registry(format!(
-                "cannot use CA certificate {}: {why}",
-                path.display()
+                "cannot set up HTTPS for {host}: {}",
+                describe_transport_error(&error)
             ))
-            .hint("it must be a PEM file of CA certificates")
-        };
-        let pem = std::fs::read(&path).map_err(|error| bad(error.to_string()))?;
-        let found =
-            reqwest::Certificate::from_pem_bundle(&pem).map_err(|error| bad(error.to_string()))?;
-        if found.is_empty() {
-            return Err(bad("it holds no certificate".to_owned()));
-        }
-        certificates.extend(found);
-    }
-    Ok(certificates)
+            .hint("check SSL_CERT_FILE and the system CA certificates")
+        })?;
+    Ok((client, host_tls))
 }
 
 #[cfg(test)]
@@ -828,25 +808,6 @@ mod tests {
         }
     }
 
-    #[test]
-    fn tls_hints_say_what_is_wrong_with_the_certificate() {
-        let host = "registry.internal:5000";
-        let hint = |description| tls_hint(host, description);
-        assert!(
-            hint("invalid peer certificate: certificate not valid for name \"x\"")
-                .contains("does not name")
-        );
-        assert!(hint("invalid peer certificate: Expired").contains("has expired"));
-        assert!(
-            hint("received corrupt message of type InvalidContentType")
-                .contains("--insecure-registry registry.internal:5000")
-        );
-        assert!(
-            hint("invalid peer certificate: UnknownIssuer")
-                .contains("certs.d/registry.internal:5000/ca.crt")
-        );
-    }
-
     /// A registry that speaks only plain HTTP, asked over HTTPS, is named as such (loopback
     /// only here, but the description is the same for any host).
     #[test]
@@ -860,13 +821,17 @@ mod tests {
                 let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
             }
         });
-        let http = build_http_client("127.0.0.1").unwrap();
+        let (http, _) = build_http_client("127.0.0.1").unwrap();
         let error = http
             .get(format!("https://127.0.0.1:{port}/v2/"))
             .send()
             .unwrap_err();
         let description = describe_transport_error(&error);
         assert!(answered_in_plain_http(&description), "{description}");
-        assert!(tls_hint("127.0.0.1:1", &description).contains("--insecure-registry"));
+        let explanation = tls::explain("127.0.0.1:1", &description, None, None);
+        assert!(
+            explanation.hint.contains("--insecure-registry"),
+            "{explanation:?}"
+        );
     }
 }

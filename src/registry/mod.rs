@@ -16,6 +16,7 @@ pub mod progress;
 pub mod pull;
 pub mod push;
 pub mod retry;
+pub mod tls;
 pub mod transfer;
 
 use std::collections::BTreeMap;

@@ -154,6 +154,19 @@ pub struct RegistryOptions {
     /// distribution's `http.relativeurls: true`: `Location` headers (upload sessions) are
     /// relative (`/v2/<repo>/blobs/uploads/<uuid>?_state=…`) instead of absolute.
     pub relative_urls: bool,
+    /// Serve HTTPS with these files instead of the harness's own CA and certificate (then
+    /// `tls` is not needed, and [`TestRegistry::ca_cert`] is `None`).
+    pub tls_files: Option<TlsFiles>,
+}
+
+/// A server certificate and key (PEM) for the registry to serve, made by the test as users make
+/// them; with `client_cas`, the registry requires a client certificate signed by one of those
+/// CAs (distribution's `http.tls.clientcas`, Go's `RequireAndVerifyClientCert`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub certificate: PathBuf,
+    pub key: PathBuf,
+    pub client_cas: Vec<PathBuf>,
 }
 
 /// One line of the registry's access log.
@@ -216,7 +229,15 @@ impl TestRegistry {
                 (auth, Some(server))
             }
         };
-        let tls = options.tls.then(|| generate_tls(base));
+        let tls = match &options.tls_files {
+            Some(files) => Some(Tls {
+                ca_cert: None,
+                server_cert: files.certificate.clone(),
+                server_key: files.key.clone(),
+                client_cas: files.client_cas.clone(),
+            }),
+            None => options.tls.then(|| generate_tls(base)),
+        };
         let log_path = base.join(LOG_FILE);
 
         for attempt in 1..=PORT_ATTEMPTS {
@@ -253,7 +274,7 @@ impl TestRegistry {
                         dir,
                         port,
                         options,
-                        ca_cert: tls.map(|t| t.ca_cert),
+                        ca_cert: tls.and_then(|t| t.ca_cert),
                         token_server,
                     };
                 }
@@ -289,7 +310,8 @@ impl TestRegistry {
 
     /// `http://127.0.0.1:PORT` or `https://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
-        let scheme = if self.options.tls { "https" } else { "http" };
+        let tls = self.options.tls || self.options.tls_files.is_some();
+        let scheme = if tls { "https" } else { "http" };
         format!("{scheme}://{}", self.host())
     }
 
@@ -636,6 +658,12 @@ http:
             quote(&tls.server_cert),
             quote(&tls.server_key)
         ));
+        if !tls.client_cas.is_empty() {
+            config.push_str("    clientcas:\n");
+            for ca in &tls.client_cas {
+                config.push_str(&format!("      - {}\n", quote(ca)));
+            }
+        }
     }
     match auth {
         AuthConfig::None => {}
@@ -672,9 +700,10 @@ fn write_htpasswd(base: &Path, user: &str, password: &str) -> PathBuf {
 }
 
 struct Tls {
-    ca_cert: PathBuf,
+    ca_cert: Option<PathBuf>,
     server_cert: PathBuf,
     server_key: PathBuf,
+    client_cas: Vec<PathBuf>,
 }
 
 const OPENSSL_CNF: &str = "\
@@ -764,9 +793,10 @@ fn generate_tls(base: &Path) -> Tls {
         .args(["-extensions", "server_ext", "-out"])
         .arg(&server_cert));
     Tls {
-        ca_cert,
+        ca_cert: Some(ca_cert),
         server_cert,
         server_key,
+        client_cas: Vec::new(),
     }
 }
 

@@ -1,0 +1,589 @@
+//! The words for a TLS failure reaching a registry: the real cause (from what the verifier
+//! refused, the alert the server sent, or a TLS front end's HTTP page) and what to do.
+//!
+//! Not here: deciding whether a certificate is trusted (see [`super::verifier`]).
+
+use std::path::Path;
+
+use rustls::CertificateError;
+
+use super::verifier::{CertificateFacts, Rejection};
+
+/// Why a TLS connection to a registry failed, and what to do: the cause (a sentence to add to
+/// the error message, when there is more to say than rustls's words) and the hint.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Explanation {
+    pub cause: Option<String>,
+    pub hint: String,
+}
+
+/// Explains a TLS failure reaching `host` (`name[:port]`): from what the verifier refused
+/// (`rejection`), else from rustls's `description` of the failure (alerts the server sent).
+/// `client_certificate` is the certs.d `*.cert` offered, if any.
+pub fn explain(
+    host: &str,
+    description: &str,
+    rejection: Option<&Rejection>,
+    client_certificate: Option<&Path>,
+) -> Explanation {
+    let install_ca = format!(
+        "put the CA certificate in /etc/docker/certs.d/{host}/ca.crt (or /etc/containers/certs.d/{host}/ca.crt), or point SSL_CERT_FILE at it"
+    );
+    if let Some(rejection) = rejection {
+        let mut explanation = explain_rejection(host, rejection, &install_ca);
+        let about_trust = !matches!(
+            rejection.error,
+            CertificateError::NotValidForName
+                | CertificateError::NotValidForNameContext { .. }
+                | CertificateError::Expired
+                | CertificateError::ExpiredContext { .. }
+                | CertificateError::NotValidYet
+                | CertificateError::NotValidYetContext { .. }
+        );
+        if about_trust && !rejection.unread_roots.is_empty() {
+            let unread = format!(
+                "; some CA certificates could not be read: {}",
+                rejection.unread_roots.join("; ")
+            );
+            explanation.cause = Some(explanation.cause.unwrap_or_default() + &unread);
+            explanation
+                .hint
+                .push_str("; check SSL_CERT_FILE and SSL_CERT_DIR");
+        }
+        return explanation;
+    }
+    let alert = description
+        .split("received fatal alert: ")
+        .nth(1)
+        .map(|rest| rest.split([' ', ':', ',', ')']).next().unwrap_or(rest));
+    // rustls: "received corrupt message of type InvalidContentType".
+    if description.contains("InvalidContentType") {
+        return Explanation {
+            cause: None,
+            hint: format!(
+                "{host} may speak only plain HTTP; if you trust the network, allow that with --insecure-registry {host}"
+            ),
+        };
+    }
+    match (alert, client_certificate) {
+        (Some("CertificateRequired"), _)
+        | (Some("BadCertificate" | "CertificateUnknown" | "UnknownCA"), None) => {
+            client_certificate_missing(host)
+        }
+        (
+            Some(
+                alert @ ("BadCertificate"
+                | "UnsupportedCertificate"
+                | "CertificateRevoked"
+                | "CertificateExpired"
+                | "CertificateUnknown"
+                | "UnknownCA"
+                | "AccessDenied"),
+            ),
+            Some(certificate),
+        ) => client_certificate_refused(certificate, alert),
+        _ => Explanation {
+            cause: None,
+            hint: format!("if the registry uses a private CA, {install_ca}"),
+        },
+    }
+}
+
+/// Explains an HTTP answer from a TLS front end (nginx with `ssl_verify_client on`) that wanted
+/// a client certificate: a 400 whose page says "No required SSL certificate was sent" (none
+/// given) or "The SSL certificate error" (refused). `None` for any other answer.
+pub fn explain_answer(
+    host: &str,
+    status: u16,
+    body: &str,
+    client_certificate: Option<&Path>,
+) -> Option<Explanation> {
+    if status != 400 {
+        return None;
+    }
+    let page = |phrase: &str, explanation: Explanation| Explanation {
+        cause: explanation
+            .cause
+            .map(|cause| format!("\"{phrase}\": {cause}")),
+        hint: explanation.hint,
+    };
+    const MISSING: &str = "No required SSL certificate was sent";
+    const REFUSED: &str = "The SSL certificate error";
+    if body.contains(MISSING) {
+        return Some(page(MISSING, client_certificate_missing(host)));
+    }
+    match client_certificate {
+        Some(certificate) if body.contains(REFUSED) => Some(page(
+            REFUSED,
+            client_certificate_refused(certificate, "HTTP 400"),
+        )),
+        _ => None,
+    }
+}
+
+fn client_certificate_missing(host: &str) -> Explanation {
+    Explanation {
+        cause: Some(format!(
+            "the registry requires a client certificate (mutual TLS), and none is configured for {host}"
+        )),
+        hint: format!(
+            "put the client certificate in /etc/docker/certs.d/{host}/client.cert and its key in /etc/docker/certs.d/{host}/client.key (PEM)"
+        ),
+    }
+}
+
+fn client_certificate_refused(certificate: &Path, reason: &str) -> Explanation {
+    Explanation {
+        cause: Some(format!(
+            "the registry refused the client certificate {} ({reason})",
+            certificate.display()
+        )),
+        hint: "check that the client certificate is signed by a CA the registry trusts for clients (distribution's tls.clientcas), is still valid, and is meant for client authentication (extendedKeyUsage clientAuth, if it has one)".to_owned(),
+    }
+}
+
+fn explain_rejection(host: &str, rejection: &Rejection, install_ca: &str) -> Explanation {
+    let server = &rejection.server_name;
+    let facts = rejection.certificate.as_ref();
+    let subject = facts.map_or_else(
+        || "the server's certificate".to_owned(),
+        |facts| format!("the server's certificate ({})", facts.subject),
+    );
+    let install_this = format!(
+        "if you trust it, install exactly the certificate file the registry serves as /etc/docker/certs.d/{host}/ca.crt (or point SSL_CERT_FILE at it)"
+    );
+    if let Some(facts) = facts
+        && facts.version < 3
+    {
+        return Explanation {
+            cause: Some(format!(
+                "{subject} is an X.509 version {} certificate (made by `openssl x509 -req` without extensions), which cannot name a host in subjectAltName",
+                facts.version
+            )),
+            hint: format!(
+                "reissue it as version 3 with a subjectAltName for {server}: add `-extfile` with `subjectAltName = {}` to `openssl x509 -req`",
+                san_entry(server)
+            ),
+        };
+    }
+    match &rejection.error {
+        CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
+            let names = facts.map(|facts| facts.names.clone()).unwrap_or_default();
+            let common_names = facts
+                .map(|facts| facts.common_names.clone())
+                .unwrap_or_default();
+            let (cause, hint) = if names.is_empty() && !common_names.is_empty() {
+                (
+                    format!(
+                        "{subject} has no subjectAltName, only the common name {}, which TLS clients no longer match against host names",
+                        common_names.join(", ")
+                    ),
+                    format!(
+                        "the registry's certificate does not name {server} in a subjectAltName: reissue it with one, e.g. `-addext \"subjectAltName = {}\"`",
+                        san_entry(server)
+                    ),
+                )
+            } else if names.is_empty() {
+                (
+                    format!("{subject} names no host"),
+                    format!(
+                        "the registry's certificate does not name {server} in a subjectAltName: reissue it with one, e.g. `-addext \"subjectAltName = {}\"`",
+                        san_entry(server)
+                    ),
+                )
+            } else {
+                (
+                    format!("{subject} is for {}, not {server}", names.join(", ")),
+                    format!(
+                        "the registry's certificate does not name {server}: use a host name it has, or reissue it with `subjectAltName = {}`",
+                        san_entry(server)
+                    ),
+                )
+            };
+            Explanation {
+                cause: Some(cause),
+                hint,
+            }
+        }
+        CertificateError::Expired
+        | CertificateError::ExpiredContext { .. }
+        | CertificateError::NotValidYet
+        | CertificateError::NotValidYetContext { .. } => {
+            let not_yet = matches!(
+                rejection.error,
+                CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. }
+            );
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |elapsed| elapsed.as_secs());
+            let dates = facts.map_or_else(String::new, |facts| {
+                format!(
+                    " (valid from {} to {}; this machine's clock says {})",
+                    utc(facts.not_before),
+                    utc(facts.not_after),
+                    utc(i64::try_from(now).unwrap_or(i64::MAX))
+                )
+            });
+            Explanation {
+                cause: Some(if not_yet {
+                    format!("{subject} is not valid yet{dates}")
+                } else {
+                    format!("{subject} has expired{dates}")
+                }),
+                hint: if not_yet {
+                    "check this machine's clock, or reissue the certificate".to_owned()
+                } else {
+                    "the registry's certificate has expired (or this machine's clock is wrong): renew it"
+                        .to_owned()
+                },
+            }
+        }
+        // webpki's `CaUsedAsEndEntity`, which rustls passes on as an `Other` error.
+        CertificateError::Other(other) if format!("{other:?}").contains("CaUsedAsEndEntity") => {
+            Explanation {
+                cause: Some(format!(
+                    "{subject} is a CA certificate (CA:TRUE) that the server presents as its own, and it is not configured as trusted for {host}"
+                )),
+                hint: install_this,
+            }
+        }
+        CertificateError::UnknownIssuer if facts.is_some_and(CertificateFacts::self_signed) => {
+            Explanation {
+                cause: Some(format!("{subject} is self-signed and not trusted here")),
+                hint: install_this,
+            }
+        }
+        CertificateError::UnknownIssuer => {
+            let issuer = facts.map(|facts| facts.issuer.clone());
+            let mut hint = format!(
+                "{} (the CA's certificate, not the server's)",
+                install_ca.replacen("put", "if you trust that CA, put", 1)
+            );
+            if rejection.intermediates == 0 {
+                hint.push_str(&format!(
+                    "; if {} is an intermediate CA, the registry should send it after its own certificate (serve the full chain), or put it in that directory beside the root",
+                    issuer.as_deref().unwrap_or("the issuer")
+                ));
+            }
+            Explanation {
+                cause: Some(match issuer {
+                    Some(issuer) => {
+                        format!("{subject} is issued by {issuer}, a CA that is not trusted here")
+                    }
+                    None => "the server's certificate is issued by a CA that is not trusted here"
+                        .to_owned(),
+                }),
+                hint,
+            }
+        }
+        _ => Explanation {
+            cause: None,
+            hint: format!("if the registry uses a private CA, {install_ca}"),
+        },
+    }
+}
+
+/// `IP:addr` or `DNS:name`, as openssl's subjectAltName syntax has it.
+fn san_entry(server_name: &str) -> String {
+    if server_name.parse::<std::net::IpAddr>().is_ok() {
+        format!("IP:{server_name}")
+    } else {
+        format!("DNS:{server_name}")
+    }
+}
+
+/// Seconds since the epoch as `2026-11-30 09:47:30 UTC`.
+fn utc(seconds: i64) -> String {
+    let seconds = seconds.max(0).unsigned_abs();
+    let formatted = humantime::format_rfc3339_seconds(
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(seconds),
+    )
+    .to_string();
+    formatted.replace('T', " ").replace('Z', " UTC")
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use super::*;
+    use crate::registry::tls::test_certificates::*;
+    use std::sync::Arc;
+
+    fn rejection(error: CertificateError, facts: Option<CertificateFacts>) -> Rejection {
+        Rejection {
+            server_name: "127.0.0.1".into(),
+            error,
+            certificate: facts,
+            intermediates: 1,
+            unread_roots: Vec::new(),
+        }
+    }
+
+    fn guide_facts() -> CertificateFacts {
+        CertificateFacts::from_der(&der(GUIDE_CRT)).unwrap()
+    }
+
+    const HOST: &str = "127.0.0.1:5000";
+
+    pub(crate) fn explained(rejection: &Rejection) -> (String, String) {
+        let explanation = explain(HOST, "invalid peer certificate", Some(rejection), None);
+        (explanation.cause.unwrap_or_default(), explanation.hint)
+    }
+
+    #[test]
+    fn refused_server_certificates_are_explained_by_their_real_cause() {
+        let ca_as_leaf = CertificateError::Other(rustls::OtherError(Arc::new(
+            std::io::Error::other("CaUsedAsEndEntity"),
+        )));
+        let (cause, hint) = explained(&rejection(ca_as_leaf, Some(guide_facts())));
+        assert!(
+            cause.contains("(CN=registry.local) is a CA certificate (CA:TRUE)"),
+            "{cause}"
+        );
+        assert!(
+            cause.contains("not configured as trusted for 127.0.0.1:5000"),
+            "{cause}"
+        );
+        assert!(hint.contains("install exactly the certificate file the registry serves as /etc/docker/certs.d/127.0.0.1:5000/ca.crt"), "{hint}");
+
+        let self_signed = CertificateFacts {
+            ca: false,
+            ..guide_facts()
+        };
+        let (cause, hint) = explained(&rejection(
+            CertificateError::UnknownIssuer,
+            Some(self_signed),
+        ));
+        assert!(
+            cause.ends_with("(CN=registry.local) is self-signed and not trusted here"),
+            "{cause}"
+        );
+        assert!(hint.contains("exactly the certificate file"), "{hint}");
+
+        let issued = CertificateFacts {
+            issuer: "CN=Corp CA".into(),
+            ..guide_facts()
+        };
+        let (cause, hint) = explained(&rejection(CertificateError::UnknownIssuer, Some(issued)));
+        assert!(
+            cause.contains("is issued by CN=Corp CA, a CA that is not trusted here"),
+            "{cause}"
+        );
+        assert!(hint.contains("if you trust that CA, put the CA certificate in /etc/docker/certs.d/127.0.0.1:5000/ca.crt"), "{hint}");
+        assert!(hint.contains("not the server's"), "{hint}");
+        assert!(!hint.contains("intermediate"), "{hint}");
+        let issued = CertificateFacts {
+            issuer: "CN=Corp Intermediate".into(),
+            ..guide_facts()
+        };
+        let alone = Rejection {
+            intermediates: 0,
+            ..rejection(CertificateError::UnknownIssuer, Some(issued))
+        };
+        let (_, hint) = explained(&alone);
+        assert!(hint.contains("if CN=Corp Intermediate is an intermediate CA, the registry should send it after its own certificate"), "{hint}");
+        let (cause, _) = explained(&rejection(CertificateError::UnknownIssuer, None));
+        assert!(
+            cause.contains("issued by a CA that is not trusted"),
+            "{cause}"
+        );
+
+        let other_names = CertificateFacts {
+            names: vec!["registry.example.com".into(), "10.0.0.9".into()],
+            ..guide_facts()
+        };
+        let (cause, hint) = explained(&rejection(
+            CertificateError::NotValidForName,
+            Some(other_names),
+        ));
+        assert!(
+            cause.contains("is for registry.example.com, 10.0.0.9, not 127.0.0.1"),
+            "{cause}"
+        );
+        assert!(hint.contains("subjectAltName = IP:127.0.0.1"), "{hint}");
+        let cn_only = CertificateFacts {
+            names: vec![],
+            ..guide_facts()
+        };
+        let (cause, hint) = explained(&rejection(CertificateError::NotValidForName, Some(cn_only)));
+        assert!(
+            cause.contains("has no subjectAltName, only the common name registry.local"),
+            "{cause}"
+        );
+        assert!(
+            hint.contains("-addext \"subjectAltName = IP:127.0.0.1\""),
+            "{hint}"
+        );
+        let nameless = CertificateFacts {
+            names: vec![],
+            common_names: vec![],
+            ..guide_facts()
+        };
+        let (cause, _) = explained(&rejection(
+            CertificateError::NotValidForName,
+            Some(nameless),
+        ));
+        assert!(cause.contains("names no host"), "{cause}");
+
+        let (cause, hint) = explained(&rejection(CertificateError::Expired, Some(guide_facts())));
+        assert!(cause.contains("has expired (valid from 2026-11-30 10:01:41 UTC to 2126-11-06 10:01:41 UTC; this machine's clock says"), "{cause}");
+        assert!(
+            hint.contains("renew") && hint.contains("clock is wrong"),
+            "{hint}"
+        );
+        let (cause, hint) = explained(&rejection(
+            CertificateError::NotValidYet,
+            Some(guide_facts()),
+        ));
+        assert!(
+            cause.contains("is not valid yet (valid from 2026-11-30"),
+            "{cause}"
+        );
+        assert!(hint.contains("clock"), "{hint}");
+        let (cause, _) = explained(&rejection(CertificateError::Expired, None));
+        assert_eq!(cause, "the server's certificate has expired");
+
+        let v1 = CertificateFacts::from_der(&der(V1_CRT)).unwrap();
+        let (cause, hint) = explained(&rejection(CertificateError::UnknownIssuer, Some(v1)));
+        assert!(cause.contains("X.509 version 1 certificate"), "{cause}");
+        assert!(
+            hint.contains("-extfile") && hint.contains("subjectAltName = IP:127.0.0.1"),
+            "{hint}"
+        );
+
+        // Another webpki error passed on as `Other` is not taken for a CA used as a server's.
+        let other = CertificateError::Other(rustls::OtherError(Arc::new(std::io::Error::other(
+            "UnsupportedCriticalExtension",
+        ))));
+        let (cause, hint) = explained(&rejection(other, Some(guide_facts())));
+        assert_eq!(cause, "");
+        assert!(hint.contains("private CA"), "{hint}");
+
+        let (cause, hint) = explained(&rejection(
+            CertificateError::BadSignature,
+            Some(guide_facts()),
+        ));
+        assert_eq!(cause, "");
+        assert!(hint.contains("private CA"), "{hint}");
+    }
+
+    #[test]
+    fn handshake_failures_without_a_refused_certificate_are_explained_from_the_alert() {
+        let client = Path::new("/etc/docker/certs.d/127.0.0.1:5000/client.cert");
+        let explain = |description: &str, client: Option<&Path>| {
+            let explanation = explain(HOST, description, None, client);
+            (explanation.cause.unwrap_or_default(), explanation.hint)
+        };
+        for alert in [
+            "CertificateRequired",
+            "BadCertificate",
+            "CertificateUnknown",
+            "UnknownCA",
+        ] {
+            let (cause, hint) = explain(
+                &format!("connection error: received fatal alert: {alert}"),
+                None,
+            );
+            assert!(cause.contains("requires a client certificate (mutual TLS), and none is configured for 127.0.0.1:5000"), "{alert}: {cause}");
+            assert!(
+                hint.contains("/etc/docker/certs.d/127.0.0.1:5000/client.cert")
+                    && hint.contains("client.key"),
+                "{hint}"
+            );
+        }
+        let (cause, _) = explain("received fatal alert: CertificateRequired", Some(client));
+        assert!(cause.contains("requires a client certificate"), "{cause}");
+        for alert in [
+            "BadCertificate",
+            "UnknownCA",
+            "CertificateExpired",
+            "AccessDenied",
+        ] {
+            let (cause, hint) = explain(
+                &format!("x: received fatal alert: {alert}: y"),
+                Some(client),
+            );
+            assert_eq!(
+                cause,
+                format!(
+                    "the registry refused the client certificate {} ({alert})",
+                    client.display()
+                )
+            );
+            assert!(hint.contains("tls.clientcas"), "{hint}");
+        }
+        let (cause, hint) = explain("received fatal alert: HandshakeFailure", None);
+        assert_eq!(cause, "");
+        assert!(hint.contains("certs.d/127.0.0.1:5000/ca.crt"), "{hint}");
+        let (cause, hint) = explain("received corrupt message of type InvalidContentType", None);
+        assert_eq!(cause, "");
+        assert!(
+            hint.contains("--insecure-registry 127.0.0.1:5000"),
+            "{hint}"
+        );
+    }
+
+    #[test]
+    fn unread_system_certificates_are_named_when_trust_fails() {
+        let unread = |error| Rejection {
+            unread_roots: vec!["could not load PEM file \"/nowhere.pem\"".into()],
+            ..rejection(error, Some(guide_facts()))
+        };
+        let (cause, hint) = explained(&unread(CertificateError::UnknownIssuer));
+        assert!(
+            cause.ends_with(
+                "; some CA certificates could not be read: could not load PEM file \"/nowhere.pem\""
+            ),
+            "{cause}"
+        );
+        assert!(
+            hint.ends_with("; check SSL_CERT_FILE and SSL_CERT_DIR"),
+            "{hint}"
+        );
+        let (cause, hint) = explained(&unread(CertificateError::ExpiredContext {
+            time: at(GUIDE_NOT_AFTER + 1),
+            not_after: at(GUIDE_NOT_AFTER),
+        }));
+        assert!(!cause.contains("could not be read"), "{cause}");
+        assert!(!hint.contains("SSL_CERT_DIR"), "{hint}");
+        let (cause, _) = explained(&unread(CertificateError::NotValidForName));
+        assert!(!cause.contains("could not be read"), "{cause}");
+    }
+
+    #[test]
+    fn nginx_client_certificate_pages_are_explained() {
+        let client = Path::new("/etc/docker/certs.d/127.0.0.1:5000/client.cert");
+        let missing =
+            "<html><head><title>400 No required SSL certificate was sent</title></head></html>";
+        let refused = "<html><head><title>400 The SSL certificate error</title></head></html>";
+        let explanation = explain_answer(HOST, 400, missing, None).unwrap();
+        assert_eq!(
+            explanation.cause.unwrap(),
+            "\"No required SSL certificate was sent\": the registry requires a client certificate (mutual TLS), and none is configured for 127.0.0.1:5000"
+        );
+        assert!(
+            explanation
+                .hint
+                .contains("certs.d/127.0.0.1:5000/client.cert")
+        );
+        let explanation = explain_answer(HOST, 400, refused, Some(client)).unwrap();
+        assert_eq!(
+            explanation.cause.unwrap(),
+            format!(
+                "\"The SSL certificate error\": the registry refused the client certificate {} (HTTP 400)",
+                client.display()
+            )
+        );
+        assert!(explain_answer(HOST, 400, refused, None).is_none());
+        assert!(explain_answer(HOST, 401, missing, None).is_none());
+        assert!(explain_answer(HOST, 400, "{\"errors\":[]}", Some(client)).is_none());
+    }
+
+    #[test]
+    fn openssl_subject_alt_name_syntax_and_dates() {
+        assert_eq!(san_entry("127.0.0.1"), "IP:127.0.0.1");
+        assert_eq!(san_entry("::1"), "IP:::1");
+        assert_eq!(san_entry("registry.local"), "DNS:registry.local");
+        assert_eq!(utc(GUIDE_NOT_BEFORE), "2026-11-30 10:01:41 UTC");
+        assert_eq!(utc(-5), "1970-01-01 00:00:00 UTC");
+    }
+}
