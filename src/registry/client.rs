@@ -70,6 +70,29 @@ pub struct Registry {
     /// The ECR registry this host is, with the run's token cache.
     ecr: Option<(EcrRegistry, &'static TokenCache)>,
     auth: Mutex<AuthStates>,
+    /// Warnings about a skipped credsStore, for requests that succeeded without it: printed
+    /// when the run is done with this registry, unless it turned out to need credentials
+    /// after all (then the error names the helper, and the warning would contradict it).
+    skipped_store_warnings: Mutex<Vec<String>>,
+    credentials_were_needed: std::sync::atomic::AtomicBool,
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        if self
+            .credentials_were_needed
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            return;
+        }
+        let warnings = self
+            .skipped_store_warnings
+            .get_mut()
+            .unwrap_or_else(|poison| poison.into_inner());
+        for warning in warnings.iter() {
+            eprintln!("{warning}");
+        }
+    }
 }
 
 /// The authentication of every repository used so far.
@@ -185,6 +208,8 @@ impl Registry {
             insecure_registries: options.insecure_registries,
             ecr,
             auth: Mutex::default(),
+            skipped_store_warnings: Mutex::default(),
+            credentials_were_needed: Default::default(),
         };
         let ping = if plain_http_allowed {
             match registry.ping(false) {
@@ -408,8 +433,8 @@ impl Registry {
         self.auth.lock().expect("auth state lock").challenge.clone()
     }
 
-    /// Prints, once, the warning a request of `key` left pending, now that it got an answer
-    /// other than a refusal (the registry needed nothing from the skipped credsStore).
+    /// Keeps the warning a request of `key` left pending, now that it got an answer other than
+    /// a refusal (the registry needed nothing from the skipped credsStore); printed on drop.
     fn warn_if_pending(&self, key: &AuthKey, status: StatusCode) {
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
             return;
@@ -422,13 +447,19 @@ impl Registry {
                 .and_then(|state| state.pending_warning.take())
         };
         if let Some(warning) = warning {
-            static PRINTED: Mutex<Vec<String>> = Mutex::new(Vec::new());
-            let mut printed = PRINTED.lock().unwrap_or_else(|poison| poison.into_inner());
-            if !printed.contains(&warning) {
-                eprintln!("{warning}");
-                printed.push(warning);
+            let mut warnings = self.skipped_store_warnings.lock().expect("warnings lock");
+            if !warnings.contains(&warning) {
+                warnings.push(warning);
             }
         }
+    }
+
+    /// The error for a skipped credsStore, now that credentials were needed.
+    fn skipped_store_error(&self, found: &RepositoryCredential, context: &str) -> Option<Error> {
+        let error = found.skipped_store_error(context)?;
+        self.credentials_were_needed
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        Some(error)
     }
 
     /// The credential of `key`'s repository (a mount uses the target's), looked up on first use.
@@ -526,11 +557,14 @@ impl Registry {
                     .hint(LOGIN_HINT));
                 }
                 // A Basic challenge means credentials are needed: a skipped store is the error.
-                None => match found.skipped_store_error(&format!(
-                    "registry {} wants a user name and password for {}",
-                    self.host,
-                    key.describe()
-                )) {
+                None => match self.skipped_store_error(
+                    &found,
+                    &format!(
+                        "registry {} wants a user name and password for {}",
+                        self.host,
+                        key.describe()
+                    ),
+                ) {
                     Some(error) => return Err(error),
                     None => None,
                 },
@@ -553,7 +587,9 @@ impl Registry {
                 let token = match token {
                     // Anonymous access refused: a skipped credsStore is the cause to name.
                     Err(error) if credential.is_none() => {
-                        return Err(found.skipped_store_error(error.message()).unwrap_or(error));
+                        return Err(self
+                            .skipped_store_error(&found, error.message())
+                            .unwrap_or(error));
                     }
                     token => token?,
                 };
@@ -676,7 +712,7 @@ impl Registry {
         if origin.is_none()
             && let Some(error) = found
                 .as_ref()
-                .and_then(|found| found.skipped_store_error(&message))
+                .and_then(|found| self.skipped_store_error(found, &message))
         {
             return error;
         }

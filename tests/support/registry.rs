@@ -93,7 +93,7 @@ use std::time::{Duration, Instant};
 use super::token::{TokenRequest, TokenServer, TokenServerConfig, TokenSigner};
 use super::{run, run_unchecked, skopeo};
 
-pub use super::token::{DEFAULT_TOKEN_TTL, TOKEN_ISSUER, TOKEN_SERVICE};
+pub use super::token::{DEFAULT_TOKEN_TTL, NamespaceUser, TOKEN_ISSUER, TOKEN_SERVICE};
 
 /// How long [`TestRegistry::start`] waits for the registry to answer.
 pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -151,6 +151,11 @@ pub struct RegistryOptions {
     pub token_ttl: Option<Duration>,
     /// [`RegistryAuth::Token`] only: anonymous tokens grant `pull` instead of nothing.
     pub anonymous_pull: bool,
+    /// [`RegistryAuth::Token`] only: the token service grants only the first scope of a
+    /// request (Harbor-like).
+    pub first_scope_only: bool,
+    /// [`RegistryAuth::Token`] only: more users, each limited to one namespace.
+    pub namespace_users: Vec<NamespaceUser>,
 }
 
 /// One line of the registry's access log.
@@ -203,6 +208,8 @@ impl TestRegistry {
                         password: password.clone(),
                         ttl: options.token_ttl.unwrap_or(DEFAULT_TOKEN_TTL),
                         anonymous_pull: options.anonymous_pull,
+                        first_scope_only: options.first_scope_only,
+                        namespace_users: options.namespace_users.clone(),
                     },
                     &signer,
                 );
