@@ -222,7 +222,29 @@ pub struct CredentialSources {
     pub auth_files: Vec<PathBuf>,
     /// Directories searched, in order, for `docker-credential-NAME` helpers (`$PATH`).
     pub helper_dirs: Vec<PathBuf>,
+    /// What each helper answered for each server, so that a helper is run once per host
+    /// however many repositories are looked up (shared by clones).
+    pub helper_answers: HelperAnswers,
 }
+
+/// The credentials helpers gave, by `(helper program, server URL)`. Debug never shows them;
+/// two caches always compare equal (they are not part of what the sources are).
+#[derive(Clone, Default)]
+pub struct HelperAnswers(Arc<Mutex<BTreeMap<(PathBuf, String), Option<Credential>>>>);
+
+impl fmt::Debug for HelperAnswers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("HelperAnswers(<hidden>)")
+    }
+}
+
+impl PartialEq for HelperAnswers {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for HelperAnswers {}
 
 impl CredentialSources {
     /// `$REGISTRY_AUTH_FILE`; `${XDG_RUNTIME_DIR}/containers/auth.json` (else
@@ -274,6 +296,7 @@ impl CredentialSources {
         Self {
             auth_files,
             helper_dirs,
+            helper_answers: HelperAnswers::default(),
         }
     }
 
@@ -437,7 +460,36 @@ impl CredentialSources {
         } else {
             registry
         };
-        let output = run_helper(&executable, server_url).map_err(|error| {
+        let cache_key = (executable.clone(), server_url.to_owned());
+        if let Some(answer) = self
+            .helper_answers
+            .0
+            .lock()
+            .expect("helper cache")
+            .get(&cache_key)
+        {
+            return Ok(answer.clone());
+        }
+        let answer = self.run_helper_for(&executable, &program, &origin, server_url, registry)?;
+        self.helper_answers
+            .0
+            .lock()
+            .expect("helper cache")
+            .insert(cache_key, answer.clone());
+        Ok(answer)
+    }
+
+    /// Runs `executable get` for `server_url` and reads its answer; `program` and `origin`
+    /// name it in errors, `registry` the registry asked about.
+    fn run_helper_for(
+        &self,
+        executable: &Path,
+        program: &str,
+        origin: &CredentialOrigin,
+        server_url: &str,
+        registry: &str,
+    ) -> Result<Option<Credential>> {
+        let output = run_helper(executable, server_url).map_err(|error| {
             Error::registry(format!(
                 "cannot run {} ({origin}): {error}",
                 executable.display()
@@ -935,6 +987,7 @@ printf '{"ServerURL":"%s","Username":"user-for-%s","Secret":"helper-secret"}\n' 
             CredentialSources {
                 auth_files: files.iter().map(|file| file.to_path_buf()).collect(),
                 helper_dirs: vec![self.dir.path().join("bin")],
+                helper_answers: HelperAnswers::default(),
             }
         }
     }
@@ -1318,6 +1371,48 @@ printf '{"ServerURL":"%s","Username":"user-for-%s","Secret":"helper-secret"}\n' 
         for registry in ["missing.example", "broken.example"] {
             assert!(sources.lookup(registry, Some("fn")).is_err(), "{registry}");
         }
+    }
+
+    #[test]
+    fn a_helper_is_run_once_per_host_whatever_the_repositories() {
+        let fixture = Fixture::new();
+        let runs = fixture.dir.path().join("runs");
+        fixture.helper(
+            "counted",
+            &format!(
+                r#"url=$(cat)
+echo run >> {}
+printf '{{"Username":"u","Secret":"helper-secret"}}'"#,
+                runs.display()
+            ),
+        );
+        let file = fixture.file(
+            "config.json",
+            r#"{"credHelpers": {"a.example": "counted", "b.example": "counted"}}"#,
+        );
+        let sources = fixture.sources(&[&file]);
+        let _lock = PROCESS_LOCK.read().unwrap();
+        for repository in [Some("one"), Some("two/x"), None] {
+            let found = sources.lookup("a.example", repository).unwrap().found;
+            assert_eq!(found.unwrap().0, basic("u", "helper-secret"));
+        }
+        let copy = sources.clone();
+        assert!(
+            copy.lookup("a.example", Some("three"))
+                .unwrap()
+                .found
+                .is_some()
+        );
+        assert_eq!(std::fs::read_to_string(&runs).unwrap().lines().count(), 1);
+        // Another host is another question.
+        assert!(
+            copy.lookup("b.example", Some("one"))
+                .unwrap()
+                .found
+                .is_some()
+        );
+        assert_eq!(std::fs::read_to_string(&runs).unwrap().lines().count(), 2);
+        assert!(!format!("{sources:?}").contains("helper-secret"));
     }
 
     #[test]
