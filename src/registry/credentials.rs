@@ -230,7 +230,10 @@ pub struct CredentialSources {
 /// The credentials helpers gave, by `(helper program, server URL)`. Debug never shows them;
 /// two caches always compare equal (they are not part of what the sources are).
 #[derive(Clone, Default)]
-pub struct HelperAnswers(Arc<Mutex<BTreeMap<(PathBuf, String), Option<Credential>>>>);
+pub struct HelperAnswers(Arc<Mutex<BTreeMap<HelperQuestion, Option<Credential>>>>);
+
+/// A helper program and the server URL it is asked about.
+type HelperQuestion = (PathBuf, String);
 
 impl fmt::Debug for HelperAnswers {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
