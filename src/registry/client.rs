@@ -104,6 +104,31 @@ struct AuthStates {
     by_key: std::collections::BTreeMap<AuthKey, AuthState>,
 }
 
+/// An authentication error, kept to be given again.
+struct Failure {
+    kind: crate::error::ErrorKind,
+    message: String,
+    hint: Option<String>,
+}
+
+impl Failure {
+    fn of(error: &Error) -> Failure {
+        Failure {
+            kind: error.kind(),
+            message: error.message().to_owned(),
+            hint: error.hint_text().map(str::to_owned),
+        }
+    }
+
+    fn error(&self) -> Error {
+        let error = Error::new(self.kind, self.message.clone());
+        match &self.hint {
+            Some(hint) => error.hint(hint.clone()),
+            None => error,
+        }
+    }
+}
+
 /// What a request is authenticated for: a repository, a mount into one from another, or
 /// neither (`/v2/` itself, a URL outside the API).
 #[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
@@ -172,6 +197,9 @@ struct AuthState {
     credential_accepted: bool,
     /// The warning to print once a request with this state succeeds (a skipped credsStore).
     pending_warning: Option<String>,
+    /// Why authenticating failed: final for the run, so that parallel requests do not ask a
+    /// failing token service (or ECR) again.
+    failure: Option<Failure>,
     /// Bumped on every change of `header`, so concurrent 401s refresh the token once.
     generation: u64,
     /// Whether `header` carries an ECR token from `GetAuthorizationToken`.
@@ -403,6 +431,9 @@ impl Registry {
                 let states = self.auth.lock().expect("auth state lock");
                 match states.by_key.get(key) {
                     Some(state) => {
+                        if let Some(failure) = &state.failure {
+                            return Err(failure.error());
+                        }
                         let due = state
                             .ecr_refresh_at
                             .is_some_and(|refresh_at| SystemTime::now() >= refresh_at);
@@ -507,6 +538,25 @@ impl Registry {
         if state.generation != seen_generation {
             return Ok(());
         }
+        if let Some(failure) = &state.failure {
+            return Err(failure.error());
+        }
+        let result = self.apply_challenge(key, challenge, host_challenge, state, reason);
+        if let Err(error) = &result {
+            state.failure = Some(Failure::of(error));
+        }
+        result
+    }
+
+    /// Sets `state`'s header for `challenge` (else the last one of `key`, else the host's).
+    fn apply_challenge(
+        &self,
+        key: &AuthKey,
+        challenge: Option<Challenge>,
+        host_challenge: Option<Challenge>,
+        state: &mut AuthState,
+        reason: Reauthentication,
+    ) -> Result<()> {
         // The credential is looked up now, when the registry has asked for one.
         let found = self.credential_for(key)?;
         let credential = found.credential.as_ref();
