@@ -33,7 +33,8 @@ use super::retry::{
 use crate::error::{Error, Result};
 
 /// What to do when a registry wants credentials it did not get, or refused them.
-pub const LOGIN_HINT: &str = "give credentials with --creds USER:PASS, or log in so that \
+pub const LOGIN_HINT: &str = "give credentials with --creds USER:PASS (or --username NAME \
+     --password-stdin), or log in so that \
      ~/.docker/config.json (or $REGISTRY_AUTH_FILE) has them, e.g. `docker login HOST`, \
      or a credHelpers entry such as ecr-login for ECR";
 /// Where extra CA certificates for a registry are looked for, as docker and podman do.
