@@ -1419,6 +1419,38 @@ printf '{{"Username":"u","Secret":"helper-secret"}}'"#,
     }
 
     #[test]
+    fn host_credentials_keep_a_skipped_store_for_an_error_or_a_warning() {
+        let fixture = Fixture::new();
+        let file = fixture.file("config.json", r#"{"credsStore": "desktop"}"#);
+        let host = HostCredentials::new("r.example", None, fixture.sources(&[&file]));
+        let found = {
+            let _lock = PROCESS_LOCK.read().unwrap();
+            host.for_repository(Some("fn")).unwrap()
+        };
+        assert_eq!(found.credential, None);
+        let warning = found.skipped_store_warning().unwrap();
+        assert!(warning.starts_with("warning: "), "{warning}");
+        assert!(warning.contains("docker-credential-desktop"), "{warning}");
+        assert!(warning.contains(&file.display().to_string()), "{warning}");
+        assert_eq!(warning.lines().count(), 1, "{warning}");
+        let error = found
+            .skipped_store_error("registry r.example wants credentials")
+            .unwrap();
+        assert_eq!(error.kind(), ErrorKind::Registry);
+        assert!(
+            error
+                .message()
+                .starts_with("registry r.example wants credentials, and none could be looked up: "),
+            "{error}"
+        );
+        assert!(
+            error.message().contains("docker-credential-desktop"),
+            "{error}"
+        );
+        assert!(error.hint_text().unwrap().contains("credsStore"), "{error}");
+    }
+
+    #[test]
     fn host_credentials_prefer_the_flag_and_cache_each_repository() {
         let fixture = Fixture::new();
         let file = auths_file(
