@@ -63,6 +63,9 @@ pub struct PullArgs {
     pub creds: Option<String>,
 
     #[command(flatten)]
+    pub password_stdin: super::PasswordStdin,
+
+    #[command(flatten)]
     pub registry: super::RegistryFlags,
 }
 
@@ -118,7 +121,9 @@ fn list_catalog(json: bool) -> String {
 }
 
 fn pull_kit(args: &PullArgs) -> Result<String> {
-    let creds = super::build::credential_flag("--creds", args.creds.as_deref())?;
+    let creds = args
+        .password_stdin
+        .credential("--creds", args.creds.as_deref())?;
     let mut architectures = args.architectures.clone();
     architectures.sort();
     architectures.dedup();

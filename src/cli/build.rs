@@ -101,6 +101,9 @@ pub struct BuildArgs {
     #[arg(long, value_name = "USER:PASS")]
     pub creds: Option<String>,
 
+    #[command(flatten)]
+    pub password_stdin: super::PasswordStdin,
+
     /// Credentials for the base's registry (never contacted with --offline, so not allowed
     /// with it).
     #[arg(long, value_name = "USER:PASS", conflicts_with = "offline")]
@@ -123,7 +126,9 @@ pub enum FormatArg {
 /// Runs the build and returns what to report.
 pub fn run(args: &BuildArgs) -> Result<BuildReport> {
     let timestamp = BuildTimestamp::from_environment()?;
-    let creds = credential_flag("--creds", args.creds.as_deref())?;
+    let creds = args
+        .password_stdin
+        .credential("--creds", args.creds.as_deref())?;
     let base_creds = credential_flag("--base-creds", args.base_creds.as_deref())?;
     if args.handler.trim().is_empty() {
         return Err(Error::usage("--handler must not be empty"));

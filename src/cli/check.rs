@@ -46,6 +46,9 @@ pub struct CheckArgs {
     pub creds: Option<String>,
 
     #[command(flatten)]
+    pub password_stdin: super::PasswordStdin,
+
+    #[command(flatten)]
     pub registry: super::RegistryFlags,
 
     /// Print the findings as one JSON object on stdout.
@@ -90,7 +93,9 @@ pub fn run(args: &CheckArgs) -> Result<CheckReport> {
         return Err(Error::usage("nothing to check: give an IMAGE, or --bootstrap PATH")
             .hint("e.g. lambda-image check oci:./out:v1, or lambda-image check --bootstrap ./bootstrap --base provided.al2"));
     }
-    let creds = super::build::credential_flag("--creds", args.creds.as_deref())?;
+    let creds = args
+        .password_stdin
+        .credential("--creds", args.creds.as_deref())?;
     let bootstraps = super::build::inspect_bootstraps(&args.bootstraps)?;
     let bootstrap_findings = check_bootstrap_files(args, &bootstraps)?;
 

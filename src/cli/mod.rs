@@ -11,9 +11,10 @@ pub mod zip;
 
 use clap::{Parser, Subcommand};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::platform::Architecture;
 use crate::reference::BaseReference;
+use crate::registry::credentials::Credential;
 use crate::registry::pull::{RemoteRepository, open_registry_base};
 use crate::registry::{Session, SessionOptions};
 use crate::transport::source::{ImageRole, ResolvedBase, open_local};
@@ -77,6 +78,67 @@ pub struct RegistryFlags {
     pub region: Option<String>,
 }
 
+/// `--username NAME --password-stdin`: the credential `--creds USER:PASS` gives, with the
+/// password read from stdin so that it is never on the command line (where `ps` and shell
+/// history show it), as in `aws ecr get-login-password | docker login --username AWS
+/// --password-stdin`. Both flags or neither; not with `--creds` (clap: usage error, exit 2).
+#[derive(Debug, clap::Args)]
+pub struct PasswordStdin {
+    /// The user name for --password-stdin (instead of --creds).
+    #[arg(
+        long,
+        value_name = "NAME",
+        requires = "password_stdin",
+        conflicts_with = "creds"
+    )]
+    pub username: Option<String>,
+
+    /// Read the password for --username from stdin, e.g. piped from `aws ecr get-login-password`.
+    #[arg(long, requires = "username", conflicts_with = "creds")]
+    pub password_stdin: bool,
+}
+
+impl PasswordStdin {
+    /// The credential of `--creds` (named `flag` in errors, never quoted), or of `--username`
+    /// with the password read from stdin. Errors (usage): a malformed `--creds`, an empty
+    /// user name, stdin unreadable, not UTF-8, or empty.
+    pub fn credential(&self, flag: &str, creds: Option<&str>) -> Result<Option<Credential>> {
+        let Some(username) = &self.username else {
+            return build::credential_flag(flag, creds);
+        };
+        if username.is_empty() {
+            return Err(Error::usage("--username must not be empty"));
+        }
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes).map_err(|error| {
+            Error::usage(format!("--password-stdin: cannot read stdin: {error}"))
+        })?;
+        let password = password_from_stdin(bytes).map_err(|why| {
+            Error::usage(format!("--password-stdin: {why}"))
+                .hint("pipe the password in, e.g. `aws ecr get-login-password | lambda-image ... --username AWS --password-stdin`")
+        })?;
+        Ok(Some(Credential::Basic {
+            username: username.clone(),
+            password,
+        }))
+    }
+}
+
+/// The password in what was read from stdin: one trailing `\n` or `\r\n` removed (what `echo`
+/// or a here-string adds), nothing else. Errors: not UTF-8, or empty. Never quotes the bytes.
+fn password_from_stdin(bytes: Vec<u8>) -> std::result::Result<String, &'static str> {
+    let mut text = String::from_utf8(bytes).map_err(|_| "the password read is not UTF-8")?;
+    if text.ends_with("\r\n") {
+        text.truncate(text.len() - 2);
+    } else if text.ends_with('\n') {
+        text.truncate(text.len() - 1);
+    }
+    if text.is_empty() {
+        return Err("the password read from stdin is empty (nothing was piped in?)");
+    }
+    Ok(text)
+}
+
 impl RegistryFlags {
     /// Session options from these flags, with no credentials.
     pub fn session_options(&self) -> SessionOptions {
@@ -112,5 +174,26 @@ pub fn open_image(
             open_registry_base(reference, wanted, repository)
         }
         (BaseReference::Registry(_), None) => unreachable!("a registry reference opens a session"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn password_from_stdin_removes_one_trailing_newline_only() {
+        let read = |bytes: &[u8]| password_from_stdin(bytes.to_vec());
+        assert_eq!(read(b"s3cret\n"), Ok("s3cret".to_owned()));
+        assert_eq!(read(b"s3cret\r\n"), Ok("s3cret".to_owned()));
+        assert_eq!(read(b"s3cret"), Ok("s3cret".to_owned()));
+        assert_eq!(read(b"s3cret\n\n"), Ok("s3cret\n".to_owned()));
+        assert_eq!(read(b"s3cret\r"), Ok("s3cret\r".to_owned()));
+        assert_eq!(read(b" pass word \n"), Ok(" pass word ".to_owned()));
+        assert_eq!(read(b"a"), Ok("a".to_owned()));
+        for empty in [&b""[..], b"\n", b"\r\n"] {
+            assert!(read(empty).unwrap_err().contains("empty"), "{empty:?}");
+        }
+        assert!(read(b"\xff\xfe\n").unwrap_err().contains("UTF-8"));
     }
 }

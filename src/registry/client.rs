@@ -1,5 +1,14 @@
 //! One registry host: its HTTP client (TLS roots, timeouts, redirects), the choice of HTTPS or
-//! plain HTTP, authentication on first contact and again on a later 401, and retries.
+//! plain HTTP, authentication when the registry asks (a 401), and retries.
+//!
+//! Authentication is per repository: every distribution API path names its repository
+//! (`/v2/NAME/manifests/…`, `/v2/NAME/blobs/…`), which is how a registry decides the scope a
+//! request needs, and how [`Registry::send`] picks the credential (namespace-keyed entries,
+//! [`super::credentials`]) and the token for it. A cross-repository mount (`?mount=&from=`)
+//! has a token of its own, for both repositories. A token is asked for the scopes the run
+//! needs in that repository; when the registry refuses it naming the scope it lacks
+//! (`error="insufficient_scope",scope="…"`), exactly that scope is asked for, since some token
+//! services (Harbor) grant only the first `scope=` of a request.
 //!
 //! The protocol steps themselves (pulling documents, pushing blobs and manifests) live in
 //! [`super::pull`] and [`super::push`]; they build requests and call [`Registry::send`].
@@ -19,7 +28,7 @@ use reqwest::header::{AUTHORIZATION, HeaderValue, WWW_AUTHENTICATE};
 
 use super::advice::{HostRole, refused_media_type_hint, unreachable_hint};
 use super::auth::{Challenge, basic_header, fetch_token};
-use super::credentials::Credential;
+use super::credentials::{Credential, HostCredentials, RepositoryCredential};
 use super::ecr::{self, EcrRegistry, TokenCache};
 use super::location::{authority, same_authority};
 use super::retry::{
@@ -30,7 +39,8 @@ use super::tls::{self, Rejections};
 use crate::error::{Error, Result};
 
 /// What to do when a registry wants credentials it did not get, or refused them.
-pub const LOGIN_HINT: &str = "give credentials with --creds USER:PASS, or log in so that \
+pub const LOGIN_HINT: &str = "give credentials with --creds USER:PASS (or --username NAME \
+     --password-stdin), or log in so that \
      ~/.docker/config.json (or $REGISTRY_AUTH_FILE) has them, e.g. `docker login HOST`, \
      or a credHelpers entry such as ecr-login for ECR";
 /// How long connecting may take.
@@ -44,17 +54,14 @@ pub const SMALL_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct ConnectOptions {
     /// `host[:port]` names allowed to use plain HTTP (loopback hosts always are).
     pub insecure_registries: Vec<String>,
-    pub credential: Option<Credential>,
-    /// Where the credential came from, for messages (never the secret).
-    pub credential_origin: Option<String>,
-    /// The token scopes to ask for, e.g. `repository:fn:pull,push`.
+    /// Where each repository's credential comes from, looked up on the registry's first 401.
+    pub credentials: HostCredentials,
+    /// The token scopes the run needs, e.g. `repository:fn:pull,push`: a repository's token is
+    /// first asked for its own (else `repository:NAME:pull`).
     pub scopes: Vec<String>,
-    /// For an ECR host: where its tokens come from. Used when `credential` is None, and in
-    /// place of a `credential` that ECR says has expired (a token saved by `docker login`).
+    /// For an ECR host: where its tokens come from. Used when a repository has no credential,
+    /// and in place of one that ECR says has expired (a token saved by `docker login`).
     pub ecr_tokens: Option<&'static TokenCache>,
-    /// Whether an ECR token may replace `credential` once ECR refuses it as expired: true for
-    /// one saved in a file (a `docker login` 12 hours ago), false for `--creds`.
-    pub credential_replaceable: bool,
     /// What the host is to the run: hints for a host that cannot be reached depend on it.
     pub role: HostRole,
 }
@@ -67,21 +74,143 @@ pub struct Registry {
     /// What the TLS verifier refused last, and the client certificate offered (for errors).
     tls_rejections: Arc<Rejections>,
     client_certificate: Option<PathBuf>,
-    credential: Option<Credential>,
-    credential_origin: Option<String>,
+    credentials: HostCredentials,
     scopes: Vec<String>,
     insecure_registries: Vec<String>,
     /// The ECR registry this host is, with the run's token cache.
     ecr: Option<(EcrRegistry, &'static TokenCache)>,
-    credential_replaceable: bool,
     role: HostRole,
-    auth: Mutex<AuthState>,
+    auth: Mutex<AuthStates>,
+    /// Warnings about a skipped credsStore, for requests that succeeded without it: printed
+    /// when the run is done with this registry, unless it turned out to need credentials
+    /// after all (then the error names the helper, and the warning would contradict it).
+    skipped_store_warnings: Mutex<Vec<String>>,
+    credentials_were_needed: std::sync::atomic::AtomicBool,
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        if self
+            .credentials_were_needed
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            return;
+        }
+        let warnings = self
+            .skipped_store_warnings
+            .get_mut()
+            .unwrap_or_else(|poison| poison.into_inner());
+        for warning in warnings.iter() {
+            eprintln!("{warning}");
+        }
+    }
+}
+
+/// The authentication of every repository used so far.
+#[derive(Default)]
+struct AuthStates {
+    /// The host's challenge, from `GET /v2/` or the latest 401: once known, a repository's
+    /// first request is authenticated before it is sent.
+    challenge: Option<Challenge>,
+    by_key: std::collections::BTreeMap<AuthKey, AuthState>,
+}
+
+/// An authentication error, kept to be given again.
+struct Failure {
+    kind: crate::error::ErrorKind,
+    message: String,
+    hint: Option<String>,
+}
+
+impl Failure {
+    fn of(error: &Error) -> Failure {
+        Failure {
+            kind: error.kind(),
+            message: error.message().to_owned(),
+            hint: error.hint_text().map(str::to_owned),
+        }
+    }
+
+    fn error(&self) -> Error {
+        let error = Error::new(self.kind, self.message.clone());
+        match &self.hint {
+            Some(hint) => error.hint(hint.clone()),
+            None => error,
+        }
+    }
+}
+
+/// What a request is authenticated for: a repository, a mount into one from another, or
+/// neither (`/v2/` itself, a URL outside the API).
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+struct AuthKey {
+    repository: Option<String>,
+    mount_from: Option<String>,
+}
+
+impl AuthKey {
+    /// The key of a request URL (see [`request_repository`]).
+    fn of(url: &reqwest::Url) -> AuthKey {
+        let repository = request_repository(url.path());
+        let mount_from = repository.as_ref().and_then(|_| {
+            let pairs: Vec<_> = url.query_pairs().collect();
+            pairs
+                .iter()
+                .any(|(name, _)| name == "mount")
+                .then(|| pairs.iter().find(|(name, _)| name == "from"))
+                .flatten()
+                .map(|(_, from)| from.to_string())
+        });
+        AuthKey {
+            repository,
+            mount_from,
+        }
+    }
+
+    /// `NAME`, `NAME (mounting from OTHER)`, or `the registry`, for messages.
+    fn describe(&self) -> String {
+        match (&self.repository, &self.mount_from) {
+            (Some(repository), Some(from)) => format!("{repository} (mounting from {from})"),
+            (Some(repository), None) => repository.clone(),
+            (None, _) => "the registry".to_owned(),
+        }
+    }
+}
+
+/// The repository NAME a distribution API path is about: `/v2/NAME/manifests/REF`,
+/// `/v2/NAME/blobs/DIGEST`, `/v2/NAME/blobs/uploads/[ID]`, `/v2/NAME/tags/list`,
+/// `/v2/NAME/referrers/DIGEST` (distribution spec, "Endpoints"). None for `/v2/` and other
+/// paths.
+fn request_repository(path: &str) -> Option<String> {
+    let rest = path.strip_prefix("/v2/")?;
+    let segments: Vec<&str> = rest.split('/').collect();
+    let n = segments.len();
+    let name_end = if n >= 4 && segments[n - 3] == "blobs" && segments[n - 2] == "uploads" {
+        n - 3
+    } else if n >= 3
+        && ["manifests", "blobs", "tags", "referrers"].contains(&segments[n - 2])
+        && !segments[n - 1].is_empty()
+    {
+        n - 2
+    } else {
+        return None;
+    };
+    let name = &segments[..name_end];
+    (!name.iter().any(|segment| segment.is_empty())).then(|| name.join("/"))
 }
 
 #[derive(Default)]
 struct AuthState {
     header: Option<String>,
     challenge: Option<Challenge>,
+    /// Whether a token service gave the token in `header` for a credential (200 to it): a
+    /// refusal by the registry is then about permissions, not the credential.
+    credential_accepted: bool,
+    /// The warning to print once a request with this state succeeds (a skipped credsStore).
+    pending_warning: Option<String>,
+    /// Why authenticating failed: final for the run, so that parallel requests do not ask a
+    /// failing token service (or ECR) again.
+    failure: Option<Failure>,
     /// Bumped on every change of `header`, so concurrent 401s refresh the token once.
     generation: u64,
     /// Whether `header` carries an ECR token from `GetAuthorizationToken`.
@@ -115,14 +244,14 @@ impl Registry {
             http,
             tls_rejections: host_tls.rejections,
             client_certificate: host_tls.client_certificate,
-            credential: options.credential,
-            credential_origin: options.credential_origin,
+            role: options.role,
+            credentials: options.credentials,
             scopes: options.scopes,
             insecure_registries: options.insecure_registries,
             ecr,
-            credential_replaceable: options.credential_replaceable,
-            role: options.role,
-            auth: Mutex::new(AuthState::default()),
+            auth: Mutex::default(),
+            skipped_store_warnings: Mutex::default(),
+            credentials_were_needed: Default::default(),
         };
         let (ping, tries) = if plain_http_allowed {
             match registry.ping(false) {
@@ -180,9 +309,9 @@ impl Registry {
             }
         };
         match ping.status() {
+            // Credentials are looked up when a repository is first used, for that repository.
             StatusCode::UNAUTHORIZED => {
-                let challenge = read_challenge(&ping);
-                registry.authenticate(challenge, 0, Reauthentication::Challenged)?;
+                registry.auth.get_mut().expect("auth state lock").challenge = read_challenge(&ping);
             }
             StatusCode::NOT_FOUND => {
                 return Err(Error::registry(format!(
@@ -247,35 +376,27 @@ impl Registry {
         let mut retries = Retries::new();
         let mut authenticated_again = false;
         loop {
-            let (header, generation, ecr_refresh_due) = {
-                let state = self.auth.lock().expect("auth state lock");
-                let due = state
-                    .ecr_refresh_at
-                    .is_some_and(|refresh_at| SystemTime::now() >= refresh_at);
-                (state.header.clone(), state.generation, due)
+            let mut request = match build(&self.http).build() {
+                Ok(request) => request,
+                Err(error) => return Err(self.transport_error(operation, &error)),
             };
-            if ecr_refresh_due {
-                self.authenticate(None, generation, Reauthentication::NewEcrToken)?;
-                continue;
-            }
+            let key = AuthKey::of(request.url());
+            let (header, generation) = self.prepare(&key)?;
             // Authorization only for the registry's own host and port ([`super::location`]).
-            let (client, request) = build(&self.http).build_split();
-            let mut request = request.map_err(|error| self.transport_error(operation, &error))?;
-            if let Some(header) = &header
+            if let Some(header) = header
                 && self.is_own_url(request.url())
             {
-                let mut value = HeaderValue::from_str(header).map_err(|_| {
+                let mut value = HeaderValue::from_str(&header).map_err(|_| {
                     Error::registry(format!(
-                        "registry {}: {operation}: the credential makes an Authorization \
-                         header that is not valid HTTP",
-                        self.host
+                        "registry {}: the token for {} is not a valid header value (not shown)",
+                        self.host,
+                        key.describe()
                     ))
-                    .hint(LOGIN_HINT)
                 })?;
                 value.set_sensitive(true);
                 request.headers_mut().insert(AUTHORIZATION, value);
             }
-            match client.execute(request) {
+            match self.http.execute(request) {
                 // Another host (an upload service) wants credentials: it gets none.
                 Ok(response)
                     if response.status() == StatusCode::UNAUTHORIZED
@@ -287,7 +408,7 @@ impl Registry {
                     let challenge = read_challenge(&response);
                     let answer = Answer::read(response);
                     if authenticated_again {
-                        return Err(self.unauthorized(operation, &answer));
+                        return Err(self.unauthorized(&key, operation, &answer, challenge));
                     }
                     let reason =
                         if self.ecr.is_some() && ecr::may_be_expired_token_answer(&answer.body) {
@@ -295,7 +416,7 @@ impl Registry {
                         } else {
                             Reauthentication::Challenged
                         };
-                    self.authenticate(challenge, generation, reason)?;
+                    self.authenticate(&key, challenge, generation, reason)?;
                     authenticated_again = true;
                 }
                 // ECR answers an expired token with a 403 as well as a 401.
@@ -306,7 +427,7 @@ impl Registry {
                     if authenticated_again || !ecr::may_be_expired_token_answer(&answer.body) {
                         return Err(self.answer_error(operation, &answer));
                     }
-                    self.authenticate(None, generation, Reauthentication::NewEcrToken)?;
+                    self.authenticate(&key, None, generation, Reauthentication::NewEcrToken)?;
                     authenticated_again = true;
                 }
                 Ok(response) if retry && is_retryable_status(response.status()) => {
@@ -322,7 +443,10 @@ impl Registry {
                         }
                     }
                 }
-                Ok(response) => return Ok(response),
+                Ok(response) => {
+                    self.warn_if_pending(&key, response.status());
+                    return Ok(response);
+                }
                 Err(error) if retry && is_retryable_transport_error(&error) => {
                     match retries.next_delay(None) {
                         Some(delay) => std::thread::sleep(delay),
@@ -352,40 +476,180 @@ impl Registry {
         )
     }
 
-    /// Sets the `Authorization` header a challenge asks for, unless another thread already
-    /// replaced the one seen at `seen_generation`.
+    /// The `Authorization` value for a request of `key`, and the generation it belongs to:
+    /// authenticates a repository's first request once the host's challenge is known, and
+    /// replaces an ECR token that is due.
+    fn prepare(&self, key: &AuthKey) -> Result<(Option<String>, u64)> {
+        for _ in 0..2 {
+            let (known, due, generation) = {
+                let states = self.auth.lock().expect("auth state lock");
+                match states.by_key.get(key) {
+                    Some(state) => {
+                        if let Some(failure) = &state.failure {
+                            return Err(failure.error());
+                        }
+                        let due = state
+                            .ecr_refresh_at
+                            .is_some_and(|refresh_at| SystemTime::now() >= refresh_at);
+                        if !due {
+                            return Ok((state.header.clone(), state.generation));
+                        }
+                        (true, due, state.generation)
+                    }
+                    None => (false, false, 0),
+                }
+            };
+            if due {
+                self.authenticate(key, None, generation, Reauthentication::NewEcrToken)?;
+            } else if !known && key.repository.is_some() && self.host_challenge().is_some() {
+                self.authenticate(key, None, 0, Reauthentication::Challenged)?;
+            } else {
+                return Ok((None, 0));
+            }
+        }
+        let states = self.auth.lock().expect("auth state lock");
+        Ok(states
+            .by_key
+            .get(key)
+            .map_or((None, 0), |state| (state.header.clone(), state.generation)))
+    }
+
+    fn host_challenge(&self) -> Option<Challenge> {
+        self.auth.lock().expect("auth state lock").challenge.clone()
+    }
+
+    /// Keeps the warning a request of `key` left pending, now that it got an answer other than
+    /// a refusal (the registry needed nothing from the skipped credsStore); printed on drop.
+    fn warn_if_pending(&self, key: &AuthKey, status: StatusCode) {
+        if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+            return;
+        }
+        let warning = {
+            let mut states = self.auth.lock().expect("auth state lock");
+            states
+                .by_key
+                .get_mut(key)
+                .and_then(|state| state.pending_warning.take())
+        };
+        if let Some(warning) = warning {
+            let mut warnings = self.skipped_store_warnings.lock().expect("warnings lock");
+            if !warnings.contains(&warning) {
+                warnings.push(warning);
+            }
+        }
+    }
+
+    /// The error for a skipped credsStore, now that credentials were needed.
+    fn skipped_store_error(&self, found: &RepositoryCredential, context: &str) -> Option<Error> {
+        let error = found.skipped_store_error(context)?;
+        self.credentials_were_needed
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        Some(error)
+    }
+
+    /// The credential of `key`'s repository (a mount uses the target's), looked up on first use.
+    fn credential_for(&self, key: &AuthKey) -> Result<std::sync::Arc<RepositoryCredential>> {
+        self.credentials.for_repository(key.repository.as_deref())
+    }
+
+    /// The scopes a token for `key` is first asked for: the run's scope for the repository
+    /// (else pull), plus pull on the repository mounted from.
+    fn default_scopes(&self, key: &AuthKey) -> Vec<String> {
+        let Some(repository) = &key.repository else {
+            return Vec::new();
+        };
+        let prefix = format!("repository:{repository}:");
+        let own = self
+            .scopes
+            .iter()
+            .find(|scope| scope.starts_with(&prefix))
+            .cloned()
+            .unwrap_or_else(|| format!("{prefix}pull"));
+        let mut scopes = vec![own];
+        scopes.extend(
+            key.mount_from
+                .as_ref()
+                .map(|from| format!("repository:{from}:pull")),
+        );
+        scopes
+    }
+
+    /// Sets the `Authorization` header of `key` that a challenge (else the last one) asks
+    /// for, unless another thread already replaced the one seen at `seen_generation`.
     fn authenticate(
         &self,
+        key: &AuthKey,
         challenge: Option<Challenge>,
         seen_generation: u64,
         reason: Reauthentication,
     ) -> Result<()> {
-        let mut state = self.auth.lock().expect("auth state lock");
+        let mut states = self.auth.lock().expect("auth state lock");
+        if let Some(challenge) = &challenge {
+            states.challenge = Some(challenge.clone());
+        }
+        let host_challenge = states.challenge.clone();
+        let state = states.by_key.entry(key.clone()).or_default();
         if state.generation != seen_generation {
             return Ok(());
         }
-        let challenge = challenge.or_else(|| state.challenge.clone());
+        if let Some(failure) = &state.failure {
+            return Err(failure.error());
+        }
+        let result = self.apply_challenge(key, challenge, host_challenge, state, reason);
+        if let Err(error) = &result {
+            state.failure = Some(Failure::of(error));
+        }
+        result
+    }
+
+    /// Sets `state`'s header for `challenge` (else the last one of `key`, else the host's).
+    fn apply_challenge(
+        &self,
+        key: &AuthKey,
+        challenge: Option<Challenge>,
+        host_challenge: Option<Challenge>,
+        state: &mut AuthState,
+        reason: Reauthentication,
+    ) -> Result<()> {
+        // The credential is looked up now, when the registry has asked for one.
+        let found = self.credential_for(key)?;
+        let credential = found.credential.as_ref();
+        // A challenge naming the scope the request lacks is answered with exactly that scope.
+        let challenged_scopes: Vec<String> = match &challenge {
+            Some(Challenge::Bearer {
+                scope: Some(scope), ..
+            }) => scope
+                .split_whitespace()
+                .filter(|scope| scope.starts_with("repository:"))
+                .map(str::to_owned)
+                .collect(),
+            _ => Vec::new(),
+        };
+        let challenge = challenge
+            .or_else(|| state.challenge.clone())
+            .or(host_challenge);
         let mut ecr_refresh_at = None;
         let mut using_ecr_token = false;
+        let mut credential_accepted = false;
         let header = match &challenge {
             None => None,
-            Some(Challenge::Basic) if self.uses_ecr_token(&state, reason) => {
+            Some(Challenge::Basic) if self.uses_ecr_token(&found, state, reason) => {
                 let (registry, tokens) = self.ecr.as_ref().expect("an ECR host");
                 let now = SystemTime::now();
                 let token = tokens.token(registry, now, reason == Reauthentication::NewEcrToken)?;
-                if self.credential.is_some() && !state.using_ecr_token {
+                if credential.is_some() && !state.using_ecr_token {
                     eprintln!(
                         "warning: ECR refused the credential for {} ({}) as it refuses an \
                          expired token; using a new token from ECR GetAuthorizationToken instead",
                         self.host,
-                        self.credential_origin.as_deref().unwrap_or("given")
+                        found.origin.as_deref().unwrap_or("given")
                     );
                 }
                 ecr_refresh_at = token.refresh_at(now);
                 using_ecr_token = true;
                 Some(basic_header(&token.username, &token.password))
             }
-            Some(Challenge::Basic) => match &self.credential {
+            Some(Challenge::Basic) => match credential {
                 Some(Credential::Basic { username, password }) => {
                     Some(basic_header(username, password))
                 }
@@ -396,29 +660,45 @@ impl Registry {
                     ))
                     .hint(LOGIN_HINT));
                 }
-                None => None,
+                // A Basic challenge means credentials are needed: a skipped store is the error.
+                None => match self.skipped_store_error(
+                    &found,
+                    &format!(
+                        "registry {} wants a user name and password for {}",
+                        self.host,
+                        key.describe()
+                    ),
+                ) {
+                    Some(error) => return Err(error),
+                    None => None,
+                },
             },
-            Some(Challenge::Bearer {
-                realm,
-                service,
-                scope,
-            }) => {
-                self.check_realm(realm)?;
-                let mut scopes = self.scopes.clone();
-                if let Some(scope) = scope
-                    && !scopes.contains(scope)
-                    && scope.starts_with("repository:")
-                {
-                    scopes.push(scope.clone());
-                }
-                Some(fetch_token(
+            Some(Challenge::Bearer { realm, service, .. }) => {
+                self.check_realm(realm, credential.is_some())?;
+                let scopes = if challenged_scopes.is_empty() {
+                    self.default_scopes(key)
+                } else {
+                    challenged_scopes
+                };
+                let token = fetch_token(
                     &self.http,
                     &self.host,
                     realm,
                     service.as_deref(),
                     &scopes,
-                    self.credential.as_ref(),
-                )?)
+                    credential,
+                );
+                let token = match token {
+                    // Anonymous access refused: a skipped credsStore is the cause to name.
+                    Err(error) if credential.is_none() => {
+                        return Err(self
+                            .skipped_store_error(&found, error.message())
+                            .unwrap_or(error));
+                    }
+                    token => token?,
+                };
+                credential_accepted = credential.is_some();
+                Some(token)
             }
         };
         state.header = header;
@@ -426,20 +706,27 @@ impl Registry {
         state.generation += 1;
         state.using_ecr_token = using_ecr_token;
         state.ecr_refresh_at = ecr_refresh_at;
+        state.credential_accepted = credential_accepted;
+        state.pending_warning = found.skipped_store_warning();
         Ok(())
     }
 
     /// Whether a Basic challenge is answered with an ECR token: for an ECR host with no other
     /// credential, or once ECR has said that other credential expired.
-    fn uses_ecr_token(&self, state: &AuthState, reason: Reauthentication) -> bool {
+    fn uses_ecr_token(
+        &self,
+        found: &RepositoryCredential,
+        state: &AuthState,
+        reason: Reauthentication,
+    ) -> bool {
         self.ecr.is_some()
-            && (self.credential.is_none()
+            && (found.credential.is_none()
                 || state.using_ecr_token
-                || (self.credential_replaceable && reason == Reauthentication::NewEcrToken))
+                || (found.replaceable && reason == Reauthentication::NewEcrToken))
     }
 
     /// Credentials go to a token service only over HTTPS, unless it is loopback or insecure.
-    fn check_realm(&self, realm: &str) -> Result<()> {
+    fn check_realm(&self, realm: &str, sends_credentials: bool) -> Result<()> {
         let Ok(url) = reqwest::Url::parse(realm) else {
             return Err(Error::registry(format!(
                 "registry {} named a token service that is not a URL: {realm}",
@@ -456,7 +743,7 @@ impl Registry {
         });
         match url.scheme() {
             "https" => Ok(()),
-            "http" if plain_ok || self.credential.is_none() => Ok(()),
+            "http" if plain_ok || !sends_credentials => Ok(()),
             _ => Err(Error::registry(format!(
                 "registry {} sends credentials to {realm}, which is not HTTPS; refusing to send them",
                 self.host
@@ -483,19 +770,74 @@ impl Registry {
         ))
     }
 
-    fn unauthorized(&self, operation: &str, answer: &Answer) -> Error {
+    /// The error for a 401 that authenticating again did not cure. A refusal of a token the
+    /// token service gave for a credential is about that account's permissions, never the
+    /// credential.
+    fn unauthorized(
+        &self,
+        key: &AuthKey,
+        operation: &str,
+        answer: &Answer,
+        challenge: Option<Challenge>,
+    ) -> Error {
         let status = answer.status;
         let detail = error_detail(&answer.body);
-        let message = match &self.credential_origin {
+        let found = self.credentials.cached(key.repository.as_deref());
+        let credential_accepted = {
+            let states = self.auth.lock().expect("auth state lock");
+            states
+                .by_key
+                .get(key)
+                .is_some_and(|state| state.credential_accepted)
+        };
+        let origin = found
+            .as_ref()
+            .and_then(|found| found.origin.clone())
+            .or_else(|| {
+                self.ecr.as_ref().map(|(registry, tokens)| {
+                    format!(
+                        "from ECR GetAuthorizationToken in {} with the AWS credential chain",
+                        tokens.region_for(registry)
+                    )
+                })
+            });
+        let needed = match &challenge {
+            Some(Challenge::Bearer {
+                scope: Some(scope), ..
+            }) => format!(" (it needs {scope})"),
+            _ => String::new(),
+        };
+        if credential_accepted {
+            let origin = origin.unwrap_or_else(|| "given".to_owned());
+            return Error::registry(format!(
+                "registry {}: the token service accepted the credentials ({origin}), but the \
+                 token it gave does not allow {operation} in {}{needed}: {status}{detail}",
+                self.host,
+                key.describe()
+            ))
+            .hint(format!(
+                "the account lacks permission on that repository: check the repository name, \
+                 or have the registry's administrator grant it pull (and push for --tag) on {}",
+                key.describe()
+            ));
+        }
+        let message = match &origin {
             Some(origin) => format!(
                 "registry {} refused the credentials ({origin}) for {operation}: {status}{detail}",
                 self.host
             ),
             None => format!(
-                "registry {} wants credentials for {operation}: {status}{detail}",
+                "registry {} wants credentials for {operation}{needed}: {status}{detail}",
                 self.host
             ),
         };
+        if origin.is_none()
+            && let Some(error) = found
+                .as_ref()
+                .and_then(|found| self.skipped_store_error(found, &message))
+        {
+            return error;
+        }
         Error::registry(message).hint(LOGIN_HINT)
     }
 
@@ -784,6 +1126,53 @@ fn build_http_client(host: &str) -> Result<(Client, tls::HostTls)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn requests_are_keyed_by_the_repository_their_path_names() {
+        for (path, repository) in [
+            ("/v2/fn/manifests/v1", Some("fn")),
+            ("/v2/team/sub/fn/manifests/sha256:ab", Some("team/sub/fn")),
+            ("/v2/team/fn/blobs/sha256:ab", Some("team/fn")),
+            ("/v2/team/fn/blobs/uploads/", Some("team/fn")),
+            ("/v2/team/fn/blobs/uploads/0a1b-2c", Some("team/fn")),
+            ("/v2/team/fn/tags/list", Some("team/fn")),
+            ("/v2/fn/referrers/sha256:ab", Some("fn")),
+            // A repository may have a component named like an endpoint.
+            ("/v2/blobs/manifests/v1", Some("blobs")),
+            ("/v2/a/blobs/b/manifests/v1", Some("a/blobs/b")),
+            ("/v2/", None),
+            ("/v2/_catalog", None),
+            ("/v2/manifests/v1", None),
+            ("/v2/fn/manifests/", None),
+            ("/v2//fn/manifests/v1", None),
+            ("/v2/fn/blobs/uploads", Some("fn")),
+            ("/upload/0a1b", None),
+            ("/fn/manifests/v1", None),
+        ] {
+            assert_eq!(request_repository(path).as_deref(), repository, "{path}");
+        }
+        let key = |url: &str| AuthKey::of(&reqwest::Url::parse(url).unwrap());
+        let mount =
+            key("https://r.example/v2/team/fn/blobs/uploads/?mount=sha256:ab&from=base/al2023");
+        assert_eq!(mount.repository.as_deref(), Some("team/fn"));
+        assert_eq!(mount.mount_from.as_deref(), Some("base/al2023"));
+        assert_eq!(mount.describe(), "team/fn (mounting from base/al2023)");
+        // `from` without `mount` is no mount; neither is a mount outside a repository.
+        assert_eq!(
+            key("https://r.example/v2/fn/blobs/uploads/?from=x").mount_from,
+            None
+        );
+        assert_eq!(
+            key("https://r.example/v2/?mount=a&from=x"),
+            AuthKey::default()
+        );
+        assert_eq!(
+            key("https://r.example/v2/fn/blobs/uploads/?mount=a").mount_from,
+            None
+        );
+        assert_eq!(key("https://r.example/v2/fn/tags/list").describe(), "fn");
+        assert_eq!(AuthKey::default().describe(), "the registry");
+    }
 
     #[test]
     fn loopback_and_named_hosts_may_use_plain_http() {

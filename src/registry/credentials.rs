@@ -25,17 +25,28 @@
 //!
 //! 1. `credHelpers[HOST]` names a helper: its answer is final for this file (a "not found"
 //!    moves on to the next file, without looking at `auths`). An empty helper name means "use
-//!    `auths`", ignoring `credsStore`, as docker does.
-//! 2. Else, if `credsStore` is set, that helper is asked and `auths` is **not** consulted:
+//!    `auths`", ignoring `credsStore`, as docker does. A `credHelpers` key with a path
+//!    (`HOST/NS`) is never used: docker and containers/image key helpers by host only, and
+//!    helpers are asked for a host, so such a key could not mean anything narrower.
+//! 2. Else, for a repository, the `auths` entry keyed by its namespace, longest first: for
+//!    `HOST/a/b/c`, the keys `HOST/a/b/c`, `HOST/a/b`, `HOST/a` (containers-auth.json(5), as
+//!    `podman login HOST/NS` writes them). Such an entry is used for repositories inside that
+//!    namespace (whole path components: `HOST/a` is not `HOST/ab`) and never for any other
+//!    repository of the host. Docker writes no such keys, so taking them before `credsStore`
+//!    changes nothing docker would do.
+//! 3. Else, if `credsStore` is set, that helper is asked and `auths` is **not** consulted:
 //!    docker then keeps only empty `{}` markers in `auths`, and a stale entry there must not be
-//!    sent where docker would go anonymous.
-//! 3. Else the `auths` entry for the host.
+//!    sent where docker would go anonymous. A `credsStore` helper that is not installed or
+//!    fails does not stop the lookup: it is skipped ([`Lookup::skipped_store`]) and the next
+//!    file tried, and the registry client reports it as an error only if the registry turns
+//!    out to need credentials (else as a warning).
+//! 4. Else the `auths` entry for the host.
 //!
 //! (skopeo ignores `credsStore`; docker and crane honour it.)
 //!
-//! `auths` keys are matched by host: an exact key first, then a key whose scheme and path are
-//! stripped (`https://host/v1/`, `http://host:5000`). A key without a scheme but with a path
-//! (`quay.io/org`) is a repository-scoped containers entry and is not used for a whole registry
+//! Host `auths` keys are matched by host: an exact key first, then a key whose scheme and path
+//! are stripped (`https://host/v1/`, `http://host:5000`). A key without a scheme but with a
+//! path (`quay.io/org`) is a namespace entry (rule 2) and never stands for a whole registry
 //! (skopeo's rule; docker would cut the path, sending one namespace's secret to every other).
 //! Docker Hub (`docker.io`) matches `https://index.docker.io/v1/` (preferred, docker's key),
 //! `index.docker.io`, `docker.io` and `registry-1.docker.io`, also in `credHelpers`. Helpers
@@ -45,9 +56,6 @@
 //! Not supported: `DOCKER_AUTH_CONFIG`, the legacy `~/.dockercfg`, `registrytoken`, and
 //! `registries.conf` `credential-helpers`.
 
-// Wired in by the registry client; until then most of this is only used by its tests.
-#![allow(dead_code)]
-
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fmt;
@@ -55,6 +63,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD_PAD_INDIFFERENT;
@@ -144,8 +153,10 @@ pub fn parse_creds(text: &str) -> Result<Credential, String> {
 pub enum CredentialOrigin {
     /// Given on the command line with `--creds`.
     CommandLine,
-    /// An `auths` entry of a credential file.
+    /// An `auths` entry of a credential file, keyed by host.
     Auths { file: PathBuf },
+    /// An `auths` entry keyed by a namespace (`HOST/NS`).
+    NamespaceAuths { file: PathBuf, key: String },
     /// A `docker-credential-NAME` helper, named in `file` by `credHelpers` or `credsStore`.
     Helper {
         helper: String,
@@ -166,6 +177,9 @@ impl fmt::Display for CredentialOrigin {
         match self {
             CredentialOrigin::CommandLine => f.write_str("--creds"),
             CredentialOrigin::Auths { file } => write!(f, "auths in {}", file.display()),
+            CredentialOrigin::NamespaceAuths { file, key } => {
+                write!(f, "auths entry {key:?} in {}", file.display())
+            }
             CredentialOrigin::Helper {
                 helper,
                 file,
@@ -189,6 +203,18 @@ impl HelperSetting {
     }
 }
 
+/// What a lookup for one registry or repository found.
+#[derive(Debug, Default)]
+pub struct Lookup {
+    /// The credential and where it came from; None: go anonymous.
+    pub found: Option<(Credential, CredentialOrigin)>,
+    /// A `credsStore` helper that is not installed or failed, skipped: the error to give if the
+    /// registry needs credentials after all (docker would have failed on it before any request;
+    /// a configuration copied from a machine with Docker Desktop names `desktop`, a helper only
+    /// that machine has). Its message names the helper and the file, never a secret.
+    pub skipped_store: Option<Error>,
+}
+
 /// Where credentials are looked up, read from the environment once (tests build one by hand).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CredentialSources {
@@ -196,7 +222,32 @@ pub struct CredentialSources {
     pub auth_files: Vec<PathBuf>,
     /// Directories searched, in order, for `docker-credential-NAME` helpers (`$PATH`).
     pub helper_dirs: Vec<PathBuf>,
+    /// What each helper answered for each server, so that a helper is run once per host
+    /// however many repositories are looked up (shared by clones).
+    pub helper_answers: HelperAnswers,
 }
+
+/// The credentials helpers gave, by `(helper program, server URL)`. Debug never shows them;
+/// two caches always compare equal (they are not part of what the sources are).
+#[derive(Clone, Default)]
+pub struct HelperAnswers(Arc<Mutex<BTreeMap<HelperQuestion, Option<Credential>>>>);
+
+/// A helper program and the server URL it is asked about.
+type HelperQuestion = (PathBuf, String);
+
+impl fmt::Debug for HelperAnswers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("HelperAnswers(<hidden>)")
+    }
+}
+
+impl PartialEq for HelperAnswers {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for HelperAnswers {}
 
 impl CredentialSources {
     /// `$REGISTRY_AUTH_FILE`; `${XDG_RUNTIME_DIR}/containers/auth.json` (else
@@ -248,11 +299,12 @@ impl CredentialSources {
         Self {
             auth_files,
             helper_dirs,
+            helper_answers: HelperAnswers::default(),
         }
     }
 
     /// The credential for `registry` (a `host[:port]` such as `127.0.0.1:5000`,
-    /// `public.ecr.aws`, `docker.io`), or None for anonymous access.
+    /// `public.ecr.aws`, `docker.io`) as a whole, or None for anonymous access.
     pub fn find(&self, registry: &str) -> Result<Option<Credential>> {
         Ok(self
             .find_with_origin(registry)?
@@ -261,20 +313,42 @@ impl CredentialSources {
 
     /// Like [`find`](Self::find), with where the credential came from, for messages such as
     /// "the registry refused the credential from credential helper docker-credential-ecr-login
-    /// (credHelpers in /root/.docker/config.json)".
+    /// (credHelpers in /root/.docker/config.json)". A skipped `credsStore` is an error here
+    /// when nothing else is found.
     pub fn find_with_origin(
         &self,
         registry: &str,
     ) -> Result<Option<(Credential, CredentialOrigin)>> {
+        let lookup = self.lookup(registry, None)?;
+        match (lookup.found, lookup.skipped_store) {
+            (None, Some(error)) => Err(error),
+            (found, _) => Ok(found),
+        }
+    }
+
+    /// The credential for `repository` (e.g. `team/fn`) of `registry`, or for the whole
+    /// registry when `repository` is None, by the rules of the module documentation. Errors:
+    /// an unreadable or malformed file or entry, a `credHelpers` helper that is missing or
+    /// fails. A `credsStore` that cannot be asked is no error: see [`Lookup::skipped_store`].
+    pub fn lookup(&self, registry: &str, repository: Option<&str>) -> Result<Lookup> {
+        let mut skipped_store = None;
         for file in &self.auth_files {
             let Some(config) = read_auth_file(file)? else {
                 continue;
             };
-            if let Some(found) = self.find_in_file(&config, file, registry)? {
-                return Ok(Some(found));
+            if let Some(found) =
+                self.find_in_file(&config, file, registry, repository, &mut skipped_store)?
+            {
+                return Ok(Lookup {
+                    found: Some(found),
+                    skipped_store,
+                });
             }
         }
-        Ok(None)
+        Ok(Lookup {
+            found: None,
+            skipped_store,
+        })
     }
 
     fn find_in_file(
@@ -282,25 +356,56 @@ impl CredentialSources {
         config: &AuthFile,
         file: &Path,
         registry: &str,
+        repository: Option<&str>,
+        skipped_store: &mut Option<Error>,
     ) -> Result<Option<(Credential, CredentialOrigin)>> {
-        let helper = match lookup(&config.cred_helpers, registry) {
-            // An empty name in credHelpers makes docker fall back to the plain `auths`.
-            Some((_, name)) if name.is_empty() => None,
-            Some((_, name)) => Some((name, HelperSetting::CredHelpers)),
-            None => config
-                .creds_store
-                .as_ref()
-                .filter(|name| !name.is_empty())
-                .map(|name| (name, HelperSetting::CredsStore)),
-        };
-        if let Some((helper, setting)) = helper {
-            let origin = CredentialOrigin::Helper {
-                helper: helper.clone(),
-                file: file.to_owned(),
-                setting,
-            };
+        let cred_helper = lookup(&config.cred_helpers, registry);
+        if let Some((_, helper)) = cred_helper
+            && !helper.is_empty()
+        {
+            let setting = HelperSetting::CredHelpers;
             let credential = self.ask_helper(helper, file, setting, registry)?;
-            return Ok(credential.map(|credential| (credential, origin)));
+            return Ok(credential.map(|credential| {
+                let origin = CredentialOrigin::Helper {
+                    helper: helper.clone(),
+                    file: file.to_owned(),
+                    setting,
+                };
+                (credential, origin)
+            }));
+        }
+        if let Some(repository) = repository {
+            for (key, entry) in namespace_entries(&config.auths, registry, repository) {
+                if let Some(credential) = entry.credential(file, key)? {
+                    let origin = CredentialOrigin::NamespaceAuths {
+                        file: file.to_owned(),
+                        key: key.to_owned(),
+                    };
+                    return Ok(Some((credential, origin)));
+                }
+            }
+        }
+        // An empty name in credHelpers makes docker fall back to the plain `auths`.
+        let store = config
+            .creds_store
+            .as_ref()
+            .filter(|name| !name.is_empty() && cred_helper.is_none());
+        if let Some(store) = store {
+            let setting = HelperSetting::CredsStore;
+            return match self.ask_helper(store, file, setting, registry) {
+                Ok(credential) => Ok(credential.map(|credential| {
+                    let origin = CredentialOrigin::Helper {
+                        helper: store.clone(),
+                        file: file.to_owned(),
+                        setting,
+                    };
+                    (credential, origin)
+                })),
+                Err(error) => {
+                    skipped_store.get_or_insert(error);
+                    Ok(None)
+                }
+            };
         }
         let credential = config.auths_credential(file, registry)?;
         Ok(credential.map(|credential| {
@@ -358,7 +463,36 @@ impl CredentialSources {
         } else {
             registry
         };
-        let output = run_helper(&executable, server_url).map_err(|error| {
+        let cache_key = (executable.clone(), server_url.to_owned());
+        if let Some(answer) = self
+            .helper_answers
+            .0
+            .lock()
+            .expect("helper cache")
+            .get(&cache_key)
+        {
+            return Ok(answer.clone());
+        }
+        let answer = self.run_helper_for(&executable, &program, &origin, server_url, registry)?;
+        self.helper_answers
+            .0
+            .lock()
+            .expect("helper cache")
+            .insert(cache_key, answer.clone());
+        Ok(answer)
+    }
+
+    /// Runs `executable get` for `server_url` and reads its answer; `program` and `origin`
+    /// name it in errors, `registry` the registry asked about.
+    fn run_helper_for(
+        &self,
+        executable: &Path,
+        program: &str,
+        origin: &CredentialOrigin,
+        server_url: &str,
+        registry: &str,
+    ) -> Result<Option<Credential>> {
+        let output = run_helper(executable, server_url).map_err(|error| {
             Error::registry(format!(
                 "cannot run {} ({origin}): {error}",
                 executable.display()
@@ -420,6 +554,117 @@ impl CredentialSources {
                 std::fs::metadata(candidate)
                     .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
             })
+    }
+}
+
+/// The credentials of one registry host, looked up per repository the first time the registry
+/// asks for them (a 401), and kept for the rest of the run.
+#[derive(Debug)]
+pub struct HostCredentials {
+    host: String,
+    /// `--creds` / `--base-creds` for this host, with the flag's name: for every repository.
+    explicit: Option<(Credential, &'static str)>,
+    sources: CredentialSources,
+    found: Mutex<BTreeMap<Option<String>, Arc<RepositoryCredential>>>,
+}
+
+/// The credential for one repository (or the whole host), and what to say about it.
+#[derive(Debug, Default)]
+pub struct RepositoryCredential {
+    pub credential: Option<Credential>,
+    /// Where it came from, e.g. `from --creds`, `from auths in FILE` (never the secret).
+    pub origin: Option<String>,
+    /// Whether an ECR token may replace it once ECR refuses it as expired: true for one saved
+    /// in a file (a `docker login` 12 hours ago), false for a flag.
+    pub replaceable: bool,
+    /// The message and hint of a skipped `credsStore` ([`Lookup::skipped_store`]).
+    skipped_store: Option<(String, Option<String>)>,
+}
+
+impl RepositoryCredential {
+    /// The error for a skipped `credsStore`, if one was skipped, with `context` (what needed
+    /// credentials) before its own message.
+    pub fn skipped_store_error(&self, context: &str) -> Option<Error> {
+        let (message, hint) = self.skipped_store.as_ref()?;
+        let error = Error::registry(format!("{context}, and none could be looked up: {message}"));
+        Some(match hint {
+            Some(hint) => error.hint(hint.clone()),
+            None => error,
+        })
+    }
+
+    /// The one-line warning for a skipped `credsStore` when the registry did not need it.
+    pub fn skipped_store_warning(&self) -> Option<String> {
+        let (message, _) = self.skipped_store.as_ref()?;
+        Some(format!(
+            "warning: {message}; it was skipped, as the registry needed no credentials from it"
+        ))
+    }
+}
+
+impl HostCredentials {
+    /// `explicit`: the flag credential meant for this host, if any; else `sources` are asked.
+    pub fn new(
+        host: &str,
+        explicit: Option<(Credential, &'static str)>,
+        sources: CredentialSources,
+    ) -> Self {
+        Self {
+            host: host.to_owned(),
+            explicit,
+            sources,
+            found: Mutex::default(),
+        }
+    }
+
+    /// The credential for `repository` (None: the host as a whole), looked up once.
+    pub fn for_repository(&self, repository: Option<&str>) -> Result<Arc<RepositoryCredential>> {
+        let key = repository.map(str::to_owned);
+        if let Some(found) = self.found.lock().expect("credential cache").get(&key) {
+            return Ok(Arc::clone(found));
+        }
+        let found = Arc::new(match &self.explicit {
+            Some((credential, flag)) => RepositoryCredential {
+                credential: Some(credential.clone()),
+                origin: Some(format!("from {flag}")),
+                replaceable: false,
+                skipped_store: None,
+            },
+            None => {
+                let lookup = self.sources.lookup(&self.host, repository)?;
+                let (credential, origin) = match lookup.found {
+                    Some((credential, origin)) => {
+                        (Some(credential), Some(format!("from {origin}")))
+                    }
+                    None => (None, None),
+                };
+                RepositoryCredential {
+                    credential,
+                    origin,
+                    replaceable: true,
+                    skipped_store: lookup.skipped_store.map(|error| {
+                        (
+                            error.message().to_owned(),
+                            error.hint_text().map(str::to_owned),
+                        )
+                    }),
+                }
+            }
+        });
+        self.found
+            .lock()
+            .expect("credential cache")
+            .insert(key, Arc::clone(&found));
+        Ok(found)
+    }
+
+    /// The credential already looked up for `repository`, if it was.
+    pub fn cached(&self, repository: Option<&str>) -> Option<Arc<RepositoryCredential>> {
+        self.found
+            .lock()
+            .expect("credential cache")
+            .get(&repository.map(str::to_owned))
+            .cloned()
     }
 }
 
@@ -617,6 +862,44 @@ fn key_host(key: &str) -> Option<&str> {
     }
 }
 
+/// The namespaces `repository` is in, longest first: `a/b/c`, `a/b`, `a`.
+fn namespaces(repository: &str) -> impl Iterator<Item = &str> {
+    let mut rest = Some(repository.trim_matches('/')).filter(|name| !name.is_empty());
+    std::iter::from_fn(move || {
+        let current = rest?;
+        rest = current.rsplit_once('/').map(|(parent, _)| parent);
+        Some(current)
+    })
+}
+
+/// `(host, namespace)` of a namespace key `HOST/NS[/...]` (no scheme; a trailing `/` ignored).
+fn namespace_key(key: &str) -> Option<(&str, &str)> {
+    if key.contains("://") {
+        return None;
+    }
+    let (host, namespace) = key.split_once('/')?;
+    let namespace = namespace.trim_end_matches('/');
+    (!host.is_empty() && !namespace.is_empty()).then_some((host, namespace))
+}
+
+/// The `auths` entries whose namespace key holds `repository` of `registry`, longest namespace
+/// first (Docker Hub's aliases count as one host).
+fn namespace_entries<'a, T>(
+    map: &'a Option<BTreeMap<String, T>>,
+    registry: &str,
+    repository: &'a str,
+) -> impl Iterator<Item = (&'a str, &'a T)> {
+    let wanted = canonical_host(registry).to_owned();
+    namespaces(repository).flat_map(move |namespace| {
+        let wanted = wanted.clone();
+        map.iter().flatten().filter_map(move |(key, value)| {
+            let (host, key_namespace) = namespace_key(key)?;
+            (canonical_host(host) == wanted && key_namespace == namespace)
+                .then_some((key.as_str(), value))
+        })
+    })
+}
+
 /// The entry of `map` for `registry`: docker's own key for it, then the exact host, then the
 /// first key (in sorted order, so the choice is stable) that stands for the same host.
 fn lookup<'a, T>(map: &'a Option<BTreeMap<String, T>>, registry: &str) -> Option<(&'a str, &'a T)> {
@@ -707,6 +990,7 @@ printf '{"ServerURL":"%s","Username":"user-for-%s","Secret":"helper-secret"}\n' 
             CredentialSources {
                 auth_files: files.iter().map(|file| file.to_path_buf()).collect(),
                 helper_dirs: vec![self.dir.path().join("bin")],
+                helper_answers: HelperAnswers::default(),
             }
         }
     }
@@ -886,6 +1170,324 @@ printf '{"ServerURL":"%s","Username":"user-for-%s","Secret":"helper-secret"}\n' 
         );
         // A repository-scoped key is not a credential for the whole registry.
         assert_eq!(found(&sources, "quay.io"), None);
+    }
+
+    #[test]
+    fn namespaces_are_whole_path_components_longest_first() {
+        assert_eq!(
+            namespaces("a/b/c").collect::<Vec<_>>(),
+            ["a/b/c", "a/b", "a"]
+        );
+        assert_eq!(namespaces("fn").collect::<Vec<_>>(), ["fn"]);
+        assert_eq!(namespaces("").count(), 0);
+        assert_eq!(namespace_key("quay.io/org"), Some(("quay.io", "org")));
+        assert_eq!(
+            namespace_key("quay.io/org/sub/"),
+            Some(("quay.io", "org/sub"))
+        );
+        for not_namespace in [
+            "quay.io",
+            "https://quay.io/org",
+            "/org",
+            "quay.io/",
+            "quay.io//",
+        ] {
+            assert_eq!(namespace_key(not_namespace), None, "{not_namespace}");
+        }
+    }
+
+    #[test]
+    fn namespace_keys_are_used_inside_their_namespace_longest_first_and_only_there() {
+        let fixture = Fixture::new();
+        let file = auths_file(
+            &fixture,
+            "auth.json",
+            &[
+                ("r.example:5000", "host"),
+                ("r.example:5000/team", "team"),
+                ("r.example:5000/team/sub", "sub"),
+                ("r.example:5000/team/sub/fn", "exact"),
+                ("r.example:5000/other", "other"),
+                ("elsewhere.example/team", "elsewhere"),
+            ],
+        );
+        let sources = fixture.sources(&[&file]);
+        let user = |repository: Option<&str>| {
+            let _lock = PROCESS_LOCK.read().unwrap();
+            match sources.lookup("r.example:5000", repository).unwrap().found {
+                Some((Credential::Basic { username, .. }, _)) => username,
+                other => panic!("{repository:?}: {other:?}"),
+            }
+        };
+        assert_eq!(user(Some("team/sub/fn")), "exact");
+        assert_eq!(user(Some("team/sub/fn2")), "sub");
+        assert_eq!(user(Some("team/sub")), "sub");
+        assert_eq!(user(Some("team/x/fn")), "team");
+        assert_eq!(user(Some("team")), "team");
+        assert_eq!(user(Some("other/fn")), "other");
+        // Not a path-component prefix: the host's entry.
+        assert_eq!(user(Some("teamwork/fn")), "host");
+        assert_eq!(user(Some("fn")), "host");
+        assert_eq!(user(None), "host");
+        let (_, origin) = find(&sources, "r.example:5000").unwrap().unwrap();
+        assert_eq!(origin, CredentialOrigin::Auths { file: file.clone() });
+        let lookup = sources.lookup("r.example:5000", Some("team/fn")).unwrap();
+        assert_eq!(
+            lookup.found.unwrap().1.to_string(),
+            format!("auths entry \"r.example:5000/team\" in {}", file.display())
+        );
+
+        // Without a host entry, other repositories of the host get nothing.
+        let only_namespace = auths_file(&fixture, "ns.json", &[("r.example/team", "team")]);
+        let sources = fixture.sources(&[&only_namespace]);
+        assert!(
+            sources
+                .lookup("r.example", Some("other/fn"))
+                .unwrap()
+                .found
+                .is_none()
+        );
+        assert!(sources.lookup("r.example", None).unwrap().found.is_none());
+        assert!(
+            sources
+                .lookup("r.example:5000", Some("team/fn"))
+                .unwrap()
+                .found
+                .is_none()
+        );
+        assert!(
+            sources
+                .lookup("r.example", Some("team/fn"))
+                .unwrap()
+                .found
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn namespace_keys_of_docker_hub_and_their_place_among_helpers() {
+        let fixture = Fixture::new();
+        fixture.echo_helper("store");
+        fixture.echo_helper("hosthelper");
+        let file = fixture.file(
+            "config.json",
+            &serde_json::json!({
+                "credsStore": "store",
+                "credHelpers": {
+                    "helped.example": "hosthelper",
+                    // A path in a credHelpers key is never used.
+                    "store.example/team": "hosthelper",
+                },
+                "auths": {
+                    "docker.io/library": { "auth": auth_field("hub-library:pw") },
+                    "helped.example/team": { "auth": auth_field("ns:pw") },
+                    "store.example/team": { "auth": auth_field("ns:pw") },
+                    "store.example/empty": {},
+                },
+            })
+            .to_string(),
+        );
+        let sources = fixture.sources(&[&file]);
+        let user = |registry: &str, repository: &str| {
+            let _lock = PROCESS_LOCK.read().unwrap();
+            match sources.lookup(registry, Some(repository)).unwrap().found {
+                Some((Credential::Basic { username, .. }, _)) => username,
+                other => panic!("{registry}/{repository}: {other:?}"),
+            }
+        };
+        assert_eq!(user("docker.io", "library/alpine"), "hub-library");
+        assert_eq!(
+            user("docker.io", "someone/app"),
+            "user-for-https://index.docker.io/v1/"
+        );
+        // credHelpers for the host decides for the whole host (as containers/image does).
+        assert_eq!(user("helped.example", "team/fn"), "user-for-helped.example");
+        // A namespace entry is taken before the host's credsStore.
+        assert_eq!(user("store.example", "team/fn"), "ns");
+        assert_eq!(user("store.example", "other/fn"), "user-for-store.example");
+        // An empty namespace entry holds nothing: the lookup goes on.
+        assert_eq!(user("store.example", "empty/fn"), "user-for-store.example");
+    }
+
+    #[test]
+    fn a_creds_store_that_cannot_be_asked_is_skipped_not_fatal() {
+        let fixture = Fixture::new();
+        fixture.helper(
+            "broken",
+            "cat >/dev/null\necho 'keychain is locked' >&2\nexit 3",
+        );
+        let missing_store = fixture.file(
+            "config.json",
+            r#"{"credsStore": "desktop", "auths": {"r.example": {"auth": "c3RhbGU6cHc="}}}"#,
+        );
+        let broken_store = fixture.file("broken.json", r#"{"credsStore": "broken"}"#);
+        let later = auths_file(&fixture, "later.json", &[("later.example", "later")]);
+        let sources = fixture.sources(&[&missing_store, &broken_store, &later]);
+        let lookup = |registry: &str| {
+            let _lock = PROCESS_LOCK.read().unwrap();
+            sources.lookup(registry, Some("fn")).unwrap()
+        };
+        let nothing = lookup("r.example");
+        // The stale auths entry beside the store is not used.
+        assert!(nothing.found.is_none());
+        let skipped = nothing.skipped_store.unwrap();
+        assert!(
+            skipped.message().contains("docker-credential-desktop"),
+            "{skipped}"
+        );
+        assert!(
+            skipped
+                .message()
+                .contains(&missing_store.display().to_string()),
+            "{skipped}"
+        );
+        // A later file still counts, and the first store skipped is the one reported.
+        let found = lookup("later.example");
+        assert_eq!(found.found.unwrap().0, basic("later", PASSWORD));
+        assert!(found.skipped_store.unwrap().message().contains("desktop"));
+        // A failing store is skipped as well.
+        let sources = fixture.sources(&[&broken_store]);
+        let _lock = PROCESS_LOCK.read().unwrap();
+        let skipped = sources
+            .lookup("r.example", None)
+            .unwrap()
+            .skipped_store
+            .unwrap();
+        assert!(
+            skipped.message().contains("keychain is locked"),
+            "{skipped}"
+        );
+        // find() keeps its contract: nothing found and a skipped store is an error.
+        assert!(sources.find("r.example").is_err());
+    }
+
+    #[test]
+    fn cred_helpers_failures_stay_errors() {
+        let fixture = Fixture::new();
+        fixture.helper("broken", "cat >/dev/null\nexit 3");
+        let file = fixture.file(
+            "config.json",
+            r#"{"credHelpers": {"missing.example": "absent", "broken.example": "broken"}}"#,
+        );
+        let sources = fixture.sources(&[&file]);
+        let _lock = PROCESS_LOCK.read().unwrap();
+        for registry in ["missing.example", "broken.example"] {
+            assert!(sources.lookup(registry, Some("fn")).is_err(), "{registry}");
+        }
+    }
+
+    #[test]
+    fn a_helper_is_run_once_per_host_whatever_the_repositories() {
+        let fixture = Fixture::new();
+        let runs = fixture.dir.path().join("runs");
+        fixture.helper(
+            "counted",
+            &format!(
+                r#"url=$(cat)
+echo run >> {}
+printf '{{"Username":"u","Secret":"helper-secret"}}'"#,
+                runs.display()
+            ),
+        );
+        let file = fixture.file(
+            "config.json",
+            r#"{"credHelpers": {"a.example": "counted", "b.example": "counted"}}"#,
+        );
+        let sources = fixture.sources(&[&file]);
+        let _lock = PROCESS_LOCK.read().unwrap();
+        for repository in [Some("one"), Some("two/x"), None] {
+            let found = sources.lookup("a.example", repository).unwrap().found;
+            assert_eq!(found.unwrap().0, basic("u", "helper-secret"));
+        }
+        let copy = sources.clone();
+        assert!(
+            copy.lookup("a.example", Some("three"))
+                .unwrap()
+                .found
+                .is_some()
+        );
+        assert_eq!(std::fs::read_to_string(&runs).unwrap().lines().count(), 1);
+        // Another host is another question.
+        assert!(
+            copy.lookup("b.example", Some("one"))
+                .unwrap()
+                .found
+                .is_some()
+        );
+        assert_eq!(std::fs::read_to_string(&runs).unwrap().lines().count(), 2);
+        assert!(!format!("{sources:?}").contains("helper-secret"));
+    }
+
+    #[test]
+    fn host_credentials_keep_a_skipped_store_for_an_error_or_a_warning() {
+        let fixture = Fixture::new();
+        let file = fixture.file("config.json", r#"{"credsStore": "desktop"}"#);
+        let host = HostCredentials::new("r.example", None, fixture.sources(&[&file]));
+        let found = {
+            let _lock = PROCESS_LOCK.read().unwrap();
+            host.for_repository(Some("fn")).unwrap()
+        };
+        assert_eq!(found.credential, None);
+        let warning = found.skipped_store_warning().unwrap();
+        assert!(warning.starts_with("warning: "), "{warning}");
+        assert!(warning.contains("docker-credential-desktop"), "{warning}");
+        assert!(warning.contains(&file.display().to_string()), "{warning}");
+        assert_eq!(warning.lines().count(), 1, "{warning}");
+        let error = found
+            .skipped_store_error("registry r.example wants credentials")
+            .unwrap();
+        assert_eq!(error.kind(), ErrorKind::Registry);
+        assert!(
+            error
+                .message()
+                .starts_with("registry r.example wants credentials, and none could be looked up: "),
+            "{error}"
+        );
+        assert!(
+            error.message().contains("docker-credential-desktop"),
+            "{error}"
+        );
+        assert!(error.hint_text().unwrap().contains("credsStore"), "{error}");
+    }
+
+    #[test]
+    fn host_credentials_prefer_the_flag_and_cache_each_repository() {
+        let fixture = Fixture::new();
+        let file = auths_file(
+            &fixture,
+            "auth.json",
+            &[("r.example", "host"), ("r.example/team", "team")],
+        );
+        let sources = fixture.sources(&[&file]);
+        let from_files = HostCredentials::new("r.example", None, sources.clone());
+        let team = from_files.for_repository(Some("team/fn")).unwrap();
+        assert_eq!(team.credential, Some(basic("team", PASSWORD)));
+        assert!(team.replaceable);
+        assert!(
+            team.origin
+                .as_deref()
+                .unwrap()
+                .contains("\"r.example/team\"")
+        );
+        assert!(from_files.cached(Some("other")).is_none());
+        std::fs::remove_file(&file).unwrap();
+        // Looked up once: the file is gone, the answer stays.
+        let again = from_files.for_repository(Some("team/fn")).unwrap();
+        assert!(Arc::ptr_eq(&team, &again));
+        assert!(from_files.cached(Some("team/fn")).is_some());
+        assert_eq!(
+            from_files.for_repository(Some("other")).unwrap().credential,
+            None
+        );
+
+        let flag =
+            HostCredentials::new("r.example", Some((basic("flag", "pw"), "--creds")), sources);
+        let found = flag.for_repository(Some("team/fn")).unwrap();
+        assert_eq!(found.credential, Some(basic("flag", "pw")));
+        assert_eq!(found.origin.as_deref(), Some("from --creds"));
+        assert!(!found.replaceable);
+        assert!(found.skipped_store_warning().is_none());
+        assert!(found.skipped_store_error("x").is_none());
     }
 
     #[test]

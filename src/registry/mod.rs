@@ -1,8 +1,9 @@
 //! Talking to OCI registries: pulling a base and pushing the built images, speaking the
 //! distribution protocol directly (no Docker daemon).
 //!
-//! [`Session`] connects once to each registry a build touches, with the credentials and token
-//! scopes the whole build needs, and holds the blob cache and progress display they share.
+//! [`Session`] connects once to each registry a build touches, knowing the token scopes the whole
+//! build needs and where credentials come from (looked up per repository when a registry asks),
+//! and holds the blob cache and progress display they share.
 
 pub mod advice;
 pub mod auth;
@@ -25,7 +26,7 @@ use std::sync::Arc;
 
 use cache::BlobCache;
 use client::{ConnectOptions, Registry};
-use credentials::{Credential, CredentialSources};
+use credentials::{Credential, CredentialSources, HostCredentials};
 use ecr::EcrRegistry;
 use progress::Progress;
 
@@ -89,36 +90,18 @@ impl Session {
             let base_creds =
                 is_base.then(|| options.base_creds.clone().map(|c| (c, "--base-creds")));
             let explicit = creds.flatten().or(base_creds.flatten());
-            let explicit_flag = explicit.as_ref().map(|(_, flag)| *flag);
-            let (credential, credential_origin) = match explicit {
-                Some((credential, flag)) => (Some(credential), Some(format!("from {flag}"))),
-                None => match sources.find_with_origin(&host)? {
-                    Some((found, origin)) => (Some(found), Some(format!("from {origin}"))),
-                    None => (None, None),
-                },
-            };
             // An ECR host with no other credential gets tokens from GetAuthorizationToken
             // (without the `ecr` feature, an error saying how to give one instead).
-            let ecr_registry = EcrRegistry::from_host(&host);
-            let ecr_tokens = ecr_registry
+            let ecr_tokens = EcrRegistry::from_host(&host)
                 .as_ref()
                 .map(|_| ecr::run_tokens(options.region.as_deref()));
-            let credential_origin = match (&credential_origin, &ecr_registry, ecr_tokens) {
-                (None, Some(registry), Some(tokens)) => Some(format!(
-                    "from ECR GetAuthorizationToken in {} with the AWS credential chain",
-                    tokens.region_for(registry)
-                )),
-                _ => credential_origin,
-            };
             let registry = Registry::connect(
                 &host,
                 ConnectOptions {
                     insecure_registries: options.insecure_registries.clone(),
-                    credential,
-                    credential_origin,
+                    credentials: HostCredentials::new(&host, explicit, sources.clone()),
                     scopes,
                     ecr_tokens,
-                    credential_replaceable: explicit_flag.is_none(),
                     role: advice::HostRole::of(is_target),
                 },
             )?;

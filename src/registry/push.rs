@@ -261,7 +261,14 @@ fn push_blob(
     };
     let mut retries = Retries::new();
     loop {
-        let mut put_url = match start_upload(destination, &digest, mount_from.take())? {
+        let mounting = mount_from.is_some();
+        let start = match start_upload(destination, &digest, mount_from.take()) {
+            // A refused mount (e.g. a token service that grants one repository per token, so
+            // no token covers both) falls back to an upload, as docker does.
+            Err(_) if mounting => start_upload(destination, &digest, None),
+            start => start,
+        };
+        let mut put_url = match start? {
             UploadStart::Mounted => {
                 tracker.finish("mounted");
                 return Ok(());

@@ -93,7 +93,7 @@ use std::time::{Duration, Instant};
 use super::token::{TokenRequest, TokenServer, TokenServerConfig, TokenSigner};
 use super::{run, run_unchecked, skopeo};
 
-pub use super::token::{DEFAULT_TOKEN_TTL, TOKEN_ISSUER, TOKEN_SERVICE};
+pub use super::token::{DEFAULT_TOKEN_TTL, NamespaceUser, TOKEN_ISSUER, TOKEN_SERVICE};
 
 /// How long [`TestRegistry::start`] waits for the registry to answer.
 pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -157,6 +157,11 @@ pub struct RegistryOptions {
     /// Serve HTTPS with these files instead of the harness's own CA and certificate (then
     /// `tls` is not needed, and [`TestRegistry::ca_cert`] is `None`).
     pub tls_files: Option<TlsFiles>,
+    /// [`RegistryAuth::Token`] only: the token service grants only the first scope of a
+    /// request (Harbor-like).
+    pub first_scope_only: bool,
+    /// [`RegistryAuth::Token`] only: more users, each limited to one namespace.
+    pub namespace_users: Vec<NamespaceUser>,
 }
 
 /// A server certificate and key (PEM) for the registry to serve, made by the test as users make
@@ -219,6 +224,8 @@ impl TestRegistry {
                         password: password.clone(),
                         ttl: options.token_ttl.unwrap_or(DEFAULT_TOKEN_TTL),
                         anonymous_pull: options.anonymous_pull,
+                        first_scope_only: options.first_scope_only,
+                        namespace_users: options.namespace_users.clone(),
                     },
                     &signer,
                 );

@@ -8,6 +8,10 @@
 //!
 //! * with `Authorization: Basic` matching the configured user and password: a token granting
 //!   every action of every scope asked for;
+//! * with the Basic credentials of one of [`TokenServerConfig::namespace_users`]: every action,
+//!   but only on repositories inside that user's namespace (`NS` and `NS/...`);
+//! * with [`TokenServerConfig::first_scope_only`], only the first scope of a request is
+//!   considered, the others ignored, as some Harbor versions do;
 //! * with any other `Authorization`: `401` and no token;
 //! * without `Authorization`: an anonymous token granting **nothing** (so anonymous clients
 //!   get `401 insufficient_scope` from the registry, as with a private registry), or only
@@ -99,6 +103,19 @@ pub struct TokenServerConfig {
     pub ttl: Duration,
     /// Anonymous tokens grant `pull` on repositories instead of nothing.
     pub anonymous_pull: bool,
+    /// Grant only the first scope of a request (Harbor-like).
+    pub first_scope_only: bool,
+    /// More users, each limited to one namespace.
+    pub namespace_users: Vec<NamespaceUser>,
+}
+
+/// A user of the token server who may do anything, but only inside one namespace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamespaceUser {
+    pub user: String,
+    pub password: String,
+    /// `team-a`: repositories `team-a` and `team-a/...`.
+    pub namespace: String,
 }
 
 /// The token-signing key and its self-signed certificate (made with the openssl CLI).
@@ -230,6 +247,7 @@ impl State {
             return error(404, "NOT_FOUND", "only GET /token is served");
         }
 
+        let mut namespace: Option<String> = None;
         match request.header("Authorization") {
             None => {}
             Some(authorization) => {
@@ -242,10 +260,19 @@ impl State {
                     return unauthorized("only Basic credentials are accepted");
                 };
                 record.user = Some(user.to_string());
-                if user != self.config.user || password != self.config.password {
+                if user == self.config.user && password == self.config.password {
+                    record.authenticated = true;
+                } else if let Some(limited) = self
+                    .config
+                    .namespace_users
+                    .iter()
+                    .find(|limited| limited.user == user && limited.password == password)
+                {
+                    record.authenticated = true;
+                    namespace = Some(limited.namespace.clone());
+                } else {
                     return unauthorized("invalid username or password");
                 }
-                record.authenticated = true;
             }
         }
 
@@ -260,10 +287,14 @@ impl State {
             );
         }
 
-        let access: Vec<Value> = record
-            .scopes
+        let considered = if self.config.first_scope_only {
+            &record.scopes[..record.scopes.len().min(1)]
+        } else {
+            &record.scopes[..]
+        };
+        let access: Vec<Value> = considered
             .iter()
-            .filter_map(|scope| self.grant(scope, record.authenticated))
+            .filter_map(|scope| self.grant(scope, record.authenticated, namespace.as_deref()))
             .collect();
         record.granted = access
             .iter()
@@ -303,9 +334,15 @@ impl State {
 
     /// The `access` entry for `scope` (`type:name:actions`), or `None` when nothing of it is
     /// granted.
-    fn grant(&self, scope: &str, authenticated: bool) -> Option<Value> {
+    fn grant(&self, scope: &str, authenticated: bool, namespace: Option<&str>) -> Option<Value> {
         let (kind, rest) = scope.split_once(':')?;
         let (name, actions) = rest.rsplit_once(':')?;
+        if let Some(namespace) = namespace {
+            let inside = name == namespace || name.starts_with(&format!("{namespace}/"));
+            if kind != "repository" || !inside {
+                return None;
+            }
+        }
         let actions: Vec<&str> = actions
             .split(',')
             .filter(|action| {
