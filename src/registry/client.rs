@@ -18,6 +18,7 @@ use reqwest::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use super::auth::{Challenge, basic_header, fetch_token};
 use super::credentials::Credential;
 use super::ecr::{self, EcrRegistry, TokenCache};
+use super::proxy::{self, ProxySettings};
 use super::retry::{
     Retries, is_retryable_status, is_retryable_transport_error, is_tls_error, retry_after,
 };
@@ -420,6 +421,11 @@ impl Registry {
 
     /// The error for a response with an unexpected status.
     pub fn status_error(&self, operation: &str, response: Response) -> Error {
+        if let Some(error) =
+            proxy::status_failure(&self.host, operation, response.url(), response.status())
+        {
+            return error;
+        }
         self.answer_error(operation, &Answer::read(response))
     }
 
@@ -453,6 +459,10 @@ impl Registry {
 
     /// The error for a request that got no answer.
     pub fn transport_error(&self, operation: &str, error: &reqwest::Error) -> Error {
+        if let Some(error) = proxy::transport_failure(&self.host, operation, &self.base_url, error)
+        {
+            return error;
+        }
         let description = describe_transport_error(error);
         if is_tls_error(error) || answered_in_plain_http(&description) {
             Error::registry(format!(
@@ -641,9 +651,15 @@ pub(super) fn host_without_port(host: &str) -> &str {
 }
 
 /// The HTTP client for `host`: system roots (which honour `SSL_CERT_FILE`), plus any CA in
-/// `/etc/docker/certs.d/HOST/` or `/etc/containers/certs.d/HOST/`.
+/// `/etc/docker/certs.d/HOST/` or `/etc/containers/certs.d/HOST/`; proxies from the environment
+/// as [`super::proxy`] chooses them (reqwest's own choice is turned off).
 fn build_http_client(host: &str) -> Result<Client> {
-    let mut builder = Client::builder()
+    let proxies = ProxySettings::global()?;
+    let mut builder = Client::builder().no_proxy();
+    if !proxies.is_empty() {
+        builder = builder.proxy(proxies.reqwest_proxy());
+    }
+    let mut builder = builder
         .user_agent(concat!("lambda-image/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(CONNECT_TIMEOUT)
         .timeout(None::<Duration>)

@@ -11,6 +11,7 @@ pub mod credentials;
 pub mod download;
 pub mod ecr;
 pub mod progress;
+pub mod proxy;
 pub mod pull;
 pub mod push;
 pub mod retry;
