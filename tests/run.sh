@@ -33,6 +33,8 @@ packages=(
     skopeo umoci busybox-static gcc gcc-aarch64-linux-gnu libc6-dev
     libc6-dev-arm64-cross runc docker-registry qemu-user-static apache2-utils openssl
     unzip python3 python3-venv curl strace iproute2 util-linux
+    # tinyproxy: the real forward proxy (CONNECT, BasicAuth) of tests/interop/proxies.rs.
+    tinyproxy
 )
 
 missing=()

@@ -154,10 +154,10 @@ pub fn fetch_token(
             "registry {registry}: cannot get a token from {realm}: {why}"
         ))
     };
-    let response = request
-        .timeout(TOKEN_TIMEOUT)
-        .send()
-        .map_err(|error| failed(super::client::describe_transport_error(&error)))?;
+    let response = request.timeout(TOKEN_TIMEOUT).send().map_err(|error| {
+        super::proxy::transport_failure(registry, "get a token", realm, &error)
+            .unwrap_or_else(|| failed(super::client::describe_transport_error(&error)))
+    })?;
     let status = response.status();
     if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
         let message = if credential.is_some() {

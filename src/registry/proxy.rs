@@ -350,6 +350,9 @@ enum ProxyFailure {
     TunnelRefused,
     /// The proxy could not be resolved or connected to.
     Unreachable,
+    /// A plain-HTTP request through the proxy was answered with a server error, which may be
+    /// the proxy's (it could not reach the host) as well as the registry's.
+    UpstreamError,
 }
 
 /// Which proxy failure a transport error's description (see
@@ -402,9 +405,10 @@ pub fn transport_failure(
     ))
 }
 
-/// The error for an answer that came from the proxy rather than the registry: for a plain-HTTP
-/// request sent through a proxy, a `407` (the proxy wants credentials), or a `502`/`504` (the proxy
-/// could not reach the host). None otherwise.
+/// The error for an answer a plain-HTTP request sent through a proxy got that is likely the
+/// proxy's own: `407` (the proxy wants credentials), or a 5xx (proxies answer 500, 502, 503 or
+/// 504 when they cannot reach the host: tinyproxy 500, squid 503). None otherwise, and for HTTPS
+/// requests, whose answers come through a tunnel from the registry itself.
 pub fn status_failure(
     registry: &str,
     operation: &str,
@@ -418,7 +422,7 @@ pub fn status_failure(
     let proxy = settings.proxy_for(url)?;
     let failure = match status.as_u16() {
         407 => ProxyFailure::AuthenticationRequired,
-        502 | 504 => ProxyFailure::TunnelRefused,
+        500 | 502 | 503 | 504 => ProxyFailure::UpstreamError,
         _ => return None,
     };
     Some(failure_error(
@@ -475,8 +479,19 @@ fn failure_error(
         ProxyFailure::TunnelRefused => (
             format!("{name} could not or would not connect to {target}"),
             format!(
-                "the proxy may forbid that host or port (many allow CONNECT only to port 443), \
-                 or cannot reach it itself: ask its administrator; or {bypass}"
+                "the proxy may {}forbid that host or port (many allow CONNECT only to port 443), \
+                 or cannot reach it itself: ask its administrator; or {bypass}",
+                if proxy.has_credentials() {
+                    format!("refuse the credentials in {variable}, ")
+                } else {
+                    String::new()
+                }
+            ),
+        ),
+        ProxyFailure::UpstreamError => (
+            format!("answered through {name}, which may be unable to reach {target}"),
+            format!(
+                "check that the proxy can reach {target}, or that the registry is up; or {bypass}"
             ),
         ),
         ProxyFailure::Unreachable => (
@@ -834,6 +849,7 @@ mod tests {
             ProxyFailure::AuthenticationRequired,
             ProxyFailure::TunnelRefused,
             ProxyFailure::Unreachable,
+            ProxyFailure::UpstreamError,
         ] {
             let text = error(failure);
             assert!(
@@ -848,8 +864,20 @@ mod tests {
             );
         }
         assert!(error(ProxyFailure::AuthenticationRequired).contains("refused the credentials"));
-        assert!(error(ProxyFailure::TunnelRefused).contains("connect to registry.corp:5000"));
+        let refused = error(ProxyFailure::TunnelRefused);
+        assert!(
+            refused.contains("connect to registry.corp:5000"),
+            "{refused}"
+        );
+        assert!(
+            refused.contains("refuse the credentials in HTTPS_PROXY"),
+            "{refused}"
+        );
         assert!(error(ProxyFailure::Unreachable).contains("cannot reach the proxy"));
+        assert!(
+            error(ProxyFailure::UpstreamError)
+                .contains("may be unable to reach registry.corp:5000")
+        );
 
         let s = settings(&[("HTTP_PROXY", "proxy.corp:3128")]);
         let proxy = s.http.clone().unwrap();
