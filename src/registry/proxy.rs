@@ -325,10 +325,14 @@ fn parse_proxy(variable: &'static str, value: &str) -> Result<ProxyServer> {
         "http" | "https" => Ok(ProxyServer { url, variable }),
         scheme => Err(Error::usage(format!(
             "{variable} names a {scheme}:// proxy ({}), which lambda-image does not support",
-            ProxyServer { url: url.clone(), variable }.display()
+            ProxyServer {
+                url: url.clone(),
+                variable
+            }
+            .display()
         ))
         .hint(format!(
-            "use an HTTP proxy ({variable}=http://HOST:PORT; an https:// proxy URL works too), or unset {variable}"
+            "use an HTTP proxy ({variable}=http://HOST:PORT), or unset {variable}"
         ))),
     }
 }
