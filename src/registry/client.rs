@@ -421,9 +421,7 @@ impl Registry {
 
     /// The error for a response with an unexpected status.
     pub fn status_error(&self, operation: &str, response: Response) -> Error {
-        if let Some(error) =
-            proxy::status_failure(&self.host, operation, response.url(), response.status())
-        {
+        if let Some(error) = proxy::status_failure(&self.host, operation, &response) {
             return error;
         }
         self.answer_error(operation, &Answer::read(response))

@@ -409,26 +409,27 @@ pub fn transport_failure(
     ))
 }
 
+/// The header every distribution-API answer carries; an answer with it came from a registry.
+const API_VERSION_HEADER: &str = "docker-distribution-api-version";
+
 /// The error for an answer a plain-HTTP request sent through a proxy got that is likely the
-/// proxy's own: `407` (the proxy wants credentials), or a 5xx (proxies answer 500, 502, 503 or
-/// 504 when they cannot reach the host: tinyproxy 500, squid 503). None otherwise, and for HTTPS
-/// requests, whose answers come through a tunnel from the registry itself.
+/// proxy's own: `407` (the proxy wants credentials), or a 5xx without the registry API's
+/// `Docker-Distribution-Api-Version` header (proxies answer 500, 502, 503 or 504 when they cannot
+/// reach the host: tinyproxy 500, squid 503). None otherwise, and for HTTPS requests, whose
+/// answers come through a tunnel from the registry itself.
 pub fn status_failure(
     registry: &str,
     operation: &str,
-    url: &Url,
-    status: StatusCode,
+    response: &reqwest::blocking::Response,
 ) -> Option<Error> {
+    let url = response.url();
     if url.scheme() != "http" {
         return None;
     }
     let settings = ProxySettings::global().ok()?;
     let proxy = settings.proxy_for(url)?;
-    let failure = match status.as_u16() {
-        407 => ProxyFailure::AuthenticationRequired,
-        500 | 502 | 503 | 504 => ProxyFailure::UpstreamError,
-        _ => return None,
-    };
+    let from_registry = response.headers().contains_key(API_VERSION_HEADER);
+    let failure = classify_status(response.status(), from_registry)?;
     Some(failure_error(
         settings,
         proxy,
@@ -436,8 +437,17 @@ pub fn status_failure(
         operation,
         url,
         failure,
-        &status.to_string(),
+        &response.status().to_string(),
     ))
+}
+
+/// Which proxy failure the status of a proxied plain-HTTP answer shows, if any.
+fn classify_status(status: StatusCode, from_registry: bool) -> Option<ProxyFailure> {
+    match status.as_u16() {
+        407 => Some(ProxyFailure::AuthenticationRequired),
+        500 | 502 | 503 | 504 if !from_registry => Some(ProxyFailure::UpstreamError),
+        _ => None,
+    }
 }
 
 /// The message and hint for a proxy failure on a request to `url`.
@@ -827,6 +837,30 @@ mod tests {
             Some(ProxyFailure::Unreachable)
         );
         assert_eq!(classify("connection reset by peer", false), None);
+    }
+
+    #[test]
+    fn proxy_answers_are_told_from_registry_answers() {
+        let status = |code| StatusCode::from_u16(code).unwrap();
+        assert_eq!(
+            classify_status(status(407), false),
+            Some(ProxyFailure::AuthenticationRequired)
+        );
+        assert_eq!(
+            classify_status(status(407), true),
+            Some(ProxyFailure::AuthenticationRequired)
+        );
+        for code in [500, 502, 503, 504] {
+            assert_eq!(
+                classify_status(status(code), false),
+                Some(ProxyFailure::UpstreamError),
+                "{code}"
+            );
+            assert_eq!(classify_status(status(code), true), None, "{code}");
+        }
+        for code in [200, 401, 403, 404, 501, 505] {
+            assert_eq!(classify_status(status(code), false), None, "{code}");
+        }
     }
 
     #[test]
