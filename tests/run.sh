@@ -33,8 +33,9 @@ packages=(
     skopeo umoci busybox-static gcc gcc-aarch64-linux-gnu libc6-dev
     libc6-dev-arm64-cross runc docker-registry qemu-user-static apache2-utils openssl
     unzip python3 python3-venv curl strace iproute2 util-linux
-    # tinyproxy: the real forward proxy (CONNECT, BasicAuth) of tests/interop/proxies.rs.
-    tinyproxy
+    # tinyproxy, microsocks: the real HTTP (CONNECT, BasicAuth) and SOCKS5 proxies of
+    # tests/interop/proxies.rs.
+    tinyproxy microsocks
 )
 
 missing=()

@@ -10,8 +10,11 @@
 //! - `localhost` and loopback addresses (`127.0.0.0/8`, `::1`) are never proxied.
 //! - `NO_PROXY` (else `no_proxy`): see [`NoProxy`].
 //!
-//! Supported proxy schemes are `http://` and `https://`. A `socks*://` proxy, or any other scheme,
-//! is refused with an error when the client is built, rather than silently going direct.
+//! Supported proxy schemes are `http://`, `https://`, `socks5://` and `socks5h://` (Go's set).
+//! Both SOCKS forms let the proxy resolve the host name, as Go's SOCKS5 dialer does (so
+//! `socks5://` means what `socks5h://` means to curl); `user:pass@` is then the SOCKS5
+//! user/password. Any other scheme (`socks4://`, ...) is refused with an error when the client is
+//! built, rather than silently going direct.
 //!
 //! Not here: choosing HTTPS or plain HTTP for a registry ([`super::client`]), retries
 //! ([`super::retry`]). Credentials in a proxy URL never appear in a message: proxies are shown as
@@ -48,13 +51,36 @@ impl ProxyServer {
 
     /// `scheme://host:port`, without any credentials: the form used in messages.
     pub fn display(&self) -> String {
+        format!("{}://{}", self.url.scheme(), self.address())
+    }
+
+    /// `host:port` (the default port of the scheme when the URL has none: 80, 443, 1080).
+    fn address(&self) -> String {
         let host = self.url.host_str().unwrap_or_default();
-        match self.url.port_or_known_default() {
-            Some(port) => format!("{}://{host}:{port}", self.url.scheme()),
-            None => format!("{}://{host}", self.url.scheme()),
+        let port = match self.url.scheme() {
+            "socks5" | "socks5h" => Some(self.url.port().unwrap_or(SOCKS_PORT)),
+            _ => self.url.port_or_known_default(),
+        };
+        match port {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_owned(),
         }
     }
+
+    /// The URL reqwest connects through: `socks5://` becomes `socks5h://` (the proxy resolves
+    /// names, as with Go).
+    fn target(&self) -> Url {
+        let mut url = self.url.clone();
+        if url.scheme() == "socks5" {
+            // Both are non-special schemes, between which `set_scheme` cannot fail.
+            let _ = url.set_scheme("socks5h");
+        }
+        url
+    }
 }
+
+/// The SOCKS port when a `socks5://` URL names none.
+const SOCKS_PORT: u16 = 1080;
 
 /// Never shows the credentials.
 impl fmt::Debug for ProxyServer {
@@ -276,7 +302,7 @@ impl ProxySettings {
     /// The reqwest proxy that applies these settings to every request of a client: registry,
     /// token service and redirected downloads alike.
     pub fn reqwest_proxy(&'static self) -> reqwest::Proxy {
-        reqwest::Proxy::custom(move |url| self.proxy_for(url).map(|proxy| proxy.url.clone()))
+        reqwest::Proxy::custom(move |url| self.proxy_for(url).map(ProxyServer::target))
     }
 }
 
@@ -322,7 +348,7 @@ fn parse_proxy(variable: &'static str, value: &str) -> Result<ProxyServer> {
         Err(error) => return Err(invalid(error.to_string())),
     };
     match url.scheme() {
-        "http" | "https" => Ok(ProxyServer { url, variable }),
+        "http" | "https" | "socks5" | "socks5h" => Ok(ProxyServer { url, variable }),
         scheme => Err(Error::usage(format!(
             "{variable} names a {scheme}:// proxy ({}), which lambda-image does not support",
             ProxyServer {
@@ -332,7 +358,8 @@ fn parse_proxy(variable: &'static str, value: &str) -> Result<ProxyServer> {
             .display()
         ))
         .hint(format!(
-            "use an HTTP proxy ({variable}=http://HOST:PORT), or unset {variable}"
+            "use an HTTP or SOCKS5 proxy ({variable}=http://HOST:PORT or socks5://HOST:PORT), \
+             or unset {variable}"
         ))),
     }
 }
@@ -364,10 +391,20 @@ enum ProxyFailure {
 /// proxy. Errors after a connection was made (and TLS errors, which the caller handles first)
 /// are not the proxy's.
 fn classify(description: &str, is_connect: bool) -> Option<ProxyFailure> {
-    if description.contains("proxy authorization required") {
+    const AUTHENTICATION: [&str; 4] = [
+        "proxy authorization required",
+        // SOCKS5 (hyper-util's messages).
+        "credentials not accepted",
+        "server does not support user/pass authentication",
+        "server implements authentication incorrectly",
+    ];
+    if AUTHENTICATION.iter().any(|text| description.contains(text)) {
         Some(ProxyFailure::AuthenticationRequired)
     } else if description.contains("tunnel error: unsuccessful")
         || description.contains("tunnel error: unexpected end of file")
+        // A SOCKS5 server that answered the CONNECT command with a failure status.
+        || (description.contains("SOCKS error: ")
+            && !description.contains("SOCKS error: failed to create underlying connection"))
     {
         Some(ProxyFailure::TunnelRefused)
     } else if is_connect {
@@ -482,12 +519,10 @@ fn failure_error(
         ProxyFailure::AuthenticationRequired => (
             format!("{name} wants credentials"),
             format!(
-                "put them in the proxy URL: {variable}=http://USER:PASS@{} (with characters such \
+                "put them in the proxy URL: {variable}={}://USER:PASS@{} (with characters such \
                  as @ : / % percent-encoded); or {bypass}",
-                proxy
-                    .display()
-                    .split_once("://")
-                    .map_or("", |(_, rest)| rest)
+                proxy.url.scheme(),
+                proxy.address()
             ),
         ),
         ProxyFailure::TunnelRefused => (
@@ -611,6 +646,34 @@ mod tests {
     }
 
     #[test]
+    fn socks5_proxies_let_the_proxy_resolve_names_as_go_does() {
+        for (value, shown, target) in [
+            (
+                "socks5://proxy.corp",
+                "socks5://proxy.corp:1080",
+                "socks5h://proxy.corp",
+            ),
+            (
+                "socks5://me:pw@proxy.corp:9050",
+                "socks5://proxy.corp:9050",
+                "socks5h://me:pw@proxy.corp:9050",
+            ),
+            (
+                "socks5h://proxy.corp:9050",
+                "socks5h://proxy.corp:9050",
+                "socks5h://proxy.corp:9050",
+            ),
+        ] {
+            let s = settings(&[("HTTPS_PROXY", value)]);
+            let proxy = s.proxy_for(&Url::parse("https://r.io/").unwrap()).unwrap();
+            assert_eq!(proxy.display(), shown, "{value}");
+            assert_eq!(proxy.target().as_str(), target, "{value}");
+        }
+        let s = settings(&[("HTTPS_PROXY", "http://proxy.corp")]);
+        assert_eq!(s.https.unwrap().target().as_str(), "http://proxy.corp/");
+    }
+
+    #[test]
     fn proxy_credentials_are_kept_for_the_request_but_never_shown() {
         let s = settings(&[("HTTPS_PROXY", "http://me:s%40cret@proxy.corp:3128")]);
         let proxy = s.proxy_for(&Url::parse("https://r.io/").unwrap()).unwrap();
@@ -634,9 +697,9 @@ mod tests {
             ProxySettings::from_lookup(|name| (name == "HTTPS_PROXY").then(|| value.to_owned()))
                 .unwrap_err()
         };
-        let socks = error("socks5://me:secret@proxy.corp:1080");
+        let socks = error("socks4://me:secret@proxy.corp:1080");
         assert!(
-            socks.message().contains("socks5:// proxy"),
+            socks.message().contains("socks4:// proxy"),
             "{}",
             socks.message()
         );
@@ -837,6 +900,43 @@ mod tests {
             Some(ProxyFailure::Unreachable)
         );
         assert_eq!(classify("connection reset by peer", false), None);
+        let socks = "client error (Connect): error connecting to socks proxy: SOCKS error: ";
+        assert_eq!(
+            classify(&format!("{socks}credentials not accepted"), true),
+            Some(ProxyFailure::AuthenticationRequired)
+        );
+        assert_eq!(
+            classify(
+                &format!("{socks}server does not support user/pass authentication"),
+                true
+            ),
+            Some(ProxyFailure::AuthenticationRequired)
+        );
+        assert_eq!(
+            classify(
+                &format!("{socks}server implements authentication incorrectly"),
+                true
+            ),
+            Some(ProxyFailure::AuthenticationRequired)
+        );
+        assert_eq!(
+            classify(&format!("{socks}connection refused"), true),
+            Some(ProxyFailure::TunnelRefused)
+        );
+        assert_eq!(
+            classify(
+                &format!("{socks}failed to create underlying connection: tcp connect error"),
+                true
+            ),
+            Some(ProxyFailure::Unreachable)
+        );
+        assert_eq!(
+            classify(
+                &format!("{socks}failed to create underlying connection"),
+                false
+            ),
+            None
+        );
     }
 
     #[test]

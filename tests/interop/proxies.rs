@@ -5,8 +5,7 @@
 //! non-loopback name is given one through a private `/etc/hosts` (the proxy and `lambda-image`
 //! both run with it). The proxy's request log says what went through it.
 //!
-//! Not here: the `NO_PROXY` matcher form by form (unit tests in src/registry/proxy.rs), SOCKS
-//! proxies (refused; unit-tested).
+//! Not here: the `NO_PROXY` matcher form by form (unit tests in src/registry/proxy.rs).
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -14,7 +13,7 @@ use std::process::{Command, Output};
 use serde_json::Value;
 
 use crate::support::forward_proxy::{
-    ForwardProxy, ForwardProxyOptions, free_port, hosts_file, with_hosts,
+    ForwardProxy, ForwardProxyOptions, SocksProxy, free_port, hosts_file, with_hosts,
 };
 use crate::support::registry::{RegistryOptions, TestRegistry};
 use crate::support::scratch::Scratch;
@@ -456,4 +455,56 @@ fn a_proxy_that_cannot_or_will_not_reach_the_registry_is_named() {
         ],
     );
     assert!(tags_of(&registry, "fn").is_empty());
+}
+
+/// A `socks5://` proxy (microsocks, with a user and password) carries every request, and
+/// resolves the registry's name itself as Go's SOCKS5 dialer lets it: `lambda-image` runs
+/// where the name does not resolve at all. Without credentials, or with wrong ones, the error
+/// names the proxy and where credentials go, never showing them.
+#[test]
+fn a_socks5_proxy_carries_the_requests_and_resolves_the_name() {
+    let registry = TestRegistry::start(RegistryOptions::default());
+    let socks = SocksProxy::start(Some((PROXY_USER, PROXY_PASSWORD)), &[NAME]);
+    let scratch = Scratch::new();
+    // lambda-image's own /etc/hosts does not know NAME.
+    let hosts = hosts_file(&scratch.path(""), &[]);
+    let host = format!("{NAME}:{}", registry.port());
+    let target = format!("{host}/fn:v1");
+    let insecure = ["--insecure-registry", host.as_str()];
+    let address = socks.address();
+
+    let right = format!("socks5://{PROXY_USER}:{PROXY_PASSWORD}@{address}");
+    let output = push(
+        &scratch,
+        &hosts,
+        &target,
+        &insecure,
+        &[("HTTPS_PROXY", &right), ("HTTP_PROXY", &right)],
+    );
+    assert_exit(&output, 0, &[]);
+    assert_no_proxy_secret(&output);
+    assert_eq!(tags_of(&registry, "fn"), ["v1", "v1-amd64", "v1-arm64"]);
+
+    let bare = format!("socks5://{address}");
+    let output = push(&scratch, &hosts, &target, &[], &[("HTTPS_PROXY", &bare)]);
+    assert_exit(
+        &output,
+        6,
+        &[
+            &format!("the proxy socks5://{address} (from HTTPS_PROXY) wants credentials"),
+            &format!("HTTPS_PROXY=socks5://USER:PASS@{address}"),
+        ],
+    );
+
+    let wrong = format!("socks5://{PROXY_USER}:{PROXY_PASSWORD}x@{address}");
+    let output = push(&scratch, &hosts, &target, &[], &[("HTTPS_PROXY", &wrong)]);
+    assert_exit(
+        &output,
+        6,
+        &[
+            "refused the credentials in HTTPS_PROXY",
+            &format!("NO_PROXY={NAME}"),
+        ],
+    );
+    assert_no_proxy_secret(&output);
 }

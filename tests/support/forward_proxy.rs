@@ -1,6 +1,8 @@
-//! A real forward proxy for the tests: Debian's `tinyproxy` (plain-HTTP forwarding, `CONNECT`
-//! tunnels, Basic proxy authentication, a `CONNECT` port allow-list), started in the foreground
-//! on a free loopback port, with its request log readable by the test. Killed on drop.
+//! Real forward proxies for the tests: Debian's `tinyproxy` ([`ForwardProxy`]: plain-HTTP
+//! forwarding, `CONNECT` tunnels, Basic proxy authentication, a `CONNECT` port allow-list), with
+//! its request log readable by the test, and `microsocks` ([`SocksProxy`]: SOCKS5, optionally
+//! with a user and password). Each runs in the foreground on a free loopback port; killed on
+//! drop.
 //!
 //! Host names: [`hosts_file`] writes an `/etc/hosts` that maps names to 127.0.0.1, and
 //! [`with_hosts`] runs a command in a private mount namespace (`unshare -m`, as root) where that
@@ -170,4 +172,69 @@ pub fn with_hosts(command: &Command, hosts: &Path) -> Command {
         wrapped.current_dir(dir);
     }
     wrapped
+}
+
+/// A running SOCKS5 proxy: Debian's `microsocks`, on a free 127.0.0.1 port, resolving names
+/// through a private `/etc/hosts` (see the module docs). It keeps no log: a test proves that a
+/// request went through it by naming a host only the proxy can resolve. Killed on drop.
+pub struct SocksProxy {
+    child: Child,
+    _dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl SocksProxy {
+    /// Starts microsocks, requiring `user_password` when given; `host_names` resolve to
+    /// 127.0.0.1 for it. Panics if it does not accept connections.
+    pub fn start(user_password: Option<(&str, &str)>, host_names: &[&str]) -> SocksProxy {
+        let dir = tempfile::Builder::new()
+            .prefix("socks-proxy-")
+            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+            .unwrap();
+        let hosts = hosts_file(dir.path(), host_names);
+        for _attempt in 0..5 {
+            let port = free_port();
+            let mut command = Command::new("microsocks");
+            command.args(["-i", "127.0.0.1", "-p", &port.to_string()]);
+            if let Some((user, password)) = user_password {
+                command.args(["-u", user, "-P", password]);
+            }
+            let mut child = with_hosts(&command, &hosts)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("running microsocks in a mount namespace (unshare, as root)");
+            let started = Instant::now();
+            while started.elapsed() < STARTUP_TIMEOUT {
+                if child.try_wait().unwrap().is_some() {
+                    break;
+                }
+                let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+                if TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_ok() {
+                    return SocksProxy {
+                        child,
+                        _dir: dir,
+                        port,
+                    };
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!("microsocks did not start (is it installed? `bash tests/run.sh` installs it)")
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for SocksProxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
