@@ -36,6 +36,9 @@ packages=(
     # nginx: a TLS front end that requires client certificates, in front of the registry
     # (tests/interop/tls.rs), as registries behind nginx are set up.
     nginx
+    # tinyproxy, microsocks: the real HTTP (CONNECT, BasicAuth) and SOCKS5 proxies of
+    # tests/interop/proxies.rs.
+    tinyproxy microsocks
 )
 
 missing=()

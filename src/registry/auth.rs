@@ -159,9 +159,11 @@ pub fn fetch_token(
     };
     // Retried like any registry request (429 with Retry-After, 5xx, refused connections).
     let tried = super::retry::send_with_retries(request.timeout(TOKEN_TIMEOUT), true);
-    let response = tried
-        .outcome
-        .map_err(|error| token_service_unreachable(registry, realm, &error, tried.tries))?;
+    let response = tried.outcome.map_err(|error| {
+        super::proxy::transport_failure(registry, "get a token", realm, &error)
+            .map(|error| super::client::after_tries(error, tried.tries))
+            .unwrap_or_else(|| token_service_unreachable(registry, realm, &error, tried.tries))
+    })?;
     let status = response.status();
     if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
         let message = if credential.is_some() {

@@ -31,6 +31,7 @@ use super::auth::{Challenge, basic_header, fetch_token};
 use super::credentials::{Credential, HostCredentials, RepositoryCredential};
 use super::ecr::{self, EcrRegistry, TokenCache};
 use super::location::{authority, same_authority};
+use super::proxy::{self, ProxySettings};
 use super::retry::{
     Retries, Tried, is_dns_error, is_retryable_status, is_retryable_transport_error, is_tls_error,
     retry_after, send_with_retries,
@@ -843,6 +844,9 @@ impl Registry {
 
     /// The error for a response with an unexpected status.
     pub fn status_error(&self, operation: &str, response: Response) -> Error {
+        if let Some(error) = proxy::status_failure(&self.host, operation, &response) {
+            return error;
+        }
         self.answer_error(operation, &Answer::read(response))
     }
 
@@ -906,6 +910,10 @@ impl Registry {
 
     /// The error for a request that got no answer.
     pub fn transport_error(&self, operation: &str, error: &reqwest::Error) -> Error {
+        if let Some(error) = proxy::transport_failure(&self.host, operation, &self.base_url, error)
+        {
+            return error;
+        }
         let description = describe_transport_error(error);
         if is_tls_error(error) || answered_in_plain_http(&description) {
             let rejection = self.tls_rejections.take();
@@ -1102,10 +1110,16 @@ pub(super) fn host_without_port(host: &str) -> &str {
 
 /// The HTTP client for `host`, with its TLS set-up ([`tls::host_tls`]): system roots (which
 /// honour `SSL_CERT_FILE`), and the CA and client certificates of `/etc/docker/certs.d/HOST/`
-/// or `/etc/containers/certs.d/HOST/`.
+/// or `/etc/containers/certs.d/HOST/`; proxies from the environment as [`super::proxy`] chooses
+/// them (reqwest's own choice is turned off).
 fn build_http_client(host: &str) -> Result<(Client, tls::HostTls)> {
     let host_tls = tls::host_tls(host)?;
-    let client = Client::builder()
+    let proxies = ProxySettings::global()?;
+    let mut builder = Client::builder().no_proxy();
+    if !proxies.is_empty() {
+        builder = builder.proxy(proxies.reqwest_proxy());
+    }
+    let client = builder
         .user_agent(concat!("lambda-image/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(CONNECT_TIMEOUT)
         .timeout(None::<Duration>)

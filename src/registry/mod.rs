@@ -14,6 +14,7 @@ pub mod download;
 pub mod ecr;
 pub mod location;
 pub mod progress;
+pub mod proxy;
 pub mod pull;
 pub mod push;
 pub mod retry;

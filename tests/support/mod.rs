@@ -22,6 +22,8 @@
 //!   [`builds`]: builds run in the background with a deadline, and blobs read back with skopeo.
 //! * [`ecr`]: moto as the ECR API, and an ECR registry host name that resolves to a loopback
 //!   registry (a private `/etc/hosts` in a mount namespace).
+//! * [`forward_proxy`]: tinyproxy as a real forward proxy (`HTTPS_PROXY`), and host names for
+//!   loopback registries through a private `/etc/hosts`.
 //! * [`functions`]: real Lambda functions from `tests/functions/`, built statically once per
 //!   process; [`local_lambda`]: `lambda-image serve` in the background and `curl`;
 //!   [`runc`]: built images unpacked with umoci and run with runc (and qemu for arm64).
@@ -52,6 +54,7 @@ use sha2::{Digest, Sha256};
 pub mod body_faults;
 pub mod builds;
 pub mod ecr;
+pub mod forward_proxy;
 pub mod functions;
 pub mod http;
 pub mod http_cutoff;

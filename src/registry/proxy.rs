@@ -1,0 +1,1040 @@
+//! Forward proxies from the environment, chosen per request as the Go-based container tools
+//! (docker, skopeo, podman, crane) choose them, and errors that say when the proxy is what failed.
+//!
+//! The rules are those of Go's `golang.org/x/net/http/httpproxy` (`FromEnvironment` and
+//! `ProxyFunc`), which `net/http.ProxyFromEnvironment` uses:
+//! - `HTTPS_PROXY` (else `https_proxy`) for `https://` requests, `HTTP_PROXY` (else `http_proxy`)
+//!   for `http://` ones; an empty value counts as unset. `ALL_PROXY` is not read (Go does not).
+//! - A value without a scheme (`proxy:3128`) means `http://proxy:3128`. `user:pass@` in it is sent
+//!   as `Proxy-Authorization: Basic` (on `CONNECT` for HTTPS, on each request for plain HTTP).
+//! - `localhost` and loopback addresses (`127.0.0.0/8`, `::1`) are never proxied.
+//! - `NO_PROXY` (else `no_proxy`): see [`NoProxy`].
+//!
+//! Supported proxy schemes are `http://`, `https://`, `socks5://` and `socks5h://` (Go's set).
+//! Both SOCKS forms let the proxy resolve the host name, as Go's SOCKS5 dialer does (so
+//! `socks5://` means what `socks5h://` means to curl); `user:pass@` is then the SOCKS5
+//! user/password. Any other scheme (`socks4://`, ...) is refused with an error when the client is
+//! built, rather than silently going direct.
+//!
+//! Not here: choosing HTTPS or plain HTTP for a registry ([`super::client`]), retries
+//! ([`super::retry`]). Credentials in a proxy URL never appear in a message: proxies are shown as
+//! `scheme://host:port` only.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::OnceLock;
+
+use ipnet::IpNet;
+use reqwest::{StatusCode, Url};
+
+use crate::error::{Error, Result};
+
+/// A proxy named by an environment variable.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ProxyServer {
+    /// The proxy URL, credentials included (for reqwest only; never shown).
+    url: Url,
+    /// The variable that set it, e.g. `HTTPS_PROXY` or `https_proxy`.
+    variable: &'static str,
+}
+
+impl ProxyServer {
+    /// The variable that named this proxy, e.g. `HTTPS_PROXY`.
+    pub fn variable(&self) -> &'static str {
+        self.variable
+    }
+
+    /// Whether the proxy URL carries a user name or password.
+    pub fn has_credentials(&self) -> bool {
+        !self.url.username().is_empty() || self.url.password().is_some()
+    }
+
+    /// `scheme://host:port`, without any credentials: the form used in messages.
+    pub fn display(&self) -> String {
+        format!("{}://{}", self.url.scheme(), self.address())
+    }
+
+    /// `host:port` (the default port of the scheme when the URL has none: 80, 443, 1080).
+    fn address(&self) -> String {
+        let host = self.url.host_str().unwrap_or_default();
+        let port = match self.url.scheme() {
+            "socks5" | "socks5h" => Some(self.url.port().unwrap_or(SOCKS_PORT)),
+            _ => self.url.port_or_known_default(),
+        };
+        match port {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_owned(),
+        }
+    }
+
+    /// The URL reqwest connects through: `socks5://` becomes `socks5h://` (the proxy resolves
+    /// names, as with Go).
+    fn target(&self) -> Url {
+        let mut url = self.url.clone();
+        if url.scheme() == "socks5" {
+            // Both are non-special schemes, between which `set_scheme` cannot fail.
+            let _ = url.set_scheme("socks5h");
+        }
+        url
+    }
+}
+
+/// The SOCKS port when a `socks5://` URL names none.
+const SOCKS_PORT: u16 = 1080;
+
+/// Never shows the credentials.
+impl fmt::Debug for ProxyServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (from {})", self.display(), self.variable)
+    }
+}
+
+/// The `NO_PROXY` list: which request hosts go direct. Matching follows Go's `httpproxy`:
+/// entries are separated by commas, trimmed and lower-cased; empty ones are skipped.
+/// - `*` (anywhere in the list): nothing is proxied.
+/// - `10.0.0.0/8`, `fd00::/8`: an IP request host inside that CIDR range (any port).
+/// - `10.1.2.3`, `::1`, `[::1]`, `10.1.2.3:5000`, `[fd00::1]:5000`: that IP, any port or that port.
+/// - `example.com`: that host and every subdomain; `.example.com` and `*.example.com`:
+///   subdomains only. With `:PORT`, only requests to that port (the scheme's default port when
+///   the URL has none: `host:443` matches `https://host/`). Domain entries never match an IP host.
+///
+/// One leniency over Go: a bracketed IPv6 address without a port (`[fd00::1]`) is read as that
+/// address (Go reads it as a host name that never matches). Non-ASCII entries are compared as
+/// written (Go converts them to punycode first).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NoProxy {
+    /// `*` was in the list.
+    all: bool,
+    ip_rules: Vec<IpRule>,
+    domain_rules: Vec<DomainRule>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum IpRule {
+    Range(IpNet),
+    Address { ip: IpAddr, port: Option<String> },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct DomainRule {
+    /// Always starts with `.`.
+    suffix: String,
+    /// The entry had no leading `.` or `*.`: the name itself matches too.
+    matches_itself: bool,
+    port: Option<String>,
+}
+
+impl NoProxy {
+    /// Parses a `NO_PROXY` value; malformed entries are ignored, as Go does.
+    pub fn parse(list: &str) -> NoProxy {
+        let mut no_proxy = NoProxy::default();
+        for entry in list.split(',') {
+            let entry = entry.trim().to_ascii_lowercase();
+            if entry.is_empty() {
+                continue;
+            }
+            if entry == "*" {
+                return NoProxy {
+                    all: true,
+                    ..NoProxy::default()
+                };
+            }
+            if let Ok(range) = entry.parse::<IpNet>() {
+                no_proxy.ip_rules.push(IpRule::Range(range));
+                continue;
+            }
+            let (host, port) = split_host_port(&entry);
+            if host.is_empty() {
+                continue;
+            }
+            if let Ok(ip) = host.parse::<IpAddr>() {
+                no_proxy.ip_rules.push(IpRule::Address { ip, port });
+                continue;
+            }
+            let host = if host.starts_with("*.") {
+                &host[1..]
+            } else {
+                host
+            };
+            let (suffix, matches_itself) = match host.strip_prefix('.') {
+                Some(_) => (host.to_owned(), false),
+                None => (format!(".{host}"), true),
+            };
+            no_proxy.domain_rules.push(DomainRule {
+                suffix,
+                matches_itself,
+                port,
+            });
+        }
+        no_proxy
+    }
+
+    /// Whether a request to `host` (lower-case; an IP without brackets) on `port` goes direct.
+    fn matches(&self, host: &str, port: &str) -> bool {
+        if self.all {
+            return true;
+        }
+        let port_matches =
+            |rule_port: &Option<String>| rule_port.as_deref().is_none_or(|p| p == port);
+        if let Ok(ip) = host.parse::<IpAddr>() {
+            let ip = ip.to_canonical();
+            return self.ip_rules.iter().any(|rule| match rule {
+                IpRule::Range(range) => range.contains(&ip),
+                IpRule::Address {
+                    ip: rule_ip,
+                    port: rule_port,
+                } => rule_ip.to_canonical() == ip && port_matches(rule_port),
+            });
+        }
+        self.domain_rules.iter().any(|rule| {
+            (host.ends_with(&rule.suffix) || (rule.matches_itself && host == &rule.suffix[1..]))
+                && port_matches(&rule.port)
+        })
+    }
+}
+
+/// `(host, port)` of a `NO_PROXY` entry, as Go's `net.SplitHostPort` splits it, the entry itself
+/// as host when it has no port (`example.com`, a bare IPv6 address). Brackets are removed.
+fn split_host_port(entry: &str) -> (&str, Option<String>) {
+    if let Some(rest) = entry.strip_prefix('[')
+        && let Some((ip, after)) = rest.split_once(']')
+    {
+        return match after.strip_prefix(':') {
+            Some(port) => (ip, non_empty(port)),
+            None if after.is_empty() => (ip, None),
+            None => (entry, None),
+        };
+    }
+    match entry.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') => (host, non_empty(port)),
+        _ => (entry, None),
+    }
+}
+
+fn non_empty(port: &str) -> Option<String> {
+    (!port.is_empty()).then(|| port.to_owned())
+}
+
+/// The proxies the environment names, and the hosts that bypass them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProxySettings {
+    http: Option<ProxyServer>,
+    https: Option<ProxyServer>,
+    no_proxy: NoProxy,
+    /// The `NO_PROXY` text and the variable it came from, for hints.
+    no_proxy_text: Option<(&'static str, String)>,
+}
+
+impl ProxySettings {
+    /// The settings of this process's environment, read once and kept for the whole run.
+    ///
+    /// Errors (exit 2) when a proxy variable cannot be used: not a URL, or a scheme other than
+    /// `http`/`https`.
+    pub fn global() -> Result<&'static ProxySettings> {
+        static SETTINGS: OnceLock<std::result::Result<ProxySettings, (String, String)>> =
+            OnceLock::new();
+        let settings = SETTINGS.get_or_init(|| {
+            ProxySettings::from_lookup(|name| std::env::var(name).ok()).map_err(|error| {
+                (
+                    error.message().to_owned(),
+                    error.hint_text().unwrap_or_default().to_owned(),
+                )
+            })
+        });
+        settings
+            .as_ref()
+            .map_err(|(message, hint)| Error::usage(message.clone()).hint(hint.clone()))
+    }
+
+    /// The settings that `lookup` (an environment variable by name) gives, by Go's precedence:
+    /// the upper-case name first, then the lower-case one; an empty value is unset.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<ProxySettings> {
+        let read = |upper: &'static str, lower: &'static str| {
+            [upper, lower].into_iter().find_map(|name| {
+                lookup(name)
+                    .filter(|value| !value.is_empty())
+                    .map(|value| (name, value))
+            })
+        };
+        let server = |(variable, value): (&'static str, String)| parse_proxy(variable, &value);
+        let no_proxy_text = read("NO_PROXY", "no_proxy");
+        Ok(ProxySettings {
+            http: read("HTTP_PROXY", "http_proxy").map(server).transpose()?,
+            https: read("HTTPS_PROXY", "https_proxy").map(server).transpose()?,
+            no_proxy: no_proxy_text
+                .as_ref()
+                .map_or_else(NoProxy::default, |(_, text)| NoProxy::parse(text)),
+            no_proxy_text,
+        })
+    }
+
+    /// Whether no proxy is set at all.
+    pub fn is_empty(&self) -> bool {
+        self.http.is_none() && self.https.is_none()
+    }
+
+    /// The proxy a request to `url` goes through, if any.
+    pub fn proxy_for(&self, url: &Url) -> Option<&ProxyServer> {
+        let proxy = match url.scheme() {
+            "https" => self.https.as_ref(),
+            "http" => self.http.as_ref(),
+            _ => None,
+        }?;
+        let host = request_host(url)?;
+        let port = url
+            .port_or_known_default()
+            .map(|p| p.to_string())
+            .unwrap_or_default();
+        if is_loopback(&host) || self.no_proxy.matches(&host, &port) {
+            return None;
+        }
+        Some(proxy)
+    }
+
+    /// The `NO_PROXY=...` setting that would let `host` bypass the proxy.
+    fn bypass_example(&self, host: &str) -> String {
+        match &self.no_proxy_text {
+            Some((variable, text)) => format!("{variable}={text},{host}"),
+            None => format!("NO_PROXY={host}"),
+        }
+    }
+
+    /// The reqwest proxy that applies these settings to every request of a client: registry,
+    /// token service and redirected downloads alike.
+    pub fn reqwest_proxy(&'static self) -> reqwest::Proxy {
+        reqwest::Proxy::custom(move |url| self.proxy_for(url).map(ProxyServer::target))
+    }
+}
+
+/// The host of `url` as `NO_PROXY` rules see it: lower-case, IPv6 without brackets.
+fn request_host(url: &Url) -> Option<String> {
+    let host = url.host_str()?;
+    Some(
+        host.strip_prefix('[')
+            .and_then(|ip| ip.strip_suffix(']'))
+            .unwrap_or(host)
+            .to_ascii_lowercase(),
+    )
+}
+
+/// `localhost` and loopback addresses, which Go never proxies.
+fn is_loopback(host: &str) -> bool {
+    host == "localhost"
+        || host
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| ip.to_canonical().is_loopback())
+}
+
+/// A proxy variable's value as Go's `parseProxy` reads it: a URL, or `host[:port]` meaning
+/// `http://host[:port]`.
+fn parse_proxy(variable: &'static str, value: &str) -> Result<ProxyServer> {
+    let parsed = if value.contains("://") {
+        Url::parse(value)
+    } else {
+        Url::parse(&format!("http://{value}"))
+    };
+    let invalid = |why: String| {
+        Error::usage(format!(
+            "{variable} is not a proxy URL ({why}): {}",
+            redact(value)
+        ))
+        .hint(format!(
+            "set {variable} to http://HOST:PORT (or http://USER:PASS@HOST:PORT), or unset it"
+        ))
+    };
+    let url = match parsed {
+        Ok(url) if url.has_host() => url,
+        Ok(_) => return Err(invalid("no host".to_owned())),
+        Err(error) => return Err(invalid(error.to_string())),
+    };
+    match url.scheme() {
+        "http" | "https" | "socks5" | "socks5h" => Ok(ProxyServer { url, variable }),
+        scheme => Err(Error::usage(format!(
+            "{variable} names a {scheme}:// proxy ({}), which lambda-image does not support",
+            ProxyServer {
+                url: url.clone(),
+                variable
+            }
+            .display()
+        ))
+        .hint(format!(
+            "use an HTTP or SOCKS5 proxy ({variable}=http://HOST:PORT or socks5://HOST:PORT), \
+             or unset {variable}"
+        ))),
+    }
+}
+
+/// A proxy value with anything before its last `@` (credentials) hidden.
+fn redact(value: &str) -> String {
+    match value.rsplit_once('@') {
+        Some((_, rest)) => format!("***@{rest}"),
+        None => value.to_owned(),
+    }
+}
+
+/// How a proxied request failed at the proxy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ProxyFailure {
+    /// The proxy answered 407 Proxy Authentication Required.
+    AuthenticationRequired,
+    /// The proxy refused the `CONNECT` (403, 502, ...) or closed the connection during it.
+    TunnelRefused,
+    /// The proxy could not be resolved or connected to.
+    Unreachable,
+    /// A plain-HTTP request through the proxy was answered with a server error, which may be
+    /// the proxy's (it could not reach the host) as well as the registry's.
+    UpstreamError,
+}
+
+/// Which proxy failure a transport error's description (see
+/// [`super::client::describe_transport_error`]) shows, given that the request went through a
+/// proxy. Errors after a connection was made (and TLS errors, which the caller handles first)
+/// are not the proxy's.
+fn classify(description: &str, is_connect: bool) -> Option<ProxyFailure> {
+    const AUTHENTICATION: [&str; 4] = [
+        "proxy authorization required",
+        // SOCKS5 (hyper-util's messages).
+        "credentials not accepted",
+        "server does not support user/pass authentication",
+        "server implements authentication incorrectly",
+    ];
+    if AUTHENTICATION.iter().any(|text| description.contains(text)) {
+        Some(ProxyFailure::AuthenticationRequired)
+    } else if description.contains("tunnel error: unsuccessful")
+        || description.contains("tunnel error: unexpected end of file")
+        // A SOCKS5 server that answered the CONNECT command with a failure status.
+        || (description.contains("SOCKS error: ")
+            && !description.contains("SOCKS error: failed to create underlying connection"))
+    {
+        Some(ProxyFailure::TunnelRefused)
+    } else if is_connect {
+        Some(ProxyFailure::Unreachable)
+    } else {
+        None
+    }
+}
+
+/// The error for a request to registry `registry` that got no answer because the proxy it went
+/// through failed; None when the request was not proxied or the failure is not the proxy's (TLS
+/// errors, and failures after connecting, are left to the caller). `fallback_url` is the URL to
+/// judge when the error does not carry one.
+pub fn transport_failure(
+    registry: &str,
+    operation: &str,
+    fallback_url: &str,
+    error: &reqwest::Error,
+) -> Option<Error> {
+    if super::retry::is_tls_error(error) {
+        return None;
+    }
+    let settings = ProxySettings::global().ok()?;
+    let url = error
+        .url()
+        .cloned()
+        .or_else(|| Url::parse(fallback_url).ok())?;
+    let proxy = settings.proxy_for(&url)?;
+    let description = super::client::describe_transport_error(error);
+    let failure = classify(&description, error.is_connect() || error.is_timeout())?;
+    Some(failure_error(
+        settings,
+        proxy,
+        registry,
+        operation,
+        &url,
+        failure,
+        &description,
+    ))
+}
+
+/// The header every distribution-API answer carries; an answer with it came from a registry.
+const API_VERSION_HEADER: &str = "docker-distribution-api-version";
+
+/// The error for an answer a plain-HTTP request sent through a proxy got that is likely the
+/// proxy's own: `407` (the proxy wants credentials), or a 5xx without the registry API's
+/// `Docker-Distribution-Api-Version` header (proxies answer 500, 502, 503 or 504 when they cannot
+/// reach the host: tinyproxy 500, squid 503). None otherwise, and for HTTPS requests, whose
+/// answers come through a tunnel from the registry itself.
+pub fn status_failure(
+    registry: &str,
+    operation: &str,
+    response: &reqwest::blocking::Response,
+) -> Option<Error> {
+    let url = response.url();
+    if url.scheme() != "http" {
+        return None;
+    }
+    let settings = ProxySettings::global().ok()?;
+    let proxy = settings.proxy_for(url)?;
+    let from_registry = response.headers().contains_key(API_VERSION_HEADER);
+    let failure = classify_status(response.status(), from_registry)?;
+    Some(failure_error(
+        settings,
+        proxy,
+        registry,
+        operation,
+        url,
+        failure,
+        &response.status().to_string(),
+    ))
+}
+
+/// Which proxy failure the status of a proxied plain-HTTP answer shows, if any.
+fn classify_status(status: StatusCode, from_registry: bool) -> Option<ProxyFailure> {
+    match status.as_u16() {
+        407 => Some(ProxyFailure::AuthenticationRequired),
+        500 | 502 | 503 | 504 if !from_registry => Some(ProxyFailure::UpstreamError),
+        _ => None,
+    }
+}
+
+/// The message and hint for a proxy failure on a request to `url`.
+fn failure_error(
+    settings: &ProxySettings,
+    proxy: &ProxyServer,
+    registry: &str,
+    operation: &str,
+    url: &Url,
+    failure: ProxyFailure,
+    detail: &str,
+) -> Error {
+    let host = url.host_str().unwrap_or_default();
+    let target = match url.port_or_known_default() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
+    };
+    let name = format!("the proxy {} (from {})", proxy.display(), proxy.variable());
+    let bypass = format!(
+        "to reach {host} without the proxy, add it to NO_PROXY: {}",
+        settings.bypass_example(host.trim_start_matches('[').trim_end_matches(']'))
+    );
+    let variable = proxy.variable();
+    let (what, hint) = match failure {
+        ProxyFailure::AuthenticationRequired if proxy.has_credentials() => (
+            format!("{name} refused the credentials in {variable}"),
+            format!(
+                "check the user name and password in {variable} (http://USER:PASS@HOST:PORT, \
+                 with characters such as @ : / % percent-encoded); or {bypass}"
+            ),
+        ),
+        ProxyFailure::AuthenticationRequired => (
+            format!("{name} wants credentials"),
+            format!(
+                "put them in the proxy URL: {variable}={}://USER:PASS@{} (with characters such \
+                 as @ : / % percent-encoded); or {bypass}",
+                proxy.url.scheme(),
+                proxy.address()
+            ),
+        ),
+        ProxyFailure::TunnelRefused => (
+            format!("{name} could not or would not connect to {target}"),
+            format!(
+                "the proxy may {}forbid that host or port (many allow CONNECT only to port 443), \
+                 or cannot reach it itself: ask its administrator; or {bypass}",
+                if proxy.has_credentials() {
+                    format!("refuse the credentials in {variable}, ")
+                } else {
+                    String::new()
+                }
+            ),
+        ),
+        ProxyFailure::UpstreamError => (
+            format!("answered through {name}, which may be unable to reach {target}"),
+            format!(
+                "check that the proxy can reach {target}, or that the registry is up; or {bypass}"
+            ),
+        ),
+        ProxyFailure::Unreachable => (
+            format!("cannot reach {name}"),
+            format!("check that the proxy is up and that {variable} names it right; or {bypass}"),
+        ),
+    };
+    Error::registry(format!(
+        "registry {registry}: {operation} failed: {what} ({detail})"
+    ))
+    .hint(hint)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(vars: &[(&str, &str)]) -> ProxySettings {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        ProxySettings::from_lookup(|name| {
+            vars.iter()
+                .find(|(key, _)| key == name)
+                .map(|(_, value)| value.clone())
+        })
+        .unwrap()
+    }
+
+    /// Which proxy (as displayed) a request to `url` uses.
+    fn route(settings: &ProxySettings, url: &str) -> Option<String> {
+        settings
+            .proxy_for(&Url::parse(url).unwrap())
+            .map(ProxyServer::display)
+    }
+
+    fn no_proxy(list: &str) -> ProxySettings {
+        settings(&[
+            ("HTTPS_PROXY", "http://proxy.corp:3128"),
+            ("HTTP_PROXY", "http://proxy.corp:3128"),
+            ("NO_PROXY", list),
+        ])
+    }
+
+    /// Whether `url` goes direct under `NO_PROXY=list`.
+    fn bypasses(list: &str, url: &str) -> bool {
+        route(&no_proxy(list), url).is_none()
+    }
+
+    #[test]
+    fn each_scheme_has_its_variable_upper_case_first() {
+        let s = settings(&[
+            ("HTTPS_PROXY", "http://upper:1"),
+            ("https_proxy", "http://lower:2"),
+            ("http_proxy", "http://plain:3"),
+        ]);
+        assert_eq!(
+            route(&s, "https://r.io/v2/").as_deref(),
+            Some("http://upper:1")
+        );
+        assert_eq!(s.https.as_ref().unwrap().variable(), "HTTPS_PROXY");
+        assert_eq!(
+            route(&s, "http://r.io/v2/").as_deref(),
+            Some("http://plain:3")
+        );
+        assert_eq!(s.http.as_ref().unwrap().variable(), "http_proxy");
+        // An empty upper-case value is unset: the lower-case one applies.
+        let s = settings(&[("HTTPS_PROXY", ""), ("https_proxy", "http://lower:2")]);
+        assert_eq!(
+            route(&s, "https://r.io/").as_deref(),
+            Some("http://lower:2")
+        );
+        assert_eq!(s.https.as_ref().unwrap().variable(), "https_proxy");
+        // Only HTTPS_PROXY: plain HTTP goes direct, and ALL_PROXY is not read.
+        let s = settings(&[("HTTPS_PROXY", "http://p:1"), ("ALL_PROXY", "http://all:9")]);
+        assert_eq!(route(&s, "http://r.io/"), None);
+        assert!(settings(&[("ALL_PROXY", "http://all:9")]).is_empty());
+        assert!(!s.is_empty());
+        assert!(!settings(&[("HTTP_PROXY", "http://p:1")]).is_empty());
+        // Other schemes never go through a proxy.
+        assert_eq!(route(&s, "ftp://r.io/"), None);
+    }
+
+    #[test]
+    fn proxy_values_without_a_scheme_mean_http() {
+        for (value, shown) in [
+            ("proxy.corp:3128", "http://proxy.corp:3128"),
+            ("10.0.0.1:3128", "http://10.0.0.1:3128"),
+            ("proxy.corp", "http://proxy.corp:80"),
+            ("user:secret@proxy.corp:3128", "http://proxy.corp:3128"),
+            ("https://proxy.corp", "https://proxy.corp:443"),
+            ("http://[fd00::1]:3128", "http://[fd00::1]:3128"),
+            ("HTTP://Proxy.Corp:8080/", "http://proxy.corp:8080"),
+        ] {
+            let s = settings(&[("HTTPS_PROXY", value)]);
+            assert_eq!(
+                route(&s, "https://r.io/").as_deref(),
+                Some(shown),
+                "{value}"
+            );
+        }
+    }
+
+    #[test]
+    fn socks5_proxies_let_the_proxy_resolve_names_as_go_does() {
+        for (value, shown, target) in [
+            (
+                "socks5://proxy.corp",
+                "socks5://proxy.corp:1080",
+                "socks5h://proxy.corp",
+            ),
+            (
+                "socks5://me:pw@proxy.corp:9050",
+                "socks5://proxy.corp:9050",
+                "socks5h://me:pw@proxy.corp:9050",
+            ),
+            (
+                "socks5h://proxy.corp:9050",
+                "socks5h://proxy.corp:9050",
+                "socks5h://proxy.corp:9050",
+            ),
+        ] {
+            let s = settings(&[("HTTPS_PROXY", value)]);
+            let proxy = s.proxy_for(&Url::parse("https://r.io/").unwrap()).unwrap();
+            assert_eq!(proxy.display(), shown, "{value}");
+            assert_eq!(proxy.target().as_str(), target, "{value}");
+        }
+        let s = settings(&[("HTTPS_PROXY", "http://proxy.corp")]);
+        assert_eq!(s.https.unwrap().target().as_str(), "http://proxy.corp/");
+    }
+
+    #[test]
+    fn proxy_credentials_are_kept_for_the_request_but_never_shown() {
+        let s = settings(&[("HTTPS_PROXY", "http://me:s%40cret@proxy.corp:3128")]);
+        let proxy = s.proxy_for(&Url::parse("https://r.io/").unwrap()).unwrap();
+        assert!(proxy.has_credentials());
+        assert_eq!(proxy.url.password(), Some("s%40cret"));
+        assert!(!format!("{proxy:?}").contains("cret"));
+        assert!(!proxy.display().contains("me"));
+        let s = settings(&[("HTTPS_PROXY", "http://me@proxy.corp:3128")]);
+        assert!(s.https.as_ref().unwrap().has_credentials());
+        assert!(
+            !settings(&[("HTTPS_PROXY", "http://proxy.corp:3128")])
+                .https
+                .unwrap()
+                .has_credentials()
+        );
+    }
+
+    #[test]
+    fn unusable_proxy_values_are_errors_without_their_credentials() {
+        let error = |value: &str| {
+            ProxySettings::from_lookup(|name| (name == "HTTPS_PROXY").then(|| value.to_owned()))
+                .unwrap_err()
+        };
+        let socks = error("socks4://me:secret@proxy.corp:1080");
+        assert!(
+            socks.message().contains("socks4:// proxy"),
+            "{}",
+            socks.message()
+        );
+        assert!(socks.message().contains("proxy.corp:1080"));
+        assert!(socks.message().contains("HTTPS_PROXY"));
+        assert!(!socks.to_string().contains("secret"));
+        let bad = error("http://me:secret@proxy corp:3128");
+        assert!(
+            bad.message().contains("HTTPS_PROXY is not a proxy URL"),
+            "{}",
+            bad.message()
+        );
+        assert!(!bad.to_string().contains("secret"), "{bad}");
+        assert!(bad.message().contains("***@proxy corp:3128"));
+        assert_eq!(redact("proxy:1"), "proxy:1");
+    }
+
+    #[test]
+    fn loopback_is_never_proxied() {
+        let s = no_proxy("");
+        for url in [
+            "https://localhost:5000/v2/",
+            "http://localhost/v2/",
+            "https://127.0.0.1:5000/",
+            "https://127.8.9.1/",
+            "http://[::1]:5000/",
+            "http://[::ffff:127.0.0.1]:5000/",
+        ] {
+            assert_eq!(route(&s, url), None, "{url}");
+        }
+        for url in [
+            "https://localhost.corp/",
+            "https://mylocalhost/",
+            "https://128.0.0.1/",
+            "https://[::2]/",
+            "https://10.0.0.1:5000/",
+        ] {
+            assert!(route(&s, url).is_some(), "{url}");
+        }
+    }
+
+    #[test]
+    fn no_proxy_star_bypasses_everything() {
+        assert!(bypasses("*", "https://registry.corp/"));
+        assert!(bypasses("registry.io, *", "https://10.1.1.1:5000/"));
+        assert!(!bypasses("*.", "https://registry.corp/"));
+        assert!(!bypasses("**", "https://registry.corp/"));
+    }
+
+    #[test]
+    fn no_proxy_domain_names_match_themselves_and_subdomains() {
+        let list = "example.com";
+        assert!(bypasses(list, "https://example.com/"));
+        assert!(bypasses(list, "https://registry.example.com:5000/"));
+        assert!(bypasses(list, "https://a.b.example.com/"));
+        assert!(!bypasses(list, "https://notexample.com/"));
+        assert!(!bypasses(list, "https://example.com.evil/"));
+        assert!(!bypasses(list, "https://example.co/"));
+    }
+
+    #[test]
+    fn no_proxy_leading_dot_or_star_matches_subdomains_only() {
+        for list in [".example.com", "*.example.com"] {
+            assert!(bypasses(list, "https://registry.example.com/"), "{list}");
+            assert!(bypasses(list, "https://a.b.example.com/"), "{list}");
+            assert!(!bypasses(list, "https://example.com/"), "{list}");
+            assert!(!bypasses(list, "https://notexample.com/"), "{list}");
+        }
+    }
+
+    #[test]
+    fn no_proxy_domains_with_a_port_match_that_port_only() {
+        let list = "registry.corp:5000";
+        assert!(bypasses(list, "https://registry.corp:5000/"));
+        assert!(bypasses(list, "http://registry.corp:5000/"));
+        assert!(bypasses(list, "https://eu.registry.corp:5000/"));
+        assert!(!bypasses(list, "https://registry.corp/"));
+        assert!(!bypasses(list, "https://registry.corp:5001/"));
+        // The scheme's default port counts when the URL has none.
+        assert!(bypasses("registry.corp:443", "https://registry.corp/"));
+        assert!(!bypasses("registry.corp:443", "http://registry.corp/"));
+        assert!(bypasses("registry.corp:80", "http://registry.corp/"));
+        assert!(bypasses(".corp:443", "https://registry.corp/"));
+        // `host:` has an empty port: any port.
+        assert!(bypasses("registry.corp:", "https://registry.corp:7/"));
+    }
+
+    #[test]
+    fn no_proxy_ip_addresses_and_ports() {
+        assert!(bypasses("10.1.2.3", "https://10.1.2.3:5000/"));
+        assert!(bypasses("10.1.2.3", "http://10.1.2.3/"));
+        assert!(!bypasses("10.1.2.3", "https://10.1.2.4/"));
+        assert!(bypasses("10.1.2.3:5000", "https://10.1.2.3:5000/"));
+        assert!(!bypasses("10.1.2.3:5000", "https://10.1.2.3:5001/"));
+        assert!(!bypasses("10.1.2.3:5000", "https://10.1.2.3/"));
+        assert!(bypasses("10.1.2.3:443", "https://10.1.2.3/"));
+        // An IP entry never matches a name, and a name entry never an IP.
+        assert!(!bypasses("10.1.2.3", "https://registry.corp/"));
+        assert!(!bypasses("corp", "https://10.1.2.3/"));
+        assert!(!bypasses("10.1.2", "https://10.1.2.3/"));
+    }
+
+    #[test]
+    fn no_proxy_ipv6_addresses_with_and_without_brackets_and_ports() {
+        let url = "https://[fd00::1]:5000/";
+        for list in [
+            "fd00::1",
+            "FD00::1",
+            "[fd00::1]",
+            "[fd00::1]:5000",
+            "fd00:0::1",
+        ] {
+            assert!(bypasses(list, url), "{list}");
+        }
+        assert!(!bypasses("[fd00::1]:5001", url));
+        assert!(!bypasses("fd00::2", url));
+        assert!(!bypasses("[fd00::1]x", url));
+        assert!(bypasses("fd00::/8", url));
+        assert!(!bypasses("fe00::/8", url));
+        // IPv4-mapped addresses are their IPv4 address.
+        assert!(bypasses("10.1.2.3", "https://[::ffff:10.1.2.3]/"));
+        assert!(bypasses("10.0.0.0/8", "https://[::ffff:10.1.2.3]/"));
+        assert!(bypasses("::ffff:10.1.2.3", "https://10.1.2.3/"));
+    }
+
+    #[test]
+    fn no_proxy_cidr_ranges() {
+        let list = "10.0.0.0/8, 192.168.1.0/24";
+        assert!(bypasses(list, "https://10.200.3.4:5000/"));
+        assert!(bypasses(list, "https://192.168.1.255/"));
+        assert!(!bypasses(list, "https://192.168.2.1/"));
+        assert!(!bypasses(list, "https://11.0.0.1/"));
+        assert!(!bypasses(list, "https://registry.corp/"));
+        // Host bits set: the network is what counts, as Go's ParseCIDR does.
+        assert!(bypasses("10.1.2.3/8", "https://10.9.9.9/"));
+        assert!(bypasses("0.0.0.0/0", "https://8.8.8.8/"));
+        // Boundaries of a /31.
+        assert!(bypasses("10.0.0.2/31", "https://10.0.0.3/"));
+        assert!(!bypasses("10.0.0.2/31", "https://10.0.0.4/"));
+        assert!(!bypasses("10.0.0.2/31", "https://10.0.0.1/"));
+    }
+
+    #[test]
+    fn no_proxy_case_whitespace_and_empty_entries() {
+        let list = " ,, Registry.CORP ,\t.Example.Org\t,,";
+        assert!(bypasses(list, "https://registry.corp/"));
+        assert!(bypasses(list, "https://REGISTRY.corp/"));
+        assert!(bypasses(list, "https://eu.example.org/"));
+        assert!(!bypasses(list, "https://example.org/"));
+        assert!(!bypasses(list, "https://other.corp/"));
+        // Malformed entries are skipped, the rest still apply.
+        assert!(bypasses(
+            ":5000, [, registry.corp",
+            "https://registry.corp/"
+        ));
+        assert!(!bypasses(":5000", "https://registry.corp:5000/"));
+        assert!(!bypasses("", "https://registry.corp/"));
+        assert!(!bypasses(" , ", "https://registry.corp/"));
+        // Lower-case no_proxy is read when NO_PROXY is not set.
+        let s = settings(&[("HTTPS_PROXY", "p:1"), ("no_proxy", "registry.corp")]);
+        assert_eq!(route(&s, "https://registry.corp/"), None);
+        let s = settings(&[
+            ("HTTPS_PROXY", "p:1"),
+            ("NO_PROXY", "other.corp"),
+            ("no_proxy", "registry.corp"),
+        ]);
+        assert!(route(&s, "https://registry.corp/").is_some());
+    }
+
+    #[test]
+    fn split_host_port_as_go() {
+        assert_eq!(split_host_port("h:1"), ("h", Some("1".to_owned())));
+        assert_eq!(split_host_port("h"), ("h", None));
+        assert_eq!(split_host_port("h:"), ("h", None));
+        assert_eq!(split_host_port("::1"), ("::1", None));
+        assert_eq!(split_host_port("[::1]"), ("::1", None));
+        assert_eq!(split_host_port("[::1]:5"), ("::1", Some("5".to_owned())));
+        assert_eq!(split_host_port("[::1]5"), ("[::1]5", None));
+    }
+
+    #[test]
+    fn proxy_failures_are_told_apart() {
+        let tunnel = "client error (Connect): tunnel error: ";
+        assert_eq!(
+            classify(&format!("{tunnel}proxy authorization required"), true),
+            Some(ProxyFailure::AuthenticationRequired)
+        );
+        assert_eq!(
+            classify(&format!("{tunnel}unsuccessful"), true),
+            Some(ProxyFailure::TunnelRefused)
+        );
+        assert_eq!(
+            classify(&format!("{tunnel}unexpected end of file"), true),
+            Some(ProxyFailure::TunnelRefused)
+        );
+        assert_eq!(
+            classify("tcp connect error: Connection refused (os error 111)", true),
+            Some(ProxyFailure::Unreachable)
+        );
+        assert_eq!(classify("connection reset by peer", false), None);
+        let socks = "client error (Connect): error connecting to socks proxy: SOCKS error: ";
+        assert_eq!(
+            classify(&format!("{socks}credentials not accepted"), true),
+            Some(ProxyFailure::AuthenticationRequired)
+        );
+        assert_eq!(
+            classify(
+                &format!("{socks}server does not support user/pass authentication"),
+                true
+            ),
+            Some(ProxyFailure::AuthenticationRequired)
+        );
+        assert_eq!(
+            classify(
+                &format!("{socks}server implements authentication incorrectly"),
+                true
+            ),
+            Some(ProxyFailure::AuthenticationRequired)
+        );
+        assert_eq!(
+            classify(&format!("{socks}connection refused"), true),
+            Some(ProxyFailure::TunnelRefused)
+        );
+        assert_eq!(
+            classify(
+                &format!("{socks}failed to create underlying connection: tcp connect error"),
+                true
+            ),
+            Some(ProxyFailure::Unreachable)
+        );
+        assert_eq!(
+            classify(
+                &format!("{socks}failed to create underlying connection"),
+                false
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn proxy_answers_are_told_from_registry_answers() {
+        let status = |code| StatusCode::from_u16(code).unwrap();
+        assert_eq!(
+            classify_status(status(407), false),
+            Some(ProxyFailure::AuthenticationRequired)
+        );
+        assert_eq!(
+            classify_status(status(407), true),
+            Some(ProxyFailure::AuthenticationRequired)
+        );
+        for code in [500, 502, 503, 504] {
+            assert_eq!(
+                classify_status(status(code), false),
+                Some(ProxyFailure::UpstreamError),
+                "{code}"
+            );
+            assert_eq!(classify_status(status(code), true), None, "{code}");
+        }
+        for code in [200, 401, 403, 404, 501, 505] {
+            assert_eq!(classify_status(status(code), false), None, "{code}");
+        }
+    }
+
+    #[test]
+    fn failure_messages_name_the_proxy_and_the_bypass_never_the_credentials() {
+        let s = settings(&[
+            ("HTTPS_PROXY", "http://me:hunter2@proxy.corp:3128"),
+            ("no_proxy", "10.0.0.0/8"),
+        ]);
+        let proxy = s.https.clone().unwrap();
+        let url = Url::parse("https://registry.corp:5000/v2/").unwrap();
+        let error = |failure| {
+            failure_error(
+                &s,
+                &proxy,
+                "registry.corp:5000",
+                "connect",
+                &url,
+                failure,
+                "detail",
+            )
+            .to_string()
+        };
+        for failure in [
+            ProxyFailure::AuthenticationRequired,
+            ProxyFailure::TunnelRefused,
+            ProxyFailure::Unreachable,
+            ProxyFailure::UpstreamError,
+        ] {
+            let text = error(failure);
+            assert!(
+                text.contains("http://proxy.corp:3128 (from HTTPS_PROXY)"),
+                "{text}"
+            );
+            assert!(text.contains("no_proxy=10.0.0.0/8,registry.corp"), "{text}");
+            assert!(!text.contains("hunter2") && !text.contains("me:"), "{text}");
+            assert!(
+                text.starts_with("registry registry.corp:5000: connect failed: "),
+                "{text}"
+            );
+        }
+        assert!(error(ProxyFailure::AuthenticationRequired).contains("refused the credentials"));
+        let refused = error(ProxyFailure::TunnelRefused);
+        assert!(
+            refused.contains("connect to registry.corp:5000"),
+            "{refused}"
+        );
+        assert!(
+            refused.contains("refuse the credentials in HTTPS_PROXY"),
+            "{refused}"
+        );
+        assert!(error(ProxyFailure::Unreachable).contains("cannot reach the proxy"));
+        assert!(
+            error(ProxyFailure::UpstreamError)
+                .contains("may be unable to reach registry.corp:5000")
+        );
+
+        let s = settings(&[("HTTP_PROXY", "proxy.corp:3128")]);
+        let proxy = s.http.clone().unwrap();
+        let url = Url::parse("http://[fd00::1]:5000/v2/").unwrap();
+        let text = failure_error(
+            &s,
+            &proxy,
+            "[fd00::1]:5000",
+            "connect",
+            &url,
+            ProxyFailure::AuthenticationRequired,
+            "407",
+        )
+        .to_string();
+        assert!(text.contains("wants credentials"), "{text}");
+        assert!(
+            text.contains("HTTP_PROXY=http://USER:PASS@proxy.corp:3128"),
+            "{text}"
+        );
+        assert!(text.contains("NO_PROXY=fd00::1"), "{text}");
+    }
+}
