@@ -680,6 +680,10 @@ mod tests {
         assert!(proxy.has_credentials());
         assert_eq!(proxy.url.password(), Some("s%40cret"));
         assert!(!format!("{proxy:?}").contains("cret"));
+        assert_eq!(
+            format!("{proxy:?}"),
+            "http://proxy.corp:3128 (from HTTPS_PROXY)"
+        );
         assert!(!proxy.display().contains("me"));
         let s = settings(&[("HTTPS_PROXY", "http://me@proxy.corp:3128")]);
         assert!(s.https.as_ref().unwrap().has_credentials());
@@ -715,6 +719,14 @@ mod tests {
         assert!(!bad.to_string().contains("secret"), "{bad}");
         assert!(bad.message().contains("***@proxy corp:3128"));
         assert_eq!(redact("proxy:1"), "proxy:1");
+        for value in ["unix:///run/proxy.sock", "socks5:/x://y"] {
+            let no_host = error(value);
+            assert!(
+                no_host.message().contains("is not a proxy URL (no host)"),
+                "{value}: {}",
+                no_host.message()
+            );
+        }
     }
 
     #[test]

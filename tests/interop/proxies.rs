@@ -1,9 +1,10 @@
 //! Registry interop: proxies (see tests/registry_interop.rs).
 //!
-//! `HTTPS_PROXY` / `HTTP_PROXY` / `NO_PROXY` as the Go-based container tools read them, through a
-//! real forward proxy (tinyproxy, [`ForwardProxy`]) and the real registry. A registry reached by a
-//! non-loopback name is given one through a private `/etc/hosts` (the proxy and `lambda-image`
-//! both run with it). The proxy's request log says what went through it.
+//! `HTTPS_PROXY` / `HTTP_PROXY` / `NO_PROXY` as the Go-based container tools read them, through
+//! real proxies (tinyproxy, [`ForwardProxy`]; microsocks, [`SocksProxy`]) and the real registry.
+//! A registry reached by a non-loopback name is given one through a private `/etc/hosts` (the
+//! proxy, and `lambda-image` when it must go direct, run with it). tinyproxy's request log says
+//! what went through it.
 //!
 //! Not here: the `NO_PROXY` matcher form by form (unit tests in src/registry/proxy.rs).
 
