@@ -483,9 +483,16 @@ impl State {
         }
     }
 
-    /// The upstream's answer to `request`, or a 502 saying why there is none.
+    /// The upstream's answer to `request`, or a 502 saying why there is none. A `Location` at
+    /// the upstream is rewritten to the host the client named in `Host` (as distribution builds
+    /// its absolute URLs from the request's `Host`), so a client that reaches the proxy by a
+    /// host name gets upload URLs on that same name.
     fn forward(&self, request: &Request) -> Response {
-        self.forward_as(request, self.own_url.get().unwrap())
+        let public_url = match request.header("Host") {
+            Some(host) => format!("http://{host}"),
+            None => self.own_url.get().unwrap().clone(),
+        };
+        self.forward_as(request, &public_url)
     }
 
     /// [`State::forward`], with a `Location` at the upstream rewritten to `public_url`.
