@@ -446,6 +446,14 @@ pub fn transport_failure(
     ))
 }
 
+/// Whether a transport error is a proxy asking for credentials it did not get, or refusing the
+/// ones it got (a `407` to `CONNECT`, a SOCKS5 authentication failure): asking again with the same
+/// proxy URL cannot help, so it is not retried.
+pub fn wants_other_credentials(error: &reqwest::Error) -> bool {
+    let description = super::client::describe_transport_error(error);
+    classify(&description, false) == Some(ProxyFailure::AuthenticationRequired)
+}
+
 /// The header every distribution-API answer carries; an answer with it came from a registry.
 const API_VERSION_HEADER: &str = "docker-distribution-api-version";
 

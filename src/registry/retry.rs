@@ -2,7 +2,7 @@
 //!
 //! Retried: 408, 429 (waiting as long as `Retry-After` says, within a cap), 500, 502, 503, 504, and
 //! transport failures that a second try can fix (connection refused or reset, timeouts, a
-//! connection closed mid-answer). Not retried: TLS and certificate failures, a host name that
+//! connection closed mid-answer). Not retried: TLS and certificate failures, a proxy that wants other credentials, a host name that
 //! does not resolve (it will not within the few seconds of the retries), and every other status.
 //! Waits grow exponentially, and the whole run of tries is bounded in count and in time.
 //!
@@ -93,7 +93,7 @@ fn retry_after_value(value: &str, now: SystemTime) -> Option<Duration> {
 /// not: a certificate will not become trusted by asking again; nor is a name that does not
 /// resolve ([`is_dns_error`]).
 pub fn is_retryable_transport_error(error: &reqwest::Error) -> bool {
-    if is_tls_error(error) || is_dns_error(error) {
+    if is_tls_error(error) || is_dns_error(error) || super::proxy::wants_other_credentials(error) {
         return false;
     }
     error.is_connect() || error.is_timeout() || error.is_request() || error.is_body()

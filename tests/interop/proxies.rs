@@ -346,6 +346,9 @@ fn a_proxy_that_wants_credentials_gets_them_from_the_proxy_url() {
             &format!("HTTPS_PROXY=http://USER:PASS@{address}"),
         ],
     );
+    // Asking the proxy again with the same URL cannot help: one try, not four.
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("tries"), "a 407 was retried:\n{stderr}");
     let output = push(
         &scratch,
         &hosts,
