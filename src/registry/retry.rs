@@ -2,8 +2,9 @@
 //!
 //! Retried: 408, 429 (waiting as long as `Retry-After` says, within a cap), 500, 502, 503, 504, and
 //! transport failures that a second try can fix (connection refused or reset, timeouts, a
-//! connection closed mid-answer). Not retried: TLS and certificate failures, a proxy that wants other credentials, a host name that
-//! does not resolve (it will not within the few seconds of the retries), and every other status.
+//! connection closed mid-answer). Not retried: TLS and certificate failures, a proxy that wants
+//! other credentials, a host name that does not resolve (it will not within the few seconds of
+//! the retries), and every other status.
 //! Waits grow exponentially, and the whole run of tries is bounded in count and in time.
 //!
 //! [`send_with_retries`] applies this to one request whose body can be copied (the `/v2/` ping,
