@@ -99,28 +99,6 @@ fn assert_no_secret(output: &Output) {
     }
 }
 
-/// Tags of a repository, via skopeo (empty if the repository does not exist).
-fn tags_of(registry: &TestRegistry, repository: &str) -> Vec<String> {
-    let mut command = Command::new("skopeo");
-    command
-        .args(["--insecure-policy", "list-tags"])
-        .args(registry.skopeo_flags("", registry.credentials()))
-        .arg(format!("docker://{}", registry.reference(repository)));
-    let output = run_unchecked(&mut command);
-    if !output.status.success() {
-        return Vec::new();
-    }
-    let listing: Value = serde_json::from_slice(&output.stdout).unwrap();
-    let mut tags: Vec<String> = listing["Tags"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|tag| tag.as_str().unwrap().to_owned())
-        .collect();
-    tags.sort();
-    tags
-}
-
 #[test]
 fn registry_push_of_two_architectures_mounts_the_base_and_tags_index_and_each_architecture() {
     let registry = registry_with_base(RegistryOptions::default());
@@ -171,7 +149,10 @@ fn registry_push_of_two_architectures_mounts_the_base_and_tags_index_and_each_ar
         let manifest: Value = serde_json::from_str(&raw).unwrap();
         assert_eq!(manifest["mediaType"], MEDIA_TYPE_MANIFEST);
     }
-    assert_eq!(tags_of(&registry, "fn"), ["v1", "v1-amd64", "v1-arm64"]);
+    assert_eq!(
+        registry.tags("fn", registry.credentials()),
+        ["v1", "v1-amd64", "v1-arm64"]
+    );
 
     // Base layers were mounted from lambda/base, never uploaded; nothing used PATCH.
     for layer in all_base_layers() {
@@ -254,7 +235,7 @@ fn registry_push_of_one_architecture_tags_its_manifest_and_no_arch_tags_is_honou
         format!("sha256:{}", sha256_hex(raw.as_bytes())),
         report_image_digest(&report, "amd64")
     );
-    assert_eq!(tags_of(&registry, "single"), ["v1"]);
+    assert_eq!(registry.tags("single", registry.credentials()), ["v1"]);
 
     // Several tags, one with --no-arch-tags: each tag names the index, no TAG-ARCH tags.
     let bootstraps = both_bootstrap_args();
@@ -274,7 +255,10 @@ fn registry_push_of_one_architecture_tags_its_manifest_and_no_arch_tags_is_honou
         ],
     );
     let report = json_of(&run(&mut scratch.build(&args)));
-    assert_eq!(tags_of(&registry, "multi"), ["latest", "v2"]);
+    assert_eq!(
+        registry.tags("multi", registry.credentials()),
+        ["latest", "v2"]
+    );
     let v2 = registry.skopeo_inspect_raw("multi:v2");
     assert_eq!(v2, registry.skopeo_inspect_raw("multi:latest"));
     assert_eq!(
@@ -355,7 +339,7 @@ fn registry_basic_auth_credentials_from_flag_config_json_and_helper() {
     assert_exit(&output, 6, &["refused the credentials"]);
     assert_no_secret(&output);
     assert!(!stderr_of(&output).contains("-wrong"));
-    assert!(tags_of(&registry, "fn").is_empty());
+    assert!(registry.tags("fn", registry.credentials()).is_empty());
 
     // --creds.
     let creds = format!("{USER}:{PASSWORD}");
@@ -402,7 +386,7 @@ fn registry_basic_auth_credentials_from_flag_config_json_and_helper() {
         "the helper was not asked for this registry"
     );
     assert_eq!(
-        tags_of(&registry, "fn"),
+        registry.tags("fn", registry.credentials()),
         [
             "flag",
             "flag-amd64",
@@ -477,7 +461,7 @@ fn registry_errors_are_clear_and_tag_nothing() {
         assert_no_secret(&output);
     }
 
-    assert!(tags_of(&registry, "fn").is_empty());
+    assert!(registry.tags("fn", registry.credentials()).is_empty());
 }
 
 #[test]
@@ -495,12 +479,15 @@ fn registry_over_tls_needs_its_ca_from_ssl_cert_file_or_certs_d() {
     // Unknown CA: a TLS error naming the fix, not a fall-back to plain HTTP.
     let output = run_unchecked(&mut scratch.build(&args));
     assert_exit(&output, 6, &["TLS", "certs.d", "SSL_CERT_FILE"]);
-    assert!(tags_of(&registry, "fn").is_empty());
+    assert!(registry.tags("fn", registry.credentials()).is_empty());
 
     // SSL_CERT_FILE.
     let ca = registry.ca_cert().unwrap();
     run(scratch.build(&args).env("SSL_CERT_FILE", ca));
-    assert_eq!(tags_of(&registry, "fn"), ["v1", "v1-amd64", "v1-arm64"]);
+    assert_eq!(
+        registry.tags("fn", registry.credentials()),
+        ["v1", "v1-amd64", "v1-arm64"]
+    );
 
     // /etc/docker/certs.d/HOST:PORT/ca.crt (the port is unique to this registry).
     let certs_d = Path::new("/etc/docker/certs.d").join(registry.host());
@@ -535,7 +522,11 @@ fn registry_with_token_auth_over_tls_gets_scoped_tokens_and_mounts_the_base() {
     let output = run_unchecked(scratch.build(&args).env("SSL_CERT_FILE", &ca));
     assert_exit(&output, 6, &["refused the credentials"]);
     assert_no_secret(&output);
-    assert!(tags_of(&registry, "lambda/fn").is_empty());
+    assert!(
+        registry
+            .tags("lambda/fn", registry.credentials())
+            .is_empty()
+    );
 
     let creds = format!("{USER}:{PASSWORD}");
     let args = with_bootstraps(
@@ -550,7 +541,7 @@ fn registry_with_token_auth_over_tls_gets_scoped_tokens_and_mounts_the_base() {
     assert_no_secret(&output);
     let report = json_of(&output);
     assert_eq!(
-        tags_of(&registry, "lambda/fn"),
+        registry.tags("lambda/fn", registry.credentials()),
         ["v1", "v1-amd64", "v1-arm64"]
     );
     let raw = registry.skopeo_inspect_raw("lambda/fn:v1");
@@ -647,7 +638,10 @@ fn registry_token_is_refreshed_when_it_expires_mid_push() {
         "the token was not refreshed: {:?}",
         registry.token_requests()
     );
-    assert_eq!(tags_of(&registry, "fn"), ["v1", "v1-amd64", "v1-arm64"]);
+    assert_eq!(
+        registry.tags("fn", registry.credentials()),
+        ["v1", "v1-amd64", "v1-arm64"]
+    );
 }
 
 #[test]
@@ -670,7 +664,7 @@ fn registry_corrupt_base_blob_is_refused_and_nothing_is_tagged_or_cached() {
     let args = with_bootstraps(&bootstraps, &["--base", &base, "--tag", &tag]);
     let output = run_unchecked(&mut scratch.build(&args));
     assert_exit(&output, 4, &[hex(&corrupt), "does not match"]);
-    assert!(tags_of(&target, "fn").is_empty());
+    assert!(target.tags("fn", target.credentials()).is_empty());
     assert_eq!(
         uploads_of(&target, "fn", &corrupt),
         0,
@@ -792,7 +786,7 @@ fn registry_transient_failures_are_retried_and_a_final_one_names_registry_step_a
     );
     assert_eq!(broken.injected(), 4);
     assert_eq!(
-        tags_of(&registry, "fn"),
+        registry.tags("fn", registry.credentials()),
         ["v1", "v1-amd64", "v1-arm64", "v2", "v2-amd64", "v2-arm64"]
     );
 }

@@ -6,6 +6,8 @@
 
 mod support;
 
+#[path = "interop/common.rs"]
+mod common;
 #[path = "interop/credentials.rs"]
 mod credentials;
 #[path = "interop/proxies.rs"]

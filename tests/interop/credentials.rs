@@ -9,12 +9,13 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
 use serde_json::json;
 
+use crate::common::{assert_exit, assert_no_secret};
 use crate::support::registry::{NamespaceUser, RegistryAuth, RegistryOptions, TestRegistry};
 use crate::support::scratch::Scratch;
 use crate::support::*;
@@ -67,46 +68,6 @@ fn write_json(path: &Path, value: &serde_json::Value) {
     std::fs::write(path, value.to_string()).unwrap();
 }
 
-fn assert_exit(output: &Output, code: i32, expected_in_stderr: &[&str]) {
-    let stderr = stderr_of(output);
-    assert_eq!(output.status.code(), Some(code), "stderr:\n{stderr}");
-    for expected in expected_in_stderr {
-        assert!(
-            stderr.contains(expected),
-            "stderr lacks `{expected}`:\n{stderr}"
-        );
-    }
-    assert!(!stderr.contains("panicked"), "{stderr}");
-}
-
-fn assert_no_secret(output: &Output, secrets: &[&str]) {
-    for stream in [&output.stdout, &output.stderr] {
-        let text = String::from_utf8_lossy(stream);
-        for secret in secrets {
-            assert!(!text.contains(secret), "{secret} leaked:\n{text}");
-        }
-    }
-}
-
-fn tags_of(registry: &TestRegistry, repository: &str) -> Vec<String> {
-    let listing = skopeo(&[
-        "list-tags",
-        "--tls-verify=false",
-        "--creds",
-        &format!("{ADMIN}:{ADMIN_PASSWORD}"),
-        &format!("docker://{}", registry.reference(repository)),
-    ]);
-    let listing: serde_json::Value = serde_json::from_str(&listing).unwrap();
-    let mut tags: Vec<String> = listing["Tags"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|tag| tag.as_str().unwrap().to_owned())
-        .collect();
-    tags.sort();
-    tags
-}
-
 /// `podman login HOST/team-a` and `podman login HOST/team-b` as two users leave two namespace
 /// keys in auth.json (containers-auth.json(5)); the host key holds a third, wrong, user. Each
 /// repository gets its namespace's user, and the other namespace's secret is never sent: the
@@ -156,7 +117,7 @@ fn namespace_keyed_entries_go_to_their_namespace_only() {
     );
     let requests = registry.token_requests().split_off(before);
     assert_eq!(
-        tags_of(&registry, "team-b/fn"),
+        registry.tags("team-b/fn", Some((ADMIN, ADMIN_PASSWORD))),
         ["v1", "v1-amd64", "v1-arm64"]
     );
     assert!(!requests.is_empty());
@@ -306,7 +267,7 @@ fn a_token_service_granting_one_scope_per_request_gets_one_repository_per_token(
     assert_no_secret(&output, &[ADMIN_PASSWORD]);
     let requests = registry.token_requests().split_off(before);
     assert_eq!(
-        tags_of(&registry, "lambda/fn"),
+        registry.tags("lambda/fn", Some((ADMIN, ADMIN_PASSWORD))),
         ["v1", "v1-amd64", "v1-arm64"]
     );
     for repository in ["lambda/base", "lambda/fn"] {
@@ -396,7 +357,10 @@ fn username_and_password_stdin_keep_the_secret_off_the_command_line() {
     let output = child.wait_with_output().unwrap();
     assert_exit(&output, 0, &[]);
     assert_no_secret(&output, &[ADMIN_PASSWORD]);
-    assert_eq!(tags_of(&registry, "fn"), ["v1", "v1-amd64", "v1-arm64"]);
+    assert_eq!(
+        registry.tags("fn", Some((ADMIN, ADMIN_PASSWORD))),
+        ["v1", "v1-amd64", "v1-arm64"]
+    );
 
     let with_stdin = |command: &mut Command, input: &str| {
         let mut child = command

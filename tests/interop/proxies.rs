@@ -9,10 +9,9 @@
 //! Not here: the `NO_PROXY` matcher form by form (unit tests in src/registry/proxy.rs).
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-use serde_json::Value;
-
+use crate::common::assert_exit;
 use crate::support::forward_proxy::{
     ForwardProxy, ForwardProxyOptions, SocksProxy, free_port, hosts_file, with_hosts,
 };
@@ -61,18 +60,6 @@ fn push(
     run_unchecked(&mut with_hosts(&command, hosts))
 }
 
-fn assert_exit(output: &Output, code: i32, expected_in_stderr: &[&str]) {
-    let stderr = stderr_of(output);
-    assert_eq!(output.status.code(), Some(code), "stderr:\n{stderr}");
-    for expected in expected_in_stderr {
-        assert!(
-            stderr.contains(expected),
-            "stderr lacks `{expected}`:\n{stderr}"
-        );
-    }
-    assert!(!stderr.contains("panicked"), "{stderr}");
-}
-
 /// The proxy password appears nowhere, plain or in a Basic header.
 fn assert_no_proxy_secret(output: &Output) {
     use base64::Engine;
@@ -90,31 +77,6 @@ fn assert_no_proxy_secret(output: &Output) {
         );
         assert!(!text.contains(&format!("{PROXY_USER}:")), "{text}");
     }
-}
-
-/// Tags of a repository, via skopeo straight to the loopback registry.
-fn tags_of(registry: &TestRegistry, repository: &str) -> Vec<String> {
-    let mut command = Command::new("skopeo");
-    command
-        .args(["--insecure-policy", "list-tags"])
-        .args(registry.skopeo_flags("", None))
-        .arg(format!("docker://{}", registry.reference(repository)));
-    for variable in PROXY_VARIABLES {
-        command.env_remove(variable);
-    }
-    let output = run_unchecked(&mut command);
-    if !output.status.success() {
-        return Vec::new();
-    }
-    let listing: Value = serde_json::from_slice(&output.stdout).unwrap();
-    let mut tags: Vec<String> = listing["Tags"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|tag| tag.as_str().unwrap().to_owned())
-        .collect();
-    tags.sort();
-    tags
 }
 
 /// `http://127.0.0.1:PORT` where nothing listens.
@@ -152,7 +114,7 @@ fn loopback_registries_never_go_through_the_proxy() {
         "the proxy saw: {:?}",
         proxy.requests()
     );
-    let tags = tags_of(&registry, "fn");
+    let tags = registry.tags("fn", None);
     for tag in ["v1", "v2", "v3"] {
         assert!(tags.contains(&tag.to_owned()), "{tags:?}");
     }
@@ -204,7 +166,7 @@ fn a_named_registry_goes_through_the_proxy_unless_no_proxy_names_it() {
             .any(|r| r.starts_with(&format!("PUT http://{host}/v2/fn/manifests/proxied"))),
         "{requests:?}"
     );
-    assert!(tags_of(&registry, "fn").contains(&"proxied".to_owned()));
+    assert!(registry.tags("fn", None).contains(&"proxied".to_owned()));
 
     let dead = dead_proxy();
     let port_entry = host.clone();
@@ -232,7 +194,10 @@ fn a_named_registry_goes_through_the_proxy_unless_no_proxy_names_it() {
             ],
         );
         assert_exit(&output, 0, &[]);
-        assert!(tags_of(&registry, "fn").contains(&tag), "{variable}={list}");
+        assert!(
+            registry.tags("fn", None).contains(&tag),
+            "{variable}={list}"
+        );
     }
     assert_eq!(proxy.requests().len(), seen_before);
 
@@ -251,7 +216,7 @@ fn a_named_registry_goes_through_the_proxy_unless_no_proxy_names_it() {
         );
         assert_exit(&output, 6, &["cannot reach the proxy"]);
     }
-    assert!(!tags_of(&registry, "fn").contains(&"never".to_owned()));
+    assert!(!registry.tags("fn", None).contains(&"never".to_owned()));
 }
 
 /// A proxy that is down or cannot be resolved is named, with the variable that set it and how
@@ -308,7 +273,7 @@ fn a_dead_or_unknown_proxy_is_named_with_its_variable_and_a_bypass() {
             &format!("no_proxy=other.test,{NAME}"),
         ],
     );
-    assert!(tags_of(&registry, "fn").is_empty());
+    assert!(registry.tags("fn", None).is_empty());
 }
 
 /// A proxy that wants credentials (tinyproxy `BasicAuth`) gets them from `user:pass@` in the
@@ -379,7 +344,7 @@ fn a_proxy_that_wants_credentials_gets_them_from_the_proxy_url() {
         ],
     );
     assert_no_proxy_secret(&output);
-    assert!(tags_of(&registry, "fn").is_empty());
+    assert!(registry.tags("fn", None).is_empty());
 
     // The right ones.
     let right = format!("http://{PROXY_USER}:{PROXY_PASSWORD}@{address}");
@@ -392,7 +357,7 @@ fn a_proxy_that_wants_credentials_gets_them_from_the_proxy_url() {
     );
     assert_exit(&output, 0, &[]);
     assert_no_proxy_secret(&output);
-    assert_eq!(tags_of(&registry, "fn"), ["v1", "v1-amd64", "v1-arm64"]);
+    assert_eq!(registry.tags("fn", None), ["v1", "v1-amd64", "v1-arm64"]);
 }
 
 /// A proxy that refuses the CONNECT (tinyproxy allowing it only to port 443, as its Debian
@@ -458,7 +423,7 @@ fn a_proxy_that_cannot_or_will_not_reach_the_registry_is_named() {
             &format!("NO_PROXY={NAME}"),
         ],
     );
-    assert!(tags_of(&registry, "fn").is_empty());
+    assert!(registry.tags("fn", None).is_empty());
 }
 
 /// A `socks5://` proxy (microsocks, with a user and password) carries every request, and
@@ -487,7 +452,7 @@ fn a_socks5_proxy_carries_the_requests_and_resolves_the_name() {
     );
     assert_exit(&output, 0, &[]);
     assert_no_proxy_secret(&output);
-    assert_eq!(tags_of(&registry, "fn"), ["v1", "v1-amd64", "v1-arm64"]);
+    assert_eq!(registry.tags("fn", None), ["v1", "v1-amd64", "v1-arm64"]);
 
     let bare = format!("socks5://{address}");
     let output = push(&scratch, &hosts, &target, &[], &[("HTTPS_PROXY", &bare)]);

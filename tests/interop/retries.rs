@@ -7,11 +7,10 @@
 //! the token server told to fail ([`crate::support::token::TokenServer::fail_next`]).
 
 use std::net::TcpListener;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
 
-use serde_json::Value;
-
+use crate::common::{assert_exit, assert_no_secret};
 use crate::support::proxy::{ProxyBehaviour, TestProxy};
 use crate::support::registry::{RegistryAuth, RegistryOptions, TestRegistry};
 use crate::support::scratch::Scratch;
@@ -35,51 +34,11 @@ fn args<'a>(bootstraps: &'a [String], rest: &[&'a str]) -> Vec<&'a str> {
     all
 }
 
-/// The build's exit code is `code`, and stderr has each of `expected` and no panic.
-fn assert_exit(output: &Output, code: i32, expected: &[&str]) -> String {
-    let stderr = stderr_of(output);
-    assert_eq!(output.status.code(), Some(code), "stderr:\n{stderr}");
-    for text in expected {
-        assert!(stderr.contains(text), "stderr lacks `{text}`:\n{stderr}");
-    }
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    stderr
-}
-
 /// The hint line of an error output.
 fn hint_of(stderr: &str) -> &str {
     stderr
         .split_once("hint:")
         .map_or("", |(_, hint)| hint.trim())
-}
-
-fn assert_no_secret(output: &Output) {
-    for stream in [&output.stdout, &output.stderr] {
-        let text = String::from_utf8_lossy(stream);
-        assert!(!text.contains(PASSWORD), "the password leaked:\n{text}");
-    }
-}
-
-/// Tags of a repository, via skopeo (empty if the repository does not exist).
-fn tags_of(registry: &TestRegistry, repository: &str) -> Vec<String> {
-    let mut command = Command::new("skopeo");
-    command
-        .args(["--insecure-policy", "list-tags"])
-        .args(registry.skopeo_flags("", registry.credentials()))
-        .arg(format!("docker://{}", registry.reference(repository)));
-    let output = run_unchecked(&mut command);
-    if !output.status.success() {
-        return Vec::new();
-    }
-    let listing: Value = serde_json::from_slice(&output.stdout).unwrap();
-    let mut tags: Vec<String> = listing["Tags"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|tag| tag.as_str().unwrap().to_owned())
-        .collect();
-    tags.sort();
-    tags
 }
 
 /// A loopback port nothing listens on (bound, then let go).
@@ -132,7 +91,7 @@ fn ping_answering_503_or_429_is_retried() {
             assert!([503, 429].contains(status), "{requests:?}");
         }
         assert_eq!(requests[injected], ("GET".into(), "/v2/".into(), 200));
-        assert!(tags_of(&registry, "fn").contains(&tag));
+        assert!(registry.tags("fn", registry.credentials()).contains(&tag));
     }
 }
 
@@ -166,7 +125,7 @@ fn token_service_answering_429_with_retry_after_is_asked_again_after_the_wait() 
             &["--base", &base, "--tag", &target, "--creds", &creds],
         )));
         assert_exit(&output, 0, &[]);
-        assert_no_secret(&output);
+        assert_no_secret(&output, &[PASSWORD]);
         let requests = &token_server.requests()[before..];
         assert_eq!(requests[0].status, 429, "{requests:?}");
         assert_eq!(requests[1].status, 200, "{requests:?}");
@@ -177,7 +136,11 @@ fn token_service_answering_429_with_retry_after_is_asked_again_after_the_wait() 
             "Retry-After: {retry_after} was not waited for: {waited:?}"
         );
         assert!(waited < Duration::from_secs(6), "{waited:?}");
-        assert!(tags_of(&registry, "fn").contains(&format!("v{number}")));
+        assert!(
+            registry
+                .tags("fn", registry.credentials())
+                .contains(&format!("v{number}"))
+        );
     }
 
     // A token service that keeps failing: a bounded number of tries, then an error naming it
@@ -205,9 +168,13 @@ fn token_service_answering_429_with_retry_after_is_asked_again_after_the_wait() 
             &format!("{realm_host} is the token service of registry"),
         ],
     );
-    assert_no_secret(&output);
+    assert_no_secret(&output, &[PASSWORD]);
     assert_eq!(token_server.requests().len() - before, 4, "{stderr}");
-    assert!(!tags_of(&registry, "fn").contains(&"v9".to_owned()));
+    assert!(
+        !registry
+            .tags("fn", registry.credentials())
+            .contains(&"v9".to_owned())
+    );
 }
 
 /// A registry name that does not resolve fails at once, saying so, instead of being tried four
@@ -310,7 +277,10 @@ fn upload_session_redirected_to_another_host_with_a_relative_location_lands_ther
     let output =
         run_unchecked(&mut scratch.build(&args(&bootstraps, &["--base", &base, "--tag", &target])));
     assert_exit(&output, 0, &[]);
-    assert_eq!(tags_of(&registry, "fn"), ["v1", "v1-amd64", "v1-arm64"]);
+    assert_eq!(
+        registry.tags("fn", registry.credentials()),
+        ["v1", "v1-amd64", "v1-arm64"]
+    );
     let uploads: Vec<_> = proxy
         .redirected_requests()
         .into_iter()
@@ -357,7 +327,7 @@ fn upload_host_elsewhere_never_gets_the_registry_credentials() {
         &["--base", &base, "--tag", &target, "--creds", &creds],
     )));
     assert_exit(&output, 0, &[]);
-    assert_no_secret(&output);
+    assert_no_secret(&output, &[PASSWORD]);
     let redirected = proxy.redirected_requests();
     assert!(
         redirected
@@ -369,7 +339,10 @@ fn upload_host_elsewhere_never_gets_the_registry_credentials() {
         redirected.iter().all(|request| !request.had_authorization),
         "Authorization went to the upload host: {redirected:?}"
     );
-    assert_eq!(tags_of(&registry, "fn"), ["v1", "v1-amd64", "v1-arm64"]);
+    assert_eq!(
+        registry.tags("fn", registry.credentials()),
+        ["v1", "v1-amd64", "v1-arm64"]
+    );
 
     let proxy = TestProxy::start(
         &registry.url(),
@@ -392,14 +365,14 @@ fn upload_host_elsewhere_never_gets_the_registry_credentials() {
             &format!("sent only to {}", proxy.host()),
         ],
     );
-    assert_no_secret(&output);
+    assert_no_secret(&output, &[PASSWORD]);
     assert!(
         proxy
             .redirected_requests()
             .iter()
             .all(|request| !request.had_authorization)
     );
-    assert!(tags_of(&registry, "other").is_empty());
+    assert!(registry.tags("other", registry.credentials()).is_empty());
 }
 
 /// A registry that refuses OCI manifests (400 `MANIFEST_INVALID`, as Quay did for some types:
@@ -432,13 +405,16 @@ fn registry_refusing_a_manifest_media_type_suggests_the_other_format() {
         ],
     );
     assert!(hint_of(&stderr).contains("--format docker"), "{stderr}");
-    assert!(tags_of(&registry, "fn").is_empty());
+    assert!(registry.tags("fn", registry.credentials()).is_empty());
     let output = run_unchecked(&mut scratch.build(&args(
         &bootstraps,
         &["--base", &base, "--tag", &target, "--format", "docker"],
     )));
     assert_exit(&output, 0, &[]);
-    assert_eq!(tags_of(&registry, "fn"), ["v1", "v1-amd64", "v1-arm64"]);
+    assert_eq!(
+        registry.tags("fn", registry.credentials()),
+        ["v1", "v1-amd64", "v1-arm64"]
+    );
 
     let no_docker = TestProxy::start(
         &registry.url(),

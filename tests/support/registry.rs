@@ -470,6 +470,39 @@ impl TestRegistry {
         flags
     }
 
+    /// The sorted tags of `repository`, listed by skopeo with `creds` (`None`: anonymous) and
+    /// without any proxy variable; empty when the repository does not exist or cannot be listed.
+    pub fn tags(&self, repository: &str, creds: Option<(&str, &str)>) -> Vec<String> {
+        let mut command = Command::new("skopeo");
+        command
+            .args(["--insecure-policy", "list-tags"])
+            .args(self.skopeo_flags("", creds))
+            .arg(format!("docker://{}", self.reference(repository)));
+        for variable in [
+            "HTTPS_PROXY",
+            "https_proxy",
+            "HTTP_PROXY",
+            "http_proxy",
+            "ALL_PROXY",
+            "all_proxy",
+        ] {
+            command.env_remove(variable);
+        }
+        let output = run_unchecked(&mut command);
+        if !output.status.success() {
+            return Vec::new();
+        }
+        let listing: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        let mut tags: Vec<String> = listing["Tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|tag| tag.as_str().unwrap().to_owned())
+            .collect();
+        tags.sort();
+        tags
+    }
+
     fn skopeo_copy_to_command(
         &self,
         source: &str,
