@@ -195,6 +195,31 @@ impl Pki {
 
     /// `openssl ca` signing `csr` into `NAME.crt`, valid from `start` to `end`
     /// (`YYYYMMDDHHMMSSZ`); `ca: None` signs it with its own key (`-selfsign`).
+    /// An intermediate CA `name` (`subject`), issued by the CA `issuer`.
+    fn intermediate(&self, issuer: &str, name: &str, subject: &str) -> PathBuf {
+        let (csr, _) = self.request(name, subject);
+        self.sign(
+            issuer,
+            &csr,
+            name,
+            &[
+                "basicConstraints = critical, CA:TRUE",
+                "keyUsage = critical, keyCertSign, cRLSign",
+            ],
+        )
+    }
+
+    /// `name`: the PEM files `parts` one after the other (a certificate and its chain).
+    fn concatenate(&self, name: &str, parts: &[&Path]) -> PathBuf {
+        let bytes: Vec<u8> = parts
+            .iter()
+            .flat_map(|part| std::fs::read(part).unwrap())
+            .collect();
+        let path = self.path(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+
     fn sign_dated(
         &self,
         ca: Option<&str>,
@@ -684,12 +709,7 @@ fn mutual_tls_client_certificate_from_certs_d() {
 fn intermediate_ca_served_in_the_chain_or_trusted_beside_the_root() {
     let pki = Pki::new();
     let root = pki.ca("root", "/CN=Example Root CA");
-    let ca_ext = [
-        "basicConstraints = critical, CA:TRUE",
-        "keyUsage = critical, keyCertSign, cRLSign",
-    ];
-    let (csr, _) = pki.request("intermediate", "/CN=Example Intermediate CA");
-    let intermediate = pki.sign("root", &csr, "intermediate", &ca_ext);
+    let intermediate = pki.intermediate("root", "intermediate", "/CN=Example Intermediate CA");
     let (csr, key) = pki.request("leaf", "/CN=127.0.0.1");
     let leaf = pki.sign(
         "intermediate",
@@ -697,10 +717,7 @@ fn intermediate_ca_served_in_the_chain_or_trusted_beside_the_root() {
         "leaf",
         &["subjectAltName = IP:127.0.0.1"],
     );
-    let mut chain = std::fs::read(&leaf).unwrap();
-    chain.extend(std::fs::read(&intermediate).unwrap());
-    let chain_path = pki.path("chain.crt");
-    std::fs::write(&chain_path, chain).unwrap();
+    let chain_path = pki.concatenate("chain.crt", &[&leaf, &intermediate]);
 
     let registry = registry_serving(&chain_path, &key, &[]);
     let installed = CertsD::install(DOCKER_CERTS_D, &registry, &[("ca.crt", &root)]);
@@ -741,12 +758,11 @@ fn mutual_tls_client_certificate_chain() {
     let (csr, server_key) = pki.request("server", "/CN=127.0.0.1");
     let server = pki.sign("ca", &csr, "server", &["subjectAltName = IP:127.0.0.1"]);
     let client_root = pki.ca("client-root", "/CN=Example Client Root");
-    let ca_ext = [
-        "basicConstraints = critical, CA:TRUE",
-        "keyUsage = critical, keyCertSign, cRLSign",
-    ];
-    let (csr, _) = pki.request("client-intermediate", "/CN=Example Client Intermediate");
-    let intermediate = pki.sign("client-root", &csr, "client-intermediate", &ca_ext);
+    let intermediate = pki.intermediate(
+        "client-root",
+        "client-intermediate",
+        "/CN=Example Client Intermediate",
+    );
     let (csr, client_key) = pki.request("client", "/CN=builder");
     let client = pki.sign(
         "client-intermediate",
@@ -754,10 +770,7 @@ fn mutual_tls_client_certificate_chain() {
         "client",
         &["extendedKeyUsage = clientAuth"],
     );
-    let mut chain = std::fs::read(&client).unwrap();
-    chain.extend(std::fs::read(&intermediate).unwrap());
-    let chain_path = pki.path("client-chain.cert");
-    std::fs::write(&chain_path, chain).unwrap();
+    let chain_path = pki.concatenate("client-chain.cert", &[&client, &intermediate]);
     let registry = registry_serving(&server, &server_key, &[&client_root]);
 
     let installed = CertsD::install(
