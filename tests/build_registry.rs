@@ -779,7 +779,7 @@ fn registry_transient_failures_are_retried_and_a_final_one_names_registry_step_a
         6,
         &[
             &broken.host(),
-            "put manifest fn:sha256:",
+            "put manifest fn@sha256:",
             "503 Service Unavailable",
             "after 4 tries",
         ],

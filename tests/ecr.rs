@@ -214,7 +214,7 @@ fn ecr_error_answers_say_what_to_do() {
             400,
             r#"{"errors":[{"code":"TAG_INVALID","message":"The image tag 'v1' already exists in the 'fn' repository and cannot be overwritten because the tag is immutable."}]}"#.to_owned(),
             vec![
-                "put manifest fn:",
+                "put manifest fn",
                 "TAG_INVALID",
                 "immutable",
                 "aws ecr put-image-tag-mutability --repository-name fn",
@@ -355,7 +355,7 @@ fn a_saved_credential_comes_first_and_is_replaced_when_ecr_says_it_expired_but_c
         &output,
         6,
         &[
-            "put manifest fn:",
+            "put manifest fn",
             "token has expired",
             "aws ecr get-login-password --region us-east-1",
         ],

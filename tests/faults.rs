@@ -286,7 +286,7 @@ fn upload_faults_that_persist_fail_naming_the_step_and_leave_the_tag() {
         Expect::Refused {
             exit: 6,
             stderr: &[
-                "put manifest up-503-always:sha256:",
+                "put manifest up-503-always@sha256:",
                 "503 Service Unavailable",
                 "after 4 tries",
             ],

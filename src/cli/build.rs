@@ -129,7 +129,8 @@ pub fn run(args: &BuildArgs) -> Result<BuildReport> {
     let creds = args
         .password_stdin
         .credential("--creds", args.creds.as_deref())?;
-    let base_creds = credential_flag("--base-creds", args.base_creds.as_deref())?;
+    let base_creds = credential_flag("--base-creds", args.base_creds.as_deref())?
+        .map(|credential| (credential, "--base-creds"));
     if args.handler.trim().is_empty() {
         return Err(Error::usage("--handler must not be empty"));
     }
@@ -278,8 +279,8 @@ fn layer_contents(args: &BuildArgs, bootstraps: &[Bootstrap]) -> Result<Vec<Laye
 fn open_session(
     args: &BuildArgs,
     targets: &[RegistryReference],
-    creds: Option<Credential>,
-    base_creds: Option<Credential>,
+    creds: Option<(Credential, &'static str)>,
+    base_creds: Option<(Credential, &'static str)>,
 ) -> Result<Option<Session>> {
     let registry_base = match &args.base {
         BaseReference::Registry(reference) if !args.offline => Some(reference),

@@ -100,11 +100,16 @@ pub struct PasswordStdin {
 
 impl PasswordStdin {
     /// The credential of `--creds` (named `flag` in errors, never quoted), or of `--username`
-    /// with the password read from stdin. Errors (usage): a malformed `--creds`, an empty
-    /// user name, stdin unreadable, not UTF-8, or empty.
-    pub fn credential(&self, flag: &str, creds: Option<&str>) -> Result<Option<Credential>> {
+    /// with the password read from stdin, with the flag that gave it (for messages). Errors
+    /// (usage): a malformed `--creds`, an empty user name, stdin unreadable, not UTF-8, or
+    /// empty.
+    pub fn credential(
+        &self,
+        flag: &'static str,
+        creds: Option<&str>,
+    ) -> Result<Option<(Credential, &'static str)>> {
         let Some(username) = &self.username else {
-            return build::credential_flag(flag, creds);
+            return Ok(build::credential_flag(flag, creds)?.map(|credential| (credential, flag)));
         };
         if username.is_empty() {
             return Err(Error::usage("--username must not be empty"));
@@ -117,10 +122,13 @@ impl PasswordStdin {
             Error::usage(format!("--password-stdin: {why}"))
                 .hint("pipe the password in, e.g. `aws ecr get-login-password | lambda-image ... --username AWS --password-stdin`")
         })?;
-        Ok(Some(Credential::Basic {
-            username: username.clone(),
-            password,
-        }))
+        Ok(Some((
+            Credential::Basic {
+                username: username.clone(),
+                password,
+            },
+            "--username/--password-stdin",
+        )))
     }
 }
 
@@ -149,6 +157,7 @@ impl RegistryFlags {
             cache_dir: self.cache_dir.clone(),
             quiet: self.quiet,
             region: self.region.clone(),
+            read_role: Default::default(),
         }
     }
 }

@@ -10,20 +10,27 @@
 /// the base's and a push target is a [`HostRole::Target`]: the push needs it whatever the base.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum HostRole {
-    /// The registry the base (or the image `check` reads) is pulled from.
+    /// The registry the base (`build --base`, `base pull`) is pulled from.
     #[default]
     Base,
+    /// The registry of the image `check IMAGE` reads.
+    Checked,
     /// A registry pushed to (`--tag`).
     Target,
 }
 
 impl HostRole {
-    /// The role of a host that is a push target (`is_target`), else the base's.
-    pub fn of(is_target: bool) -> HostRole {
-        if is_target {
-            HostRole::Target
-        } else {
-            HostRole::Base
+    /// The role of a host that is a push target (`is_target`), else `read` (what the run
+    /// reads from it: [`HostRole::Base`] or [`HostRole::Checked`]).
+    pub fn of(is_target: bool, read: HostRole) -> HostRole {
+        if is_target { HostRole::Target } else { read }
+    }
+
+    /// What the image read from a host of this role is called in messages: `base` or `image`.
+    pub fn noun(self) -> &'static str {
+        match self {
+            HostRole::Checked => "image",
+            HostRole::Base | HostRole::Target => "base",
         }
     }
 }
@@ -42,11 +49,28 @@ pub fn unreachable_hint(role: HostRole, host: &str, dns: bool) -> String {
     };
     match role {
         HostRole::Target => format!("{check}; it is where the image is pushed (--tag)"),
+        HostRole::Checked => format!("{check}; it holds the image to check"),
         HostRole::Base => format!(
             "{check}; it is the base's registry: where it cannot be reached, copy the base where \
              it can (`lambda-image base pull BASE --output oci:DIR`) and build with \
              `--base oci:DIR:TAG`, or fill a cache there (`base pull BASE --cache-dir DIR`) and \
              build with `--offline --cache-dir DIR`, or use a mirror of the base"
+        ),
+    }
+}
+
+/// The hint for an answer with retryable status `status` (408, 429, 5xx) that kept coming
+/// for every try: a registry limiting the rate of requests is to be asked again later; one that
+/// keeps failing may be down or overloaded.
+pub fn still_failing_hint(status: u16) -> String {
+    match status {
+        429 => "the registry is limiting how often it may be asked (429 Too Many Requests) and \
+                still was after the waits it asked for: wait a while and run the command again \
+                (a logged-in account often has a higher limit)"
+            .to_owned(),
+        _ => format!(
+            "the registry kept answering {status}: it may be overloaded, restarting or down; run \
+             the command again later, and if it persists check the registry's status or logs"
         ),
     }
 }
@@ -107,8 +131,26 @@ mod tests {
 
     #[test]
     fn role_of_a_host_that_is_pushed_to_is_target() {
-        assert_eq!(HostRole::of(true), HostRole::Target);
-        assert_eq!(HostRole::of(false), HostRole::Base);
+        assert_eq!(HostRole::of(true, HostRole::Base), HostRole::Target);
+        assert_eq!(HostRole::of(true, HostRole::Checked), HostRole::Target);
+        assert_eq!(HostRole::of(false, HostRole::Base), HostRole::Base);
+        assert_eq!(HostRole::of(false, HostRole::Checked), HostRole::Checked);
+        assert_eq!(HostRole::Checked.noun(), "image");
+        assert_eq!(HostRole::Base.noun(), "base");
+    }
+
+    #[test]
+    fn hints_for_a_status_that_kept_coming_tell_rate_limits_from_failures() {
+        let limited = still_failing_hint(429);
+        assert!(limited.contains("wait a while"), "{limited}");
+        for status in [408, 500, 502, 503, 504] {
+            let failing = still_failing_hint(status);
+            assert!(
+                failing.contains(&format!("kept answering {status}")),
+                "{failing}"
+            );
+            assert!(!failing.contains("429"), "{failing}");
+        }
     }
 
     #[test]
@@ -121,6 +163,9 @@ mod tests {
         assert!(target.contains("HTTPS_PROXY"), "{target}");
         assert!(target.contains("pushed"), "{target}");
         assert!(!target.contains("oci:DIR"), "{target}");
+        let checked = unreachable_hint(HostRole::Checked, "r.example:5000", false);
+        assert!(checked.contains("the image to check"), "{checked}");
+        assert!(!checked.contains("--offline"), "{checked}");
         let base = unreachable_hint(HostRole::Base, "r.example:5000", false);
         for expected in ["base pull", "--offline", "--base oci:DIR:TAG", "mirror"] {
             assert!(base.contains(expected), "{base} lacks {expected}");

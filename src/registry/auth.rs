@@ -22,6 +22,8 @@ use crate::error::{Error, Result};
 const CLIENT_ID: &str = "lambda-image";
 /// The largest token answer read.
 const TOKEN_LIMIT: u64 = 1 << 20;
+/// How much of a token service's refusal is read, for its message.
+const ERROR_TEXT_LIMIT: u64 = 64 * 1024;
 /// How long a token request may take.
 const TOKEN_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -166,14 +168,26 @@ pub fn fetch_token(
     })?;
     let status = response.status();
     if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
-        let message = if credential.is_some() {
-            format!(
-                "registry {registry}: the token service {realm} refused the credentials ({status})"
-            )
+        // What the token service said (e.g. "invalid username or password"), as registries
+        // say it: a JSON `errors` list, or short text. It never holds the secret sent.
+        let mut body = String::new();
+        let _ = std::io::Read::read_to_string(
+            &mut std::io::Read::take(response, ERROR_TEXT_LIMIT),
+            &mut body,
+        );
+        let detail = super::client::error_detail(&body);
+        return Err(if credential.is_some() {
+            Error::registry(format!(
+                "registry {registry}: the token service {realm} refused the credentials \
+                 ({status}){detail}"
+            ))
+            .hint(super::client::refused_hint(registry))
         } else {
-            format!("registry {registry}: the token service {realm} wants credentials ({status})")
-        };
-        return Err(Error::registry(message).hint(super::client::LOGIN_HINT));
+            Error::registry(format!(
+                "registry {registry}: the token service {realm} wants credentials ({status}){detail}"
+            ))
+            .hint(super::client::LOGIN_HINT)
+        });
     }
     if !status.is_success() {
         let error = super::client::after_tries(failed(format!("{status}")), tried.tries);

@@ -44,6 +44,15 @@ pub const LOGIN_HINT: &str = "give credentials with --creds USER:PASS (or --user
      --password-stdin), or log in so that \
      ~/.docker/config.json (or $REGISTRY_AUTH_FILE) has them, e.g. `docker login HOST`, \
      or a credHelpers entry such as ecr-login for ECR";
+/// What to do when a registry or its token service refused the credentials it was given
+/// (`host`: the registry, for the login command).
+pub fn refused_hint(host: &str) -> String {
+    format!(
+        "check the user name and password; for a saved login, log in again (`docker login \
+         {host}`, `podman login {host}`); or give others with --creds USER:PASS or --username \
+         NAME --password-stdin"
+    )
+}
 /// How long connecting may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 /// The whole-request limit for small requests (manifests, HEAD, upload sessions, tokens). Blob
@@ -322,7 +331,13 @@ impl Registry {
                 .hint("check the registry host and port in the reference"));
             }
             status if status.is_success() => {}
-            _ => return Err(after_tries(registry.status_error("connect", ping), tries)),
+            status => {
+                return Err(still_failing(
+                    registry.status_error("connect", ping),
+                    status,
+                    tries,
+                ));
+            }
         }
         Ok(registry)
     }
@@ -330,6 +345,11 @@ impl Registry {
     /// Whether `url` is this registry's own host and port, where its credentials may go.
     fn is_own_url(&self, url: &reqwest::Url) -> bool {
         reqwest::Url::parse(&self.base_url).is_ok_and(|own| same_authority(url, &own))
+    }
+
+    /// What the host is to the run (for messages).
+    pub fn role(&self) -> HostRole {
+        self.role
     }
 
     /// `host[:port]`, as in references.
@@ -435,12 +455,12 @@ impl Registry {
                     match retries.next_delay(retry_after(response.headers())) {
                         Some(delay) => std::thread::sleep(delay),
                         None => {
-                            return Err(self
-                                .status_error(operation, response)
-                                .with_message_suffix(&format!(
-                                    " (after {} tries)",
-                                    retries.failures()
-                                )));
+                            let status = response.status();
+                            return Err(still_failing(
+                                self.status_error(operation, response),
+                                status,
+                                retries.failures(),
+                            ));
                         }
                     }
                 }
@@ -839,7 +859,10 @@ impl Registry {
         {
             return error;
         }
-        Error::registry(message).hint(LOGIN_HINT)
+        match origin {
+            Some(_) => Error::registry(message).hint(refused_hint(&self.host)),
+            None => Error::registry(message).hint(LOGIN_HINT),
+        }
     }
 
     /// The error for a response with an unexpected status.
@@ -923,11 +946,13 @@ impl Registry {
                 rejection.as_ref(),
                 self.client_certificate.as_deref(),
             );
-            let cause = explanation
-                .cause
-                .map_or_else(String::new, |cause| format!(": {cause}"));
+            // The cause in words first; the TLS library's own terms after it, for searching.
+            let said = match explanation.cause {
+                Some(cause) => format!("{cause} ({description})"),
+                None => description,
+            };
             Error::registry(format!(
-                "registry {}: {operation} failed: TLS: {description}{cause}",
+                "registry {}: {operation} failed: TLS: {said}",
                 self.host
             ))
             .hint(explanation.hint)
@@ -950,6 +975,17 @@ impl Registry {
             .hint(unreachable_hint(self.role, &self.host, false))
         }
     }
+}
+
+/// `error` for an answer with a retryable `status` that kept coming: " (after N tries)", and
+/// unless it has one already, a hint saying what such a status means
+/// ([`super::advice::still_failing_hint`]).
+pub(super) fn still_failing(error: Error, status: StatusCode, tries: u32) -> Error {
+    let error = after_tries(error, tries);
+    if error.hint_text().is_some() || !is_retryable_status(status) {
+        return error;
+    }
+    error.hint(super::advice::still_failing_hint(status.as_u16()))
 }
 
 /// `error` with " (after N tries)" when the request was sent more than once.
@@ -1024,7 +1060,7 @@ pub(super) fn registry_errors(body: &str) -> Vec<(String, String)> {
 }
 
 /// ` (CODE: message)` from a registry's JSON error body, if it has one; at most 300 characters.
-fn error_detail(body: &str) -> String {
+pub(super) fn error_detail(body: &str) -> String {
     let errors = registry_errors(body);
     let text = if errors.is_empty() {
         body.trim().to_owned()

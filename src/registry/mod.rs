@@ -37,14 +37,19 @@ use crate::reference::registry::RegistryReference;
 /// What the command line says about registries.
 #[derive(Default)]
 pub struct SessionOptions {
-    /// `--creds`: for the registries pushed to (and the base's, if it is one of them); never
+    /// `--creds` (or `--username` + `--password-stdin`), with the flag that gave it (for
+    /// messages): for the registries pushed to (and the base's, if it is one of them); never
     /// sent to any other registry.
-    pub creds: Option<Credential>,
-    /// `--base-creds`: for the base's registry only.
-    pub base_creds: Option<Credential>,
+    pub creds: Option<(Credential, &'static str)>,
+    /// `--base-creds` (`check` and `base pull`: their `--creds`), with the flag that gave it:
+    /// for the base's (the read image's) registry only.
+    pub base_creds: Option<(Credential, &'static str)>,
     pub insecure_registries: Vec<String>,
     pub cache_dir: Option<PathBuf>,
     pub quiet: bool,
+    /// What the run reads from the base's registry: a base (default), or the image `check`
+    /// reads; for messages.
+    pub read_role: advice::HostRole,
     /// `--region`: the region ECR tokens are asked in, instead of the registry host's.
     pub region: Option<String>,
 }
@@ -87,9 +92,8 @@ impl Session {
             // to, --base-creds to the base's. A host that is both takes either, --creds first.
             let is_target = targets.iter().any(|target| target.registry == host);
             let is_base = base.is_some_and(|base| base.registry == host);
-            let creds = is_target.then(|| options.creds.clone().map(|c| (c, "--creds")));
-            let base_creds =
-                is_base.then(|| options.base_creds.clone().map(|c| (c, "--base-creds")));
+            let creds = is_target.then(|| options.creds.clone());
+            let base_creds = is_base.then(|| options.base_creds.clone());
             let explicit = creds.flatten().or(base_creds.flatten());
             // An ECR host with no other credential gets tokens from GetAuthorizationToken
             // (without the `ecr` feature, an error saying how to give one instead).
@@ -103,7 +107,7 @@ impl Session {
                     credentials: HostCredentials::new(&host, explicit, sources.clone()),
                     scopes,
                     ecr_tokens,
-                    role: advice::HostRole::of(is_target),
+                    role: advice::HostRole::of(is_target, options.read_role),
                 },
             )?;
             registries.insert(host, Arc::new(registry));

@@ -78,7 +78,8 @@ impl RemoteRepository {
         if response.status() == StatusCode::NOT_FOUND {
             let detail = self.registry.status_error(&operation, response);
             return Err(Error::base(format!(
-                "base {reference} does not exist: {}",
+                "{} {reference} does not exist: {}",
+                self.registry.role().noun(),
                 detail.message()
             ))
             .hint("check the repository and tag, e.g. `skopeo list-tags docker://REPOSITORY`"));
@@ -248,15 +249,16 @@ pub fn open_registry_base(
     repository: RemoteRepository,
 ) -> Result<ResolvedBase> {
     let (top_bytes, top_digest, media_type) = repository.fetch_top(reference)?;
+    let noun = repository.registry.role().noun();
     let (format, images, is_index) =
         resolve_images(&repository, &top_digest, &top_bytes, &media_type, wanted).map_err(
             |error| {
-                Error::base(format!("base {reference}: {}", error.message())).hint(
-                    error
-                        .hint_text()
-                        .unwrap_or("check the --base reference")
-                        .to_owned(),
-                )
+                let hint = match noun {
+                    "image" => "check the image reference",
+                    _ => "check the --base reference",
+                };
+                Error::base(format!("{noun} {reference}: {}", error.message()))
+                    .hint(error.hint_text().unwrap_or(hint).to_owned())
             },
         )?;
     Ok(ResolvedBase {

@@ -495,7 +495,12 @@ fn put_manifest(destination: &Destination, document: &Document, reference: &str)
         "/v2/{}/manifests/{reference}",
         destination.repository
     ));
-    let operation = format!("put manifest {}:{reference}", destination.repository);
+    // `REPO@sha256:...` for a manifest put by digest, `REPO:TAG` for a tag, as references read.
+    let separator = if reference.contains(':') { '@' } else { ':' };
+    let operation = format!(
+        "put manifest {}{separator}{reference}",
+        destination.repository
+    );
     let response = registry.send(&operation, &|http| {
         http.put(&url)
             .header(CONTENT_TYPE, &document.media_type)

@@ -428,6 +428,99 @@ fn username_and_password_stdin_keep_the_secret_off_the_command_line() {
         ),
         "wrong-stdin-secret\n",
     );
-    assert_exit(&output, 6, &["refused the credentials"]);
+    // The refusal names the flags that gave the credential (not --creds, nor --base-creds,
+    // which `base pull` does not have), says what to check, and quotes the token service.
+    let stderr = assert_exit(
+        &output,
+        6,
+        &[
+            "refused the credentials",
+            "check the user name and password",
+        ],
+    );
     assert_no_secret(&output, &["wrong-stdin-secret"]);
+    assert!(!stderr.contains("--base-creds"), "{stderr}");
+    let output = run_unchecked(&mut command(
+        &scratch,
+        &["check", &target, "--creds", "admin:wrong-creds-secret"],
+    ));
+    let stderr = assert_exit(&output, 6, &["refused the credentials"]);
+    assert!(!stderr.contains("--base-creds"), "{stderr}");
+    assert_no_secret(&output, &["wrong-creds-secret"]);
+}
+
+/// A refused credential is named by the flags that gave it, and `check` calls what it reads
+/// "the image", not "the base": found by trying `--password-stdin`, `check --creds` and
+/// `base pull` against an htpasswd registry as a new user would (before, a wrong password
+/// given with `--password-stdin` was "from --creds", one given to `check --creds` was "from
+/// --base-creds", a flag `check` does not have, and the hint said to give credentials).
+#[test]
+fn a_refused_credential_is_named_by_the_flag_that_gave_it() {
+    let registry = TestRegistry::start(RegistryOptions {
+        auth: RegistryAuth::basic(ADMIN, ADMIN_PASSWORD),
+        ..RegistryOptions::default()
+    });
+    registry.skopeo_copy_to(&base_reference(), &format!("{BASE_REPOSITORY}:{BASE_TAG}"));
+    let scratch = Scratch::new();
+    let base = registry.reference(&format!("{BASE_REPOSITORY}:{BASE_TAG}"));
+    let target = registry.reference("fn:v1");
+    let secret = "wrong-flag-secret";
+
+    let mut child = build(
+        &scratch,
+        &[
+            "--base",
+            &base,
+            "--tag",
+            &target,
+            "--username",
+            ADMIN,
+            "--password-stdin",
+        ],
+    )
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(format!("{secret}\n").as_bytes()).unwrap();
+    drop(stdin);
+    let output = child.wait_with_output().unwrap();
+    assert_exit(
+        &output,
+        6,
+        &[
+            "refused the credentials (from --username/--password-stdin)",
+            "check the user name and password",
+        ],
+    );
+    assert_no_secret(&output, &[secret]);
+
+    let wrong = format!("{ADMIN}:{secret}");
+    let output = run_unchecked(&mut command(&scratch, &["check", &base, "--creds", &wrong]));
+    let stderr = assert_exit(&output, 6, &["refused the credentials (from --creds)"]);
+    assert!(!stderr.contains("--base-creds"), "{stderr}");
+    assert_no_secret(&output, &[secret]);
+
+    // What `check` reads is "the image": a missing tag, and a registry that is not there.
+    let creds = format!("{ADMIN}:{ADMIN_PASSWORD}");
+    let missing = registry.reference("lambda/none:v9");
+    let output = run_unchecked(&mut command(
+        &scratch,
+        &["check", &missing, "--creds", &creds],
+    ));
+    let stderr = assert_exit(&output, 4, &[&format!("image {missing} does not exist")]);
+    assert!(!stderr.contains("base "), "{stderr}");
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let output = run_unchecked(&mut command(
+        &scratch,
+        &["check", &format!("127.0.0.1:{dead}/fn:v1")],
+    ));
+    let stderr = assert_exit(&output, 6, &["the image to check"]);
+    assert!(!stderr.contains("--offline"), "{stderr}");
 }

@@ -439,3 +439,33 @@ fn registry_refusing_a_manifest_media_type_suggests_the_other_format() {
     );
     assert!(hint_of(&stderr).contains("--format oci"), "{stderr}");
 }
+
+/// A rate limit or a failure that outlasts every try says what it means and what to do: found
+/// by trying a registry that answers every manifest `PUT` with 429 (as Docker Hub's limits do,
+/// docker/hub-feedback#2204) or 503 (docker/for-linux#744). Before, the error had no hint, and
+/// named the manifest put by digest `fn:sha256:…` instead of `fn@sha256:…`.
+#[test]
+fn a_status_that_outlasts_the_retries_is_explained() {
+    let registry = registry_with_base(RegistryOptions::default());
+    let scratch = Scratch::new();
+    let bootstraps = both_bootstrap_args();
+    for (status, hint) in [(429, "wait a while"), (503, "kept answering 503")] {
+        let proxy = TestProxy::start(
+            &registry.url(),
+            ProxyBehaviour::Fail {
+                status,
+                times: 100,
+                path_contains: "PUT /v2/fn/manifests/".into(),
+                retry_after: Some(0),
+            },
+        );
+        let base = proxy.reference(&format!("{BASE_REPOSITORY}:{BASE_TAG}"));
+        let target = proxy.reference("fn:v1");
+        let output = run_unchecked(
+            &mut scratch.build(&args(&bootstraps, &["--base", &base, "--tag", &target])),
+        );
+        let stderr = assert_exit(&output, 6, &["put manifest fn@sha256:", "(after 4 tries)"]);
+        assert!(hint_of(&stderr).contains(hint), "{stderr}");
+    }
+    assert!(registry.tags("fn", registry.credentials()).is_empty());
+}
