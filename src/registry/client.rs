@@ -714,7 +714,7 @@ impl Registry {
                     Err(error) if credential.is_none() => {
                         return Err(self
                             .skipped_store_error(&found, error.message())
-                            .unwrap_or(error));
+                            .unwrap_or_else(|| with_unmatched(error, &found.unmatched)));
                     }
                     token => token?,
                 };
@@ -848,8 +848,9 @@ impl Registry {
                 self.host
             ),
             None => format!(
-                "registry {} wants credentials for {operation}{needed}: {status}{detail}",
-                self.host
+                "registry {} wants credentials for {operation}{needed}: {status}{detail}{}",
+                self.host,
+                unmatched_suffix(found.as_ref().map_or(&[][..], |found| &found.unmatched))
             ),
         };
         if origin.is_none()
@@ -975,6 +976,21 @@ impl Registry {
             .hint(unreachable_hint(self.role, &self.host, false))
         }
     }
+}
+
+/// `; none was found for it: NOTE; NOTE` from what was consulted and had no credential for a
+/// repository ([`super::credentials::Lookup::unmatched`]); empty when nothing was.
+fn unmatched_suffix(unmatched: &[String]) -> String {
+    if unmatched.is_empty() {
+        String::new()
+    } else {
+        format!("; no credential was found for it: {}", unmatched.join("; "))
+    }
+}
+
+/// `error` with [`unmatched_suffix`] added to its message.
+fn with_unmatched(error: Error, unmatched: &[String]) -> Error {
+    error.with_message_suffix(&unmatched_suffix(unmatched))
 }
 
 /// `error` for an answer with a retryable `status` that kept coming: " (after N tries)", and

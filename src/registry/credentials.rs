@@ -213,6 +213,10 @@ pub struct Lookup {
     /// a configuration copied from a machine with Docker Desktop names `desktop`, a helper only
     /// that machine has). Its message names the helper and the file, never a secret.
     pub skipped_store: Option<Error>,
+    /// What was consulted and had nothing for this repository, for the message when the
+    /// registry wants credentials after all: a helper that answered "not found", `auths`
+    /// entries of the host's other namespaces. Names files, keys and helpers only.
+    pub unmatched: Vec<String>,
 }
 
 /// Where credentials are looked up, read from the environment once (tests build one by hand).
@@ -332,22 +336,34 @@ impl CredentialSources {
     /// fails. A `credsStore` that cannot be asked is no error: see [`Lookup::skipped_store`].
     pub fn lookup(&self, registry: &str, repository: Option<&str>) -> Result<Lookup> {
         let mut skipped_store = None;
+        let mut unmatched = Vec::new();
         for file in &self.auth_files {
             let Some(config) = read_auth_file(file)? else {
                 continue;
             };
+            let skipped_before = skipped_store.is_some();
             if let Some(found) =
                 self.find_in_file(&config, file, registry, repository, &mut skipped_store)?
             {
                 return Ok(Lookup {
                     found: Some(found),
                     skipped_store,
+                    unmatched,
                 });
             }
+            let store_skipped = !skipped_before && skipped_store.is_some();
+            unmatched.extend(unmatched_in_file(
+                &config,
+                file,
+                registry,
+                repository,
+                store_skipped,
+            ));
         }
         Ok(Lookup {
             found: None,
             skipped_store,
+            unmatched,
         })
     }
 
@@ -579,6 +595,8 @@ pub struct RepositoryCredential {
     pub replaceable: bool,
     /// The message and hint of a skipped `credsStore` ([`Lookup::skipped_store`]).
     skipped_store: Option<(String, Option<String>)>,
+    /// What was consulted and had nothing for the repository ([`Lookup::unmatched`]).
+    pub unmatched: Vec<String>,
 }
 
 impl RepositoryCredential {
@@ -629,6 +647,7 @@ impl HostCredentials {
                 origin: Some(format!("from {flag}")),
                 replaceable: false,
                 skipped_store: None,
+                unmatched: Vec::new(),
             },
             None => {
                 let lookup = self.sources.lookup(&self.host, repository)?;
@@ -642,6 +661,7 @@ impl HostCredentials {
                     credential,
                     origin,
                     replaceable: true,
+                    unmatched: lookup.unmatched,
                     skipped_store: lookup.skipped_store.map(|error| {
                         (
                             error.message().to_owned(),
@@ -880,6 +900,56 @@ fn namespace_key(key: &str) -> Option<(&str, &str)> {
     let (host, namespace) = key.split_once('/')?;
     let namespace = namespace.trim_end_matches('/');
     (!host.is_empty() && !namespace.is_empty()).then_some((host, namespace))
+}
+
+/// What `config` (read from `file`) has for `registry` that did not give a credential for
+/// `repository`: the helper it names for the host (which answered "not found"), and the
+/// `auths` keys of the host's namespaces that do not hold the repository. `store_skipped`: the
+/// file's `credsStore` was skipped (not installed, or failed), which is told on its own.
+fn unmatched_in_file(
+    config: &AuthFile,
+    file: &Path,
+    registry: &str,
+    repository: Option<&str>,
+    store_skipped: bool,
+) -> Vec<String> {
+    let mut unmatched = Vec::new();
+    let helper = match lookup(&config.cred_helpers, registry) {
+        Some((_, name)) if !name.is_empty() => Some((name, "credHelpers")),
+        Some(_) => None,
+        None => config
+            .creds_store
+            .as_ref()
+            .filter(|name| !name.is_empty() && !store_skipped)
+            .map(|name| (name, "credsStore")),
+    };
+    if let Some((name, setting)) = helper {
+        unmatched.push(format!(
+            "{HELPER_PREFIX}{name} ({setting} in {}) has none for {registry}",
+            file.display()
+        ));
+    }
+    let wanted = canonical_host(registry);
+    let others: Vec<&str> = config
+        .auths
+        .iter()
+        .flatten()
+        .filter_map(|(key, _)| {
+            let (host, namespace) = namespace_key(key)?;
+            let covers = repository.is_some_and(|repository| {
+                namespaces(repository).any(|candidate| candidate == namespace)
+            });
+            (canonical_host(host) == wanted && !covers).then_some(key.as_str())
+        })
+        .collect();
+    if !others.is_empty() {
+        unmatched.push(format!(
+            "{} has auths entries only for {}",
+            file.display(),
+            others.join(", ")
+        ));
+    }
+    unmatched
 }
 
 /// The `auths` entries whose namespace key holds `repository` of `registry`, longest namespace

@@ -524,3 +524,83 @@ fn a_refused_credential_is_named_by_the_flag_that_gave_it() {
     let stderr = assert_exit(&output, 6, &["the image to check"]);
     assert!(!stderr.contains("--offline"), "{stderr}");
 }
+
+/// When a registry wants credentials and none fits the repository, the error says what was
+/// looked at: `auths` entries of the host's other namespaces, a helper that had none. Found by a
+/// new user's trial: a push to `HOST/other/fn` with only `HOST/team` in auth.json, or with a
+/// credHelpers helper that answers "not found", got the generic "log in" hint alone.
+#[test]
+fn what_was_looked_up_is_named_when_no_credential_fits() {
+    let registry = TestRegistry::start(RegistryOptions {
+        auth: RegistryAuth::basic(ADMIN, ADMIN_PASSWORD),
+        ..RegistryOptions::default()
+    });
+    let scratch = Scratch::new();
+    let host = registry.host();
+    let auth_file = scratch.path("auth.json");
+    write_json(
+        &auth_file,
+        &json!({ "auths": { format!("{host}/team"): auth(ADMIN, ADMIN_PASSWORD) } }),
+    );
+    let output = run_unchecked(
+        build(
+            &scratch,
+            &[
+                "--base",
+                &base_reference(),
+                "--tag",
+                &registry.reference("other/fn:v1"),
+            ],
+        )
+        .env("REGISTRY_AUTH_FILE", &auth_file),
+    );
+    assert_exit(
+        &output,
+        6,
+        &[
+            "wants credentials",
+            &format!("has auths entries only for {host}/team"),
+        ],
+    );
+    assert_no_secret(&output, &[ADMIN_PASSWORD]);
+
+    // A credential helper that has nothing for the host is named too.
+    let helpers = scratch.path("helpers");
+    std::fs::create_dir_all(&helpers).unwrap();
+    let helper = helpers.join("docker-credential-empty");
+    std::fs::write(
+        &helper,
+        "#!/bin/sh\necho 'credentials not found in native keychain'\nexit 1\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&helper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    write_json(
+        &scratch.path("docker/config.json"),
+        &json!({ "credHelpers": { host.clone(): "empty" } }),
+    );
+    let path = format!(
+        "{}:{}",
+        helpers.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let output = run_unchecked(
+        build(
+            &scratch,
+            &[
+                "--base",
+                &base_reference(),
+                "--tag",
+                &registry.reference("fn:v1"),
+            ],
+        )
+        .env("PATH", path),
+    );
+    assert_exit(
+        &output,
+        6,
+        &[
+            "wants credentials",
+            "docker-credential-empty (credHelpers in",
+        ],
+    );
+}
