@@ -1243,6 +1243,43 @@ printf '{"ServerURL":"%s","Username":"user-for-%s","Secret":"helper-secret"}\n' 
     }
 
     #[test]
+    fn what_had_nothing_for_a_repository_is_told() {
+        let file = Path::new("/home/u/.docker/config.json");
+        let config = parse_auth_file(
+            br#"{"auths": {"r.example/team": {}, "r.example/team/sub": {}, "other.example/x": {}, "r.example": {}},
+                 "credsStore": "desktop"}"#,
+            file,
+        )
+        .unwrap();
+        let notes = unmatched_in_file(&config, file, "r.example", Some("apps/fn"), false);
+        assert_eq!(
+            notes,
+            [
+                "docker-credential-desktop (credsStore in /home/u/.docker/config.json) has none for r.example",
+                "/home/u/.docker/config.json has auths entries only for r.example/team, r.example/team/sub",
+            ]
+        );
+        // A skipped store is told on its own; a namespace holding the repository is not "other".
+        let notes = unmatched_in_file(&config, file, "r.example", Some("team/fn"), true);
+        assert_eq!(
+            notes,
+            ["/home/u/.docker/config.json has auths entries only for r.example/team/sub"]
+        );
+        let config = parse_auth_file(
+            br#"{"credHelpers": {"r.example": "ecr-login"}, "credsStore": "desktop"}"#,
+            file,
+        )
+        .unwrap();
+        assert_eq!(
+            unmatched_in_file(&config, file, "r.example", None, false),
+            [
+                "docker-credential-ecr-login (credHelpers in /home/u/.docker/config.json) has none for r.example"
+            ]
+        );
+        assert!(unmatched_in_file(&config, file, "q.example", None, true).is_empty());
+    }
+
+    #[test]
     fn namespaces_are_whole_path_components_longest_first() {
         assert_eq!(
             namespaces("a/b/c").collect::<Vec<_>>(),
