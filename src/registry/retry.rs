@@ -158,10 +158,23 @@ pub fn send_with_retries(request: RequestBuilder, retry_transport: bool) -> Trie
 pub fn is_tls_error(error: &(dyn std::error::Error + 'static)) -> bool {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(current) = source {
-        if let Some(io) = current.downcast_ref::<std::io::Error>()
-            && io.kind() == std::io::ErrorKind::InvalidData
-        {
+        if current.downcast_ref::<rustls::Error>().is_some() {
             return true;
+        }
+        if let Some(io) = current.downcast_ref::<std::io::Error>() {
+            // An io::Error wrapping another skips it in `source()`: look inside too (hyper-util
+            // wraps rustls's InvalidData error in one of kind Other).
+            let inner = io.get_ref();
+            if io.kind() == std::io::ErrorKind::InvalidData
+                || inner.is_some_and(|inner| {
+                    inner.downcast_ref::<rustls::Error>().is_some()
+                        || inner
+                            .downcast_ref::<std::io::Error>()
+                            .is_some_and(|io| io.kind() == std::io::ErrorKind::InvalidData)
+                })
+            {
+                return true;
+            }
         }
         let text = current.to_string();
         if text.contains("certificate") || text.contains("tls handshake") {
@@ -364,6 +377,67 @@ mod tests {
         assert!(tried.outcome.is_err());
         assert_eq!(tried.tries, 4);
         assert!(started.elapsed() >= Duration::from_millis(3500));
+    }
+
+    #[test]
+    fn transport_failures_that_cannot_heal_are_not_retried() {
+        let http = reqwest::blocking::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_millis(300))
+            .build()
+            .unwrap();
+        let dead = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let refused = http
+            .get(format!("http://127.0.0.1:{dead}/v2/"))
+            .send()
+            .unwrap_err();
+        assert!(is_retryable_transport_error(&refused), "{refused:?}");
+        // A server that accepts and never answers: a timeout.
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = silent.local_addr().unwrap().port();
+        let timed_out = http
+            .get(format!("http://127.0.0.1:{port}/v2/"))
+            .send()
+            .unwrap_err();
+        assert!(timed_out.is_timeout(), "{timed_out:?}");
+        assert!(is_retryable_transport_error(&timed_out), "{timed_out:?}");
+        drop(silent);
+        // A name that does not resolve (.invalid is reserved, RFC 2606).
+        let unresolved = http
+            .get("http://no-such-registry.invalid/v2/")
+            .send()
+            .unwrap_err();
+        assert!(!is_retryable_transport_error(&unresolved), "{unresolved:?}");
+        // TLS spoken to a plain-HTTP server.
+        let port = serve(vec![NOT_FOUND]);
+        let tls = http
+            .get(format!("https://127.0.0.1:{port}/v2/"))
+            .send()
+            .unwrap_err();
+        assert!(!is_retryable_transport_error(&tls), "{tls:?}");
+    }
+
+    #[test]
+    fn a_request_whose_body_is_a_stream_is_sent_once() {
+        let http = reqwest::blocking::Client::builder()
+            .no_proxy()
+            .build()
+            .unwrap();
+        let port = serve(vec![UNAVAILABLE, OK]);
+        let body = reqwest::blocking::Body::new(std::io::Cursor::new(b"blob".to_vec()));
+        let tried = send_with_retries(
+            http.put(format!("http://127.0.0.1:{port}/v2/")).body(body),
+            true,
+        );
+        assert_eq!(
+            tried.outcome.unwrap().status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(tried.tries, 1);
     }
 
     #[test]
