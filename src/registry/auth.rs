@@ -15,7 +15,8 @@ use serde::Deserialize;
 use super::advice::token_service_hint;
 use super::credentials::Credential;
 use super::location::authority;
-use super::retry::is_dns_error;
+use super::retry::{is_dns_error, is_tls_error};
+use super::tls::Rejections;
 use crate::error::{Error, Result};
 
 /// The client id sent with OAuth2 refresh-token requests.
@@ -122,6 +123,7 @@ pub fn fetch_token(
     service: Option<&str>,
     scopes: &[String],
     credential: Option<&Credential>,
+    tls_rejections: &Rejections,
 ) -> Result<String> {
     let mut query: Vec<(&str, &str)> = Vec::new();
     if let Some(service) = service {
@@ -164,7 +166,9 @@ pub fn fetch_token(
     let response = tried.outcome.map_err(|error| {
         super::proxy::transport_failure(registry, "get a token", realm, &error)
             .map(|error| super::client::after_tries(error, tried.tries))
-            .unwrap_or_else(|| token_service_unreachable(registry, realm, &error, tried.tries))
+            .unwrap_or_else(|| {
+                token_service_unreachable(registry, realm, &error, tried.tries, tls_rejections)
+            })
     })?;
     let status = response.status();
     if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
@@ -214,14 +218,37 @@ fn realm_authority(realm: &str) -> String {
     reqwest::Url::parse(realm).map_or_else(|_| realm.to_owned(), |url| authority(&url))
 }
 
-/// The error for a token service that did not answer (after `tries` tries).
+/// The error for a token service that did not answer (after `tries` tries). A TLS failure is
+/// explained as for the registry itself ([`super::tls::explain`]), from what the verifier
+/// refused (`tls_rejections`): a token service on another host with its own certificate.
 fn token_service_unreachable(
     registry: &str,
     realm: &str,
     error: &reqwest::Error,
     tries: u32,
+    tls_rejections: &Rejections,
 ) -> Error {
     let description = super::client::describe_transport_error(error);
+    let realm_host = realm_authority(realm);
+    if is_tls_error(error) {
+        let explanation = super::tls::explain(
+            &realm_host,
+            &description,
+            tls_rejections.take().as_ref(),
+            None,
+        );
+        let said = match explanation.cause {
+            Some(cause) => format!("{cause} ({description})"),
+            None => description,
+        };
+        return Error::registry(format!(
+            "registry {registry}: cannot get a token from its token service {realm}: TLS: {said}"
+        ))
+        .hint(format!(
+            "{}; {realm_host} is the token service of registry {registry}",
+            explanation.hint
+        ));
+    }
     let dns = is_dns_error(error);
     let what = if dns {
         "its name could not be resolved (DNS)"
@@ -232,13 +259,79 @@ fn token_service_unreachable(
         "registry {registry}: cannot get a token from its token service {realm}: {what}: \
          {description}"
     ))
-    .hint(token_service_hint(registry, &realm_authority(realm), dns));
+    .hint(token_service_hint(registry, &realm_host, dns));
     super::client::after_tries(error, tries)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A token service on HTTPS whose certificate is not trusted (Docker's guide's kind of
+    /// self-signed `CA:TRUE` certificate, served by a rustls server here) is explained as the
+    /// registry's own TLS failures are, and named as the token service.
+    #[test]
+    fn a_token_service_whose_certificate_is_refused_is_explained() {
+        use std::sync::Arc;
+
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+        use crate::registry::tls::test_certificates::{GUIDE_CRT, GUIDE_KEY};
+
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let server = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![CertificateDer::from_pem_slice(GUIDE_CRT.as_bytes()).unwrap()],
+                PrivateKeyDer::from_pem_slice(GUIDE_KEY.as_bytes()).unwrap(),
+            )
+            .unwrap();
+        let server = Arc::new(server);
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let connection = rustls::ServerConnection::new(Arc::clone(&server)).unwrap();
+                let mut tls = rustls::StreamOwned::new(connection, stream);
+                let _ = std::io::Read::read(&mut tls, &mut [0u8; 1024]);
+            }
+        });
+        // No certs.d, and system roots that cannot hold this certificate.
+        let host_tls = crate::registry::tls::host_tls_from(&[]).unwrap();
+        let http = Client::builder()
+            .no_proxy()
+            .use_preconfigured_tls(host_tls.config.clone())
+            .build()
+            .unwrap();
+        let realm = format!("https://127.0.0.1:{port}/token");
+        let error = fetch_token(
+            &http,
+            "registry.example",
+            &realm,
+            None,
+            &["repository:fn:pull".to_owned()],
+            None,
+            &host_tls.rejections,
+        )
+        .unwrap_err();
+        let message = error.message();
+        assert!(
+            message.contains(&format!("token service {realm}: TLS: ")),
+            "{message}"
+        );
+        assert!(message.contains("CA:TRUE"), "{message}");
+        let hint = error.hint_text().unwrap_or_default();
+        assert!(
+            hint.contains(&format!(
+                "127.0.0.1:{port} is the token service of registry registry.example"
+            )),
+            "{hint}"
+        );
+        assert!(hint.contains("certs.d/127.0.0.1:"), "{hint}");
+    }
 
     #[test]
     fn parses_bearer_challenges_with_quoted_commas() {

@@ -708,6 +708,7 @@ impl Registry {
                     service.as_deref(),
                     &scopes,
                     credential,
+                    &self.tls_rejections,
                 );
                 let token = match token {
                     // Anonymous access refused: a skipped credsStore is the cause to name.

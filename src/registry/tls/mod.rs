@@ -161,7 +161,7 @@ pub fn host_tls_from(directories: &[PathBuf]) -> Result<HostTls> {
 }
 
 #[cfg(test)]
-mod test_certificates {
+pub(crate) mod test_certificates {
     //! Certificates made once with the openssl CLI, for the unit tests of this module's parts.
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
