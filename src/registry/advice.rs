@@ -33,6 +33,15 @@ impl HostRole {
             HostRole::Base | HostRole::Target => "base",
         }
     }
+
+    /// The hint for a reference to the image read from a host of this role that does not
+    /// resolve.
+    pub fn check_reference(self) -> &'static str {
+        match self {
+            HostRole::Checked => "check the image reference",
+            HostRole::Base | HostRole::Target => "check the --base reference",
+        }
+    }
 }
 
 /// The hint for a registry `host` that could not be reached at all (refused, reset, timed out,

@@ -237,12 +237,9 @@ fn token_service_unreachable(
             tls_rejections.take().as_ref(),
             None,
         );
-        let said = match explanation.cause {
-            Some(cause) => format!("{cause} ({description})"),
-            None => description,
-        };
         return Error::registry(format!(
-            "registry {registry}: cannot get a token from its token service {realm}: TLS: {said}"
+            "registry {registry}: cannot get a token from its token service {realm}: TLS: {}",
+            explanation.said(&description)
         ))
         .hint(format!(
             "{}; {realm_host} is the token service of registry {registry}",

@@ -948,14 +948,10 @@ impl Registry {
                 rejection.as_ref(),
                 self.client_certificate.as_deref(),
             );
-            // The cause in words first; the TLS library's own terms after it, for searching.
-            let said = match explanation.cause {
-                Some(cause) => format!("{cause} ({description})"),
-                None => description,
-            };
             Error::registry(format!(
-                "registry {}: {operation} failed: TLS: {said}",
-                self.host
+                "registry {}: {operation} failed: TLS: {}",
+                self.host,
+                explanation.said(&description)
             ))
             .hint(explanation.hint)
         } else if is_dns_error(error) {
@@ -1139,13 +1135,18 @@ pub fn allows_plain_http(host: &str, insecure_registries: &[String]) -> bool {
     if insecure_registries.iter().any(|insecure| insecure == host) {
         return true;
     }
-    let name = host_without_port(host);
+    is_loopback_name(host_without_port(host))
+}
+
+/// Whether a host name (no port; IPv6 with or without brackets) is `localhost` or a loopback
+/// address (`127.0.0.0/8`, `::1`, and IPv4-mapped `::ffff:127.x.y.z`).
+pub(super) fn is_loopback_name(name: &str) -> bool {
     name == "localhost"
         || name
             .trim_start_matches('[')
             .trim_end_matches(']')
             .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
+            .is_ok_and(|ip| ip.to_canonical().is_loopback())
 }
 
 /// `host` without its `:port`, IPv6 brackets kept (`[::1]`).

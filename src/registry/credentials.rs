@@ -8,7 +8,7 @@
 //!
 //! # Where a credential is looked for
 //!
-//! [`CredentialSources::find`] reads these files in order; the first that yields a credential
+//! [`CredentialSources::lookup`] reads these files in order; the first that yields a credential
 //! for the registry wins, and a missing file is skipped:
 //!
 //! 1. `$REGISTRY_AUTH_FILE` (skopeo and podman's `--authfile` default);
@@ -308,7 +308,10 @@ impl CredentialSources {
     }
 
     /// The credential for `registry` (a `host[:port]` such as `127.0.0.1:5000`,
-    /// `public.ecr.aws`, `docker.io`) as a whole, or None for anonymous access.
+    /// `public.ecr.aws`, `docker.io`) as a whole, or None for anonymous access. The run asks
+    /// per repository and when challenged ([`lookup`](Self::lookup)); this is the tests' short
+    /// form.
+    #[cfg(test)]
     pub fn find(&self, registry: &str) -> Result<Option<Credential>> {
         Ok(self
             .find_with_origin(registry)?
@@ -319,6 +322,7 @@ impl CredentialSources {
     /// "the registry refused the credential from credential helper docker-credential-ecr-login
     /// (credHelpers in /root/.docker/config.json)". A skipped `credsStore` is an error here
     /// when nothing else is found.
+    #[cfg(test)]
     pub fn find_with_origin(
         &self,
         registry: &str,

@@ -285,7 +285,7 @@ impl ProxySettings {
             .port_or_known_default()
             .map(|p| p.to_string())
             .unwrap_or_default();
-        if is_loopback(&host) || self.no_proxy.matches(&host, &port) {
+        if super::client::is_loopback_name(&host) || self.no_proxy.matches(&host, &port) {
             return None;
         }
         Some(proxy)
@@ -315,14 +315,6 @@ fn request_host(url: &Url) -> Option<String> {
             .unwrap_or(host)
             .to_ascii_lowercase(),
     )
-}
-
-/// `localhost` and loopback addresses, which Go never proxies.
-fn is_loopback(host: &str) -> bool {
-    host == "localhost"
-        || host
-            .parse::<IpAddr>()
-            .is_ok_and(|ip| ip.to_canonical().is_loopback())
 }
 
 /// A proxy variable's value as Go's `parseProxy` reads it: a URL, or `host[:port]` meaning

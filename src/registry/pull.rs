@@ -249,16 +249,16 @@ pub fn open_registry_base(
     repository: RemoteRepository,
 ) -> Result<ResolvedBase> {
     let (top_bytes, top_digest, media_type) = repository.fetch_top(reference)?;
-    let noun = repository.registry.role().noun();
+    let role = repository.registry.role();
     let (format, images, is_index) =
         resolve_images(&repository, &top_digest, &top_bytes, &media_type, wanted).map_err(
             |error| {
-                let hint = match noun {
-                    "image" => "check the image reference",
-                    _ => "check the --base reference",
-                };
-                Error::base(format!("{noun} {reference}: {}", error.message()))
-                    .hint(error.hint_text().unwrap_or(hint).to_owned())
+                Error::base(format!("{} {reference}: {}", role.noun(), error.message())).hint(
+                    error
+                        .hint_text()
+                        .unwrap_or(role.check_reference())
+                        .to_owned(),
+                )
             },
         )?;
     Ok(ResolvedBase {

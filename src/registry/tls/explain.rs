@@ -17,6 +17,17 @@ pub struct Explanation {
     pub hint: String,
 }
 
+impl Explanation {
+    /// What to say after `TLS: `: the cause in words first, then the TLS library's own
+    /// `description` in parentheses, for searching; the description alone without a cause.
+    pub fn said(&self, description: &str) -> String {
+        match &self.cause {
+            Some(cause) => format!("{cause} ({description})"),
+            None => description.to_owned(),
+        }
+    }
+}
+
 /// Explains a TLS failure reaching `host` (`name[:port]`): from what the verifier refused
 /// (`rejection`), else from rustls's `description` of the failure (alerts the server sent).
 /// `client_certificate` is the certs.d `*.cert` offered, if any.
