@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use serde_json::json;
 
-use crate::common::{assert_exit, assert_no_secret};
+use crate::common::{assert_exit, assert_no_secret, with_stdin};
+use crate::support::registry::free_port;
 use crate::support::registry::{NamespaceUser, RegistryAuth, RegistryOptions, TestRegistry};
 use crate::support::scratch::Scratch;
 use crate::support::*;
@@ -362,21 +363,6 @@ fn username_and_password_stdin_keep_the_secret_off_the_command_line() {
         ["v1", "v1-amd64", "v1-arm64"]
     );
 
-    let with_stdin = |command: &mut Command, input: &str| {
-        let mut child = command
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
-    };
     let kit = format!("oci:{}", scratch.path("kit").display());
     let output = with_stdin(
         &mut command(
@@ -466,27 +452,21 @@ fn a_refused_credential_is_named_by_the_flag_that_gave_it() {
     let target = registry.reference("fn:v1");
     let secret = "wrong-flag-secret";
 
-    let mut child = build(
-        &scratch,
-        &[
-            "--base",
-            &base,
-            "--tag",
-            &target,
-            "--username",
-            ADMIN,
-            "--password-stdin",
-        ],
-    )
-    .stdin(Stdio::piped())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(format!("{secret}\n").as_bytes()).unwrap();
-    drop(stdin);
-    let output = child.wait_with_output().unwrap();
+    let output = with_stdin(
+        &mut build(
+            &scratch,
+            &[
+                "--base",
+                &base,
+                "--tag",
+                &target,
+                "--username",
+                ADMIN,
+                "--password-stdin",
+            ],
+        ),
+        &format!("{secret}\n"),
+    );
     assert_exit(
         &output,
         6,
@@ -512,11 +492,7 @@ fn a_refused_credential_is_named_by_the_flag_that_gave_it() {
     ));
     let stderr = assert_exit(&output, 4, &[&format!("image {missing} does not exist")]);
     assert!(!stderr.contains("base "), "{stderr}");
-    let dead = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let dead = free_port();
     let output = run_unchecked(&mut command(
         &scratch,
         &["check", &format!("127.0.0.1:{dead}/fn:v1")],

@@ -13,9 +13,9 @@ use std::process::Output;
 
 use crate::common::assert_exit;
 use crate::support::forward_proxy::{
-    ForwardProxy, ForwardProxyOptions, SocksProxy, free_port, hosts_file, with_hosts,
+    ForwardProxy, ForwardProxyOptions, SocksProxy, hosts_file, with_hosts,
 };
-use crate::support::registry::{RegistryOptions, TestRegistry};
+use crate::support::registry::{RegistryOptions, TestRegistry, free_port};
 use crate::support::scratch::Scratch;
 use crate::support::*;
 

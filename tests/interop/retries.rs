@@ -6,12 +6,12 @@
 //! upload service behind a front end, a registry that refuses a manifest media type), or with
 //! the token server told to fail ([`crate::support::token::TokenServer::fail_next`]).
 
-use std::net::TcpListener;
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::common::{assert_exit, assert_no_secret};
 use crate::support::proxy::{ProxyBehaviour, TestProxy};
+use crate::support::registry::free_port;
 use crate::support::registry::{RegistryAuth, RegistryOptions, TestRegistry};
 use crate::support::scratch::Scratch;
 use crate::support::*;
@@ -39,15 +39,6 @@ fn hint_of(stderr: &str) -> &str {
     stderr
         .split_once("hint:")
         .map_or("", |(_, hint)| hint.trim())
-}
-
-/// A loopback port nothing listens on (bound, then let go).
-fn dead_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// The first `GET /v2/` (the ping) answered 503, or 429 with a plain-text body as Docker Hub's
@@ -225,7 +216,7 @@ fn unresolvable_registry_fails_once_saying_the_name_does_not_resolve() {
 fn dead_push_target_and_dead_base_registry_get_hints_for_their_role() {
     let scratch = Scratch::new();
     let bootstraps = both_bootstrap_args();
-    let dead = format!("127.0.0.1:{}", dead_port());
+    let dead = format!("127.0.0.1:{}", free_port());
 
     let target = format!("{dead}/fn:v1");
     let output = run_unchecked(&mut scratch.build(&args(

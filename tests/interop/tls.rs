@@ -801,11 +801,7 @@ impl Nginx {
             .prefix("nginx-")
             .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
             .unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = crate::support::registry::free_port();
         let path = |name: &str| dir.path().join(name).display().to_string();
         let client_auth = client_ca.map_or(String::new(), |ca| {
             format!(

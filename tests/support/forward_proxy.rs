@@ -12,7 +12,9 @@
 //! Not here: the misbehaving reverse proxy in front of a registry ([`super::proxy`]).
 
 use std::fs;
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+
+use super::registry::free_port;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -55,25 +57,10 @@ impl ForwardProxy {
             fs::write(&config, config_text(dir.path(), port, &options)).unwrap();
             let mut command = Command::new("tinyproxy");
             command.arg("-d").arg("-c").arg(&config);
-            let mut child = with_hosts(&command, &hosts)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(fs::File::create(dir.path().join("stderr")).unwrap())
-                .spawn()
-                .expect("running tinyproxy in a mount namespace (unshare, as root)");
-            let started = Instant::now();
-            while started.elapsed() < STARTUP_TIMEOUT {
-                if child.try_wait().unwrap().is_some() {
-                    break;
-                }
-                let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-                if TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_ok() {
-                    return ForwardProxy { child, dir, port };
-                }
-                std::thread::sleep(Duration::from_millis(50));
+            let stderr = fs::File::create(dir.path().join("stderr")).unwrap();
+            if let Some(child) = spawn_listening(&command, &hosts, stderr.into(), port) {
+                return ForwardProxy { child, dir, port };
             }
-            let _ = child.kill();
-            let _ = child.wait();
         }
         panic!(
             "tinyproxy did not start (is it installed? `bash tests/run.sh` installs it)\n\
@@ -131,12 +118,6 @@ fn config_text(dir: &Path, port: u16, options: &ForwardProxyOptions) -> String {
         text.push_str(&format!("ConnectPort {port}\n"));
     }
     text
-}
-
-/// A free TCP port on 127.0.0.1 (nothing listens on it once this returns).
-pub fn free_port() -> u16 {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
-    listener.local_addr().unwrap().port()
 }
 
 /// Writes `dir/hosts`, mapping `localhost` and each of `names` to 127.0.0.1.
@@ -199,29 +180,13 @@ impl SocksProxy {
             if let Some((user, password)) = user_password {
                 command.args(["-u", user, "-P", password]);
             }
-            let mut child = with_hosts(&command, &hosts)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("running microsocks in a mount namespace (unshare, as root)");
-            let started = Instant::now();
-            while started.elapsed() < STARTUP_TIMEOUT {
-                if child.try_wait().unwrap().is_some() {
-                    break;
-                }
-                let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-                if TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_ok() {
-                    return SocksProxy {
-                        child,
-                        _dir: dir,
-                        port,
-                    };
-                }
-                std::thread::sleep(Duration::from_millis(50));
+            if let Some(child) = spawn_listening(&command, &hosts, Stdio::null(), port) {
+                return SocksProxy {
+                    child,
+                    _dir: dir,
+                    port,
+                };
             }
-            let _ = child.kill();
-            let _ = child.wait();
         }
         panic!("microsocks did not start (is it installed? `bash tests/run.sh` installs it)")
     }
@@ -230,6 +195,35 @@ impl SocksProxy {
     pub fn address(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }
+}
+
+/// Runs `command` with `hosts` as `/etc/hosts` ([`with_hosts`]) and stderr to `stderr`, and
+/// waits until it accepts connections on 127.0.0.1:`port`; None (the child reaped) if it exits
+/// or does not within [`STARTUP_TIMEOUT`], e.g. because another process took the port.
+fn spawn_listening(command: &Command, hosts: &Path, stderr: Stdio, port: u16) -> Option<Child> {
+    let program = command.get_program().to_string_lossy().into_owned();
+    let mut child = with_hosts(command, hosts)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("running {program} in a mount namespace (unshare, as root): {e}")
+        });
+    let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let started = Instant::now();
+    while started.elapsed() < STARTUP_TIMEOUT {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        if TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_ok() {
+            return Some(child);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
 }
 
 impl Drop for SocksProxy {

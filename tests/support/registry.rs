@@ -650,8 +650,9 @@ fn probe_http(addr: SocketAddr) -> Option<u16> {
     status_line.next()?.parse().ok()
 }
 
-/// A port that was free a moment ago (the OS picks it for a listener on port 0).
-fn free_port() -> u16 {
+/// A port on 127.0.0.1 that was free a moment ago (the OS picks it for a listener on port 0);
+/// nothing listens on it once this returns.
+pub fn free_port() -> u16 {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("binding 127.0.0.1:0");
     listener.local_addr().unwrap().port()
 }
