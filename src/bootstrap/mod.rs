@@ -7,6 +7,7 @@ pub mod base_knowledge;
 pub mod checks;
 pub mod elf;
 pub mod glibc;
+pub mod shebang;
 mod spec;
 
 pub use spec::BootstrapSpec;
