@@ -1,0 +1,1 @@
+//! Placeholder module; the bootstraps tests of issue 14 go here.

@@ -1,0 +1,1 @@
+//! Placeholder module; the files tests of issue 14 go here.
