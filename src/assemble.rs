@@ -15,8 +15,16 @@ use crate::layer::LayerDigests;
 use crate::platform::Architecture;
 use crate::transport::source::{BlobSource, LayerBlob, ResolvedBase};
 
-/// The annotation recording which base manifest an image was built on (OCI format only).
-const BASE_DIGEST_ANNOTATION: &str = "org.opencontainers.image.base.digest";
+/// The annotation recording which base manifest an image was built on (OCI format only;
+/// OCI image spec, annotations.md, "Pre-Defined Annotation Keys").
+pub const BASE_DIGEST_ANNOTATION: &str = "org.opencontainers.image.base.digest";
+
+/// The annotation naming the base that `base.digest` was read from, as a fully-qualified
+/// reference (`public.ecr.aws/lambda/provided:al2023`; annotations.md: "SHOULD be a
+/// fully-qualified reference name"). Written beside `base.digest` only when the base has such a
+/// name ([`ResolvedBase::name`]): a local path is not one, and would make the digest depend on
+/// where the base lies on disk.
+pub const BASE_NAME_ANNOTATION: &str = "org.opencontainers.image.base.name";
 
 /// The settings shared by every architecture's image.
 pub struct ImageSettings<'a> {
@@ -49,6 +57,10 @@ pub struct AssembledImage {
 pub struct Assembled {
     pub images: Vec<AssembledImage>,
     pub index: Option<Document>,
+    /// The registry name the images are known by, recorded in an OCI layout's `index.json` as
+    /// `io.containerd.image.name` on the tagged entry: a base kit's registry reference, none for
+    /// a built function.
+    pub image_name: Option<String>,
 }
 
 /// Builds each architecture's config and manifest on top of the base, and an index when there are
@@ -62,7 +74,15 @@ pub fn assemble(
     let mut images = Vec::new();
     for layer in new_layers {
         let base_image = &base.images[&layer.architecture];
+        let facts = &base_image.config;
+        // The same variant in the index descriptor and in the config (image spec, config.md
+        // `variant`; image-index.md `platform.variant`): the base's, else arm64's `v8`.
+        let variant = facts
+            .variant
+            .as_deref()
+            .or(layer.architecture.oci_variant());
         let changes = ConfigChanges {
+            variant,
             cmd: &settings.cmd,
             env: settings.env,
             labels: settings.labels,
@@ -106,23 +126,20 @@ pub fn assemble(
             annotations
                 .entry(BASE_DIGEST_ANNOTATION.to_owned())
                 .or_insert_with(|| base_manifest.to_string());
+            if let Some(name) = &base.name {
+                annotations
+                    .entry(BASE_NAME_ANNOTATION.to_owned())
+                    .or_insert_with(|| name.clone());
+            }
         }
         let descriptors = layers
             .iter()
             .map(|layer| layer.descriptor.clone())
             .collect();
         let manifest = manifest_document(format, &config, descriptors, &annotations);
-        let facts = &base_image.config;
         images.push(AssembledImage {
             architecture: layer.architecture,
-            platform: platform(
-                &facts.architecture,
-                &facts.os,
-                facts
-                    .variant
-                    .as_deref()
-                    .or(layer.architecture.oci_variant()),
-            ),
+            platform: platform(&facts.architecture, &facts.os, variant),
             config,
             manifest,
             layers,
@@ -135,7 +152,11 @@ pub fn assemble(
             .collect();
         index_document(format, entries, &key_values_to_map(settings.annotations))
     });
-    Ok(Assembled { images, index })
+    Ok(Assembled {
+        images,
+        index,
+        image_name: None,
+    })
 }
 
 fn key_values_to_map(pairs: &[KeyValue]) -> HashMap<String, String> {

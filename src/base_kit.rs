@@ -48,7 +48,11 @@ pub fn kit_of(base: &ResolvedBase) -> Result<Assembled> {
         });
     }
     let index = (images.len() > 1).then(|| kit_index(base, &images));
-    Ok(Assembled { images, index })
+    Ok(Assembled {
+        images,
+        index,
+        image_name: base.name.clone(),
+    })
 }
 
 /// The base's own index when the kit keeps all of its images, else one listing those kept.

@@ -138,6 +138,7 @@ pub fn open_cached_base(
     }
     Ok(ResolvedBase {
         reference: reference.to_string(),
+        name: Some(reference.to_string()),
         digest: top_digest,
         format,
         images,

@@ -82,11 +82,14 @@ impl Finding {
     }
 }
 
-/// Prints what the user should see of the checks on stderr: warnings, skips and fixes, not
-/// passes. The same for every command that checks (`build`, `zip`).
+/// Info findings that are notes for the user, not passes: printed like warnings.
+const NOTES: &[&str] = &["executable", "runtime-link"];
+
+/// Prints what the user should see of the checks on stderr: warnings, skips, fixes and notes,
+/// not passes. The same for every command that checks (`build`, `zip`).
 pub fn report_findings(findings: &[Finding]) {
     for finding in findings {
-        if finding.level != Level::Info || finding.check == "executable" {
+        if finding.level != Level::Info || NOTES.contains(&finding.check) {
             eprintln!("lambda-image: {}", finding.to_text());
         }
     }

@@ -18,6 +18,7 @@ use crate::image::ImageFormat;
 use crate::image::config::KeyValue;
 use crate::layer::cache::LayerCache;
 use crate::layer::contents::BOOTSTRAP_PATH;
+use crate::layer::execute_bits;
 use crate::layer::{IncludeSpec, LayerContents};
 use crate::platform::Architecture;
 use crate::reference::registry::RegistryReference;
@@ -184,6 +185,10 @@ pub fn run(args: &BuildArgs) -> Result<BuildReport> {
             &args.checks.skip_checks,
         )?;
         enforce(&findings)?;
+    }
+    // The includes are the same in every architecture's layer: look at them once.
+    if let Some(first) = contents.first() {
+        findings.extend(execute_bits::findings(first.entries(), "/", "image")?);
     }
     report_findings(&findings);
     let format = image_format(args, &base)?;

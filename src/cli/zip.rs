@@ -98,6 +98,7 @@ pub fn run(args: &ZipArgs) -> Result<ZipReport> {
     let contents = PackageContents::new(&bootstrap.path, bootstrap.size, &args.includes)?;
     check_unzipped_size(contents.unzipped_size())?;
     let written = write_zip(&contents, timestamp, &args.output)?;
+    findings.extend(contents.findings().iter().cloned());
     findings.extend(upload_finding(written.size, bootstrap.architecture));
     report_findings(&findings);
 

@@ -1,7 +1,8 @@
 //! Editing a base image config into the function's config, as raw JSON.
 //!
 //! Every field of the base survives, including ones oci-spec does not model. Only `Cmd`, `Env`,
-//! `Labels`, `created`, `rootfs.diff_ids` and `history` change; `Entrypoint` and `WorkingDir`
+//! `Labels`, `created`, `rootfs.diff_ids` and `history` change, and `variant` is added when the
+//! base has none; `Entrypoint` and `WorkingDir`
 //! stay as the base set them (`/lambda-entrypoint.sh` and `/var/task` on provided bases).
 
 use oci_spec::image::ImageConfiguration;
@@ -37,6 +38,9 @@ impl std::str::FromStr for KeyValue {
 
 /// What the function image changes in the base config.
 pub struct ConfigChanges<'a> {
+    /// The platform variant (`v8` for arm64), written as the config's `variant` when the base
+    /// config has none, so the config says what the index descriptor says.
+    pub variant: Option<&'a str>,
     pub cmd: &'a [String],
     pub env: &'a [KeyValue],
     pub labels: &'a [KeyValue],
@@ -81,6 +85,11 @@ pub fn edit_config(base_raw: &[u8], changes: &ConfigChanges) -> Result<Vec<u8>, 
         .ok_or("the config is not a JSON object")?;
 
     root_object.insert("created".into(), json!(changes.created));
+    if let Some(variant) = changes.variant {
+        root_object
+            .entry("variant")
+            .or_insert_with(|| json!(variant));
+    }
 
     let rootfs = object_field(root_object, "rootfs")?;
     rootfs.entry("type").or_insert_with(|| json!("layers"));
@@ -158,6 +167,7 @@ mod tests {
             "rootfs":{"type":"layers","diff_ids":["sha256:aa"]},"history":[{"created_by":"base"}]}"#;
         let diff_id = Sha256Digest::of(b"layer");
         let changes = ConfigChanges {
+            variant: Some("v8"),
             cmd: &["handler".to_owned()],
             env: &[
                 "LANG=en_US.UTF-8".parse().unwrap(),
@@ -183,6 +193,7 @@ mod tests {
         assert_eq!(edited["rootfs"]["diff_ids"][1], json!(diff_id.to_string()));
         assert_eq!(edited["history"].as_array().unwrap().len(), 2);
         assert_eq!(edited["created"], json!("1970-01-01T00:00:00Z"));
+        assert_eq!(edited["variant"], json!("v8"));
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //!
 //! Resolution is by path only: nothing on this machine is looked at, and a link to a path the
 //! package does not hold is allowed (it dangles on Lambda too). It does not decide what to do
-//! with an unsafe link; `package` refuses it.
+//! with an unsafe link; `package` refuses it, unless [`runtime_place`] says it is an absolute
+//! link into `/opt` or `/tmp`, which exist on Lambda and not in the package.
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -13,6 +14,35 @@ const MAX_LINKS_FOLLOWED: usize = 40;
 
 /// The task root as path components.
 const TASK_ROOT: [&str; 2] = ["var", "task"];
+
+/// The check name of the note on a link kept into `/opt` or `/tmp`.
+pub const RUNTIME_LINK_CHECK: &str = "runtime-link";
+
+/// Where on Lambda, outside the package, an absolute link may lead.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RuntimePlace {
+    /// `/opt`: where Lambda extracts the function's layers (AWS Lambda developer guide,
+    /// "Lambda layers": layer content is extracted to `/opt`).
+    Layer,
+    /// `/tmp`: the function's writable ephemeral storage.
+    Tmp,
+}
+
+/// The place an absolute `target` lies under (`/opt`, `/tmp` or one of them itself), read by
+/// path only; `None` for a relative target, any other absolute one, or one with `..` (which
+/// could climb out: `/opt/../etc/passwd`).
+pub fn runtime_place(target: &str) -> Option<RuntimePlace> {
+    let rest = target.strip_prefix('/')?;
+    let mut parts = rest
+        .split('/')
+        .filter(|part| !part.is_empty() && *part != ".");
+    let place = match parts.next()? {
+        "opt" => RuntimePlace::Layer,
+        "tmp" => RuntimePlace::Tmp,
+        _ => return None,
+    };
+    parts.all(|part| part != "..").then_some(place)
+}
 
 /// True when the link at `link` (a relative path such as `var/task/lib/libx.so`) with target
 /// `target` resolves inside `/var/task`. `links` maps the package's other links the same way.
@@ -89,6 +119,23 @@ mod tests {
         assert!(!inside("var/task/a", "../../../../..", &[]));
         // Out and back in: what is outside may itself be a link on Lambda's side.
         assert!(!inside("var/task/a", "/usr/../var/task/b", &[]));
+    }
+
+    #[test]
+    fn only_absolute_targets_under_opt_or_tmp_are_runtime_places() {
+        assert_eq!(
+            runtime_place("/opt/nodejs/node_modules"),
+            Some(RuntimePlace::Layer)
+        );
+        assert_eq!(runtime_place("/opt"), Some(RuntimePlace::Layer));
+        assert_eq!(runtime_place("//opt/./lib/x"), Some(RuntimePlace::Layer));
+        assert_eq!(runtime_place("/tmp/cache"), Some(RuntimePlace::Tmp));
+        assert_eq!(runtime_place("/opt/../etc/passwd"), None);
+        assert_eq!(runtime_place("/optional/x"), None);
+        assert_eq!(runtime_place("/home/me/build/x"), None);
+        assert_eq!(runtime_place("/usr/lib/x"), None);
+        assert_eq!(runtime_place("../../opt/x"), None);
+        assert_eq!(runtime_place("opt/x"), None);
     }
 
     #[test]

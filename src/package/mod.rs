@@ -21,7 +21,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::error::{Error, Result};
+use crate::findings::{Finding, Level};
 use crate::layer::contents::{LayerEntry, image_path};
+use crate::layer::execute_bits;
 use crate::layer::{IncludeSpec, LayerContents};
 
 /// Where Lambda unpacks a `.zip` package (`LAMBDA_TASK_ROOT`).
@@ -35,6 +37,7 @@ pub const BOOTSTRAP_NAME: &str = "bootstrap";
 pub struct PackageContents {
     entries: Vec<(String, LayerEntry)>,
     unzipped_size: u64,
+    findings: Vec<Finding>,
 }
 
 impl PackageContents {
@@ -50,7 +53,8 @@ impl PackageContents {
         includes
             .iter()
             .try_for_each(|include| tree.include(include))?;
-        check_links(&tree)?;
+        let mut findings = check_links(&tree)?;
+        findings.extend(execute_bits::findings(tree.entries(), "/", "package")?);
 
         let mut entries = Vec::new();
         let mut unzipped_size = 0;
@@ -75,7 +79,14 @@ impl PackageContents {
         Ok(Self {
             entries,
             unzipped_size,
+            findings,
         })
+    }
+
+    /// What the included files call for: a `runtime-link` note per link kept into `/opt` or
+    /// `/tmp`, an `execute-bit` warning per program without an execute bit.
+    pub fn findings(&self) -> &[Finding] {
+        &self.findings
     }
 
     /// Entries in zip order: sorted by path, so parents come before their children.
@@ -116,8 +127,9 @@ fn check_destination(include: &IncludeSpec) -> Result<()> {
     )))
 }
 
-/// Refuses links that lead outside `/var/task` (see [`links`]).
-fn check_links(tree: &LayerContents) -> Result<()> {
+/// Refuses links that lead outside `/var/task` (see [`links`]), except absolute links into
+/// `/opt` or `/tmp`, which are kept with a note each.
+fn check_links(tree: &LayerContents) -> Result<Vec<Finding>> {
     let links: BTreeMap<&str, &str> = tree
         .entries()
         .filter_map(|(path, entry)| match entry {
@@ -125,19 +137,53 @@ fn check_links(tree: &LayerContents) -> Result<()> {
             _ => None,
         })
         .collect();
+    let mut notes = Vec::new();
     for (&link, &target) in &links {
-        if !links::stays_inside_task_root(link, target, &links) {
-            return Err(Error::usage(format!(
-                "--include: the symbolic link /{link} -> {target} leads outside {TASK_ROOT}, \
-                 where Lambda unpacks the package"
-            ))
-            .hint(
-                "replace the link by the file it points to, or point it at a path inside the \
-                 included directory (relative links are kept as links)",
-            ));
+        if links::stays_inside_task_root(link, target, &links) {
+            continue;
         }
+        if let Some(place) = links::runtime_place(target) {
+            notes.push(runtime_link_note(link, target, place));
+            continue;
+        }
+        return Err(Error::usage(format!(
+            "--include: the symbolic link /{link} -> {target} leads outside {TASK_ROOT}, \
+             where Lambda unpacks the package, to a path that exists only on this machine"
+        ))
+        .hint(
+            "replace the link by the file it points to, or point it at a path inside the \
+             included directory (relative links are kept as links), or at an absolute path \
+             under /opt (a layer's files) or /tmp",
+        ));
     }
-    Ok(())
+    Ok(notes)
+}
+
+/// The `info[runtime-link]` note for a link kept into `/opt` or `/tmp`.
+fn runtime_link_note(link: &str, target: &str, place: links::RuntimePlace) -> Finding {
+    let (where_, hint) = match place {
+        links::RuntimePlace::Layer => (
+            "into /opt, where Lambda puts the function's layers",
+            "attach the layer that provides it (aws lambda update-function-configuration \
+             --layers ARN)",
+        ),
+        links::RuntimePlace::Tmp => (
+            "into /tmp, the function's writable scratch space",
+            "the function must create it before using the link: /tmp starts empty in each new \
+             execution environment",
+        ),
+    };
+    Finding::new(
+        links::RUNTIME_LINK_CHECK,
+        None,
+        Level::Info,
+        format!(
+            "the symbolic link /{link} -> {target} leads {where_}; it is kept as a link (Lambda \
+             extracts links from a .zip as links) and cannot be resolved when the zip is made, so it works only \
+             if {target} exists when the function runs"
+        ),
+    )
+    .hint(hint)
 }
 
 #[cfg(test)]

@@ -263,6 +263,7 @@ pub fn open_registry_base(
         )?;
     Ok(ResolvedBase {
         reference: reference.to_string(),
+        name: Some(reference.to_string()),
         digest: top_digest,
         format,
         images,

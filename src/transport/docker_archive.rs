@@ -139,6 +139,7 @@ pub fn resolve(
     }
     Ok(ResolvedBase {
         reference: String::new(),
+        name: None,
         digest: top_digest.ok_or_else(|| {
             Error::base(format!(
                 "has no linux/amd64 or linux/arm64 image; it has: {}",

@@ -15,9 +15,14 @@ use crate::image::json::to_canonical_vec;
 use crate::image::manifest::Document;
 use crate::image::media_types::OCI_INDEX;
 use crate::platform::Architecture;
+use crate::reference::registry::RegistryReference;
 
 /// The annotation that names an entry of a layout's `index.json`.
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
+/// The annotation containerd (`ctr images export`, BuildKit's OCI exporter) gives a layout's
+/// `index.json` entry: the image's fully-qualified registry name. `base pull` writes it on a
+/// kit's tagged entry, and a base read from a layout takes its `base.name` from it.
+pub const IMAGE_NAME: &str = "io.containerd.image.name";
 const LAYOUT_FILE: &str = "oci-layout";
 const LAYOUT_CONTENT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 
@@ -41,6 +46,7 @@ pub fn resolve(
     )?;
     Ok(ResolvedBase {
         reference: String::new(),
+        name: registry_name(&top),
         digest: top_digest,
         format,
         images,
@@ -49,6 +55,14 @@ pub fn resolve(
         blobs: BaseBlobs::Tree(tree),
         _scratch: None,
     })
+}
+
+/// The entry's `io.containerd.image.name`, when it is a fully-qualified registry reference
+/// written as lambda-image would write it (`docker.io/library/alpine:3.20`, not `alpine:3.20`).
+fn registry_name(entry: &Descriptor) -> Option<String> {
+    let name = entry.annotations().as_ref()?.get(IMAGE_NAME)?;
+    let parsed = name.parse::<RegistryReference>().ok()?;
+    (parsed.to_string() == *name).then(|| name.clone())
 }
 
 /// A layout's documents and layers, under `blobs/sha256/`.
@@ -142,10 +156,12 @@ pub fn read_document(
         .map_err(|error| Error::base(format!("{digest} is corrupt: {error}")))
 }
 
-/// A document this run wrote: its descriptor plus the name (`ref.name`) and platform to record.
+/// A document this run wrote: its descriptor plus the name (`ref.name`) and platform to record,
+/// and the registry name of the image (`io.containerd.image.name`) when it has one.
 pub struct LayoutEntry {
     pub descriptor: Descriptor,
     pub name: String,
+    pub image_name: Option<String>,
 }
 
 /// Writes the `oci-layout` marker and an `index.json` that keeps the `existing` entries whose names
@@ -168,9 +184,14 @@ pub fn write_layout_index(
     for LayoutEntry {
         mut descriptor,
         name,
+        image_name,
     } in entries
     {
-        descriptor.set_annotations(Some(HashMap::from([(REF_NAME.to_owned(), name)])));
+        let mut annotations = HashMap::from([(REF_NAME.to_owned(), name)]);
+        if let Some(image_name) = image_name {
+            annotations.insert(IMAGE_NAME.to_owned(), image_name);
+        }
+        descriptor.set_annotations(Some(annotations));
         manifests.push(descriptor);
     }
     let mut index = ImageIndex::default();

@@ -233,6 +233,7 @@ fn write_layout(
         entries.push(LayoutEntry {
             descriptor: index.descriptor(),
             name: names.top.clone(),
+            image_name: assembled.image_name.clone(),
         });
     }
     for (image, name) in assembled.images.iter().zip(&names.per_architecture) {
@@ -241,12 +242,19 @@ fn write_layout(
         entries.push(LayoutEntry {
             descriptor: descriptor.clone(),
             name: name.clone(),
+            // With one architecture this entry is the tagged image itself.
+            image_name: assembled
+                .index
+                .is_none()
+                .then(|| assembled.image_name.clone())
+                .flatten(),
         });
         if assembled.index.is_none() {
             // One architecture: tag it `TAG-arch` too, so scripts can rely on that name.
             entries.push(LayoutEntry {
                 descriptor,
                 name: format!("{}-{}", names.top, image.architecture),
+                image_name: None,
             });
         }
     }

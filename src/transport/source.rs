@@ -86,6 +86,11 @@ pub trait RemoteBlobs: Send + Sync {
 pub struct ResolvedBase {
     /// The location as the user wrote it.
     pub reference: String,
+    /// The base as a fully-qualified registry reference (`public.ecr.aws/lambda/provided:al2023`),
+    /// written as the `org.opencontainers.image.base.name` annotation: the reference itself for
+    /// a registry base; for an OCI layout, the `io.containerd.image.name` of the entry read
+    /// (a kit from `base pull` records it); else none, since a local path is no image reference.
+    pub name: Option<String>,
     /// Digest of the top-level document the reference names (index or manifest; for a
     /// docker-archive, which has no manifest, the image ID).
     pub digest: Sha256Digest,
