@@ -317,10 +317,24 @@ fn offline_takes_a_registry_base_from_the_cache_to_the_same_bytes_as_online() {
     );
     assert_eq!(record["digest"], fixtures().base_digest);
     let base_by_digest = registry.reference(&format!("lambda/base@{}", fixtures().base_digest));
+    // The manifests name the base as given (`org.opencontainers.image.base.name`), so a build
+    // from the digest is compared with an online build from the digest.
+    let online_by_digest = build(
+        &cache,
+        &[
+            "--base",
+            &base_by_digest,
+            "--output",
+            &format!("oci:{}:v1", dir.path().join("pinned").display()),
+        ],
+    );
     // Nothing can be fetched from here on.
     drop(registry);
 
-    for (name, reference) in [("by-tag", &base), ("by-digest", &base_by_digest)] {
+    for (name, reference, online, online_dir) in [
+        ("by-tag", &base, &online, "online"),
+        ("by-digest", &base_by_digest, &online_by_digest, "pinned"),
+    ] {
         let out = dir.path().join(name);
         let offline = build(
             &cache,
@@ -335,7 +349,10 @@ fn offline_takes_a_registry_base_from_the_cache_to_the_same_bytes_as_online() {
         assert_eq!(offline["images"], {
             let mut images = online["images"].clone();
             for image in images.as_array_mut().unwrap() {
-                let reference = image["reference"].as_str().unwrap().replace("online", name);
+                let reference = image["reference"]
+                    .as_str()
+                    .unwrap()
+                    .replace(online_dir, name);
                 image["reference"] = reference.clone().into();
                 image["references"] = serde_json::json!([reference]);
                 // The new layers come from the layer cache the online build filled.
@@ -349,7 +366,7 @@ fn offline_takes_a_registry_base_from_the_cache_to_the_same_bytes_as_online() {
         // Byte for byte the same layout: index.json, manifests, configs, every layer.
         assert_eq!(
             layout_files(&out),
-            layout_files(&dir.path().join("online")),
+            layout_files(&dir.path().join(online_dir)),
             "{name}"
         );
     }
