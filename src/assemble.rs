@@ -17,14 +17,14 @@ use crate::transport::source::{BlobSource, LayerBlob, ResolvedBase};
 
 /// The annotation recording which base manifest an image was built on (OCI format only;
 /// OCI image spec, annotations.md, "Pre-Defined Annotation Keys").
-pub const BASE_DIGEST_ANNOTATION: &str = "org.opencontainers.image.base.digest";
+const BASE_DIGEST_ANNOTATION: &str = "org.opencontainers.image.base.digest";
 
 /// The annotation naming the base that `base.digest` was read from, as a fully-qualified
 /// reference (`public.ecr.aws/lambda/provided:al2023`; annotations.md: "SHOULD be a
 /// fully-qualified reference name"). Written beside `base.digest` only when the base has such a
 /// name ([`ResolvedBase::name`]): a local path is not one, and would make the digest depend on
 /// where the base lies on disk.
-pub const BASE_NAME_ANNOTATION: &str = "org.opencontainers.image.base.name";
+const BASE_NAME_ANNOTATION: &str = "org.opencontainers.image.base.name";
 
 /// The settings shared by every architecture's image.
 pub struct ImageSettings<'a> {
