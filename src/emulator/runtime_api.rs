@@ -512,6 +512,130 @@ mod tests {
         assert_eq!(late.status, 400);
     }
 
+    /// Takes an event as `id` and posts `request` as its response; returns the reply and the
+    /// answer the invocation got.
+    fn respond(request: IncomingRequest) -> (HttpReply, Answer) {
+        let (api, notices) = api();
+        api.queue(
+            "id",
+            Event::default(),
+            Deadline::AfterTaken(Duration::from_secs(3)),
+        );
+        api.handle(&self::request("GET", "invocation/next", b""))
+            .unwrap();
+        let reply = api.handle(&request).unwrap();
+        let answer = notices
+            .try_iter()
+            .find_map(|notice| match notice {
+                Notice::Answered { answer, .. } => Some(answer),
+                _ => None,
+            })
+            .expect("an answer");
+        (reply, answer)
+    }
+
+    fn streamed(
+        body: &[u8],
+        last_chunk_at: Option<usize>,
+        trailers: &[(&str, &str)],
+    ) -> IncomingRequest {
+        let mut request = request("POST", "invocation/id/response", body);
+        request.headers = vec![
+            (
+                "Lambda-Runtime-Function-Response-Mode".into(),
+                "streaming".into(),
+            ),
+            (
+                "Trailer".into(),
+                "Lambda-Runtime-Function-Error-Type".into(),
+            ),
+            (
+                "Trailer".into(),
+                "Lambda-Runtime-Function-Error-Body".into(),
+            ),
+        ];
+        request.last_chunk_at = last_chunk_at;
+        request.trailers = trailers
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .collect();
+        request
+    }
+
+    fn error_of(answer: &Answer) -> Value {
+        match answer {
+            Answer::FunctionError { body } => serde_json::from_slice(body).unwrap(),
+            other => panic!("expected a function error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_response_may_be_6291556_bytes_and_no_more() {
+        let mut largest = request("POST", "invocation/id/response", b"x");
+        largest.body_length = MAX_RESPONSE_BYTES as u64;
+        let (reply, answer) = respond(largest);
+        assert_eq!(reply.status, 202);
+        assert!(matches!(answer, Answer::Response { .. }));
+
+        let mut too_large = request("POST", "invocation/id/response", b"x");
+        too_large.body_length = MAX_RESPONSE_BYTES as u64 + 1;
+        let (reply, answer) = respond(too_large);
+        assert_eq!(
+            status_and_error_type(&reply),
+            (413, "RequestEntityTooLarge".into())
+        );
+        assert_eq!(
+            error_of(&answer),
+            json!({
+                "errorMessage": "Response payload size exceeded maximum allowed payload size (6291556 bytes).",
+                "errorType": "Function.ResponseSizeTooLarge",
+            })
+        );
+    }
+
+    #[test]
+    fn stream_error_trailers_make_a_function_error() {
+        // HTTP trailers carrying a JSON error (aws-lambda-go's form).
+        let json_error = base64::engine::general_purpose::STANDARD
+            .encode(r#"{"errorMessage":"disk full","errorType":"IOError"}"#);
+        let (reply, answer) = respond(streamed(
+            b"hello",
+            Some(0),
+            &[
+                ("Lambda-Runtime-Function-Error-Type", "IOError"),
+                ("Lambda-Runtime-Function-Error-Body", &json_error),
+            ],
+        ));
+        assert_eq!(reply.status, 202);
+        assert_eq!(
+            error_of(&answer),
+            json!({"errorMessage": "disk full", "errorType": "IOError"})
+        );
+
+        // lambda_runtime 1.x's form: the two lines as the last chunk, the message as text.
+        let body = b"chunk 1\nLambda-Runtime-Function-Error-Type: Runtime.StreamError\r\nLambda-Runtime-Function-Error-Body: Ym9vbQ==\r\n";
+        let (_, answer) = respond(streamed(body, Some(8), &[]));
+        assert_eq!(
+            error_of(&answer),
+            json!({"errorMessage": "boom", "errorType": "Runtime.StreamError"})
+        );
+
+        // The same text anywhere but as a whole last chunk, or without streaming, is data.
+        let (_, answer) = respond(streamed(body, Some(0), &[]));
+        assert!(matches!(answer, Answer::Response { .. }));
+        let mut buffered = streamed(body, Some(8), &[]);
+        buffered.headers.remove(0);
+        let (_, answer) = respond(buffered);
+        assert!(matches!(answer, Answer::Response { .. }));
+        // An empty error type reports nothing (the RIE's trailers when all went well).
+        let (_, answer) = respond(streamed(
+            b"ok",
+            Some(0),
+            &[("Lambda-Runtime-Function-Error-Type", "")],
+        ));
+        assert!(matches!(answer, Answer::Response { .. }));
+    }
+
     #[test]
     fn other_paths_and_methods() {
         let (api, _notices) = api();

@@ -378,6 +378,40 @@ fn an_init_of_12_s_is_retried_within_a_30_s_timeout_and_succeeds() {
     );
 }
 
+// `serve` starts the bootstrap before any invocation. One that became ready only after 12 s,
+// while idle, overran Lambda's init limit all the same: the first invocation retries its init.
+#[test]
+fn serve_retries_an_init_that_finished_late_while_idle() {
+    let directory = scratch();
+    let runtime = script_spec(&script(directory.path(), "bootstrap", SH_RUNTIME));
+    let serve = Serve::start(&[
+        "--bootstrap",
+        &runtime,
+        "--timeout",
+        "30",
+        "--env",
+        "INIT_SLEEP=12",
+    ]);
+    std::thread::sleep(Duration::from_secs(13));
+    let started = Instant::now();
+    let answer = curl_post(&serve.invocations_url(), r#"{"late": true}"#);
+    let stderr = serve.stderr();
+    assert_eq!(
+        (answer.status, answer.body.as_str()),
+        (200, r#"{"late": true}"#),
+        "{stderr}"
+    );
+    assert!(stderr.contains("Phase: init\tStatus: timeout"), "{stderr}");
+    assert!(
+        stderr.contains("Phase: invoke\tStatus: success"),
+        "{stderr}"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(12),
+        "the init ran again"
+    );
+}
+
 // The retried init still has only the function's timeout: 12 s of init with a 5 s timeout
 // times out, as on Lambda.
 #[test]
