@@ -177,11 +177,14 @@ impl ExecutionEnvironment {
         log_line!("START RequestId: {request_id} Version: $LATEST");
         // The init limit counts from the bootstrap's start (`serve` starts it before any event).
         let (take_by, init_overran) = match &self.running {
-            Some(running) if running.init_limited => {
-                let limit = running.started + INIT_LIMIT;
-                let overran = running.init_duration.is_some_and(|init| init > INIT_LIMIT);
-                (limit, overran)
+            Some(running) if running.init_limited && running.init_duration.is_none() => {
+                (running.started + INIT_LIMIT, false)
             }
+            Some(running) if running.init_limited => (
+                Instant::now() + INIT_LIMIT,
+                running.init_duration.is_some_and(|init| init > INIT_LIMIT),
+            ),
+            // Ready (it waits for the event), or a runtime started elsewhere.
             _ => (Instant::now() + INIT_LIMIT, false),
         };
         let (outcome, started) = if init_overran {

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::common::scratch;
-use crate::support::functions::stream_function;
+use crate::support::functions::{echo_function, stream_function};
 use crate::support::local_lambda::{Serve, curl_post};
 use crate::support::{lambda_image, run, stderr_of};
 
@@ -467,6 +467,30 @@ fn invoke_and_serve_deliver_the_same_event_for_empty_and_non_json_input() {
     }
     assert!(
         serve.stderr().contains("the event is not JSON"),
+        "{}",
+        serve.stderr()
+    );
+}
+
+// The other side of the init limit: a bootstrap that was ready in time and waited idle longer
+// than 10 s is warm, not retried.
+#[test]
+fn serve_keeps_a_bootstrap_that_was_ready_in_time_warm_past_10_s() {
+    let echo = echo_function().display().to_string();
+    let serve = Serve::start(&["--bootstrap", &echo]);
+    std::thread::sleep(Duration::from_secs(11));
+    let first = curl_post(&serve.invocations_url(), "{}");
+    let second = curl_post(&serve.invocations_url(), "{}");
+    assert_eq!(
+        (first.status, second.status),
+        (200, 200),
+        "{}",
+        serve.stderr()
+    );
+    assert_eq!(first.json()["pid"], second.json()["pid"]);
+    assert_eq!(second.json()["invocation"], 2, "{}", serve.stderr());
+    assert!(
+        !serve.stderr().contains("INIT_REPORT"),
         "{}",
         serve.stderr()
     );
