@@ -17,7 +17,8 @@ use crate::emulator::variables::{FunctionSettings, LambdaEnvironment};
 use crate::error::{Error, Result};
 use crate::image::config::KeyValue;
 
-/// Lambda's largest function timeout, in seconds.
+/// Lambda's largest function timeout, in seconds ("Function timeout: 900 seconds (15 minutes)",
+/// Lambda quotas page).
 const MAX_TIMEOUT_SECONDS: u64 = 900;
 
 #[derive(Debug, Args)]
@@ -26,7 +27,8 @@ pub struct FunctionArgs {
     #[arg(long, value_name = "NAME", default_value = "bootstrap")]
     pub handler: String,
 
-    /// How long one invocation may run, from when the runtime takes the event (1 to 900).
+    /// How long one invocation may run, from when the runtime takes the event, or from the
+    /// restart when an init over 10 s is retried, as Lambda does (1 to 900).
     #[arg(long, value_name = "SECONDS", default_value_t = 3,
           value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT_SECONDS))]
     pub timeout: u64,

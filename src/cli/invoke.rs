@@ -10,13 +10,12 @@ use std::io::{IsTerminal, Read, Write};
 use std::process::ExitCode;
 
 use clap::Args;
-use serde::de::IgnoredAny;
 
 use super::function::{FunctionArgs, LocalFunction, runnable_bootstrap};
 use crate::bootstrap::BootstrapSpec;
 use crate::emulator::execution_environment::{INIT_LIMIT, Outcome};
 use crate::emulator::http::HttpServer;
-use crate::emulator::invocation::{Event, MAX_PAYLOAD_BYTES};
+use crate::emulator::invocation::{Event, EventPayload, MAX_REQUEST_BYTES};
 use crate::emulator::invoke_endpoint::{routes, timeout_message};
 use crate::emulator::log::log_line;
 use crate::emulator::signals::exit_on_termination;
@@ -143,8 +142,11 @@ fn invoke(args: &InvokeArgs) -> Result<ExitCode> {
     Ok(ExitCode::from(code))
 }
 
-/// The event bytes from `--event JSON`, `--event @FILE` or stdin, checked to be JSON. Empty
-/// input is the empty object, as for an Invoke call without a payload.
+/// The event bytes from `--event JSON`, `--event @FILE` or stdin, as [`EventPayload`] makes
+/// them (the same rule as `serve`): empty input is the empty object, as for an Invoke call
+/// without a payload; anything else is delivered unchanged, with a warning when it is not JSON.
+/// Input of 6,291,456 bytes or more is refused, as Lambda's Invoke API refuses it
+/// ([`MAX_REQUEST_BYTES`]).
 fn read_event(argument: Option<&str>) -> Result<Vec<u8>> {
     let (bytes, source) = match argument {
         Some(text) => match text.strip_prefix('@') {
@@ -171,21 +173,24 @@ fn read_event(argument: Option<&str>) -> Result<Vec<u8>> {
             (bytes, "stdin".to_owned())
         }
     };
-    if bytes.len() > MAX_PAYLOAD_BYTES {
+    if bytes.len() >= MAX_REQUEST_BYTES {
         return Err(Error::usage(format!(
-            "the event from {source} is {} bytes; Lambda takes at most {MAX_PAYLOAD_BYTES} bytes",
+            "the event from {source} is {} bytes; Lambda's Invoke API takes events smaller than \
+             {MAX_REQUEST_BYTES} bytes (RequestEntityTooLargeException: Request must be smaller \
+             than {MAX_REQUEST_BYTES} bytes for the InvokeFunction operation)",
             bytes.len()
-        )));
+        ))
+        .hint("pass a reference to the data instead (an S3 object key, for example)"));
     }
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Ok(b"{}".to_vec());
+    let EventPayload { payload, not_json } = EventPayload::from_invoker(bytes);
+    if let Some(error) = not_json {
+        log_line!(
+            "lambda-image: warning: the event from {source} is not JSON ({error}); it is delivered \
+             unchanged, as the Runtime Interface Emulator does (Lambda's Invoke API would refuse it: \
+             InvalidRequestContentException)"
+        );
     }
-    serde_json::from_slice::<IgnoredAny>(&bytes).map_err(|error| {
-        Error::usage(format!("the event from {source} is not JSON: {error}")).hint(
-            r#"Lambda events are JSON, e.g. --event '{"key": "value"}' (quote it for the shell)"#,
-        )
-    })?;
-    Ok(bytes)
+    Ok(payload)
 }
 
 #[cfg(test)]
@@ -193,12 +198,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn events_must_be_json_and_empty_means_the_empty_object() {
+    fn empty_means_the_empty_object_and_other_events_pass_unchanged() {
         assert_eq!(read_event(Some(r#"{"a": 1}"#)).unwrap(), br#"{"a": 1}"#);
         assert_eq!(read_event(Some("  ")).unwrap(), b"{}");
-        let bad = read_event(Some("{oops")).unwrap_err();
-        assert_eq!(bad.kind(), ErrorKind::Usage);
-        assert!(bad.to_string().contains("is not JSON"), "{bad}");
+        assert_eq!(read_event(Some("{oops")).unwrap(), b"{oops");
         let missing = read_event(Some("@/nonexistent/event.json")).unwrap_err();
         assert!(
             missing

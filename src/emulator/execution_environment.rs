@@ -2,11 +2,19 @@
 //! elsewhere), the Runtime API it talks to, and one invocation at a time, each ending in an
 //! [`Outcome`].
 //!
-//! The timing follows Lambda. A runtime has 10 seconds (Lambda's init limit) to ask for the
-//! event; the function's timeout starts when it takes it, and is the deadline it is told. A
-//! bootstrap that times out, exits, or reports an init error is killed with everything it
-//! started, and the next invocation starts a fresh one (a cold start). A runtime started
-//! elsewhere cannot be killed: its invocation is only abandoned.
+//! The timing follows Lambda. A bootstrap's init (from its start to its first
+//! `GET /runtime/invocation/next`) is limited to 10 seconds; when it takes longer, Lambda "retries
+//! the Init phase at the time of the first function invocation with the configured function
+//! timeout" (Lambda developer guide, "Understanding the Lambda execution environment lifecycle",
+//! Init phase; the RIE calls it a suppressed init, `SuppressInit` in
+//! `internal/lambda/interop/sandbox_model.go`). So does lambda-image: the bootstrap is killed
+//! and started again (Lambda resets the environment), an `INIT_REPORT … Phase: init Status:
+//! timeout` line is logged, and the new init and the invocation together have the function's
+//! timeout, which is also the deadline the runtime is told. Otherwise the function's timeout
+//! starts when the runtime takes the event. A bootstrap that times out, exits, or reports an
+//! init error is killed with everything it started, and the next invocation starts a fresh one
+//! (a cold start). A runtime started elsewhere cannot be killed or restarted: its invocation is
+//! abandoned after 10 s without a request for it.
 //!
 //! Like Lambda and the RIE, each invocation logs `START`, `END` and `REPORT` lines (on stderr).
 
@@ -18,10 +26,11 @@ use std::time::{Duration, Instant, SystemTime};
 use super::invocation::{Answer, Event, Notice, new_request_id};
 use super::log::log_line;
 use super::process::{BootstrapProcess, describe_exit};
-use super::runtime_api::RuntimeApi;
+use super::runtime_api::{Deadline, RuntimeApi};
 use crate::error::Result;
 
-/// How long a runtime may take to ask for its first event (Lambda's limit on init).
+/// How long a runtime may take to ask for its first event: "The Init phase is limited to 10
+/// seconds" (Lambda developer guide, execution environment lifecycle, Init phase).
 pub const INIT_LIMIT: Duration = Duration::from_secs(10);
 /// How long a runtime that reported an init error may take to exit by itself (its last logs).
 const EXIT_GRACE: Duration = Duration::from_secs(2);
@@ -52,9 +61,9 @@ pub enum Outcome {
     InitError { body: Vec<u8> },
     /// The bootstrap exited before answering; `reason` as Lambda words it.
     Exited { reason: String },
-    /// The function did not answer within the timeout.
+    /// The function did not answer within the timeout (a retried init included).
     TimedOut,
-    /// No runtime asked for the event within [`INIT_LIMIT`].
+    /// No runtime started elsewhere asked for the event within [`INIT_LIMIT`].
     NotTaken,
 }
 
@@ -72,6 +81,9 @@ struct RunningBootstrap {
     init_duration: Option<Duration>,
     /// `init_duration` went into a `REPORT` line already.
     init_reported: bool,
+    /// Its init is limited to [`INIT_LIMIT`]; `false` for an init retried inside an invocation,
+    /// which has the function's timeout instead.
+    init_limited: bool,
     exited: bool,
     init_failed: bool,
 }
@@ -133,6 +145,7 @@ impl ExecutionEnvironment {
             started: Instant::now(),
             init_duration: None,
             init_reported: false,
+            init_limited: true,
             exited: false,
             init_failed: false,
         });
@@ -162,8 +175,35 @@ impl ExecutionEnvironment {
 
         let request_id = new_request_id();
         log_line!("START RequestId: {request_id} Version: $LATEST");
-        self.api.queue(&request_id, event, self.timeout);
-        let (outcome, init_duration, duration) = self.await_outcome(&request_id);
+        // The init limit counts from the bootstrap's start (`serve` starts it before any event).
+        let (take_by, init_overran) = match &self.running {
+            Some(running) if running.init_limited && running.init_duration.is_none() => {
+                (running.started + INIT_LIMIT, false)
+            }
+            Some(running) if running.init_limited => (
+                Instant::now() + INIT_LIMIT,
+                running.init_duration.is_some_and(|init| init > INIT_LIMIT),
+            ),
+            // Ready (it waits for the event), or a runtime started elsewhere.
+            _ => (Instant::now() + INIT_LIMIT, false),
+        };
+        let (outcome, started) = if init_overran {
+            // It became ready, but later than Lambda allows: Lambda would have stopped it.
+            self.retry_init(&request_id, event)?
+        } else {
+            self.api.queue(
+                &request_id,
+                event.clone(),
+                Deadline::AfterTaken(self.timeout),
+            );
+            match self.await_outcome(&request_id, take_by, false) {
+                (Outcome::NotTaken, _) if self.can_restart() => {
+                    self.api.withdraw(&request_id);
+                    self.retry_init(&request_id, event)?
+                }
+                waited => waited,
+            }
+        };
         self.api.withdraw(&request_id);
         if !matches!(
             outcome,
@@ -173,10 +213,11 @@ impl ExecutionEnvironment {
         }
 
         log_line!("END RequestId: {request_id}");
-        let init = init_duration
+        let init = self
+            .take_init_duration()
             .map(|init| format!("Init Duration: {:.2} ms\t", milliseconds(init)))
             .unwrap_or_default();
-        let duration = milliseconds(duration);
+        let duration = milliseconds(started.map_or(Duration::ZERO, |start| start.elapsed()));
         log_line!(
             "REPORT RequestId: {request_id}\t{init}Duration: {duration:.2} ms\tBilled Duration: {:.0} ms\tMemory Size: {} MB",
             duration.ceil(),
@@ -188,18 +229,71 @@ impl ExecutionEnvironment {
         })
     }
 
-    /// Waits for the notices that end invocation `request_id`; returns the outcome, the init
-    /// duration (a cold start's) and the invocation's duration.
-    fn await_outcome(&mut self, request_id: &str) -> (Outcome, Option<Duration>, Duration) {
-        let queued = Instant::now();
-        let mut deadline = queued + INIT_LIMIT;
+    /// Lambda's retry of an init that overran [`INIT_LIMIT`]: logs the timed-out init, starts
+    /// the bootstrap again and gives the new init plus the invocation the function's timeout
+    /// (the deadline the runtime is told). Returns the outcome and when the retry started (the
+    /// invocation's duration counts from there).
+    fn retry_init(&mut self, request_id: &str, event: Event) -> Result<(Outcome, Option<Instant>)> {
+        let first_init = self.running.as_ref().map_or(INIT_LIMIT, |running| {
+            running.started.elapsed().min(INIT_LIMIT)
+        });
+        log_line!(
+            "INIT_REPORT Init Duration: {:.2} ms\tPhase: init\tStatus: timeout",
+            milliseconds(first_init)
+        );
+        log_line!(
+            "lambda-image: the bootstrap did not ask for an event within {} s (Lambda's init limit); \
+             starting it again, with the function's timeout ({} s) for init and invocation, as Lambda does",
+            INIT_LIMIT.as_secs(),
+            self.timeout.as_secs()
+        );
+        self.start()?;
+        self.mark_running(|running| {
+            running.init_limited = false;
+            // The retried init is part of the invocation's duration, not a cold start's.
+            running.init_reported = true;
+        });
+        let started = Instant::now();
+        self.api.queue(
+            request_id,
+            event,
+            Deadline::At(SystemTime::now() + self.timeout),
+        );
+        let (outcome, _) = self.await_outcome(request_id, started + self.timeout, true);
+        let init_duration = self
+            .running
+            .as_ref()
+            .and_then(|running| running.init_duration);
+        let status = match (&outcome, init_duration) {
+            (_, Some(_)) => "success",
+            (Outcome::TimedOut, None) => "timeout",
+            _ => "error",
+        };
+        log_line!(
+            "INIT_REPORT Init Duration: {:.2} ms\tPhase: invoke\tStatus: {status}",
+            milliseconds(init_duration.unwrap_or_else(|| started.elapsed()))
+        );
+        Ok((outcome, Some(started)))
+    }
+
+    /// Waits for the notices that end invocation `request_id`: a runtime must take it by
+    /// `take_by`, then answer by the deadline it was told. Returns the outcome and when the
+    /// event was taken. `retried_init`: the event is already in its function timeout, so not
+    /// being taken in time is a timeout.
+    fn await_outcome(
+        &mut self,
+        request_id: &str,
+        take_by: Instant,
+        retried_init: bool,
+    ) -> (Outcome, Option<Instant>) {
+        let mut deadline = take_by;
         let mut delivered: Option<Instant> = None;
         let outcome = loop {
             let remaining = deadline.saturating_duration_since(Instant::now());
             let notice = match self.notices.recv_timeout(remaining) {
                 Ok(notice) => notice,
                 Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {
-                    break if delivered.is_some() {
+                    break if delivered.is_some() || retried_init {
                         Outcome::TimedOut
                     } else {
                         Outcome::NotTaken
@@ -244,16 +338,25 @@ impl ExecutionEnvironment {
                 _ => {}
             }
         };
-        let duration = delivered.map_or(Duration::ZERO, |start| start.elapsed());
-        let init_duration = self
-            .running
+        (outcome, delivered)
+    }
+
+    /// The running bootstrap's init duration, the first time it is asked for after its init
+    /// (a cold start's `Init Duration`).
+    fn take_init_duration(&mut self) -> Option<Duration> {
+        self.running
             .as_mut()
             .filter(|running| running.init_duration.is_some() && !running.init_reported)
             .and_then(|running| {
                 running.init_reported = true;
                 running.init_duration
-            });
-        (outcome, init_duration, duration)
+            })
+    }
+
+    /// A bootstrap lambda-image started runs, so it can be started again.
+    fn can_restart(&self) -> bool {
+        matches!(self.source, RuntimeSource::Bootstrap { .. })
+            && self.running.as_ref().is_some_and(|running| !running.exited)
     }
 
     /// Applies what happened since the last invocation (a bootstrap that died or failed init).

@@ -7,8 +7,52 @@
 use std::process::ExitStatus;
 use std::time::{Instant, SystemTime};
 
-/// Largest event and largest response, as for synchronous Lambda invocations (6 MB).
-pub const MAX_PAYLOAD_BYTES: usize = 6 * 1024 * 1024;
+/// The Invoke API refuses a synchronous request whose payload is not smaller than this (6 MiB,
+/// 6,291,456 bytes): "Request must be smaller than 6291456 bytes for the InvokeFunction
+/// operation" (`RequestEntityTooLargeException`; Lambda quotas page, "Invocation payload
+/// (request and response): 6 MB each for request and response (synchronous)"). Taken as Lambda
+/// words it: a payload of exactly 6,291,456 bytes is refused.
+pub const MAX_REQUEST_BYTES: usize = 6 * 1024 * 1024;
+
+/// The largest response a runtime may post for a synchronous invocation: 6 MiB + 100 bytes
+/// (6,291,556), as Lambda names it ("Response payload size exceeded maximum allowed payload size
+/// (6291556 bytes)."). The RIE has the same number, `MaxPayloadSize = 6*1024*1024 + 100`
+/// (`internal/lambda/interop/model.go`), and refuses only what is larger (`len(data) >
+/// interop.MaxPayloadSize`, `internal/lambda/rapidcore/server.go`): a response of exactly this
+/// size passes.
+pub const MAX_RESPONSE_BYTES: usize = 6 * 1024 * 1024 + 100;
+
+/// An invoker's payload as the event the function gets, the same for `invoke` and `serve`.
+#[derive(Debug, PartialEq, Eq)]
+pub struct EventPayload {
+    /// The event bytes.
+    pub payload: Vec<u8>,
+    /// Why the payload is not JSON, when it is not (it is delivered anyway).
+    pub not_json: Option<String>,
+}
+
+impl EventPayload {
+    /// Empty input (nothing, or only whitespace) is the event `{}`, what Lambda gives a function
+    /// invoked without a payload. Anything else is delivered byte for byte, JSON or not, as the
+    /// RIE does: its invoke handler passes the body on unread (`bytes.NewReader(bodyBytes)`,
+    /// `internal/lambda/rie/handlers.go`). Lambda's Invoke API would refuse a payload that is not
+    /// JSON (`InvalidRequestContentException`); `not_json` says why, so callers can warn.
+    pub fn from_invoker(bytes: Vec<u8>) -> Self {
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Self {
+                payload: b"{}".to_vec(),
+                not_json: None,
+            };
+        }
+        let not_json = serde_json::from_slice::<serde::de::IgnoredAny>(&bytes)
+            .err()
+            .map(|error| error.to_string());
+        Self {
+            payload: bytes,
+            not_json,
+        }
+    }
+}
 
 /// An event to deliver to the function, with the optional context an invoker may attach.
 #[derive(Clone, Debug, Default)]
@@ -100,6 +144,27 @@ fn random_bytes<const N: usize>() -> [u8; N] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn empty_payloads_are_the_empty_object_and_others_pass_unchanged() {
+        for empty in [&b""[..], b"  \n"] {
+            assert_eq!(
+                EventPayload::from_invoker(empty.to_vec()),
+                EventPayload {
+                    payload: b"{}".to_vec(),
+                    not_json: None
+                }
+            );
+        }
+        let json = EventPayload::from_invoker(br#"{"a": 1}"#.to_vec());
+        assert_eq!(
+            (json.payload.as_slice(), json.not_json),
+            (&br#"{"a": 1}"#[..], None)
+        );
+        let text = EventPayload::from_invoker(b"hello".to_vec());
+        assert_eq!(text.payload, b"hello");
+        assert!(text.not_json.is_some());
+    }
 
     #[test]
     fn request_ids_are_version_4_uuids_and_differ() {

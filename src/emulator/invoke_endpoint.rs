@@ -6,7 +6,13 @@
 //! (plus `X-Amz-Function-Error: Unhandled`, as the Lambda Invoke API marks it); an init error
 //! `502` with what the runtime posted; a bootstrap that exits `502` with a `Runtime.ExitError`
 //! JSON; a timeout `200` with the RIE's `Task timed out after N.00 seconds`. lambda-image adds
-//! `504` with a `Runtime.InitTimeout` JSON when no runtime asks for the event within 10 s.
+//! `504` with a `Runtime.InitTimeout` JSON when no runtime started elsewhere (`serve
+//! --external`) asks for the event within 10 s; a bootstrap lambda-image runs gets its init
+//! retried instead, as on Lambda (see `execution_environment`).
+//!
+//! The body is the event: empty is `{}`, anything else is delivered unchanged, JSON or not
+//! ([`EventPayload`], the same rule as `invoke`). A body of 6,291,456 bytes or more is refused
+//! with Lambda's `413 RequestEntityTooLargeException` ([`MAX_REQUEST_BYTES`]).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -16,7 +22,8 @@ use serde_json::json;
 
 use super::execution_environment::{ExecutionEnvironment, INIT_LIMIT, InvocationReport, Outcome};
 use super::http::{HttpReply, IncomingRequest};
-use super::invocation::{Event, MAX_PAYLOAD_BYTES};
+use super::invocation::{Event, EventPayload, MAX_REQUEST_BYTES};
+use super::log::log_line;
 
 /// The path the RIE serves invocations on.
 pub const INVOCATIONS_PATH: &str = "/2015-03-31/functions/function/invocations";
@@ -49,11 +56,11 @@ pub fn invoke(
 
 /// The event an invocation request carries.
 fn event_of(request: &IncomingRequest) -> Result<Event, HttpReply> {
-    if request.body_too_large {
+    if request.body_length >= MAX_REQUEST_BYTES as u64 {
         return Err(HttpReply::json(
             413,
             &json!({
-                "errorMessage": format!("Request must be smaller than {MAX_PAYLOAD_BYTES} bytes for the InvokeFunction operation"),
+                "errorMessage": format!("Request must be smaller than {MAX_REQUEST_BYTES} bytes for the InvokeFunction operation"),
                 "errorType": "RequestEntityTooLargeException",
             }),
         ));
@@ -79,8 +86,15 @@ fn event_of(request: &IncomingRequest) -> Result<Event, HttpReply> {
             }
         }
     };
+    let EventPayload { payload, not_json } = EventPayload::from_invoker(request.body.clone());
+    if let Some(error) = not_json {
+        log_line!(
+            "lambda-image: warning: the event is not JSON ({error}); it is delivered unchanged, as the \
+             Runtime Interface Emulator does (Lambda's Invoke API would refuse it: InvalidRequestContentException)"
+        );
+    }
     Ok(Event {
-        payload: request.body.clone(),
+        payload,
         client_context,
         trace_id: request.header("X-Amzn-Trace-Id").map(str::to_owned),
     })
@@ -221,14 +235,24 @@ mod tests {
                 ("X-Amzn-Trace-Id".into(), "Root=1-0-0".into()),
             ],
             body: b"{}".to_vec(),
-            body_too_large: false,
+            body_length: 2,
+            ..IncomingRequest::default()
         };
         let event = event_of(&request).unwrap();
         assert_eq!(event.client_context.as_deref(), Some("{\"a\":1}"));
         assert_eq!(event.trace_id.as_deref(), Some("Root=1-0-0"));
         request.headers[0].1 = "not base64!".into();
         assert_eq!(event_of(&request).unwrap_err().status, 400);
-        request.body_too_large = true;
-        assert_eq!(event_of(&request).unwrap_err().status, 413);
+        request.headers.clear();
+        request.body = Vec::new();
+        assert_eq!(event_of(&request).unwrap().payload, b"{}");
+        request.body_length = MAX_REQUEST_BYTES as u64 - 1;
+        assert!(event_of(&request).is_ok());
+        request.body_length = MAX_REQUEST_BYTES as u64;
+        let refused = event_of(&request).unwrap_err();
+        assert_eq!(refused.status, 413);
+        assert!(String::from_utf8_lossy(&refused.body).contains(&format!(
+            "Request must be smaller than {MAX_REQUEST_BYTES} bytes"
+        )));
     }
 }

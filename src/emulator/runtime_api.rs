@@ -6,7 +6,17 @@
 //! accepted post, `400 {"errorMessage":"Invalid request ID","errorType":"InvalidRequestID"}`
 //! for an unknown, stale or already answered request id, `403 InvalidStateTransition` for an
 //! init error after the runtime took an event, `413 RequestEntityTooLarge` for a response over
-//! 6 MB. `GET invocation/next` waits as long as it takes, with no timeout.
+//! 6,291,556 bytes ([`MAX_RESPONSE_BYTES`]; the RIE's `RenderRequestEntityTooLarge` in
+//! `internal/lambda/rapi/rendering/render_error.go`). `GET invocation/next` waits as long as it
+//! takes, with no timeout.
+//!
+//! A response-streaming runtime (`Lambda-Runtime-Function-Response-Mode: streaming`, a chunked
+//! body) that fails half-way ends its body with `Lambda-Runtime-Function-Error-Type` and
+//! `Lambda-Runtime-Function-Error-Body` (base64): the invocation is then a function error, as the
+//! Lambda guide's "Implementing response streaming in a custom runtime" (runtimes-custom) says
+//! and as the RIE reads them (`internal/lambda/core/directinvoke/directinvoke.go`). They are read
+//! as HTTP trailers, and also in the form `lambda_runtime` 1.x sends: the same two lines as the
+//! body's last chunk (`lambda-runtime/src/requests.rs` and `types.rs`, `to_tailer`).
 //!
 //! This is the state machine only; it never blocks its caller except in `next`. Who queues
 //! events and waits for their outcome is `environment`; the HTTP server is `http`.
@@ -15,13 +25,30 @@ use std::sync::mpsc::Sender;
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
-use serde_json::json;
+use base64::Engine;
+use serde_json::{Value, json};
 
 use super::http::{HttpReply, IncomingRequest};
-use super::invocation::{Answer, Event, MAX_PAYLOAD_BYTES, Notice, new_trace_id};
+use super::invocation::{Answer, Event, MAX_RESPONSE_BYTES, Notice, new_trace_id};
 
 /// The path prefix of every Runtime API route.
 pub const RUNTIME_API_PREFIX: &str = "/2018-06-01/runtime/";
+
+/// The header by which a runtime streams its response (value `streaming`).
+const RESPONSE_MODE_HEADER: &str = "Lambda-Runtime-Function-Response-Mode";
+/// The error type a response-streaming runtime reports after its last chunk.
+const ERROR_TYPE_TRAILER: &str = "Lambda-Runtime-Function-Error-Type";
+/// The error itself (base64) a response-streaming runtime reports after its last chunk.
+const ERROR_BODY_TRAILER: &str = "Lambda-Runtime-Function-Error-Body";
+
+/// When an invocation's deadline (`Lambda-Runtime-Deadline-Ms`) falls.
+#[derive(Clone, Copy, Debug)]
+pub enum Deadline {
+    /// This long after the runtime takes the event (an ordinary invocation).
+    AfterTaken(Duration),
+    /// At this moment (an invocation whose time started earlier, e.g. with a retried init).
+    At(SystemTime),
+}
 
 /// The Runtime API of one execution environment.
 pub struct RuntimeApi {
@@ -44,7 +71,7 @@ struct ApiState {
 struct QueuedInvocation {
     request_id: String,
     event: Event,
-    timeout: Duration,
+    deadline: Deadline,
 }
 
 impl RuntimeApi {
@@ -59,13 +86,12 @@ impl RuntimeApi {
         }
     }
 
-    /// Offers `event` to the runtime's next `GET invocation/next`. Its deadline will be
-    /// `timeout` after the runtime takes it.
-    pub fn queue(&self, request_id: &str, event: Event, timeout: Duration) {
+    /// Offers `event` to the runtime's next `GET invocation/next`, with `deadline`.
+    pub fn queue(&self, request_id: &str, event: Event, deadline: Deadline) {
         self.lock().queued = Some(QueuedInvocation {
             request_id: request_id.to_owned(),
             event,
-            timeout,
+            deadline,
         });
         self.event_queued.notify_all();
     }
@@ -135,7 +161,10 @@ impl RuntimeApi {
         state.in_flight = Some(invocation.request_id.clone());
         drop(state);
 
-        let deadline = SystemTime::now() + invocation.timeout;
+        let deadline = match invocation.deadline {
+            Deadline::AfterTaken(timeout) => SystemTime::now() + timeout,
+            Deadline::At(deadline) => deadline,
+        };
         let deadline_ms = deadline
             .duration_since(SystemTime::UNIX_EPOCH)
             .unwrap_or_default()
@@ -172,10 +201,12 @@ impl RuntimeApi {
         state.in_flight = None;
         drop(state);
 
-        let (answer, reply) = if request.body_too_large {
+        let stream_error = is_response.then(|| stream_error(request)).flatten();
+        let (answer, reply) = if request.body_length > MAX_RESPONSE_BYTES as u64 {
+            // Lambda's words (its error names the limit; the RIE's also names the size).
             let answer = Answer::FunctionError {
                 body: json!({
-                    "errorMessage": format!("Response payload size exceeded maximum allowed payload size ({MAX_PAYLOAD_BYTES} bytes)."),
+                    "errorMessage": format!("Response payload size exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes)."),
                     "errorType": "Function.ResponseSizeTooLarge",
                 })
                 .to_string()
@@ -184,11 +215,13 @@ impl RuntimeApi {
             let reply = HttpReply::json(
                 413,
                 &json!({
-                    "errorMessage": format!("Exceeded maximum allowed payload size ({MAX_PAYLOAD_BYTES} bytes)."),
+                    "errorMessage": format!("Exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes)."),
                     "errorType": "RequestEntityTooLarge",
                 }),
             );
             (answer, reply)
+        } else if let Some(body) = stream_error {
+            (Answer::FunctionError { body }, accepted())
         } else if is_response {
             let answer = Answer::Response {
                 body: request.body.clone(),
@@ -240,6 +273,87 @@ impl RuntimeApi {
     }
 }
 
+/// The error a response-streaming runtime reported after its last chunk, as the JSON Lambda
+/// returns for a function error (`{"errorMessage", "errorType"}`), or `None` for a response
+/// that is not streamed or ended well.
+///
+/// The error type comes from `Lambda-Runtime-Function-Error-Type`; the message from
+/// `Lambda-Runtime-Function-Error-Body`, base64: a JSON object there (what aws-lambda-go sends)
+/// is kept as it is, other text (what `lambda_runtime` sends, the error's `Display`) becomes the
+/// `errorMessage`.
+fn stream_error(request: &IncomingRequest) -> Option<Vec<u8>> {
+    let streaming = request
+        .header(RESPONSE_MODE_HEADER)
+        .is_some_and(|mode| mode.eq_ignore_ascii_case("streaming"));
+    if !streaming {
+        return None;
+    }
+    let (error_type, error_body) = match request.trailer(ERROR_TYPE_TRAILER) {
+        Some(error_type) => (
+            error_type.to_owned(),
+            request.trailer(ERROR_BODY_TRAILER).map(str::to_owned),
+        ),
+        None => error_fields_in_last_chunk(request)?,
+    };
+    if error_type.is_empty() {
+        return None;
+    }
+    let decoded = error_body.as_deref().map(|encoded| {
+        base64::engine::general_purpose::STANDARD
+            .decode(encoded.trim())
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .unwrap_or_else(|| encoded.to_owned())
+    });
+    let body = match decoded
+        .as_deref()
+        .map(serde_json::from_str::<Value>)
+        .and_then(Result::ok)
+    {
+        Some(Value::Object(mut error)) => {
+            error
+                .entry("errorType")
+                .or_insert_with(|| Value::from(error_type.as_str()));
+            Value::Object(error)
+        }
+        _ => json!({
+            "errorMessage": decoded.unwrap_or_default(),
+            "errorType": error_type,
+        }),
+    };
+    Some(body.to_string().into_bytes())
+}
+
+/// `lambda_runtime` 1.x (`requests.rs`, `Err(err) => err.into().to_tailer().into()`) declares
+/// the two error fields in `Trailer:` but writes them as the body's last chunk:
+/// `Lambda-Runtime-Function-Error-Type: Runtime.StreamError\r\nLambda-Runtime-Function-Error-Body:
+/// <base64>\r\n`. Read only a last chunk made of exactly such lines, in a request that declared them.
+fn error_fields_in_last_chunk(request: &IncomingRequest) -> Option<(String, Option<String>)> {
+    let declared = request.headers.iter().any(|(name, value)| {
+        name.eq_ignore_ascii_case("Trailer")
+            && value
+                .split(',')
+                .any(|field| field.trim().eq_ignore_ascii_case(ERROR_TYPE_TRAILER))
+    });
+    let last_chunk = std::str::from_utf8(request.body.get(request.last_chunk_at?..)?).ok()?;
+    if !declared || !last_chunk.ends_with("\r\n") {
+        return None;
+    }
+    let (mut error_type, mut error_body) = (None, None);
+    for line in last_chunk.trim_end_matches("\r\n").split("\r\n") {
+        let (name, value) = line.split_once(':')?;
+        let value = Some(value.trim().to_owned());
+        if name.eq_ignore_ascii_case(ERROR_TYPE_TRAILER) {
+            error_type = value;
+        } else if name.eq_ignore_ascii_case(ERROR_BODY_TRAILER) {
+            error_body = value;
+        } else {
+            return None;
+        }
+    }
+    Some((error_type?, error_body))
+}
+
 /// `202 {"status":"OK"}`, the real API's answer to an accepted post.
 fn accepted() -> HttpReply {
     HttpReply::json(202, &json!({"status": "OK"}))
@@ -271,7 +385,8 @@ mod tests {
             path: format!("{RUNTIME_API_PREFIX}{route}"),
             headers: vec![],
             body: body.to_vec(),
-            body_too_large: false,
+            body_length: body.len() as u64,
+            ..IncomingRequest::default()
         }
     }
 
@@ -290,7 +405,7 @@ mod tests {
             payload: b"{\"a\":1}".to_vec(),
             ..Event::default()
         };
-        api.queue("id-1", event, Duration::from_secs(3));
+        api.queue("id-1", event, Deadline::AfterTaken(Duration::from_secs(3)));
         let next = api.handle(&request("GET", "invocation/next", b"")).unwrap();
         assert_eq!(next.status, 200);
         assert_eq!(next.body, b"{\"a\":1}");
@@ -372,9 +487,17 @@ mod tests {
         assert_eq!(accepted.status, 202);
         assert!(matches!(notices.try_recv(), Ok(Notice::InitError { .. })));
 
-        api.queue("gone", Event::default(), Duration::from_secs(1));
+        api.queue(
+            "gone",
+            Event::default(),
+            Deadline::AfterTaken(Duration::from_secs(1)),
+        );
         api.withdraw("gone");
-        api.queue("id", Event::default(), Duration::from_secs(1));
+        api.queue(
+            "id",
+            Event::default(),
+            Deadline::AfterTaken(Duration::from_secs(1)),
+        );
         let next = api.handle(&request("GET", "invocation/next", b"")).unwrap();
         assert_eq!(next.header("Lambda-Runtime-Aws-Request-Id"), Some("id"));
         let refused = api.handle(&request("POST", "init/error", b"{}")).unwrap();
@@ -387,6 +510,130 @@ mod tests {
             .handle(&request("POST", "invocation/id/response", b"{}"))
             .unwrap();
         assert_eq!(late.status, 400);
+    }
+
+    /// Takes an event as `id` and posts `request` as its response; returns the reply and the
+    /// answer the invocation got.
+    fn respond(request: IncomingRequest) -> (HttpReply, Answer) {
+        let (api, notices) = api();
+        api.queue(
+            "id",
+            Event::default(),
+            Deadline::AfterTaken(Duration::from_secs(3)),
+        );
+        api.handle(&self::request("GET", "invocation/next", b""))
+            .unwrap();
+        let reply = api.handle(&request).unwrap();
+        let answer = notices
+            .try_iter()
+            .find_map(|notice| match notice {
+                Notice::Answered { answer, .. } => Some(answer),
+                _ => None,
+            })
+            .expect("an answer");
+        (reply, answer)
+    }
+
+    fn streamed(
+        body: &[u8],
+        last_chunk_at: Option<usize>,
+        trailers: &[(&str, &str)],
+    ) -> IncomingRequest {
+        let mut request = request("POST", "invocation/id/response", body);
+        request.headers = vec![
+            (
+                "Lambda-Runtime-Function-Response-Mode".into(),
+                "streaming".into(),
+            ),
+            (
+                "Trailer".into(),
+                "Lambda-Runtime-Function-Error-Type".into(),
+            ),
+            (
+                "Trailer".into(),
+                "Lambda-Runtime-Function-Error-Body".into(),
+            ),
+        ];
+        request.last_chunk_at = last_chunk_at;
+        request.trailers = trailers
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .collect();
+        request
+    }
+
+    fn error_of(answer: &Answer) -> Value {
+        match answer {
+            Answer::FunctionError { body } => serde_json::from_slice(body).unwrap(),
+            other => panic!("expected a function error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_response_may_be_6291556_bytes_and_no_more() {
+        let mut largest = request("POST", "invocation/id/response", b"x");
+        largest.body_length = MAX_RESPONSE_BYTES as u64;
+        let (reply, answer) = respond(largest);
+        assert_eq!(reply.status, 202);
+        assert!(matches!(answer, Answer::Response { .. }));
+
+        let mut too_large = request("POST", "invocation/id/response", b"x");
+        too_large.body_length = MAX_RESPONSE_BYTES as u64 + 1;
+        let (reply, answer) = respond(too_large);
+        assert_eq!(
+            status_and_error_type(&reply),
+            (413, "RequestEntityTooLarge".into())
+        );
+        assert_eq!(
+            error_of(&answer),
+            json!({
+                "errorMessage": "Response payload size exceeded maximum allowed payload size (6291556 bytes).",
+                "errorType": "Function.ResponseSizeTooLarge",
+            })
+        );
+    }
+
+    #[test]
+    fn stream_error_trailers_make_a_function_error() {
+        // HTTP trailers carrying a JSON error (aws-lambda-go's form).
+        let json_error = base64::engine::general_purpose::STANDARD
+            .encode(r#"{"errorMessage":"disk full","errorType":"IOError"}"#);
+        let (reply, answer) = respond(streamed(
+            b"hello",
+            Some(0),
+            &[
+                ("Lambda-Runtime-Function-Error-Type", "IOError"),
+                ("Lambda-Runtime-Function-Error-Body", &json_error),
+            ],
+        ));
+        assert_eq!(reply.status, 202);
+        assert_eq!(
+            error_of(&answer),
+            json!({"errorMessage": "disk full", "errorType": "IOError"})
+        );
+
+        // lambda_runtime 1.x's form: the two lines as the last chunk, the message as text.
+        let body = b"chunk 1\nLambda-Runtime-Function-Error-Type: Runtime.StreamError\r\nLambda-Runtime-Function-Error-Body: Ym9vbQ==\r\n";
+        let (_, answer) = respond(streamed(body, Some(8), &[]));
+        assert_eq!(
+            error_of(&answer),
+            json!({"errorMessage": "boom", "errorType": "Runtime.StreamError"})
+        );
+
+        // The same text anywhere but as a whole last chunk, or without streaming, is data.
+        let (_, answer) = respond(streamed(body, Some(0), &[]));
+        assert!(matches!(answer, Answer::Response { .. }));
+        let mut buffered = streamed(body, Some(8), &[]);
+        buffered.headers.remove(0);
+        let (_, answer) = respond(buffered);
+        assert!(matches!(answer, Answer::Response { .. }));
+        // An empty error type reports nothing (the RIE's trailers when all went well).
+        let (_, answer) = respond(streamed(
+            b"ok",
+            Some(0),
+            &[("Lambda-Runtime-Function-Error-Type", "")],
+        ));
+        assert!(matches!(answer, Answer::Response { .. }));
     }
 
     #[test]

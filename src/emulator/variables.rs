@@ -25,7 +25,8 @@ pub const DEFAULT_FUNCTION_NAME: &str = "test_function";
 pub const LAMBDA_PATH: &str = "/var/lang/bin:/usr/local/bin:/usr/bin/:/bin:/opt/bin";
 /// The account number in the function ARN (the RIE's).
 const ACCOUNT_ID: &str = "012345678912";
-/// Lambda's range of function memory, in MB.
+/// Lambda's range of function memory, in MB ("128 MB to 10,240 MB, in 1-MB increments", Lambda
+/// quotas page).
 pub const MEMORY_RANGE_MB: std::ops::RangeInclusive<u32> = 128..=10_240;
 
 const RUNTIME_API_VARIABLE: &str = "AWS_LAMBDA_RUNTIME_API";

@@ -5,7 +5,9 @@
 //! `target/test-deps/functions/` and linked statically (`-C target-feature=+crt-static`), so it
 //! also runs in the stand-in base image, which has no C library. The first build downloads its
 //! crates from crates.io and takes about 30 s on the 2-core test machine; later ones are
-//! incremental no-ops.
+//! incremental no-ops. [`stream_function`] is `tests/functions/stream`, a response-streaming
+//! `lambda_runtime` function, built the same way into `target/test-deps/functions-stream/` (its
+//! binary is also named `bootstrap`, so it needs a target directory of its own).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -23,13 +25,24 @@ pub fn echo_function() -> &'static Path {
     ECHO.get_or_init(|| build_function("echo"))
 }
 
+/// The stream function's statically linked `bootstrap`, built on first use.
+#[allow(dead_code)]
+pub fn stream_function() -> &'static Path {
+    static STREAM: OnceLock<PathBuf> = OnceLock::new();
+    STREAM.get_or_init(|| build_function_into("stream", "target/test-deps/functions-stream"))
+}
+
 fn build_function(name: &str) -> PathBuf {
+    build_function_into(name, "target/test-deps/functions")
+}
+
+fn build_function_into(name: &str, target_dir: &str) -> PathBuf {
     let repository = Path::new(env!("CARGO_MANIFEST_DIR"));
     let manifest = repository
         .join("tests/functions")
         .join(name)
         .join("Cargo.toml");
-    let target_dir = repository.join("target/test-deps/functions");
+    let target_dir = repository.join(target_dir);
     let host = host_triple();
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     // An explicit --target keeps RUSTFLAGS off the build scripts and proc macros, which
