@@ -1214,6 +1214,39 @@ mod tests {
         assert!(answers(&mut next).ends_with("\r\n\r\nx"));
     }
 
+    // A refusal sent while the client is still sending its body reaches the client, although
+    // closing a socket with unread input makes the kernel send a reset (Linux keeps what was
+    // received before it readable).
+    #[test]
+    fn a_refusal_reaches_a_client_that_is_still_sending_its_body() {
+        let (_server, address) = echo_server(ServerLimits::default());
+        for round in 0..5 {
+            let mut client = TcpStream::connect(address).unwrap();
+            let head = format!(
+                "POST / HTTP/1.1\r\nContent-Length: {}\r\n\r\n",
+                MAX_READ_BODY_BYTES + 1
+            );
+            client.write_all(head.as_bytes()).unwrap();
+            let sender = {
+                let mut client = client.try_clone().unwrap();
+                std::thread::spawn(move || {
+                    let chunk = vec![b'x'; 64 * 1024];
+                    for _ in 0..64 {
+                        if client.write_all(&chunk).is_err() {
+                            return;
+                        }
+                    }
+                })
+            };
+            let answer = answers(&mut client);
+            assert!(
+                answer.starts_with("HTTP/1.1 413 "),
+                "round {round}: {answer:?}"
+            );
+            sender.join().unwrap();
+        }
+    }
+
     #[test]
     fn a_persistent_connection_serves_requests_in_turn() {
         let listener = bind_loopback(0).unwrap();
