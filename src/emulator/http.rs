@@ -14,6 +14,14 @@
 //! long as they take: a `GET /runtime/invocation/next` waits for the next event, an invocation
 //! for the function. Bodies are kept up to [`KEPT_BODY_BYTES`] and counted beyond that. Routing
 //! is the caller's: one handler function sees every request.
+//!
+//! The server listens on 127.0.0.1 only, but anything on the machine can reach it, so it reads
+//! requests as hostile input: framing by RFC 9112 section 6.3 (a request with both
+//! `Transfer-Encoding` and `Content-Length` is read chunked and its connection closed; other
+//! transfer codings, disagreeing lengths and malformed chunk-size lines are refused with a 4xx
+//! or 501 and the connection closed), heads and trailer sections of at most 64 KiB and 100
+//! fields, nothing allocated from a length the client claims, and [`ServerLimits`] against
+//! slow, idle and too many clients.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
@@ -297,7 +305,8 @@ pub struct ServerLimits {
 }
 
 impl Default for ServerLimits {
-    /// [`HEAD_TIMEOUT`] (30 s), [`IDLE_TIMEOUT`] (16 min), [`MAX_CONNECTIONS`] (64).
+    /// A head within 30 s, 16 minutes idle at most, 64 connections at once (the constants' docs
+    /// in this module say why).
     fn default() -> Self {
         Self {
             head_timeout: HEAD_TIMEOUT,
