@@ -21,7 +21,8 @@
 //! transfer codings, disagreeing lengths and malformed chunk-size lines are refused with a 4xx
 //! or 501 and the connection closed), heads and trailer sections of at most 64 KiB and 100
 //! fields, nothing allocated from a length the client claims, and [`ServerLimits`] against
-//! slow, idle and too many clients.
+//! slow, idle and too many clients. A request a browser sends for a web page that is not on
+//! this machine (its `Origin` is not loopback) is refused with `403` before any handler sees it.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
@@ -385,12 +386,51 @@ fn serve_connection(connection: TcpStream, handler: &Arc<RequestHandler>, limits
                 return;
             }
         };
+        if let Some(refusal) = from_a_web_page_elsewhere(&request) {
+            let _ = write_reply(&mut writer, &refusal, false);
+            return;
+        }
         let reply = handler(&request);
         // The client may be gone (a killed runtime, a curl that gave up): nothing to do about it.
         if write_reply(&mut writer, &reply, keep_alive).is_err() || !keep_alive {
             return;
         }
     }
+}
+
+/// `403` for a request a web browser sent on behalf of a page that is not itself on this
+/// machine: its `Origin` field (RFC 6454; browsers send it with every cross-origin POST, also
+/// the "simple" ones that need no CORS preflight) names a host other than `localhost`, a
+/// `*.localhost` name (RFC 6761 section 6.3) or a loopback address, or is `null`. Listening on
+/// 127.0.0.1 keeps other machines out but not the pages of the developer's own browser, which
+/// could otherwise invoke the function, with the AWS credentials it was given, or take events
+/// from the Runtime API. Clients other than browsers send no `Origin` and are not affected.
+fn from_a_web_page_elsewhere(request: &IncomingRequest) -> Option<HttpReply> {
+    let origin = request.header("Origin")?;
+    let host = origin
+        .split_once("://")
+        .map(|(_, rest)| rest.split('/').next().unwrap_or_default())
+        .unwrap_or_default();
+    // `[::1]:9000`, `127.0.0.1:9000`, `localhost`.
+    let host = match host.strip_prefix('[') {
+        Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
+        None => host.split(':').next().unwrap_or_default(),
+    };
+    let name = host.trim_end_matches('.').to_ascii_lowercase();
+    let on_this_machine = name == "localhost"
+        || name.ends_with(".localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|address| address.is_loopback());
+    (!on_this_machine).then(|| {
+        HttpReply::plain(
+            403,
+            &format!(
+                "requests from web pages are refused (Origin: {origin}): call this server \
+                 with curl or an SDK, or from a page served on localhost"
+            ),
+        )
+    })
 }
 
 /// Reads one HTTP/1.1 request (RFC 9112) from `reader`: the head (parsed by `httparse`), then
@@ -1254,6 +1294,55 @@ mod tests {
             );
             sender.join().unwrap();
         }
+    }
+
+    // modelcontextprotocol/conformance#103, open-mercato/cezar#426: a page in the developer's
+    // browser can POST to a loopback server (a "simple" request needs no CORS preflight); the
+    // browser names the page in `Origin`.
+    #[test]
+    fn requests_from_web_pages_elsewhere_are_refused_before_the_handler() {
+        let listener = bind_loopback(0).unwrap();
+        let address = listener.local_addr().unwrap();
+        let handled = Arc::new(AtomicUsize::new(0));
+        let handler: Arc<RequestHandler> = {
+            let handled = Arc::clone(&handled);
+            Arc::new(move |_: &IncomingRequest| {
+                handled.fetch_add(1, Ordering::SeqCst);
+                HttpReply::new(200)
+            })
+        };
+        let _server = HttpServer::start(listener, handler).unwrap();
+        let post = |origin: &str| {
+            let mut client = TcpStream::connect(address).unwrap();
+            let raw = format!(
+                "POST / HTTP/1.1\r\nHost: {address}\r\nOrigin: {origin}\r\n\
+                 Content-Type: text/plain\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}"
+            );
+            client.write_all(raw.as_bytes()).unwrap();
+            let answer = answers(&mut client);
+            answer[9..12].parse::<u16>().unwrap()
+        };
+        for elsewhere in [
+            "https://example.com",
+            "http://127.0.0.1.example.com:9000",
+            "http://localhost.example.com",
+            "null",
+            "http://[::2]",
+        ] {
+            assert_eq!(post(elsewhere), 403, "{elsewhere}");
+        }
+        assert_eq!(handled.load(Ordering::SeqCst), 0);
+        for here in [
+            "http://localhost:3000",
+            "http://LOCALHOST.",
+            "http://app.localhost:8080",
+            "http://127.0.0.1:9000",
+            "http://127.1.2.3",
+            "http://[::1]:9000",
+        ] {
+            assert_eq!(post(here), 200, "{here}");
+        }
+        assert_eq!(handled.load(Ordering::SeqCst), 6);
     }
 
     #[test]

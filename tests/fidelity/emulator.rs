@@ -657,3 +657,29 @@ fn serve_is_not_reachable_on_other_addresses_of_the_machine() {
     );
     assert!(refused.is_err(), "serve answered on {other}");
 }
+
+// open-mercato/cezar#426: a web page the developer visits can POST to a server on loopback
+// without a CORS preflight (`Content-Type: text/plain`), and would run the function with the
+// AWS credentials `serve` passes it. The browser names the page in `Origin`; `serve` refuses
+// such a request before it reaches the function, and the function's first invocation is the
+// next one from curl.
+#[test]
+fn serve_refuses_an_invocation_sent_by_a_web_page_elsewhere() {
+    let echo = echo_function().display().to_string();
+    let serve = Serve::start(&["--bootstrap", &echo]);
+    let output = run(Command::new("curl")
+        .args(["--silent", "--show-error", "--include", "--max-time", "30"])
+        .args(["-H", "Origin: https://attacker.example"])
+        .args(["-H", "Content-Type: text/plain"])
+        .args(["--data-binary", "{}"])
+        .arg(serve.invocations_url()));
+    let answer = String::from_utf8_lossy(&output.stdout);
+    assert!(answer.starts_with("HTTP/1.1 403 "), "{answer}");
+    assert!(
+        answer.contains("requests from web pages are refused"),
+        "{answer}"
+    );
+    let next = curl_post(&serve.invocations_url(), "{}");
+    assert_eq!(next.status, 200, "{}", serve.stderr());
+    assert_eq!(next.json()["invocation"], 1, "{}", serve.stderr());
+}
