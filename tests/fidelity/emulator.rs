@@ -495,3 +495,191 @@ fn serve_keeps_a_bootstrap_that_was_ready_in_time_warm_past_10_s() {
         serve.stderr()
     );
 }
+
+/// Sends `raw` on a new connection to `address` and returns everything the server sends until
+/// it closes the connection; `None` if it still has not after 20 s (the connection stayed open).
+fn exchange(address: std::net::SocketAddr, raw: &[u8]) -> Option<String> {
+    use std::io::Read;
+    let mut connection = std::net::TcpStream::connect(address).unwrap();
+    connection
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    connection.write_all(raw).unwrap();
+    let mut answer = Vec::new();
+    match connection.read_to_end(&mut answer) {
+        Ok(_) => Some(String::from_utf8_lossy(&answer).into_owned()),
+        Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => None,
+        // Reset after the answer: the answer is what counts.
+        Err(_) => Some(String::from_utf8_lossy(&answer).into_owned()),
+    }
+}
+
+// kazuho/Starlet#34, litespeedtech/openlitespeed#392: request smuggling through a request that
+// carries both Content-Length and Transfer-Encoding. RFC 9112 section 6.3 lets chunked win, and
+// the connection must then close so that what follows the chunked body is never run as a
+// second invocation. The echo function counts its invocations, so a smuggled one shows.
+#[test]
+fn serve_runs_no_smuggled_invocation_and_refuses_broken_framing_with_a_clear_4xx() {
+    let echo = echo_function().display().to_string();
+    let serve = Serve::start(&["--bootstrap", &echo]);
+    let path = "/2015-03-31/functions/function/invocations";
+    let smuggling = format!(
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 4\r\n\
+         Transfer-Encoding: chunked\r\n\r\n2\r\n{{}}\r\n0\r\n\r\n\
+         POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2\r\n\r\n{{}}"
+    );
+    let answer = exchange(serve.address, smuggling.as_bytes())
+        .expect("the connection must close after a request with both framings");
+    assert_eq!(answer.matches("HTTP/1.1 ").count(), 1, "{answer}");
+    assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
+    assert!(answer.contains("Connection: close"), "{answer}");
+
+    for (fields_and_body, status, says) in [
+        (
+            "Transfer-Encoding: gzip, chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+            501,
+            "not implemented",
+        ),
+        (
+            "Transfer-Encoding: chunked, identity\r\n\r\n{}",
+            400,
+            "does not end with chunked",
+        ),
+        ("Content-Length: +2\r\n\r\n{}", 400, "not a byte count"),
+        (
+            "Content-Length: 2\r\nContent-Length: 20\r\n\r\n{}",
+            400,
+            "disagree",
+        ),
+        (
+            "Transfer-Encoding: chunked\r\n\r\nffffffffffffffffff\r\n{}\r\n0\r\n\r\n",
+            400,
+            "does not fit in 64 bits",
+        ),
+        (
+            "Transfer-Encoding: chunked\r\n\r\n+2\r\n{}\r\n0\r\n\r\n",
+            400,
+            "bad chunk size",
+        ),
+        (
+            "Transfer-Encoding: chunked\r\n\r\n2\r\n{}XX0\r\n\r\n",
+            400,
+            "not followed by CRLF",
+        ),
+    ] {
+        let raw = format!("POST {path} HTTP/1.1\r\nHost: localhost\r\n{fields_and_body}");
+        let answer = exchange(serve.address, raw.as_bytes())
+            .unwrap_or_else(|| panic!("{fields_and_body:?}: the connection stayed open"));
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {status} ")),
+            "{fields_and_body:?}: {answer}"
+        );
+        assert!(answer.contains(says), "{fields_and_body:?}: {answer}");
+        assert!(answer.contains("Connection: close"), "{answer}");
+    }
+    let http_1_0 =
+        format!("POST {path} HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{{}}\r\n0\r\n\r\n");
+    let answer = exchange(serve.address, http_1_0.as_bytes()).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 400 "), "{answer}");
+
+    // None of it ran the function: the next invocation is its second.
+    let next = curl_post(&serve.invocations_url(), "{}");
+    assert_eq!(next.status, 200, "{}", serve.stderr());
+    assert_eq!(next.json()["invocation"], 2, "{}", serve.stderr());
+}
+
+// ethereum/hive#880 (slowloris): a client that sends its request a byte at a time, or opens
+// connections and sends nothing, must not keep others from invoking. `serve` has a thread per
+// connection, serves at most 64 connections at once (the 65th gets 503 at once instead of
+// waiting unseen) and closes a connection whose request head has not come whole in 30 s.
+#[test]
+fn slow_and_idle_clients_do_not_stop_serve_from_answering_others() {
+    let echo = echo_function().display().to_string();
+    let serve = Serve::start(&["--bootstrap", &echo]);
+    let address = serve.address;
+    let slow = std::thread::spawn(move || {
+        let mut connection = std::net::TcpStream::connect(address).unwrap();
+        for byte in b"POST /2015-03-31/functions/function/invocations HTTP/1.1\r\n".iter() {
+            if connection.write_all(&[*byte]).is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    });
+    let started = Instant::now();
+    let answered = curl_post(&serve.invocations_url(), "{\"key\":\"value\"}");
+    assert_eq!(answered.status, 200, "{}", serve.stderr());
+    assert!(started.elapsed() < Duration::from_secs(20));
+
+    // 63 more idle connections fill the 64; the next one is told so at once.
+    let idle: Vec<_> = (0..63)
+        .map(|_| std::net::TcpStream::connect(address).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let answer = exchange(
+        address,
+        b"POST /2015-03-31/functions/function/invocations HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}",
+    )
+    .expect("a connection past the limit must be answered and closed at once");
+    assert!(answer.starts_with("HTTP/1.1 503 "), "{answer}");
+    assert!(answer.contains("too many open connections"), "{answer}");
+    drop(idle);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let again = curl_post(&serve.invocations_url(), "{}");
+        if again.status == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{}", again.body);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    slow.join().unwrap();
+}
+
+// `serve` listens on 127.0.0.1 only: another address of this machine is refused.
+#[test]
+fn serve_is_not_reachable_on_other_addresses_of_the_machine() {
+    let echo = echo_function().display().to_string();
+    let serve = Serve::start(&["--bootstrap", &echo]);
+    assert!(serve.address.ip().is_loopback(), "{}", serve.address);
+    let output = run(Command::new("hostname").arg("-I"));
+    let Some(other) = String::from_utf8_lossy(&output.stdout)
+        .split_whitespace()
+        .filter_map(|address| address.parse::<std::net::IpAddr>().ok())
+        .find(|address| !address.is_loopback())
+    else {
+        eprintln!("no non-loopback address on this machine; nothing more to check");
+        return;
+    };
+    let refused = std::net::TcpStream::connect_timeout(
+        &std::net::SocketAddr::new(other, serve.address.port()),
+        Duration::from_secs(5),
+    );
+    assert!(refused.is_err(), "serve answered on {other}");
+}
+
+// open-mercato/cezar#426: a web page the developer visits can POST to a server on loopback
+// without a CORS preflight (`Content-Type: text/plain`), and would run the function with the
+// AWS credentials `serve` passes it. The browser names the page in `Origin`; `serve` refuses
+// such a request before it reaches the function, and the function's first invocation is the
+// next one from curl.
+#[test]
+fn serve_refuses_an_invocation_sent_by_a_web_page_elsewhere() {
+    let echo = echo_function().display().to_string();
+    let serve = Serve::start(&["--bootstrap", &echo]);
+    let output = run(Command::new("curl")
+        .args(["--silent", "--show-error", "--include", "--max-time", "30"])
+        .args(["-H", "Origin: https://attacker.example"])
+        .args(["-H", "Content-Type: text/plain"])
+        .args(["--data-binary", "{}"])
+        .arg(serve.invocations_url()));
+    let answer = String::from_utf8_lossy(&output.stdout);
+    assert!(answer.starts_with("HTTP/1.1 403 "), "{answer}");
+    assert!(
+        answer.contains("requests from web pages are refused"),
+        "{answer}"
+    );
+    let next = curl_post(&serve.invocations_url(), "{}");
+    assert_eq!(next.status, 200, "{}", serve.stderr());
+    assert_eq!(next.json()["invocation"], 1, "{}", serve.stderr());
+}
