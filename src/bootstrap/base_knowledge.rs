@@ -42,6 +42,9 @@ pub struct BaseFacts {
     pub glibc: Option<BaseGlibc>,
     /// The catalog entry the base is (its loaders, its config's `PATH`).
     pub catalog: Option<CatalogBase>,
+    /// Absolute paths the command adds beside the bootstraps (`--include`s), which count as
+    /// present whatever the base has; see [`BaseFacts::adding`].
+    pub added: Vec<String>,
 }
 
 impl BaseFacts {
@@ -63,7 +66,21 @@ impl BaseFacts {
             name: base.to_string(),
             glibc,
             catalog,
+            added: Vec::new(),
         }
+    }
+
+    /// The same facts, with the files a layer or package adds: `paths` relative to `/` as
+    /// layer entries name them (`var/task/lib/ld-musl-x86_64.so.1`).
+    pub fn adding(mut self, paths: impl IntoIterator<Item = impl AsRef<str>>) -> Self {
+        self.added.extend(
+            paths
+                .into_iter()
+                .map(|path| format!("/{}", path.as_ref().trim_matches('/'))),
+        );
+        self.added.sort();
+        self.added.dedup();
+        self
     }
 
     /// The facts of a catalog base, named by its short name (a `.zip`'s runtime).
@@ -72,6 +89,7 @@ impl BaseFacts {
             name: entry.name.clone(),
             glibc: catalog_glibc(&entry),
             catalog: Some(entry),
+            added: Vec::new(),
         }
     }
 }
@@ -147,6 +165,7 @@ pub fn check_bootstraps(
             interpreters,
             path: path.as_deref(),
             working_dir: working_dir.as_deref(),
+            added: &facts.added,
         };
         findings.extend(check_bootstrap(bootstrap, knowledge, skip));
     }

@@ -65,6 +65,9 @@ pub struct BaseKnowledge<'a> {
     /// The image's working directory (an empty `PATH` entry or a relative `#!` program is
     /// relative to it); `/` when unset.
     pub working_dir: Option<&'a str>,
+    /// Absolute paths the command itself adds beside the bootstrap (`--include`): a loader or
+    /// interpreter shipped with the function is there whatever the base has.
+    pub added: &'a [String],
 }
 
 /// Runs every check on `bootstrap`, skipping those in `skip`.
@@ -280,7 +283,9 @@ fn elf_interpreter_finding(
 ) -> Option<Finding> {
     let path = bootstrap.path.display();
     let architecture = Some(bootstrap.architecture);
+    let added = base.added.iter().any(|path| path == interpreter);
     let (present, known_from) = match (base.filesystem, base.interpreters) {
+        _ if added => (true, String::new()),
         (Some(filesystem), _) => (filesystem.exists(interpreter), String::new()),
         (None, Some(loaders)) => (
             loaders.iter().any(|loader| loader == interpreter),
@@ -296,10 +301,14 @@ fn elf_interpreter_finding(
             "interpreter",
             architecture,
             Level::Info,
-            format!(
-                "the ELF interpreter {interpreter} of {path} is in the base {}",
-                base.name
-            ),
+            if added {
+                format!("the ELF interpreter {interpreter} of {path} is added beside it")
+            } else {
+                format!(
+                    "the ELF interpreter {interpreter} of {path} is in the base {}",
+                    base.name
+                )
+            },
         ));
     }
     let musl = if is_musl_loader(interpreter) {
@@ -312,7 +321,9 @@ fn elf_interpreter_finding(
         format!(
             "link it statically: musl-gcc -static; Rust: --target {arch}-unknown-linux-musl is static by \
              default (or RUSTFLAGS=\"-C target-feature=+crt-static\"); Go: CGO_ENABLED=0. Or ship the loader \
-             and its libraries with the function and point the binary at them (patchelf --set-interpreter)",
+             and its libraries with the function (--include) and point the binary at them (link with \
+             -Wl,--dynamic-linker=/var/task/lib/{loader}, or patchelf --set-interpreter)",
+            loader = interpreter.rsplit('/').next().unwrap_or(interpreter),
             arch = bootstrap
                 .architecture
                 .elf_machine_name()
@@ -356,6 +367,9 @@ fn script_interpreter_finding(
             format!("{}/{program}", working_dir.trim_end_matches('/'))
         }
     };
+    let exists = |candidate: &str| {
+        base.added.iter().any(|path| path == candidate) || filesystem.exists(candidate)
+    };
     let line = shebang.line();
     // (what the program is called in messages, where it was found)
     let (described, found) = match shebang.program() {
@@ -372,9 +386,7 @@ fn script_interpreter_finding(
             let search = base.path.unwrap_or(DEFAULT_PATH);
             (
                 format!("{name} (from `{line}`: {env} looks it up on PATH={search})"),
-                find_on_path(name, search, working_dir, |candidate| {
-                    filesystem.exists(candidate)
-                }),
+                find_on_path(name, search, working_dir, exists),
             )
         }
     };

@@ -110,7 +110,7 @@ pub fn inspect(spec: &BootstrapSpec) -> Result<Bootstrap> {
             return Err(Error::bootstrap(format!(
                 "bootstrap {} is a script ({}), so its architecture cannot be read from it",
                 path.display(),
-                shebang.line()
+                shebang.line().trim_start_matches("#!")
             ))
             .hint(format!(
                 "state it: --bootstrap amd64={} or --bootstrap arm64={}",

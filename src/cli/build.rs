@@ -137,11 +137,15 @@ pub fn run(args: &BuildArgs) -> Result<BuildReport> {
 
     let bootstraps = inspect_bootstraps(&args.bootstraps)?;
     // What can be checked before anything is opened or downloaded fails fast.
-    let facts = BaseFacts::without_layers(&args.base, args.base_glibc);
+    let contents = layer_contents(args, &bootstraps)?;
+    let facts = BaseFacts::without_layers(&args.base, args.base_glibc).adding(
+        contents
+            .iter()
+            .flat_map(|layer| layer.entries().map(|(path, _)| path)),
+    );
     let mut findings = check_bootstraps(&bootstraps, &facts, None, &args.checks.skip_checks)?;
     enforce(&findings)?;
     let architectures: Vec<Architecture> = bootstraps.iter().map(|b| b.architecture).collect();
-    let contents = layer_contents(args, &bootstraps)?;
 
     let targets = check_targets(args, &architectures)?;
     let output = args

@@ -85,7 +85,13 @@ pub fn run(args: &ZipArgs) -> Result<ZipReport> {
     let timestamp = zip_timestamp(BuildTimestamp::from_environment()?.seconds)?;
     let spec = one_bootstrap(&args.bootstraps)?;
     let bootstrap = bootstrap::inspect(spec)?;
-    let runtime = args.runtime.facts()?;
+    let contents = PackageContents::new(&bootstrap.path, bootstrap.size, &args.includes)?;
+    // Package entries are named relative to the task root, where Lambda unpacks them.
+    let packaged = contents
+        .entries()
+        .iter()
+        .map(|(name, _)| format!("{TASK_ROOT}/{name}"));
+    let runtime = args.runtime.facts()?.adding(packaged);
     let mut findings = check_bootstraps(
         std::slice::from_ref(&bootstrap),
         &runtime,
@@ -94,7 +100,6 @@ pub fn run(args: &ZipArgs) -> Result<ZipReport> {
     )?;
     enforce(&findings)?;
 
-    let contents = PackageContents::new(&bootstrap.path, bootstrap.size, &args.includes)?;
     check_unzipped_size(contents.unzipped_size())?;
     let written = write_zip(&contents, timestamp, &args.output)?;
     findings.extend(upload_finding(written.size, bootstrap.architecture));

@@ -336,6 +336,50 @@ fn a_bootstrap_linked_dynamically_against_musl_is_refused_on_aws_bases() {
     ]));
 }
 
+// The other fix the hint names: ship musl's loader with the function and link the bootstrap
+// against it there. What the package adds beside the bootstrap counts as present.
+#[test]
+fn a_musl_loader_shipped_beside_the_bootstrap_is_found_there() {
+    let dir = scratch();
+    let loader = "/var/task/lib/ld-musl-x86_64.so.1";
+    let bootstrap = compile(
+        dir.path(),
+        "musl-gcc",
+        &["-O2", &format!("-Wl,--dynamic-linker={loader}")],
+        HELLO,
+        "musl-shipped",
+        &[],
+    );
+    let bootstrap = path(&bootstrap);
+    let stderr = refused_zip(dir.path(), bootstrap, "provided.al2023", "without-loader");
+    assert!(
+        stderr.contains(&format!("the ELF interpreter {loader}")),
+        "{stderr}"
+    );
+
+    // musl's libc.so is its loader (Debian's musl package installs it at this path).
+    let shipped = format!("/usr/lib/x86_64-linux-musl/libc.so:{loader}");
+    let zip = dir.path().join("with-loader.zip");
+    let (zipped, report) = lambda_image_json(&[
+        "zip",
+        "--json",
+        "--bootstrap",
+        bootstrap,
+        "--include",
+        &shipped,
+        "-o",
+        path(&zip),
+    ]);
+    assert_eq!(zipped.status.code(), Some(0), "{}", stderr_of(&zipped));
+    let interpreter = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|finding| finding["check"] == "interpreter")
+        .unwrap_or_else(|| panic!("no interpreter finding in {report}"));
+    assert_eq!(interpreter["level"], "info", "{interpreter}");
+}
+
 /// Removes the section header table as `sstrip` does: `llvm-objcopy --strip-sections` when it is
 /// installed, else the header fields that locate the table (e_shoff, e_shnum, e_shstrndx) are
 /// zeroed, which leaves a file the kernel and loader run exactly as before. Either way the
