@@ -519,6 +519,7 @@ impl<'data, R: ReadRef<'data>> DynamicSegment<'data, R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use object::read::elf::Sym;
 
     /// This unit-test executable: a dynamically linked glibc PIE for x86-64 or aarch64.
     fn test_binary() -> Vec<u8> {
@@ -660,6 +661,100 @@ mod tests {
         bytes[flags + 8..flags + 16].copy_from_slice(&cleared.to_le_bytes());
         let problem = read_elf(bytes.as_slice()).unwrap_err();
         assert!(problem.contains("shared library"), "{problem}");
+    }
+
+    #[test]
+    fn the_newest_glibc_version_and_its_symbol_agree_with_the_section_tables() {
+        let bytes = test_binary();
+        let data = bytes.as_slice();
+        let glibc = needs(data).libraries.unwrap().glibc.unwrap();
+        // The oracle: the same facts through the section headers (.dynsym, .gnu.version,
+        // .gnu.version_r), which this binary still has.
+        let header = FileHeader64::<Endianness>::parse(data).unwrap();
+        let endian = header.endian().unwrap();
+        let sections = header.sections(endian, data).unwrap();
+        let versions = sections.versions(endian, data).unwrap().unwrap();
+        let symbols = sections.symbols(endian, data, elf::SHT_DYNSYM).unwrap();
+        let mut bound = Vec::new();
+        for (index, symbol) in symbols.enumerate() {
+            let version = versions
+                .version(versions.version_index(endian, index).index())
+                .unwrap();
+            if let Some(version) = version.and_then(|version| glibc_version(version.name())) {
+                let name = symbols.symbol_name(endian, symbol).unwrap().to_vec();
+                bound.push((version, name, symbol.is_undefined(endian)));
+            }
+        }
+        let newest = bound.iter().map(|(version, ..)| *version).max().unwrap();
+        let oldest = bound.iter().map(|(version, ..)| *version).min().unwrap();
+        assert!(
+            oldest < newest,
+            "the test binary needs several glibc versions"
+        );
+        assert_eq!(glibc.version, newest);
+        let symbol = glibc.symbol.unwrap();
+        assert!(
+            bound.iter().any(|(version, name, undefined)| {
+                *version == newest && name == symbol.as_bytes() && *undefined
+            }),
+            "{symbol} is not an undefined symbol bound to GLIBC_{newest}"
+        );
+
+        // The symbol count the dynamic segment implies is the .dynsym's.
+        let segments = header.program_headers(endian, data).unwrap();
+        let dynamic = DynamicSegment::find(segments, endian, data).unwrap();
+        let table = dynamic.value(elf::DT_SYMTAB).unwrap();
+        assert_eq!(dynamic.symbol_count(table, 24), Some(symbols.len() as u64));
+    }
+
+    #[test]
+    fn glibc_needs_are_shown_with_a_symbol_when_one_is_known() {
+        let need = GlibcNeed {
+            version: "2.38".parse().unwrap(),
+            symbol: Some("strlcpy".into()),
+        };
+        assert_eq!(need.to_string(), "GLIBC_2.38 (symbol strlcpy@GLIBC_2.38)");
+        let bare = GlibcNeed {
+            symbol: None,
+            ..need
+        };
+        assert_eq!(bare.to_string(), "GLIBC_2.38");
+    }
+
+    #[test]
+    fn addresses_map_to_file_offsets_only_inside_a_loaded_segment() {
+        let data: &[u8] = &[0; 16];
+        let segment = DynamicSegment {
+            endian: Endianness::Little,
+            data,
+            loads: vec![(0x1000, 0x100, 0x200), (0x4000, 0x10, 0x300)],
+            entries: &[],
+        };
+        assert_eq!(segment.offset_of(0x1000), Some((0x200, 0x100)));
+        assert_eq!(segment.offset_of(0x10ff), Some((0x2ff, 1)));
+        assert_eq!(segment.offset_of(0x1100), None);
+        assert_eq!(segment.offset_of(0xfff), None);
+        assert_eq!(segment.offset_of(0x4008), Some((0x308, 8)));
+    }
+
+    #[test]
+    fn a_string_table_outside_the_file_or_empty_makes_the_needs_unknown() {
+        let bytes = without_section_headers(test_binary());
+        let size = dynamic_entry(&bytes, elf::DT_STRSZ);
+        for bad in [u64::from(u32::MAX), 0] {
+            let mut broken = bytes.clone();
+            broken[size + 8..size + 16].copy_from_slice(&bad.to_le_bytes());
+            let problem = needs(&broken).libraries.unwrap_err();
+            assert!(problem.contains("string table"), "{problem}");
+        }
+    }
+
+    #[test]
+    fn a_32_bit_elf_is_named_as_such() {
+        let mut bytes = test_binary();
+        bytes[4] = 1; // EI_CLASS = ELFCLASS32
+        let problem = read_elf(bytes.as_slice()).unwrap_err();
+        assert!(problem.contains("32-bit"), "{problem}");
     }
 
     #[test]
