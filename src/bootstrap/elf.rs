@@ -745,7 +745,8 @@ mod tests {
             let mut broken = bytes.clone();
             broken[size + 8..size + 16].copy_from_slice(&bad.to_le_bytes());
             let problem = needs(&broken).libraries.unwrap_err();
-            assert!(problem.contains("string table"), "{problem}");
+            assert!(problem.contains("string table ("), "{problem}");
+            assert!(problem.contains("is outside the file"), "{problem}");
         }
     }
 

@@ -265,6 +265,15 @@ mod tests {
             parse(&interpreter(LINE_LIMIT + 40)).unwrap_err(),
             ShebangProblem::TooLong
         );
+        // A newline just past the bytes read is not seen: the argument is cut.
+        let newline_past = format!(
+            "#!/bin/sh -{}\n",
+            "x".repeat(LINE_LIMIT - 2 - "/bin/sh -".len())
+        );
+        assert_eq!(
+            parse(&newline_past).unwrap().argument.unwrap().len(),
+            LINE_LIMIT - 3 - "/bin/sh ".len()
+        );
         // A blank as the last byte read still ends the interpreter.
         let blank_last = format!("{} x", interpreter(LINE_LIMIT - 1));
         let parsed = parse(&blank_last).unwrap();
