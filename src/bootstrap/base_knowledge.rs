@@ -45,6 +45,9 @@ pub struct BaseFacts {
     /// Absolute paths the command adds beside the bootstraps (`--include`s), which count as
     /// present whatever the base has; see [`BaseFacts::adding`].
     pub added: Vec<String>,
+    /// The image's `PATH` when the command sets it (`build --env PATH=...`), which wins over
+    /// the base config's.
+    pub path: Option<String>,
 }
 
 impl BaseFacts {
@@ -67,7 +70,14 @@ impl BaseFacts {
             glibc,
             catalog,
             added: Vec::new(),
+            path: None,
         }
+    }
+
+    /// The same facts, with the `PATH` the command gives the image, if it sets one.
+    pub fn with_path(mut self, path: Option<String>) -> Self {
+        self.path = path.or(self.path);
+        self
     }
 
     /// The same facts, with the files a layer or package adds: `paths` relative to `/` as
@@ -90,6 +100,7 @@ impl BaseFacts {
             glibc: catalog_glibc(&entry),
             catalog: Some(entry),
             added: Vec::new(),
+            path: None,
         }
     }
 }
@@ -151,6 +162,7 @@ pub fn check_bootstraps(
             ),
             (None, None) => (None, None),
         };
+        let path = facts.path.clone().or(path);
         let interpreters = match (local_base, &facts.catalog) {
             (None, Some(entry)) => entry
                 .interpreters

@@ -138,11 +138,14 @@ pub fn run(args: &BuildArgs) -> Result<BuildReport> {
     let bootstraps = inspect_bootstraps(&args.bootstraps)?;
     // What can be checked before anything is opened or downloaded fails fast.
     let contents = layer_contents(args, &bootstraps)?;
-    let facts = BaseFacts::without_layers(&args.base, args.base_glibc).adding(
-        contents
-            .iter()
-            .flat_map(|layer| layer.entries().map(|(path, _)| path)),
-    );
+    let env_path = args.env.iter().rev().find(|set| set.key == "PATH");
+    let facts = BaseFacts::without_layers(&args.base, args.base_glibc)
+        .adding(
+            contents
+                .iter()
+                .flat_map(|layer| layer.entries().map(|(path, _)| path)),
+        )
+        .with_path(env_path.map(|set| set.value.clone()));
     let mut findings = check_bootstraps(&bootstraps, &facts, None, &args.checks.skip_checks)?;
     enforce(&findings)?;
     let architectures: Vec<Architecture> = bootstraps.iter().map(|b| b.architecture).collect();

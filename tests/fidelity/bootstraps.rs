@@ -282,6 +282,20 @@ fn a_missing_script_interpreter_is_the_same_error_whichever_form_the_line_takes(
             .contains("PATH=/usr/local/bin:/opt/bin"),
         "{interpreter}"
     );
+    // The PATH `build --env` gives the image is the one searched.
+    let script = executable(dir.path(), "env-build", b"#!/bin/env sh\necho hi\n");
+    let stderr = refused(&[
+        "build",
+        "--bootstrap",
+        &format!("amd64={}", path(&script)),
+        "--base",
+        &base,
+        "--env",
+        "PATH=/opt/bin",
+        "--output",
+        &format!("oci:{}", path(&dir.path().join("out-env-build"))),
+    ]);
+    assert!(stderr.contains("PATH=/opt/bin"), "{stderr}");
     // ... while a line naming /bin/sh itself does not depend on PATH.
     let (_, output, interpreter) = checked("direct-narrow", "#!/bin/sh", &narrow);
     assert_eq!(output.status.code(), Some(0), "{interpreter}");
