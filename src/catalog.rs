@@ -1,6 +1,8 @@
 //! The catalog of Lambda base images the tool knows by name (`base-images/*.json`, compiled in):
 //! `--base provided.al2023` means `public.ecr.aws/lambda/provided:al2023`, and each entry records
-//! the glibc the base ships (which the `glibc` bootstrap check compares against).
+//! the glibc the base ships (which the `glibc` bootstrap check compares against), the program
+//! interpreters (dynamic loaders) each architecture has (the `interpreter` check) and the image
+//! config AWS publishes (whose `PATH` a `#!/usr/bin/env NAME` script is looked up on).
 
 use std::collections::BTreeMap;
 
@@ -26,8 +28,29 @@ pub struct CatalogBase {
     pub architectures: BTreeMap<String, String>,
     /// The glibc version the base ships, e.g. `2.34`.
     pub glibc: String,
+    /// The program interpreters (`PT_INTERP` paths) the base has, by OCI architecture name:
+    /// glibc's loaders only, e.g. `/lib64/ld-linux-x86-64.so.2` for amd64. A bootstrap asking
+    /// for any other (musl's `/lib/ld-musl-x86_64.so.1`) cannot start on it.
+    #[serde(default)]
+    pub interpreters: BTreeMap<String, Vec<String>>,
     /// The image config AWS publishes for it: Entrypoint, WorkingDir, Env.
     pub config: serde_json::Value,
+}
+
+impl CatalogBase {
+    /// The value of `NAME` in the config's `Env` (`NAME=value` entries), if set.
+    pub fn env(&self, name: &str) -> Option<&str> {
+        self.config["Env"]
+            .as_array()?
+            .iter()
+            .filter_map(serde_json::Value::as_str)
+            .find_map(|entry| entry.strip_prefix(name)?.strip_prefix('='))
+    }
+
+    /// The config's `WorkingDir`, `/` when unset (as the runtime defaults it).
+    pub fn working_dir(&self) -> &str {
+        self.config["WorkingDir"].as_str().unwrap_or("/")
+    }
 }
 
 /// Every known base.
@@ -86,6 +109,18 @@ mod tests {
             base.glibc
                 .parse::<crate::bootstrap::glibc::GlibcVersion>()
                 .unwrap();
+            assert_eq!(
+                base.env("PATH"),
+                Some("/var/lang/bin:/usr/local/bin:/usr/bin/:/bin:/opt/bin")
+            );
+            assert_eq!(base.working_dir(), "/var/task");
+            // glibc's loaders, one list per architecture the base is published for.
+            assert_eq!(
+                base.interpreters.keys().collect::<Vec<_>>(),
+                base.architectures.keys().collect::<Vec<_>>()
+            );
+            assert!(base.interpreters["amd64"].contains(&"/lib64/ld-linux-x86-64.so.2".to_owned()));
+            assert!(base.interpreters["arm64"].contains(&"/lib/ld-linux-aarch64.so.1".to_owned()));
         }
     }
 }

@@ -457,9 +457,27 @@ fn a_local_base_is_checked_through_its_own_files() {
         "{glibc}"
     );
 
-    // A script whose interpreter the base lacks is built, with a warning; the exec bit is fixed.
+    // A script whose interpreter the base's files lack can never start: refused, as an ELF
+    // whose loader is missing is.
     let script = dir.path().join("python-bootstrap");
     fs::write(&script, "#!/usr/bin/python3\nprint('hi')\n").unwrap();
+    let stderr = refused_build(
+        &[
+            "--bootstrap",
+            &format!("amd64={}", path(&script)),
+            "--base",
+            &base_reference(),
+        ],
+        &out("d"),
+    );
+    assert!(
+        stderr.contains("error: the script interpreter /usr/bin/python3"),
+        "{stderr}"
+    );
+
+    // A script whose interpreter the base has is built; the missing exec bit is fixed.
+    let script = dir.path().join("sh-bootstrap");
+    fs::write(&script, "#!/bin/sh\necho hi\n").unwrap();
     let built = run(lambda_image().args([
         "build",
         "--bootstrap",
@@ -467,13 +485,9 @@ fn a_local_base_is_checked_through_its_own_files() {
         "--base",
         &base_reference(),
         "--output",
-        &out("d"),
+        &out("e"),
     ]));
     let stderr = stderr_of(&built);
-    assert!(
-        stderr.contains("warning[interpreter] amd64: the script interpreter /usr/bin/python3"),
-        "{stderr}"
-    );
     assert!(
         stderr.contains("has no execute permission on disk; it is written with mode 0755"),
         "{stderr}"

@@ -39,6 +39,8 @@ packages=(
     # tinyproxy, microsocks: the real HTTP (CONNECT, BasicAuth) and SOCKS5 proxies of
     # tests/interop/proxies.rs.
     tinyproxy microsocks
+    # musl-tools: musl-gcc, for bootstraps linked dynamically against musl (tests/fidelity/bootstraps.rs).
+    musl-tools
 )
 
 missing=()

@@ -1,6 +1,8 @@
 //! What the bootstrap checks can know about a base before and after it is opened: its glibc
-//! (from `--base-glibc`, the base-image catalog, or the `libc.so.6` in its layers) and, for a
-//! base whose layers are on this machine, its files.
+//! (from `--base-glibc`, the base-image catalog, or the `libc.so.6` in its layers), its program
+//! interpreters and `PATH` (the catalog entry, or a local base's own config) and, for a base
+//! whose layers are on this machine, its files. `build`, `check --bootstrap` and `zip` (whose
+//! runtime is a catalog entry) all check through [`check_bootstraps`].
 //!
 //! Registry layers are never downloaded just to check a bootstrap: a registry base is checked
 //! against the catalog (or `--base-glibc`) only.
@@ -9,7 +11,7 @@ use super::Bootstrap;
 use super::checks::{BaseGlibc, BaseKnowledge, CheckName, check_bootstrap};
 use super::elf::defined_glibc_version;
 use super::glibc::GlibcVersion;
-use crate::catalog;
+use crate::catalog::{self, CatalogBase};
 use crate::error::{Error, Result};
 use crate::findings::Finding;
 use crate::image::filesystem::{Filesystem, LayerCompression};
@@ -31,49 +33,151 @@ const LIBC_PATHS: [&str; 6] = [
 /// The most of a `libc.so.6` read to find its versions.
 const LIBC_READ_LIMIT: usize = 16 << 20;
 
-/// The base's glibc as far as it is known without reading layers: `--base-glibc`, else the
-/// catalog entry the reference names.
-pub fn glibc_without_layers(
-    base: &BaseReference,
-    stated: Option<GlibcVersion>,
-) -> Option<BaseGlibc> {
-    if let Some(version) = stated {
-        return Some(BaseGlibc {
-            version,
-            source: "from --base-glibc".into(),
-        });
+/// What is known about a base without reading its layers.
+#[derive(Clone, Debug)]
+pub struct BaseFacts {
+    /// How the base is named in messages.
+    pub name: String,
+    /// `--base-glibc`, else the catalog entry's.
+    pub glibc: Option<BaseGlibc>,
+    /// The catalog entry the base is (its loaders, its config's `PATH`).
+    pub catalog: Option<CatalogBase>,
+    /// Absolute paths the command adds beside the bootstraps (`--include`s), which count as
+    /// present whatever the base has; see [`BaseFacts::adding`].
+    pub added: Vec<String>,
+    /// The image's `PATH` when the command sets it (`build --env PATH=...`), which wins over
+    /// the base config's.
+    pub path: Option<String>,
+}
+
+impl BaseFacts {
+    /// The facts of `base` as far as they are known without reading layers: `--base-glibc`,
+    /// else the catalog entry the reference names.
+    pub fn without_layers(base: &BaseReference, stated: Option<GlibcVersion>) -> Self {
+        let catalog = match base {
+            BaseReference::Registry(reference) => catalog::for_reference(reference),
+            BaseReference::Local(_) => None,
+        };
+        let glibc = match stated {
+            Some(version) => Some(BaseGlibc {
+                version,
+                source: "from --base-glibc".into(),
+            }),
+            None => catalog.as_ref().and_then(catalog_glibc),
+        };
+        Self {
+            name: base.to_string(),
+            glibc,
+            catalog,
+            added: Vec::new(),
+            path: None,
+        }
     }
-    let BaseReference::Registry(reference) = base else {
-        return None;
-    };
-    let entry = catalog::for_reference(reference)?;
+
+    /// The same facts, with the `PATH` the command gives the image, if it sets one.
+    pub fn with_path(mut self, path: Option<String>) -> Self {
+        self.path = path.or(self.path);
+        self
+    }
+
+    /// The same facts, with the files a layer or package adds: `paths` relative to `/` as
+    /// layer entries name them (`var/task/lib/ld-musl-x86_64.so.1`).
+    pub fn adding(mut self, paths: impl IntoIterator<Item = impl AsRef<str>>) -> Self {
+        self.added.extend(
+            paths
+                .into_iter()
+                .map(|path| format!("/{}", path.as_ref().trim_matches('/'))),
+        );
+        self.added.sort();
+        self.added.dedup();
+        self
+    }
+
+    /// The facts of a catalog base, named by its short name (a `.zip`'s runtime).
+    pub fn of_catalog(entry: CatalogBase) -> Self {
+        Self {
+            name: entry.name.clone(),
+            glibc: catalog_glibc(&entry),
+            catalog: Some(entry),
+            added: Vec::new(),
+            path: None,
+        }
+    }
+}
+
+fn catalog_glibc(entry: &CatalogBase) -> Option<BaseGlibc> {
     Some(BaseGlibc {
         version: entry.glibc.parse().ok()?,
         source: format!("{} in the base-image catalog", entry.name),
     })
 }
 
-/// Checks every bootstrap (the caller decides what an error finding means). With `local_base` (a base whose layers
-/// are on this machine), bootstraps that need something from the base (dynamic ELFs, scripts)
-/// are also checked against its files and its own `libc.so.6`.
+/// A local base image's `PATH` and working directory, from its config (`config.Env`,
+/// `config.WorkingDir`); `None` for what it does not set.
+fn config_path_and_working_dir(config_raw: &[u8]) -> (Option<String>, Option<String>) {
+    let Ok(config) = serde_json::from_slice::<serde_json::Value>(config_raw) else {
+        return (None, None);
+    };
+    let config = &config["config"];
+    let path = config["Env"].as_array().and_then(|env| {
+        env.iter()
+            .filter_map(serde_json::Value::as_str)
+            .find_map(|entry| entry.strip_prefix("PATH="))
+            .map(str::to_owned)
+    });
+    let working_dir = config["WorkingDir"]
+        .as_str()
+        .filter(|dir| !dir.is_empty())
+        .map(str::to_owned);
+    (path, working_dir)
+}
+
+/// Checks every bootstrap (the caller decides what an error finding means). With `local_base`
+/// (a base whose layers are on this machine), bootstraps that need something from the base
+/// (dynamic ELFs, scripts) are checked against its files, its own `libc.so.6` and its config's
+/// `PATH`; otherwise against what `facts` knows (the catalog's glibc, loaders and `PATH`).
 pub fn check_bootstraps(
     bootstraps: &[Bootstrap],
-    base_name: &str,
-    known_glibc: Option<&BaseGlibc>,
+    facts: &BaseFacts,
     local_base: Option<&ResolvedBase>,
     skip: &[CheckName],
 ) -> Result<Vec<Finding>> {
     let mut findings = Vec::new();
     for bootstrap in bootstraps {
+        let architecture = bootstrap.architecture;
         let filesystem = match local_base {
-            Some(base) if !bootstrap.is_static() => Some(scan_base(base, bootstrap.architecture)?),
+            Some(base) if !bootstrap.is_static() => scan_base(base, architecture)?,
             _ => None,
         };
         let found_glibc = filesystem.as_ref().and_then(glibc_in_filesystem);
+        let (path, working_dir) = match (local_base, &facts.catalog) {
+            (Some(base), _) => base
+                .images
+                .get(&architecture)
+                .map(|image| config_path_and_working_dir(&image.config_raw))
+                .unwrap_or_default(),
+            (None, Some(entry)) => (
+                entry.env("PATH").map(str::to_owned),
+                Some(entry.working_dir().to_owned()),
+            ),
+            (None, None) => (None, None),
+        };
+        let path = facts.path.clone().or(path);
+        let interpreters = match (local_base, &facts.catalog) {
+            (None, Some(entry)) => entry
+                .interpreters
+                .get(architecture.oci_name())
+                .map(Vec::as_slice),
+            _ => None,
+        };
         let knowledge = BaseKnowledge {
-            name: base_name,
-            glibc: known_glibc.or(found_glibc.as_ref()),
+            name: &facts.name,
+            glibc: facts.glibc.as_ref().or(found_glibc.as_ref()),
             filesystem: filesystem.as_ref(),
+            interpreters,
+            path: path.as_deref(),
+            working_dir: working_dir.as_deref(),
+            added: &facts.added,
         };
         findings.extend(check_bootstrap(bootstrap, knowledge, skip));
     }
@@ -86,8 +190,9 @@ pub fn layers_are_local(base: &ResolvedBase) -> bool {
 }
 
 /// Streams the base's layers for one architecture into a file tree, keeping the head of any
-/// `libc.so.6` so its glibc can be read.
-pub fn scan_base(base: &ResolvedBase, architecture: Architecture) -> Result<Filesystem> {
+/// `libc.so.6` so its glibc can be read. `None` when a layer's compression cannot be read here
+/// (zstd): the base's files are then unknown, not empty.
+pub fn scan_base(base: &ResolvedBase, architecture: Architecture) -> Result<Option<Filesystem>> {
     let image = &base.images[&architecture];
     let mut filesystem = Filesystem::default();
     // The file itself, whichever name it has (on AL2 `libc.so.6` links to `libc-2.26.so`).
@@ -101,7 +206,7 @@ pub fn scan_base(base: &ResolvedBase, architecture: Architecture) -> Result<File
             OCI_LAYER_GZIP | DOCKER_LAYER_GZIP => LayerCompression::Gzip,
             OCI_LAYER_TAR => LayerCompression::None,
             // Anything else (zstd) cannot be read here; the base's files stay unknown.
-            _ => return Ok(Filesystem::default()),
+            _ => return Ok(None),
         };
         let unreadable = |error: std::io::Error| {
             Error::base(format!(
@@ -115,7 +220,7 @@ pub fn scan_base(base: &ResolvedBase, architecture: Architecture) -> Result<File
             .apply_layer(reader, compression, &capture)
             .map_err(unreadable)?;
     }
-    Ok(filesystem)
+    Ok(Some(filesystem))
 }
 
 /// The glibc the base's own `libc.so.6` defines, if it has one.

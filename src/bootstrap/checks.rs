@@ -2,16 +2,21 @@
 //!
 //! - `architecture`: an ELF's machine matches the architecture it was given as;
 //! - `glibc`: a dynamically linked bootstrap needs no newer glibc than the base ships;
-//! - `interpreter`: the ELF interpreter or `#!` program exists in the base (checked when the
-//!   base's layers are at hand).
+//! - `interpreter`: the ELF program interpreter (dynamic loader) or the program a `#!` line runs
+//!   exists in the base: checked against its files when its layers are on this machine, and for
+//!   ELF loaders against the catalog's list when the base is a catalog base. A `#!/usr/bin/env
+//!   NAME` line is followed as `execve` and `env` follow it: `env` must exist, and NAME is looked
+//!   up on the image's `PATH`. Whichever form the line takes, a program the base's files lack is
+//!   an `error` (the kernel or `env` fails with "No such file or directory" at every start).
 //!
 //! Each check yields [`Finding`]s; an `error` one fails the command. A missing execute bit is not
 //! a check: the layer always gets 0755, and an `info` finding says so.
 
 use clap::ValueEnum;
 
-use super::elf::Linkage;
+use super::elf::{DynamicNeeds, Linkage};
 use super::glibc::GlibcVersion;
+use super::shebang::{DEFAULT_PATH, Program, Shebang, find_on_path};
 use super::{Bootstrap, BootstrapKind};
 use crate::error::{Error, Result};
 use crate::findings::{Finding, Level};
@@ -51,6 +56,18 @@ pub struct BaseKnowledge<'a> {
     pub glibc: Option<&'a BaseGlibc>,
     /// The base's files, when its layers could be read.
     pub filesystem: Option<&'a Filesystem>,
+    /// The program interpreters (dynamic loaders) the base has for the bootstrap's
+    /// architecture, when known without its files (the catalog's `interpreters`).
+    pub interpreters: Option<&'a [String]>,
+    /// The image's `PATH` (its config's `Env`), where `#!/usr/bin/env NAME` finds NAME;
+    /// [`DEFAULT_PATH`] when the config sets none.
+    pub path: Option<&'a str>,
+    /// The image's working directory (an empty `PATH` entry or a relative `#!` program is
+    /// relative to it); `/` when unset.
+    pub working_dir: Option<&'a str>,
+    /// Absolute paths the command itself adds beside the bootstrap (`--include`): a loader or
+    /// interpreter shipped with the function is there whatever the base has.
+    pub added: &'a [String],
 }
 
 /// Runs every check on `bootstrap`, skipping those in `skip`.
@@ -135,17 +152,23 @@ pub fn check_bootstrap(
 fn describe_linkage(linkage: &Linkage) -> String {
     match linkage {
         Linkage::Static => "statically linked".into(),
-        Linkage::Dynamic(needs) => {
+        Linkage::Dynamic(DynamicNeeds {
+            interpreter,
+            libraries: Err(_),
+        }) => format!("dynamically linked (interpreter {interpreter}; its needs cannot be read)"),
+        Linkage::Dynamic(DynamicNeeds {
+            interpreter,
+            libraries: Ok(libraries),
+        }) => {
             let mut text = format!(
-                "dynamically linked (interpreter {}; NEEDED {}",
-                needs.interpreter,
-                if needs.needed.is_empty() {
+                "dynamically linked (interpreter {interpreter}; NEEDED {}",
+                if libraries.needed.is_empty() {
                     "nothing".to_owned()
                 } else {
-                    needs.needed.join(", ")
+                    libraries.needed.join(", ")
                 }
             );
-            if let Some(glibc) = &needs.glibc {
+            if let Some(glibc) = &libraries.glibc {
                 text.push_str(&format!("; newest glibc version GLIBC_{}", glibc.version));
             }
             text + ")"
@@ -166,13 +189,31 @@ fn glibc_finding(bootstrap: &Bootstrap, linkage: &Linkage, base: &BaseKnowledge)
         }
         Linkage::Dynamic(needs) => needs,
     };
-    let Some(need) = &needs.glibc else {
+    let libraries = match &needs.libraries {
+        Ok(libraries) => libraries,
+        Err(problem) => {
+            return finding(
+                Level::Warning,
+                format!(
+                    "{path} is dynamically linked (interpreter {}), but what it needs from the base \
+                     cannot be read: {problem}; its libraries and glibc version were not checked",
+                    needs.interpreter
+                ),
+            )
+            .hint("rebuild it (a packer or a damaged copy can leave the dynamic segment unreadable), and check it with readelf -d and readelf -V");
+        }
+    };
+    let Some(need) = &libraries.glibc else {
         return finding(
             Level::Info,
             format!(
                 "{path} is dynamically linked ({}; needs {}) but asks for no GLIBC_ symbol versions",
                 needs.interpreter,
-                needs.needed.join(", ")
+                if libraries.needed.is_empty() {
+                    "no libraries".to_owned()
+                } else {
+                    libraries.needed.join(", ")
+                }
             ),
         );
     };
@@ -215,55 +256,165 @@ fn glibc_finding(bootstrap: &Bootstrap, linkage: &Linkage, base: &BaseKnowledge)
     }
 }
 
-/// The ELF interpreter or `#!` program must exist in the base; only checked when its files are
-/// known.
+/// The ELF interpreter or the `#!` program must exist in the base. ELF loaders are checked
+/// against the base's files, else the catalog's list; scripts only against the base's files.
 fn interpreter_finding(bootstrap: &Bootstrap, base: &BaseKnowledge) -> Option<Finding> {
-    let filesystem = base.filesystem?;
+    match &bootstrap.kind {
+        BootstrapKind::Elf(elf) => match &elf.linkage {
+            Linkage::Static => None,
+            Linkage::Dynamic(needs) => elf_interpreter_finding(bootstrap, &needs.interpreter, base),
+        },
+        BootstrapKind::Script { shebang } => script_interpreter_finding(bootstrap, shebang, base),
+    }
+}
+
+/// musl's dynamic loaders are `/lib/ld-musl-ARCH.so.1` (musl's `ldso` install path).
+fn is_musl_loader(interpreter: &str) -> bool {
+    interpreter
+        .rsplit('/')
+        .next()
+        .is_some_and(|name| name.starts_with("ld-musl-"))
+}
+
+fn elf_interpreter_finding(
+    bootstrap: &Bootstrap,
+    interpreter: &str,
+    base: &BaseKnowledge,
+) -> Option<Finding> {
     let path = bootstrap.path.display();
     let architecture = Some(bootstrap.architecture);
-    let (program, level, what) = match &bootstrap.kind {
-        BootstrapKind::Elf(elf) => match &elf.linkage {
-            Linkage::Static => return None,
-            Linkage::Dynamic(needs) => (needs.interpreter.clone(), Level::Error, "ELF interpreter"),
-        },
-        BootstrapKind::Script { interpreter } => (
-            interpreter
-                .split_whitespace()
-                .next()
-                .unwrap_or_default()
-                .to_owned(),
-            Level::Warning,
-            "script interpreter",
+    let added = base.added.iter().any(|path| path == interpreter);
+    let (present, known_from) = match (base.filesystem, base.interpreters) {
+        _ if added => (true, String::new()),
+        (Some(filesystem), _) => (filesystem.exists(interpreter), String::new()),
+        (None, Some(loaders)) => (
+            loaders.iter().any(|loader| loader == interpreter),
+            format!(
+                " (per the base-image catalog it has {})",
+                loaders.join(", ")
+            ),
         ),
+        (None, None) => return None,
     };
-    if filesystem.exists(&program) {
+    if present {
         return Some(Finding::new(
             "interpreter",
             architecture,
             Level::Info,
-            format!(
-                "the {what} {program} of {path} is in the base {}",
-                base.name
-            ),
+            if added {
+                format!("the ELF interpreter {interpreter} of {path} is added beside it")
+            } else {
+                format!(
+                    "the ELF interpreter {interpreter} of {path} is in the base {}",
+                    base.name
+                )
+            },
         ));
     }
+    let musl = if is_musl_loader(interpreter) {
+        " It is musl's dynamic loader (the binary was linked dynamically against musl, as on \
+         Alpine or with musl-gcc); AWS base images have only glibc."
+    } else {
+        ""
+    };
+    let hint = if is_musl_loader(interpreter) {
+        format!(
+            "link it statically: musl-gcc -static; Rust: --target {arch}-unknown-linux-musl is static by \
+             default (or RUSTFLAGS=\"-C target-feature=+crt-static\"); Go: CGO_ENABLED=0. Or ship the loader \
+             and its libraries with the function (--include) and point the binary at them (link with \
+             -Wl,--dynamic-linker=/var/task/lib/{loader}, or patchelf --set-interpreter)",
+            loader = interpreter.rsplit('/').next().unwrap_or(interpreter),
+            arch = bootstrap
+                .architecture
+                .elf_machine_name()
+                .replace("x86-64", "x86_64"),
+        )
+    } else {
+        "link it statically (Go: CGO_ENABLED=0; Rust: a *-unknown-linux-musl target), ship this \
+         dynamic loader with the function, or use a base that has it"
+            .to_owned()
+    };
     Some(
         Finding::new(
             "interpreter",
             architecture,
-            level,
+            Level::Error,
             format!(
-                "the {what} {program} of {path} is not in the base {}; Lambda could not start it",
+                "the ELF interpreter {interpreter} of {path} is not in the base {}{known_from}; Lambda could \
+                 not start it (the kernel fails with \"No such file or directory\").{musl}",
                 base.name
             ),
         )
-        .hint(match &bootstrap.kind {
-            BootstrapKind::Elf(_) => "build it static, or use a base that has this dynamic linker",
-            BootstrapKind::Script { .. } => {
-                "use an interpreter the base has (e.g. #!/bin/sh), or a base that has it"
-            }
-        }),
+        .hint(hint),
     )
+}
+
+/// The program a `#!` line runs, found as the kernel and `env` find it: a relative path is
+/// relative to the working directory; `#!/usr/bin/env NAME` needs `env`, then NAME on `PATH`.
+fn script_interpreter_finding(
+    bootstrap: &Bootstrap,
+    shebang: &Shebang,
+    base: &BaseKnowledge,
+) -> Option<Finding> {
+    let filesystem = base.filesystem?;
+    let path = bootstrap.path.display();
+    let architecture = Some(bootstrap.architecture);
+    let working_dir = base.working_dir.unwrap_or("/");
+    let absolute = |program: &str| {
+        if program.starts_with('/') {
+            program.to_owned()
+        } else {
+            format!("{}/{program}", working_dir.trim_end_matches('/'))
+        }
+    };
+    let exists = |candidate: &str| {
+        base.added.iter().any(|path| path == candidate) || filesystem.exists(candidate)
+    };
+    let line = shebang.line();
+    // (what the program is called in messages, where it was found)
+    let (described, found) = match shebang.program() {
+        Program::Path(program) => (
+            program.to_owned(),
+            filesystem
+                .exists(&absolute(program))
+                .then(|| absolute(program)),
+        ),
+        Program::OnPath { env, .. } if !filesystem.exists(&absolute(env)) => {
+            (format!("{env} (from `{line}`)"), None)
+        }
+        Program::OnPath { env, name } => {
+            let search = base.path.unwrap_or(DEFAULT_PATH);
+            (
+                format!("{name} (from `{line}`: {env} looks it up on PATH={search})"),
+                find_on_path(name, search, working_dir, exists),
+            )
+        }
+    };
+    Some(match found {
+        Some(found) => Finding::new(
+            "interpreter",
+            architecture,
+            Level::Info,
+            format!(
+                "the script interpreter {described} of {path} is in the base {} at {found}",
+                base.name
+            ),
+        ),
+        None => Finding::new(
+            "interpreter",
+            architecture,
+            Level::Error,
+            format!(
+                "the script interpreter {described} of {path} is not in the base {}; Lambda could not \
+                 start it (\"No such file or directory\")",
+                base.name
+            ),
+        )
+        .hint(
+            "use an interpreter the base has (e.g. #!/bin/sh), add the interpreter to the image, or use a \
+             base that has it (--skip-checks interpreter if the image gets it another way)",
+        ),
+    })
 }
 
 /// Fails with the error findings, if there are any: the first one's message and hint, then the

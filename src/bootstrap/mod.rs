@@ -22,6 +22,7 @@ use object::read::ReadCache;
 use crate::error::{Error, ErrorKind, IoContext, Result};
 use crate::platform::Architecture;
 use elf::ElfFacts;
+use shebang::{LINE_LIMIT, Shebang};
 
 /// A bootstrap that is code Lambda can exec; [`checks`] decide whether it suits the image.
 #[derive(Clone, Debug)]
@@ -47,8 +48,9 @@ impl Bootstrap {
 pub enum BootstrapKind {
     /// A 64-bit little-endian ELF executable (or PIE).
     Elf(ElfFacts),
-    /// A `#!` script; the architecture was stated by the user.
-    Script { interpreter: String },
+    /// A `#!` script whose line the kernel can use (no carriage return, an interpreter named);
+    /// the architecture was stated by the user.
+    Script { shebang: Shebang },
 }
 
 /// Inspects one `--bootstrap` argument.
@@ -103,15 +105,20 @@ pub fn inspect(spec: &BootstrapSpec) -> Result<Bootstrap> {
             BootstrapKind::Elf(facts),
         )
     } else if start.starts_with(b"#!") {
-        let interpreter = script_interpreter(path)?;
+        let shebang = read_shebang(path)?;
         let Some(architecture) = spec.architecture else {
             return Err(Error::bootstrap(format!(
-                "bootstrap {} is a script ({interpreter}), so its architecture cannot be read from it",
-                path.display()
+                "bootstrap {} is a script ({}), so its architecture cannot be read from it",
+                path.display(),
+                shebang.line().trim_start_matches("#!")
             ))
-            .hint(format!("state it: --bootstrap amd64={} or --bootstrap arm64={}", path.display(), path.display())));
+            .hint(format!(
+                "state it: --bootstrap amd64={} or --bootstrap arm64={}",
+                path.display(),
+                path.display()
+            )));
         };
-        (architecture, BootstrapKind::Script { interpreter })
+        (architecture, BootstrapKind::Script { shebang })
     } else {
         return Err(Error::bootstrap(format!(
             "bootstrap {} is neither an ELF executable nor a #! script, so Lambda could not run it",
@@ -129,13 +136,19 @@ pub fn inspect(spec: &BootstrapSpec) -> Result<Bootstrap> {
     })
 }
 
-/// The interpreter named on a script's `#!` line.
-fn script_interpreter(path: &Path) -> Result<String> {
-    let mut first_line = Vec::new();
+/// A script's `#!` line as the kernel reads it (its first [`LINE_LIMIT`] bytes); a line the
+/// kernel cannot use (a Windows line ending, no interpreter) is refused here, by every command
+/// that takes a bootstrap.
+fn read_shebang(path: &Path) -> Result<Shebang> {
+    let mut head = Vec::new();
     File::open(path)
-        .and_then(|file| file.take(512).read_to_end(&mut first_line))
+        .and_then(|file| file.take(LINE_LIMIT as u64).read_to_end(&mut head))
         .path_context(ErrorKind::Bootstrap, "read bootstrap", path)?;
-    let line = first_line.split(|&b| b == b'\n').next().unwrap_or_default();
-    let line = String::from_utf8_lossy(&line[2..]);
-    Ok(line.trim().to_owned())
+    Shebang::parse(&head).map_err(|problem| {
+        let shown = path.display().to_string();
+        Error::bootstrap(format!(
+            "bootstrap {shown} {problem}; Lambda could not start it"
+        ))
+        .hint(problem.hint().replace("FILE", &shown))
+    })
 }

@@ -2,7 +2,9 @@
 //! will really run (`#!/usr/bin/env NAME` looks NAME up on `PATH`).
 //!
 //! The kernel's rules (fs/binfmt_script.c, Linux 5.1 and later): the line is the bytes after `#!`
-//! up to the first `\n`, at most [`LINE_LIMIT`] bytes; spaces and tabs around the interpreter are
+//! up to the first `\n` within the first [`LINE_LIMIT`] bytes (without one, the last of those
+//! bytes is dropped, and an interpreter not followed by a blank or the end of the file is
+//! refused as truncated); spaces and tabs around the interpreter are
 //! dropped; the interpreter ends at the first space or tab; whatever follows, trimmed of spaces
 //! and tabs, is passed as **one** argument. A carriage return is an ordinary byte to the kernel,
 //! so a Windows line ending makes the interpreter `/bin/sh\r`, which does not exist.
@@ -78,12 +80,21 @@ impl Shebang {
     /// Parses the first bytes of a file that starts with `#!`. `head` needs only the first line.
     pub fn parse(head: &[u8]) -> Result<Shebang, ShebangProblem> {
         let head = head.strip_prefix(b"#!").unwrap_or(head);
+        let blank = |b: &u8| *b == b' ' || *b == b'\t';
+        // The kernel looks for `\n` in all LINE_LIMIT bytes it read.
         let within = &head[..head.len().min(LINE_LIMIT - 2)];
         let (line, ended) = match within.iter().position(|&b| b == b'\n') {
             Some(end) => (&within[..end], true),
-            None => (within, head.len() < LINE_LIMIT - 2),
+            None => {
+                // No line end: the last byte read becomes the line's terminating NUL, and the
+                // interpreter is whole only when a blank, or the end of a shorter file (read as
+                // NUL padding), follows it within the bytes read.
+                let line = &within[..within.len().min(LINE_LIMIT - 3)];
+                let short_file = head.len() < LINE_LIMIT - 2;
+                let blank_after = within.iter().skip_while(|b| blank(b)).any(blank);
+                (line, short_file || blank_after)
+            }
         };
-        let blank = |b: &u8| *b == b' ' || *b == b'\t';
         let start = line.iter().position(|b| !blank(b)).unwrap_or(line.len());
         let end = line
             .iter()
@@ -222,20 +233,61 @@ mod tests {
         );
         let long = format!("#!/{}", "a".repeat(LINE_LIMIT));
         assert_eq!(parse(&long).unwrap_err(), ShebangProblem::TooLong);
-        // Exactly at the limit with no newline but a short interpreter: the argument is cut, as
-        // Linux cuts it, and the script still runs.
+        // Past the limit with no newline but a short interpreter: the argument is cut, as Linux
+        // cuts it (the 256th byte becomes the terminating NUL), and the script still runs.
         let long_argument = format!("#!/bin/sh -{}", "x".repeat(LINE_LIMIT));
         let cut = parse(&long_argument).unwrap();
         assert_eq!(cut.interpreter, "/bin/sh");
         assert_eq!(
             cut.argument.unwrap().len(),
-            LINE_LIMIT - 2 - "/bin/sh ".len()
+            LINE_LIMIT - 3 - "/bin/sh ".len()
         );
         // A short file without a newline is a whole line.
         assert_eq!(
             parse("#!/bin/sh -e").unwrap().argument.as_deref(),
             Some("-e")
         );
+    }
+
+    #[test]
+    fn an_interpreter_reaching_the_end_of_the_bytes_read_is_truncated_unless_the_file_ends() {
+        // `#!/aaa...` with no blank and no newline: whole when the file ends within the 255
+        // bytes the kernel keeps (the rest of its buffer is NUL padding), truncated at 256.
+        let interpreter = |total: usize| format!("#!/{}", "a".repeat(total - 3));
+        let whole = parse(&interpreter(LINE_LIMIT - 1)).unwrap();
+        assert_eq!(whole.interpreter.len(), LINE_LIMIT - 3);
+        assert_eq!(whole.argument, None);
+        assert_eq!(
+            parse(&interpreter(LINE_LIMIT)).unwrap_err(),
+            ShebangProblem::TooLong
+        );
+        assert_eq!(
+            parse(&interpreter(LINE_LIMIT + 40)).unwrap_err(),
+            ShebangProblem::TooLong
+        );
+        // A newline just past the bytes read is not seen: the argument is cut.
+        let newline_past = format!(
+            "#!/bin/sh -{}\n",
+            "x".repeat(LINE_LIMIT - 2 - "/bin/sh -".len())
+        );
+        assert_eq!(
+            parse(&newline_past).unwrap().argument.unwrap().len(),
+            LINE_LIMIT - 3 - "/bin/sh ".len()
+        );
+        // A blank as the last byte read still ends the interpreter.
+        let blank_last = format!("{} x", interpreter(LINE_LIMIT - 1));
+        let parsed = parse(&blank_last).unwrap();
+        assert_eq!(parsed.interpreter.len(), LINE_LIMIT - 3);
+        assert_eq!(parsed.argument, None);
+        // A newline as the last byte read ends the line there.
+        let newline_last = format!("{}\nrest", interpreter(LINE_LIMIT - 1));
+        assert_eq!(
+            parse(&newline_last).unwrap().interpreter.len(),
+            LINE_LIMIT - 3
+        );
+        // Half the limit is nothing special.
+        let half = interpreter(LINE_LIMIT / 2 + 10);
+        assert_eq!(parse(&half).unwrap().interpreter.len(), LINE_LIMIT / 2 + 8);
     }
 
     #[test]

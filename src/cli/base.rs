@@ -107,6 +107,7 @@ fn list_catalog(json: bool) -> String {
         architectures,
         glibc,
         config,
+        ..
     } in &bases
     {
         let architectures: Vec<&str> = architectures.keys().map(String::as_str).collect();

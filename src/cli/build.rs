@@ -6,7 +6,7 @@ use clap::{Args, ValueEnum};
 
 use super::make_images::{MakeImages, make_images};
 use crate::assemble::ImageSettings;
-use crate::bootstrap::base_knowledge::{check_bootstraps, glibc_without_layers, layers_are_local};
+use crate::bootstrap::base_knowledge::{BaseFacts, check_bootstraps, layers_are_local};
 use crate::bootstrap::checks::enforce;
 use crate::bootstrap::glibc::GlibcVersion;
 use crate::bootstrap::{self, Bootstrap, BootstrapSpec};
@@ -138,18 +138,18 @@ pub fn run(args: &BuildArgs) -> Result<BuildReport> {
 
     let bootstraps = inspect_bootstraps(&args.bootstraps)?;
     // What can be checked before anything is opened or downloaded fails fast.
-    let known_glibc = glibc_without_layers(&args.base, args.base_glibc);
-    let base_name = args.base.to_string();
-    let mut findings = check_bootstraps(
-        &bootstraps,
-        &base_name,
-        known_glibc.as_ref(),
-        None,
-        &args.checks.skip_checks,
-    )?;
+    let contents = layer_contents(args, &bootstraps)?;
+    let env_path = args.env.iter().rev().find(|set| set.key == "PATH");
+    let facts = BaseFacts::without_layers(&args.base, args.base_glibc)
+        .adding(
+            contents
+                .iter()
+                .flat_map(|layer| layer.entries().map(|(path, _)| path)),
+        )
+        .with_path(env_path.map(|set| set.value.clone()));
+    let mut findings = check_bootstraps(&bootstraps, &facts, None, &args.checks.skip_checks)?;
     enforce(&findings)?;
     let architectures: Vec<Architecture> = bootstraps.iter().map(|b| b.architecture).collect();
-    let contents = layer_contents(args, &bootstraps)?;
 
     let targets = check_targets(args, &architectures)?;
     let output = args
@@ -177,13 +177,7 @@ pub fn run(args: &BuildArgs) -> Result<BuildReport> {
         )?,
     };
     if layers_are_local(&base) && !bootstraps.iter().all(Bootstrap::is_static) {
-        findings = check_bootstraps(
-            &bootstraps,
-            &base_name,
-            known_glibc.as_ref(),
-            Some(&base),
-            &args.checks.skip_checks,
-        )?;
+        findings = check_bootstraps(&bootstraps, &facts, Some(&base), &args.checks.skip_checks)?;
         enforce(&findings)?;
     }
     // The includes are the same in every architecture's layer: look at them once.

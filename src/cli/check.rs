@@ -7,7 +7,7 @@
 use clap::Args;
 use serde::Serialize;
 
-use crate::bootstrap::base_knowledge::{check_bootstraps, glibc_without_layers, layers_are_local};
+use crate::bootstrap::base_knowledge::{BaseFacts, check_bootstraps, layers_are_local};
 use crate::bootstrap::glibc::GlibcVersion;
 use crate::bootstrap::{Bootstrap, BootstrapSpec};
 use crate::catalog::DEFAULT_BASE;
@@ -136,7 +136,7 @@ fn check_bootstrap_files(args: &CheckArgs, bootstraps: &[Bootstrap]) -> Result<V
     if bootstraps.is_empty() {
         return Ok(Vec::new());
     }
-    let known_glibc = glibc_without_layers(&args.base, args.base_glibc);
+    let facts = BaseFacts::without_layers(&args.base, args.base_glibc);
     let local_base = match &args.base {
         BaseReference::Local(_) if !bootstraps.iter().all(Bootstrap::is_static) => {
             let architectures: Vec<_> = bootstraps.iter().map(|b| b.architecture).collect();
@@ -150,11 +150,9 @@ fn check_bootstrap_files(args: &CheckArgs, bootstraps: &[Bootstrap]) -> Result<V
         _ => None,
     };
     let local_base = local_base.filter(layers_are_local);
-    let base_name = args.base.to_string();
     check_bootstraps(
         bootstraps,
-        &base_name,
-        known_glibc.as_ref(),
+        &facts,
         local_base.as_ref(),
         &args.checks.skip_checks,
     )

@@ -2,14 +2,16 @@
 //! `provided.al2023` / `provided.al2` runtimes take, checked like `build` checks its bootstraps.
 //!
 //! The order keeps failures cheap: arguments, then the bootstrap's checks against the runtime's
-//! glibc, then the file tree and its unzipped size, and only then the write (see
+//! facts (its catalog entry: glibc, program interpreters, `PATH`; the same checks as `build`),
+//! then the file tree and its unzipped size, and only then the write (see
 //! `crate::package` for what goes in the zip and how).
 
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
-use crate::bootstrap::checks::{BaseGlibc, BaseKnowledge, check_bootstrap, enforce};
+use crate::bootstrap::base_knowledge::{BaseFacts, check_bootstraps};
+use crate::bootstrap::checks::enforce;
 use crate::bootstrap::{self, BootstrapSpec};
 use crate::catalog;
 use crate::error::{Error, Result};
@@ -35,7 +37,8 @@ pub struct ZipArgs {
     #[arg(long = "include", value_name = "SRC:DEST")]
     pub includes: Vec<IncludeSpec>,
 
-    /// The Lambda runtime the package is for; its glibc is what the bootstrap is checked against.
+    /// The Lambda runtime the package is for; the bootstrap is checked against its glibc and
+    /// program interpreters, as `build` checks against the same base image.
     #[arg(long, value_enum, default_value = "provided.al2023")]
     pub runtime: Runtime,
 
@@ -69,15 +72,11 @@ impl Runtime {
         }
     }
 
-    /// The glibc the runtime ships, from the catalog entry of its base image.
-    fn glibc(self) -> Result<BaseGlibc> {
+    /// What the runtime offers a bootstrap: the catalog entry of its base image.
+    fn facts(self) -> Result<BaseFacts> {
         let entry = catalog::by_name(self.name())
             .ok_or_else(|| Error::failure(format!("{} is not in the catalog", self.name())))?;
-        let version = entry.glibc.parse().map_err(Error::failure)?;
-        Ok(BaseGlibc {
-            version,
-            source: format!("{} in the base-image catalog", entry.name),
-        })
+        Ok(BaseFacts::of_catalog(entry))
     }
 }
 
@@ -86,16 +85,21 @@ pub fn run(args: &ZipArgs) -> Result<ZipReport> {
     let timestamp = zip_timestamp(BuildTimestamp::from_environment()?.seconds)?;
     let spec = one_bootstrap(&args.bootstraps)?;
     let bootstrap = bootstrap::inspect(spec)?;
-    let glibc = args.runtime.glibc()?;
-    let runtime = BaseKnowledge {
-        name: args.runtime.name(),
-        glibc: Some(&glibc),
-        filesystem: None,
-    };
-    let mut findings = check_bootstrap(&bootstrap, runtime, &args.checks.skip_checks);
+    let contents = PackageContents::new(&bootstrap.path, bootstrap.size, &args.includes)?;
+    // Package entries are named relative to the task root, where Lambda unpacks them.
+    let packaged = contents
+        .entries()
+        .iter()
+        .map(|(name, _)| format!("{TASK_ROOT}/{name}"));
+    let runtime = args.runtime.facts()?.adding(packaged);
+    let mut findings = check_bootstraps(
+        std::slice::from_ref(&bootstrap),
+        &runtime,
+        None,
+        &args.checks.skip_checks,
+    )?;
     enforce(&findings)?;
 
-    let contents = PackageContents::new(&bootstrap.path, bootstrap.size, &args.includes)?;
     check_unzipped_size(contents.unzipped_size())?;
     let written = write_zip(&contents, timestamp, &args.output)?;
     findings.extend(contents.findings().iter().cloned());

@@ -79,7 +79,10 @@ mod tests {
         assert!(check_runs_here(&elf(host)).is_ok());
         let script = Bootstrap {
             kind: BootstrapKind::Script {
-                interpreter: "/bin/sh".into(),
+                shebang: crate::bootstrap::shebang::Shebang {
+                    interpreter: "/bin/sh".into(),
+                    argument: None,
+                },
             },
             ..elf(foreign)
         };
