@@ -309,11 +309,15 @@ impl<'a> Checker<'a> {
         if program.starts_with('/') {
             return Some(program.to_owned());
         }
-        let (found, searched) = if program.contains('/') {
+        let (found, searched, not_found) = if program.contains('/') {
             let path = self.absolute(program);
             (
                 self.is_file(&path).then_some(path),
                 format!("the working directory {}", self.working_dir),
+                format!(
+                    "the working directory {} has no such file",
+                    self.working_dir
+                ),
             )
         } else {
             let found = shebang::find_on_path(
@@ -322,10 +326,9 @@ impl<'a> Checker<'a> {
                 &self.working_dir,
                 |candidate| self.is_file(candidate),
             );
-            (
-                found,
-                format!("{} ({})", self.path_source, self.path_variable),
-            )
+            let searched = format!("{} ({})", self.path_source, self.path_variable);
+            let not_found = format!("no directory of {searched} has it");
+            (found, searched, not_found)
         };
         match found {
             Some(path) => {
@@ -347,7 +350,7 @@ impl<'a> Checker<'a> {
                     "entrypoint",
                     Level::Error,
                     format!(
-                        "the entrypoint `{program}` is not an absolute path, and {searched} has no such file; \
+                        "the entrypoint `{program}` is not an absolute path, and {not_found}; \
                          Lambda could not start the function"
                     ),
                 )
