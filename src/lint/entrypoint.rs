@@ -90,16 +90,6 @@ impl Command {
             .or(self.cmd.first())
             .map(String::as_str)
     }
-
-    /// The file names whose first bytes the layer scan should keep whatever their mode (every
-    /// executable's are kept anyway).
-    pub fn paths_to_read(&self) -> Vec<String> {
-        let mut names = vec!["bootstrap".to_owned()];
-        if let Some(program) = self.program() {
-            names.push(program.rsplit('/').next().unwrap_or(program).to_owned());
-        }
-        names
-    }
 }
 
 /// Of the first bytes read of a file, how many are worth keeping: a `#!` line up to its newline
@@ -378,10 +368,10 @@ impl<'a> Checker<'a> {
                     Err(LookupError::Missing(missing))
                         if missing.trim_end_matches('/') != path.trim_end_matches('/') =>
                     {
-                        format!(" ({missing} is not)")
+                        format!(": there is no {missing}")
                     }
                     Err(error @ (LookupError::NotADirectory(_) | LookupError::TooManyLinks)) => {
-                        format!(" ({error})")
+                        format!(": {error}")
                     }
                     _ => String::new(),
                 };
@@ -1161,5 +1151,97 @@ mod tests {
             program_interpreter(&elf(X86_64, Some("/lib/ld.so"))),
             Ok(Some("/lib/ld.so".to_owned()))
         );
+    }
+
+    #[test]
+    fn elf_heads_keep_every_program_header() {
+        let mut three = elf(X86_64, None);
+        three[56..58].copy_from_slice(&3u16.to_le_bytes());
+        three.resize(HEAD_BYTES, 0);
+        assert_eq!(head_to_keep(&three), 64 + 3 * 56);
+    }
+
+    #[test]
+    fn a_path_whose_parents_fail_says_which() {
+        let at = |entrypoint: &str, items: Vec<Item<'static>>| {
+            let found = lint(items, config(&[entrypoint], &[], Some(AWS_PATH)));
+            assert_eq!(levels(&found), [("entrypoint", Level::Error)], "{found:?}");
+            found[0].2.clone()
+        };
+        assert_eq!(
+            at("/opt/app/run", vec![]),
+            "/opt/app/run is not in the image: there is no /opt; Lambda could not start it"
+        );
+        assert!(
+            at(
+                "/var/task/main/run",
+                vec![File("var/task/main", 0o755, static_elf())]
+            )
+            .contains(": /var/task/main is not a directory"),
+        );
+        assert!(at("/var/app/run", vec![Link("var/app", "app")]).contains("loop"));
+    }
+
+    /// Infos too, as `(check, level)`.
+    fn all_levels(items: Vec<Item>) -> Vec<(&'static str, Level)> {
+        let mut all = base();
+        all.extend(items);
+        let config = config(&["/lambda-entrypoint.sh"], &["bootstrap"], Some(AWS_PATH));
+        check(
+            &Command::from_config(&config),
+            &tree(all),
+            Architecture::Amd64,
+            &config,
+        )
+        .into_iter()
+        .map(|finding| (finding.check, finding.level))
+        .collect()
+    }
+
+    #[test]
+    fn the_architecture_pass_is_said_for_the_program_itself_only() {
+        // /lambda-entrypoint.sh's /bin/sh is an ELF too, but only the bootstrap's pass is said.
+        assert_eq!(
+            all_levels(vec![File("var/runtime/bootstrap", 0o755, static_elf())]),
+            [("architecture", Level::Info)]
+        );
+        assert_eq!(
+            all_levels(vec![
+                File("var/task/main", 0o755, static_elf()),
+                Link("var/runtime/bootstrap", "/var/task/main"),
+            ]),
+            [("bootstrap", Level::Info), ("architecture", Level::Info)]
+        );
+    }
+
+    #[test]
+    fn interpreters_that_run_themselves_end_in_eloop() {
+        // env that is itself a script run by env, and a command on PATH that runs itself.
+        for items in [
+            vec![
+                Dir("opt"),
+                Dir("opt/env"),
+                File("opt/env/env", 0o755, b"#!/opt/env/env sh\n".to_vec()),
+                File(
+                    "var/runtime/bootstrap",
+                    0o755,
+                    b"#!/opt/env/env sh\n".to_vec(),
+                ),
+            ],
+            vec![
+                Dir("opt"),
+                Dir("opt/bin"),
+                File("opt/bin/again", 0o755, b"#!/usr/bin/env again\n".to_vec()),
+                File(
+                    "var/runtime/bootstrap",
+                    0o755,
+                    b"#!/usr/bin/env again\n".to_vec(),
+                ),
+            ],
+        ] {
+            let found = bootstrap(items);
+            assert_eq!(levels(&found), [("interpreter", Level::Error)], "{found:?}");
+            assert!(found[0].2.contains("ELOOP"), "{found:?}");
+        }
     }
 }

@@ -168,17 +168,13 @@ fn lint_architecture(
         ))
     })?;
     let command = entrypoint::Command::from_config(&config);
-    let wanted_heads = command.paths_to_read();
     // The head of every file with an execute bit is kept, trimmed to what the checks read (an
     // ELF's headers, a #! line), because a symlink (the bootstrap, the entrypoint, /bin/sh) may
     // name any of them, and the layer that has it is often the biggest: a second pass would read
     // (for a registry image, download) it again. A few hundred bytes per executable is what that
-    // costs; 10,000 executables hold under 10 MB.
-    let read = |path: &str, mode: u32| {
-        let name = path.rsplit('/').next().unwrap_or(path);
-        (mode & 0o111 != 0 || wanted_heads.iter().any(|wanted| wanted == name))
-            .then_some(entrypoint::HEAD_BYTES)
-    };
+    // costs; 10,000 executables hold under 10 MB. A file without an execute bit cannot be
+    // exec'd whatever it holds, so its head is not needed.
+    let read = |_: &str, mode: u32| (mode & 0o111 != 0).then_some(entrypoint::HEAD_BYTES);
     let capture = Capture {
         read: &read,
         keep: &entrypoint::head_to_keep,
