@@ -504,6 +504,35 @@ mod tests {
     }
 
     #[test]
+    fn lookup_says_why_a_path_names_nothing() {
+        let mut filesystem = Filesystem::default();
+        let items = layer(&[
+            Item::Dir("var"),
+            Item::File("var/file", b"x"),
+            Item::Symlink("var/dangling", "/var/gone"),
+            Item::Symlink("var/a", "b"),
+            Item::Symlink("var/b", "a"),
+            Item::Symlink("var/up", "../var/file"),
+        ]);
+        filesystem
+            .apply_layer(items.as_slice(), LayerCompression::None, &capture_nothing)
+            .unwrap();
+        let error = |path| filesystem.lookup(path).map(|(found, _)| found).unwrap_err();
+        assert_eq!(
+            error("/var/dangling"),
+            LookupError::Missing("/var/gone".into())
+        );
+        assert_eq!(error("/opt/x"), LookupError::Missing("/opt".into()));
+        assert_eq!(
+            error("/var/file/x"),
+            LookupError::NotADirectory("/var/file".into())
+        );
+        assert_eq!(error("/var/a"), LookupError::TooManyLinks);
+        assert_eq!(filesystem.lookup("/var/up").unwrap().0, "var/file");
+        assert_eq!(filesystem.resolve("/var/a"), None);
+    }
+
+    #[test]
     fn whiteouts_delete_and_opaque_directories_hide_lower_layers() {
         let mut filesystem = Filesystem::default();
         let lower = layer(&[
