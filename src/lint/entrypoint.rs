@@ -453,6 +453,15 @@ impl<'a> Checker<'a> {
             return None;
         };
         let mode = *mode;
+        // Lambda runs the function as a user that neither owns the file nor is in its group, so
+        // the bits for others count. The kernel runs an ELF others may execute without reading
+        // it; a script's interpreter must also read the script (execve(2), EACCES).
+        let is_script = head.as_deref().is_some_and(|head| head.starts_with(b"#!"));
+        let (needed, what) = if is_script {
+            (0o005, "read and execute")
+        } else {
+            (0o001, "execute")
+        };
         if mode & 0o111 == 0 {
             self.finding(
                 check,
@@ -460,12 +469,12 @@ impl<'a> Checker<'a> {
                 format!("{name} is not executable (mode {mode:o})"),
             )
             .hint = Some("give it mode 0755".to_owned());
-        } else if mode & 0o005 != 0o005 {
+        } else if mode & needed != needed {
             self.finding(
                 check,
                 Level::Error,
                 format!(
-                    "{name} has mode {mode:o}: Lambda runs functions as a non-root user, who cannot read and execute it"
+                    "{name} has mode {mode:o}: Lambda runs functions as a non-root user, who cannot {what} it"
                 ),
             )
             .hint = Some("give it mode 0755".to_owned());
@@ -900,8 +909,24 @@ mod tests {
         let private = bootstrap(vec![File("var/runtime/bootstrap", 0o700, static_elf())]);
         assert_eq!(levels(&private), [("bootstrap", Level::Error)]);
         assert!(private[0].2.contains("non-root"), "{private:?}");
+        // An ELF others may execute runs unread; a script must be read by its interpreter.
         let unreadable = bootstrap(vec![File("var/runtime/bootstrap", 0o711, static_elf())]);
-        assert_eq!(levels(&unreadable), [("bootstrap", Level::Error)]);
+        assert!(unreadable.is_empty(), "{unreadable:?}");
+        let script = bootstrap(vec![File(
+            "var/runtime/bootstrap",
+            0o711,
+            b"#!/bin/sh\n".to_vec(),
+        )]);
+        assert_eq!(levels(&script), [("bootstrap", Level::Error)]);
+        assert!(
+            script[0].2.contains("cannot read and execute it"),
+            "{script:?}"
+        );
+        let group_only = bootstrap(vec![File("var/runtime/bootstrap", 0o750, static_elf())]);
+        assert!(
+            group_only[0].2.contains("cannot execute it"),
+            "{group_only:?}"
+        );
         let plain = bootstrap(vec![File("var/runtime/bootstrap", 0o644, static_elf())]);
         assert_eq!(levels(&plain), [("bootstrap", Level::Error)]);
         assert!(

@@ -1,8 +1,10 @@
 //! `check IMAGE`: linting any image, ours or not, for what Lambda would reject. Per architecture:
 //! the manifest and layer media types, every layer streamed once through [`Filesystem`] (hard
-//! links, missing parent directories, unsafe paths; nothing is extracted to disk), the entrypoint
-//! (exists, executable by a non-root user, not a symlink, the right ELF architecture), and the
-//! uncompressed size against Lambda's 10 GB limit.
+//! links, missing parent directories, unsafe paths; nothing is extracted to disk), what the
+//! entrypoint execs (followed through symlinks, `PATH`, `#!` interpreters and the ELF program
+//! interpreter; executable by a non-root user; the right ELF architecture), and the uncompressed
+//! size against Lambda's 10 GB limit. An image index is reported with the per-architecture
+//! references to deploy: a warning by tag, an error when checked as an ImageUri.
 //!
 //! The rules about the entrypoint are in [`entrypoint`]; this file walks the image.
 
