@@ -237,6 +237,9 @@ struct Checker<'a> {
     path_source: &'static str,
     /// The config's `WorkingDir` (`/` without one): where relative names start.
     working_dir: String,
+    /// The entrypoint already has a warning (not an absolute path): that it is also a link is
+    /// then only noted.
+    entrypoint_warned: bool,
     findings: Vec<Finding>,
 }
 
@@ -269,6 +272,7 @@ impl<'a> Checker<'a> {
                 "Lambda's default PATH (the config sets none)"
             },
             working_dir: working_dir.to_owned(),
+            entrypoint_warned: false,
             findings: Vec::new(),
         }
     }
@@ -322,6 +326,7 @@ impl<'a> Checker<'a> {
         };
         match found {
             Some(path) => {
+                self.entrypoint_warned = true;
                 self.finding(
                     "entrypoint",
                     Level::Warning,
@@ -416,9 +421,14 @@ impl<'a> Checker<'a> {
         if let Some(target) = link_target {
             match role {
                 Role::Entrypoint => {
+                    let level = if self.entrypoint_warned {
+                        Level::Info
+                    } else {
+                        Level::Warning
+                    };
                     self.finding(
                         check,
-                        Level::Warning,
+                        level,
                         format!(
                             "the entrypoint {path} is a symbolic link (to {target}); Lambda follows it as execve does, \
                              and the file it names, {resolved}, is checked"
@@ -987,6 +997,15 @@ mod tests {
                 .contains("no directory of Lambda's default PATH"),
             "{elsewhere:?}"
         );
+        // Found on PATH as a link: one warning, the link only noted.
+        let linked_on_path = lint(
+            vec![
+                File("usr/local/bin/python3.12", 0o755, static_elf()),
+                Link("usr/local/bin/python3", "python3.12"),
+            ],
+            python(Some(AWS_PATH)),
+        );
+        assert_eq!(levels(&linked_on_path), [("entrypoint", Level::Warning)]);
         // A directory named like the program is not a program.
         let directory = lint(vec![Dir("usr/local/bin/python3")], python(Some(AWS_PATH)));
         assert_eq!(levels(&directory), [("entrypoint", Level::Error)]);
