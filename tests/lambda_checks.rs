@@ -1,7 +1,8 @@
 //! Lambda fidelity checks: `build` refusing bootstraps Lambda could not run (wrong architecture,
 //! too-new glibc, missing interpreter) unless told to skip, and `check` linting images: what
-//! `build` writes passes, and hand-made bad images (an index, a hard link, a missing parent
-//! directory, an uncompressed layer, a wrong-architecture bootstrap) are each flagged.
+//! `build` writes passes (an index by tag with a warning naming what to deploy), and hand-made bad
+//! images (a hard link, a missing parent directory, an uncompressed layer, a wrong-architecture
+//! bootstrap) are each flagged.
 
 mod support;
 
@@ -79,9 +80,13 @@ fn finding_levels(report: &Value) -> Vec<(String, String)> {
 }
 
 fn errors_of(report: &Value) -> Vec<String> {
+    of_level(report, "error")
+}
+
+fn of_level(report: &Value, wanted: &str) -> Vec<String> {
     finding_levels(report)
         .into_iter()
-        .filter(|(_, level)| level == "error")
+        .filter(|(_, level)| level == wanted)
         .map(|(check, _)| check)
         .collect()
 }
@@ -143,15 +148,18 @@ fn everything_build_writes_passes_check_and_an_index_is_flagged() {
         let report: Value = serde_json::from_slice(&build.stdout).unwrap();
 
         // A docker-archive has no index, and no manifests: each architecture is its own image.
+        // An index checked by tag is a warning (what to deploy), not an error: `build --tag` then
+        // `check` by that tag is what CI runs.
         let docker = output.starts_with("docker-archive:");
         if !docker {
             let (checked, lint) = check_json(output);
             assert_eq!(
                 checked.status.code(),
-                Some(CHECK_FAILED),
-                "{output}: an index must fail"
+                Some(0),
+                "{output}: an index by tag only warns"
             );
-            assert_eq!(errors_of(&lint), ["index"], "{output}: {lint}");
+            assert_eq!(errors_of(&lint), Vec::<String>::new(), "{output}: {lint}");
+            assert_eq!(of_level(&lint, "warning"), ["index"], "{output}: {lint}");
         }
         let index_hint = if docker {
             String::new()
@@ -205,7 +213,11 @@ fn check_reads_registry_images_and_names_the_digests_to_deploy() {
 
     let cache = format!("--cache-dir={}", path(&dir.path().join("cache")));
     let (checked, lint) = lambda_image_json(&["check", "--json", "-q", &cache, &tag]);
-    assert_eq!(checked.status.code(), Some(CHECK_FAILED));
+    assert_eq!(
+        checked.status.code(),
+        Some(0),
+        "an index by tag only warns: {lint}"
+    );
     let hint = lint["image"]["findings"][0]["hint"].as_str().unwrap();
     let amd64 = report["images"][0]["reference"].as_str().unwrap();
     assert!(amd64.contains("/fn@sha256:"), "{amd64}");

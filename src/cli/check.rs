@@ -1,7 +1,8 @@
 //! `lambda-image check`: lint an image (registry reference, OCI layout or archive) for what Lambda
 //! would reject, and/or check bootstraps against a base without building anything.
 //!
-//! Exit status: 0 when nothing is an error, 1 when a finding is. Failing to read the image at all
+//! Exit status: 0 when nothing is an error, 1 when a finding is (an image index is an error only
+//! when IMAGE names it by digest or with `--image-uri`; by tag it is a warning). Failing to read the image at all
 //! is an ordinary error with its own exit code (4 for a bad image, 6 for a registry).
 
 use clap::Args;
@@ -13,7 +14,7 @@ use crate::bootstrap::{Bootstrap, BootstrapSpec};
 use crate::catalog::DEFAULT_BASE;
 use crate::error::{Error, Result};
 use crate::findings::{Finding, has_errors};
-use crate::lint::{LintReport, lint};
+use crate::lint::{LintOptions, LintReport, lint};
 use crate::reference::BaseReference;
 use crate::registry::{Session, SessionOptions};
 use crate::transport::source::ImageRole;
@@ -50,6 +51,13 @@ pub struct CheckArgs {
 
     #[command(flatten)]
     pub registry: super::RegistryFlags,
+
+    /// Check IMAGE as the ImageUri a function will be given: an image index is then an error
+    /// (Lambda rejects it), as it is when IMAGE names an index by digest. An index named by tag
+    /// (what CI checks after `build --tag`) is a warning listing each architecture's REPO@sha256:...
+    /// to deploy.
+    #[arg(long)]
+    pub image_uri: bool,
 
     /// Print the findings as one JSON object on stdout.
     #[arg(long)]
@@ -122,7 +130,11 @@ pub fn run(args: &CheckArgs) -> Result<CheckReport> {
                 }
                 BaseReference::Local(_) => digest.to_string(),
             };
-            Some(lint(&opened, &deploy_reference)?)
+            let by_digest = matches!(reference, BaseReference::Registry(reference) if reference.digest.is_some());
+            let options = LintOptions {
+                as_image_uri: args.image_uri || by_digest,
+            };
+            Some(lint(&opened, &deploy_reference, options)?)
         }
     };
     Ok(CheckReport {

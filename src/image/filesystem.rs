@@ -5,7 +5,8 @@
 //!
 //! Used by `check` (to lint an image) and by `build` (to see whether a local base has a
 //! bootstrap's interpreter and which glibc it ships). Only metadata is kept, plus the first bytes
-//! of the files a caller asks for.
+//! of the files a caller asks for (by path, or by path and mode: `check` keeps a trimmed head of
+//! every executable, so that a symlink can be followed to whatever file it names).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Read};
@@ -64,6 +65,41 @@ pub struct LayerProblems {
 /// Which files to keep the first bytes of, and how many.
 pub type CaptureRule<'a> = &'a dyn Fn(&str) -> Option<usize>;
 
+/// Which files to keep the first bytes of, by path (relative, `var/runtime/bootstrap`) and tar
+/// mode (permission bits, e.g. `0o755`); and, of the bytes read, how many to keep (e.g. an ELF's
+/// headers only), so that heads of every executable in a large image stay small.
+pub struct Capture<'a> {
+    /// Bytes to read of the file at this path with this mode, or `None`.
+    pub read: &'a dyn Fn(&str, u32) -> Option<usize>,
+    /// How many of the bytes read to keep (at most their length).
+    pub keep: &'a dyn Fn(&[u8]) -> usize,
+}
+
+/// Why a path names nothing after following symlinks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LookupError {
+    /// This path (absolute, links resolved up to it) is in no layer: for a link, its target.
+    Missing(String),
+    /// This path is a file or other non-directory, but the lookup needs a directory there.
+    NotADirectory(String),
+    /// More than 40 symlinks (Linux's `ELOOP`), or a chain of links too long to follow.
+    TooManyLinks,
+}
+
+impl std::fmt::Display for LookupError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LookupError::Missing(path) => write!(f, "{path} is not in the image"),
+            LookupError::NotADirectory(path) => write!(f, "{path} is not a directory"),
+            LookupError::TooManyLinks => write!(
+                f,
+                "its symbolic links loop, or chain more than {MAX_SYMLINK_HOPS} times \
+                 (the kernel fails with ELOOP)"
+            ),
+        }
+    }
+}
+
 /// The tree made by the layers applied so far.
 #[derive(Debug, Default)]
 pub struct Filesystem {
@@ -79,6 +115,23 @@ impl Filesystem {
         blob: impl Read,
         compression: LayerCompression,
         capture: CaptureRule<'_>,
+    ) -> io::Result<LayerProblems> {
+        self.apply_layer_capturing(
+            blob,
+            compression,
+            &Capture {
+                read: &|path, _| capture(path),
+                keep: &<[u8]>::len,
+            },
+        )
+    }
+
+    /// [`Filesystem::apply_layer`], choosing the heads to keep by path and mode.
+    pub fn apply_layer_capturing(
+        &mut self,
+        blob: impl Read,
+        compression: LayerCompression,
+        capture: &Capture<'_>,
     ) -> io::Result<LayerProblems> {
         let reader: Box<dyn Read> = match compression {
             LayerCompression::Gzip => Box::new(GzDecoder::new(blob)),
@@ -132,10 +185,12 @@ impl Filesystem {
                     kind if kind.is_file() => {
                         let mode = header.mode().unwrap_or(0);
                         let size = entry.size();
-                        let head = match capture(&path) {
+                        let head = match (capture.read)(&path, mode) {
                             Some(limit) => {
                                 let mut bytes = Vec::new();
                                 (&mut entry).take(limit as u64).read_to_end(&mut bytes)?;
+                                bytes.truncate((capture.keep)(&bytes));
+                                bytes.shrink_to_fit();
                                 Some(bytes)
                             }
                             None => None,
@@ -175,6 +230,12 @@ impl Filesystem {
 
     /// Follows symlinks (in any component) to what `path` finally names, as the kernel would.
     pub fn resolve(&self, path: &str) -> Option<(String, &Node)> {
+        self.lookup(path).ok()
+    }
+
+    /// [`Filesystem::resolve`], saying why when `path` names nothing: the first missing path, a
+    /// file where a directory should be, or a link loop. The path returned is relative.
+    pub fn lookup(&self, path: &str) -> Result<(String, &Node), LookupError> {
         let mut pending: Vec<&str> = components(path).rev().collect();
         let mut queued = pending.len();
         let mut current = String::new();
@@ -188,13 +249,21 @@ impl Filesystem {
                 }
                 _ => {}
             }
+            if !current.is_empty()
+                && !matches!(self.nodes.get(&current), Some((_, Node::Directory)))
+            {
+                return Err(LookupError::NotADirectory(format!("/{current}")));
+            }
             let candidate = join(&current, component);
-            match self.nodes.get(&candidate).map(|(_, node)| node)? {
+            let Some((_, node)) = self.nodes.get(&candidate) else {
+                return Err(LookupError::Missing(format!("/{candidate}")));
+            };
+            match node {
                 Node::Symlink { target } => {
                     hops += 1;
                     queued += components(target).count();
                     if hops > MAX_SYMLINK_HOPS || queued > MAX_LOOKUP_COMPONENTS {
-                        return None;
+                        return Err(LookupError::TooManyLinks);
                     }
                     if target.starts_with('/') {
                         current.clear();
@@ -204,7 +273,10 @@ impl Filesystem {
                 _ => current = candidate,
             }
         }
-        self.nodes.get(&current).map(|(_, node)| (current, node))
+        match self.nodes.get(&current) {
+            Some((_, node)) => Ok((current, node)),
+            None => Err(LookupError::Missing(format!("/{current}"))),
+        }
     }
 
     /// True when `path` exists after following symlinks.
@@ -429,6 +501,35 @@ mod tests {
                 head: Some(b"#!".to_vec())
             })
         );
+    }
+
+    #[test]
+    fn lookup_says_why_a_path_names_nothing() {
+        let mut filesystem = Filesystem::default();
+        let items = layer(&[
+            Item::Dir("var"),
+            Item::File("var/file", b"x"),
+            Item::Symlink("var/dangling", "/var/gone"),
+            Item::Symlink("var/a", "b"),
+            Item::Symlink("var/b", "a"),
+            Item::Symlink("var/up", "../var/file"),
+        ]);
+        filesystem
+            .apply_layer(items.as_slice(), LayerCompression::None, &capture_nothing)
+            .unwrap();
+        let error = |path| filesystem.lookup(path).map(|(found, _)| found).unwrap_err();
+        assert_eq!(
+            error("/var/dangling"),
+            LookupError::Missing("/var/gone".into())
+        );
+        assert_eq!(error("/opt/x"), LookupError::Missing("/opt".into()));
+        assert_eq!(
+            error("/var/file/x"),
+            LookupError::NotADirectory("/var/file".into())
+        );
+        assert_eq!(error("/var/a"), LookupError::TooManyLinks);
+        assert_eq!(filesystem.lookup("/var/up").unwrap().0, "var/file");
+        assert_eq!(filesystem.resolve("/var/a"), None);
     }
 
     #[test]

@@ -1,22 +1,60 @@
 //! The entrypoint rules: Lambda execs `Entrypoint[0]` (or `Cmd[0]` when there is no Entrypoint)
-//! as a non-root user, so it must be an absolute path to a file (not a symlink) that others may
-//! read and execute, built for the image's architecture. On the provided bases the entrypoint is
-//! `/lambda-entrypoint.sh`, which takes exactly one argument (the handler) and execs
-//! `/var/runtime/bootstrap`, so that file is held to the same rules.
+//! as a non-root user. What it execs is followed the way `execve` follows it, inside the image's
+//! own file tree:
+//!
+//! - a name without a `/` (`python3`) is looked up on the config's `PATH`, as `execvp` does; a
+//!   relative path with a `/` is taken from the config's `WorkingDir`;
+//! - symbolic links, in the file or in its parent directories, are followed to the file they name
+//!   (dangling links and loops are errors);
+//! - the file must be readable and executable by others, and be an ELF for the config's
+//!   architecture or a `#!` script;
+//! - a `#!` script's line must be one the kernel can use (no carriage return: Linux's
+//!   `fs/binfmt_script.c` makes it part of the interpreter's name), and its interpreter (or, for
+//!   `#!/usr/bin/env NAME`, NAME on the config's `PATH`) must be in the image, checked the same way
+//!   in turn, up to Linux's limit of nested interpreters;
+//! - a dynamically linked ELF's program interpreter (`PT_INTERP`, e.g. `/lib64/ld-linux-x86-64.so.2`
+//!   or musl's `/lib/ld-musl-x86_64.so.1`) must be in the image, or the kernel fails the exec with
+//!   "No such file or directory" (`fs/binfmt_elf.c`, `load_elf_binary`).
+//!
+//! Only what surely fails is an error. An entrypoint that is a symbolic link, or that is not an
+//! absolute path but is found, runs on Lambda: AWS's own Dockerfiles for the runtime interface
+//! clients use `ENTRYPOINT [ "/usr/local/bin/python", "-m", "awslambdaric" ]` and
+//! `ENTRYPOINT ["/usr/local/bin/npx", "aws-lambda-ric"]` (both links in their base images; AWS
+//! Lambda Developer Guide, python-image.html and nodejs-image.html, "Using a non-AWS base image";
+//! READMEs of aws/aws-lambda-python-runtime-interface-client and
+//! aws/aws-lambda-nodejs-runtime-interface-client), so those are warnings.
+//!
+//! On the provided bases the entrypoint is `/lambda-entrypoint.sh`, which takes exactly one
+//! argument (the handler) and execs `/var/runtime/bootstrap`, so that file is held to the same
+//! rules.
 
+use object::Endianness;
+use object::elf::{FileHeader64, PT_INTERP};
+use object::read::elf::{FileHeader, ProgramHeader};
 use serde_json::Value;
 
 use crate::bootstrap::elf::read_architecture;
+use crate::bootstrap::shebang::{self, Program, Shebang};
 use crate::findings::{Finding, Level};
-use crate::image::filesystem::{Filesystem, Node};
+use crate::image::filesystem::{Filesystem, LookupError, Node};
 use crate::layer::contents::BOOTSTRAP_PATH;
 use crate::platform::Architecture;
 
-/// How many bytes of an entrypoint are read: enough for an ELF header or a `#!` line.
+/// How many bytes of an executable are read: enough for an ELF header, its program headers and
+/// its `PT_INTERP` path (at offset 0x238 to 0x318 in what gcc, Go and rustc write), or a `#!`
+/// line. [`head_to_keep`] then keeps only the part that is used.
 pub const HEAD_BYTES: usize = 4096;
 
 /// The provided bases' entrypoint.
 const LAMBDA_ENTRYPOINT: &str = "/lambda-entrypoint.sh";
+
+/// The `PATH` Lambda gives a function whose image sets none (AWS Lambda Developer Guide,
+/// "Defined runtime environment variables").
+pub const LAMBDA_DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin/:/bin:/opt/bin";
+
+/// How many interpreters may nest (`#!` script run by a `#!` script ...): Linux's `exec_binprm`
+/// gives up with `ELOOP` past 5.
+const MAX_INTERPRETER_DEPTH: usize = 5;
 
 /// What the config says to run.
 pub struct Command {
@@ -52,15 +90,58 @@ impl Command {
             .or(self.cmd.first())
             .map(String::as_str)
     }
+}
 
-    /// The file names whose first bytes the layer scan should keep.
-    pub fn paths_to_read(&self) -> Vec<String> {
-        let mut names = vec!["bootstrap".to_owned()];
-        if let Some(program) = self.program() {
-            names.push(program.rsplit('/').next().unwrap_or(program).to_owned());
-        }
-        names
+/// Of the first bytes read of a file, how many are worth keeping: a `#!` line up to its newline
+/// (at most [`shebang::LINE_LIMIT`] bytes), an ELF's file header, program headers and
+/// `PT_INTERP` path, nothing of anything else. Keeps the heads of every executable of a large
+/// image small (under 1 KiB for a typical ELF).
+pub fn head_to_keep(head: &[u8]) -> usize {
+    if head.starts_with(b"#!") {
+        let line = &head[..head.len().min(shebang::LINE_LIMIT)];
+        return line
+            .iter()
+            .position(|&byte| byte == b'\n')
+            .map_or(line.len(), |end| end + 1);
     }
+    if head.starts_with(b"\x7fELF") {
+        const ELF64_HEADER: usize = 64;
+        let used = elf_headers_end(head).unwrap_or(ELF64_HEADER);
+        return used.max(ELF64_HEADER).min(head.len());
+    }
+    0
+}
+
+/// Where an ELF's program headers and `PT_INTERP` path end, when they can be read from `head`.
+fn elf_headers_end(head: &[u8]) -> Option<usize> {
+    let header = FileHeader64::<Endianness>::parse(head).ok()?;
+    let endian = header.endian().ok()?;
+    let table_end = usize::try_from(header.e_phoff(endian)).ok()?.checked_add(
+        usize::from(header.e_phnum(endian)) * usize::from(header.e_phentsize(endian)),
+    )?;
+    let mut end = table_end;
+    for segment in header.program_headers(endian, head).ok()? {
+        if segment.p_type(endian) == PT_INTERP {
+            let interp_end = segment
+                .p_offset(endian)
+                .checked_add(segment.p_filesz(endian))?;
+            end = end.max(usize::try_from(interp_end).ok()?);
+        }
+    }
+    Some(end)
+}
+
+/// The program interpreter (`PT_INTERP`) named in an ELF's first bytes: `Ok(None)` for a static
+/// executable, `Err(())` when the program headers or the path lie beyond `head`.
+fn program_interpreter(head: &[u8]) -> Result<Option<String>, ()> {
+    let header = FileHeader64::<Endianness>::parse(head).map_err(drop)?;
+    let endian = header.endian().map_err(drop)?;
+    for segment in header.program_headers(endian, head).map_err(drop)? {
+        if let Some(path) = segment.interpreter(endian, head).map_err(drop)? {
+            return Ok(Some(String::from_utf8_lossy(path).into_owned()));
+        }
+    }
+    Ok(None)
 }
 
 /// Checks the entrypoint (and, behind `/lambda-entrypoint.sh`, the bootstrap) against the tree.
@@ -70,71 +151,75 @@ pub fn check(
     architecture: Architecture,
     config: &Value,
 ) -> Vec<Finding> {
+    let mut checker = Checker::new(filesystem, architecture, config);
     let arch = Some(architecture);
-    let mut findings = Vec::new();
-    let config_architecture = config
-        .get("architecture")
-        .and_then(Value::as_str)
-        .unwrap_or("");
     let Some(program) = command.program() else {
-        findings.push(
+        checker.findings.push(
             Finding::new("entrypoint", arch, Level::Error, "the config sets neither Entrypoint nor Cmd, so Lambda has nothing to run")
                 .hint("build on a Lambda base (its Entrypoint is /lambda-entrypoint.sh), or set an Entrypoint"),
         );
-        return findings;
+        return checker.findings;
     };
-    if !program.starts_with('/') {
-        findings.push(Finding::new(
-            "entrypoint",
-            arch,
-            Level::Error,
-            format!("the entrypoint `{program}` is not an absolute path, which Lambda requires"),
-        ));
-        return findings;
+    let Some(path) = checker.locate_program(program) else {
+        return checker.findings;
+    };
+    if checker
+        .check_executable(Role::Entrypoint, &path, 0)
+        .is_none()
+    {
+        return checker.findings;
     }
-    let Some(kind) = check_executable(
-        "entrypoint",
-        program,
-        filesystem,
-        architecture,
-        config_architecture,
-        &mut findings,
-    ) else {
-        return findings;
-    };
-    if program == LAMBDA_ENTRYPOINT {
-        if command.entrypoint.len() + command.cmd.len() != 2 {
-            findings.push(
+    if path == LAMBDA_ENTRYPOINT {
+        let arguments = command.entrypoint.len() + command.cmd.len() - 1;
+        if arguments != 1 {
+            checker.findings.push(
                 Finding::new(
                     "entrypoint",
                     arch,
                     Level::Error,
                     format!(
-                        "{LAMBDA_ENTRYPOINT} takes exactly one argument (the handler), but Entrypoint + Cmd give it {}; \
-                         it would exit 142",
-                        command.entrypoint.len() + command.cmd.len() - 1
+                        "{LAMBDA_ENTRYPOINT} takes exactly one argument (the handler), but Entrypoint + Cmd give it {arguments}; \
+                         it would exit 142"
                     ),
                 )
                 .hint("set Cmd to one element, e.g. [\"bootstrap\"] (lambda-image build --handler)"),
             );
         }
-        check_executable(
-            "bootstrap",
-            BOOTSTRAP_PATH,
-            filesystem,
-            architecture,
-            config_architecture,
-            &mut findings,
-        );
-    } else if kind == ProgramKind::Script {
-        findings.push(Finding::new(
-            "entrypoint",
-            arch,
-            Level::Info,
-            format!("the entrypoint {program} is a script; what it runs is not checked"),
-        ));
+        checker.check_executable(Role::Bootstrap, BOOTSTRAP_PATH, 0);
     }
-    findings
+    checker.findings
+}
+
+/// Whose file is being checked, for the finding's check name and wording.
+#[derive(Clone, Copy, Debug)]
+enum Role<'a> {
+    Entrypoint,
+    Bootstrap,
+    /// The program a `#!` line (`line`) of the file `of` runs.
+    Interpreter {
+        of: &'a str,
+        line: &'a str,
+    },
+}
+
+impl Role<'_> {
+    fn check(self) -> &'static str {
+        match self {
+            Role::Entrypoint => "entrypoint",
+            Role::Bootstrap => "bootstrap",
+            Role::Interpreter { .. } => "interpreter",
+        }
+    }
+
+    /// How `path` is named at the start of a message.
+    fn name(self, path: &str) -> String {
+        match self {
+            Role::Interpreter { of, line } => {
+                format!("the #! interpreter {path} of {of} (`{line}`)")
+            }
+            _ => path.to_owned(),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -143,85 +228,1064 @@ enum ProgramKind {
     Script,
 }
 
-/// Checks one file Lambda will exec; `None` when it cannot be run at all.
-fn check_executable(
-    check: &'static str,
-    path: &str,
-    filesystem: &Filesystem,
+struct Checker<'a> {
+    filesystem: &'a Filesystem,
     architecture: Architecture,
-    config_architecture: &str,
-    findings: &mut Vec<Finding>,
-) -> Option<ProgramKind> {
-    let arch = Some(architecture);
-    let error = |message: String| Finding::new(check, arch, Level::Error, message);
-    let node = match filesystem.node(path) {
-        None => {
-            findings.push(error(format!("{path} is not in the image")).hint(if check == "bootstrap" {
-                "put the function's executable at /var/runtime/bootstrap (lambda-image build does)"
+    config_architecture: &'a str,
+    /// The `PATH` bare names are looked up on, and where it came from (for messages).
+    path_variable: String,
+    path_source: &'static str,
+    /// The config's `WorkingDir` (`/` without one): where relative names start.
+    working_dir: String,
+    /// The entrypoint already has a warning (not an absolute path): that it is also a link is
+    /// then only noted.
+    entrypoint_warned: bool,
+    findings: Vec<Finding>,
+}
+
+impl<'a> Checker<'a> {
+    fn new(filesystem: &'a Filesystem, architecture: Architecture, config: &'a Value) -> Self {
+        let path = config
+            .pointer("/config/Env")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .filter_map(|variable| variable.strip_prefix("PATH="))
+            .next_back();
+        let working_dir = config
+            .pointer("/config/WorkingDir")
+            .and_then(Value::as_str)
+            .filter(|directory| directory.starts_with('/'))
+            .unwrap_or("/");
+        Self {
+            filesystem,
+            architecture,
+            config_architecture: config
+                .get("architecture")
+                .and_then(Value::as_str)
+                .unwrap_or(""),
+            path_variable: path.unwrap_or(LAMBDA_DEFAULT_PATH).to_owned(),
+            path_source: if path.is_some() {
+                "the config's PATH"
             } else {
-                "set an Entrypoint that exists in the image"
-            }));
-            return None;
+                "Lambda's default PATH (the config sets none)"
+            },
+            working_dir: working_dir.to_owned(),
+            entrypoint_warned: false,
+            findings: Vec::new(),
         }
-        Some(Node::Symlink { target }) if check == "entrypoint" => {
-            findings.push(
-                error(format!(
-                    "{path} is a symlink (to {target}); Lambda requires the entrypoint to be a file"
-                ))
-                .hint("point the Entrypoint at the file itself"),
+    }
+
+    fn finding(&mut self, check: &'static str, level: Level, message: String) -> &mut Finding {
+        self.findings
+            .push(Finding::new(check, Some(self.architecture), level, message));
+        self.findings.last_mut().expect("just pushed")
+    }
+
+    /// `path` made absolute against the working directory.
+    fn absolute(&self, path: &str) -> String {
+        if path.starts_with('/') {
+            path.to_owned()
+        } else {
+            format!("{}/{path}", self.working_dir.trim_end_matches('/'))
+        }
+    }
+
+    /// True when `path` names a regular file after following links (what `execvp` tries).
+    fn is_file(&self, path: &str) -> bool {
+        matches!(self.filesystem.resolve(path), Some((_, Node::File { .. })))
+    }
+
+    /// The absolute path Lambda execs for the program as written, or `None` (with an error)
+    /// when it names nothing. Names that are not absolute get a warning when found.
+    fn locate_program(&mut self, program: &str) -> Option<String> {
+        if program.starts_with('/') {
+            return Some(program.to_owned());
+        }
+        let (found, searched, not_found) = if program.contains('/') {
+            let path = self.absolute(program);
+            (
+                self.is_file(&path).then_some(path),
+                format!("the working directory {}", self.working_dir),
+                format!(
+                    "the working directory {} has no such file",
+                    self.working_dir
+                ),
+            )
+        } else {
+            let found = shebang::find_on_path(
+                program,
+                &self.path_variable,
+                &self.working_dir,
+                |candidate| self.is_file(candidate),
+            );
+            let searched = format!("{} ({})", self.path_source, self.path_variable);
+            let not_found = format!("no directory of {searched} has it");
+            (found, searched, not_found)
+        };
+        match found {
+            Some(path) => {
+                self.entrypoint_warned = true;
+                self.finding(
+                    "entrypoint",
+                    Level::Warning,
+                    format!(
+                        "the entrypoint `{program}` is not an absolute path; Lambda finds it through {searched} \
+                         at {path}, which is checked"
+                    ),
+                )
+                .hint = Some(format!(
+                    "write the absolute path in the Entrypoint ([\"{path}\", ...]) so it does not depend on PATH"
+                ));
+                Some(path)
+            }
+            None => {
+                self.finding(
+                    "entrypoint",
+                    Level::Error,
+                    format!(
+                        "the entrypoint `{program}` is not an absolute path, and {not_found}; \
+                         Lambda could not start the function"
+                    ),
+                )
+                .hint = Some(
+                    "set the Entrypoint to the absolute path of a program in the image".to_owned(),
+                );
+                None
+            }
+        }
+    }
+
+    /// Checks one file Lambda (or the kernel, for an interpreter) will exec; `None` when it
+    /// cannot be run at all.
+    fn check_executable(
+        &mut self,
+        role: Role<'_>,
+        path: &str,
+        depth: usize,
+    ) -> Option<ProgramKind> {
+        let check = role.check();
+        let name = role.name(path);
+        let node = match self.filesystem.node(path) {
+            None => {
+                let why = match self.filesystem.lookup(path) {
+                    Err(LookupError::Missing(missing))
+                        if missing.trim_end_matches('/') != path.trim_end_matches('/') =>
+                    {
+                        format!(": there is no {missing}")
+                    }
+                    Err(error @ (LookupError::NotADirectory(_) | LookupError::TooManyLinks)) => {
+                        format!(": {error}")
+                    }
+                    _ => String::new(),
+                };
+                let hint = match role {
+                    Role::Bootstrap => {
+                        "put the function's executable at /var/runtime/bootstrap (lambda-image build does)"
+                    }
+                    Role::Entrypoint => "set an Entrypoint that exists in the image",
+                    Role::Interpreter { .. } => {
+                        "install the interpreter in the image, or change the #! line to one the image has (e.g. #!/bin/sh)"
+                    }
+                };
+                self.finding(
+                    check,
+                    Level::Error,
+                    format!("{name} is not in the image{why}; Lambda could not start it"),
+                )
+                .hint = Some(hint.to_owned());
+                return None;
+            }
+            Some(node) => node,
+        };
+        let link_target = match node {
+            Node::Symlink { target } => Some(target.as_str()),
+            _ => None,
+        };
+        let (resolved, node) = match self.filesystem.lookup(path) {
+            Ok((resolved, node)) => (format!("/{resolved}"), node),
+            Err(error) => {
+                let target = link_target.unwrap_or_default();
+                self.finding(
+                    check,
+                    Level::Error,
+                    format!(
+                        "{name} is a symbolic link to {target}, but {error}; Lambda could not start it"
+                    ),
+                )
+                .hint = Some("point the link at a file in the image".to_owned());
+                return None;
+            }
+        };
+        if let Some(target) = link_target {
+            match role {
+                Role::Entrypoint => {
+                    let level = if self.entrypoint_warned {
+                        Level::Info
+                    } else {
+                        Level::Warning
+                    };
+                    self.finding(
+                        check,
+                        level,
+                        format!(
+                            "the entrypoint {path} is a symbolic link (to {target}); Lambda follows it as execve does, \
+                             and the file it names, {resolved}, is checked"
+                        ),
+                    )
+                    .hint = Some(format!(
+                        "to depend on no link, set the Entrypoint to {resolved}"
+                    ));
+                }
+                Role::Bootstrap => {
+                    self.finding(
+                        check,
+                        Level::Info,
+                        format!(
+                            "{path} is a symbolic link (to {target}); the file it names, {resolved}, is checked"
+                        ),
+                    );
+                }
+                Role::Interpreter { .. } => {}
+            }
+        }
+        let Node::File { mode, head, .. } = node else {
+            let what = match node {
+                Node::Directory => "a directory",
+                _ => "not a regular file",
+            };
+            self.finding(
+                check,
+                Level::Error,
+                format!("{name} is {what}; Lambda could not start it"),
+            );
+            return None;
+        };
+        let mode = *mode;
+        // Lambda runs the function as a user that neither owns the file nor is in its group, so
+        // the bits for others count. The kernel runs an ELF others may execute without reading
+        // it; a script's interpreter must also read the script (execve(2), EACCES).
+        let is_script = head.as_deref().is_some_and(|head| head.starts_with(b"#!"));
+        let (needed, what) = if is_script {
+            (0o005, "read and execute")
+        } else {
+            (0o001, "execute")
+        };
+        if mode & 0o111 == 0 {
+            self.finding(
+                check,
+                Level::Error,
+                format!("{name} is not executable (mode {mode:o})"),
+            )
+            .hint = Some("give it mode 0755".to_owned());
+        } else if mode & needed != needed {
+            self.finding(
+                check,
+                Level::Error,
+                format!(
+                    "{name} has mode {mode:o}: Lambda runs functions as a non-root user, who cannot {what} it"
+                ),
+            )
+            .hint = Some("give it mode 0755".to_owned());
+        }
+        let Some(head) = head.as_deref() else {
+            // Not executable and not asked for: its mode is the error already reported.
+            return None;
+        };
+        if head.starts_with(b"#!") {
+            self.check_script(path, &name, head, depth);
+            return Some(ProgramKind::Script);
+        }
+        if !head.starts_with(b"\x7fELF") {
+            self.finding(
+                check,
+                Level::Error,
+                format!("{name} is neither an ELF executable nor a #! script"),
             );
             return None;
         }
-        Some(Node::Symlink { .. }) => filesystem.resolve(path).map(|(_, node)| node),
-        Some(node) => Some(node),
-    };
-    let Some(Node::File { mode, head, .. }) = node else {
-        findings.push(error(format!("{path} is not a regular file")));
-        return None;
-    };
-    if mode & 0o111 == 0 {
-        findings.push(
-            error(format!("{path} is not executable (mode {mode:o})")).hint("give it mode 0755"),
-        );
-    } else if mode & 0o005 != 0o005 {
-        findings.push(
-            error(format!(
-                "{path} has mode {mode:o}: Lambda runs functions as a non-root user, who cannot read and execute it"
-            ))
-            .hint("give it mode 0755"),
-        );
+        self.check_elf(role, path, &name, head, depth);
+        Some(ProgramKind::Elf)
     }
-    let head = head.as_deref().unwrap_or_default();
-    if head.starts_with(b"#!") {
-        return Some(ProgramKind::Script);
+
+    /// The architecture and program interpreter of an ELF.
+    fn check_elf(&mut self, role: Role<'_>, path: &str, name: &str, head: &[u8], depth: usize) {
+        let architecture = self.architecture;
+        match read_architecture(head) {
+            Ok(found) if found == architecture => {
+                if depth == 0 {
+                    self.finding(
+                        "architecture",
+                        Level::Info,
+                        format!(
+                            "{path} is an ELF executable for {}, as the config says",
+                            found.elf_machine_name()
+                        ),
+                    );
+                }
+            }
+            Ok(found) => {
+                let config_architecture = self.config_architecture;
+                self.finding(
+                    "architecture",
+                    Level::Error,
+                    format!(
+                        "{name} is an ELF executable for {found} ({}), but the image config says {config_architecture}; \
+                         Lambda would fail at the first invoke with `exec format error`",
+                        found.elf_machine_name()
+                    ),
+                )
+                .hint = Some(format!(
+                    "rebuild the image with a bootstrap compiled for {architecture}"
+                ));
+                return;
+            }
+            Err(problem) => {
+                self.finding(role.check(), Level::Error, format!("{name} {problem}"));
+                return;
+            }
+        }
+        match program_interpreter(head) {
+            Ok(None) => {}
+            Ok(Some(interpreter)) => {
+                if matches!(
+                    self.filesystem.resolve(&interpreter),
+                    Some((_, Node::File { .. }))
+                ) {
+                    return;
+                }
+                let musl = if interpreter.contains("ld-musl") {
+                    " It was linked against musl (e.g. built on Alpine); the AWS bases have only glibc."
+                } else {
+                    ""
+                };
+                self.finding(
+                    "interpreter",
+                    Level::Error,
+                    format!(
+                        "{name} is dynamically linked, and its program interpreter (PT_INTERP) {interpreter} is not in \
+                         the image: the kernel fails the exec with \"No such file or directory\".{musl}"
+                    ),
+                )
+                .hint = Some(
+                    "link it statically (Go: CGO_ENABLED=0; Rust: a musl target or -C target-feature=+crt-static), \
+                     or build it against the C library the image has, or ship that dynamic loader and its libraries"
+                        .to_owned(),
+                );
+            }
+            Err(()) => {
+                self.finding(
+                    "interpreter",
+                    Level::Warning,
+                    format!(
+                        "{name}'s program headers lie beyond its first {HEAD_BYTES} bytes, so whether its program \
+                         interpreter is in the image was not checked"
+                    ),
+                );
+            }
+        }
     }
-    if !head.starts_with(b"\x7fELF") {
-        findings.push(error(format!(
-            "{path} is neither an ELF executable nor a #! script"
-        )));
-        return None;
-    }
-    match read_architecture(head) {
-        Ok(found) if found == architecture => findings.push(Finding::new(
-            "architecture",
-            arch,
-            Level::Info,
-            format!("{path} is an ELF executable for {}, as the config says", found.elf_machine_name()),
-        )),
-        Ok(found) => findings.push(
-            Finding::new(
-                "architecture",
-                arch,
+
+    /// A `#!` script: its line as the kernel reads it, then the program it runs.
+    fn check_script(&mut self, path: &str, name: &str, head: &[u8], depth: usize) {
+        let shebang = match Shebang::parse(head) {
+            Ok(shebang) => shebang,
+            Err(problem) => {
+                let check = if depth == 0 {
+                    if path == BOOTSTRAP_PATH {
+                        "bootstrap"
+                    } else {
+                        "entrypoint"
+                    }
+                } else {
+                    "interpreter"
+                };
+                self.finding(check, Level::Error, format!("{name} {problem}"))
+                    .hint = Some(problem.hint().to_owned());
+                return;
+            }
+        };
+        if depth >= MAX_INTERPRETER_DEPTH {
+            self.finding(
+                "interpreter",
                 Level::Error,
                 format!(
-                    "{path} is an ELF executable for {found} ({}), but the image config says {config_architecture}; \
-                     Lambda would fail at the first invoke with `exec format error`",
-                    found.elf_machine_name()
+                    "{name} is run by a chain of more than {MAX_INTERPRETER_DEPTH} #! interpreters; the kernel gives up \
+                     with ELOOP"
                 ),
-            )
-            .hint(format!("rebuild the image with a bootstrap compiled for {architecture}")),
-        ),
-        Err(problem) => findings.push(error(format!("{path} {problem}"))),
+            );
+            return;
+        }
+        let line = shebang.line();
+        match shebang.program() {
+            Program::Path(interpreter) => {
+                let interpreter = self.absolute(interpreter);
+                self.check_executable(
+                    Role::Interpreter {
+                        of: path,
+                        line: &line,
+                    },
+                    &interpreter,
+                    depth + 1,
+                );
+            }
+            Program::OnPath { env, name: command } => {
+                let env = self.absolute(env);
+                let role = Role::Interpreter {
+                    of: path,
+                    line: &line,
+                };
+                if self.check_executable(role, &env, depth + 1).is_none() {
+                    return;
+                }
+                let found = shebang::find_on_path(
+                    command,
+                    &self.path_variable,
+                    &self.working_dir,
+                    |candidate| self.is_file(candidate),
+                );
+                match found {
+                    Some(found) => {
+                        self.check_executable(role, &found, depth + 1);
+                    }
+                    None => {
+                        let searched = format!("{} ({})", self.path_source, self.path_variable);
+                        self.finding(
+                            "interpreter",
+                            Level::Error,
+                            format!(
+                                "the #! interpreter {command} of {path} (`{line}`) is not in the image: env looks it \
+                                 up on {searched}, and no directory there has it; Lambda could not start it"
+                            ),
+                        )
+                        .hint = Some(format!(
+                            "install {command} in the image on that PATH, or name the interpreter by its absolute path"
+                        ));
+                    }
+                }
+            }
+        }
     }
-    Some(ProgramKind::Elf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heads_keep_the_shebang_line_or_the_elf_headers_only() {
+        assert_eq!(head_to_keep(b"#!/bin/sh\necho hi\n"), 10);
+        assert_eq!(head_to_keep(b"#!/bin/sh\r\nexit\r\n"), 11);
+        let long = [b"#!/".as_slice(), &[b'a'; 500]].concat();
+        assert_eq!(head_to_keep(&long), shebang::LINE_LIMIT);
+        assert_eq!(head_to_keep(b"PK\x03\x04 not a program"), 0);
+        assert_eq!(head_to_keep(b""), 0);
+        // A truncated ELF keeps what there is.
+        assert_eq!(head_to_keep(b"\x7fELF\x02\x01"), 6);
+    }
+
+    #[test]
+    fn elf_heads_end_after_the_interpreter_path() {
+        let elf = std::fs::read("/bin/sh").expect("this machine has /bin/sh");
+        let head = &elf[..HEAD_BYTES.min(elf.len())];
+        let keep = head_to_keep(head);
+        assert!(keep > 64 && keep < HEAD_BYTES, "{keep}");
+        let interpreter = program_interpreter(&head[..keep]).unwrap().unwrap();
+        assert!(interpreter.starts_with("/lib"), "{interpreter}");
+        // One byte fewer cuts the interpreter path: it cannot be read then.
+        assert!(program_interpreter(&head[..keep - 1]).is_err());
+    }
+
+    /// A minimal ELF64 executable header for `machine` (62: x86-64, 183: aarch64), with one
+    /// program header: `PT_INTERP` naming `interpreter`, or a `PT_LOAD` for a static one.
+    fn elf(machine: u16, interpreter: Option<&str>) -> Vec<u8> {
+        let mut bytes = vec![0u8; 64 + 56];
+        bytes[..4].copy_from_slice(b"\x7fELF");
+        bytes[4] = 2; // 64-bit
+        bytes[5] = 1; // little-endian
+        bytes[6] = 1; // EV_CURRENT
+        bytes[16..18].copy_from_slice(&2u16.to_le_bytes()); // ET_EXEC
+        bytes[18..20].copy_from_slice(&machine.to_le_bytes());
+        bytes[20..24].copy_from_slice(&1u32.to_le_bytes());
+        bytes[32..40].copy_from_slice(&64u64.to_le_bytes()); // e_phoff
+        bytes[52..54].copy_from_slice(&64u16.to_le_bytes()); // e_ehsize
+        bytes[54..56].copy_from_slice(&56u16.to_le_bytes()); // e_phentsize
+        bytes[56..58].copy_from_slice(&1u16.to_le_bytes()); // e_phnum
+        let header = &mut bytes[64..];
+        match interpreter {
+            Some(path) => {
+                header[..4].copy_from_slice(&PT_INTERP.0.to_le_bytes());
+                header[8..16].copy_from_slice(&120u64.to_le_bytes()); // p_offset
+                let size = path.len() as u64 + 1;
+                header[32..40].copy_from_slice(&size.to_le_bytes()); // p_filesz
+                header[40..48].copy_from_slice(&size.to_le_bytes()); // p_memsz
+                bytes.extend_from_slice(path.as_bytes());
+                bytes.push(0);
+            }
+            None => header[..4].copy_from_slice(&object::elf::PT_LOAD.0.to_le_bytes()),
+        }
+        bytes
+    }
+
+    const X86_64: u16 = 62;
+    const AARCH64: u16 = 183;
+
+    enum Item<'a> {
+        Dir(&'a str),
+        File(&'a str, u32, Vec<u8>),
+        Link(&'a str, &'a str),
+    }
+    use Item::{Dir, File, Link};
+
+    fn static_elf() -> Vec<u8> {
+        elf(X86_64, None)
+    }
+
+    /// A tree from one layer of `items`, every parent directory of `/bin`, `/usr/...` included.
+    fn tree(items: Vec<Item>) -> Filesystem {
+        let mut builder = tar::Builder::new(Vec::new());
+        for item in items {
+            let mut header = tar::Header::new_gnu();
+            match item {
+                Dir(path) => {
+                    header.set_entry_type(tar::EntryType::Directory);
+                    header.set_mode(0o755);
+                    header.set_size(0);
+                    builder.append_data(&mut header, path, &[][..]).unwrap();
+                }
+                File(path, mode, bytes) => {
+                    header.set_mode(mode);
+                    header.set_size(bytes.len() as u64);
+                    builder
+                        .append_data(&mut header, path, bytes.as_slice())
+                        .unwrap();
+                }
+                Link(path, target) => {
+                    header.set_entry_type(tar::EntryType::Symlink);
+                    header.set_size(0);
+                    builder.append_link(&mut header, path, target).unwrap();
+                }
+            }
+        }
+        let bytes = builder.into_inner().unwrap();
+        let mut filesystem = Filesystem::default();
+        filesystem
+            .apply_layer_capturing(
+                bytes.as_slice(),
+                crate::image::filesystem::LayerCompression::None,
+                &crate::image::filesystem::Capture {
+                    read: &|_, mode| (mode & 0o111 != 0).then_some(HEAD_BYTES),
+                    keep: &head_to_keep,
+                },
+            )
+            .unwrap();
+        filesystem
+    }
+
+    /// The usual directories, `/bin/sh` (a static ELF) and `/usr/bin/env` (a link to it).
+    fn base() -> Vec<Item<'static>> {
+        vec![
+            Dir("bin"),
+            Dir("usr"),
+            Dir("usr/bin"),
+            Dir("usr/local"),
+            Dir("usr/local/bin"),
+            Dir("var"),
+            Dir("var/runtime"),
+            Dir("var/task"),
+            Dir("lib"),
+            File("bin/busybox", 0o755, static_elf()),
+            Link("bin/sh", "busybox"),
+            Link("usr/bin/env", "/bin/busybox"),
+            File(
+                "lambda-entrypoint.sh",
+                0o755,
+                b"#!/bin/sh\nexec /var/runtime/bootstrap\n".to_vec(),
+            ),
+        ]
+    }
+
+    fn config(entrypoint: &[&str], cmd: &[&str], path: Option<&str>) -> Value {
+        let mut env = vec!["LANG=C".to_owned()];
+        if let Some(path) = path {
+            env.push(format!("PATH={path}"));
+        }
+        serde_json::json!({
+            "architecture": "amd64",
+            "config": {"Entrypoint": entrypoint, "Cmd": cmd, "Env": env, "WorkingDir": "/var/task"},
+        })
+    }
+
+    const AWS_PATH: &str = "/var/lang/bin:/usr/local/bin:/usr/bin/:/bin:/opt/bin";
+
+    /// `(check, level, message)` of every finding but infos.
+    fn lint(extra: Vec<Item>, config: Value) -> Vec<(&'static str, Level, String)> {
+        let mut items = base();
+        items.extend(extra);
+        let filesystem = tree(items);
+        check(
+            &Command::from_config(&config),
+            &filesystem,
+            Architecture::Amd64,
+            &config,
+        )
+        .into_iter()
+        .filter(|finding| finding.level != Level::Info)
+        .map(|finding| (finding.check, finding.level, finding.message))
+        .collect()
+    }
+
+    fn levels(findings: &[(&'static str, Level, String)]) -> Vec<(&'static str, Level)> {
+        findings
+            .iter()
+            .map(|(check, level, _)| (*check, *level))
+            .collect()
+    }
+
+    fn bootstrap(items: Vec<Item>) -> Vec<(&'static str, Level, String)> {
+        lint(
+            items,
+            config(&["/lambda-entrypoint.sh"], &["bootstrap"], Some(AWS_PATH)),
+        )
+    }
+
+    #[test]
+    fn the_provided_base_layout_passes() {
+        let found = bootstrap(vec![File("var/runtime/bootstrap", 0o755, static_elf())]);
+        assert!(found.is_empty(), "{found:?}");
+        let found = bootstrap(vec![
+            File("var/task/main", 0o755, static_elf()),
+            Link("var/runtime/bootstrap", "../task/main"),
+        ]);
+        assert!(found.is_empty(), "{found:?}");
+    }
+
+    #[test]
+    fn lambda_entrypoint_takes_one_argument() {
+        for cmd in [&[][..], &["a", "b"][..]] {
+            let found = lint(
+                vec![File("var/runtime/bootstrap", 0o755, static_elf())],
+                config(&["/lambda-entrypoint.sh"], cmd, Some(AWS_PATH)),
+            );
+            assert_eq!(levels(&found), [("entrypoint", Level::Error)], "{cmd:?}");
+            assert!(
+                found[0].2.contains(&format!("give it {}", cmd.len())),
+                "{found:?}"
+            );
+        }
+        let nothing = lint(vec![], config(&[], &[], None));
+        assert_eq!(levels(&nothing), [("entrypoint", Level::Error)]);
+    }
+
+    #[test]
+    fn bootstrap_links_are_followed_and_broken_ones_named() {
+        let dangling = bootstrap(vec![Link("var/runtime/bootstrap", "/var/task/gone")]);
+        assert_eq!(levels(&dangling), [("bootstrap", Level::Error)]);
+        assert!(
+            dangling[0].2.contains("/var/task/gone is not in the image"),
+            "{dangling:?}"
+        );
+        let looped = bootstrap(vec![
+            Link("var/runtime/bootstrap", "b"),
+            Link("var/runtime/b", "bootstrap"),
+        ]);
+        assert_eq!(levels(&looped), [("bootstrap", Level::Error)]);
+        assert!(looped[0].2.contains("loop"), "{looped:?}");
+        // A file where a directory should be.
+        let through_file = bootstrap(vec![
+            File("var/task/main", 0o755, static_elf()),
+            Link("var/runtime/bootstrap", "/var/task/main/bootstrap"),
+        ]);
+        assert_eq!(levels(&through_file), [("bootstrap", Level::Error)]);
+        assert!(
+            through_file[0]
+                .2
+                .contains("/var/task/main is not a directory"),
+            "{through_file:?}"
+        );
+        let missing = bootstrap(vec![]);
+        assert_eq!(levels(&missing), [("bootstrap", Level::Error)]);
+        assert_eq!(
+            missing[0].2,
+            "/var/runtime/bootstrap is not in the image; Lambda could not start it"
+        );
+        let directory = bootstrap(vec![Dir("var/runtime/bootstrap")]);
+        assert!(directory[0].2.contains("is a directory"), "{directory:?}");
+    }
+
+    #[test]
+    fn modes_must_let_others_read_and_execute() {
+        let private = bootstrap(vec![File("var/runtime/bootstrap", 0o700, static_elf())]);
+        assert_eq!(levels(&private), [("bootstrap", Level::Error)]);
+        assert!(private[0].2.contains("non-root"), "{private:?}");
+        // An ELF others may execute runs unread; a script must be read by its interpreter.
+        let unreadable = bootstrap(vec![File("var/runtime/bootstrap", 0o711, static_elf())]);
+        assert!(unreadable.is_empty(), "{unreadable:?}");
+        let script = bootstrap(vec![File(
+            "var/runtime/bootstrap",
+            0o711,
+            b"#!/bin/sh\n".to_vec(),
+        )]);
+        assert_eq!(levels(&script), [("bootstrap", Level::Error)]);
+        assert!(
+            script[0].2.contains("cannot read and execute it"),
+            "{script:?}"
+        );
+        let group_only = bootstrap(vec![File("var/runtime/bootstrap", 0o750, static_elf())]);
+        assert!(
+            group_only[0].2.contains("cannot execute it"),
+            "{group_only:?}"
+        );
+        let plain = bootstrap(vec![File("var/runtime/bootstrap", 0o644, static_elf())]);
+        assert_eq!(levels(&plain), [("bootstrap", Level::Error)]);
+        assert!(
+            plain[0].2.contains("not executable (mode 644)"),
+            "{plain:?}"
+        );
+        for mode in [0o755, 0o555, 0o705] {
+            let fine = bootstrap(vec![File("var/runtime/bootstrap", mode, static_elf())]);
+            assert!(fine.is_empty(), "{mode:o}: {fine:?}");
+        }
+        let data = bootstrap(vec![File(
+            "var/runtime/bootstrap",
+            0o755,
+            b"PK\x03\x04".to_vec(),
+        )]);
+        assert!(
+            data[0]
+                .2
+                .contains("neither an ELF executable nor a #! script"),
+            "{data:?}"
+        );
+    }
+
+    #[test]
+    fn entrypoints_by_link_or_name_warn_and_are_followed() {
+        let python = |path| config(&["python3", "-m", "awslambdaric"], &["app.handler"], path);
+        let on_path = lint(
+            vec![File("usr/local/bin/python3", 0o755, static_elf())],
+            python(Some(AWS_PATH)),
+        );
+        assert_eq!(levels(&on_path), [("entrypoint", Level::Warning)]);
+        assert!(
+            on_path[0].2.contains("at /usr/local/bin/python3"),
+            "{on_path:?}"
+        );
+        // Without PATH in the config, Lambda's default PATH is searched.
+        let default = lint(
+            vec![File("usr/local/bin/python3", 0o755, static_elf())],
+            python(None),
+        );
+        assert_eq!(levels(&default), [("entrypoint", Level::Warning)]);
+        assert!(
+            default[0].2.contains("Lambda's default PATH"),
+            "{default:?}"
+        );
+        let elsewhere = lint(
+            vec![
+                Dir("var/lang"),
+                Dir("var/lang/bin"),
+                File("var/lang/bin/python3", 0o755, static_elf()),
+            ],
+            python(None),
+        );
+        assert_eq!(levels(&elsewhere), [("entrypoint", Level::Error)]);
+        assert!(
+            elsewhere[0]
+                .2
+                .contains("no directory of Lambda's default PATH"),
+            "{elsewhere:?}"
+        );
+        // Found on PATH as a link: one warning, the link only noted.
+        let linked_on_path = lint(
+            vec![
+                File("usr/local/bin/python3.12", 0o755, static_elf()),
+                Link("usr/local/bin/python3", "python3.12"),
+            ],
+            python(Some(AWS_PATH)),
+        );
+        assert_eq!(levels(&linked_on_path), [("entrypoint", Level::Warning)]);
+        // A directory named like the program is not a program.
+        let directory = lint(vec![Dir("usr/local/bin/python3")], python(Some(AWS_PATH)));
+        assert_eq!(levels(&directory), [("entrypoint", Level::Error)]);
+
+        let relative = lint(
+            vec![
+                Dir("var/task/bin"),
+                File("var/task/bin/run", 0o755, static_elf()),
+            ],
+            config(&["bin/run"], &[], Some(AWS_PATH)),
+        );
+        assert_eq!(levels(&relative), [("entrypoint", Level::Warning)]);
+        assert!(relative[0].2.contains("/var/task/bin/run"), "{relative:?}");
+        let relative_missing = lint(vec![], config(&["bin/run"], &[], Some(AWS_PATH)));
+        assert_eq!(levels(&relative_missing), [("entrypoint", Level::Error)]);
+        assert!(
+            relative_missing[0]
+                .2
+                .contains("the working directory /var/task has no such file")
+        );
+
+        let linked = lint(
+            vec![
+                File("usr/local/bin/python3.12", 0o755, static_elf()),
+                Link("usr/local/bin/python", "python3.12"),
+            ],
+            config(
+                &["/usr/local/bin/python", "-m", "awslambdaric"],
+                &[],
+                Some(AWS_PATH),
+            ),
+        );
+        assert_eq!(levels(&linked), [("entrypoint", Level::Warning)]);
+        assert!(
+            linked[0]
+                .2
+                .contains("/usr/local/bin/python3.12, is checked"),
+            "{linked:?}"
+        );
+        let wrong = lint(
+            vec![
+                File("usr/local/bin/python3.12", 0o755, elf(AARCH64, None)),
+                Link("usr/local/bin/python", "python3.12"),
+            ],
+            config(&["/usr/local/bin/python"], &[], Some(AWS_PATH)),
+        );
+        assert_eq!(
+            levels(&wrong),
+            [
+                ("entrypoint", Level::Warning),
+                ("architecture", Level::Error)
+            ]
+        );
+    }
+
+    #[test]
+    fn scripts_need_a_clean_line_and_an_interpreter_in_the_image() {
+        let script =
+            |text: &[u8]| bootstrap(vec![File("var/runtime/bootstrap", 0o755, text.to_vec())]);
+        assert!(script(b"#!/bin/sh\n").is_empty());
+        assert!(script(b"#!/usr/bin/env sh\n").is_empty());
+        assert!(script(b"#! /bin/sh -e\n").is_empty());
+        let crlf = script(b"#!/bin/sh\r\n");
+        assert_eq!(levels(&crlf), [("bootstrap", Level::Error)]);
+        assert_eq!(levels(&script(b"#!\n")), [("bootstrap", Level::Error)]);
+        let missing = script(b"#!/usr/bin/python3\n");
+        assert_eq!(levels(&missing), [("interpreter", Level::Error)]);
+        assert!(
+            missing[0]
+                .2
+                .starts_with("the #! interpreter /usr/bin/python3 of /var/runtime/bootstrap"),
+            "{missing:?}"
+        );
+        let on_path = script(b"#!/usr/bin/env python3\n");
+        assert_eq!(levels(&on_path), [("interpreter", Level::Error)]);
+        assert!(
+            on_path[0]
+                .2
+                .starts_with("the #! interpreter python3 of /var/runtime/bootstrap"),
+            "{on_path:?}"
+        );
+        // The env form and the path form of a missing interpreter read alike.
+        assert!(
+            missing[0].2.contains("is not in the image")
+                && on_path[0].2.contains("is not in the image")
+        );
+        // A relative interpreter is taken from the working directory.
+        let relative = bootstrap(vec![
+            File("var/task/tool", 0o755, static_elf()),
+            File("var/runtime/bootstrap", 0o755, b"#!tool\n".to_vec()),
+        ]);
+        assert!(relative.is_empty(), "{relative:?}");
+        // An interpreter that is itself a script is followed too, up to Linux's limit.
+        let mut chain = vec![File("var/runtime/bootstrap", 0o755, b"#!/s1\n".to_vec())];
+        for level in 1..=MAX_INTERPRETER_DEPTH {
+            let name: &'static str = Box::leak(format!("s{level}").into_boxed_str());
+            let next = format!("#!/s{}\n", level + 1).into_bytes();
+            chain.push(File(name, 0o755, next));
+        }
+        let looped = bootstrap(chain);
+        assert_eq!(
+            levels(&looped),
+            [("interpreter", Level::Error)],
+            "{looped:?}"
+        );
+        assert!(looped[0].2.contains("ELOOP"), "{looped:?}");
+        let nested = bootstrap(vec![
+            File("s1", 0o755, b"#!/bin/sh\n".to_vec()),
+            File("var/runtime/bootstrap", 0o755, b"#!/s1\n".to_vec()),
+        ]);
+        assert!(nested.is_empty(), "{nested:?}");
+        let wrong = bootstrap(vec![
+            File("s1", 0o755, elf(AARCH64, None)),
+            File("var/runtime/bootstrap", 0o755, b"#!/s1\n".to_vec()),
+        ]);
+        assert_eq!(levels(&wrong), [("architecture", Level::Error)]);
+        assert!(
+            wrong[0]
+                .2
+                .starts_with("the #! interpreter /s1 of /var/runtime/bootstrap"),
+            "{wrong:?}"
+        );
+        let env_missing = bootstrap(vec![
+            File(
+                "var/task/main.py",
+                0o755,
+                b"#!/opt/bin/env python3\n".to_vec(),
+            ),
+            Link("var/runtime/bootstrap", "/var/task/main.py"),
+        ]);
+        assert_eq!(levels(&env_missing), [("interpreter", Level::Error)]);
+        assert!(env_missing[0].2.contains("/opt/bin/env"), "{env_missing:?}");
+    }
+
+    #[test]
+    fn a_dynamic_elf_needs_its_program_interpreter() {
+        let musl = bootstrap(vec![File(
+            "var/runtime/bootstrap",
+            0o755,
+            elf(X86_64, Some("/lib/ld-musl-x86_64.so.1")),
+        )]);
+        assert_eq!(levels(&musl), [("interpreter", Level::Error)]);
+        assert!(
+            musl[0].2.contains("/lib/ld-musl-x86_64.so.1") && musl[0].2.contains("musl"),
+            "{musl:?}"
+        );
+        let glibc = bootstrap(vec![File(
+            "var/runtime/bootstrap",
+            0o755,
+            elf(X86_64, Some("/lib64/ld-linux-x86-64.so.2")),
+        )]);
+        assert_eq!(levels(&glibc), [("interpreter", Level::Error)]);
+        assert!(!glibc[0].2.contains("musl"), "{glibc:?}");
+        let present = bootstrap(vec![
+            Dir("usr/lib64"),
+            File("usr/lib64/ld-linux-x86-64.so.2", 0o755, static_elf()),
+            Link("lib64", "usr/lib64"),
+            File(
+                "var/runtime/bootstrap",
+                0o755,
+                elf(X86_64, Some("/lib64/ld-linux-x86-64.so.2")),
+            ),
+        ]);
+        assert!(present.is_empty(), "{present:?}");
+        // A directory at the loader's path is no loader.
+        let directory = bootstrap(vec![
+            Dir("lib64"),
+            Dir("lib64/ld-linux-x86-64.so.2"),
+            File(
+                "var/runtime/bootstrap",
+                0o755,
+                elf(X86_64, Some("/lib64/ld-linux-x86-64.so.2")),
+            ),
+        ]);
+        assert_eq!(levels(&directory), [("interpreter", Level::Error)]);
+    }
+
+    #[test]
+    fn program_headers_out_of_reach_are_a_warning() {
+        let mut far = elf(X86_64, Some("/lib64/ld-linux-x86-64.so.2"));
+        far[32..40].copy_from_slice(&(HEAD_BYTES as u64).to_le_bytes());
+        assert_eq!(program_interpreter(&far), Err(()));
+        let found = bootstrap(vec![File("var/runtime/bootstrap", 0o755, far)]);
+        assert_eq!(levels(&found), [("interpreter", Level::Warning)]);
+        assert_eq!(program_interpreter(&static_elf()), Ok(None));
+        assert_eq!(
+            program_interpreter(&elf(X86_64, Some("/lib/ld.so"))),
+            Ok(Some("/lib/ld.so".to_owned()))
+        );
+    }
+
+    #[test]
+    fn elf_heads_keep_every_program_header() {
+        let mut three = elf(X86_64, None);
+        three[56..58].copy_from_slice(&3u16.to_le_bytes());
+        three.resize(HEAD_BYTES, 0);
+        assert_eq!(head_to_keep(&three), 64 + 3 * 56);
+    }
+
+    #[test]
+    fn a_path_whose_parents_fail_says_which() {
+        let at = |entrypoint: &str, items: Vec<Item<'static>>| {
+            let found = lint(items, config(&[entrypoint], &[], Some(AWS_PATH)));
+            assert_eq!(levels(&found), [("entrypoint", Level::Error)], "{found:?}");
+            found[0].2.clone()
+        };
+        assert_eq!(
+            at("/opt/app/run", vec![]),
+            "/opt/app/run is not in the image: there is no /opt; Lambda could not start it"
+        );
+        assert!(
+            at(
+                "/var/task/main/run",
+                vec![File("var/task/main", 0o755, static_elf())]
+            )
+            .contains(": /var/task/main is not a directory"),
+        );
+        assert!(at("/var/app/run", vec![Link("var/app", "app")]).contains("loop"));
+    }
+
+    /// Infos too, as `(check, level)`.
+    fn all_levels(items: Vec<Item>) -> Vec<(&'static str, Level)> {
+        let mut all = base();
+        all.extend(items);
+        let config = config(&["/lambda-entrypoint.sh"], &["bootstrap"], Some(AWS_PATH));
+        check(
+            &Command::from_config(&config),
+            &tree(all),
+            Architecture::Amd64,
+            &config,
+        )
+        .into_iter()
+        .map(|finding| (finding.check, finding.level))
+        .collect()
+    }
+
+    #[test]
+    fn the_architecture_pass_is_said_for_the_program_itself_only() {
+        // /lambda-entrypoint.sh's /bin/sh is an ELF too, but only the bootstrap's pass is said.
+        assert_eq!(
+            all_levels(vec![File("var/runtime/bootstrap", 0o755, static_elf())]),
+            [("architecture", Level::Info)]
+        );
+        assert_eq!(
+            all_levels(vec![
+                File("var/task/main", 0o755, static_elf()),
+                Link("var/runtime/bootstrap", "/var/task/main"),
+            ]),
+            [("bootstrap", Level::Info), ("architecture", Level::Info)]
+        );
+    }
+
+    #[test]
+    fn interpreters_that_run_themselves_end_in_eloop() {
+        // env that is itself a script run by env, and a command on PATH that runs itself.
+        for items in [
+            vec![
+                Dir("opt"),
+                Dir("opt/env"),
+                File("opt/env/env", 0o755, b"#!/opt/env/env sh\n".to_vec()),
+                File(
+                    "var/runtime/bootstrap",
+                    0o755,
+                    b"#!/opt/env/env sh\n".to_vec(),
+                ),
+            ],
+            vec![
+                Dir("opt"),
+                Dir("opt/bin"),
+                File("opt/bin/again", 0o755, b"#!/usr/bin/env again\n".to_vec()),
+                File(
+                    "var/runtime/bootstrap",
+                    0o755,
+                    b"#!/usr/bin/env again\n".to_vec(),
+                ),
+            ],
+        ] {
+            let found = bootstrap(items);
+            assert_eq!(levels(&found), [("interpreter", Level::Error)], "{found:?}");
+            assert!(found[0].2.contains("ELOOP"), "{found:?}");
+        }
+    }
 }

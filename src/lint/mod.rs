@@ -1,8 +1,10 @@
 //! `check IMAGE`: linting any image, ours or not, for what Lambda would reject. Per architecture:
 //! the manifest and layer media types, every layer streamed once through [`Filesystem`] (hard
-//! links, missing parent directories, unsafe paths; nothing is extracted to disk), the entrypoint
-//! (exists, executable by a non-root user, not a symlink, the right ELF architecture), and the
-//! uncompressed size against Lambda's 10 GB limit.
+//! links, missing parent directories, unsafe paths; nothing is extracted to disk), what the
+//! entrypoint execs (followed through symlinks, `PATH`, `#!` interpreters and the ELF program
+//! interpreter; executable by a non-root user; the right ELF architecture), and the uncompressed
+//! size against Lambda's 10 GB limit. An image index is reported with the per-architecture
+//! references to deploy: a warning by tag, an error when checked as an ImageUri.
 //!
 //! The rules about the entrypoint are in [`entrypoint`]; this file walks the image.
 
@@ -13,7 +15,7 @@ use serde::Serialize;
 use crate::digest::Sha256Digest;
 use crate::error::{Error, Result};
 use crate::findings::{Finding, Level};
-use crate::image::filesystem::{Filesystem, LayerCompression, LayerProblems};
+use crate::image::filesystem::{Capture, Filesystem, LayerCompression, LayerProblems};
 use crate::image::media_types::{DOCKER_LAYER_GZIP, OCI_LAYER_GZIP, OCI_LAYER_TAR, OCI_LAYER_ZSTD};
 use crate::platform::Architecture;
 use crate::transport::source::{BaseImage, LayerBlob, ResolvedBase};
@@ -31,6 +33,9 @@ pub struct CheckedImage {
     pub architecture: Architecture,
     /// The manifest digest: what Lambda deploys. A docker-archive has none.
     pub digest: Option<String>,
+    /// What to give a function as its `ImageUri` for this architecture: `HOST/REPO@sha256:...`
+    /// for a registry image, the manifest digest for a local one.
+    pub deploy: Option<String>,
     pub media_type: String,
     pub layers: usize,
     pub uncompressed_size: u64,
@@ -46,11 +51,22 @@ pub struct LintReport {
     pub findings: Vec<Finding>,
 }
 
+/// How `check` was asked to judge the reference.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LintOptions {
+    /// The reference is what a function will be given as its `ImageUri` (`check --image-uri`,
+    /// or a reference pinned by digest, which is what one pastes there): an index is then an
+    /// error, as Lambda rejects it. Otherwise (a tag, which CI checks after `build --tag`) an
+    /// index is a warning that lists the per-architecture references to deploy.
+    pub as_image_uri: bool,
+}
+
 /// Lints every architecture of `image`. `deploy_reference` turns a manifest digest into what the
 /// user would deploy (e.g. `HOST/REPO@sha256:...`).
 pub fn lint(
     image: &ResolvedBase,
     deploy_reference: &dyn Fn(&Sha256Digest) -> String,
+    options: LintOptions,
 ) -> Result<LintReport> {
     let mut findings = Vec::new();
     if image.images.is_empty() {
@@ -65,32 +81,12 @@ pub fn lint(
         ));
     }
     if image.is_index {
-        let choices: Vec<String> = image
-            .images
-            .iter()
-            .filter_map(|(architecture, each)| {
-                each.manifest_digest
-                    .as_ref()
-                    .map(|digest| format!("{architecture}: {}", deploy_reference(digest)))
-            })
-            .collect();
-        findings.push(
-            Finding::new(
-                "index",
-                None,
-                Level::Error,
-                format!(
-                    "{} is an image index (a multi-architecture image); Lambda rejects indexes with \
-                     \"The image manifest, config or layer media type for the source image ... is not supported\"",
-                    image.reference
-                ),
-            )
-            .hint(format!("deploy one architecture's manifest instead: {}", choices.join(", "))),
-        );
+        findings.push(index_finding(image, deploy_reference, options));
     }
     let mut images = Vec::new();
     for (&architecture, each) in &image.images {
-        let (checked, image_findings) = lint_architecture(image, architecture, each)?;
+        let (mut checked, image_findings) = lint_architecture(image, architecture, each)?;
+        checked.deploy = each.manifest_digest.as_ref().map(deploy_reference);
         images.push(checked);
         findings.extend(image_findings);
     }
@@ -101,6 +97,55 @@ pub fn lint(
         images,
         findings,
     })
+}
+
+/// An index cannot be a function's `ImageUri`: "The image you build for your function must target
+/// only one of the architectures. Lambda does not support functions that use multi-architecture
+/// container images" (AWS Lambda Developer Guide, images-create.html); a function given one fails
+/// with "The image manifest, config or layer media type for the source image ... is not supported"
+/// (boto/boto3#3255, docker/buildx#1533). Checked by tag (what CI does after `build --tag`), it is
+/// a warning naming what to deploy; as an ImageUri (by digest, or `--image-uri`), an error.
+fn index_finding(
+    image: &ResolvedBase,
+    deploy_reference: &dyn Fn(&Sha256Digest) -> String,
+    options: LintOptions,
+) -> Finding {
+    let choices: Vec<String> = image
+        .images
+        .iter()
+        .filter_map(|(architecture, each)| {
+            each.manifest_digest
+                .as_ref()
+                .map(|digest| format!("{architecture}: {}", deploy_reference(digest)))
+        })
+        .collect();
+    let (level, how) = if options.as_image_uri {
+        (
+            Level::Error,
+            "given as a function's ImageUri, it is rejected",
+        )
+    } else {
+        (
+            Level::Warning,
+            "each architecture's image is checked below, but Lambda rejects an index as a function's ImageUri, so \
+             deploy one architecture's manifest",
+        )
+    };
+    Finding::new(
+        "index",
+        None,
+        level,
+        format!(
+            "{} is an image index (a multi-architecture image); {how} (\"The image manifest, config or layer media \
+             type for the source image ... is not supported\"). Per architecture: {}",
+            image.reference,
+            choices.join(", ")
+        ),
+    )
+    .hint(format!(
+        "deploy one architecture's manifest instead: {}",
+        choices.join(", ")
+    ))
 }
 
 fn lint_architecture(
@@ -125,13 +170,16 @@ fn lint_architecture(
         ))
     })?;
     let command = entrypoint::Command::from_config(&config);
-    let wanted_heads = command.paths_to_read();
-    let capture = |path: &str| {
-        let name = path.rsplit('/').next().unwrap_or(path);
-        wanted_heads
-            .iter()
-            .any(|wanted| wanted == name)
-            .then_some(entrypoint::HEAD_BYTES)
+    // The head of every file with an execute bit is kept, trimmed to what the checks read (an
+    // ELF's headers, a #! line), because a symlink (the bootstrap, the entrypoint, /bin/sh) may
+    // name any of them, and the layer that has it is often the biggest: a second pass would read
+    // (for a registry image, download) it again. A few hundred bytes per executable is what that
+    // costs; 10,000 executables hold under 10 MB. A file without an execute bit cannot be
+    // exec'd whatever it holds, so its head is not needed.
+    let read = |_: &str, mode: u32| (mode & 0o111 != 0).then_some(entrypoint::HEAD_BYTES);
+    let capture = Capture {
+        read: &read,
+        keep: &entrypoint::head_to_keep,
     };
 
     let mut filesystem = Filesystem::default();
@@ -144,7 +192,7 @@ fn lint_architecture(
             .open_layer(layer)
             .map_err(|error| layer_error(image, layer, error))?;
         let problems = filesystem
-            .apply_layer(reader, compression, &capture)
+            .apply_layer_capturing(reader, compression, &capture)
             .map_err(|error| layer_error(image, layer, error))?;
         uncompressed_size += problems.uncompressed_size;
         findings.extend(layer_findings(layer, arch, &problems));
@@ -173,6 +221,7 @@ fn lint_architecture(
     let checked = CheckedImage {
         architecture,
         digest: each.manifest_digest.as_ref().map(ToString::to_string),
+        deploy: None,
         media_type,
         layers: each.layers.len(),
         uncompressed_size,
@@ -331,6 +380,13 @@ impl LintReport {
                 image.layers,
                 image.uncompressed_size
             ));
+            if let Some(deploy) = image
+                .deploy
+                .as_ref()
+                .filter(|deploy| image.digest.as_ref() != Some(*deploy))
+            {
+                text.push_str(&format!("       deploy: {deploy}\n"));
+            }
         }
         let count = |level| self.findings.iter().filter(|f| f.level == level).count();
         for finding in self.findings.iter().filter(|f| f.level != Level::Info) {
