@@ -33,15 +33,13 @@ packages=(
     skopeo umoci busybox-static gcc gcc-aarch64-linux-gnu libc6-dev
     libc6-dev-arm64-cross runc docker-registry qemu-user-static apache2-utils openssl
     unzip python3 python3-venv curl strace iproute2 util-linux
-    # musl-tools: musl-gcc, for bootstraps linked against musl (tests/fidelity)
-    musl-tools
     # nginx: a TLS front end that requires client certificates, in front of the registry
     # (tests/interop/tls.rs), as registries behind nginx are set up.
     nginx
     # tinyproxy, microsocks: the real HTTP (CONNECT, BasicAuth) and SOCKS5 proxies of
     # tests/interop/proxies.rs.
     tinyproxy microsocks
-    # musl-tools: musl-gcc, for bootstraps linked dynamically against musl (tests/fidelity/bootstraps.rs).
+    # musl-tools: musl-gcc, for bootstraps linked dynamically against musl (tests/fidelity/bootstraps.rs, check.rs).
     musl-tools
 )
 
