@@ -159,13 +159,30 @@ impl Bench {
         match expect {
             Expect::Survived => {
                 assert_eq!(output.status.code(), Some(0), "{context}");
-                assert_eq!(
-                    registry.skopeo_inspect_raw(&tag),
-                    self.reference_index,
-                    "the index differs from a fault-free push: {context}"
-                );
                 let copied = copied_blobs(registry, &tag, &scratch.path("copy"));
-                assert_eq!(copied, self.reference_blobs, "{context}");
+                match direction {
+                    Direction::Upload => {
+                        assert_eq!(
+                            registry.skopeo_inspect_raw(&tag),
+                            self.reference_index,
+                            "the index differs from a fault-free push: {context}"
+                        );
+                        assert_eq!(copied, self.reference_blobs, "{context}");
+                    }
+                    // The base was named by the proxy's address, and the manifests record it
+                    // (org.opencontainers.image.base.name): everything else must be identical.
+                    Direction::Download => {
+                        let pushed = without_base_name(registry, &tag, &base);
+                        let base_b = registry.reference(&format!("{BASE_B}:{BASE_TAG}"));
+                        let reference = without_base_name(registry, "reference:live", &base_b);
+                        assert_eq!(pushed.manifests, reference.manifests, "{context}");
+                        assert_eq!(
+                            configs_and_layers(&copied, &pushed),
+                            configs_and_layers(&self.reference_blobs, &reference),
+                            "configs and layers differ from a fault-free push: {context}"
+                        );
+                    }
+                }
             }
             Expect::Refused {
                 exit,
@@ -181,6 +198,52 @@ impl Bench {
         }
         proxy
     }
+}
+
+/// What a pushed image is apart from the name it gives its base: its manifests by config
+/// digest, as JSON without the `org.opencontainers.image.base.name` annotation (checked to be
+/// `base` first), and the digests (hex) of the index and manifests themselves.
+struct Unnamed {
+    manifests: BTreeMap<String, serde_json::Value>,
+    documents: Vec<String>,
+}
+
+fn without_base_name(registry: &TestRegistry, tag: &str, base: &str) -> Unnamed {
+    let raw_index = registry.skopeo_inspect_raw(tag);
+    let index: serde_json::Value = serde_json::from_str(&raw_index).unwrap();
+    let repository = tag.split(':').next().unwrap();
+    let base = base.strip_prefix("docker://").unwrap_or(base);
+    let mut unnamed = Unnamed {
+        manifests: BTreeMap::new(),
+        documents: vec![sha256_hex(raw_index.as_bytes())],
+    };
+    for descriptor in index["manifests"].as_array().unwrap() {
+        let digest = descriptor["digest"].as_str().unwrap();
+        let raw = registry.skopeo_inspect_raw(&format!("{repository}@{digest}"));
+        unnamed.documents.push(sha256_hex(raw.as_bytes()));
+        let mut manifest: serde_json::Value = serde_json::from_str(&raw).unwrap();
+        let name = manifest["annotations"]
+            .as_object_mut()
+            .unwrap()
+            .remove("org.opencontainers.image.base.name")
+            .unwrap_or_else(|| panic!("{tag}: {digest} has no base.name"));
+        assert_eq!(name, base, "{tag}: {digest}");
+        let config = manifest["config"]["digest"].as_str().unwrap().to_owned();
+        unnamed.manifests.insert(config, manifest);
+    }
+    unnamed
+}
+
+/// Blobs that are neither the index nor a manifest of `image`.
+fn configs_and_layers(
+    blobs: &BTreeMap<String, String>,
+    image: &Unnamed,
+) -> BTreeMap<String, String> {
+    blobs
+        .iter()
+        .filter(|(digest, _)| !image.documents.contains(digest))
+        .map(|(digest, sha)| (digest.clone(), sha.clone()))
+        .collect()
 }
 
 /// The v2 build on `base`: both fixture bootstraps and an extra environment variable.

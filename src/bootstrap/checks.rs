@@ -276,6 +276,34 @@ fn is_musl_loader(interpreter: &str) -> bool {
         .is_some_and(|name| name.starts_with("ld-musl-"))
 }
 
+/// What to say about a dynamic loader the base or image lacks: a sentence for the message (empty
+/// unless it is musl's) and the hint. Shared by the bootstrap checks and `check`.
+pub fn missing_loader_advice(
+    interpreter: &str,
+    architecture: crate::platform::Architecture,
+) -> (&'static str, String) {
+    if !is_musl_loader(interpreter) {
+        return (
+            "",
+            "link it statically (Go: CGO_ENABLED=0; Rust: a *-unknown-linux-musl target), ship this \
+             dynamic loader and its libraries with the function, or use a base that has it"
+                .to_owned(),
+        );
+    }
+    (
+        " It is musl's dynamic loader (the binary was linked dynamically against musl, as on \
+         Alpine or with musl-gcc); AWS base images have only glibc.",
+        format!(
+            "link it statically: musl-gcc -static; Rust: --target {arch}-unknown-linux-musl is static by \
+             default (or RUSTFLAGS=\"-C target-feature=+crt-static\"); Go: CGO_ENABLED=0. Or ship the loader \
+             and its libraries with the function (--include) and point the binary at them (link with \
+             -Wl,--dynamic-linker=/var/task/lib/{loader}, or patchelf --set-interpreter)",
+            loader = interpreter.rsplit('/').next().unwrap_or(interpreter),
+            arch = architecture.elf_machine_name().replace("x86-64", "x86_64"),
+        ),
+    )
+}
+
 fn elf_interpreter_finding(
     bootstrap: &Bootstrap,
     interpreter: &str,
@@ -311,29 +339,7 @@ fn elf_interpreter_finding(
             },
         ));
     }
-    let musl = if is_musl_loader(interpreter) {
-        " It is musl's dynamic loader (the binary was linked dynamically against musl, as on \
-         Alpine or with musl-gcc); AWS base images have only glibc."
-    } else {
-        ""
-    };
-    let hint = if is_musl_loader(interpreter) {
-        format!(
-            "link it statically: musl-gcc -static; Rust: --target {arch}-unknown-linux-musl is static by \
-             default (or RUSTFLAGS=\"-C target-feature=+crt-static\"); Go: CGO_ENABLED=0. Or ship the loader \
-             and its libraries with the function (--include) and point the binary at them (link with \
-             -Wl,--dynamic-linker=/var/task/lib/{loader}, or patchelf --set-interpreter)",
-            loader = interpreter.rsplit('/').next().unwrap_or(interpreter),
-            arch = bootstrap
-                .architecture
-                .elf_machine_name()
-                .replace("x86-64", "x86_64"),
-        )
-    } else {
-        "link it statically (Go: CGO_ENABLED=0; Rust: a *-unknown-linux-musl target), ship this \
-         dynamic loader with the function, or use a base that has it"
-            .to_owned()
-    };
+    let (musl, hint) = missing_loader_advice(interpreter, bootstrap.architecture);
     Some(
         Finding::new(
             "interpreter",

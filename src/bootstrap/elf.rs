@@ -100,15 +100,7 @@ pub fn read_elf<'data, R: ReadRef<'data>>(data: R) -> Result<ElfFacts, ElfProble
     let segments = header
         .program_headers(endian, data)
         .map_err(|error| format!("has malformed program headers ({error}); it may be truncated"))?;
-    let mut interpreter = None;
-    for segment in segments {
-        let path = segment.interpreter(endian, data).map_err(|error| {
-            format!("has a malformed program interpreter (PT_INTERP: {error}); it may be truncated")
-        })?;
-        if let Some(path) = path {
-            interpreter = Some(String::from_utf8_lossy(path).into_owned());
-        }
-    }
+    let interpreter = interpreter_of(segments, endian, data)?;
     let dynamic = DynamicSegment::find(segments, endian, data);
     let linkage = match interpreter {
         None => Linkage::Static,
@@ -138,6 +130,36 @@ pub fn read_elf<'data, R: ReadRef<'data>>(data: R) -> Result<ElfFacts, ElfProble
         architecture,
         linkage,
     })
+}
+
+/// The program interpreter (`PT_INTERP`, the dynamic loader the kernel starts) an ELF names:
+/// `Ok(None)` for a static executable. Needs only the file header, the program headers and the
+/// path, which linkers put in the first few hundred bytes, so the head of a file found in an image
+/// layer is enough. Errors: the headers or the path lie beyond `data` or are malformed.
+pub fn read_interpreter<'data, R: ReadRef<'data>>(data: R) -> Result<Option<String>, ElfProblem> {
+    let (header, endian, _) = read_header(data)?;
+    let segments = header
+        .program_headers(endian, data)
+        .map_err(|error| format!("has malformed program headers ({error}); it may be truncated"))?;
+    interpreter_of(segments, endian, data)
+}
+
+/// The first `PT_INTERP` path among `segments`: the one the kernel opens (`load_elf_binary` in
+/// `fs/binfmt_elf.c` stops at the first).
+fn interpreter_of<'data, R: ReadRef<'data>>(
+    segments: &[ProgramHeader64<Endianness>],
+    endian: Endianness,
+    data: R,
+) -> Result<Option<String>, ElfProblem> {
+    for segment in segments {
+        let path = segment.interpreter(endian, data).map_err(|error| {
+            format!("has a malformed program interpreter (PT_INTERP: {error}); it may be truncated")
+        })?;
+        if let Some(path) = path {
+            return Ok(Some(String::from_utf8_lossy(path).into_owned()));
+        }
+    }
+    Ok(None)
 }
 
 /// The architecture of an ELF executable, from its header alone (the first 64 bytes).

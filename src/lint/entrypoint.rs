@@ -33,7 +33,8 @@ use object::elf::{FileHeader64, PT_INTERP};
 use object::read::elf::{FileHeader, ProgramHeader};
 use serde_json::Value;
 
-use crate::bootstrap::elf::read_architecture;
+use crate::bootstrap::checks::missing_loader_advice;
+use crate::bootstrap::elf::{read_architecture, read_interpreter};
 use crate::bootstrap::shebang::{self, Program, Shebang};
 use crate::findings::{Finding, Level};
 use crate::image::filesystem::{Filesystem, LookupError, Node};
@@ -129,19 +130,6 @@ fn elf_headers_end(head: &[u8]) -> Option<usize> {
         }
     }
     Some(end)
-}
-
-/// The program interpreter (`PT_INTERP`) named in an ELF's first bytes: `Ok(None)` for a static
-/// executable, `Err(())` when the program headers or the path lie beyond `head`.
-fn program_interpreter(head: &[u8]) -> Result<Option<String>, ()> {
-    let header = FileHeader64::<Endianness>::parse(head).map_err(drop)?;
-    let endian = header.endian().map_err(drop)?;
-    for segment in header.program_headers(endian, head).map_err(drop)? {
-        if let Some(path) = segment.interpreter(endian, head).map_err(drop)? {
-            return Ok(Some(String::from_utf8_lossy(path).into_owned()));
-        }
-    }
-    Ok(None)
 }
 
 /// Checks the entrypoint (and, behind `/lambda-entrypoint.sh`, the bootstrap) against the tree.
@@ -546,7 +534,7 @@ impl<'a> Checker<'a> {
                 return;
             }
         }
-        match program_interpreter(head) {
+        match read_interpreter(head) {
             Ok(None) => {}
             Ok(Some(interpreter)) => {
                 if matches!(
@@ -555,11 +543,7 @@ impl<'a> Checker<'a> {
                 ) {
                     return;
                 }
-                let musl = if interpreter.contains("ld-musl") {
-                    " It was linked against musl (e.g. built on Alpine); the AWS bases have only glibc."
-                } else {
-                    ""
-                };
+                let (musl, hint) = missing_loader_advice(&interpreter, self.architecture);
                 self.finding(
                     "interpreter",
                     Level::Error,
@@ -568,13 +552,9 @@ impl<'a> Checker<'a> {
                          the image: the kernel fails the exec with \"No such file or directory\".{musl}"
                     ),
                 )
-                .hint = Some(
-                    "link it statically (Go: CGO_ENABLED=0; Rust: a musl target or -C target-feature=+crt-static), \
-                     or build it against the C library the image has, or ship that dynamic loader and its libraries"
-                        .to_owned(),
-                );
+                .hint = Some(hint);
             }
-            Err(()) => {
+            Err(_) => {
                 self.finding(
                     "interpreter",
                     Level::Warning,
@@ -691,10 +671,10 @@ mod tests {
         let head = &elf[..HEAD_BYTES.min(elf.len())];
         let keep = head_to_keep(head);
         assert!(keep > 64 && keep < HEAD_BYTES, "{keep}");
-        let interpreter = program_interpreter(&head[..keep]).unwrap().unwrap();
+        let interpreter = read_interpreter(&head[..keep]).unwrap().unwrap();
         assert!(interpreter.starts_with("/lib"), "{interpreter}");
         // One byte fewer cuts the interpreter path: it cannot be read then.
-        assert!(program_interpreter(&head[..keep - 1]).is_err());
+        assert!(read_interpreter(&head[..keep - 1]).is_err());
     }
 
     /// A minimal ELF64 executable header for `machine` (62: x86-64, 183: aarch64), with one
@@ -1187,12 +1167,12 @@ mod tests {
     fn program_headers_out_of_reach_are_a_warning() {
         let mut far = elf(X86_64, Some("/lib64/ld-linux-x86-64.so.2"));
         far[32..40].copy_from_slice(&(HEAD_BYTES as u64).to_le_bytes());
-        assert_eq!(program_interpreter(&far), Err(()));
+        assert!(read_interpreter(far.as_slice()).is_err());
         let found = bootstrap(vec![File("var/runtime/bootstrap", 0o755, far)]);
         assert_eq!(levels(&found), [("interpreter", Level::Warning)]);
-        assert_eq!(program_interpreter(&static_elf()), Ok(None));
+        assert_eq!(read_interpreter(static_elf().as_slice()), Ok(None));
         assert_eq!(
-            program_interpreter(&elf(X86_64, Some("/lib/ld.so"))),
+            read_interpreter(elf(X86_64, Some("/lib/ld.so")).as_slice()),
             Ok(Some("/lib/ld.so".to_owned()))
         );
     }
