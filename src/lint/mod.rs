@@ -9,6 +9,7 @@
 //! The rules about the entrypoint are in [`entrypoint`]; this file walks the image.
 
 mod entrypoint;
+mod executable;
 
 use serde::Serialize;
 
@@ -176,10 +177,10 @@ fn lint_architecture(
     // (for a registry image, download) it again. A few hundred bytes per executable is what that
     // costs; 10,000 executables hold under 10 MB. A file without an execute bit cannot be
     // exec'd whatever it holds, so its head is not needed.
-    let read = |_: &str, mode: u32| (mode & 0o111 != 0).then_some(entrypoint::HEAD_BYTES);
+    let read = |_: &str, mode: u32| (mode & 0o111 != 0).then_some(executable::HEAD_BYTES);
     let capture = Capture {
         read: &read,
-        keep: &entrypoint::head_to_keep,
+        keep: &executable::head_to_keep,
     };
 
     let mut filesystem = Filesystem::default();
