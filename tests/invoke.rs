@@ -5,10 +5,9 @@
 
 mod support;
 
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Output, Stdio};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -18,21 +17,16 @@ use support::*;
 
 /// Runs `lambda-image invoke --bootstrap BOOTSTRAP ARGS`, with `stdin` as its input.
 fn invoke(bootstrap: &str, args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = lambda_image()
-        .args(["invoke", "--bootstrap", bootstrap])
-        .args(args)
-        .env_remove("AWS_REGION")
-        .env("AWS_DEFAULT_REGION", "eu-central-1")
-        .env("AWS_ACCESS_KEY_ID", "AKIDLOCALTEST")
-        .env("HOME", "/home/not-for-the-function")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starting lambda-image invoke");
-    // lambda-image may refuse its flags before it reads stdin: a broken pipe is fine.
-    let _ = child.stdin.take().unwrap().write_all(stdin);
-    child.wait_with_output().unwrap()
+    with_stdin(
+        lambda_image()
+            .args(["invoke", "--bootstrap", bootstrap])
+            .args(args)
+            .env_remove("AWS_REGION")
+            .env("AWS_DEFAULT_REGION", "eu-central-1")
+            .env("AWS_ACCESS_KEY_ID", "AKIDLOCALTEST")
+            .env("HOME", "/home/not-for-the-function"),
+        stdin,
+    )
 }
 
 fn echo() -> String {

@@ -544,48 +544,5 @@ fn base_plus_layer(
     uncompressed: bool,
     edit_config: impl FnOnce(&mut Value),
 ) -> String {
-    let f = fixtures();
-    let layout = dir.join(name);
-    run(std::process::Command::new("cp")
-        .arg("-r")
-        .arg(&f.base_layout)
-        .arg(&layout));
-    let base_manifest = read_blob_json(&layout, &f.base_manifests["amd64"]);
-    let mut config = read_blob_json(&layout, base_manifest["config"]["digest"].as_str().unwrap());
-    let (media_type, blob) = if uncompressed {
-        ("application/vnd.oci.image.layer.v1.tar", layer_tar.to_vec())
-    } else {
-        (MEDIA_TYPE_LAYER_GZIP, gzip(layer_tar))
-    };
-    let (layer_digest, layer_size) = write_blob(&layout, &blob);
-    config["rootfs"]["diff_ids"]
-        .as_array_mut()
-        .unwrap()
-        .push(json!(format!("sha256:{}", sha256_hex(layer_tar))));
-    config["history"]
-        .as_array_mut()
-        .unwrap()
-        .push(json!({"created_by": "test"}));
-    edit_config(&mut config);
-    let (config_digest, config_size) = write_blob(&layout, &to_json_bytes(&config));
-    let mut manifest = base_manifest.clone();
-    manifest["config"] =
-        json!({"mediaType": MEDIA_TYPE_CONFIG, "digest": config_digest, "size": config_size});
-    manifest["layers"]
-        .as_array_mut()
-        .unwrap()
-        .push(json!({"mediaType": media_type, "digest": layer_digest, "size": layer_size}));
-    let (manifest_digest, manifest_size) = write_blob(&layout, &to_json_bytes(&manifest));
-    let index = json!({
-        "schemaVersion": 2,
-        "mediaType": MEDIA_TYPE_INDEX,
-        "manifests": [{
-            "mediaType": MEDIA_TYPE_MANIFEST,
-            "digest": manifest_digest,
-            "size": manifest_size,
-            "annotations": { REF_NAME_ANNOTATION: name },
-        }],
-    });
-    fs::write(layout.join("index.json"), to_json_bytes(&index)).unwrap();
-    format!("oci:{}:{name}", path(&layout))
+    amd64_base_variant(dir, name, Some((layer_tar, uncompressed)), edit_config)
 }

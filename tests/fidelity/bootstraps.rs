@@ -181,34 +181,11 @@ fn a_script_with_windows_line_endings_is_refused_by_build_zip_and_check() {
 /// A copy of the stand-in base (busybox: `/bin/sh`, `/bin/env`, no bash, no `/usr/bin/env`)
 /// whose amd64 config sets `PATH=<path>`, tagged `NAME` alone.
 fn base_with_path(dir: &Path, name: &str, path_value: &str) -> String {
-    let f = fixtures();
-    let layout = dir.join(name);
-    run(Command::new("cp")
-        .arg("-r")
-        .arg(&f.base_layout)
-        .arg(&layout));
-    let base_manifest = read_blob_json(&layout, &f.base_manifests["amd64"]);
-    let mut config = read_blob_json(&layout, base_manifest["config"]["digest"].as_str().unwrap());
-    let env = config["config"]["Env"].as_array_mut().unwrap();
-    env.retain(|entry| !entry.as_str().unwrap().starts_with("PATH="));
-    env.push(json!(format!("PATH={path_value}")));
-    let (config_digest, config_size) = write_blob(&layout, &to_json_bytes(&config));
-    let mut manifest = base_manifest.clone();
-    manifest["config"] =
-        json!({"mediaType": MEDIA_TYPE_CONFIG, "digest": config_digest, "size": config_size});
-    let (manifest_digest, manifest_size) = write_blob(&layout, &to_json_bytes(&manifest));
-    let index = json!({
-        "schemaVersion": 2,
-        "mediaType": MEDIA_TYPE_INDEX,
-        "manifests": [{
-            "mediaType": MEDIA_TYPE_MANIFEST,
-            "digest": manifest_digest,
-            "size": manifest_size,
-            "annotations": { REF_NAME_ANNOTATION: name },
-        }],
-    });
-    fs::write(layout.join("index.json"), to_json_bytes(&index)).unwrap();
-    format!("oci:{}:{name}", path(&layout))
+    amd64_base_variant(dir, name, None, |config| {
+        let env = config["config"]["Env"].as_array_mut().unwrap();
+        env.retain(|entry| !entry.as_str().unwrap().starts_with("PATH="));
+        env.push(json!(format!("PATH={path_value}")));
+    })
 }
 
 // aws/aws-lambda-web-adapter#369 (`/bin/bash^M: bad interpreter`) and the many bootstraps

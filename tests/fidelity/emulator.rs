@@ -9,7 +9,7 @@
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -17,7 +17,7 @@ use serde_json::Value;
 use crate::common::scratch;
 use crate::support::functions::{echo_function, stream_function};
 use crate::support::local_lambda::{Serve, curl_post};
-use crate::support::{lambda_image, run, stderr_of};
+use crate::support::{lambda_image, run, stderr_of, with_stdin};
 
 /// Lambda's largest synchronous response: "Response payload size exceeded maximum allowed
 /// payload size (6291556 bytes)".
@@ -94,16 +94,12 @@ fn script_spec(path: &Path) -> String {
 }
 
 fn invoke(bootstrap: &str, args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = lambda_image()
-        .args(["invoke", "--bootstrap", bootstrap])
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starting lambda-image invoke");
-    let _ = child.stdin.take().unwrap().write_all(stdin);
-    child.wait_with_output().unwrap()
+    with_stdin(
+        lambda_image()
+            .args(["invoke", "--bootstrap", bootstrap])
+            .args(args),
+        stdin,
+    )
 }
 
 fn code(output: &Output) -> i32 {
@@ -192,11 +188,8 @@ fn a_response_of_exactly_6291556_bytes_passes_and_one_byte_more_is_lambdas_error
     );
     assert_eq!(answer.json()["errorType"], "Function.ResponseSizeTooLarge");
     let told = r#"runtime: the API answered {"errorMessage":"Exceeded maximum allowed payload size (6291556 bytes).","errorType":"RequestEntityTooLarge"}"#;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !serve.stderr().contains(told) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert!(serve.stderr().contains(told), "{}", serve.stderr());
+    let stderr = serve.stderr_with(told);
+    assert!(stderr.contains(told), "{stderr}");
 }
 
 // pelmers/streetwarp-web#14: Lambda refuses a request with "Request must be smaller than
@@ -335,7 +328,10 @@ fn slow_init(init_seconds: u32, timeout: u32) -> (Output, (u16, String), String)
             serve_args.extend(args);
             let serve = Serve::start(&serve_args);
             let answer = curl_post(&serve.invocations_url(), r#"{"slow": "init"}"#);
-            ((answer.status, answer.body), serve.stderr())
+            (
+                (answer.status, answer.body),
+                serve.stderr_with("Phase: invoke"),
+            )
         });
         let mut invoke_args = args.to_vec();
         invoke_args.extend(["--event", r#"{"slow": "init"}"#]);
@@ -395,7 +391,7 @@ fn serve_retries_an_init_that_finished_late_while_idle() {
     std::thread::sleep(Duration::from_secs(13));
     let started = Instant::now();
     let answer = curl_post(&serve.invocations_url(), r#"{"late": true}"#);
-    let stderr = serve.stderr();
+    let stderr = serve.stderr_with("Phase: invoke");
     assert_eq!(
         (answer.status, answer.body.as_str()),
         (200, r#"{"late": true}"#),
@@ -465,11 +461,8 @@ fn invoke_and_serve_deliver_the_same_event_for_empty_and_non_json_input() {
             "a warning for input that is not JSON, only: {stderr}"
         );
     }
-    assert!(
-        serve.stderr().contains("the event is not JSON"),
-        "{}",
-        serve.stderr()
-    );
+    let stderr = serve.stderr_with("the event is not JSON");
+    assert!(stderr.contains("the event is not JSON"), "{stderr}");
 }
 
 // The other side of the init limit: a bootstrap that was ready in time and waited idle longer

@@ -1,7 +1,6 @@
 //! Checks the interop tests share: a command's exit code and message, and that no secret shows.
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use crate::support::stderr_of;
 
@@ -15,23 +14,6 @@ pub fn assert_exit(output: &Output, code: i32, expected: &[&str]) -> String {
     }
     assert!(!stderr.contains("panicked"), "{stderr}");
     stderr
-}
-
-/// Runs `command` with `input` on its stdin, and returns what it did.
-pub fn with_stdin(command: &mut Command, input: &str) -> Output {
-    let mut child = command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
 }
 
 /// None of `secrets` is on stdout or stderr.

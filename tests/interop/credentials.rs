@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use serde_json::json;
 
-use crate::common::{assert_exit, assert_no_secret, with_stdin};
+use crate::common::{assert_exit, assert_no_secret};
 use crate::support::registry::free_port;
 use crate::support::registry::{NamespaceUser, RegistryAuth, RegistryOptions, TestRegistry};
 use crate::support::scratch::Scratch;
@@ -378,7 +378,7 @@ fn username_and_password_stdin_keep_the_secret_off_the_command_line() {
                 "--password-stdin",
             ],
         ),
-        &format!("{ADMIN_PASSWORD}\n"),
+        format!("{ADMIN_PASSWORD}\n"),
     );
     assert_exit(&output, 0, &[]);
     let output = with_stdin(
@@ -465,7 +465,7 @@ fn a_refused_credential_is_named_by_the_flag_that_gave_it() {
                 "--password-stdin",
             ],
         ),
-        &format!("{secret}\n"),
+        format!("{secret}\n"),
     );
     assert_exit(
         &output,

@@ -79,6 +79,19 @@ impl Serve {
         self.stderr.lock().unwrap().clone()
     }
 
+    /// Its stderr once it has printed `text` (waiting at most 10 s: a line logged after an
+    /// answer was sent may arrive after the answer), or as it is then.
+    pub fn stderr_with(&self, text: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let stderr = self.stderr();
+            if stderr.contains(text) || Instant::now() > deadline {
+                return stderr;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Sends SIGTERM and waits (at most 10 s) for it to exit.
     pub fn stop(mut self) -> ExitStatus {
         self.terminate()

@@ -672,6 +672,75 @@ fn set_mode(path: &Path, mode: u32) {
         .unwrap_or_else(|e| panic!("chmod {}: {e}", path.display()));
 }
 
+/// Runs `command` with `input` on its stdin (a command that exits before reading it is fine:
+/// the broken pipe is ignored), and returns what it did.
+pub fn with_stdin(command: &mut Command, input: impl AsRef<[u8]>) -> Output {
+    let mut child = command
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|error| panic!("starting {command:?}: {error}"));
+    let _ = child.stdin.take().unwrap().write_all(input.as_ref());
+    child.wait_with_output().unwrap()
+}
+
+/// A copy of the stand-in base's amd64 image under `dir/NAME`, tagged `NAME` alone, with
+/// `edit_config` applied to its config and, when given, one more layer: `(tar, uncompressed)`,
+/// the tar stored gzipped unless `uncompressed`. Returns its `oci:DIR:NAME` reference.
+pub fn amd64_base_variant(
+    dir: &Path,
+    name: &str,
+    layer: Option<(&[u8], bool)>,
+    edit_config: impl FnOnce(&mut Value),
+) -> String {
+    let f = fixtures();
+    let layout = dir.join(name);
+    run(Command::new("cp")
+        .arg("-r")
+        .arg(&f.base_layout)
+        .arg(&layout));
+    let mut manifest = read_blob_json(&layout, &f.base_manifests["amd64"]);
+    let mut config = read_blob_json(&layout, manifest["config"]["digest"].as_str().unwrap());
+    if let Some((tar, uncompressed)) = layer {
+        let (media_type, blob) = if uncompressed {
+            ("application/vnd.oci.image.layer.v1.tar", tar.to_vec())
+        } else {
+            (MEDIA_TYPE_LAYER_GZIP, gzip(tar))
+        };
+        let (layer_digest, layer_size) = write_blob(&layout, &blob);
+        config["rootfs"]["diff_ids"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!(format!("sha256:{}", sha256_hex(tar))));
+        config["history"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"created_by": "test"}));
+        manifest["layers"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"mediaType": media_type, "digest": layer_digest, "size": layer_size}));
+    }
+    edit_config(&mut config);
+    let (config_digest, config_size) = write_blob(&layout, &to_json_bytes(&config));
+    manifest["config"] =
+        json!({"mediaType": MEDIA_TYPE_CONFIG, "digest": config_digest, "size": config_size});
+    let (manifest_digest, manifest_size) = write_blob(&layout, &to_json_bytes(&manifest));
+    let index = json!({
+        "schemaVersion": 2,
+        "mediaType": MEDIA_TYPE_INDEX,
+        "manifests": [{
+            "mediaType": MEDIA_TYPE_MANIFEST,
+            "digest": manifest_digest,
+            "size": manifest_size,
+            "annotations": { REF_NAME_ANNOTATION: name },
+        }],
+    });
+    fs::write(layout.join("index.json"), to_json_bytes(&index)).unwrap();
+    format!("oci:{}:{name}", layout.display())
+}
+
 /// Writes `bytes` as a blob of `layout`; returns its digest and size.
 pub fn write_blob(layout: &Path, bytes: &[u8]) -> (String, u64) {
     let digest = format!("sha256:{}", sha256_hex(bytes));
