@@ -17,7 +17,7 @@ use std::io::{self, Cursor, Read};
 
 use lambda_image::digest::Sha256Digest;
 use lambda_image::image::config::{ConfigChanges, KeyValue, edit_config};
-use lambda_image::lint::lint;
+use lambda_image::lint::{LintOptions, lint};
 use lambda_image::platform::Architecture;
 use lambda_image::transport::oci;
 use lambda_image::transport::tree::TreeReader;
@@ -142,10 +142,15 @@ fuzz_target!(|input: &[u8]| {
             created: "1970-01-01T00:00:00Z",
             diff_id: &diff_id,
             created_by: "lambda-image fuzz",
+            variant: Some("v8"),
         };
         let _ = edit_config(&image.config_raw, &changes);
     }
-    let report = lint(&resolved, &|digest| digest.to_string());
+    let report = lint(
+        &resolved,
+        &|digest| digest.to_string(),
+        LintOptions { as_image_uri: false },
+    );
     if std::env::var_os("FUZZ_EXPLAIN").is_some() {
         match report {
             Ok(report) => eprintln!("linted:\n{}", report.to_text()),

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use clap::Args;
 
+use crate::bootstrap::checks::{BaseKnowledge, CheckName, check_bootstrap, enforce};
 use crate::bootstrap::{self, BootstrapSpec};
 use crate::emulator::execution_environment::{ExecutionEnvironment, RuntimeSource};
 use crate::emulator::host_architecture::check_runs_here;
@@ -15,6 +16,7 @@ use crate::emulator::http::bind_loopback;
 use crate::emulator::runtime_api::RuntimeApi;
 use crate::emulator::variables::{FunctionSettings, LambdaEnvironment};
 use crate::error::{Error, Result};
+use crate::findings::Finding;
 use crate::image::config::KeyValue;
 
 /// Lambda's largest function timeout, in seconds ("Function timeout: 900 seconds (15 minutes)",
@@ -114,6 +116,17 @@ impl FunctionArgs {
 /// path (a bare `bootstrap` must not be looked up on PATH).
 pub fn runnable_bootstrap(spec: &BootstrapSpec) -> Result<PathBuf> {
     let bootstrap = bootstrap::inspect(spec)?;
+    // An `ARCH=` that contradicts the ELF is refused as `build` refuses it, even when this
+    // machine could run the ELF: on Lambda, configured as ARCH, it would not start.
+    let architecture: Vec<Finding> = check_bootstrap(
+        &bootstrap,
+        BaseKnowledge::default(),
+        &[CheckName::Glibc, CheckName::Interpreter],
+    )
+    .into_iter()
+    .filter(|finding| finding.check == CheckName::Architecture.name())
+    .collect();
+    enforce(&architecture)?;
     check_runs_here(&bootstrap)?;
     std::path::absolute(&bootstrap.path).map_err(|error| {
         Error::bootstrap(format!(

@@ -676,3 +676,41 @@ fn serve_refuses_an_invocation_sent_by_a_web_page_elsewhere() {
     assert_eq!(next.status, 200, "{}", serve.stderr());
     assert_eq!(next.json()["invocation"], 1, "{}", serve.stderr());
 }
+
+// aws/aws-lambda-base-images#26: an image for one architecture on a function of the other
+// fails at the first invoke with `exec format error`. `invoke` and `serve` take `ARCH=` as
+// `build` does, so one that contradicts the ELF is refused the same way, even on a machine
+// that could run the ELF itself (natively, or through a qemu-user binfmt_misc handler).
+#[test]
+fn invoke_and_serve_refuse_an_architecture_the_elf_contradicts() {
+    let fixtures = crate::support::fixtures();
+    for (given, elf) in [
+        ("arm64", &fixtures.bootstrap_amd64),
+        ("amd64", &fixtures.bootstrap_arm64),
+    ] {
+        let spec = format!("{given}={}", elf.display());
+        let invoked = invoke(&spec, &["--event", "{}"], b"");
+        let stderr = stderr_of(&invoked);
+        assert_eq!(code(&invoked), 2, "{spec}: {stderr}");
+        assert!(
+            stderr.contains(&format!("but it was given as {given}"))
+                && stderr.contains("exec format error"),
+            "{spec}: {stderr}"
+        );
+        let served = lambda_image()
+            .args(["serve", "--port", "0", "--bootstrap", &spec])
+            .output()
+            .unwrap();
+        assert_eq!(
+            served.status.code(),
+            Some(3),
+            "{spec}: {}",
+            stderr_of(&served)
+        );
+        assert!(
+            stderr_of(&served).contains(&format!("but it was given as {given}")),
+            "{spec}: {}",
+            stderr_of(&served)
+        );
+    }
+}
