@@ -146,6 +146,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_payload_limits_are_the_numbers_lambda_names() {
+        // "Request must be smaller than 6291456 bytes"; "... maximum allowed payload size
+        // (6291556 bytes)".
+        assert_eq!(MAX_REQUEST_BYTES, 6_291_456);
+        assert_eq!(MAX_RESPONSE_BYTES, 6_291_556);
+    }
+
+    #[test]
     fn empty_payloads_are_the_empty_object_and_others_pass_unchanged() {
         for empty in [&b""[..], b"  \n"] {
             assert_eq!(

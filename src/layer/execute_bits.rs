@@ -184,6 +184,11 @@ mod tests {
         let renamed = directory.path().join("plugin");
         std::fs::copy(library, &renamed).unwrap();
         assert_eq!(program(&renamed).unwrap(), None);
+        // An executable ELF named like a library (glibc's libc.so.6 runs, but is loaded): not
+        // flagged either.
+        let named = directory.path().join("libtool.so.1");
+        std::fs::copy(std::env::current_exe().unwrap(), &named).unwrap();
+        assert_eq!(program(&named).unwrap(), None);
         assert!(is_named_like_a_library(Path::new("lib/libc.so.6")));
         assert!(is_named_like_a_library(Path::new("libfoo.so")));
         assert!(!is_named_like_a_library(Path::new("ld-linux-x86-64.so.2")));
