@@ -147,5 +147,20 @@ mod tests {
         // A loop is refused rather than followed for ever.
         let looping = [("var/task/p", "q"), ("var/task/q", "p")];
         assert!(!inside("var/task/e", "p/x", &looping));
+        // A chain of MAX_LINKS_FOLLOWED links is followed; one more is refused, as
+        // Linux gives up (ELOOP) past 40.
+        let chain = |length: usize| -> Vec<(String, String)> {
+            (0..length)
+                .map(|at| (format!("var/task/l{at}"), format!("l{}", at + 1)))
+                .collect()
+        };
+        for (length, kept) in [(MAX_LINKS_FOLLOWED, true), (MAX_LINKS_FOLLOWED + 1, false)] {
+            let links = chain(length);
+            let links: Vec<(&str, &str)> = links
+                .iter()
+                .map(|(link, target)| (link.as_str(), target.as_str()))
+                .collect();
+            assert_eq!(inside("var/task/e", "l0", &links), kept, "{length} links");
+        }
     }
 }

@@ -420,6 +420,7 @@ mod tests {
             Lambda-Runtime-Function-Error-Body: Ym9vbQ==\r\n\r\n";
         let (request, keep_alive) = read(raw).unwrap().unwrap();
         assert!(keep_alive);
+        assert_eq!(request.method, "POST");
         assert_eq!(request.path, "/2018-06-01/runtime/invocation/id/response");
         assert_eq!(request.body, b"hello!!!");
         assert_eq!(request.body_length, 8);
@@ -432,6 +433,12 @@ mod tests {
             request.trailer("Lambda-Runtime-Function-Error-Body"),
             Some("Ym9vbQ==")
         );
+    }
+
+    #[test]
+    fn the_limits_are_one_byte_past_lambdas_response_limit_and_256_mib() {
+        assert_eq!(KEPT_BODY_BYTES, 6_291_557);
+        assert_eq!(MAX_READ_BODY_BYTES, 268_435_456);
     }
 
     #[test]
