@@ -16,6 +16,7 @@ use crate::error::{Error, Result};
 use crate::findings::Finding;
 use crate::image::filesystem::{Filesystem, LayerCompression};
 use crate::image::media_types::{DOCKER_LAYER_GZIP, OCI_LAYER_GZIP, OCI_LAYER_TAR};
+use crate::layer::contents::LayerEntry;
 use crate::platform::Architecture;
 use crate::reference::BaseReference;
 use crate::transport::source::{BaseBlobs, ResolvedBase};
@@ -45,6 +46,10 @@ pub struct BaseFacts {
     /// Absolute paths the command adds beside the bootstraps (`--include`s), which count as
     /// present whatever the base has; see [`BaseFacts::adding`].
     pub added: Vec<String>,
+    /// Those of `added` that are regular files without an execute bit (written 0644), as
+    /// `(absolute path, the file on this machine)`: as a dynamic loader or `#!` program the
+    /// kernel refuses them (`EACCES`).
+    pub added_not_executable: Vec<(String, String)>,
     /// The image's `PATH` when the command sets it (`build --env PATH=...`), which wins over
     /// the base config's.
     pub path: Option<String>,
@@ -70,6 +75,7 @@ impl BaseFacts {
             glibc,
             catalog,
             added: Vec::new(),
+            added_not_executable: Vec::new(),
             path: None,
         }
     }
@@ -93,6 +99,41 @@ impl BaseFacts {
         self
     }
 
+    /// [`BaseFacts::adding`] the entries of a layer or package, `(path, entry)` with paths
+    /// relative to `root` (`/` for a layer, `/var/task` for a `.zip`), noting the files that
+    /// have no execute bit.
+    pub fn adding_entries<'a>(
+        mut self,
+        root: &str,
+        entries: impl IntoIterator<Item = (&'a str, &'a LayerEntry)>,
+    ) -> Self {
+        let root = root.trim_matches('/');
+        let absolute = |path: &str| {
+            let path = path.trim_matches('/');
+            if root.is_empty() {
+                path.to_owned()
+            } else {
+                format!("{root}/{path}")
+            }
+        };
+        let mut paths = Vec::new();
+        for (path, entry) in entries {
+            paths.push(absolute(path));
+            if let LayerEntry::File {
+                executable: false,
+                source,
+                ..
+            } = entry
+            {
+                self.added_not_executable
+                    .push((format!("/{}", absolute(path)), source.display().to_string()));
+            }
+        }
+        self.added_not_executable.sort();
+        self.added_not_executable.dedup();
+        self.adding(paths)
+    }
+
     /// The facts of a catalog base, named by its short name (a `.zip`'s runtime).
     pub fn of_catalog(entry: CatalogBase) -> Self {
         Self {
@@ -100,6 +141,7 @@ impl BaseFacts {
             glibc: catalog_glibc(&entry),
             catalog: Some(entry),
             added: Vec::new(),
+            added_not_executable: Vec::new(),
             path: None,
         }
     }
@@ -178,6 +220,7 @@ pub fn check_bootstraps(
             path: path.as_deref(),
             working_dir: working_dir.as_deref(),
             added: &facts.added,
+            added_not_executable: &facts.added_not_executable,
         };
         findings.extend(check_bootstrap(bootstrap, knowledge, skip));
     }

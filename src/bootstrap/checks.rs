@@ -68,6 +68,8 @@ pub struct BaseKnowledge<'a> {
     /// Absolute paths the command itself adds beside the bootstrap (`--include`): a loader or
     /// interpreter shipped with the function is there whatever the base has.
     pub added: &'a [String],
+    /// Those of `added` that have no execute bit: `(absolute path, the file on this machine)`.
+    pub added_not_executable: &'a [(String, String)],
 }
 
 /// Runs every check on `bootstrap`, skipping those in `skip`.
@@ -136,6 +138,9 @@ pub fn check_bootstrap(
         CheckName::Interpreter,
         interpreter_finding(bootstrap, &base),
     );
+    if let BootstrapKind::Script { .. } = &bootstrap.kind {
+        findings.extend(line_endings_finding(bootstrap));
+    }
 
     if !bootstrap.executable_on_disk {
         findings.push(Finding::new(
@@ -264,8 +269,134 @@ fn interpreter_finding(bootstrap: &Bootstrap, base: &BaseKnowledge) -> Option<Fi
             Linkage::Static => None,
             Linkage::Dynamic(needs) => elf_interpreter_finding(bootstrap, &needs.interpreter, base),
         },
+        BootstrapKind::Script { shebang } if base.filesystem.is_none() => {
+            Some(unknown_files_finding(bootstrap, shebang, base))
+        }
         BootstrapKind::Script { shebang } => script_interpreter_finding(bootstrap, shebang, base),
     }
+}
+
+/// A script checked against a base whose files are not known here (a catalog or registry
+/// base, whose layers are not downloaded to check a bootstrap): its interpreter is not
+/// checked, and the finding says so and how to check it.
+fn unknown_files_finding(
+    bootstrap: &Bootstrap,
+    shebang: &Shebang,
+    base: &BaseKnowledge,
+) -> Finding {
+    let program = match shebang.program() {
+        Program::Path(program) => program.to_owned(),
+        Program::OnPath { name, .. } => format!("{name} (found on PATH by `{}`)", shebang.line()),
+    };
+    Finding::new(
+        "interpreter",
+        Some(bootstrap.architecture),
+        Level::Info,
+        format!(
+            "the script interpreter {program} of {} was not checked: the files of the base {} are \
+             not known here (a catalog or registry base, whose layers are not downloaded to check a \
+             bootstrap)",
+            bootstrap.path.display(),
+            base.name
+        ),
+    )
+    .hint(format!(
+        "check it against a local copy of the base: skopeo copy docker://IMAGE oci:DIR:TAG, then \
+         lambda-image check --bootstrap {}={} --base oci:DIR:TAG",
+        bootstrap.architecture,
+        bootstrap.path.display()
+    ))
+}
+
+/// How much of a script is read to look for Windows line endings.
+pub const LINE_ENDING_READ_LIMIT: u64 = 64 << 10;
+
+/// A warning for a script whose `#!` line is clean but whose later lines end in `\r\n` (in its
+/// first [`LINE_ENDING_READ_LIMIT`] bytes). Not an error: the kernel needs only the first line,
+/// and some interpreters ignore the `\r`; `sh` and `bash` take it as part of each command and
+/// fail (`$'\r': command not found`, `syntax error near unexpected token`).
+fn line_endings_finding(bootstrap: &Bootstrap) -> Option<Finding> {
+    let (count, first) =
+        super::later_windows_line_endings(&bootstrap.path, LINE_ENDING_READ_LIMIT)?;
+    let path = bootstrap.path.display();
+    Some(
+        Finding::new(
+            "line-endings",
+            Some(bootstrap.architecture),
+            Level::Warning,
+            format!(
+                "{path} has Windows line endings (\\r\\n) on {count} line{} after its #! line, the \
+                 first on line {first} (in its first {} KiB); sh and bash read the carriage return as \
+                 part of each command and fail with syntax errors or `$'\\r': command not found`",
+                if count == 1 { "" } else { "s" },
+                LINE_ENDING_READ_LIMIT >> 10
+            ),
+        )
+        .hint(format!(
+            "convert it: dos2unix {path} (or sed -i 's/\\r$//' {path}); in git, keep it LF with \
+             `bootstrap text eol=lf` in .gitattributes"
+        )),
+    )
+}
+
+/// An error when the interpreter `described`, found at `found` (absolute), has no execute bit:
+/// an added file written 0644, or a file of the base whose mode has none. The kernel refuses
+/// to exec it (`EACCES`, "Permission denied", exit 126 from a shell, even as root: an
+/// interpreter needs an execute bit, `may_open`/`path_noexec` checks in `fs/exec.c`).
+fn not_executable_finding(
+    bootstrap: &Bootstrap,
+    described: &str,
+    found: &str,
+    base: &BaseKnowledge,
+) -> Option<Finding> {
+    let added = base.added.iter().any(|path| path == found);
+    let (where_, hint) = if added {
+        let (_, source) = base
+            .added_not_executable
+            .iter()
+            .find(|(path, _)| path == found)?;
+        (
+            format!(
+                "is added as {source}, which has no execute permission (written with mode 0644)"
+            ),
+            format!(
+                "chmod +x {source} before packaging (files downloaded as CI artifacts or zipped on \
+                 Windows lose their modes)"
+            ),
+        )
+    } else {
+        let (_, node) = base.filesystem?.resolve(found)?;
+        let crate::image::filesystem::Node::File { mode, .. } = node else {
+            return None;
+        };
+        if mode & 0o111 != 0 {
+            return None;
+        }
+        (
+            format!(
+                "is in the base {} with mode {:o}, without execute permission",
+                base.name,
+                mode & 0o7777
+            ),
+            format!(
+                "chmod +x {found} in the base (or --include an executable copy at {found}), or use a base \
+                 whose {found} is executable"
+            ),
+        )
+    };
+    Some(
+        Finding::new(
+            "interpreter",
+            Some(bootstrap.architecture),
+            Level::Error,
+            format!(
+                "the {described} of {} at {found} {where_}; the kernel refuses to run a program \
+                 interpreter without it, so every start fails with \"Permission denied\" (exit 126)",
+                bootstrap.path.display()
+            ),
+        )
+        .hint(hint),
+    )
 }
 
 /// musl's dynamic loaders are `/lib/ld-musl-ARCH.so.1` (musl's `ldso` install path).
@@ -325,6 +456,14 @@ fn elf_interpreter_finding(
         (None, None) => return None,
     };
     if present {
+        if let Some(refused) = not_executable_finding(
+            bootstrap,
+            &format!("ELF interpreter {interpreter}"),
+            interpreter,
+            base,
+        ) {
+            return Some(refused);
+        }
         return Some(Finding::new(
             "interpreter",
             architecture,
@@ -396,6 +535,16 @@ fn script_interpreter_finding(
             )
         }
     };
+    if let Some(refused) = found.as_deref().and_then(|found| {
+        not_executable_finding(
+            bootstrap,
+            &format!("script interpreter {described}"),
+            found,
+            base,
+        )
+    }) {
+        return Some(refused);
+    }
     Some(match found {
         Some(found) => Finding::new(
             "interpreter",

@@ -141,11 +141,7 @@ pub fn run(args: &BuildArgs) -> Result<BuildReport> {
     let contents = layer_contents(args, &bootstraps)?;
     let env_path = args.env.iter().rev().find(|set| set.key == "PATH");
     let facts = BaseFacts::without_layers(&args.base, args.base_glibc)
-        .adding(
-            contents
-                .iter()
-                .flat_map(|layer| layer.entries().map(|(path, _)| path)),
-        )
+        .adding_entries("/", contents.iter().flat_map(|layer| layer.entries()))
         .with_path(env_path.map(|set| set.value.clone()));
     let mut findings = check_bootstraps(&bootstraps, &facts, None, &args.checks.skip_checks)?;
     enforce(&findings)?;
