@@ -53,6 +53,12 @@ pub struct BaseFacts {
     /// The image's `PATH` when the command sets it (`build --env PATH=...`), which wins over
     /// the base config's.
     pub path: Option<String>,
+    /// The image's `LD_LIBRARY_PATH` when the command sets it (`build --env`), which wins over
+    /// the base config's.
+    pub library_path: Option<String>,
+    /// Where the bootstrap is put (`$ORIGIN` for its `DT_RUNPATH`): `/var/runtime` in an image
+    /// (the default), `/var/task` in a `.zip`.
+    pub bootstrap_directory: String,
 }
 
 impl BaseFacts {
@@ -77,12 +83,26 @@ impl BaseFacts {
             added: Vec::new(),
             added_not_executable: Vec::new(),
             path: None,
+            library_path: None,
+            bootstrap_directory: "/var/runtime".to_owned(),
         }
     }
 
     /// The same facts, with the `PATH` the command gives the image, if it sets one.
     pub fn with_path(mut self, path: Option<String>) -> Self {
         self.path = path.or(self.path);
+        self
+    }
+
+    /// The same facts, with the `LD_LIBRARY_PATH` the command gives the image, if it sets one.
+    pub fn with_library_path(mut self, library_path: Option<String>) -> Self {
+        self.library_path = library_path.or(self.library_path);
+        self
+    }
+
+    /// The same facts, with the bootstrap at `directory` (absolute) instead of `/var/runtime`.
+    pub fn with_bootstrap_directory(mut self, directory: &str) -> Self {
+        directory.clone_into(&mut self.bootstrap_directory);
         self
     }
 
@@ -143,6 +163,8 @@ impl BaseFacts {
             added: Vec::new(),
             added_not_executable: Vec::new(),
             path: None,
+            library_path: None,
+            bootstrap_directory: "/var/runtime".to_owned(),
         }
     }
 }
@@ -172,6 +194,17 @@ fn config_path_and_working_dir(config_raw: &[u8]) -> (Option<String>, Option<Str
         .filter(|dir| !dir.is_empty())
         .map(str::to_owned);
     (path, working_dir)
+}
+
+/// The value of `NAME` in a local base image's config (`config.Env`), if it sets it.
+fn config_env(config_raw: &[u8], name: &str) -> Option<String> {
+    let config = serde_json::from_slice::<serde_json::Value>(config_raw).ok()?;
+    config["config"]["Env"]
+        .as_array()?
+        .iter()
+        .filter_map(serde_json::Value::as_str)
+        .find_map(|entry| entry.strip_prefix(name)?.strip_prefix('='))
+        .map(str::to_owned)
 }
 
 /// Checks every bootstrap (the caller decides what an error finding means). With `local_base`
@@ -205,6 +238,11 @@ pub fn check_bootstraps(
             (None, None) => (None, None),
         };
         let path = facts.path.clone().or(path);
+        let library_path = facts.library_path.clone().or_else(|| {
+            local_base
+                .and_then(|base| base.images.get(&architecture))
+                .and_then(|image| config_env(&image.config_raw, "LD_LIBRARY_PATH"))
+        });
         let interpreters = match (local_base, &facts.catalog) {
             (None, Some(entry)) => entry
                 .interpreters
@@ -221,6 +259,8 @@ pub fn check_bootstraps(
             working_dir: working_dir.as_deref(),
             added: &facts.added,
             added_not_executable: &facts.added_not_executable,
+            library_path: library_path.as_deref(),
+            bootstrap_directory: &facts.bootstrap_directory,
         };
         findings.extend(check_bootstrap(bootstrap, knowledge, skip));
     }

@@ -57,6 +57,12 @@ pub struct LibraryNeeds {
     pub needed: Vec<String>,
     /// The newest `GLIBC_x.y` version its `DT_VERNEED` entries reference, if any.
     pub glibc: Option<GlibcNeed>,
+    /// `DT_RUNPATH` directories (`:`-separated in the string table), as written: `$ORIGIN` is
+    /// not expanded.
+    pub runpath: Vec<String>,
+    /// `DT_RPATH` directories, as written; glibc's loader ignores them when `DT_RUNPATH` is set
+    /// (`elf/dl-load.c`, `_dl_map_object`).
+    pub rpath: Vec<String>,
 }
 
 /// The newest glibc symbol version an executable references, and one symbol that needs it.
@@ -405,7 +411,23 @@ impl<'data, R: ReadRef<'data>> DynamicSegment<'data, R> {
                 newest = Some((version, index));
             }
         }
+        let directories = |tag, name| -> Result<Vec<String>, ElfProblem> {
+            let mut directories = Vec::new();
+            for offset in self.values(tag) {
+                let list = self.string(&strings, offset, name)?;
+                directories.extend(
+                    list.split(':')
+                        .filter(|directory| !directory.is_empty())
+                        .map(str::to_owned),
+                );
+            }
+            Ok(directories)
+        };
+        let runpath = directories(elf::DT_RUNPATH, "DT_RUNPATH")?;
+        let rpath = directories(elf::DT_RPATH, "DT_RPATH")?;
         Ok(LibraryNeeds {
+            runpath,
+            rpath,
             needed,
             glibc: newest.map(|(version, index)| GlibcNeed {
                 version,

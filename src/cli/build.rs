@@ -142,7 +142,14 @@ pub fn run(args: &BuildArgs) -> Result<BuildReport> {
     let env_path = args.env.iter().rev().find(|set| set.key == "PATH");
     let facts = BaseFacts::without_layers(&args.base, args.base_glibc)
         .adding_entries("/", contents.iter().flat_map(|layer| layer.entries()))
-        .with_path(env_path.map(|set| set.value.clone()));
+        .with_path(env_path.map(|set| set.value.clone()))
+        .with_library_path(
+            args.env
+                .iter()
+                .rev()
+                .find(|set| set.key == "LD_LIBRARY_PATH")
+                .map(|set| set.value.clone()),
+        );
     let mut findings = check_bootstraps(&bootstraps, &facts, None, &args.checks.skip_checks)?;
     enforce(&findings)?;
     let architectures: Vec<Architecture> = bootstraps.iter().map(|b| b.architecture).collect();

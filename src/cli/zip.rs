@@ -91,7 +91,11 @@ pub fn run(args: &ZipArgs) -> Result<ZipReport> {
         .entries()
         .iter()
         .map(|(name, entry)| (name.as_str(), entry));
-    let runtime = args.runtime.facts()?.adding_entries(TASK_ROOT, packaged);
+    let runtime = args
+        .runtime
+        .facts()?
+        .adding_entries(TASK_ROOT, packaged)
+        .with_bootstrap_directory(TASK_ROOT);
     let mut findings = check_bootstraps(
         std::slice::from_ref(&bootstrap),
         &runtime,

@@ -856,3 +856,144 @@ fn a_script_checked_against_a_catalog_base_says_its_interpreter_was_not_checked(
             .unwrap_or_else(|| panic!("{report}")),
     );
 }
+
+const USES_ZLIB: &str = "#include <stdio.h>\n#include <zlib.h>\n\
+                         int main(void) { puts(zlibVersion()); return 0; }\n";
+
+/// The stand-in base plus glibc's loader and libc.so.6 in /lib64 (as Amazon Linux has them),
+/// and `more` files copied in as `(source, path in the image)`.
+fn glibc_base(dir: &Path, name: &str, more: &[(&str, &str)]) -> String {
+    base_with_layer(dir, name, |root| {
+        let files = [
+            ("/lib64/ld-linux-x86-64.so.2", "lib64/ld-linux-x86-64.so.2"),
+            ("/lib/x86_64-linux-gnu/libc.so.6", "lib64/libc.so.6"),
+        ];
+        for (source, inside) in files.iter().chain(more) {
+            let copy = root.join(inside);
+            fs::create_dir_all(copy.parent().unwrap()).unwrap();
+            fs::copy(source, &copy).unwrap();
+            chmod(&copy, 0o755);
+        }
+    })
+}
+
+/// The finding named `check` among a build or zip report's `checks`.
+fn check_finding<'a>(report: &'a Value, check: &str) -> &'a Value {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|finding| finding["check"] == check)
+        .unwrap_or_else(|| panic!("no {check} finding in {report}"))
+}
+
+// aws-samples/aws-lambda-layer-kubectl#37 and awslabs/aws-media-replay-engine#13: a program
+// linked against a library the Lambda base lacks fails at start-up with "error while loading
+// shared libraries: ...: cannot open shared object file". The loader's search is followed:
+// DT_RUNPATH with $ORIGIN, the image's LD_LIBRARY_PATH, the default directories.
+#[test]
+fn a_needed_library_the_base_lacks_is_a_warning() {
+    let dir = scratch();
+    let zlib = "/usr/lib/x86_64-linux-gnu/libz.so.1";
+    let program = compile(
+        dir.path(),
+        "gcc",
+        &["-O2"],
+        USES_ZLIB,
+        "uses-zlib",
+        &["-lz"],
+    );
+    let program = path(&program);
+    let without = glibc_base(dir.path(), "without-zlib", &[]);
+    let (output, report) = check(&["--bootstrap", program, "--base", &without]);
+    assert_eq!(output.status.code(), Some(0), "{report}");
+    let libraries = finding(&report, "libraries");
+    assert_eq!(libraries["level"], "warning", "{libraries}");
+    let message = libraries["message"].as_str().unwrap();
+    assert!(
+        message.contains("needs libz.so.1, which is not"),
+        "{message}"
+    );
+    assert!(!message.contains("libc.so.6"), "{message}");
+    // The base config's LD_LIBRARY_PATH, then the default and multiarch directories.
+    assert!(
+        message.contains("LD_LIBRARY_PATH (/var/lang/lib:/lib64:"),
+        "{message}"
+    );
+    assert!(message.contains("/usr/lib/x86_64-linux-gnu"), "{message}");
+    assert!(
+        message.contains("cannot open shared object file"),
+        "{message}"
+    );
+
+    // In the base's /usr/lib64: found.
+    let with = glibc_base(dir.path(), "with-zlib", &[(zlib, "usr/lib64/libz.so.1")]);
+    let (output, report) = check(&["--bootstrap", program, "--base", &with]);
+    assert_eq!(output.status.code(), Some(0), "{report}");
+    let libraries = finding(&report, "libraries");
+    assert_eq!(libraries["level"], "info", "{libraries}");
+    assert!(
+        libraries["message"]
+            .as_str()
+            .unwrap()
+            .contains("libz.so.1 at /usr/lib64/libz.so.1"),
+        "{libraries}"
+    );
+
+    // Shipped with the function: in /var/task/lib (on the base's LD_LIBRARY_PATH) it is found;
+    // in /var/deps only through the binary's DT_RUNPATH $ORIGIN/../deps.
+    let build = |name: &str, binary: &str, include: &str| {
+        let out = dir.path().join(format!("out-{name}"));
+        let (built, report) = lambda_image_json(&[
+            "build",
+            "--json",
+            "--bootstrap",
+            binary,
+            "--include",
+            include,
+            "--base",
+            &without,
+            "--output",
+            &format!("oci:{}", path(&out)),
+        ]);
+        assert_eq!(built.status.code(), Some(0), "{}", stderr_of(&built));
+        check_finding(&report, "libraries").clone()
+    };
+    let libraries = build(
+        "task-lib",
+        program,
+        &format!("{zlib}:/var/task/lib/libz.so.1"),
+    );
+    assert_eq!(libraries["level"], "info", "{libraries}");
+    let deps = format!("{zlib}:/var/deps/libz.so.1");
+    let libraries = build("deps", program, &deps);
+    assert_eq!(libraries["level"], "warning", "{libraries}");
+    let with_runpath = compile(
+        dir.path(),
+        "gcc",
+        &["-O2", "-Wl,--enable-new-dtags,-rpath,$ORIGIN/../deps"],
+        USES_ZLIB,
+        "runpath",
+        &["-lz"],
+    );
+    let libraries = build("runpath", path(&with_runpath), &deps);
+    assert_eq!(libraries["level"], "info", "{libraries}");
+    assert!(
+        libraries["message"]
+            .as_str()
+            .unwrap()
+            .contains("libz.so.1 at /var/deps/libz.so.1"),
+        "{libraries}"
+    );
+
+    // A catalog base's files are not known: not checked.
+    let (_, report) = check(&["--bootstrap", program, "--base", "provided.al2023"]);
+    assert!(
+        report["bootstraps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|finding| finding["check"] != "libraries"),
+        "{report}"
+    );
+}
