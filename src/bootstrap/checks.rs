@@ -580,9 +580,14 @@ fn not_executable_finding(
             Some(bootstrap.architecture),
             Level::Error,
             format!(
-                "the {described} of {} at {found} {where_}; the kernel refuses to run a program \
+                "the {described} of {}{} {where_}; the kernel refuses to run a program \
                  interpreter without it, so every start fails with \"Permission denied\" (exit 126)",
-                bootstrap.path.display()
+                bootstrap.path.display(),
+                if described.contains(found) {
+                    String::new()
+                } else {
+                    format!(" at {found}")
+                }
             ),
         )
         .hint(hint),

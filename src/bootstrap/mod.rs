@@ -93,7 +93,9 @@ pub fn inspect(spec: &BootstrapSpec) -> Result<Bootstrap> {
     let (architecture, kind) = if start.starts_with(&object::elf::ELFMAG) {
         let facts = elf::read_elf(&ReadCache::new(file)).map_err(|problem| {
             let error = Error::bootstrap(format!("bootstrap {} {problem}", path.display()));
-            if problem.contains("Lambda runs only") {
+            if problem.contains("is truncated") {
+                error.hint("copy, download or build it again whole (a cut copy starts and crashes with SIGSEGV or SIGBUS)")
+            } else if problem.contains("Lambda runs only") {
                 error.hint("cross-compile for x86_64-unknown-linux-* or aarch64-unknown-linux-* (GOARCH=amd64 or arm64)")
             } else {
                 error

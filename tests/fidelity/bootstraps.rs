@@ -558,7 +558,10 @@ fn a_loader_or_interpreter_without_an_execute_bit_is_refused() {
         path(&zip),
     ];
     let expect_named = |stderr: &str| {
-        assert!(stderr.contains(&format!("at {loader}")), "{stderr}");
+        assert!(
+            stderr.contains(&format!("the ELF interpreter {loader} of")),
+            "{stderr}"
+        );
         assert!(stderr.contains("Permission denied"), "{stderr}");
         assert!(
             stderr.contains(&format!("chmod +x {}", shipped.display())),
@@ -679,6 +682,7 @@ fn a_truncated_elf_is_refused_as_truncated() {
                 "{stderr}"
             );
             assert!(stderr.contains(&format!("the file has {keep}")), "{stderr}");
+            assert!(stderr.contains("again whole"), "{stderr}");
         };
         expect(&refused_build(
             dir.path(),
