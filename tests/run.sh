@@ -41,6 +41,8 @@ packages=(
     tinyproxy microsocks
     # musl-tools: musl-gcc, for bootstraps linked dynamically against musl (tests/fidelity/bootstraps.rs, check.rs).
     musl-tools
+    # zlib1g-dev: gcc -lz, a program needing libz.so.1 (tests/fidelity/bootstraps.rs).
+    zlib1g-dev
 )
 
 missing=()

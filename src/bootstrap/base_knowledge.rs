@@ -16,6 +16,7 @@ use crate::error::{Error, Result};
 use crate::findings::Finding;
 use crate::image::filesystem::{Filesystem, LayerCompression};
 use crate::image::media_types::{DOCKER_LAYER_GZIP, OCI_LAYER_GZIP, OCI_LAYER_TAR};
+use crate::layer::contents::LayerEntry;
 use crate::platform::Architecture;
 use crate::reference::BaseReference;
 use crate::transport::source::{BaseBlobs, ResolvedBase};
@@ -45,9 +46,19 @@ pub struct BaseFacts {
     /// Absolute paths the command adds beside the bootstraps (`--include`s), which count as
     /// present whatever the base has; see [`BaseFacts::adding`].
     pub added: Vec<String>,
+    /// Those of `added` that are regular files without an execute bit (written 0644), as
+    /// `(absolute path, the file on this machine)`: as a dynamic loader or `#!` program the
+    /// kernel refuses them (`EACCES`).
+    pub added_not_executable: Vec<(String, String)>,
     /// The image's `PATH` when the command sets it (`build --env PATH=...`), which wins over
     /// the base config's.
     pub path: Option<String>,
+    /// The image's `LD_LIBRARY_PATH` when the command sets it (`build --env`), which wins over
+    /// the base config's.
+    pub library_path: Option<String>,
+    /// Where the bootstrap is put (`$ORIGIN` for its `DT_RUNPATH`): `/var/runtime` in an image
+    /// (the default), `/var/task` in a `.zip`.
+    pub bootstrap_directory: String,
 }
 
 impl BaseFacts {
@@ -70,13 +81,28 @@ impl BaseFacts {
             glibc,
             catalog,
             added: Vec::new(),
+            added_not_executable: Vec::new(),
             path: None,
+            library_path: None,
+            bootstrap_directory: "/var/runtime".to_owned(),
         }
     }
 
     /// The same facts, with the `PATH` the command gives the image, if it sets one.
     pub fn with_path(mut self, path: Option<String>) -> Self {
         self.path = path.or(self.path);
+        self
+    }
+
+    /// The same facts, with the `LD_LIBRARY_PATH` the command gives the image, if it sets one.
+    pub fn with_library_path(mut self, library_path: Option<String>) -> Self {
+        self.library_path = library_path.or(self.library_path);
+        self
+    }
+
+    /// The same facts, with the bootstrap at `directory` (absolute) instead of `/var/runtime`.
+    pub fn with_bootstrap_directory(mut self, directory: &str) -> Self {
+        directory.clone_into(&mut self.bootstrap_directory);
         self
     }
 
@@ -93,6 +119,41 @@ impl BaseFacts {
         self
     }
 
+    /// [`BaseFacts::adding`] the entries of a layer or package, `(path, entry)` with paths
+    /// relative to `root` (`/` for a layer, `/var/task` for a `.zip`), noting the files that
+    /// have no execute bit.
+    pub fn adding_entries<'a>(
+        mut self,
+        root: &str,
+        entries: impl IntoIterator<Item = (&'a str, &'a LayerEntry)>,
+    ) -> Self {
+        let root = root.trim_matches('/');
+        let absolute = |path: &str| {
+            let path = path.trim_matches('/');
+            if root.is_empty() {
+                path.to_owned()
+            } else {
+                format!("{root}/{path}")
+            }
+        };
+        let mut paths = Vec::new();
+        for (path, entry) in entries {
+            paths.push(absolute(path));
+            if let LayerEntry::File {
+                executable: false,
+                source,
+                ..
+            } = entry
+            {
+                self.added_not_executable
+                    .push((format!("/{}", absolute(path)), source.display().to_string()));
+            }
+        }
+        self.added_not_executable.sort();
+        self.added_not_executable.dedup();
+        self.adding(paths)
+    }
+
     /// The facts of a catalog base, named by its short name (a `.zip`'s runtime).
     pub fn of_catalog(entry: CatalogBase) -> Self {
         Self {
@@ -100,7 +161,10 @@ impl BaseFacts {
             glibc: catalog_glibc(&entry),
             catalog: Some(entry),
             added: Vec::new(),
+            added_not_executable: Vec::new(),
             path: None,
+            library_path: None,
+            bootstrap_directory: "/var/runtime".to_owned(),
         }
     }
 }
@@ -130,6 +194,17 @@ fn config_path_and_working_dir(config_raw: &[u8]) -> (Option<String>, Option<Str
         .filter(|dir| !dir.is_empty())
         .map(str::to_owned);
     (path, working_dir)
+}
+
+/// The value of `NAME` in a local base image's config (`config.Env`), if it sets it.
+fn config_env(config_raw: &[u8], name: &str) -> Option<String> {
+    let config = serde_json::from_slice::<serde_json::Value>(config_raw).ok()?;
+    config["config"]["Env"]
+        .as_array()?
+        .iter()
+        .filter_map(serde_json::Value::as_str)
+        .find_map(|entry| entry.strip_prefix(name)?.strip_prefix('='))
+        .map(str::to_owned)
 }
 
 /// Checks every bootstrap (the caller decides what an error finding means). With `local_base`
@@ -163,6 +238,11 @@ pub fn check_bootstraps(
             (None, None) => (None, None),
         };
         let path = facts.path.clone().or(path);
+        let library_path = facts.library_path.clone().or_else(|| {
+            local_base
+                .and_then(|base| base.images.get(&architecture))
+                .and_then(|image| config_env(&image.config_raw, "LD_LIBRARY_PATH"))
+        });
         let interpreters = match (local_base, &facts.catalog) {
             (None, Some(entry)) => entry
                 .interpreters
@@ -178,6 +258,9 @@ pub fn check_bootstraps(
             path: path.as_deref(),
             working_dir: working_dir.as_deref(),
             added: &facts.added,
+            added_not_executable: &facts.added_not_executable,
+            library_path: library_path.as_deref(),
+            bootstrap_directory: &facts.bootstrap_directory,
         };
         findings.extend(check_bootstrap(bootstrap, knowledge, skip));
     }

@@ -9,6 +9,12 @@
 //!   up on the image's `PATH`. Whichever form the line takes, a program the base's files lack is
 //!   an `error` (the kernel or `env` fails with "No such file or directory" at every start).
 //!
+//! - `libraries`: each `DT_NEEDED` library of a dynamic ELF is found where the dynamic loader
+//!   looks (`DT_RPATH`/`DT_RUNPATH` with `$ORIGIN`, the image's `LD_LIBRARY_PATH`, the default
+//!   directories), among the base's files and those added beside the bootstrap; only when the
+//!   base's files are known. A library found nowhere is a `warning` (`/etc/ld.so.cache` may
+//!   name other directories).
+//!
 //! Each check yields [`Finding`]s; an `error` one fails the command. A missing execute bit is not
 //! a check: the layer always gets 0755, and an `info` finding says so.
 
@@ -28,6 +34,7 @@ pub enum CheckName {
     Architecture,
     Glibc,
     Interpreter,
+    Libraries,
 }
 
 impl CheckName {
@@ -36,6 +43,7 @@ impl CheckName {
             CheckName::Architecture => "architecture",
             CheckName::Glibc => "glibc",
             CheckName::Interpreter => "interpreter",
+            CheckName::Libraries => "libraries",
         }
     }
 }
@@ -68,6 +76,14 @@ pub struct BaseKnowledge<'a> {
     /// Absolute paths the command itself adds beside the bootstrap (`--include`): a loader or
     /// interpreter shipped with the function is there whatever the base has.
     pub added: &'a [String],
+    /// Those of `added` that have no execute bit: `(absolute path, the file on this machine)`.
+    pub added_not_executable: &'a [(String, String)],
+    /// The image's `LD_LIBRARY_PATH` (its config's `Env`, or what the command sets), where the
+    /// dynamic loader looks for `DT_NEEDED` libraries before the default directories.
+    pub library_path: Option<&'a str>,
+    /// The directory the bootstrap is at in the image or package (`$ORIGIN` in `DT_RUNPATH`):
+    /// `/var/runtime` in an image, `/var/task` in a `.zip`.
+    pub bootstrap_directory: &'a str,
 }
 
 /// Runs every check on `bootstrap`, skipping those in `skip`.
@@ -131,11 +147,24 @@ pub fn check_bootstrap(
             CheckName::Glibc,
             Some(glibc_finding(bootstrap, &elf.linkage, &base)),
         );
+        if let Linkage::Dynamic(DynamicNeeds {
+            libraries: Ok(libraries),
+            ..
+        }) = &elf.linkage
+        {
+            report(
+                CheckName::Libraries,
+                libraries_finding(bootstrap, libraries, &base),
+            );
+        }
     }
     report(
         CheckName::Interpreter,
         interpreter_finding(bootstrap, &base),
     );
+    if let BootstrapKind::Script { .. } = &bootstrap.kind {
+        findings.extend(line_endings_finding(bootstrap));
+    }
 
     if !bootstrap.executable_on_disk {
         findings.push(Finding::new(
@@ -256,6 +285,172 @@ fn glibc_finding(bootstrap: &Bootstrap, linkage: &Linkage, base: &BaseKnowledge)
     }
 }
 
+/// The directories glibc's dynamic loader searches last when it finds no
+/// `/etc/ld.so.cache` entry: its built-in system directories for 64-bit targets (`/lib64`,
+/// `/usr/lib64` on x86-64 and aarch64, `sysdeps/unix/sysv/linux/*/dl-cache.h` and
+/// `elf/Makefile`'s `system-dirs`), `/lib` and `/usr/lib`, and the Debian/Ubuntu multiarch
+/// directories their `/etc/ld.so.conf.d` adds. musl's loader searches `/lib`, `/usr/local/lib`,
+/// `/usr/lib` (`ldso/dynlink.c`, without `/etc/ld-musl-ARCH.path`).
+fn default_library_directories(architecture: crate::platform::Architecture) -> Vec<&'static str> {
+    let multiarch = match architecture {
+        crate::platform::Architecture::Amd64 => {
+            ["/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu"]
+        }
+        crate::platform::Architecture::Arm64 => {
+            ["/lib/aarch64-linux-gnu", "/usr/lib/aarch64-linux-gnu"]
+        }
+    };
+    let mut directories = vec!["/lib64", "/usr/lib64", "/lib", "/usr/lib"];
+    directories.extend(multiarch);
+    directories.push("/usr/local/lib");
+    directories
+}
+
+/// Each `DT_NEEDED` library looked for as the dynamic loader looks (`_dl_map_object` in glibc's
+/// `elf/dl-load.c`): a name with a `/` is a path; otherwise `DT_RPATH` (only when there is no
+/// `DT_RUNPATH`), `LD_LIBRARY_PATH`, `DT_RUNPATH` (`$ORIGIN` is the bootstrap's directory), then
+/// [`default_library_directories`]. Only when the base's files are known; files the command
+/// adds count (a library needs no execute bit). A library found nowhere is a `warning`, not an
+/// error: `/etc/ld.so.cache` (from `ld.so.conf`) may name other directories. Only the
+/// bootstrap's own needs are followed, not those of the libraries it loads.
+fn libraries_finding(
+    bootstrap: &Bootstrap,
+    libraries: &super::elf::LibraryNeeds,
+    base: &BaseKnowledge,
+) -> Option<Finding> {
+    let filesystem = base.filesystem?;
+    if libraries.needed.is_empty() {
+        return None;
+    }
+    let path = bootstrap.path.display();
+    let architecture = Some(bootstrap.architecture);
+    let origin = |directory: &str| {
+        directory
+            .replace("${ORIGIN}", base.bootstrap_directory)
+            .replace("$ORIGIN", base.bootstrap_directory)
+    };
+    let working_dir = base.working_dir.unwrap_or("/");
+    // Absolute, with `.` and `..` taken lexically (`$ORIGIN/../lib` → `/var/lib`).
+    let absolute = |directory: &str| {
+        let joined = if directory.starts_with('/') {
+            directory.to_owned()
+        } else {
+            format!("{working_dir}/{directory}")
+        };
+        let mut parts: Vec<&str> = Vec::new();
+        for part in joined.split('/') {
+            match part {
+                "" | "." => {}
+                ".." => {
+                    parts.pop();
+                }
+                part => parts.push(part),
+            }
+        }
+        format!("/{}", parts.join("/"))
+    };
+    // (where the directories come from, the directories)
+    let mut searched: Vec<(&str, Vec<String>)> = Vec::new();
+    if libraries.runpath.is_empty() && !libraries.rpath.is_empty() {
+        searched.push((
+            "DT_RPATH",
+            libraries
+                .rpath
+                .iter()
+                .map(|d| absolute(&origin(d)))
+                .collect(),
+        ));
+    }
+    if let Some(library_path) = base.library_path {
+        searched.push((
+            "LD_LIBRARY_PATH",
+            library_path
+                .split([':', ';'])
+                .filter(|directory| !directory.is_empty())
+                .map(absolute)
+                .collect(),
+        ));
+    }
+    if !libraries.runpath.is_empty() {
+        searched.push((
+            "DT_RUNPATH",
+            libraries
+                .runpath
+                .iter()
+                .map(|d| absolute(&origin(d)))
+                .collect(),
+        ));
+    }
+    searched.push((
+        "the default directories",
+        default_library_directories(bootstrap.architecture)
+            .into_iter()
+            .map(str::to_owned)
+            .collect(),
+    ));
+    let exists = |candidate: &str| {
+        base.added.iter().any(|added| added == candidate) || filesystem.exists(candidate)
+    };
+    let mut found = Vec::new();
+    let mut missing = Vec::new();
+    for name in &libraries.needed {
+        let location = if name.contains('/') {
+            let candidate = absolute(name);
+            exists(&candidate).then_some(candidate)
+        } else {
+            searched
+                .iter()
+                .flat_map(|(_, directories)| directories)
+                .map(|directory| format!("{}/{name}", directory.trim_end_matches('/')))
+                .find(|candidate| exists(candidate))
+        };
+        match location {
+            Some(location) => found.push(format!("{name} at {location}")),
+            None => missing.push(name.as_str()),
+        }
+    }
+    if missing.is_empty() {
+        return Some(Finding::new(
+            "libraries",
+            architecture,
+            Level::Info,
+            format!(
+                "the NEEDED libraries of {path} are in the base {} or added beside it: {}",
+                base.name,
+                found.join(", ")
+            ),
+        ));
+    }
+    let searched = searched
+        .iter()
+        .map(|(source, directories)| format!("{source} ({})", directories.join(":")))
+        .collect::<Vec<_>>()
+        .join(", then ");
+    Some(
+        Finding::new(
+            "libraries",
+            architecture,
+            Level::Warning,
+            format!(
+                "{path} needs {}, which {} not in the base {} nor added beside it (searched as the \
+                 dynamic loader does: {searched}); unless the base's /etc/ld.so.cache names another \
+                 directory, Lambda would fail at start-up with \"error while loading shared libraries: \
+                 {}: cannot open shared object file\"",
+                missing.join(", "),
+                if missing.len() == 1 { "is" } else { "are" },
+                base.name,
+                missing[0]
+            ),
+        )
+        .hint(format!(
+            "ship {} with the function (e.g. --include ./lib/:/var/task/lib/, a directory on the AWS \
+             bases' LD_LIBRARY_PATH; or link with -Wl,-rpath,'$ORIGIN/lib'), link it statically, or \
+             use a base that has it",
+            if missing.len() == 1 { "it" } else { "them" }
+        )),
+    )
+}
+
 /// The ELF interpreter or the `#!` program must exist in the base. ELF loaders are checked
 /// against the base's files, else the catalog's list; scripts only against the base's files.
 fn interpreter_finding(bootstrap: &Bootstrap, base: &BaseKnowledge) -> Option<Finding> {
@@ -264,8 +459,139 @@ fn interpreter_finding(bootstrap: &Bootstrap, base: &BaseKnowledge) -> Option<Fi
             Linkage::Static => None,
             Linkage::Dynamic(needs) => elf_interpreter_finding(bootstrap, &needs.interpreter, base),
         },
+        BootstrapKind::Script { shebang } if base.filesystem.is_none() => {
+            Some(unknown_files_finding(bootstrap, shebang, base))
+        }
         BootstrapKind::Script { shebang } => script_interpreter_finding(bootstrap, shebang, base),
     }
+}
+
+/// A script checked against a base whose files are not known here (a catalog or registry
+/// base, whose layers are not downloaded to check a bootstrap): its interpreter is not
+/// checked, and the finding says so and how to check it.
+fn unknown_files_finding(
+    bootstrap: &Bootstrap,
+    shebang: &Shebang,
+    base: &BaseKnowledge,
+) -> Finding {
+    let program = match shebang.program() {
+        Program::Path(program) => program.to_owned(),
+        Program::OnPath { name, .. } => format!("{name} (found on PATH by `{}`)", shebang.line()),
+    };
+    Finding::new(
+        "interpreter",
+        Some(bootstrap.architecture),
+        Level::Info,
+        format!(
+            "the script interpreter {program} of {} was not checked: the files of the base {} are \
+             not known here (a catalog or registry base, whose layers are not downloaded to check a \
+             bootstrap)",
+            bootstrap.path.display(),
+            base.name
+        ),
+    )
+    .hint(format!(
+        "check it against a local copy of the base: skopeo copy docker://IMAGE oci:DIR:TAG, then \
+         lambda-image check --bootstrap {}={} --base oci:DIR:TAG",
+        bootstrap.architecture,
+        bootstrap.path.display()
+    ))
+}
+
+/// How much of a script is read to look for Windows line endings.
+pub const LINE_ENDING_READ_LIMIT: u64 = 64 << 10;
+
+/// A warning for a script whose `#!` line is clean but whose later lines end in `\r\n` (in its
+/// first [`LINE_ENDING_READ_LIMIT`] bytes). Not an error: the kernel needs only the first line,
+/// and some interpreters ignore the `\r`; `sh` and `bash` take it as part of each command and
+/// fail (`$'\r': command not found`, `syntax error near unexpected token`).
+fn line_endings_finding(bootstrap: &Bootstrap) -> Option<Finding> {
+    let (count, first) =
+        super::later_windows_line_endings(&bootstrap.path, LINE_ENDING_READ_LIMIT)?;
+    let path = bootstrap.path.display();
+    Some(
+        Finding::new(
+            "line-endings",
+            Some(bootstrap.architecture),
+            Level::Warning,
+            format!(
+                "{path} has Windows line endings (\\r\\n) on {count} line{} after its #! line, the \
+                 first on line {first} (in its first {} KiB); sh and bash read the carriage return as \
+                 part of each command and fail with syntax errors or `$'\\r': command not found`",
+                if count == 1 { "" } else { "s" },
+                LINE_ENDING_READ_LIMIT >> 10
+            ),
+        )
+        .hint(format!(
+            "convert it: dos2unix {path} (or sed -i 's/\\r$//' {path}); in git, keep it LF with \
+             `bootstrap text eol=lf` in .gitattributes"
+        )),
+    )
+}
+
+/// An error when the interpreter `described`, found at `found` (absolute), has no execute bit:
+/// an added file written 0644, or a file of the base whose mode has none. The kernel refuses
+/// to exec it (`EACCES`, "Permission denied", exit 126 from a shell, even as root: an
+/// interpreter needs an execute bit, `may_open`/`path_noexec` checks in `fs/exec.c`).
+fn not_executable_finding(
+    bootstrap: &Bootstrap,
+    described: &str,
+    found: &str,
+    base: &BaseKnowledge,
+) -> Option<Finding> {
+    let added = base.added.iter().any(|path| path == found);
+    let (where_, hint) = if added {
+        let (_, source) = base
+            .added_not_executable
+            .iter()
+            .find(|(path, _)| path == found)?;
+        (
+            format!(
+                "is added as {source}, which has no execute permission (written with mode 0644)"
+            ),
+            format!(
+                "chmod +x {source} before packaging (files downloaded as CI artifacts or zipped on \
+                 Windows lose their modes)"
+            ),
+        )
+    } else {
+        let (_, node) = base.filesystem?.resolve(found)?;
+        let crate::image::filesystem::Node::File { mode, .. } = node else {
+            return None;
+        };
+        if mode & 0o111 != 0 {
+            return None;
+        }
+        (
+            format!(
+                "is in the base {} with mode {:o}, without execute permission",
+                base.name,
+                mode & 0o7777
+            ),
+            format!(
+                "chmod +x {found} in the base (or --include an executable copy at {found}), or use a base \
+                 whose {found} is executable"
+            ),
+        )
+    };
+    Some(
+        Finding::new(
+            "interpreter",
+            Some(bootstrap.architecture),
+            Level::Error,
+            format!(
+                "the {described} of {}{} {where_}; the kernel refuses to run a program \
+                 interpreter without it, so every start fails with \"Permission denied\" (exit 126)",
+                bootstrap.path.display(),
+                if described.contains(found) {
+                    String::new()
+                } else {
+                    format!(" at {found}")
+                }
+            ),
+        )
+        .hint(hint),
+    )
 }
 
 /// musl's dynamic loaders are `/lib/ld-musl-ARCH.so.1` (musl's `ldso` install path).
@@ -325,6 +651,14 @@ fn elf_interpreter_finding(
         (None, None) => return None,
     };
     if present {
+        if let Some(refused) = not_executable_finding(
+            bootstrap,
+            &format!("ELF interpreter {interpreter}"),
+            interpreter,
+            base,
+        ) {
+            return Some(refused);
+        }
         return Some(Finding::new(
             "interpreter",
             architecture,
@@ -396,6 +730,16 @@ fn script_interpreter_finding(
             )
         }
     };
+    if let Some(refused) = found.as_deref().and_then(|found| {
+        not_executable_finding(
+            bootstrap,
+            &format!("script interpreter {described}"),
+            found,
+            base,
+        )
+    }) {
+        return Some(refused);
+    }
     Some(match found {
         Some(found) => Finding::new(
             "interpreter",

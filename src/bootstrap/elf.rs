@@ -57,6 +57,12 @@ pub struct LibraryNeeds {
     pub needed: Vec<String>,
     /// The newest `GLIBC_x.y` version its `DT_VERNEED` entries reference, if any.
     pub glibc: Option<GlibcNeed>,
+    /// `DT_RUNPATH` directories (`:`-separated in the string table), as written: `$ORIGIN` is
+    /// not expanded.
+    pub runpath: Vec<String>,
+    /// `DT_RPATH` directories, as written; glibc's loader ignores them when `DT_RUNPATH` is set
+    /// (`elf/dl-load.c`, `_dl_map_object`).
+    pub rpath: Vec<String>,
 }
 
 /// The newest glibc symbol version an executable references, and one symbol that needs it.
@@ -100,6 +106,7 @@ pub fn read_elf<'data, R: ReadRef<'data>>(data: R) -> Result<ElfFacts, ElfProble
     let segments = header
         .program_headers(endian, data)
         .map_err(|error| format!("has malformed program headers ({error}); it may be truncated"))?;
+    loaded_within(segments, endian, data)?;
     let interpreter = interpreter_of(segments, endian, data)?;
     let dynamic = DynamicSegment::find(segments, endian, data);
     let linkage = match interpreter {
@@ -130,6 +137,38 @@ pub fn read_elf<'data, R: ReadRef<'data>>(data: R) -> Result<ElfFacts, ElfProble
         architecture,
         linkage,
     })
+}
+
+/// Refuses a file cut short: the kernel maps each `PT_LOAD` segment's file range
+/// (`p_offset .. p_offset + p_filesz`, `elf_map` in `fs/binfmt_elf.c`), and a range beyond the
+/// end of the file maps pages that fault (SIGBUS/SIGSEGV) when touched: a truncated download or
+/// copy (`head -c`) starts and crashes. Errors: "is truncated: its program headers say N bytes,
+/// the file has M" (N the furthest segment end, M the file's length, both in bytes).
+fn loaded_within<'data, R: ReadRef<'data>>(
+    segments: &[ProgramHeader64<Endianness>],
+    endian: Endianness,
+    data: R,
+) -> Result<(), ElfProblem> {
+    let Ok(length) = data.len() else {
+        return Ok(());
+    };
+    let needed = segments
+        .iter()
+        .filter(|segment| segment.p_type(endian) == elf::PT_LOAD)
+        .map(|segment| {
+            segment
+                .p_offset(endian)
+                .saturating_add(segment.p_filesz(endian))
+        })
+        .max()
+        .unwrap_or(0);
+    if needed > length {
+        return Err(format!(
+            "is truncated: its program headers say {needed} bytes, the file has {length}; \
+             the kernel would map pages that are not there and it would crash at start-up"
+        ));
+    }
+    Ok(())
 }
 
 /// The program interpreter (`PT_INTERP`, the dynamic loader the kernel starts) an ELF names:
@@ -372,7 +411,23 @@ impl<'data, R: ReadRef<'data>> DynamicSegment<'data, R> {
                 newest = Some((version, index));
             }
         }
+        let directories = |tag, name| -> Result<Vec<String>, ElfProblem> {
+            let mut directories = Vec::new();
+            for offset in self.values(tag) {
+                let list = self.string(&strings, offset, name)?;
+                directories.extend(
+                    list.split(':')
+                        .filter(|directory| !directory.is_empty())
+                        .map(str::to_owned),
+                );
+            }
+            Ok(directories)
+        };
+        let runpath = directories(elf::DT_RUNPATH, "DT_RUNPATH")?;
+        let rpath = directories(elf::DT_RPATH, "DT_RPATH")?;
         Ok(LibraryNeeds {
+            runpath,
+            rpath,
             needed,
             glibc: newest.map(|(version, index)| GlibcNeed {
                 version,
@@ -828,5 +883,12 @@ mod tests {
         // Program headers cut off: the kernel could not load it either.
         let problem = read_elf(&bytes[..0x50]).unwrap_err();
         assert!(problem.contains("program headers"), "{problem}");
+        // Cut after the headers but inside a loaded segment (`head -c 3000`).
+        let problem = read_elf(&bytes[..3000]).unwrap_err();
+        assert!(
+            problem.contains("is truncated: its program headers say "),
+            "{problem}"
+        );
+        assert!(problem.contains("the file has 3000"), "{problem}");
     }
 }

@@ -83,18 +83,19 @@ pub fn inspect(spec: &BootstrapSpec) -> Result<Bootstrap> {
     }
 
     let file = File::open(path).path_context(ErrorKind::Bootstrap, "open bootstrap", path)?;
-    let mut start = [0u8; 4];
-    let start_len = (&file).take(4).read(&mut start).path_context(
+    let mut start = Vec::with_capacity(8);
+    (&file).take(8).read_to_end(&mut start).path_context(
         ErrorKind::Bootstrap,
         "read bootstrap",
         path,
     )?;
-    let start = &start[..start_len];
 
-    let (architecture, kind) = if start == object::elf::ELFMAG {
+    let (architecture, kind) = if start.starts_with(&object::elf::ELFMAG) {
         let facts = elf::read_elf(&ReadCache::new(file)).map_err(|problem| {
             let error = Error::bootstrap(format!("bootstrap {} {problem}", path.display()));
-            if problem.contains("Lambda runs only") {
+            if problem.contains("is truncated") {
+                error.hint("copy, download or build it again whole (a cut copy starts and crashes with SIGSEGV or SIGBUS)")
+            } else if problem.contains("Lambda runs only") {
                 error.hint("cross-compile for x86_64-unknown-linux-* or aarch64-unknown-linux-* (GOARCH=amd64 or arm64)")
             } else {
                 error
@@ -119,6 +120,8 @@ pub fn inspect(spec: &BootstrapSpec) -> Result<Bootstrap> {
             )));
         };
         (architecture, BootstrapKind::Script { shebang })
+    } else if let Some(after) = start.strip_prefix(UTF8_BOM) {
+        return Err(byte_order_mark_error(path, after.starts_with(b"#!")));
     } else {
         return Err(Error::bootstrap(format!(
             "bootstrap {} is neither an ELF executable nor a #! script, so Lambda could not run it",
@@ -136,6 +139,57 @@ pub fn inspect(spec: &BootstrapSpec) -> Result<Bootstrap> {
     })
 }
 
+/// The UTF-8 byte order mark (U+FEFF encoded), which Windows editors write at the start of
+/// files saved as "UTF-8 with BOM".
+pub const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// The command that removes a UTF-8 byte order mark from the start of `FILE`.
+pub const REMOVE_BOM: &str = r"sed -i '1s/^\xEF\xBB\xBF//' FILE";
+
+/// The error for a bootstrap starting with a UTF-8 byte order mark: the kernel recognises `#!`
+/// only as a file's first two bytes (`fs/binfmt_script.c`), so `execve` fails with `ENOEXEC`
+/// ("exec format error") whatever follows the mark.
+fn byte_order_mark_error(path: &Path, before_shebang: bool) -> Error {
+    let shown = path.display().to_string();
+    let what = if before_shebang {
+        "the #! line: the kernel recognises #! only as the first two bytes of a file, so it does not see the #! after it"
+    } else {
+        "its content: the kernel runs only ELF executables and files whose first two bytes are #!"
+    };
+    Error::bootstrap(format!(
+        "bootstrap {shown} starts with a UTF-8 byte order mark (bytes EF BB BF, written by Windows editors) \
+         before {what}; Lambda could not start it (exec format error)"
+    ))
+    .hint(format!(
+        "remove the mark: {}, or save the file as UTF-8 without BOM",
+        REMOVE_BOM.replace("FILE", &shown)
+    ))
+}
+
+/// The lines after the first that end in `\r\n` among the first `limit` bytes of the script at
+/// `path`: `(how many, the 1-based number of the first)`; `None` when there are none or the
+/// file cannot be read (it was read when inspected).
+pub fn later_windows_line_endings(path: &Path, limit: u64) -> Option<(usize, usize)> {
+    let mut text = Vec::new();
+    File::open(path)
+        .and_then(|file| file.take(limit).read_to_end(&mut text))
+        .ok()?;
+    let mut count = 0;
+    let mut first = None;
+    // Only whole lines: a line cut by the limit has no end to judge.
+    for (index, line) in text
+        .split_inclusive(|&byte| byte == b'\n')
+        .enumerate()
+        .skip(1)
+    {
+        if line.ends_with(b"\r\n") {
+            count += 1;
+            first.get_or_insert(index + 1);
+        }
+    }
+    first.map(|first| (count, first))
+}
+
 /// A script's `#!` line as the kernel reads it (its first [`LINE_LIMIT`] bytes); a line the
 /// kernel cannot use (a Windows line ending, no interpreter) is refused here, by every command
 /// that takes a bootstrap.
@@ -151,4 +205,22 @@ fn read_shebang(path: &Path) -> Result<Shebang> {
         ))
         .hint(problem.hint().replace("FILE", &shown))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_line_endings_are_counted_after_the_first_line_within_the_limit() {
+        let directory = tempfile::tempdir().unwrap();
+        let script = directory.path().join("run.sh");
+        std::fs::write(&script, b"#!/bin/sh\nset -e\r\necho a\necho b\r\n").unwrap();
+        assert_eq!(later_windows_line_endings(&script, 1 << 16), Some((2, 2)));
+        // Only whole lines within the limit: the 2nd line ends at byte 18.
+        assert_eq!(later_windows_line_endings(&script, 17), None);
+        assert_eq!(later_windows_line_endings(&script, 18), Some((1, 2)));
+        std::fs::write(&script, b"#!/bin/sh\necho a\n").unwrap();
+        assert_eq!(later_windows_line_endings(&script, 1 << 16), None);
+    }
 }

@@ -141,12 +141,15 @@ pub fn run(args: &BuildArgs) -> Result<BuildReport> {
     let contents = layer_contents(args, &bootstraps)?;
     let env_path = args.env.iter().rev().find(|set| set.key == "PATH");
     let facts = BaseFacts::without_layers(&args.base, args.base_glibc)
-        .adding(
-            contents
+        .adding_entries("/", contents.iter().flat_map(|layer| layer.entries()))
+        .with_path(env_path.map(|set| set.value.clone()))
+        .with_library_path(
+            args.env
                 .iter()
-                .flat_map(|layer| layer.entries().map(|(path, _)| path)),
-        )
-        .with_path(env_path.map(|set| set.value.clone()));
+                .rev()
+                .find(|set| set.key == "LD_LIBRARY_PATH")
+                .map(|set| set.value.clone()),
+        );
     let mut findings = check_bootstraps(&bootstraps, &facts, None, &args.checks.skip_checks)?;
     enforce(&findings)?;
     let architectures: Vec<Architecture> = bootstraps.iter().map(|b| b.architecture).collect();

@@ -90,8 +90,12 @@ pub fn run(args: &ZipArgs) -> Result<ZipReport> {
     let packaged = contents
         .entries()
         .iter()
-        .map(|(name, _)| format!("{TASK_ROOT}/{name}"));
-    let runtime = args.runtime.facts()?.adding(packaged);
+        .map(|(name, entry)| (name.as_str(), entry));
+    let runtime = args
+        .runtime
+        .facts()?
+        .adding_entries(TASK_ROOT, packaged)
+        .with_bootstrap_directory(TASK_ROOT);
     let mut findings = check_bootstraps(
         std::slice::from_ref(&bootstrap),
         &runtime,

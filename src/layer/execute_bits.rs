@@ -50,17 +50,24 @@ pub fn findings<'a>(
     let mut findings = Vec::new();
     for (path, entry) in entries {
         let LayerEntry::File {
-            source,
-            executable: false,
-            ..
+            source, executable, ..
         } = entry
         else {
             continue;
         };
+        let shown = format!("{}/{path}", root.trim_end_matches('/'));
+        if *executable {
+            // A file that cannot be read here fails when it is written; nothing to add now.
+            findings.extend(windows_shebang_finding(source, &shown, container).unwrap_or(None));
+            continue;
+        }
         let Some(program) = program(source)? else {
             continue;
         };
-        let shown = format!("{}/{path}", root.trim_end_matches('/'));
+        let line_endings = match program {
+            Program::Script { .. } => windows_shebang_finding(source, &shown, container)?,
+            Program::Elf { .. } => None,
+        };
         let what = match &program {
             Program::Elf { machine } => format!("an ELF executable ({machine})"),
             Program::Script { line } => format!("a script (`{line}`)"),
@@ -84,8 +91,56 @@ pub fn findings<'a>(
                 source.display()
             )),
         );
+        findings.extend(line_endings);
     }
     Ok(findings)
+}
+
+/// The check name of the finding for an included script whose `#!` line ends in `\r\n`.
+pub const LINE_ENDINGS_CHECK: &str = "line-endings";
+
+/// A warning when `source` (at `shown` in the `container`) is a `#!` script whose first line
+/// ends in a carriage return: the kernel takes the `\r` as part of the interpreter's name
+/// (`fs/binfmt_script.c` ends the line at `\n` only), so running it fails with "No such file
+/// or directory" (`bad interpreter`). A warning, not an error: Lambda fails only when the
+/// function runs it. Reads the first [`crate::bootstrap::shebang::LINE_LIMIT`] bytes.
+///
+/// Errors: `source` cannot be opened or read (exit 2).
+fn windows_shebang_finding(source: &Path, shown: &str, container: &str) -> Result<Option<Finding>> {
+    let mut start = Vec::new();
+    std::fs::File::open(source)
+        .and_then(|file| {
+            file.take(crate::bootstrap::shebang::LINE_LIMIT as u64)
+                .read_to_end(&mut start)
+        })
+        .path_context(ErrorKind::Usage, "read", source)?;
+    let Some(rest) = start.strip_prefix(b"#!") else {
+        return Ok(None);
+    };
+    let line = rest.split(|&byte| byte == b'\n').next().unwrap_or_default();
+    if !line.contains(&b'\r') {
+        return Ok(None);
+    }
+    let line = String::from_utf8_lossy(line).replace('\r', "");
+    Ok(Some(
+        Finding::new(
+            LINE_ENDINGS_CHECK,
+            None,
+            Level::Warning,
+            format!(
+                "{} (at {shown} in the {container}) is a script whose #! line (`#!{}`) ends with a \
+                 carriage return (\\r, Windows line endings): the kernel looks for an interpreter whose \
+                 name ends in \\r, so running it on Lambda fails with \"No such file or directory\" \
+                 (bad interpreter)",
+                source.display(),
+                line.trim_end()
+            ),
+        )
+        .hint(format!(
+            "convert it: dos2unix {0} (or sed -i 's/\\r$//' {0})",
+            source.display()
+        )),
+    ))
 }
 
 /// The kind of program `source` is, from its first bytes; `None` for anything else.
@@ -157,14 +212,21 @@ mod tests {
             "image",
         )
         .unwrap();
-        assert_eq!(found.len(), 2, "{found:?}");
+        // tool.sh: no execute bit, and a #! line ending in \r; ran: the same \r, executable.
+        assert_eq!(found.len(), 4, "{found:?}");
+        assert_eq!(found[0].check, CHECK);
         assert!(found[0].message.contains("/var/task/tool.sh in the image"));
         assert!(
             found[0].message.contains("`#!/bin/sh -e`"),
             "{}",
             found[0].message
         );
-        assert!(found[1].message.contains("an ELF executable"));
+        assert_eq!(found[1].check, LINE_ENDINGS_CHECK);
+        assert!(found[1].message.contains("/var/task/tool.sh in the image"));
+        assert!(found[2].message.contains("/var/task/ran in the image"));
+        assert!(found[2].message.contains("carriage return"));
+        assert!(!found[2].message.contains('\r'), "{:?}", found[2].message);
+        assert!(found[3].message.contains("an ELF executable"));
         assert!(found.iter().all(|finding| finding.level == Level::Warning));
     }
 

@@ -47,6 +47,10 @@ pub fn head_to_keep(head: &[u8]) -> usize {
         let used = elf_headers_end(head).unwrap_or(ELF64_HEADER);
         return used.max(ELF64_HEADER).min(head.len());
     }
+    if head.starts_with(crate::bootstrap::UTF8_BOM) {
+        // Enough to say why it is neither.
+        return crate::bootstrap::UTF8_BOM.len();
+    }
     0
 }
 
@@ -378,6 +382,23 @@ impl<'a> Checker<'a> {
         if head.starts_with(b"#!") {
             self.check_script(path, &name, head, depth);
             return Some(ProgramKind::Script);
+        }
+        if head.starts_with(crate::bootstrap::UTF8_BOM) {
+            // The kernel sees #! only as the first two bytes (fs/binfmt_script.c): ENOEXEC.
+            self.finding(
+                check,
+                Level::Error,
+                format!(
+                    "{name} starts with a UTF-8 byte order mark (EF BB BF, written by Windows editors), \
+                     so it is neither an ELF executable nor a #! script: the kernel does not see a #! \
+                     after the mark (exec format error)"
+                ),
+            )
+            .hint = Some(format!(
+                "remove the mark ({}) or save the file as UTF-8 without BOM, and rebuild",
+                crate::bootstrap::REMOVE_BOM
+            ));
+            return None;
         }
         if !head.starts_with(b"\x7fELF") {
             self.finding(

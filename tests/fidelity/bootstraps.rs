@@ -503,3 +503,501 @@ fn a_dynamic_bootstrap_whose_needs_cannot_be_read_gets_a_warning() {
     assert!(message.contains("were not checked"), "{message}");
     assert!(!message.contains("asks for no"), "{message}");
 }
+
+/// Sets the permission bits of `file`.
+fn chmod(file: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(file, fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// A copy of the stand-in base's amd64 image with one more layer, packed by GNU tar (modes as
+/// on disk) from a directory that `prepare` fills; tagged `NAME`, returned as `oci:DIR:NAME`.
+fn base_with_layer(dir: &Path, name: &str, prepare: impl FnOnce(&Path)) -> String {
+    let root = dir.join(format!("{name}-root"));
+    fs::create_dir_all(&root).unwrap();
+    prepare(&root);
+    let tar = dir.join(format!("{name}-layer.tar"));
+    run(Command::new("tar")
+        .args(["--numeric-owner", "--owner=0", "--group=0", "-C"])
+        .arg(&root)
+        .arg("-cf")
+        .arg(&tar)
+        .arg("."));
+    amd64_base_variant(dir, name, Some((&fs::read(&tar).unwrap(), false)), |_| {})
+}
+
+// aws-samples/aws-lambda-layer-awscli#38 and aws/aws-sam-cli#1846: files that lost their execute
+// bit on the way (CI artifacts, Windows) fail on Lambda with "permission denied". A dynamic
+// loader or a #! interpreter is exec'd by the kernel and needs the bit as much as the bootstrap.
+#[test]
+fn a_loader_or_interpreter_without_an_execute_bit_is_refused() {
+    let dir = scratch();
+    let loader = "/var/task/lib/ld-musl-x86_64.so.1";
+    let bootstrap = compile(
+        dir.path(),
+        "musl-gcc",
+        &["-O2", &format!("-Wl,--dynamic-linker={loader}")],
+        HELLO,
+        "musl-shipped",
+        &[],
+    );
+    let lib = dir.path().join("lib");
+    fs::create_dir_all(&lib).unwrap();
+    let shipped = lib.join("ld-musl-x86_64.so.1");
+    fs::copy("/usr/lib/x86_64-linux-musl/libc.so", &shipped).unwrap();
+    chmod(&shipped, 0o644);
+    let include = format!("{}/:/var/task/lib/", path(&lib));
+    let zip = dir.path().join("z.zip");
+    let zip_args = [
+        "zip",
+        "--bootstrap",
+        path(&bootstrap),
+        "--include",
+        &include,
+        "-o",
+        path(&zip),
+    ];
+    let expect_named = |stderr: &str| {
+        assert!(
+            stderr.contains(&format!("the ELF interpreter {loader} of")),
+            "{stderr}"
+        );
+        assert!(stderr.contains("Permission denied"), "{stderr}");
+        assert!(
+            stderr.contains(&format!("chmod +x {}", shipped.display())),
+            "{stderr}"
+        );
+    };
+    expect_named(&refused(&zip_args));
+    assert!(!zip.exists());
+    let out = dir.path().join("out-loader");
+    let build_args = [
+        "build",
+        "--bootstrap",
+        path(&bootstrap),
+        "--include",
+        &include,
+        "--base",
+        &base_reference(),
+        "--output",
+        &format!("oci:{}", path(&out)),
+    ];
+    expect_named(&refused(&build_args));
+    assert!(!out.exists());
+    // With its execute bit back, both pass.
+    chmod(&shipped, 0o755);
+    run(lambda_image().args(zip_args));
+    run(lambda_image().args(build_args));
+
+    // A #! interpreter found on PATH (the stand-in base has env at /bin/env and PATH holds
+    // /usr/local/bin), added with --include as a 0644 copy of bash.
+    let script = executable(dir.path(), "run.sh", b"#!/bin/env bash\necho hi\n");
+    let bash = dir.path().join("bash644");
+    fs::copy("/bin/bash", &bash).unwrap();
+    chmod(&bash, 0o644);
+    let out = dir.path().join("out-bash");
+    let given = format!("amd64={}", path(&script));
+    let include = format!("{}:/usr/local/bin/bash", path(&bash));
+    let build_args = [
+        "build",
+        "--bootstrap",
+        &given,
+        "--include",
+        &include,
+        "--base",
+        &base_reference(),
+        "--output",
+        &format!("oci:{}", path(&out)),
+    ];
+    let stderr = refused(&build_args);
+    assert!(stderr.contains("at /usr/local/bin/bash"), "{stderr}");
+    assert!(stderr.contains("Permission denied"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("chmod +x {}", bash.display())),
+        "{stderr}"
+    );
+    assert!(!out.exists());
+    chmod(&bash, 0o755);
+    run(lambda_image().args(build_args));
+
+    // The base's own loader, 0644 in a local base: a glibc program checked against it.
+    let program = compile(dir.path(), "gcc", &["-O2"], HELLO, "glibc-hello", &[]);
+    for (mode, name) in [(0o644, "loader-644"), (0o755, "loader-755")] {
+        let base = base_with_layer(dir.path(), name, |root| {
+            let lib64 = root.join("lib64");
+            fs::create_dir_all(&lib64).unwrap();
+            let copy = lib64.join("ld-linux-x86-64.so.2");
+            fs::copy("/lib64/ld-linux-x86-64.so.2", &copy).unwrap();
+            chmod(&copy, mode);
+        });
+        let (output, report) = check(&["--bootstrap", path(&program), "--base", &base]);
+        let interpreter = finding(&report, "interpreter");
+        if mode == 0o644 {
+            assert_eq!(output.status.code(), Some(CHECK_FAILED), "{report}");
+            assert_eq!(interpreter["level"], "error", "{interpreter}");
+            let message = interpreter["message"].as_str().unwrap();
+            assert!(message.contains("with mode 644"), "{message}");
+            assert!(message.contains("Permission denied"), "{message}");
+            let hint = interpreter["hint"].as_str().unwrap();
+            assert!(
+                hint.contains("chmod +x /lib64/ld-linux-x86-64.so.2"),
+                "{hint}"
+            );
+            let stderr = refused_build(dir.path(), path(&program), &base, name);
+            assert!(stderr.contains("Permission denied"), "{stderr}");
+        } else {
+            assert_eq!(interpreter["level"], "info", "{interpreter}");
+        }
+    }
+}
+
+// A download or copy cut short keeps its headers: the kernel maps segments past the end of the
+// file and the program crashes at start-up (SIGBUS/SIGSEGV), which Lambda reports as
+// Runtime.ExitError. Static and dynamic binaries alike.
+#[test]
+fn a_truncated_elf_is_refused_as_truncated() {
+    let dir = scratch();
+    let dynamic = compile(dir.path(), "gcc", &["-O2"], HELLO, "dynamic", &[]);
+    let fixed = compile(
+        dir.path(),
+        "musl-gcc",
+        &["-O2", "-static"],
+        HELLO,
+        "static",
+        &[],
+    );
+    for (binary, keep) in [(&dynamic, 3000), (&fixed, 9000)] {
+        let whole = fs::metadata(binary).unwrap().len();
+        assert!(whole > keep, "{} is {whole} bytes", binary.display());
+        let name = format!("{}-cut", binary.file_name().unwrap().to_str().unwrap());
+        let cut = dir.path().join(&name);
+        let head = run(Command::new("head")
+            .args(["-c", &keep.to_string()])
+            .arg(binary));
+        fs::write(&cut, head.stdout).unwrap();
+        chmod(&cut, 0o755);
+        let expect = |stderr: &str| {
+            assert!(
+                stderr.contains("is truncated: its program headers say"),
+                "{stderr}"
+            );
+            assert!(stderr.contains(&format!("the file has {keep}")), "{stderr}");
+            assert!(stderr.contains("again whole"), "{stderr}");
+        };
+        expect(&refused_build(
+            dir.path(),
+            path(&cut),
+            &base_reference(),
+            &name,
+        ));
+        expect(&refused_zip(
+            dir.path(),
+            path(&cut),
+            "provided.al2023",
+            &name,
+        ));
+        expect(&refused(&["check", "--bootstrap", path(&cut)]));
+    }
+}
+
+// Nandaka/PixivUtil2#473 and quick-lint/quick-lint-js#205: a UTF-8 byte order mark before #!
+// hides the #! from the kernel (it looks at the first two bytes only): exec format error.
+#[test]
+fn a_byte_order_mark_before_the_shebang_is_named() {
+    let dir = scratch();
+    for (name, text) in [
+        ("bom-sh", &b"\xef\xbb\xbf#!/bin/sh\necho hi\n"[..]),
+        (
+            "bom-env",
+            &b"\xef\xbb\xbf#!/usr/bin/env bash\r\necho hi\r\n"[..],
+        ),
+    ] {
+        let script = executable(dir.path(), name, text);
+        let given = format!("amd64={}", path(&script));
+        for stderr in [
+            refused_build(dir.path(), &given, &base_reference(), name),
+            refused_zip(dir.path(), &given, "provided.al2023", name),
+            refused(&["check", "--bootstrap", &given]),
+        ] {
+            assert!(stderr.contains("UTF-8 byte order mark"), "{stderr}");
+            assert!(stderr.contains("exec format error"), "{stderr}");
+            assert!(
+                stderr.contains(&format!(
+                    r"sed -i '1s/^\xEF\xBB\xBF//' {}",
+                    script.display()
+                )),
+                "{stderr}"
+            );
+            assert!(stderr.contains("UTF-8 without BOM"), "{stderr}");
+            assert!(!stderr.contains("CGO_ENABLED"), "{stderr}");
+        }
+    }
+
+    // The same file already in an image, where the base's entrypoint runs it.
+    let image = base_with_layer(dir.path(), "bom-image", |root| {
+        let runtime = root.join("var/runtime");
+        fs::create_dir_all(&runtime).unwrap();
+        executable(&runtime, "bootstrap", b"\xef\xbb\xbf#!/bin/sh\necho hi\n");
+    });
+    let (output, report) = lambda_image_json(&["check", "--json", &image]);
+    assert_eq!(output.status.code(), Some(CHECK_FAILED), "{report}");
+    let text = report.to_string();
+    assert!(text.contains("UTF-8 byte order mark"), "{report}");
+    assert!(text.contains(r"1s/^\\xEF\\xBB\\xBF//"), "{report}");
+}
+
+// aws-samples/aws-lambda-layer-kubectl#39: a script saved on Windows. With a clean first line
+// the kernel starts sh, which then stumbles on every `\r`.
+#[test]
+fn windows_line_endings_after_a_clean_shebang_line_are_a_warning() {
+    let dir = scratch();
+    let script = executable(
+        dir.path(),
+        "mixed.sh",
+        b"#!/bin/sh\nset -e\necho hi\r\necho there\r\n",
+    );
+    let given = format!("amd64={}", path(&script));
+    let expect = |finding: &Value| {
+        assert_eq!(finding["level"], "warning", "{finding}");
+        let message = finding["message"].as_str().unwrap();
+        assert!(message.contains("on 2 lines"), "{message}");
+        assert!(message.contains("first on line 3"), "{message}");
+        let hint = finding["hint"].as_str().unwrap();
+        assert!(
+            hint.contains(&format!("dos2unix {}", script.display())),
+            "{hint}"
+        );
+    };
+    let (output, report) = check(&["--bootstrap", &given, "--base", &base_reference()]);
+    assert_eq!(output.status.code(), Some(0), "{report}");
+    expect(finding(&report, "line-endings"));
+
+    let zip = dir.path().join("mixed.zip");
+    let (zipped, report) =
+        lambda_image_json(&["zip", "--json", "--bootstrap", &given, "-o", path(&zip)]);
+    assert_eq!(zipped.status.code(), Some(0), "{}", stderr_of(&zipped));
+    let checks = report["checks"].as_array().unwrap();
+    expect(
+        checks
+            .iter()
+            .find(|finding| finding["check"] == "line-endings")
+            .unwrap_or_else(|| panic!("{report}")),
+    );
+
+    let out = dir.path().join("out-mixed");
+    let built = run(lambda_image().args([
+        "build",
+        "--bootstrap",
+        &given,
+        "--base",
+        &base_reference(),
+        "--output",
+        &format!("oci:{}", path(&out)),
+    ]));
+    assert!(
+        stderr_of(&built).contains("first on line 3"),
+        "{}",
+        stderr_of(&built)
+    );
+
+    // An included executable script whose #! line ends in \r: a warning naming it.
+    let tool = executable(dir.path(), "tool.sh", b"#!/bin/sh\r\necho tool\r\n");
+    let plain = executable(dir.path(), "plain", b"#!/bin/sh\necho hi\n");
+    let zip = dir.path().join("tool.zip");
+    let (zipped, report) = lambda_image_json(&[
+        "zip",
+        "--json",
+        "--bootstrap",
+        &format!("amd64={}", path(&plain)),
+        "--include",
+        &format!("{}:/var/task/tool.sh", path(&tool)),
+        "-o",
+        path(&zip),
+    ]);
+    assert_eq!(zipped.status.code(), Some(0), "{}", stderr_of(&zipped));
+    let warning = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|finding| finding["check"] == "line-endings")
+        .unwrap_or_else(|| panic!("{report}"));
+    assert_eq!(warning["level"], "warning", "{warning}");
+    let message = warning["message"].as_str().unwrap();
+    assert!(message.contains(path(&tool)), "{message}");
+    assert!(message.contains("carriage return"), "{message}");
+}
+
+// A script checked against a catalog base: its files are not downloaded, so the interpreter
+// cannot be looked for; that is said, with the way to check it.
+#[test]
+fn a_script_checked_against_a_catalog_base_says_its_interpreter_was_not_checked() {
+    let dir = scratch();
+    let script = executable(dir.path(), "run.sh", b"#!/usr/bin/env python3\nprint(1)\n");
+    let given = format!("amd64={}", path(&script));
+    let expect = |finding: &Value| {
+        assert_eq!(finding["level"], "info", "{finding}");
+        let message = finding["message"].as_str().unwrap();
+        assert!(message.contains("python3"), "{message}");
+        assert!(message.contains("was not checked"), "{message}");
+        let hint = finding["hint"].as_str().unwrap();
+        assert!(hint.contains("--base oci:DIR"), "{hint}");
+    };
+    for base in ["provided.al2023", "provided.al2"] {
+        let (output, report) = check(&["--bootstrap", &given, "--base", base]);
+        assert_eq!(output.status.code(), Some(0), "{report}");
+        expect(finding(&report, "interpreter"));
+    }
+    let zip = dir.path().join("run.zip");
+    let (zipped, report) =
+        lambda_image_json(&["zip", "--json", "--bootstrap", &given, "-o", path(&zip)]);
+    assert_eq!(zipped.status.code(), Some(0), "{}", stderr_of(&zipped));
+    expect(
+        report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|finding| finding["check"] == "interpreter")
+            .unwrap_or_else(|| panic!("{report}")),
+    );
+}
+
+const USES_ZLIB: &str = "#include <stdio.h>\n#include <zlib.h>\n\
+                         int main(void) { puts(zlibVersion()); return 0; }\n";
+
+/// The stand-in base plus glibc's loader and libc.so.6 in /lib64 (as Amazon Linux has them),
+/// and `more` files copied in as `(source, path in the image)`.
+fn glibc_base(dir: &Path, name: &str, more: &[(&str, &str)]) -> String {
+    base_with_layer(dir, name, |root| {
+        let files = [
+            ("/lib64/ld-linux-x86-64.so.2", "lib64/ld-linux-x86-64.so.2"),
+            ("/lib/x86_64-linux-gnu/libc.so.6", "lib64/libc.so.6"),
+        ];
+        for (source, inside) in files.iter().chain(more) {
+            let copy = root.join(inside);
+            fs::create_dir_all(copy.parent().unwrap()).unwrap();
+            fs::copy(source, &copy).unwrap();
+            chmod(&copy, 0o755);
+        }
+    })
+}
+
+/// The finding named `check` among a build or zip report's `checks`.
+fn check_finding<'a>(report: &'a Value, check: &str) -> &'a Value {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|finding| finding["check"] == check)
+        .unwrap_or_else(|| panic!("no {check} finding in {report}"))
+}
+
+// aws-samples/aws-lambda-layer-kubectl#37 and awslabs/aws-media-replay-engine#13: a program
+// linked against a library the Lambda base lacks fails at start-up with "error while loading
+// shared libraries: ...: cannot open shared object file". The loader's search is followed:
+// DT_RUNPATH with $ORIGIN, the image's LD_LIBRARY_PATH, the default directories.
+#[test]
+fn a_needed_library_the_base_lacks_is_a_warning() {
+    let dir = scratch();
+    let zlib = "/usr/lib/x86_64-linux-gnu/libz.so.1";
+    let program = compile(
+        dir.path(),
+        "gcc",
+        &["-O2"],
+        USES_ZLIB,
+        "uses-zlib",
+        &["-lz"],
+    );
+    let program = path(&program);
+    let without = glibc_base(dir.path(), "without-zlib", &[]);
+    let (output, report) = check(&["--bootstrap", program, "--base", &without]);
+    assert_eq!(output.status.code(), Some(0), "{report}");
+    let libraries = finding(&report, "libraries");
+    assert_eq!(libraries["level"], "warning", "{libraries}");
+    let message = libraries["message"].as_str().unwrap();
+    assert!(
+        message.contains("needs libz.so.1, which is not"),
+        "{message}"
+    );
+    assert!(!message.contains("libc.so.6"), "{message}");
+    // The base config's LD_LIBRARY_PATH, then the default and multiarch directories.
+    assert!(
+        message.contains("LD_LIBRARY_PATH (/var/lang/lib:/lib64:"),
+        "{message}"
+    );
+    assert!(message.contains("/usr/lib/x86_64-linux-gnu"), "{message}");
+    assert!(
+        message.contains("cannot open shared object file"),
+        "{message}"
+    );
+
+    // In the base's /usr/lib64: found.
+    let with = glibc_base(dir.path(), "with-zlib", &[(zlib, "usr/lib64/libz.so.1")]);
+    let (output, report) = check(&["--bootstrap", program, "--base", &with]);
+    assert_eq!(output.status.code(), Some(0), "{report}");
+    let libraries = finding(&report, "libraries");
+    assert_eq!(libraries["level"], "info", "{libraries}");
+    assert!(
+        libraries["message"]
+            .as_str()
+            .unwrap()
+            .contains("libz.so.1 at /usr/lib64/libz.so.1"),
+        "{libraries}"
+    );
+
+    // Shipped with the function: in /var/task/lib (on the base's LD_LIBRARY_PATH) it is found;
+    // in /var/deps only through the binary's DT_RUNPATH $ORIGIN/../deps.
+    let build = |name: &str, binary: &str, include: &str| {
+        let out = dir.path().join(format!("out-{name}"));
+        let (built, report) = lambda_image_json(&[
+            "build",
+            "--json",
+            "--bootstrap",
+            binary,
+            "--include",
+            include,
+            "--base",
+            &without,
+            "--output",
+            &format!("oci:{}", path(&out)),
+        ]);
+        assert_eq!(built.status.code(), Some(0), "{}", stderr_of(&built));
+        check_finding(&report, "libraries").clone()
+    };
+    let libraries = build(
+        "task-lib",
+        program,
+        &format!("{zlib}:/var/task/lib/libz.so.1"),
+    );
+    assert_eq!(libraries["level"], "info", "{libraries}");
+    let deps = format!("{zlib}:/var/deps/libz.so.1");
+    let libraries = build("deps", program, &deps);
+    assert_eq!(libraries["level"], "warning", "{libraries}");
+    let with_runpath = compile(
+        dir.path(),
+        "gcc",
+        &["-O2", "-Wl,--enable-new-dtags,-rpath,$ORIGIN/../deps"],
+        USES_ZLIB,
+        "runpath",
+        &["-lz"],
+    );
+    let libraries = build("runpath", path(&with_runpath), &deps);
+    assert_eq!(libraries["level"], "info", "{libraries}");
+    assert!(
+        libraries["message"]
+            .as_str()
+            .unwrap()
+            .contains("libz.so.1 at /var/deps/libz.so.1"),
+        "{libraries}"
+    );
+
+    // A catalog base's files are not known: not checked.
+    let (_, report) = check(&["--bootstrap", program, "--base", "provided.al2023"]);
+    assert!(
+        report["bootstraps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|finding| finding["check"] != "libraries"),
+        "{report}"
+    );
+}
