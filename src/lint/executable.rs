@@ -492,29 +492,48 @@ impl<'a> Checker<'a> {
             return;
         }
         let line = shebang.line();
+        let role = Role::Interpreter {
+            of: path,
+            line: &line,
+        };
         match shebang.program() {
+            Program::Unusable { reason, hint } => {
+                self.finding(
+                    "interpreter",
+                    Level::Error,
+                    shebang::unusable_message(&line, path, &reason),
+                )
+                .hint = Some(hint);
+            }
             Program::Path(interpreter) => {
                 let interpreter = self.absolute(interpreter);
-                self.check_executable(
-                    Role::Interpreter {
-                        of: path,
-                        line: &line,
-                    },
-                    &interpreter,
-                    depth + 1,
-                );
+                let found = self.check_executable(role, &interpreter, depth + 1);
+                if let (Some(_), Some(doubt)) = (found, shebang.doubt()) {
+                    self.finding(
+                        "interpreter",
+                        Level::Warning,
+                        shebang::doubt_message(&line, path, &doubt.reason),
+                    )
+                    .hint = Some(doubt.hint);
+                }
+            }
+            Program::Unknown { env, reason } => {
+                let env = self.absolute(env);
+                if self.check_executable(role, &env, depth + 1).is_some() {
+                    self.finding(
+                        "interpreter",
+                        Level::Info,
+                        shebang::unknown_message(&line, path, &reason),
+                    );
+                }
             }
             Program::OnPath { env, name: command } => {
                 let env = self.absolute(env);
-                let role = Role::Interpreter {
-                    of: path,
-                    line: &line,
-                };
                 if self.check_executable(role, &env, depth + 1).is_none() {
                     return;
                 }
                 let found = shebang::find_on_path(
-                    command,
+                    &command,
                     &self.path_variable,
                     &self.working_dir,
                     |candidate| self.is_file(candidate),
