@@ -7,7 +7,11 @@
 //!   ELF loaders against the catalog's list when the base is a catalog base. A `#!/usr/bin/env
 //!   NAME` line is followed as `execve` and `env` follow it: `env` must exist, and NAME is looked
 //!   up on the image's `PATH`. Whichever form the line takes, a program the base's files lack is
-//!   an `error` (the kernel or `env` fails with "No such file or directory" at every start).
+//!   an `error` (the kernel or `env` fails with "No such file or directory" at every start); so
+//!   is a line that fails whatever the base holds (`shebang::Program::Unusable`: env options
+//!   without `-S`, no command for env, an interpreter ending in `/`). A command env takes from
+//!   the environment (`-S ${X}`) is an `info` (not checked); an interpreter found but given
+//!   `-e -x` as one argument a `warning`.
 //!
 //! - `libraries`: each `DT_NEEDED` library of a dynamic ELF is found where the dynamic loader
 //!   looks (`DT_RPATH`/`DT_RUNPATH` with `$ORIGIN`, the image's `LD_LIBRARY_PATH`, the default
@@ -22,7 +26,9 @@ use clap::ValueEnum;
 
 use super::elf::{DynamicNeeds, Linkage};
 use super::glibc::GlibcVersion;
-use super::shebang::{DEFAULT_PATH, Program, Shebang, find_on_path};
+use super::shebang::{
+    DEFAULT_PATH, Program, Shebang, doubt_message, find_on_path, unknown_message, unusable_message,
+};
 use super::{Bootstrap, BootstrapKind};
 use crate::error::{Error, Result};
 use crate::findings::{Finding, Level};
@@ -459,8 +465,26 @@ fn interpreter_finding(bootstrap: &Bootstrap, base: &BaseKnowledge) -> Option<Fi
             Linkage::Static => None,
             Linkage::Dynamic(needs) => elf_interpreter_finding(bootstrap, &needs.interpreter, base),
         },
-        BootstrapKind::Script { shebang } if base.filesystem.is_none() => {
-            Some(unknown_files_finding(bootstrap, shebang, base))
+        // Without the base's files, what the line itself tells still counts: a line that fails
+        // whatever the base holds is an error, one argument that looks like several a warning.
+        BootstrapKind::Script { shebang }
+            if base.filesystem.is_none()
+                && !matches!(shebang.program(), Program::Unusable { .. }) =>
+        {
+            Some(match shebang.doubt() {
+                Some(doubt) => Finding::new(
+                    "interpreter",
+                    Some(bootstrap.architecture),
+                    Level::Warning,
+                    doubt_message(
+                        &shebang.line(),
+                        &bootstrap.path.display().to_string(),
+                        &doubt.reason,
+                    ),
+                )
+                .hint(doubt.hint),
+                None => unknown_files_finding(bootstrap, shebang, base),
+            })
         }
         BootstrapKind::Script { shebang } => script_interpreter_finding(bootstrap, shebang, base),
     }
@@ -477,6 +501,7 @@ fn unknown_files_finding(
     let program = match shebang.program() {
         Program::Path(program) => program.to_owned(),
         Program::OnPath { name, .. } => format!("{name} (found on PATH by `{}`)", shebang.line()),
+        Program::Unknown { .. } | Program::Unusable { .. } => format!("of `{}`", shebang.line()),
     };
     Finding::new(
         "interpreter",
@@ -691,14 +716,31 @@ fn elf_interpreter_finding(
 
 /// The program a `#!` line runs, found as the kernel and `env` find it: a relative path is
 /// relative to the working directory; `#!/usr/bin/env NAME` needs `env`, then NAME on `PATH`.
+/// A line that cannot work whatever the base holds ([`Program::Unusable`]) is an error even
+/// without the base's files; a command `env` learns only at start ([`Program::Unknown`]) is an
+/// info; a found interpreter given one argument that looks like several ([`Shebang::doubt`]) a
+/// warning.
 fn script_interpreter_finding(
     bootstrap: &Bootstrap,
     shebang: &Shebang,
     base: &BaseKnowledge,
 ) -> Option<Finding> {
-    let filesystem = base.filesystem?;
-    let path = bootstrap.path.display();
+    let path = bootstrap.path.display().to_string();
     let architecture = Some(bootstrap.architecture);
+    let line = shebang.line();
+    let program = shebang.program();
+    if let Program::Unusable { reason, hint } = &program {
+        return Some(
+            Finding::new(
+                "interpreter",
+                architecture,
+                Level::Error,
+                unusable_message(&line, &path, reason),
+            )
+            .hint(hint.clone()),
+        );
+    }
+    let filesystem = base.filesystem?;
     let working_dir = base.working_dir.unwrap_or("/");
     let absolute = |program: &str| {
         if program.starts_with('/') {
@@ -710,17 +752,26 @@ fn script_interpreter_finding(
     let exists = |candidate: &str| {
         base.added.iter().any(|path| path == candidate) || filesystem.exists(candidate)
     };
-    let line = shebang.line();
     // (what the program is called in messages, where it was found)
-    let (described, found) = match shebang.program() {
+    let (described, found) = match &program {
         Program::Path(program) => (
-            program.to_owned(),
+            (*program).to_owned(),
             filesystem
                 .exists(&absolute(program))
                 .then(|| absolute(program)),
         ),
-        Program::OnPath { env, .. } if !filesystem.exists(&absolute(env)) => {
+        Program::OnPath { env, .. } | Program::Unknown { env, .. }
+            if !filesystem.exists(&absolute(env)) =>
+        {
             (format!("{env} (from `{line}`)"), None)
+        }
+        Program::Unknown { reason, .. } => {
+            return Some(Finding::new(
+                "interpreter",
+                architecture,
+                Level::Info,
+                unknown_message(&line, &path, reason),
+            ));
         }
         Program::OnPath { env, name } => {
             let search = base.path.unwrap_or(DEFAULT_PATH);
@@ -729,6 +780,7 @@ fn script_interpreter_finding(
                 find_on_path(name, search, working_dir, exists),
             )
         }
+        Program::Unusable { .. } => unreachable!("returned above"),
     };
     if let Some(refused) = found.as_deref().and_then(|found| {
         not_executable_finding(
@@ -740,8 +792,15 @@ fn script_interpreter_finding(
     }) {
         return Some(refused);
     }
-    Some(match found {
-        Some(found) => Finding::new(
+    Some(match (found, shebang.doubt()) {
+        (Some(_), Some(doubt)) => Finding::new(
+            "interpreter",
+            architecture,
+            Level::Warning,
+            doubt_message(&line, &path, &doubt.reason),
+        )
+        .hint(doubt.hint),
+        (Some(found), None) => Finding::new(
             "interpreter",
             architecture,
             Level::Info,
@@ -750,7 +809,7 @@ fn script_interpreter_finding(
                 base.name
             ),
         ),
-        None => Finding::new(
+        (None, _) => Finding::new(
             "interpreter",
             architecture,
             Level::Error,

@@ -9,7 +9,12 @@
 //! and tabs, is passed as **one** argument. A carriage return is an ordinary byte to the kernel,
 //! so a Windows line ending makes the interpreter `/bin/sh\r`, which does not exist.
 //!
-//! This module only reads; `checks` (bootstraps) and `lint` (images) decide what a problem means.
+//! `env` as the interpreter is followed as GNU coreutils' `src/env.c` reads its arguments (see
+//! [`Program`]): the verdict for a line (the program to look for, a command known only at start,
+//! a line that fails at every start, a doubtful argument) is decided here, once, for both
+//! `checks` (bootstraps: build, zip, check --bootstrap) and `lint` (check IMAGE), which only look
+//! the program up in their file trees and word the finding with [`unusable_message`],
+//! [`unknown_message`] and [`doubt_message`].
 
 /// Bytes of a `#!` line the kernel reads, `#!` included (`BINPRM_BUF_SIZE`, 256 since Linux 5.1).
 pub const LINE_LIMIT: usize = 256;
@@ -26,9 +31,15 @@ pub struct Shebang {
 /// Why a `#!` line cannot start anything.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ShebangProblem {
-    /// The line ends in `\r\n`: the kernel looks for `interpreter` with a carriage return
-    /// (in the interpreter, or at the end of its argument).
-    CarriageReturn { line: String },
+    /// The line ends in `\r\n`. `line` is the line without it; `argument` is `None` when the
+    /// carriage return ends the interpreter's name (the kernel looks for `/bin/sh\r`), else the
+    /// argument the kernel passes to `interpreter`, carriage return included (`-e\r`, `\r`,
+    /// `bash\r` for env), which the interpreter refuses or cannot find.
+    CarriageReturn {
+        line: String,
+        interpreter: String,
+        argument: Option<String>,
+    },
     /// `#!` is followed by nothing but blanks.
     NoInterpreter,
     /// No line end within [`LINE_LIMIT`] bytes and the interpreter itself runs past it.
@@ -38,12 +49,36 @@ pub enum ShebangProblem {
 impl std::fmt::Display for ShebangProblem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ShebangProblem::CarriageReturn { line } => write!(
+            ShebangProblem::CarriageReturn {
+                line,
+                interpreter,
+                argument: None,
+            } => write!(
                 f,
                 "has Windows line endings: its first line `{line}` ends in a carriage return (\\r), \
-                 so the kernel looks for a program whose name ends in \\r and fails with \
+                 so the kernel looks for a program named `{interpreter}\\r` and fails with \
                  \"No such file or directory\""
             ),
+            ShebangProblem::CarriageReturn {
+                line,
+                interpreter,
+                argument: Some(argument),
+            } => {
+                let shown = argument.escape_default();
+                let outcome = if interpreter.rsplit('/').next() == Some("env") {
+                    format!(
+                        "env looks for a program named `{shown}` and fails with \"No such file or directory\""
+                    )
+                } else {
+                    format!("{interpreter} refuses it (dash: \"Illegal option -\")")
+                };
+                write!(
+                    f,
+                    "has Windows line endings: its first line `{line}` ends in a carriage return (\\r), \
+                     so the kernel runs {interpreter} with the argument `{shown}`, carriage return included, \
+                     and {outcome}"
+                )
+            }
             ShebangProblem::NoInterpreter => write!(f, "starts with #! but names no interpreter"),
             ShebangProblem::TooLong => write!(
                 f,
@@ -67,14 +102,188 @@ impl ShebangProblem {
     }
 }
 
-/// The program a `#!` line finally runs.
+/// The program a `#!` line finally runs, or why none can be known or work.
+///
+/// `env` (`#!/usr/bin/env ...`, any interpreter named `env`) is followed as GNU coreutils'
+/// `src/env.c` runs: its arguments are the kernel's single argument (if any) and then the
+/// script's path (fs/binfmt_script.c always appends it); options are read by `getopt_long` with
+/// `+a:C:iS:u:v0` (stopping at the first word that is not an option, or after `--`; a lone `-`
+/// is `-i`); `-S STRING` / `--split-string` splits STRING with env's own quoting
+/// (`build_argv`: `'...'`, `"..."`, backslash escapes, `#` starting a comment, `${NAME}`
+/// expanded from the environment) and reads the words as arguments again; then words with `=`
+/// are assignments, and the first remaining word is the command `execvp` finds on `PATH`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Program<'a> {
     /// The interpreter itself.
     Path(&'a str),
-    /// `#!/usr/bin/env NAME` (or `env -S NAME ...`): `env` at `env`, then NAME looked up on `PATH`.
-    OnPath { env: &'a str, name: &'a str },
+    /// `env` at `env`, then NAME looked up on `PATH` (`#!/usr/bin/env NAME`,
+    /// `#!/usr/bin/env -S -i VAR=1 NAME ...`).
+    OnPath { env: &'a str, name: String },
+    /// `env` at `env` runs a command that cannot be known before the script starts (`${VAR}` in a
+    /// `-S` string, an `env` option not modelled here); `reason` says which.
+    Unknown { env: &'a str, reason: String },
+    /// The line fails at every start whatever the image holds; `reason` says how (a clause:
+    /// "env gets ... and ..."), `hint` what to write instead.
+    Unusable { reason: String, hint: String },
 }
+
+/// A `#!` line that probably does not do what its author meant, but is not certain to fail.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Doubt {
+    /// What happens, as a clause: "the kernel passes `-e -x` as one argument ...".
+    pub reason: String,
+    /// What to write instead.
+    pub hint: String,
+}
+
+/// The finding message for [`Program::Unusable`], the same for `build`/`zip`/`check --bootstrap`
+/// and `check IMAGE`: "the #! line `LINE` of PATH cannot work: REASON; Lambda could not start it".
+pub fn unusable_message(line: &str, script: &str, reason: &str) -> String {
+    format!("the #! line `{line}` of {script} cannot work: {reason}; Lambda could not start it")
+}
+
+/// The finding message for [`Program::Unknown`]: which command runs was not checked.
+pub fn unknown_message(line: &str, script: &str, reason: &str) -> String {
+    format!(
+        "the command the #! line `{line}` of {script} runs was not checked: {reason}, so it is known \
+         only when the function starts"
+    )
+}
+
+/// The finding message for a [`Doubt`].
+pub fn doubt_message(line: &str, script: &str, reason: &str) -> String {
+    format!("the #! line `{line}` of {script} probably fails: {reason}")
+}
+
+/// An argument word of `env`: text, the script's own path (appended by the kernel), or a word
+/// whose text depends on the environment at start (`${VAR}` in `-S`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Word {
+    /// `whole` is true for the kernel's single argument, as written after the interpreter.
+    Text {
+        text: String,
+        whole: bool,
+    },
+    Script,
+    Unknown(String),
+}
+
+/// The bytes `isspace` accepts in the C locale (env.c `C_ISSPACE_CHARS`).
+const C_SPACES: [char; 6] = [' ', '\t', '\n', '\x0b', '\x0c', '\r'];
+
+/// Splits an `env -S` string as env.c's `build_argv` does. `Err` carries env's own message
+/// (it then exits 125).
+fn split_string(text: &str) -> Result<Vec<Word>, String> {
+    let mut words: Vec<Word> = Vec::new();
+    let (mut single, mut double, mut separated) = (false, false, true);
+    let mut chars = text.chars().peekable();
+    // Starts a new word when the last one was ended by a separator (`check_start_new_arg`).
+    fn start(words: &mut Vec<Word>, separated: &mut bool) {
+        if std::mem::take(separated) {
+            words.push(Word::Text {
+                text: String::new(),
+                whole: false,
+            });
+        }
+    }
+    fn push(words: &mut [Word], c: char) {
+        if let Some(Word::Text { text, .. }) = words.last_mut() {
+            text.push(c);
+        }
+    }
+    while let Some(c) = chars.next() {
+        let add = match c {
+            '\'' if !double => {
+                single = !single;
+                start(&mut words, &mut separated);
+                continue;
+            }
+            '"' if !single => {
+                double = !double;
+                start(&mut words, &mut separated);
+                continue;
+            }
+            c if C_SPACES.contains(&c) && !single && !double => {
+                separated = true;
+                continue;
+            }
+            '#' if separated => return Ok(words),
+            '\\' if !single || matches!(chars.peek(), Some('\\' | '\'')) => match chars.next() {
+                Some(c @ ('"' | '#' | '$' | '\'' | '\\')) => c,
+                Some('_') if !double => {
+                    separated = true;
+                    continue;
+                }
+                Some('_') => ' ',
+                Some('c') if double => {
+                    return Err("'\\c' must not appear in double-quoted -S string".into());
+                }
+                Some('c') => return Ok(words),
+                Some('f') => '\x0c',
+                Some('n') => '\n',
+                Some('r') => '\r',
+                Some('t') => '\t',
+                Some('v') => '\x0b',
+                None => return Err("invalid backslash at end of string in -S".into()),
+                Some(other) => return Err(format!("invalid sequence '\\{other}' in -S")),
+            },
+            '$' if !single => {
+                let rest: String = chars.clone().collect();
+                let name = rest
+                    .strip_prefix('{')
+                    .and_then(|rest| rest.split_once('}'))
+                    .map(|(name, _)| name)
+                    .filter(|name| {
+                        name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+                            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                    });
+                let Some(name) = name else {
+                    return Err(format!(
+                        "only ${{VARNAME}} expansion is supported, error at: ${rest}"
+                    ));
+                };
+                for _ in 0..name.len() + 2 {
+                    chars.next();
+                }
+                // Unset, it adds nothing; set, it joins (or starts) a word: either way the
+                // word is not known here.
+                if separated {
+                    separated = false;
+                    words.push(Word::Unknown(format!("${{{name}}}")));
+                } else if let Some(last) = words.last_mut() {
+                    *last = Word::Unknown(format!("${{{name}}}"));
+                }
+                continue;
+            }
+            c => c,
+        };
+        start(&mut words, &mut separated);
+        push(&mut words, add);
+    }
+    if single || double {
+        return Err("no terminating quote in -S string".into());
+    }
+    Ok(words)
+}
+
+/// The long options of env.c's `longopts` that take an argument, and those that are followed
+/// here as their short forms; any other known long option is not modelled.
+const LONG_OPTIONS: [&str; 14] = [
+    "argv0",
+    "ignore-environment",
+    "env0-from",
+    "null",
+    "unset",
+    "chdir",
+    "default-signal",
+    "ignore-signal",
+    "block-signal",
+    "list-signal-handling",
+    "debug",
+    "split-string",
+    "help",
+    "version",
+];
 
 impl Shebang {
     /// Parses the first bytes of a file that starts with `#!`. `head` needs only the first line.
@@ -104,12 +313,18 @@ impl Shebang {
         if line.is_empty() {
             return Err(ShebangProblem::NoInterpreter);
         }
+        let split = line.iter().position(blank);
         if line.contains(&b'\r') {
+            let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+            let name = &line[..split.unwrap_or(line.len())];
+            let argument = &line[name.len()..];
+            let argument = &argument[argument.iter().take_while(|b| blank(b)).count()..];
             return Err(ShebangProblem::CarriageReturn {
-                line: format!("#!{}", String::from_utf8_lossy(line).trim_end_matches('\r')),
+                line: format!("#!{}", text(line).trim_end_matches(['\r', ' ', '\t'])),
+                interpreter: text(name).trim_end_matches('\r').to_owned(),
+                argument: (!name.contains(&b'\r')).then(|| text(argument)),
             });
         }
-        let split = line.iter().position(blank);
         if !ended && split.is_none() {
             return Err(ShebangProblem::TooLong);
         }
@@ -129,31 +344,297 @@ impl Shebang {
         })
     }
 
-    /// The program that will run: the interpreter, or for an `env` interpreter the command it
-    /// is given (after `-S`, the first word; `env`'s own options such as `-i` or `-u NAME` make
-    /// the command unknowable here, so the interpreter is returned).
+    /// The program that will run (see [`Program`] for how `env` is followed).
     pub fn program(&self) -> Program<'_> {
+        if self.interpreter.len() > 1 && self.interpreter.ends_with('/') {
+            return Program::Unusable {
+                reason: format!(
+                    "the interpreter `{}` ends in a slash, so the kernel looks for a directory and fails \
+                     with \"Not a directory\" (ENOTDIR)",
+                    self.interpreter
+                ),
+                hint: format!(
+                    "remove the trailing slash: #!{}",
+                    self.line().trim_start_matches("#!").replacen(
+                        &self.interpreter,
+                        self.interpreter.trim_end_matches('/'),
+                        1
+                    )
+                ),
+            };
+        }
+        if self.interpreter.rsplit('/').next() != Some("env") {
+            return Program::Path(&self.interpreter);
+        }
+        self.env_program()
+    }
+
+    /// Follows `env`'s argument handling (env.c `main`) to the command it execs.
+    fn env_program(&self) -> Program<'_> {
+        let env = self.interpreter.as_str();
+        let mut words: Vec<Word> = self
+            .argument
+            .iter()
+            .map(|text| Word::Text {
+                text: text.clone(),
+                whole: true,
+            })
+            .chain([Word::Script])
+            .collect();
+        let argument = self.argument.as_deref().unwrap_or_default();
+        let one_word =
+            format!("Linux passes everything after {env} to it as one argument, `{argument}`,");
+        let split_hint = || {
+            let splits = argument.starts_with("-S") || argument.starts_with("--s");
+            let fix = if argument.contains([' ', '\t']) && !splits {
+                format!("split the arguments with -S: #!{env} -S {argument}")
+            } else {
+                format!("name the command env should run last (e.g. #!{env} -S -i bash)")
+            };
+            format!("{fix}; or name the interpreter directly (e.g. #!/bin/sh, #!/usr/bin/python3)")
+        };
+        let unusable = |reason: String| Program::Unusable {
+            reason,
+            hint: split_hint(),
+        };
+        let refused =
+            |what: String| unusable(format!("{one_word} and env refuses it: {what} (exit 125)"));
+        let unknown = |reason: String| Program::Unknown { env, reason };
+        let (mut null, mut needs_command) = (false, None);
+        let mut at = 0;
+        'options: while let Some(word) = words.get(at) {
+            let text = match word {
+                Word::Script => break,
+                Word::Unknown(name) => {
+                    return unknown(format!(
+                        "env expands {name} from the environment the function starts with"
+                    ));
+                }
+                Word::Text { text, .. } => text.clone(),
+            };
+            if text == "--" {
+                at += 1;
+                break;
+            }
+            if text == "-" || !text.starts_with('-') {
+                break;
+            }
+            // The value of an option that takes one: the rest of the word, or the next word.
+            let value_of = |rest: &str, at: &mut usize, words: &[Word]| -> Option<Word> {
+                if !rest.is_empty() {
+                    return Some(Word::Text {
+                        text: rest.to_owned(),
+                        whole: false,
+                    });
+                }
+                *at += 1;
+                words.get(*at).cloned()
+            };
+            if let Some(long) = text.strip_prefix("--") {
+                let (name, value) = match long.split_once('=') {
+                    Some((name, value)) => (name, Some(value)),
+                    None => (long, None),
+                };
+                let matches: Vec<&str> = LONG_OPTIONS
+                    .iter()
+                    .copied()
+                    .filter(|option| option.starts_with(name))
+                    .collect();
+                let option = match matches.as_slice() {
+                    [option] => *option,
+                    _ if matches.contains(&name) => name,
+                    [] => return refused(format!("\"unrecognized option '{text}'\"")),
+                    _ => return refused(format!("\"option '{text}' is ambiguous\"")),
+                };
+                let value = match value {
+                    Some(value) => Word::Text {
+                        text: value.to_owned(),
+                        whole: false,
+                    },
+                    None if matches!(option, "split-string" | "unset" | "chdir") => {
+                        match value_of("", &mut at, &words) {
+                            Some(value) => value,
+                            None => {
+                                return refused(format!(
+                                    "\"option '--{option}' requires an argument\""
+                                ));
+                            }
+                        }
+                    }
+                    None => Word::Script,
+                };
+                match option {
+                    "split-string" => {
+                        at = match self.split_at(&mut words, at, value) {
+                            Ok(at) => at,
+                            Err(problem) => return problem,
+                        };
+                        continue 'options;
+                    }
+                    "unset" | "ignore-environment" | "debug" => {}
+                    "chdir" => needs_command = Some("--chdir (-C)"),
+                    "null" => null = true,
+                    other => {
+                        return unknown(format!("env's option --{other} is not followed here"));
+                    }
+                }
+                at += 1;
+                continue;
+            }
+            let cluster: Vec<char> = text.chars().skip(1).collect();
+            for (index, option) in cluster.iter().enumerate() {
+                let rest: String = cluster[index + 1..].iter().collect();
+                match option {
+                    'i' | 'v' => {}
+                    '0' => null = true,
+                    'u' | 'C' | 'a' | 'S' => {
+                        let Some(value) = value_of(&rest, &mut at, &words) else {
+                            return refused(format!(
+                                "\"option requires an argument -- '{option}'\""
+                            ));
+                        };
+                        match option {
+                            'C' => needs_command = Some("--chdir (-C)"),
+                            'a' => needs_command = Some("--argv0 (-a)"),
+                            'S' => {
+                                at = match self.split_at(&mut words, at, value) {
+                                    Ok(at) => at,
+                                    Err(problem) => return problem,
+                                };
+                                continue 'options;
+                            }
+                            _ => {}
+                        }
+                        break;
+                    }
+                    c if C_SPACES.contains(c) => {
+                        return refused(format!(
+                            "\"invalid option -- '{}'\" (env's own advice: \"use -[v]S to pass options in \
+                             shebang lines\")",
+                            c.escape_default()
+                        ));
+                    }
+                    other => {
+                        return refused(format!("\"invalid option -- '{other}'\""));
+                    }
+                }
+            }
+            at += 1;
+        }
+        if let Some(Word::Text { text, .. }) = words.get(at)
+            && text == "-"
+        {
+            at += 1;
+        }
+        while let Some(word) = words.get(at) {
+            match word {
+                Word::Text { text, .. } if text.contains('=') => at += 1,
+                Word::Unknown(name) => {
+                    return unknown(format!(
+                        "env expands {name} from the environment the function starts with"
+                    ));
+                }
+                _ => break,
+            }
+        }
+        let loop_reason = |what: &str| {
+            unusable(format!(
+                "{what}, so env runs the script's own path as the command, which starts env again: an \
+                 endless exec loop (Lambda's init times out)"
+            ))
+        };
+        match words.get(at) {
+            None => {
+                if let Some(option) = needs_command {
+                    return refused(format!("\"must specify command with {option}\""));
+                }
+                unusable(
+                    "env finds no command (the script's path went to an option), so it prints the \
+                     environment and exits: the script never runs"
+                        .to_owned(),
+                )
+            }
+            Some(_) if null => refused("\"cannot specify --null (-0) with command\"".into()),
+            Some(Word::Script) => loop_reason(&if argument.is_empty() {
+                "env gets no argument but the script's path".to_owned()
+            } else if argument.contains([' ', '\t']) && !argument.starts_with('-') {
+                format!("{one_word} which env takes as one assignment")
+            } else {
+                format!("env's arguments `{argument}` name no command")
+            }),
+            Some(Word::Unknown(name)) => unknown(format!(
+                "env expands {name} from the environment the function starts with"
+            )),
+            Some(Word::Text { text, whole }) => {
+                if *whole && text.contains([' ', '\t']) {
+                    unusable(format!(
+                        "{one_word} so env looks for a program named `{text}` and fails with \"No such \
+                         file or directory\" (exit 127)"
+                    ))
+                } else if text.is_empty() || text.ends_with('/') {
+                    unusable(format!(
+                        "env cannot run the command `{text}` (exit 126 or 127)"
+                    ))
+                } else {
+                    Program::OnPath {
+                        env,
+                        name: text.clone(),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Replaces the option value at `at` (already consumed) by its `-S` split words, as env.c's
+    /// `parse_split_string` does; returns where option reading goes on.
+    fn split_at(
+        &self,
+        words: &mut Vec<Word>,
+        at: usize,
+        value: Word,
+    ) -> Result<usize, Program<'_>> {
+        // `at` is the word holding the value (or the option word itself when the value was
+        // attached): everything up to it is consumed.
+        let split = match value {
+            Word::Text { text, .. } => split_string(&text).map_err(|problem| Program::Unusable {
+                reason: format!("env refuses the -S string: \"{problem}\" (exit 125)"),
+                hint: "fix the quoting after -S (env's -S has its own: '...', \"...\", \\ escapes, ${NAME})"
+                    .to_owned(),
+            })?,
+            other => vec![other],
+        };
+        let rest = words.split_off((at + 1).min(words.len()));
+        let start = words.len();
+        words.extend(split);
+        words.extend(rest);
+        Ok(start)
+    }
+
+    /// A doubt about a line that is not certain to fail: an argument with blanks that starts
+    /// with `-` reaches the interpreter as ONE argument (`#!/bin/sh -e -x` gives sh `-e -x`,
+    /// which dash and bash refuse; perl re-reads its own `#!` line, so it is not certain).
+    pub fn doubt(&self) -> Option<Doubt> {
+        let argument = self.argument.as_deref()?;
         let is_env = self.interpreter.rsplit('/').next() == Some("env");
-        let Some(argument) = self.argument.as_deref().filter(|_| is_env) else {
-            return Program::Path(&self.interpreter);
-        };
-        let command = match argument.strip_prefix("-S") {
-            Some(rest) => rest.trim_start_matches([' ', '\t']),
-            None => argument,
-        };
-        // Without -S, Linux passes `a b` as one word: env looks for a program named `a b`.
-        let name = if argument.starts_with("-S") {
-            command.split([' ', '\t']).next().unwrap_or_default()
-        } else {
-            command
-        };
-        if name.is_empty() || name.starts_with('-') || name.contains('=') {
-            return Program::Path(&self.interpreter);
+        if is_env || !argument.starts_with('-') || !argument.contains([' ', '\t']) {
+            return None;
         }
-        Program::OnPath {
-            env: &self.interpreter,
-            name,
-        }
+        let letters: String = argument
+            .split([' ', '\t'])
+            .map(|word| word.trim_start_matches('-'))
+            .collect();
+        Some(Doubt {
+            reason: format!(
+                "Linux passes everything after the interpreter as one argument, so {} gets the single \
+                 argument `{argument}` (dash says \"Illegal option -\", bash \"invalid option\")",
+                self.interpreter
+            ),
+            hint: format!(
+                "split the arguments with env: #!/usr/bin/env -S {} {argument}; or keep one option on the \
+                 #! line and set the others in the script (for a shell: `set -{letters}`)",
+                self.interpreter,
+            ),
+        })
     }
 
     /// The line as written, for messages: `#!/usr/bin/env python3`.
@@ -215,7 +696,7 @@ mod tests {
             "#!/bin/sh -e\r\n",
         ] {
             let problem = parse(text).unwrap_err();
-            let ShebangProblem::CarriageReturn { line } = &problem else {
+            let ShebangProblem::CarriageReturn { line, .. } = &problem else {
                 panic!("{text:?}: {problem:?}");
             };
             assert!(!line.contains('\r'), "{line:?}");
@@ -298,10 +779,10 @@ mod tests {
         assert_eq!(program("#!/usr/bin/env -Spython3 -u\n"), "PATH:python3");
         assert_eq!(program("#!/bin/env node\n"), "PATH:node");
         // Without -S the kernel passes "python3 -u" as one word.
-        assert_eq!(program("#!/usr/bin/env python3 -u\n"), "PATH:python3 -u");
-        assert_eq!(program("#!/usr/bin/env -i python3\n"), "/usr/bin/env");
-        assert_eq!(program("#!/usr/bin/env A=1 python3\n"), "/usr/bin/env");
-        assert_eq!(program("#!/usr/bin/env\n"), "/usr/bin/env");
+        assert_eq!(program("#!/usr/bin/env python3 -u\n"), "UNUSABLE");
+        assert_eq!(program("#!/usr/bin/env -i python3\n"), "UNUSABLE");
+        assert_eq!(program("#!/usr/bin/env A=1 python3\n"), "UNUSABLE");
+        assert_eq!(program("#!/usr/bin/env\n"), "UNUSABLE");
         assert_eq!(program("#!/bin/sh -e\n"), "/bin/sh");
         assert_eq!(program("#!/usr/bin/envy x\n"), "/usr/bin/envy");
     }
@@ -311,8 +792,153 @@ mod tests {
             match self {
                 Program::Path(path) => (*path).to_owned(),
                 Program::OnPath { name, .. } => format!("PATH:{name}"),
+                Program::Unknown { .. } => "UNKNOWN".to_owned(),
+                Program::Unusable { .. } => "UNUSABLE".to_owned(),
             }
         }
+    }
+
+    fn outcome(line: &str) -> String {
+        parse(&format!("{line}\necho hi\n"))
+            .unwrap()
+            .program()
+            .clone_name()
+    }
+
+    fn reason(line: &str) -> String {
+        match parse(line).unwrap().program() {
+            Program::Unusable { reason, hint } => format!("{reason} | {hint}"),
+            Program::Unknown { reason, .. } => reason,
+            other => panic!("{line}: {other:?}"),
+        }
+    }
+
+    // Outcomes as GNU env 9.1 gives them for these lines (run as scripts on Debian), and as
+    // src/env.c's getopt string `+a:C:iS:u:v0` and `build_argv` read them.
+    #[test]
+    fn env_options_after_dash_s_are_read_and_the_command_is_the_first_other_word() {
+        for line in [
+            "#!/usr/bin/env -S -i bash",
+            "#!/usr/bin/env -S VAR=1 bash",
+            "#!/usr/bin/env -vS bash",
+            "#!/usr/bin/env -S -u HOME bash",
+            "#!/usr/bin/env -S -uHOME bash",
+            "#!/usr/bin/env -S -- bash",
+            "#!/usr/bin/env -S -S bash",
+            "#!/usr/bin/env -S - bash",
+            "#!/usr/bin/env -S -C /tmp A=1 B='x y' bash -e",
+            "#!/usr/bin/env -S \"bash\" -e # a comment",
+            "#!/usr/bin/env -Sbash",
+            "#!/usr/bin/env --split-string=bash -e",
+            "#!/usr/bin/env -S --ignore-environment --unset=HOME bash",
+            "#!/usr/bin/env -S -i -- VAR=1 bash",
+        ] {
+            assert_eq!(outcome(line), "PATH:bash", "{line}");
+        }
+        assert_eq!(outcome("#!/usr/bin/env -S '${X}' bash"), "PATH:${X}");
+        assert_eq!(outcome("#!/usr/bin/env -S ${HOME}/x bash"), "UNKNOWN");
+    }
+
+    #[test]
+    fn an_env_command_from_the_environment_is_unknown_not_missing() {
+        for line in [
+            "#!/usr/bin/env -S ${X} bash",
+            "#!/usr/bin/env -S ${X}",
+            "#!/usr/bin/env -S -i ${RUNTIME} -e",
+            "#!/usr/bin/env -S A=${X} ${Y}",
+        ] {
+            assert_eq!(outcome(line), "UNKNOWN", "{line}");
+            assert!(reason(line).contains("${"), "{}", reason(line));
+        }
+        assert_eq!(
+            outcome("#!/usr/bin/env -S --default-signal=PIPE bash"),
+            "UNKNOWN"
+        );
+    }
+
+    #[test]
+    fn env_lines_that_fail_at_every_start_say_how() {
+        // env refuses the one argument the kernel passes (exit 125).
+        for (line, says) in [
+            ("#!/usr/bin/env -i sh", "invalid option -- ' '"),
+            ("#!/usr/bin/env -- bash", "unrecognized option '-- bash'"),
+            (
+                "#!/usr/bin/env -0",
+                "cannot specify --null (-0) with command",
+            ),
+            ("#!/usr/bin/env -S -0 bash", "cannot specify --null"),
+            ("#!/usr/bin/env -x", "invalid option -- 'x'"),
+            ("#!/usr/bin/env -S 'bash", "no terminating quote"),
+            ("#!/usr/bin/env -S bash\\q", "invalid sequence"),
+            ("#!/usr/bin/env -S $X", "only ${VARNAME}"),
+            (
+                "#!/usr/bin/env --split bash",
+                "unrecognized option '--split bash'",
+            ),
+            ("#!/usr/bin/env -S -C /tmp", "endless exec loop"),
+            ("#!/usr/bin/env -S -C", "must specify command with --chdir"),
+        ] {
+            assert_eq!(outcome(line), "UNUSABLE", "{line}");
+            assert!(reason(line).contains(says), "{line}: {}", reason(line));
+        }
+        // env runs the script itself again: an endless exec loop.
+        for line in [
+            "#!/usr/bin/env",
+            "#!/usr/bin/env VAR=1 bash",
+            "#!/usr/bin/env -S",
+            "#!/usr/bin/env -i",
+            "#!/usr/bin/env -",
+            "#!/usr/bin/env --",
+            "#!/usr/bin/env -uHOME",
+            "#!/usr/bin/env -S -i",
+            "#!/usr/bin/env -S # bash",
+        ] {
+            assert_eq!(outcome(line), "UNUSABLE", "{line}");
+            assert!(reason(line).contains("endless exec loop"), "{line}");
+        }
+        assert!(reason("#!/usr/bin/env VAR=1 bash").contains("one assignment"));
+        assert!(reason("#!/usr/bin/env VAR=1 bash").contains("#!/usr/bin/env -S VAR=1 bash"));
+        // `-u` takes the script's path as the name to unset: env prints the environment.
+        assert!(reason("#!/usr/bin/env -u").contains("the script never runs"));
+        // One word with blanks: env looks for a program named so.
+        assert!(reason("#!/usr/bin/env python3 -u").contains("named `python3 -u`"));
+        assert!(reason("#!/usr/bin/env python3 -u").contains("-S python3 -u"));
+    }
+
+    #[test]
+    fn an_interpreter_path_ending_in_a_slash_is_unusable() {
+        assert_eq!(outcome("#!/bin/sh/"), "UNUSABLE");
+        assert!(reason("#!/bin/sh/ -e").contains("Not a directory"));
+        assert!(reason("#!/bin/sh/ -e").contains("#!/bin/sh -e"));
+        assert_eq!(outcome("#!/usr/bin/env -S bash/"), "UNUSABLE");
+    }
+
+    #[test]
+    fn an_argument_that_looks_like_several_options_is_a_doubt() {
+        let doubt = parse("#!/bin/sh -e -x\n").unwrap().doubt().unwrap();
+        assert!(doubt.reason.contains("`-e -x`"), "{}", doubt.reason);
+        assert!(doubt.hint.contains("#!/usr/bin/env -S /bin/sh -e -x"));
+        assert!(doubt.hint.contains("set -ex"), "{}", doubt.hint);
+        for fine in ["#!/bin/sh -e", "#!/bin/sh", "#!/usr/bin/env -S sh -e -x"] {
+            assert_eq!(parse(fine).unwrap().doubt(), None, "{fine}");
+        }
+    }
+
+    #[test]
+    fn a_carriage_return_is_named_where_it_is() {
+        let message = |text: &str| parse(text).unwrap_err().to_string();
+        assert!(message("#!/bin/sh\r\n").contains("a program named `/bin/sh\\r`"));
+        let argument = message("#!/bin/sh -e\r\n");
+        assert!(
+            argument.contains("runs /bin/sh with the argument `-e\\r`"),
+            "{argument}"
+        );
+        assert!(argument.contains("`#!/bin/sh -e`"), "{argument}");
+        assert!(!argument.contains("program named"), "{argument}");
+        assert!(message("#!/bin/sh \r\n").contains("with the argument `\\r`"));
+        assert!(
+            message("#!/usr/bin/env bash\r\n").contains("env looks for a program named `bash\\r`")
+        );
     }
 
     #[test]

@@ -169,12 +169,29 @@ impl<'a> Checker<'a> {
         self.findings.last_mut().expect("just pushed")
     }
 
-    /// `path` made absolute against the working directory.
+    /// `path` made absolute against the working directory, with `.` and empty components
+    /// dropped (`./myrt` in /var/task is /var/task/myrt). `..` is kept: after a symbolic link
+    /// it is not the component before it, and the file tree's lookup follows it as the kernel
+    /// does.
     fn absolute(&self, path: &str) -> String {
-        if path.starts_with('/') {
+        let joined = if path.starts_with('/') {
             path.to_owned()
         } else {
             format!("{}/{path}", self.working_dir.trim_end_matches('/'))
+        };
+        let mut parts: Vec<&str> = Vec::new();
+        for part in joined.split('/') {
+            match part {
+                "" | "." => {}
+                part => parts.push(part),
+            }
+        }
+        let normal = format!("/{}", parts.join("/"));
+        // A trailing slash is kept: it makes the kernel fail with ENOTDIR.
+        if joined.ends_with('/') && normal.len() > 1 {
+            normal + "/"
+        } else {
+            normal
         }
     }
 
@@ -193,7 +210,7 @@ impl<'a> Checker<'a> {
             let path = self.absolute(program);
             (
                 self.is_file(&path).then_some(path),
-                format!("the working directory {}", self.working_dir),
+                format!("the image's WorkingDir {}", self.working_dir),
                 format!(
                     "the working directory {} has no such file",
                     self.working_dir
@@ -221,9 +238,16 @@ impl<'a> Checker<'a> {
                          at {path}, which is checked"
                     ),
                 )
-                .hint = Some(format!(
-                    "write the absolute path in the Entrypoint ([\"{path}\", ...]) so it does not depend on PATH"
-                ));
+                .hint = Some(if program.contains('/') {
+                    format!(
+                        "write the absolute path in the Entrypoint ([\"{path}\", ...]) so it does not depend on \
+                         the WorkingDir"
+                    )
+                } else {
+                    format!(
+                        "write the absolute path in the Entrypoint ([\"{path}\", ...]) so it does not depend on PATH"
+                    )
+                });
                 Some(path)
             }
             None => {
@@ -439,9 +463,20 @@ impl<'a> Checker<'a> {
                         found.elf_machine_name()
                     ),
                 )
-                .hint = Some(format!(
-                    "rebuild the image with a bootstrap compiled for {architecture}"
-                ));
+                .hint = Some(match role {
+                    Role::Bootstrap => {
+                        format!("rebuild the image with a bootstrap compiled for {architecture}")
+                    }
+                    Role::Entrypoint => format!(
+                        "rebuild the image with an entrypoint program compiled for {architecture}"
+                    ),
+                    // A #! interpreter such as /bin/sh comes with the base image.
+                    Role::Interpreter { .. } => format!(
+                        "the interpreter is for another architecture than the image: build on a base image for \
+                         {architecture} (e.g. --platform linux/{architecture} when pulling it), or install an \
+                         {architecture} build of the interpreter"
+                    ),
+                });
                 return;
             }
             Err(problem) => {
@@ -513,29 +548,48 @@ impl<'a> Checker<'a> {
             return;
         }
         let line = shebang.line();
+        let role = Role::Interpreter {
+            of: path,
+            line: &line,
+        };
         match shebang.program() {
+            Program::Unusable { reason, hint } => {
+                self.finding(
+                    "interpreter",
+                    Level::Error,
+                    shebang::unusable_message(&line, path, &reason),
+                )
+                .hint = Some(hint);
+            }
             Program::Path(interpreter) => {
                 let interpreter = self.absolute(interpreter);
-                self.check_executable(
-                    Role::Interpreter {
-                        of: path,
-                        line: &line,
-                    },
-                    &interpreter,
-                    depth + 1,
-                );
+                let found = self.check_executable(role, &interpreter, depth + 1);
+                if let (Some(_), Some(doubt)) = (found, shebang.doubt()) {
+                    self.finding(
+                        "interpreter",
+                        Level::Warning,
+                        shebang::doubt_message(&line, path, &doubt.reason),
+                    )
+                    .hint = Some(doubt.hint);
+                }
+            }
+            Program::Unknown { env, reason } => {
+                let env = self.absolute(env);
+                if self.check_executable(role, &env, depth + 1).is_some() {
+                    self.finding(
+                        "interpreter",
+                        Level::Info,
+                        shebang::unknown_message(&line, path, &reason),
+                    );
+                }
             }
             Program::OnPath { env, name: command } => {
                 let env = self.absolute(env);
-                let role = Role::Interpreter {
-                    of: path,
-                    line: &line,
-                };
                 if self.check_executable(role, &env, depth + 1).is_none() {
                     return;
                 }
                 let found = shebang::find_on_path(
-                    command,
+                    &command,
                     &self.path_variable,
                     &self.working_dir,
                     |candidate| self.is_file(candidate),

@@ -1001,3 +1001,185 @@ fn a_needed_library_the_base_lacks_is_a_warning() {
         "{report}"
     );
 }
+
+// #! and env semantics
+
+/// Runs `script` on this machine (its `#!` line read by this kernel and GNU env) with a time
+/// limit: true when it ran its body (printed `ran`), false when it failed or looped until the
+/// limit.
+fn runs_here(script: &Path) -> bool {
+    let output = run_unchecked(Command::new("timeout").arg("3").arg(script));
+    output.status.success() && String::from_utf8_lossy(&output.stdout) == "ran\n"
+}
+
+// koalaman/shellcheck#2143 and #2105 and kevva/shebang-command#8: tools that read `#!` lines
+// stop at `env -S`; GNU env (src/env.c) reads options, assignments and `--` inside the -S string
+// and runs the first other word. Without -S, Linux (fs/binfmt_script.c) passes the rest of the
+// line as ONE argument, which env refuses (`-i sh`), takes as one assignment (`VAR=1 sh`, then
+// it runs the script itself again, forever), or looks up as one name (`sh -e`). Each line is run
+// here, by this machine's kernel and GNU env, and `check --bootstrap` must agree with the run.
+#[test]
+fn env_lines_get_the_verdict_the_real_env_gives_them() {
+    let dir = scratch();
+    let base = base_reference();
+    // The stand-in base has /bin/env and /bin/sh (and no bash).
+    let lines = [
+        "#!/bin/env -S -i sh",
+        "#!/bin/env -S VAR=1 sh",
+        "#!/bin/env -vS sh",
+        "#!/bin/env -S -u HOME sh",
+        "#!/bin/env -S -- sh",
+        "#!/bin/env -S ${LAMBDA_IMAGE_TEST_UNSET} sh",
+        "#!/bin/env -i sh",
+        "#!/bin/env -- sh",
+        "#!/bin/env VAR=1 sh",
+        "#!/bin/env",
+        "#!/bin/env -S",
+        "#!/bin/env -i",
+        "#!/bin/env sh -e",
+        "#!/bin/env -0",
+        "#!/bin/env -S 'sh",
+    ];
+    let mut disagree = Vec::new();
+    for (index, line) in lines.iter().enumerate() {
+        let script = executable(
+            dir.path(),
+            &format!("script-{index}"),
+            format!("{line}\necho ran\n").as_bytes(),
+        );
+        let runs = runs_here(&script);
+        let (output, report) = check(&[
+            "--bootstrap",
+            &format!("amd64={}", path(&script)),
+            "--base",
+            &base,
+        ]);
+        let interpreter = finding(&report, "interpreter");
+        let passes = output.status.code() == Some(0) && interpreter["level"] != "error";
+        if runs != passes {
+            disagree.push(format!(
+                "{line}: runs here {runs}, check passes {passes}: {interpreter}"
+            ));
+        }
+    }
+    assert!(disagree.is_empty(), "{}", disagree.join("\n"));
+
+    // What the error says: why, and the line to write.
+    let script = executable(dir.path(), "assignment", b"#!/bin/env VAR=1 sh\necho ran\n");
+    let given = format!("amd64={}", path(&script));
+    let (_, report) = check(&["--bootstrap", &given, "--base", &base]);
+    let interpreter = finding(&report, "interpreter");
+    let message = interpreter["message"].as_str().unwrap();
+    assert!(message.contains("endless exec loop"), "{interpreter}");
+    assert!(
+        interpreter["hint"]
+            .as_str()
+            .unwrap()
+            .contains("#!/bin/env -S VAR=1 sh"),
+        "{interpreter}"
+    );
+    // A command from the environment is not known here: an info, not a missing interpreter.
+    let script = executable(dir.path(), "from-env", b"#!/bin/env -S ${X} sh\necho ran\n");
+    let (output, report) = check(&[
+        "--bootstrap",
+        &format!("amd64={}", path(&script)),
+        "--base",
+        &base,
+    ]);
+    let interpreter = finding(&report, "interpreter");
+    assert_eq!(output.status.code(), Some(0), "{interpreter}");
+    assert_eq!(interpreter["level"], "info", "{interpreter}");
+    assert!(
+        interpreter["message"]
+            .as_str()
+            .unwrap()
+            .contains("not checked"),
+        "{interpreter}"
+    );
+    // build and zip refuse the same line with the same words (zip knows no base files: the
+    // line fails whatever the base holds).
+    let stderr = refused_build(dir.path(), &given, &base, "assignment");
+    assert!(stderr.contains(message), "{stderr}");
+    let stderr = refused_zip(dir.path(), &given, "provided.al2023", "assignment");
+    assert!(stderr.contains(message), "{stderr}");
+}
+
+// koalaman/shellcheck#805 and #833: `#!/bin/bash -e -x` gives bash ONE argument, `-e -x`, on
+// Linux. dash and bash refuse it (run here); the check warns and names the fix.
+#[test]
+fn an_interpreter_argument_that_looks_like_several_options_is_a_warning() {
+    let dir = scratch();
+    let base = base_reference();
+    let script = executable(dir.path(), "e-x", b"#!/bin/sh -e -x\necho ran\n");
+    assert!(
+        !runs_here(&script),
+        "this machine's sh runs `#!/bin/sh -e -x`"
+    );
+    let (output, report) = check(&[
+        "--bootstrap",
+        &format!("amd64={}", path(&script)),
+        "--base",
+        &base,
+    ]);
+    let interpreter = finding(&report, "interpreter");
+    assert_eq!(output.status.code(), Some(0), "{interpreter}");
+    assert_eq!(interpreter["level"], "warning", "{interpreter}");
+    assert!(
+        interpreter["message"].as_str().unwrap().contains("`-e -x`"),
+        "{interpreter}"
+    );
+    let hint = interpreter["hint"].as_str().unwrap();
+    assert!(hint.contains("#!/usr/bin/env -S /bin/sh -e -x"), "{hint}");
+    assert!(hint.contains("set -ex"), "{hint}");
+
+    // One option is fine.
+    let script = executable(dir.path(), "e", b"#!/bin/sh -e\necho ran\n");
+    assert!(runs_here(&script));
+    let (_, report) = check(&[
+        "--bootstrap",
+        &format!("amd64={}", path(&script)),
+        "--base",
+        &base,
+    ]);
+    assert_eq!(finding(&report, "interpreter")["level"], "info");
+}
+
+// An interpreter path ending in `/` fails with ENOTDIR (run here); a carriage return after an
+// argument reaches the interpreter inside its argument, and the message says so.
+#[test]
+fn a_trailing_slash_and_a_carriage_return_in_the_argument_are_named() {
+    let dir = scratch();
+    let base = base_reference();
+    let script = executable(dir.path(), "slash", b"#!/bin/sh/\necho ran\n");
+    assert!(!runs_here(&script));
+    let (output, report) = check(&[
+        "--bootstrap",
+        &format!("amd64={}", path(&script)),
+        "--base",
+        &base,
+    ]);
+    let interpreter = finding(&report, "interpreter");
+    assert_eq!(output.status.code(), Some(CHECK_FAILED), "{interpreter}");
+    assert!(
+        interpreter["message"]
+            .as_str()
+            .unwrap()
+            .contains("Not a directory"),
+        "{interpreter}"
+    );
+
+    let script = executable(dir.path(), "crlf-e", b"#!/bin/sh -e\r\necho ran\r\n");
+    assert!(!runs_here(&script));
+    let stderr = refused(&[
+        "check",
+        "--bootstrap",
+        &format!("amd64={}", path(&script)),
+        "--base",
+        &base,
+    ]);
+    assert!(
+        stderr.contains("runs /bin/sh with the argument `-e\\r`"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("whose name ends in"), "{stderr}");
+}

@@ -742,3 +742,120 @@ fn an_index_warns_by_tag_and_fails_as_an_image_uri() {
         );
     }
 }
+
+/// `#!` lines in an image get the verdict `build` and `check --bootstrap` give them (one
+/// decision, in `bootstrap::shebang`): env's `-S` options are read and the command after them
+/// looked up (koalaman/shellcheck#2143: readers that stop at `-S`), a command from the
+/// environment is not checked, lines Linux and env cannot run are errors, `-e -x` as one
+/// argument a warning (koalaman/shellcheck#805). A #! interpreter for the wrong architecture
+/// comes with the base, and the hint says so; a relative entrypoint is named where the
+/// WorkingDir puts it.
+#[test]
+fn env_lines_and_interpreter_arguments_in_an_image_are_read_as_linux_and_env_read_them() {
+    let dir = scratch();
+    let d = dir.path();
+    let bootstrap = |name: &'static str, script: &'static [u8]| {
+        gnu_tar_image(
+            d,
+            name,
+            |root| {
+                put(root, "var/runtime/bootstrap", script);
+                link(root, "usr/bin/env", "/bin/busybox");
+            },
+            &["--config.cmd=bootstrap"],
+        )
+    };
+    let cases = [
+        Case {
+            name: "env -S -i python3, python3 on no PATH directory",
+            image: bootstrap("s-i-python3", b"#!/usr/bin/env -S -i python3\nprint(1)\n"),
+            errors: &["interpreter"],
+            warnings: &[],
+            says: &["the #! interpreter python3 of /var/runtime/bootstrap"],
+        },
+        Case {
+            name: "env -S VAR=1 sh: sh found",
+            image: bootstrap("s-var-sh", b"#!/usr/bin/env -S VAR=1 sh\necho hi\n"),
+            errors: &[],
+            warnings: &[],
+            says: &[],
+        },
+        Case {
+            name: "env -S ${X} sh: not known before start",
+            image: bootstrap("s-expand", b"#!/usr/bin/env -S ${X} sh\necho hi\n"),
+            errors: &[],
+            warnings: &[],
+            says: &[],
+        },
+        Case {
+            name: "env VAR=1 sh without -S: env runs the script again",
+            image: bootstrap("var-sh", b"#!/usr/bin/env VAR=1 sh\necho hi\n"),
+            errors: &["interpreter"],
+            warnings: &[],
+            says: &["endless exec loop", "#!/usr/bin/env -S VAR=1 sh"],
+        },
+        Case {
+            name: "env -i sh without -S",
+            image: bootstrap("i-sh", b"#!/usr/bin/env -i sh\necho hi\n"),
+            errors: &["interpreter"],
+            warnings: &[],
+            says: &["invalid option -- ' '", "#!/usr/bin/env -S -i sh"],
+        },
+        Case {
+            name: "#!/bin/sh -e -x",
+            image: bootstrap("e-x", b"#!/bin/sh -e -x\necho hi\n"),
+            errors: &[],
+            warnings: &["interpreter"],
+            says: &["`-e -x`", "set -ex"],
+        },
+        Case {
+            name: "#!/bin/sh/",
+            image: bootstrap("slash", b"#!/bin/sh/\necho hi\n"),
+            errors: &["interpreter"],
+            warnings: &[],
+            says: &["Not a directory"],
+        },
+        Case {
+            name: "#!/bin/sh -e with CRLF",
+            image: bootstrap("crlf-e", b"#!/bin/sh -e\r\necho hi\r\n"),
+            errors: &["bootstrap"],
+            warnings: &[],
+            says: &["runs /bin/sh with the argument `-e\\r`"],
+        },
+        Case {
+            name: "#! interpreter for the wrong architecture: the base's",
+            image: gnu_tar_image(
+                d,
+                "interpreter-arm64-hint",
+                |root| {
+                    put(root, "opt/bin/tool", &arm64_elf());
+                    put(root, "var/runtime/bootstrap", b"#!/opt/bin/tool\n");
+                },
+                &["--config.cmd=bootstrap"],
+            ),
+            errors: &["architecture"],
+            warnings: &[],
+            says: &["build on a base image for amd64"],
+        },
+    ];
+    expect(&cases);
+
+    // `./myrt` in WorkingDir /var/task: named /var/task/myrt, and the hint is about WorkingDir.
+    let image = gnu_tar_image(
+        d,
+        "dot-entrypoint",
+        |root| put(root, "var/task/myrt", &amd64_elf()),
+        &[
+            "--clear=config.entrypoint",
+            "--config.entrypoint=./myrt",
+            "--config.workingdir=/var/task",
+        ],
+    );
+    let (code, report) = check(&image, &[]);
+    let warnings = findings(&report, "warning").join("\n");
+    assert_eq!(code, 0, "{report:#}");
+    assert!(warnings.contains("[\"/var/task/myrt\", ...]"), "{warnings}");
+    assert!(warnings.contains("WorkingDir"), "{warnings}");
+    assert!(!warnings.contains("/./"), "{warnings}");
+    assert!(!warnings.contains("PATH"), "{warnings}");
+}
