@@ -941,6 +941,66 @@ mod tests {
         );
     }
 
+    fn words(text: &str) -> Vec<String> {
+        split_string(text)
+            .unwrap()
+            .into_iter()
+            .map(|word| match word {
+                Word::Text { text, .. } => text,
+                Word::Script => "<script>".to_owned(),
+                Word::Unknown(name) => format!("?{name}"),
+            })
+            .collect()
+    }
+
+    // Each expectation is what `env -S "printf <%s> STRING"` printed with GNU env 9.1.
+    #[test]
+    fn dash_s_strings_split_as_env_c_build_argv_splits_them() {
+        assert_eq!(words("a  b\tc"), ["a", "b", "c"]);
+        assert_eq!(words("'a b' \"c d\""), ["a b", "c d"]);
+        assert_eq!(words("'a\"b' \"c'd\""), ["a\"b", "c'd"]);
+        assert_eq!(words("a'' ''"), ["a", ""]);
+        assert_eq!(words("a#b #c d"), ["a#b"]);
+        assert_eq!(
+            words("\\#a \\$b \\\\c \\'d \\\"e"),
+            ["#a", "$b", "\\c", "'d", "\"e"]
+        );
+        assert_eq!(words("a\\_b \"c\\_d\""), ["a", "b", "c d"]);
+        assert_eq!(words("a\\cb c"), ["a"]);
+        assert_eq!(words("\\t\\n\\f\\v\\r"), ["\t\n\x0c\x0b\r"]);
+        assert_eq!(words("'a\\b' 'c\\\\d' 'e\\'f'"), ["a\\b", "c\\d", "e'f"]);
+        assert_eq!(words("'${X}' \"${Y}\"z ${Z}"), ["${X}", "?${Y}", "?${Z}"]);
+        for (text, says) in [
+            ("\"\\c\"", "must not appear in double-quoted"),
+            ("a\\", "invalid backslash at end"),
+            ("'a", "no terminating quote"),
+            ("\"a", "no terminating quote"),
+            ("${1X}", "only ${VARNAME}"),
+            ("${X", "only ${VARNAME}"),
+            ("a\\q", "invalid sequence '\\q'"),
+        ] {
+            let problem = split_string(text).unwrap_err();
+            assert!(problem.contains(says), "{text}: {problem}");
+        }
+    }
+
+    #[test]
+    fn messages_have_one_shape_for_both_consumers() {
+        assert_eq!(
+            unusable_message("#!/x", "/s", "why"),
+            "the #! line `#!/x` of /s cannot work: why; Lambda could not start it"
+        );
+        assert!(
+            unknown_message("#!/x", "/s", "why").contains("`#!/x` of /s runs was not checked: why")
+        );
+        assert_eq!(
+            doubt_message("#!/x", "/s", "why"),
+            "the #! line `#!/x` of /s probably fails: why"
+        );
+        // The root directory alone is left to the file-tree lookup.
+        assert_eq!(outcome("#!/"), "/");
+    }
+
     #[test]
     fn path_lookup_takes_the_first_directory_that_has_the_name() {
         let files = [
