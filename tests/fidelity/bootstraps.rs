@@ -327,20 +327,27 @@ fn a_bootstrap_linked_dynamically_against_musl_is_refused_on_aws_bases() {
     ]));
 }
 
-// The other fix the hint names: ship musl's loader with the function and link the bootstrap
-// against it there. What the package adds beside the bootstrap counts as present.
-#[test]
-fn a_musl_loader_shipped_beside_the_bootstrap_is_found_there() {
-    let dir = scratch();
+/// A hello program built by musl-gcc to use musl's loader from the package,
+/// `/var/task/lib/ld-musl-x86_64.so.1`: returns that loader path and the program.
+fn musl_shipped_bootstrap(dir: &Path) -> (&'static str, PathBuf) {
     let loader = "/var/task/lib/ld-musl-x86_64.so.1";
     let bootstrap = compile(
-        dir.path(),
+        dir,
         "musl-gcc",
         &["-O2", &format!("-Wl,--dynamic-linker={loader}")],
         HELLO,
         "musl-shipped",
         &[],
     );
+    (loader, bootstrap)
+}
+
+// The other fix the hint names: ship musl's loader with the function and link the bootstrap
+// against it there. What the package adds beside the bootstrap counts as present.
+#[test]
+fn a_musl_loader_shipped_beside_the_bootstrap_is_found_there() {
+    let dir = scratch();
+    let (loader, bootstrap) = musl_shipped_bootstrap(dir.path());
     let bootstrap = path(&bootstrap);
     let stderr = refused_zip(dir.path(), bootstrap, "provided.al2023", "without-loader");
     assert!(
@@ -513,16 +520,7 @@ fn chmod(file: &Path, mode: u32) {
 /// A copy of the stand-in base's amd64 image with one more layer, packed by GNU tar (modes as
 /// on disk) from a directory that `prepare` fills; tagged `NAME`, returned as `oci:DIR:NAME`.
 fn base_with_layer(dir: &Path, name: &str, prepare: impl FnOnce(&Path)) -> String {
-    let root = dir.join(format!("{name}-root"));
-    fs::create_dir_all(&root).unwrap();
-    prepare(&root);
-    let tar = dir.join(format!("{name}-layer.tar"));
-    run(Command::new("tar")
-        .args(["--numeric-owner", "--owner=0", "--group=0", "-C"])
-        .arg(&root)
-        .arg("-cf")
-        .arg(&tar)
-        .arg("."));
+    let tar = gnu_tar_layer(dir, name, prepare);
     amd64_base_variant(dir, name, Some((&fs::read(&tar).unwrap(), false)), |_| {})
 }
 
@@ -532,15 +530,7 @@ fn base_with_layer(dir: &Path, name: &str, prepare: impl FnOnce(&Path)) -> Strin
 #[test]
 fn a_loader_or_interpreter_without_an_execute_bit_is_refused() {
     let dir = scratch();
-    let loader = "/var/task/lib/ld-musl-x86_64.so.1";
-    let bootstrap = compile(
-        dir.path(),
-        "musl-gcc",
-        &["-O2", &format!("-Wl,--dynamic-linker={loader}")],
-        HELLO,
-        "musl-shipped",
-        &[],
-    );
+    let (loader, bootstrap) = musl_shipped_bootstrap(dir.path());
     let lib = dir.path().join("lib");
     fs::create_dir_all(&lib).unwrap();
     let shipped = lib.join("ld-musl-x86_64.so.1");

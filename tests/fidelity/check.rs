@@ -18,7 +18,8 @@ use serde_json::Value;
 use crate::common::{lambda_image_json, scratch};
 use crate::support::registry::{RegistryOptions, TestRegistry};
 use crate::support::{
-    BASE_TAG_AMD64, base_reference, both_bootstrap_args, fixtures, run, skopeo, umoci, umoci_unpack,
+    BASE_TAG_AMD64, base_reference, both_bootstrap_args, fixtures, gnu_tar_layer, run, skopeo,
+    umoci, umoci_unpack,
 };
 
 /// `check`'s exit status when a finding is an error.
@@ -40,16 +41,7 @@ fn umoci_image(dir: &Path, name: &str, prepare: impl FnOnce(&Path), config: &[&s
 /// `prepare` fills, appended with `umoci raw add-layer`; then `umoci config CONFIG...`.
 fn gnu_tar_image(dir: &Path, name: &str, prepare: impl FnOnce(&Path), config: &[&str]) -> String {
     let layout = copy_base(dir, name);
-    let root = dir.join(format!("{name}-root"));
-    fs::create_dir_all(&root).unwrap();
-    prepare(&root);
-    let tar = dir.join(format!("{name}-layer.tar"));
-    run(Command::new("tar")
-        .args(["--numeric-owner", "--owner=0", "--group=0", "-C"])
-        .arg(&root)
-        .arg("-cf")
-        .arg(&tar)
-        .arg("."));
+    let tar = gnu_tar_layer(dir, name, prepare);
     let image = format!("{}:fn", layout.display());
     umoci(&[
         "raw",

@@ -685,6 +685,22 @@ pub fn with_stdin(command: &mut Command, input: impl AsRef<[u8]>) -> Output {
     child.wait_with_output().unwrap()
 }
 
+/// A layer tar packed by GNU tar, as users pack one (modes as on disk, owner root), from the
+/// directory `DIR/NAME-root` that `prepare` fills; returns the tar's path, `DIR/NAME-layer.tar`.
+pub fn gnu_tar_layer(dir: &Path, name: &str, prepare: impl FnOnce(&Path)) -> PathBuf {
+    let root = dir.join(format!("{name}-root"));
+    fs::create_dir_all(&root).unwrap();
+    prepare(&root);
+    let tar = dir.join(format!("{name}-layer.tar"));
+    run(Command::new("tar")
+        .args(["--numeric-owner", "--owner=0", "--group=0", "-C"])
+        .arg(&root)
+        .arg("-cf")
+        .arg(&tar)
+        .arg("."));
+    tar
+}
+
 /// A copy of the stand-in base's amd64 image under `dir/NAME`, tagged `NAME` alone, with
 /// `edit_config` applied to its config and, when given, one more layer: `(tar, uncompressed)`,
 /// the tar stored gzipped unless `uncompressed`. Returns its `oci:DIR:NAME` reference.
