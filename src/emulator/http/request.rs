@@ -485,6 +485,55 @@ mod tests {
         )
     }
 
+    /// Reads a request whose head is `head` and whose body is `length` bytes of `x`, generated
+    /// as it is read (never held whole).
+    fn read_generated(
+        head: String,
+        length: u64,
+    ) -> std::result::Result<Option<(IncomingRequest, bool)>, HttpReply> {
+        let body = io::repeat(b'x').take(length);
+        let mut reader = BufReader::new(io::Cursor::new(head.into_bytes()).chain(body));
+        read_request(&mut reader, &mut Vec::new())
+    }
+
+    #[test]
+    fn bodies_of_exactly_the_read_limit_are_read_and_one_byte_more_is_413() {
+        let sized = |length: u64| {
+            format!("POST / HTTP/1.1\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n")
+        };
+        let (request, _) = read_generated(sized(MAX_READ_BODY_BYTES), MAX_READ_BODY_BYTES)
+            .unwrap()
+            .unwrap();
+        assert_eq!(request.body_length, MAX_READ_BODY_BYTES);
+        assert_eq!(request.body.len(), KEPT_BODY_BYTES);
+        let refused = read_generated(sized(MAX_READ_BODY_BYTES + 1), 0).unwrap_err();
+        assert_eq!(refused.status, 413);
+        // The same limit counted over chunks.
+        let chunk = |length: u64| {
+            format!("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n{length:x}\r\n")
+        };
+        let mut head = chunk(MAX_READ_BODY_BYTES).into_bytes();
+        let tail = b"\r\n0\r\n\r\n".to_vec();
+        let body = io::repeat(b'x').take(MAX_READ_BODY_BYTES);
+        let mut reader = BufReader::new(
+            io::Cursor::new(std::mem::take(&mut head))
+                .chain(body)
+                .chain(io::Cursor::new(tail)),
+        );
+        let (request, _) = read_request(&mut reader, &mut Vec::new()).unwrap().unwrap();
+        assert_eq!(request.body_length, MAX_READ_BODY_BYTES);
+        let refused = read_generated(chunk(MAX_READ_BODY_BYTES + 1), 0).unwrap_err();
+        assert_eq!(refused.status, 413);
+    }
+
+    #[test]
+    fn an_empty_transfer_encoding_is_refused() {
+        let (status, message) =
+            refused(b"POST / HTTP/1.1\r\nTransfer-Encoding: \r\nContent-Length: 2\r\n\r\nhi");
+        assert_eq!(status, 400, "{message}");
+        assert!(message.contains("empty Transfer-Encoding"), "{message}");
+    }
+
     fn chunked(body: &str) -> Vec<u8> {
         format!("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n{body}").into_bytes()
     }
