@@ -48,18 +48,6 @@ fn dynamic_bootstrap(dir: &Path) -> PathBuf {
     binary
 }
 
-fn lambda_image_json(args: &[&str]) -> (Output, Value) {
-    let output = run_unchecked(lambda_image().args(args));
-    let report = serde_json::from_slice(&output.stdout).unwrap_or_else(|error| {
-        panic!(
-            "stdout of {args:?} is not JSON ({error}):\n{}\n{}",
-            String::from_utf8_lossy(&output.stdout),
-            stderr_of(&output)
-        )
-    });
-    (output, report)
-}
-
 /// The findings of a `check --json` report (image and bootstrap ones), as (check, level).
 fn finding_levels(report: &Value) -> Vec<(String, String)> {
     let image = report["image"]["findings"]

@@ -13,7 +13,8 @@ use std::process::{Command, Output};
 
 use serde_json::{Value, json};
 
-use crate::common::{lambda_image_json, scratch};
+use crate::common::scratch;
+use crate::support::lambda_image_json;
 use crate::support::*;
 
 /// The exit status of `build`, `zip` and `check` for an unusable bootstrap.
@@ -369,12 +370,7 @@ fn a_musl_loader_shipped_beside_the_bootstrap_is_found_there() {
         path(&zip),
     ]);
     assert_eq!(zipped.status.code(), Some(0), "{}", stderr_of(&zipped));
-    let interpreter = report["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|finding| finding["check"] == "interpreter")
-        .unwrap_or_else(|| panic!("no interpreter finding in {report}"));
+    let interpreter = check_finding(&report, "interpreter");
     assert_eq!(interpreter["level"], "info", "{interpreter}");
 }
 
@@ -805,12 +801,7 @@ fn windows_line_endings_after_a_clean_shebang_line_are_a_warning() {
         path(&zip),
     ]);
     assert_eq!(zipped.status.code(), Some(0), "{}", stderr_of(&zipped));
-    let warning = report["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|finding| finding["check"] == "line-endings")
-        .unwrap_or_else(|| panic!("{report}"));
+    let warning = check_finding(&report, "line-endings");
     assert_eq!(warning["level"], "warning", "{warning}");
     let message = warning["message"].as_str().unwrap();
     assert!(message.contains(path(&tool)), "{message}");
@@ -841,14 +832,7 @@ fn a_script_checked_against_a_catalog_base_says_its_interpreter_was_not_checked(
     let (zipped, report) =
         lambda_image_json(&["zip", "--json", "--bootstrap", &given, "-o", path(&zip)]);
     assert_eq!(zipped.status.code(), Some(0), "{}", stderr_of(&zipped));
-    expect(
-        report["checks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|finding| finding["check"] == "interpreter")
-            .unwrap_or_else(|| panic!("{report}")),
-    );
+    expect(check_finding(&report, "interpreter"));
 }
 
 const USES_ZLIB: &str = "#include <stdio.h>\n#include <zlib.h>\n\

@@ -15,7 +15,8 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::common::{lambda_image_json, scratch};
+use crate::common::scratch;
+use crate::support::lambda_image_json;
 use crate::support::registry::{RegistryOptions, TestRegistry};
 use crate::support::{
     BASE_TAG_AMD64, base_reference, both_bootstrap_args, fixtures, gnu_tar_layer, run, skopeo,

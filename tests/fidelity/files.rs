@@ -15,8 +15,9 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::common::{lambda_image_json, scratch};
+use crate::common::scratch;
 use crate::support::builds::str_refs;
+use crate::support::lambda_image_json;
 use crate::support::registry::{RegistryOptions, TestRegistry};
 use crate::support::*;
 

@@ -672,6 +672,20 @@ fn set_mode(path: &Path, mode: u32) {
         .unwrap_or_else(|e| panic!("chmod {}: {e}", path.display()));
 }
 
+/// Runs `lambda-image ARGS` (which must include `--json`) and parses its stdout; panics with
+/// both streams when stdout is not JSON.
+pub fn lambda_image_json(args: &[&str]) -> (Output, Value) {
+    let output = run_unchecked(lambda_image().args(args));
+    let report = serde_json::from_slice(&output.stdout).unwrap_or_else(|error| {
+        panic!(
+            "stdout of {args:?} is not JSON ({error}):\n{}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            stderr_of(&output)
+        )
+    });
+    (output, report)
+}
+
 /// Runs `command` with `input` on its stdin (a command that exits before reading it is fine:
 /// the broken pipe is ignored), and returns what it did.
 pub fn with_stdin(command: &mut Command, input: impl AsRef<[u8]>) -> Output {
