@@ -465,27 +465,6 @@ fn interpreter_finding(bootstrap: &Bootstrap, base: &BaseKnowledge) -> Option<Fi
             Linkage::Static => None,
             Linkage::Dynamic(needs) => elf_interpreter_finding(bootstrap, &needs.interpreter, base),
         },
-        // Without the base's files, what the line itself tells still counts: a line that fails
-        // whatever the base holds is an error, one argument that looks like several a warning.
-        BootstrapKind::Script { shebang }
-            if base.filesystem.is_none()
-                && !matches!(shebang.program(), Program::Unusable { .. }) =>
-        {
-            Some(match shebang.doubt() {
-                Some(doubt) => Finding::new(
-                    "interpreter",
-                    Some(bootstrap.architecture),
-                    Level::Warning,
-                    doubt_message(
-                        &shebang.line(),
-                        &bootstrap.path.display().to_string(),
-                        &doubt.reason,
-                    ),
-                )
-                .hint(doubt.hint),
-                None => unknown_files_finding(bootstrap, shebang, base),
-            })
-        }
         BootstrapKind::Script { shebang } => script_interpreter_finding(bootstrap, shebang, base),
     }
 }
@@ -496,10 +475,11 @@ fn interpreter_finding(bootstrap: &Bootstrap, base: &BaseKnowledge) -> Option<Fi
 fn unknown_files_finding(
     bootstrap: &Bootstrap,
     shebang: &Shebang,
+    program: &Program,
     base: &BaseKnowledge,
 ) -> Finding {
-    let program = match shebang.program() {
-        Program::Path(program) => program.to_owned(),
+    let program = match program {
+        Program::Path(program) => (*program).to_owned(),
         Program::OnPath { name, .. } => format!("{name} (found on PATH by `{}`)", shebang.line()),
         Program::Unknown { .. } | Program::Unusable { .. } => format!("of `{}`", shebang.line()),
     };
@@ -740,7 +720,20 @@ fn script_interpreter_finding(
             .hint(hint.clone()),
         );
     }
-    let filesystem = base.filesystem?;
+    // Without the base's files, what the line itself tells still counts: one argument that
+    // looks like several is a warning; otherwise the interpreter is noted as not checked.
+    let Some(filesystem) = base.filesystem else {
+        return Some(match shebang.doubt() {
+            Some(doubt) => Finding::new(
+                "interpreter",
+                architecture,
+                Level::Warning,
+                doubt_message(&line, &path, &doubt.reason),
+            )
+            .hint(doubt.hint),
+            None => unknown_files_finding(bootstrap, shebang, &program, base),
+        });
+    };
     let working_dir = base.working_dir.unwrap_or("/");
     let absolute = |program: &str| {
         if program.starts_with('/') {
