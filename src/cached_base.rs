@@ -209,45 +209,49 @@ fn read_tag_record(
 }
 
 /// An error about a base the cache cannot provide (what is missing or damaged), naming the base and
-/// the cache, with the ways to get the base.
+/// the cache, with the way to get the base.
 fn offline_base_error(
     reference: &RegistryReference,
     cache: Option<&BlobCache>,
     why: &str,
 ) -> Error {
-    let cache = match cache {
+    let place = match cache {
         Some(cache) => format!("the cache {}", cache.root().display()),
         None => "the cache".to_owned(),
     };
-    Error::base(format!("base {reference} (--offline, from {cache}): {why}"))
-        .hint(offline_hint(reference))
+    Error::base(format!("base {reference} (--offline, from {place}): {why}"))
+        .hint(offline_hint(reference, cache))
 }
 
-/// How to make a registry base available offline.
-fn offline_hint(reference: &RegistryReference) -> String {
+/// How to make a registry base available offline, whatever is missing or damaged: `base pull
+/// REF` (with the build's `--cache-dir`) reads every document and layer of the base through the
+/// cache, fetching again any copy that does not verify, and records the tag; an online build
+/// does not always do that (it caches only the layers it reads). Said once; the kit is the way
+/// for a machine that never has network.
+fn offline_hint(reference: &RegistryReference, cache: Option<&BlobCache>) -> String {
+    let (cache_flag, build_flag) = match cache {
+        Some(cache) => (cache.flag(), String::new()),
+        None => (
+            " --cache-dir DIR".to_owned(),
+            " with --cache-dir DIR".to_owned(),
+        ),
+    };
     format!(
-        "run the build once online using this cache (it records the tag and caches the base), or {}",
-        kit_hint(reference)
+        "with network, run `lambda-image base pull {reference}{cache_flag}` once: it puts the \
+         whole base in the cache (every layer, and which image the tag names), then run this \
+         build again{build_flag}; for a machine that never has network, make a kit where there is \
+         one (`lambda-image base pull {reference} --output oci:DIR`), carry DIR over and build \
+         with --base oci:DIR"
     )
 }
 
-/// How to get the layers an online build did not read (it mounted them, or the `--tag` registry
-/// had them already), which are therefore not cached.
-fn missing_layer_hint(reference: &RegistryReference) -> String {
+/// The hint for a layer the cache lacks: why an online build may have left it out, and how to
+/// get it.
+fn missing_layer_hint(reference: &RegistryReference, cache: &BlobCache) -> String {
     format!(
-        "an online build caches only the base layers it reads, not those it mounted or found already \
-         pushed; on a connected machine using this cache run `lambda-image base pull {reference} \
-         --output oci:DIR` (it reads and caches every layer), or {}",
-        kit_hint(reference)
-    )
-}
-
-/// Making a kit instead.
-fn kit_hint(reference: &RegistryReference) -> String {
-    let tag = reference.tag.as_deref().unwrap_or("latest");
-    format!(
-        "run `lambda-image base pull {reference} --output oci:DIR` on a connected machine, carry DIR \
-         over and build with --base oci:DIR:{tag}"
+        "an online build caches only the base layers it reads, not those a push mounted or found \
+         already in the registry; {}",
+        offline_hint(reference, Some(cache))
     )
 }
 
@@ -302,7 +306,7 @@ impl CachedDocuments<'_> {
             if path.exists() {
                 error
             } else {
-                error.hint(missing_layer_hint(self.reference))
+                error.hint(missing_layer_hint(self.reference, self.cache))
             }
         })?;
         io::copy(
@@ -324,17 +328,14 @@ impl CachedDocuments<'_> {
         })
     }
 
-    /// The error for a cached blob that cannot be read or does not match its digest. An online
-    /// run replaces such a copy by itself (the cache checks every blob before use).
+    /// The error for a cached blob that cannot be read or does not match its digest. `base pull`
+    /// replaces such a copy (the cache checks every blob before use).
     fn damaged(&self, what: &str, digest: &Sha256Digest, path: &Path, error: &io::Error) -> Error {
         Error::base(format!(
             "the cached copy of the {what} {digest} ({}) is damaged: {error}",
             path.display()
         ))
-        .hint(format!(
-            "run the build once online using this cache (it fetches a damaged copy again), or {}",
-            kit_hint(self.reference)
-        ))
+        .hint(offline_hint(self.reference, Some(self.cache)))
     }
 }
 
@@ -396,11 +397,21 @@ mod tests {
                 "{error}"
             );
             let hint = error.hint_text().unwrap();
-            assert!(
-                hint.contains("base pull public.ecr.aws/lambda/provided:al2023")
-                    && hint.contains("--base oci:DIR:al2023"),
-                "{hint}"
-            );
+            // The command that fills the cache the build reads, said once; then the kit.
+            let fill = match cache {
+                Some(cache) => format!(
+                    "`lambda-image base pull public.ecr.aws/lambda/provided:al2023 --cache-dir {}`",
+                    cache.root().display()
+                ),
+                None => "`lambda-image base pull public.ecr.aws/lambda/provided:al2023 \
+                         --cache-dir DIR`"
+                    .to_owned(),
+            };
+            assert!(hint.contains(&fill), "{hint}");
+            assert_eq!(hint.matches("base pull").count(), 2, "{hint}");
+            assert_eq!(hint.matches("--output").count(), 1, "{hint}");
+            assert!(hint.contains("--base oci:DIR"), "{hint}");
+            assert!(!hint.contains("oci:DIR:"), "{hint}");
         }
     }
 
@@ -425,6 +436,7 @@ mod tests {
                 .contains(&format!("index or manifest {digest} is not in the cache")),
             "{missing}"
         );
+        fs::create_dir_all(cache.blob_path(&digest).parent().unwrap()).unwrap();
         fs::write(
             cache.blob_path(&digest),
             b"{\"schemaVersion\":2,\"manifests\":[1]}",

@@ -7,6 +7,10 @@
 //! digest is deleted and treated as not cached (so it is fetched again); while it is read it is
 //! verified once more, and a change under the reader fails the read. Temporary files a killed
 //! run left in `tmp/` are never read, and are deleted by a later run once a day old.
+//!
+//! Opening the cache creates nothing: its directories are made when something is first written
+//! ([`BlobCache::temporary_directory`]), so a run that fails before writing (an `--offline`
+//! build whose base is not cached) leaves no empty cache tree behind.
 
 use std::fs::{self, File};
 use std::io::{self, Read, Seek, Write};
@@ -26,37 +30,52 @@ const STALE_TEMPORARY_AGE: std::time::Duration = std::time::Duration::from_secs(
 #[derive(Clone, Debug)]
 pub struct BlobCache {
     root: PathBuf,
+    /// Whether the directory was named with `--cache-dir` (hints then repeat the flag).
+    explicit: bool,
 }
 
 impl BlobCache {
     /// The cache at `explicit` (`--cache-dir`), else `$XDG_CACHE_HOME/lambda-image`, else
-    /// `$HOME/.cache/lambda-image`; created if missing. None when no location is known.
+    /// `$HOME/.cache/lambda-image`. None when no location is known. Nothing is created here
+    /// (see [`BlobCache::temporary_directory`]); a path that exists and is not a directory is an
+    /// error (output).
     pub fn open(explicit: Option<&Path>) -> Result<Option<BlobCache>> {
-        let root = match explicit {
-            Some(path) => path.to_owned(),
+        let (root, is_explicit) = match explicit {
+            Some(path) => (path.to_owned(), true),
             None => match default_root() {
-                Some(root) => root,
+                Some(root) => (root, false),
                 None => return Ok(None),
             },
         };
-        let cache = BlobCache { root };
-        for directory in [cache.blob_directory(), cache.temporary_directory()] {
-            fs::create_dir_all(&directory).map_err(|error| {
-                Error::output(format!(
-                    "cannot create the cache directory {}: {error}",
-                    directory.display()
-                ))
-                .hint("choose a writable directory with --cache-dir")
-            })?;
+        if root.exists() && !root.is_dir() {
+            return Err(Error::output(format!(
+                "the cache directory {} exists and is not a directory",
+                root.display()
+            ))
+            .hint("choose a directory with --cache-dir"));
         }
+        let cache = BlobCache {
+            root,
+            explicit: is_explicit,
+        };
         cache.remove_stale_temporary_files();
         Ok(Some(cache))
+    }
+
+    /// The `--cache-dir DIR` flag that names this cache, for commands in hints: empty when the
+    /// cache is the default one (the same command finds it without the flag).
+    pub fn flag(&self) -> String {
+        if self.explicit {
+            format!(" --cache-dir {}", self.root.display())
+        } else {
+            String::new()
+        }
     }
 
     /// Deletes temporary files left by runs that were killed or gave a transfer up (never
     /// trusted, only in the way). Only old ones: a run going on now may be writing the others.
     fn remove_stale_temporary_files(&self) {
-        let Ok(listing) = fs::read_dir(self.temporary_directory()) else {
+        let Ok(listing) = fs::read_dir(self.root.join("tmp")) else {
             return;
         };
         for entry in listing.flatten() {
@@ -72,9 +91,16 @@ impl BlobCache {
         }
     }
 
-    /// Where temporary files of this run can go (same filesystem as the cache).
+    /// Where temporary files of this run can go (same filesystem as the cache). Callers are
+    /// about to write, so this creates the directory and the blob directory files are renamed
+    /// into, if missing; a failure to create them shows when the caller writes.
     pub fn temporary_directory(&self) -> PathBuf {
-        self.root.join("tmp")
+        let temporary = self.root.join("tmp");
+        if !temporary.is_dir() || !self.blob_directory().is_dir() {
+            let _ = fs::create_dir_all(&temporary);
+            let _ = fs::create_dir_all(self.blob_directory());
+        }
+        temporary
     }
 
     fn blob_directory(&self) -> PathBuf {
@@ -130,11 +156,14 @@ impl BlobCache {
         }
     }
 
-    /// Stores a small blob already verified by the caller. Failures are ignored: the cache is
-    /// an optimisation.
+    /// Stores a small blob already verified by the caller, replacing a copy that does not
+    /// verify. Failures are ignored: the cache is an optimisation.
     pub fn store_small(&self, digest: &Sha256Digest, bytes: &[u8]) {
         let path = self.path(digest);
-        if path.exists() {
+        let whole = File::open(&path).is_ok_and(|file| {
+            read_verified(file, digest, bytes.len() as u64, bytes.len() as u64).is_ok()
+        });
+        if whole {
             return;
         }
         let _ = NamedTempFile::new_in(self.temporary_directory()).and_then(|mut file| {
@@ -304,6 +333,24 @@ mod tests {
         fs::write(cache.path(&digest), b"CONFIG").unwrap();
         assert!(cache.read_small(&digest, 6, 100).is_none());
         assert!(!cache.path(&digest).exists());
+    }
+
+    #[test]
+    fn opening_creates_nothing_and_storing_replaces_a_damaged_small_blob() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("cache");
+        let cache = BlobCache::open(Some(&root)).unwrap().unwrap();
+        assert!(!root.exists(), "opening the cache made {}", root.display());
+        assert_eq!(cache.flag(), format!(" --cache-dir {}", root.display()));
+        let digest = Sha256Digest::of(b"index");
+        cache.store_small(&digest, b"index");
+        assert_eq!(fs::read(cache.path(&digest)).unwrap(), b"index");
+        fs::write(cache.path(&digest), b"INDEX").unwrap();
+        cache.store_small(&digest, b"index");
+        assert_eq!(fs::read(cache.path(&digest)).unwrap(), b"index");
+        fs::write(dir.path().join("file"), b"").unwrap();
+        let error = BlobCache::open(Some(&dir.path().join("file"))).unwrap_err();
+        assert_eq!(error.kind(), crate::error::ErrorKind::Output);
     }
 
     #[test]
