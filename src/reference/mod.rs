@@ -160,6 +160,24 @@ impl fmt::Display for BaseReference {
     }
 }
 
+impl ImageLocation {
+    /// The same layout or archive with `tag` named (a docker-archive is returned unchanged:
+    /// it names images by `NAME:TAG`, not by tag).
+    pub fn with_tag(&self, tag: &str) -> ImageLocation {
+        match self {
+            ImageLocation::OciLayout { directory, .. } => ImageLocation::OciLayout {
+                directory: directory.clone(),
+                tag: Some(tag.to_owned()),
+            },
+            ImageLocation::OciArchive { file, .. } => ImageLocation::OciArchive {
+                file: file.clone(),
+                tag: Some(tag.to_owned()),
+            },
+            other => other.clone(),
+        }
+    }
+}
+
 /// A tag as the distribution spec allows: `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`.
 pub fn is_valid_tag(tag: &str) -> bool {
     let mut bytes = tag.bytes();

@@ -11,6 +11,7 @@ use super::source::{BaseBlobs, BlobSource, MANIFEST_LIMIT, ResolvedBase};
 use super::tree::{TreeReader, TreeWriter};
 use crate::digest::{Sha256Digest, read_verified};
 use crate::error::{Error, Result};
+use crate::image::ImageFormat;
 use crate::image::json::to_canonical_vec;
 use crate::image::manifest::Document;
 use crate::image::media_types::OCI_INDEX;
@@ -26,14 +27,74 @@ pub const IMAGE_NAME: &str = "io.containerd.image.name";
 const LAYOUT_FILE: &str = "oci-layout";
 const LAYOUT_CONTENT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 
-/// Resolves the image named by `tag` in a layout for the wanted architectures.
+/// Which entry of a layout's `index.json` a location names.
+pub enum LayoutChoice {
+    /// The entry to read.
+    Entry(Descriptor),
+    /// No tag was named and the layout holds several unrelated images: the tags that name them
+    /// (those of the entries no index of the layout lists; empty when none has a tag).
+    Ambiguous(Vec<String>),
+}
+
+/// Chooses the entry `tag` names in a layout. Without a tag the layout must hold one image:
+/// its entries all name the same document (one image under several tags), or one of them is an
+/// index and every other names that index or a manifest it lists (a kit from `base pull`:
+/// `TAG`, `TAG-amd64`, `TAG-arm64`); the index is chosen. Anything else is ambiguous.
+pub fn choose_entry(tree: &dyn TreeReader, tag: Option<&str>) -> Result<LayoutChoice> {
+    let index = read_layout_index(tree)?;
+    if let Some(tag) = tag {
+        return select_tagged(&index, tag).map(LayoutChoice::Entry);
+    }
+    let entries = index.manifests();
+    let Some(first) = entries.first() else {
+        return Err(Error::base("holds no images (index.json lists none)"));
+    };
+    if entries.iter().all(|entry| entry.digest() == first.digest()) {
+        return Ok(LayoutChoice::Entry(first.clone()));
+    }
+    // The digests each index entry lists: an entry they list is part of that image.
+    let mut listed: Vec<String> = Vec::new();
+    for entry in entries {
+        if ImageFormat::of_index(entry.media_type().as_ref()).is_some() {
+            let bytes = read_document(tree, entry, MANIFEST_LIMIT)?;
+            let children = serde_json::from_slice::<ImageIndex>(&bytes).map_err(|error| {
+                Error::base(format!("index {} is malformed: {error}", entry.digest()))
+            })?;
+            listed.extend(
+                children
+                    .manifests()
+                    .iter()
+                    .map(|child| child.digest().to_string()),
+            );
+        }
+    }
+    let tops: Vec<&Descriptor> = entries
+        .iter()
+        .filter(|entry| !listed.contains(&entry.digest().to_string()))
+        .collect();
+    let distinct = tops
+        .iter()
+        .map(|entry| entry.digest().to_string())
+        .collect::<std::collections::BTreeSet<_>>();
+    if distinct.len() == 1 {
+        return Ok(LayoutChoice::Entry(tops[0].clone()));
+    }
+    let named = |candidates: &[&Descriptor]| -> Vec<String> {
+        candidates.iter().filter_map(|entry| tag_of(entry)).collect()
+    };
+    let mut tags = named(&tops);
+    if tags.is_empty() {
+        tags = named(&entries.iter().collect::<Vec<_>>());
+    }
+    Ok(LayoutChoice::Ambiguous(tags))
+}
+
+/// Resolves the image of the layout entry `top` for the wanted architectures.
 pub fn resolve(
     tree: Box<dyn TreeReader>,
-    tag: Option<&str>,
+    top: Descriptor,
     wanted: &[Architecture],
 ) -> Result<ResolvedBase> {
-    let index = read_layout_index(tree.as_ref())?;
-    let top = select_tagged(&index, tag)?;
     let top_digest = descriptor_digest(&top)?;
     let store = LayoutDocuments(tree.as_ref());
     let top_bytes = store.read_document(&top, MANIFEST_LIMIT)?;
@@ -93,36 +154,24 @@ pub(super) fn read_layout_index(tree: &dyn TreeReader) -> Result<ImageIndex> {
         .map_err(|error| Error::base(format!("index.json is malformed: {error}")))
 }
 
-fn select_tagged(index: &ImageIndex, tag: Option<&str>) -> Result<Descriptor> {
-    let tag_of = |entry: &Descriptor| {
-        entry
-            .annotations()
-            .as_ref()
-            .and_then(|a| a.get(REF_NAME))
-            .cloned()
-    };
-    let tags: Vec<String> = index.manifests().iter().filter_map(tag_of).collect();
-    match tag {
-        Some(tag) => index
-            .manifests()
-            .iter()
-            .find(|entry| tag_of(entry).as_deref() == Some(tag))
-            .cloned()
-            .ok_or_else(|| {
-                Error::base(format!(
-                    "has no image tagged `{tag}`; its tags: {}",
-                    list_or_none(&tags)
-                ))
-            }),
-        None => match index.manifests().as_slice() {
-            [only] => Ok(only.clone()),
-            [] => Err(Error::base("holds no images (index.json lists none)")),
-            _ => Err(Error::base(format!(
-                "holds several images; name one with :TAG (its tags: {})",
+/// The entry's tag (`org.opencontainers.image.ref.name`), if it has one.
+fn tag_of(entry: &Descriptor) -> Option<String> {
+    entry.annotations().as_ref()?.get(REF_NAME).cloned()
+}
+
+fn select_tagged(index: &ImageIndex, tag: &str) -> Result<Descriptor> {
+    index
+        .manifests()
+        .iter()
+        .find(|entry| tag_of(entry).as_deref() == Some(tag))
+        .cloned()
+        .ok_or_else(|| {
+            let tags: Vec<String> = index.manifests().iter().filter_map(tag_of).collect();
+            Error::base(format!(
+                "has no image tagged `{tag}`; its tags: {}",
                 list_or_none(&tags)
-            ))),
-        },
-    }
+            ))
+        })
 }
 
 fn list_or_none(items: &[String]) -> String {
@@ -236,4 +285,84 @@ pub fn existing_layout_index(directory: &std::path::Path) -> Result<Option<Image
     read_layout_index(&tree)
         .map(Some)
         .map_err(|error| Error::output(format!("{}: {}", directory.display(), error.message())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image::manifest::descriptor;
+    use crate::image::media_types::OCI_MANIFEST;
+    use crate::transport::tree::{DirectoryTree, DirectoryWriter};
+
+    /// Writes `bytes` as a blob and returns its descriptor of `media_type`.
+    fn blob(writer: &mut DirectoryWriter, media_type: &str, bytes: &[u8]) -> Descriptor {
+        let digest = Sha256Digest::of(bytes);
+        writer
+            .write(&digest.layout_path(), bytes.len() as u64, &mut &bytes[..])
+            .unwrap();
+        descriptor(media_type, &digest, bytes.len() as u64)
+    }
+
+    fn entry(descriptor: &Descriptor, tag: &str) -> LayoutEntry {
+        LayoutEntry {
+            descriptor: descriptor.clone(),
+            name: tag.to_owned(),
+            image_name: None,
+        }
+    }
+
+    fn chosen(tree: &DirectoryTree) -> std::result::Result<String, Vec<String>> {
+        match choose_entry(tree, None).unwrap() {
+            LayoutChoice::Entry(entry) => Ok(entry.digest().to_string()),
+            LayoutChoice::Ambiguous(tags) => Err(tags),
+        }
+    }
+
+    #[test]
+    fn an_index_with_its_own_manifests_is_one_image_and_unrelated_images_are_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut writer = DirectoryWriter::new(dir.path().to_owned());
+        let amd64 = blob(&mut writer, OCI_MANIFEST, br#"{"schemaVersion":2,"n":1}"#);
+        let arm64 = blob(&mut writer, OCI_MANIFEST, br#"{"schemaVersion":2,"n":2}"#);
+        let index_bytes = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":[{{"mediaType":"{OCI_MANIFEST}","digest":"{}","size":{}}},{{"mediaType":"{OCI_MANIFEST}","digest":"{}","size":{}}}]}}"#,
+            amd64.digest(),
+            amd64.size(),
+            arm64.digest(),
+            arm64.size()
+        );
+        let index = blob(&mut writer, OCI_INDEX, index_bytes.as_bytes());
+        let other = blob(&mut writer, OCI_MANIFEST, br#"{"schemaVersion":2,"n":3}"#);
+        let tree = DirectoryTree::new(dir.path().to_owned());
+        // A kit as `base pull` writes it: the index and its manifests, however tagged.
+        let kit = vec![
+            entry(&index, "al2023"),
+            entry(&amd64, "al2023-amd64"),
+            entry(&arm64, "al2023-arm64"),
+        ];
+        write_layout_index(&mut writer, None, kit).unwrap();
+        assert_eq!(chosen(&tree), Ok(index.digest().to_string()));
+        // One image under two tags.
+        let single = vec![entry(&arm64, "al2023"), entry(&arm64, "al2023-arm64")];
+        write_layout_index(&mut writer, None, single).unwrap();
+        assert_eq!(chosen(&tree), Ok(arm64.digest().to_string()));
+        // A kit plus an unrelated image: the tags of the two images, not the kit's children.
+        let two = vec![
+            entry(&index, "al2023"),
+            entry(&amd64, "al2023-amd64"),
+            entry(&other, "mine"),
+        ];
+        write_layout_index(&mut writer, None, two).unwrap();
+        assert_eq!(chosen(&tree), Err(vec!["al2023".into(), "mine".into()]));
+        // Two manifests of one index without the index: unrelated as far as the layout says.
+        let children = vec![entry(&amd64, "a"), entry(&arm64, "b")];
+        write_layout_index(&mut writer, None, children).unwrap();
+        assert_eq!(chosen(&tree), Err(vec!["a".into(), "b".into()]));
+        // A tag still picks its entry.
+        let LayoutChoice::Entry(picked) = choose_entry(&tree, Some("b")).unwrap() else {
+            panic!("a tag is never ambiguous");
+        };
+        assert_eq!(picked.digest(), arm64.digest());
+        assert!(choose_entry(&tree, Some("c")).is_err());
+    }
 }

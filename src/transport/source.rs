@@ -188,32 +188,70 @@ pub fn open_local(
     wanted: &[Architecture],
     role: ImageRole,
 ) -> Result<ResolvedBase> {
+    let in_context = |error: Error| {
+        Error::new(
+            error.kind(),
+            format!("{} {location}: {}", role.noun(), error.message()),
+        )
+        .hint(error.hint_text().unwrap_or(role.hint()))
+    };
     let resolved = match location {
         ImageLocation::OciLayout { directory, tag } => {
             if !directory.is_dir() {
                 return Err(missing_image(location, "is not a directory", role));
             }
-            oci::resolve(
-                Box::new(super::tree::DirectoryTree::new(directory.clone())),
-                tag.as_deref(),
-                wanted,
-            )
+            let tree = Box::new(super::tree::DirectoryTree::new(directory.clone()));
+            resolve_layout(tree, location, tag.as_deref(), wanted, role)
         }
         ImageLocation::OciArchive { file, tag } => {
             let tree = open_tar(location, file, role)?;
-            oci::resolve(Box::new(tree), tag.as_deref(), wanted)
+            resolve_layout(Box::new(tree), location, tag.as_deref(), wanted, role)
         }
         ImageLocation::DockerArchive { file, selector } => {
             let tree = open_tar(location, file, role)?;
             docker_archive::resolve(Box::new(tree), selector.as_ref(), wanted)
         }
     };
-    let mut resolved = resolved.map_err(|error| {
-        Error::base(format!("{} {location}: {}", role.noun(), error.message()))
-            .hint(error.hint_text().unwrap_or(role.hint()))
-    })?;
+    let mut resolved = resolved.map_err(in_context)?;
     resolved.reference = location.to_string();
     Ok(resolved)
+}
+
+/// Resolves the entry of a layout (directory or archive) that `tag` names, or, without one, its
+/// only image ([`oci::choose_entry`]). Several unrelated images without a tag is a usage error
+/// whose hint names each image as this command would take it (`--base oci:DIR:al2023`, ...).
+fn resolve_layout(
+    tree: Box<dyn TreeReader>,
+    location: &ImageLocation,
+    tag: Option<&str>,
+    wanted: &[Architecture],
+    role: ImageRole,
+) -> Result<ResolvedBase> {
+    match oci::choose_entry(tree.as_ref(), tag)? {
+        oci::LayoutChoice::Entry(top) => oci::resolve(tree, top, wanted),
+        oci::LayoutChoice::Ambiguous(tags) if tags.is_empty() => Err(Error::usage(
+            "holds several images and none of them has a tag (org.opencontainers.image.ref.name) \
+             to name it by",
+        )
+        .hint("write the image you mean into a layout of its own, e.g. with `skopeo copy`")),
+        oci::LayoutChoice::Ambiguous(tags) => {
+            let named: Vec<String> = tags
+                .iter()
+                .map(|tag| {
+                    let tagged = location.with_tag(tag);
+                    match role {
+                        ImageRole::Base => format!("--base {tagged}"),
+                        ImageRole::Image | ImageRole::Kit => tagged.to_string(),
+                    }
+                })
+                .collect();
+            Err(Error::usage(format!(
+                "holds several images and no tag says which one is meant (its images: {})",
+                tags.join(", ")
+            ))
+            .hint(format!("name one: {}", named.join(" or "))))
+        }
+    }
 }
 
 /// The tags (`org.opencontainers.image.ref.name`) of an OCI layout or oci-archive, in order.
