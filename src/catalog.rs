@@ -3,11 +3,18 @@
 //! the glibc the base ships (which the `glibc` bootstrap check compares against), the program
 //! interpreters (dynamic loaders) each architecture has (the `interpreter` check) and the image
 //! config AWS publishes (whose `PATH` a `#!/usr/bin/env NAME` script is looked up on).
+//!
+//! A network that mirrors the catalog's registry says so once, with
+//! `LAMBDA_IMAGE_BASE_MIRROR=HOST[:PORT]/PATH` ([`BaseMirror`]): that prefix stands for
+//! `public.ecr.aws/lambda`, so every base under it (the catalog's references, short names, the
+//! default base) is pulled from the mirror, and a mirrored reference is still the catalog entry
+//! it mirrors (its glibc, loaders and config apply).
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use crate::error::{Error, Result};
 use crate::reference::registry::RegistryReference;
 
 /// The catalog files, embedded at build time.
@@ -61,6 +68,121 @@ pub fn all() -> Vec<CatalogBase> {
         .collect()
 }
 
+/// The environment variable that names a mirror of [`UPSTREAM`].
+pub const MIRROR_VARIABLE: &str = "LAMBDA_IMAGE_BASE_MIRROR";
+/// The registry and path prefix every catalog reference is under, which a mirror stands for.
+pub const UPSTREAM: &str = "public.ecr.aws/lambda";
+const UPSTREAM_REGISTRY: &str = "public.ecr.aws";
+const UPSTREAM_PATH: &str = "lambda";
+
+/// A mirror of `public.ecr.aws/lambda`: `HOST[:PORT]/PATH`, where HOST is a registry host (it
+/// has a `.` or a `:PORT`, or is `localhost`) and PATH one or more repository path components
+/// (lowercase letters and digits, with `.`, `_`, `__` or `-` between them, joined by `/`). No
+/// scheme, tag, digest or trailing `/`. `public.ecr.aws/lambda/REPO:TAG` is then pulled as
+/// `HOST[:PORT]/PATH/REPO:TAG`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BaseMirror {
+    /// `host[:port]`.
+    pub registry: String,
+    /// The repository prefix, without leading or trailing `/`.
+    pub path: String,
+}
+
+impl std::str::FromStr for BaseMirror {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        const FORM: &str = "expected HOST[:PORT]/PATH, e.g. registry.example.com/ecr-public/lambda";
+        let Some((host, path)) = text.split_once('/') else {
+            return Err(format!("`{text}` has no /PATH; {FORM}"));
+        };
+        if text.contains("://") || text.contains('@') || path.contains(':') || path.is_empty() {
+            return Err(format!(
+                "`{text}` is not a registry host and path (no scheme, tag, digest or trailing /); {FORM}"
+            ));
+        }
+        let probe: RegistryReference = format!("{text}/provided:al2023")
+            .parse()
+            .map_err(|error| format!("`{text}`: {error}; {FORM}"))?;
+        if probe.registry != host || probe.repository != format!("{path}/provided") {
+            return Err(format!(
+                "`{host}` in `{text}` is not a registry host (it needs a `.` or a :PORT, or is localhost); {FORM}"
+            ));
+        }
+        Ok(BaseMirror {
+            registry: host.to_owned(),
+            path: path.to_owned(),
+        })
+    }
+}
+
+impl std::fmt::Display for BaseMirror {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.registry, self.path)
+    }
+}
+
+impl BaseMirror {
+    /// Where `reference` is pulled from: the mirror's copy when it is under
+    /// `public.ecr.aws/lambda/`, else None.
+    pub fn mirrored(&self, reference: &RegistryReference) -> Option<RegistryReference> {
+        let rest = reference
+            .repository
+            .strip_prefix(UPSTREAM_PATH)?
+            .strip_prefix('/')?;
+        (reference.registry == UPSTREAM_REGISTRY).then(|| RegistryReference {
+            registry: self.registry.clone(),
+            repository: format!("{}/{rest}", self.path),
+            ..reference.clone()
+        })
+    }
+
+    /// The `public.ecr.aws/lambda/` reference a mirrored `reference` stands for, else None.
+    pub fn upstream(&self, reference: &RegistryReference) -> Option<RegistryReference> {
+        let rest = reference
+            .repository
+            .strip_prefix(self.path.as_str())?
+            .strip_prefix('/')?;
+        (reference.registry == self.registry).then(|| RegistryReference {
+            registry: UPSTREAM_REGISTRY.to_owned(),
+            repository: format!("{UPSTREAM_PATH}/{rest}"),
+            ..reference.clone()
+        })
+    }
+}
+
+/// The mirror `LAMBDA_IMAGE_BASE_MIRROR` names; None when it is unset or empty. Errors (usage):
+/// a value that is not `HOST[:PORT]/PATH`, or not UTF-8; the message names the variable.
+pub fn mirror() -> Result<Option<BaseMirror>> {
+    match std::env::var(MIRROR_VARIABLE) {
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => {
+            Err(Error::usage(format!("{MIRROR_VARIABLE} is not UTF-8")).hint(mirror_hint()))
+        }
+        Ok(value) if value.is_empty() => Ok(None),
+        Ok(value) => value
+            .parse()
+            .map(Some)
+            .map_err(|why| Error::usage(format!("{MIRROR_VARIABLE}: {why}")).hint(mirror_hint())),
+    }
+}
+
+fn mirror_hint() -> String {
+    format!(
+        "set {MIRROR_VARIABLE} to the registry and path that mirror {UPSTREAM} (e.g. \
+         {MIRROR_VARIABLE}=registry.example.com:5000/ecr-public/lambda), or unset it"
+    )
+}
+
+/// Where `reference` is pulled from: its mirror when [`MIRROR_VARIABLE`] names one and the
+/// reference is under `public.ecr.aws/lambda/`, else itself. Errors: a malformed variable.
+pub fn pulled_from(reference: RegistryReference) -> Result<RegistryReference> {
+    Ok(match mirror()? {
+        Some(mirror) => mirror.mirrored(&reference).unwrap_or(reference),
+        None => reference,
+    })
+}
+
 /// The base with this short name, e.g. `provided.al2023`.
 pub fn by_name(name: &str) -> Option<CatalogBase> {
     all().into_iter().find(|base| base.name == name)
@@ -68,7 +190,19 @@ pub fn by_name(name: &str) -> Option<CatalogBase> {
 
 /// The catalog base a registry reference names (its multi-architecture or a per-architecture
 /// tag), ignoring any digest pinned next to the tag.
+/// A reference into the mirror [`MIRROR_VARIABLE`] names is the entry it mirrors.
 pub fn for_reference(reference: &RegistryReference) -> Option<CatalogBase> {
+    let mirror = mirror().ok().flatten();
+    for_reference_with(reference, mirror.as_ref())
+}
+
+/// [`for_reference`], with the mirror given rather than read from the environment.
+pub fn for_reference_with(
+    reference: &RegistryReference,
+    mirror: Option<&BaseMirror>,
+) -> Option<CatalogBase> {
+    let upstream = mirror.and_then(|mirror| mirror.upstream(reference));
+    let reference = upstream.as_ref().unwrap_or(reference);
     let same = |known: &str| {
         known.parse::<RegistryReference>().is_ok_and(|known| {
             known.registry == reference.registry
@@ -121,6 +255,67 @@ mod tests {
             );
             assert!(base.interpreters["amd64"].contains(&"/lib64/ld-linux-x86-64.so.2".to_owned()));
             assert!(base.interpreters["arm64"].contains(&"/lib/ld-linux-aarch64.so.1".to_owned()));
+        }
+    }
+
+    #[test]
+    fn a_mirror_is_host_and_path_and_keeps_the_catalog_entry() {
+        let mirror: BaseMirror = "127.0.0.1:5000/ecr-public/lambda".parse().unwrap();
+        assert_eq!(mirror.registry, "127.0.0.1:5000");
+        assert_eq!(mirror.path, "ecr-public/lambda");
+        assert_eq!(mirror.to_string(), "127.0.0.1:5000/ecr-public/lambda");
+        let reference = |text: &str| text.parse::<RegistryReference>().unwrap();
+        let upstream = reference("public.ecr.aws/lambda/provided:al2023-arm64");
+        let mirrored = mirror.mirrored(&upstream).unwrap();
+        assert_eq!(
+            mirrored.to_string(),
+            "127.0.0.1:5000/ecr-public/lambda/provided:al2023-arm64"
+        );
+        assert_eq!(mirror.upstream(&mirrored), Some(upstream));
+        // Only what is under public.ecr.aws/lambda/ is mirrored, and only the mirror's own
+        // references stand for it.
+        assert_eq!(
+            mirror.mirrored(&reference("public.ecr.aws/other/x:1")),
+            None
+        );
+        assert_eq!(
+            mirror.mirrored(&reference("127.0.0.1:5000/lambda/x:1")),
+            None
+        );
+        assert_eq!(
+            mirror.upstream(&reference("127.0.0.1:5000/ecr-public/lambdax/provided:al2")),
+            None
+        );
+        let glibc = |text: &str, mirror: Option<&BaseMirror>| {
+            for_reference_with(&reference(text), mirror).map(|base| base.glibc)
+        };
+        let at_mirror = "127.0.0.1:5000/ecr-public/lambda/provided:al2";
+        assert_eq!(glibc(at_mirror, Some(&mirror)).as_deref(), Some("2.26"));
+        assert_eq!(glibc(at_mirror, None), None);
+        assert_eq!(
+            glibc("public.ecr.aws/lambda/provided:al2023", Some(&mirror)).as_deref(),
+            Some("2.34")
+        );
+        for good in [
+            "localhost/lambda",
+            "mirror.example.com/a/b/c",
+            "10.0.0.1:443/x",
+        ] {
+            assert!(good.parse::<BaseMirror>().is_ok(), "{good}");
+        }
+        for bad in [
+            "mirror.example.com",
+            "mirror.example.com/",
+            "mirror.example.com/lambda/",
+            "https://mirror.example.com/lambda",
+            "mirror.example.com/lambda:al2023",
+            "mirror.example.com/lambda@sha256:00",
+            "mirror/lambda",
+            "mirror.example.com/Lambda",
+            "mirror.example.com//lambda",
+            "",
+        ] {
+            assert!(bad.parse::<BaseMirror>().is_err(), "{bad}");
         }
     }
 }

@@ -89,27 +89,47 @@ fn parse_architecture(text: &str) -> Result<Architecture, String> {
 /// Runs a `base` subcommand; returns the text for stdout.
 pub fn run(args: &BaseArgs) -> Result<String> {
     match &args.command {
-        BaseCommand::List(list) => Ok(list_catalog(list.json)),
+        BaseCommand::List(list) => list_catalog(list.json),
         BaseCommand::Pull(pull) => pull_kit(pull),
         BaseCommand::Verify(verify) => verify_kit(verify),
     }
 }
 
-fn list_catalog(json: bool) -> String {
-    let bases = catalog::all();
+/// A catalog entry as `base list` shows it: with `pulled_from` (the mirror's copy of the
+/// reference) when `LAMBDA_IMAGE_BASE_MIRROR` is set.
+#[derive(Serialize)]
+struct ListedBase {
+    #[serde(flatten)]
+    base: CatalogBase,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pulled_from: Option<String>,
+}
+
+fn list_catalog(json: bool) -> Result<String> {
+    let mirror = catalog::mirror()?;
+    let bases: Vec<ListedBase> = catalog::all()
+        .into_iter()
+        .map(|base| {
+            let pulled_from = mirror.as_ref().and_then(|mirror| {
+                let reference = base.reference.parse().ok()?;
+                Some(mirror.mirrored(&reference)?.to_string())
+            });
+            ListedBase { base, pulled_from }
+        })
+        .collect();
     if json {
-        return serde_json::to_string(&bases).expect("the catalog serializes") + "\n";
+        return Ok(serde_json::to_string(&bases).expect("the catalog serializes") + "\n");
     }
     let mut text = String::new();
-    for CatalogBase {
-        name,
-        reference,
-        architectures,
-        glibc,
-        config,
-        ..
-    } in &bases
-    {
+    for ListedBase { base, pulled_from } in &bases {
+        let CatalogBase {
+            name,
+            reference,
+            architectures,
+            glibc,
+            config,
+            ..
+        } = base;
         let architectures: Vec<&str> = architectures.keys().map(String::as_str).collect();
         text.push_str(&format!(
             "{name:<16} {reference:<40} {:<12} glibc {glibc:<5} entrypoint {} workdir {}\n",
@@ -117,8 +137,15 @@ fn list_catalog(json: bool) -> String {
             config["Entrypoint"],
             config["WorkingDir"],
         ));
+        if let Some(pulled_from) = pulled_from {
+            text.push_str(&format!(
+                "{:<16} pulled from {pulled_from} ({})\n",
+                "",
+                catalog::MIRROR_VARIABLE
+            ));
+        }
     }
-    text
+    Ok(text)
 }
 
 fn pull_kit(args: &PullArgs) -> Result<String> {

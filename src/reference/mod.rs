@@ -123,7 +123,9 @@ fn parse_docker_archive_selector(
 }
 
 /// A base image: a local location, or a registry reference (including a catalog short name such
-/// as `provided.al2023`).
+/// as `provided.al2023`). A reference under `public.ecr.aws/lambda/` is parsed to its mirror's
+/// copy when `LAMBDA_IMAGE_BASE_MIRROR` names one (see [`crate::catalog::BaseMirror`]); a
+/// malformed value of the variable is then a parse error naming it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BaseReference {
     Local(ImageLocation),
@@ -140,14 +142,16 @@ impl FromStr for BaseReference {
         {
             return text.parse().map(BaseReference::Local);
         }
-        if let Some(known) = crate::catalog::by_name(text) {
-            return known.reference.parse().map(BaseReference::Registry);
-        }
-        text.parse::<registry::RegistryReference>()
-            .map(BaseReference::Registry)
-            .map_err(|error| {
+        let reference = match crate::catalog::by_name(text) {
+            Some(known) => known.reference.parse::<registry::RegistryReference>()?,
+            None => text.parse::<registry::RegistryReference>().map_err(|error| {
                 format!("`{text}` is not a valid image reference: {error}; use HOST/REPOSITORY:TAG, a short name (provided.al2023, provided.al2), or {USAGE}")
-            })
+            })?,
+        };
+        // A base under public.ecr.aws/lambda is pulled from the mirror, when one is set.
+        crate::catalog::pulled_from(reference)
+            .map(BaseReference::Registry)
+            .map_err(|error| error.to_string())
     }
 }
 

@@ -80,7 +80,10 @@ pub fn choose_entry(tree: &dyn TreeReader, tag: Option<&str>) -> Result<LayoutCh
         return Ok(LayoutChoice::Entry(tops[0].clone()));
     }
     let named = |candidates: &[&Descriptor]| -> Vec<String> {
-        candidates.iter().filter_map(|entry| tag_of(entry)).collect()
+        candidates
+            .iter()
+            .filter_map(|entry| tag_of(entry))
+            .collect()
     };
     let mut tags = named(&tops);
     if tags.is_empty() {
