@@ -46,8 +46,9 @@ impl HostRole {
 
 /// The hint for a registry `host` that could not be reached at all (refused, reset, timed out,
 /// or with `dns`, a name that did not resolve). Proxies are named because `HTTPS_PROXY` /
-/// `NO_PROXY` decide the path to the host.
-pub fn unreachable_hint(role: HostRole, host: &str, dns: bool) -> String {
+/// `NO_PROXY` decide the path to the host. `read` is the reference the run reads from the host
+/// (the base): the ways to build without the host name it, and the base mirror variable.
+pub fn unreachable_hint(role: HostRole, host: &str, dns: bool, read: Option<&str>) -> String {
     let check = if dns {
         format!("check the spelling of {host} and this machine's DNS settings")
     } else {
@@ -59,12 +60,26 @@ pub fn unreachable_hint(role: HostRole, host: &str, dns: bool) -> String {
     match role {
         HostRole::Target => format!("{check}; it is where the image is pushed (--tag)"),
         HostRole::Checked => format!("{check}; it holds the image to check"),
-        HostRole::Base => format!(
-            "{check}; it is the base's registry: where it cannot be reached, copy the base where \
-             it can (`lambda-image base pull BASE --output oci:DIR`) and build with \
-             `--base oci:DIR:TAG`, or fill a cache there (`base pull BASE --cache-dir DIR`) and \
-             build with `--offline --cache-dir DIR`, or use a mirror of the base"
-        ),
+        HostRole::Base => {
+            let base = read.unwrap_or("BASE");
+            let mirror = match crate::catalog::mirror().ok().flatten() {
+                Some(mirror) if mirror.registry == host => format!(
+                    "; {host} is the mirror {} names ({mirror})",
+                    crate::catalog::MIRROR_VARIABLE
+                ),
+                _ => format!(
+                    "; a network that mirrors {} says so with {}=HOST[:PORT]/PATH",
+                    crate::catalog::UPSTREAM,
+                    crate::catalog::MIRROR_VARIABLE
+                ),
+            };
+            format!(
+                "{check}; it is the base's registry. To build without it: `lambda-image base \
+                 pull {base}` where it can be reached fills the cache for `build --offline` \
+                 (with the same --cache-dir), and `lambda-image base pull {base} --output \
+                 oci:DIR` makes a kit to build from with `--base oci:DIR`{mirror}"
+            )
+        }
     }
 }
 
@@ -164,7 +179,7 @@ mod tests {
 
     #[test]
     fn unreachable_hints_fit_the_role() {
-        let target = unreachable_hint(HostRole::Target, "r.example:5000", false);
+        let target = unreachable_hint(HostRole::Target, "r.example:5000", false, None);
         assert!(
             target.contains("host and port of r.example:5000"),
             "{target}"
@@ -172,14 +187,26 @@ mod tests {
         assert!(target.contains("HTTPS_PROXY"), "{target}");
         assert!(target.contains("pushed"), "{target}");
         assert!(!target.contains("oci:DIR"), "{target}");
-        let checked = unreachable_hint(HostRole::Checked, "r.example:5000", false);
+        let checked = unreachable_hint(HostRole::Checked, "r.example:5000", false, None);
         assert!(checked.contains("the image to check"), "{checked}");
         assert!(!checked.contains("--offline"), "{checked}");
-        let base = unreachable_hint(HostRole::Base, "r.example:5000", false);
-        for expected in ["base pull", "--offline", "--base oci:DIR:TAG", "mirror"] {
+        let base = unreachable_hint(
+            HostRole::Base,
+            "r.example:5000",
+            false,
+            Some("r.example:5000/lambda/base:al2023"),
+        );
+        for expected in [
+            "`lambda-image base pull r.example:5000/lambda/base:al2023` where",
+            "`lambda-image base pull r.example:5000/lambda/base:al2023 --output oci:DIR`",
+            "--offline",
+            "`--base oci:DIR`",
+            "LAMBDA_IMAGE_BASE_MIRROR=HOST[:PORT]/PATH",
+        ] {
             assert!(base.contains(expected), "{base} lacks {expected}");
         }
-        let dns = unreachable_hint(HostRole::Target, "r.example", true);
+        assert!(!base.contains("pull BASE") && !base.contains(":TAG"), "{base}");
+        let dns = unreachable_hint(HostRole::Target, "r.example", true, None);
         assert!(dns.contains("spelling of r.example"), "{dns}");
         assert!(!dns.contains("host and port"), "{dns}");
     }

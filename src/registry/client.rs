@@ -74,6 +74,9 @@ pub struct ConnectOptions {
     pub ecr_tokens: Option<&'static TokenCache>,
     /// What the host is to the run: hints for a host that cannot be reached depend on it.
     pub role: HostRole,
+    /// The reference the run reads from this host (the base, or the image `check` reads), for
+    /// hints that name it.
+    pub read: Option<String>,
 }
 
 /// A connection to one registry host.
@@ -90,6 +93,8 @@ pub struct Registry {
     /// The ECR registry this host is, with the run's token cache.
     ecr: Option<(EcrRegistry, &'static TokenCache)>,
     role: HostRole,
+    /// [`ConnectOptions::read`].
+    read: Option<String>,
     auth: Mutex<AuthStates>,
     /// Warnings about a skipped credsStore, for requests that succeeded without it: printed
     /// when the run is done with this registry, unless it turned out to need credentials
@@ -255,6 +260,7 @@ impl Registry {
             tls_rejections: host_tls.rejections,
             client_certificate: host_tls.client_certificate,
             role: options.role,
+            read: options.read,
             credentials: options.credentials,
             scopes: options.scopes,
             insecure_registries: options.insecure_registries,
@@ -964,13 +970,23 @@ impl Registry {
                  (DNS): {description}",
                 self.host
             ))
-            .hint(unreachable_hint(self.role, &self.host, true))
+            .hint(unreachable_hint(
+                self.role,
+                &self.host,
+                true,
+                self.read.as_deref(),
+            ))
         } else {
             Error::registry(format!(
                 "registry {}: {operation} failed: {description}",
                 self.host
             ))
-            .hint(unreachable_hint(self.role, &self.host, false))
+            .hint(unreachable_hint(
+                self.role,
+                &self.host,
+                false,
+                self.read.as_deref(),
+            ))
         }
     }
 }

@@ -108,6 +108,9 @@ impl Session {
                     scopes,
                     ecr_tokens,
                     role: advice::HostRole::of(is_target, options.read_role),
+                    read: base
+                        .filter(|base| base.registry == host)
+                        .map(ToString::to_string),
                 },
             )?;
             registries.insert(host, Arc::new(registry));

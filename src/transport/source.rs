@@ -163,7 +163,7 @@ impl ImageRole {
     fn hint(self) -> &'static str {
         match self {
             ImageRole::Base => {
-                "pass an existing base, e.g. --base oci-archive:./provided-al2023.tar:al2023 (made with \
+                "pass an existing base, e.g. --base oci-archive:./provided-al2023.tar (made with \
                  `lambda-image base pull provided.al2023 --output oci-archive:provided-al2023.tar`)"
             }
             ImageRole::Image => {
