@@ -444,9 +444,9 @@ fn offline_with_an_empty_cache_names_the_missing_base_and_how_to_make_a_kit() {
         &[
             "base public.ecr.aws/lambda/provided:al2023 (--offline, from the cache",
             "no record of which image the tag `al2023` names",
-            "hint: run the build once online using this cache",
+            "hint: with network, run `lambda-image base pull public.ecr.aws/lambda/provided:al2023 --cache-dir",
             "lambda-image base pull public.ecr.aws/lambda/provided:al2023 --output oci:DIR",
-            "--base oci:DIR:al2023",
+            "build with --base oci:DIR",
         ],
     );
     // By digest there is no record to miss: the index itself is.
@@ -485,7 +485,7 @@ fn offline_with_a_damaged_or_missing_cached_blob_fails_naming_it() {
         &[
             &format!("layer sha256:{name}"),
             "is damaged",
-            "hint: run the build once online using this cache (it fetches a damaged copy again)",
+            &format!("hint: with network, run `lambda-image base pull {base} --cache-dir"),
         ],
     );
 
@@ -503,7 +503,7 @@ fn offline_with_a_damaged_or_missing_cached_blob_fails_naming_it() {
         &dir.path().join("out"),
         &[
             &format!("the config {config} is not in the cache"),
-            "hint: run the build once online",
+            &format!("hint: with network, run `lambda-image base pull {base} --cache-dir"),
         ],
     );
     fs::write(&config_path, config_bytes).unwrap();
@@ -516,7 +516,7 @@ fn offline_with_a_damaged_or_missing_cached_blob_fails_naming_it() {
         &dir.path().join("out"),
         &[
             &format!("layer sha256:{name} is not in the cache"),
-            "not those it mounted or found already pushed",
+            "not those a push mounted or found already in the registry",
             &format!("run `lambda-image base pull {base}"),
         ],
     );

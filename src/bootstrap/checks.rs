@@ -496,8 +496,9 @@ fn unknown_files_finding(
         ),
     )
     .hint(format!(
-        "check it against a local copy of the base: skopeo copy docker://IMAGE oci:DIR:TAG, then \
-         lambda-image check --bootstrap {}={} --base oci:DIR:TAG",
+        "check it against a local copy of the base: lambda-image base pull {} --output oci:DIR, \
+         then lambda-image check --bootstrap {}={} --base oci:DIR",
+        base.name,
         bootstrap.architecture,
         bootstrap.path.display()
     ))

@@ -205,7 +205,10 @@ mod tests {
         ] {
             assert!(base.contains(expected), "{base} lacks {expected}");
         }
-        assert!(!base.contains("pull BASE") && !base.contains(":TAG"), "{base}");
+        assert!(
+            !base.contains("pull BASE") && !base.contains(":TAG"),
+            "{base}"
+        );
         let dns = unreachable_hint(HostRole::Target, "r.example", true, None);
         assert!(dns.contains("spelling of r.example"), "{dns}");
         assert!(!dns.contains("host and port"), "{dns}");

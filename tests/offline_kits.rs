@@ -1,0 +1,453 @@
+//! Building without a network, as a user trips over it: a push that mounted the base's layers
+//! leaves them out of the cache, and the offline build's hint names the one command that puts
+//! them there (followed literally, it makes the offline build work); a failed offline build
+//! leaves no cache tree behind; a kit from `base pull --output oci:DIR` is read back without
+//! naming a tag, and a layout holding unrelated images is refused with its own tags in the hint;
+//! a base mirror (`LAMBDA_IMAGE_BASE_MIRROR`) pulls catalog bases from a registry of the user's
+//! and keeps the catalog's glibc facts.
+
+mod support;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+use support::registry::{RegistryOptions, TestRegistry};
+use support::scratch::Scratch;
+use support::*;
+
+/// The exit code of a base that cannot be had (`error.kind` `base`).
+const BASE_EXIT: i32 = 4;
+/// The exit code of a bad command line or flag value (`usage`).
+const USAGE_EXIT: i32 = 2;
+const MIRROR_VARIABLE: &str = "LAMBDA_IMAGE_BASE_MIRROR";
+
+fn text(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+/// A registry holding the stand-in base at `repository:al2023` (with its per-architecture tags
+/// under the names `tags` gives them).
+fn registry_with_base(repository: &str, tags: &[(&str, &str)]) -> TestRegistry {
+    let registry = TestRegistry::start(RegistryOptions::default());
+    registry.skopeo_copy_to(&base_reference(), &format!("{repository}:{BASE_TAG}"));
+    let layout = fixtures().base_layout.display().to_string();
+    for (source_tag, tag) in tags {
+        registry.skopeo_copy_to(
+            &format!("oci:{layout}:{source_tag}"),
+            &format!("{repository}:{tag}"),
+        );
+    }
+    registry
+}
+
+/// `lambda-image ARGS` isolated from this machine's docker config and cache, like
+/// [`Scratch::build`] (which this is for the commands other than `build`).
+fn isolated(scratch: &Scratch, args: &[&str]) -> Command {
+    let mut command = lambda_image();
+    command
+        .args(args)
+        .env("DOCKER_CONFIG", scratch.path("docker"))
+        .env("HOME", scratch.path(""))
+        .env_remove("XDG_CACHE_HOME")
+        .env_remove("REGISTRY_AUTH_FILE")
+        .env_remove("XDG_RUNTIME_DIR")
+        .env_remove(MIRROR_VARIABLE);
+    command
+}
+
+fn json(output: &Output) -> Value {
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|error| panic!("not JSON ({error}): {}", stderr_of(output)))
+}
+
+/// The `hint:` text of an error on stderr.
+fn hint_of(stderr: &str) -> &str {
+    let start = stderr
+        .find("hint: ")
+        .unwrap_or_else(|| panic!("no hint in:\n{stderr}"));
+    stderr[start + "hint: ".len()..].trim_end()
+}
+
+/// The base layers (both architectures) in the blob cache at `cache`.
+fn cached_base_layers(cache: &Path) -> Vec<String> {
+    fixtures()
+        .base_layer_digests
+        .values()
+        .flatten()
+        .filter(|digest| {
+            let hex = digest.strip_prefix("sha256:").unwrap();
+            cache.join("blobs/sha256").join(hex).is_file()
+        })
+        .cloned()
+        .collect()
+}
+
+/// The real scenario: an online push to the registry the base is in mounts (or skips) the base's
+/// layers, so they never reach the cache; `build --offline` then fails, and its hint names
+/// `lambda-image base pull REF --cache-dir DIR` once, with the exact base and cache. Run word for
+/// word, that command makes the same offline build succeed (with the registry gone).
+#[test]
+fn a_push_that_mounted_the_base_is_made_offline_by_following_the_hint_literally() {
+    let scratch = Scratch::new();
+    let registry = registry_with_base("lambda/base", &[]);
+    let base = registry.reference(&format!("lambda/base:{BASE_TAG}"));
+    let cache = scratch.cache();
+    let both = both_bootstrap_args();
+    let both: Vec<&str> = both.iter().map(String::as_str).collect();
+
+    let mut online = scratch.build(&both);
+    online.args(["-q", "--base", &base, "--tag", &registry.reference("fn:v1")]);
+    run(&mut online);
+    assert!(
+        registry.count_requests("POST", "mount=") > 0,
+        "the push mounted nothing: {:?}",
+        registry.requests()
+    );
+    assert_eq!(
+        cached_base_layers(&cache),
+        Vec::<String>::new(),
+        "the push read base layers"
+    );
+
+    let out = scratch.path("offline");
+    let offline = |scratch: &Scratch| {
+        let mut command = scratch.build(&both);
+        command.args(["-q", "--offline", "--base", &base, "--output"]);
+        command.arg(format!("oci:{}:v1", out.display()));
+        run_unchecked(&mut command)
+    };
+    let failed = offline(&scratch);
+    let stderr = stderr_of(&failed);
+    assert_eq!(failed.status.code(), Some(BASE_EXIT), "{stderr}");
+    assert!(stderr.contains("is not in the cache"), "{stderr}");
+    assert!(!out.exists(), "a failed build wrote its output");
+    let hint = hint_of(&stderr);
+    let fill = format!(
+        "lambda-image base pull {base} --cache-dir {}",
+        cache.display()
+    );
+    assert_eq!(
+        hint.matches(&format!("`{fill}`")).count(),
+        1,
+        "the hint names the command that fills the cache once: {hint}"
+    );
+    assert_eq!(hint.matches("--cache-dir").count(), 1, "{hint}");
+    assert!(
+        !hint.contains("run the build once online"),
+        "an online build that pushes mounts again: {hint}"
+    );
+
+    // Followed literally (with network), then the registry is gone.
+    let words: Vec<&str> = fill.split_whitespace().skip(1).collect();
+    run(&mut isolated(&scratch, &words));
+    drop(registry);
+    let built = offline(&scratch);
+    assert_eq!(built.status.code(), Some(0), "{}", stderr_of(&built));
+    for layer in fixtures().base_layer_digests.values().flatten() {
+        assert!(
+            blob_path(&out, layer).is_file(),
+            "base layer {layer} missing"
+        );
+    }
+}
+
+/// An offline build that fails because its base is not cached creates nothing in the cache
+/// directory: not in a fresh one (it does not come into being), not in an empty one.
+#[test]
+fn a_failed_offline_build_leaves_no_cache_tree() {
+    let scratch = Scratch::new();
+    let both = both_bootstrap_args();
+    let both: Vec<&str> = both.iter().map(String::as_str).collect();
+    let fresh = scratch.cache();
+    let empty = scratch.path("empty-cache");
+    fs::create_dir(&empty).unwrap();
+    for cache in [&fresh, &empty] {
+        let mut command = lambda_image();
+        command
+            .args(["build", "-q", "--offline", "--cache-dir"])
+            .arg(cache)
+            .args(&both)
+            .args(["--base", "provided.al2023", "--output"])
+            .arg(format!("oci:{}", scratch.path("out").display()))
+            .env_remove(MIRROR_VARIABLE);
+        let output = run_unchecked(&mut command);
+        assert_eq!(
+            output.status.code(),
+            Some(BASE_EXIT),
+            "{}",
+            stderr_of(&output)
+        );
+        if cache == &fresh {
+            assert!(!fresh.exists(), "{} was created", fresh.display());
+        } else {
+            assert_eq!(file_names(&empty), Vec::<String>::new());
+        }
+    }
+    assert!(!scratch.path("out").exists());
+}
+
+/// A kit from `base pull --output` (one index plus the manifests it lists, tagged `al2023`,
+/// `al2023-amd64`, `al2023-arm64`) is a base without naming a tag, in `build --offline` and in
+/// `check`, as an OCI layout and as an oci-archive. A layout that also holds an unrelated image
+/// is ambiguous without a tag: a usage error whose hint names each image by the layout's own
+/// tags, as the command takes it.
+#[test]
+fn a_kit_is_read_back_without_a_tag_and_an_ambiguous_layout_names_its_own_tags() {
+    let scratch = Scratch::new();
+    let registry = registry_with_base("lambda/base", &[]);
+    let base = registry.reference(&format!("lambda/base:{BASE_TAG}"));
+    let directory = scratch.path("kit");
+    let archive = scratch.path("kit.tar");
+    for kit in [
+        format!("oci:{}", directory.display()),
+        format!("oci-archive:{}", archive.display()),
+    ] {
+        let cache = scratch.cache();
+        run(&mut isolated(
+            &scratch,
+            &[
+                "base",
+                "pull",
+                &base,
+                "-q",
+                "--output",
+                &kit,
+                "--cache-dir",
+                text(&cache),
+            ],
+        ));
+    }
+    drop(registry);
+    let both = both_bootstrap_args();
+    let both: Vec<&str> = both.iter().map(String::as_str).collect();
+
+    for (name, kit) in [
+        ("dir", format!("oci:{}", directory.display())),
+        ("tar", format!("oci-archive:{}", archive.display())),
+    ] {
+        let mut build = scratch.build(&both);
+        build.args(["-q", "--json", "--offline", "--base", &kit, "--output"]);
+        build.arg(format!("oci:{}:v1", scratch.path(name).display()));
+        let report = json(&run(&mut build));
+        assert_eq!(report["base"]["digest"], fixtures().base_digest, "{report}");
+
+        let bootstrap = format!("amd64={}", fixtures().bootstrap_amd64.display());
+        let checked = run_unchecked(&mut isolated(
+            &scratch,
+            &["check", "--json", "--bootstrap", &bootstrap, "--base", &kit],
+        ));
+        assert_eq!(checked.status.code(), Some(0), "{}", stderr_of(&checked));
+    }
+
+    // An unrelated image in the same layout (a build written into it as `mine`).
+    let kit = format!("oci:{}", directory.display());
+    let mut mine = scratch.build(&both);
+    mine.args(["-q", "--base", &format!("{kit}:{BASE_TAG}"), "--output"]);
+    mine.arg(format!("{kit}:mine"));
+    run(&mut mine);
+
+    let mut build = scratch.build(&both);
+    build.args(["-q", "--offline", "--base", &kit, "--output"]);
+    build.arg(format!("oci:{}", scratch.path("ambiguous").display()));
+    let refused = run_unchecked(&mut build);
+    let stderr = stderr_of(&refused);
+    assert_eq!(refused.status.code(), Some(USAGE_EXIT), "{stderr}");
+    assert!(stderr.contains("holds several images"), "{stderr}");
+    assert_eq!(
+        hint_of(&stderr),
+        format!("name one: --base {kit}:{BASE_TAG} or --base {kit}:mine"),
+        "{stderr}"
+    );
+    assert!(!scratch.path("ambiguous").exists());
+
+    let checked = run_unchecked(&mut isolated(&scratch, &["check", &kit]));
+    let stderr = stderr_of(&checked);
+    assert_eq!(checked.status.code(), Some(USAGE_EXIT), "{stderr}");
+    assert_eq!(
+        hint_of(&stderr),
+        format!("name one: {kit}:{BASE_TAG} or {kit}:mine"),
+        "{stderr}"
+    );
+    // Named, each is fine.
+    let checked = run_unchecked(&mut isolated(&scratch, &["check", &format!("{kit}:mine")]));
+    assert_eq!(checked.status.code(), Some(0), "{}", stderr_of(&checked));
+}
+
+/// A dynamically linked x86-64 program built here against this machine's glibc: through
+/// `__libc_start_main@GLIBC_2.34` it needs glibc 2.34.
+fn dynamic_bootstrap(dir: &Path) -> PathBuf {
+    let source = dir.join("hello.c");
+    fs::write(
+        &source,
+        "#include <stdio.h>\nint main(void) { puts(\"hi\"); return 0; }\n",
+    )
+    .unwrap();
+    let binary = dir.join("dynamic-bootstrap");
+    run(Command::new("gcc")
+        .arg("-O2")
+        .arg("-o")
+        .arg(&binary)
+        .arg(&source));
+    binary
+}
+
+/// The glibc finding (level and message) of a `--json` report's `key` list.
+fn glibc_finding(report: &Value, key: &str) -> (String, String) {
+    let finding = report[key]
+        .as_array()
+        .unwrap_or_else(|| panic!("no {key} in {report}"))
+        .iter()
+        .find(|finding| finding["check"] == "glibc")
+        .unwrap_or_else(|| panic!("no glibc finding in {report}"));
+    (
+        finding["level"].as_str().unwrap().to_owned(),
+        finding["message"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// `LAMBDA_IMAGE_BASE_MIRROR=HOST:PORT/PATH` stands for `public.ecr.aws/lambda`: `--base
+/// provided.al2023` (and the default base) is pulled from `HOST:PORT/PATH/provided:al2023`, and
+/// the catalog's glibc applies both to it and to the mirrored reference named directly; unset,
+/// the mirrored reference is an unknown base again. `base list` shows where each base is pulled
+/// from; `base pull` pulls from the mirror; a malformed value is a usage error naming the
+/// variable.
+#[test]
+fn a_base_mirror_is_pulled_from_and_keeps_the_catalogs_glibc() {
+    let scratch = Scratch::new();
+    let registry = registry_with_base(
+        "mirror/lambda/provided",
+        &[
+            ("al2023-amd64", "al2023-x86_64"),
+            ("al2023-arm64", "al2023-arm64"),
+        ],
+    );
+    let mirror = format!("{}/mirror/lambda", registry.host());
+    let mirrored = format!("{mirror}/provided:{BASE_TAG}");
+    let dynamic = dynamic_bootstrap(&scratch.path(""));
+    let dynamic = format!("amd64={}", dynamic.display());
+    let check = |base: &str, mirror: Option<&str>| {
+        let mut command = isolated(
+            &scratch,
+            &["check", "--json", "--bootstrap", &dynamic, "--base", base],
+        );
+        if let Some(mirror) = mirror {
+            command.env(MIRROR_VARIABLE, mirror);
+        }
+        let output = run_unchecked(&mut command);
+        (
+            output.status.code(),
+            glibc_finding(&json(&output), "bootstraps"),
+        )
+    };
+    // The findings name the base as given; the mirror's name stands for the upstream one.
+    let as_upstream = |(level, message): (String, String)| {
+        (level, message.replace(&mirror, "public.ecr.aws/lambda"))
+    };
+
+    // The catalog's answer, without a mirror.
+    let (code, catalog) = check("provided.al2023", None);
+    assert_eq!(code, Some(0));
+    assert_eq!(catalog.0, "info", "{catalog:?}");
+    let (_, catalog_al2) = check("provided.al2", None);
+    assert_eq!(catalog_al2.0, "error", "{catalog_al2:?}");
+    // The mirrored reference named directly, or by short name: the same finding.
+    for base in [
+        "provided.al2023",
+        mirrored.as_str(),
+        &format!("{mirror}/provided:al2023-x86_64"),
+    ] {
+        let (code, finding) = check(base, Some(&mirror));
+        assert_eq!(code, Some(0), "{base}: {finding:?}");
+        let (level, message) = as_upstream(finding);
+        assert_eq!(level, catalog.0, "{base}");
+        assert!(message.contains("has glibc 2.34 (provided.al2023 in the base-image catalog)"));
+    }
+    let (_, finding) = check("provided.al2023", Some(&mirror));
+    assert_eq!(as_upstream(finding), catalog);
+    let (_, finding) = check(&mirrored, Some(&mirror));
+    assert_eq!(as_upstream(finding), catalog);
+    let (_, al2) = check("provided.al2", Some(&mirror));
+    assert_eq!(as_upstream(al2), catalog_al2);
+    // Without the variable the mirror is just another registry: glibc not known.
+    let (_, unknown) = check(&mirrored, None);
+    assert_eq!(unknown.0, "warning", "{unknown:?}");
+    assert!(unknown.1.contains("is not known"), "{unknown:?}");
+
+    // A build pulls from the mirror, checked against the catalog's glibc.
+    let requests_before = registry.count_requests("GET", "/v2/mirror/lambda/provided/manifests/");
+    let out = scratch.path("out");
+    let mut build = scratch.build(&["--bootstrap", &dynamic, "--json", "-q", "--output"]);
+    build
+        .arg(format!("oci:{}:v1", out.display()))
+        .args(["--base", "provided.al2023"])
+        .env(MIRROR_VARIABLE, &mirror);
+    let report = json(&run(&mut build));
+    assert_eq!(as_upstream(glibc_finding(&report, "checks")), catalog);
+    assert_eq!(report["base"]["reference"], mirrored, "{report}");
+    assert_eq!(report["base"]["digest"], fixtures().base_digest, "{report}");
+    assert!(
+        registry.count_requests("GET", "/v2/mirror/lambda/provided/manifests/") > requests_before
+    );
+    // The annotation names the reference actually pulled.
+    let manifest = read_blob_json(&out, report["images"][0]["digest"].as_str().unwrap());
+    assert_eq!(
+        manifest["annotations"]["org.opencontainers.image.base.name"], mirrored,
+        "{manifest}"
+    );
+
+    // base list shows where each base comes from; base pull takes it from there.
+    let mut list = isolated(&scratch, &["base", "list"]);
+    list.env(MIRROR_VARIABLE, &mirror);
+    let listed = run_stdout(&mut list);
+    assert!(
+        listed.contains(&format!("pulled from {mirrored}")),
+        "{listed}"
+    );
+    let mut list = isolated(&scratch, &["base", "list", "--json"]);
+    list.env(MIRROR_VARIABLE, &mirror);
+    let listed = json(&run(&mut list));
+    assert_eq!(listed[0]["pulled_from"], mirrored, "{listed}");
+    assert_eq!(
+        listed[0]["reference"],
+        "public.ecr.aws/lambda/provided:al2023"
+    );
+    let kit = format!("oci:{}", scratch.path("kit").display());
+    let mut pull = isolated(
+        &scratch,
+        &["base", "pull", "provided.al2023", "-q", "--output", &kit],
+    );
+    pull.env(MIRROR_VARIABLE, &mirror);
+    let pulled = run_stdout(&mut pull);
+    assert!(pulled.contains(&mirrored), "{pulled}");
+
+    // Malformed: a usage error that names the variable, before anything is pulled.
+    for bad in [
+        "https://mirror.example/lambda",
+        "mirror.example",
+        "mirror/lambda",
+    ] {
+        for args in [
+            vec!["base", "list"],
+            vec![
+                "check",
+                "--bootstrap",
+                &dynamic,
+                "--base",
+                "provided.al2023",
+            ],
+        ] {
+            let mut command = isolated(&scratch, &args);
+            command.env(MIRROR_VARIABLE, bad);
+            let output = run_unchecked(&mut command);
+            let stderr = stderr_of(&output);
+            assert_eq!(
+                output.status.code(),
+                Some(USAGE_EXIT),
+                "{bad} {args:?}: {stderr}"
+            );
+            assert!(stderr.contains(MIRROR_VARIABLE), "{stderr}");
+        }
+    }
+}
