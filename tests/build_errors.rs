@@ -312,8 +312,10 @@ fn cases() -> Vec<Case> {
         case("base tag missing", 4, "has no image tagged `al2024`")
             .stderr(BASE_TAG)
             .base("oci:{layout}:al2024"),
-        case("base without a tag, several images", 4, "holds several images")
-            .base("oci:{layout}"),
+        case("base without a tag, several images", 2, "holds several images")
+            .prepare(|d| base_with_an_unrelated_image(&d.base_copy()))
+            .stderr("hint: name one: --base oci:{in}/base:al2023 or --base oci:{in}/base:other")
+            .base("oci:{in}/base"),
         case("base oci-archive is not a tar", 4, "cannot read the archive")
             .prepare(|d| fs::write(d.input("base.tar"), "not a tar archive\n").unwrap())
             .base("oci-archive:{in}/base.tar:al2023"),
@@ -906,6 +908,27 @@ fn flip_bytes(path: &Path) {
 }
 
 /// Rewrites the layout's `index.json` to hold only the amd64 manifest, tagged as the index was.
+/// The stand-in base plus an image no index of it lists (its amd64 manifest with one more
+/// annotation), tagged `other`: without a tag, the layout is ambiguous.
+fn base_with_an_unrelated_image(layout: &Path) {
+    let f = fixtures();
+    let mut manifest = support::read_blob_json(layout, &f.base_manifests["amd64"]);
+    manifest["annotations"] = serde_json::json!({"test": "other"});
+    let (digest, size) = support::write_blob(layout, &support::to_json_bytes(&manifest));
+    let path = layout.join("index.json");
+    let mut index = support::read_json(&path);
+    index["manifests"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({
+            "mediaType": support::MEDIA_TYPE_MANIFEST,
+            "digest": digest,
+            "size": size,
+            "annotations": { REF_NAME_ANNOTATION: "other" },
+        }));
+    fs::write(&path, serde_json::to_vec(&index).unwrap()).unwrap();
+}
+
 fn amd64_only_base(layout: &Path) {
     let path = layout.join("index.json");
     let mut index = support::read_json(&path);
