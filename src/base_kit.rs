@@ -130,8 +130,12 @@ fn layer_failure(
     if base.registry_origin().is_some() {
         error.hint("the registry's copy of the layer does not match its digest")
     } else {
-        error.hint(
-            "the kit is damaged: make it again with `lambda-image base pull` on the connected machine",
-        )
+        let pull = match &base.name {
+            Some(name) => format!("lambda-image base pull {name} --output {}", base.reference),
+            None => "lambda-image base pull".to_owned(),
+        };
+        error.hint(format!(
+            "the kit is damaged: make it again with `{pull}` on the connected machine"
+        ))
     }
 }

@@ -239,8 +239,8 @@ fn offline_hint(reference: &RegistryReference, cache: Option<&BlobCache>) -> Str
     format!(
         "with network, run `lambda-image base pull {reference}{cache_flag}` once: it puts the \
          whole base in the cache (every layer, and which image the tag names), then run this \
-         build again{build_flag}; for a machine that never has network, make a kit where there is \
-         one (`lambda-image base pull {reference} --output oci:DIR`), carry DIR over and build \
+         build again{build_flag}; for a machine that never has network, make a kit on a machine \
+         with network (`lambda-image base pull {reference} --output oci:DIR`), carry DIR over and build \
          with --base oci:DIR"
     )
 }

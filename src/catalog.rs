@@ -175,12 +175,13 @@ fn mirror_hint() -> String {
 }
 
 /// Where `reference` is pulled from: its mirror when [`MIRROR_VARIABLE`] names one and the
-/// reference is under `public.ecr.aws/lambda/`, else itself. Errors: a malformed variable.
-pub fn pulled_from(reference: RegistryReference) -> Result<RegistryReference> {
-    Ok(match mirror()? {
+/// reference is under `public.ecr.aws/lambda/`, else itself. A malformed variable counts as
+/// unset here; commands refuse it with [`mirror`] before they use a base.
+pub fn pulled_from(reference: RegistryReference) -> RegistryReference {
+    match mirror().ok().flatten() {
         Some(mirror) => mirror.mirrored(&reference).unwrap_or(reference),
         None => reference,
-    })
+    }
 }
 
 /// The base with this short name, e.g. `provided.al2023`.

@@ -141,7 +141,15 @@ fn a_push_that_mounted_the_base_is_made_offline_by_following_the_hint_literally(
 
     // Followed literally (with network), then the registry is gone.
     let words: Vec<&str> = fill.split_whitespace().skip(1).collect();
-    run(&mut isolated(&scratch, &words));
+    let pulled = run_stdout(&mut isolated(&scratch, &words));
+    // What it says to run next names the same cache.
+    assert!(
+        pulled.contains(&format!(
+            "lambda-image build --offline --cache-dir {} --base {base}",
+            cache.display()
+        )),
+        "{pulled}"
+    );
     drop(registry);
     let built = offline(&scratch);
     assert_eq!(built.status.code(), Some(0), "{}", stderr_of(&built));
@@ -422,23 +430,48 @@ fn a_base_mirror_is_pulled_from_and_keeps_the_catalogs_glibc() {
     let pulled = run_stdout(&mut pull);
     assert!(pulled.contains(&mirrored), "{pulled}");
 
+    // A base the mirror lacks: the hint names the mirror's repository and what it must hold.
+    let mut build = scratch.build(&[
+        "--bootstrap",
+        &format!("{}", fixtures().bootstrap_amd64.display()),
+    ]);
+    build
+        .args(["-q", "--base", "provided.al2", "--output"])
+        .arg(format!("oci:{}", scratch.path("al2").display()))
+        .env(MIRROR_VARIABLE, &mirror);
+    let missing = run_unchecked(&mut build);
+    let stderr = stderr_of(&missing);
+    assert_eq!(missing.status.code(), Some(BASE_EXIT), "{stderr}");
+    assert!(
+        hint_of(&stderr).contains(&format!(
+            "`skopeo list-tags docker://{mirror}/provided` lists its tags; {mirror} is the mirror \
+             {MIRROR_VARIABLE} names, which must hold a copy of public.ecr.aws/lambda/provided:al2"
+        )),
+        "{stderr}"
+    );
+
     // Malformed: a usage error that names the variable, before anything is pulled.
+    let never = format!("oci:{}", scratch.path("never").display());
+    let commands = [
+        vec!["base", "list"],
+        vec!["base", "pull", "provided.al2023", "--output", &never],
+        vec![
+            "check",
+            "--bootstrap",
+            &dynamic,
+            "--base",
+            "provided.al2023",
+        ],
+        // The default base.
+        vec!["build", "--bootstrap", &dynamic, "--output", &never],
+    ];
     for bad in [
         "https://mirror.example/lambda",
         "mirror.example",
         "mirror/lambda",
     ] {
-        for args in [
-            vec!["base", "list"],
-            vec![
-                "check",
-                "--bootstrap",
-                &dynamic,
-                "--base",
-                "provided.al2023",
-            ],
-        ] {
-            let mut command = isolated(&scratch, &args);
+        for args in &commands {
+            let mut command = isolated(&scratch, args);
             command.env(MIRROR_VARIABLE, bad);
             let output = run_unchecked(&mut command);
             let stderr = stderr_of(&output);
@@ -447,7 +480,11 @@ fn a_base_mirror_is_pulled_from_and_keeps_the_catalogs_glibc() {
                 Some(USAGE_EXIT),
                 "{bad} {args:?}: {stderr}"
             );
-            assert!(stderr.contains(MIRROR_VARIABLE), "{stderr}");
+            assert!(
+                stderr.starts_with(&format!("lambda-image: error: {MIRROR_VARIABLE}: ")),
+                "{stderr}"
+            );
         }
     }
+    assert!(!scratch.path("never").exists());
 }

@@ -149,6 +149,7 @@ fn list_catalog(json: bool) -> Result<String> {
 }
 
 fn pull_kit(args: &PullArgs) -> Result<String> {
+    catalog::mirror()?;
     let creds = args
         .password_stdin
         .credential("--creds", args.creds.as_deref())?;
@@ -207,14 +208,13 @@ fn pull_kit(args: &PullArgs) -> Result<String> {
         // No kit: reading every layer (verified) is what puts it in the cache.
         verify_layers(&base, &mut Verified::default())?;
         record_tag();
-        let cache = cache.map(|cache| cache.root().display().to_string());
+        let (root, flag) = cache
+            .map(|cache| (cache.root().display().to_string(), cache.flag()))
+            .unwrap_or_default();
         return Ok(format!(
-            "{} ({}) cached in {}; without network on this machine: lambda-image build \
-             --offline --base {} ...\n",
-            base.reference,
-            base.digest,
-            cache.unwrap_or_default(),
-            args.base
+            "{} ({}) cached in {root}; without network on this machine: lambda-image build \
+             --offline{flag} --base {} ...\n",
+            base.reference, base.digest, args.base
         ));
     };
     let kit = kit_of(&base)?;

@@ -126,6 +126,8 @@ pub enum FormatArg {
 
 /// Runs the build and returns what to report.
 pub fn run(args: &BuildArgs) -> Result<BuildReport> {
+    // A base mirror named badly is refused before anything is read or pulled.
+    crate::catalog::mirror()?;
     let timestamp = BuildTimestamp::from_environment()?;
     let creds = args
         .password_stdin

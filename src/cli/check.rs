@@ -97,6 +97,8 @@ impl CheckReport {
 }
 
 pub fn run(args: &CheckArgs) -> Result<CheckReport> {
+    // A base mirror named badly is refused before anything is checked or pulled.
+    crate::catalog::mirror()?;
     if args.image.is_none() && args.bootstraps.is_empty() {
         return Err(Error::usage("nothing to check: give an IMAGE, or --bootstrap PATH")
             .hint("e.g. lambda-image check oci:./out:v1, or lambda-image check --bootstrap ./bootstrap --base provided.al2"));

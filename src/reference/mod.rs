@@ -124,8 +124,9 @@ fn parse_docker_archive_selector(
 
 /// A base image: a local location, or a registry reference (including a catalog short name such
 /// as `provided.al2023`). A reference under `public.ecr.aws/lambda/` is parsed to its mirror's
-/// copy when `LAMBDA_IMAGE_BASE_MIRROR` names one (see [`crate::catalog::BaseMirror`]); a
-/// malformed value of the variable is then a parse error naming it.
+/// copy when `LAMBDA_IMAGE_BASE_MIRROR` names one (see [`crate::catalog::BaseMirror`]). A
+/// malformed value is ignored here: the commands refuse it ([`crate::catalog::mirror`]) before
+/// they use a base, with an error naming the variable.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BaseReference {
     Local(ImageLocation),
@@ -149,9 +150,9 @@ impl FromStr for BaseReference {
             })?,
         };
         // A base under public.ecr.aws/lambda is pulled from the mirror, when one is set.
-        crate::catalog::pulled_from(reference)
-            .map(BaseReference::Registry)
-            .map_err(|error| error.to_string())
+        Ok(BaseReference::Registry(crate::catalog::pulled_from(
+            reference,
+        )))
     }
 }
 

@@ -82,7 +82,7 @@ impl RemoteRepository {
                 self.registry.role().noun(),
                 detail.message()
             ))
-            .hint("check the repository and tag, e.g. `skopeo list-tags docker://REPOSITORY`"));
+            .hint(not_found_hint(reference)));
         }
         if !response.status().is_success() {
             return Err(self.registry.status_error(&operation, response));
@@ -221,6 +221,26 @@ impl RemoteBlobs for RemoteRepository {
 
     fn origin(&self) -> (&str, &str) {
         (self.registry.host(), &self.repository)
+    }
+}
+
+/// The hint for a base (or checked image) the registry says does not exist: how to list the
+/// repository's tags, and, for a mirrored catalog base, that the mirror must hold it.
+fn not_found_hint(reference: &RegistryReference) -> String {
+    let list = format!(
+        "check the repository and tag: `skopeo list-tags docker://{}/{}` lists its tags",
+        reference.registry, reference.repository
+    );
+    let mirrored = crate::catalog::mirror()
+        .ok()
+        .flatten()
+        .and_then(|mirror| Some((mirror.upstream(reference)?, mirror)));
+    match mirrored {
+        Some((upstream, mirror)) => format!(
+            "{list}; {mirror} is the mirror {} names, which must hold a copy of {upstream}",
+            crate::catalog::MIRROR_VARIABLE
+        ),
+        None => list,
     }
 }
 

@@ -30,7 +30,7 @@ const LAYOUT_CONTENT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 /// Which entry of a layout's `index.json` a location names.
 pub enum LayoutChoice {
     /// The entry to read.
-    Entry(Descriptor),
+    Entry(Box<Descriptor>),
     /// No tag was named and the layout holds several unrelated images: the tags that name them
     /// (those of the entries no index of the layout lists; empty when none has a tag).
     Ambiguous(Vec<String>),
@@ -43,14 +43,14 @@ pub enum LayoutChoice {
 pub fn choose_entry(tree: &dyn TreeReader, tag: Option<&str>) -> Result<LayoutChoice> {
     let index = read_layout_index(tree)?;
     if let Some(tag) = tag {
-        return select_tagged(&index, tag).map(LayoutChoice::Entry);
+        return select_tagged(&index, tag).map(|entry| LayoutChoice::Entry(Box::new(entry)));
     }
     let entries = index.manifests();
     let Some(first) = entries.first() else {
         return Err(Error::base("holds no images (index.json lists none)"));
     };
     if entries.iter().all(|entry| entry.digest() == first.digest()) {
-        return Ok(LayoutChoice::Entry(first.clone()));
+        return Ok(LayoutChoice::Entry(Box::new(first.clone())));
     }
     // The digests each index entry lists: an entry they list is part of that image.
     let mut listed: Vec<String> = Vec::new();
@@ -77,7 +77,7 @@ pub fn choose_entry(tree: &dyn TreeReader, tag: Option<&str>) -> Result<LayoutCh
         .map(|entry| entry.digest().to_string())
         .collect::<std::collections::BTreeSet<_>>();
     if distinct.len() == 1 {
-        return Ok(LayoutChoice::Entry(tops[0].clone()));
+        return Ok(LayoutChoice::Entry(Box::new(tops[0].clone())));
     }
     let named = |candidates: &[&Descriptor]| -> Vec<String> {
         candidates

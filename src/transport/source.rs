@@ -228,7 +228,7 @@ fn resolve_layout(
     role: ImageRole,
 ) -> Result<ResolvedBase> {
     match oci::choose_entry(tree.as_ref(), tag)? {
-        oci::LayoutChoice::Entry(top) => oci::resolve(tree, top, wanted),
+        oci::LayoutChoice::Entry(top) => oci::resolve(tree, *top, wanted),
         oci::LayoutChoice::Ambiguous(tags) if tags.is_empty() => Err(Error::usage(
             "holds several images and none of them has a tag (org.opencontainers.image.ref.name) \
              to name it by",
