@@ -5,7 +5,12 @@
 //! `digest` and `mediaType`; `_tags` cannot be a repository component, so a tag file never
 //! clashes with a nested repository's directory). The record is written under `tmp/` and renamed
 //! into place, like the blobs. The index, manifests and configs the build read are already in the
-//! cache byte for byte as the registry served them, and so is every layer the build read.
+//! cache byte for byte as the registry served them, and so is every layer the build read. A
+//! layer a push mounted from the base's repository, or found already in the target, was never
+//! read, so it is not cached: the build does not download it only to cache it (that would undo
+//! what the mount saved, on every build). `lambda-image base pull REF` (no `--output`) is the
+//! command that puts a whole base in the cache; the hints here name it, with the build's
+//! `--cache-dir`.
 //!
 //! Offline, [`open_cached_base`] resolves the base from the cache alone: a tag through its record,
 //! a digest directly. Nothing is trusted blindly: every document is verified against its digest
