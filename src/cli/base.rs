@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
+use super::outcome::Finished;
 use crate::base_kit::{Verified, kit_of, verify_layers};
 use crate::cached_base::record_base_tag;
 use crate::catalog::{self, CatalogBase};
@@ -21,6 +22,17 @@ use crate::transport::source::{ImageRole, layout_tags, open_local};
 pub struct BaseArgs {
     #[command(subcommand)]
     pub command: BaseCommand,
+}
+
+impl BaseArgs {
+    /// Whether the subcommand was given `--json`.
+    pub fn json(&self) -> bool {
+        match &self.command {
+            BaseCommand::List(list) => list.json,
+            BaseCommand::Pull(pull) => pull.json,
+            BaseCommand::Verify(verify) => verify.json,
+        }
+    }
 }
 
 // Parsed once per run: the size difference between subcommands costs nothing.
@@ -67,6 +79,10 @@ pub struct PullArgs {
 
     #[command(flatten)]
     pub registry: super::RegistryFlags,
+
+    /// Print what was written as one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -86,20 +102,18 @@ fn parse_architecture(text: &str) -> Result<Architecture, String> {
         .ok_or_else(|| format!("unknown architecture `{text}`; use amd64 or arm64"))
 }
 
-/// Runs a `base` subcommand; returns the text for stdout.
-pub fn run(args: &BaseArgs) -> Result<String> {
+/// Runs a `base` subcommand; returns its report.
+pub fn run(args: &BaseArgs) -> Result<Finished> {
     match &args.command {
-        BaseCommand::List(list) => Ok(list_catalog(list.json)),
+        BaseCommand::List(_) => Ok(list_catalog()),
         BaseCommand::Pull(pull) => pull_kit(pull),
         BaseCommand::Verify(verify) => verify_kit(verify),
     }
 }
 
-fn list_catalog(json: bool) -> String {
+fn list_catalog() -> Finished {
     let bases = catalog::all();
-    if json {
-        return serde_json::to_string(&bases).expect("the catalog serializes") + "\n";
-    }
+    let json = serde_json::to_string(&bases).expect("the catalog serializes");
     let mut text = String::new();
     for CatalogBase {
         name,
@@ -118,10 +132,70 @@ fn list_catalog(json: bool) -> String {
             config["WorkingDir"],
         ));
     }
-    text
+    Finished::success(text, json)
 }
 
-fn pull_kit(args: &PullArgs) -> Result<String> {
+/// What `base pull --json` prints.
+#[derive(Debug, Serialize)]
+pub struct PullReport {
+    /// The base as given (e.g. `provided.al2023`).
+    pub base: String,
+    /// The digest of what it names (an index, or a manifest).
+    pub digest: String,
+    /// The kit written (`oci:DIR:TAG`, `oci-archive:FILE:TAG`); `null` when only the cache was
+    /// filled.
+    pub output: Option<String>,
+    /// The blob cache a registry base went through (the whole base is in it afterwards, for
+    /// `build --offline --base BASE`); `null` for a local base.
+    pub cache: Option<String>,
+    /// One per architecture kept: in the kit, its tag; without a kit, `REPOSITORY@DIGEST`.
+    pub images: Vec<PulledImage>,
+    /// The index over them, when there is one (written to the kit, or the base's own).
+    pub index: Option<PulledIndex>,
+}
+
+/// One architecture of a pulled base.
+#[derive(Debug, Serialize)]
+pub struct PulledImage {
+    /// `amd64` or `arm64`.
+    #[serde(serialize_with = "crate::report::architecture_name")]
+    pub architecture: Architecture,
+    /// Lambda's name for it (`x86_64`, `arm64`).
+    pub lambda_architecture: &'static str,
+    /// The manifest digest.
+    pub digest: String,
+    pub reference: String,
+}
+
+/// The index of a pulled base.
+#[derive(Debug, Serialize)]
+pub struct PulledIndex {
+    pub digest: String,
+    pub reference: String,
+}
+
+impl PullReport {
+    fn to_text(&self) -> String {
+        let mut text = String::new();
+        for image in &self.images {
+            text.push_str(&format!(
+                "{:<6} {}  {}\n",
+                image.architecture.oci_name(),
+                image.digest,
+                image.reference
+            ));
+        }
+        if let Some(index) = &self.index {
+            text.push_str(&format!(
+                "{:<6} {}  {}\n",
+                "index", index.digest, index.reference
+            ));
+        }
+        text
+    }
+}
+
+fn pull_kit(args: &PullArgs) -> Result<Finished> {
     let creds = args
         .password_stdin
         .credential("--creds", args.creds.as_deref())?;
@@ -176,39 +250,77 @@ fn pull_kit(args: &PullArgs) -> Result<String> {
             record_base_tag(cache, reference, &base);
         }
     };
+    let cache_root = cache.map(|cache| cache.root().display().to_string());
+    let mut report = PullReport {
+        base: args.base.to_string(),
+        digest: base.digest.to_string(),
+        output: None,
+        cache: cache_root.clone(),
+        images: Vec::new(),
+        index: None,
+    };
     let (Some(output), Some(plan)) = (output, plan) else {
         // No kit: reading every layer (verified) is what puts it in the cache.
         verify_layers(&base, &mut Verified::default())?;
         record_tag();
-        let cache = cache.map(|cache| cache.root().display().to_string());
-        return Ok(format!(
+        let in_repository = |digest: &dyn std::fmt::Display| match &args.base {
+            BaseReference::Registry(reference) => {
+                format!("{}/{}@{digest}", reference.registry, reference.repository)
+            }
+            BaseReference::Local(_) => digest.to_string(),
+        };
+        for (architecture, image) in &base.images {
+            let digest = image.manifest_digest.as_ref().unwrap_or(&base.digest);
+            report.images.push(PulledImage {
+                architecture: *architecture,
+                lambda_architecture: architecture.lambda_name(),
+                digest: digest.to_string(),
+                reference: in_repository(digest),
+            });
+        }
+        if base.is_index {
+            report.index = Some(PulledIndex {
+                digest: base.digest.to_string(),
+                reference: in_repository(&base.digest),
+            });
+        }
+        let mut text = report.to_text();
+        text.push_str(&format!(
             "{} ({}) cached in {}; without network on this machine: lambda-image build \
              --offline --base {} ...\n",
             base.reference,
             base.digest,
-            cache.unwrap_or_default(),
+            cache_root.unwrap_or_default(),
             args.base
         ));
+        return Ok(Finished::report(&report, text.into_bytes(), None));
     };
     let kit = kit_of(&base)?;
     let written = write_output(&plan, &kit, &base)?;
     record_tag();
-    let mut text = String::new();
+    report.output = Some(output.to_string());
     for (architecture, digest, reference) in &written.images {
-        text.push_str(&format!(
-            "{:<6} {digest}  {reference}\n",
-            architecture.oci_name()
-        ));
+        report.images.push(PulledImage {
+            architecture: *architecture,
+            lambda_architecture: architecture.lambda_name(),
+            digest: digest.to_string(),
+            reference: reference.clone(),
+        });
     }
-    if let Some((digest, reference)) = &written.index {
-        text.push_str(&format!("{:<6} {digest}  {reference}\n", "index"));
-    }
+    report.index = written
+        .index
+        .as_ref()
+        .map(|(digest, reference)| PulledIndex {
+            digest: digest.to_string(),
+            reference: reference.clone(),
+        });
+    let mut text = report.to_text();
     text.push_str(&format!(
         "kit of {} written; on the machine without internet: lambda-image base verify {output} && \
          lambda-image build --offline --base {output} ...\n",
         base.reference
     ));
-    Ok(text)
+    Ok(Finished::report(&report, text.into_bytes(), None))
 }
 
 /// `oci:DIR` gets the base's tag (e.g. `al2023`), so builds can name it the same way.
@@ -239,7 +351,7 @@ fn with_default_tag(output: &ImageLocation, base: &BaseReference) -> Result<Imag
     })
 }
 
-fn verify_kit(args: &VerifyArgs) -> Result<String> {
+fn verify_kit(args: &VerifyArgs) -> Result<Finished> {
     let location = if args.kit.contains(':') {
         args.kit
             .parse::<ImageLocation>()
@@ -286,18 +398,15 @@ fn verify_kit(args: &VerifyArgs) -> Result<String> {
         tags,
         verified: counted,
     };
-    Ok(if args.json {
-        serde_json::to_string(&report).expect("the report serializes") + "\n"
-    } else {
-        format!(
-            "{}: every digest verifies ({} tags, {} images, {} blobs, {} bytes of layers)\n",
-            report.kit,
-            report.tags.len(),
-            report.verified.images,
-            report.verified.blobs,
-            report.verified.bytes
-        )
-    })
+    let text = format!(
+        "{}: every digest verifies ({} tags, {} images, {} blobs, {} bytes of layers)\n",
+        report.kit,
+        report.tags.len(),
+        report.verified.images,
+        report.verified.blobs,
+        report.verified.bytes
+    );
+    Ok(Finished::report(&report, text.into_bytes(), None))
 }
 
 #[derive(Serialize)]
