@@ -49,7 +49,7 @@ pub enum BaseCommand {
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
-    /// Print the catalog as JSON.
+    /// Print the catalog as one JSON object, {"bases": [...]}.
     #[arg(long)]
     pub json: bool,
 }
@@ -113,7 +113,12 @@ pub fn run(args: &BaseArgs) -> Result<Finished> {
 
 fn list_catalog() -> Finished {
     let bases = catalog::all();
-    let json = serde_json::to_string(&bases).expect("the catalog serializes");
+    /// One JSON object, as every command's `--json` prints: `{"bases": [...]}`.
+    #[derive(Serialize)]
+    struct Listed<'a> {
+        bases: &'a [CatalogBase],
+    }
+    let json = serde_json::to_string(&Listed { bases: &bases }).expect("the catalog serializes");
     let mut text = String::new();
     for CatalogBase {
         name,
