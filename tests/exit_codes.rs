@@ -278,7 +278,7 @@ fn problems_of(case: &Case, json: bool, output: &Output) -> Vec<String> {
             error["exit_code"]
         ));
     }
-    if !error["message"].as_str().is_some_and(|m| !m.is_empty()) {
+    if error["message"].as_str().is_none_or(str::is_empty) {
         problems.push("no error.message".to_owned());
     }
     if !(error["hint"].is_null() || error["hint"].is_string()) {
@@ -856,4 +856,38 @@ fn base_pull_json_lists_what_it_wrote_per_architecture() {
     for (_, _, digest, _) in &listed {
         assert!(blob_path(&scene.dir.path().join("kit"), digest).exists());
     }
+}
+
+#[test]
+fn base_pull_json_without_output_names_the_cache_and_the_digests_in_the_registry() {
+    let scene = Scene::new();
+    scene
+        .registry
+        .skopeo_copy_to(&base_reference(), "lambda/provided:al2023");
+    let base = scene.guarded("lambda/provided:al2023");
+    let creds = format!("{USER}:{PASSWORD}");
+    let args = ["base", "pull", "-q", "--json", &base, "--creds", &creds];
+    let output = run(&mut scene.command(&args.map(String::from)));
+    let report = Value::Object(one_json_object(&output.stdout).unwrap());
+    let fixtures = fixtures();
+    let repository = format!("{}/lambda/provided", scene.registry.host());
+    assert_eq!(report["base"], base.as_str(), "{report}");
+    assert_eq!(report["output"], Value::Null, "{report}");
+    let cache = report["cache"].as_str().unwrap();
+    assert!(
+        cache.starts_with(&scene.path("cache")),
+        "{cache}: XDG_CACHE_HOME"
+    );
+    for (at, architecture) in ["amd64", "arm64"].iter().enumerate() {
+        let digest = &fixtures.base_manifests[*architecture];
+        let image = &report["images"][at];
+        assert_eq!(image["architecture"], *architecture, "{report}");
+        assert_eq!(image["digest"], digest.as_str(), "{report}");
+        assert_eq!(image["reference"], format!("{repository}@{digest}"));
+    }
+    assert_eq!(
+        report["index"]["reference"],
+        format!("{repository}@{}", fixtures.base_digest)
+    );
+    assert!(!String::from_utf8_lossy(&output.stdout).contains(PASSWORD));
 }
