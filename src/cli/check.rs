@@ -94,24 +94,32 @@ impl CheckReport {
             .image
             .as_ref()
             .map_or_else(Vec::new, |image| errors(&image.findings));
-        let (kind, what, errors) = if !bootstrap_errors.is_empty() {
-            (
-                ErrorKind::Bootstrap,
-                "a bootstrap check failed (build and zip would refuse it)",
-                bootstrap_errors,
-            )
-        } else if !image_errors.is_empty() {
-            (
-                ErrorKind::ImageRejected,
-                "Lambda would reject the image",
-                image_errors,
-            )
-        } else {
-            return None;
+        let counted = |count: usize| match count {
+            1 => "1 error".to_owned(),
+            count => format!("{count} errors"),
         };
-        let mut message = format!("{what}: {}", errors[0]);
-        if errors.len() > 1 {
-            message.push_str(&format!(" (and {} more errors)", errors.len() - 1));
+        let (kind, mut message, more) = match (bootstrap_errors.first(), image_errors.first()) {
+            (Some(first), _) => (
+                ErrorKind::Bootstrap,
+                format!("a bootstrap check failed (build and zip would refuse it): {first}"),
+                bootstrap_errors.len() - 1,
+            ),
+            (None, Some(first)) => (
+                ErrorKind::ImageRejected,
+                format!("Lambda would reject the image: {first}"),
+                image_errors.len() - 1,
+            ),
+            (None, None) => return None,
+        };
+        if more > 0 {
+            let plural = if more == 1 { "" } else { "s" };
+            message.push_str(&format!(" (and {more} more error{plural})"));
+        }
+        if kind == ErrorKind::Bootstrap && !image_errors.is_empty() {
+            message.push_str(&format!(
+                "; the image has {} as well",
+                counted(image_errors.len())
+            ));
         }
         Some(Error::new(kind, message).hint("every finding, with what to change, is in the report"))
     }
@@ -207,4 +215,61 @@ fn check_bootstrap_files(args: &CheckArgs, bootstraps: &[Bootstrap]) -> Result<V
         local_base.as_ref(),
         &args.checks.skip_checks,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(check: &'static str) -> Finding {
+        Finding::new(check, None, Level::Error, format!("{check} is wrong"))
+    }
+
+    fn report(bootstraps: Vec<Finding>, image: Option<Vec<Finding>>) -> CheckReport {
+        CheckReport {
+            image: image.map(|findings| LintReport {
+                reference: "oci:img:v1".into(),
+                digest: "sha256:00".into(),
+                index: false,
+                images: Vec::new(),
+                findings,
+            }),
+            bootstraps,
+        }
+    }
+
+    #[test]
+    fn bootstrap_errors_are_3_image_errors_7_and_both_3() {
+        let warning = Finding::new("index", None, Level::Warning, "an index");
+        assert!(
+            report(vec![], Some(vec![warning.clone()]))
+                .failure()
+                .is_none()
+        );
+
+        let image = report(vec![], Some(vec![error("entrypoint"), error("bootstrap")]))
+            .failure()
+            .unwrap();
+        assert_eq!(image.kind(), ErrorKind::ImageRejected);
+        assert_eq!(
+            image.message(),
+            "Lambda would reject the image: entrypoint is wrong (and 1 more error)"
+        );
+
+        let bootstrap = report(vec![error("glibc")], None).failure().unwrap();
+        assert_eq!(bootstrap.kind(), ErrorKind::Bootstrap);
+
+        let both = report(
+            vec![error("glibc")],
+            Some(vec![error("entrypoint"), warning]),
+        )
+        .failure()
+        .unwrap();
+        assert_eq!(both.kind().exit_code(), 3);
+        assert_eq!(
+            both.message(),
+            "a bootstrap check failed (build and zip would refuse it): glibc is wrong; the \
+             image has 1 error as well"
+        );
+    }
 }
