@@ -445,6 +445,17 @@ fn check_exits_0_3_4_6_7() {
         .with_report(),
     ];
     scene.expect(&cases);
+
+    // The first case is 0 with a warning in its report, not 0 for want of findings.
+    let output = run(&mut scene.command(&["check", "--json", &built].map(String::from)));
+    let report = Value::Object(one_json_object(&output.stdout).unwrap());
+    let levels: Vec<&Value> = report["image"]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|finding| &finding["level"])
+        .collect();
+    assert!(levels.contains(&&Value::from("warning")), "{report}");
 }
 
 #[test]
