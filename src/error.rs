@@ -2,9 +2,29 @@
 //!
 //! Messages say what is wrong and, through [`Error::hint`], what to do about it. They never carry
 //! a backtrace, and never carry credentials.
+//!
+//! The exit-code table (the README's; every command uses it, no command has codes of its own):
+//!
+//! | code | kind (`error.kind` in JSON) | meaning |
+//! |---|---|---|
+//! | 0 | – | success |
+//! | 1 | `failure` | unexpected failure (I/O, internal) |
+//! | 2 | `usage` | bad command line, bad flag value, unreadable or too large `invoke` event |
+//! | 3 | `bootstrap` | a bootstrap was rejected (`build`, `zip`, `check --bootstrap`, `invoke`, `serve`) |
+//! | 4 | `base` | the base or input image is missing, unreadable, corrupt, lacks the architecture |
+//! | 5 | `output` | the output cannot be written |
+//! | 6 | `registry` | registry, credentials, TLS, network |
+//! | 7 | `image_rejected` | `check IMAGE`: an error finding in the image (Lambda would reject it) |
+//! | 8 | `function_error` | `invoke`: the function returned an error |
+//! | 9 | `init_error` | `invoke`: the function could not start (init error, or exited before answering) |
+//! | 10 | `timeout` | `invoke`: no answer within `--timeout`, or the event never asked for within the init limit |
+//!
+//! With `--json`, a failure is reported on stdout as [`Error::to_json`] gives it.
 
 use std::fmt;
 use std::path::Path;
+
+use serde::Serialize;
 
 /// What went wrong, which decides the process exit code (documented in the README).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,9 +42,34 @@ pub enum ErrorKind {
     /// A registry could not be reached or refused a request, or credentials could not be
     /// found or used.
     Registry,
+    /// `check IMAGE` found an error in the image: Lambda would reject it.
+    ImageRejected,
+    /// `invoke`: the function returned an error (`…/invocation/ID/error`).
+    FunctionError,
+    /// `invoke`: the function could not start: an init error, or the bootstrap exited before
+    /// answering.
+    InitError,
+    /// `invoke`: no answer within `--timeout`, or the bootstrap never asked for the event within
+    /// Lambda's init limit.
+    Timeout,
 }
 
 impl ErrorKind {
+    /// Every kind, in exit-code order.
+    pub const ALL: [ErrorKind; 10] = [
+        ErrorKind::Failure,
+        ErrorKind::Usage,
+        ErrorKind::Bootstrap,
+        ErrorKind::Base,
+        ErrorKind::Output,
+        ErrorKind::Registry,
+        ErrorKind::ImageRejected,
+        ErrorKind::FunctionError,
+        ErrorKind::InitError,
+        ErrorKind::Timeout,
+    ];
+
+    /// The process exit code (the table in the module docs and the README); never 0.
     pub fn exit_code(self) -> u8 {
         match self {
             ErrorKind::Failure => 1,
@@ -33,8 +78,40 @@ impl ErrorKind {
             ErrorKind::Base => 4,
             ErrorKind::Output => 5,
             ErrorKind::Registry => 6,
+            ErrorKind::ImageRejected => 7,
+            ErrorKind::FunctionError => 8,
+            ErrorKind::InitError => 9,
+            ErrorKind::Timeout => 10,
         }
     }
+
+    /// The name `--json` gives it as `error.kind`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorKind::Failure => "failure",
+            ErrorKind::Usage => "usage",
+            ErrorKind::Bootstrap => "bootstrap",
+            ErrorKind::Base => "base",
+            ErrorKind::Output => "output",
+            ErrorKind::Registry => "registry",
+            ErrorKind::ImageRejected => "image_rejected",
+            ErrorKind::FunctionError => "function_error",
+            ErrorKind::InitError => "init_error",
+            ErrorKind::Timeout => "timeout",
+        }
+    }
+}
+
+/// An error as `--json` reports it: `{"kind", "message", "hint" (or null), "exit_code"}`, the
+/// value of the `"error"` member (see [`Error::to_json`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ErrorReport<'a> {
+    /// [`ErrorKind::name`].
+    pub kind: &'static str,
+    pub message: &'a str,
+    pub hint: Option<&'a str>,
+    /// [`ErrorKind::exit_code`]: the process exits with it.
+    pub exit_code: u8,
 }
 
 /// A failure with a message for the user and, where there is one, the next step to take.
@@ -103,6 +180,29 @@ impl Error {
     pub fn hint_text(&self) -> Option<&str> {
         self.hint.as_deref()
     }
+
+    /// The error for the `"error"` member of a `--json` report.
+    pub fn report(&self) -> ErrorReport<'_> {
+        ErrorReport {
+            kind: self.kind.name(),
+            message: &self.message,
+            hint: self.hint.as_deref(),
+            exit_code: self.kind.exit_code(),
+        }
+    }
+
+    /// What `--json` prints on stdout for a command that fails without a report: one line,
+    /// `{"error":{"kind":…,"message":…,"hint":…,"exit_code":N}}`, without the newline.
+    pub fn to_json(&self) -> String {
+        #[derive(Serialize)]
+        struct Only<'a> {
+            error: ErrorReport<'a>,
+        }
+        serde_json::to_string(&Only {
+            error: self.report(),
+        })
+        .expect("an error report always serializes")
+    }
 }
 
 impl fmt::Display for Error {
@@ -131,5 +231,55 @@ pub trait IoContext<T> {
 impl<T> IoContext<T> for std::io::Result<T> {
     fn context(self, kind: ErrorKind, doing: impl FnOnce() -> String) -> Result<T> {
         self.map_err(|error| Error::new(kind, format!("{}: {error}", doing())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_has_its_own_exit_code_and_name_from_the_table() {
+        let table: Vec<(u8, &str)> = ErrorKind::ALL
+            .iter()
+            .map(|kind| (kind.exit_code(), kind.name()))
+            .collect();
+        assert_eq!(
+            table,
+            [
+                (1, "failure"),
+                (2, "usage"),
+                (3, "bootstrap"),
+                (4, "base"),
+                (5, "output"),
+                (6, "registry"),
+                (7, "image_rejected"),
+                (8, "function_error"),
+                (9, "init_error"),
+                (10, "timeout"),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_json_error_object_has_kind_message_hint_and_exit_code() {
+        let error = Error::registry("push refused: \"quoted\"\nsecond line").hint("log in");
+        let value: serde_json::Value = serde_json::from_str(&error.to_json()).unwrap();
+        assert_eq!(
+            value,
+            serde_json::json!({"error": {
+                "kind": "registry",
+                "message": "push refused: \"quoted\"\nsecond line",
+                "hint": "log in",
+                "exit_code": 6,
+            }})
+        );
+        assert!(!error.to_json().contains('\n'), "one line");
+
+        let without_hint = Error::new(ErrorKind::Timeout, "too slow").to_json();
+        assert_eq!(
+            without_hint,
+            r#"{"error":{"kind":"timeout","message":"too slow","hint":null,"exit_code":10}}"#
+        );
     }
 }

@@ -1,51 +1,59 @@
 //! lambda-image: build AWS Lambda container images from a compiled `bootstrap`, without Docker.
 //!
-//! This file only parses the command line, dispatches, and turns errors into exit codes.
+//! This file only parses the command line, dispatches, and hands every command's result to
+//! [`outcome::finish`], the one mapping to stdout, stderr and the exit code.
 
 use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
+use clap::error::ErrorKind as ClapErrorKind;
 
 use lambda_image::cli;
+use lambda_image::cli::outcome::{self, Finished};
 use lambda_image::cli::{Cli, Command};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    // Each command gives the text for stdout and the exit status.
-    let outcome = match &cli.command {
-        Command::Build(args) => cli::build::run(args).map(|report| {
-            let text = if args.json {
-                report.to_json() + "\n"
-            } else {
-                report.to_text()
-            };
-            (text, 0)
-        }),
-        Command::Check(args) => {
-            cli::check::run(args).map(|report| (report.render(args.json), report.exit_code()))
-        }
-        Command::Zip(args) => cli::zip::run(args).map(|report| {
-            let text = if args.json {
-                report.to_json() + "\n"
-            } else {
-                report.to_text()
-            };
-            (text, 0)
-        }),
-        Command::Base(args) => cli::base::run(args).map(|text| (text, 0)),
-        Command::Invoke(args) => return cli::invoke::run(args),
-        Command::Serve(args) => cli::serve::run(args).map(|()| (String::new(), 0)),
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return command_line_error(error),
     };
-    match outcome {
-        Ok((text, status)) => {
-            // A closed stdout (e.g. `| head`) is not worth a panic.
-            let _ = std::io::stdout().write_all(text.as_bytes());
-            ExitCode::from(status)
+    let result = match &cli.command {
+        Command::Build(args) => cli::build::run(args)
+            .map(|report| Finished::success(report.to_text(), report.to_json())),
+        Command::Check(args) => cli::check::run(args).map(|report| report.finished()),
+        Command::Zip(args) => {
+            cli::zip::run(args).map(|report| Finished::success(report.to_text(), report.to_json()))
         }
-        Err(error) => {
-            eprintln!("lambda-image: error: {error}");
-            ExitCode::from(error.kind().exit_code())
-        }
+        Command::Base(args) => cli::base::run(args),
+        Command::Invoke(args) => cli::invoke::run(args),
+        Command::Serve(args) => cli::serve::run(args).map(|()| Finished::nothing()),
+    };
+    let exit = outcome::finish(result, cli.command.json());
+    if let Some(line) = &exit.stderr {
+        lambda_image::emulator::log::write_line(line);
     }
+    // A closed stdout (e.g. `| head`) is not worth a panic.
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(&exit.stdout);
+    let _ = stdout.flush();
+    ExitCode::from(exit.code)
+}
+
+/// clap's error: as clap prints it (exit 2; `--help` and `--version` exit 0), and, when the
+/// command line asks for `--json`, also as the JSON error object on stdout.
+fn command_line_error(error: clap::Error) -> ExitCode {
+    let informational = matches!(
+        error.kind(),
+        ClapErrorKind::DisplayHelp
+            | ClapErrorKind::DisplayVersion
+            | ClapErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    );
+    if informational || !outcome::json_requested(std::env::args_os().skip(1)) {
+        error.exit();
+    }
+    let _ = error.print();
+    let usage = outcome::clap_error(&error);
+    let _ = writeln!(std::io::stdout(), "{}", usage.to_json());
+    ExitCode::from(usage.kind().exit_code())
 }

@@ -59,7 +59,7 @@ fn base_list_shows_the_catalog() {
         "{text}"
     );
     let listed = json(&run(lambda_image().args(["base", "list", "--json"])));
-    let al2 = listed
+    let al2 = listed["bases"]
         .as_array()
         .unwrap()
         .iter()

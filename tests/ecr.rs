@@ -111,7 +111,17 @@ fn assert_failed(output: &Output, code: i32, expected: &[&str]) {
         assert!(stderr.contains(text), "stderr lacks `{text}`:\n{stderr}");
     }
     assert!(!stderr.contains("panicked"), "{stderr}");
-    assert!(output.stdout.is_empty(), "stdout: {:?}", output.stdout);
+    // The builds run with --json: stdout is the error object, and nothing else.
+    let report: serde_json::Value =
+        serde_json::from_slice(&output.stdout).unwrap_or_else(|error| {
+            panic!(
+                "stdout is not one JSON object ({error}): {:?}",
+                output.stdout
+            )
+        });
+    assert_eq!(report["error"]["kind"], "registry", "{report}");
+    assert_eq!(report["error"]["exit_code"], code, "{report}");
+    assert_eq!(report.as_object().unwrap().len(), 1, "{report}");
 }
 
 #[test]

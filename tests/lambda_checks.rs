@@ -14,8 +14,10 @@ use serde_json::{Value, json};
 use support::registry::{RegistryOptions, TestRegistry};
 use support::*;
 
-/// The check status of `check` when a finding is an error.
-const CHECK_FAILED: i32 = 1;
+/// The exit status of `check IMAGE` when an image finding is an error (`image_rejected`).
+const CHECK_FAILED: i32 = 7;
+/// The exit status of `check --bootstrap` when a bootstrap check finds an error.
+const BOOTSTRAP_REJECTED: i32 = 3;
 /// `build`'s exit status for an unusable bootstrap.
 const BOOTSTRAP_ERROR: i32 = 3;
 
@@ -333,7 +335,7 @@ fn a_bootstrap_for_another_architecture_fails_build_and_check() {
     );
 
     let (checked, report) = lambda_image_json(&["check", "--json", "--bootstrap", &given_as_amd64]);
-    assert_eq!(checked.status.code(), Some(CHECK_FAILED));
+    assert_eq!(checked.status.code(), Some(BOOTSTRAP_REJECTED));
     assert_eq!(errors_of(&report), ["architecture"]);
 
     // Skipped on request, and said so.
@@ -370,7 +372,7 @@ fn a_bootstrap_needing_glibc_2_34_fails_on_al2_and_passes_on_al2023() {
         "--base",
         "provided.al2",
     ]);
-    assert_eq!(checked.status.code(), Some(CHECK_FAILED), "{report}");
+    assert_eq!(checked.status.code(), Some(BOOTSTRAP_REJECTED), "{report}");
     assert_eq!(errors_of(&report), ["glibc"]);
     let message = finding(&report["bootstraps"], "glibc")["message"]
         .as_str()

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
+use super::outcome::Finished;
 use crate::base_kit::{Verified, kit_of, verify_layers};
 use crate::cached_base::record_base_tag;
 use crate::catalog::{self, CatalogBase};
@@ -23,6 +24,17 @@ pub struct BaseArgs {
     pub command: BaseCommand,
 }
 
+impl BaseArgs {
+    /// Whether the subcommand was given `--json`.
+    pub fn json(&self) -> bool {
+        match &self.command {
+            BaseCommand::List(list) => list.json,
+            BaseCommand::Pull(pull) => pull.json,
+            BaseCommand::Verify(verify) => verify.json,
+        }
+    }
+}
+
 // Parsed once per run: the size difference between subcommands costs nothing.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
@@ -37,7 +49,7 @@ pub enum BaseCommand {
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
-    /// Print the catalog as JSON.
+    /// Print the catalog as one JSON object, {"bases": [...]}.
     #[arg(long)]
     pub json: bool,
 }
@@ -67,6 +79,10 @@ pub struct PullArgs {
 
     #[command(flatten)]
     pub registry: super::RegistryFlags,
+
+    /// Print what was written as one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -86,10 +102,10 @@ fn parse_architecture(text: &str) -> Result<Architecture, String> {
         .ok_or_else(|| format!("unknown architecture `{text}`; use amd64 or arm64"))
 }
 
-/// Runs a `base` subcommand; returns the text for stdout.
-pub fn run(args: &BaseArgs) -> Result<String> {
+/// Runs a `base` subcommand; returns its report.
+pub fn run(args: &BaseArgs) -> Result<Finished> {
     match &args.command {
-        BaseCommand::List(list) => list_catalog(list.json),
+        BaseCommand::List(_) => list_catalog(),
         BaseCommand::Pull(pull) => pull_kit(pull),
         BaseCommand::Verify(verify) => verify_kit(verify),
     }
@@ -105,7 +121,7 @@ struct ListedBase {
     pulled_from: Option<String>,
 }
 
-fn list_catalog(json: bool) -> Result<String> {
+fn list_catalog() -> Result<Finished> {
     let mirror = catalog::mirror()?;
     let bases: Vec<ListedBase> = catalog::all()
         .into_iter()
@@ -117,9 +133,12 @@ fn list_catalog(json: bool) -> Result<String> {
             ListedBase { base, pulled_from }
         })
         .collect();
-    if json {
-        return Ok(serde_json::to_string(&bases).expect("the catalog serializes") + "\n");
+    /// One JSON object, as every command's `--json` prints: `{"bases": [...]}`.
+    #[derive(Serialize)]
+    struct Listed<'a> {
+        bases: &'a [ListedBase],
     }
+    let json = serde_json::to_string(&Listed { bases: &bases }).expect("the catalog serializes");
     let mut text = String::new();
     for ListedBase { base, pulled_from } in &bases {
         let CatalogBase {
@@ -145,10 +164,70 @@ fn list_catalog(json: bool) -> Result<String> {
             ));
         }
     }
-    Ok(text)
+    Ok(Finished::success(text, json))
 }
 
-fn pull_kit(args: &PullArgs) -> Result<String> {
+/// What `base pull --json` prints.
+#[derive(Debug, Serialize)]
+pub struct PullReport {
+    /// The base as given (e.g. `provided.al2023`).
+    pub base: String,
+    /// The digest of what it names (an index, or a manifest).
+    pub digest: String,
+    /// The kit written (`oci:DIR:TAG`, `oci-archive:FILE:TAG`); `null` when only the cache was
+    /// filled.
+    pub output: Option<String>,
+    /// The blob cache a registry base went through (the whole base is in it afterwards, for
+    /// `build --offline --base BASE`); `null` for a local base.
+    pub cache: Option<String>,
+    /// One per architecture kept: in the kit, its tag; without a kit, `REPOSITORY@DIGEST`.
+    pub images: Vec<PulledImage>,
+    /// The index over them, when there is one (written to the kit, or the base's own).
+    pub index: Option<PulledIndex>,
+}
+
+/// One architecture of a pulled base.
+#[derive(Debug, Serialize)]
+pub struct PulledImage {
+    /// `amd64` or `arm64`.
+    #[serde(serialize_with = "crate::report::architecture_name")]
+    pub architecture: Architecture,
+    /// Lambda's name for it (`x86_64`, `arm64`).
+    pub lambda_architecture: &'static str,
+    /// The manifest digest.
+    pub digest: String,
+    pub reference: String,
+}
+
+/// The index of a pulled base.
+#[derive(Debug, Serialize)]
+pub struct PulledIndex {
+    pub digest: String,
+    pub reference: String,
+}
+
+impl PullReport {
+    fn to_text(&self) -> String {
+        let mut text = String::new();
+        for image in &self.images {
+            text.push_str(&format!(
+                "{:<6} {}  {}\n",
+                image.architecture.oci_name(),
+                image.digest,
+                image.reference
+            ));
+        }
+        if let Some(index) = &self.index {
+            text.push_str(&format!(
+                "{:<6} {}  {}\n",
+                "index", index.digest, index.reference
+            ));
+        }
+        text
+    }
+}
+
+fn pull_kit(args: &PullArgs) -> Result<Finished> {
     catalog::mirror()?;
     let creds = args
         .password_stdin
@@ -204,38 +283,78 @@ fn pull_kit(args: &PullArgs) -> Result<String> {
             record_base_tag(cache, reference, &base);
         }
     };
+    let cache_root = cache.map(|cache| cache.root().display().to_string());
+    let mut report = PullReport {
+        base: args.base.to_string(),
+        digest: base.digest.to_string(),
+        output: None,
+        cache: cache_root.clone(),
+        images: Vec::new(),
+        index: None,
+    };
     let (Some(output), Some(plan)) = (output, plan) else {
         // No kit: reading every layer (verified) is what puts it in the cache.
         verify_layers(&base, &mut Verified::default())?;
         record_tag();
-        let (root, flag) = cache
-            .map(|cache| (cache.root().display().to_string(), cache.flag()))
-            .unwrap_or_default();
-        return Ok(format!(
-            "{} ({}) cached in {root}; without network on this machine: lambda-image build \
-             --offline{flag} --base {} ...\n",
-            base.reference, base.digest, args.base
+        let in_repository = |digest: &dyn std::fmt::Display| match &args.base {
+            BaseReference::Registry(reference) => {
+                format!("{}/{}@{digest}", reference.registry, reference.repository)
+            }
+            BaseReference::Local(_) => digest.to_string(),
+        };
+        for (architecture, image) in &base.images {
+            let digest = image.manifest_digest.as_ref().unwrap_or(&base.digest);
+            report.images.push(PulledImage {
+                architecture: *architecture,
+                lambda_architecture: architecture.lambda_name(),
+                digest: digest.to_string(),
+                reference: in_repository(digest),
+            });
+        }
+        if base.is_index {
+            report.index = Some(PulledIndex {
+                digest: base.digest.to_string(),
+                reference: in_repository(&base.digest),
+            });
+        }
+        let mut text = report.to_text();
+        text.push_str(&format!(
+            "{} ({}) cached in {}; without network on this machine: lambda-image build \
+             --offline{} --base {} ...\n",
+            base.reference,
+            base.digest,
+            cache_root.unwrap_or_default(),
+            cache.map(|cache| cache.flag()).unwrap_or_default(),
+            args.base
         ));
+        return Ok(Finished::report(&report, text.into_bytes(), None));
     };
     let kit = kit_of(&base)?;
     let written = write_output(&plan, &kit, &base)?;
     record_tag();
-    let mut text = String::new();
+    report.output = Some(output.to_string());
     for (architecture, digest, reference) in &written.images {
-        text.push_str(&format!(
-            "{:<6} {digest}  {reference}\n",
-            architecture.oci_name()
-        ));
+        report.images.push(PulledImage {
+            architecture: *architecture,
+            lambda_architecture: architecture.lambda_name(),
+            digest: digest.to_string(),
+            reference: reference.clone(),
+        });
     }
-    if let Some((digest, reference)) = &written.index {
-        text.push_str(&format!("{:<6} {digest}  {reference}\n", "index"));
-    }
+    report.index = written
+        .index
+        .as_ref()
+        .map(|(digest, reference)| PulledIndex {
+            digest: digest.to_string(),
+            reference: reference.clone(),
+        });
+    let mut text = report.to_text();
     text.push_str(&format!(
         "kit of {} written; on the machine without internet: lambda-image base verify {output} && \
          lambda-image build --offline --base {output} ...\n",
         base.reference
     ));
-    Ok(text)
+    Ok(Finished::report(&report, text.into_bytes(), None))
 }
 
 /// `oci:DIR` gets the base's tag (e.g. `al2023`), so builds can name it the same way.
@@ -266,7 +385,7 @@ fn with_default_tag(output: &ImageLocation, base: &BaseReference) -> Result<Imag
     })
 }
 
-fn verify_kit(args: &VerifyArgs) -> Result<String> {
+fn verify_kit(args: &VerifyArgs) -> Result<Finished> {
     let location = if args.kit.contains(':') {
         args.kit
             .parse::<ImageLocation>()
@@ -313,18 +432,15 @@ fn verify_kit(args: &VerifyArgs) -> Result<String> {
         tags,
         verified: counted,
     };
-    Ok(if args.json {
-        serde_json::to_string(&report).expect("the report serializes") + "\n"
-    } else {
-        format!(
-            "{}: every digest verifies ({} tags, {} images, {} blobs, {} bytes of layers)\n",
-            report.kit,
-            report.tags.len(),
-            report.verified.images,
-            report.verified.blobs,
-            report.verified.bytes
-        )
-    })
+    let text = format!(
+        "{}: every digest verifies ({} tags, {} images, {} blobs, {} bytes of layers)\n",
+        report.kit,
+        report.tags.len(),
+        report.verified.images,
+        report.verified.blobs,
+        report.verified.bytes
+    );
+    Ok(Finished::report(&report, text.into_bytes(), None))
 }
 
 #[derive(Serialize)]

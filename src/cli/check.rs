@@ -1,19 +1,23 @@
 //! `lambda-image check`: lint an image (registry reference, OCI layout or archive) for what Lambda
 //! would reject, and/or check bootstraps against a base without building anything.
 //!
-//! Exit status: 0 when nothing is an error, 1 when a finding is (an image index is an error only
-//! when IMAGE names it by digest or with `--image-uri`; by tag it is a warning). Failing to read the image at all
-//! is an ordinary error with its own exit code (4 for a bad image, 6 for a registry).
+//! Exit status: 0 when nothing is an error; 3 (`bootstrap`) when a bootstrap check finds an
+//! error, as `build` would refuse the bootstrap; 7 (`image_rejected`) when the image lint finds
+//! one (an image index is an error only when IMAGE names it by digest or with `--image-uri`; by
+//! tag it is a warning); 3 when both do. The report is printed either way (with `--json`, its
+//! `"error"` member says why it failed). Failing to read the image at all is an ordinary error
+//! with its own exit code (4 for a bad image, 6 for a registry).
 
 use clap::Args;
 use serde::Serialize;
 
+use super::outcome::Finished;
 use crate::bootstrap::base_knowledge::{BaseFacts, check_bootstraps, layers_are_local};
 use crate::bootstrap::glibc::GlibcVersion;
 use crate::bootstrap::{Bootstrap, BootstrapSpec};
 use crate::catalog::DEFAULT_BASE;
-use crate::error::{Error, Result};
-use crate::findings::{Finding, has_errors};
+use crate::error::{Error, ErrorKind, Result};
+use crate::findings::{Finding, Level};
 use crate::lint::{LintOptions, LintReport, lint};
 use crate::reference::BaseReference;
 use crate::registry::{Session, SessionOptions};
@@ -74,16 +78,59 @@ pub struct CheckReport {
 }
 
 impl CheckReport {
-    /// 1 when any finding is an error, else 0.
-    pub fn exit_code(&self) -> u8 {
-        let image_errors = self.image.as_ref().is_some_and(LintReport::has_errors);
-        u8::from(image_errors || has_errors(&self.bootstraps))
+    /// The failure the findings stand for: a bootstrap error finding is a rejected bootstrap
+    /// (kind `bootstrap`, exit 3, also when the image has errors too); an image error finding
+    /// is `image_rejected` (exit 7). The message quotes the first error and counts the rest.
+    pub fn failure(&self) -> Option<Error> {
+        let errors = |findings: &[Finding]| -> Vec<String> {
+            findings
+                .iter()
+                .filter(|finding| finding.level == Level::Error)
+                .map(|finding| finding.message.clone())
+                .collect()
+        };
+        let bootstrap_errors = errors(&self.bootstraps);
+        let image_errors = self
+            .image
+            .as_ref()
+            .map_or_else(Vec::new, |image| errors(&image.findings));
+        let counted = |count: usize| match count {
+            1 => "1 error".to_owned(),
+            count => format!("{count} errors"),
+        };
+        let (kind, mut message, more) = match (bootstrap_errors.first(), image_errors.first()) {
+            (Some(first), _) => (
+                ErrorKind::Bootstrap,
+                format!("a bootstrap check failed (build and zip would refuse it): {first}"),
+                bootstrap_errors.len() - 1,
+            ),
+            (None, Some(first)) => (
+                ErrorKind::ImageRejected,
+                format!("Lambda would reject the image: {first}"),
+                image_errors.len() - 1,
+            ),
+            (None, None) => return None,
+        };
+        if more > 0 {
+            let plural = if more == 1 { "" } else { "s" };
+            message.push_str(&format!(" (and {more} more error{plural})"));
+        }
+        if kind == ErrorKind::Bootstrap && !image_errors.is_empty() {
+            message.push_str(&format!(
+                "; the image has {} as well",
+                counted(image_errors.len())
+            ));
+        }
+        Some(Error::new(kind, message).hint("every finding, with what to change, is in the report"))
     }
 
-    pub fn render(&self, json: bool) -> String {
-        if json {
-            return serde_json::to_string(self).expect("the report always serializes") + "\n";
-        }
+    /// The report for the common ending of commands, with its failure.
+    pub fn finished(&self) -> Finished {
+        Finished::report(self, self.to_text().into_bytes(), self.failure())
+    }
+
+    /// The findings for people: bootstrap findings, then the image lint.
+    pub fn to_text(&self) -> String {
         let mut text = String::new();
         for finding in &self.bootstraps {
             text.push_str(&finding.to_text());
@@ -170,4 +217,61 @@ fn check_bootstrap_files(args: &CheckArgs, bootstraps: &[Bootstrap]) -> Result<V
         local_base.as_ref(),
         &args.checks.skip_checks,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(check: &'static str) -> Finding {
+        Finding::new(check, None, Level::Error, format!("{check} is wrong"))
+    }
+
+    fn report(bootstraps: Vec<Finding>, image: Option<Vec<Finding>>) -> CheckReport {
+        CheckReport {
+            image: image.map(|findings| LintReport {
+                reference: "oci:img:v1".into(),
+                digest: "sha256:00".into(),
+                index: false,
+                images: Vec::new(),
+                findings,
+            }),
+            bootstraps,
+        }
+    }
+
+    #[test]
+    fn bootstrap_errors_are_3_image_errors_7_and_both_3() {
+        let warning = Finding::new("index", None, Level::Warning, "an index");
+        assert!(
+            report(vec![], Some(vec![warning.clone()]))
+                .failure()
+                .is_none()
+        );
+
+        let image = report(vec![], Some(vec![error("entrypoint"), error("bootstrap")]))
+            .failure()
+            .unwrap();
+        assert_eq!(image.kind(), ErrorKind::ImageRejected);
+        assert_eq!(
+            image.message(),
+            "Lambda would reject the image: entrypoint is wrong (and 1 more error)"
+        );
+
+        let bootstrap = report(vec![error("glibc")], None).failure().unwrap();
+        assert_eq!(bootstrap.kind(), ErrorKind::Bootstrap);
+
+        let both = report(
+            vec![error("glibc")],
+            Some(vec![error("entrypoint"), warning]),
+        )
+        .failure()
+        .unwrap();
+        assert_eq!(both.kind().exit_code(), 3);
+        assert_eq!(
+            both.message(),
+            "a bootstrap check failed (build and zip would refuse it): glibc is wrong; the \
+             image has 1 error as well"
+        );
+    }
 }

@@ -1,17 +1,21 @@
 //! `lambda-image invoke`: run a bootstrap once against a local Lambda Runtime API, deliver one
 //! event, print the answer.
 //!
-//! stdout carries only the function's response; the bootstrap's own stdout and stderr (its
-//! logs) and lambda-image's messages go to stderr. Exit codes are the outcome's: 0 answered,
-//! 1 function error, 2 the function could not start (init error, exited without answering, or
-//! a bootstrap that cannot run here), 3 timeout (the bootstrap's process group is killed).
+//! stdout carries only the function's response (or, with `--json`, one [`InvokeReport`]
+//! object); the bootstrap's own stdout and stderr (its logs) and lambda-image's messages go to
+//! stderr. The exit code is the outcome's, from the table of [`crate::error`]: 0 answered,
+//! 8 function error, 9 the function could not start (init error, or exited before answering),
+//! 10 timeout (the bootstrap's process group is killed) or the event never asked for; before
+//! anything runs, 2 for bad flags or an unreadable or too large event and 3 for a bootstrap
+//! that cannot run here.
 
-use std::io::{IsTerminal, Read, Write};
-use std::process::ExitCode;
+use std::io::{IsTerminal, Read};
 
 use clap::Args;
+use serde::Serialize;
 
 use super::function::{FunctionArgs, LocalFunction, runnable_bootstrap};
+use super::outcome::Finished;
 use crate::bootstrap::BootstrapSpec;
 use crate::emulator::execution_environment::{INIT_LIMIT, Outcome};
 use crate::emulator::http::HttpServer;
@@ -20,13 +24,6 @@ use crate::emulator::invoke_endpoint::{routes, timeout_message};
 use crate::emulator::log::log_line;
 use crate::emulator::signals::exit_on_termination;
 use crate::error::{Error, ErrorKind, Result};
-
-/// Exit code: the function returned an error.
-const EXIT_FUNCTION_ERROR: u8 = 1;
-/// Exit code: the function could not start or exited before answering.
-const EXIT_NOT_STARTED: u8 = 2;
-/// Exit code: the function did not answer in time.
-const EXIT_TIMED_OUT: u8 = 3;
 
 #[derive(Debug, Args)]
 pub struct InvokeArgs {
@@ -40,25 +37,30 @@ pub struct InvokeArgs {
 
     #[command(flatten)]
     pub function: FunctionArgs,
+
+    /// Print the outcome as one JSON object on stdout:
+    /// {"outcome", "request_id", "response"}, plus "error" when it is not a response.
+    #[arg(long)]
+    pub json: bool,
 }
 
-/// Runs the invocation and prints its outcome; returns the exit code.
-pub fn run(args: &InvokeArgs) -> ExitCode {
-    match invoke(args) {
-        Ok(code) => code,
-        Err(error) => {
-            log_line!("lambda-image: error: {error}");
-            // Outcome codes are fixed (1 function error, 3 timeout): a bootstrap that cannot
-            // run at all is "could not start" (2), like bad flags.
-            ExitCode::from(match error.kind() {
-                ErrorKind::Usage | ErrorKind::Bootstrap => EXIT_NOT_STARTED,
-                _ => 1,
-            })
-        }
-    }
+/// What `invoke --json` prints: how the invocation ended and what the function posted.
+#[derive(Debug, Serialize)]
+pub struct InvokeReport {
+    /// `response`, `function_error`, `init_error`, `exited` or `timeout` (an invocation the
+    /// bootstrap never asked for within the init limit included).
+    pub outcome: &'static str,
+    /// The request id the function was given (`Lambda-Runtime-Aws-Request-Id`).
+    pub request_id: String,
+    /// What the function posted, as Lambda's Invoke API returns it as the payload: the
+    /// response, or the error document of a function or init error. A JSON value when the
+    /// bytes parse as JSON, else a string (lossy UTF-8); `null` when it posted nothing
+    /// (exited, timeout).
+    pub response: serde_json::Value,
 }
 
-fn invoke(args: &InvokeArgs) -> Result<ExitCode> {
+/// Runs the invocation; its outcome is the report, and the failure when it is not a response.
+pub fn run(args: &InvokeArgs) -> Result<Finished> {
     let payload = read_event(args.event.as_deref())?;
     let bootstrap = runnable_bootstrap(&args.bootstrap)?;
     let LocalFunction {
@@ -77,69 +79,81 @@ fn invoke(args: &InvokeArgs) -> Result<ExitCode> {
     })?;
     environment.stop();
 
-    let failure = |message: String, hint: &str| {
-        log_line!(
-            "lambda-image: error: {}",
-            Error::failure(message).hint(hint)
-        );
-    };
-    let code = match report.outcome {
-        Outcome::Response { mut body, .. } => {
-            if !body.ends_with(b"\n") {
-                body.push(b'\n');
-            }
-            // A closed stdout (e.g. `| head`) is not worth a panic.
-            let _ = std::io::stdout().write_all(&body);
-            return Ok(ExitCode::SUCCESS);
-        }
+    let (outcome, body, failure) = match report.outcome {
+        Outcome::Response { body, .. } => ("response", Some(body), None),
         Outcome::FunctionError { body } => {
-            log_line!(
-                "lambda-image: function error: {}",
-                String::from_utf8_lossy(&body)
+            let error = Error::new(
+                ErrorKind::FunctionError,
+                format!("function error: {}", String::from_utf8_lossy(&body)),
             );
-            EXIT_FUNCTION_ERROR
+            ("function_error", Some(body), Some(error))
         }
         Outcome::InitError { body } => {
-            log_line!(
-                "lambda-image: init error: {}",
-                String::from_utf8_lossy(&body)
-            );
-            log_line!(
-                "  hint: the bootstrap reported that it could not start; its own output is above"
-            );
-            EXIT_NOT_STARTED
+            let error = Error::new(
+                ErrorKind::InitError,
+                format!("init error: {}", String::from_utf8_lossy(&body)),
+            )
+            .hint("the bootstrap reported that it could not start; its own output is above");
+            ("init_error", Some(body), Some(error))
         }
         Outcome::Exited { reason } => {
-            failure(
+            let error = Error::new(
+                ErrorKind::InitError,
                 format!("the bootstrap exited before answering: {reason}"),
+            )
+            .hint(
                 "its own output is above; a bootstrap must keep asking for events \
                  (GET /2018-06-01/runtime/invocation/next), as the Lambda runtime libraries do",
             );
-            EXIT_NOT_STARTED
+            ("exited", None, Some(error))
         }
         Outcome::TimedOut => {
-            failure(
+            let error = Error::new(
+                ErrorKind::Timeout,
                 format!(
                     "{} (--timeout {}); the bootstrap and every process it started were killed",
                     timeout_message(timeout),
                     timeout.as_secs()
                 ),
-                "raise --timeout (Lambda allows up to 900 seconds)",
-            );
-            EXIT_TIMED_OUT
+            )
+            .hint("raise --timeout (Lambda allows up to 900 seconds)");
+            ("timeout", None, Some(error))
         }
         Outcome::NotTaken => {
-            failure(
+            let error = Error::new(
+                ErrorKind::Timeout,
                 format!(
                     "the bootstrap did not ask for the event within {} s (Lambda's limit for init) and was killed",
                     INIT_LIMIT.as_secs()
                 ),
-                "a bootstrap must call GET http://$AWS_LAMBDA_RUNTIME_API/2018-06-01/runtime/invocation/next once ready",
-            );
-            EXIT_TIMED_OUT
+            )
+            .hint("a bootstrap must call GET http://$AWS_LAMBDA_RUNTIME_API/2018-06-01/runtime/invocation/next once ready");
+            ("timeout", None, Some(error))
         }
     };
-    Ok(ExitCode::from(code))
+    // In text mode stdout carries the response only, ended by a newline.
+    let text = match (&body, &failure) {
+        (Some(body), None) => {
+            let mut text = body.clone();
+            if !text.ends_with(b"\n") {
+                text.push(b'\n');
+            }
+            text
+        }
+        _ => Vec::new(),
+    };
+    let report = InvokeReport {
+        outcome,
+        request_id: report.request_id,
+        response: body.map_or(serde_json::Value::Null, |body| payload_value(&body)),
+    };
+    Ok(Finished::report(&report, text, failure))
+}
+
+/// `body` as a JSON value when it parses as JSON, else as a string.
+fn payload_value(body: &[u8]) -> serde_json::Value {
+    serde_json::from_slice(body)
+        .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(body).into_owned()))
 }
 
 /// The event bytes from `--event JSON`, `--event @FILE` or stdin, as [`EventPayload`] makes
@@ -196,6 +210,20 @@ fn read_event(argument: Option<&str>) -> Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_payload_is_json_when_it_parses_and_a_string_otherwise() {
+        assert_eq!(
+            payload_value(br#"{"a": [1]}"#),
+            serde_json::json!({"a": [1]})
+        );
+        assert_eq!(payload_value(b"\"hi\""), serde_json::json!("hi"));
+        assert_eq!(
+            payload_value(b"plain text"),
+            serde_json::json!("plain text")
+        );
+        assert_eq!(payload_value(b""), serde_json::json!(""));
+    }
 
     #[test]
     fn empty_means_the_empty_object_and_other_events_pass_unchanged() {

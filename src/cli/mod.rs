@@ -6,6 +6,7 @@ pub mod check;
 pub mod function;
 pub mod invoke;
 mod make_images;
+pub mod outcome;
 pub mod serve;
 pub mod zip;
 
@@ -43,6 +44,20 @@ pub enum Command {
     Invoke(invoke::InvokeArgs),
     /// Serve a bootstrap (or an external runtime) like the Lambda Runtime Interface Emulator.
     Serve(serve::ServeArgs),
+}
+
+impl Command {
+    /// Whether `--json` was given: the report, or the error, as one JSON object on stdout.
+    pub fn json(&self) -> bool {
+        match self {
+            Command::Build(args) => args.json,
+            Command::Check(args) => args.json,
+            Command::Zip(args) => args.json,
+            Command::Invoke(args) => args.json,
+            Command::Base(args) => args.json(),
+            Command::Serve(_) => false,
+        }
+    }
 }
 
 /// `--skip-checks`, shared by every command that checks bootstraps.

@@ -19,8 +19,8 @@ use crate::support::*;
 
 /// The exit status of `build`, `zip` and `check` for an unusable bootstrap.
 const BOOTSTRAP_ERROR: i32 = 3;
-/// The exit status of `check` when a finding is an error.
-const CHECK_FAILED: i32 = 1;
+/// The exit status of `check IMAGE` when an image finding is an error (Lambda would reject it).
+const IMAGE_REJECTED: i32 = 7;
 
 fn path(path: &Path) -> &str {
     path.to_str().unwrap()
@@ -213,7 +213,7 @@ fn a_missing_script_interpreter_is_the_same_error_whichever_form_the_line_takes(
         let (given, output, interpreter) = checked(name, line, &base);
         assert_eq!(
             output.status.code(),
-            Some(CHECK_FAILED),
+            Some(BOOTSTRAP_ERROR),
             "{line}: {interpreter}"
         );
         assert_eq!(interpreter["level"], "error", "{line}: {interpreter}");
@@ -240,7 +240,7 @@ fn a_missing_script_interpreter_is_the_same_error_whichever_form_the_line_takes(
     );
     // `env` itself must exist: the stand-in base has /bin/env but no /usr/bin/env.
     let (_, output, interpreter) = checked("usr-bin-env", "#!/usr/bin/env sh", &base);
-    assert_eq!(output.status.code(), Some(CHECK_FAILED), "{interpreter}");
+    assert_eq!(output.status.code(), Some(BOOTSTRAP_ERROR), "{interpreter}");
     assert!(
         interpreter["message"]
             .as_str()
@@ -252,7 +252,7 @@ fn a_missing_script_interpreter_is_the_same_error_whichever_form_the_line_takes(
     // The PATH searched is the base config's own: without /bin on it, env finds no sh.
     let narrow = base_with_path(dir.path(), "narrow-path", "/usr/local/bin:/opt/bin");
     let (_, output, interpreter) = checked("env-narrow", "#!/bin/env sh", &narrow);
-    assert_eq!(output.status.code(), Some(CHECK_FAILED), "{interpreter}");
+    assert_eq!(output.status.code(), Some(BOOTSTRAP_ERROR), "{interpreter}");
     assert!(
         interpreter["message"]
             .as_str()
@@ -301,7 +301,7 @@ fn a_bootstrap_linked_dynamically_against_musl_is_refused_on_aws_bases() {
     for runtime in ["provided.al2023", "provided.al2"] {
         expect_named(&refused_zip(dir.path(), dynamic, runtime, runtime));
         let (output, report) = check(&["--bootstrap", dynamic, "--base", runtime]);
-        assert_eq!(output.status.code(), Some(CHECK_FAILED), "{report}");
+        assert_eq!(output.status.code(), Some(BOOTSTRAP_ERROR), "{report}");
         assert_eq!(bootstrap_errors(&report), ["interpreter"], "{report}");
         // In a build the check comes before the base is downloaded (no registry here).
         expect_named(&refused_build(dir.path(), dynamic, runtime, runtime));
@@ -463,7 +463,7 @@ fn a_section_stripped_binary_needing_glibc_2_38_is_refused_like_the_unstripped_o
         assert!(stderr.contains(needs), "{name}: {stderr}");
         assert!(stderr.contains("has glibc 2.26"), "{name}: {stderr}");
         let (output, report) = check(&["--bootstrap", binary, "--base", "provided.al2023"]);
-        assert_eq!(output.status.code(), Some(CHECK_FAILED), "{report}");
+        assert_eq!(output.status.code(), Some(BOOTSTRAP_ERROR), "{report}");
         assert_eq!(bootstrap_errors(&report), ["glibc"], "{name}: {report}");
         let described = finding(&report, "architecture")["message"]
             .as_str()
@@ -619,7 +619,7 @@ fn a_loader_or_interpreter_without_an_execute_bit_is_refused() {
         let (output, report) = check(&["--bootstrap", path(&program), "--base", &base]);
         let interpreter = finding(&report, "interpreter");
         if mode == 0o644 {
-            assert_eq!(output.status.code(), Some(CHECK_FAILED), "{report}");
+            assert_eq!(output.status.code(), Some(BOOTSTRAP_ERROR), "{report}");
             assert_eq!(interpreter["level"], "error", "{interpreter}");
             let message = interpreter["message"].as_str().unwrap();
             assert!(message.contains("with mode 644"), "{message}");
@@ -726,7 +726,7 @@ fn a_byte_order_mark_before_the_shebang_is_named() {
         executable(&runtime, "bootstrap", b"\xef\xbb\xbf#!/bin/sh\necho hi\n");
     });
     let (output, report) = lambda_image_json(&["check", "--json", &image]);
-    assert_eq!(output.status.code(), Some(CHECK_FAILED), "{report}");
+    assert_eq!(output.status.code(), Some(IMAGE_REJECTED), "{report}");
     let text = report.to_string();
     assert!(text.contains("UTF-8 byte order mark"), "{report}");
     assert!(text.contains(r"1s/^\\xEF\\xBB\\xBF//"), "{report}");
@@ -1133,7 +1133,7 @@ fn a_trailing_slash_and_a_carriage_return_in_the_argument_are_named() {
         &base,
     ]);
     let interpreter = finding(&report, "interpreter");
-    assert_eq!(output.status.code(), Some(CHECK_FAILED), "{interpreter}");
+    assert_eq!(output.status.code(), Some(BOOTSTRAP_ERROR), "{interpreter}");
     assert!(
         interpreter["message"]
             .as_str()

@@ -23,8 +23,8 @@ use crate::support::{
     umoci, umoci_unpack,
 };
 
-/// `check`'s exit status when a finding is an error.
-const CHECK_FAILED: i32 = 1;
+/// `check IMAGE`'s exit status when an image finding is an error (`image_rejected`).
+const CHECK_FAILED: i32 = 7;
 
 /// The stand-in base's amd64 image plus one layer made by umoci: the base unpacked, `prepare`
 /// run on its root filesystem, repacked; then `umoci config CONFIG...`. Returns `oci:LAYOUT:fn`.

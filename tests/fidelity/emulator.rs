@@ -142,7 +142,7 @@ fn json_event(path: &Path, size: usize) -> PathBuf {
 fn error_json(stderr: &str) -> Value {
     let line = stderr
         .lines()
-        .find_map(|line| line.strip_prefix("lambda-image: function error: "))
+        .find_map(|line| line.strip_prefix("lambda-image: error: function error: "))
         .unwrap_or_else(|| panic!("no function error in:\n{stderr}"));
     serde_json::from_str(line).unwrap_or_else(|error| panic!("not JSON ({error}): {line}"))
 }
@@ -168,7 +168,7 @@ fn a_response_of_exactly_6291556_bytes_passes_and_one_byte_more_is_lambdas_error
     let size = format!("RESPONSE_SIZE={}", MAX_RESPONSE + 1);
     let too_large = invoke(&runtime, &["--env", &size, "--event", "{}"], b"");
     let stderr = stderr_of(&too_large);
-    assert_eq!(code(&too_large), 1, "a function error: {stderr}");
+    assert_eq!(code(&too_large), 8, "a function error: {stderr}");
     assert!(too_large.stdout.is_empty());
     let error = error_json(&stderr);
     assert_eq!(error["errorType"], "Function.ResponseSizeTooLarge");
@@ -254,7 +254,7 @@ fn a_lambda_runtime_stream_that_fails_half_way_ends_the_invoke_as_a_function_err
         b"",
     );
     let stderr = stderr_of(&failed);
-    assert_eq!(code(&failed), 1, "a function error: {stderr}");
+    assert_eq!(code(&failed), 8, "a function error: {stderr}");
     assert!(
         started.elapsed() < Duration::from_secs(15),
         "ended at once, not by the timeout"
@@ -304,7 +304,7 @@ fn a_stream_ending_in_http_error_trailers_is_a_function_error_at_once() {
     let started = Instant::now();
     let failed = invoke(&runtime, &["--timeout", "20", "--event", "{}"], b"");
     let stderr = stderr_of(&failed);
-    assert_eq!(code(&failed), 1, "a function error: {stderr}");
+    assert_eq!(code(&failed), 8, "a function error: {stderr}");
     assert!(
         started.elapsed() < Duration::from_secs(15),
         "ended at once: {stderr}"
@@ -414,7 +414,7 @@ fn serve_retries_an_init_that_finished_late_while_idle() {
 fn an_init_longer_than_the_timeout_still_times_out() {
     let (invoked, (status, body), serve_stderr) = slow_init(12, 5);
     let stderr = stderr_of(&invoked);
-    assert_eq!(code(&invoked), 3, "{stderr}");
+    assert_eq!(code(&invoked), 10, "{stderr}");
     assert!(
         stderr.contains("Task timed out after 5.00 seconds"),
         "{stderr}"
@@ -691,7 +691,7 @@ fn invoke_and_serve_refuse_an_architecture_the_elf_contradicts() {
         let spec = format!("{given}={}", elf.display());
         let invoked = invoke(&spec, &["--event", "{}"], b"");
         let stderr = stderr_of(&invoked);
-        assert_eq!(code(&invoked), 2, "{spec}: {stderr}");
+        assert_eq!(code(&invoked), 3, "{spec}: {stderr}");
         assert!(
             stderr.contains(&format!("but it was given as {given}"))
                 && stderr.contains("exec format error"),

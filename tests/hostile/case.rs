@@ -25,7 +25,7 @@ pub enum Verb {
 pub enum Expect {
     /// A failure: fragments in stderr, stdout empty.
     Error,
-    /// `check` reporting findings (exit 1): fragments in stdout's report, which is allowed.
+    /// `check` reporting findings (exit 7): fragments in stdout's report, which is allowed.
     Finding,
 }
 
@@ -71,11 +71,12 @@ pub fn check(name: &'static str, image: &str, code: i32, fragment: impl Into<Str
     }
 }
 
-/// `check IMAGE` reporting an error finding: exit 1, `fragment` in the report on stdout.
+/// `check IMAGE` reporting an error finding: exit 7 (`image_rejected`), `fragment` in the report
+/// on stdout.
 pub fn check_finding(name: &'static str, image: &str, fragment: impl Into<String>) -> Case {
     Case {
         expect: Expect::Finding,
-        ..check(name, image, 1, fragment)
+        ..check(name, image, 7, fragment)
     }
 }
 

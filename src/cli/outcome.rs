@@ -1,0 +1,264 @@
+//! How every command ends: the one path from a command's result to stdout, stderr and the exit
+//! status, so that all commands share the exit-code table of [`crate::error`] and the `--json`
+//! rule for CI: the exit status is non-zero exactly when stdout's JSON object has an `"error"`
+//! member, whose `exit_code` equals it.
+//!
+//! - Success: the report on stdout (text, or one JSON object on one line), exit 0.
+//! - A report that stands for a failure (`check` with error findings, `invoke` whose function
+//!   failed): the report on stdout as on success, with `--json` its `"error"` member added; the
+//!   error line on stderr; the failure's exit code.
+//! - An error without a report: with `--json`, `{"error":{…}}` on stdout; in text mode nothing
+//!   on stdout. In both modes the human `lambda-image: error: …` line (and hint) on stderr.
+//! - A command-line error (clap) when `--json` is on the command line: the error object with
+//!   kind `usage`, exit 2, and clap's own text on stderr; `--help` and `--version` unchanged.
+
+use std::ffi::OsString;
+
+use serde::Serialize;
+
+use crate::error::{Error, ErrorKind, ErrorReport, Result};
+
+/// What a command ran to: its report, and the failure the report stands for, if any.
+#[derive(Debug)]
+pub struct Finished {
+    /// stdout in text mode (empty for none): the report for people, or the bytes the function
+    /// answered `invoke` with, which need not be UTF-8.
+    pub text: Vec<u8>,
+    /// The report as one JSON object on one line (no newline), `"error"` member included when
+    /// there is a failure; `None` for a command without a JSON report (`serve`).
+    pub json: Option<String>,
+    /// The failure the report stands for: decides the exit status.
+    pub failure: Option<Error>,
+}
+
+impl Finished {
+    /// A report with nothing to say (`serve` after a clean stop).
+    pub fn nothing() -> Self {
+        Self {
+            text: Vec::new(),
+            json: None,
+            failure: None,
+        }
+    }
+
+    /// A successful report, already rendered both ways.
+    pub fn success(text: String, json: String) -> Self {
+        Self {
+            text: text.into_bytes(),
+            json: Some(json),
+            failure: None,
+        }
+    }
+
+    /// `report` (a struct: serialized as a JSON object) with `failure`, when there is one, as
+    /// its last member `"error"`; `text` is the same report for people.
+    pub fn report<T: Serialize>(report: &T, text: Vec<u8>, failure: Option<Error>) -> Self {
+        #[derive(Serialize)]
+        struct WithError<'a, T> {
+            #[serde(flatten)]
+            report: &'a T,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            error: Option<ErrorReport<'a>>,
+        }
+        let json = serde_json::to_string(&WithError {
+            report,
+            error: failure.as_ref().map(Error::report),
+        })
+        .expect("a report always serializes");
+        Self {
+            text,
+            json: Some(json),
+            failure,
+        }
+    }
+}
+
+/// What the process writes and exits with.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Exit {
+    pub stdout: Vec<u8>,
+    /// The human error line(s) for stderr, without the final newline.
+    pub stderr: Option<String>,
+    pub code: u8,
+}
+
+/// The one mapping from a command's result to what the process writes and its exit status.
+pub fn finish(result: Result<Finished>, json: bool) -> Exit {
+    let (stdout, failure) = match result {
+        Ok(Finished {
+            text: _,
+            json: Some(report),
+            failure,
+        }) if json => ((report + "\n").into_bytes(), failure),
+        Ok(Finished { text, failure, .. }) => (text, failure),
+        Err(error) if json => ((error.to_json() + "\n").into_bytes(), Some(error)),
+        Err(error) => (Vec::new(), Some(error)),
+    };
+    Exit {
+        stdout,
+        stderr: failure
+            .as_ref()
+            .map(|error| format!("lambda-image: error: {error}")),
+        code: failure.map_or(0, |error| error.kind().exit_code()),
+    }
+}
+
+/// Whether `--json` is on the command line (`arguments` without the program name), before a
+/// lone `--`: such a command line wants its clap errors as a JSON error object too.
+pub fn json_requested(arguments: impl IntoIterator<Item = OsString>) -> bool {
+    arguments
+        .into_iter()
+        .take_while(|argument| argument != "--")
+        .any(|argument| argument == "--json")
+}
+
+/// A clap error as the JSON error object (kind `usage`, exit 2): clap's message without its
+/// `error: ` prefix, its tips as the hint, and no usage block.
+pub fn clap_error(error: &clap::Error) -> Error {
+    let rendered = error.render().to_string();
+    let mut message = None;
+    let mut tips = Vec::new();
+    for block in rendered.split("\n\n") {
+        let block = block.trim();
+        if message.is_none() {
+            message = Some(block.strip_prefix("error: ").unwrap_or(block).to_owned());
+        } else if let Some(tip) = block.strip_prefix("tip: ") {
+            tips.push(tip.to_owned());
+        }
+    }
+    let hint = if tips.is_empty() {
+        "see `lambda-image --help`, or --help after the command".to_owned()
+    } else {
+        tips.join("; ")
+    };
+    Error::new(ErrorKind::Usage, message.unwrap_or_default()).hint(hint)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+    use serde_json::{Value, json};
+
+    #[derive(Serialize)]
+    struct Report {
+        zeta: u8,
+        alpha: &'static str,
+    }
+
+    fn parsed(stdout: &[u8]) -> Value {
+        let stdout = std::str::from_utf8(stdout).unwrap();
+        assert!(stdout.ends_with('\n'), "{stdout:?}");
+        assert_eq!(stdout.matches('\n').count(), 1, "one line: {stdout:?}");
+        serde_json::from_str(stdout).unwrap()
+    }
+
+    #[test]
+    fn success_prints_the_report_and_exits_0() {
+        let finished = || {
+            Finished::report(
+                &Report {
+                    zeta: 1,
+                    alpha: "a",
+                },
+                b"text\n".to_vec(),
+                None,
+            )
+        };
+        let text = finish(Ok(finished()), false);
+        assert_eq!(
+            text,
+            Exit {
+                stdout: b"text\n".to_vec(),
+                stderr: None,
+                code: 0
+            }
+        );
+        let json = finish(Ok(finished()), true);
+        // The report's own member order is kept.
+        assert_eq!(json.stdout, b"{\"zeta\":1,\"alpha\":\"a\"}\n");
+        assert_eq!((json.stderr, json.code), (None, 0));
+    }
+
+    #[test]
+    fn a_failed_report_gets_the_error_member_and_the_failures_code() {
+        let finished = || {
+            Finished::report(
+                &Report {
+                    zeta: 1,
+                    alpha: "a",
+                },
+                b"findings\n".to_vec(),
+                Some(Error::new(
+                    ErrorKind::ImageRejected,
+                    "Lambda would reject it",
+                )),
+            )
+        };
+        let json = finish(Ok(finished()), true);
+        assert_eq!(json.code, 7);
+        assert_eq!(
+            parsed(&json.stdout),
+            json!({"zeta": 1, "alpha": "a", "error": {
+                "kind": "image_rejected", "message": "Lambda would reject it",
+                "hint": null, "exit_code": 7}})
+        );
+        assert_eq!(
+            json.stderr.as_deref(),
+            Some("lambda-image: error: Lambda would reject it")
+        );
+        let text = finish(Ok(finished()), false);
+        assert_eq!((&text.stdout[..], text.code), (&b"findings\n"[..], 7));
+        assert!(text.stderr.is_some());
+    }
+
+    #[test]
+    fn an_error_is_only_the_error_object_on_stdout_with_json_and_nothing_without() {
+        for kind in ErrorKind::ALL {
+            let error = || Error::new(kind, "went wrong").hint("do this");
+            let json = finish(Err(error()), true);
+            assert_eq!(json.code, kind.exit_code());
+            assert_eq!(
+                parsed(&json.stdout),
+                json!({"error": {"kind": kind.name(), "message": "went wrong",
+                                 "hint": "do this", "exit_code": kind.exit_code()}})
+            );
+            assert_eq!(
+                json.stderr.as_deref(),
+                Some("lambda-image: error: went wrong\n  hint: do this")
+            );
+            let text = finish(Err(error()), false);
+            assert_eq!((text.stdout.len(), text.code), (0, kind.exit_code()));
+            assert_eq!(text.stderr, json.stderr);
+        }
+    }
+
+    #[test]
+    fn a_command_without_a_json_report_prints_its_text() {
+        let exit = finish(Ok(Finished::nothing()), true);
+        assert_eq!((exit.stdout.len(), exit.code), (0, 0));
+    }
+
+    #[test]
+    fn json_is_requested_only_before_a_lone_double_dash() {
+        let args = |list: &[&str]| list.iter().map(OsString::from).collect::<Vec<_>>();
+        assert!(json_requested(args(&["check", "--json", "x"])));
+        assert!(!json_requested(args(&["check", "x"])));
+        assert!(!json_requested(args(&["check", "--", "--json"])));
+        assert!(!json_requested(args(&["check", "--jsonx"])));
+    }
+
+    #[test]
+    fn clap_errors_become_usage_errors_with_the_tip_as_hint() {
+        let error =
+            crate::cli::Cli::try_parse_from(["lambda-image", "check", "--jsno"]).unwrap_err();
+        let converted = clap_error(&error);
+        assert_eq!(converted.kind(), ErrorKind::Usage);
+        assert_eq!(converted.message(), "unexpected argument '--jsno' found");
+        assert!(
+            converted.hint_text().unwrap().contains("--json"),
+            "{converted}"
+        );
+        assert!(!converted.message().contains("Usage:"), "{converted}");
+    }
+}
