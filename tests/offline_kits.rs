@@ -416,9 +416,9 @@ fn a_base_mirror_is_pulled_from_and_keeps_the_catalogs_glibc() {
     let mut list = isolated(&scratch, &["base", "list", "--json"]);
     list.env(MIRROR_VARIABLE, &mirror);
     let listed = json(&run(&mut list));
-    assert_eq!(listed[0]["pulled_from"], mirrored, "{listed}");
+    assert_eq!(listed["bases"][0]["pulled_from"], mirrored, "{listed}");
     assert_eq!(
-        listed[0]["reference"],
+        listed["bases"][0]["reference"],
         "public.ecr.aws/lambda/provided:al2023"
     );
     let kit = format!("oci:{}", scratch.path("kit").display());
