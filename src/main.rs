@@ -36,6 +36,8 @@ fn main() -> ExitCode {
         Command::Base(args) => cli::base::run(args).map(|text| (text, 0)),
         Command::Invoke(args) => return cli::invoke::run(args),
         Command::Serve(args) => cli::serve::run(args).map(|()| (String::new(), 0)),
+        Command::Completions(args) => cli::docs::completions(args).map(|text| (text, 0)),
+        Command::Man(args) => cli::docs::man(args).map(|text| (text, 0)),
     };
     match outcome {
         Ok((text, status)) => {
