@@ -33,20 +33,34 @@ pub fn completions(args: &CompletionsArgs) -> Result<String> {
     let mut command = super::Cli::command();
     let mut script = Vec::new();
     clap_complete::generate(args.shell, &mut command, "lambda-image", &mut script);
-    String::from_utf8(script)
-        .map_err(|_| Error::failure("the completion script is not UTF-8 (a bug in lambda-image)"))
+    let script = String::from_utf8(script).map_err(|_| {
+        Error::failure("the completion script is not UTF-8 (a bug in lambda-image)")
+    })?;
+    Ok(match args.shell {
+        Shell::Bash => fix_bash_states(&script),
+        _ => script,
+    })
+}
+
+/// clap_complete (up to 4.6.12 at least) spells the bash script's states two ways for a program
+/// whose name has a hyphen: the loop that walks the words reaches `lambda__image__subcmd__build`,
+/// the `case` arms test `lambda__subcmd__image__subcmd__build`, so no subcommand's flags or
+/// values ever complete (clap-rs/clap#6421). The arms are respelled the way the loop spells them;
+/// once clap_complete agrees with itself this changes nothing.
+fn fix_bash_states(script: &str) -> String {
+    script.replace("lambda__subcmd__image", "lambda__image")
 }
 
 /// lambda-image(1) as roff; with `--dir`, the pages written there, one path a line.
 pub fn man(args: &ManArgs) -> Result<String> {
-    let command = super::Cli::command();
+    // Built, the commands know their display names (`lambda-image-base-pull`) and command lines
+    // (`lambda-image base pull`), which the pages are named and titled by. `help` is no command
+    // worth a page (each page is the help).
+    let mut command = super::Cli::command().disable_help_subcommand(true);
+    command.build();
     match &args.dir {
         None => render(&command),
         Some(dir) => {
-            // Built, the commands know their display names (`lambda-image-base-pull`) and
-            // command lines (`lambda-image base pull`), which the pages are named and titled by.
-            let mut command = command.disable_help_subcommand(true);
-            command.build();
             let mut written = Vec::new();
             write_pages(dir, &command, &mut written)?;
             Ok(written

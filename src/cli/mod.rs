@@ -55,7 +55,11 @@ pub enum Command {
     Man(docs::ManArgs),
 }
 
-/// `--skip-checks`, shared by every command that checks bootstraps.
+/// `--skip-checks`, shared by every command that checks bootstraps: `build`, `zip` and
+/// `check --bootstrap` each run all four checks of [`crate::bootstrap::checks::CheckName`], so
+/// each accepts every name (clap refuses any other, exit 2, listing them). `check IMAGE` without
+/// `--bootstrap` runs none and refuses the flag (usage error); `invoke` and `serve` only refuse a
+/// bootstrap for the wrong architecture, which cannot be skipped, and have no such flag.
 #[derive(Debug, clap::Args)]
 pub struct SkipChecks {
     /// Skip a named bootstrap check (repeatable or comma-separated); reported as skipped.
