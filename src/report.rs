@@ -127,3 +127,74 @@ impl BuildReport {
         text
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image(architecture: Architecture, references: &[&str]) -> ReportedImage {
+        ReportedImage {
+            architecture,
+            lambda_architecture: architecture.lambda_name(),
+            digest: format!("sha256:{}", "a".repeat(64)),
+            reference: references[0].to_owned(),
+            references: references.iter().map(|r| (*r).to_owned()).collect(),
+            layer: None,
+        }
+    }
+
+    fn report(index: Option<&[&str]>) -> BuildReport {
+        BuildReport {
+            images: vec![
+                image(Architecture::Amd64, &["r/fn@sha256:1", "r/fn:v1-amd64"]),
+                image(Architecture::Arm64, &["r/fn@sha256:2", "r/fn:v1-arm64"]),
+            ],
+            index: index.map(|references| ReportedIndex {
+                digest: format!("sha256:{}", "b".repeat(64)),
+                reference: references[0].to_owned(),
+                references: references.iter().map(|r| (*r).to_owned()).collect(),
+            }),
+            references: Vec::new(),
+            base: ReportedBase {
+                reference: "oci:base:al2023".to_owned(),
+                digest: format!("sha256:{}", "c".repeat(64)),
+            },
+            checks: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn all_references_are_the_index_then_each_image_each_once() {
+        let report = report(Some(&["r/fn:v1", "r/fn@sha256:3", "r/fn:v1"]));
+        assert_eq!(
+            report.all_references(),
+            [
+                "r/fn:v1",
+                "r/fn@sha256:3",
+                "r/fn@sha256:1",
+                "r/fn:v1-amd64",
+                "r/fn@sha256:2",
+                "r/fn:v1-arm64"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_text_is_only_the_report_and_the_advice_is_for_an_index_only() {
+        let with_index = report(Some(&["r/fn:v1"]));
+        let text = with_index.to_text();
+        assert!(!text.contains("rejects indexes"), "{text}");
+        assert_eq!(text.lines().count(), 4, "{text}");
+        assert!(text.contains("(Lambda --architectures x86_64)"), "{text}");
+        assert!(with_index.advice().unwrap().contains("rejects indexes"));
+        assert_eq!(report(None).advice(), None);
+    }
+
+    #[test]
+    fn json_names_each_lambda_architecture_beside_the_oci_one() {
+        let json: serde_json::Value = serde_json::from_str(&report(None).to_json()).unwrap();
+        assert_eq!(json["images"][0]["architecture"], "amd64");
+        assert_eq!(json["images"][0]["lambda_architecture"], "x86_64");
+        assert_eq!(json["images"][1]["lambda_architecture"], "arm64");
+    }
+}

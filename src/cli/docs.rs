@@ -105,3 +105,24 @@ fn write_pages(dir: &Path, command: &clap::Command, written: &mut Vec<PathBuf>) 
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bash_script_spells_each_state_one_way() {
+        let script = completions(&CompletionsArgs { shell: Shell::Bash }).unwrap();
+        assert!(!script.contains("lambda__subcmd__image"), "{script}");
+        // The loop reaches this state and an arm handles it.
+        assert!(script.contains("cmd=\"lambda__image__subcmd__build\""));
+        assert!(script.contains("lambda__image__subcmd__build)"));
+    }
+
+    #[test]
+    fn the_printed_page_lists_no_help_command() {
+        let page = man(&ManArgs { dir: None }).unwrap();
+        assert!(page.contains("lambda\\-image\\-build(1)"), "{page}");
+        assert!(!page.contains("lambda\\-image\\-help(1)"), "{page}");
+    }
+}
