@@ -90,7 +90,10 @@ fn write_pages(dir: &Path, command: &clap::Command, written: &mut Vec<PathBuf>) 
     let mut file = tempfile::Builder::new()
         .prefix(".lambda-image-man-")
         .tempfile_in(dir)
-        .path_context(ErrorKind::Output, "create a temporary file in", dir)?;
+        .path_context(ErrorKind::Output, "create a temporary file in", dir)
+        .map_err(|error| {
+            error.hint("give an existing, writable directory (e.g. mkdir -p DIR first)")
+        })?;
     std::io::Write::write_all(&mut file, page.as_bytes()).path_context(
         ErrorKind::Output,
         "write",
