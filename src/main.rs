@@ -28,6 +28,8 @@ fn main() -> ExitCode {
         Command::Base(args) => cli::base::run(args),
         Command::Invoke(args) => cli::invoke::run(args),
         Command::Serve(args) => cli::serve::run(args).map(|()| Finished::nothing()),
+        Command::Completions(args) => cli::docs::completions(args).map(Finished::text),
+        Command::Man(args) => cli::docs::man(args).map(Finished::text),
     };
     let exit = outcome::finish(result, cli.command.json());
     if let Some(line) = &exit.stderr {

@@ -653,13 +653,15 @@ fn text_output_names_each_architecture_and_warns_about_the_index() {
         "--output",
         &format!("oci:{}:t", work.path().join("o").display()),
     ]));
-    let text = String::from_utf8(output.stdout).unwrap();
+    let text = String::from_utf8(output.stdout.clone()).unwrap();
     assert!(
         text.contains("amd64  sha256:") && text.contains("arm64  sha256:"),
         "{text}"
     );
     assert!(text.contains("index  sha256:"), "{text}");
-    assert!(text.contains("never the index"), "{text}");
+    // The advice is for people, on stderr: stdout is only the report.
+    assert!(!text.contains("never the index"), "{text}");
+    assert!(stderr_of(&output).contains("never the index"), "{text}");
 }
 
 #[test]

@@ -842,15 +842,17 @@ fn registry_base_with_docker_media_types_gives_docker_images_and_tag_combines_wi
             "application/vnd.docker.image.rootfs.diff.tar.gzip"
         );
     }
-    // Written to both places, same digests; the registry reference comes second.
+    // Written to both places, same digests; the registry's references come first (the digest
+    // one is what a function's ImageUri takes), then the per-architecture tag, then the layout's.
     for image in report["images"].as_array().unwrap() {
         let arch = image["architecture"].as_str().unwrap();
         let digest = image["digest"].as_str().unwrap();
         assert_eq!(
             image["references"],
             serde_json::json!([
+                format!("{}/docker/fn@{digest}", registry.host()),
+                format!("{}/docker/fn:v1-{arch}", registry.host()),
                 format!("oci:{}:v1-{arch}", layout.display()),
-                format!("{}/docker/fn@{digest}", registry.host())
             ])
         );
         assert_eq!(

@@ -43,6 +43,8 @@ packages=(
     musl-tools
     # zlib1g-dev: gcc -lz, a program needing libz.so.1 (tests/fidelity/bootstraps.rs).
     zlib1g-dev
+    # groff-base, man-db: render the manual pages of `lambda-image man` (tests/cli_surface.rs).
+    groff-base man-db
 )
 
 missing=()

@@ -232,19 +232,35 @@ pub fn run(args: &BuildArgs) -> Result<BuildReport> {
     let mut report = BuildReport {
         images: Vec::new(),
         index: None,
+        references: Vec::new(),
         base: ReportedBase {
             reference: base.reference.clone(),
             digest: base.digest.to_string(),
         },
         checks: findings,
     };
-    if let Some(output) = &output {
-        let written = write_output(output, &assembled, &base)?;
-        add_to_report(&mut report, written.images, written.index);
-    }
+    let written = output
+        .as_ref()
+        .map(|output| write_output(output, &assembled, &base))
+        .transpose()?;
+    // A push's references come first: `reference` is then `HOST/REPO@sha256:...`, what a
+    // function's ImageUri takes, whatever else was written.
     if let Some(progress) = pushing {
         let pushed = push_manifests(&destinations, &assembled, !args.no_arch_tags, progress)?;
         add_to_report(&mut report, pushed.images, pushed.index);
+    }
+    if let Some(written) = written {
+        add_to_report(
+            &mut report,
+            written
+                .images
+                .into_iter()
+                .map(|(architecture, digest, reference)| (architecture, digest, vec![reference]))
+                .collect(),
+            written
+                .index
+                .map(|(digest, reference)| (digest, vec![reference])),
+        );
     }
     for image in &mut report.images {
         image.layer = layers
@@ -260,6 +276,11 @@ pub fn run(args: &BuildArgs) -> Result<BuildReport> {
         (&args.base, args.offline, &cache)
     {
         record_base_tag(cache, reference, &base);
+    }
+    report.references = report.all_references();
+    // Stdout holds only the report; advice for people goes with the other messages.
+    if let Some(advice) = report.advice().filter(|_| !args.json) {
+        eprintln!("{advice}");
     }
     Ok(report)
 }
@@ -322,36 +343,38 @@ fn image_format(args: &BuildArgs, base: &ResolvedBase) -> Result<ImageFormat> {
     Ok(format)
 }
 
-/// Adds where the images were written; the first place written stays the main `reference`.
+/// Adds where the images were written (each list non-empty, its main reference first); the first
+/// list added gives the main `reference`.
 fn add_to_report(
     report: &mut BuildReport,
-    images: Vec<(Architecture, crate::digest::Sha256Digest, String)>,
-    index: Option<(crate::digest::Sha256Digest, String)>,
+    images: Vec<(Architecture, crate::digest::Sha256Digest, Vec<String>)>,
+    index: Option<(crate::digest::Sha256Digest, Vec<String>)>,
 ) {
-    for (architecture, digest, reference) in images {
+    for (architecture, digest, references) in images {
         match report
             .images
             .iter_mut()
             .find(|image| image.architecture == architecture)
         {
-            Some(image) => image.references.push(reference),
+            Some(image) => image.references.extend(references),
             None => report.images.push(ReportedImage {
                 architecture,
+                lambda_architecture: architecture.lambda_name(),
                 digest: digest.to_string(),
-                reference: reference.clone(),
-                references: vec![reference],
+                reference: references[0].clone(),
+                references,
                 layer: None,
             }),
         }
     }
-    if let Some((digest, reference)) = index {
+    if let Some((digest, references)) = index {
         match &mut report.index {
-            Some(existing) => existing.references.push(reference),
+            Some(existing) => existing.references.extend(references),
             None => {
                 report.index = Some(ReportedIndex {
                     digest: digest.to_string(),
-                    reference: reference.clone(),
-                    references: vec![reference],
+                    reference: references[0].clone(),
+                    references,
                 })
             }
         }

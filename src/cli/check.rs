@@ -150,6 +150,16 @@ pub fn run(args: &CheckArgs) -> Result<CheckReport> {
         return Err(Error::usage("nothing to check: give an IMAGE, or --bootstrap PATH")
             .hint("e.g. lambda-image check oci:./out:v1, or lambda-image check --bootstrap ./bootstrap --base provided.al2"));
     }
+    if args.bootstraps.is_empty()
+        && let Some(check) = args.checks.skip_checks.first()
+    {
+        return Err(Error::usage(format!(
+            "--skip-checks {}: checking an IMAGE runs no bootstrap checks; --skip-checks \
+             (architecture, glibc, interpreter, libraries) applies to --bootstrap",
+            check.name()
+        ))
+        .hint("drop --skip-checks, or give the bootstrap to check with --bootstrap PATH"));
+    }
     let creds = args
         .password_stdin
         .credential("--creds", args.creds.as_deref())?;

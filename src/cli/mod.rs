@@ -3,6 +3,7 @@
 pub mod base;
 pub mod build;
 pub mod check;
+pub mod docs;
 pub mod function;
 pub mod invoke;
 mod make_images;
@@ -20,9 +21,14 @@ use crate::registry::pull::{RemoteRepository, open_registry_base};
 use crate::registry::{Session, SessionOptions};
 use crate::transport::source::{ImageRole, ResolvedBase, open_local};
 
+/// What `--version` prints after the program name: the package version, the commit built from
+/// (`-dirty` when tracked files had changes; `unknown` outside git) and the enabled optional
+/// features (`ecr`, or `none`), e.g. `0.1.0 (commit 04a357c, features: ecr)`. Made by `build.rs`.
+pub const VERSION: &str = env!("LAMBDA_IMAGE_VERSION");
+
 /// Build AWS Lambda container images from a compiled `bootstrap`, without Docker.
 #[derive(Debug, Parser)]
-#[command(name = "lambda-image", version, about, long_about = None, propagate_version = true)]
+#[command(name = "lambda-image", version = VERSION, about, long_about = None, propagate_version = true)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -44,6 +50,10 @@ pub enum Command {
     Invoke(invoke::InvokeArgs),
     /// Serve a bootstrap (or an external runtime) like the Lambda Runtime Interface Emulator.
     Serve(serve::ServeArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish) on stdout.
+    Completions(docs::CompletionsArgs),
+    /// Print the manual page lambda-image(1) as roff, or write one page per command with --dir.
+    Man(docs::ManArgs),
 }
 
 impl Command {
@@ -55,12 +65,16 @@ impl Command {
             Command::Zip(args) => args.json,
             Command::Invoke(args) => args.json,
             Command::Base(args) => args.json(),
-            Command::Serve(_) => false,
+            Command::Serve(_) | Command::Completions(_) | Command::Man(_) => false,
         }
     }
 }
 
-/// `--skip-checks`, shared by every command that checks bootstraps.
+/// `--skip-checks`, shared by every command that checks bootstraps: `build`, `zip` and
+/// `check --bootstrap` each run all four checks of [`crate::bootstrap::checks::CheckName`], so
+/// each accepts every name (clap refuses any other, exit 2, listing them). `check IMAGE` without
+/// `--bootstrap` runs none and refuses the flag (usage error); `invoke` and `serve` only refuse a
+/// bootstrap for the wrong architecture, which cannot be skipped, and have no such flag.
 #[derive(Debug, clap::Args)]
 pub struct SkipChecks {
     /// Skip a named bootstrap check (repeatable or comma-separated); reported as skipped.

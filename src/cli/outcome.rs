@@ -41,6 +41,15 @@ impl Finished {
         }
     }
 
+    /// A successful command whose output is text only, with no JSON form (`completions`, `man`).
+    pub fn text(text: String) -> Self {
+        Self {
+            text: text.into_bytes(),
+            json: None,
+            failure: None,
+        }
+    }
+
     /// A successful report, already rendered both ways.
     pub fn success(text: String, json: String) -> Self {
         Self {

@@ -37,7 +37,9 @@ pub struct CheckedImage {
     /// What to give a function as its `ImageUri` for this architecture: `HOST/REPO@sha256:...`
     /// for a registry image, the manifest digest for a local one.
     pub deploy: Option<String>,
-    pub media_type: String,
+    /// The manifest's media type; `None` for a docker-archive, which holds no manifest (`docker
+    /// save`'s `manifest.json`, a config and layer tars: the registry it is pushed to gets one).
+    pub media_type: Option<String>,
     pub layers: usize,
     pub uncompressed_size: u64,
 }
@@ -46,6 +48,8 @@ pub struct CheckedImage {
 #[derive(Debug, Serialize)]
 pub struct LintReport {
     pub reference: String,
+    /// The digest of what the reference names: an index or a manifest; for a docker-archive
+    /// (no manifests), the image ID (the config's digest).
     pub digest: String,
     pub index: bool,
     pub images: Vec<CheckedImage>,
@@ -156,12 +160,22 @@ fn lint_architecture(
 ) -> Result<(CheckedImage, Vec<Finding>)> {
     let arch = Some(architecture);
     let mut findings = Vec::new();
-    let media_type = image.format.manifest().to_owned();
+    // Only what the source holds is reported: a docker-archive has no manifest, so no media
+    // type (the one a build would write for it is a choice, not a fact of the archive).
+    let media_type = each
+        .manifest_digest
+        .as_ref()
+        .map(|_| image.format.manifest().to_owned());
     findings.push(Finding::new(
         "manifest",
         arch,
         Level::Info,
-        format!("manifest media type {media_type}"),
+        match &media_type {
+            Some(media_type) => format!("manifest media type {media_type}"),
+            None => "no manifest: a docker-archive holds a config and layer tars (docker save's \
+                     form); the registry it is pushed to gets a manifest"
+                .to_owned(),
+        },
     ));
 
     let config: serde_json::Value = serde_json::from_slice(&each.config_raw).map_err(|error| {
@@ -366,18 +380,28 @@ impl LintReport {
 
     /// One line per image, then every finding that is not a pass, then a count.
     pub fn to_text(&self) -> String {
+        let docker_archive = self.images.iter().any(|image| image.media_type.is_none());
         let mut text = format!(
             "{}  {}{}\n",
             self.reference,
             self.digest,
-            if self.index { "  (index)" } else { "" }
+            if self.index {
+                "  (index)"
+            } else if docker_archive {
+                "  (image ID: a docker-archive has no manifest)"
+            } else {
+                ""
+            }
         );
         for image in &self.images {
             text.push_str(&format!(
                 "{:<6} {}  {}  {} layers, {} bytes uncompressed\n",
                 image.architecture.oci_name(),
                 image.digest.as_deref().unwrap_or("-"),
-                image.media_type,
+                image
+                    .media_type
+                    .as_deref()
+                    .unwrap_or("docker-archive (no manifest)"),
                 image.layers,
                 image.uncompressed_size
             ));

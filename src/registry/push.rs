@@ -50,10 +50,17 @@ impl Destination {
     }
 }
 
-/// Where the pushed images are, in the first destination (the others hold the same digests).
+/// Every reference a push wrote, for the report. In each list, the first destination's come
+/// first, so the first entry is the main one: `HOST/REPO@sha256:...` for an image (what Lambda
+/// deploys), `HOST/REPO:TAG` for the index.
 pub struct Pushed {
-    pub images: Vec<(Architecture, Sha256Digest, String)>,
-    pub index: Option<(Sha256Digest, String)>,
+    /// Per architecture: the manifest digest, then per destination `HOST/REPO@DIGEST` and the
+    /// tags that name this manifest (`HOST/REPO:TAG` for a single architecture, else
+    /// `HOST/REPO:TAG-ARCH` unless per-architecture tags are off).
+    pub images: Vec<(Architecture, Sha256Digest, Vec<String>)>,
+    /// With several architectures: the index digest, then per destination `HOST/REPO:TAG` for
+    /// each tag and `HOST/REPO@DIGEST`.
+    pub index: Option<(Sha256Digest, Vec<String>)>,
 }
 
 /// The digests of the base's layers (of the resolved architectures).
@@ -132,12 +139,15 @@ pub fn push_manifests(
     for destination in destinations {
         for tag in &destination.tags {
             match &assembled.index {
-                None => put_manifest(destination, &assembled.images[0].manifest, tag)?,
+                None => {
+                    put_manifest(destination, &assembled.images[0].manifest, tag)?;
+                }
                 Some(index) => {
                     if arch_tags {
                         for image in &assembled.images {
-                            let arch_tag = format!("{tag}-{}", image.architecture);
+                            let arch_tag = arch_tag(tag, image.architecture);
                             put_manifest(destination, &image.manifest, &arch_tag)?;
+                            progress.note(&format!("tagged   {}:{arch_tag}", destination.name()));
                         }
                     }
                     put_manifest(destination, index, tag)?;
@@ -146,24 +156,55 @@ pub fn push_manifests(
             progress.note(&format!("tagged   {}:{tag}", destination.name()));
         }
     }
-    let first = &destinations[0];
-    Ok(Pushed {
-        images: assembled
-            .images
-            .iter()
-            .map(|image| {
-                (
-                    image.architecture,
-                    image.manifest.digest.clone(),
-                    format!("{}@{}", first.name(), image.manifest.digest),
-                )
-            })
-            .collect(),
-        index: assembled.index.as_ref().map(|index| {
-            let tag = first.tags.first().map(String::as_str).unwrap_or("latest");
-            (index.digest.clone(), format!("{}:{tag}", first.name()))
-        }),
-    })
+    Ok(pushed_references(destinations, assembled, arch_tags))
+}
+
+/// The per-architecture tag of `tag`: `TAG-amd64`, `TAG-arm64`.
+fn arch_tag(tag: &str, architecture: Architecture) -> String {
+    format!("{tag}-{architecture}")
+}
+
+/// What [`push_manifests`] wrote, named as the report lists it.
+fn pushed_references(
+    destinations: &[Destination],
+    assembled: &Assembled,
+    arch_tags: bool,
+) -> Pushed {
+    let images = assembled
+        .images
+        .iter()
+        .map(|image| {
+            let mut references = Vec::new();
+            for destination in destinations {
+                let name = destination.name();
+                references.push(format!("{name}@{}", image.manifest.digest));
+                for tag in &destination.tags {
+                    match &assembled.index {
+                        None => references.push(format!("{name}:{tag}")),
+                        Some(_) if arch_tags => {
+                            references.push(format!("{name}:{}", arch_tag(tag, image.architecture)))
+                        }
+                        Some(_) => {}
+                    }
+                }
+            }
+            (
+                image.architecture,
+                image.manifest.digest.clone(),
+                references,
+            )
+        })
+        .collect();
+    let index = assembled.index.as_ref().map(|index| {
+        let mut references = Vec::new();
+        for destination in destinations {
+            let name = destination.name();
+            references.extend(destination.tags.iter().map(|tag| format!("{name}:{tag}")));
+            references.push(format!("{name}@{}", index.digest));
+        }
+        (index.digest.clone(), references)
+    });
+    Pushed { images, index }
 }
 
 /// A blob to push: a layer (from the base or this build) or a config.
