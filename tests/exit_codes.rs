@@ -28,19 +28,36 @@ use support::registry::{RegistryAuth, RegistryOptions, TestRegistry, free_port};
 use support::table::{copy_tree, run_cases};
 use support::*;
 
-/// The README's table: exit code → `error.kind`.
-const TABLE: [(i32, &str); 10] = [
-    (1, "failure"),
-    (2, "usage"),
-    (3, "bootstrap"),
-    (4, "base"),
-    (5, "output"),
-    (6, "registry"),
-    (7, "image_rejected"),
-    (8, "function_error"),
-    (9, "init_error"),
-    (10, "timeout"),
-];
+/// The README's exit-code table (its "Exit codes" section), read from the README itself so that
+/// the document and the program cannot drift apart: exit code → `error.kind`, for every row
+/// `| N | \`kind\` | …` (the success row, 0, has no kind).
+fn readme_table() -> &'static [(i32, String)] {
+    static TABLE: std::sync::OnceLock<Vec<(i32, String)>> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+            .expect("README.md");
+        let section = readme
+            .split("\n## ")
+            .find(|section| section.starts_with("Exit codes"))
+            .expect("the README has an Exit codes section");
+        let table: Vec<(i32, String)> = section
+            .lines()
+            .filter_map(|line| {
+                let mut cells = line.strip_prefix('|')?.split('|').map(str::trim);
+                let code = cells.next()?.parse().ok()?;
+                let kind = cells.next()?.strip_prefix('`')?.strip_suffix('`')?;
+                Some((code, kind.to_owned()))
+            })
+            .collect();
+        let codes: Vec<i32> = table.iter().map(|(code, _)| *code).collect();
+        assert_eq!(
+            codes,
+            (1..=10).collect::<Vec<_>>(),
+            "the README's table: {table:?}"
+        );
+        table
+    })
+}
 
 const USER: &str = "exit-codes";
 /// The registry's password; never given to lambda-image.
@@ -49,10 +66,10 @@ const PASSWORD: &str = "the-right-password";
 const WRONG_PASSWORD: &str = "Wr0ng-secret-for-exit-codes";
 
 fn kind_of(code: i32) -> &'static str {
-    TABLE
+    &readme_table()
         .iter()
         .find(|(table_code, _)| *table_code == code)
-        .unwrap_or_else(|| panic!("{code} is not in the table"))
+        .unwrap_or_else(|| panic!("{code} is not in the README's table"))
         .1
 }
 
@@ -591,6 +608,25 @@ fn serve_exits_2_and_3() {
     ];
     scene.expect(&cases);
     drop(taken);
+}
+
+#[test]
+fn completions_and_man_exit_0_2_5() {
+    let scene = Scene::new();
+    let pages = scene.path("pages");
+    std::fs::create_dir_all(&pages).unwrap();
+    let missing = scene.path("no-such-dir");
+    let a_file = scene.path("file");
+    let cases = [
+        case("completions bash", 0, &["completions", "bash"]).text_only(),
+        case("completions: an unknown shell", 2, &["completions", "tcsh"]).text_only(),
+        case("man", 0, &["man"]).text_only(),
+        case("man --dir", 0, &["man", "--dir", &pages]).text_only(),
+        case("man --dir: missing", 5, &["man", "--dir", &missing]).text_only(),
+        case("man --dir: a file", 5, &["man", "--dir", &a_file]).text_only(),
+    ];
+    scene.expect(&cases);
+    assert!(Path::new(&pages).join("lambda-image-build.1").is_file());
 }
 
 #[test]

@@ -7,7 +7,7 @@
 mod support;
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
 
 use serde_json::{Value, json};
@@ -30,24 +30,6 @@ fn scratch() -> tempfile::TempDir {
 
 fn path(path: &Path) -> &str {
     path.to_str().unwrap()
-}
-
-/// A dynamically linked x86-64 program built here against Debian's glibc (2.36): through
-/// `__libc_start_main@GLIBC_2.34` it needs glibc 2.34.
-fn dynamic_bootstrap(dir: &Path) -> PathBuf {
-    let source = dir.join("hello.c");
-    fs::write(
-        &source,
-        "#include <stdio.h>\nint main(void) { puts(\"hi\"); return 0; }\n",
-    )
-    .unwrap();
-    let binary = dir.join("dynamic-bootstrap");
-    run(std::process::Command::new("gcc")
-        .arg("-O2")
-        .arg("-o")
-        .arg(&binary)
-        .arg(&source));
-    binary
 }
 
 /// The findings of a `check --json` report (image and bootstrap ones), as (check, level).

@@ -9,7 +9,7 @@
 mod support;
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 use serde_json::Value;
@@ -281,24 +281,6 @@ fn a_kit_is_read_back_without_a_tag_and_an_ambiguous_layout_names_its_own_tags()
     // Named, each is fine.
     let checked = run_unchecked(&mut isolated(&scratch, &["check", &format!("{kit}:mine")]));
     assert_eq!(checked.status.code(), Some(0), "{}", stderr_of(&checked));
-}
-
-/// A dynamically linked x86-64 program built here against this machine's glibc: through
-/// `__libc_start_main@GLIBC_2.34` it needs glibc 2.34.
-fn dynamic_bootstrap(dir: &Path) -> PathBuf {
-    let source = dir.join("hello.c");
-    fs::write(
-        &source,
-        "#include <stdio.h>\nint main(void) { puts(\"hi\"); return 0; }\n",
-    )
-    .unwrap();
-    let binary = dir.join("dynamic-bootstrap");
-    run(Command::new("gcc")
-        .arg("-O2")
-        .arg("-o")
-        .arg(&binary)
-        .arg(&source));
-    binary
 }
 
 /// The glibc finding (level and message) of a `--json` report's `key` list.

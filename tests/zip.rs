@@ -11,14 +11,15 @@ mod support;
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, SystemTime};
 
 use base64::Engine;
 use serde_json::Value;
 use support::{
-    BOOTSTRAP_OUTPUT, file_names, fixtures, lambda_image, run, run_stdout, sha256_file, stderr_of,
+    BOOTSTRAP_OUTPUT, dynamic_bootstrap, file_names, fixtures, lambda_image, run, run_stdout,
+    sha256_file, stderr_of,
 };
 
 /// A fresh directory for one test, removed at the end.
@@ -365,17 +366,6 @@ fn same_inputs_give_the_same_bytes_and_source_date_epoch_changes_them() {
         dated[0]["date_time"],
         serde_json::json!([2023, 11, 14, 22, 13, 20])
     );
-}
-
-/// A dynamically linked bootstrap built by gcc here; on Debian it needs
-/// `__libc_start_main@GLIBC_2.34`.
-fn dynamic_bootstrap(directory: &Path) -> PathBuf {
-    let output = directory.join("bootstrap-dynamic");
-    run(Command::new("gcc")
-        .args(["-O2", "-o"])
-        .arg(&output)
-        .arg(fixtures().dir.join("bootstrap/bootstrap.c")));
-    output
 }
 
 #[test]

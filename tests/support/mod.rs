@@ -463,6 +463,19 @@ pub fn base_reference() -> String {
     format!("oci:{}:{BASE_TAG}", fixtures().base_layout.display())
 }
 
+/// A dynamically linked x86-64 bootstrap built here by gcc from the fixture's `bootstrap.c`,
+/// written to `directory/bootstrap-dynamic`: against Debian's glibc (2.36) it needs
+/// `__libc_start_main@GLIBC_2.34`, so glibc 2.34 (provided.al2023's) and its loader
+/// `/lib64/ld-linux-x86-64.so.2`.
+pub fn dynamic_bootstrap(directory: &Path) -> PathBuf {
+    let output = directory.join("bootstrap-dynamic");
+    run(Command::new("gcc")
+        .args(["-O2", "-o"])
+        .arg(&output)
+        .arg(fixtures().dir.join("bootstrap/bootstrap.c")));
+    output
+}
+
 /// `--bootstrap <amd64> --bootstrap <arm64>` for the fixture bootstraps.
 pub fn both_bootstrap_args() -> Vec<String> {
     let fixtures = fixtures();
