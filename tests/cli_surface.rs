@@ -310,6 +310,22 @@ fn bash_completion_loads_and_completes_commands_flags_and_check_names() {
     let mut names = complete("lambda-image zip --skip-checks ");
     names.sort();
     assert_eq!(names, ["architecture", "glibc", "interpreter", "libraries"]);
+    // Also where bash runs in POSIX mode (when /bin/sh is bash): a function named after a
+    // hyphenated program, `_lambda-image`, is not a valid identifier there and the script would
+    // not load (clap-rs/clap#6468).
+    let posix = run_unchecked(
+        Command::new("bash")
+            .args([
+                "--posix",
+                "--norc",
+                "--noprofile",
+                "-c",
+                "source \"$1\" && complete -p lambda-image",
+                "bash",
+            ])
+            .arg(&script),
+    );
+    assert!(posix.status.success(), "{}", stderr_of(&posix));
 
     for shell in ["zsh", "fish", "powershell", "elvish"] {
         let output = run(lambda_image().args(["completions", shell]));
