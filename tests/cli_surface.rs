@@ -459,9 +459,12 @@ fn each_command_takes_the_check_names_it_runs_and_refuses_others() {
         vec!["zip", "--bootstrap", &bootstrap, "-o", &zip],
         vec!["check", "--bootstrap", &bootstrap, "--base", &base],
     ];
+    let all = ["architecture", "glibc", "interpreter", "libraries"];
     for command in &commands {
-        // Each runs every bootstrap check, so takes each name; a skipped check is reported.
-        for name in ["architecture", "glibc", "interpreter", "libraries"] {
+        // build and check --bootstrap run every check (libraries when the base's files are
+        // here); zip all but libraries: its runtime's files are never on this machine.
+        let runs: &[&str] = if command[0] == "zip" { &all[..3] } else { &all };
+        for name in runs {
             let mut args = command.clone();
             args.extend(["--skip-checks", name, "--json"]);
             let output = run(lambda_image().args(&args));
@@ -478,26 +481,61 @@ fn each_command_takes_the_check_names_it_runs_and_refuses_others() {
                 .filter(|finding| finding["level"] == "skipped")
                 .collect();
             // A static bootstrap needs no libraries: that check has nothing to skip.
-            if name != "libraries" {
+            if *name != "libraries" {
                 assert_eq!(skipped.len(), 1, "{command:?} {name}: {checks}");
-                assert_eq!(skipped[0]["check"], name);
+                assert_eq!(skipped[0]["check"], *name);
             }
             let _ = std::fs::remove_dir_all(dir.path().join("layout"));
         }
-        let mut args = command.clone();
-        args.extend(["--skip-checks", "entrypoint"]);
-        let refused = run_unchecked(lambda_image().args(&args));
-        assert_usage_error(
-            &refused,
-            &[
-                "entrypoint",
-                "architecture",
-                "glibc",
-                "interpreter",
-                "libraries",
-            ],
+        // A name the command does not run is a usage error listing the ones it does, in
+        // --help too.
+        for refused_name in ["entrypoint", "libraries"]
+            .into_iter()
+            .filter(|name| !runs.contains(name))
+        {
+            let mut args = command.clone();
+            args.extend(["--skip-checks", refused_name]);
+            let refused = run_unchecked(lambda_image().args(&args));
+            let possible = format!("[possible values: {}]", runs.join(", "));
+            assert_usage_error(&refused, &[refused_name, &possible]);
+        }
+        let help = run(lambda_image().args([command[0], "--help"]));
+        let help = String::from_utf8(help.stdout).unwrap();
+        assert!(
+            help.contains(&format!("[possible values: {}]", runs.join(", "))),
+            "{help}"
         );
     }
+
+    // With a dynamically linked bootstrap and a local base, build and check --bootstrap run
+    // the libraries check (so skipping it is reported); zip never does.
+    let dynamic_built = dynamic_bootstrap(dir.path());
+    let dynamic_built = dynamic_built.display().to_string();
+    let libraries = |report: &Value, key: &str| -> Vec<String> {
+        report[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|finding| finding["check"] == "libraries")
+            .map(|finding| finding["level"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    for (command, key) in [("build", "checks"), ("check", "bootstraps")] {
+        let mut args = vec![command, "--bootstrap", &dynamic_built, "--base", &base];
+        if command == "build" {
+            args.extend(["-q", "--output", &layout]);
+        }
+        // The stand-in base has no dynamic loader: that check is skipped here too.
+        args.extend(["--skip-checks", "libraries,interpreter", "--json"]);
+        let (output, report) = lambda_image_json(&args);
+        assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+        assert_eq!(libraries(&report, key), ["skipped"], "{report}");
+        let _ = std::fs::remove_dir_all(dir.path().join("layout"));
+    }
+    let (output, report) =
+        lambda_image_json(&["zip", "--bootstrap", &dynamic_built, "-o", &zip, "--json"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+    assert!(libraries(&report, "checks").is_empty(), "{report}");
 
     // zip runs the interpreter check (a dynamically linked bootstrap's program interpreter
     // against the runtime's): its finding is there, or reported skipped.

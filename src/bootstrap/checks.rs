@@ -22,8 +22,6 @@
 //! Each check yields [`Finding`]s; an `error` one fails the command. A missing execute bit is not
 //! a check: the layer always gets 0755, and an `info` finding says so.
 
-use clap::ValueEnum;
-
 use super::elf::{DynamicNeeds, Linkage};
 use super::glibc::GlibcVersion;
 use super::shebang::{
@@ -35,7 +33,7 @@ use crate::findings::{Finding, Level};
 use crate::image::filesystem::Filesystem;
 
 /// A check `--skip-checks` can name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum CheckName {
     Architecture,
     Glibc,
@@ -44,6 +42,25 @@ pub enum CheckName {
 }
 
 impl CheckName {
+    /// Every check: what `build` and `check --bootstrap` run (`libraries` only when the base's
+    /// files are on this machine, i.e. a local base, and the bootstrap is dynamically linked).
+    pub const ALL: [CheckName; 4] = [
+        CheckName::Architecture,
+        CheckName::Glibc,
+        CheckName::Interpreter,
+        CheckName::Libraries,
+    ];
+
+    /// The checks that run against a catalog base's facts alone, with no base files to look in:
+    /// what `zip` runs (its runtime is a catalog entry whose files are never on this machine,
+    /// so `libraries` never runs there).
+    pub const WITHOUT_BASE_FILES: [CheckName; 3] = [
+        CheckName::Architecture,
+        CheckName::Glibc,
+        CheckName::Interpreter,
+    ];
+
+    /// Its name on the command line and in findings.
     pub fn name(self) -> &'static str {
         match self {
             CheckName::Architecture => "architecture",

@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use super::outcome::Finished;
 use crate::bootstrap::base_knowledge::{BaseFacts, check_bootstraps, layers_are_local};
+use crate::bootstrap::checks::CheckName;
 use crate::bootstrap::glibc::GlibcVersion;
 use crate::bootstrap::{Bootstrap, BootstrapSpec};
 use crate::catalog::DEFAULT_BASE;
@@ -153,10 +154,12 @@ pub fn run(args: &CheckArgs) -> Result<CheckReport> {
     if args.bootstraps.is_empty()
         && let Some(check) = args.checks.skip_checks.first()
     {
+        let names: Vec<&str> = CheckName::ALL.iter().map(|check| check.name()).collect();
         return Err(Error::usage(format!(
             "--skip-checks {}: checking an IMAGE runs no bootstrap checks; --skip-checks \
-             (architecture, glibc, interpreter, libraries) applies to --bootstrap",
-            check.name()
+             ({}) applies to --bootstrap",
+            check.name(),
+            names.join(", ")
         ))
         .hint("drop --skip-checks, or give the bootstrap to check with --bootstrap PATH"));
     }

@@ -70,21 +70,51 @@ impl Command {
     }
 }
 
-/// `--skip-checks`, shared by every command that checks bootstraps: `build`, `zip` and
-/// `check --bootstrap` each run all four checks of [`crate::bootstrap::checks::CheckName`], so
-/// each accepts every name (clap refuses any other, exit 2, listing them). `check IMAGE` without
-/// `--bootstrap` runs none and refuses the flag (usage error); `invoke` and `serve` only refuse a
-/// bootstrap for the wrong architecture, which cannot be skipped, and have no such flag.
+/// `--skip-checks` of `build` and `check --bootstrap`, which run every check of
+/// [`crate::bootstrap::checks::CheckName::ALL`] (`libraries` when the base's files are on this
+/// machine), so take each name; clap refuses any other (exit 2, listing them). `zip` runs fewer
+/// and has [`PackageSkipChecks`]. `check IMAGE` without `--bootstrap` runs none and refuses the
+/// flag (usage error); `invoke` and `serve` only refuse a bootstrap for the wrong architecture,
+/// which cannot be skipped, and have no such flag.
 #[derive(Debug, clap::Args)]
 pub struct SkipChecks {
     /// Skip a named bootstrap check (repeatable or comma-separated); reported as skipped.
     #[arg(
         long = "skip-checks",
         value_name = "CHECK",
-        value_enum,
+        value_parser = check_names(&crate::bootstrap::checks::CheckName::ALL),
         value_delimiter = ','
     )]
     pub skip_checks: Vec<crate::bootstrap::checks::CheckName>,
+}
+
+/// `--skip-checks` of `zip`: the checks of
+/// [`crate::bootstrap::checks::CheckName::WITHOUT_BASE_FILES`], the ones a `.zip`'s runtime
+/// (a catalog entry, whose files are not here) can run; any other name, `libraries` included,
+/// is a usage error (exit 2) listing them.
+#[derive(Debug, clap::Args)]
+pub struct PackageSkipChecks {
+    /// Skip a named bootstrap check (repeatable or comma-separated); reported as skipped.
+    #[arg(
+        long = "skip-checks",
+        value_name = "CHECK",
+        value_parser = check_names(&crate::bootstrap::checks::CheckName::WITHOUT_BASE_FILES),
+        value_delimiter = ','
+    )]
+    pub skip_checks: Vec<crate::bootstrap::checks::CheckName>,
+}
+
+/// A parser taking exactly the names of `checks` (so `--help` and completions list those).
+fn check_names(
+    checks: &'static [crate::bootstrap::checks::CheckName],
+) -> impl clap::builder::TypedValueParser<Value = crate::bootstrap::checks::CheckName> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(checks.iter().map(|check| check.name())).map(|name| {
+        crate::bootstrap::checks::CheckName::ALL
+            .into_iter()
+            .find(|check| check.name() == name)
+            .expect("a possible value is a check name")
+    })
 }
 
 /// The flags every command that talks to registries shares.
@@ -218,6 +248,61 @@ pub fn open_image(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::CommandFactory;
+
+    /// The `--skip-checks` names `--help` and completions show for a subcommand.
+    fn skip_check_names(path: &[&str]) -> Vec<String> {
+        let mut command = Cli::command();
+        for name in path {
+            command = command.find_subcommand(name).unwrap().clone();
+        }
+        let argument = command
+            .get_arguments()
+            .find(|argument| argument.get_long() == Some("skip-checks"))
+            .unwrap();
+        argument
+            .get_possible_values()
+            .iter()
+            .map(|value| value.get_name().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn each_command_lists_and_takes_only_the_checks_it_runs() {
+        let all = ["architecture", "glibc", "interpreter", "libraries"];
+        assert_eq!(skip_check_names(&["build"]), all);
+        assert_eq!(skip_check_names(&["check"]), all);
+        assert_eq!(skip_check_names(&["zip"]), all[..3]);
+        let zip = |name: &str| {
+            Cli::try_parse_from([
+                "lambda-image",
+                "zip",
+                "--bootstrap",
+                "b",
+                "-o",
+                "z.zip",
+                "--skip-checks",
+                name,
+            ])
+        };
+        let refused = zip("libraries").unwrap_err();
+        assert_eq!(refused.kind(), clap::error::ErrorKind::InvalidValue);
+        let text = refused.to_string();
+        assert!(
+            text.contains("[possible values: architecture, glibc, interpreter]"),
+            "{text}"
+        );
+        let Command::Zip(args) = zip("glibc,interpreter").unwrap().command else {
+            panic!("not zip")
+        };
+        assert_eq!(
+            args.checks.skip_checks,
+            [
+                crate::bootstrap::checks::CheckName::Glibc,
+                crate::bootstrap::checks::CheckName::Interpreter
+            ]
+        );
+    }
 
     #[test]
     fn password_from_stdin_removes_one_trailing_newline_only() {

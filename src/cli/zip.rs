@@ -43,7 +43,7 @@ pub struct ZipArgs {
     pub runtime: Runtime,
 
     #[command(flatten)]
-    pub checks: super::SkipChecks,
+    pub checks: super::PackageSkipChecks,
 
     /// The .zip to write (replaced if it exists); its directory must exist.
     #[arg(long, short = 'o', value_name = "FILE")]
