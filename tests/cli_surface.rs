@@ -174,6 +174,174 @@ fn a_single_architecture_push_lists_its_tag_and_digest_references() {
     assert_eq!(registry_digest(&registry, &tag), digest);
 }
 
+/// Every reference the report lists, with the digest it says that reference names: an image's
+/// references name its digest, the index's the index digest.
+fn listed_references(report: &Value) -> std::collections::BTreeMap<String, String> {
+    let mut listed = std::collections::BTreeMap::new();
+    let parts = report["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(report["index"].as_object().map(|_| &report["index"]));
+    for part in parts {
+        for reference in strings(&part["references"]) {
+            let digest = part["digest"].as_str().unwrap().to_owned();
+            assert!(
+                listed.insert(reference.clone(), digest).is_none(),
+                "{reference} listed twice: {report}"
+            );
+        }
+    }
+    let mut top = strings(&report["references"]);
+    top.sort();
+    assert_eq!(top, listed.keys().cloned().collect::<Vec<_>>(), "{report}");
+    listed
+}
+
+#[test]
+fn build_json_lists_exactly_the_references_each_output_holds_for_one_and_two_architectures() {
+    let registry = TestRegistry::start(RegistryOptions::default());
+    let host = registry.host();
+    let fixtures = fixtures();
+    let amd64 = fixtures.bootstrap_amd64.display().to_string();
+    let arm64 = fixtures.bootstrap_arm64.display().to_string();
+    for (run_number, bootstraps) in [vec![arm64.clone()], vec![amd64, arm64]]
+        .into_iter()
+        .enumerate()
+    {
+        let scratch = Scratch::new();
+        let repository = format!("refs{run_number}");
+        let layout = scratch.path("layout");
+        let oci_archive = scratch.path("oci.tar");
+        let docker_archive = scratch.path("docker.tar");
+        let outputs = [
+            format!("oci:{}:v1", layout.display()),
+            format!("oci:{}", scratch.path("untagged").display()),
+            format!("oci-archive:{}:v1", oci_archive.display()),
+            format!("docker-archive:{}:fn:v1", docker_archive.display()),
+        ];
+        for (position, output) in outputs.iter().enumerate() {
+            let mut args: Vec<String> = Vec::new();
+            for bootstrap in &bootstraps {
+                args.extend(["--bootstrap".into(), bootstrap.clone()]);
+            }
+            args.extend([
+                "-q".into(),
+                "--base".into(),
+                base_reference(),
+                "--output".into(),
+                output.clone(),
+                "--json".into(),
+            ]);
+            // The first build pushes too.
+            if position == 0 {
+                args.extend(["--tag".into(), format!("{host}/{repository}:v1")]);
+            }
+            let built = run(&mut scratch.build(&str_refs(&args)));
+            let report: Value = serde_json::from_slice(&built.stdout).unwrap();
+            let listed = listed_references(&report);
+
+            // What the output holds, each name with the digest it names.
+            let (prefix, held): (String, Vec<(String, String)>) =
+                match output.split_once(':').unwrap().0 {
+                    "oci" => {
+                        let directory =
+                            output.strip_prefix("oci:").unwrap().trim_end_matches(":v1");
+                        let index = read_json(Path::new(directory).join("index.json"));
+                        (format!("oci:{directory}:"), ref_names(&index))
+                    }
+                    "oci-archive" => {
+                        let index = run_stdout(
+                            Command::new("tar")
+                                .arg("xOf")
+                                .arg(&oci_archive)
+                                .arg("index.json"),
+                        );
+                        (
+                            format!("oci-archive:{}:", oci_archive.display()),
+                            ref_names(&serde_json::from_str(&index).unwrap()),
+                        )
+                    }
+                    _ => {
+                        let manifest = run_stdout(
+                            Command::new("tar")
+                                .arg("xOf")
+                                .arg(&docker_archive)
+                                .arg("manifest.json"),
+                        );
+                        let manifest: Value = serde_json::from_str(&manifest).unwrap();
+                        let mut held = Vec::new();
+                        for image in manifest.as_array().unwrap() {
+                            let config = image["Config"].as_str().unwrap();
+                            let hex = config.rsplit('/').next().unwrap().trim_end_matches(".json");
+                            for tag in strings(&image["RepoTags"]) {
+                                held.push((tag, format!("sha256:{hex}")));
+                            }
+                        }
+                        (
+                            format!("docker-archive:{}:", docker_archive.display()),
+                            held,
+                        )
+                    }
+                };
+            let mut held: Vec<(String, String)> = held
+                .into_iter()
+                .map(|(name, digest)| (format!("{prefix}{name}"), digest))
+                .collect();
+            held.sort();
+            let in_output: Vec<(String, String)> = listed
+                .iter()
+                .filter(|(reference, _)| reference.starts_with(&prefix))
+                .map(|(reference, digest)| (reference.clone(), digest.clone()))
+                .collect();
+            assert_eq!(in_output, held, "{output}: {report}");
+
+            // The registry: every tag pushed, and each digest reference, is listed and names
+            // what the registry serves.
+            let pushed: Vec<(&String, &String)> = listed
+                .iter()
+                .filter(|(reference, _)| reference.starts_with(&host))
+                .collect();
+            if position == 0 {
+                let mut tags: Vec<String> = pushed
+                    .iter()
+                    .filter_map(|(reference, _)| {
+                        reference.strip_prefix(&format!("{host}/{repository}:"))
+                    })
+                    .map(str::to_owned)
+                    .collect();
+                tags.sort();
+                assert_eq!(tags, registry.tags(&repository, None), "{report}");
+                let by_digest = pushed.iter().filter(|(r, _)| r.contains('@')).count();
+                let expected = bootstraps.len() + usize::from(bootstraps.len() > 1);
+                assert_eq!(by_digest, expected, "{report}");
+                for (reference, digest) in pushed {
+                    assert_eq!(
+                        &registry_digest(&registry, reference),
+                        digest,
+                        "{reference}"
+                    );
+                }
+            } else {
+                assert!(pushed.is_empty(), "{report}");
+            }
+        }
+    }
+}
+
+/// Each `org.opencontainers.image.ref.name` of a layout's `index.json`, with the digest it names.
+fn ref_names(index: &Value) -> Vec<(String, String)> {
+    index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|descriptor| {
+            let name = descriptor["annotations"][REF_NAME_ANNOTATION].as_str()?;
+            Some((name.to_owned(), descriptor["digest"].as_str()?.to_owned()))
+        })
+        .collect()
+}
+
 #[test]
 fn text_mode_stdout_is_only_the_report_and_the_index_advice_goes_to_stderr() {
     let scratch = Scratch::new();

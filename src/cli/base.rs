@@ -333,12 +333,13 @@ fn pull_kit(args: &PullArgs) -> Result<Finished> {
     let written = write_output(&plan, &kit, &base)?;
     record_tag();
     report.output = Some(output.to_string());
-    for (architecture, digest, reference) in &written.images {
+    for (architecture, digest, references) in &written.images {
         report.images.push(PulledImage {
             architecture: *architecture,
             lambda_architecture: architecture.lambda_name(),
             digest: digest.to_string(),
-            reference: reference.clone(),
+            // The main name; a one-architecture kit is also tagged TAG-ARCH.
+            reference: references[0].clone(),
         });
     }
     report.index = written

@@ -252,11 +252,7 @@ pub fn run(args: &BuildArgs) -> Result<BuildReport> {
     if let Some(written) = written {
         add_to_report(
             &mut report,
-            written
-                .images
-                .into_iter()
-                .map(|(architecture, digest, reference)| (architecture, digest, vec![reference]))
-                .collect(),
+            written.images,
             written
                 .index
                 .map(|(digest, reference)| (digest, vec![reference])),

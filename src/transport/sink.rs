@@ -20,9 +20,10 @@ use crate::image::manifest::Document;
 use crate::platform::Architecture;
 use crate::reference::{DockerArchiveSelector, ImageLocation, is_valid_tag};
 
-/// Where each written image can be found, for the report.
+/// Where each written image can be found, for the report: every name the output gives it, the
+/// main one first.
 pub struct Written {
-    pub images: Vec<(Architecture, Sha256Digest, String)>,
+    pub images: Vec<(Architecture, Sha256Digest, Vec<String>)>,
     pub index: Option<(Sha256Digest, String)>,
 }
 
@@ -116,7 +117,7 @@ pub fn write_output(
                 // Renamed into place: the temporary directory must no longer be deleted.
                 let _ = staging.keep();
             }
-            Ok(names.written(assembled, |name| {
+            Ok(names.written(assembled, true, |name| {
                 format!("oci:{}:{name}", directory.display())
             }))
         }
@@ -124,7 +125,7 @@ pub fn write_output(
             write_archive(location, file, |writer| {
                 write_layout(writer, assembled, base, names, None)
             })?;
-            Ok(names.written(assembled, |name| {
+            Ok(names.written(assembled, true, |name| {
                 format!("oci-archive:{}:{name}", file.display())
             }))
         }
@@ -146,7 +147,7 @@ pub fn write_output(
             write_archive(location, file, |writer| {
                 docker_archive::write(writer, &images, &|layer: &LayerBlob| base.open_layer(layer))
             })?;
-            let mut written = names.written(assembled, |name| {
+            let mut written = names.written(assembled, false, |name| {
                 format!("docker-archive:{}:{repository}:{name}", file.display())
             });
             // A docker-archive holds no manifests and no index: what identifies each image in it
@@ -187,17 +188,49 @@ impl Names {
         })
     }
 
-    fn written(&self, assembled: &Assembled, reference: impl Fn(&str) -> String) -> Written {
+    /// The names a layout gives each image, the main one first: its per-architecture tag and,
+    /// with one architecture (no index), `TAG-ARCH` too, so scripts can rely on that name.
+    fn layout_names(&self, assembled: &Assembled) -> Vec<Vec<String>> {
+        assembled
+            .images
+            .iter()
+            .zip(&self.per_architecture)
+            .map(|(image, name)| {
+                let mut names = vec![name.clone()];
+                if assembled.index.is_none() {
+                    names.push(format!("{}-{}", self.top, image.architecture));
+                }
+                names
+            })
+            .collect()
+    }
+
+    /// What was written, each name made a reference by `reference`; `layout` for an OCI layout
+    /// or oci-archive (see [`Names::layout_names`]), else one name per image.
+    fn written(
+        &self,
+        assembled: &Assembled,
+        layout: bool,
+        reference: impl Fn(&str) -> String,
+    ) -> Written {
+        let names = if layout {
+            self.layout_names(assembled)
+        } else {
+            self.per_architecture
+                .iter()
+                .map(|name| vec![name.clone()])
+                .collect()
+        };
         Written {
             images: assembled
                 .images
                 .iter()
-                .zip(&self.per_architecture)
-                .map(|(image, name)| {
+                .zip(names)
+                .map(|(image, names)| {
                     (
                         image.architecture,
                         image.manifest.digest.clone(),
-                        reference(name),
+                        names.iter().map(|name| reference(name)).collect(),
                     )
                 })
                 .collect(),
@@ -236,25 +269,17 @@ fn write_layout(
             image_name: assembled.image_name.clone(),
         });
     }
-    for (image, name) in assembled.images.iter().zip(&names.per_architecture) {
+    for (image, image_names) in assembled.images.iter().zip(names.layout_names(assembled)) {
         let mut descriptor = image.manifest.descriptor();
         descriptor.set_platform(Some(image.platform.clone()));
-        entries.push(LayoutEntry {
-            descriptor: descriptor.clone(),
-            name: name.clone(),
-            // With one architecture this entry is the tagged image itself.
-            image_name: assembled
-                .index
-                .is_none()
-                .then(|| assembled.image_name.clone())
-                .flatten(),
-        });
-        if assembled.index.is_none() {
-            // One architecture: tag it `TAG-arch` too, so scripts can rely on that name.
+        for (position, name) in image_names.into_iter().enumerate() {
             entries.push(LayoutEntry {
-                descriptor,
-                name: format!("{}-{}", names.top, image.architecture),
-                image_name: None,
+                descriptor: descriptor.clone(),
+                name,
+                // With one architecture the first entry is the tagged image itself.
+                image_name: (position == 0 && assembled.index.is_none())
+                    .then(|| assembled.image_name.clone())
+                    .flatten(),
             });
         }
     }
