@@ -476,6 +476,73 @@ fn check_exits_0_3_4_6_7() {
 }
 
 #[test]
+fn check_bootstrap_opens_a_local_base_as_build_does() {
+    let scene = Scene::new();
+    let damaged = scene.path("damaged");
+    std::fs::create_dir_all(&damaged).unwrap();
+    std::fs::write(
+        format!("{damaged}/oci-layout"),
+        br#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .unwrap();
+    std::fs::write(format!("{damaged}/index.json"), b"{").unwrap();
+    let arm64_kit = scene.path("arm64-kit");
+    skopeo(&[
+        "copy",
+        &format!("oci:{}:{BASE_TAG_ARM64}", fixtures().base_layout.display()),
+        &format!("oci:{arm64_kit}:al2023"),
+    ]);
+    let bases = [
+        ("a missing layout", format!("oci:{}", scene.path("nosuch"))),
+        ("a damaged layout", format!("oci:{damaged}")),
+        (
+            "a missing oci-archive",
+            format!("oci-archive:{}", scene.path("nosuch.tar")),
+        ),
+        (
+            "a kit without the bootstrap's architecture",
+            format!("oci:{arm64_kit}:al2023"),
+        ),
+    ];
+    let amd64 = amd64();
+    let dynamic = dynamic_bootstrap(Path::new(&scene.path("")))
+        .display()
+        .to_string();
+    let out = format!("oci:{}:v1", scene.path("out-{mode}"));
+    let mut cases = Vec::new();
+    for (what, base) in &bases {
+        // A static bootstrap needs nothing from the base, but the base must still be there.
+        for bootstrap in [&amd64, &dynamic] {
+            for command in ["check", "build"] {
+                let mut args = vec![command, "-q", "--bootstrap", bootstrap, "--base", base];
+                if command == "build" {
+                    args.extend(["--output", &out]);
+                }
+                let name = format!("{command} --bootstrap {bootstrap} --base {what}");
+                cases.push(Case {
+                    args: args.iter().map(|arg| arg.to_string()).collect(),
+                    ..case(Box::leak(name.into_boxed_str()), 4, &[])
+                });
+            }
+        }
+    }
+    // A registry base is never contacted: nothing listens there, and the check passes.
+    let dead = dead_registry();
+    cases.push(case(
+        "check --bootstrap with a registry base nothing serves",
+        0,
+        &["check", "-q", "--bootstrap", &amd64, "--base", &dead],
+    ));
+    // The base that is there, with the architecture: the check runs and passes.
+    cases.push(case(
+        "check --bootstrap with the fixture base",
+        0,
+        &["check", "--bootstrap", &amd64, "--base", &base_reference()],
+    ));
+    scene.expect(&cases);
+}
+
+#[test]
 fn zip_exits_2_3_5() {
     let scene = Scene::new();
     let (amd64, zip) = (amd64(), scene.path("function-{mode}.zip"));

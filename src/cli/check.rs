@@ -205,14 +205,17 @@ pub fn run(args: &CheckArgs) -> Result<CheckReport> {
     })
 }
 
-/// The bootstrap checks; their errors are findings here, not a failure of the command.
+/// The bootstrap checks; their errors are findings here, not a failure of the command. A local
+/// `--base` is opened as `build` opens it, whatever the bootstraps (static ones too): one that
+/// cannot be read, or lacks a bootstrap's architecture, fails the command as it fails `build`
+/// (`base`, exit 4). A registry base is never contacted.
 fn check_bootstrap_files(args: &CheckArgs, bootstraps: &[Bootstrap]) -> Result<Vec<Finding>> {
     if bootstraps.is_empty() {
         return Ok(Vec::new());
     }
     let facts = BaseFacts::without_layers(&args.base, args.base_glibc);
     let local_base = match &args.base {
-        BaseReference::Local(_) if !bootstraps.iter().all(Bootstrap::is_static) => {
+        BaseReference::Local(_) => {
             let architectures: Vec<_> = bootstraps.iter().map(|b| b.architecture).collect();
             Some(super::open_image(
                 &args.base,
