@@ -53,6 +53,23 @@ impl Architecture {
     }
 }
 
+/// On the command line (`base pull --arch`): `amd64` and `arm64` are the values `--help` and
+/// completions list; `x86_64`, `x86-64` and `aarch64` are accepted as aliases, as in
+/// [`Architecture::parse`] (with `ignore_case` on the argument, in any case).
+impl clap::ValueEnum for Architecture {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[Architecture::Amd64, Architecture::Arm64]
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        let value = clap::builder::PossibleValue::new(self.oci_name());
+        Some(match self {
+            Architecture::Amd64 => value.aliases(["x86_64", "x86-64"]),
+            Architecture::Arm64 => value.alias("aarch64"),
+        })
+    }
+}
+
 impl fmt::Display for Architecture {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.oci_name())
@@ -69,5 +86,25 @@ mod tests {
         assert_eq!(Architecture::parse("AMD64"), Some(Architecture::Amd64));
         assert_eq!(Architecture::parse("aarch64"), Some(Architecture::Arm64));
         assert_eq!(Architecture::parse("riscv64"), None);
+    }
+
+    #[test]
+    fn the_command_line_lists_the_oci_names_and_takes_the_aliases() {
+        use clap::ValueEnum;
+        let names: Vec<String> = Architecture::value_variants()
+            .iter()
+            .map(|a| a.to_possible_value().unwrap().get_name().to_owned())
+            .collect();
+        assert_eq!(names, ["amd64", "arm64"]);
+        for (text, expected) in [
+            ("x86_64", Architecture::Amd64),
+            ("X86-64", Architecture::Amd64),
+            ("aarch64", Architecture::Arm64),
+            ("ARM64", Architecture::Arm64),
+        ] {
+            assert_eq!(Architecture::from_str(text, true), Ok(expected), "{text}");
+            assert_eq!(Architecture::parse(text), Some(expected), "{text}");
+        }
+        assert!(Architecture::from_str("riscv64", true).is_err());
     }
 }

@@ -475,9 +475,39 @@ fn bash_completion_loads_and_completes_commands_flags_and_check_names() {
     assert_eq!(complete("lambda-image bu"), ["build"]);
     assert_eq!(complete("lambda-image build --no-a"), ["--no-arch-tags"]);
     assert_eq!(complete("lambda-image base pu"), ["pull"]);
-    let mut names = complete("lambda-image zip --skip-checks ");
-    names.sort();
-    assert_eq!(names, ["architecture", "glibc", "interpreter", "libraries"]);
+    // Every flag with a closed set of values completes to that set (not to file names).
+    for (line, expected) in [
+        (
+            "lambda-image zip --skip-checks ",
+            &["architecture", "glibc", "interpreter"][..],
+        ),
+        (
+            "lambda-image build --skip-checks ",
+            &["architecture", "glibc", "interpreter", "libraries"],
+        ),
+        (
+            "lambda-image check --skip-checks ",
+            &["architecture", "glibc", "interpreter", "libraries"],
+        ),
+        ("lambda-image base pull --arch ", &["amd64", "arm64"]),
+        ("lambda-image build --format ", &["docker", "oci"]),
+        (
+            "lambda-image zip --runtime ",
+            &["provided.al2", "provided.al2023"],
+        ),
+        (
+            "lambda-image completions ",
+            &["bash", "elvish", "fish", "powershell", "zsh"],
+        ),
+    ] {
+        // (A positional is offered beside the flags.)
+        let mut names: Vec<String> = complete(line)
+            .into_iter()
+            .filter(|name| !name.starts_with('-'))
+            .collect();
+        names.sort();
+        assert_eq!(names, expected, "{line}");
+    }
     // Also where bash runs in POSIX mode (when /bin/sh is bash): a function named after a
     // hyphenated program, `_lambda-image`, is not a valid identifier there and the script would
     // not load (clap-rs/clap#6468).

@@ -60,8 +60,8 @@ pub struct PullArgs {
     #[arg(value_name = "BASE", default_value = "provided.al2023")]
     pub base: BaseReference,
 
-    /// The architectures to keep (comma-separated or repeated): amd64, arm64.
-    #[arg(long = "arch", value_name = "ARCH", value_delimiter = ',', value_parser = parse_architecture, default_values = ["amd64", "arm64"])]
+    /// The architectures to keep (comma-separated or repeated; x86_64 and aarch64 are taken too).
+    #[arg(long = "arch", value_name = "ARCH", value_delimiter = ',', value_enum, ignore_case = true, default_values = ["amd64", "arm64"])]
     pub architectures: Vec<Architecture>,
 
     /// Where to write the kit: oci:DIR[:TAG] or oci-archive:FILE[:TAG] (TAG defaults to the
@@ -95,11 +95,6 @@ pub struct VerifyArgs {
     /// Print the counts as JSON.
     #[arg(long)]
     pub json: bool,
-}
-
-fn parse_architecture(text: &str) -> Result<Architecture, String> {
-    Architecture::parse(text)
-        .ok_or_else(|| format!("unknown architecture `{text}`; use amd64 or arm64"))
 }
 
 /// Runs a `base` subcommand; returns its report.
