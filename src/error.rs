@@ -85,6 +85,39 @@ impl ErrorKind {
         }
     }
 
+    /// What it means, one line (the README's exit-code table in short; `lambda-image(1)`'s EXIT
+    /// STATUS section is made from this).
+    pub fn meaning(self) -> &'static str {
+        match self {
+            ErrorKind::Failure => "unexpected failure (I/O or internal error)",
+            ErrorKind::Usage => {
+                "bad command line (clap errors too), bad flag value, a --skip-checks name the \
+                 command does not run; for invoke, an event that cannot be read or is too large"
+            }
+            ErrorKind::Bootstrap => {
+                "a bootstrap was rejected (build, zip, check --bootstrap, invoke, serve): any \
+                 error finding of a bootstrap check"
+            }
+            ErrorKind::Base => {
+                "the base or input image is missing, unreadable, corrupt, or lacks the architecture"
+            }
+            ErrorKind::Output => "the output cannot be written",
+            ErrorKind::Registry => "registry, credentials, TLS or network",
+            ErrorKind::ImageRejected => {
+                "check IMAGE: an error finding in the image (Lambda would reject it)"
+            }
+            ErrorKind::FunctionError => "invoke: the function returned an error",
+            ErrorKind::InitError => {
+                "invoke: the function could not start (an init error, or it exited before \
+                 answering)"
+            }
+            ErrorKind::Timeout => {
+                "invoke: no answer within --timeout, or the bootstrap never asked for the event \
+                 within the init limit"
+            }
+        }
+    }
+
     /// The name `--json` gives it as `error.kind`.
     pub fn name(self) -> &'static str {
         match self {

@@ -42,9 +42,17 @@ fn main() -> ExitCode {
     ExitCode::from(exit.code)
 }
 
-/// clap's error: as clap prints it (exit 2; `--help` and `--version` exit 0), and, when the
+/// clap's error: as clap prints it (exit 2; `--help` and `--version` exit 0; `--version` as
+/// [`cli::version_line`] for every command), and, when the
 /// command line asks for `--json`, also as the JSON error object on stdout.
 fn command_line_error(error: clap::Error) -> ExitCode {
+    // Every command's `--version` names the program, not `lambda-image-build`.
+    if error.kind() == ClapErrorKind::DisplayVersion {
+        let mut stdout = std::io::stdout().lock();
+        let _ = stdout.write_all(cli::version_line().as_bytes());
+        let _ = stdout.flush();
+        return ExitCode::SUCCESS;
+    }
     let informational = matches!(
         error.kind(),
         ClapErrorKind::DisplayHelp

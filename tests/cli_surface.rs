@@ -433,12 +433,13 @@ fn version_names_the_commit_and_the_features() {
             "{line}"
         ),
     }
-    // Every command says the same.
-    let build = run(lambda_image().args(["build", "--version"]));
-    assert!(
-        String::from_utf8(build.stdout).unwrap().contains(rest),
-        "{line}"
-    );
+    // Every command says the same, naming the program (not `lambda-image-build`).
+    for command in [&["build"][..], &["base", "pull"], &["zip"], &["check"]] {
+        let mut args = command.to_vec();
+        args.push("--version");
+        let output = run(lambda_image().args(&args));
+        assert_eq!(String::from_utf8(output.stdout).unwrap(), text, "{args:?}");
+    }
 }
 
 #[test]
@@ -571,6 +572,64 @@ fn man_prints_the_page_and_writes_one_page_per_command() {
     let text = render_man(&main_page);
     assert!(text.contains("lambda-image"), "{text}");
     assert!(text.contains("lambda-image-build(1)"), "{text}");
+    // The footer is the program and its version, whole; the date field is empty.
+    let version = env!("CARGO_PKG_VERSION");
+    let footer = text
+        .lines()
+        .rev()
+        .find(|line| !line.trim().is_empty())
+        .unwrap();
+    let fields: Vec<&str> = footer.split_whitespace().collect();
+    assert_eq!(
+        fields,
+        ["lambda-image", version, "lambda-image(1)"],
+        "{footer}"
+    );
+    // EXIT STATUS: every row of the README's table, code and kind; then ENVIRONMENT.
+    let exit_status = text
+        .split("\nEXIT STATUS\n")
+        .nth(1)
+        .expect("an EXIT STATUS section")
+        .split("\nENVIRONMENT\n")
+        .collect::<Vec<_>>();
+    assert_eq!(exit_status.len(), 2, "{text}");
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let rows: Vec<(String, String)> = readme
+        .lines()
+        .filter_map(|line| {
+            let mut cells = line.strip_prefix('|')?.split('|').map(str::trim);
+            let code: u8 = cells.next()?.parse().ok()?;
+            let kind = cells.next()?.strip_prefix('`')?.strip_suffix('`')?;
+            Some((code.to_string(), kind.to_owned()))
+        })
+        .collect();
+    assert_eq!(rows.len(), 10, "{rows:?}");
+    for (code, kind) in &rows {
+        let entry = format!("{code} ({kind})");
+        assert!(
+            exit_status[0].lines().any(|line| line.trim() == entry),
+            "no `{entry}` in EXIT STATUS:\n{}",
+            exit_status[0]
+        );
+    }
+    for variable in [
+        "LAMBDA_IMAGE_BASE_MIRROR",
+        "SOURCE_DATE_EPOCH",
+        "XDG_CACHE_HOME",
+        "DOCKER_CONFIG",
+        "REGISTRY_AUTH_FILE",
+        "HTTPS_PROXY",
+        "NO_PROXY",
+        "SSL_CERT_FILE",
+        "AWS_ACCESS_KEY_ID",
+    ] {
+        assert!(
+            exit_status[1].contains(variable),
+            "{variable}:\n{}",
+            exit_status[1]
+        );
+    }
 
     let pages = dir.path().join("pages");
     std::fs::create_dir(&pages).unwrap();

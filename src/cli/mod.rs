@@ -26,6 +26,12 @@ use crate::transport::source::{ImageRole, ResolvedBase, open_local};
 /// features (`ecr`, or `none`), e.g. `0.1.0 (commit 04a357c, features: ecr)`. Made by `build.rs`.
 pub const VERSION: &str = env!("LAMBDA_IMAGE_VERSION");
 
+/// What `--version` prints, the same for every command (`lambda-image build --version` too, where
+/// clap would say `lambda-image-build`): `lambda-image 0.1.0 (commit 04a357c, features: ecr)\n`.
+pub fn version_line() -> String {
+    format!("lambda-image {VERSION}\n")
+}
+
 /// Build AWS Lambda container images from a compiled `bootstrap`, without Docker.
 #[derive(Debug, Parser)]
 #[command(name = "lambda-image", version = VERSION, about, long_about = None, propagate_version = true)]
