@@ -816,6 +816,17 @@ fn a_command_line_error_with_json_is_the_error_object_and_help_is_unchanged() {
         "clap's text stays on stderr"
     );
 
+    // `--json=yes` (the flag takes no value): clap refuses it, and the command line asked for
+    // JSON, so the usage error object is on stdout.
+    for given in ["--json=yes", "--json=true"] {
+        let output = run_unchecked(&mut scene.command(&["zip", given].map(String::from)));
+        assert_eq!(output.status.code(), Some(2), "{given}");
+        let object = one_json_object(&output.stdout)
+            .unwrap_or_else(|problem| panic!("{given}: {problem}\n{}", stderr_of(&output)));
+        assert_eq!(object["error"]["kind"], "usage", "{object:?}");
+        assert_eq!(object["error"]["exit_code"], 2, "{object:?}");
+    }
+
     // `serve` has no --json, but a command line with it gets its error as JSON all the same.
     let output = run_unchecked(
         &mut scene

@@ -113,12 +113,13 @@ pub fn finish(result: Result<Finished>, json: bool) -> Exit {
 }
 
 /// Whether `--json` is on the command line (`arguments` without the program name), before a
-/// lone `--`: such a command line wants its clap errors as a JSON error object too.
+/// lone `--`: such a command line wants its clap errors as a JSON error object too. `--json=…`
+/// (`--json=yes`, which clap refuses, since the flag takes no value) asks for JSON as well.
 pub fn json_requested(arguments: impl IntoIterator<Item = OsString>) -> bool {
     arguments
         .into_iter()
         .take_while(|argument| argument != "--")
-        .any(|argument| argument == "--json")
+        .any(|argument| argument == "--json" || argument.as_encoded_bytes().starts_with(b"--json="))
 }
 
 /// A clap error as the JSON error object (kind `usage`, exit 2): clap's message without its
@@ -255,6 +256,19 @@ mod tests {
         assert!(!json_requested(args(&["check", "x"])));
         assert!(!json_requested(args(&["check", "--", "--json"])));
         assert!(!json_requested(args(&["check", "--jsonx"])));
+    }
+
+    #[test]
+    fn json_with_a_value_asks_for_json_too() {
+        let args = |list: &[&str]| list.iter().map(OsString::from).collect::<Vec<_>>();
+        for given in ["--json=yes", "--json=true", "--json=", "--json=false"] {
+            assert!(json_requested(args(&["build", given])), "{given}");
+            assert!(!json_requested(args(&["build", "--", given])), "{given}");
+        }
+        // clap refuses the value: the usage error object is what stdout gets.
+        let error =
+            crate::cli::Cli::try_parse_from(["lambda-image", "zip", "--json=yes"]).unwrap_err();
+        assert_eq!(clap_error(&error).kind(), ErrorKind::Usage);
     }
 
     #[test]
