@@ -886,3 +886,67 @@ fn check_of_a_docker_archive_shows_no_manifest_media_type() {
         MEDIA_TYPE_MANIFEST
     );
 }
+
+#[test]
+fn check_of_a_two_image_docker_archive_names_each_image_by_its_own_id() {
+    let scratch = Scratch::new();
+    let archive = scratch.path("da.tar");
+    let mut args = both_bootstrap_args();
+    args.extend([
+        "-q".into(),
+        "--base".into(),
+        base_reference(),
+        "--output".into(),
+        format!("docker-archive:{}:fn:v1", archive.display()),
+    ]);
+    run(&mut scratch.build(&str_refs(&args)));
+    // Each image's ID, as the archive's manifest.json names its config.
+    let manifest = run_stdout(
+        Command::new("tar")
+            .arg("xOf")
+            .arg(&archive)
+            .arg("manifest.json"),
+    );
+    let manifest: Value = serde_json::from_str(&manifest).unwrap();
+    let id_of = |tag: &str| {
+        let image = manifest
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|image| strings(&image["RepoTags"]).contains(&tag.to_owned()))
+            .unwrap_or_else(|| panic!("no {tag} in {manifest}"));
+        let config = image["Config"].as_str().unwrap();
+        format!(
+            "sha256:{}",
+            config.rsplit('/').next().unwrap().trim_end_matches(".json")
+        )
+    };
+    let reference = format!("docker-archive:{}", archive.display());
+    let (output, report) = lambda_image_json(&["check", "--json", &reference]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+    let checked = &report["image"];
+    // No one digest names two images without an index.
+    assert!(checked["digest"].is_null(), "{checked}");
+    assert_eq!(checked["index"], false, "{checked}");
+    let text = run(lambda_image().args(["check", &reference]));
+    let text = String::from_utf8(text.stdout).unwrap();
+    let header = text.lines().next().unwrap();
+    assert!(!header.contains("sha256:"), "{header}");
+    assert!(header.contains("2 images"), "{header}");
+    for architecture in ARCHES {
+        let id = id_of(&format!("fn:v1-{architecture}"));
+        let image = image(checked, architecture);
+        assert_eq!(image["image_id"], id, "{image}");
+        assert!(image["digest"].is_null(), "{image}");
+        let line = text
+            .lines()
+            .find(|line| line.starts_with(architecture))
+            .unwrap_or_else(|| panic!("no {architecture} line:\n{text}"));
+        assert!(line.contains(&format!("{id} (image ID)")), "{line}");
+    }
+    assert_ne!(id_of("fn:v1-amd64"), id_of("fn:v1-arm64"));
+
+    // One image of it, selected: the reference names that image, so its ID is the digest.
+    let (_, one) = lambda_image_json(&["check", "--json", &format!("{reference}:fn:v1-arm64")]);
+    assert_eq!(one["image"]["digest"], id_of("fn:v1-arm64"), "{one}");
+}

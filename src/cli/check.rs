@@ -247,7 +247,7 @@ mod tests {
         CheckReport {
             image: image.map(|findings| LintReport {
                 reference: "oci:img:v1".into(),
-                digest: "sha256:00".into(),
+                digest: Some("sha256:00".into()),
                 index: false,
                 images: Vec::new(),
                 findings,

@@ -34,6 +34,9 @@ pub struct CheckedImage {
     pub architecture: Architecture,
     /// The manifest digest: what Lambda deploys. A docker-archive has none.
     pub digest: Option<String>,
+    /// The image ID: the config's digest (what `docker images` shows), which identifies each
+    /// image of a docker-archive.
+    pub image_id: String,
     /// What to give a function as its `ImageUri` for this architecture: `HOST/REPO@sha256:...`
     /// for a registry image, the manifest digest for a local one.
     pub deploy: Option<String>,
@@ -49,8 +52,10 @@ pub struct CheckedImage {
 pub struct LintReport {
     pub reference: String,
     /// The digest of what the reference names: an index or a manifest; for a docker-archive
-    /// (no manifests), the image ID (the config's digest).
-    pub digest: String,
+    /// (no manifests) of one image, its image ID (the config's digest). `None` for a
+    /// docker-archive of several images: no one digest names them all (no index), so each image
+    /// has its own `image_id`.
+    pub digest: Option<String>,
     pub index: bool,
     pub images: Vec<CheckedImage>,
     pub findings: Vec<Finding>,
@@ -95,9 +100,16 @@ pub fn lint(
         images.push(checked);
         findings.extend(image_findings);
     }
+    // A docker-archive of several images has no index, nor any other one digest naming them.
+    let several_without_index = !image.is_index
+        && image.images.len() > 1
+        && image
+            .images
+            .values()
+            .all(|each| each.manifest_digest.is_none());
     Ok(LintReport {
         reference: image.reference.clone(),
-        digest: image.digest.to_string(),
+        digest: (!several_without_index).then(|| image.digest.to_string()),
         index: image.is_index,
         images,
         findings,
@@ -236,6 +248,7 @@ fn lint_architecture(
     let checked = CheckedImage {
         architecture,
         digest: each.manifest_digest.as_ref().map(ToString::to_string),
+        image_id: Sha256Digest::of(&each.config_raw).to_string(),
         deploy: None,
         media_type,
         layers: each.layers.len(),
@@ -381,23 +394,34 @@ impl LintReport {
     /// One line per image, then every finding that is not a pass, then a count.
     pub fn to_text(&self) -> String {
         let docker_archive = self.images.iter().any(|image| image.media_type.is_none());
-        let mut text = format!(
-            "{}  {}{}\n",
-            self.reference,
-            self.digest,
-            if self.index {
-                "  (index)"
-            } else if docker_archive {
-                "  (image ID: a docker-archive has no manifest)"
-            } else {
-                ""
-            }
-        );
+        let mut text = match &self.digest {
+            Some(digest) => format!(
+                "{}  {digest}{}\n",
+                self.reference,
+                if self.index {
+                    "  (index)"
+                } else if docker_archive {
+                    "  (image ID: a docker-archive has no manifest)"
+                } else {
+                    ""
+                }
+            ),
+            None => format!(
+                "{}  ({} images, no index: a docker-archive has no manifests; each image's ID below)\n",
+                self.reference,
+                self.images.len()
+            ),
+        };
         for image in &self.images {
+            // A docker-archive's image has no manifest digest: its image ID stands there.
+            let digest = match &image.digest {
+                Some(digest) => digest.clone(),
+                None => format!("{} (image ID)", image.image_id),
+            };
             text.push_str(&format!(
                 "{:<6} {}  {}  {} layers, {} bytes uncompressed\n",
                 image.architecture.oci_name(),
-                image.digest.as_deref().unwrap_or("-"),
+                digest,
                 image
                     .media_type
                     .as_deref()
