@@ -981,6 +981,44 @@ fn base_pull_json_lists_what_it_wrote_per_architecture() {
     for (_, _, digest, _) in &listed {
         assert!(blob_path(&scene.dir.path().join("kit"), digest).exists());
     }
+    for image in images {
+        assert_eq!(image["references"], serde_json::json!([image["reference"]]));
+    }
+
+    // A kit of one architecture tags its image TAG and TAG-ARCH: both are listed.
+    let one = format!("oci:{}", scene.path("kit-arm64"));
+    let args = [
+        "base",
+        "pull",
+        "--json",
+        "--arch",
+        "arm64",
+        &base_reference(),
+        "--output",
+        &one,
+    ];
+    let output = run(&mut scene.command(&args.map(String::from)));
+    let report = Value::Object(one_json_object(&output.stdout).unwrap());
+    let image = &report["images"][0];
+    assert_eq!(image["reference"], format!("{one}:latest"), "{report}");
+    assert_eq!(
+        image["references"],
+        serde_json::json!([format!("{one}:latest"), format!("{one}:latest-arm64")]),
+        "{report}"
+    );
+    let index = read_json(scene.dir.path().join("kit-arm64/index.json"));
+    let mut names: Vec<&str> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|descriptor| {
+            descriptor["annotations"][REF_NAME_ANNOTATION]
+                .as_str()
+                .unwrap()
+        })
+        .collect();
+    names.sort();
+    assert_eq!(names, ["latest", "latest-arm64"]);
 }
 
 #[test]

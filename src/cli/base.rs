@@ -191,7 +191,12 @@ pub struct PulledImage {
     pub lambda_architecture: &'static str,
     /// The manifest digest.
     pub digest: String,
+    /// Its main reference: in the kit (`oci:DIR:TAG-ARCH`, or `oci:DIR:TAG` for a one-architecture
+    /// kit), or `REPO@sha256:…` when only cached.
     pub reference: String,
+    /// Every name the kit gives it, `reference` first (a one-architecture kit is tagged both
+    /// `TAG` and `TAG-ARCH`); `[reference]` when only cached.
+    pub references: Vec<String>,
 }
 
 /// The index of a pulled base.
@@ -304,6 +309,7 @@ fn pull_kit(args: &PullArgs) -> Result<Finished> {
                 lambda_architecture: architecture.lambda_name(),
                 digest: digest.to_string(),
                 reference: in_repository(digest),
+                references: vec![in_repository(digest)],
             });
         }
         if base.is_index {
@@ -333,8 +339,8 @@ fn pull_kit(args: &PullArgs) -> Result<Finished> {
             architecture: *architecture,
             lambda_architecture: architecture.lambda_name(),
             digest: digest.to_string(),
-            // The main name; a one-architecture kit is also tagged TAG-ARCH.
             reference: references[0].clone(),
+            references: references.clone(),
         });
     }
     report.index = written
