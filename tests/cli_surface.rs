@@ -1,8 +1,11 @@
 //! The command line's surface, run as a user runs it: what `build --json` says it wrote (every
-//! tag and digest reference, read back from the real registry and the layout), the progress lines
-//! naming each tag, stdout holding only the report, `--version`, the shell completions (loaded in
-//! bash and asked to complete), the manual pages (rendered with groff), which `--skip-checks` names
-//! each command takes, and what `check` says of a docker-archive, which has no manifest.
+//! tag and digest reference, read back from the real registry, the layout, the oci-archive's
+//! `index.json` and the docker-archive's `RepoTags`, for one and two architectures), the progress
+//! lines naming each tag, stdout holding only the report, `--version` (the same line for every
+//! command), the shell completions (loaded in bash and asked to complete, every flag with a closed
+//! set of values to that set), the manual pages (rendered with groff: the footer, EXIT STATUS
+//! against the README's table, ENVIRONMENT), which `--skip-checks` names each command takes, and
+//! what `check` says of a docker-archive, which has no manifest (of one image, and of two).
 
 mod support;
 
