@@ -13,7 +13,7 @@ use crate::cached_base::record_base_tag;
 use crate::catalog::{self, CatalogBase};
 use crate::error::{Error, Result};
 use crate::platform::Architecture;
-use crate::reference::{BaseReference, ImageLocation};
+use crate::reference::{BaseReference, ImageLocation, parse_kit_location};
 use crate::registry::{Session, SessionOptions};
 use crate::transport::sink::{plan_output, write_output};
 use crate::transport::source::{ImageRole, layout_tags, open_local};
@@ -67,7 +67,7 @@ pub struct PullArgs {
     /// Where to write the kit: oci:DIR[:TAG] or oci-archive:FILE[:TAG] (TAG defaults to the
     /// base's tag). Without it, a registry base is only put in the cache, whole, for
     /// `build --offline --base REF` on this machine.
-    #[arg(long, short = 'o', value_name = "REF")]
+    #[arg(long, short = 'o', value_name = "REF", value_parser = parse_kit_output)]
     pub output: Option<ImageLocation>,
 
     /// Credentials for the base's registry.
@@ -95,6 +95,14 @@ pub struct VerifyArgs {
     /// Print the counts as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `base pull --output`: a kit location only.
+fn parse_kit_output(text: &str) -> Result<ImageLocation, String> {
+    parse_kit_location(
+        text,
+        "base pull writes kits; to copy an image between registries, use `skopeo copy --all`",
+    )
 }
 
 fn parse_architecture(text: &str) -> Result<Architecture, String> {
@@ -387,9 +395,12 @@ fn with_default_tag(output: &ImageLocation, base: &BaseReference) -> Result<Imag
 
 fn verify_kit(args: &VerifyArgs) -> Result<Finished> {
     let location = if args.kit.contains(':') {
-        args.kit
-            .parse::<ImageLocation>()
-            .map_err(|error| Error::usage(format!("{}: {error}", args.kit)))?
+        parse_kit_location(
+            &args.kit,
+            "base verify checks a kit; a registry base is verified as it is pulled \
+             (`lambda-image base pull REF` reads every blob through its digest check)",
+        )
+        .map_err(Error::usage)?
     } else {
         ImageLocation::OciLayout {
             directory: PathBuf::from(&args.kit),

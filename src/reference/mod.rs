@@ -74,6 +74,37 @@ impl FromStr for ImageLocation {
     }
 }
 
+/// What a kit location is: `base pull --output` and `base verify` take only these.
+pub const KIT_USAGE: &str = "a kit is oci:DIR[:TAG] or oci-archive:FILE[:TAG]";
+
+/// Parses a kit location (`oci:DIR[:TAG]`, `oci-archive:FILE[:TAG]`) for a command that takes
+/// nothing else. A docker-archive or a registry reference is refused with a message that names
+/// only what such a command takes; `registry_advice` says what to do instead with a registry
+/// reference (it differs between writing a kit and checking one).
+pub fn parse_kit_location(text: &str, registry_advice: &str) -> Result<ImageLocation, String> {
+    if text.starts_with("docker-archive:") {
+        return Err(format!(
+            "`{text}` is a docker-archive, which cannot hold a base's manifests; {KIT_USAGE}"
+        ));
+    }
+    if !text.starts_with("oci:")
+        && !text.starts_with("oci-archive:")
+        && let Ok(reference) = text.parse::<registry::RegistryReference>()
+    {
+        return Err(format!(
+            "`{text}` is a registry reference ({reference}), not a kit: {KIT_USAGE}; {registry_advice}"
+        ));
+    }
+    match text.parse::<ImageLocation>() {
+        Ok(location) => Ok(location),
+        Err(_) if !text.starts_with("oci:") && !text.starts_with("oci-archive:") => {
+            Err(format!("`{text}` is not a kit location; {KIT_USAGE}"))
+        }
+        // A malformed path or tag: the message says which part; the usage is the kit's.
+        Err(error) => Err(error.replace(USAGE, KIT_USAGE)),
+    }
+}
+
 /// Splits `PATH[:TAG]` the way the containers tools do: at the first `:`.
 fn split_path_and_tag(rest: &str, whole: &str) -> Result<(PathBuf, Option<String>), String> {
     let (path, tag) = match rest.split_once(':') {
@@ -166,17 +197,17 @@ impl fmt::Display for BaseReference {
 }
 
 impl ImageLocation {
-    /// The same layout or archive with `tag` named (a docker-archive is returned unchanged:
-    /// it names images by `NAME:TAG`, not by tag).
-    pub fn with_tag(&self, tag: &str) -> ImageLocation {
+    /// The same layout or archive with `tag` named, or with none (a docker-archive is returned
+    /// unchanged: it names images by `NAME:TAG`, not by tag).
+    pub fn with_tag(&self, tag: Option<&str>) -> ImageLocation {
         match self {
             ImageLocation::OciLayout { directory, .. } => ImageLocation::OciLayout {
                 directory: directory.clone(),
-                tag: Some(tag.to_owned()),
+                tag: tag.map(str::to_owned),
             },
             ImageLocation::OciArchive { file, .. } => ImageLocation::OciArchive {
                 file: file.clone(),
-                tag: Some(tag.to_owned()),
+                tag: tag.map(str::to_owned),
             },
             other => other.clone(),
         }
