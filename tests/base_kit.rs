@@ -534,9 +534,15 @@ fn base_pull_without_output_fills_the_cache_for_offline_builds() {
     let mut pull = lambda_image();
     pull.args(["base", "pull", &base, "-q", "--cache-dir"])
         .arg(&cache);
-    let text = run_stdout(&mut pull);
+    let pulled = run(&mut pull);
+    // The report on stdout; the advice (also with -q, which silences only progress) on stderr.
+    let (text, advice) = (String::from_utf8_lossy(&pulled.stdout), stderr_of(&pulled));
     assert!(
-        text.contains("cached in") && text.contains("--offline"),
+        advice.contains("cached in") && advice.contains("--offline"),
+        "{advice}"
+    );
+    assert!(
+        !text.contains("cached in") && text.contains("amd64  sha256:"),
         "{text}"
     );
     drop(registry);

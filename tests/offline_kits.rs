@@ -141,8 +141,8 @@ fn a_push_that_mounted_the_base_is_made_offline_by_following_the_hint_literally(
 
     // Followed literally (with network), then the registry is gone.
     let words: Vec<&str> = fill.split_whitespace().skip(1).collect();
-    let pulled = run_stdout(&mut isolated(&scratch, &words));
-    // What it says to run next names the same cache.
+    let pulled = stderr_of(&run(&mut isolated(&scratch, &words)));
+    // What it says to run next (on stderr) names the same cache.
     assert!(
         pulled.contains(&format!(
             "lambda-image build --offline --cache-dir {} --base {base}",
@@ -409,8 +409,12 @@ fn a_base_mirror_is_pulled_from_and_keeps_the_catalogs_glibc() {
         &["base", "pull", "provided.al2023", "-q", "--output", &kit],
     );
     pull.env(MIRROR_VARIABLE, &mirror);
-    let pulled = run_stdout(&mut pull);
-    assert!(pulled.contains(&mirrored), "{pulled}");
+    let pulled = run(&mut pull);
+    assert!(
+        stderr_of(&pulled).contains(&mirrored),
+        "{}",
+        stderr_of(&pulled)
+    );
 
     // A base the mirror lacks: the hint names the mirror's repository and what it must hold.
     let mut build = scratch.build(&[

@@ -281,7 +281,7 @@ fn check_layout_file(tree: &dyn TreeReader) -> Result<()> {
 }
 
 /// The entry's tag (`org.opencontainers.image.ref.name`), if it has one.
-fn tag_of(entry: &Descriptor) -> Option<String> {
+pub fn tag_of(entry: &Descriptor) -> Option<String> {
     entry.annotations().as_ref()?.get(REF_NAME).cloned()
 }
 

@@ -311,6 +311,25 @@ fn resolve_layout(
     }
 }
 
+/// The tag a local base is read under: the one named (`oci:DIR:TAG`), or, named without one,
+/// the tag of the entry chosen for its one image ([`oci::choose_entry`]); `None` when it has
+/// none, for a docker-archive, or when the layout cannot be read (opening it says why).
+pub fn local_base_tag(location: &ImageLocation) -> Option<String> {
+    let tree: Box<dyn TreeReader> = match location {
+        ImageLocation::OciLayout { tag: Some(tag), .. }
+        | ImageLocation::OciArchive { tag: Some(tag), .. } => return Some(tag.clone()),
+        ImageLocation::OciLayout { directory, .. } => {
+            Box::new(super::tree::DirectoryTree::new(directory.clone()))
+        }
+        ImageLocation::OciArchive { file, .. } => Box::new(super::tree::TarTree::open(file).ok()?),
+        ImageLocation::DockerArchive { .. } => return None,
+    };
+    match oci::choose_entry(tree.as_ref(), None).ok()? {
+        oci::LayoutChoice::Entry(entry) => oci::tag_of(&entry),
+        _ => None,
+    }
+}
+
 /// The tags (`org.opencontainers.image.ref.name`) of an OCI layout or oci-archive, in order.
 pub fn layout_tags(location: &ImageLocation) -> Result<Vec<String>> {
     let tree: Box<dyn TreeReader> = match location {
