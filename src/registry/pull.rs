@@ -195,7 +195,7 @@ impl RemoteRepository {
                     .expect("a mirrored base has a reference")
             ),
             None => format!(
-                "the {noun} is damaged in {}: its manifests name content the registry does not \
+                "the {noun} is damaged in {}: it refers to content the registry does not \
                  have; push it there again (e.g. `skopeo copy --all` from a complete copy), or \
                  use another copy",
                 self.name()
