@@ -174,8 +174,8 @@ impl FromStr for BaseReference {
         {
             return text.parse().map(BaseReference::Local);
         }
-        let reference = match crate::catalog::by_name(text) {
-            Some(known) => known.reference.parse::<registry::RegistryReference>()?,
+        let reference = match catalog_name(text)? {
+            Some(reference) => reference,
             None => text.parse::<registry::RegistryReference>().map_err(|error| {
                 format!("`{text}` is not a valid image reference: {error}; use HOST/REPOSITORY:TAG, a short name (provided.al2023, provided.al2), or {USAGE}")
             })?,
@@ -185,6 +185,62 @@ impl FromStr for BaseReference {
             reference,
         )))
     }
+}
+
+/// A base written as a catalog short name: `provided.al2023` is the catalog's reference;
+/// `provided.al2023@sha256:…` that reference pinned to a digest (the digest decides what is
+/// pulled; the catalog's facts still apply). Errors for what only looks like one and would
+/// otherwise be taken for a Docker Hub image (`docker.io/library/provided.al3000`): a name the
+/// catalog does not have that starts like one of its names (`provided.`), or a short name with a
+/// tag (`provided.al2023:al2023`). `None` for anything else, including a Docker Hub reference
+/// written with its registry (`docker.io/library/provided.x`).
+fn catalog_name(text: &str) -> Result<Option<registry::RegistryReference>, String> {
+    let (name, digest) = match text.split_once('@') {
+        Some((name, digest)) => (name, Some(digest)),
+        None => (text, None),
+    };
+    if let Some(known) = crate::catalog::by_name(name) {
+        let mut reference = known.reference.parse::<registry::RegistryReference>()?;
+        if let Some(digest) = digest {
+            let pinned = format!("{}@{digest}", known.reference)
+                .parse::<registry::RegistryReference>()
+                .map_err(|error| format!("`{text}`: {error}"))?;
+            reference.digest = pinned.digest;
+        }
+        return Ok(Some(reference));
+    }
+    let bases = crate::catalog::all();
+    let names: Vec<&str> = bases.iter().map(|base| base.name.as_str()).collect();
+    let (short, tag) = match name.split_once(':') {
+        Some((short, tag)) if !short.contains('/') => (short, Some(tag)),
+        _ => (name, None),
+    };
+    if short.contains('/') {
+        return Ok(None);
+    }
+    if let (Some(known), Some(tag)) = (crate::catalog::by_name(short), tag) {
+        return Err(format!(
+            "`{text}`: the short name {short} already names a tag ({}), so it takes none; write \
+             {short} (or {short}@sha256:DIGEST to pin it), or {}:TAG for another tag of its \
+             repository (`{tag}` here)",
+            known.reference,
+            known.reference.split(':').next().unwrap_or_default()
+        ));
+    }
+    let looks_like_one = names.iter().any(|known| {
+        known
+            .split_once('.')
+            .is_some_and(|(family, _)| short.starts_with(&format!("{family}.")))
+    });
+    if looks_like_one {
+        return Err(format!(
+            "`{text}` is not a base in the catalog (its names: {}; `lambda-image base list` shows \
+             them); as an image reference it would name docker.io/library/{short}, so write that \
+             if it is what you mean",
+            names.join(", ")
+        ));
+    }
+    Ok(None)
 }
 
 impl fmt::Display for BaseReference {
@@ -315,6 +371,45 @@ mod tests {
             "127.0.0.1:5000/lambda/base:al2023"
         );
         assert_eq!(registry("alpine"), "docker.io/library/alpine:latest");
+    }
+
+    /// A catalog short name pinned to a digest is the catalog's reference pinned; a short name
+    /// with a tag, or a name that only looks like a catalog one, is refused rather than taken
+    /// for a Docker Hub image; Docker Hub written out is still Docker Hub.
+    #[test]
+    fn catalog_short_names_are_not_taken_for_docker_hub_images() {
+        let digest = format!("sha256:{}", "a".repeat(64));
+        let BaseReference::Registry(pinned) = format!("provided.al2023@{digest}")
+            .parse::<BaseReference>()
+            .unwrap()
+        else {
+            panic!("a registry base");
+        };
+        assert_eq!(pinned.registry, "public.ecr.aws");
+        assert_eq!(pinned.repository, "lambda/provided");
+        assert_eq!(pinned.tag.as_deref(), Some("al2023"));
+        assert_eq!(pinned.digest.unwrap().to_string(), digest);
+        let unknown = "provided.al3000".parse::<BaseReference>().unwrap_err();
+        assert!(unknown.contains("not a base in the catalog"), "{unknown}");
+        assert!(
+            unknown.contains("provided.al2023, provided.al2"),
+            "{unknown}"
+        );
+        assert!(unknown.contains("lambda-image base list"), "{unknown}");
+        let tagged = "provided.al2023:al2023"
+            .parse::<BaseReference>()
+            .unwrap_err();
+        assert!(tagged.contains("already names a tag"), "{tagged}");
+        for hub in [
+            "docker.io/library/provided.al3000",
+            "alpine:3.20",
+            "provided",
+        ] {
+            assert!(
+                matches!(hub.parse::<BaseReference>(), Ok(BaseReference::Registry(r)) if r.registry == "docker.io"),
+                "{hub}"
+            );
+        }
         assert!(matches!(
             "oci:dir:al2023".parse::<BaseReference>().unwrap(),
             BaseReference::Local(ImageLocation::OciLayout { .. })
