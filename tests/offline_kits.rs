@@ -262,7 +262,14 @@ fn a_kit_is_read_back_without_a_tag_and_an_ambiguous_layout_names_its_own_tags()
     let refused = run_unchecked(&mut build);
     let stderr = stderr_of(&refused);
     assert_eq!(refused.status.code(), Some(USAGE_EXIT), "{stderr}");
-    assert!(stderr.contains("holds several images"), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "holds 2 images and no tag says which one is meant (its images: {BASE_TAG} (its \
+             manifests: {BASE_TAG}-amd64, {BASE_TAG}-arm64), mine (its manifests: mine-amd64, \
+             mine-arm64))"
+        )),
+        "{stderr}"
+    );
     assert_eq!(
         hint_of(&stderr),
         format!("name one: --base {kit}:{BASE_TAG} or --base {kit}:mine"),
@@ -473,4 +480,237 @@ fn a_base_mirror_is_pulled_from_and_keeps_the_catalogs_glibc() {
         }
     }
     assert!(!scratch.path("never").exists());
+}
+
+/// `base pull BASE --output KIT` from the stand-in registry into `kit` (a cache of its own).
+fn pull_kit(scratch: &Scratch, base: &str, kit: &str) {
+    let cache = scratch.path("pull-cache");
+    run(&mut isolated(
+        scratch,
+        &[
+            "base",
+            "pull",
+            base,
+            "-q",
+            "--output",
+            kit,
+            "--cache-dir",
+            text(&cache),
+        ],
+    ));
+}
+
+/// Rewrites a layout's `index.json` through `edit` (its `manifests` array).
+fn edit_layout_index(layout: &Path, edit: impl FnOnce(&mut Vec<Value>)) {
+    let path = layout.join("index.json");
+    let mut index: Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+    edit(index["manifests"].as_array_mut().unwrap());
+    fs::write(&path, serde_json::to_vec(&index).unwrap()).unwrap();
+}
+
+fn ref_name(entry: &Value) -> Option<&str> {
+    entry["annotations"]["org.opencontainers.image.ref.name"].as_str()
+}
+
+/// A tag a layout lacks is a base error (4) whose hint names what is there, as the command
+/// takes it: the kit's one image by its tag, or with no tag at all; a missing kit file names
+/// the command that makes it at the user's own path. A layout without its `oci-layout` file
+/// is not a layout (as skopeo says too), for `base verify` and as a base alike.
+#[test]
+fn a_wrong_tag_or_a_missing_layout_file_is_answered_with_what_the_layout_has() {
+    let scratch = Scratch::new();
+    let registry = registry_with_base("lambda/base", &[]);
+    let base = registry.reference(&format!("lambda/base:{BASE_TAG}"));
+    let directory = scratch.path("kit1");
+    let archive = scratch.path("kit1.tar");
+    let dir_kit = format!("oci:{}", directory.display());
+    let tar_kit = format!("oci-archive:{}", archive.display());
+    pull_kit(&scratch, &base, &dir_kit);
+    pull_kit(&scratch, &base, &tar_kit);
+    drop(registry);
+    let both = both_bootstrap_args();
+    let both: Vec<&str> = both.iter().map(String::as_str).collect();
+
+    for kit in [&dir_kit, &tar_kit] {
+        let mut build = scratch.build(&both);
+        build
+            .args([
+                "-q",
+                "--offline",
+                "--base",
+                &format!("{kit}:latest"),
+                "--output",
+            ])
+            .arg(format!("oci:{}", scratch.path("wt").display()));
+        let refused = run_unchecked(&mut build);
+        let stderr = stderr_of(&refused);
+        assert_eq!(refused.status.code(), Some(BASE_EXIT), "{stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "has no image tagged `latest`; its tags: {BASE_TAG}, {BASE_TAG}-amd64, {BASE_TAG}-arm64"
+            )),
+            "{stderr}"
+        );
+        assert_eq!(
+            hint_of(&stderr),
+            format!(
+                "it holds one image: --base {kit}:{BASE_TAG}, or leave the tag out (--base {kit})"
+            )
+        );
+        assert!(!scratch.path("wt").exists());
+    }
+    let checked = run_unchecked(&mut isolated(
+        &scratch,
+        &["check", &format!("{dir_kit}:nope")],
+    ));
+    let stderr = stderr_of(&checked);
+    assert_eq!(checked.status.code(), Some(BASE_EXIT), "{stderr}");
+    assert_eq!(
+        hint_of(&stderr),
+        format!("it holds one image: {dir_kit}:{BASE_TAG}, or leave the tag out ({dir_kit})")
+    );
+    let verified = run_unchecked(&mut isolated(
+        &scratch,
+        &["base", "verify", &format!("{tar_kit}:nope")],
+    ));
+    assert_eq!(verified.status.code(), Some(BASE_EXIT));
+    assert!(
+        hint_of(&stderr_of(&verified))
+            .starts_with(&format!("it holds one image: {tar_kit}:{BASE_TAG}")),
+        "{}",
+        stderr_of(&verified)
+    );
+
+    // A kit file that is not there: the command that makes it, at the path given.
+    let absent = format!("oci-archive:{}", scratch.path("absent.tar").display());
+    let mut build = scratch.build(&both);
+    build
+        .args([
+            "-q",
+            "--offline",
+            "--base",
+            &format!("{absent}:latest"),
+            "--output",
+        ])
+        .arg(format!("oci:{}", scratch.path("wt").display()));
+    let missing = run_unchecked(&mut build);
+    let stderr = stderr_of(&missing);
+    assert_eq!(missing.status.code(), Some(BASE_EXIT), "{stderr}");
+    assert!(
+        hint_of(&stderr).contains(&format!("base pull provided.al2023 --output {absent}`")),
+        "{stderr}"
+    );
+
+    // No oci-layout file: refused by skopeo, by base verify and as a base.
+    let damaged = scratch.path("dmg4");
+    run(Command::new("cp").arg("-r").arg(&directory).arg(&damaged));
+    fs::remove_file(damaged.join("oci-layout")).unwrap();
+    let damaged_kit = format!("oci:{}", damaged.display());
+    let skopeo = run_unchecked(Command::new("skopeo").args(["inspect", &damaged_kit]));
+    assert!(
+        !skopeo.status.success(),
+        "skopeo read a layout without oci-layout"
+    );
+    for args in [
+        vec!["base", "verify", text(&damaged)],
+        vec!["base", "verify", "--json", &damaged_kit],
+        vec!["check", &damaged_kit],
+    ] {
+        let refused = run_unchecked(&mut isolated(&scratch, &args));
+        let stderr = stderr_of(&refused);
+        assert_eq!(refused.status.code(), Some(BASE_EXIT), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("no `oci-layout` file"),
+            "{args:?}: {stderr}"
+        );
+    }
+    let mut build = scratch.build(&both);
+    build
+        .args(["-q", "--offline", "--base", &damaged_kit, "--output"])
+        .arg(format!("oci:{}", scratch.path("wt").display()));
+    let refused = run_unchecked(&mut build);
+    assert_eq!(
+        refused.status.code(),
+        Some(BASE_EXIT),
+        "{}",
+        stderr_of(&refused)
+    );
+    assert!(stderr_of(&refused).contains("no `oci-layout` file"));
+    assert!(!scratch.path("wt").exists());
+}
+
+/// A layout holding several images lists each image once, with all its tags together (a
+/// manifest its index lists under its own tags, one manifest under two tags), and counts the
+/// untagged ones; a usage error (2): the command line must name one.
+#[test]
+fn an_ambiguous_layout_lists_each_image_once_and_counts_the_untagged() {
+    let scratch = Scratch::new();
+    let registry = registry_with_base("lambda/base", &[]);
+    let base = registry.reference(&format!("lambda/base:{BASE_TAG}"));
+    let directory = scratch.path("kit");
+    let kit = format!("oci:{}", directory.display());
+    pull_kit(&scratch, &base, &kit);
+    drop(registry);
+    let arm64 = fixtures().bootstrap_arm64.display().to_string();
+    let amd64 = fixtures().bootstrap_amd64.display().to_string();
+    // `mine` (= `mine-arm64`, one manifest), and `other`, whose tags are then removed.
+    for (bootstrap, tag) in [(&arm64, "mine"), (&amd64, "other")] {
+        let mut build = scratch.build(&["--bootstrap", bootstrap, "-q", "--offline"]);
+        build.args([
+            "--base",
+            &format!("{kit}:{BASE_TAG}"),
+            "--output",
+            &format!("{kit}:{tag}"),
+        ]);
+        run(&mut build);
+    }
+    edit_layout_index(&directory, |entries| {
+        // `v2` names the kit's arm64 manifest too.
+        let mut alias = entries
+            .iter()
+            .find(|entry| ref_name(entry) == Some(&format!("{BASE_TAG}-arm64")))
+            .unwrap()
+            .clone();
+        alias["annotations"]["org.opencontainers.image.ref.name"] = "v2".into();
+        entries.push(alias);
+        for entry in entries.iter_mut() {
+            if ref_name(entry).is_some_and(|tag| tag.starts_with("other")) {
+                entry.as_object_mut().unwrap().remove("annotations");
+            }
+        }
+    });
+    let checked = run_unchecked(&mut isolated(&scratch, &["check", "--json", &kit]));
+    let report = json(&checked);
+    assert_eq!(checked.status.code(), Some(USAGE_EXIT), "{report}");
+    assert_eq!(report["error"]["kind"], "usage", "{report}");
+    let message = report["error"]["message"].as_str().unwrap();
+    assert!(
+        message.ends_with(&format!(
+            "holds 3 images and no tag says which one is meant (its images: {BASE_TAG} (its \
+             manifests: {BASE_TAG}-amd64, {BASE_TAG}-arm64 = v2), mine (= mine-arm64); and 1 \
+             untagged image)"
+        )),
+        "{message}"
+    );
+    let hint = report["error"]["hint"].as_str().unwrap();
+    assert!(
+        hint.starts_with(&format!("name one: {kit}:{BASE_TAG} or {kit}:mine; ")),
+        "{hint}"
+    );
+    assert!(hint.contains("untagged image cannot be named"), "{hint}");
+}
+
+/// The exit-code table in the README says where an ambiguous local image is: usage (2).
+#[test]
+fn the_readme_puts_an_ambiguous_local_image_in_the_usage_row() {
+    let readme =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let usage_row = readme
+        .lines()
+        .find(|line| line.starts_with("| 2 |"))
+        .expect("the exit-code table has a row for 2");
+    assert!(
+        usage_row.contains("several images"),
+        "the usage row does not mention a layout of several images: {usage_row}"
+    );
 }
