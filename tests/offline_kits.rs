@@ -714,3 +714,350 @@ fn the_readme_puts_an_ambiguous_local_image_in_the_usage_row() {
         "the usage row does not mention a layout of several images: {usage_row}"
     );
 }
+
+/// The registry's manifests of a repository, and the per-architecture manifest and a layer of
+/// the stand-in base, as the mirror holds them.
+fn delete_from_registry(registry: &TestRegistry, repository: &str, kind: &str, digest: &str) {
+    let output = run(Command::new("curl").args([
+        "-sS",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "-X",
+        "DELETE",
+        &format!("{}/v2/{repository}/{kind}/{digest}", registry.url()),
+    ]));
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "202");
+}
+
+/// A cache filled through a mirror, read offline with the variable unset: the error names the
+/// record the cache does hold and the variable's value that uses it; set so, the build works.
+/// A mirror that lacks a layer or a manifest of the base is a base problem (4, kind base), with
+/// the copy that fixes it; a base registry that is no mirror, the image damaged there.
+#[test]
+fn a_mirror_filled_cache_and_an_incomplete_mirror_are_named_for_what_they_are() {
+    let scratch = Scratch::new();
+    let registry = registry_with_base("mirror/lambda/provided", &[]);
+    let mirror = format!("{}/mirror/lambda", registry.host());
+    let mirrored = format!("{mirror}/provided:{BASE_TAG}");
+    let cache = scratch.cache();
+    let mut pull = isolated(
+        &scratch,
+        &[
+            "base",
+            "pull",
+            "provided.al2023",
+            "-q",
+            "--cache-dir",
+            text(&cache),
+        ],
+    );
+    pull.env(MIRROR_VARIABLE, &mirror);
+    run(&mut pull);
+
+    let amd64 = format!("amd64={}", fixtures().bootstrap_amd64.display());
+    let offline = |mirror_value: Option<&str>| {
+        let mut build = scratch.build(&["--bootstrap", &amd64, "-q", "--json", "--offline"]);
+        build
+            .args(["--base", "provided.al2023", "--output"])
+            .arg(format!("oci:{}", scratch.path("offline").display()))
+            .env_remove(MIRROR_VARIABLE);
+        if let Some(value) = mirror_value {
+            build.env(MIRROR_VARIABLE, value);
+        }
+        run_unchecked(&mut build)
+    };
+    let refused = offline(None);
+    let report = json(&refused);
+    assert_eq!(refused.status.code(), Some(BASE_EXIT), "{report}");
+    let message = report["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!("the cache holds one for {mirrored}")),
+        "{message}"
+    );
+    let hint = report["error"]["hint"].as_str().unwrap();
+    assert!(
+        hint.starts_with(&format!(
+            "it was pulled through a mirror: set {MIRROR_VARIABLE}={mirror} as when it was pulled"
+        )),
+        "{hint}"
+    );
+    assert!(!scratch.path("offline").exists());
+    // Followed: offline, from the cache alone.
+    let layer = fixtures().base_layer_digests["amd64"][0].clone();
+    let arm64_manifest = fixtures().base_manifests["arm64"].clone();
+    let built = offline(Some(&mirror));
+    assert_eq!(built.status.code(), Some(0), "{}", stderr_of(&built));
+
+    // One layer gone from the mirror: base, not registry; the hint copies the base again.
+    delete_from_registry(&registry, "mirror/lambda/provided", "blobs", &layer);
+    let online = |base: &str, bootstrap: &str, mirror_value: Option<&str>, out: &str| {
+        // A cache of its own: the base's layers are read from the registry.
+        let mut build = isolated(
+            &scratch,
+            &["build", "--bootstrap", bootstrap, "-q", "--json"],
+        );
+        build
+            .args(["--cache-dir", text(&scratch.path(&format!("{out}-cache")))])
+            .args(["--base", base, "--output"])
+            .arg(format!("oci:{}", scratch.path(out).display()))
+            .env_remove(MIRROR_VARIABLE);
+        if let Some(value) = mirror_value {
+            build.env(MIRROR_VARIABLE, value);
+        }
+        let output = run_unchecked(&mut build);
+        assert!(!scratch.path(out).exists(), "{out} was written");
+        (output.status.code(), json(&output))
+    };
+    let (code, report) = online("provided.al2023", &amd64, Some(&mirror), "layer");
+    assert_eq!(code, Some(BASE_EXIT), "{report}");
+    assert_eq!(report["error"]["kind"], "base", "{report}");
+    let message = report["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains(&layer) && message.contains("404"),
+        "{message}"
+    );
+    assert_eq!(
+        report["error"]["hint"].as_str().unwrap(),
+        format!(
+            "the mirror's copy is incomplete ({mirror} is the mirror {MIRROR_VARIABLE} names): \
+             copy the base into it again, e.g. `skopeo copy --all \
+             docker://public.ecr.aws/lambda/provided:al2023 docker://{mirrored}`"
+        )
+    );
+    // The same registry named directly: no mirror, the image is damaged there.
+    let (code, report) = online(&mirrored, &amd64, None, "direct");
+    assert_eq!(code, Some(BASE_EXIT), "{report}");
+    let hint = report["error"]["hint"].as_str().unwrap();
+    assert!(
+        hint.starts_with(&format!("the base is damaged in {mirror}/provided")),
+        "{hint}"
+    );
+    // A manifest the index lists, gone: also the base's.
+    delete_from_registry(
+        &registry,
+        "mirror/lambda/provided",
+        "manifests",
+        &arm64_manifest,
+    );
+    let arm64 = format!("arm64={}", fixtures().bootstrap_arm64.display());
+    let (code, report) = online("provided.al2023", &arm64, Some(&mirror), "manifest");
+    assert_eq!(code, Some(BASE_EXIT), "{report}");
+    assert_eq!(report["error"]["kind"], "base", "{report}");
+    assert!(
+        report["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&arm64_manifest),
+        "{report}"
+    );
+    assert!(
+        report["error"]["hint"]
+            .as_str()
+            .unwrap()
+            .contains("skopeo copy --all"),
+        "{report}"
+    );
+}
+
+/// `base pull` from a kit keeps the kit's tag (not `latest`), and its report's `output` names
+/// the tag written; the advice goes to stderr (also with -q), stdout holds only the report.
+/// `base pull --output` and `base verify` name only the kit locations they take.
+#[test]
+fn base_pull_from_a_kit_keeps_its_tag_and_kit_commands_name_only_kits() {
+    let scratch = Scratch::new();
+    let registry = registry_with_base("lambda/base", &[]);
+    let base = registry.reference(&format!("lambda/base:{BASE_TAG}"));
+    let kit = format!("oci:{}", scratch.path("kit1").display());
+    pull_kit(&scratch, &base, &kit);
+
+    let copy = scratch.path("kcopy");
+    let copied = format!("oci:{}", copy.display());
+    let report = json(&run(&mut isolated(
+        &scratch,
+        &["base", "pull", &kit, "--output", &copied, "--json"],
+    )));
+    assert_eq!(report["output"], format!("{copied}:{BASE_TAG}"), "{report}");
+    assert_eq!(report["index"]["reference"], format!("{copied}:{BASE_TAG}"));
+    assert_eq!(
+        report["images"][0]["reference"],
+        format!("{copied}:{BASE_TAG}-amd64")
+    );
+    let tags: Vec<String> = read_json(copy.join("index.json"))["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|entry| ref_name(entry).map(str::to_owned))
+        .collect();
+    assert_eq!(
+        tags,
+        [
+            BASE_TAG.to_owned(),
+            format!("{BASE_TAG}-amd64"),
+            format!("{BASE_TAG}-arm64")
+        ]
+    );
+    // Named by a tag: that tag.
+    let single = format!("oci:{}", scratch.path("single").display());
+    let report = json(&run(&mut isolated(
+        &scratch,
+        &[
+            "base",
+            "pull",
+            &format!("{kit}:{BASE_TAG}-arm64"),
+            "--arch",
+            "arm64",
+            "--output",
+            &single,
+            "--json",
+        ],
+    )));
+    assert_eq!(
+        report["output"],
+        format!("{single}:{BASE_TAG}-arm64"),
+        "{report}"
+    );
+
+    // Text mode, -q: the report on stdout, the advice on stderr.
+    for args in [
+        vec!["base", "pull", &base, "-q", "--output"],
+        vec!["base", "pull", &base, "-q"],
+    ] {
+        let mut command = isolated(&scratch, &args);
+        if args.len() == 5 {
+            command.arg(format!("oci:{}", scratch.path("text").display()));
+        }
+        let pulled = run(&mut command);
+        let stdout = String::from_utf8_lossy(&pulled.stdout);
+        for line in stdout.lines() {
+            assert!(
+                ["amd64 ", "arm64 ", "index "]
+                    .iter()
+                    .any(|start| line.starts_with(start)),
+                "not a report line on stdout: {line}"
+            );
+        }
+        assert!(
+            stderr_of(&pulled).contains("lambda-image build --offline"),
+            "{}",
+            stderr_of(&pulled)
+        );
+    }
+
+    // Each command names only what it takes.
+    let reference = registry.reference(&format!("lambda/base:{BASE_TAG}"));
+    for (args, takes_docker_archive) in [
+        (vec!["base", "verify", &reference, "--json"], false),
+        (
+            vec!["base", "pull", "--json", "--output", &reference],
+            false,
+        ),
+        (
+            vec![
+                "base",
+                "pull",
+                "--json",
+                "--output",
+                "docker-archive:kit.tar",
+            ],
+            false,
+        ),
+    ] {
+        let refused = run_unchecked(&mut isolated(&scratch, &args));
+        let report = json(&refused);
+        assert_eq!(refused.status.code(), Some(USAGE_EXIT), "{report}");
+        let message = report["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("a kit is oci:DIR[:TAG] or oci-archive:FILE[:TAG]"),
+            "{message}"
+        );
+        assert!(!message.contains("--tag"), "{message}");
+        assert_eq!(
+            message.contains("docker-archive:FILE"),
+            takes_docker_archive,
+            "{message}"
+        );
+    }
+}
+
+/// A mistyped catalog name, or one with a tag, is refused before any registry is asked (it
+/// would otherwise be a Docker Hub image); a catalog name pinned to a digest is the catalog's
+/// reference pinned, pulled through the mirror with the catalog's glibc.
+#[test]
+fn catalog_short_names_are_checked_and_may_be_pinned() {
+    let scratch = Scratch::new();
+    let out = format!("oci:{}", scratch.path("never").display());
+    let amd64 = format!("amd64={}", fixtures().bootstrap_amd64.display());
+    for args in [
+        vec!["base", "pull", "provided.al3000", "--json"],
+        vec![
+            "build",
+            "--json",
+            "--bootstrap",
+            &amd64,
+            "--base",
+            "provided.al3000",
+            "--output",
+            &out,
+        ],
+        vec![
+            "build",
+            "--json",
+            "--bootstrap",
+            &amd64,
+            "--base",
+            "provided.al2023:al2023",
+            "--output",
+            &out,
+        ],
+    ] {
+        let refused = run_unchecked(&mut isolated(&scratch, &args));
+        let report = json(&refused);
+        assert_eq!(
+            refused.status.code(),
+            Some(USAGE_EXIT),
+            "{args:?}: {report}"
+        );
+        let message = report["error"]["message"].as_str().unwrap();
+        assert!(!message.contains("docker.io:"), "{message}");
+        assert!(!message.contains(MIRROR_VARIABLE), "{message}");
+        assert!(
+            message.contains("lambda-image base list") || message.contains("already names a tag"),
+            "{message}"
+        );
+    }
+    assert!(!scratch.path("never").exists());
+
+    let registry = registry_with_base("mirror/lambda/provided", &[]);
+    let mirror = format!("{}/mirror/lambda", registry.host());
+    let dynamic = dynamic_bootstrap(&scratch.path(""));
+    let pinned = format!("provided.al2023@{}", fixtures().base_digest);
+    let mut build = isolated(
+        &scratch,
+        &[
+            "build",
+            "--json",
+            "-q",
+            "--bootstrap",
+            &format!("amd64={}", dynamic.display()),
+            "--base",
+            &pinned,
+            "--output",
+            &format!("oci:{}", scratch.path("pinned").display()),
+        ],
+    );
+    build.env(MIRROR_VARIABLE, &mirror);
+    let report = json(&run(&mut build));
+    assert_eq!(
+        report["base"]["reference"],
+        format!("{mirror}/provided:{BASE_TAG}@{}", fixtures().base_digest),
+        "{report}"
+    );
+    let (level, message) = glibc_finding(&report, "checks");
+    assert_eq!(level, "info", "{message}");
+    assert!(
+        message.contains("provided.al2023 in the base-image catalog"),
+        "{message}"
+    );
+}
