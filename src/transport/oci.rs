@@ -119,6 +119,9 @@ pub fn choose_entry(tree: &dyn TreeReader, tag: Option<&str>) -> Result<LayoutCh
     }
     let images = layout_images(tree, &index)?;
     match images.0.as_slice() {
+        [] => Err(Error::base(
+            "holds no image that is not part of another: its indexes list each other",
+        )),
         [only] => Ok(LayoutChoice::Entry(Box::new(only.entry.clone()))),
         _ => Ok(LayoutChoice::Ambiguous(images)),
     }
