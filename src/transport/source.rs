@@ -388,16 +388,24 @@ fn missing_image(location: &ImageLocation, why: &str, role: ImageRole) -> Error 
 }
 
 /// The error for an architecture the base does not have.
+/// The hint names the Lambda architectures it does have.
 pub fn missing_architecture(wanted: Architecture, available: &[String]) -> Error {
-    let available = if available.is_empty() {
+    let usable: Vec<&str> = available
+        .iter()
+        .filter_map(|platform| Architecture::parse(platform.strip_prefix("linux/")?))
+        .map(Architecture::oci_name)
+        .collect();
+    let listed = if available.is_empty() {
         "none".to_owned()
     } else {
         available.join(", ")
     };
-    Error::base(format!(
-        "has no image for linux/{wanted}; it has: {available}"
-    ))
-    .hint(format!(
-        "use a base that includes linux/{wanted}, or build only the architectures it has"
+    let error = Error::base(format!("has no image for linux/{wanted}; it has: {listed}"));
+    if usable.is_empty() {
+        return error.hint(format!("use a base that includes linux/{wanted}"));
+    }
+    error.hint(format!(
+        "use a base that includes linux/{wanted}, or ask only for the architectures it has ({})",
+        usable.join(", ")
     ))
 }
