@@ -4,7 +4,10 @@
 //! leaves no cache tree behind; a kit from `base pull --output oci:DIR` is read back without
 //! naming a tag, and a layout holding unrelated images is refused with its own tags in the hint;
 //! a base mirror (`LAMBDA_IMAGE_BASE_MIRROR`) pulls catalog bases from a registry of the user's
-//! and keeps the catalog's glibc facts.
+//! and keeps the catalog's glibc facts. Hints use what is known: a wrong tag in a kit names the
+//! kit's own images; an ambiguous layout lists each image once; a cache filled through a mirror
+//! names the variable's value; a mirror missing content is a base problem with the copy that
+//! fixes it; kit commands name only kit locations; short names are checked and may be pinned.
 
 mod support;
 
