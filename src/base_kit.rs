@@ -123,19 +123,37 @@ fn layer_failure(
     if let Some(registry_error) = crate::registry::transfer::registry_failure(&error) {
         return registry_error;
     }
-    let error = Error::base(format!(
+    Error::base(format!(
         "{}: the {architecture} layer {digest} does not verify: {error}",
         base.reference
-    ));
-    if base.registry_origin().is_some() {
-        error.hint("the registry's copy of the layer does not match its digest")
-    } else {
-        let pull = match &base.name {
-            Some(name) => format!("lambda-image base pull {name} --output {}", base.reference),
-            None => "lambda-image base pull".to_owned(),
-        };
-        error.hint(format!(
-            "the kit is damaged: make it again with `{pull}` on the connected machine"
-        ))
+    ))
+    .hint(damaged_base_hint(base))
+}
+
+/// What to do about a base with a blob missing or not matching its digest: from a registry,
+/// that registry serves it damaged; a local base (a kit) is made again at the same place with
+/// the registry reference it was pulled from, when the kit records it
+/// (`io.containerd.image.name`).
+pub fn damaged_base_hint(base: &ResolvedBase) -> String {
+    if let Some((registry, repository)) = base.registry_origin() {
+        return format!(
+            "{registry}/{repository} serves the base's content damaged (it does not match its \
+             digest): try again later, or copy the base into it again"
+        );
     }
+    let kit = match base.reference.parse::<crate::reference::ImageLocation>() {
+        Ok(crate::reference::ImageLocation::DockerArchive { .. }) | Err(_) => {
+            return format!(
+                "the base {} is damaged: write it again from a complete copy",
+                base.reference
+            );
+        }
+        Ok(location) => location.with_tag(None).to_string(),
+    };
+    let name = base.name.as_deref().unwrap_or("BASE");
+    format!(
+        "the kit {} is damaged: make it again with `lambda-image base pull {name} --output {kit}` \
+         on a machine with network",
+        base.reference
+    )
 }

@@ -178,14 +178,31 @@ fn read_tag_record(
                 .map(|_| bytes)
         }
         Err(error) if error.kind() == io::ErrorKind::NotFound => {
-            return Err(offline_base_error(
+            let elsewhere = records_elsewhere(cache, reference, tag);
+            let Some(found) = elsewhere.first() else {
+                return Err(offline_base_error(
+                    reference,
+                    Some(cache),
+                    &format!(
+                        "no record of which image the tag `{tag}` names: no online build or `base \
+                         pull` of it used this cache, and --offline contacts no registry but the \
+                         --tag ones"
+                    ),
+                ));
+            };
+            let error = offline_base_error(
                 reference,
                 Some(cache),
                 &format!(
-                    "no record of which image the tag `{tag}` names: no online build or `base pull` \
-                     of it used this cache, and --offline contacts no registry but the --tag ones"
+                    "no record of which image the tag `{tag}` names, but the cache holds one for \
+                     {found} (the same repository name and tag, from another registry)"
                 ),
-            ));
+            );
+            let otherwise = error.hint_text().unwrap_or_default().to_owned();
+            return Err(error.hint(format!(
+                "{}; otherwise, {otherwise}",
+                elsewhere_hint(reference, found)
+            )));
         }
         Err(error) => Err(error),
     };
@@ -211,6 +228,89 @@ fn read_tag_record(
                 ),
             )
         })
+}
+
+/// The most directories deep a tag record is looked for under `refs/` (a registry and a
+/// repository path of that many components, then `_tags`).
+const RECORD_SEARCH_DEPTH: usize = 12;
+
+/// The references the cache holds a record of `tag` for, whose repository ends with the same
+/// component as `reference`'s but which are not `reference`'s own repository: the same base
+/// pulled through a mirror (`HOST/PATH/provided` for `public.ecr.aws/lambda/provided`), or
+/// from upstream when a mirror names it now. Sorted, so the first is always the same one.
+fn records_elsewhere(
+    cache: &BlobCache,
+    reference: &RegistryReference,
+    tag: &str,
+) -> Vec<RegistryReference> {
+    fn walk(directory: &Path, components: &mut Vec<String>, tag: &str, found: &mut Vec<String>) {
+        if components.len() > RECORD_SEARCH_DEPTH {
+            return;
+        }
+        let Ok(listing) = fs::read_dir(directory) else {
+            return;
+        };
+        for entry in listing.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !entry.file_type().is_ok_and(|kind| kind.is_dir()) {
+                continue;
+            }
+            if name == TAGS_DIRECTORY {
+                if components.len() >= 2 && entry.path().join(tag).is_file() {
+                    found.push(format!(
+                        "{}/{}:{tag}",
+                        components[0],
+                        components[1..].join("/")
+                    ));
+                }
+                continue;
+            }
+            components.push(name);
+            walk(&entry.path(), components, tag, found);
+            components.pop();
+        }
+    }
+    let mut found = Vec::new();
+    walk(
+        &cache.root().join(RECORDS_DIRECTORY),
+        &mut Vec::new(),
+        tag,
+        &mut found,
+    );
+    let last = |repository: &str| repository.rsplit('/').next().map(str::to_owned);
+    let mut references: Vec<RegistryReference> = found
+        .iter()
+        .filter_map(|text| text.parse::<RegistryReference>().ok())
+        .filter(|other| {
+            (other.registry != reference.registry || other.repository != reference.repository)
+                && last(&other.repository) == last(&reference.repository)
+        })
+        .collect();
+    references.sort_by_key(|other| other.to_string());
+    references
+}
+
+/// What to do about a record of the same base under another registry (`found`): for a
+/// `public.ecr.aws/lambda` base pulled through a mirror, set the mirror variable as it was; for
+/// a mirrored base pulled from upstream, leave the variable unset; else name `found` as --base.
+fn elsewhere_hint(reference: &RegistryReference, found: &RegistryReference) -> String {
+    let variable = crate::catalog::MIRROR_VARIABLE;
+    if let Some(rest) = crate::catalog::upstream_repository(reference)
+        && let Some(path) = found.repository.strip_suffix(&format!("/{rest}"))
+    {
+        return format!(
+            "it was pulled through a mirror: set {variable}={}/{path} as when it was pulled \
+             (or build with --base {found})",
+            found.registry
+        );
+    }
+    if crate::catalog::upstream_repository(found).is_some() {
+        return format!(
+            "it was pulled from {} itself: unset {variable}, or build with --base {found}",
+            crate::catalog::UPSTREAM
+        );
+    }
+    format!("build with --base {found}")
 }
 
 /// An error about a base the cache cannot provide (what is missing or damaged), naming the base and
@@ -418,6 +518,59 @@ mod tests {
             assert!(hint.contains("--base oci:DIR"), "{hint}");
             assert!(!hint.contains("oci:DIR:"), "{hint}");
         }
+    }
+
+    /// A record of the same tag under a mirror's registry (or upstream's) is named, with the
+    /// mirror variable that makes the build use it.
+    #[test]
+    fn a_record_under_another_registry_is_named_with_the_way_to_use_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = BlobCache::open(Some(dir.path())).unwrap().unwrap();
+        let write_record = |text: &str| {
+            let path = record_path(&cache, &reference(text), "al2023");
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(&path, br#"{"digest":"sha256:00","mediaType":""}"#).unwrap();
+        };
+        let upstream = reference("public.ecr.aws/lambda/provided:al2023");
+        let mirrored = reference("127.0.0.1:5055/mirror/lambda/provided:al2023");
+        write_record("127.0.0.1:5055/mirror/lambda/provided:al2023");
+        // Another repository name is not the same base.
+        write_record("127.0.0.1:5055/mirror/lambda/other:al2023");
+        let error = open_cached_base(Some(&cache), &upstream, &[])
+            .err()
+            .unwrap();
+        assert_eq!(error.kind(), crate::error::ErrorKind::Base);
+        assert!(
+            error
+                .message()
+                .contains("the cache holds one for 127.0.0.1:5055/mirror/lambda/provided:al2023"),
+            "{error}"
+        );
+        let hint = error.hint_text().unwrap();
+        assert!(
+            hint.starts_with(
+                "it was pulled through a mirror: set LAMBDA_IMAGE_BASE_MIRROR=127.0.0.1:5055/mirror/lambda"
+            ),
+            "{hint}"
+        );
+        assert!(!hint.contains("lambda/other"), "{hint}");
+        // The other way round: cached from upstream, asked for through a mirror.
+        fs::remove_dir_all(dir.path().join(RECORDS_DIRECTORY)).unwrap();
+        write_record("public.ecr.aws/lambda/provided:al2023");
+        let error = open_cached_base(Some(&cache), &mirrored, &[])
+            .err()
+            .unwrap();
+        let hint = error.hint_text().unwrap();
+        assert!(
+            hint.starts_with(
+                "it was pulled from public.ecr.aws/lambda itself: unset LAMBDA_IMAGE_BASE_MIRROR"
+            ),
+            "{hint}"
+        );
+        // Nothing elsewhere: the plain message.
+        let alone = reference("127.0.0.1:5055/elsewhere/base:al2023");
+        let error = open_cached_base(Some(&cache), &alone, &[]).err().unwrap();
+        assert!(error.message().contains("no online build"), "{error}");
     }
 
     #[test]

@@ -75,6 +75,19 @@ pub const UPSTREAM: &str = "public.ecr.aws/lambda";
 const UPSTREAM_REGISTRY: &str = "public.ecr.aws";
 const UPSTREAM_PATH: &str = "lambda";
 
+/// The part of `reference`'s repository under `public.ecr.aws/lambda/` (`provided` for
+/// `public.ecr.aws/lambda/provided:al2023`); None for any other reference.
+pub fn upstream_repository(reference: &RegistryReference) -> Option<&str> {
+    (reference.registry == UPSTREAM_REGISTRY)
+        .then(|| {
+            reference
+                .repository
+                .strip_prefix(UPSTREAM_PATH)?
+                .strip_prefix('/')
+        })
+        .flatten()
+}
+
 /// A mirror of `public.ecr.aws/lambda`: `HOST[:PORT]/PATH`, where HOST is a registry host (it
 /// has a `.` or a `:PORT`, or is `localhost`) and PATH one or more repository path components
 /// (lowercase letters and digits, with `.`, `_`, `__` or `-` between them, joined by `/`). No

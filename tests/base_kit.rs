@@ -161,6 +161,29 @@ fn a_damaged_kit_fails_verification_and_one_architecture_can_be_kept() {
     let name = largest.file_name().unwrap().to_str().unwrap();
     assert!(stderr_of(&output).contains(name), "{}", stderr_of(&output));
     assert!(output.stdout.is_empty());
+    // The way to make it again names the base it was pulled from and the kit's own place,
+    // in verify and in a build from it alike.
+    let again = format!("hint: the kit oci:{}", kit.display());
+    let remake = format!(
+        "make it again with `lambda-image base pull {base} --output oci:{}` on a machine with network",
+        kit.display()
+    );
+    let built = run_unchecked(
+        lambda_image()
+            .args(["build", "-q", "--bootstrap"])
+            .arg(&fixtures().bootstrap_arm64)
+            .args(["--base", &format!("oci:{}", kit.display()), "--output"])
+            .arg(format!("oci:{}", dir.path().join("from-damaged").display())),
+    );
+    for output in [&output, &built] {
+        let stderr = stderr_of(output);
+        assert_eq!(output.status.code(), Some(4), "{stderr}");
+        assert!(
+            stderr.contains(&again) && stderr.contains(&remake),
+            "{stderr}"
+        );
+    }
+    assert!(!dir.path().join("from-damaged").exists());
 }
 
 /// Whether `unshare -n` may be used here (root or user namespaces).
@@ -534,9 +557,15 @@ fn base_pull_without_output_fills_the_cache_for_offline_builds() {
     let mut pull = lambda_image();
     pull.args(["base", "pull", &base, "-q", "--cache-dir"])
         .arg(&cache);
-    let text = run_stdout(&mut pull);
+    let pulled = run(&mut pull);
+    // The report on stdout; the advice (also with -q, which silences only progress) on stderr.
+    let (text, advice) = (String::from_utf8_lossy(&pulled.stdout), stderr_of(&pulled));
     assert!(
-        text.contains("cached in") && text.contains("--offline"),
+        advice.contains("cached in") && advice.contains("--offline"),
+        "{advice}"
+    );
+    assert!(
+        !text.contains("cached in") && text.contains("amd64  sha256:"),
         "{text}"
     );
     drop(registry);

@@ -312,7 +312,7 @@ fn cases() -> Vec<Case> {
         case("base tag missing", 4, "has no image tagged `al2024`")
             .stderr(BASE_TAG)
             .base("oci:{layout}:al2024"),
-        case("base without a tag, several images", 2, "holds several images")
+        case("base without a tag, several images", 2, "holds 2 images and no tag says which one is meant")
             .prepare(|d| base_with_an_unrelated_image(&d.base_copy()))
             .stderr("hint: name one: --base oci:{in}/base:al2023 or --base oci:{in}/base:other")
             .base("oci:{in}/base"),

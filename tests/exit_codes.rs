@@ -944,7 +944,8 @@ fn base_pull_json_lists_what_it_wrote_per_architecture() {
     let report = Value::Object(one_json_object(&output.stdout).unwrap());
     let fixtures = fixtures();
     assert_eq!(report["digest"], fixtures.base_digest.as_str(), "{report}");
-    assert_eq!(report["output"], kit.as_str(), "{report}");
+    // A local base named by a tag: the kit gets that tag, and `output` names it.
+    assert_eq!(report["output"], format!("{kit}:{BASE_TAG}"), "{report}");
     assert_eq!(report["cache"], Value::Null, "a local base uses no cache");
     let images = report["images"].as_array().unwrap();
     let listed: Vec<(&str, &str, &str, String)> = images
@@ -965,18 +966,18 @@ fn base_pull_json_lists_what_it_wrote_per_architecture() {
                 "amd64",
                 "x86_64",
                 fixtures.base_manifests["amd64"].as_str(),
-                format!("{kit}:latest-amd64")
+                format!("{kit}:{BASE_TAG}-amd64")
             ),
             (
                 "arm64",
                 "arm64",
                 fixtures.base_manifests["arm64"].as_str(),
-                format!("{kit}:latest-arm64")
+                format!("{kit}:{BASE_TAG}-arm64")
             ),
         ]
     );
     assert_eq!(report["index"]["digest"], fixtures.base_digest.as_str());
-    assert_eq!(report["index"]["reference"], format!("{kit}:latest"));
+    assert_eq!(report["index"]["reference"], format!("{kit}:{BASE_TAG}"));
     // What it lists is in the kit.
     for (_, _, digest, _) in &listed {
         assert!(blob_path(&scene.dir.path().join("kit"), digest).exists());

@@ -13,10 +13,10 @@ use crate::cached_base::record_base_tag;
 use crate::catalog::{self, CatalogBase};
 use crate::error::{Error, Result};
 use crate::platform::Architecture;
-use crate::reference::{BaseReference, ImageLocation};
+use crate::reference::{BaseReference, ImageLocation, parse_kit_location};
 use crate::registry::{Session, SessionOptions};
 use crate::transport::sink::{plan_output, write_output};
-use crate::transport::source::{ImageRole, layout_tags, open_local};
+use crate::transport::source::{ImageRole, layout_tags, local_base_tag, open_local};
 
 #[derive(Debug, Args)]
 pub struct BaseArgs {
@@ -67,7 +67,7 @@ pub struct PullArgs {
     /// Where to write the kit: oci:DIR[:TAG] or oci-archive:FILE[:TAG] (TAG defaults to the
     /// base's tag). Without it, a registry base is only put in the cache, whole, for
     /// `build --offline --base REF` on this machine.
-    #[arg(long, short = 'o', value_name = "REF")]
+    #[arg(long, short = 'o', value_name = "REF", value_parser = parse_kit_output)]
     pub output: Option<ImageLocation>,
 
     /// Credentials for the base's registry.
@@ -95,6 +95,14 @@ pub struct VerifyArgs {
     /// Print the counts as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `base pull --output`: a kit location only.
+fn parse_kit_output(text: &str) -> Result<ImageLocation, String> {
+    parse_kit_location(
+        text,
+        "base pull writes kits; to copy an image between registries, use `skopeo copy --all`",
+    )
 }
 
 /// Runs a `base` subcommand; returns its report.
@@ -318,17 +326,23 @@ fn pull_kit(args: &PullArgs) -> Result<Finished> {
                 reference: in_repository(&base.digest),
             });
         }
-        let mut text = report.to_text();
-        text.push_str(&format!(
-            "{} ({}) cached in {}; without network on this machine: lambda-image build \
-             --offline{} --base {} ...\n",
-            base.reference,
-            base.digest,
-            cache_root.unwrap_or_default(),
-            cache.map(|cache| cache.flag()).unwrap_or_default(),
-            args.base
+        advise(
+            args,
+            &format!(
+                "{} ({}) cached in {}; without network on this machine: lambda-image build \
+                 --offline{} --base {} ...",
+                base.reference,
+                base.digest,
+                cache_root.unwrap_or_default(),
+                cache.map(|cache| cache.flag()).unwrap_or_default(),
+                args.base
+            ),
+        );
+        return Ok(Finished::report(
+            &report,
+            report.to_text().into_bytes(),
+            None,
         ));
-        return Ok(Finished::report(&report, text.into_bytes(), None));
     };
     let kit = kit_of(&base)?;
     let written = write_output(&plan, &kit, &base)?;
@@ -350,21 +364,41 @@ fn pull_kit(args: &PullArgs) -> Result<Finished> {
             digest: digest.to_string(),
             reference: reference.clone(),
         });
-    let mut text = report.to_text();
-    text.push_str(&format!(
-        "kit of {} written; on the machine without internet: lambda-image base verify {output} && \
-         lambda-image build --offline --base {output} ...\n",
-        base.reference
-    ));
-    Ok(Finished::report(&report, text.into_bytes(), None))
+    advise(
+        args,
+        &format!(
+            "kit of {} written; on the machine without internet: lambda-image base verify \
+             {output} && lambda-image build --offline --base {output} ...",
+            base.reference
+        ),
+    );
+    Ok(Finished::report(
+        &report,
+        report.to_text().into_bytes(),
+        None,
+    ))
 }
 
-/// `oci:DIR` gets the base's tag (e.g. `al2023`), so builds can name it the same way.
+/// What to do next, for people: on stderr, so that stdout holds only the report; also with
+/// `-q` (which silences progress, not advice); not with `--json`, whose report has the same
+/// facts (`cache`, `output`, each image's reference).
+fn advise(args: &PullArgs, advice: &str) {
+    if !args.json {
+        eprintln!("{advice}");
+    }
+}
+
+/// `oci:DIR` gets the base's tag, so builds can name it the same way: a registry base's tag
+/// (e.g. `al2023`); a local base's tag as it was named, or, named without one, the tag of the
+/// one image it holds (a kit's `al2023`); else `latest`, as the sink would write it. The result
+/// always has its tag, so that the report names what was written.
 fn with_default_tag(output: &ImageLocation, base: &BaseReference) -> Result<ImageLocation> {
     let base_tag = match base {
         BaseReference::Registry(reference) => reference.tag.clone(),
-        BaseReference::Local(_) => None,
-    };
+        BaseReference::Local(location) => local_base_tag(location),
+    }
+    .unwrap_or_else(|| "latest".to_owned());
+    let base_tag = Some(base_tag);
     Ok(match output {
         ImageLocation::OciLayout {
             directory,
@@ -389,9 +423,12 @@ fn with_default_tag(output: &ImageLocation, base: &BaseReference) -> Result<Imag
 
 fn verify_kit(args: &VerifyArgs) -> Result<Finished> {
     let location = if args.kit.contains(':') {
-        args.kit
-            .parse::<ImageLocation>()
-            .map_err(|error| Error::usage(format!("{}: {error}", args.kit)))?
+        parse_kit_location(
+            &args.kit,
+            "base verify checks a kit; a registry base is verified as it is pulled \
+             (`lambda-image base pull REF` reads every blob through its digest check)",
+        )
+        .map_err(Error::usage)?
     } else {
         ImageLocation::OciLayout {
             directory: PathBuf::from(&args.kit),

@@ -74,6 +74,37 @@ impl FromStr for ImageLocation {
     }
 }
 
+/// What a kit location is: `base pull --output` and `base verify` take only these.
+pub const KIT_USAGE: &str = "a kit is oci:DIR[:TAG] or oci-archive:FILE[:TAG]";
+
+/// Parses a kit location (`oci:DIR[:TAG]`, `oci-archive:FILE[:TAG]`) for a command that takes
+/// nothing else. A docker-archive or a registry reference is refused with a message that names
+/// only what such a command takes; `registry_advice` says what to do instead with a registry
+/// reference (it differs between writing a kit and checking one).
+pub fn parse_kit_location(text: &str, registry_advice: &str) -> Result<ImageLocation, String> {
+    if text.starts_with("docker-archive:") {
+        return Err(format!(
+            "`{text}` is a docker-archive, which cannot hold a base's manifests; {KIT_USAGE}"
+        ));
+    }
+    if !text.starts_with("oci:")
+        && !text.starts_with("oci-archive:")
+        && let Ok(reference) = text.parse::<registry::RegistryReference>()
+    {
+        return Err(format!(
+            "`{text}` is a registry reference ({reference}), not a kit: {KIT_USAGE}; {registry_advice}"
+        ));
+    }
+    match text.parse::<ImageLocation>() {
+        Ok(location) => Ok(location),
+        Err(_) if !text.starts_with("oci:") && !text.starts_with("oci-archive:") => {
+            Err(format!("`{text}` is not a kit location; {KIT_USAGE}"))
+        }
+        // A malformed path or tag: the message says which part; the usage is the kit's.
+        Err(error) => Err(error.replace(USAGE, KIT_USAGE)),
+    }
+}
+
 /// Splits `PATH[:TAG]` the way the containers tools do: at the first `:`.
 fn split_path_and_tag(rest: &str, whole: &str) -> Result<(PathBuf, Option<String>), String> {
     let (path, tag) = match rest.split_once(':') {
@@ -143,8 +174,8 @@ impl FromStr for BaseReference {
         {
             return text.parse().map(BaseReference::Local);
         }
-        let reference = match crate::catalog::by_name(text) {
-            Some(known) => known.reference.parse::<registry::RegistryReference>()?,
+        let reference = match catalog_name(text)? {
+            Some(reference) => reference,
             None => text.parse::<registry::RegistryReference>().map_err(|error| {
                 format!("`{text}` is not a valid image reference: {error}; use HOST/REPOSITORY:TAG, a short name (provided.al2023, provided.al2), or {USAGE}")
             })?,
@@ -154,6 +185,62 @@ impl FromStr for BaseReference {
             reference,
         )))
     }
+}
+
+/// A base written as a catalog short name: `provided.al2023` is the catalog's reference;
+/// `provided.al2023@sha256:…` that reference pinned to a digest (the digest decides what is
+/// pulled; the catalog's facts still apply). Errors for what only looks like one and would
+/// otherwise be taken for a Docker Hub image (`docker.io/library/provided.al3000`): a name the
+/// catalog does not have that starts like one of its names (`provided.`), or a short name with a
+/// tag (`provided.al2023:al2023`). `None` for anything else, including a Docker Hub reference
+/// written with its registry (`docker.io/library/provided.x`).
+fn catalog_name(text: &str) -> Result<Option<registry::RegistryReference>, String> {
+    let (name, digest) = match text.split_once('@') {
+        Some((name, digest)) => (name, Some(digest)),
+        None => (text, None),
+    };
+    if let Some(known) = crate::catalog::by_name(name) {
+        let mut reference = known.reference.parse::<registry::RegistryReference>()?;
+        if let Some(digest) = digest {
+            let pinned = format!("{}@{digest}", known.reference)
+                .parse::<registry::RegistryReference>()
+                .map_err(|error| format!("`{text}`: {error}"))?;
+            reference.digest = pinned.digest;
+        }
+        return Ok(Some(reference));
+    }
+    let bases = crate::catalog::all();
+    let names: Vec<&str> = bases.iter().map(|base| base.name.as_str()).collect();
+    let (short, tag) = match name.split_once(':') {
+        Some((short, tag)) if !short.contains('/') => (short, Some(tag)),
+        _ => (name, None),
+    };
+    if short.contains('/') {
+        return Ok(None);
+    }
+    if let (Some(known), Some(tag)) = (crate::catalog::by_name(short), tag) {
+        return Err(format!(
+            "`{text}`: the short name {short} already names a tag ({}), so it takes none; write \
+             {short} (or {short}@sha256:DIGEST to pin it), or {}:TAG for another tag of its \
+             repository (`{tag}` here)",
+            known.reference,
+            known.reference.split(':').next().unwrap_or_default()
+        ));
+    }
+    let looks_like_one = names.iter().any(|known| {
+        known
+            .split_once('.')
+            .is_some_and(|(family, _)| short.starts_with(&format!("{family}.")))
+    });
+    if looks_like_one {
+        return Err(format!(
+            "`{text}` is not a base in the catalog (its names: {}; `lambda-image base list` shows \
+             them); as an image reference it would name docker.io/library/{short}, so write that \
+             if it is what you mean",
+            names.join(", ")
+        ));
+    }
+    Ok(None)
 }
 
 impl fmt::Display for BaseReference {
@@ -166,17 +253,17 @@ impl fmt::Display for BaseReference {
 }
 
 impl ImageLocation {
-    /// The same layout or archive with `tag` named (a docker-archive is returned unchanged:
-    /// it names images by `NAME:TAG`, not by tag).
-    pub fn with_tag(&self, tag: &str) -> ImageLocation {
+    /// The same layout or archive with `tag` named, or with none (a docker-archive is returned
+    /// unchanged: it names images by `NAME:TAG`, not by tag).
+    pub fn with_tag(&self, tag: Option<&str>) -> ImageLocation {
         match self {
             ImageLocation::OciLayout { directory, .. } => ImageLocation::OciLayout {
                 directory: directory.clone(),
-                tag: Some(tag.to_owned()),
+                tag: tag.map(str::to_owned),
             },
             ImageLocation::OciArchive { file, .. } => ImageLocation::OciArchive {
                 file: file.clone(),
-                tag: Some(tag.to_owned()),
+                tag: tag.map(str::to_owned),
             },
             other => other.clone(),
         }
@@ -284,6 +371,45 @@ mod tests {
             "127.0.0.1:5000/lambda/base:al2023"
         );
         assert_eq!(registry("alpine"), "docker.io/library/alpine:latest");
+    }
+
+    /// A catalog short name pinned to a digest is the catalog's reference pinned; a short name
+    /// with a tag, or a name that only looks like a catalog one, is refused rather than taken
+    /// for a Docker Hub image; Docker Hub written out is still Docker Hub.
+    #[test]
+    fn catalog_short_names_are_not_taken_for_docker_hub_images() {
+        let digest = format!("sha256:{}", "a".repeat(64));
+        let BaseReference::Registry(pinned) = format!("provided.al2023@{digest}")
+            .parse::<BaseReference>()
+            .unwrap()
+        else {
+            panic!("a registry base");
+        };
+        assert_eq!(pinned.registry, "public.ecr.aws");
+        assert_eq!(pinned.repository, "lambda/provided");
+        assert_eq!(pinned.tag.as_deref(), Some("al2023"));
+        assert_eq!(pinned.digest.unwrap().to_string(), digest);
+        let unknown = "provided.al3000".parse::<BaseReference>().unwrap_err();
+        assert!(unknown.contains("not a base in the catalog"), "{unknown}");
+        assert!(
+            unknown.contains("provided.al2023, provided.al2"),
+            "{unknown}"
+        );
+        assert!(unknown.contains("lambda-image base list"), "{unknown}");
+        let tagged = "provided.al2023:al2023"
+            .parse::<BaseReference>()
+            .unwrap_err();
+        assert!(tagged.contains("already names a tag"), "{tagged}");
+        for hub in [
+            "docker.io/library/provided.al3000",
+            "alpine:3.20",
+            "provided",
+        ] {
+            assert!(
+                matches!(hub.parse::<BaseReference>(), Ok(BaseReference::Registry(r)) if r.registry == "docker.io"),
+                "{hub}"
+            );
+        }
         assert!(matches!(
             "oci:dir:al2023".parse::<BaseReference>().unwrap(),
             BaseReference::Local(ImageLocation::OciLayout { .. })

@@ -62,16 +62,22 @@ pub fn unreachable_hint(role: HostRole, host: &str, dns: bool, read: Option<&str
         HostRole::Checked => format!("{check}; it holds the image to check"),
         HostRole::Base => {
             let base = read.unwrap_or("BASE");
+            // The mirror variable stands only for public.ecr.aws/lambda: named for a base
+            // from there, not for one from Docker Hub or any other registry.
+            let is_upstream = read
+                .and_then(|read| read.parse().ok())
+                .is_some_and(|read| crate::catalog::upstream_repository(&read).is_some());
             let mirror = match crate::catalog::mirror().ok().flatten() {
                 Some(mirror) if mirror.registry == host => format!(
                     "; {host} is the mirror {} names ({mirror})",
                     crate::catalog::MIRROR_VARIABLE
                 ),
-                _ => format!(
+                _ if is_upstream => format!(
                     "; a network that mirrors {} says so with {}=HOST[:PORT]/PATH",
                     crate::catalog::UPSTREAM,
                     crate::catalog::MIRROR_VARIABLE
                 ),
+                _ => String::new(),
             };
             format!(
                 "{check}; it is the base's registry. To build without it: `lambda-image base \
@@ -201,7 +207,6 @@ mod tests {
             "`lambda-image base pull r.example:5000/lambda/base:al2023 --output oci:DIR`",
             "--offline",
             "`--base oci:DIR`",
-            "LAMBDA_IMAGE_BASE_MIRROR=HOST[:PORT]/PATH",
         ] {
             assert!(base.contains(expected), "{base} lacks {expected}");
         }
@@ -209,6 +214,25 @@ mod tests {
             !base.contains("pull BASE") && !base.contains(":TAG"),
             "{base}"
         );
+        // The mirror variable is for public.ecr.aws/lambda bases only.
+        assert!(!base.contains("LAMBDA_IMAGE_BASE_MIRROR"), "{base}");
+        let upstream = unreachable_hint(
+            HostRole::Base,
+            "public.ecr.aws",
+            true,
+            Some("public.ecr.aws/lambda/provided:al2023"),
+        );
+        assert!(
+            upstream.contains("LAMBDA_IMAGE_BASE_MIRROR=HOST[:PORT]/PATH"),
+            "{upstream}"
+        );
+        let hub = unreachable_hint(
+            HostRole::Base,
+            "docker.io",
+            true,
+            Some("docker.io/library/alpine:latest"),
+        );
+        assert!(!hub.contains("LAMBDA_IMAGE_BASE_MIRROR"), "{hub}");
         let dns = unreachable_hint(HostRole::Target, "r.example", true, None);
         assert!(dns.contains("spelling of r.example"), "{dns}");
         assert!(!dns.contains("host and port"), "{dns}");

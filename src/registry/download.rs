@@ -284,6 +284,13 @@ fn fetch_in_pieces(
             let _ = sender.send(Piece::StartsAt(0));
             response
         }
+        // The registry does not have the blob: the base's fault (its registry's copy is
+        // incomplete), which the caller words (see `RemoteRepository::open`).
+        Ok(response) if response.status() == StatusCode::NOT_FOUND => {
+            let error = registry.status_error(operation, response);
+            let _ = sender.send(Piece::Refused(Error::base(error.message().to_owned())));
+            return;
+        }
         Ok(response) => {
             let _ = sender.send(Piece::Refused(registry.status_error(operation, response)));
             return;

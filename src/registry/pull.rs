@@ -35,6 +35,8 @@ pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, appl
 pub struct RemoteRepository {
     registry: Arc<Registry>,
     repository: String,
+    /// The image read from it, once known (for messages about content it lacks).
+    reference: Option<RegistryReference>,
     cache: Option<BlobCache>,
     progress: Arc<Progress>,
 }
@@ -49,6 +51,7 @@ impl RemoteRepository {
         Self {
             registry,
             repository: repository.to_owned(),
+            reference: None,
             cache,
             progress,
         }
@@ -150,10 +153,55 @@ impl RemoteRepository {
                 .header(ACCEPT, MANIFEST_ACCEPT)
                 .timeout(SMALL_REQUEST_TIMEOUT)
         })?;
+        if response.status() == StatusCode::NOT_FOUND {
+            let error = self.registry.status_error(&operation, response);
+            return Err(self.missing_blob(&Error::base(error.message().to_owned()), digest, false));
+        }
         if !response.status().is_success() {
             return Err(self.registry.status_error(&operation, response));
         }
         Ok(response)
+    }
+
+    /// `error` (a 404, of kind base) for a manifest, config or layer of the image that this
+    /// repository does not have, though the image's own documents name it: the image's copy in
+    /// this registry is incomplete (exit 4, not a registry failure). The hint says how to fix it:
+    /// for a mirror of `public.ecr.aws/lambda`, copy the base into it again; else the image is
+    /// damaged in this registry.
+    /// `named_by` says whether the message starts with the image (a layer's does; a document's
+    /// is prefixed with it by [`open_registry_base`]).
+    fn missing_blob(&self, error: &Error, digest: &Sha256Digest, named_by: bool) -> Error {
+        let noun = self.registry.role().noun();
+        let image = match (&self.reference, named_by) {
+            (Some(reference), true) => format!("{noun} {reference}: "),
+            _ => String::new(),
+        };
+        let message = format!(
+            "{image}it refers to {digest}, which {} does not have: {}",
+            self.name(),
+            error.message()
+        );
+        let mirrored = self.reference.as_ref().and_then(|reference| {
+            let mirror = crate::catalog::mirror().ok().flatten()?;
+            Some((mirror.upstream(reference)?, mirror))
+        });
+        let hint = match mirrored {
+            Some((upstream, mirror)) => format!(
+                "the mirror's copy is incomplete ({mirror} is the mirror {} names): copy the base \
+                 into it again, e.g. `skopeo copy --all docker://{upstream} docker://{}`",
+                crate::catalog::MIRROR_VARIABLE,
+                self.reference
+                    .as_ref()
+                    .expect("a mirrored base has a reference")
+            ),
+            None => format!(
+                "the {noun} is damaged in {}: it refers to content the registry does not \
+                 have; push it there again (e.g. `skopeo copy --all` from a complete copy), or \
+                 use another copy",
+                self.name()
+            ),
+        };
+        Error::base(message).hint(hint)
     }
 }
 
@@ -203,7 +251,14 @@ impl RemoteBlobs for RemoteRepository {
             .url(&format!("/v2/{}/blobs/{digest}", self.repository));
         let operation = format!("get blob {digest} of {}", self.repository);
         let response = RestartingDownload::start(Arc::clone(&self.registry), url, operation, size)
-            .map_err(|error| std::io::Error::other(RegistryFailure(error)))?;
+            .map_err(|error| {
+                // A 404 is a base problem (kind base); any other refusal the registry's.
+                let error = match error.kind() {
+                    crate::error::ErrorKind::Base => self.missing_blob(&error, &digest, true),
+                    _ => error,
+                };
+                std::io::Error::other(RegistryFailure(error))
+            })?;
         let progress = self.progress.blob(&digest, size, &self.name());
         let verified: Box<dyn Read + Send> = Box::new(VerifyingReader::new(
             FinishOnEnd {
@@ -266,14 +321,21 @@ impl Read for FinishOnEnd {
 pub fn open_registry_base(
     reference: &RegistryReference,
     wanted: &[Architecture],
-    repository: RemoteRepository,
+    mut repository: RemoteRepository,
 ) -> Result<ResolvedBase> {
+    repository.reference = Some(reference.clone());
     let (top_bytes, top_digest, media_type) = repository.fetch_top(reference)?;
     let role = repository.registry.role();
     let (format, images, is_index) =
         resolve_images(&repository, &top_digest, &top_bytes, &media_type, wanted).map_err(
             |error| {
-                Error::base(format!("{} {reference}: {}", role.noun(), error.message())).hint(
+                // The kind is kept: a registry that fails while serving a manifest is still a
+                // registry failure (6); content it lacks or serves damaged is the base's (4).
+                Error::new(
+                    error.kind(),
+                    format!("{} {reference}: {}", role.noun(), error.message()),
+                )
+                .hint(
                     error
                         .hint_text()
                         .unwrap_or(role.check_reference())

@@ -146,7 +146,8 @@ pub fn run_watched<T: Send + 'static>(
 }
 
 /// What a registry failure became when it had to travel as an `io::Error` (through a reader):
-/// [`registry_failure`] gets it back, so it is reported as the registry's fault (exit 6).
+/// [`registry_failure`] gets it back, with its kind: the registry's fault (exit 6), or, for a
+/// base blob the base's registry does not have, the base's (exit 4).
 #[derive(Debug)]
 pub struct RegistryFailure(pub Error);
 
@@ -158,10 +159,10 @@ impl std::fmt::Display for RegistryFailure {
 
 impl std::error::Error for RegistryFailure {}
 
-/// The registry error an `io::Error` carries, if it carries one.
+/// The registry error an `io::Error` carries, if it carries one (its kind kept).
 pub fn registry_failure(error: &io::Error) -> Option<Error> {
     let failure = error.get_ref()?.downcast_ref::<RegistryFailure>()?;
-    let copy = Error::registry(failure.0.message().to_owned());
+    let copy = Error::new(failure.0.kind(), failure.0.message().to_owned());
     Some(match failure.0.hint_text() {
         Some(hint) => copy.hint(hint.to_owned()),
         None => copy,

@@ -31,9 +31,65 @@ const LAYOUT_CONTENT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 pub enum LayoutChoice {
     /// The entry to read.
     Entry(Box<Descriptor>),
-    /// No tag was named and the layout holds several unrelated images: the tags that name them
-    /// (those of the entries no index of the layout lists; empty when none has a tag).
-    Ambiguous(Vec<String>),
+    /// No tag was named and the layout holds several images (see [`LayoutImages`]).
+    Ambiguous(LayoutImages),
+    /// No entry has the tag named: the tags it has (in `index.json` order), and its images, so
+    /// that the hint can name one that exists.
+    NoSuchTag {
+        tag: String,
+        tags: Vec<String>,
+        images: LayoutImages,
+    },
+}
+
+/// One image of a layout: a document that no index of the layout lists, with every tag that
+/// names it, and, for an index, the tags that name the manifests it lists.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LayoutImage {
+    /// The first `index.json` entry that names it.
+    pub entry: Descriptor,
+    /// Every tag naming it, in `index.json` order (empty when it has none).
+    pub tags: Vec<String>,
+    /// For an index: the tags of each manifest it lists that the layout tags, one group per
+    /// manifest (tags naming the same manifest together).
+    pub part_tags: Vec<Vec<String>>,
+}
+
+impl LayoutImage {
+    /// How a message lists it: `v3 (= v3-arm64)`, `v1 (its manifests: v1-amd64, v1-arm64 = v2)`;
+    /// `None` when it has no tag.
+    pub fn describe(&self) -> Option<String> {
+        let (first, others) = self.tags.split_first()?;
+        let mut notes = Vec::new();
+        if !others.is_empty() {
+            notes.push(format!("= {}", others.join(", ")));
+        }
+        if !self.part_tags.is_empty() {
+            let parts: Vec<String> = self.part_tags.iter().map(|tags| tags.join(" = ")).collect();
+            notes.push(format!("its manifests: {}", parts.join(", ")));
+        }
+        Some(if notes.is_empty() {
+            first.clone()
+        } else {
+            format!("{first} ({})", notes.join("; "))
+        })
+    }
+}
+
+/// The images of a layout: one per distinct document no index of the layout lists.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LayoutImages(pub Vec<LayoutImage>);
+
+impl LayoutImages {
+    /// The images that have a tag.
+    pub fn tagged(&self) -> impl Iterator<Item = &LayoutImage> {
+        self.0.iter().filter(|image| !image.tags.is_empty())
+    }
+
+    /// How many images have no tag.
+    pub fn untagged(&self) -> usize {
+        self.0.iter().filter(|image| image.tags.is_empty()).count()
+    }
 }
 
 /// Chooses the entry `tag` names in a layout. Without a tag the layout must hold one image:
@@ -43,53 +99,89 @@ pub enum LayoutChoice {
 pub fn choose_entry(tree: &dyn TreeReader, tag: Option<&str>) -> Result<LayoutChoice> {
     let index = read_layout_index(tree)?;
     if let Some(tag) = tag {
-        return select_tagged(&index, tag).map(|entry| LayoutChoice::Entry(Box::new(entry)));
-    }
-    let entries = index.manifests();
-    let Some(first) = entries.first() else {
-        return Err(Error::base("holds no images (index.json lists none)"));
-    };
-    if entries.iter().all(|entry| entry.digest() == first.digest()) {
-        return Ok(LayoutChoice::Entry(Box::new(first.clone())));
-    }
-    // The digests each index entry lists: an entry they list is part of that image.
-    let mut listed: Vec<String> = Vec::new();
-    for entry in entries {
-        if ImageFormat::of_index(entry.media_type().as_ref()).is_some() {
-            let bytes = read_document(tree, entry, MANIFEST_LIMIT)?;
-            let children = serde_json::from_slice::<ImageIndex>(&bytes).map_err(|error| {
-                Error::base(format!("index {} is malformed: {error}", entry.digest()))
-            })?;
-            listed.extend(
-                children
-                    .manifests()
-                    .iter()
-                    .map(|child| child.digest().to_string()),
-            );
-        }
-    }
-    let tops: Vec<&Descriptor> = entries
-        .iter()
-        .filter(|entry| !listed.contains(&entry.digest().to_string()))
-        .collect();
-    let distinct = tops
-        .iter()
-        .map(|entry| entry.digest().to_string())
-        .collect::<std::collections::BTreeSet<_>>();
-    if distinct.len() == 1 {
-        return Ok(LayoutChoice::Entry(Box::new(tops[0].clone())));
-    }
-    let named = |candidates: &[&Descriptor]| -> Vec<String> {
-        candidates
+        if let Some(entry) = index
+            .manifests()
             .iter()
-            .filter_map(|entry| tag_of(entry))
+            .find(|entry| tag_of(entry).as_deref() == Some(tag))
+        {
+            return Ok(LayoutChoice::Entry(Box::new(entry.clone())));
+        }
+        // Only for the hint: a layout whose indexes cannot be read still gets its tags listed.
+        let images = layout_images(tree, &index).unwrap_or_default();
+        return Ok(LayoutChoice::NoSuchTag {
+            tag: tag.to_owned(),
+            tags: index.manifests().iter().filter_map(tag_of).collect(),
+            images,
+        });
+    }
+    if index.manifests().is_empty() {
+        return Err(Error::base("holds no images (index.json lists none)"));
+    }
+    let images = layout_images(tree, &index)?;
+    match images.0.as_slice() {
+        [] => Err(Error::base(
+            "holds no image that is not part of another: its indexes list each other",
+        )),
+        [only] => Ok(LayoutChoice::Entry(Box::new(only.entry.clone()))),
+        _ => Ok(LayoutChoice::Ambiguous(images)),
+    }
+}
+
+/// The images of a layout: its entries grouped by the document they name, leaving out those an
+/// index of the layout lists (they are part of that index's image).
+fn layout_images(tree: &dyn TreeReader, index: &ImageIndex) -> Result<LayoutImages> {
+    let entries = index.manifests();
+    let tags_of = |digest: &str| -> Vec<String> {
+        entries
+            .iter()
+            .filter(|entry| entry.digest().to_string() == digest)
+            .filter_map(tag_of)
             .collect()
     };
-    let mut tags = named(&tops);
-    if tags.is_empty() {
-        tags = named(&entries.iter().collect::<Vec<_>>());
+    // The digests each index entry lists: an entry they list is part of that image.
+    let mut children: HashMap<String, Vec<String>> = HashMap::new();
+    for entry in entries {
+        let digest = entry.digest().to_string();
+        if ImageFormat::of_index(entry.media_type().as_ref()).is_some()
+            && !children.contains_key(&digest)
+        {
+            let bytes = read_document(tree, entry, MANIFEST_LIMIT)?;
+            let listed = serde_json::from_slice::<ImageIndex>(&bytes).map_err(|error| {
+                Error::base(format!("index {} is malformed: {error}", entry.digest()))
+            })?;
+            let listed = listed
+                .manifests()
+                .iter()
+                .map(|child| child.digest().to_string())
+                .collect();
+            children.insert(digest, listed);
+        }
     }
-    Ok(LayoutChoice::Ambiguous(tags))
+    let listed: std::collections::HashSet<&String> = children.values().flatten().collect();
+    let mut images: Vec<LayoutImage> = Vec::new();
+    for entry in entries {
+        let digest = entry.digest().to_string();
+        if listed.contains(&digest)
+            || images
+                .iter()
+                .any(|image| image.entry.digest() == entry.digest())
+        {
+            continue;
+        }
+        let part_tags = children
+            .get(&digest)
+            .into_iter()
+            .flatten()
+            .map(|child| tags_of(child))
+            .filter(|tags| !tags.is_empty())
+            .collect();
+        images.push(LayoutImage {
+            entry: entry.clone(),
+            tags: tags_of(&digest),
+            part_tags,
+        });
+    }
+    Ok(LayoutImages(images))
 }
 
 /// Resolves the image of the layout entry `top` for the wanted architectures.
@@ -142,7 +234,11 @@ impl DocumentStore for LayoutDocuments<'_> {
     }
 }
 
+/// Reads a layout's `index.json`, after checking its `oci-layout` file: the OCI image layout
+/// specification (image-layout.md) says it MUST exist and hold `imageLayoutVersion`; skopeo
+/// and umoci refuse a layout without it, and so does every command here that reads one.
 pub(super) fn read_layout_index(tree: &dyn TreeReader) -> Result<ImageIndex> {
+    check_layout_file(tree)?;
     let (reader, size) = tree.open("index.json").map_err(|error| {
         Error::base(format!(
             "is not an OCI image layout (no readable index.json: {error})"
@@ -157,27 +253,43 @@ pub(super) fn read_layout_index(tree: &dyn TreeReader) -> Result<ImageIndex> {
         .map_err(|error| Error::base(format!("index.json is malformed: {error}")))
 }
 
+/// Checks the `oci-layout` file: present, a JSON object whose `imageLayoutVersion` is a 1.x
+/// version (the only major version there is).
+fn check_layout_file(tree: &dyn TreeReader) -> Result<()> {
+    const LIMIT: u64 = 4096;
+    let (reader, _) = tree.open(LAYOUT_FILE).map_err(|error| {
+        Error::base(format!(
+            "is not an OCI image layout: it has no `{LAYOUT_FILE}` file, which the OCI image \
+             layout specification requires beside index.json ({error})"
+        ))
+    })?;
+    let mut bytes = Vec::new();
+    reader
+        .take(LIMIT + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|error| Error::base(format!("`{LAYOUT_FILE}` cannot be read: {error}")))?;
+    let version = serde_json::from_slice::<serde_json::Value>(&bytes)
+        .ok()
+        .and_then(|value| value.get("imageLayoutVersion")?.as_str().map(str::to_owned));
+    match version {
+        Some(version) if version.starts_with("1.") => Ok(()),
+        Some(version) => Err(Error::base(format!(
+            "`{LAYOUT_FILE}` says imageLayoutVersion {version}; only 1.x layouts are read"
+        ))),
+        None => Err(Error::base(format!(
+            "`{LAYOUT_FILE}` is not a JSON object with an imageLayoutVersion, as the OCI image \
+             layout specification requires"
+        ))),
+    }
+}
+
 /// The entry's tag (`org.opencontainers.image.ref.name`), if it has one.
-fn tag_of(entry: &Descriptor) -> Option<String> {
+pub fn tag_of(entry: &Descriptor) -> Option<String> {
     entry.annotations().as_ref()?.get(REF_NAME).cloned()
 }
 
-fn select_tagged(index: &ImageIndex, tag: &str) -> Result<Descriptor> {
-    index
-        .manifests()
-        .iter()
-        .find(|entry| tag_of(entry).as_deref() == Some(tag))
-        .cloned()
-        .ok_or_else(|| {
-            let tags: Vec<String> = index.manifests().iter().filter_map(tag_of).collect();
-            Error::base(format!(
-                "has no image tagged `{tag}`; its tags: {}",
-                list_or_none(&tags)
-            ))
-        })
-}
-
-fn list_or_none(items: &[String]) -> String {
+/// `a, b, c`, or `none`.
+pub fn list_or_none(items: &[String]) -> String {
     if items.is_empty() {
         "none".to_owned()
     } else {
@@ -314,10 +426,16 @@ mod tests {
         }
     }
 
-    fn chosen(tree: &DirectoryTree) -> std::result::Result<String, Vec<String>> {
+    /// The digest chosen, or how the images of an ambiguous layout are listed and how many
+    /// have no tag.
+    fn chosen(tree: &DirectoryTree) -> std::result::Result<String, (Vec<String>, usize)> {
         match choose_entry(tree, None).unwrap() {
             LayoutChoice::Entry(entry) => Ok(entry.digest().to_string()),
-            LayoutChoice::Ambiguous(tags) => Err(tags),
+            LayoutChoice::Ambiguous(images) => Err((
+                images.tagged().filter_map(LayoutImage::describe).collect(),
+                images.untagged(),
+            )),
+            LayoutChoice::NoSuchTag { .. } => unreachable!("no tag was named"),
         }
     }
 
@@ -356,16 +474,91 @@ mod tests {
             entry(&other, "mine"),
         ];
         write_layout_index(&mut writer, None, two).unwrap();
-        assert_eq!(chosen(&tree), Err(vec!["al2023".into(), "mine".into()]));
+        assert_eq!(
+            chosen(&tree),
+            Err((
+                vec!["al2023 (its manifests: al2023-amd64)".into(), "mine".into()],
+                0
+            ))
+        );
         // Two manifests of one index without the index: unrelated as far as the layout says.
         let children = vec![entry(&amd64, "a"), entry(&arm64, "b")];
         write_layout_index(&mut writer, None, children).unwrap();
-        assert_eq!(chosen(&tree), Err(vec!["a".into(), "b".into()]));
+        assert_eq!(chosen(&tree), Err((vec!["a".into(), "b".into()], 0)));
         // A tag still picks its entry.
         let LayoutChoice::Entry(picked) = choose_entry(&tree, Some("b")).unwrap() else {
             panic!("a tag is never ambiguous");
         };
         assert_eq!(picked.digest(), arm64.digest());
-        assert!(choose_entry(&tree, Some("c")).is_err());
+        let LayoutChoice::NoSuchTag { tags, images, .. } = choose_entry(&tree, Some("c")).unwrap()
+        else {
+            panic!("no entry is tagged c");
+        };
+        assert_eq!(tags, ["a", "b"]);
+        assert_eq!(images.0.len(), 2);
+    }
+
+    /// One entry per distinct image, every tag of it together; a manifest an index lists is
+    /// part of the index's image, under all its tags; untagged images are counted.
+    #[test]
+    fn an_ambiguous_layout_lists_each_image_once_with_all_its_tags() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut writer = DirectoryWriter::new(dir.path().to_owned());
+        let amd64 = blob(&mut writer, OCI_MANIFEST, br#"{"schemaVersion":2,"n":1}"#);
+        let arm64 = blob(&mut writer, OCI_MANIFEST, br#"{"schemaVersion":2,"n":2}"#);
+        let index_bytes = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":[{{"mediaType":"{OCI_MANIFEST}","digest":"{}","size":{}}},{{"mediaType":"{OCI_MANIFEST}","digest":"{}","size":{}}}]}}"#,
+            amd64.digest(),
+            amd64.size(),
+            arm64.digest(),
+            arm64.size()
+        );
+        let index = blob(&mut writer, OCI_INDEX, index_bytes.as_bytes());
+        let v3 = blob(&mut writer, OCI_MANIFEST, br#"{"schemaVersion":2,"n":3}"#);
+        let other = blob(&mut writer, OCI_MANIFEST, br#"{"schemaVersion":2,"n":4}"#);
+        let tree = DirectoryTree::new(dir.path().to_owned());
+        let layout = vec![
+            entry(&index, "v1"),
+            entry(&amd64, "v1-amd64"),
+            entry(&arm64, "v1-arm64"),
+            entry(&arm64, "v2"),
+            entry(&v3, "v3"),
+            entry(&v3, "v3-arm64"),
+        ];
+        write_layout_index(&mut writer, None, layout).unwrap();
+        assert_eq!(
+            chosen(&tree),
+            Err((
+                vec![
+                    "v1 (its manifests: v1-amd64, v1-arm64 = v2)".into(),
+                    "v3 (= v3-arm64)".into()
+                ],
+                0
+            ))
+        );
+        // An untagged second image is counted, not left out.
+        let mut untagged = other.clone();
+        untagged.set_annotations(None);
+        let index_json = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":[{},{}]}}"#,
+            serde_json::to_string(&{
+                let mut tagged = v3.clone();
+                tagged.set_annotations(Some(HashMap::from([(
+                    REF_NAME.to_owned(),
+                    "v1".to_owned(),
+                )])));
+                tagged
+            })
+            .unwrap(),
+            serde_json::to_string(&untagged).unwrap()
+        );
+        writer
+            .write(
+                "index.json",
+                index_json.len() as u64,
+                &mut index_json.as_bytes(),
+            )
+            .unwrap();
+        assert_eq!(chosen(&tree), Err((vec!["v1".into()], 1)));
     }
 }

@@ -214,4 +214,24 @@ mod tests {
             ["unknown/unknown", "linux/amd64", "linux/arm64"]
         );
     }
+
+    /// The hint names what the base does have, when it has a Lambda architecture at all.
+    #[test]
+    fn a_missing_architecture_names_the_ones_there_are() {
+        let error = missing_architecture(
+            Architecture::Amd64,
+            &["linux/arm64".to_owned(), "windows/amd64".to_owned()],
+        );
+        assert_eq!(
+            error.hint_text(),
+            Some(
+                "use a base that includes linux/amd64, or ask only for the architectures it has (arm64)"
+            )
+        );
+        let none = missing_architecture(Architecture::Arm64, &["linux/s390x".to_owned()]);
+        assert_eq!(
+            none.hint_text(),
+            Some("use a base that includes linux/arm64")
+        );
+    }
 }

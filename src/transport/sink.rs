@@ -84,12 +84,24 @@ impl OutputPlan {
     }
 }
 
-/// Writes `assembled` as planned.
+/// Writes `assembled` as planned. A base blob found missing or corrupt while copying gets a
+/// hint that names this base ([`crate::base_kit::damaged_base_hint`]).
 pub fn write_output(
     plan: &OutputPlan,
     assembled: &Assembled,
     base: &ResolvedBase,
 ) -> Result<Written> {
+    write_planned(plan, assembled, base).map_err(|error| {
+        if error.kind() == ErrorKind::Base && error.hint_text().is_none() {
+            let hint = crate::base_kit::damaged_base_hint(base);
+            error.hint(hint)
+        } else {
+            error
+        }
+    })
+}
+
+fn write_planned(plan: &OutputPlan, assembled: &Assembled, base: &ResolvedBase) -> Result<Written> {
     let location = &plan.location;
     let names = &plan.names;
     match location {
@@ -366,7 +378,6 @@ fn write_failed(location: &ImageLocation, error: io::Error) -> Error {
         Error::base(format!(
             "a base blob is missing or corrupt, so the build stopped and {location} was not written: {error}"
         ))
-        .hint("fetch the base again (e.g. with skopeo copy)")
     } else {
         Error::output(format!("cannot write {location}: {error}"))
     }

@@ -159,19 +159,28 @@ impl ImageRole {
         }
     }
 
-    /// What to do when the location cannot be opened.
-    fn hint(self) -> &'static str {
-        match self {
-            ImageRole::Base => {
-                "pass an existing base, e.g. --base oci-archive:./provided-al2023.tar (made with \
-                 `lambda-image base pull provided.al2023 --output oci-archive:provided-al2023.tar`)"
-            }
-            ImageRole::Image => {
+    /// What to do when the image at `location` cannot be opened or read: for a base or a kit,
+    /// the command that makes it there (named by the user's own location); for `check`'s image,
+    /// the kinds of location it takes.
+    fn hint(self, location: &ImageLocation) -> String {
+        let kit = match location {
+            ImageLocation::DockerArchive { .. } => None,
+            _ => Some(location.with_tag(None)),
+        };
+        match (self, kit) {
+            (ImageRole::Base, Some(kit)) => format!(
+                "make it where there is network with `lambda-image base pull provided.al2023 \
+                 --output {kit}` (or the base you mean), or name an existing OCI layout \
+                 (oci:DIR[:TAG]), oci-archive or docker-archive"
+            ),
+            (ImageRole::Base, None) | (ImageRole::Image, _) => {
                 "name an existing OCI layout (oci:DIR[:TAG]), oci-archive or docker-archive"
+                    .to_owned()
             }
-            ImageRole::Kit => {
-                "make the kit where there is internet with `lambda-image base pull BASE --output oci-archive:FILE`"
-            }
+            (ImageRole::Kit, kit) => format!(
+                "make the kit where there is network with `lambda-image base pull BASE --output {}`",
+                kit.map_or_else(|| "oci-archive:FILE".to_owned(), |kit| kit.to_string())
+            ),
         }
     }
 }
@@ -193,7 +202,11 @@ pub fn open_local(
             error.kind(),
             format!("{} {location}: {}", role.noun(), error.message()),
         )
-        .hint(error.hint_text().unwrap_or(role.hint()))
+        .hint(
+            error
+                .hint_text()
+                .map_or_else(|| role.hint(location), str::to_owned),
+        )
     };
     let resolved = match location {
         ImageLocation::OciLayout { directory, tag } => {
@@ -218,8 +231,9 @@ pub fn open_local(
 }
 
 /// Resolves the entry of a layout (directory or archive) that `tag` names, or, without one, its
-/// only image ([`oci::choose_entry`]). Several unrelated images without a tag is a usage error
-/// whose hint names each image as this command would take it (`--base oci:DIR:al2023`, ...).
+/// only image ([`oci::choose_entry`]). Several images without a tag is a usage error (the command
+/// line must name one); a tag the layout lacks is a base error. The hints of both name the
+/// layout's own images as this command takes them (`--base oci:DIR:al2023`, ...).
 fn resolve_layout(
     tree: Box<dyn TreeReader>,
     location: &ImageLocation,
@@ -227,30 +241,92 @@ fn resolve_layout(
     wanted: &[Architecture],
     role: ImageRole,
 ) -> Result<ResolvedBase> {
+    let as_argument = |location: &ImageLocation| match role {
+        ImageRole::Base => format!("--base {location}"),
+        ImageRole::Image | ImageRole::Kit => location.to_string(),
+    };
+    let untagged_location = location.with_tag(None);
+    let name_each = |images: &oci::LayoutImages| -> Vec<String> {
+        images
+            .tagged()
+            .map(|image| as_argument(&location.with_tag(Some(&image.tags[0]))))
+            .collect()
+    };
     match oci::choose_entry(tree.as_ref(), tag)? {
         oci::LayoutChoice::Entry(top) => oci::resolve(tree, *top, wanted),
-        oci::LayoutChoice::Ambiguous(tags) if tags.is_empty() => Err(Error::usage(
-            "holds several images and none of them has a tag (org.opencontainers.image.ref.name) \
-             to name it by",
-        )
-        .hint("write the image you mean into a layout of its own, e.g. with `skopeo copy`")),
-        oci::LayoutChoice::Ambiguous(tags) => {
-            let named: Vec<String> = tags
-                .iter()
-                .map(|tag| {
-                    let tagged = location.with_tag(tag);
-                    match role {
-                        ImageRole::Base => format!("--base {tagged}"),
-                        ImageRole::Image | ImageRole::Kit => tagged.to_string(),
-                    }
-                })
-                .collect();
-            Err(Error::usage(format!(
-                "holds several images and no tag says which one is meant (its images: {})",
-                tags.join(", ")
-            ))
-            .hint(format!("name one: {}", named.join(" or "))))
+        oci::LayoutChoice::NoSuchTag { tag, tags, images } => {
+            let error = Error::base(format!(
+                "has no image tagged `{tag}`; its tags: {}",
+                oci::list_or_none(&tags)
+            ));
+            let named = name_each(&images);
+            Err(match (images.0.len(), named.as_slice()) {
+                (1, []) => error.hint(format!(
+                    "it holds one image, with no tag: leave the tag out ({})",
+                    as_argument(&untagged_location)
+                )),
+                (1, [one]) => error.hint(format!(
+                    "it holds one image: {one}, or leave the tag out ({})",
+                    as_argument(&untagged_location)
+                )),
+                (_, []) => error,
+                (_, named) => error.hint(format!("name one of its images: {}", named.join(" or "))),
+            })
         }
+        oci::LayoutChoice::Ambiguous(images) => {
+            let described: Vec<String> = images
+                .tagged()
+                .filter_map(oci::LayoutImage::describe)
+                .collect();
+            let untagged = match images.untagged() {
+                0 => None,
+                1 => Some("1 untagged image".to_owned()),
+                n => Some(format!("{n} untagged images")),
+            };
+            if described.is_empty() {
+                return Err(Error::usage(format!(
+                    "holds {} images and none of them has a tag (org.opencontainers.image.ref.name) \
+                     to name it by",
+                    images.0.len()
+                ))
+                .hint("write the image you mean into a layout of its own, e.g. with `skopeo copy`"));
+            }
+            let listing = match untagged {
+                Some(untagged) => format!("{}; and {untagged}", described.join(", ")),
+                None => described.join(", "),
+            };
+            let mut hint = format!("name one: {}", name_each(&images).join(" or "));
+            if images.untagged() > 0 {
+                hint.push_str(
+                    "; an untagged image cannot be named: tag it, or write it into a layout of \
+                     its own",
+                );
+            }
+            Err(Error::usage(format!(
+                "holds {} images and no tag says which one is meant (its images: {listing})",
+                images.0.len()
+            ))
+            .hint(hint))
+        }
+    }
+}
+
+/// The tag a local base is read under: the one named (`oci:DIR:TAG`), or, named without one,
+/// the tag of the entry chosen for its one image ([`oci::choose_entry`]); `None` when it has
+/// none, for a docker-archive, or when the layout cannot be read (opening it says why).
+pub fn local_base_tag(location: &ImageLocation) -> Option<String> {
+    let tree: Box<dyn TreeReader> = match location {
+        ImageLocation::OciLayout { tag: Some(tag), .. }
+        | ImageLocation::OciArchive { tag: Some(tag), .. } => return Some(tag.clone()),
+        ImageLocation::OciLayout { directory, .. } => {
+            Box::new(super::tree::DirectoryTree::new(directory.clone()))
+        }
+        ImageLocation::OciArchive { file, .. } => Box::new(super::tree::TarTree::open(file).ok()?),
+        ImageLocation::DockerArchive { .. } => return None,
+    };
+    match oci::choose_entry(tree.as_ref(), None).ok()? {
+        oci::LayoutChoice::Entry(entry) => oci::tag_of(&entry),
+        _ => None,
     }
 }
 
@@ -276,8 +352,10 @@ pub fn layout_tags(location: &ImageLocation) -> Result<Vec<String>> {
             )));
         }
     };
-    let index = oci::read_layout_index(tree.as_ref())
-        .map_err(|error| Error::base(format!("{location} {}", error.message())))?;
+    let index = oci::read_layout_index(tree.as_ref()).map_err(|error| {
+        Error::base(format!("kit {location}: {}", error.message()))
+            .hint(ImageRole::Kit.hint(location))
+    })?;
     Ok(index
         .manifests()
         .iter()
@@ -306,20 +384,28 @@ fn open_tar(
 }
 
 fn missing_image(location: &ImageLocation, why: &str, role: ImageRole) -> Error {
-    Error::base(format!("{} {location} {why}", role.noun())).hint(role.hint())
+    Error::base(format!("{} {location} {why}", role.noun())).hint(role.hint(location))
 }
 
 /// The error for an architecture the base does not have.
+/// The hint names the Lambda architectures it does have.
 pub fn missing_architecture(wanted: Architecture, available: &[String]) -> Error {
-    let available = if available.is_empty() {
+    let usable: Vec<&str> = available
+        .iter()
+        .filter_map(|platform| Architecture::parse(platform.strip_prefix("linux/")?))
+        .map(Architecture::oci_name)
+        .collect();
+    let listed = if available.is_empty() {
         "none".to_owned()
     } else {
         available.join(", ")
     };
-    Error::base(format!(
-        "has no image for linux/{wanted}; it has: {available}"
-    ))
-    .hint(format!(
-        "use a base that includes linux/{wanted}, or build only the architectures it has"
+    let error = Error::base(format!("has no image for linux/{wanted}; it has: {listed}"));
+    if usable.is_empty() {
+        return error.hint(format!("use a base that includes linux/{wanted}"));
+    }
+    error.hint(format!(
+        "use a base that includes linux/{wanted}, or ask only for the architectures it has ({})",
+        usable.join(", ")
     ))
 }
