@@ -1,6 +1,6 @@
 //! Fuzzes what a base image's untrusted documents go through: an in-memory OCI layout is resolved
-//! (`index.json`, then an index or manifest, each architecture's manifest and config, through
-//! `resolve_images` and `read_base_config`), each config is edited as `build` would, and the
+//! (`index.json`, its one image chosen as for an untagged `oci:DIR`, then an index or manifest,
+//! each architecture's manifest and config, through `resolve_images` and `read_base_config`), each config is edited as `build` would, and the
 //! result is linted as `check` does (config `Entrypoint`/`Cmd`, every layer streamed through the
 //! filesystem scanner, the entrypoint's ELF header).
 //!
@@ -114,6 +114,11 @@ fuzz_target!(|input: &[u8]| {
     }
     let mut documents = filled.into_iter().skip(1).flatten();
     let mut files = HashMap::new();
+    // The marker every layout must have; not fuzzed (it is checked before anything else).
+    files.insert(
+        "oci-layout".to_owned(),
+        br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec(),
+    );
     files.insert(
         "index.json".to_owned(),
         documents.next().unwrap_or_default(),
@@ -123,7 +128,13 @@ fuzz_target!(|input: &[u8]| {
     }
 
     let wanted = wanted_architectures(&sections[0]);
-    let resolved = oci::resolve(Box::new(MemoryLayout { files }), None, &wanted);
+    // As `--base oci:DIR` without a tag: the layout's one image (several are a usage error).
+    let layout = MemoryLayout { files };
+    let resolved = match oci::choose_entry(&layout, None) {
+        Ok(oci::LayoutChoice::Entry(top)) => oci::resolve(Box::new(layout), *top, &wanted),
+        Ok(_) => return,
+        Err(error) => Err(error),
+    };
     if std::env::var_os("FUZZ_EXPLAIN").is_some() {
         match &resolved {
             Ok(resolved) => eprintln!("resolved: {:?}", resolved.images.keys().collect::<Vec<_>>()),
