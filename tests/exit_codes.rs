@@ -1001,10 +1001,14 @@ fn base_pull_json_lists_what_it_wrote_per_architecture() {
     let output = run(&mut scene.command(&args.map(String::from)));
     let report = Value::Object(one_json_object(&output.stdout).unwrap());
     let image = &report["images"][0];
-    assert_eq!(image["reference"], format!("{one}:latest"), "{report}");
+    // The kit's tag is the one the base was read under (`al2023`).
+    assert_eq!(image["reference"], format!("{one}:{BASE_TAG}"), "{report}");
     assert_eq!(
         image["references"],
-        serde_json::json!([format!("{one}:latest"), format!("{one}:latest-arm64")]),
+        serde_json::json!([
+            format!("{one}:{BASE_TAG}"),
+            format!("{one}:{BASE_TAG}-arm64")
+        ]),
         "{report}"
     );
     let index = read_json(scene.dir.path().join("kit-arm64/index.json"));
@@ -1019,7 +1023,7 @@ fn base_pull_json_lists_what_it_wrote_per_architecture() {
         })
         .collect();
     names.sort();
-    assert_eq!(names, ["latest", "latest-arm64"]);
+    assert_eq!(names, [BASE_TAG.to_owned(), format!("{BASE_TAG}-arm64")]);
 }
 
 #[test]
