@@ -11,8 +11,16 @@
 //!   on stdout. In both modes the human `lambda-image: error: …` line (and hint) on stderr.
 //! - A command-line error (clap) when `--json` is on the command line: the error object with
 //!   kind `usage`, exit 2, and clap's own text on stderr; `--help` and `--version` unchanged.
+//! - Interrupted (SIGINT, SIGTERM) before the end: the error of kind `interrupted`, as for any
+//!   error, exit 128 + the signal ([`interrupted`]); never a second object after a report.
+//! - stdout that cannot be written (a full disk, a closed descriptor): `cannot write to
+//!   stdout` on stderr and exit 1 (a failure's own code is kept); a broken pipe (`| head`) is
+//!   not an error ([`emit`]).
 
 use std::ffi::OsString;
+use std::io::Write;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::Serialize;
 
@@ -110,6 +118,97 @@ pub fn finish(result: Result<Finished>, json: bool) -> Exit {
             .map(|error| format!("lambda-image: error: {error}")),
         code: failure.map_or(0, |error| error.kind().exit_code()),
     }
+}
+
+/// Set by the program, before Rust's start-up replaces a closed standard descriptor with
+/// `/dev/null`, when descriptor 1 was closed (`>&-`): stdout cannot be written then.
+pub static STDOUT_WAS_CLOSED: AtomicBool = AtomicBool::new(false);
+
+/// Held, never released, by whichever thread ends the process first: the main thread with the
+/// command's result ([`emit`]) or the signal watcher ([`interrupted`]), so that stdout never
+/// gets both a report and an interruption's error.
+static ENDING: Mutex<()> = Mutex::new(());
+
+/// Takes [`ENDING`] for the rest of the process.
+fn take_the_end() {
+    std::mem::forget(ENDING.lock().unwrap_or_else(|poison| poison.into_inner()));
+}
+
+/// Writes `exit` (the error line to stderr, then stdout) and returns the exit status: `exit.code`,
+/// or 1 when stdout cannot be written for a reason other than a broken pipe (then also
+/// `lambda-image: error: cannot write to stdout: …` on stderr; a failure keeps its own code).
+/// Once called, an interruption prints nothing more.
+pub fn emit(exit: &Exit) -> u8 {
+    take_the_end();
+    write_exit(exit)
+}
+
+/// [`emit`], by the thread that already holds [`ENDING`].
+fn write_exit(exit: &Exit) -> u8 {
+    if let Some(line) = &exit.stderr {
+        crate::emulator::log::write_line(line);
+    }
+    match write_stdout(&exit.stdout) {
+        Ok(()) => exit.code,
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => exit.code,
+        Err(error) => {
+            crate::emulator::log::write_line(&format!(
+                "lambda-image: error: cannot write to stdout: {error}"
+            ));
+            if exit.code == 0 { 1 } else { exit.code }
+        }
+    }
+}
+
+/// Writes all of `bytes` to stdout and flushes; nothing to write is never an error.
+pub fn write_stdout(bytes: &[u8]) -> std::io::Result<()> {
+    if bytes.is_empty() {
+        return Ok(());
+    }
+    if STDOUT_WAS_CLOSED.load(Ordering::Relaxed) {
+        return Err(std::io::Error::from_raw_os_error(libc::EBADF));
+    }
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(bytes)?;
+    stdout.flush()
+}
+
+/// The error of a command stopped by `signal` (`killed`: a bootstrap was running and was
+/// killed); `outputs`: the command writes outputs, which the hint says are never left
+/// half-written.
+pub fn interruption(signal: i32, killed: bool, outputs: bool) -> Error {
+    let name = crate::emulator::signals::signal_name(signal);
+    let mut message = format!("interrupted by {name}");
+    if killed {
+        message.push_str("; the bootstrap was killed");
+    }
+    let hint = if outputs {
+        "run the command again; no output is left half-written (outputs are renamed into place \
+         only when complete; a `.lambda-image-*` temporary file or directory may remain beside \
+         one: delete it at leisure)"
+    } else {
+        "run the command again"
+    };
+    Error::new(
+        ErrorKind::Interrupted {
+            signal: u8::try_from(signal).unwrap_or(u8::MAX - 128),
+        },
+        message,
+    )
+    .hint(hint)
+}
+
+/// Ends the process as interrupted by `signal`: kills the running bootstrap, if any, then
+/// reports the error of [`interruption`] as every error is reported (with `json`, the error
+/// object on stdout), exit 128 + the signal. Does nothing but wait when the command has already
+/// started to print its result (which then ends the process).
+pub fn interrupted(signal: i32, outputs: bool, json: bool) -> ! {
+    // First, so that the command, seeing its bootstrap die, cannot report that instead.
+    take_the_end();
+    let killed = crate::emulator::signals::kill_running_bootstrap();
+    let exit = finish(Err(interruption(signal, killed, outputs)), json);
+    let code = write_exit(&exit);
+    std::process::exit(code.into())
 }
 
 /// Whether `--json` is on the command line (`arguments` without the program name), before a
