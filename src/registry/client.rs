@@ -1147,8 +1147,12 @@ fn api_host(registry: &str) -> &str {
 }
 
 /// Loopback hosts, and hosts the user named with `--insecure-registry`, may use plain HTTP.
+/// Host names compare without regard to case (RFC 4343).
 pub fn allows_plain_http(host: &str, insecure_registries: &[String]) -> bool {
-    if insecure_registries.iter().any(|insecure| insecure == host) {
+    if insecure_registries
+        .iter()
+        .any(|insecure| insecure.eq_ignore_ascii_case(host))
+    {
         return true;
     }
     is_loopback_name(host_without_port(host))
@@ -1157,7 +1161,7 @@ pub fn allows_plain_http(host: &str, insecure_registries: &[String]) -> bool {
 /// Whether a host name (no port; IPv6 with or without brackets) is `localhost` or a loopback
 /// address (`127.0.0.0/8`, `::1`, and IPv4-mapped `::ffff:127.x.y.z`).
 pub(super) fn is_loopback_name(name: &str) -> bool {
-    name == "localhost"
+    name.eq_ignore_ascii_case("localhost")
         || name
             .trim_start_matches('[')
             .trim_end_matches(']')
@@ -1267,10 +1271,16 @@ mod tests {
             "localhost:80",
             "[::1]:5000",
             "127.8.9.1",
+            "LOCALHOST:5055",
+            "LocalHost",
         ] {
             assert!(allows_plain_http(host, &[]), "{host}");
         }
         assert!(allows_plain_http("registry.internal:5000", &insecure));
+        // Host names compare without regard to case, both ways.
+        assert!(allows_plain_http("Registry.Internal:5000", &insecure));
+        let upper = vec!["REGISTRY.internal:5000".to_owned()];
+        assert!(allows_plain_http("registry.internal:5000", &upper));
         for host in [
             "registry.internal",
             "public.ecr.aws",

@@ -868,11 +868,13 @@ fn is_docker_hub(host: &str) -> bool {
 }
 
 /// The host a registry or key names, with Docker Hub's aliases folded into `docker.io`.
-fn canonical_host(host: &str) -> &str {
+/// Lower-case: host names compare without regard to case (RFC 4343), and references spell
+/// them in lower case.
+fn canonical_host(host: &str) -> String {
     if is_docker_hub(host) {
-        DOCKER_HUB
+        DOCKER_HUB.to_owned()
     } else {
-        host
+        host.to_ascii_lowercase()
     }
 }
 
@@ -1126,6 +1128,17 @@ printf '{"ServerURL":"%s","Username":"user-for-%s","Secret":"helper-secret"}\n' 
         assert_eq!(sources.find("127.0.0.1:5000").unwrap(), Some(credential));
         assert_eq!(found(&sources, "127.0.0.1:5001"), None);
         assert_eq!(found(&sources, "127.0.0.1"), None);
+    }
+
+    #[test]
+    fn auths_keys_match_hosts_without_regard_to_case() {
+        let fixture = Fixture::new();
+        let file = auths_file(&fixture, "config.json", &[("Registry.Example:5000", "alice")]);
+        let sources = fixture.sources(&[&file]);
+        assert_eq!(
+            found(&sources, "registry.example:5000"),
+            Some(basic("alice", PASSWORD))
+        );
     }
 
     #[test]
