@@ -9,8 +9,8 @@ use clap::Parser;
 use clap::error::ErrorKind as ClapErrorKind;
 
 use lambda_image::cli;
-use lambda_image::cli::outcome::{self, Finished};
 use lambda_image::cli::base::BaseCommand;
+use lambda_image::cli::outcome::{self, Finished};
 use lambda_image::cli::{Cli, Command};
 
 /// Records whether descriptor 1 was closed at start (`>&-`), before Rust's start-up opens
@@ -71,6 +71,7 @@ fn main() -> ExitCode {
 /// clap's error: as clap prints it (exit 2; `--help` and `--version` exit 0), and, when the
 /// command line asks for `--json`, also as the JSON error object on stdout.
 fn command_line_error(error: clap::Error) -> ExitCode {
+    let error = outcome::without_credentials(error);
     let informational = matches!(
         error.kind(),
         ClapErrorKind::DisplayHelp

@@ -95,7 +95,9 @@ fn expect_interrupted(name: &str, output: &Output, signal: i32, json: bool) {
         "SIGTERM"
     };
     assert!(
-        stderr.contains(&format!("lambda-image: error: interrupted by {name_of_signal}")),
+        stderr.contains(&format!(
+            "lambda-image: error: interrupted by {name_of_signal}"
+        )),
         "{context}"
     );
     if !json {
@@ -173,7 +175,8 @@ fn commands_waiting_on_a_registry_end_as_interrupted_by_the_signal() {
 }
 
 /// A bootstrap that writes its process id to `$MARK` and sleeps.
-const SLEEPER: &str = "#!/bin/sh\necho $$ > \"$MARK.tmp\" && mv \"$MARK.tmp\" \"$MARK\"\nexec sleep 60\n";
+const SLEEPER: &str =
+    "#!/bin/sh\necho $$ > \"$MARK.tmp\" && mv \"$MARK.tmp\" \"$MARK\"\nexec sleep 60\n";
 
 fn this_architecture() -> &'static str {
     if cfg!(target_arch = "aarch64") {

@@ -389,7 +389,7 @@ fn verify_kit(args: &VerifyArgs) -> Result<Finished> {
     let location = if args.kit.contains(':') {
         args.kit
             .parse::<ImageLocation>()
-            .map_err(|error| Error::usage(format!("{}: {error}", args.kit)))?
+            .map_err(|error| Error::usage(format!("KIT: {error}")))?
     } else {
         ImageLocation::OciLayout {
             directory: PathBuf::from(&args.kit),

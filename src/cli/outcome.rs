@@ -220,6 +220,43 @@ pub fn json_requested(arguments: impl IntoIterator<Item = OsString>) -> bool {
         .any(|argument| argument == "--json")
 }
 
+/// `error` with every value it quotes (the invalid value, an unexpected argument) shown
+/// without the password of a `USER:PASS@` reference
+/// ([`crate::reference::registry::redact_credentials`]): clap quotes the value it refuses,
+/// `invalid value 'alice:s3cret@host/x' for '--tag <REF>'`, in its own text and in ours.
+pub fn without_credentials(mut error: clap::Error) -> clap::Error {
+    use crate::reference::registry::redact_credentials;
+    use clap::error::ContextValue;
+    let redacted: Vec<_> = error
+        .context()
+        .filter_map(|(kind, value)| {
+            let value = match value {
+                ContextValue::String(text) => ContextValue::String(redact_credentials(text)?),
+                ContextValue::Strings(texts) => {
+                    let redacted: Vec<Option<String>> =
+                        texts.iter().map(|text| redact_credentials(text)).collect();
+                    if redacted.iter().all(Option::is_none) {
+                        return None;
+                    }
+                    ContextValue::Strings(
+                        redacted
+                            .into_iter()
+                            .zip(texts)
+                            .map(|(redacted, text)| redacted.unwrap_or_else(|| text.clone()))
+                            .collect(),
+                    )
+                }
+                _ => return None,
+            };
+            Some((kind, value))
+        })
+        .collect();
+    for (kind, value) in redacted {
+        error.insert(kind, value);
+    }
+    error
+}
+
 /// A clap error as the JSON error object (kind `usage`, exit 2): clap's message without its
 /// `error: ` prefix, its tips as the hint, and no usage block.
 pub fn clap_error(error: &clap::Error) -> Error {

@@ -137,9 +137,7 @@ pub fn refuse_url_forms(text: &str) -> Result<(), String> {
                  with --creds/--base-creds, --username/--password-stdin, or a docker login"
             );
             if let Some(scheme) = scheme {
-                message.push_str(&format!(
-                    "; and a reference has no scheme: drop `{scheme}`"
-                ));
+                message.push_str(&format!("; and a reference has no scheme: drop `{scheme}`"));
             }
             Err(message)
         }
@@ -342,13 +340,19 @@ mod tests {
             assert!(error.contains("--creds"), "{error}");
             assert!(!error.contains("digest"), "{error}");
         }
-        let https = "https://host.io/fn:v1".parse::<RegistryReference>().unwrap_err();
+        let https = "https://host.io/fn:v1"
+            .parse::<RegistryReference>()
+            .unwrap_err();
         assert!(https.contains("drop it"), "{https}");
         assert!(https.contains("--insecure-registry"), "{https}");
-        let http = "HTTP://127.0.0.1:5000/fn".parse::<RegistryReference>().unwrap_err();
+        let http = "HTTP://127.0.0.1:5000/fn"
+            .parse::<RegistryReference>()
+            .unwrap_err();
         assert!(http.contains("`HTTP://`"), "{http}");
         // Without a `/` after it, an `@` is a digest's, and nothing before it is quoted.
-        let digest = "alice:s3cret@host:5000".parse::<RegistryReference>().unwrap_err();
+        let digest = "alice:s3cret@host:5000"
+            .parse::<RegistryReference>()
+            .unwrap_err();
         assert!(!digest.contains("s3cret"), "{digest}");
         assert_eq!(redact_credentials("host.io/fn@sha256:abc"), None);
     }
@@ -357,7 +361,10 @@ mod tests {
     fn host_names_are_lowercased() {
         let upper = parse("LOCALHOST:5055/fn:v1");
         assert_eq!(upper.registry, "localhost:5055");
-        assert_eq!(parse("Registry.Example.COM/fn").registry, "registry.example.com");
+        assert_eq!(
+            parse("Registry.Example.COM/fn").registry,
+            "registry.example.com"
+        );
         assert_eq!(parse("LocalHost/fn").registry, "localhost");
         assert_eq!(parse("Index.Docker.IO/user/app").registry, DOCKER_HUB);
         // The repository stays case-sensitive: upper case there is refused.

@@ -1133,7 +1133,11 @@ printf '{"ServerURL":"%s","Username":"user-for-%s","Secret":"helper-secret"}\n' 
     #[test]
     fn auths_keys_match_hosts_without_regard_to_case() {
         let fixture = Fixture::new();
-        let file = auths_file(&fixture, "config.json", &[("Registry.Example:5000", "alice")]);
+        let file = auths_file(
+            &fixture,
+            "config.json",
+            &[("Registry.Example:5000", "alice")],
+        );
         let sources = fixture.sources(&[&file]);
         assert_eq!(
             found(&sources, "registry.example:5000"),
