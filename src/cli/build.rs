@@ -320,6 +320,7 @@ fn open_session(
         SessionOptions {
             creds,
             base_creds,
+            read_credential_flag: crate::registry::advice::CredentialFlag::BaseCreds,
             ..args.registry.session_options()
         },
     )

@@ -115,10 +115,12 @@ struct TokenResponse {
 }
 
 /// Asks the token service named by a bearer challenge for a token covering `scopes`, and returns
-/// the `Authorization` value. `registry` names the registry in errors.
+/// the `Authorization` value. `registry` names the registry in errors, and `credential_flag`
+/// the flag hints tell the user to give its credentials with.
 pub fn fetch_token(
     http: &Client,
     registry: &str,
+    credential_flag: super::advice::CredentialFlag,
     realm: &str,
     service: Option<&str>,
     scopes: &[String],
@@ -185,12 +187,12 @@ pub fn fetch_token(
                 "registry {registry}: the token service {realm} refused the credentials \
                  ({status}){detail}"
             ))
-            .hint(super::client::refused_hint(registry))
+            .hint(super::advice::refused_hint(credential_flag, registry))
         } else {
             Error::registry(format!(
                 "registry {registry}: the token service {realm} wants credentials ({status}){detail}"
             ))
-            .hint(super::client::LOGIN_HINT)
+            .hint(super::advice::login_hint(credential_flag, registry))
         });
     }
     if !status.is_success() {
@@ -307,6 +309,7 @@ mod tests {
         let error = fetch_token(
             &http,
             "registry.example",
+            Default::default(),
             &realm,
             None,
             &["repository:fn:pull".to_owned()],

@@ -26,7 +26,9 @@ use reqwest::StatusCode;
 use reqwest::blocking::{Client, RequestBuilder, Response};
 use reqwest::header::{AUTHORIZATION, HeaderValue, WWW_AUTHENTICATE};
 
-use super::advice::{HostRole, refused_media_type_hint, unreachable_hint};
+use super::advice::{
+    CredentialFlag, HostRole, login_hint, refused_hint, refused_media_type_hint, unreachable_hint,
+};
 use super::auth::{Challenge, basic_header, fetch_token};
 use super::credentials::{Credential, HostCredentials, RepositoryCredential};
 use super::ecr::{self, EcrRegistry, TokenCache};
@@ -39,20 +41,6 @@ use super::retry::{
 use super::tls::{self, Rejections};
 use crate::error::{Error, Result};
 
-/// What to do when a registry wants credentials it did not get, or refused them.
-pub const LOGIN_HINT: &str = "give credentials with --creds USER:PASS (or --username NAME \
-     --password-stdin), or log in so that \
-     ~/.docker/config.json (or $REGISTRY_AUTH_FILE) has them, e.g. `docker login HOST`, \
-     or a credHelpers entry such as ecr-login for ECR";
-/// What to do when a registry or its token service refused the credentials it was given
-/// (`host`: the registry, for the login command).
-pub fn refused_hint(host: &str) -> String {
-    format!(
-        "check the user name and password; for a saved login, log in again (`docker login \
-         {host}`, `podman login {host}`); or give others with --creds USER:PASS or --username \
-         NAME --password-stdin"
-    )
-}
 /// How long connecting may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 /// The whole-request limit for small requests (manifests, HEAD, upload sessions, tokens). Blob
@@ -74,6 +62,8 @@ pub struct ConnectOptions {
     pub ecr_tokens: Option<&'static TokenCache>,
     /// What the host is to the run: hints for a host that cannot be reached depend on it.
     pub role: HostRole,
+    /// The flag that gives credentials for this host, for hints.
+    pub credential_flag: CredentialFlag,
     /// The reference the run reads from this host (the base, or the image `check` reads), for
     /// hints that name it.
     pub read: Option<String>,
@@ -93,6 +83,8 @@ pub struct Registry {
     /// The ECR registry this host is, with the run's token cache.
     ecr: Option<(EcrRegistry, &'static TokenCache)>,
     role: HostRole,
+    /// [`ConnectOptions::credential_flag`].
+    credential_flag: CredentialFlag,
     /// [`ConnectOptions::read`].
     read: Option<String>,
     auth: Mutex<AuthStates>,
@@ -260,6 +252,7 @@ impl Registry {
             tls_rejections: host_tls.rejections,
             client_certificate: host_tls.client_certificate,
             role: options.role,
+            credential_flag: options.credential_flag,
             read: options.read,
             credentials: options.credentials,
             scopes: options.scopes,
@@ -685,7 +678,7 @@ impl Registry {
                         "registry {} asks for a user name and password, but its credential is an identity token",
                         self.host
                     ))
-                    .hint(LOGIN_HINT));
+                    .hint(login_hint(self.credential_flag, &self.host)));
                 }
                 // A Basic challenge means credentials are needed: a skipped store is the error.
                 None => match self.skipped_store_error(
@@ -710,6 +703,7 @@ impl Registry {
                 let token = fetch_token(
                     &self.http,
                     &self.host,
+                    self.credential_flag,
                     realm,
                     service.as_deref(),
                     &scopes,
@@ -868,8 +862,10 @@ impl Registry {
             return error;
         }
         match origin {
-            Some(_) => Error::registry(message).hint(refused_hint(&self.host)),
-            None => Error::registry(message).hint(LOGIN_HINT),
+            Some(_) => {
+                Error::registry(message).hint(refused_hint(self.credential_flag, &self.host))
+            }
+            None => Error::registry(message).hint(login_hint(self.credential_flag, &self.host)),
         }
     }
 
@@ -933,7 +929,8 @@ impl Registry {
         }
         match status {
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => error.hint(format!(
-                "check that the credentials may pull and push these repositories; {LOGIN_HINT}"
+                "check that the credentials may pull and push these repositories; {}",
+                login_hint(self.credential_flag, &self.host)
             )),
             _ => error,
         }

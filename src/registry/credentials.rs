@@ -585,6 +585,8 @@ pub struct HostCredentials {
     /// `--creds` / `--base-creds` for this host, with the flag's name: for every repository.
     explicit: Option<(Credential, &'static str)>,
     sources: CredentialSources,
+    /// The flag that gives credentials for this host, for the hints of a failed lookup.
+    flag: super::advice::CredentialFlag,
     found: Mutex<BTreeMap<Option<String>, Arc<RepositoryCredential>>>,
 }
 
@@ -635,8 +637,16 @@ impl HostCredentials {
             host: host.to_owned(),
             explicit,
             sources,
+            flag: Default::default(),
             found: Mutex::default(),
         }
+    }
+
+    /// Hints of a failed lookup (a credential helper, a skipped `credsStore`) name `flag` as
+    /// the way to give credentials instead (default: `--creds`).
+    pub fn for_flag(mut self, flag: super::advice::CredentialFlag) -> Self {
+        self.flag = flag;
+        self
     }
 
     /// The credential for `repository` (None: the host as a whole), looked up once.
@@ -654,7 +664,16 @@ impl HostCredentials {
                 unmatched: Vec::new(),
             },
             None => {
-                let lookup = self.sources.lookup(&self.host, repository)?;
+                let lookup = self
+                    .sources
+                    .lookup(&self.host, repository)
+                    .map_err(|error| match error.hint_text() {
+                        Some(hint) => {
+                            let hint = super::advice::with_credential_flag(hint, self.flag);
+                            error.hint(hint)
+                        }
+                        None => error,
+                    })?;
                 let (credential, origin) = match lookup.found {
                     Some((credential, origin)) => {
                         (Some(credential), Some(format!("from {origin}")))
@@ -669,7 +688,9 @@ impl HostCredentials {
                     skipped_store: lookup.skipped_store.map(|error| {
                         (
                             error.message().to_owned(),
-                            error.hint_text().map(str::to_owned),
+                            error
+                                .hint_text()
+                                .map(|hint| super::advice::with_credential_flag(hint, self.flag)),
                         )
                     }),
                 }
