@@ -78,6 +78,13 @@ fn command_line_error(error: clap::Error) -> ExitCode {
             | ClapErrorKind::DisplayVersion
             | ClapErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
     );
+    if informational && !error.use_stderr() {
+        // `--help`, `--version`: clap's text on stdout, which must be writable.
+        let written = outcome::stdout_is_open()
+            .and_then(|()| error.print())
+            .and_then(|()| std::io::Write::flush(&mut std::io::stdout()));
+        return ExitCode::from(outcome::after_writing_stdout(written, 0));
+    }
     if informational || !outcome::json_requested(std::env::args_os().skip(1)) {
         error.exit();
     }

@@ -325,6 +325,9 @@ fn a_stdout_that_cannot_be_written_is_a_failure_and_a_broken_pipe_is_not() {
     let mut problems = Vec::new();
     for stdout in [Stdout::Full, Stdout::Closed, Stdout::BrokenPipe] {
         let mut commands = vec![
+            strings(&["--help"]),
+            strings(&["--version"]),
+            strings(&["build", "--help"]),
             strings(&["completions", "bash"]),
             strings(&["man"]),
             strings(&["base", "list"]),

@@ -148,14 +148,21 @@ fn write_exit(exit: &Exit) -> u8 {
     if let Some(line) = &exit.stderr {
         crate::emulator::log::write_line(line);
     }
-    match write_stdout(&exit.stdout) {
-        Ok(()) => exit.code,
-        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => exit.code,
+    after_writing_stdout(write_stdout(&exit.stdout), exit.code)
+}
+
+/// The exit status once stdout was written with `written`, for a command that would exit with
+/// `code`: `code`, or 1 (a failure keeps its own code) when the write failed for a reason other
+/// than a broken pipe, said on stderr as `lambda-image: error: cannot write to stdout: …`.
+pub fn after_writing_stdout(written: std::io::Result<()>, code: u8) -> u8 {
+    match written {
+        Ok(()) => code,
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => code,
         Err(error) => {
             crate::emulator::log::write_line(&format!(
                 "lambda-image: error: cannot write to stdout: {error}"
             ));
-            if exit.code == 0 { 1 } else { exit.code }
+            if code == 0 { 1 } else { code }
         }
     }
 }
@@ -165,12 +172,18 @@ pub fn write_stdout(bytes: &[u8]) -> std::io::Result<()> {
     if bytes.is_empty() {
         return Ok(());
     }
-    if STDOUT_WAS_CLOSED.load(Ordering::Relaxed) {
-        return Err(std::io::Error::from_raw_os_error(libc::EBADF));
-    }
+    stdout_is_open()?;
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(bytes)?;
     stdout.flush()
+}
+
+/// An error (EBADF) when descriptor 1 was closed at start ([`STDOUT_WAS_CLOSED`]).
+pub fn stdout_is_open() -> std::io::Result<()> {
+    if STDOUT_WAS_CLOSED.load(Ordering::Relaxed) {
+        return Err(std::io::Error::from_raw_os_error(libc::EBADF));
+    }
+    Ok(())
 }
 
 /// The error of a command stopped by `signal` (`killed`: a bootstrap was running and was
