@@ -120,17 +120,18 @@ fn commands_waiting_on_a_registry_end_as_interrupted_by_the_signal() {
     let home = scratch.path();
     std::fs::create_dir_all(home.join("docker")).unwrap();
     let amd64 = fixtures().bootstrap_amd64.display().to_string();
-    let mut runs = 0;
-    for (signal_number, json) in [
+    for (run, (signal_number, json)) in [
         (libc::SIGTERM, true),
         (libc::SIGINT, true),
         (libc::SIGTERM, false),
-    ] {
+    ]
+    .into_iter()
+    .enumerate()
+    {
         let mut port = SilentPort::new();
         let host = port.host();
-        let kit = home.join(format!("kit-{runs}"));
-        let output = home.join(format!("out-{runs}"));
-        runs += 1;
+        let kit = home.join(format!("kit-{run}"));
+        let output = home.join(format!("out-{run}"));
         let mut commands: Vec<(&str, Vec<String>)> = vec![
             (
                 "build pushing",

@@ -114,19 +114,30 @@ struct TokenResponse {
     access_token: Option<String>,
 }
 
+/// The registry a token is asked for: its host, named in errors, and the flag that gives
+/// credentials for it, named in hints.
+#[derive(Clone, Copy, Debug)]
+pub struct TokenAsker<'a> {
+    pub registry: &'a str,
+    pub credential_flag: super::advice::CredentialFlag,
+}
+
 /// Asks the token service named by a bearer challenge for a token covering `scopes`, and returns
-/// the `Authorization` value. `registry` names the registry in errors, and `credential_flag`
-/// the flag hints tell the user to give its credentials with.
+/// the `Authorization` value. `asker` names the registry in errors, and the flag hints tell the
+/// user to give its credentials with.
 pub fn fetch_token(
     http: &Client,
-    registry: &str,
-    credential_flag: super::advice::CredentialFlag,
+    asker: TokenAsker<'_>,
     realm: &str,
     service: Option<&str>,
     scopes: &[String],
     credential: Option<&Credential>,
     tls_rejections: &Rejections,
 ) -> Result<String> {
+    let TokenAsker {
+        registry,
+        credential_flag,
+    } = asker;
     let mut query: Vec<(&str, &str)> = Vec::new();
     if let Some(service) = service {
         query.push(("service", service));
@@ -308,8 +319,10 @@ mod tests {
         let realm = format!("https://127.0.0.1:{port}/token");
         let error = fetch_token(
             &http,
-            "registry.example",
-            Default::default(),
+            TokenAsker {
+                registry: "registry.example",
+                credential_flag: Default::default(),
+            },
             &realm,
             None,
             &["repository:fn:pull".to_owned()],

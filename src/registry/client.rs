@@ -29,7 +29,7 @@ use reqwest::header::{AUTHORIZATION, HeaderValue, WWW_AUTHENTICATE};
 use super::advice::{
     CredentialFlag, HostRole, login_hint, refused_hint, refused_media_type_hint, unreachable_hint,
 };
-use super::auth::{Challenge, basic_header, fetch_token};
+use super::auth::{Challenge, TokenAsker, basic_header, fetch_token};
 use super::credentials::{Credential, HostCredentials, RepositoryCredential};
 use super::ecr::{self, EcrRegistry, TokenCache};
 use super::location::{authority, same_authority};
@@ -702,8 +702,10 @@ impl Registry {
                 };
                 let token = fetch_token(
                     &self.http,
-                    &self.host,
-                    self.credential_flag,
+                    TokenAsker {
+                        registry: &self.host,
+                        credential_flag: self.credential_flag,
+                    },
                     realm,
                     service.as_deref(),
                     &scopes,
