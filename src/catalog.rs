@@ -97,13 +97,14 @@ impl std::str::FromStr for BaseMirror {
         // One message per malformation, most telling first; credentials are never quoted.
         crate::reference::registry::refuse_url_forms(text)
             .map_err(|why| format!("{why}; {FORM}"))?;
-        let Some((host, path)) = text.split_once('/') else {
-            return Err(format!("`{text}` has no /PATH after the host; {FORM}"));
-        };
-        if path.is_empty() || path.ends_with('/') {
+        let (host, path) = text.split_once('/').unwrap_or((text, ""));
+        if path.trim_end_matches('/').is_empty() {
             return Err(format!(
-                "`{text}` ends with `/`: drop it (the mirror is named without a trailing /); {FORM}"
+                "`{text}` names no repository path after the host; {FORM}"
             ));
+        }
+        if path.ends_with('/') {
+            return Err(format!("`{text}` ends with `/`: drop it; {FORM}"));
         }
         if path.split('/').any(str::is_empty) {
             return Err(format!(
@@ -348,7 +349,6 @@ mod tests {
         let why = |text: &str| text.parse::<BaseMirror>().unwrap_err();
         // A trailing / is one message, whatever comes before it.
         for trailing in [
-            "127.0.0.1:5055/",
             "127.0.0.1:5055/mirror/lambda/",
             "mirror.example.com/lambda//",
         ] {
@@ -356,7 +356,11 @@ mod tests {
             assert!(message.contains("ends with `/`: drop it"), "{message}");
             assert!(!message.contains("valid repository"), "{message}");
         }
-        assert!(why("mirror.example.com").contains("has no /PATH"));
+        // No path at all, with or without the `/`, is one message.
+        for pathless in ["127.0.0.1:5055/", "127.0.0.1:5055", "mirror.example.com//"] {
+            let message = why(pathless);
+            assert!(message.contains("names no repository path"), "{message}");
+        }
         assert!(why("mirror.example.com//lambda").contains("empty path component"));
         assert!(why("mirror.example.com/lambda:al2023").contains("a tag (`:al2023`)"));
         assert!(why("mirror.example.com/lambda@sha256:00").contains("a digest (`@sha256:00`)"));
