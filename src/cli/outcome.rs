@@ -392,6 +392,48 @@ mod tests {
     }
 
     #[test]
+    fn an_interruption_is_an_error_with_128_plus_the_signal() {
+        let terminated = interruption(15, true, true);
+        let exit = finish(Err(terminated), true);
+        assert_eq!(exit.code, 143);
+        let object = parsed(&exit.stdout);
+        assert_eq!(object["error"]["kind"], "interrupted");
+        assert_eq!(object["error"]["exit_code"], 143);
+        assert_eq!(
+            object["error"]["message"],
+            "interrupted by SIGTERM; the bootstrap was killed"
+        );
+        assert!(
+            object["error"]["hint"]
+                .as_str()
+                .unwrap()
+                .contains(".lambda-image-*")
+        );
+        let interrupted = interruption(2, false, false);
+        assert_eq!(interrupted.kind().exit_code(), 130);
+        assert_eq!(interrupted.message(), "interrupted by SIGINT");
+    }
+
+    #[test]
+    fn a_stdout_write_error_is_a_failure_but_a_broken_pipe_is_not() {
+        use std::io::{Error as IoError, ErrorKind as IoKind};
+        assert_eq!(after_writing_stdout(Ok(()), 0), 0);
+        assert_eq!(
+            after_writing_stdout(Err(IoError::from(IoKind::BrokenPipe)), 0),
+            0
+        );
+        assert_eq!(
+            after_writing_stdout(Err(IoError::from_raw_os_error(28)), 0),
+            1
+        );
+        // A failure keeps its own code.
+        assert_eq!(
+            after_writing_stdout(Err(IoError::from_raw_os_error(9)), 6),
+            6
+        );
+    }
+
+    #[test]
     fn a_command_without_a_json_report_prints_its_text() {
         let exit = finish(Ok(Finished::nothing()), true);
         assert_eq!((exit.stdout.len(), exit.code), (0, 0));
@@ -404,6 +446,21 @@ mod tests {
         assert!(!json_requested(args(&["check", "x"])));
         assert!(!json_requested(args(&["check", "--", "--json"])));
         assert!(!json_requested(args(&["check", "--jsonx"])));
+    }
+
+    #[test]
+    fn clap_never_quotes_the_password_of_a_reference() {
+        for args in [
+            &["lambda-image", "build", "--tag", "alice:s3cret@host.io/x:y"][..],
+            &["lambda-image", "check", "https://alice:s3cret@host.io/x:y"],
+            &["lambda-image", "check", "a", "alice:s3cret@host.io/x:y"],
+        ] {
+            let error = without_credentials(crate::cli::Cli::try_parse_from(args).unwrap_err());
+            let rendered = error.render().to_string();
+            assert!(!rendered.contains("s3cret"), "{rendered}");
+            assert!(rendered.contains("alice:***@host.io/x:y"), "{rendered}");
+            assert!(!clap_error(&error).to_json().contains("s3cret"));
+        }
     }
 
     #[test]
