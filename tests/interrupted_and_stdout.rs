@@ -4,7 +4,9 @@
 //!   accepts connections and never answers, and `invoke` with a bootstrap that sleeps, each
 //!   given SIGTERM or SIGINT once it is waiting: exit 128 + the signal (143, 130), with `--json`
 //!   the error object of kind `interrupted` whose `exit_code` is that status, in text mode the
-//!   error line; no output written; the bootstrap killed.
+//!   error line; no output written; the bootstrap killed. A build stopped while pushing its
+//!   first blob (to a registry that answers `GET /v2/` and then nothing) leaves none of its
+//!   `.lambda-image-*` temporaries beside its output.
 //! - A stdout that cannot be written (`/dev/full`, a closed descriptor): exit 1 and
 //!   `lambda-image: error: cannot write to stdout: …` on stderr (a failure keeps its own code);
 //!   a reader that went away (a broken pipe, as with `| head`) is not an error.
@@ -173,6 +175,94 @@ fn commands_waiting_on_a_registry_end_as_interrupted_by_the_signal() {
         assert!(!kit.exists(), "base pull left {}", kit.display());
         assert!(!output.exists(), "build left {}", output.display());
     }
+}
+
+/// A registry that answers `GET /v2/` (200) and then never answers anything else; every
+/// request it holds is announced on the channel.
+fn stalling_registry() -> (String, std::sync::mpsc::Receiver<String>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let host = format!("127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let (held, announced) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { return };
+            let held = held.clone();
+            std::thread::spawn(move || {
+                let mut writer = stream.try_clone().unwrap();
+                let mut reader = BufReader::new(stream);
+                loop {
+                    let mut head = Vec::new();
+                    loop {
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                        head.push(line);
+                    }
+                    let request = head.first().cloned().unwrap_or_default();
+                    if request.starts_with("GET /v2/ ") {
+                        let _ = writer.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+                    } else {
+                        let _ = held.send(request);
+                        std::thread::sleep(Duration::from_secs(120));
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (host, announced)
+}
+
+#[test]
+fn an_interrupted_build_removes_its_temporaries() {
+    let scratch = tempfile::tempdir().unwrap();
+    let home = scratch.path();
+    let parent = home.join("outputs");
+    std::fs::create_dir_all(&parent).unwrap();
+    let (host, announced) = stalling_registry();
+    let args: Vec<String> = [
+        "build",
+        "-q",
+        "--bootstrap",
+        &fixtures().bootstrap_amd64.display().to_string(),
+        "--base",
+        &base_reference(),
+        "--tag",
+        &format!("{host}/fn:v1"),
+        "--output",
+        &format!("oci:{}:v1", parent.join("out").display()),
+        "--json",
+    ]
+    .iter()
+    .map(|arg| arg.to_string())
+    .collect();
+    let mut child = spawn(&args, home);
+    let request = announced
+        .recv_timeout(Duration::from_secs(30))
+        .unwrap_or_else(|_| {
+            let _ = child.kill();
+            panic!("the build never asked past GET /v2/")
+        });
+    let temporaries = || {
+        file_names(&parent)
+            .into_iter()
+            .filter(|name| name.starts_with(".lambda-image-"))
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        !temporaries().is_empty(),
+        "the test needs the build's scratch to exist while it pushes ({request})"
+    );
+    signal(&child, libc::SIGTERM);
+    let output = child.wait_with_output().unwrap();
+    expect_interrupted("build", &output, libc::SIGTERM, true);
+    assert_eq!(temporaries(), Vec::<String>::new());
+    assert!(!parent.join("out").exists());
 }
 
 /// A bootstrap that writes its process id to `$MARK` and sleeps.

@@ -446,8 +446,10 @@ pub(super) fn credential_flag(flag: &str, value: Option<&str>) -> Result<Option<
         .transpose()
 }
 
+/// The build's scratch directory (its new layers), remembered for removal if the build is
+/// interrupted ([`crate::temporary`]).
 fn scratch_directory(parent: &Path) -> Result<tempfile::TempDir> {
-    tempfile::Builder::new()
+    let scratch = tempfile::Builder::new()
         .prefix(".lambda-image-")
         .tempdir_in(parent)
         .map_err(|error| {
@@ -455,7 +457,9 @@ fn scratch_directory(parent: &Path) -> Result<tempfile::TempDir> {
                 "cannot create a temporary directory in {}: {error}",
                 parent.display()
             ))
-        })
+        })?;
+    crate::temporary::remember(scratch.path());
+    Ok(scratch)
 }
 
 /// Inspects every bootstrap, refusing two for one architecture.

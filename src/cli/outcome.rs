@@ -197,8 +197,7 @@ pub fn interruption(signal: i32, killed: bool, outputs: bool) -> Error {
     }
     let hint = if outputs {
         "run the command again; no output is left half-written (outputs are renamed into place \
-         only when complete; a `.lambda-image-*` temporary file or directory may remain beside \
-         one: delete it at leisure)"
+         only when complete, and the temporary files beside them were removed)"
     } else {
         "run the command again"
     };
@@ -211,14 +210,15 @@ pub fn interruption(signal: i32, killed: bool, outputs: bool) -> Error {
     .hint(hint)
 }
 
-/// Ends the process as interrupted by `signal`: kills the running bootstrap, if any, then
-/// reports the error of [`interruption`] as every error is reported (with `json`, the error
+/// Ends the process as interrupted by `signal`: kills the running bootstrap, if any, removes
+/// the run's temporary files and directories ([`crate::temporary`]), then reports the error of [`interruption`] as every error is reported (with `json`, the error
 /// object on stdout), exit 128 + the signal. Does nothing but wait when the command has already
 /// started to print its result (which then ends the process).
 pub fn interrupted(signal: i32, outputs: bool, json: bool) -> ! {
     // First, so that the command, seeing its bootstrap die, cannot report that instead.
     take_the_end();
     let killed = crate::emulator::signals::kill_running_bootstrap();
+    crate::temporary::remove_all();
     let exit = finish(Err(interruption(signal, killed, outputs)), json);
     let code = write_exit(&exit);
     std::process::exit(code.into())
@@ -407,7 +407,7 @@ mod tests {
             object["error"]["hint"]
                 .as_str()
                 .unwrap()
-                .contains(".lambda-image-*")
+                .contains("half-written")
         );
         let interrupted = interruption(2, false, false);
         assert_eq!(interrupted.kind().exit_code(), 130);
