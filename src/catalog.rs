@@ -91,7 +91,8 @@ pub fn upstream_repository(reference: &RegistryReference) -> Option<&str> {
 /// A mirror of `public.ecr.aws/lambda`: `HOST[:PORT]/PATH`, where HOST is a registry host (it
 /// has a `.` or a `:PORT`, or is `localhost`) and PATH one or more repository path components
 /// (lowercase letters and digits, with `.`, `_`, `__` or `-` between them, joined by `/`). No
-/// scheme, tag, digest or trailing `/`. `public.ecr.aws/lambda/REPO:TAG` is then pulled as
+/// credentials, scheme, tag, digest or trailing `/`, each refused with its own message. The host
+/// is kept in lower case, as references spell it. `public.ecr.aws/lambda/REPO:TAG` is then pulled as
 /// `HOST[:PORT]/PATH/REPO:TAG`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BaseMirror {
@@ -106,24 +107,47 @@ impl std::str::FromStr for BaseMirror {
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         const FORM: &str = "expected HOST[:PORT]/PATH, e.g. registry.example.com/ecr-public/lambda";
-        let Some((host, path)) = text.split_once('/') else {
-            return Err(format!("`{text}` has no /PATH; {FORM}"));
-        };
-        if text.contains("://") || text.contains('@') || path.contains(':') || path.is_empty() {
+        // One message per malformation, most telling first; credentials are never quoted.
+        crate::reference::registry::refuse_url_forms(text)
+            .map_err(|why| format!("{why}; {FORM}"))?;
+        let (host, path) = text.split_once('/').unwrap_or((text, ""));
+        if path.trim_end_matches('/').is_empty() {
             return Err(format!(
-                "`{text}` is not a registry host and path (no scheme, tag, digest or trailing /); {FORM}"
+                "`{text}` names no repository path after the host; {FORM}"
+            ));
+        }
+        if path.ends_with('/') {
+            return Err(format!("`{text}` ends with `/`: drop it; {FORM}"));
+        }
+        if path.split('/').any(str::is_empty) {
+            return Err(format!(
+                "`{text}` has an empty path component (`//`); {FORM}"
+            ));
+        }
+        if let Some((_, digest)) = path.split_once('@') {
+            return Err(format!(
+                "`{text}` ends with a digest (`@{digest}`): a mirror is a registry and path, \
+                 under which each base keeps its own tag; drop it; {FORM}"
+            ));
+        }
+        if let Some((_, tag)) = path.split_once(':') {
+            return Err(format!(
+                "`{text}` ends with a tag (`:{tag}`): a mirror is a registry and path, under \
+                 which each base keeps its own tag; drop it; {FORM}"
             ));
         }
         let probe: RegistryReference = format!("{text}/provided:al2023")
             .parse()
             .map_err(|error| format!("`{text}`: {error}; {FORM}"))?;
-        if probe.registry != host || probe.repository != format!("{path}/provided") {
+        if !probe.registry.eq_ignore_ascii_case(host)
+            || probe.repository != format!("{path}/provided")
+        {
             return Err(format!(
                 "`{host}` in `{text}` is not a registry host (it needs a `.` or a :PORT, or is localhost); {FORM}"
             ));
         }
         Ok(BaseMirror {
-            registry: host.to_owned(),
+            registry: probe.registry,
             path: path.to_owned(),
         })
     }
@@ -331,5 +355,48 @@ mod tests {
         ] {
             assert!(bad.parse::<BaseMirror>().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn each_malformed_mirror_gets_its_own_message() {
+        let why = |text: &str| text.parse::<BaseMirror>().unwrap_err();
+        // A trailing / is one message, whatever comes before it.
+        for trailing in [
+            "127.0.0.1:5055/mirror/lambda/",
+            "mirror.example.com/lambda//",
+        ] {
+            let message = why(trailing);
+            assert!(message.contains("ends with `/`: drop it"), "{message}");
+            assert!(!message.contains("valid repository"), "{message}");
+        }
+        // No path at all, with or without the `/`, is one message.
+        for pathless in ["127.0.0.1:5055/", "127.0.0.1:5055", "mirror.example.com//"] {
+            let message = why(pathless);
+            assert!(message.contains("names no repository path"), "{message}");
+        }
+        assert!(why("mirror.example.com//lambda").contains("empty path component"));
+        assert!(why("mirror.example.com/lambda:al2023").contains("a tag (`:al2023`)"));
+        assert!(why("mirror.example.com/lambda@sha256:00").contains("a digest (`@sha256:00`)"));
+        assert!(why("https://mirror.example.com/lambda").contains("drop it"));
+        assert!(why("https://mirror.example.com/lambda").contains("`https://`"));
+        assert!(why("mirror/lambda").contains("is not a registry host"));
+        let credentials = why("alice:s3cret@127.0.0.1:5056/mirror/lambda");
+        assert!(
+            credentials.contains("cannot carry credentials"),
+            "{credentials}"
+        );
+        assert!(!credentials.contains("s3cret"), "{credentials}");
+        assert!(why("mirror.example.com/Lambda").contains("upper-case"));
+    }
+
+    #[test]
+    fn a_mirror_host_is_case_insensitive() {
+        let mirror: BaseMirror = "LOCALHOST:5055/mirror/lambda".parse().unwrap();
+        assert_eq!(mirror.registry, "localhost:5055");
+        let upstream: RegistryReference = "public.ecr.aws/lambda/provided:al2".parse().unwrap();
+        assert_eq!(
+            mirror.mirrored(&upstream).unwrap().to_string(),
+            "localhost:5055/mirror/lambda/provided:al2"
+        );
     }
 }

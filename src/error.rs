@@ -18,6 +18,7 @@
 //! | 8 | `function_error` | `invoke`: the function returned an error |
 //! | 9 | `init_error` | `invoke`: the function could not start (init error, or exited before answering) |
 //! | 10 | `timeout` | `invoke`: no answer within `--timeout`, or the event never asked for within the init limit |
+//! | 130, 143 | `interrupted` | stopped by SIGINT (130) or SIGTERM (143): 128 + the signal, as a shell reports it |
 //!
 //! With `--json`, a failure is reported on stdout as [`Error::to_json`] gives it.
 
@@ -52,11 +53,17 @@ pub enum ErrorKind {
     /// `invoke`: no answer within `--timeout`, or the bootstrap never asked for the event within
     /// Lambda's init limit.
     Timeout,
+    /// The command was stopped by a signal (SIGINT 2 or SIGTERM 15) before it finished; it
+    /// exits with 128 + the signal, as a shell reports a process a signal killed.
+    Interrupted {
+        /// The signal's number.
+        signal: u8,
+    },
 }
 
 impl ErrorKind {
-    /// Every kind, in exit-code order.
-    pub const ALL: [ErrorKind; 10] = [
+    /// Every kind, in exit-code order (interrupted by SIGINT, then by SIGTERM, last).
+    pub const ALL: [ErrorKind; 12] = [
         ErrorKind::Failure,
         ErrorKind::Usage,
         ErrorKind::Bootstrap,
@@ -67,6 +74,8 @@ impl ErrorKind {
         ErrorKind::FunctionError,
         ErrorKind::InitError,
         ErrorKind::Timeout,
+        ErrorKind::Interrupted { signal: 2 },
+        ErrorKind::Interrupted { signal: 15 },
     ];
 
     /// The process exit code (the table in the module docs and the README); never 0.
@@ -82,6 +91,7 @@ impl ErrorKind {
             ErrorKind::FunctionError => 8,
             ErrorKind::InitError => 9,
             ErrorKind::Timeout => 10,
+            ErrorKind::Interrupted { signal } => 128u8.saturating_add(signal),
         }
     }
 
@@ -115,6 +125,14 @@ impl ErrorKind {
                 "invoke: no answer within --timeout, or the bootstrap never asked for the event \
                  within the init limit"
             }
+            ErrorKind::Interrupted { signal: 2 } => {
+                "stopped by SIGINT (Ctrl-C) before it finished (128 + 2); a running bootstrap is \
+                 killed first"
+            }
+            ErrorKind::Interrupted { .. } => {
+                "stopped by SIGTERM before it finished (128 + 15); a running bootstrap is killed \
+                 first"
+            }
         }
     }
 
@@ -131,6 +149,7 @@ impl ErrorKind {
             ErrorKind::FunctionError => "function_error",
             ErrorKind::InitError => "init_error",
             ErrorKind::Timeout => "timeout",
+            ErrorKind::Interrupted { .. } => "interrupted",
         }
     }
 }
@@ -290,6 +309,8 @@ mod tests {
                 (8, "function_error"),
                 (9, "init_error"),
                 (10, "timeout"),
+                (130, "interrupted"),
+                (143, "interrupted"),
             ]
         );
     }

@@ -20,5 +20,6 @@ pub mod platform;
 pub mod reference;
 pub mod registry;
 pub mod report;
+pub mod temporary;
 pub mod timestamp;
 pub mod transport;

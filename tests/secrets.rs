@@ -316,3 +316,96 @@ fn creds_never_reach_the_base_on_another_registry() {
         "--creds went to the base's registry: {base_requests:?}"
     );
 }
+
+/// Credentials typed into a reference (`USER:PASS@HOST/…`, also after `https://`) are refused
+/// (usage, exit 2) at every place a reference is read, without the password in either stream,
+/// in text mode and with `--json`, and the message says where credentials go instead.
+#[test]
+fn credentials_typed_into_a_reference_are_refused_without_showing_them() {
+    let scratch = Scratch::new();
+    let at = format!("{USER}:{PASSWORD}@127.0.0.1:5056");
+    let with_credentials = format!("{at}/mirror/lambda/provided:al2023");
+    let with_scheme = format!("https://{with_credentials}");
+    let target = format!("{at}/fn:v1");
+    let output = format!("oci:{}", scratch.path("out").display());
+    let kit = format!("oci:{}", scratch.path("kit").display());
+    let mirror = format!("{at}/mirror/lambda");
+    let local = base_reference();
+    let cases: Vec<(&str, Vec<&str>, Option<&str>)> = vec![
+        (
+            "build --base",
+            vec!["--base", &with_credentials, "-o", "oci:x"],
+            None,
+        ),
+        (
+            "build --base https://",
+            vec!["--base", &with_scheme, "-o", "oci:x"],
+            None,
+        ),
+        (
+            "build --tag",
+            vec!["--base", &local, "--tag", &target],
+            None,
+        ),
+        (
+            "build --output",
+            vec!["--base", &local, "-o", &target],
+            None,
+        ),
+        ("check IMAGE", vec!["check", &target], None),
+        (
+            "base pull BASE",
+            vec!["base", "pull", &with_credentials, "--output", &kit],
+            None,
+        ),
+        ("base verify", vec!["base", "verify", &target], None),
+        (
+            "the mirror variable: base list",
+            vec!["base", "list"],
+            Some(&mirror),
+        ),
+        (
+            "the mirror variable: build",
+            vec!["--base", "provided.al2023", "-o", &output],
+            Some(&mirror),
+        ),
+    ];
+    let bootstrap = fixtures().bootstrap_amd64.display().to_string();
+    for (name, args, mirror) in &cases {
+        for json in [false, true] {
+            let mut args: Vec<&str> = args.clone();
+            // `build` cases start at the flags.
+            if args[0].starts_with('-') {
+                args.splice(0..0, ["build", "--bootstrap", &bootstrap]);
+            }
+            if json {
+                args.push("--json");
+            }
+            let mut command = scratch.command(&args);
+            if let Some(mirror) = mirror {
+                command.env("LAMBDA_IMAGE_BASE_MIRROR", mirror);
+            }
+            let result = command.output().unwrap();
+            let scenario = format!("{name} (json: {json})");
+            expect(
+                &scenario,
+                &result,
+                2,
+                "a reference cannot carry credentials (USER:PASS@)",
+            );
+            let stderr = stderr_of(&result);
+            assert!(
+                stderr.contains(&format!("{USER}:***@")),
+                "{scenario}: {stderr}"
+            );
+            assert!(stderr.contains("--creds"), "{scenario}: {stderr}");
+            assert!(!stderr.contains("digest"), "{scenario}: {stderr}");
+            if json {
+                let stdout = String::from_utf8_lossy(&result.stdout);
+                let object: serde_json::Value = serde_json::from_str(&stdout)
+                    .unwrap_or_else(|error| panic!("{scenario}: {error}: {stdout}"));
+                assert_eq!(object["error"]["kind"], "usage", "{scenario}");
+            }
+        }
+    }
+}

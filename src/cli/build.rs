@@ -316,6 +316,7 @@ fn open_session(
         SessionOptions {
             creds,
             base_creds,
+            read_credential_flag: crate::registry::advice::CredentialFlag::BaseCreds,
             ..args.registry.session_options()
         },
     )
@@ -441,8 +442,10 @@ pub(super) fn credential_flag(flag: &str, value: Option<&str>) -> Result<Option<
         .transpose()
 }
 
+/// The build's scratch directory (its new layers), remembered for removal if the build is
+/// interrupted ([`crate::temporary`]).
 fn scratch_directory(parent: &Path) -> Result<tempfile::TempDir> {
-    tempfile::Builder::new()
+    let scratch = tempfile::Builder::new()
         .prefix(".lambda-image-")
         .tempdir_in(parent)
         .map_err(|error| {
@@ -450,7 +453,9 @@ fn scratch_directory(parent: &Path) -> Result<tempfile::TempDir> {
                 "cannot create a temporary directory in {}: {error}",
                 parent.display()
             ))
-        })
+        })?;
+    crate::temporary::remember(scratch.path());
+    Ok(scratch)
 }
 
 /// Inspects every bootstrap, refusing two for one architecture.

@@ -22,7 +22,6 @@ use crate::emulator::http::HttpServer;
 use crate::emulator::invocation::{Event, EventPayload, MAX_REQUEST_BYTES};
 use crate::emulator::invoke_endpoint::{routes, timeout_message};
 use crate::emulator::log::log_line;
-use crate::emulator::signals::exit_on_termination;
 use crate::error::{Error, ErrorKind, Result};
 
 #[derive(Debug, Args)]
@@ -71,7 +70,6 @@ pub fn run(args: &InvokeArgs) -> Result<Finished> {
     } = args.function.local_function(Some(bootstrap), 0)?;
     let timeout = args.function.timeout();
     let _server = HttpServer::start(listener, routes(api, None))?;
-    exit_on_termination()?;
     environment.start()?;
     let report = environment.invoke(Event {
         payload,

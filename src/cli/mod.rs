@@ -223,6 +223,7 @@ impl RegistryFlags {
             quiet: self.quiet,
             region: self.region.clone(),
             read_role: Default::default(),
+            read_credential_flag: Default::default(),
         }
     }
 }

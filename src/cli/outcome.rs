@@ -11,8 +11,16 @@
 //!   on stdout. In both modes the human `lambda-image: error: …` line (and hint) on stderr.
 //! - A command-line error (clap) when `--json` is on the command line: the error object with
 //!   kind `usage`, exit 2, and clap's own text on stderr; `--help` and `--version` unchanged.
+//! - Interrupted (SIGINT, SIGTERM) before the end: the error of kind `interrupted`, as for any
+//!   error, exit 128 + the signal ([`interrupted`]); never a second object after a report.
+//! - stdout that cannot be written (a full disk, a closed descriptor): `cannot write to
+//!   stdout` on stderr and exit 1 (a failure's own code is kept); a broken pipe (`| head`) is
+//!   not an error ([`emit`]).
 
 use std::ffi::OsString;
+use std::io::Write;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::Serialize;
 
@@ -112,6 +120,110 @@ pub fn finish(result: Result<Finished>, json: bool) -> Exit {
     }
 }
 
+/// Set by the program, before Rust's start-up replaces a closed standard descriptor with
+/// `/dev/null`, when descriptor 1 was closed (`>&-`): stdout cannot be written then.
+pub static STDOUT_WAS_CLOSED: AtomicBool = AtomicBool::new(false);
+
+/// Held, never released, by whichever thread ends the process first: the main thread with the
+/// command's result ([`emit`]) or the signal watcher ([`interrupted`]), so that stdout never
+/// gets both a report and an interruption's error.
+static ENDING: Mutex<()> = Mutex::new(());
+
+/// Takes [`ENDING`] for the rest of the process.
+fn take_the_end() {
+    std::mem::forget(ENDING.lock().unwrap_or_else(|poison| poison.into_inner()));
+}
+
+/// Writes `exit` (the error line to stderr, then stdout) and returns the exit status: `exit.code`,
+/// or 1 when stdout cannot be written for a reason other than a broken pipe (then also
+/// `lambda-image: error: cannot write to stdout: …` on stderr; a failure keeps its own code).
+/// Once called, an interruption prints nothing more.
+pub fn emit(exit: &Exit) -> u8 {
+    take_the_end();
+    write_exit(exit)
+}
+
+/// [`emit`], by the thread that already holds [`ENDING`].
+fn write_exit(exit: &Exit) -> u8 {
+    if let Some(line) = &exit.stderr {
+        crate::emulator::log::write_line(line);
+    }
+    after_writing_stdout(write_stdout(&exit.stdout), exit.code)
+}
+
+/// The exit status once stdout was written with `written`, for a command that would exit with
+/// `code`: `code`, or 1 (a failure keeps its own code) when the write failed for a reason other
+/// than a broken pipe, said on stderr as `lambda-image: error: cannot write to stdout: …`.
+pub fn after_writing_stdout(written: std::io::Result<()>, code: u8) -> u8 {
+    match written {
+        Ok(()) => code,
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => code,
+        Err(error) => {
+            crate::emulator::log::write_line(&format!(
+                "lambda-image: error: cannot write to stdout: {error}"
+            ));
+            if code == 0 { 1 } else { code }
+        }
+    }
+}
+
+/// Writes all of `bytes` to stdout and flushes; nothing to write is never an error.
+pub fn write_stdout(bytes: &[u8]) -> std::io::Result<()> {
+    if bytes.is_empty() {
+        return Ok(());
+    }
+    stdout_is_open()?;
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(bytes)?;
+    stdout.flush()
+}
+
+/// An error (EBADF) when descriptor 1 was closed at start ([`STDOUT_WAS_CLOSED`]).
+pub fn stdout_is_open() -> std::io::Result<()> {
+    if STDOUT_WAS_CLOSED.load(Ordering::Relaxed) {
+        return Err(std::io::Error::from_raw_os_error(libc::EBADF));
+    }
+    Ok(())
+}
+
+/// The error of a command stopped by `signal` (`killed`: a bootstrap was running and was
+/// killed); `outputs`: the command writes outputs, which the hint says are never left
+/// half-written.
+pub fn interruption(signal: i32, killed: bool, outputs: bool) -> Error {
+    let name = crate::emulator::signals::signal_name(signal);
+    let mut message = format!("interrupted by {name}");
+    if killed {
+        message.push_str("; the bootstrap was killed");
+    }
+    let hint = if outputs {
+        "run the command again; no output is left half-written (outputs are renamed into place \
+         only when complete, and the temporary files beside them were removed)"
+    } else {
+        "run the command again"
+    };
+    Error::new(
+        ErrorKind::Interrupted {
+            signal: u8::try_from(signal).unwrap_or(u8::MAX - 128),
+        },
+        message,
+    )
+    .hint(hint)
+}
+
+/// Ends the process as interrupted by `signal`: kills the running bootstrap, if any, removes
+/// the run's temporary files and directories ([`crate::temporary`]), then reports the error of [`interruption`] as every error is reported (with `json`, the error
+/// object on stdout), exit 128 + the signal. Does nothing but wait when the command has already
+/// started to print its result (which then ends the process).
+pub fn interrupted(signal: i32, outputs: bool, json: bool) -> ! {
+    // First, so that the command, seeing its bootstrap die, cannot report that instead.
+    take_the_end();
+    let killed = crate::emulator::signals::kill_running_bootstrap();
+    crate::temporary::remove_all();
+    let exit = finish(Err(interruption(signal, killed, outputs)), json);
+    let code = write_exit(&exit);
+    std::process::exit(code.into())
+}
+
 /// Whether `--json` is on the command line (`arguments` without the program name), before a
 /// lone `--`: such a command line wants its clap errors as a JSON error object too. `--json=…`
 /// (`--json=yes`, which clap refuses, since the flag takes no value) asks for JSON as well.
@@ -120,6 +232,43 @@ pub fn json_requested(arguments: impl IntoIterator<Item = OsString>) -> bool {
         .into_iter()
         .take_while(|argument| argument != "--")
         .any(|argument| argument == "--json" || argument.as_encoded_bytes().starts_with(b"--json="))
+}
+
+/// `error` with every value it quotes (the invalid value, an unexpected argument) shown
+/// without the password of a `USER:PASS@` reference
+/// ([`crate::reference::registry::redact_credentials`]): clap quotes the value it refuses,
+/// `invalid value 'alice:s3cret@host/x' for '--tag <REF>'`, in its own text and in ours.
+pub fn without_credentials(mut error: clap::Error) -> clap::Error {
+    use crate::reference::registry::redact_credentials;
+    use clap::error::ContextValue;
+    let redacted: Vec<_> = error
+        .context()
+        .filter_map(|(kind, value)| {
+            let value = match value {
+                ContextValue::String(text) => ContextValue::String(redact_credentials(text)?),
+                ContextValue::Strings(texts) => {
+                    let redacted: Vec<Option<String>> =
+                        texts.iter().map(|text| redact_credentials(text)).collect();
+                    if redacted.iter().all(Option::is_none) {
+                        return None;
+                    }
+                    ContextValue::Strings(
+                        redacted
+                            .into_iter()
+                            .zip(texts)
+                            .map(|(redacted, text)| redacted.unwrap_or_else(|| text.clone()))
+                            .collect(),
+                    )
+                }
+                _ => return None,
+            };
+            Some((kind, value))
+        })
+        .collect();
+    for (kind, value) in redacted {
+        error.insert(kind, value);
+    }
+    error
 }
 
 /// A clap error as the JSON error object (kind `usage`, exit 2): clap's message without its
@@ -244,6 +393,48 @@ mod tests {
     }
 
     #[test]
+    fn an_interruption_is_an_error_with_128_plus_the_signal() {
+        let terminated = interruption(15, true, true);
+        let exit = finish(Err(terminated), true);
+        assert_eq!(exit.code, 143);
+        let object = parsed(&exit.stdout);
+        assert_eq!(object["error"]["kind"], "interrupted");
+        assert_eq!(object["error"]["exit_code"], 143);
+        assert_eq!(
+            object["error"]["message"],
+            "interrupted by SIGTERM; the bootstrap was killed"
+        );
+        assert!(
+            object["error"]["hint"]
+                .as_str()
+                .unwrap()
+                .contains("half-written")
+        );
+        let interrupted = interruption(2, false, false);
+        assert_eq!(interrupted.kind().exit_code(), 130);
+        assert_eq!(interrupted.message(), "interrupted by SIGINT");
+    }
+
+    #[test]
+    fn a_stdout_write_error_is_a_failure_but_a_broken_pipe_is_not() {
+        use std::io::{Error as IoError, ErrorKind as IoKind};
+        assert_eq!(after_writing_stdout(Ok(()), 0), 0);
+        assert_eq!(
+            after_writing_stdout(Err(IoError::from(IoKind::BrokenPipe)), 0),
+            0
+        );
+        assert_eq!(
+            after_writing_stdout(Err(IoError::from_raw_os_error(28)), 0),
+            1
+        );
+        // A failure keeps its own code.
+        assert_eq!(
+            after_writing_stdout(Err(IoError::from_raw_os_error(9)), 6),
+            6
+        );
+    }
+
+    #[test]
     fn a_command_without_a_json_report_prints_its_text() {
         let exit = finish(Ok(Finished::nothing()), true);
         assert_eq!((exit.stdout.len(), exit.code), (0, 0));
@@ -269,6 +460,21 @@ mod tests {
         let error =
             crate::cli::Cli::try_parse_from(["lambda-image", "zip", "--json=yes"]).unwrap_err();
         assert_eq!(clap_error(&error).kind(), ErrorKind::Usage);
+    }
+
+    #[test]
+    fn clap_never_quotes_the_password_of_a_reference() {
+        for args in [
+            &["lambda-image", "build", "--tag", "alice:s3cret@host.io/x:y"][..],
+            &["lambda-image", "check", "https://alice:s3cret@host.io/x:y"],
+            &["lambda-image", "check", "a", "alice:s3cret@host.io/x:y"],
+        ] {
+            let error = without_credentials(crate::cli::Cli::try_parse_from(args).unwrap_err());
+            let rendered = error.render().to_string();
+            assert!(!rendered.contains("s3cret"), "{rendered}");
+            assert!(rendered.contains("alice:***@host.io/x:y"), "{rendered}");
+            assert!(!clap_error(&error).to_json().contains("s3cret"));
+        }
     }
 
     #[test]

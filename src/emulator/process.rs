@@ -95,13 +95,14 @@ impl Drop for BootstrapProcess {
 }
 
 /// Kills the process group of the bootstrap running now, if any. Safe to call from a signal
-/// watcher while another thread waits for an invocation.
-pub fn kill_running_bootstrap() {
+/// watcher while another thread waits for an invocation. Whether there was one to kill.
+pub fn kill_running_bootstrap() -> bool {
     let group = RUNNING_GROUP.load(Ordering::SeqCst);
     if group > 0 {
         // SAFETY: as in `kill_and_reap`: the group's leader is not reaped while it is registered.
         unsafe { libc::kill(-group, libc::SIGKILL) };
     }
+    group > 0
 }
 
 /// Waits until `pid` exits, leaving it a zombie for `Child::wait` to reap.

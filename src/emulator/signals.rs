@@ -1,11 +1,12 @@
 //! Stopping on SIGINT (Ctrl-C) and SIGTERM: the bootstrap runs in a process group of its own,
 //! so the terminal's Ctrl-C does not reach it; lambda-image kills that group before it exits.
+//! `serve` waits for the signal ([`wait_for_termination`]) and stops cleanly; every other long
+//! command ends as interrupted ([`exit_on_termination`]).
 
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
-use super::log::log_line;
-use super::process::kill_running_bootstrap;
+pub use super::process::kill_running_bootstrap;
 use crate::error::{Error, Result};
 
 /// Blocks until SIGINT or SIGTERM arrives, kills the running bootstrap, and returns the signal.
@@ -16,21 +17,30 @@ pub fn wait_for_termination() -> Result<i32> {
     Ok(signal)
 }
 
-/// From now on, SIGINT or SIGTERM kill the running bootstrap and end lambda-image with
-/// `128 + signal`, as a shell reports a process killed by it.
-pub fn exit_on_termination() -> Result<()> {
+/// From now on, SIGINT or SIGTERM call `interrupted` with the signal, on a thread of its own.
+/// `interrupted` must kill the running bootstrap ([`kill_running_bootstrap`], once it is sure
+/// to be the one to report) and end the process (with `128 + signal`, as a shell reports a
+/// process killed by it).
+pub fn exit_on_termination(interrupted: impl FnOnce(i32) + Send + 'static) -> Result<()> {
     let mut signals = termination_signals()?;
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
             if let Some(signal) = signals.forever().next() {
-                kill_running_bootstrap();
-                log_line!("lambda-image: interrupted; the bootstrap was killed");
-                std::process::exit(128 + signal);
+                interrupted(signal);
             }
         })
         .map_err(|error| Error::failure(format!("cannot watch for signals: {error}")))?;
     Ok(())
+}
+
+/// The name of a signal [`exit_on_termination`] and [`wait_for_termination`] handle.
+pub fn signal_name(signal: i32) -> &'static str {
+    match signal {
+        SIGINT => "SIGINT",
+        SIGTERM => "SIGTERM",
+        _ => "a signal",
+    }
 }
 
 fn termination_signals() -> Result<Signals> {

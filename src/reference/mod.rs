@@ -62,6 +62,7 @@ impl FromStr for ImageLocation {
         } else if text.starts_with("docker://")
             || (!text.contains(':') || text.contains('/')) && !text.is_empty()
         {
+            registry::refuse_url_forms(text)?;
             match text.parse::<registry::RegistryReference>() {
                 Ok(reference) => Err(format!(
                     "`{text}` is a registry reference ({reference}); push to a registry with --tag, or write a local image: {USAGE}"
@@ -174,6 +175,7 @@ impl FromStr for BaseReference {
         {
             return text.parse().map(BaseReference::Local);
         }
+        registry::refuse_url_forms(text)?;
         let reference = match catalog_name(text)? {
             Some(reference) => reference,
             None => text.parse::<registry::RegistryReference>().map_err(|error| {

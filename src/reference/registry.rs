@@ -29,6 +29,7 @@ impl FromStr for RegistryReference {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
+        refuse_url_forms(text)?;
         let bare = text.strip_prefix("docker://").unwrap_or(text);
         if bare.is_empty() {
             return Err("an empty image reference".into());
@@ -37,7 +38,7 @@ impl FromStr for RegistryReference {
             return Err("the image reference is over 4096 characters".into());
         }
         let (name_and_tag, digest) = match bare.split_once('@') {
-            Some((rest, digest)) => (rest, Some(parse_digest(digest, text)?)),
+            Some((rest, digest)) => (rest, Some(parse_digest(digest)?)),
             None => (bare, None),
         };
         let last_slash = name_and_tag.rfind('/').map_or(0, |i| i + 1);
@@ -81,14 +82,87 @@ impl FromStr for RegistryReference {
     }
 }
 
+/// What a user may type for a reference copied from a URL or a login: `SCHEME://` and
+/// `USER:PASS@` (or `TOKEN@`) before the host. Returns the scheme (with its `://`, `docker://`
+/// excluded: it is the containers tools' own transport prefix), and the byte range of the
+/// credentials with their `@`. Credentials are recognized by an `@` with a `/` after it: the
+/// only other `@`, before a digest, never has one.
+fn url_parts(text: &str) -> (Option<&str>, Option<std::ops::Range<usize>>) {
+    let scheme_end = text.find("://").filter(|&end| {
+        let scheme = &text[..end];
+        scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && scheme
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'.' | b'-'))
+    });
+    let rest_start = scheme_end.map_or(0, |end| end + 3);
+    let scheme = scheme_end
+        .map(|end| &text[..end + 3])
+        .filter(|scheme| !scheme.eq_ignore_ascii_case("docker://"));
+    let rest = &text[rest_start..];
+    let credentials = rest
+        .match_indices('@')
+        .rev()
+        .find(|(at, _)| rest[at + 1..].contains('/'))
+        .map(|(at, _)| rest_start..rest_start + at + 1);
+    (scheme, credentials)
+}
+
+/// `text` with the password of `USER:PASS@` (all of a `TOKEN@`) replaced by `***`, for
+/// messages; None when it carries no credentials.
+pub fn redact_credentials(text: &str) -> Option<String> {
+    let (_, credentials) = url_parts(text);
+    let range = credentials?;
+    let userinfo = &text[range.start..range.end - 1];
+    let shown = match userinfo.split_once(':') {
+        Some((user, _)) => format!("{user}:***@"),
+        None => "***@".to_owned(),
+    };
+    Some(format!(
+        "{}{shown}{}",
+        &text[..range.start],
+        &text[range.end..]
+    ))
+}
+
+/// Refuses the URL forms of a reference: credentials (`USER:PASS@HOST/…`) and a scheme
+/// (`https://`, `http://`). The message never quotes the password (it shows the reference as
+/// [`redact_credentials`] does) and says where credentials and plain HTTP are given instead.
+pub fn refuse_url_forms(text: &str) -> Result<(), String> {
+    match url_parts(text) {
+        (scheme, Some(_)) => {
+            let redacted = redact_credentials(text).unwrap_or_default();
+            let mut message = format!(
+                "a reference cannot carry credentials (USER:PASS@): `{redacted}`; give them \
+                 with --creds/--base-creds, --username/--password-stdin, or a docker login"
+            );
+            if let Some(scheme) = scheme {
+                message.push_str(&format!("; and a reference has no scheme: drop `{scheme}`"));
+            }
+            Err(message)
+        }
+        (Some(scheme), None) => Err(format!(
+            "`{text}` starts with `{scheme}`, but docker-style references have no scheme: drop \
+             it (HOST[:PORT]/REPOSITORY[:TAG]); a registry served over plain HTTP is named with \
+             --insecure-registry HOST (loopback hosts need nothing)"
+        )),
+        (None, None) => Ok(()),
+    }
+}
+
 /// Splits off the registry the way docker does: the first component is a host when it has a `.`
 /// or a `:`, or is `localhost`; otherwise the reference is on Docker Hub.
 fn split_registry(name: &str) -> (String, &str) {
     match name.split_once('/') {
         Some((first, rest))
-            if first.contains('.') || first.contains(':') || first == "localhost" =>
+            if first.contains('.')
+                || first.contains(':')
+                || first.eq_ignore_ascii_case("localhost") =>
         {
-            let registry = match first {
+            // Host names are case-insensitive (RFC 4343): one spelling, so that
+            // `LOCALHOST:5000` is loopback and matches --insecure-registry, credentials and
+            // other references alike.
+            let registry = match first.to_ascii_lowercase().as_str() {
                 "index.docker.io" | "registry-1.docker.io" => DOCKER_HUB.to_owned(),
                 other => other.to_owned(),
             };
@@ -159,13 +233,14 @@ fn is_valid_registry(registry: &str) -> bool {
     host_ok && port.is_none_or(|port| port.parse::<u16>().is_ok_and(|p| p > 0))
 }
 
-fn parse_digest(digest: &str, whole: &str) -> Result<Sha256Digest, String> {
+fn parse_digest(digest: &str) -> Result<Sha256Digest, String> {
     match digest.split_once(':') {
         Some(("sha256", _)) => digest
             .parse()
-            .map_err(|_| format!("`{digest}` in `{whole}` is not a sha256 digest (sha256: and 64 lowercase hex characters)")),
-        Some((algorithm, _)) => Err(format!("`{whole}` uses digest algorithm `{algorithm}`; only sha256 is supported")),
-        None => Err(format!("`{digest}` in `{whole}` is not a digest such as sha256:<64 hex>")),
+            .map_err(|_| format!("`{digest}` after `@` is not a sha256 digest (sha256: and 64 lowercase hex characters)")),
+        // Not quoting `whole`: what comes before an `@` may be a password after all.
+        Some((algorithm, _)) => Err(format!("the digest after `@` uses algorithm `{algorithm}`; only sha256 is supported")),
+        None => Err(format!("`{digest}` after `@` is not a digest such as sha256:<64 hex>")),
     }
 }
 
@@ -242,6 +317,58 @@ mod tests {
         let both = parse(&format!("host.io/fn:v1@{digest}"));
         assert_eq!(both.tag.as_deref(), Some("v1"));
         assert_eq!(both.to_string(), format!("host.io/fn:v1@{digest}"));
+    }
+
+    #[test]
+    fn credentials_and_schemes_are_refused_without_the_password() {
+        for (text, shown) in [
+            (
+                "alice:s3cret@127.0.0.1:5056/x:y",
+                "`alice:***@127.0.0.1:5056/x:y`",
+            ),
+            (
+                "https://alice:s3cret@127.0.0.1:5056/mirror/lambda/provided:al2023",
+                "`https://alice:***@127.0.0.1:5056/mirror/lambda/provided:al2023`",
+            ),
+            ("docker://s3cret@host.io/fn", "`docker://***@host.io/fn`"),
+            ("alice:p@s3cret@host.io/fn", "`alice:***@host.io/fn`"),
+        ] {
+            let error = text.parse::<RegistryReference>().unwrap_err();
+            assert!(!error.contains("s3cret"), "{error}");
+            assert!(error.contains(shown), "{error}");
+            assert!(error.contains("cannot carry credentials"), "{error}");
+            assert!(error.contains("--creds"), "{error}");
+            assert!(!error.contains("digest"), "{error}");
+        }
+        let https = "https://host.io/fn:v1"
+            .parse::<RegistryReference>()
+            .unwrap_err();
+        assert!(https.contains("drop it"), "{https}");
+        assert!(https.contains("--insecure-registry"), "{https}");
+        let http = "HTTP://127.0.0.1:5000/fn"
+            .parse::<RegistryReference>()
+            .unwrap_err();
+        assert!(http.contains("`HTTP://`"), "{http}");
+        // Without a `/` after it, an `@` is a digest's, and nothing before it is quoted.
+        let digest = "alice:s3cret@host:5000"
+            .parse::<RegistryReference>()
+            .unwrap_err();
+        assert!(!digest.contains("s3cret"), "{digest}");
+        assert_eq!(redact_credentials("host.io/fn@sha256:abc"), None);
+    }
+
+    #[test]
+    fn host_names_are_lowercased() {
+        let upper = parse("LOCALHOST:5055/fn:v1");
+        assert_eq!(upper.registry, "localhost:5055");
+        assert_eq!(
+            parse("Registry.Example.COM/fn").registry,
+            "registry.example.com"
+        );
+        assert_eq!(parse("LocalHost/fn").registry, "localhost");
+        assert_eq!(parse("Index.Docker.IO/user/app").registry, DOCKER_HUB);
+        // The repository stays case-sensitive: upper case there is refused.
+        assert!("host.io/Fn".parse::<RegistryReference>().is_err());
     }
 
     #[test]

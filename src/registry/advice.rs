@@ -44,6 +44,68 @@ impl HostRole {
     }
 }
 
+/// The flag that gives credentials for a host: what hints tell the user to pass. Each flag's
+/// secret goes only to the hosts it is for ([`super::Session::connect`]), so a hint naming the
+/// wrong one would send the user round in a loop.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CredentialFlag {
+    /// `--creds USER:PASS` (or `--username NAME --password-stdin`): for the registries `build`
+    /// pushes to, and for the image `check` reads and the base `base pull` copies.
+    #[default]
+    Creds,
+    /// `--base-creds USER:PASS`: for the registry `build` pulls its base from (when it is not
+    /// also pushed to).
+    BaseCreds,
+}
+
+impl CredentialFlag {
+    /// The flag that gives credentials for a host of `role`, in a command whose reading role
+    /// (the base, or the image `check` reads) takes `read_flag`.
+    pub fn of(role: HostRole, read_flag: CredentialFlag) -> CredentialFlag {
+        match role {
+            HostRole::Target => CredentialFlag::Creds,
+            HostRole::Base | HostRole::Checked => read_flag,
+        }
+    }
+
+    /// How to give credentials with it, for hints.
+    pub fn usage(self) -> &'static str {
+        match self {
+            CredentialFlag::Creds => "--creds USER:PASS (or --username NAME --password-stdin)",
+            CredentialFlag::BaseCreds => "--base-creds USER:PASS",
+        }
+    }
+}
+
+/// What to do when registry `host` wants credentials it did not get: the flag for it
+/// (`flag`), or a login saved where lambda-image looks, naming `host` itself.
+pub fn login_hint(flag: CredentialFlag, host: &str) -> String {
+    format!(
+        "give credentials with {}, or log in so that ~/.docker/config.json (or \
+         $REGISTRY_AUTH_FILE) has them, e.g. `docker login {host}`, or a credHelpers entry such \
+         as ecr-login for ECR",
+        flag.usage()
+    )
+}
+
+/// What to do when registry `host` (or its token service) refused the credentials it was
+/// given: check them, log in again, or give others with `flag`.
+pub fn refused_hint(flag: CredentialFlag, host: &str) -> String {
+    format!(
+        "check the user name and password; for a saved login, log in again (`docker login \
+         {host}`, `podman login {host}`); or give others with {}",
+        flag.usage()
+    )
+}
+
+/// A credential helper's hint, written for `--creds`, with `flag` in its place.
+pub fn with_credential_flag(hint: &str, flag: CredentialFlag) -> String {
+    match flag {
+        CredentialFlag::Creds => hint.to_owned(),
+        CredentialFlag::BaseCreds => hint.replace("--creds USER:PASSWORD", flag.usage()),
+    }
+}
+
 /// The hint for a registry `host` that could not be reached at all (refused, reset, timed out,
 /// or with `dns`, a name that did not resolve). Proxies are named because `HTTPS_PROXY` /
 /// `NO_PROXY` decide the path to the host. `read` is the reference the run reads from the host
@@ -167,6 +229,37 @@ mod tests {
         assert_eq!(HostRole::of(false, HostRole::Checked), HostRole::Checked);
         assert_eq!(HostRole::Checked.noun(), "image");
         assert_eq!(HostRole::Base.noun(), "base");
+    }
+
+    #[test]
+    fn credential_hints_name_the_flag_for_the_hosts_role_and_the_host() {
+        let build = CredentialFlag::BaseCreds;
+        let base = CredentialFlag::of(HostRole::Base, build);
+        let target = CredentialFlag::of(HostRole::Target, build);
+        for hint in [
+            login_hint(base, "127.0.0.1:5056"),
+            refused_hint(base, "127.0.0.1:5056"),
+        ] {
+            assert!(hint.contains("--base-creds USER:PASS"), "{hint}");
+            assert!(!hint.contains("--creds"), "{hint}");
+            assert!(!hint.contains("--username"), "{hint}");
+            assert!(hint.contains("docker login 127.0.0.1:5056"), "{hint}");
+        }
+        // check IMAGE and base pull read with --creds.
+        for flag in [
+            target,
+            CredentialFlag::of(HostRole::Checked, CredentialFlag::Creds),
+            CredentialFlag::of(HostRole::Base, CredentialFlag::Creds),
+        ] {
+            let hint = login_hint(flag, "r.example");
+            assert!(hint.contains("--creds USER:PASS"), "{hint}");
+            assert!(!hint.contains("--base-creds"), "{hint}");
+            assert!(hint.contains("docker login r.example"), "{hint}");
+        }
+        assert_eq!(
+            with_credential_flag("fix it, or pass --creds USER:PASSWORD", base),
+            "fix it, or pass --base-creds USER:PASS"
+        );
     }
 
     #[test]

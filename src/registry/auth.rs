@@ -114,17 +114,30 @@ struct TokenResponse {
     access_token: Option<String>,
 }
 
+/// The registry a token is asked for: its host, named in errors, and the flag that gives
+/// credentials for it, named in hints.
+#[derive(Clone, Copy, Debug)]
+pub struct TokenAsker<'a> {
+    pub registry: &'a str,
+    pub credential_flag: super::advice::CredentialFlag,
+}
+
 /// Asks the token service named by a bearer challenge for a token covering `scopes`, and returns
-/// the `Authorization` value. `registry` names the registry in errors.
+/// the `Authorization` value. `asker` names the registry in errors, and the flag hints tell the
+/// user to give its credentials with.
 pub fn fetch_token(
     http: &Client,
-    registry: &str,
+    asker: TokenAsker<'_>,
     realm: &str,
     service: Option<&str>,
     scopes: &[String],
     credential: Option<&Credential>,
     tls_rejections: &Rejections,
 ) -> Result<String> {
+    let TokenAsker {
+        registry,
+        credential_flag,
+    } = asker;
     let mut query: Vec<(&str, &str)> = Vec::new();
     if let Some(service) = service {
         query.push(("service", service));
@@ -185,12 +198,12 @@ pub fn fetch_token(
                 "registry {registry}: the token service {realm} refused the credentials \
                  ({status}){detail}"
             ))
-            .hint(super::client::refused_hint(registry))
+            .hint(super::advice::refused_hint(credential_flag, registry))
         } else {
             Error::registry(format!(
                 "registry {registry}: the token service {realm} wants credentials ({status}){detail}"
             ))
-            .hint(super::client::LOGIN_HINT)
+            .hint(super::advice::login_hint(credential_flag, registry))
         });
     }
     if !status.is_success() {
@@ -306,7 +319,10 @@ mod tests {
         let realm = format!("https://127.0.0.1:{port}/token");
         let error = fetch_token(
             &http,
-            "registry.example",
+            TokenAsker {
+                registry: "registry.example",
+                credential_flag: Default::default(),
+            },
             &realm,
             None,
             &["repository:fn:pull".to_owned()],

@@ -26,8 +26,10 @@ use reqwest::StatusCode;
 use reqwest::blocking::{Client, RequestBuilder, Response};
 use reqwest::header::{AUTHORIZATION, HeaderValue, WWW_AUTHENTICATE};
 
-use super::advice::{HostRole, refused_media_type_hint, unreachable_hint};
-use super::auth::{Challenge, basic_header, fetch_token};
+use super::advice::{
+    CredentialFlag, HostRole, login_hint, refused_hint, refused_media_type_hint, unreachable_hint,
+};
+use super::auth::{Challenge, TokenAsker, basic_header, fetch_token};
 use super::credentials::{Credential, HostCredentials, RepositoryCredential};
 use super::ecr::{self, EcrRegistry, TokenCache};
 use super::location::{authority, same_authority};
@@ -39,20 +41,6 @@ use super::retry::{
 use super::tls::{self, Rejections};
 use crate::error::{Error, Result};
 
-/// What to do when a registry wants credentials it did not get, or refused them.
-pub const LOGIN_HINT: &str = "give credentials with --creds USER:PASS (or --username NAME \
-     --password-stdin), or log in so that \
-     ~/.docker/config.json (or $REGISTRY_AUTH_FILE) has them, e.g. `docker login HOST`, \
-     or a credHelpers entry such as ecr-login for ECR";
-/// What to do when a registry or its token service refused the credentials it was given
-/// (`host`: the registry, for the login command).
-pub fn refused_hint(host: &str) -> String {
-    format!(
-        "check the user name and password; for a saved login, log in again (`docker login \
-         {host}`, `podman login {host}`); or give others with --creds USER:PASS or --username \
-         NAME --password-stdin"
-    )
-}
 /// How long connecting may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 /// The whole-request limit for small requests (manifests, HEAD, upload sessions, tokens). Blob
@@ -74,6 +62,8 @@ pub struct ConnectOptions {
     pub ecr_tokens: Option<&'static TokenCache>,
     /// What the host is to the run: hints for a host that cannot be reached depend on it.
     pub role: HostRole,
+    /// The flag that gives credentials for this host, for hints.
+    pub credential_flag: CredentialFlag,
     /// The reference the run reads from this host (the base, or the image `check` reads), for
     /// hints that name it.
     pub read: Option<String>,
@@ -93,6 +83,8 @@ pub struct Registry {
     /// The ECR registry this host is, with the run's token cache.
     ecr: Option<(EcrRegistry, &'static TokenCache)>,
     role: HostRole,
+    /// [`ConnectOptions::credential_flag`].
+    credential_flag: CredentialFlag,
     /// [`ConnectOptions::read`].
     read: Option<String>,
     auth: Mutex<AuthStates>,
@@ -260,6 +252,7 @@ impl Registry {
             tls_rejections: host_tls.rejections,
             client_certificate: host_tls.client_certificate,
             role: options.role,
+            credential_flag: options.credential_flag,
             read: options.read,
             credentials: options.credentials,
             scopes: options.scopes,
@@ -685,7 +678,7 @@ impl Registry {
                         "registry {} asks for a user name and password, but its credential is an identity token",
                         self.host
                     ))
-                    .hint(LOGIN_HINT));
+                    .hint(login_hint(self.credential_flag, &self.host)));
                 }
                 // A Basic challenge means credentials are needed: a skipped store is the error.
                 None => match self.skipped_store_error(
@@ -709,7 +702,10 @@ impl Registry {
                 };
                 let token = fetch_token(
                     &self.http,
-                    &self.host,
+                    TokenAsker {
+                        registry: &self.host,
+                        credential_flag: self.credential_flag,
+                    },
                     realm,
                     service.as_deref(),
                     &scopes,
@@ -868,8 +864,10 @@ impl Registry {
             return error;
         }
         match origin {
-            Some(_) => Error::registry(message).hint(refused_hint(&self.host)),
-            None => Error::registry(message).hint(LOGIN_HINT),
+            Some(_) => {
+                Error::registry(message).hint(refused_hint(self.credential_flag, &self.host))
+            }
+            None => Error::registry(message).hint(login_hint(self.credential_flag, &self.host)),
         }
     }
 
@@ -933,7 +931,8 @@ impl Registry {
         }
         match status {
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => error.hint(format!(
-                "check that the credentials may pull and push these repositories; {LOGIN_HINT}"
+                "check that the credentials may pull and push these repositories; {}",
+                login_hint(self.credential_flag, &self.host)
             )),
             _ => error,
         }
@@ -1147,8 +1146,12 @@ fn api_host(registry: &str) -> &str {
 }
 
 /// Loopback hosts, and hosts the user named with `--insecure-registry`, may use plain HTTP.
+/// Host names compare without regard to case (RFC 4343).
 pub fn allows_plain_http(host: &str, insecure_registries: &[String]) -> bool {
-    if insecure_registries.iter().any(|insecure| insecure == host) {
+    if insecure_registries
+        .iter()
+        .any(|insecure| insecure.eq_ignore_ascii_case(host))
+    {
         return true;
     }
     is_loopback_name(host_without_port(host))
@@ -1157,7 +1160,7 @@ pub fn allows_plain_http(host: &str, insecure_registries: &[String]) -> bool {
 /// Whether a host name (no port; IPv6 with or without brackets) is `localhost` or a loopback
 /// address (`127.0.0.0/8`, `::1`, and IPv4-mapped `::ffff:127.x.y.z`).
 pub(super) fn is_loopback_name(name: &str) -> bool {
-    name == "localhost"
+    name.eq_ignore_ascii_case("localhost")
         || name
             .trim_start_matches('[')
             .trim_end_matches(']')
@@ -1267,10 +1270,16 @@ mod tests {
             "localhost:80",
             "[::1]:5000",
             "127.8.9.1",
+            "LOCALHOST:5055",
+            "LocalHost",
         ] {
             assert!(allows_plain_http(host, &[]), "{host}");
         }
         assert!(allows_plain_http("registry.internal:5000", &insecure));
+        // Host names compare without regard to case, both ways.
+        assert!(allows_plain_http("Registry.Internal:5000", &insecure));
+        let upper = vec!["REGISTRY.internal:5000".to_owned()];
+        assert!(allows_plain_http("registry.internal:5000", &upper));
         for host in [
             "registry.internal",
             "public.ecr.aws",

@@ -585,6 +585,8 @@ pub struct HostCredentials {
     /// `--creds` / `--base-creds` for this host, with the flag's name: for every repository.
     explicit: Option<(Credential, &'static str)>,
     sources: CredentialSources,
+    /// The flag that gives credentials for this host, for the hints of a failed lookup.
+    flag: super::advice::CredentialFlag,
     found: Mutex<BTreeMap<Option<String>, Arc<RepositoryCredential>>>,
 }
 
@@ -635,8 +637,16 @@ impl HostCredentials {
             host: host.to_owned(),
             explicit,
             sources,
+            flag: Default::default(),
             found: Mutex::default(),
         }
+    }
+
+    /// Hints of a failed lookup (a credential helper, a skipped `credsStore`) name `flag` as
+    /// the way to give credentials instead (default: `--creds`).
+    pub fn for_flag(mut self, flag: super::advice::CredentialFlag) -> Self {
+        self.flag = flag;
+        self
     }
 
     /// The credential for `repository` (None: the host as a whole), looked up once.
@@ -654,7 +664,16 @@ impl HostCredentials {
                 unmatched: Vec::new(),
             },
             None => {
-                let lookup = self.sources.lookup(&self.host, repository)?;
+                let lookup = self
+                    .sources
+                    .lookup(&self.host, repository)
+                    .map_err(|error| match error.hint_text() {
+                        Some(hint) => {
+                            let hint = super::advice::with_credential_flag(hint, self.flag);
+                            error.hint(hint)
+                        }
+                        None => error,
+                    })?;
                 let (credential, origin) = match lookup.found {
                     Some((credential, origin)) => {
                         (Some(credential), Some(format!("from {origin}")))
@@ -669,7 +688,9 @@ impl HostCredentials {
                     skipped_store: lookup.skipped_store.map(|error| {
                         (
                             error.message().to_owned(),
-                            error.hint_text().map(str::to_owned),
+                            error
+                                .hint_text()
+                                .map(|hint| super::advice::with_credential_flag(hint, self.flag)),
                         )
                     }),
                 }
@@ -868,11 +889,13 @@ fn is_docker_hub(host: &str) -> bool {
 }
 
 /// The host a registry or key names, with Docker Hub's aliases folded into `docker.io`.
-fn canonical_host(host: &str) -> &str {
+/// Lower-case: host names compare without regard to case (RFC 4343), and references spell
+/// them in lower case.
+fn canonical_host(host: &str) -> String {
     if is_docker_hub(host) {
-        DOCKER_HUB
+        DOCKER_HUB.to_owned()
     } else {
-        host
+        host.to_ascii_lowercase()
     }
 }
 
@@ -1126,6 +1149,21 @@ printf '{"ServerURL":"%s","Username":"user-for-%s","Secret":"helper-secret"}\n' 
         assert_eq!(sources.find("127.0.0.1:5000").unwrap(), Some(credential));
         assert_eq!(found(&sources, "127.0.0.1:5001"), None);
         assert_eq!(found(&sources, "127.0.0.1"), None);
+    }
+
+    #[test]
+    fn auths_keys_match_hosts_without_regard_to_case() {
+        let fixture = Fixture::new();
+        let file = auths_file(
+            &fixture,
+            "config.json",
+            &[("Registry.Example:5000", "alice")],
+        );
+        let sources = fixture.sources(&[&file]);
+        assert_eq!(
+            found(&sources, "registry.example:5000"),
+            Some(basic("alice", PASSWORD))
+        );
     }
 
     #[test]

@@ -50,6 +50,9 @@ pub struct SessionOptions {
     /// What the run reads from the base's registry: a base (default), or the image `check`
     /// reads; for messages.
     pub read_role: advice::HostRole,
+    /// The flag that gives credentials for the base's (the read image's) registry, for hints:
+    /// `--creds` (default: `check`, `base pull`), `--base-creds` for `build`.
+    pub read_credential_flag: advice::CredentialFlag,
     /// `--region`: the region ECR tokens are asked in, instead of the registry host's.
     pub region: Option<String>,
 }
@@ -100,14 +103,18 @@ impl Session {
             let ecr_tokens = EcrRegistry::from_host(&host)
                 .as_ref()
                 .map(|_| ecr::run_tokens(options.region.as_deref()));
+            let role = advice::HostRole::of(is_target, options.read_role);
+            let credential_flag = advice::CredentialFlag::of(role, options.read_credential_flag);
             let registry = Registry::connect(
                 &host,
                 ConnectOptions {
                     insecure_registries: options.insecure_registries.clone(),
-                    credentials: HostCredentials::new(&host, explicit, sources.clone()),
+                    credentials: HostCredentials::new(&host, explicit, sources.clone())
+                        .for_flag(credential_flag),
                     scopes,
                     ecr_tokens,
-                    role: advice::HostRole::of(is_target, options.read_role),
+                    role,
+                    credential_flag,
                     read: base
                         .filter(|base| base.registry == host)
                         .map(ToString::to_string),

@@ -92,19 +92,25 @@ impl TreeReader for TarTree {
 
 /// A temporary file beside an output, created readable by all (0644 less the umask) rather than
 /// tempfile's private 0600, because it becomes the output once renamed.
+/// Remembered for removal if the run is interrupted ([`crate::temporary`]).
 pub fn output_temporary_file(directory: &Path) -> io::Result<NamedTempFile> {
-    tempfile::Builder::new()
+    let file = tempfile::Builder::new()
         .prefix(".lambda-image-")
         .permissions(std::fs::Permissions::from_mode(0o644))
-        .tempfile_in(directory)
+        .tempfile_in(directory)?;
+    crate::temporary::remember(file.path());
+    Ok(file)
 }
 
 /// A temporary directory beside an output, 0755 less the umask, for the same reason.
+/// Remembered for removal if the run is interrupted ([`crate::temporary`]).
 pub fn output_temporary_directory(directory: &Path) -> io::Result<TempDir> {
-    tempfile::Builder::new()
+    let temporary = tempfile::Builder::new()
         .prefix(".lambda-image-")
         .permissions(std::fs::Permissions::from_mode(0o755))
-        .tempdir_in(directory)
+        .tempdir_in(directory)?;
+    crate::temporary::remember(temporary.path());
+    Ok(temporary)
 }
 
 /// Refuses absolute paths and `..`, which an untrusted manifest could use to escape the tree.
