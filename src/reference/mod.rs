@@ -88,6 +88,10 @@ pub fn parse_kit_location(text: &str, registry_advice: &str) -> Result<ImageLoca
             "`{text}` is a docker-archive, which cannot hold a base's manifests; {KIT_USAGE}"
         ));
     }
+    if !text.starts_with("oci:") && !text.starts_with("oci-archive:") {
+        // A registry reference with credentials or a scheme: said without quoting them.
+        registry::refuse_url_forms(text)?;
+    }
     if !text.starts_with("oci:")
         && !text.starts_with("oci-archive:")
         && let Ok(reference) = text.parse::<registry::RegistryReference>()
@@ -306,6 +310,20 @@ impl fmt::Display for ImageLocation {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_kit_location_with_credentials_is_refused_without_quoting_the_password() {
+        for text in [
+            "alice:s3cret@127.0.0.1:5056/fn:v1",
+            "https://alice:s3cret@registry.example.com/fn:v1",
+        ] {
+            let error = parse_kit_location(text, "advice").unwrap_err();
+            assert!(!error.contains("s3cret"), "{error}");
+            assert!(error.contains("cannot carry credentials"), "{error}");
+        }
+        let error = parse_kit_location("https://registry.example.com/fn:v1", "advice").unwrap_err();
+        assert!(error.contains("no scheme"), "{error}");
+    }
 
     #[test]
     fn parses_the_local_transports() {
