@@ -428,6 +428,21 @@ mod tests {
 
     /// The digest chosen, or how the images of an ambiguous layout are listed and how many
     /// have no tag.
+    /// Writes two manifests and an index listing them: `[amd64, arm64, index]`.
+    fn index_of_two(writer: &mut DirectoryWriter) -> [Descriptor; 3] {
+        let amd64 = blob(writer, OCI_MANIFEST, br#"{"schemaVersion":2,"n":1}"#);
+        let arm64 = blob(writer, OCI_MANIFEST, br#"{"schemaVersion":2,"n":2}"#);
+        let index_bytes = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":[{{"mediaType":"{OCI_MANIFEST}","digest":"{}","size":{}}},{{"mediaType":"{OCI_MANIFEST}","digest":"{}","size":{}}}]}}"#,
+            amd64.digest(),
+            amd64.size(),
+            arm64.digest(),
+            arm64.size()
+        );
+        let index = blob(writer, OCI_INDEX, index_bytes.as_bytes());
+        [amd64, arm64, index]
+    }
+
     fn chosen(tree: &DirectoryTree) -> std::result::Result<String, (Vec<String>, usize)> {
         match choose_entry(tree, None).unwrap() {
             LayoutChoice::Entry(entry) => Ok(entry.digest().to_string()),
@@ -443,16 +458,7 @@ mod tests {
     fn an_index_with_its_own_manifests_is_one_image_and_unrelated_images_are_not() {
         let dir = tempfile::tempdir().unwrap();
         let mut writer = DirectoryWriter::new(dir.path().to_owned());
-        let amd64 = blob(&mut writer, OCI_MANIFEST, br#"{"schemaVersion":2,"n":1}"#);
-        let arm64 = blob(&mut writer, OCI_MANIFEST, br#"{"schemaVersion":2,"n":2}"#);
-        let index_bytes = format!(
-            r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":[{{"mediaType":"{OCI_MANIFEST}","digest":"{}","size":{}}},{{"mediaType":"{OCI_MANIFEST}","digest":"{}","size":{}}}]}}"#,
-            amd64.digest(),
-            amd64.size(),
-            arm64.digest(),
-            arm64.size()
-        );
-        let index = blob(&mut writer, OCI_INDEX, index_bytes.as_bytes());
+        let [amd64, arm64, index] = index_of_two(&mut writer);
         let other = blob(&mut writer, OCI_MANIFEST, br#"{"schemaVersion":2,"n":3}"#);
         let tree = DirectoryTree::new(dir.path().to_owned());
         // A kit as `base pull` writes it: the index and its manifests, however tagged.
@@ -504,16 +510,7 @@ mod tests {
     fn an_ambiguous_layout_lists_each_image_once_with_all_its_tags() {
         let dir = tempfile::tempdir().unwrap();
         let mut writer = DirectoryWriter::new(dir.path().to_owned());
-        let amd64 = blob(&mut writer, OCI_MANIFEST, br#"{"schemaVersion":2,"n":1}"#);
-        let arm64 = blob(&mut writer, OCI_MANIFEST, br#"{"schemaVersion":2,"n":2}"#);
-        let index_bytes = format!(
-            r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":[{{"mediaType":"{OCI_MANIFEST}","digest":"{}","size":{}}},{{"mediaType":"{OCI_MANIFEST}","digest":"{}","size":{}}}]}}"#,
-            amd64.digest(),
-            amd64.size(),
-            arm64.digest(),
-            arm64.size()
-        );
-        let index = blob(&mut writer, OCI_INDEX, index_bytes.as_bytes());
+        let [amd64, arm64, index] = index_of_two(&mut writer);
         let v3 = blob(&mut writer, OCI_MANIFEST, br#"{"schemaVersion":2,"n":3}"#);
         let other = blob(&mut writer, OCI_MANIFEST, br#"{"schemaVersion":2,"n":4}"#);
         let tree = DirectoryTree::new(dir.path().to_owned());
