@@ -191,17 +191,24 @@ impl BaseMirror {
 /// The mirror `LAMBDA_IMAGE_BASE_MIRROR` names; None when it is unset or empty. Errors (usage):
 /// a value that is not `HOST[:PORT]/PATH`, or not UTF-8; the message names the variable.
 pub fn mirror() -> Result<Option<BaseMirror>> {
-    match std::env::var(MIRROR_VARIABLE) {
-        Err(std::env::VarError::NotPresent) => Ok(None),
-        Err(std::env::VarError::NotUnicode(_)) => {
-            Err(Error::usage(format!("{MIRROR_VARIABLE} is not UTF-8")).hint(mirror_hint()))
-        }
-        Ok(value) if value.is_empty() => Ok(None),
-        Ok(value) => value
-            .parse()
-            .map(Some)
-            .map_err(|why| Error::usage(format!("{MIRROR_VARIABLE}: {why}")).hint(mirror_hint())),
+    mirror_from(std::env::var_os(MIRROR_VARIABLE))
+}
+
+/// [`mirror`] for the variable's `value` (`None`: unset).
+fn mirror_from(value: Option<std::ffi::OsString>) -> Result<Option<BaseMirror>> {
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    let Some(value) = value.to_str() else {
+        return Err(Error::usage(format!("{MIRROR_VARIABLE} is not UTF-8")).hint(mirror_hint()));
+    };
+    if value.is_empty() {
+        return Ok(None);
     }
+    value
+        .parse()
+        .map(Some)
+        .map_err(|why| Error::usage(format!("{MIRROR_VARIABLE}: {why}")).hint(mirror_hint()))
 }
 
 fn mirror_hint() -> String {
@@ -294,6 +301,34 @@ mod tests {
             assert!(base.interpreters["amd64"].contains(&"/lib64/ld-linux-x86-64.so.2".to_owned()));
             assert!(base.interpreters["arm64"].contains(&"/lib/ld-linux-aarch64.so.1".to_owned()));
         }
+    }
+
+    #[test]
+    fn the_variable_unset_or_empty_is_no_mirror_and_a_bad_value_is_a_usage_error_naming_it() {
+        use std::ffi::OsString;
+        use std::os::unix::ffi::OsStringExt;
+        assert_eq!(mirror_from(None).unwrap(), None);
+        assert_eq!(mirror_from(Some(OsString::new())).unwrap(), None);
+        assert_eq!(
+            mirror_from(Some("registry.example.com/lambda".into())).unwrap(),
+            Some("registry.example.com/lambda".parse().unwrap())
+        );
+        for bad in [
+            OsString::from("https://registry.example.com/lambda"),
+            OsString::from_vec(vec![b'r', 0xff, b'/', b'x']),
+        ] {
+            let error = mirror_from(Some(bad)).unwrap_err();
+            assert_eq!(error.kind(), crate::error::ErrorKind::Usage);
+            assert!(
+                error.message().starts_with(MIRROR_VARIABLE),
+                "{}",
+                error.message()
+            );
+            let hint = error.hint_text().unwrap();
+            assert!(hint.contains(&format!("{MIRROR_VARIABLE}=")), "{hint}");
+        }
+        // A host the reference grammar rewrites (Docker Hub's other names) is not the mirror's.
+        assert!("index.docker.io/lambda".parse::<BaseMirror>().is_err());
     }
 
     #[test]
