@@ -136,6 +136,23 @@ impl std::str::FromStr for BaseMirror {
                  which each base keeps its own tag; drop it; {FORM}"
             ));
         }
+        let last = path.rsplit('/').next().unwrap_or(path);
+        let repositories: Vec<String> = all()
+            .iter()
+            .filter_map(|base| {
+                let reference = base.reference.parse::<RegistryReference>().ok()?;
+                upstream_repository(&reference).map(str::to_owned)
+            })
+            .collect();
+        if repositories.iter().any(|repository| repository == last) {
+            let prefix = &text[..text.len() - last.len() - 1];
+            return Err(format!(
+                "`{text}` ends with `{last}`, the repository of a base: the variable stands for \
+                 {UPSTREAM}, and each base's repository goes under it: drop `/{last}` and set \
+                 it to `{prefix}` ({UPSTREAM}/{last}:TAG is then pulled as \
+                 {prefix}/{last}:TAG); {FORM}"
+            ));
+        }
         let probe: RegistryReference = format!("{text}/provided:al2023")
             .parse()
             .map_err(|error| format!("`{text}`: {error}; {FORM}"))?;
@@ -422,6 +439,24 @@ mod tests {
         );
         assert!(!credentials.contains("s3cret"), "{credentials}");
         assert!(why("mirror.example.com/Lambda").contains("upper-case"));
+        // Credentials without a path: refused as credentials, never quoted.
+        for bare in ["SECRETUSR:s3cretPW@127.0.0.1:5301", "SECRETUSR:s3cretPW@"] {
+            let message = why(bare);
+            assert!(message.contains("cannot carry credentials"), "{message}");
+            assert!(message.contains("SECRETUSR:***@"), "{message}");
+            assert!(!message.contains("s3cretPW"), "{message}");
+        }
+        // The repository itself rather than the prefix it is under.
+        let repository = why("127.0.0.1:5301/ecr-public/lambda/provided");
+        assert!(
+            repository.contains("drop `/provided`") && repository.contains(UPSTREAM),
+            "{repository}"
+        );
+        assert!(
+            "127.0.0.1:5301/ecr-public/lambda"
+                .parse::<BaseMirror>()
+                .is_ok()
+        );
     }
 
     #[test]

@@ -127,7 +127,7 @@ fn check_names(
 #[derive(Debug, clap::Args)]
 pub struct RegistryFlags {
     /// Allow plain HTTP to this registry host[:port] (repeatable). Loopback hosts always may.
-    #[arg(long = "insecure-registry", value_name = "HOST")]
+    #[arg(long = "insecure-registry", value_name = "HOST", value_parser = crate::reference::registry::parse_registry_host)]
     pub insecure_registries: Vec<String>,
 
     /// Where pulled blobs are cached [default: $XDG_CACHE_HOME/lambda-image or ~/.cache/lambda-image].

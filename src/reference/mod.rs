@@ -39,6 +39,7 @@ impl FromStr for ImageLocation {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let shown_text = registry::shown(text);
         if let Some(rest) = text.strip_prefix("oci:") {
             let (directory, tag) = split_path_and_tag(rest, text)?;
             Ok(ImageLocation::OciLayout { directory, tag })
@@ -53,7 +54,7 @@ impl FromStr for ImageLocation {
                 }
             };
             if file.is_empty() {
-                return Err(format!("`{text}` names no file; {USAGE}"));
+                return Err(format!("`{shown_text}` names no file; {USAGE}"));
             }
             Ok(ImageLocation::DockerArchive {
                 file: PathBuf::from(file),
@@ -65,12 +66,14 @@ impl FromStr for ImageLocation {
             registry::refuse_url_forms(text)?;
             match text.parse::<registry::RegistryReference>() {
                 Ok(reference) => Err(format!(
-                    "`{text}` is a registry reference ({reference}); push to a registry with --tag, or write a local image: {USAGE}"
+                    "`{shown_text}` is a registry reference ({reference}); push to a registry with --tag, or write a local image: {USAGE}"
                 )),
-                Err(error) => Err(format!("`{text}` is not a valid image reference: {error}")),
+                Err(error) => Err(format!(
+                    "`{shown_text}` is not a valid image reference: {error}"
+                )),
             }
         } else {
-            Err(format!("`{text}` is not an image location; {USAGE}"))
+            Err(format!("`{shown_text}` is not an image location; {USAGE}"))
         }
     }
 }
@@ -83,9 +86,10 @@ pub const KIT_USAGE: &str = "a kit is oci:DIR[:TAG] or oci-archive:FILE[:TAG]";
 /// only what such a command takes; `registry_advice` says what to do instead with a registry
 /// reference (it differs between writing a kit and checking one).
 pub fn parse_kit_location(text: &str, registry_advice: &str) -> Result<ImageLocation, String> {
+    let shown_text = registry::shown(text);
     if text.starts_with("docker-archive:") {
         return Err(format!(
-            "`{text}` is a docker-archive, which cannot hold a base's manifests; {KIT_USAGE}"
+            "`{shown_text}` is a docker-archive, which cannot hold a base's manifests; {KIT_USAGE}"
         ));
     }
     if !text.starts_with("oci:") && !text.starts_with("oci-archive:") {
@@ -97,13 +101,13 @@ pub fn parse_kit_location(text: &str, registry_advice: &str) -> Result<ImageLoca
         && let Ok(reference) = text.parse::<registry::RegistryReference>()
     {
         return Err(format!(
-            "`{text}` is a registry reference ({reference}), not a kit: {KIT_USAGE}; {registry_advice}"
+            "`{shown_text}` is a registry reference ({reference}), not a kit: {KIT_USAGE}; {registry_advice}"
         ));
     }
     match text.parse::<ImageLocation>() {
         Ok(location) => Ok(location),
         Err(_) if !text.starts_with("oci:") && !text.starts_with("oci-archive:") => {
-            Err(format!("`{text}` is not a kit location; {KIT_USAGE}"))
+            Err(format!("`{shown_text}` is not a kit location; {KIT_USAGE}"))
         }
         // A malformed path or tag: the message says which part; the usage is the kit's.
         Err(error) => Err(error.replace(USAGE, KIT_USAGE)),
@@ -112,18 +116,20 @@ pub fn parse_kit_location(text: &str, registry_advice: &str) -> Result<ImageLoca
 
 /// Splits `PATH[:TAG]` the way the containers tools do: at the first `:`.
 fn split_path_and_tag(rest: &str, whole: &str) -> Result<(PathBuf, Option<String>), String> {
+    let shown_whole = registry::shown(whole);
     let (path, tag) = match rest.split_once(':') {
         None => (rest, None),
         Some((path, tag)) => (path, Some(tag)),
     };
     if path.is_empty() {
-        return Err(format!("`{whole}` names no path; {USAGE}"));
+        return Err(format!("`{shown_whole}` names no path; {USAGE}"));
     }
     if let Some(tag) = tag
         && !is_valid_tag(tag)
     {
         return Err(format!(
-            "`{tag}` in `{whole}` is not a valid tag (letters, digits, `_`, `.`, `-`, at most 128, not starting with `.` or `-`)"
+            "`{}` in `{shown_whole}` is not a valid tag (letters, digits, `_`, `.`, `-`, at most 128, not starting with `.` or `-`)",
+            registry::shown(tag)
         ));
     }
     Ok((PathBuf::from(path), tag.map(str::to_owned)))
@@ -133,11 +139,17 @@ fn parse_docker_archive_selector(
     selector: &str,
     whole: &str,
 ) -> Result<DockerArchiveSelector, String> {
+    let (shown_whole, shown_selector) = (registry::shown(whole), registry::shown(selector));
     if let Some(index) = selector.strip_prefix('@') {
         return index
             .parse()
             .map(DockerArchiveSelector::Index)
-            .map_err(|_| format!("`@{index}` in `{whole}` is not an image index such as @0"));
+            .map_err(|_| {
+                format!(
+                    "`@{}` in `{shown_whole}` is not an image index such as @0",
+                    registry::shown(index)
+                )
+            });
     }
     let (name, tag) = match selector.rsplit_once(':') {
         Some((name, tag)) if !tag.contains('/') => (name, tag),
@@ -152,7 +164,7 @@ fn parse_docker_archive_selector(
         });
     if !name_ok || !is_valid_tag(tag) {
         return Err(format!(
-            "`{selector}` in `{whole}` is not a NAME:TAG (lowercase name, e.g. my-function:latest)"
+            "`{shown_selector}` in `{shown_whole}` is not a NAME:TAG (lowercase name, e.g. my-function:latest)"
         ));
     }
     Ok(DockerArchiveSelector::Name(format!("{name}:{tag}")))
@@ -173,6 +185,7 @@ impl FromStr for BaseReference {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let shown_text = registry::shown(text);
         if ["oci:", "oci-archive:", "docker-archive:"]
             .iter()
             .any(|prefix| text.starts_with(prefix))
@@ -183,7 +196,7 @@ impl FromStr for BaseReference {
         let reference = match catalog_name(text)? {
             Some(reference) => reference,
             None => text.parse::<registry::RegistryReference>().map_err(|error| {
-                format!("`{text}` is not a valid image reference: {error}; use HOST/REPOSITORY:TAG, a short name (provided.al2023, provided.al2), or {USAGE}")
+                format!("`{shown_text}` is not a valid image reference: {error}; use HOST/REPOSITORY:TAG, a short name (provided.al2023, provided.al2), or {USAGE}")
             })?,
         };
         // A base under public.ecr.aws/lambda is pulled from the mirror, when one is set.
@@ -201,6 +214,7 @@ impl FromStr for BaseReference {
 /// tag (`provided.al2023:al2023`). `None` for anything else, including a Docker Hub reference
 /// written with its registry (`docker.io/library/provided.x`).
 fn catalog_name(text: &str) -> Result<Option<registry::RegistryReference>, String> {
+    let shown_text = registry::shown(text);
     let (name, digest) = match text.split_once('@') {
         Some((name, digest)) => (name, Some(digest)),
         None => (text, None),
@@ -210,7 +224,7 @@ fn catalog_name(text: &str) -> Result<Option<registry::RegistryReference>, Strin
         if let Some(digest) = digest {
             let pinned = format!("{}@{digest}", known.reference)
                 .parse::<registry::RegistryReference>()
-                .map_err(|error| format!("`{text}`: {error}"))?;
+                .map_err(|error| format!("`{shown_text}`: {error}"))?;
             reference.digest = pinned.digest;
         }
         return Ok(Some(reference));
@@ -226,7 +240,7 @@ fn catalog_name(text: &str) -> Result<Option<registry::RegistryReference>, Strin
     }
     if let (Some(known), Some(tag)) = (crate::catalog::by_name(short), tag) {
         return Err(format!(
-            "`{text}`: the short name {short} already names a tag ({}), so it takes none; write \
+            "`{shown_text}`: the short name {short} already names a tag ({}), so it takes none; write \
              {short} (or {short}@sha256:DIGEST to pin it), or {}:TAG for another tag of its \
              repository (`{tag}` here)",
             known.reference,
@@ -240,7 +254,7 @@ fn catalog_name(text: &str) -> Result<Option<registry::RegistryReference>, Strin
     });
     if looks_like_one {
         return Err(format!(
-            "`{text}` is not a base in the catalog (its names: {}; `lambda-image base list` shows \
+            "`{shown_text}` is not a base in the catalog (its names: {}; `lambda-image base list` shows \
              them); as an image reference it would name docker.io/library/{short}, so write that \
              if it is what you mean",
             names.join(", ")
@@ -323,6 +337,41 @@ mod tests {
         }
         let error = parse_kit_location("https://registry.example.com/fn:v1", "advice").unwrap_err();
         assert!(error.contains("no scheme"), "{error}");
+    }
+
+    #[test]
+    fn no_message_quotes_credentials_typed_anywhere_in_a_location() {
+        let password = "s3cretPW";
+        let locations = [
+            "SECRETUSR:s3cretPW@127.0.0.1",
+            "SECRETUSR:s3cretPW@127.0.0.1:5302",
+            "SECRETUSR:s3cretPW@",
+            "docker-archive:f.tar:SECRETUSR:s3cretPW@h/x:v1",
+            "docker-archive:f.tar:SECRETUSR:s3cretPW@h/X:v1",
+            "docker-archive::SECRETUSR:s3cretPW@h/x:v1",
+            "oci:d:SECRETUSR:s3cretPW@h/x",
+            "oci-archive::SECRETUSR:s3cretPW@h",
+            "SECRETUSR:s3cretPW@h/fn:v1",
+            "SECRETUSR:s3cretPW@h/Fn:v1",
+            "provided.al2023:SECRETUSR:s3cretPW@h",
+        ];
+        for text in locations {
+            let mut errors = vec![
+                text.parse::<ImageLocation>().unwrap_err(),
+                parse_kit_location(text, "advice").unwrap_err(),
+            ];
+            errors.extend(text.parse::<BaseReference>().err());
+            for error in errors {
+                assert!(!error.contains(password), "{text}: {error}");
+                assert!(error.contains("***@"), "{text}: {error}");
+            }
+        }
+        // A docker-archive's name: the message says what is wrong, with the password masked.
+        let error = "docker-archive:f.tar:SECRETUSR:s3cretPW@h/x:v1"
+            .parse::<ImageLocation>()
+            .unwrap_err();
+        assert!(error.contains("`SECRETUSR:***@h/x:v1` in"), "{error}");
+        assert!(error.contains("is not a NAME:TAG"), "{error}");
     }
 
     #[test]

@@ -30,6 +30,7 @@ impl FromStr for RegistryReference {
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         refuse_url_forms(text)?;
+        let shown_text = shown(text);
         let bare = text.strip_prefix("docker://").unwrap_or(text);
         if bare.is_empty() {
             return Err("an empty image reference".into());
@@ -53,7 +54,7 @@ impl FromStr for RegistryReference {
             && !super::is_valid_tag(tag)
         {
             return Err(format!(
-                "`{tag}` in `{text}` is not a valid tag (letters, digits, `_`, `.`, `-`, at most 128, not starting with `.` or `-`)"
+                "`{tag}` in `{shown_text}` is not a valid tag (letters, digits, `_`, `.`, `-`, at most 128, not starting with `.` or `-`)"
             ));
         }
         let (registry, repository) = split_registry(name);
@@ -65,7 +66,7 @@ impl FromStr for RegistryReference {
         check_repository(&repository, text)?;
         if !is_valid_registry(&registry) {
             return Err(format!(
-                "`{registry}` in `{text}` is not a valid registry host[:port]"
+                "`{registry}` in `{shown_text}` is not a valid registry host[:port]"
             ));
         }
         let tag = match (tag, &digest) {
@@ -85,8 +86,13 @@ impl FromStr for RegistryReference {
 /// What a user may type for a reference copied from a URL or a login: `SCHEME://` and
 /// `USER:PASS@` (or `TOKEN@`) before the host. Returns the scheme (with its `://`, `docker://`
 /// excluded: it is the containers tools' own transport prefix), and the byte range of the
-/// credentials with their `@`. Credentials are recognized by an `@` with a `/` after it: the
-/// only other `@`, before a digest, never has one.
+/// credentials with their `@`.
+///
+/// An `@` is taken for the end of credentials when a `/` follows it (a digest's never has one);
+/// otherwise when what follows it is not digest-like (see [`is_digest_like`]) and either it
+/// comes before the first `/` (`USER:PASS@HOST[:PORT]`, `USER:PASS@`) or the first path
+/// component before it has a `:` that is no port (`USER:PA/SS@HOST`). A bad digest after a
+/// repository (`repo@sha256:zz`) is left to the digest's own message.
 fn url_parts(text: &str) -> (Option<&str>, Option<std::ops::Range<usize>>) {
     let scheme_end = text.find("://").filter(|&end| {
         let scheme = &text[..end];
@@ -100,12 +106,55 @@ fn url_parts(text: &str) -> (Option<&str>, Option<std::ops::Range<usize>>) {
         .map(|end| &text[..end + 3])
         .filter(|scheme| !scheme.eq_ignore_ascii_case("docker://"));
     let rest = &text[rest_start..];
-    let credentials = rest
+    let with_slash_after = rest
         .match_indices('@')
         .rev()
-        .find(|(at, _)| rest[at + 1..].contains('/'))
+        .find(|(at, _)| rest[at + 1..].contains('/'));
+    let credentials = with_slash_after
+        .or_else(|| {
+            rest.match_indices('@').rev().find(|&(at, _)| {
+                let (left, right) = (&rest[..at], &rest[at + 1..]);
+                if is_digest_like(right) {
+                    return false;
+                }
+                match left.split_once('/') {
+                    None => true,
+                    Some((first, _)) => first
+                        .rsplit_once(':')
+                        .is_some_and(|(_, port)| !port.bytes().all(|b| b.is_ascii_digit())),
+                }
+            })
+        })
         .map(|(at, _)| rest_start..rest_start + at + 1);
     (scheme, credentials)
+}
+
+/// Whether `text` (what follows an `@`) looks like a digest, `ALGORITHM:ENCODED` as the OCI
+/// image spec writes it: an algorithm starting with a letter (`[a-z0-9]` parts joined by
+/// `+._-`), then either an algorithm named `sha…` without a `.`, or an encoded part of at least
+/// 16 characters of `[a-zA-Z0-9=_-]` (no `HOST:PORT` has one: a port is at most 5 digits).
+fn is_digest_like(text: &str) -> bool {
+    let Some((algorithm, encoded)) = text.split_once(':') else {
+        return false;
+    };
+    let algorithm_ok = algorithm.starts_with(|c: char| c.is_ascii_lowercase())
+        && algorithm.split(['+', '.', '_', '-']).all(|part| {
+            !part.is_empty()
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        });
+    let encoded_ok = encoded.len() >= 16
+        && encoded
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'=' | b'_' | b'-'));
+    algorithm_ok && ((algorithm.starts_with("sha") && !algorithm.contains('.')) || encoded_ok)
+}
+
+/// `text` as messages may quote it: with credentials (see [`redact_credentials`]) masked, else
+/// unchanged. Every message that quotes what the user typed goes through this.
+pub fn shown(text: &str) -> String {
+    redact_credentials(text).unwrap_or_else(|| text.to_owned())
 }
 
 /// `text` with the password of `USER:PASS@` (all of a `TOKEN@`) replaced by `***`, for
@@ -141,11 +190,14 @@ pub fn refuse_url_forms(text: &str) -> Result<(), String> {
             }
             Err(message)
         }
-        (Some(scheme), None) => Err(format!(
-            "`{text}` starts with `{scheme}`, but docker-style references have no scheme: drop \
+        (Some(scheme), None) => {
+            let shown_text = shown(text);
+            Err(format!(
+                "`{shown_text}` starts with `{scheme}`, but docker-style references have no scheme: drop \
              it (HOST[:PORT]/REPOSITORY[:TAG]); a registry served over plain HTTP is named with \
              --insecure-registry HOST (loopback hosts need nothing)"
-        )),
+            ))
+        }
         (None, None) => Ok(()),
     }
 }
@@ -174,9 +226,10 @@ fn split_registry(name: &str) -> (String, &str) {
 
 /// Path components: lowercase alphanumerics joined by `.`, `_`, `__` or runs of `-`.
 fn check_repository(repository: &str, whole: &str) -> Result<(), String> {
+    let shown_whole = shown(whole);
     if repository.len() > MAX_NAME_LENGTH {
         return Err(format!(
-            "the repository in `{whole}` is over {MAX_NAME_LENGTH} characters"
+            "the repository in `{shown_whole}` is over {MAX_NAME_LENGTH} characters"
         ));
     }
     let component_ok = |component: &str| {
@@ -201,12 +254,48 @@ fn check_repository(repository: &str, whole: &str) -> Result<(), String> {
         Ok(())
     } else if repository.bytes().any(|b| b.is_ascii_uppercase()) {
         Err(format!(
-            "the repository in `{whole}` has upper-case letters; repository names must be lowercase"
+            "the repository in `{shown_whole}` has upper-case letters; repository names must be lowercase"
         ))
     } else {
         Err(format!(
-            "`{repository}` in `{whole}` is not a valid repository (lowercase letters, digits, and . _ - between them, separated by /)"
+            "`{repository}` in `{shown_whole}` is not a valid repository (lowercase letters, digits, and . _ - between them, separated by /)"
         ))
+    }
+}
+
+/// Parses a registry host as `--insecure-registry` takes it: `HOST[:PORT]` (a DNS name or IPv4
+/// address, or `[IPv6]`, and a port 1-65535), returned in lower case as references spell hosts.
+/// A scheme, credentials, a path or anything else is refused with the expected form; the
+/// message never quotes credentials.
+pub fn parse_registry_host(text: &str) -> Result<String, String> {
+    const FORM: &str = "expected HOST[:PORT], e.g. registry.example.com:5000";
+    match url_parts(text) {
+        (_, Some(_)) => {
+            return Err(format!(
+                "a registry host cannot carry credentials (USER:PASS@): `{}`; give them with \
+                 --creds/--base-creds, --username/--password-stdin, or a docker login; {FORM}",
+                shown(text)
+            ));
+        }
+        (Some(scheme), None) => {
+            return Err(format!(
+                "`{}` starts with `{scheme}`: drop it, a host has no scheme; {FORM}",
+                shown(text)
+            ));
+        }
+        (None, None) => {}
+    }
+    let host = text.to_ascii_lowercase();
+    if host.contains('/') {
+        return Err(format!(
+            "`{}` has a path: only the host (and :PORT) is named; {FORM}",
+            shown(text)
+        ));
+    }
+    if is_valid_registry(&host) {
+        Ok(host)
+    } else {
+        Err(format!("`{}` is not a registry host; {FORM}", shown(text)))
     }
 }
 
@@ -332,6 +421,17 @@ mod tests {
             ),
             ("docker://s3cret@host.io/fn", "`docker://***@host.io/fn`"),
             ("alice:p@s3cret@host.io/fn", "`alice:***@host.io/fn`"),
+            // Credentials with nothing after the host, or nothing at all, are no digest.
+            ("alice:s3cret@127.0.0.1", "`alice:***@127.0.0.1`"),
+            ("alice:s3cret@127.0.0.1:5302", "`alice:***@127.0.0.1:5302`"),
+            ("alice:s3cret@", "`alice:***@`"),
+            ("s3cret@localhost", "`***@localhost`"),
+            ("alice:pa/s3cret@host.io", "`alice:***@host.io`"),
+            (
+                "https://alice:s3cret@host.io",
+                "`https://alice:***@host.io`",
+            ),
+            ("alice:s3cret@host.io/fn@zz", "`alice:***@host.io/fn@zz`"),
         ] {
             let error = text.parse::<RegistryReference>().unwrap_err();
             assert!(!error.contains("s3cret"), "{error}");
@@ -349,12 +449,47 @@ mod tests {
             .parse::<RegistryReference>()
             .unwrap_err();
         assert!(http.contains("`HTTP://`"), "{http}");
-        // Without a `/` after it, an `@` is a digest's, and nothing before it is quoted.
-        let digest = "alice:s3cret@host:5000"
-            .parse::<RegistryReference>()
-            .unwrap_err();
-        assert!(!digest.contains("s3cret"), "{digest}");
+        // A bad digest after a repository keeps its digest message.
+        for (text, expected) in [
+            ("host.io/fn@sha256:zz", "is not a sha256 digest"),
+            ("fn@sha256:zz", "is not a sha256 digest"),
+            ("127.0.0.1:5302/fn@zz", "is not a digest"),
+            (
+                "host.io/fn@md5:d41d8cd98f00b204e9800998ecf8427e",
+                "only sha256 is supported",
+            ),
+        ] {
+            let error = text.parse::<RegistryReference>().unwrap_err();
+            assert!(error.contains(expected), "{text}: {error}");
+            assert!(!error.contains("credentials"), "{text}: {error}");
+        }
         assert_eq!(redact_credentials("host.io/fn@sha256:abc"), None);
+        assert_eq!(shown("host.io/fn@sha256:abc"), "host.io/fn@sha256:abc");
+        assert_eq!(shown("u:s3cret@h/x:v1"), "u:***@h/x:v1");
+    }
+
+    #[test]
+    fn an_insecure_registry_is_a_host_and_port_in_lower_case() {
+        assert_eq!(
+            parse_registry_host("H.Example:5000").unwrap(),
+            "h.example:5000"
+        );
+        assert_eq!(parse_registry_host("localhost").unwrap(), "localhost");
+        assert_eq!(parse_registry_host("[::1]:5000").unwrap(), "[::1]:5000");
+        for (bad, expected) in [
+            ("https://alice:s3cret@h", "cannot carry credentials"),
+            ("alice:s3cret@h:5000", "cannot carry credentials"),
+            ("https://h.example", "drop it"),
+            ("h.example/path", "has a path"),
+            ("not a host!!", "is not a registry host"),
+            ("h.example:99999", "is not a registry host"),
+            ("", "is not a registry host"),
+        ] {
+            let error = parse_registry_host(bad).unwrap_err();
+            assert!(error.contains(expected), "{bad}: {error}");
+            assert!(error.contains("HOST[:PORT]"), "{bad}: {error}");
+            assert!(!error.contains("s3cret"), "{bad}: {error}");
+        }
     }
 
     #[test]
