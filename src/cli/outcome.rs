@@ -234,41 +234,96 @@ pub fn json_requested(arguments: impl IntoIterator<Item = OsString>) -> bool {
         .any(|argument| argument == "--json" || argument.as_encoded_bytes().starts_with(b"--json="))
 }
 
-/// `error` with every value it quotes (the invalid value, an unexpected argument) shown
-/// without the password of a `USER:PASS@` reference
-/// ([`crate::reference::registry::redact_credentials`]): clap quotes the value it refuses,
-/// `invalid value 'alice:s3cret@host/x' for '--tag <REF>'`, in its own text and in ours.
+/// `error` with every value it quotes (the invalid value, an unexpected argument or
+/// subcommand, and its tips) shown without anything that could be a password: clap quotes the
+/// value it refuses, `invalid value 'alice:s3cret@host/x' for '--tag <REF>'`, in its own text
+/// and in ours (the JSON object is rendered from the same error).
+///
+/// A value with credentials is shown as [`crate::reference::registry::shown`] does
+/// (`alice:***@host/x`); any other `@` not followed by a digest hides what is before it
+/// (`***@rest`). An unexpected argument or unrecognized subcommand with a `:` (a stray
+/// `USER:PASS`) is shown as `USER:***`. Every other context value and tip that quotes such a
+/// value has it replaced the same way.
 pub fn without_credentials(mut error: clap::Error) -> clap::Error {
-    use crate::reference::registry::redact_credentials;
-    use clap::error::ContextValue;
-    let redacted: Vec<_> = error
+    use clap::builder::StyledStr;
+    use clap::error::{ContextKind, ContextValue};
+    let stray = matches!(
+        error.kind(),
+        clap::error::ErrorKind::UnknownArgument | clap::error::ErrorKind::InvalidSubcommand
+    );
+    // The values clap quotes, each with how it is shown.
+    let mut replacements: Vec<(String, String)> = Vec::new();
+    for (kind, value) in error.context() {
+        let texts: Vec<&String> = match value {
+            ContextValue::String(text) => vec![text],
+            ContextValue::Strings(texts) => texts.iter().collect(),
+            _ => continue,
+        };
+        let stray_kind = stray
+            && matches!(
+                kind,
+                ContextKind::InvalidArg | ContextKind::InvalidSubcommand
+            );
+        for text in texts {
+            if let Some(redacted) = redacted_value(text, stray_kind) {
+                replacements.push((text.clone(), redacted));
+            }
+        }
+    }
+    if replacements.is_empty() {
+        return error;
+    }
+    // Longest first, so that a value containing another is replaced whole.
+    replacements.sort_by_key(|(text, _)| std::cmp::Reverse(text.len()));
+    let replace = |text: &str| {
+        replacements
+            .iter()
+            .fold(text.to_owned(), |text, (from, to)| text.replace(from, to))
+    };
+    let rewritten: Vec<_> = error
         .context()
         .filter_map(|(kind, value)| {
             let value = match value {
-                ContextValue::String(text) => ContextValue::String(redact_credentials(text)?),
+                ContextValue::String(text) => ContextValue::String(replace(text)),
                 ContextValue::Strings(texts) => {
-                    let redacted: Vec<Option<String>> =
-                        texts.iter().map(|text| redact_credentials(text)).collect();
-                    if redacted.iter().all(Option::is_none) {
-                        return None;
-                    }
-                    ContextValue::Strings(
-                        redacted
-                            .into_iter()
-                            .zip(texts)
-                            .map(|(redacted, text)| redacted.unwrap_or_else(|| text.clone()))
-                            .collect(),
-                    )
+                    ContextValue::Strings(texts.iter().map(|text| replace(text)).collect())
                 }
+                ContextValue::StyledStr(text) => {
+                    ContextValue::StyledStr(StyledStr::from(replace(&text.to_string())))
+                }
+                ContextValue::StyledStrs(texts) => ContextValue::StyledStrs(
+                    texts
+                        .iter()
+                        .map(|text| StyledStr::from(replace(&text.to_string())))
+                        .collect(),
+                ),
                 _ => return None,
             };
             Some((kind, value))
         })
         .collect();
-    for (kind, value) in redacted {
+    for (kind, value) in rewritten {
         error.insert(kind, value);
     }
     error
+}
+
+/// How [`without_credentials`] shows one quoted value; None when it is shown as it is.
+/// `stray`: the value is an unexpected argument or subcommand.
+fn redacted_value(text: &str, stray: bool) -> Option<String> {
+    use crate::reference::registry::{is_digest_like, redact_credentials};
+    if let Some(redacted) = redact_credentials(text) {
+        return Some(redacted);
+    }
+    if let Some((_, after)) = text.rsplit_once('@')
+        && !is_digest_like(after)
+    {
+        return Some(format!("***@{after}"));
+    }
+    if stray && let Some((before, _)) = text.split_once(':') {
+        return Some(format!("{before}:***"));
+    }
+    None
 }
 
 /// A clap error as the JSON error object (kind `usage`, exit 2): clap's message without its
@@ -464,17 +519,78 @@ mod tests {
 
     #[test]
     fn clap_never_quotes_the_password_of_a_reference() {
-        for args in [
-            &["lambda-image", "build", "--tag", "alice:s3cret@host.io/x:y"][..],
-            &["lambda-image", "check", "https://alice:s3cret@host.io/x:y"],
-            &["lambda-image", "check", "a", "alice:s3cret@host.io/x:y"],
-        ] {
+        // (command line, what clap shows instead of the value)
+        let cases: &[(&[&str], &str)] = &[
+            (
+                &["build", "--tag", "alice:s3cret@host.io/x:y"],
+                "alice:***@host.io/x:y",
+            ),
+            (
+                &["check", "https://alice:s3cret@host.io/x:y"],
+                "alice:***@host.io/x:y",
+            ),
+            (
+                &["check", "a", "alice:s3cret@host.io/x:y"],
+                "alice:***@host.io/x:y",
+            ),
+            // Credentials without a repository path.
+            (&["check", "alice:s3cret@127.0.0.1"], "alice:***@127.0.0.1"),
+            (
+                &[
+                    "build",
+                    "--bootstrap",
+                    "b",
+                    "--tag",
+                    "alice:s3cret@127.0.0.1:5302",
+                ],
+                "alice:***@127.0.0.1:5302",
+            ),
+            (&["check", "alice:s3cret@"], "alice:***@"),
+            // A docker-archive's NAME:TAG.
+            (
+                &["check", "docker-archive:f.tar:alice:s3cret@h/x:v1"],
+                "docker-archive:***@h/x:v1",
+            ),
+            // --insecure-registry.
+            (
+                &[
+                    "check",
+                    "--insecure-registry",
+                    "https://alice:s3cret@h",
+                    "x",
+                ],
+                "https://alice:***@h",
+            ),
+            // A stray USER:PASS, an unrecognized subcommand, and the tip quoting them.
+            (
+                &["check", "127.0.0.1:5302/fn:v1", "alice:s3cret"],
+                "'alice:***'",
+            ),
+            (&["alice:s3cret@localhost"], "'alice:***@localhost'"),
+            (&["check", "a", "s3cret@h"], "'***@h'"),
+            (&["check", "--alice:s3cret"], "use '-- --alice:***'"),
+        ];
+        for (args, shown) in cases {
+            let args = std::iter::once("lambda-image").chain(args.iter().copied());
             let error = without_credentials(crate::cli::Cli::try_parse_from(args).unwrap_err());
             let rendered = error.render().to_string();
             assert!(!rendered.contains("s3cret"), "{rendered}");
-            assert!(rendered.contains("alice:***@host.io/x:y"), "{rendered}");
-            assert!(!clap_error(&error).to_json().contains("s3cret"));
+            assert!(rendered.contains(shown), "{shown}: {rendered}");
+            let json = clap_error(&error).to_json();
+            assert!(!json.contains("s3cret"), "{json}");
+            assert!(json.contains("***"), "{json}");
         }
+        // A digest's `@` is no credential: the reference is quoted as typed.
+        let error = without_credentials(
+            crate::cli::Cli::try_parse_from(["lambda-image", "check", "host.io/fn@sha256:zz"])
+                .unwrap_err(),
+        );
+        assert!(
+            error
+                .render()
+                .to_string()
+                .contains("'host.io/fn@sha256:zz'")
+        );
     }
 
     #[test]

@@ -133,7 +133,7 @@ fn url_parts(text: &str) -> (Option<&str>, Option<std::ops::Range<usize>>) {
 /// image spec writes it: an algorithm starting with a letter (`[a-z0-9]` parts joined by
 /// `+._-`), then either an algorithm named `sha…` without a `.`, or an encoded part of at least
 /// 16 characters of `[a-zA-Z0-9=_-]` (no `HOST:PORT` has one: a port is at most 5 digits).
-fn is_digest_like(text: &str) -> bool {
+pub fn is_digest_like(text: &str) -> bool {
     let Some((algorithm, encoded)) = text.split_once(':') else {
         return false;
     };
