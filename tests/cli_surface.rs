@@ -954,3 +954,40 @@ fn check_of_a_two_image_docker_archive_names_each_image_by_its_own_id() {
     let (_, one) = lambda_image_json(&["check", "--json", &format!("{reference}:fn:v1-arm64")]);
     assert_eq!(one["image"]["digest"], id_of("fn:v1-arm64"), "{one}");
 }
+
+#[test]
+fn a_mirror_naming_a_base_repository_and_a_malformed_insecure_registry_are_usage_errors() {
+    // The repository itself rather than the prefix public.ecr.aws/lambda stands for.
+    for json in [false, true] {
+        let mut args = vec!["base", "list"];
+        if json {
+            args.push("--json");
+        }
+        let output = run_unchecked(lambda_image().args(&args).env(
+            "LAMBDA_IMAGE_BASE_MIRROR",
+            "127.0.0.1:5301/ecr-public/lambda/provided",
+        ));
+        let stderr = stderr_of(&output);
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains("drop `/provided`"), "{stderr}");
+        assert!(
+            stderr.contains("`127.0.0.1:5301/ecr-public/lambda`"),
+            "{stderr}"
+        );
+        assert!(!String::from_utf8_lossy(&output.stdout).contains("provided/provided"));
+    }
+    // --insecure-registry is HOST[:PORT], on every command that takes it.
+    for bad in ["not a host!!", "https://h.example", "h.example/path"] {
+        for args in [
+            &["build", "--bootstrap", "b", "-o", "oci:x"][..],
+            &["check", "x:v1"],
+            &["base", "pull", "provided.al2023"],
+        ] {
+            let output =
+                run_unchecked(lambda_image().args(args).args(["--insecure-registry", bad]));
+            let stderr = stderr_of(&output);
+            assert_eq!(output.status.code(), Some(2), "{args:?} {bad}: {stderr}");
+            assert!(stderr.contains("expected HOST[:PORT]"), "{stderr}");
+        }
+    }
+}

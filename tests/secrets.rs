@@ -331,47 +331,245 @@ fn credentials_typed_into_a_reference_are_refused_without_showing_them() {
     let kit = format!("oci:{}", scratch.path("kit").display());
     let mirror = format!("{at}/mirror/lambda");
     let local = base_reference();
-    let cases: Vec<(&str, Vec<&str>, Option<&str>)> = vec![
+    // Credentials without a repository path after them: no digest, still credentials.
+    let bare_host = format!("{USER}:{PASSWORD}@127.0.0.1");
+    let bare_port = format!("{USER}:{PASSWORD}@127.0.0.1:5302");
+    let bare = format!("{USER}:{PASSWORD}@");
+    // A docker-archive NAME:TAG holding credentials.
+    let archive = format!("docker-archive:f.tar:{USER}:{PASSWORD}@h/x:v1");
+    let stray = format!("{USER}:{PASSWORD}");
+    let stray_subcommand = format!("{USER}:{PASSWORD}@localhost");
+    let insecure = format!("https://{USER}:{PASSWORD}@h");
+    const CREDENTIALS: &str = "a reference cannot carry credentials (USER:PASS@)";
+    const NAME_TAG: &str = "is not a NAME:TAG";
+    const HOST_PORT: &str = "expected HOST[:PORT]";
+    let masked = format!("{USER}:***@");
+    let masked_stray = format!("'{USER}:***'");
+    // (scenario, arguments, mirror variable, what stderr says, how it shows the value)
+    let cases: Vec<(&str, Vec<&str>, Option<&str>, &str, &str)> = vec![
         (
             "build --base",
             vec!["--base", &with_credentials, "-o", "oci:x"],
             None,
+            CREDENTIALS,
+            &masked,
         ),
         (
             "build --base https://",
             vec!["--base", &with_scheme, "-o", "oci:x"],
             None,
+            CREDENTIALS,
+            &masked,
         ),
         (
             "build --tag",
             vec!["--base", &local, "--tag", &target],
             None,
+            CREDENTIALS,
+            &masked,
         ),
         (
             "build --output",
             vec!["--base", &local, "-o", &target],
             None,
+            CREDENTIALS,
+            &masked,
         ),
-        ("check IMAGE", vec!["check", &target], None),
+        (
+            "check IMAGE",
+            vec!["check", &target],
+            None,
+            CREDENTIALS,
+            &masked,
+        ),
         (
             "base pull BASE",
             vec!["base", "pull", &with_credentials, "--output", &kit],
             None,
+            CREDENTIALS,
+            &masked,
         ),
-        ("base verify", vec!["base", "verify", &target], None),
+        (
+            "base verify",
+            vec!["base", "verify", &target],
+            None,
+            CREDENTIALS,
+            &masked,
+        ),
         (
             "the mirror variable: base list",
             vec!["base", "list"],
             Some(&mirror),
+            CREDENTIALS,
+            &masked,
         ),
         (
             "the mirror variable: build",
             vec!["--base", "provided.al2023", "-o", &output],
             Some(&mirror),
+            CREDENTIALS,
+            &masked,
+        ),
+        // USER:PASS@HOST[:PORT] and USER:PASS@, at every entry point.
+        (
+            "check USER:PASS@HOST",
+            vec!["check", &bare_host],
+            None,
+            CREDENTIALS,
+            &masked,
+        ),
+        (
+            "build --tag USER:PASS@HOST:PORT",
+            vec!["--base", &local, "--tag", &bare_port],
+            None,
+            CREDENTIALS,
+            &masked,
+        ),
+        (
+            "build --base USER:PASS@HOST:PORT",
+            vec!["--base", &bare_port, "-o", "oci:x"],
+            None,
+            CREDENTIALS,
+            &masked,
+        ),
+        (
+            "build --output USER:PASS@",
+            vec!["--base", &local, "-o", &bare],
+            None,
+            CREDENTIALS,
+            &masked,
+        ),
+        (
+            "check --base USER:PASS@HOST",
+            vec!["check", "--bootstrap", "b", "--base", &bare_host],
+            None,
+            CREDENTIALS,
+            &masked,
+        ),
+        (
+            "base pull USER:PASS@HOST:PORT",
+            vec!["base", "pull", &bare_port, "--output", &kit],
+            None,
+            CREDENTIALS,
+            &masked,
+        ),
+        (
+            "base pull --output USER:PASS@HOST:PORT",
+            vec!["base", "pull", "provided.al2023", "--output", &bare_port],
+            None,
+            CREDENTIALS,
+            &masked,
+        ),
+        (
+            "base verify USER:PASS@",
+            vec!["base", "verify", &bare],
+            None,
+            CREDENTIALS,
+            &masked,
+        ),
+        (
+            "the mirror variable USER:PASS@HOST:PORT",
+            vec!["base", "list"],
+            Some(&bare_port),
+            CREDENTIALS,
+            &masked,
+        ),
+        (
+            "the mirror variable USER:PASS@",
+            vec!["base", "list"],
+            Some(&bare),
+            CREDENTIALS,
+            &masked,
+        ),
+        // A docker-archive's NAME:TAG.
+        (
+            "check docker-archive",
+            vec!["check", &archive],
+            None,
+            NAME_TAG,
+            "***@h/x:v1",
+        ),
+        (
+            "build --output docker-archive",
+            vec!["--base", &local, "-o", &archive],
+            None,
+            NAME_TAG,
+            "***@h/x:v1",
+        ),
+        (
+            "build --base docker-archive",
+            vec!["--base", &archive, "-o", "oci:x"],
+            None,
+            NAME_TAG,
+            "***@h/x:v1",
+        ),
+        (
+            "base pull docker-archive",
+            vec!["base", "pull", &archive, "--output", &kit],
+            None,
+            NAME_TAG,
+            "***@h/x:v1",
+        ),
+        (
+            "base verify docker-archive",
+            vec!["base", "verify", &archive],
+            None,
+            "is a docker-archive",
+            "***@h/x:v1",
+        ),
+        // A stray USER:PASS: an unexpected argument, an unrecognized subcommand.
+        (
+            "check IMAGE USER:PASS",
+            vec!["check", "127.0.0.1:5302/fn:v1", &stray],
+            None,
+            "unexpected argument",
+            &masked_stray,
+        ),
+        (
+            "USER:PASS@HOST as subcommand",
+            vec![&stray_subcommand],
+            None,
+            "unrecognized subcommand",
+            &masked,
+        ),
+        // --insecure-registry with credentials, on each command that takes it.
+        (
+            "build --insecure-registry",
+            vec![
+                "--base",
+                &local,
+                "-o",
+                "oci:x",
+                "--insecure-registry",
+                &insecure,
+            ],
+            None,
+            HOST_PORT,
+            &masked,
+        ),
+        (
+            "check --insecure-registry",
+            vec!["check", "x:v1", "--insecure-registry", &insecure],
+            None,
+            HOST_PORT,
+            &masked,
+        ),
+        (
+            "base pull --insecure-registry",
+            vec![
+                "base",
+                "pull",
+                "provided.al2023",
+                "--insecure-registry",
+                &insecure,
+            ],
+            None,
+            HOST_PORT,
+            &masked,
         ),
     ];
     let bootstrap = fixtures().bootstrap_amd64.display().to_string();
-    for (name, args, mirror) in &cases {
+    for (name, args, mirror, fragment, shown) in &cases {
         for json in [false, true] {
             let mut args: Vec<&str> = args.clone();
             // `build` cases start at the flags.
@@ -387,24 +585,23 @@ fn credentials_typed_into_a_reference_are_refused_without_showing_them() {
             }
             let result = command.output().unwrap();
             let scenario = format!("{name} (json: {json})");
-            expect(
-                &scenario,
-                &result,
-                2,
-                "a reference cannot carry credentials (USER:PASS@)",
-            );
+            expect(&scenario, &result, 2, fragment);
             let stderr = stderr_of(&result);
             assert!(
-                stderr.contains(&format!("{USER}:***@")),
-                "{scenario}: {stderr}"
+                stderr.contains(shown),
+                "{scenario}: no {shown:?} in {stderr}"
             );
-            assert!(stderr.contains("--creds"), "{scenario}: {stderr}");
-            assert!(!stderr.contains("digest"), "{scenario}: {stderr}");
+            if *fragment == CREDENTIALS {
+                assert!(stderr.contains("--creds"), "{scenario}: {stderr}");
+                assert!(!stderr.contains("digest"), "{scenario}: {stderr}");
+            }
             if json {
                 let stdout = String::from_utf8_lossy(&result.stdout);
                 let object: serde_json::Value = serde_json::from_str(&stdout)
                     .unwrap_or_else(|error| panic!("{scenario}: {error}: {stdout}"));
                 assert_eq!(object["error"]["kind"], "usage", "{scenario}");
+                let message = object["error"]["message"].as_str().unwrap();
+                assert!(message.contains(fragment), "{scenario}: {message}");
             }
         }
     }

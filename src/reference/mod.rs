@@ -73,6 +73,8 @@ impl FromStr for ImageLocation {
                 )),
             }
         } else {
+            // Credentials without a path after the host (`USER:PASS@HOST:PORT`): said as such.
+            registry::refuse_url_forms(text)?;
             Err(format!("`{shown_text}` is not an image location; {USAGE}"))
         }
     }
