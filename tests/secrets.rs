@@ -320,6 +320,9 @@ fn creds_never_reach_the_base_on_another_registry() {
 /// Credentials typed into a reference (`USER:PASS@HOST/…`, also after `https://`) are refused
 /// (usage, exit 2) at every place a reference is read, without the password in either stream,
 /// in text mode and with `--json`, and the message says where credentials go instead.
+/// (scenario, arguments, mirror variable, what stderr says, how it shows the value)
+type Case<'a> = (&'a str, Vec<&'a str>, Option<&'a str>, &'a str, &'a str);
+
 #[test]
 fn credentials_typed_into_a_reference_are_refused_without_showing_them() {
     let scratch = Scratch::new();
@@ -345,8 +348,7 @@ fn credentials_typed_into_a_reference_are_refused_without_showing_them() {
     const HOST_PORT: &str = "expected HOST[:PORT]";
     let masked = format!("{USER}:***@");
     let masked_stray = format!("'{USER}:***'");
-    // (scenario, arguments, mirror variable, what stderr says, how it shows the value)
-    let cases: Vec<(&str, Vec<&str>, Option<&str>, &str, &str)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "build --base",
             vec!["--base", &with_credentials, "-o", "oci:x"],
