@@ -327,6 +327,31 @@ impl fmt::Display for ImageLocation {
 mod tests {
     use super::*;
 
+    /// What is not a local location is told apart: a registry reference (with a `/`, no `:` at
+    /// all, or `docker://`) is named as one; anything else with a `:` is an unknown transport.
+    #[test]
+    fn a_registry_reference_given_as_a_location_is_named_as_one() {
+        let said = |text: &str| text.parse::<ImageLocation>().unwrap_err();
+        for registry in [
+            "registry.example.com/fn:v1",
+            "fn",
+            "docker://registry.example.com/fn:v1",
+            "localhost:5000/fn",
+        ] {
+            assert!(
+                said(registry).contains("is a registry reference"),
+                "{registry}"
+            );
+        }
+        for unknown in ["oci-layout:dir", "dir:v1"] {
+            assert!(
+                said(unknown).contains("is not an image location"),
+                "{unknown}"
+            );
+        }
+        assert!(said("").contains("is not an image location"));
+    }
+
     #[test]
     fn a_kit_location_with_credentials_is_refused_without_quoting_the_password() {
         for text in [
