@@ -352,6 +352,68 @@ mod tests {
         assert!(said("").contains("is not an image location"));
     }
 
+    /// A kit command names only kits: each other form gets its own message.
+    #[test]
+    fn a_kit_location_is_oci_or_oci_archive_and_each_other_form_is_named() {
+        let parsed = |text: &str| parse_kit_location(text, "ADVICE");
+        assert_eq!(
+            parsed("oci:kit:al2023"),
+            Ok(ImageLocation::OciLayout {
+                directory: "kit".into(),
+                tag: Some("al2023".into())
+            })
+        );
+        assert!(matches!(
+            parsed("oci-archive:kit.tar"),
+            Ok(ImageLocation::OciArchive { tag: None, .. })
+        ));
+        let refused = |text: &str| parsed(text).unwrap_err();
+        assert!(refused("docker-archive:x.tar").contains("is a docker-archive"));
+        let registry = refused("registry.example.com/fn:v1");
+        assert!(registry.contains("is a registry reference"), "{registry}");
+        assert!(registry.ends_with("; ADVICE"), "{registry}");
+        assert!(refused("Kit:V1").contains("is not a kit location"));
+        // A malformed tag of a kit: which part is wrong, and the kit's usage, not build's.
+        let tag = refused("oci:kit:-bad");
+        assert!(tag.contains("is not a valid tag"), "{tag}");
+        let path = refused("oci-archive:");
+        assert!(
+            path.contains("names no path") && path.contains(KIT_USAGE),
+            "{path}"
+        );
+    }
+
+    /// A docker-archive's NAME:TAG: the last `:` splits off the tag unless a `/` follows it (a
+    /// registry port in the name); `@N` is an index.
+    #[test]
+    fn a_docker_archive_selector_is_name_and_tag_or_an_index() {
+        let selector = |text: &str| match text.parse::<ImageLocation>().unwrap() {
+            ImageLocation::DockerArchive { selector, .. } => selector,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            selector("docker-archive:a.tar:fn:v1"),
+            Some(DockerArchiveSelector::Name("fn:v1".into()))
+        );
+        assert_eq!(
+            selector("docker-archive:a.tar:localhost:5000/fn"),
+            Some(DockerArchiveSelector::Name(
+                "localhost:5000/fn:latest".into()
+            ))
+        );
+        assert_eq!(
+            selector("docker-archive:a.tar:@1"),
+            Some(DockerArchiveSelector::Index(1))
+        );
+        assert_eq!(selector("docker-archive:a.tar"), None);
+        assert_eq!(
+            BaseReference::from_str("oci:kit:al2023")
+                .unwrap()
+                .to_string(),
+            "oci:kit:al2023"
+        );
+    }
+
     #[test]
     fn a_kit_location_with_credentials_is_refused_without_quoting_the_password() {
         for text in [
