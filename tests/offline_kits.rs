@@ -288,6 +288,30 @@ fn a_kit_is_read_back_without_a_tag_and_an_ambiguous_layout_names_its_own_tags()
         format!("name one: {kit}:{BASE_TAG} or {kit}:mine"),
         "{stderr}"
     );
+    // Each command names the image its own way: check --base and build take a flag, base pull
+    // and base verify a positional argument.
+    let both_bootstrap = format!("amd64={}", fixtures().bootstrap_amd64.display());
+    let copy = format!("oci:{}", scratch.path("copy").display());
+    for (args, hint) in [
+        (
+            vec!["check", "--bootstrap", &both_bootstrap, "--base", &kit],
+            format!("name one: --base {kit}:{BASE_TAG} or --base {kit}:mine"),
+        ),
+        (
+            vec!["base", "pull", &kit, "--output", &copy],
+            format!("name one: {kit}:{BASE_TAG} or {kit}:mine"),
+        ),
+    ] {
+        let refused = run_unchecked(&mut isolated(&scratch, &args));
+        let stderr = stderr_of(&refused);
+        assert_eq!(
+            refused.status.code(),
+            Some(USAGE_EXIT),
+            "{args:?}: {stderr}"
+        );
+        assert_eq!(hint_of(&stderr), hint, "{args:?}: {stderr}");
+    }
+    assert!(!scratch.path("copy").exists());
     // Named, each is fine.
     let checked = run_unchecked(&mut isolated(&scratch, &["check", &format!("{kit}:mine")]));
     assert_eq!(checked.status.code(), Some(0), "{}", stderr_of(&checked));
