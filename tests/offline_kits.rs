@@ -470,6 +470,40 @@ fn a_base_mirror_is_pulled_from_and_keeps_the_catalogs_glibc() {
         "{stderr}"
     );
 
+    // A pinned digest no manifest has: named with `@`, and the hint says what that means, read
+    // directly and through the mirror.
+    let zeros = format!("sha256:{}", "0".repeat(64));
+    let mut build = scratch.build(&[
+        "--bootstrap",
+        &format!("{}", fixtures().bootstrap_amd64.display()),
+    ]);
+    build
+        .args([
+            "-q",
+            "--base",
+            &format!("provided.al2023@{zeros}"),
+            "--output",
+        ])
+        .arg(format!("oci:{}", scratch.path("pinned").display()))
+        .env(MIRROR_VARIABLE, &mirror);
+    let direct = isolated(&scratch, &["check", &format!("{mirror}/provided@{zeros}")]);
+    for (mut command, tag) in [(build, BASE_TAG), (direct, "TAG")] {
+        let missing = run_unchecked(&mut command);
+        let stderr = stderr_of(&missing);
+        assert_eq!(missing.status.code(), Some(BASE_EXIT), "{stderr}");
+        assert!(stderr.contains(&format!("provided@{zeros}")), "{stderr}");
+        assert!(!stderr.contains(&format!("provided:{zeros}")), "{stderr}");
+        assert!(
+            hint_of(&stderr).starts_with(&format!(
+                "the registry has no manifest with the digest {zeros} in {mirror}/provided (it \
+                 was deleted, or the digest is of another repository): `skopeo inspect \
+                 docker://{mirror}/provided:{tag}` shows the current digest"
+            )),
+            "{stderr}"
+        );
+    }
+    assert!(!scratch.path("pinned").exists());
+
     // Malformed: a usage error that names the variable, before anything is pulled.
     let never = format!("oci:{}", scratch.path("never").display());
     let commands = [
