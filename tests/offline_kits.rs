@@ -979,6 +979,19 @@ fn base_pull_from_a_kit_keeps_its_tag_and_kit_commands_name_only_kits() {
         format!("{single}:{BASE_TAG}-arm64"),
         "{report}"
     );
+    // A tag that already ends in the one architecture kept is not given it twice.
+    assert_eq!(
+        report["images"][0]["references"],
+        serde_json::json!([format!("{single}:{BASE_TAG}-arm64")]),
+        "{report}"
+    );
+    let tags: Vec<String> = read_json(scratch.path("single").join("index.json"))["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|entry| ref_name(entry).map(str::to_owned))
+        .collect();
+    assert_eq!(tags, [format!("{BASE_TAG}-arm64")]);
 
     // Text mode, -q: the report on stdout, the advice on stderr.
     for args in [
