@@ -24,7 +24,6 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::image::Descriptor;
 use serde::{Deserialize, Serialize};
-use tempfile::NamedTempFile;
 
 use crate::digest::{Sha256Digest, VerifyingReader, read_verified};
 use crate::error::{Error, Result};
@@ -82,10 +81,10 @@ pub fn record_base_tag(cache: &BlobCache, reference: &RegistryReference, base: &
     let _ = path
         .parent()
         .map_or(Ok(()), fs::create_dir_all)
-        .and_then(|()| NamedTempFile::new_in(cache.temporary_directory()))
+        .and_then(|()| crate::temporary::file_in(&cache.temporary_directory()))
         .and_then(|mut file| {
             file.write_all(&bytes)?;
-            file.persist(&path).map_err(|error| error.error)
+            crate::temporary::persist(file, &path).map_err(|error| error.error)
         });
 }
 

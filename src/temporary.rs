@@ -1,7 +1,8 @@
-//! The temporary files and directories a run makes beside its outputs (`.lambda-image-*`),
-//! remembered so that a run stopped by SIGINT or SIGTERM removes them ([`remove_all`]) before it
-//! exits. A run that ends otherwise needs no list: they are `tempfile` values, deleted when
-//! dropped or renamed into place as the output. A path already renamed into place no longer
+//! The temporary files and directories a run makes beside its outputs (`.lambda-image-*`) and in
+//! the cache's `tmp/` (layers being written, blobs being downloaded, records), remembered so that
+//! a run stopped by SIGINT or SIGTERM removes them ([`remove_all`]) before it exits. A run that
+//! ends otherwise needs no list: they are `tempfile` values, deleted when dropped or renamed into
+//! place. A path renamed into place is forgotten ([`persist`]); one renamed otherwise no longer
 //! exists under its temporary name, so removing the list never touches an output.
 
 use std::path::{Path, PathBuf};
@@ -19,12 +20,53 @@ pub fn remember(path: &Path) {
         .push(path.to_owned());
 }
 
+/// Forgets `path` (renamed into place: it is no longer a temporary).
+pub fn forget(path: &Path) {
+    let mut paths = PATHS.lock().unwrap_or_else(|poison| poison.into_inner());
+    if let Some(index) = paths.iter().rposition(|remembered| remembered == path) {
+        paths.remove(index);
+    }
+}
+
+/// A new temporary file in `directory` (`tempfile`'s `.tmp*` name), remembered for
+/// [`remove_all`]; [`persist`] renames it into place.
+pub fn file_in(directory: &Path) -> std::io::Result<tempfile::NamedTempFile> {
+    let file = tempfile::NamedTempFile::new_in(directory)?;
+    remember(file.path());
+    Ok(file)
+}
+
+/// Renames the temporary `file` to `path` and forgets it; on failure it stays remembered (and
+/// is deleted when the value returned in the error is dropped).
+pub fn persist(
+    file: tempfile::NamedTempFile,
+    path: &Path,
+) -> Result<std::fs::File, tempfile::PersistError> {
+    let temporary = file.path().to_owned();
+    let persisted = file.persist(path)?;
+    forget(&temporary);
+    Ok(persisted)
+}
+
 /// Removes every remembered path that still exists, directories with their contents, the
 /// newest first (files inside a directory before it). Best effort: the command may still be
 /// writing into one, so a directory is tried a few times; what cannot be removed stays (named
 /// `.lambda-image-*`, as the documentation says a killed run may leave).
 pub fn remove_all() {
-    let paths = std::mem::take(&mut *PATHS.lock().unwrap_or_else(|poison| poison.into_inner()));
+    remove_where(|_| true);
+}
+
+/// [`remove_all`] for the remembered paths `chosen` picks (tests pick their own directory, as
+/// tests running at the same time remember theirs).
+fn remove_where(chosen: impl Fn(&Path) -> bool) {
+    let paths: Vec<PathBuf> = {
+        let mut remembered = PATHS.lock().unwrap_or_else(|poison| poison.into_inner());
+        let (taken, kept) = std::mem::take(&mut *remembered)
+            .into_iter()
+            .partition(|path| chosen(path));
+        *remembered = kept;
+        taken
+    };
     for path in paths.iter().rev() {
         for _ in 0..3 {
             let removed = match std::fs::symlink_metadata(path) {
@@ -58,8 +100,29 @@ mod tests {
         remember(&file);
         remember(&renamed);
         std::fs::rename(&renamed, &output).unwrap();
-        remove_all();
+        remove_where(|path| path.starts_with(parent.path()));
         assert!(!directory.exists() && !file.exists());
         assert!(output.exists(), "an output renamed into place stays");
+    }
+
+    #[test]
+    fn a_persisted_file_is_forgotten_and_a_pending_one_removed() {
+        let parent = tempfile::tempdir().unwrap();
+        let kept = file_in(parent.path()).unwrap();
+        let pending = file_in(parent.path()).unwrap();
+        let pending_path = pending.path().to_owned();
+        std::mem::forget(pending); // as a run stopped mid-write: never dropped
+        let kept_path = kept.path().to_owned();
+        let place = parent.path().join("blob");
+        persist(kept, &place).unwrap();
+        let remembered = PATHS.lock().unwrap().clone();
+        assert!(remembered.contains(&pending_path));
+        assert!(
+            !remembered.contains(&kept_path),
+            "a persisted file is forgotten"
+        );
+        remove_where(|path| path.starts_with(parent.path()));
+        assert!(!pending_path.exists(), "the file being written is removed");
+        assert!(place.exists(), "the persisted one stays");
     }
 }

@@ -288,6 +288,30 @@ fn a_kit_is_read_back_without_a_tag_and_an_ambiguous_layout_names_its_own_tags()
         format!("name one: {kit}:{BASE_TAG} or {kit}:mine"),
         "{stderr}"
     );
+    // Each command names the image its own way: check --base and build take a flag, base pull
+    // and base verify a positional argument.
+    let both_bootstrap = format!("amd64={}", fixtures().bootstrap_amd64.display());
+    let copy = format!("oci:{}", scratch.path("copy").display());
+    for (args, hint) in [
+        (
+            vec!["check", "--bootstrap", &both_bootstrap, "--base", &kit],
+            format!("name one: --base {kit}:{BASE_TAG} or --base {kit}:mine"),
+        ),
+        (
+            vec!["base", "pull", &kit, "--output", &copy],
+            format!("name one: {kit}:{BASE_TAG} or {kit}:mine"),
+        ),
+    ] {
+        let refused = run_unchecked(&mut isolated(&scratch, &args));
+        let stderr = stderr_of(&refused);
+        assert_eq!(
+            refused.status.code(),
+            Some(USAGE_EXIT),
+            "{args:?}: {stderr}"
+        );
+        assert_eq!(hint_of(&stderr), hint, "{args:?}: {stderr}");
+    }
+    assert!(!scratch.path("copy").exists());
     // Named, each is fine.
     let checked = run_unchecked(&mut isolated(&scratch, &["check", &format!("{kit}:mine")]));
     assert_eq!(checked.status.code(), Some(0), "{}", stderr_of(&checked));
@@ -445,6 +469,40 @@ fn a_base_mirror_is_pulled_from_and_keeps_the_catalogs_glibc() {
         )),
         "{stderr}"
     );
+
+    // A pinned digest no manifest has: named with `@`, and the hint says what that means, read
+    // directly and through the mirror.
+    let zeros = format!("sha256:{}", "0".repeat(64));
+    let mut build = scratch.build(&[
+        "--bootstrap",
+        &format!("{}", fixtures().bootstrap_amd64.display()),
+    ]);
+    build
+        .args([
+            "-q",
+            "--base",
+            &format!("provided.al2023@{zeros}"),
+            "--output",
+        ])
+        .arg(format!("oci:{}", scratch.path("pinned").display()))
+        .env(MIRROR_VARIABLE, &mirror);
+    let direct = isolated(&scratch, &["check", &format!("{mirror}/provided@{zeros}")]);
+    for (mut command, tag) in [(build, BASE_TAG), (direct, "TAG")] {
+        let missing = run_unchecked(&mut command);
+        let stderr = stderr_of(&missing);
+        assert_eq!(missing.status.code(), Some(BASE_EXIT), "{stderr}");
+        assert!(stderr.contains(&format!("provided@{zeros}")), "{stderr}");
+        assert!(!stderr.contains(&format!("provided:{zeros}")), "{stderr}");
+        assert!(
+            hint_of(&stderr).starts_with(&format!(
+                "the registry has no manifest with the digest {zeros} in {mirror}/provided (it \
+                 was deleted, or the digest is of another repository): `skopeo inspect \
+                 docker://{mirror}/provided:{tag}` shows the current digest"
+            )),
+            "{stderr}"
+        );
+    }
+    assert!(!scratch.path("pinned").exists());
 
     // Malformed: a usage error that names the variable, before anything is pulled.
     let never = format!("oci:{}", scratch.path("never").display());
@@ -921,6 +979,19 @@ fn base_pull_from_a_kit_keeps_its_tag_and_kit_commands_name_only_kits() {
         format!("{single}:{BASE_TAG}-arm64"),
         "{report}"
     );
+    // A tag that already ends in the one architecture kept is not given it twice.
+    assert_eq!(
+        report["images"][0]["references"],
+        serde_json::json!([format!("{single}:{BASE_TAG}-arm64")]),
+        "{report}"
+    );
+    let tags: Vec<String> = read_json(scratch.path("single").join("index.json"))["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|entry| ref_name(entry).map(str::to_owned))
+        .collect();
+    assert_eq!(tags, [format!("{BASE_TAG}-arm64")]);
 
     // Text mode, -q: the report on stdout, the advice on stderr.
     for args in [

@@ -282,7 +282,7 @@ fn pull_kit(args: &PullArgs) -> Result<Finished> {
         &args.base,
         &architectures,
         session.as_ref(),
-        ImageRole::Base,
+        ImageRole::PullSource,
     )?;
     // Every blob read here goes through the cache (the documents when resolving, the layers
     // below), so afterwards the cache alone can serve the base to `build --offline` as well.

@@ -78,6 +78,16 @@ pub struct CheckReport {
     pub bootstraps: Vec<Finding>,
 }
 
+/// `sentence` without its final full stop (and the spaces after it), so that more text can
+/// follow it: `… directory").` becomes `… directory")`; an ellipsis stays.
+fn without_final_stop(sentence: &str) -> &str {
+    let trimmed = sentence.trim_end();
+    match trimmed.strip_suffix('.') {
+        Some(rest) if !rest.ends_with('.') => rest,
+        _ => trimmed,
+    }
+}
+
 impl CheckReport {
     /// The failure the findings stand for: a bootstrap error finding is a rejected bootstrap
     /// (kind `bootstrap`, exit 3, also when the image has errors too); an image error finding
@@ -99,7 +109,13 @@ impl CheckReport {
             1 => "1 error".to_owned(),
             count => format!("{count} errors"),
         };
-        let (kind, mut message, more) = match (bootstrap_errors.first(), image_errors.first()) {
+        // Findings are sentences (`… fails with "No such file or directory").`); the count and
+        // the image's errors follow the first one, so its final full stop goes.
+        fn first_of(errors: &[String]) -> Option<&str> {
+            errors.first().map(|first| without_final_stop(first))
+        }
+        let (kind, mut message, more) = match (first_of(&bootstrap_errors), first_of(&image_errors))
+        {
             (Some(first), _) => (
                 ErrorKind::Bootstrap,
                 format!("a bootstrap check failed (build and zip would refuse it): {first}"),
@@ -289,5 +305,40 @@ mod tests {
             "a bootstrap check failed (build and zip would refuse it): glibc is wrong; the \
              image has 1 error as well"
         );
+    }
+
+    #[test]
+    fn a_finding_ending_in_a_full_stop_is_joined_cleanly() {
+        let sentence = |check: &'static str, message: &str| {
+            Finding::new(check, None, Level::Error, message.to_owned())
+        };
+        let both = report(
+            vec![
+                sentence(
+                    "loader",
+                    "the loader /lib64/ld-linux-x86-64.so.2 is missing (running it fails with \
+                     \"No such file or directory\").",
+                ),
+                sentence("glibc", "glibc is too old."),
+            ],
+            Some(vec![error("entrypoint"), error("cmd")]),
+        )
+        .failure()
+        .unwrap();
+        assert_eq!(
+            both.message(),
+            "a bootstrap check failed (build and zip would refuse it): the loader \
+             /lib64/ld-linux-x86-64.so.2 is missing (running it fails with \"No such file or \
+             directory\") (and 1 more error); the image has 2 errors as well"
+        );
+        let image = report(vec![], Some(vec![sentence("entrypoint", "no entrypoint.")]))
+            .failure()
+            .unwrap();
+        assert_eq!(
+            image.message(),
+            "Lambda would reject the image: no entrypoint"
+        );
+        assert_eq!(without_final_stop("wait..."), "wait...");
+        assert_eq!(without_final_stop("done. "), "done");
     }
 }

@@ -197,7 +197,7 @@ pub fn interruption(signal: i32, killed: bool, outputs: bool) -> Error {
     }
     let hint = if outputs {
         "run the command again; no output is left half-written (outputs are renamed into place \
-         only when complete, and the temporary files beside them were removed)"
+         only when complete, and the temporary files of this run were removed)"
     } else {
         "run the command again"
     };

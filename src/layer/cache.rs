@@ -115,7 +115,7 @@ impl LayerCache {
         digests: &LayerDigests,
     ) -> Result<PathBuf, tempfile::NamedTempFile> {
         let blob = self.blobs.blob_path(&digests.digest);
-        file.persist(&blob).map_err(|error| error.file)?;
+        crate::temporary::persist(file, &blob).map_err(|error| error.file)?;
         // Without its entry the blob is only unused: the cache is an optimisation.
         let _ = self.write_entry(key, digests);
         Ok(blob)
@@ -126,13 +126,13 @@ impl LayerCache {
         if let Some(directory) = path.parent() {
             fs::create_dir_all(directory)?;
         }
-        let mut temporary = tempfile::NamedTempFile::new_in(self.temporary_directory())?;
+        let mut temporary = crate::temporary::file_in(&self.temporary_directory())?;
         let entry = format!(
             "{} {} {} {}\n",
             digests.digest, digests.diff_id, digests.size, digests.uncompressed_size
         );
         io::Write::write_all(&mut temporary, entry.as_bytes())?;
-        temporary.persist(path).map_err(|error| error.error)?;
+        crate::temporary::persist(temporary, &path).map_err(|error| error.error)?;
         Ok(())
     }
 }

@@ -196,6 +196,7 @@ pub fn write_layer_to_temp_file(
         .prefix(".lambda-image-layer-")
         .tempfile_in(directory)
         .path_context(ErrorKind::Output, "create a temporary file in", directory)?;
+    crate::temporary::remember(file.path());
     let (writer, digests) =
         write_layer(contents, mtime, io::BufWriter::with_capacity(1 << 20, file))?;
     let file = writer

@@ -5,8 +5,10 @@
 //! digest has been checked, so a cached file is whole. It is still checked again every time it is
 //! used: a layer is hashed whole before it is handed out, and a file that no longer matches its
 //! digest is deleted and treated as not cached (so it is fetched again); while it is read it is
-//! verified once more, and a change under the reader fails the read. Temporary files a killed
-//! run left in `tmp/` are never read, and are deleted by a later run once a day old.
+//! verified once more, and a change under the reader fails the read. Temporary files are
+//! remembered by [`crate::temporary`], so a run stopped by SIGINT or SIGTERM removes its own;
+//! those a killed run (SIGKILL, a crash, a power cut) left in `tmp/` are never read, and are
+//! deleted by a later run once unchanged for an hour ([`STALE_TEMPORARY_AGE`]).
 //!
 //! Opening the cache creates nothing: its directories are made when something is first written
 //! ([`BlobCache::temporary_directory`]), so a run that fails before writing (an `--offline`
@@ -23,8 +25,10 @@ use crate::error::{Error, Result};
 
 /// The cache directory's name under the XDG cache home.
 const CACHE_NAME: &str = "lambda-image";
-/// Temporary files older than this were left behind by a run that ended without cleaning up.
-const STALE_TEMPORARY_AGE: std::time::Duration = std::time::Duration::from_secs(24 * 60 * 60);
+/// Temporary files in `tmp/` not modified for this long were left behind by a run that ended
+/// without cleaning up: a live run writes its temporaries continuously (a layer being
+/// compressed, a blob being downloaded, flushed every MiB) and renames them into place at once.
+pub const STALE_TEMPORARY_AGE: std::time::Duration = std::time::Duration::from_secs(60 * 60);
 
 /// A blob cache rooted at a directory.
 #[derive(Clone, Debug)]
@@ -166,9 +170,9 @@ impl BlobCache {
         if whole {
             return;
         }
-        let _ = NamedTempFile::new_in(self.temporary_directory()).and_then(|mut file| {
+        let _ = crate::temporary::file_in(&self.temporary_directory()).and_then(|mut file| {
             file.write_all(bytes)?;
-            file.persist(&path).map_err(|error| error.error)
+            crate::temporary::persist(file, &path).map_err(|error| error.error)
         });
     }
 
@@ -182,7 +186,7 @@ impl BlobCache {
         inner: Box<dyn Read + Send>,
     ) -> Box<dyn Read + Send> {
         let path = self.path(digest);
-        match NamedTempFile::new_in(self.temporary_directory()) {
+        match crate::temporary::file_in(&self.temporary_directory()) {
             Ok(file) => Box::new(CacheFill {
                 inner,
                 file: Some(io::BufWriter::with_capacity(1 << 20, file)),
@@ -254,7 +258,7 @@ impl Read for CacheFill {
             if self.remaining == 0 {
                 let file = self.file.take().expect("checked above");
                 if let Ok(file) = file.into_inner() {
-                    let _ = file.persist(&self.path);
+                    let _ = crate::temporary::persist(file, &self.path);
                 }
             }
         }
@@ -357,18 +361,38 @@ mod tests {
     fn old_temporary_files_are_removed_when_the_cache_is_opened() {
         let (dir, cache) = cache();
         let old = cache.temporary_directory().join(".tmp-old");
+        let old_layer = cache.temporary_directory().join(".lambda-image-layer-old");
+        let recent = cache.temporary_directory().join(".tmp-recent");
         let fresh = cache.temporary_directory().join(".tmp-fresh");
-        fs::write(&old, b"partial").unwrap();
-        fs::write(&fresh, b"in progress").unwrap();
-        let two_days_ago = std::time::SystemTime::now() - 2 * STALE_TEMPORARY_AGE;
-        File::options()
-            .write(true)
-            .open(&old)
-            .unwrap()
-            .set_modified(two_days_ago)
-            .unwrap();
+        let now = std::time::SystemTime::now();
+        for (path, age) in [
+            (
+                &old,
+                STALE_TEMPORARY_AGE + std::time::Duration::from_secs(60),
+            ),
+            (&old_layer, 2 * STALE_TEMPORARY_AGE),
+            (
+                &recent,
+                STALE_TEMPORARY_AGE - std::time::Duration::from_secs(600),
+            ),
+            (&fresh, std::time::Duration::ZERO),
+        ] {
+            fs::write(path, b"partial").unwrap();
+            File::options()
+                .write(true)
+                .open(path)
+                .unwrap()
+                .set_modified(now - age)
+                .unwrap();
+        }
         BlobCache::open(Some(&dir.path().join("cache"))).unwrap();
-        assert!(!old.exists());
-        assert!(fresh.exists());
+        assert!(
+            !old.exists() && !old_layer.exists(),
+            "unchanged for over an hour"
+        );
+        assert!(
+            recent.exists() && fresh.exists(),
+            "may be written by a live run"
+        );
     }
 }

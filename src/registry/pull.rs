@@ -72,7 +72,9 @@ impl RemoteRepository {
         let url = self
             .registry
             .url(&format!("/v2/{}/manifests/{wanted}", self.repository));
-        let operation = format!("get manifest {}:{wanted}", self.repository);
+        // `REPO@sha256:...` for a digest, `REPO:TAG` for a tag, as references read.
+        let separator = if reference.digest.is_some() { '@' } else { ':' };
+        let operation = format!("get manifest {}{separator}{wanted}", self.repository);
         let response = self.registry.send(&operation, &|http| {
             http.get(&url)
                 .header(ACCEPT, MANIFEST_ACCEPT)
@@ -279,13 +281,26 @@ impl RemoteBlobs for RemoteRepository {
     }
 }
 
-/// The hint for a base (or checked image) the registry says does not exist: how to list the
-/// repository's tags, and, for a mirrored catalog base, that the mirror must hold it.
+/// The hint for a base (or checked image) the registry says does not exist: for a tag, how to
+/// list the repository's tags; for a pinned digest, that no manifest has it and how to find the
+/// current one; and, for a mirrored catalog base, that the mirror must hold it.
 fn not_found_hint(reference: &RegistryReference) -> String {
-    let list = format!(
-        "check the repository and tag: `skopeo list-tags docker://{}/{}` lists its tags",
-        reference.registry, reference.repository
-    );
+    let list = match &reference.digest {
+        Some(digest) => format!(
+            "the registry has no manifest with the digest {digest} in {}/{} (it was deleted, or \
+             the digest is of another repository): `skopeo inspect docker://{}/{}:{}` shows the \
+             current digest",
+            reference.registry,
+            reference.repository,
+            reference.registry,
+            reference.repository,
+            reference.tag.as_deref().unwrap_or("TAG")
+        ),
+        None => format!(
+            "check the repository and tag: `skopeo list-tags docker://{}/{}` lists its tags",
+            reference.registry, reference.repository
+        ),
+    };
     let mirrored = crate::catalog::mirror()
         .ok()
         .flatten()

@@ -390,11 +390,26 @@ pub fn existing_layout_index(directory: &std::path::Path) -> Result<Option<Image
         return Ok(None);
     }
     if !directory.join(LAYOUT_FILE).is_file() {
-        return Err(Error::output(format!(
-            "{} exists, is not empty and is not an OCI image layout; refusing to write into it",
-            directory.display()
-        ))
-        .hint("choose a new directory, or an existing OCI layout to add the image to"));
+        let has_index = directory.join("index.json").is_file();
+        let error = Error::output(format!(
+            "{} exists, is not empty and is not an OCI image layout: it has no `{LAYOUT_FILE}` \
+             file{}; refusing to write into it",
+            directory.display(),
+            if has_index {
+                " (it has index.json)"
+            } else {
+                ""
+            }
+        ));
+        return Err(if has_index {
+            error.hint(format!(
+                "if it is a layout, write its `{LAYOUT_FILE}` file ({{\"imageLayoutVersion\":\
+                 \"1.0.0\"}}), as the OCI image layout specification requires; or choose a new \
+                 directory"
+            ))
+        } else {
+            error.hint("choose a new directory, or an existing OCI layout to add the image to")
+        });
     }
     let tree = super::tree::DirectoryTree::new(directory.to_owned());
     read_layout_index(&tree)
@@ -408,6 +423,39 @@ mod tests {
     use crate::image::manifest::descriptor;
     use crate::image::media_types::OCI_MANIFEST;
     use crate::transport::tree::{DirectoryTree, DirectoryWriter};
+
+    #[test]
+    fn an_output_directory_without_oci_layout_names_the_missing_file() {
+        let parent = tempfile::tempdir().unwrap();
+        let directory = parent.path().join("nol");
+        std::fs::create_dir_all(directory.join("blobs/sha256")).unwrap();
+        std::fs::write(
+            directory.join("index.json"),
+            br#"{"schemaVersion":2,"manifests":[]}"#,
+        )
+        .unwrap();
+        let error = existing_layout_index(&directory).unwrap_err();
+        assert_eq!(error.kind(), crate::error::ErrorKind::Output);
+        assert_eq!(
+            error.message(),
+            format!(
+                "{} exists, is not empty and is not an OCI image layout: it has no `oci-layout` \
+                 file (it has index.json); refusing to write into it",
+                directory.display()
+            )
+        );
+        assert!(
+            error
+                .hint_text()
+                .is_some_and(|hint| hint.contains(r#"{"imageLayoutVersion":"1.0.0"}"#)),
+            "{error:?}"
+        );
+        std::fs::remove_file(directory.join("index.json")).unwrap();
+        let error = existing_layout_index(&directory).unwrap_err();
+        assert!(error.message().ends_with(
+            "is not an OCI image layout: it has no `oci-layout` file; refusing to write into it"
+        ));
+    }
 
     /// Writes `bytes` as a blob and returns its descriptor of `media_type`.
     fn blob(writer: &mut DirectoryWriter, media_type: &str, bytes: &[u8]) -> Descriptor {

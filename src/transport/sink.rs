@@ -201,7 +201,9 @@ impl Names {
     }
 
     /// The names a layout gives each image, the main one first: its per-architecture tag and,
-    /// with one architecture (no index), `TAG-ARCH` too, so scripts can rely on that name.
+    /// with one architecture (no index), `TAG-ARCH` too, so scripts can rely on that name;
+    /// unless `TAG` already ends in `-ARCH` (a kit pulled from `oci:KIT:al2023-arm64`), which
+    /// would give `al2023-arm64-arm64`.
     fn layout_names(&self, assembled: &Assembled) -> Vec<Vec<String>> {
         assembled
             .images
@@ -209,8 +211,9 @@ impl Names {
             .zip(&self.per_architecture)
             .map(|(image, name)| {
                 let mut names = vec![name.clone()];
-                if assembled.index.is_none() {
-                    names.push(format!("{}-{}", self.top, image.architecture));
+                let suffix = format!("-{}", image.architecture);
+                if assembled.index.is_none() && !self.top.ends_with(&suffix) {
+                    names.push(format!("{}{suffix}", self.top));
                 }
                 names
             })

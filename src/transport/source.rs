@@ -142,8 +142,10 @@ impl ResolvedBase {
 /// What a local image is to the command that opens it, for its error messages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ImageRole {
-    /// `--base` of `build` (and the source of `base pull`).
+    /// `--base` of `build` and of `check`.
     Base,
+    /// The BASE `base pull` copies (named without a flag).
+    PullSource,
     /// The IMAGE `check` lints.
     Image,
     /// A kit `base verify` checks.
@@ -153,7 +155,7 @@ pub enum ImageRole {
 impl ImageRole {
     fn noun(self) -> &'static str {
         match self {
-            ImageRole::Base => "base",
+            ImageRole::Base | ImageRole::PullSource => "base",
             ImageRole::Image => "image",
             ImageRole::Kit => "kit",
         }
@@ -168,12 +170,12 @@ impl ImageRole {
             _ => Some(location.with_tag(None)),
         };
         match (self, kit) {
-            (ImageRole::Base, Some(kit)) => format!(
+            (ImageRole::Base | ImageRole::PullSource, Some(kit)) => format!(
                 "make it where there is network with `lambda-image base pull provided.al2023 \
                  --output {kit}` (or the base you mean), or name an existing OCI layout \
                  (oci:DIR[:TAG]), oci-archive or docker-archive"
             ),
-            (ImageRole::Base, None) | (ImageRole::Image, _) => {
+            (ImageRole::Base | ImageRole::PullSource, None) | (ImageRole::Image, _) => {
                 "name an existing OCI layout (oci:DIR[:TAG]), oci-archive or docker-archive"
                     .to_owned()
             }
@@ -243,7 +245,7 @@ fn resolve_layout(
 ) -> Result<ResolvedBase> {
     let as_argument = |location: &ImageLocation| match role {
         ImageRole::Base => format!("--base {location}"),
-        ImageRole::Image | ImageRole::Kit => location.to_string(),
+        ImageRole::PullSource | ImageRole::Image | ImageRole::Kit => location.to_string(),
     };
     let untagged_location = location.with_tag(None);
     let name_each = |images: &oci::LayoutImages| -> Vec<String> {
