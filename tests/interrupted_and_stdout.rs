@@ -7,8 +7,8 @@
 //!   error line; no output written; the bootstrap killed. A build stopped while pushing its
 //!   first blob (to a registry that answers `GET /v2/` and then nothing) leaves none of its
 //!   `.lambda-image-*` temporaries beside its output. SIGINT while a build writes a big layer
-//!   into the cache, or while `base pull` downloads a layer (from a registry that stops sending
-//!   it halfway), leaves the cache's `tmp/` empty.
+//!   into the cache, or while `base pull` downloads a layer (the real registry behind the test
+//!   proxy, which stops sending the layer halfway), leaves the cache's `tmp/` empty.
 //! - A stdout that cannot be written (`/dev/full`, a closed descriptor): exit 1 and
 //!   `lambda-image: error: cannot write to stdout: …` on stderr (a failure keeps its own code);
 //!   a reader that went away (a broken pipe, as with `| head`) is not an error.
@@ -23,6 +23,9 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use support::body_faults::BodyFault;
+use support::proxy::{ProxyBehaviour, TestProxy};
+use support::registry::{RegistryOptions, TestRegistry};
 use support::*;
 
 /// A port that accepts connections and never answers: a registry that hangs.
@@ -543,126 +546,28 @@ fn an_interrupted_build_removes_the_layer_it_was_writing_into_the_cache() {
     assert!(!home.join("out").exists());
 }
 
-/// A registry serving `lambda/provided:al2023`, an amd64 image of one 8 MB layer, whose layer
-/// download stops after 2 MB and never ends; announces on the channel when it has stalled.
-fn registry_stalling_in_a_layer() -> (String, std::sync::mpsc::Receiver<()>) {
-    use std::io::{BufRead, BufReader, Write};
-    let layer_size = 8 << 20;
-    let layer_digest = format!("sha256:{}", sha256_hex(&vec![7u8; layer_size]));
-    let config = serde_json::json!({
-        "architecture": "amd64",
-        "os": "linux",
-        "config": {"Entrypoint": ["/lambda-entrypoint.sh"]},
-        "rootfs": {"type": "layers", "diff_ids": [layer_digest.clone()]},
-    })
-    .to_string();
-    let config_digest = format!("sha256:{}", sha256_hex(config.as_bytes()));
-    let manifest = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {
-            "mediaType": "application/vnd.oci.image.config.v1+json",
-            "digest": config_digest,
-            "size": config.len(),
-        },
-        "layers": [{
-            "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-            "digest": layer_digest,
-            "size": layer_size,
-        }],
-    })
-    .to_string();
-    let manifest_digest = format!("sha256:{}", sha256_hex(manifest.as_bytes()));
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let host = format!("127.0.0.1:{}", listener.local_addr().unwrap().port());
-    let (stalled, announced) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(stream) = stream else { return };
-            let (stalled, config, manifest) = (stalled.clone(), config.clone(), manifest.clone());
-            let (config_digest, layer_digest, manifest_digest) = (
-                config_digest.clone(),
-                layer_digest.clone(),
-                manifest_digest.clone(),
-            );
-            std::thread::spawn(move || {
-                let mut writer = stream.try_clone().unwrap();
-                let mut reader = BufReader::new(stream);
-                loop {
-                    let mut request = String::new();
-                    loop {
-                        let mut line = String::new();
-                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                            return;
-                        }
-                        if line == "\r\n" {
-                            break;
-                        }
-                        if request.is_empty() {
-                            request = line;
-                        }
-                    }
-                    let head = request.starts_with("HEAD ");
-                    let path = request.split(' ').nth(1).unwrap_or_default().to_string();
-                    let answer = |writer: &mut TcpStream, kind: &str, body: &[u8], digest: &str| {
-                        let _ = write!(
-                            writer,
-                            "HTTP/1.1 200 OK\r\nContent-Type: {kind}\r\nContent-Length: {}\r\n\
-                             Docker-Content-Digest: {digest}\r\n\r\n",
-                            body.len()
-                        );
-                        if !head {
-                            let _ = writer.write_all(body);
-                        }
-                    };
-                    if path == "/v2/" {
-                        answer(&mut writer, "application/json", b"{}", "");
-                    } else if path.contains("/manifests/") {
-                        answer(
-                            &mut writer,
-                            "application/vnd.oci.image.manifest.v1+json",
-                            manifest.as_bytes(),
-                            &manifest_digest,
-                        );
-                    } else if path.ends_with(&config_digest) {
-                        answer(
-                            &mut writer,
-                            "application/octet-stream",
-                            config.as_bytes(),
-                            &config_digest,
-                        );
-                    } else if path.ends_with(&layer_digest) {
-                        let _ = write!(
-                            writer,
-                            "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n\
-                             Content-Length: {layer_size}\r\n\r\n"
-                        );
-                        let _ = writer.write_all(&vec![7u8; 2 << 20]);
-                        let _ = writer.flush();
-                        let _ = stalled.send(());
-                        std::thread::sleep(Duration::from_secs(120));
-                        return;
-                    } else {
-                        let _ = writer
-                            .write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
-                    }
-                }
-            });
-        }
-    });
-    (host, announced)
-}
-
 #[test]
 fn an_interrupted_base_pull_removes_its_partial_download_from_the_cache() {
     let scratch = tempfile::tempdir().unwrap();
     let home = scratch.path();
-    let (host, stalled) = registry_stalling_in_a_layer();
+    // The real registry holds the fixture base; the proxy in front of it sends the head and half
+    // of the first big layer asked for, then nothing, holding the connection open.
+    let registry = TestRegistry::start(RegistryOptions::default());
+    registry.skopeo_copy_to(&base_reference(), &format!("lambda/provided:{BASE_TAG}"));
+    let proxy = TestProxy::start(
+        &registry.url(),
+        ProxyBehaviour::BreakBody {
+            fault: BodyFault::StallDownload,
+            times: 1,
+            path_contains: "GET /v2/lambda/provided/blobs/sha256:".into(),
+            min_body: 2 << 20,
+        },
+    );
     let kit = home.join("kit");
     let args: Vec<String> = [
         "base".to_string(),
         "pull".into(),
-        format!("{host}/lambda/provided:al2023"),
+        proxy.reference(&format!("lambda/provided:{BASE_TAG}")),
         "--arch".into(),
         "amd64".into(),
         "--output".into(),
@@ -671,10 +576,20 @@ fn an_interrupted_base_pull_removes_its_partial_download_from_the_cache() {
     ]
     .into();
     let mut child = spawn(&args, home);
-    if stalled.recv_timeout(Duration::from_secs(60)).is_err() {
-        let _ = child.kill();
-        let output = child.wait_with_output().unwrap();
-        panic!("the layer was never asked for: {}", stderr_of(&output));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while proxy.injected() == 0 {
+        if let Some(status) = child.try_wait().unwrap() {
+            let output = child.wait_with_output().unwrap();
+            panic!(
+                "base pull ended ({status}) before a layer stalled: {}",
+                stderr_of(&output)
+            );
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no layer download stalled within 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(10));
     }
     interrupt_while_writing_a_cache_temporary(&mut child, home, ".tmp");
     let output = child.wait_with_output().unwrap();
