@@ -4,9 +4,9 @@
 //!   accepts connections and never answers, and `invoke` with a bootstrap that sleeps, each
 //!   given SIGTERM or SIGINT once it is waiting: exit 128 + the signal (143, 130), with `--json`
 //!   the error object of kind `interrupted` whose `exit_code` is that status, in text mode the
-//!   error line; no output written; the bootstrap killed. A build stopped while pushing its
-//!   first blob (to a registry that answers `GET /v2/` and then nothing) leaves none of its
-//!   `.lambda-image-*` temporaries beside its output. SIGINT while a build writes a big layer
+//!   error line; no output written; the bootstrap killed. A build stopped while pushing a layer
+//!   (the real registry behind the test proxy, which holds the upload halfway) leaves none of
+//!   its `.lambda-image-*` temporaries beside its output. SIGINT while a build writes a big layer
 //!   into the cache, or while `base pull` downloads a layer (the real registry behind the test
 //!   proxy, which stops sending the layer halfway), leaves the cache's `tmp/` empty.
 //! - A stdout that cannot be written (`/dev/full`, a closed descriptor): exit 1 and
@@ -182,54 +182,24 @@ fn commands_waiting_on_a_registry_end_as_interrupted_by_the_signal() {
     }
 }
 
-/// A registry that answers `GET /v2/` (200) and then never answers anything else; every
-/// request it holds is announced on the channel.
-fn stalling_registry() -> (String, std::sync::mpsc::Receiver<String>) {
-    use std::io::{BufRead, BufReader, Write};
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let host = format!("127.0.0.1:{}", listener.local_addr().unwrap().port());
-    let (held, announced) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(stream) = stream else { return };
-            let held = held.clone();
-            std::thread::spawn(move || {
-                let mut writer = stream.try_clone().unwrap();
-                let mut reader = BufReader::new(stream);
-                loop {
-                    let mut head = Vec::new();
-                    loop {
-                        let mut line = String::new();
-                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                            return;
-                        }
-                        if line == "\r\n" {
-                            break;
-                        }
-                        head.push(line);
-                    }
-                    let request = head.first().cloned().unwrap_or_default();
-                    if request.starts_with("GET /v2/ ") {
-                        let _ = writer.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
-                    } else {
-                        let _ = held.send(request);
-                        std::thread::sleep(Duration::from_secs(120));
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    (host, announced)
-}
-
 #[test]
 fn an_interrupted_build_removes_its_temporaries() {
     let scratch = tempfile::tempdir().unwrap();
     let home = scratch.path();
     let parent = home.join("outputs");
     std::fs::create_dir_all(&parent).unwrap();
-    let (host, announced) = stalling_registry();
+    // The real registry behind the test proxy, which reads half of the first large blob the
+    // build uploads (the base's padding layer) and then holds the connection without answering.
+    let registry = TestRegistry::start(RegistryOptions::default());
+    let proxy = TestProxy::start(
+        &registry.url(),
+        ProxyBehaviour::BreakBody {
+            fault: BodyFault::StallUpload,
+            times: 1,
+            path_contains: "PUT /v2/fn/blobs/uploads/".into(),
+            min_body: 1 << 20,
+        },
+    );
     let args: Vec<String> = [
         "build",
         "-q",
@@ -238,7 +208,7 @@ fn an_interrupted_build_removes_its_temporaries() {
         "--base",
         &base_reference(),
         "--tag",
-        &format!("{host}/fn:v1"),
+        &proxy.reference("fn:v1"),
         "--output",
         &format!("oci:{}:v1", parent.join("out").display()),
         "--json",
@@ -247,12 +217,19 @@ fn an_interrupted_build_removes_its_temporaries() {
     .map(|arg| arg.to_string())
     .collect();
     let mut child = spawn(&args, home);
-    let request = announced
-        .recv_timeout(Duration::from_secs(30))
-        .unwrap_or_else(|_| {
-            let _ = child.kill();
-            panic!("the build never asked past GET /v2/")
-        });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while proxy.injected() == 0 {
+        if let Some(status) = child.try_wait().unwrap() {
+            let output = child.wait_with_output().unwrap();
+            panic!(
+                "the build ended ({status}) before an upload stalled: {}",
+                stderr_of(&output)
+            );
+        }
+        assert!(Instant::now() < deadline, "no upload stalled within 60 s");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let request = "an upload held by the proxy";
     let temporaries = || {
         file_names(&parent)
             .into_iter()
