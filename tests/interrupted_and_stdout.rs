@@ -182,6 +182,26 @@ fn commands_waiting_on_a_registry_end_as_interrupted_by_the_signal() {
     }
 }
 
+/// Waits until `proxy` has held a transfer (`what`, e.g. "an upload"); panics with `command`'s
+/// stderr if it ends first, or after 60 s.
+fn wait_until_the_proxy_stalls(proxy: &TestProxy, child: &mut Child, command: &str, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while proxy.injected() == 0 {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut stderr = String::new();
+            if let Some(mut pipe) = child.stderr.take() {
+                let _ = pipe.read_to_string(&mut stderr);
+            }
+            panic!("{command} ended ({status}) before {what} stalled: {stderr}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not stall within 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 #[test]
 fn an_interrupted_build_removes_its_temporaries() {
     let scratch = tempfile::tempdir().unwrap();
@@ -217,18 +237,7 @@ fn an_interrupted_build_removes_its_temporaries() {
     .map(|arg| arg.to_string())
     .collect();
     let mut child = spawn(&args, home);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while proxy.injected() == 0 {
-        if let Some(status) = child.try_wait().unwrap() {
-            let output = child.wait_with_output().unwrap();
-            panic!(
-                "the build ended ({status}) before an upload stalled: {}",
-                stderr_of(&output)
-            );
-        }
-        assert!(Instant::now() < deadline, "no upload stalled within 60 s");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_until_the_proxy_stalls(&proxy, &mut child, "the build", "an upload");
     let request = "an upload held by the proxy";
     let temporaries = || {
         file_names(&parent)
@@ -553,21 +562,7 @@ fn an_interrupted_base_pull_removes_its_partial_download_from_the_cache() {
     ]
     .into();
     let mut child = spawn(&args, home);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while proxy.injected() == 0 {
-        if let Some(status) = child.try_wait().unwrap() {
-            let output = child.wait_with_output().unwrap();
-            panic!(
-                "base pull ended ({status}) before a layer stalled: {}",
-                stderr_of(&output)
-            );
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no layer download stalled within 60 s"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_until_the_proxy_stalls(&proxy, &mut child, "base pull", "a layer download");
     interrupt_while_writing_a_cache_temporary(&mut child, home, ".tmp");
     let output = child.wait_with_output().unwrap();
     expect_interrupted("base pull", &output, libc::SIGINT, true);
