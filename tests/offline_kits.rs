@@ -215,20 +215,7 @@ fn a_kit_is_read_back_without_a_tag_and_an_ambiguous_layout_names_its_own_tags()
         format!("oci:{}", directory.display()),
         format!("oci-archive:{}", archive.display()),
     ] {
-        let cache = scratch.cache();
-        run(&mut isolated(
-            &scratch,
-            &[
-                "base",
-                "pull",
-                &base,
-                "-q",
-                "--output",
-                &kit,
-                "--cache-dir",
-                text(&cache),
-            ],
-        ));
+        pull_kit(&scratch, &base, &kit);
     }
     drop(registry);
     let both = both_bootstrap_args();
