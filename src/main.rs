@@ -3,7 +3,6 @@
 //! This file only parses the command line, dispatches, and hands every command's result to
 //! [`outcome::finish`], the one mapping to stdout, stderr and the exit code.
 
-use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -76,21 +75,15 @@ fn command_line_error(error: clap::Error) -> ExitCode {
     let error = outcome::without_credentials(error);
     // Every command's `--version` names the program, not `lambda-image-build`.
     if error.kind() == ClapErrorKind::DisplayVersion {
-        let written = outcome::stdout_is_open().and_then(|()| {
-            let mut stdout = std::io::stdout().lock();
-            stdout.write_all(cli::version_line().as_bytes())?;
-            stdout.flush()
-        });
+        let written = outcome::write_stdout(cli::version_line().as_bytes());
         return ExitCode::from(outcome::after_writing_stdout(written, 0));
     }
     let informational = matches!(
         error.kind(),
-        ClapErrorKind::DisplayHelp
-            | ClapErrorKind::DisplayVersion
-            | ClapErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+        ClapErrorKind::DisplayHelp | ClapErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
     );
     if informational && !error.use_stderr() {
-        // `--help`, `--version`: clap's text on stdout, which must be writable.
+        // `--help`: clap's text on stdout, which must be writable.
         let written = outcome::stdout_is_open()
             .and_then(|()| error.print())
             .and_then(|()| std::io::Write::flush(&mut std::io::stdout()));
