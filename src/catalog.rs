@@ -180,11 +180,8 @@ impl BaseMirror {
     /// Where `reference` is pulled from: the mirror's copy when it is under
     /// `public.ecr.aws/lambda/`, else None.
     pub fn mirrored(&self, reference: &RegistryReference) -> Option<RegistryReference> {
-        let rest = reference
-            .repository
-            .strip_prefix(UPSTREAM_PATH)?
-            .strip_prefix('/')?;
-        (reference.registry == UPSTREAM_REGISTRY).then(|| RegistryReference {
+        let rest = upstream_repository(reference)?;
+        Some(RegistryReference {
             registry: self.registry.clone(),
             repository: format!("{}/{rest}", self.path),
             ..reference.clone()
@@ -245,6 +242,13 @@ pub fn pulled_from(reference: RegistryReference) -> RegistryReference {
     }
 }
 
+/// When `reference` is in the mirror [`MIRROR_VARIABLE`] names: the `public.ecr.aws/lambda/`
+/// reference it stands for, and the mirror (for messages). A malformed variable counts as unset.
+pub fn mirrored_upstream(reference: &RegistryReference) -> Option<(RegistryReference, BaseMirror)> {
+    let mirror = mirror().ok().flatten()?;
+    Some((mirror.upstream(reference)?, mirror))
+}
+
 /// The base with this short name, e.g. `provided.al2023`.
 pub fn by_name(name: &str) -> Option<CatalogBase> {
     all().into_iter().find(|base| base.name == name)
@@ -259,7 +263,7 @@ pub fn for_reference(reference: &RegistryReference) -> Option<CatalogBase> {
 }
 
 /// [`for_reference`], with the mirror given rather than read from the environment.
-pub fn for_reference_with(
+fn for_reference_with(
     reference: &RegistryReference,
     mirror: Option<&BaseMirror>,
 ) -> Option<CatalogBase> {

@@ -184,17 +184,13 @@ impl RemoteRepository {
             error.message()
         );
         let mirrored = self.reference.as_ref().and_then(|reference| {
-            let mirror = crate::catalog::mirror().ok().flatten()?;
-            Some((mirror.upstream(reference)?, mirror))
+            crate::catalog::mirrored_upstream(reference).map(|found| (reference, found))
         });
         let hint = match mirrored {
-            Some((upstream, mirror)) => format!(
+            Some((reference, (upstream, mirror))) => format!(
                 "the mirror's copy is incomplete ({mirror} is the mirror {} names): copy the base \
-                 into it again, e.g. `skopeo copy --all docker://{upstream} docker://{}`",
+                 into it again, e.g. `skopeo copy --all docker://{upstream} docker://{reference}`",
                 crate::catalog::MIRROR_VARIABLE,
-                self.reference
-                    .as_ref()
-                    .expect("a mirrored base has a reference")
             ),
             None => format!(
                 "the {noun} is damaged in {}: it refers to content the registry does not \
@@ -301,11 +297,7 @@ fn not_found_hint(reference: &RegistryReference) -> String {
             reference.registry, reference.repository
         ),
     };
-    let mirrored = crate::catalog::mirror()
-        .ok()
-        .flatten()
-        .and_then(|mirror| Some((mirror.upstream(reference)?, mirror)));
-    match mirrored {
+    match crate::catalog::mirrored_upstream(reference) {
         Some((upstream, mirror)) => format!(
             "{list}; {mirror} is the mirror {} names, which must hold a copy of {upstream}",
             crate::catalog::MIRROR_VARIABLE
