@@ -197,10 +197,10 @@ fn read_tag_record(
                      {found} (the same repository name and tag, from another registry)"
                 ),
             );
-            let otherwise = error.hint_text().unwrap_or_default().to_owned();
             return Err(error.hint(format!(
-                "{}; otherwise, {otherwise}",
-                elsewhere_hint(reference, found)
+                "{}; otherwise, {}",
+                elsewhere_hint(reference, found),
+                offline_hint(reference, Some(cache))
             )));
         }
         Err(error) => Err(error),

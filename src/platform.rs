@@ -11,6 +11,11 @@ pub enum Architecture {
 }
 
 impl Architecture {
+    /// The per-architecture tag a build writes beside `tag`: `TAG-amd64`, `TAG-arm64`.
+    pub fn tag(self, tag: &str) -> String {
+        format!("{tag}-{self}")
+    }
+
     /// The GOARCH-style name used in OCI platforms and image configs.
     pub fn oci_name(self) -> &'static str {
         match self {

@@ -163,13 +163,11 @@ impl BlobCache {
     /// Stores a small blob already verified by the caller, replacing a copy that does not
     /// verify. Failures are ignored: the cache is an optimisation.
     pub fn store_small(&self, digest: &Sha256Digest, bytes: &[u8]) {
-        let path = self.path(digest);
-        let whole = File::open(&path).is_ok_and(|file| {
-            read_verified(file, digest, bytes.len() as u64, bytes.len() as u64).is_ok()
-        });
-        if whole {
+        let size = bytes.len() as u64;
+        if self.read_small(digest, size, size).is_some() {
             return;
         }
+        let path = self.path(digest);
         let _ = crate::temporary::file_in(&self.temporary_directory()).and_then(|mut file| {
             file.write_all(bytes)?;
             crate::temporary::persist(file, &path).map_err(|error| error.error)

@@ -145,7 +145,7 @@ pub fn push_manifests(
                 Some(index) => {
                     if arch_tags {
                         for image in &assembled.images {
-                            let arch_tag = arch_tag(tag, image.architecture);
+                            let arch_tag = image.architecture.tag(tag);
                             put_manifest(destination, &image.manifest, &arch_tag)?;
                             progress.note(&format!("tagged   {}:{arch_tag}", destination.name()));
                         }
@@ -160,10 +160,6 @@ pub fn push_manifests(
 }
 
 /// The per-architecture tag of `tag`: `TAG-amd64`, `TAG-arm64`.
-fn arch_tag(tag: &str, architecture: Architecture) -> String {
-    format!("{tag}-{architecture}")
-}
-
 /// What [`push_manifests`] wrote, named as the report lists it.
 fn pushed_references(
     destinations: &[Destination],
@@ -182,7 +178,7 @@ fn pushed_references(
                     match &assembled.index {
                         None => references.push(format!("{name}:{tag}")),
                         Some(_) if arch_tags => {
-                            references.push(format!("{name}:{}", arch_tag(tag, image.architecture)))
+                            references.push(format!("{name}:{}", image.architecture.tag(tag)))
                         }
                         Some(_) => {}
                     }

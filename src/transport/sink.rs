@@ -186,7 +186,7 @@ impl Names {
         } else {
             architectures
                 .iter()
-                .map(|architecture| format!("{tag}-{architecture}"))
+                .map(|architecture| architecture.tag(tag))
                 .collect()
         };
         if let Some(bad) = per_architecture.iter().find(|name| !is_valid_tag(name)) {
@@ -213,7 +213,7 @@ impl Names {
                 let mut names = vec![name.clone()];
                 let suffix = format!("-{}", image.architecture);
                 if assembled.index.is_none() && !self.top.ends_with(&suffix) {
-                    names.push(format!("{}{suffix}", self.top));
+                    names.push(image.architecture.tag(&self.top));
                 }
                 names
             })
