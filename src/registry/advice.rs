@@ -98,11 +98,14 @@ pub fn refused_hint(flag: CredentialFlag, host: &str) -> String {
     )
 }
 
-/// A credential helper's hint, written for `--creds`, with `flag` in its place.
+/// A credential lookup's hint, which names the flag as
+/// [`super::credentials::CREDS_FLAG_IN_HINTS`], with `flag` in its place.
 pub fn with_credential_flag(hint: &str, flag: CredentialFlag) -> String {
     match flag {
         CredentialFlag::Creds => hint.to_owned(),
-        CredentialFlag::BaseCreds => hint.replace("--creds USER:PASSWORD", flag.usage()),
+        CredentialFlag::BaseCreds => {
+            hint.replace(super::credentials::CREDS_FLAG_IN_HINTS, flag.usage())
+        }
     }
 }
 

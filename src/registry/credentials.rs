@@ -72,6 +72,10 @@ use serde::Deserialize;
 use crate::error::{Error, Result};
 use crate::reference::registry::DOCKER_HUB;
 
+/// How the hints of credential lookups (helpers, auth files) name the flag to pass instead;
+/// [`super::advice::with_credential_flag`] puts the flag of the registry's role in its place.
+pub const CREDS_FLAG_IN_HINTS: &str = "--creds USER:PASSWORD";
+
 /// The `auths` key docker uses for Docker Hub, and the server URL it asks helpers for.
 const DOCKER_HUB_AUTH_KEY: &str = "https://index.docker.io/v1/";
 /// Every host name Docker Hub is known by in credential files.
@@ -474,7 +478,7 @@ impl CredentialSources {
                 file.display(),
             ))
             .hint(format!(
-                "install {program}, remove {removal} from {} (a config copied from another machine often names a helper only that machine has), or pass --creds USER:PASSWORD",
+                "install {program}, remove {removal} from {} (a config copied from another machine often names a helper only that machine has), or pass {CREDS_FLAG_IN_HINTS}",
                 file.display()
             )));
         };
@@ -518,7 +522,7 @@ impl CredentialSources {
                 executable.display()
             ))
             .hint(format!(
-                "check that {} is an executable program, or pass --creds USER:PASSWORD",
+                "check that {} is an executable program, or pass {CREDS_FLAG_IN_HINTS}",
                 executable.display()
             ))
         })?;
@@ -537,7 +541,7 @@ impl CredentialSources {
                 output.status
             ))
             .hint(format!(
-                "run `printf '{server_url}' | {program} get` to see the helper's own error (log in again if it has expired), or pass --creds USER:PASSWORD"
+                "run `printf '{server_url}' | {program} get` to see the helper's own error (log in again if it has expired), or pass {CREDS_FLAG_IN_HINTS}"
             )));
         }
         // Its output holds the secret: never quote it.
@@ -546,7 +550,7 @@ impl CredentialSources {
                 "{origin} answered for {registry} with something other than JSON credentials (not shown)"
             ))
             .hint(format!(
-                "check that {program} follows the docker credential helper protocol, or pass --creds USER:PASSWORD"
+                "check that {program} follows the docker credential helper protocol, or pass {CREDS_FLAG_IN_HINTS}"
             ))
         })?;
         let (username, secret) = (
