@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::{lambda_image, run};
+use crate::support::{lambda_image, run};
 
 /// The RIE's invoke path, which `serve` answers.
 pub const INVOCATIONS_PATH: &str = "/2015-03-31/functions/function/invocations";

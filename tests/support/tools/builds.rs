@@ -7,8 +7,8 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use super::registry::TestRegistry;
-use super::{sha256_file, stderr_of};
+use crate::support::registry::TestRegistry;
+use crate::support::{sha256_file, stderr_of};
 
 /// No build may take longer than this (a stall that is never noticed would hang the test).
 pub const BUILD_DEADLINE: Duration = Duration::from_secs(60);

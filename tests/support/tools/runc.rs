@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 
 use serde_json::Value;
 
-use super::{read_json, run_unchecked, umoci};
+use crate::support::{read_json, run_unchecked, umoci};
 
 /// Why runc tests cannot run here, if they cannot (they need root).
 pub fn cannot_run_containers() -> Option<String> {

@@ -1,7 +1,7 @@
 //! ECR for the tests: moto's server as the ECR API (`GetAuthorizationToken` through the real
 //! AWS SDK in the binary), and ECR registry host names that reach a local registry.
 //!
-//! * [`MotoEcr::start`] runs `tests/support/moto_ecr.py` with the virtualenv `tests/run.sh`
+//! * [`MotoEcr::start`] runs `tests/support/registries/moto_ecr.py` with the virtualenv `tests/run.sh`
 //!   makes (`target/test-deps/moto-venv`, PyPI `moto[server]`), on a free loopback port.
 //!   moto's token is base64 of `AWS:<account>-auth-token`, so a registry with htpasswd
 //!   `AWS` / [`MOTO_PASSWORD`] accepts exactly what moto hands out. Each call is logged with
@@ -48,7 +48,8 @@ impl MotoEcr {
             .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
             .unwrap();
         let call_log = dir.path().join("calls.jsonl");
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/moto_ecr.py");
+        let script =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/registries/moto_ecr.py");
         let mut command = Command::new(&python);
         command
             .arg(&script)

@@ -91,7 +91,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use super::token::{TokenRequest, TokenServer, TokenServerConfig, TokenSigner};
-use super::{run, run_unchecked, skopeo};
+use crate::support::{run, run_unchecked, skopeo};
 
 pub use super::token::{DEFAULT_TOKEN_TTL, NamespaceUser, TOKEN_ISSUER, TOKEN_SERVICE};
 
