@@ -19,7 +19,9 @@
 //! peak RSS (GNU time's `%M`), and for re-push the blob uploads lambda-image started. A last run
 //! measures lambda-image's peak RSS with a 500 MB bootstrap on a base with a 110 MB layer.
 
+// The integration tests' support code; the benchmark uses only its registry and base fixture.
 #[path = "../tests/support/mod.rs"]
+#[allow(dead_code, unused_imports)]
 mod support;
 
 use std::fmt::Write as _;

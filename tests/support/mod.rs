@@ -15,8 +15,6 @@
 //! External tools and the arm64 busybox are installed by `bash tests/run.sh`; when one is
 //! missing, the helpers panic with a message saying so instead of skipping tests.
 
-#![allow(dead_code)]
-
 pub mod fixtures;
 pub mod registries;
 pub mod tools;

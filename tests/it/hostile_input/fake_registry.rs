@@ -9,7 +9,6 @@
 //! a first one's challenge names. Every request is recorded with whether it carried `Authorization`, so tests can check what
 //! was (not) sent. It is not a registry: nothing can be pushed to it (uploads get `405`).
 //! Shared by `hostile_input.rs` and `secrets.rs`, each using part of it.
-#![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::path::Path;

@@ -91,11 +91,6 @@ impl ForwardProxy {
             .map(|(_, request)| request.trim().to_owned())
             .collect()
     }
-
-    /// The whole log, for failure messages.
-    pub fn log(&self) -> String {
-        fs::read_to_string(self.dir.path().join("tinyproxy.log")).unwrap_or_default()
-    }
 }
 
 impl Drop for ForwardProxy {

@@ -84,15 +84,20 @@
 //! SIGKILL) are killed, and their directories removed, by the next [`TestRegistry::start`].
 
 use std::fs;
-use std::io::{self, Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use super::token::{TokenRequest, TokenServer, TokenServerConfig, TokenSigner};
+use super::registry_setup::{
+    AuthConfig, Startup, config_yml, kill_stale_registries, read_lossy, wait_until_ready,
+    write_htpasswd,
+};
+use super::token::{TokenRequest, TokenServer, TokenServerConfig};
+use crate::support::certificates::{Tls, generate_tls, generate_token_signer};
 use crate::support::{run, run_unchecked, skopeo};
 
+pub use super::registry_setup::free_port;
 pub use super::token::{DEFAULT_TOKEN_TTL, NamespaceUser, TOKEN_ISSUER, TOKEN_SERVICE};
 
 /// How long [`TestRegistry::start`] waits for the registry to answer.
@@ -102,9 +107,9 @@ pub const PROBE_USER_AGENT: &str = "lambda-image-test-registry-probe";
 /// Name of the registry's log file (stdout and stderr) in [`TestRegistry::dir`].
 pub const LOG_FILE: &str = "registry.log";
 
-const DIR_PREFIX: &str = "registry-";
-const PID_FILE: &str = "registry.pid";
-const REALM: &str = "lambda-image-test";
+pub(super) const DIR_PREFIX: &str = "registry-";
+pub(super) const PID_FILE: &str = "registry.pid";
+pub(super) const REALM: &str = "lambda-image-test";
 /// How many fresh ports to try when the chosen one was taken before the registry bound it.
 const PORT_ATTEMPTS: usize = 5;
 
@@ -325,11 +330,6 @@ impl TestRegistry {
     /// `HOST/REPOSITORY:TAG` (or `HOST/REPOSITORY@DIGEST`) for `repository_and_tag`.
     pub fn reference(&self, repository_and_tag: &str) -> String {
         format!("{}/{repository_and_tag}", self.host())
-    }
-
-    /// The options the registry was started with.
-    pub fn options(&self) -> &RegistryOptions {
-        &self.options
     }
 
     /// `(user, password)` when the registry requires basic auth, or when its token server
@@ -569,376 +569,6 @@ pub fn parse_access_log_line(line: &str) -> Option<AccessLogEntry> {
         status,
         user_agent: user_agent.to_string(),
     })
-}
-
-#[derive(Debug)]
-enum Startup {
-    PortTaken,
-    Exited(String),
-    Timeout,
-}
-
-impl std::fmt::Display for Startup {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Startup::PortTaken => write!(f, "its port was taken"),
-            Startup::Exited(status) => write!(f, "it exited: {status}"),
-            Startup::Timeout => write!(f, "no answer within {STARTUP_TIMEOUT:?}"),
-        }
-    }
-}
-
-/// Waits until the registry logged that it listens on `port` and then answers there:
-/// `GET /v2/` gives 200 or 401 over plain HTTP; with TLS, a TCP connection is accepted.
-fn wait_until_ready(child: &mut Child, port: u16, tls: bool, log: &Path) -> Result<(), Startup> {
-    let deadline = Instant::now() + STARTUP_TIMEOUT;
-    // The "listening on" line (", tls" follows it with TLS) also tells that the port is held
-    // by our registry rather than by whoever took it between free_port() and now.
-    let listening = format!("listening on 127.0.0.1:{port}");
-    loop {
-        if let Some(status) = child.try_wait().expect("waiting for docker-registry") {
-            return Err(if read_lossy(log).contains("address already in use") {
-                Startup::PortTaken
-            } else {
-                Startup::Exited(status.to_string())
-            });
-        }
-        if read_lossy(log).contains(&listening) {
-            let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-            let ready = if tls {
-                TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_ok()
-            } else {
-                matches!(probe_http(addr), Some(200 | 401))
-            };
-            if ready {
-                return Ok(());
-            }
-        }
-        if Instant::now() >= deadline {
-            return Err(Startup::Timeout);
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-}
-
-/// Status code of a raw HTTP/1.1 `GET /v2/` to `addr`, or `None` without an answer.
-fn probe_http(addr: SocketAddr) -> Option<u16> {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(1))).ok()?;
-    stream
-        .set_write_timeout(Some(Duration::from_secs(1)))
-        .ok()?;
-    write!(
-        stream,
-        "GET /v2/ HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: {PROBE_USER_AGENT}\r\n\
-         Connection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut response = Vec::new();
-    let mut buf = [0u8; 512];
-    while !response.contains(&b'\n') {
-        let n = stream.read(&mut buf).ok()?;
-        if n == 0 {
-            break;
-        }
-        response.extend_from_slice(&buf[..n]);
-    }
-    // "HTTP/1.1 401 Unauthorized"
-    let response = String::from_utf8_lossy(&response);
-    let mut status_line = response.lines().next()?.split(' ');
-    status_line.next().filter(|v| v.starts_with("HTTP/"))?;
-    status_line.next()?.parse().ok()
-}
-
-/// A port on 127.0.0.1 that was free a moment ago (the OS picks it for a listener on port 0);
-/// nothing listens on it once this returns.
-pub fn free_port() -> u16 {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("binding 127.0.0.1:0");
-    listener.local_addr().unwrap().port()
-}
-
-/// The `auth:` section of the registry's config.
-enum AuthConfig {
-    None,
-    Htpasswd(PathBuf),
-    Token {
-        realm: String,
-        root_cert_bundle: PathBuf,
-    },
-}
-
-fn config_yml(base: &Path, port: u16, auth: &AuthConfig, tls: Option<&Tls>) -> String {
-    // Paths are written as YAML double-quoted strings; JSON string syntax is a subset.
-    let quote = |path: &Path| {
-        serde_json::to_string(path.to_str().expect("registry paths must be UTF-8")).unwrap()
-    };
-    let mut config = format!(
-        "version: 0.1
-log:
-  level: info
-  formatter: text
-  accesslog:
-    disabled: false
-storage:
-  filesystem:
-    rootdirectory: {storage}
-  delete:
-    enabled: true
-  maintenance:
-    uploadpurging:
-      enabled: false
-http:
-  addr: 127.0.0.1:{port}
-  secret: lambda-image-test-registry-secret
-",
-        storage = quote(&base.join("storage")),
-    );
-    if let Some(tls) = tls {
-        config.push_str(&format!(
-            "  tls:\n    certificate: {}\n    key: {}\n",
-            quote(&tls.server_cert),
-            quote(&tls.server_key)
-        ));
-        if !tls.client_cas.is_empty() {
-            config.push_str("    clientcas:\n");
-            for ca in &tls.client_cas {
-                config.push_str(&format!("      - {}\n", quote(ca)));
-            }
-        }
-    }
-    match auth {
-        AuthConfig::None => {}
-        AuthConfig::Htpasswd(htpasswd) => config.push_str(&format!(
-            "auth:\n  htpasswd:\n    realm: {REALM}\n    path: {}\n",
-            quote(htpasswd)
-        )),
-        AuthConfig::Token {
-            realm,
-            root_cert_bundle,
-        } => config.push_str(&format!(
-            "auth:\n  token:\n    realm: {}\n    service: {TOKEN_SERVICE}\n    \
-             issuer: {TOKEN_ISSUER}\n    rootcertbundle: {}\n",
-            serde_json::to_string(realm).unwrap(),
-            quote(root_cert_bundle)
-        )),
-    }
-    config
-}
-
-/// Writes `base/htpasswd` with a bcrypt entry for `user` (`htpasswd -Bbn`, apache2-utils).
-fn write_htpasswd(base: &Path, user: &str, password: &str) -> PathBuf {
-    let output = run_unchecked(Command::new("htpasswd").args(["-Bbn", user, password]));
-    if !output.status.success() {
-        panic!(
-            "htpasswd -Bbn failed ({}): {}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    let path = base.join("htpasswd");
-    fs::write(&path, &output.stdout).unwrap();
-    path
-}
-
-struct Tls {
-    ca_cert: Option<PathBuf>,
-    server_cert: PathBuf,
-    server_key: PathBuf,
-    client_cas: Vec<PathBuf>,
-}
-
-const OPENSSL_CNF: &str = "\
-[req]
-distinguished_name = dn
-prompt = no
-
-[dn]
-CN = lambda-image test registry
-
-[ca_ext]
-basicConstraints = critical, CA:TRUE
-keyUsage = critical, keyCertSign, cRLSign
-subjectKeyIdentifier = hash
-
-[token_ext]
-basicConstraints = critical, CA:FALSE
-keyUsage = critical, digitalSignature
-subjectKeyIdentifier = hash
-
-[server_ext]
-basicConstraints = critical, CA:FALSE
-keyUsage = critical, digitalSignature, keyEncipherment
-extendedKeyUsage = serverAuth
-subjectAltName = IP:127.0.0.1, DNS:localhost
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid
-";
-
-/// Makes a throw-away CA (`base/certs/ca.crt`, alone in its directory for `--cert-dir`)
-/// and a server certificate for 127.0.0.1 and localhost signed by it, with the openssl CLI.
-fn generate_tls(base: &Path) -> Tls {
-    let tls_dir = base.join("tls");
-    let certs_dir = base.join("certs");
-    fs::create_dir(&tls_dir).unwrap();
-    fs::create_dir(&certs_dir).unwrap();
-    let cnf = tls_dir.join("openssl.cnf");
-    fs::write(&cnf, OPENSSL_CNF).unwrap();
-    let ca_key = tls_dir.join("ca.key");
-    let ca_cert = certs_dir.join("ca.crt");
-    let server_key = tls_dir.join("server.key");
-    let server_csr = tls_dir.join("server.csr");
-    let server_cert = tls_dir.join("server.crt");
-    let new_ec_key = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
-
-    let openssl = || {
-        let mut cmd = Command::new("openssl");
-        cmd.current_dir(&tls_dir);
-        cmd
-    };
-    run(openssl()
-        .args(["req", "-x509", "-config"])
-        .arg(&cnf)
-        .args(["-extensions", "ca_ext", "-days", "7"])
-        .args(["-subj", "/CN=lambda-image test registry CA"])
-        .args(new_ec_key)
-        .arg("-keyout")
-        .arg(&ca_key)
-        .arg("-out")
-        .arg(&ca_cert));
-    run(openssl()
-        .args(["req", "-new", "-config"])
-        .arg(&cnf)
-        .args(["-subj", "/CN=127.0.0.1"])
-        .args(new_ec_key)
-        .arg("-keyout")
-        .arg(&server_key)
-        .arg("-out")
-        .arg(&server_csr));
-    run(openssl()
-        .args(["x509", "-req", "-days", "7", "-in"])
-        .arg(&server_csr)
-        .arg("-CA")
-        .arg(&ca_cert)
-        .arg("-CAkey")
-        .arg(&ca_key)
-        .args(["-CAcreateserial", "-CAserial"])
-        .arg(tls_dir.join("ca.srl"))
-        .arg("-extfile")
-        .arg(&cnf)
-        .args(["-extensions", "server_ext", "-out"])
-        .arg(&server_cert));
-    Tls {
-        ca_cert: Some(ca_cert),
-        server_cert,
-        server_key,
-        client_cas: Vec::new(),
-    }
-}
-
-/// Makes the token-signing key (P-256) and its self-signed certificate in `base/token/` with
-/// the openssl CLI; returns them in the DER forms the token server wants, and the PEM
-/// certificate, which is the registry's `rootcertbundle` (distribution accepts a token whose
-/// `x5c` leaf is itself one of the roots).
-fn generate_token_signer(base: &Path) -> (TokenSigner, PathBuf) {
-    let dir = base.join("token");
-    fs::create_dir(&dir).unwrap();
-    let cnf = dir.join("openssl.cnf");
-    fs::write(&cnf, OPENSSL_CNF).unwrap();
-    let key_pem = dir.join("signer.key");
-    let key_der = dir.join("signer.key.der");
-    let cert_pem = dir.join("signer.crt");
-    let cert_der = dir.join("signer.crt.der");
-    let openssl = || {
-        let mut cmd = Command::new("openssl");
-        cmd.current_dir(&dir);
-        cmd
-    };
-    run(openssl()
-        .args(["req", "-x509", "-config"])
-        .arg(&cnf)
-        .args(["-extensions", "token_ext", "-days", "7"])
-        .args(["-subj", "/CN=lambda-image test token signer"])
-        .args([
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-        ])
-        .arg("-keyout")
-        .arg(&key_pem)
-        .arg("-out")
-        .arg(&cert_pem));
-    run(openssl()
-        .args(["pkcs8", "-topk8", "-nocrypt", "-outform", "DER", "-in"])
-        .arg(&key_pem)
-        .arg("-out")
-        .arg(&key_der));
-    run(openssl()
-        .args(["x509", "-outform", "DER", "-in"])
-        .arg(&cert_pem)
-        .arg("-out")
-        .arg(&cert_der));
-    let signer = TokenSigner {
-        cert_der: fs::read(&cert_der).unwrap(),
-        key_pkcs8_der: fs::read(&key_der).unwrap(),
-    };
-    (signer, cert_pem)
-}
-
-/// Kills the registries of test processes that are gone (they died without dropping
-/// their [`TestRegistry`]) and removes their directories.
-fn kill_stale_registries(root: &Path) {
-    let Ok(entries) = fs::read_dir(root) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(owner) = name
-            .to_str()
-            .and_then(|n| n.strip_prefix(DIR_PREFIX))
-            .and_then(|n| n.split_once('-'))
-            .and_then(|(pid, _)| pid.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if owner == std::process::id() || Path::new("/proc").join(owner.to_string()).exists() {
-            continue;
-        }
-        let dir = entry.path();
-        if let Some(pid) = fs::read_to_string(dir.join(PID_FILE))
-            .ok()
-            .and_then(|p| p.trim().parse::<i32>().ok())
-        {
-            // Only if that process still is a registry serving this directory's config.
-            let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            let config = dir.join("config.yml");
-            if String::from_utf8_lossy(&cmdline).contains(config.to_str().unwrap_or("\0")) {
-                // SAFETY: kill(2) with a plain pid and signal has no memory-safety concerns.
-                unsafe {
-                    kill(pid, SIGKILL);
-                }
-            }
-        }
-        let _ = fs::remove_dir_all(&dir);
-    }
-}
-
-const SIGKILL: i32 = 9;
-
-unsafe extern "C" {
-    /// kill(2) from the C library that std already links.
-    fn kill(pid: i32, signal: i32) -> i32;
-}
-
-fn read_lossy(path: &Path) -> String {
-    String::from_utf8_lossy(&fs::read(path).unwrap_or_default()).into_owned()
 }
 
 fn strings(args: &[&str]) -> Vec<String> {
