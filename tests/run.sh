@@ -9,7 +9,9 @@
 # fetches an arm64 busybox-static into target/test-deps/busybox-arm64/ for the
 # arm64 base-image fixture, then runs `cargo test --all-targets` with any extra
 # arguments appended. Target flags add to --all-targets rather than narrowing it, so
-# filter by test name instead, e.g. `bash tests/run.sh -- skopeo`.
+# filter by test name instead, e.g. `bash tests/run.sh -- skopeo`. The integration tests
+# are one test binary, tests/it/main.rs, whose test names start with their module (the
+# file under tests/it/), so `bash tests/run.sh -- registry_interop::tls::` runs one area.
 #
 # Safe to run repeatedly: installs and downloads are skipped when already done.
 set -euo pipefail
@@ -34,16 +36,16 @@ packages=(
     libc6-dev-arm64-cross runc docker-registry qemu-user-static apache2-utils openssl
     unzip python3 python3-venv curl strace iproute2 util-linux
     # nginx: a TLS front end that requires client certificates, in front of the registry
-    # (tests/interop/tls.rs), as registries behind nginx are set up.
+    # (tests/it/registry_interop/tls.rs), as registries behind nginx are set up.
     nginx
     # tinyproxy, microsocks: the real HTTP (CONNECT, BasicAuth) and SOCKS5 proxies of
-    # tests/interop/proxies.rs.
+    # tests/it/registry_interop/proxies.rs.
     tinyproxy microsocks
-    # musl-tools: musl-gcc, for bootstraps linked dynamically against musl (tests/fidelity/bootstraps.rs, check.rs).
+    # musl-tools: musl-gcc, for bootstraps linked dynamically against musl (tests/it/lambda_fidelity/bootstraps.rs, check.rs).
     musl-tools
-    # zlib1g-dev: gcc -lz, a program needing libz.so.1 (tests/fidelity/bootstraps.rs).
+    # zlib1g-dev: gcc -lz, a program needing libz.so.1 (tests/it/lambda_fidelity/bootstraps.rs).
     zlib1g-dev
-    # groff-base, man-db: render the manual pages of `lambda-image man` (tests/cli_surface.rs).
+    # groff-base, man-db: render the manual pages of `lambda-image man` (tests/it/cli_surface.rs).
     groff-base man-db
 )
 
@@ -93,7 +95,7 @@ if [ ! -x "$busybox_arm64_dir/bin/busybox" ] && [ ! -x "$busybox_arm64_dir/usr/b
     dpkg-deb -x "$deps_dir"/busybox-static_*_arm64.deb "$busybox_arm64_dir"
 fi
 
-# moto, the ECR API emulator of tests/ecr.rs, in its own virtualenv (Debian's python refuses
+# moto, the ECR API emulator of tests/it/ecr.rs, in its own virtualenv (Debian's python refuses
 # system-wide pip installs). Pinned, so the emulated API does not change under the tests.
 moto_version="5.2.5"
 moto_venv="$deps_dir/moto-venv"

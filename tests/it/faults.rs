@@ -1,5 +1,5 @@
 //! Faults between `lambda-image` and a real distribution registry, injected by the test proxy
-//! (`tests/support/proxy.rs`, `tests/support/body_faults.rs`): connections reset, stalled or
+//! (`tests/support/registries/proxy.rs`, `tests/support/registries/body_faults.rs`): connections reset, stalled or
 //! cut short in the middle of a blob upload or download, 500/502/503, 429 with `Retry-After`,
 //! blobs that do not match their digest. Each fault has exactly one allowed outcome:
 //!
@@ -16,7 +16,7 @@
 //! the proxy's address, the target is the registry itself). Stalls are found with a 2 s idle
 //! limit (`LAMBDA_IMAGE_BLOB_IDLE_TIMEOUT_SECS`).
 //!
-//! Builds at once, outputs killed mid-write and corrupt cache entries: `tests/faults_outputs.rs`.
+//! Builds at once, outputs killed mid-write and corrupt cache entries: `tests/it/faults_outputs.rs`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

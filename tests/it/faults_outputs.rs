@@ -3,7 +3,7 @@
 //! layout's `index.json` as it was; a cache entry corrupted on disk (a flipped byte, a cut) is
 //! dropped, fetched again and the build succeeds, and a download killed mid-blob leaves no
 //! partial blob in it; four builds at once, sharing a base and a
-//! cache, all push complete images. Registry faults: `tests/faults.rs`.
+//! cache, all push complete images. Registry faults: `tests/it/faults.rs`.
 
 use std::path::Path;
 use std::process::Command;

@@ -1,7 +1,7 @@
 //! `lambda-image invoke` and `lambda-image serve` with a real `lambda_runtime` function (the
 //! echo function of `tests/functions/echo`), shell-script bootstraps, the real `curl`, and a
 //! plain HTTP client playing the runtime. The image tests (runc, qemu) are in
-//! `tests/invoke_image.rs`.
+//! `tests/it/invoke_image.rs`.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -286,7 +286,7 @@ fn bad_input_gets_a_clear_error_and_no_panic() {
     let missing = directory.path().join("missing.json");
     let cases: Vec<(Vec<String>, &str)> = vec![
         // An event that is not JSON is delivered unchanged, as the RIE and `serve` do it
-        // (tests/fidelity/emulator.rs); it is not bad input.
+        // (tests/it/lambda_fidelity/emulator.rs); it is not bad input.
         (
             vec!["--event".into(), format!("@{}", missing.display())],
             "cannot read the event file",

@@ -1,4 +1,4 @@
-//! Self-tests of the registry test infrastructure in `tests/support/registry.rs`: with the
+//! Self-tests of the registry test infrastructure in `tests/support/registries/registry.rs`: with the
 //! real distribution registry (Debian's `docker-registry`) and skopeo, for anonymous plain
 //! HTTP, basic auth over plain HTTP, TLS, basic auth over TLS and token auth over TLS, they
 //! push the stand-in base image, read it back digest-for-digest, check that the access-log
@@ -9,7 +9,7 @@
 //! the configured TTL (checked with raw requests, as skopeo caches tokens for at least 60 s),
 //! what the JWT holds, and anonymous pull-only tokens.
 //!
-//! The proxy of `tests/support/proxy.rs` (test names contain "proxy") is proved with skopeo
+//! The proxy of `tests/support/registries/proxy.rs` (test names contain "proxy") is proved with skopeo
 //! (pass-through push and pull, a corrupt blob, blobs redirected to another host, injected
 //! 503/429 answers, reset connections) and with a keep-alive reqwest client (HEAD, chunked
 //! upload through rewritten `Location`s).

@@ -1,7 +1,7 @@
 //! Secrets never show, and tokens are asked for no more than needed.
 //!
 //! Against a real distribution registry with token auth (the token server of
-//! `support/token.rs`), with a known password given through `--creds`, `config.json` `auths`
+//! `support/registries/token.rs`), with a known password given through `--creds`, `config.json` `auths`
 //! and a `docker-credential-*` helper, `lambda-image` runs successful pushes and failures
 //! (wrong password, registry down, helper failure) with `RUST_LOG=debug` set, in text and
 //! `--json`. Neither stdout nor stderr may contain the password, `USER:PASSWORD` or the

@@ -1,7 +1,7 @@
 //! The hostile-input table: references, registry answers (a fake registry sending oversized,
 //! malformed or mislabelled documents), redirects and TLS; the rows about local inputs (base
 //! layers, bootstraps, credentials) are in `cases_local.rs`. Each row says what it feeds in and
-//! what must come out; the harness in `tests/hostile_input.rs` checks the rest (no panic,
+//! what must come out; the harness in `tests/it/hostile_input/mod.rs` checks the rest (no panic,
 //! empty stdout, nothing written).
 
 use std::fs;

@@ -3,7 +3,7 @@
 //! odd bootstraps (symlinks, devices, empty or truncated files), and broken credential sources
 //! (unreadable `config.json`, bad base64, missing, failing or babbling credential helpers).
 //!
-//! A bootstrap that is a symlink to a file is followed (a control in `tests/hostile_input.rs`);
+//! A bootstrap that is a symlink to a file is followed (a control in `tests/it/hostile_input/mod.rs`);
 //! a dangling link, a loop or a link to a directory is an error (exit 3).
 
 use std::fs;

@@ -4,7 +4,7 @@
 //! reading, not after: a client that stops at the limit leaves the count near it (plus what
 //! the kernel's socket buffers took), one that reads on pushes it towards the gigabyte.
 //!
-//! (The shared `support/http.rs` server sends whole bodies from memory, so it cannot do this.)
+//! (The shared `support/registries/http.rs` server sends whole bodies from memory, so it cannot do this.)
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};

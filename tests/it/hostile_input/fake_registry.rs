@@ -1,5 +1,5 @@
 //! A scriptable fake registry for hostile-input tests, on the small HTTP server of
-//! `support/http.rs`: it speaks just enough of the distribution API (`GET /v2/`, manifests by
+//! `support/registries/http.rs`: it speaks just enough of the distribution API (`GET /v2/`, manifests by
 //! tag or digest, blobs by digest) to serve the fixture base, and lets a test replace any
 //! document with something a real registry would never send: an oversized manifest, a config
 //! over the limit, invalid JSON, unknown media types, a document under the wrong digest, a

@@ -2,7 +2,7 @@
 //! absolute or `..` paths or symlink loops (written raw, as no well-behaved tar writer
 //! would), a dynamically linked bootstrap that makes `build` read the base's layers, and TLS
 //! endpoints with a wrong host name or an expired certificate (the `openssl` CLI, as
-//! `support/registry.rs` makes its certificates).
+//! `support/fixtures/certificates.rs` makes its certificates).
 
 use std::fs;
 use std::net::{Ipv4Addr, TcpListener, TcpStream};

@@ -1,7 +1,7 @@
 //! Hostile and malformed input to every command that reads it (`build`, `check`, `zip`):
 //! references, registry answers (from a scriptable fake registry), base layers with unsafe
 //! paths, odd bootstraps, broken credential sources, redirects and TLS failures. The table is
-//! `tests/hostile/cases.rs` and `cases_local.rs`; this file is the harness, in the style of `tests/build_errors.rs`.
+//! `tests/it/hostile_input/cases.rs` and `cases_local.rs`; this file is the harness, in the style of `tests/it/build_errors.rs`.
 //!
 //! For every case the test checks the exit code and the message fragments, and that:
 //!

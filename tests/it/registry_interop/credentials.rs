@@ -1,11 +1,11 @@
-//! Registry interop: credentials (see tests/registry_interop.rs). Where credentials come from
+//! Registry interop: credentials (see tests/it/registry_interop/mod.rs). Where credentials come from
 //! and when they are looked up, against the real registry with token auth: `auths` entries
 //! keyed by namespace (`podman login HOST/NS`), a `credsStore` helper that is not installed, a
 //! token service that grants one scope per request (Harbor), refusals that are about
 //! permissions rather than credentials, and `--username NAME --password-stdin`.
 //!
 //! Not here: the lookup rules one by one (unit tests in src/registry/credentials.rs), ECR
-//! (tests/ecr.rs).
+//! (tests/it/ecr.rs).
 
 use std::io::Write;
 use std::path::Path;

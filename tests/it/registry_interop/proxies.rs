@@ -1,4 +1,4 @@
-//! Registry interop: proxies (see tests/registry_interop.rs).
+//! Registry interop: proxies (see tests/it/registry_interop/mod.rs).
 //!
 //! `HTTPS_PROXY` / `HTTP_PROXY` / `NO_PROXY` as the Go-based container tools read them, through
 //! real proxies (tinyproxy, [`ForwardProxy`]; microsocks, [`SocksProxy`]) and the real registry.

@@ -1,5 +1,5 @@
 //! Registry interop: retries, upload sessions on another host, and errors that say what to do
-//! (see tests/registry_interop.rs).
+//! (see tests/it/registry_interop/mod.rs).
 //!
 //! Each test runs `lambda-image build` against the real distribution registry, behind
 //! [`TestProxy`] where a registry behaviour has to be played (a `/v2/` that answers 503, an

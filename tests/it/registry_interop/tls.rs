@@ -1,4 +1,4 @@
-//! Registry interop: TLS as users set it up (see tests/registry_interop.rs). Certificates are made
+//! Registry interop: TLS as users set it up (see tests/it/registry_interop/mod.rs). Certificates are made
 //! with the openssl CLI the way guides and bug reports make them (Docker's self-signed `CA:TRUE`
 //! certificate, a self-signed `CA:FALSE` one, a CA and a leaf, a client certificate for a
 //! registry that requires one), served by the real registry, and trusted the way users trust
@@ -6,7 +6,7 @@
 //! The certs.d directories written here are for this test's registry port only and are removed
 //! after.
 //!
-//! Not here: the harness's own TLS set-up (tests/build_registry.rs) and plain-HTTP fallback.
+//! Not here: the harness's own TLS set-up (tests/it/build_registry.rs) and plain-HTTP fallback.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -1,7 +1,7 @@
 //! The servers the tests talk to: the real distribution registry ([`registry`], started by
 //! [`registry_setup`]) with its token server ([`token`]); a misbehaving reverse proxy in front of
-//! it ([`proxy`], [`proxy_handler`]) that corrupts blobs, redirects, injects failures and breaks bodies off
-//! ([`body_faults`]); real forward proxies ([`forward_proxy`]); and ECR, with moto as its API
+//! it ([`proxy`], [`proxy_handler`]) that corrupts blobs, redirects, injects failures and breaks
+//! bodies off ([`body_faults`]); real forward proxies ([`forward_proxy`]); and ECR, with moto as its API
 //! ([`ecr`], `moto_ecr.py`). The in-process servers run on the small HTTP/1.1 server of [`http`]
 //! (with [`http_cutoff`] for ending connections without an answer). Not here: the certificates
 //! they serve ([`super::fixtures::certificates`]) and the tools that talk to them
