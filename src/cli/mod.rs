@@ -13,10 +13,10 @@ pub mod zip;
 
 use clap::{Parser, Subcommand};
 
+use crate::credentials::Credential;
 use crate::error::{Error, Result};
 use crate::platform::Architecture;
 use crate::reference::BaseReference;
-use crate::registry::credentials::Credential;
 use crate::registry::pull::{RemoteRepository, open_registry_base};
 use crate::registry::{Session, SessionOptions};
 use crate::transport::source::{ImageRole, ResolvedBase, open_local};

@@ -5,30 +5,22 @@
 //! build needs and where credentials come from (looked up per repository when a registry asks),
 //! and holds the blob cache and progress display they share.
 
-pub mod advice;
-pub mod auth;
 pub mod cache;
-pub mod client;
-pub mod credentials;
 pub mod download;
-pub mod ecr;
-pub mod location;
+pub mod http;
 pub mod progress;
-pub mod proxy;
 pub mod pull;
 pub mod push;
-pub mod retry;
-pub mod tls;
 pub mod transfer;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::credentials::ecr::{self, EcrRegistry};
+use crate::credentials::{Credential, CredentialSources, HostCredentials};
 use cache::BlobCache;
-use client::{ConnectOptions, Registry};
-use credentials::{Credential, CredentialSources, HostCredentials};
-use ecr::EcrRegistry;
+use http::client::{ConnectOptions, Registry};
 use progress::Progress;
 
 use crate::error::Result;
@@ -49,10 +41,10 @@ pub struct SessionOptions {
     pub quiet: bool,
     /// What the run reads from the base's registry: a base (default), or the image `check`
     /// reads; for messages.
-    pub read_role: advice::HostRole,
+    pub read_role: http::advice::HostRole,
     /// The flag that gives credentials for the base's (the read image's) registry, for hints:
     /// `--creds` (default: `check`, `base pull`), `--base-creds` for `build`.
-    pub read_credential_flag: advice::CredentialFlag,
+    pub read_credential_flag: http::advice::CredentialFlag,
     /// `--region`: the region ECR tokens are asked in, instead of the registry host's.
     pub region: Option<String>,
 }
@@ -103,8 +95,9 @@ impl Session {
             let ecr_tokens = EcrRegistry::from_host(&host)
                 .as_ref()
                 .map(|_| ecr::run_tokens(options.region.as_deref()));
-            let role = advice::HostRole::of(is_target, options.read_role);
-            let credential_flag = advice::CredentialFlag::of(role, options.read_credential_flag);
+            let role = http::advice::HostRole::of(is_target, options.read_role);
+            let credential_flag =
+                http::advice::CredentialFlag::of(role, options.read_credential_flag);
             let registry = Registry::connect(
                 &host,
                 ConnectOptions {

@@ -4,14 +4,14 @@
 //! Authentication is per repository: every distribution API path names its repository
 //! (`/v2/NAME/manifests/…`, `/v2/NAME/blobs/…`), which is how a registry decides the scope a
 //! request needs, and how [`Registry::send`] picks the credential (namespace-keyed entries,
-//! [`super::credentials`]) and the token for it. A cross-repository mount (`?mount=&from=`)
+//! [`crate::credentials`]) and the token for it. A cross-repository mount (`?mount=&from=`)
 //! has a token of its own, for both repositories. A token is asked for the scopes the run
 //! needs in that repository; when the registry refuses it naming the scope it lacks
 //! (`error="insufficient_scope",scope="…"`), exactly that scope is asked for, since some token
 //! services (Harbor) grant only the first `scope=` of a request.
 //!
 //! The protocol steps themselves (pulling documents, pushing blobs and manifests) live in
-//! [`super::pull`] and [`super::push`]; they build requests and call [`Registry::send`].
+//! [`crate::registry::pull`] and [`crate::registry::push`]; they build requests and call [`Registry::send`].
 //!
 //! Redirects are followed by reqwest, which drops `Authorization` when a redirect leads to another
 //! host or port (blob GETs are often redirected to object storage); a test checks this. Requests
@@ -30,8 +30,6 @@ use super::advice::{
     CredentialFlag, HostRole, login_hint, refused_hint, refused_media_type_hint, unreachable_hint,
 };
 use super::auth::{Challenge, TokenAsker, basic_header, fetch_token};
-use super::credentials::{Credential, HostCredentials, RepositoryCredential};
-use super::ecr::{self, EcrRegistry, TokenCache};
 use super::location::{authority, same_authority};
 use super::proxy::{self, ProxySettings};
 use super::retry::{
@@ -39,13 +37,15 @@ use super::retry::{
     retry_after, send_with_retries,
 };
 use super::tls::{self, Rejections};
+use crate::credentials::ecr::{self, EcrRegistry, TokenCache};
+use crate::credentials::{Credential, HostCredentials, RepositoryCredential};
 use crate::error::{Error, Result};
 
 /// How long connecting may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 /// The whole-request limit for small requests (manifests, HEAD, upload sessions, tokens). Blob
 /// transfers have none, their size being unbounded; instead they may not go idle for long
-/// ([`super::transfer::blob_idle_timeout`]).
+/// ([`crate::registry::transfer::blob_idle_timeout`]).
 pub const SMALL_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How to reach and authenticate to one registry.
@@ -991,7 +991,7 @@ impl Registry {
 }
 
 /// `; none was found for it: NOTE; NOTE` from what was consulted and had no credential for a
-/// repository ([`super::credentials::Lookup::unmatched`]); empty when nothing was.
+/// repository ([`crate::credentials::Lookup::unmatched`]); empty when nothing was.
 fn unmatched_suffix(unmatched: &[String]) -> String {
     if unmatched.is_empty() {
         String::new()
@@ -1008,7 +1008,7 @@ fn with_unmatched(error: Error, unmatched: &[String]) -> Error {
 /// `error` for an answer with a retryable `status` that kept coming: " (after N tries)", and
 /// unless it has one already, a hint saying what such a status means
 /// ([`super::advice::still_failing_hint`]).
-pub(super) fn still_failing(error: Error, status: StatusCode, tries: u32) -> Error {
+pub(crate) fn still_failing(error: Error, status: StatusCode, tries: u32) -> Error {
     let error = after_tries(error, tries);
     if error.hint_text().is_some() || !is_retryable_status(status) {
         return error;
@@ -1017,7 +1017,7 @@ pub(super) fn still_failing(error: Error, status: StatusCode, tries: u32) -> Err
 }
 
 /// `error` with " (after N tries)" when the request was sent more than once.
-pub(super) fn after_tries(error: Error, tries: u32) -> Error {
+pub(crate) fn after_tries(error: Error, tries: u32) -> Error {
     if tries > 1 {
         error.with_message_suffix(&format!(" (after {tries} tries)"))
     } else {
@@ -1071,7 +1071,7 @@ impl Answer {
 
 /// `(code, message)` of each entry of a registry's JSON `errors` (none when the body is not
 /// such JSON).
-pub(super) fn registry_errors(body: &str) -> Vec<(String, String)> {
+pub(crate) fn registry_errors(body: &str) -> Vec<(String, String)> {
     let Ok(value) = serde_json::from_str::<serde_json::Value>(body) else {
         return Vec::new();
     };
@@ -1088,7 +1088,7 @@ pub(super) fn registry_errors(body: &str) -> Vec<(String, String)> {
 }
 
 /// ` (CODE: message)` from a registry's JSON error body, if it has one; at most 300 characters.
-pub(super) fn error_detail(body: &str) -> String {
+pub(crate) fn error_detail(body: &str) -> String {
     let errors = registry_errors(body);
     let text = if errors.is_empty() {
         body.trim().to_owned()
@@ -1159,7 +1159,7 @@ pub fn allows_plain_http(host: &str, insecure_registries: &[String]) -> bool {
 
 /// Whether a host name (no port; IPv6 with or without brackets) is `localhost` or a loopback
 /// address (`127.0.0.0/8`, `::1`, and IPv4-mapped `::ffff:127.x.y.z`).
-pub(super) fn is_loopback_name(name: &str) -> bool {
+pub(crate) fn is_loopback_name(name: &str) -> bool {
     name.eq_ignore_ascii_case("localhost")
         || name
             .trim_start_matches('[')
@@ -1169,7 +1169,7 @@ pub(super) fn is_loopback_name(name: &str) -> bool {
 }
 
 /// `host` without its `:port`, IPv6 brackets kept (`[::1]`).
-pub(super) fn host_without_port(host: &str) -> &str {
+pub(crate) fn host_without_port(host: &str) -> &str {
     if host.starts_with('[') {
         return host
             .split_once(']')

@@ -9,7 +9,7 @@
 //!
 //! [`send_with_retries`] applies this to one request whose body can be copied (the `/v2/` ping,
 //! token requests); requests with a streamed body or an authentication step retry in
-//! [`super::client::Registry::send`] and [`super::push`] with [`Retries`] directly. What a failure
+//! [`super::client::Registry::send`] and [`crate::registry::push`] with [`Retries`] directly. What a failure
 //! *means* to the user (which hint) is [`super::advice`], not here.
 
 use std::time::{Duration, Instant, SystemTime};

@@ -316,7 +316,7 @@ fn utc(seconds: i64) -> String {
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
-    use crate::registry::tls::test_certificates::*;
+    use crate::registry::http::tls::test_certificates::*;
     use std::sync::Arc;
 
     fn rejection(error: CertificateError, facts: Option<CertificateFacts>) -> Rejection {

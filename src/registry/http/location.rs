@@ -7,7 +7,7 @@
 //! port, the rule reqwest applies to redirects (and docker's and go-containerregistry's
 //! transports to every request): an upload host elsewhere gets no `Authorization`.
 //!
-//! Not here: sending anything ([`super::push`]), or which header to send ([`super::client`]).
+//! Not here: sending anything ([`crate::registry::push`]), or which header to send ([`super::client`]).
 
 use reqwest::Url;
 

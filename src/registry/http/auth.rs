@@ -2,7 +2,7 @@
 //! none) into the `Authorization` header a registry wants: HTTP Basic, or a bearer token from the
 //! challenge's token service, asked for exactly the repository scopes this run needs.
 //!
-//! Where credentials come from is [`super::credentials`]; when to authenticate (first contact, a
+//! Where credentials come from is [`crate::credentials`]; when to authenticate (first contact, a
 //! later 401) is [`super::client`]. Nothing here ever puts a secret in an error message.
 
 use std::collections::BTreeMap;
@@ -13,10 +13,10 @@ use reqwest::blocking::Client;
 use serde::Deserialize;
 
 use super::advice::token_service_hint;
-use super::credentials::Credential;
 use super::location::authority;
 use super::retry::{is_dns_error, is_tls_error};
 use super::tls::Rejections;
+use crate::credentials::Credential;
 use crate::error::{Error, Result};
 
 /// The client id sent with OAuth2 refresh-token requests.
@@ -287,7 +287,7 @@ mod tests {
         use rustls::pki_types::pem::PemObject;
         use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-        use crate::registry::tls::test_certificates::{GUIDE_CRT, GUIDE_KEY};
+        use crate::registry::http::tls::test_certificates::{GUIDE_CRT, GUIDE_KEY};
 
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let server = rustls::ServerConfig::builder_with_provider(provider)
@@ -310,7 +310,7 @@ mod tests {
             }
         });
         // No certs.d, and system roots that cannot hold this certificate.
-        let host_tls = crate::registry::tls::host_tls_from(&[]).unwrap();
+        let host_tls = crate::registry::http::tls::host_tls_from(&[]).unwrap();
         let http = Client::builder()
             .no_proxy()
             .use_preconfigured_tls(host_tls.config.clone())

@@ -73,7 +73,7 @@ use crate::error::{Error, Result};
 use crate::reference::registry::DOCKER_HUB;
 
 /// How the hints of credential lookups (helpers, auth files) name the flag to pass instead;
-/// [`super::advice::with_credential_flag`] puts the flag of the registry's role in its place.
+/// [`crate::registry::http::advice::with_credential_flag`] puts the flag of the registry's role in its place.
 pub const CREDS_FLAG_IN_HINTS: &str = "--creds USER:PASSWORD";
 
 /// The `auths` key docker uses for Docker Hub, and the server URL it asks helpers for.
@@ -590,7 +590,7 @@ pub struct HostCredentials {
     explicit: Option<(Credential, &'static str)>,
     sources: CredentialSources,
     /// The flag that gives credentials for this host, for the hints of a failed lookup.
-    flag: super::advice::CredentialFlag,
+    flag: crate::registry::http::advice::CredentialFlag,
     found: Mutex<BTreeMap<Option<String>, Arc<RepositoryCredential>>>,
 }
 
@@ -648,7 +648,7 @@ impl HostCredentials {
 
     /// Hints of a failed lookup (a credential helper, a skipped `credsStore`) name `flag` as
     /// the way to give credentials instead (default: `--creds`).
-    pub fn for_flag(mut self, flag: super::advice::CredentialFlag) -> Self {
+    pub fn for_flag(mut self, flag: crate::registry::http::advice::CredentialFlag) -> Self {
         self.flag = flag;
         self
     }
@@ -673,7 +673,9 @@ impl HostCredentials {
                     .lookup(&self.host, repository)
                     .map_err(|error| match error.hint_text() {
                         Some(hint) => {
-                            let hint = super::advice::with_credential_flag(hint, self.flag);
+                            let hint = crate::registry::http::advice::with_credential_flag(
+                                hint, self.flag,
+                            );
                             error.hint(hint)
                         }
                         None => error,
@@ -692,9 +694,9 @@ impl HostCredentials {
                     skipped_store: lookup.skipped_store.map(|error| {
                         (
                             error.message().to_owned(),
-                            error
-                                .hint_text()
-                                .map(|hint| super::advice::with_credential_flag(hint, self.flag)),
+                            error.hint_text().map(|hint| {
+                                crate::registry::http::advice::with_credential_flag(hint, self.flag)
+                            }),
                         )
                     }),
                 }

@@ -4,9 +4,9 @@
 //!
 //! Pure text from facts already known; no I/O. Not here: deciding whether to retry
 //! ([`super::retry`]), reading answers ([`super::client`]), or ECR's own advice
-//! ([`super::ecr::hint_for_answer`]).
+//! ([`crate::credentials::ecr::hint_for_answer`]).
 
-/// What a registry host is to this run, from [`super::Session::connect`]. A host that is both
+/// What a registry host is to this run, from [`crate::registry::Session::connect`]. A host that is both
 /// the base's and a push target is a [`HostRole::Target`]: the push needs it whatever the base.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum HostRole {
@@ -45,7 +45,7 @@ impl HostRole {
 }
 
 /// The flag that gives credentials for a host: what hints tell the user to pass. Each flag's
-/// secret goes only to the hosts it is for ([`super::Session::connect`]), so a hint naming the
+/// secret goes only to the hosts it is for ([`crate::registry::Session::connect`]), so a hint naming the
 /// wrong one would send the user round in a loop.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum CredentialFlag {
@@ -99,12 +99,12 @@ pub fn refused_hint(flag: CredentialFlag, host: &str) -> String {
 }
 
 /// A credential lookup's hint, which names the flag as
-/// [`super::credentials::CREDS_FLAG_IN_HINTS`], with `flag` in its place.
+/// [`crate::credentials::CREDS_FLAG_IN_HINTS`], with `flag` in its place.
 pub fn with_credential_flag(hint: &str, flag: CredentialFlag) -> String {
     match flag {
         CredentialFlag::Creds => hint.to_owned(),
         CredentialFlag::BaseCreds => {
-            hint.replace(super::credentials::CREDS_FLAG_IN_HINTS, flag.usage())
+            hint.replace(crate::credentials::CREDS_FLAG_IN_HINTS, flag.usage())
         }
     }
 }

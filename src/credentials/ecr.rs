@@ -23,9 +23,9 @@ use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
-use super::client::{host_without_port, registry_errors};
-use super::credentials::Credential;
+use super::Credential;
 use crate::error::Result;
+use crate::registry::http::client::{host_without_port, registry_errors};
 
 /// A token is fetched again this long before its `expiresAt`, so a request never carries one
 /// that expires on the way.
@@ -94,8 +94,8 @@ pub fn may_be_expired_token_answer(body: &str) -> bool {
     body.trim().is_empty() || body.to_ascii_lowercase().contains(EXPIRED_TOKEN_TEXT)
 }
 
-/// The hint for an ECR error answer to `operation` (the step names of [`super::push`] and
-/// [`super::pull`], such as `put manifest fn:v1`) at URL path `path`, when ECR's answer is one
+/// The hint for an ECR error answer to `operation` (the step names of [`crate::registry::push`] and
+/// [`crate::registry::pull`], such as `put manifest fn:v1`) at URL path `path`, when ECR's answer is one
 /// a user can act on: an expired token, an immutable tag, a missing repository, or a missing
 /// IAM permission. `region` is where the commands it suggests are to run.
 pub fn hint_for_answer(
