@@ -316,7 +316,7 @@ fn open_session(
         SessionOptions {
             creds,
             base_creds,
-            read_credential_flag: crate::registry::http::advice::CredentialFlag::BaseCreds,
+            read_credential_flag: crate::credentials::CredentialFlag::BaseCreds,
             ..args.registry.session_options()
         },
     )

@@ -221,7 +221,9 @@ impl RegistryFlags {
             insecure_registries: self.insecure_registries.clone(),
             cache_dir: self.cache_dir.clone(),
             quiet: self.quiet,
-            region: self.region.clone(),
+            ecr_tokens: std::sync::Arc::new(crate::credentials::ecr::TokenCache::for_run(
+                self.region.clone(),
+            )),
             read_role: Default::default(),
             read_credential_flag: Default::default(),
         }

@@ -20,12 +20,11 @@
 //! error code, not the answer's content.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use super::Credential;
+use super::{Credential, Issued, TokenIssuer};
 use crate::error::Result;
-use crate::registry::http::client::{host_without_port, registry_errors};
 
 /// A token is fetched again this long before its `expiresAt`, so a request never carries one
 /// that expires on the way.
@@ -49,7 +48,7 @@ impl EcrRegistry {
     /// `<account>.dkr-ecr.<region>.on.aws`, with or without a `:port`. Anything else (including
     /// `public.ecr.aws`, which uses bearer tokens anyone may get) is not a private ECR registry.
     pub fn from_host(host: &str) -> Option<EcrRegistry> {
-        let name = host_without_port(host).to_ascii_lowercase();
+        let name = without_port(host).to_ascii_lowercase();
         let (labels, dual_stack) = match name.strip_suffix(".on.aws") {
             Some(rest) => (rest.split('.').collect::<Vec<_>>(), true),
             None => {
@@ -71,6 +70,14 @@ impl EcrRegistry {
             account: account.to_owned(),
             region: region.to_owned(),
         })
+    }
+}
+
+/// `host` without a numeric `:port`.
+fn without_port(host: &str) -> &str {
+    match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
     }
 }
 
@@ -97,16 +104,16 @@ pub fn may_be_expired_token_answer(body: &str) -> bool {
 /// The hint for an ECR error answer to `operation` (the step names of [`crate::registry::push`] and
 /// [`crate::registry::pull`], such as `put manifest fn:v1`) at URL path `path`, when ECR's answer is one
 /// a user can act on: an expired token, an immutable tag, a missing repository, or a missing
-/// IAM permission. `region` is where the commands it suggests are to run.
+/// IAM permission. `errors` are the `(code, message)` entries of the answer's JSON `errors`.
+/// `region` is where the commands it suggests are to run.
 pub fn hint_for_answer(
     registry: &EcrRegistry,
     region: &str,
     operation: &str,
     status: u16,
-    body: &str,
+    errors: &[(String, String)],
     path: &str,
 ) -> Option<String> {
-    let errors = registry_errors(body);
     let has_code = |wanted: &str| errors.iter().any(|(code, _)| code == wanted);
     let messages = errors
         .iter()
@@ -291,18 +298,81 @@ impl TokenCache {
     }
 }
 
-/// The run's token cache, set up by the first ECR registry connected to.
-static RUN_TOKENS: OnceLock<TokenCache> = OnceLock::new();
+impl TokenCache {
+    /// The token cache of one run, talking to ECR through the AWS SDK; `region_override` is
+    /// `--region`. The command creates it and gives it to every ECR host's [`EcrSource`].
+    pub fn for_run(region_override: Option<String>) -> TokenCache {
+        TokenCache::new(Box::new(SdkTokenService), region_override)
+    }
+}
 
-/// The token cache of this run, talking to ECR through the AWS SDK. `region_override` is
-/// taken from the first call (one command line gives one `--region`).
-pub fn run_tokens(region_override: Option<&str>) -> &'static TokenCache {
-    RUN_TOKENS.get_or_init(|| {
-        TokenCache::new(
-            Box::new(SdkTokenService),
-            region_override.map(str::to_owned),
+impl Default for TokenCache {
+    fn default() -> Self {
+        TokenCache::for_run(None)
+    }
+}
+
+/// One ECR host's credential source: tokens from the run's [`TokenCache`].
+pub struct EcrSource {
+    registry: EcrRegistry,
+    tokens: Arc<TokenCache>,
+}
+
+impl EcrSource {
+    /// The source of `host`, if it is a private ECR registry ([`EcrRegistry::from_host`]).
+    pub fn for_host(host: &str, tokens: &Arc<TokenCache>) -> Option<EcrSource> {
+        Some(EcrSource {
+            registry: EcrRegistry::from_host(host)?,
+            tokens: Arc::clone(tokens),
+        })
+    }
+}
+
+impl TokenIssuer for EcrSource {
+    fn issue(&self, now: SystemTime, force_new: bool) -> Result<Issued> {
+        let token = self.tokens.token(&self.registry, now, force_new)?;
+        Ok(Issued {
+            refresh_at: token.refresh_at(now),
+            username: token.username,
+            password: token.password,
+        })
+    }
+
+    /// ECR answers an expired token with a 401 or a 403 ([`may_be_expired_token_answer`]).
+    fn may_be_expired(&self, status: u16, body: &str) -> bool {
+        matches!(status, 401 | 403) && may_be_expired_token_answer(body)
+    }
+
+    fn origin(&self) -> String {
+        format!(
+            "ECR GetAuthorizationToken in {} with the AWS credential chain",
+            self.tokens.region_for(&self.registry)
         )
-    })
+    }
+
+    fn replacement_warning(&self, host: &str, origin: &str) -> String {
+        format!(
+            "warning: ECR refused the credential for {host} ({origin}) as it refuses an \
+             expired token; using a new token from ECR GetAuthorizationToken instead"
+        )
+    }
+
+    fn answer_hint(
+        &self,
+        operation: &str,
+        status: u16,
+        errors: &[(String, String)],
+        path: &str,
+    ) -> Option<String> {
+        hint_for_answer(
+            &self.registry,
+            &self.tokens.region_for(&self.registry),
+            operation,
+            status,
+            errors,
+            path,
+        )
+    }
 }
 
 /// `GetAuthorizationToken` through the official AWS SDK.

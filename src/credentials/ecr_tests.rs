@@ -153,14 +153,14 @@ fn ecr_answers_get_hints_that_say_what_to_do() {
     let registry = registry();
     let immutable = hint_for_answer(&registry, "us-east-1", "put manifest fn:v1",
             400,
-            r#"{"errors":[{"code":"TAG_INVALID","message":"The image tag 'v1' already exists in the 'fn' repository and cannot be overwritten because the tag is immutable."}]}"#,
+            &errors(r#"{"errors":[{"code":"TAG_INVALID","message":"The image tag 'v1' already exists in the 'fn' repository and cannot be overwritten because the tag is immutable."}]}"#),
             "/v2/fn/manifests/v1",
         )
         .unwrap();
     assert!(immutable.contains("put-image-tag-mutability --repository-name fn"));
     let missing = hint_for_answer(&registry, "us-east-1", "upload blob sha256:ab to team/fn",
             404,
-            r#"{"errors":[{"code":"NAME_UNKNOWN","message":"The repository with name 'team/fn' does not exist in the registry with id '123456789012'"}]}"#,
+            &errors(r#"{"errors":[{"code":"NAME_UNKNOWN","message":"The repository with name 'team/fn' does not exist in the registry with id '123456789012'"}]}"#),
             "/v2/team/fn/blobs/uploads/",
         )
         .unwrap();
@@ -169,7 +169,7 @@ fn ecr_answers_get_hints_that_say_what_to_do() {
     );
     let denied = hint_for_answer(&registry, "us-east-1", "upload blob sha256:ab to fn",
             403,
-            r#"{"errors":[{"code":"DENIED","message":"User: arn:aws:iam::123456789012:user/ci is not authorized to perform: ecr:InitiateLayerUpload on resource: arn:aws:ecr:us-east-1:123456789012:repository/fn"}]}"#,
+            &errors(r#"{"errors":[{"code":"DENIED","message":"User: arn:aws:iam::123456789012:user/ci is not authorized to perform: ecr:InitiateLayerUpload on resource: arn:aws:ecr:us-east-1:123456789012:repository/fn"}]}"#),
             "/v2/fn/blobs/uploads/",
         )
         .unwrap();
@@ -179,7 +179,7 @@ fn ecr_answers_get_hints_that_say_what_to_do() {
         "us-east-1",
         "put manifest fn:v1",
         403,
-        "",
+        &errors(""),
         "/v2/fn/manifests/v1",
     )
     .unwrap();
@@ -190,9 +190,29 @@ fn ecr_answers_get_hints_that_say_what_to_do() {
             "us-east-1",
             "put manifest fn:v1",
             500,
-            "{}",
+            &errors("{}"),
             "/v2/fn/manifests/v1"
         )
         .is_none()
     );
+}
+
+/// The `(code, message)` entries of a registry's JSON `errors`, as the registry client reads
+/// them.
+fn errors(body: &str) -> Vec<(String, String)> {
+    let value: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+    let text = |error: &serde_json::Value, key: &str| {
+        error
+            .get(key)
+            .and_then(|v| v.as_str())
+            .unwrap_or("")
+            .to_owned()
+    };
+    value
+        .get("errors")
+        .and_then(|errors| errors.as_array())
+        .into_iter()
+        .flatten()
+        .map(|error| (text(error, "code"), text(error, "message")))
+        .collect()
 }

@@ -119,7 +119,7 @@ struct TokenResponse {
 #[derive(Clone, Copy, Debug)]
 pub struct TokenAsker<'a> {
     pub registry: &'a str,
-    pub credential_flag: super::advice::CredentialFlag,
+    pub credential_flag: crate::credentials::CredentialFlag,
 }
 
 /// Asks the token service named by a bearer challenge for a token covering `scopes`, and returns
@@ -198,12 +198,15 @@ pub fn fetch_token(
                 "registry {registry}: the token service {realm} refused the credentials \
                  ({status}){detail}"
             ))
-            .hint(super::advice::refused_hint(credential_flag, registry))
+            .hint(crate::credentials::advice::refused_hint(
+                credential_flag,
+                registry,
+            ))
         } else {
             Error::registry(format!(
                 "registry {registry}: the token service {realm} wants credentials ({status}){detail}"
             ))
-            .hint(super::advice::login_hint(credential_flag, registry))
+            .hint(crate::credentials::advice::login_hint(credential_flag, registry))
         });
     }
     if !status.is_success() {

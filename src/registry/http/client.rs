@@ -26,9 +26,7 @@ use reqwest::StatusCode;
 use reqwest::blocking::{Client, RequestBuilder, Response};
 use reqwest::header::{AUTHORIZATION, HeaderValue, WWW_AUTHENTICATE};
 
-use super::advice::{
-    CredentialFlag, HostRole, login_hint, refused_hint, refused_media_type_hint, unreachable_hint,
-};
+use super::advice::{refused_media_type_hint, unreachable_hint};
 use super::auth::{Challenge, TokenAsker, basic_header, fetch_token};
 use super::location::{authority, same_authority};
 use super::proxy::{self, ProxySettings};
@@ -37,9 +35,11 @@ use super::retry::{
     retry_after, send_with_retries,
 };
 use super::tls::{self, Rejections};
-use crate::credentials::ecr::{self, EcrRegistry, TokenCache};
+use crate::credentials::HostRole;
+use crate::credentials::advice::{login_hint, refused_hint};
 use crate::credentials::{Credential, HostCredentials, RepositoryCredential};
 use crate::error::{Error, Result};
+use crate::reference::registry::RegistryReference;
 
 /// How long connecting may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
@@ -57,16 +57,11 @@ pub struct ConnectOptions {
     /// The token scopes the run needs, e.g. `repository:fn:pull,push`: a repository's token is
     /// first asked for its own (else `repository:NAME:pull`).
     pub scopes: Vec<String>,
-    /// For an ECR host: where its tokens come from. Used when a repository has no credential,
-    /// and in place of one that ECR says has expired (a token saved by `docker login`).
-    pub ecr_tokens: Option<&'static TokenCache>,
     /// What the host is to the run: hints for a host that cannot be reached depend on it.
     pub role: HostRole,
-    /// The flag that gives credentials for this host, for hints.
-    pub credential_flag: CredentialFlag,
     /// The reference the run reads from this host (the base, or the image `check` reads), for
     /// hints that name it.
-    pub read: Option<String>,
+    pub read: Option<RegistryReference>,
 }
 
 /// A connection to one registry host.
@@ -80,13 +75,9 @@ pub struct Registry {
     credentials: HostCredentials,
     scopes: Vec<String>,
     insecure_registries: Vec<String>,
-    /// The ECR registry this host is, with the run's token cache.
-    ecr: Option<(EcrRegistry, &'static TokenCache)>,
     role: HostRole,
-    /// [`ConnectOptions::credential_flag`].
-    credential_flag: CredentialFlag,
     /// [`ConnectOptions::read`].
-    read: Option<String>,
+    read: Option<RegistryReference>,
     auth: Mutex<AuthStates>,
     /// Warnings about a skipped credsStore, for requests that succeeded without it: printed
     /// when the run is done with this registry, unless it turned out to need credentials
@@ -220,10 +211,10 @@ struct AuthState {
     failure: Option<Failure>,
     /// Bumped on every change of `header`, so concurrent 401s refresh the token once.
     generation: u64,
-    /// Whether `header` carries an ECR token from `GetAuthorizationToken`.
-    using_ecr_token: bool,
-    /// When that ECR token is to be replaced before the next request.
-    ecr_refresh_at: Option<SystemTime>,
+    /// Whether `header` carries a credential the host's [`TokenIssuer`] issued (an ECR token).
+    using_issued: bool,
+    /// When that issued credential is to be replaced before the next request.
+    refresh_at: Option<SystemTime>,
 }
 
 /// Why credentials are being (re)applied.
@@ -231,8 +222,9 @@ struct AuthState {
 enum Reauthentication {
     /// First contact, or a 401 with the credentials in hand.
     Challenged,
-    /// The ECR token in use is near its `expiresAt`, or a registry said it has expired.
-    NewEcrToken,
+    /// The issued credential (an ECR token) in use is near its expiry, or a registry said the
+    /// credential in use has expired: the issuer is asked for a new one.
+    NewIssued,
 }
 
 impl Registry {
@@ -242,9 +234,6 @@ impl Registry {
         let (http, host_tls) = build_http_client(host)?;
         let plain_http_allowed = allows_plain_http(host, &options.insecure_registries);
         let api_host = api_host(host);
-        let ecr = options
-            .ecr_tokens
-            .and_then(|tokens| Some((EcrRegistry::from_host(host)?, tokens)));
         let mut registry = Registry {
             host: host.to_owned(),
             base_url: format!("https://{api_host}"),
@@ -252,12 +241,10 @@ impl Registry {
             tls_rejections: host_tls.rejections,
             client_certificate: host_tls.client_certificate,
             role: options.role,
-            credential_flag: options.credential_flag,
             read: options.read,
             credentials: options.credentials,
             scopes: options.scopes,
             insecure_registries: options.insecure_registries,
-            ecr,
             auth: Mutex::default(),
             skipped_store_warnings: Mutex::default(),
             credentials_were_needed: Default::default(),
@@ -430,24 +417,31 @@ impl Registry {
                     if authenticated_again {
                         return Err(self.unauthorized(&key, operation, &answer, challenge));
                     }
-                    let reason =
-                        if self.ecr.is_some() && ecr::may_be_expired_token_answer(&answer.body) {
-                            Reauthentication::NewEcrToken
-                        } else {
-                            Reauthentication::Challenged
-                        };
+                    let expired = self.credentials.issuer().is_some_and(|issuer| {
+                        issuer.may_be_expired(answer.status.as_u16(), &answer.body)
+                    });
+                    let reason = if expired {
+                        Reauthentication::NewIssued
+                    } else {
+                        Reauthentication::Challenged
+                    };
                     self.authenticate(&key, challenge, generation, reason)?;
                     authenticated_again = true;
                 }
-                // ECR answers an expired token with a 403 as well as a 401.
+                // A host with an issuer (ECR) may answer an expired credential with a 403 as
+                // well as a 401: the issuer says which 403s may mean that.
                 Ok(response)
-                    if response.status() == StatusCode::FORBIDDEN && self.ecr.is_some() =>
+                    if response.status() == StatusCode::FORBIDDEN
+                        && self.credentials.issuer().is_some() =>
                 {
                     let answer = Answer::read(response);
-                    if authenticated_again || !ecr::may_be_expired_token_answer(&answer.body) {
+                    let expired = self.credentials.issuer().is_some_and(|issuer| {
+                        issuer.may_be_expired(answer.status.as_u16(), &answer.body)
+                    });
+                    if authenticated_again || !expired {
                         return Err(self.answer_error(operation, &answer));
                     }
-                    self.authenticate(&key, None, generation, Reauthentication::NewEcrToken)?;
+                    self.authenticate(&key, None, generation, Reauthentication::NewIssued)?;
                     authenticated_again = true;
                 }
                 Ok(response) if retry && is_retryable_status(response.status()) => {
@@ -509,7 +503,7 @@ impl Registry {
                             return Err(failure.error());
                         }
                         let due = state
-                            .ecr_refresh_at
+                            .refresh_at
                             .is_some_and(|refresh_at| SystemTime::now() >= refresh_at);
                         if !due {
                             return Ok((state.header.clone(), state.generation));
@@ -520,7 +514,7 @@ impl Registry {
                 }
             };
             if due {
-                self.authenticate(key, None, generation, Reauthentication::NewEcrToken)?;
+                self.authenticate(key, None, generation, Reauthentication::NewIssued)?;
             } else if !known && key.repository.is_some() && self.host_challenge().is_some() {
                 self.authenticate(key, None, 0, Reauthentication::Challenged)?;
             } else {
@@ -648,26 +642,27 @@ impl Registry {
         let challenge = challenge
             .or_else(|| state.challenge.clone())
             .or(host_challenge);
-        let mut ecr_refresh_at = None;
-        let mut using_ecr_token = false;
+        let mut refresh_at = None;
+        let mut using_issued = false;
         let mut credential_accepted = false;
         let header = match &challenge {
             None => None,
-            Some(Challenge::Basic) if self.uses_ecr_token(&found, state, reason) => {
-                let (registry, tokens) = self.ecr.as_ref().expect("an ECR host");
-                let now = SystemTime::now();
-                let token = tokens.token(registry, now, reason == Reauthentication::NewEcrToken)?;
-                if credential.is_some() && !state.using_ecr_token {
+            Some(Challenge::Basic) if self.uses_issued(&found, state, reason) => {
+                let issuer = self.credentials.issuer().expect("a host with an issuer");
+                let issued =
+                    issuer.issue(SystemTime::now(), reason == Reauthentication::NewIssued)?;
+                if credential.is_some() && !state.using_issued {
                     eprintln!(
-                        "warning: ECR refused the credential for {} ({}) as it refuses an \
-                         expired token; using a new token from ECR GetAuthorizationToken instead",
-                        self.host,
-                        found.origin.as_deref().unwrap_or("given")
+                        "{}",
+                        issuer.replacement_warning(
+                            &self.host,
+                            found.origin.as_deref().unwrap_or("given")
+                        )
                     );
                 }
-                ecr_refresh_at = token.refresh_at(now);
-                using_ecr_token = true;
-                Some(basic_header(&token.username, &token.password))
+                refresh_at = issued.refresh_at;
+                using_issued = true;
+                Some(basic_header(&issued.username, &issued.password))
             }
             Some(Challenge::Basic) => match credential {
                 Some(Credential::Basic { username, password }) => {
@@ -678,7 +673,7 @@ impl Registry {
                         "registry {} asks for a user name and password, but its credential is an identity token",
                         self.host
                     ))
-                    .hint(login_hint(self.credential_flag, &self.host)));
+                    .hint(login_hint(self.credentials.flag(), &self.host)));
                 }
                 // A Basic challenge means credentials are needed: a skipped store is the error.
                 None => match self.skipped_store_error(
@@ -704,7 +699,7 @@ impl Registry {
                     &self.http,
                     TokenAsker {
                         registry: &self.host,
-                        credential_flag: self.credential_flag,
+                        credential_flag: self.credentials.flag(),
                     },
                     realm,
                     service.as_deref(),
@@ -728,25 +723,26 @@ impl Registry {
         state.header = header;
         state.challenge = challenge;
         state.generation += 1;
-        state.using_ecr_token = using_ecr_token;
-        state.ecr_refresh_at = ecr_refresh_at;
+        state.using_issued = using_issued;
+        state.refresh_at = refresh_at;
         state.credential_accepted = credential_accepted;
         state.pending_warning = found.skipped_store_warning();
         Ok(())
     }
 
-    /// Whether a Basic challenge is answered with an ECR token: for an ECR host with no other
-    /// credential, or once ECR has said that other credential expired.
-    fn uses_ecr_token(
+    /// Whether a Basic challenge is answered with an issued credential (an ECR token): for a
+    /// host with an issuer and no other credential, or once it has said that other credential
+    /// expired.
+    fn uses_issued(
         &self,
         found: &RepositoryCredential,
         state: &AuthState,
         reason: Reauthentication,
     ) -> bool {
-        self.ecr.is_some()
+        self.credentials.issuer().is_some()
             && (found.credential.is_none()
-                || state.using_ecr_token
-                || (found.replaceable && reason == Reauthentication::NewEcrToken))
+                || state.using_issued
+                || (found.replaceable && reason == Reauthentication::NewIssued))
     }
 
     /// Credentials go to a token service only over HTTPS, unless it is loopback or insecure.
@@ -818,12 +814,9 @@ impl Registry {
             .as_ref()
             .and_then(|found| found.origin.clone())
             .or_else(|| {
-                self.ecr.as_ref().map(|(registry, tokens)| {
-                    format!(
-                        "from ECR GetAuthorizationToken in {} with the AWS credential chain",
-                        tokens.region_for(registry)
-                    )
-                })
+                self.credentials
+                    .issuer()
+                    .map(|issuer| format!("from {}", issuer.origin()))
             });
         let needed = match &challenge {
             Some(Challenge::Bearer {
@@ -865,9 +858,9 @@ impl Registry {
         }
         match origin {
             Some(_) => {
-                Error::registry(message).hint(refused_hint(self.credential_flag, &self.host))
+                Error::registry(message).hint(refused_hint(self.credentials.flag(), &self.host))
             }
-            None => Error::registry(message).hint(login_hint(self.credential_flag, &self.host)),
+            None => Error::registry(message).hint(login_hint(self.credentials.flag(), &self.host)),
         }
     }
 
@@ -901,13 +894,11 @@ impl Registry {
             "registry {}: {operation} failed: {status}{detail}",
             self.host
         ));
-        if let Some((registry, tokens)) = &self.ecr
-            && let Some(hint) = ecr::hint_for_answer(
-                registry,
-                &tokens.region_for(registry),
+        if let Some(issuer) = self.credentials.issuer()
+            && let Some(hint) = issuer.answer_hint(
                 operation,
                 status.as_u16(),
-                &answer.body,
+                &registry_errors(&answer.body),
                 &answer.path,
             )
         {
@@ -932,7 +923,7 @@ impl Registry {
         match status {
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => error.hint(format!(
                 "check that the credentials may pull and push these repositories; {}",
-                login_hint(self.credential_flag, &self.host)
+                login_hint(self.credentials.flag(), &self.host)
             )),
             _ => error,
         }
@@ -973,7 +964,7 @@ impl Registry {
                 self.role,
                 &self.host,
                 true,
-                self.read.as_deref(),
+                self.read.as_ref(),
             ))
         } else {
             Error::registry(format!(
@@ -984,7 +975,7 @@ impl Registry {
                 self.role,
                 &self.host,
                 false,
-                self.read.as_deref(),
+                self.read.as_ref(),
             ))
         }
     }
