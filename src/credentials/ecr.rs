@@ -101,8 +101,8 @@ pub fn may_be_expired_token_answer(body: &str) -> bool {
     body.trim().is_empty() || body.to_ascii_lowercase().contains(EXPIRED_TOKEN_TEXT)
 }
 
-/// The hint for an ECR error answer to `operation` (the step names of [`crate::registry::push`] and
-/// [`crate::registry::pull`], such as `put manifest fn:v1`) at URL path `path`, when ECR's answer is one
+/// The hint for an ECR error answer to `operation` (the step names of the registry's push and
+/// pull, such as `put manifest fn:v1`) at URL path `path`, when ECR's answer is one
 /// a user can act on: an expired token, an immutable tag, a missing repository, or a missing
 /// IAM permission. `errors` are the `(code, message)` entries of the answer's JSON `errors`.
 /// `region` is where the commands it suggests are to run.

@@ -9,12 +9,15 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use base64::Engine;
-use reqwest::blocking::Client;
+use reqwest::blocking::{Client, Response};
+use reqwest::header::WWW_AUTHENTICATE;
 use serde::Deserialize;
 
 use super::advice::token_service_hint;
+use super::error::{
+    after_tries, describe_transport_error, error_detail, is_dns_error, is_tls_error,
+};
 use super::location::authority;
-use super::retry::{is_dns_error, is_tls_error};
 use super::tls::Rejections;
 use crate::credentials::Credential;
 use crate::error::{Error, Result};
@@ -177,8 +180,8 @@ pub fn fetch_token(
     // Retried like any registry request (429 with Retry-After, 5xx, refused connections).
     let tried = super::retry::send_with_retries(request.timeout(TOKEN_TIMEOUT), true);
     let response = tried.outcome.map_err(|error| {
-        super::proxy::transport_failure(registry, "get a token", realm, &error)
-            .map(|error| super::client::after_tries(error, tried.tries))
+        super::proxy_failure::transport_failure(registry, "get a token", realm, &error)
+            .map(|error| after_tries(error, tried.tries))
             .unwrap_or_else(|| {
                 token_service_unreachable(registry, realm, &error, tried.tries, tls_rejections)
             })
@@ -192,7 +195,7 @@ pub fn fetch_token(
             &mut std::io::Read::take(response, ERROR_TEXT_LIMIT),
             &mut body,
         );
-        let detail = super::client::error_detail(&body);
+        let detail = error_detail(&body);
         return Err(if credential.is_some() {
             Error::registry(format!(
                 "registry {registry}: the token service {realm} refused the credentials \
@@ -210,7 +213,7 @@ pub fn fetch_token(
         });
     }
     if !status.is_success() {
-        let error = super::client::after_tries(failed(format!("{status}")), tried.tries);
+        let error = after_tries(failed(format!("{status}")), tried.tries);
         return Err(match super::retry::is_retryable_status(status) {
             true => error.hint(token_service_hint(registry, &realm_authority(realm), false)),
             false => error,
@@ -244,7 +247,7 @@ fn token_service_unreachable(
     tries: u32,
     tls_rejections: &Rejections,
 ) -> Error {
-    let description = super::client::describe_transport_error(error);
+    let description = describe_transport_error(error);
     let realm_host = realm_authority(realm);
     if is_tls_error(error) {
         let explanation = super::tls::explain(
@@ -273,7 +276,19 @@ fn token_service_unreachable(
          {description}"
     ))
     .hint(token_service_hint(registry, &realm_host, dns));
-    super::client::after_tries(error, tries)
+    after_tries(error, tries)
+}
+
+/// The challenge of a 401 answer.
+pub(super) fn read_challenge(response: &Response) -> Option<Challenge> {
+    response
+        .headers()
+        .get_all(WWW_AUTHENTICATE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .filter_map(Challenge::parse)
+        // Prefer a bearer challenge when a registry offers both.
+        .max_by_key(|challenge| matches!(challenge, Challenge::Bearer { .. }))
 }
 
 #[cfg(test)]

@@ -37,7 +37,7 @@ pub fn same_authority(url: &Url, registry: &Url) -> bool {
 pub fn downgrades_to_plain_http(answered: &Url, resolved: &Url) -> bool {
     answered.scheme() == "https"
         && resolved.scheme() == "http"
-        && !super::client::allows_plain_http(&authority(resolved), &[])
+        && !super::scheme::allows_plain_http(&authority(resolved), &[])
 }
 
 /// `host[:port]` of `url`, for messages.

@@ -6,8 +6,14 @@
 
 pub mod advice;
 pub mod auth;
+mod authenticator;
 pub mod client;
+pub mod error;
+mod failure;
 pub mod location;
+mod ping;
 pub mod proxy;
+pub mod proxy_failure;
 pub mod retry;
+pub mod scheme;
 pub mod tls;

@@ -1,5 +1,8 @@
 //! Unit tests of [`super`] (registry/http/proxy.rs).
 
+use reqwest::StatusCode;
+
+use super::super::proxy_failure::*;
 use super::*;
 
 fn settings(vars: &[(&str, &str)]) -> ProxySettings {

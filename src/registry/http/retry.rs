@@ -18,6 +18,9 @@ use reqwest::StatusCode;
 use reqwest::blocking::{RequestBuilder, Response};
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 
+use super::error::{after_tries, is_dns_error, is_tls_error};
+use crate::error::Error;
+
 /// How many times one request is tried in all.
 const ATTEMPTS: u32 = 4;
 /// The wait before the second try; doubled before each later one.
@@ -94,26 +97,13 @@ fn retry_after_value(value: &str, now: SystemTime) -> Option<Duration> {
 /// not: a certificate will not become trusted by asking again; nor is a name that does not
 /// resolve ([`is_dns_error`]).
 pub fn is_retryable_transport_error(error: &reqwest::Error) -> bool {
-    if is_tls_error(error) || is_dns_error(error) || super::proxy::wants_other_credentials(error) {
+    if is_tls_error(error)
+        || is_dns_error(error)
+        || super::proxy_failure::wants_other_credentials(error)
+    {
         return false;
     }
     error.is_connect() || error.is_timeout() || error.is_request() || error.is_body()
-}
-
-/// Whether a failure is a host name that could not be resolved to an address: somewhere in the
-/// error chain, hyper-util's connector error for a failed lookup (`dns error`) or the standard
-/// library's `getaddrinfo` failure (`failed to lookup address information: …`, e.g. "Name or
-/// service not known", or "Temporary failure in name resolution" with no DNS server at all).
-pub fn is_dns_error(error: &(dyn std::error::Error + 'static)) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(current) = source {
-        let text = current.to_string();
-        if text == "dns error" || text.starts_with("failed to lookup address information") {
-            return true;
-        }
-        source = current.source();
-    }
-    false
 }
 
 /// How a request sent by [`send_with_retries`] ended, and how many times it was sent in all.
@@ -154,35 +144,15 @@ pub fn send_with_retries(request: RequestBuilder, retry_transport: bool) -> Trie
     }
 }
 
-/// Whether a failure came from TLS (a handshake or certificate problem).
-pub fn is_tls_error(error: &(dyn std::error::Error + 'static)) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(current) = source {
-        if current.downcast_ref::<rustls::Error>().is_some() {
-            return true;
-        }
-        if let Some(io) = current.downcast_ref::<std::io::Error>() {
-            // An io::Error wrapping another skips it in `source()`: look inside too (hyper-util
-            // wraps rustls's InvalidData error in one of kind Other).
-            let inner = io.get_ref();
-            if io.kind() == std::io::ErrorKind::InvalidData
-                || inner.is_some_and(|inner| {
-                    inner.downcast_ref::<rustls::Error>().is_some()
-                        || inner
-                            .downcast_ref::<std::io::Error>()
-                            .is_some_and(|io| io.kind() == std::io::ErrorKind::InvalidData)
-                })
-            {
-                return true;
-            }
-        }
-        let text = current.to_string();
-        if text.contains("certificate") || text.contains("tls handshake") {
-            return true;
-        }
-        source = current.source();
+/// `error` for an answer with a retryable `status` that kept coming: " (after N tries)", and
+/// unless it has one already, a hint saying what such a status means
+/// ([`super::advice::still_failing_hint`]).
+pub fn still_failing(error: Error, status: StatusCode, tries: u32) -> Error {
+    let error = after_tries(error, tries);
+    if error.hint_text().is_some() || !is_retryable_status(status) {
+        return error;
     }
-    false
+    error.hint(super::advice::still_failing_hint(status.as_u16()))
 }
 
 #[cfg(test)]

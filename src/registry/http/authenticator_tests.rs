@@ -1,5 +1,9 @@
-//! Unit tests of [`super`] (registry/http/client.rs).
+//! Unit tests of [`super`] (registry/http/authenticator.rs).
 
+use super::super::client::build_http_client;
+use super::super::error::describe_transport_error;
+use super::super::scheme::answered_in_plain_http;
+use super::super::tls;
 use super::*;
 
 #[test]
