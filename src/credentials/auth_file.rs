@@ -12,8 +12,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD_PAD_INDIFFERENT;
 use serde::Deserialize;
 
-use super::Credential;
-use super::helper::HELPER_PREFIX;
+use super::{Credential, HELPER_PREFIX};
 use crate::error::{Error, Result};
 use crate::reference::registry::DOCKER_HUB;
 

@@ -17,11 +17,9 @@ use serde::Deserialize;
 
 use super::advice::CredentialFlag;
 use super::auth_file::{DOCKER_HUB_AUTH_KEY, is_docker_hub};
-use super::{Credential, CredentialOrigin, CredentialSources, HelperSetting};
+use super::{Credential, CredentialOrigin, CredentialSources, HELPER_PREFIX, HelperSetting};
 use crate::error::{Error, Result};
 
-/// Helper programs are `docker-credential-` followed by the name in the config file.
-pub(super) const HELPER_PREFIX: &str = "docker-credential-";
 /// A helper answering with this user name gives an identity token as its secret.
 const TOKEN_USERNAME: &str = "<token>";
 /// What a helper prints when it has nothing for the server (docker-credential-helpers'

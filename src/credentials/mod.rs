@@ -36,8 +36,10 @@ pub use auth_file::{AuthFile, parse_auth_file};
 pub use auth_files::CredentialSources;
 pub use chain::{HostCredentials, RepositoryCredential};
 pub use flag::FlagCredential;
-use helper::HELPER_PREFIX;
 pub use helper::HelperAnswers;
+
+/// Helper programs are `docker-credential-` followed by the name in the config file.
+const HELPER_PREFIX: &str = "docker-credential-";
 
 /// A secret for one registry. Its Debug and Display never show the secret.
 #[derive(Clone, PartialEq, Eq)]

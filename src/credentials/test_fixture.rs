@@ -10,7 +10,6 @@ pub(super) use std::path::{Path, PathBuf};
 
 pub(super) use base64::Engine;
 
-pub(super) use super::helper::HELPER_PREFIX;
 pub(super) use super::*;
 pub(super) use crate::error::ErrorKind;
 pub(super) use crate::error::{Error, Result};
