@@ -42,9 +42,9 @@ pub struct RepositoryCredential {
     /// Whether an ECR token may replace it once ECR refuses it as expired: true for one saved
     /// in a file (a `docker login` 12 hours ago), false for a flag.
     pub replaceable: bool,
-    /// The message and hint of a skipped `credsStore` ([`Lookup::skipped_store`]).
+    /// The message and hint of a skipped `credsStore` ([`super::Lookup::skipped_store`]).
     skipped_store: Option<(String, Option<String>)>,
-    /// What was consulted and had nothing for the repository ([`Lookup::unmatched`]).
+    /// What was consulted and had nothing for the repository ([`super::Lookup::unmatched`]).
     pub unmatched: Vec<String>,
 }
 

@@ -5,8 +5,8 @@
 //! Hints about credentials (which flag to give) are [`crate::credentials::advice`].
 //!
 //! Pure text from facts already known; no I/O. Not here: deciding whether to retry
-//! ([`super::retry`]), reading answers ([`super::client`]), or ECR's own advice
-//! ([`crate::credentials::ecr::hint_for_answer`]).
+//! ([`super::retry`]), reading answers ([`super::error`]), or the advice of the issuer of a host's
+//! credentials ([`crate::credentials::TokenIssuer::answer_hint`], ECR's).
 
 use crate::credentials::HostRole;
 use crate::reference::registry::RegistryReference;

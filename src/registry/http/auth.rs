@@ -3,7 +3,8 @@
 //! challenge's token service, asked for exactly the repository scopes this run needs.
 //!
 //! Where credentials come from is [`crate::credentials`]; when to authenticate (first contact, a
-//! later 401) is [`super::client`]. Nothing here ever puts a secret in an error message.
+//! later 401) and with which scopes is [`super::authenticator`]. Nothing here ever puts a secret
+//! in an error message.
 
 use std::collections::BTreeMap;
 use std::time::Duration;

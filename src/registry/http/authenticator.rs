@@ -167,7 +167,7 @@ struct AuthState {
     failure: Option<Failure>,
     /// Bumped on every change of `header`, so concurrent 401s refresh the token once.
     generation: u64,
-    /// Whether `header` carries a credential the host's [`TokenIssuer`] issued (an ECR token).
+    /// Whether `header` carries a credential the host's [`crate::credentials::TokenIssuer`] issued (an ECR token).
     using_issued: bool,
     /// When that issued credential is to be replaced before the next request.
     refresh_at: Option<SystemTime>,
@@ -216,7 +216,7 @@ impl Authenticator {
 
     /// The `Authorization` value for a request of `key`, and the generation it belongs to:
     /// authenticates a repository's first request once the host's challenge is known, and
-    /// replaces an ECR token that is due.
+    /// replaces an issued credential (an ECR token) that is due.
     pub(super) fn prepare(&self, key: &AuthKey) -> Result<(Option<String>, u64)> {
         for _ in 0..2 {
             let (known, due, generation) = {

@@ -65,7 +65,8 @@ impl Registry {
         }
     }
 
-    /// The error for an answer with an unexpected status: ECR's with a hint saying what to do.
+    /// The error for an answer with an unexpected status, with the hint of the host's credential
+    /// issuer (ECR's says what to do), of a TLS front end, or about credentials.
     pub(super) fn answer_error(&self, operation: &str, answer: &Answer) -> Error {
         let status = answer.status;
         let detail = error_detail(&answer.body);
