@@ -208,6 +208,14 @@ impl Authenticator {
         }
     }
 
+    /// Whether a refusal (`answer`, a 401 or 403) may say the credential in use has expired,
+    /// so that the host's issuer (ECR) could cure it with a fresh one; false without an issuer.
+    pub(super) fn may_be_expired(&self, answer: &Answer) -> bool {
+        self.credentials
+            .issuer()
+            .is_some_and(|issuer| issuer.may_be_expired(answer.status.as_u16(), &answer.body))
+    }
+
     /// Keeps the challenge of the host's `GET /v2/`: once known, a repository's first request
     /// is authenticated before it is sent.
     pub(super) fn set_host_challenge(&mut self, challenge: Option<Challenge>) {

@@ -200,9 +200,7 @@ impl Registry {
                     if authenticated_again {
                         return Err(self.auth.unauthorized(&key, operation, &answer, challenge));
                     }
-                    let expired = self.auth.credentials.issuer().is_some_and(|issuer| {
-                        issuer.may_be_expired(answer.status.as_u16(), &answer.body)
-                    });
+                    let expired = self.auth.may_be_expired(&answer);
                     let reason = if expired {
                         Reauthentication::NewIssued
                     } else {
@@ -219,9 +217,7 @@ impl Registry {
                         && self.auth.credentials.issuer().is_some() =>
                 {
                     let answer = Answer::read(response);
-                    let expired = self.auth.credentials.issuer().is_some_and(|issuer| {
-                        issuer.may_be_expired(answer.status.as_u16(), &answer.body)
-                    });
+                    let expired = self.auth.may_be_expired(&answer);
                     if authenticated_again || !expired {
                         return Err(self.answer_error(operation, &answer));
                     }
