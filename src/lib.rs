@@ -8,6 +8,7 @@ pub mod bootstrap;
 pub mod cached_base;
 pub mod catalog;
 pub mod cli;
+pub mod credentials;
 pub mod digest;
 pub mod emulator;
 pub mod error;

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use lambda_image::registry::credentials::parse_auth_file;
+use lambda_image::credentials::parse_auth_file;
 use libfuzzer_sys::fuzz_target;
 
 const REGISTRIES: [&str; 5] = [

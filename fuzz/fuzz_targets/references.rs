@@ -11,7 +11,7 @@ use lambda_image::image::config::KeyValue;
 use lambda_image::layer::contents::IncludeSpec;
 use lambda_image::reference::registry::RegistryReference;
 use lambda_image::reference::{BaseReference, ImageLocation};
-use lambda_image::registry::credentials::parse_creds;
+use lambda_image::credentials::parse_creds;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|text: &str| {

@@ -2,7 +2,7 @@
 //! `Bearer realm=...,service=...,scope=...`).
 #![no_main]
 
-use lambda_image::registry::auth::Challenge;
+use lambda_image::registry::http::auth::Challenge;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|header: &str| {

@@ -12,6 +12,7 @@ use crate::bootstrap::glibc::GlibcVersion;
 use crate::bootstrap::{self, Bootstrap, BootstrapSpec};
 use crate::cached_base::{open_cached_base, record_base_tag};
 use crate::catalog::DEFAULT_BASE;
+use crate::credentials::{Credential, parse_creds};
 use crate::error::{Error, Result};
 use crate::findings::report_findings;
 use crate::image::ImageFormat;
@@ -24,7 +25,6 @@ use crate::platform::Architecture;
 use crate::reference::registry::RegistryReference;
 use crate::reference::{BaseReference, ImageLocation, is_valid_tag};
 use crate::registry::cache::BlobCache;
-use crate::registry::credentials::{Credential, parse_creds};
 use crate::registry::push::{Destination, push_manifests};
 use crate::registry::{Session, SessionOptions};
 use crate::report::{BuildReport, ReportedBase, ReportedImage, ReportedIndex, ReportedLayer};
@@ -316,7 +316,7 @@ fn open_session(
         SessionOptions {
             creds,
             base_creds,
-            read_credential_flag: crate::registry::advice::CredentialFlag::BaseCreds,
+            read_credential_flag: crate::credentials::CredentialFlag::BaseCreds,
             ..args.registry.session_options()
         },
     )

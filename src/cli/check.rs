@@ -195,7 +195,7 @@ pub fn run(args: &CheckArgs) -> Result<CheckReport> {
                     SessionOptions {
                         base_creds: creds,
                         creds: None,
-                        read_role: crate::registry::advice::HostRole::Checked,
+                        read_role: crate::credentials::HostRole::Checked,
                         ..args.registry.session_options()
                     },
                 )?),

@@ -13,10 +13,10 @@ pub mod zip;
 
 use clap::{Parser, Subcommand};
 
+use crate::credentials::Credential;
 use crate::error::{Error, Result};
 use crate::platform::Architecture;
 use crate::reference::BaseReference;
-use crate::registry::credentials::Credential;
 use crate::registry::pull::{RemoteRepository, open_registry_base};
 use crate::registry::{Session, SessionOptions};
 use crate::transport::source::{ImageRole, ResolvedBase, open_local};
@@ -221,7 +221,9 @@ impl RegistryFlags {
             insecure_registries: self.insecure_registries.clone(),
             cache_dir: self.cache_dir.clone(),
             quiet: self.quiet,
-            region: self.region.clone(),
+            ecr_tokens: std::sync::Arc::new(crate::credentials::ecr::TokenCache::for_run(
+                self.region.clone(),
+            )),
             read_role: Default::default(),
             read_credential_flag: Default::default(),
         }

@@ -17,8 +17,9 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_RANGE, RANGE};
 
-use super::client::{Registry, describe_error_chain};
-use super::retry::{Retries, TOTAL_BUDGET};
+use super::http::client::Registry;
+use super::http::error::describe_error_chain;
+use super::http::retry::{Retries, TOTAL_BUDGET};
 use super::transfer::{Activity, IDLE_TIMEOUT_VARIABLE, RegistryFailure, blob_idle_timeout};
 use crate::error::Error;
 

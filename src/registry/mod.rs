@@ -5,20 +5,12 @@
 //! build needs and where credentials come from (looked up per repository when a registry asks),
 //! and holds the blob cache and progress display they share.
 
-pub mod advice;
-pub mod auth;
 pub mod cache;
-pub mod client;
-pub mod credentials;
 pub mod download;
-pub mod ecr;
-pub mod location;
+pub mod http;
 pub mod progress;
-pub mod proxy;
 pub mod pull;
 pub mod push;
-pub mod retry;
-pub mod tls;
 pub mod transfer;
 
 use std::collections::BTreeMap;
@@ -26,9 +18,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use cache::BlobCache;
-use client::{ConnectOptions, Registry};
-use credentials::{Credential, CredentialSources, HostCredentials};
-use ecr::EcrRegistry;
+use http::client::{ConnectOptions, Registry};
+
+use crate::credentials::ecr::{EcrSource, TokenCache};
+use crate::credentials::{
+    Credential, CredentialFlag, CredentialSource, CredentialSources, FlagCredential,
+    HostCredentials, HostRole,
+};
 use progress::Progress;
 
 use crate::error::Result;
@@ -49,12 +45,13 @@ pub struct SessionOptions {
     pub quiet: bool,
     /// What the run reads from the base's registry: a base (default), or the image `check`
     /// reads; for messages.
-    pub read_role: advice::HostRole,
+    pub read_role: HostRole,
     /// The flag that gives credentials for the base's (the read image's) registry, for hints:
     /// `--creds` (default: `check`, `base pull`), `--base-creds` for `build`.
-    pub read_credential_flag: advice::CredentialFlag,
-    /// `--region`: the region ECR tokens are asked in, instead of the registry host's.
-    pub region: Option<String>,
+    pub read_credential_flag: CredentialFlag,
+    /// The run's ECR tokens (made with `--region`, the region they are asked in instead of the
+    /// registry host's), shared by every ECR host the run connects to.
+    pub ecr_tokens: Arc<TokenCache>,
 }
 
 /// The registries of one run, connected and authenticated.
@@ -98,26 +95,27 @@ impl Session {
             let creds = is_target.then(|| options.creds.clone());
             let base_creds = is_base.then(|| options.base_creds.clone());
             let explicit = creds.flatten().or(base_creds.flatten());
-            // An ECR host with no other credential gets tokens from GetAuthorizationToken
-            // (without the `ecr` feature, an error saying how to give one instead).
-            let ecr_tokens = EcrRegistry::from_host(&host)
-                .as_ref()
-                .map(|_| ecr::run_tokens(options.region.as_deref()));
-            let role = advice::HostRole::of(is_target, options.read_role);
-            let credential_flag = advice::CredentialFlag::of(role, options.read_credential_flag);
+            let role = HostRole::of(is_target, options.read_role);
+            let credential_flag = CredentialFlag::of(role, options.read_credential_flag);
+            // The flag, else the auth files and their helpers; an ECR host with no other
+            // credential gets tokens from GetAuthorizationToken (without the `ecr` feature, an
+            // error saying how to give one instead).
+            let mut chain: Vec<Box<dyn CredentialSource>> = Vec::new();
+            if let Some((credential, flag)) = explicit {
+                chain.push(Box::new(FlagCredential::new(credential, flag)));
+            }
+            chain.push(Box::new(sources.clone()));
+            let ecr = EcrSource::for_host(&host, &options.ecr_tokens);
+            let credentials = HostCredentials::new(&host, credential_flag, chain)
+                .with_issuer(ecr.map(|ecr| Box::new(ecr) as Box<_>));
             let registry = Registry::connect(
                 &host,
                 ConnectOptions {
                     insecure_registries: options.insecure_registries.clone(),
-                    credentials: HostCredentials::new(&host, explicit, sources.clone())
-                        .for_flag(credential_flag),
+                    credentials,
                     scopes,
-                    ecr_tokens,
                     role,
-                    credential_flag,
-                    read: base
-                        .filter(|base| base.registry == host)
-                        .map(ToString::to_string),
+                    read: base.filter(|base| base.registry == host).cloned(),
                 },
             )?;
             registries.insert(host, Arc::new(registry));

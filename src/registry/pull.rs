@@ -13,8 +13,8 @@ use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
 
 use super::cache::BlobCache;
-use super::client::{Registry, SMALL_REQUEST_TIMEOUT};
 use super::download::RestartingDownload;
+use super::http::client::{Registry, SMALL_REQUEST_TIMEOUT};
 use super::progress::Progress;
 use super::transfer::RegistryFailure;
 use crate::digest::{Sha256Digest, VerifyingReader, read_verified};

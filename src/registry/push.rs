@@ -19,10 +19,10 @@ use reqwest::StatusCode;
 use reqwest::blocking::Body;
 use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
 
-use super::client::{Registry, SMALL_REQUEST_TIMEOUT};
-use super::location::{authority, downgrades_to_plain_http, resolve_location};
+use super::http::client::{Registry, SMALL_REQUEST_TIMEOUT};
+use super::http::location::{authority, downgrades_to_plain_http, resolve_location};
+use super::http::retry::{Retries, is_retryable_status, retry_after};
 use super::progress::Progress;
-use super::retry::{Retries, is_retryable_status, retry_after};
 use super::transfer::{
     Activity, IDLE_TIMEOUT_VARIABLE, RegistryFailure, blob_idle_timeout, registry_failure,
     run_watched,

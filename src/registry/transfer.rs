@@ -8,7 +8,7 @@
 //! left to fail on its own; it holds only its connection) and treats the transfer as failed in
 //! a way worth retrying.
 //!
-//! Not here: whether a status is worth retrying ([`super::retry`]), the upload protocol
+//! Not here: whether a status is worth retrying ([`super::http::retry`]), the upload protocol
 //! ([`super::push`]), downloads that resume ([`super::download`]).
 
 use std::io::{self, Read};

@@ -2,118 +2,25 @@
 //! chosen by the role the host plays in the run (the base's registry, a push target, a token
 //! service) and by what a registry's answer says (a manifest media type it will not store).
 //!
+//! Hints about credentials (which flag to give) are [`crate::credentials::advice`].
+//!
 //! Pure text from facts already known; no I/O. Not here: deciding whether to retry
-//! ([`super::retry`]), reading answers ([`super::client`]), or ECR's own advice
-//! ([`super::ecr::hint_for_answer`]).
+//! ([`super::retry`]), reading answers ([`super::error`]), or the advice of the issuer of a host's
+//! credentials ([`crate::credentials::TokenIssuer::answer_hint`], ECR's).
 
-/// What a registry host is to this run, from [`super::Session::connect`]. A host that is both
-/// the base's and a push target is a [`HostRole::Target`]: the push needs it whatever the base.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum HostRole {
-    /// The registry the base (`build --base`, `base pull`) is pulled from.
-    #[default]
-    Base,
-    /// The registry of the image `check IMAGE` reads.
-    Checked,
-    /// A registry pushed to (`--tag`).
-    Target,
-}
-
-impl HostRole {
-    /// The role of a host that is a push target (`is_target`), else `read` (what the run
-    /// reads from it: [`HostRole::Base`] or [`HostRole::Checked`]).
-    pub fn of(is_target: bool, read: HostRole) -> HostRole {
-        if is_target { HostRole::Target } else { read }
-    }
-
-    /// What the image read from a host of this role is called in messages: `base` or `image`.
-    pub fn noun(self) -> &'static str {
-        match self {
-            HostRole::Checked => "image",
-            HostRole::Base | HostRole::Target => "base",
-        }
-    }
-
-    /// The hint for a reference to the image read from a host of this role that does not
-    /// resolve.
-    pub fn check_reference(self) -> &'static str {
-        match self {
-            HostRole::Checked => "check the image reference",
-            HostRole::Base | HostRole::Target => "check the --base reference",
-        }
-    }
-}
-
-/// The flag that gives credentials for a host: what hints tell the user to pass. Each flag's
-/// secret goes only to the hosts it is for ([`super::Session::connect`]), so a hint naming the
-/// wrong one would send the user round in a loop.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum CredentialFlag {
-    /// `--creds USER:PASS` (or `--username NAME --password-stdin`): for the registries `build`
-    /// pushes to, and for the image `check` reads and the base `base pull` copies.
-    #[default]
-    Creds,
-    /// `--base-creds USER:PASS`: for the registry `build` pulls its base from (when it is not
-    /// also pushed to).
-    BaseCreds,
-}
-
-impl CredentialFlag {
-    /// The flag that gives credentials for a host of `role`, in a command whose reading role
-    /// (the base, or the image `check` reads) takes `read_flag`.
-    pub fn of(role: HostRole, read_flag: CredentialFlag) -> CredentialFlag {
-        match role {
-            HostRole::Target => CredentialFlag::Creds,
-            HostRole::Base | HostRole::Checked => read_flag,
-        }
-    }
-
-    /// How to give credentials with it, for hints.
-    pub fn usage(self) -> &'static str {
-        match self {
-            CredentialFlag::Creds => "--creds USER:PASS (or --username NAME --password-stdin)",
-            CredentialFlag::BaseCreds => "--base-creds USER:PASS",
-        }
-    }
-}
-
-/// What to do when registry `host` wants credentials it did not get: the flag for it
-/// (`flag`), or a login saved where lambda-image looks, naming `host` itself.
-pub fn login_hint(flag: CredentialFlag, host: &str) -> String {
-    format!(
-        "give credentials with {}, or log in so that ~/.docker/config.json (or \
-         $REGISTRY_AUTH_FILE) has them, e.g. `docker login {host}`, or a credHelpers entry such \
-         as ecr-login for ECR",
-        flag.usage()
-    )
-}
-
-/// What to do when registry `host` (or its token service) refused the credentials it was
-/// given: check them, log in again, or give others with `flag`.
-pub fn refused_hint(flag: CredentialFlag, host: &str) -> String {
-    format!(
-        "check the user name and password; for a saved login, log in again (`docker login \
-         {host}`, `podman login {host}`); or give others with {}",
-        flag.usage()
-    )
-}
-
-/// A credential lookup's hint, which names the flag as
-/// [`super::credentials::CREDS_FLAG_IN_HINTS`], with `flag` in its place.
-pub fn with_credential_flag(hint: &str, flag: CredentialFlag) -> String {
-    match flag {
-        CredentialFlag::Creds => hint.to_owned(),
-        CredentialFlag::BaseCreds => {
-            hint.replace(super::credentials::CREDS_FLAG_IN_HINTS, flag.usage())
-        }
-    }
-}
+use crate::credentials::HostRole;
+use crate::reference::registry::RegistryReference;
 
 /// The hint for a registry `host` that could not be reached at all (refused, reset, timed out,
 /// or with `dns`, a name that did not resolve). Proxies are named because `HTTPS_PROXY` /
 /// `NO_PROXY` decide the path to the host. `read` is the reference the run reads from the host
 /// (the base): the ways to build without the host name it, and the base mirror variable.
-pub fn unreachable_hint(role: HostRole, host: &str, dns: bool, read: Option<&str>) -> String {
+pub fn unreachable_hint(
+    role: HostRole,
+    host: &str,
+    dns: bool,
+    read: Option<&RegistryReference>,
+) -> String {
     let check = if dns {
         format!("check the spelling of {host} and this machine's DNS settings")
     } else {
@@ -126,12 +33,11 @@ pub fn unreachable_hint(role: HostRole, host: &str, dns: bool, read: Option<&str
         HostRole::Target => format!("{check}; it is where the image is pushed (--tag)"),
         HostRole::Checked => format!("{check}; it holds the image to check"),
         HostRole::Base => {
-            let base = read.unwrap_or("BASE");
+            let base = read.map_or_else(|| "BASE".to_owned(), ToString::to_string);
             // The mirror variable stands only for public.ecr.aws/lambda: named for a base
             // from there, not for one from Docker Hub or any other registry.
-            let is_upstream = read
-                .and_then(|read| read.parse().ok())
-                .is_some_and(|read| crate::catalog::upstream_repository(&read).is_some());
+            let is_upstream =
+                read.is_some_and(|read| crate::catalog::upstream_repository(read).is_some());
             let mirror = match crate::catalog::mirror().ok().flatten() {
                 Some(mirror) if mirror.registry == host => format!(
                     "; {host} is the mirror {} names ({mirror})",
@@ -225,47 +131,6 @@ mod tests {
     const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 
     #[test]
-    fn role_of_a_host_that_is_pushed_to_is_target() {
-        assert_eq!(HostRole::of(true, HostRole::Base), HostRole::Target);
-        assert_eq!(HostRole::of(true, HostRole::Checked), HostRole::Target);
-        assert_eq!(HostRole::of(false, HostRole::Base), HostRole::Base);
-        assert_eq!(HostRole::of(false, HostRole::Checked), HostRole::Checked);
-        assert_eq!(HostRole::Checked.noun(), "image");
-        assert_eq!(HostRole::Base.noun(), "base");
-    }
-
-    #[test]
-    fn credential_hints_name_the_flag_for_the_hosts_role_and_the_host() {
-        let build = CredentialFlag::BaseCreds;
-        let base = CredentialFlag::of(HostRole::Base, build);
-        let target = CredentialFlag::of(HostRole::Target, build);
-        for hint in [
-            login_hint(base, "127.0.0.1:5056"),
-            refused_hint(base, "127.0.0.1:5056"),
-        ] {
-            assert!(hint.contains("--base-creds USER:PASS"), "{hint}");
-            assert!(!hint.contains("--creds"), "{hint}");
-            assert!(!hint.contains("--username"), "{hint}");
-            assert!(hint.contains("docker login 127.0.0.1:5056"), "{hint}");
-        }
-        // check IMAGE and base pull read with --creds.
-        for flag in [
-            target,
-            CredentialFlag::of(HostRole::Checked, CredentialFlag::Creds),
-            CredentialFlag::of(HostRole::Base, CredentialFlag::Creds),
-        ] {
-            let hint = login_hint(flag, "r.example");
-            assert!(hint.contains("--creds USER:PASS"), "{hint}");
-            assert!(!hint.contains("--base-creds"), "{hint}");
-            assert!(hint.contains("docker login r.example"), "{hint}");
-        }
-        assert_eq!(
-            with_credential_flag("fix it, or pass --creds USER:PASSWORD", base),
-            "fix it, or pass --base-creds USER:PASS"
-        );
-    }
-
-    #[test]
     fn hints_for_a_status_that_kept_coming_tell_rate_limits_from_failures() {
         let limited = still_failing_hint(429);
         assert!(limited.contains("wait a while"), "{limited}");
@@ -296,7 +161,7 @@ mod tests {
             HostRole::Base,
             "r.example:5000",
             false,
-            Some("r.example:5000/lambda/base:al2023"),
+            Some(&"r.example:5000/lambda/base:al2023".parse().unwrap()),
         );
         for expected in [
             "`lambda-image base pull r.example:5000/lambda/base:al2023` where",
@@ -316,7 +181,7 @@ mod tests {
             HostRole::Base,
             "public.ecr.aws",
             true,
-            Some("public.ecr.aws/lambda/provided:al2023"),
+            Some(&"public.ecr.aws/lambda/provided:al2023".parse().unwrap()),
         );
         assert!(
             upstream.contains("LAMBDA_IMAGE_BASE_MIRROR=HOST[:PORT]/PATH"),
@@ -326,7 +191,7 @@ mod tests {
             HostRole::Base,
             "docker.io",
             true,
-            Some("docker.io/library/alpine:latest"),
+            Some(&"docker.io/library/alpine:latest".parse().unwrap()),
         );
         assert!(!hub.contains("LAMBDA_IMAGE_BASE_MIRROR"), "{hub}");
         let dns = unreachable_hint(HostRole::Target, "r.example", true, None);

@@ -277,9 +277,9 @@ fn check_trusted_as_is(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::tls::explain::tests::explained;
-    use crate::registry::tls::provider;
-    use crate::registry::tls::test_certificates::*;
+    use crate::registry::http::tls::explain::tests::explained;
+    use crate::registry::http::tls::provider;
+    use crate::registry::http::tls::test_certificates::*;
 
     /// A verifier whose roots are `roots`; `trusted_as_is` says whether they are also trusted as
     /// they are.

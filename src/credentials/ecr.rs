@@ -20,11 +20,10 @@
 //! error code, not the answer's content.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use super::client::{host_without_port, registry_errors};
-use super::credentials::Credential;
+use super::{Credential, Issued, TokenIssuer};
 use crate::error::Result;
 
 /// A token is fetched again this long before its `expiresAt`, so a request never carries one
@@ -49,7 +48,7 @@ impl EcrRegistry {
     /// `<account>.dkr-ecr.<region>.on.aws`, with or without a `:port`. Anything else (including
     /// `public.ecr.aws`, which uses bearer tokens anyone may get) is not a private ECR registry.
     pub fn from_host(host: &str) -> Option<EcrRegistry> {
-        let name = host_without_port(host).to_ascii_lowercase();
+        let name = without_port(host).to_ascii_lowercase();
         let (labels, dual_stack) = match name.strip_suffix(".on.aws") {
             Some(rest) => (rest.split('.').collect::<Vec<_>>(), true),
             None => {
@@ -74,6 +73,14 @@ impl EcrRegistry {
     }
 }
 
+/// `host` without a numeric `:port`.
+fn without_port(host: &str) -> &str {
+    match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    }
+}
+
 /// `us-east-1`, `eu-central-2`, `us-gov-west-1`, `cn-north-1`: letters and dashes, then a
 /// number.
 fn is_region_name(text: &str) -> bool {
@@ -94,19 +101,19 @@ pub fn may_be_expired_token_answer(body: &str) -> bool {
     body.trim().is_empty() || body.to_ascii_lowercase().contains(EXPIRED_TOKEN_TEXT)
 }
 
-/// The hint for an ECR error answer to `operation` (the step names of [`super::push`] and
-/// [`super::pull`], such as `put manifest fn:v1`) at URL path `path`, when ECR's answer is one
+/// The hint for an ECR error answer to `operation` (the step names of the registry's push and
+/// pull, such as `put manifest fn:v1`) at URL path `path`, when ECR's answer is one
 /// a user can act on: an expired token, an immutable tag, a missing repository, or a missing
-/// IAM permission. `region` is where the commands it suggests are to run.
+/// IAM permission. `errors` are the `(code, message)` entries of the answer's JSON `errors`.
+/// `region` is where the commands it suggests are to run.
 pub fn hint_for_answer(
     registry: &EcrRegistry,
     region: &str,
     operation: &str,
     status: u16,
-    body: &str,
+    errors: &[(String, String)],
     path: &str,
 ) -> Option<String> {
-    let errors = registry_errors(body);
     let has_code = |wanted: &str| errors.iter().any(|(code, _)| code == wanted);
     let messages = errors
         .iter()
@@ -291,18 +298,81 @@ impl TokenCache {
     }
 }
 
-/// The run's token cache, set up by the first ECR registry connected to.
-static RUN_TOKENS: OnceLock<TokenCache> = OnceLock::new();
+impl TokenCache {
+    /// The token cache of one run, talking to ECR through the AWS SDK; `region_override` is
+    /// `--region`. The command creates it and gives it to every ECR host's [`EcrSource`].
+    pub fn for_run(region_override: Option<String>) -> TokenCache {
+        TokenCache::new(Box::new(SdkTokenService), region_override)
+    }
+}
 
-/// The token cache of this run, talking to ECR through the AWS SDK. `region_override` is
-/// taken from the first call (one command line gives one `--region`).
-pub fn run_tokens(region_override: Option<&str>) -> &'static TokenCache {
-    RUN_TOKENS.get_or_init(|| {
-        TokenCache::new(
-            Box::new(SdkTokenService),
-            region_override.map(str::to_owned),
+impl Default for TokenCache {
+    fn default() -> Self {
+        TokenCache::for_run(None)
+    }
+}
+
+/// One ECR host's credential source: tokens from the run's [`TokenCache`].
+pub struct EcrSource {
+    registry: EcrRegistry,
+    tokens: Arc<TokenCache>,
+}
+
+impl EcrSource {
+    /// The source of `host`, if it is a private ECR registry ([`EcrRegistry::from_host`]).
+    pub fn for_host(host: &str, tokens: &Arc<TokenCache>) -> Option<EcrSource> {
+        Some(EcrSource {
+            registry: EcrRegistry::from_host(host)?,
+            tokens: Arc::clone(tokens),
+        })
+    }
+}
+
+impl TokenIssuer for EcrSource {
+    fn issue(&self, now: SystemTime, force_new: bool) -> Result<Issued> {
+        let token = self.tokens.token(&self.registry, now, force_new)?;
+        Ok(Issued {
+            refresh_at: token.refresh_at(now),
+            username: token.username,
+            password: token.password,
+        })
+    }
+
+    /// ECR answers an expired token with a 401 or a 403 ([`may_be_expired_token_answer`]).
+    fn may_be_expired(&self, status: u16, body: &str) -> bool {
+        matches!(status, 401 | 403) && may_be_expired_token_answer(body)
+    }
+
+    fn origin(&self) -> String {
+        format!(
+            "ECR GetAuthorizationToken in {} with the AWS credential chain",
+            self.tokens.region_for(&self.registry)
         )
-    })
+    }
+
+    fn replacement_warning(&self, host: &str, origin: &str) -> String {
+        format!(
+            "warning: ECR refused the credential for {host} ({origin}) as it refuses an \
+             expired token; using a new token from ECR GetAuthorizationToken instead"
+        )
+    }
+
+    fn answer_hint(
+        &self,
+        operation: &str,
+        status: u16,
+        errors: &[(String, String)],
+        path: &str,
+    ) -> Option<String> {
+        hint_for_answer(
+            &self.registry,
+            &self.tokens.region_for(&self.registry),
+            operation,
+            status,
+            errors,
+            path,
+        )
+    }
 }
 
 /// `GetAuthorizationToken` through the official AWS SDK.
@@ -463,202 +533,5 @@ mod sdk {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    use super::*;
-
-    #[test]
-    fn ecr_hosts_are_recognised_with_their_account_and_region() {
-        let cases = [
-            (
-                "123456789012.dkr.ecr.us-east-1.amazonaws.com",
-                Some(("123456789012", "us-east-1")),
-            ),
-            (
-                "123456789012.dkr.ecr.eu-central-1.amazonaws.com:5000",
-                Some(("123456789012", "eu-central-1")),
-            ),
-            (
-                "123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn",
-                Some(("123456789012", "cn-north-1")),
-            ),
-            (
-                "123456789012.dkr.ecr-fips.us-gov-west-1.amazonaws.com",
-                Some(("123456789012", "us-gov-west-1")),
-            ),
-            (
-                "123456789012.dkr-ecr.eu-west-1.on.aws",
-                Some(("123456789012", "eu-west-1")),
-            ),
-            ("123456789012.dkr.ecr.eu-west-1.on.aws", None),
-            ("public.ecr.aws", None),
-            ("12345678901.dkr.ecr.us-east-1.amazonaws.com", None),
-            (
-                "123456789012.dkr.ecr.us-east-1.amazonaws.com.evil.example",
-                None,
-            ),
-            ("123456789012.dkr.ecr.amazonaws.com", None),
-            ("evil.123456789012.dkr.ecr.us-east-1.amazonaws.com", None),
-            ("registry.example.com", None),
-        ];
-        for (host, expected) in cases {
-            let parsed = EcrRegistry::from_host(host);
-            assert_eq!(
-                parsed,
-                expected.map(|(account, region)| EcrRegistry {
-                    account: account.to_owned(),
-                    region: region.to_owned()
-                }),
-                "{host}"
-            );
-        }
-    }
-
-    /// Hands out numbered tokens that live `lifetime` from the fake clock's start.
-    struct CountingService {
-        calls: AtomicUsize,
-        lifetime: Duration,
-        start: SystemTime,
-        regions: Mutex<Vec<String>>,
-    }
-
-    impl TokenService for std::sync::Arc<CountingService> {
-        fn fetch(&self, _registry: &EcrRegistry, region: &str) -> Result<AuthorizationToken> {
-            let call = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
-            self.regions.lock().unwrap().push(region.to_owned());
-            Ok(AuthorizationToken {
-                username: "AWS".to_owned(),
-                password: format!("token-{call}"),
-                expires_at: self.start + self.lifetime,
-            })
-        }
-    }
-
-    fn cache_with(
-        lifetime: Duration,
-        region_override: Option<&str>,
-    ) -> (TokenCache, std::sync::Arc<CountingService>, SystemTime) {
-        let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
-        let service = std::sync::Arc::new(CountingService {
-            calls: AtomicUsize::new(0),
-            lifetime,
-            start,
-            regions: Mutex::new(Vec::new()),
-        });
-        let cache = TokenCache::new(
-            Box::new(service.clone()),
-            region_override.map(str::to_owned),
-        );
-        (cache, service, start)
-    }
-
-    fn registry() -> EcrRegistry {
-        EcrRegistry::from_host("123456789012.dkr.ecr.us-east-1.amazonaws.com").unwrap()
-    }
-
-    #[test]
-    fn a_token_is_kept_until_shortly_before_it_expires() {
-        let twelve_hours = Duration::from_secs(12 * 3600);
-        let (cache, service, start) = cache_with(twelve_hours, None);
-        let first = cache.token(&registry(), start, false).unwrap();
-        let later = start + twelve_hours - REFRESH_MARGIN - Duration::from_secs(1);
-        let reused = cache.token(&registry(), later, false).unwrap();
-        assert_eq!(first.password, reused.password);
-        assert_eq!(service.calls.load(Ordering::SeqCst), 1);
-
-        let near_expiry = start + twelve_hours - REFRESH_MARGIN;
-        let renewed = cache.token(&registry(), near_expiry, false).unwrap();
-        assert_eq!(renewed.password, "token-2");
-        assert_eq!(service.calls.load(Ordering::SeqCst), 2);
-    }
-
-    #[test]
-    fn an_expired_answer_forces_a_new_token_even_when_the_cached_one_looks_fresh() {
-        let (cache, service, start) = cache_with(Duration::from_secs(12 * 3600), None);
-        cache.token(&registry(), start, false).unwrap();
-        let renewed = cache.token(&registry(), start, true).unwrap();
-        assert_eq!(renewed.password, "token-2");
-        assert_eq!(service.calls.load(Ordering::SeqCst), 2);
-    }
-
-    #[test]
-    fn a_token_arriving_nearly_expired_is_not_reused() {
-        let (cache, service, start) = cache_with(Duration::from_secs(60), None);
-        cache.token(&registry(), start, false).unwrap();
-        cache.token(&registry(), start, false).unwrap();
-        assert_eq!(service.calls.load(Ordering::SeqCst), 2);
-    }
-
-    #[test]
-    fn the_region_is_the_hosts_unless_overridden() {
-        let (cache, service, start) = cache_with(Duration::from_secs(3600), None);
-        cache.token(&registry(), start, false).unwrap();
-        let (overridden, overridden_service, _) =
-            cache_with(Duration::from_secs(3600), Some("eu-west-1"));
-        overridden.token(&registry(), start, false).unwrap();
-        assert_eq!(*service.regions.lock().unwrap(), ["us-east-1"]);
-        assert_eq!(*overridden_service.regions.lock().unwrap(), ["eu-west-1"]);
-    }
-
-    #[test]
-    fn expired_token_answers_are_recognised() {
-        assert!(may_be_expired_token_answer(""));
-        assert!(may_be_expired_token_answer(
-            r#"{"errors":[{"code":"DENIED","message":"Your authorization token has expired. Reauthenticate and try again."}]}"#
-        ));
-        assert!(!may_be_expired_token_answer(
-            r#"{"errors":[{"code":"DENIED","message":"not authorized to perform: ecr:PutImage"}]}"#
-        ));
-    }
-
-    #[test]
-    fn ecr_answers_get_hints_that_say_what_to_do() {
-        let registry = registry();
-        let immutable = hint_for_answer(&registry, "us-east-1", "put manifest fn:v1",
-            400,
-            r#"{"errors":[{"code":"TAG_INVALID","message":"The image tag 'v1' already exists in the 'fn' repository and cannot be overwritten because the tag is immutable."}]}"#,
-            "/v2/fn/manifests/v1",
-        )
-        .unwrap();
-        assert!(immutable.contains("put-image-tag-mutability --repository-name fn"));
-        let missing = hint_for_answer(&registry, "us-east-1", "upload blob sha256:ab to team/fn",
-            404,
-            r#"{"errors":[{"code":"NAME_UNKNOWN","message":"The repository with name 'team/fn' does not exist in the registry with id '123456789012'"}]}"#,
-            "/v2/team/fn/blobs/uploads/",
-        )
-        .unwrap();
-        assert!(
-            missing
-                .contains("aws ecr create-repository --repository-name team/fn --region us-east-1")
-        );
-        let denied = hint_for_answer(&registry, "us-east-1", "upload blob sha256:ab to fn",
-            403,
-            r#"{"errors":[{"code":"DENIED","message":"User: arn:aws:iam::123456789012:user/ci is not authorized to perform: ecr:InitiateLayerUpload on resource: arn:aws:ecr:us-east-1:123456789012:repository/fn"}]}"#,
-            "/v2/fn/blobs/uploads/",
-        )
-        .unwrap();
-        assert!(denied.contains("not allowed ecr:InitiateLayerUpload on the ECR repository fn"));
-        let denied_unnamed = hint_for_answer(
-            &registry,
-            "us-east-1",
-            "put manifest fn:v1",
-            403,
-            "",
-            "/v2/fn/manifests/v1",
-        )
-        .unwrap();
-        assert!(denied_unnamed.contains("not allowed ecr:PutImage"));
-        assert!(
-            hint_for_answer(
-                &registry,
-                "us-east-1",
-                "put manifest fn:v1",
-                500,
-                "{}",
-                "/v2/fn/manifests/v1"
-            )
-            .is_none()
-        );
-    }
-}
+#[path = "ecr_tests.rs"]
+mod tests;

@@ -2,21 +2,25 @@
 //! none) into the `Authorization` header a registry wants: HTTP Basic, or a bearer token from the
 //! challenge's token service, asked for exactly the repository scopes this run needs.
 //!
-//! Where credentials come from is [`super::credentials`]; when to authenticate (first contact, a
-//! later 401) is [`super::client`]. Nothing here ever puts a secret in an error message.
+//! Where credentials come from is [`crate::credentials`]; when to authenticate (first contact, a
+//! later 401) and with which scopes is [`super::authenticator`]. Nothing here ever puts a secret
+//! in an error message.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use base64::Engine;
-use reqwest::blocking::Client;
+use reqwest::blocking::{Client, Response};
+use reqwest::header::WWW_AUTHENTICATE;
 use serde::Deserialize;
 
 use super::advice::token_service_hint;
-use super::credentials::Credential;
+use super::error::{
+    after_tries, describe_transport_error, error_detail, is_dns_error, is_tls_error,
+};
 use super::location::authority;
-use super::retry::{is_dns_error, is_tls_error};
 use super::tls::Rejections;
+use crate::credentials::Credential;
 use crate::error::{Error, Result};
 
 /// The client id sent with OAuth2 refresh-token requests.
@@ -119,7 +123,7 @@ struct TokenResponse {
 #[derive(Clone, Copy, Debug)]
 pub struct TokenAsker<'a> {
     pub registry: &'a str,
-    pub credential_flag: super::advice::CredentialFlag,
+    pub credential_flag: crate::credentials::CredentialFlag,
 }
 
 /// Asks the token service named by a bearer challenge for a token covering `scopes`, and returns
@@ -177,8 +181,8 @@ pub fn fetch_token(
     // Retried like any registry request (429 with Retry-After, 5xx, refused connections).
     let tried = super::retry::send_with_retries(request.timeout(TOKEN_TIMEOUT), true);
     let response = tried.outcome.map_err(|error| {
-        super::proxy::transport_failure(registry, "get a token", realm, &error)
-            .map(|error| super::client::after_tries(error, tried.tries))
+        super::proxy_failure::transport_failure(registry, "get a token", realm, &error)
+            .map(|error| after_tries(error, tried.tries))
             .unwrap_or_else(|| {
                 token_service_unreachable(registry, realm, &error, tried.tries, tls_rejections)
             })
@@ -192,22 +196,25 @@ pub fn fetch_token(
             &mut std::io::Read::take(response, ERROR_TEXT_LIMIT),
             &mut body,
         );
-        let detail = super::client::error_detail(&body);
+        let detail = error_detail(&body);
         return Err(if credential.is_some() {
             Error::registry(format!(
                 "registry {registry}: the token service {realm} refused the credentials \
                  ({status}){detail}"
             ))
-            .hint(super::advice::refused_hint(credential_flag, registry))
+            .hint(crate::credentials::advice::refused_hint(
+                credential_flag,
+                registry,
+            ))
         } else {
             Error::registry(format!(
                 "registry {registry}: the token service {realm} wants credentials ({status}){detail}"
             ))
-            .hint(super::advice::login_hint(credential_flag, registry))
+            .hint(crate::credentials::advice::login_hint(credential_flag, registry))
         });
     }
     if !status.is_success() {
-        let error = super::client::after_tries(failed(format!("{status}")), tried.tries);
+        let error = after_tries(failed(format!("{status}")), tried.tries);
         return Err(match super::retry::is_retryable_status(status) {
             true => error.hint(token_service_hint(registry, &realm_authority(realm), false)),
             false => error,
@@ -241,7 +248,7 @@ fn token_service_unreachable(
     tries: u32,
     tls_rejections: &Rejections,
 ) -> Error {
-    let description = super::client::describe_transport_error(error);
+    let description = describe_transport_error(error);
     let realm_host = realm_authority(realm);
     if is_tls_error(error) {
         let explanation = super::tls::explain(
@@ -270,119 +277,21 @@ fn token_service_unreachable(
          {description}"
     ))
     .hint(token_service_hint(registry, &realm_host, dns));
-    super::client::after_tries(error, tries)
+    after_tries(error, tries)
+}
+
+/// The challenge of a 401 answer.
+pub(super) fn read_challenge(response: &Response) -> Option<Challenge> {
+    response
+        .headers()
+        .get_all(WWW_AUTHENTICATE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .filter_map(Challenge::parse)
+        // Prefer a bearer challenge when a registry offers both.
+        .max_by_key(|challenge| matches!(challenge, Challenge::Bearer { .. }))
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A token service on HTTPS whose certificate is not trusted (Docker's guide's kind of
-    /// self-signed `CA:TRUE` certificate, served by a rustls server here) is explained as the
-    /// registry's own TLS failures are, and named as the token service.
-    #[test]
-    fn a_token_service_whose_certificate_is_refused_is_explained() {
-        use std::sync::Arc;
-
-        use rustls::pki_types::pem::PemObject;
-        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-
-        use crate::registry::tls::test_certificates::{GUIDE_CRT, GUIDE_KEY};
-
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let server = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(
-                vec![CertificateDer::from_pem_slice(GUIDE_CRT.as_bytes()).unwrap()],
-                PrivateKeyDer::from_pem_slice(GUIDE_KEY.as_bytes()).unwrap(),
-            )
-            .unwrap();
-        let server = Arc::new(server);
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let connection = rustls::ServerConnection::new(Arc::clone(&server)).unwrap();
-                let mut tls = rustls::StreamOwned::new(connection, stream);
-                let _ = std::io::Read::read(&mut tls, &mut [0u8; 1024]);
-            }
-        });
-        // No certs.d, and system roots that cannot hold this certificate.
-        let host_tls = crate::registry::tls::host_tls_from(&[]).unwrap();
-        let http = Client::builder()
-            .no_proxy()
-            .use_preconfigured_tls(host_tls.config.clone())
-            .build()
-            .unwrap();
-        let realm = format!("https://127.0.0.1:{port}/token");
-        let error = fetch_token(
-            &http,
-            TokenAsker {
-                registry: "registry.example",
-                credential_flag: Default::default(),
-            },
-            &realm,
-            None,
-            &["repository:fn:pull".to_owned()],
-            None,
-            &host_tls.rejections,
-        )
-        .unwrap_err();
-        let message = error.message();
-        assert!(
-            message.contains(&format!("token service {realm}: TLS: ")),
-            "{message}"
-        );
-        assert!(message.contains("CA:TRUE"), "{message}");
-        let hint = error.hint_text().unwrap_or_default();
-        assert!(
-            hint.contains(&format!(
-                "127.0.0.1:{port} is the token service of registry registry.example"
-            )),
-            "{hint}"
-        );
-        assert!(hint.contains("certs.d/127.0.0.1:"), "{hint}");
-    }
-
-    #[test]
-    fn parses_bearer_challenges_with_quoted_commas() {
-        let challenge = Challenge::parse(
-            r#"Bearer realm="https://auth.example/token",service="registry.example",scope="repository:fn:pull,push""#,
-        );
-        assert_eq!(
-            challenge,
-            Some(Challenge::Bearer {
-                realm: "https://auth.example/token".into(),
-                service: Some("registry.example".into()),
-                scope: Some("repository:fn:pull,push".into()),
-            })
-        );
-    }
-
-    #[test]
-    fn parses_public_ecr_and_basic_challenges() {
-        assert_eq!(
-            Challenge::parse(
-                r#"Bearer realm="https://public.ecr.aws/token/",service="public.ecr.aws",scope="aws""#
-            ),
-            Some(Challenge::Bearer {
-                realm: "https://public.ecr.aws/token/".into(),
-                service: Some("public.ecr.aws".into()),
-                scope: Some("aws".into()),
-            })
-        );
-        assert_eq!(
-            Challenge::parse(r#"Basic realm="https://123.dkr.ecr.eu-west-1.amazonaws.com/""#),
-            Some(Challenge::Basic)
-        );
-        assert_eq!(Challenge::parse("Negotiate"), None);
-        assert_eq!(Challenge::parse("Bearer service=\"x\""), None);
-    }
-
-    #[test]
-    fn basic_header_is_base64_of_user_colon_password() {
-        assert_eq!(basic_header("user", "pa:ss"), "Basic dXNlcjpwYTpzcw==");
-    }
-}
+#[path = "auth_tests.rs"]
+mod tests;

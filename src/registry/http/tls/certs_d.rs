@@ -131,8 +131,8 @@ impl ClientPair {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::tls::host_tls_from;
-    use crate::registry::tls::test_certificates::*;
+    use crate::registry::http::tls::host_tls_from;
+    use crate::registry::http::tls::test_certificates::*;
 
     fn write(dir: &Path, files: &[(&str, &str)]) {
         for (name, text) in files {

@@ -7,22 +7,42 @@
 //! port, the rule reqwest applies to redirects (and docker's and go-containerregistry's
 //! transports to every request): an upload host elsewhere gets no `Authorization`.
 //!
-//! Not here: sending anything ([`super::push`]), or which header to send ([`super::client`]).
+//! Not here: sending anything ([`crate::registry::push`]), or which header to send ([`super::client`]).
 
 use reqwest::Url;
 
 /// The URL of an upload session: `location` (a `Location` header value, absolute or relative)
 /// resolved against `answered`, the URL of the response that carried it. Errors when
 /// `location` is not a URL reference, or resolves to a scheme other than `http`/`https`.
-pub fn resolve_location(answered: &Url, location: &str) -> Result<Url, String> {
+pub fn resolve_location(answered: &Url, location: &str) -> Result<Url, LocationError> {
     let url = answered
         .join(location.trim())
-        .map_err(|error| error.to_string())?;
+        .map_err(|error| LocationError::NotAReference(error.to_string()))?;
     match url.scheme() {
         "http" | "https" => Ok(url),
-        scheme => Err(format!("its scheme is {scheme}, not http or https")),
+        scheme => Err(LocationError::Scheme(scheme.to_owned())),
     }
 }
+
+/// Why a `Location` is not usable for an upload; Display says it after "is not usable: ".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LocationError {
+    /// Not a URL reference at all, with the URL parser's reason.
+    NotAReference(String),
+    /// It resolves to a URL of this scheme, not `http` or `https`.
+    Scheme(String),
+}
+
+impl std::fmt::Display for LocationError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LocationError::NotAReference(error) => write!(f, "{error}"),
+            LocationError::Scheme(scheme) => write!(f, "its scheme is {scheme}, not http or https"),
+        }
+    }
+}
+
+impl std::error::Error for LocationError {}
 
 /// Whether `url` is on the same host and port as `registry` (the port as written or the
 /// scheme's default), so that the registry's credentials may be sent to it.
@@ -37,7 +57,7 @@ pub fn same_authority(url: &Url, registry: &Url) -> bool {
 pub fn downgrades_to_plain_http(answered: &Url, resolved: &Url) -> bool {
     answered.scheme() == "https"
         && resolved.scheme() == "http"
-        && !super::client::allows_plain_http(&authority(resolved), &[])
+        && !super::scheme::allows_plain_http(&authority(resolved), &[])
 }
 
 /// `host[:port]` of `url`, for messages.
