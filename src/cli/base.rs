@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::outcome::Finished;
 use crate::base_kit::{Verified, kit_of, verify_layers};
-use crate::cached_base::record_base_tag;
+use crate::cache::base::record_base_tag;
 use crate::catalog::{self, CatalogBase};
 use crate::error::{Error, Result};
 use crate::platform::Architecture;

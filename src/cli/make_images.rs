@@ -5,9 +5,9 @@
 use std::path::Path;
 
 use crate::assemble::{Assembled, ImageSettings, NewLayer, assemble};
+use crate::cache::layers::LayerCache;
 use crate::error::{Error, Result};
 use crate::layer::LayerContents;
-use crate::layer::cache::LayerCache;
 use crate::layer::parallel::{ProducedLayer, produce_layers};
 use crate::platform::Architecture;
 use crate::registry::progress::Progress;

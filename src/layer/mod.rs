@@ -2,7 +2,6 @@
 //! into a deterministic, gzipped tar with its digests in one streaming pass ([`writer`]), and
 //! which included programs lack an execute bit ([`execute_bits`]).
 
-pub mod cache;
 pub mod contents;
 pub mod execute_bits;
 pub mod parallel;

@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use super::LayerContents;
-use super::cache::{LayerCache, layer_key};
 use super::writer::{LayerDigests, write_layer_to_temp_file};
+use crate::cache::layers::{LayerCache, layer_key};
 use crate::error::{Error, ErrorKind, IoContext, Result};
 use crate::platform::Architecture;
 

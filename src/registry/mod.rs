@@ -7,7 +7,6 @@
 
 pub mod advice;
 pub mod auth;
-pub mod cache;
 pub mod client;
 pub mod credentials;
 pub mod download;
@@ -25,7 +24,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use cache::BlobCache;
+use crate::cache::blobs::BlobCache;
 use client::{ConnectOptions, Registry};
 use credentials::{Credential, CredentialSources, HostCredentials};
 use ecr::EcrRegistry;

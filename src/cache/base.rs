@@ -25,6 +25,7 @@ use std::path::{Path, PathBuf};
 use oci_spec::image::Descriptor;
 use serde::{Deserialize, Serialize};
 
+use crate::cache::blobs::BlobCache;
 use crate::digest::{Sha256Digest, VerifyingReader, read_verified};
 use crate::error::{Error, Result};
 use crate::image::ImageFormat;
@@ -32,7 +33,6 @@ use crate::image::manifest::Document;
 use crate::image::media_types::{OCI_INDEX, OCI_MANIFEST};
 use crate::platform::Architecture;
 use crate::reference::registry::RegistryReference;
-use crate::registry::cache::BlobCache;
 use crate::transport::oci::descriptor_digest;
 use crate::transport::resolve::{DocumentStore, resolve_images};
 use crate::transport::source::{BaseBlobs, BlobSource, MANIFEST_LIMIT, ResolvedBase};
