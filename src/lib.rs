@@ -5,6 +5,7 @@
 pub mod assemble;
 pub mod base_kit;
 pub mod bootstrap;
+pub mod build;
 pub mod cache;
 pub mod catalog;
 pub mod cli;

@@ -6,6 +6,7 @@
 pub mod base_knowledge;
 pub mod checks;
 pub mod elf;
+pub mod execute_bits;
 pub mod glibc;
 pub mod shebang;
 mod spec;

@@ -1,12 +1,11 @@
 //! The command line: clap definitions, one file per command.
 
 pub mod base;
-pub mod build;
+pub use crate::build;
 pub mod check;
 pub mod docs;
 pub mod function;
 pub mod invoke;
-mod make_images;
 pub mod outcome;
 pub mod serve;
 pub mod zip;

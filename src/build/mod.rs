@@ -4,10 +4,13 @@ use std::path::Path;
 
 use clap::{Args, ValueEnum};
 
-use super::make_images::{MakeImages, make_images};
+mod images;
+mod layers;
+
 use crate::assemble::ImageSettings;
 use crate::bootstrap::base_knowledge::{BaseFacts, check_bootstraps, layers_are_local};
 use crate::bootstrap::checks::enforce;
+use crate::bootstrap::execute_bits;
 use crate::bootstrap::glibc::GlibcVersion;
 use crate::bootstrap::{self, Bootstrap, BootstrapSpec};
 use crate::cache::base::{open_cached_base, record_base_tag};
@@ -19,7 +22,6 @@ use crate::findings::report_findings;
 use crate::image::ImageFormat;
 use crate::image::config::KeyValue;
 use crate::layer::contents::BOOTSTRAP_PATH;
-use crate::layer::execute_bits;
 use crate::layer::{IncludeSpec, LayerContents};
 use crate::platform::Architecture;
 use crate::reference::registry::RegistryReference;
@@ -31,6 +33,7 @@ use crate::report::{BuildReport, ReportedBase, ReportedImage, ReportedIndex, Rep
 use crate::timestamp::BuildTimestamp;
 use crate::transport::sink::{plan_output, write_output};
 use crate::transport::source::{ImageRole, ResolvedBase};
+use images::{MakeImages, make_images};
 
 #[derive(Debug, Args)]
 pub struct BuildArgs {
@@ -46,7 +49,7 @@ pub struct BuildArgs {
     pub base: BaseReference,
 
     #[command(flatten)]
-    pub checks: super::SkipChecks,
+    pub checks: crate::cli::SkipChecks,
 
     /// The glibc version of the base, for bases not in the catalog (e.g. 2.34); a dynamically
     /// linked bootstrap needing a newer one fails the build.
@@ -103,7 +106,7 @@ pub struct BuildArgs {
     pub creds: Option<String>,
 
     #[command(flatten)]
-    pub password_stdin: super::PasswordStdin,
+    pub password_stdin: crate::cli::PasswordStdin,
 
     /// Credentials for the base's registry (never contacted with --offline, so not allowed
     /// with it).
@@ -111,7 +114,7 @@ pub struct BuildArgs {
     pub base_creds: Option<String>,
 
     #[command(flatten)]
-    pub registry: super::RegistryFlags,
+    pub registry: crate::cli::RegistryFlags,
 
     /// Print the result as one JSON object on stdout.
     #[arg(long)]
@@ -174,7 +177,7 @@ pub fn run(args: &BuildArgs) -> Result<BuildReport> {
     let session = open_session(args, &targets, creds, base_creds)?;
     let base = match cached_base {
         Some(base) => base,
-        None => super::open_image(
+        None => crate::cli::open_image(
             &args.base,
             &architectures,
             session.as_ref(),

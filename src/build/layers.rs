@@ -3,10 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
-use super::LayerContents;
-use super::writer::{LayerDigests, write_layer_to_temp_file};
 use crate::cache::layers::{LayerCache, layer_key};
 use crate::error::{Error, ErrorKind, IoContext, Result};
+use crate::layer::LayerContents;
+use crate::layer::writer::{LayerDigests, write_layer_to_temp_file};
 use crate::platform::Architecture;
 
 /// A layer ready for the sinks: its digests and a file holding its bytes.
