@@ -8,6 +8,7 @@ pub mod checks;
 pub mod elf;
 pub mod execute_bits;
 pub mod glibc;
+pub mod per_architecture;
 pub mod shebang;
 mod spec;
 

@@ -1,7 +1,7 @@
 //! The command line: clap definitions, one file per command.
 
 pub mod base;
-pub use crate::build;
+pub mod build;
 pub mod check;
 pub mod docs;
 pub mod function;
@@ -13,12 +13,8 @@ pub mod zip;
 use clap::{Parser, Subcommand};
 
 use crate::error::{Error, Result};
-use crate::platform::Architecture;
-use crate::reference::BaseReference;
-use crate::registry::credentials::Credential;
-use crate::registry::pull::{RemoteRepository, open_registry_base};
-use crate::registry::{Session, SessionOptions};
-use crate::transport::source::{ImageRole, ResolvedBase, open_local};
+use crate::registry::SessionOptions;
+use crate::registry::credentials::{Credential, parse_creds};
 
 /// What `--version` prints after the program name: the package version, the commit built from
 /// (`-dirty` when tracked files had changes; `unknown` outside git) and the enabled optional
@@ -173,7 +169,7 @@ impl PasswordStdin {
         creds: Option<&str>,
     ) -> Result<Option<(Credential, &'static str)>> {
         let Some(username) = &self.username else {
-            return Ok(build::credential_flag(flag, creds)?.map(|credential| (credential, flag)));
+            return Ok(credential_flag(flag, creds)?.map(|credential| (credential, flag)));
         };
         if username.is_empty() {
             return Err(Error::usage("--username must not be empty"));
@@ -227,28 +223,11 @@ impl RegistryFlags {
     }
 }
 
-/// Opens an image from wherever `reference` points; a registry reference needs a session.
-/// With no wanted architectures, every Lambda architecture it has is resolved. `role` names it
-/// in messages.
-pub fn open_image(
-    reference: &BaseReference,
-    wanted: &[Architecture],
-    session: Option<&Session>,
-    role: ImageRole,
-) -> Result<ResolvedBase> {
-    match (reference, session) {
-        (BaseReference::Local(location), _) => open_local(location, wanted, role),
-        (BaseReference::Registry(reference), Some(session)) => {
-            let repository = RemoteRepository::new(
-                session.registry(&reference.registry),
-                &reference.repository,
-                session.cache.clone(),
-                session.progress.clone(),
-            );
-            open_registry_base(reference, wanted, repository)
-        }
-        (BaseReference::Registry(_), None) => unreachable!("a registry reference opens a session"),
-    }
+/// Parses a `USER:PASS` flag; the error never quotes the value.
+fn credential_flag(flag: &str, value: Option<&str>) -> Result<Option<Credential>> {
+    value
+        .map(|text| parse_creds(text).map_err(|error| Error::usage(format!("{flag}: {error}"))))
+        .transpose()
 }
 
 #[cfg(test)]

@@ -1,0 +1,166 @@
+//! `lambda-image build`: its flags ([`BuildArgs`]), turned into a [`Plan`] for
+//! [`crate::build::build`], which does the work. Not here: the pipeline itself.
+
+use clap::{Args, ValueEnum};
+
+use super::credential_flag;
+use crate::bootstrap::BootstrapSpec;
+use crate::bootstrap::glibc::GlibcVersion;
+use crate::build::{Plan, RegistryAccess};
+use crate::catalog::DEFAULT_BASE;
+use crate::error::Result;
+use crate::findings::report_findings;
+use crate::image::ImageFormat;
+use crate::image::config::KeyValue;
+use crate::layer::IncludeSpec;
+use crate::reference::registry::RegistryReference;
+use crate::reference::{BaseReference, ImageLocation};
+use crate::report::BuildReport;
+use crate::timestamp::BuildTimestamp;
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// A compiled bootstrap; its architecture is read from the ELF header. Repeat for each
+    /// architecture. Use ARCH=PATH (amd64= or arm64=) to state it, e.g. for a #! script.
+    #[arg(long = "bootstrap", value_name = "[ARCH=]PATH", required = true)]
+    pub bootstraps: Vec<BootstrapSpec>,
+
+    /// The base image: a registry reference (HOST/REPO:TAG, @sha256:..., docker://...), a short
+    /// name (provided.al2023, provided.al2), oci:DIR[:TAG], oci-archive:FILE[:TAG] or
+    /// docker-archive:FILE[:NAME:TAG].
+    #[arg(long, value_name = "REF", default_value = DEFAULT_BASE)]
+    pub base: BaseReference,
+
+    #[command(flatten)]
+    pub checks: super::SkipChecks,
+
+    /// The glibc version of the base, for bases not in the catalog (e.g. 2.34); a dynamically
+    /// linked bootstrap needing a newer one fails the build.
+    #[arg(long, value_name = "VERSION")]
+    pub base_glibc: Option<GlibcVersion>,
+
+    /// The handler name, passed to the entrypoint as CMD ["NAME"].
+    #[arg(long, value_name = "NAME", default_value = "bootstrap")]
+    pub handler: String,
+
+    /// An environment variable for the function (repeatable); overrides the base's value.
+    #[arg(long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<KeyValue>,
+
+    /// An image config label (repeatable).
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<KeyValue>,
+
+    /// A manifest annotation (repeatable; OCI format only).
+    #[arg(long = "annotation", value_name = "KEY=VALUE")]
+    pub annotations: Vec<KeyValue>,
+
+    /// Extra files or a directory to add, e.g. ./config:/var/task/config (repeatable).
+    #[arg(long = "include", value_name = "SRC:DEST")]
+    pub includes: Vec<IncludeSpec>,
+
+    /// Manifest media types to write; default: the base's.
+    #[arg(long, value_enum)]
+    pub format: Option<FormatArg>,
+
+    /// Push to this registry reference, e.g. 123456789012.dkr.ecr.eu-west-1.amazonaws.com/fn:v1
+    /// (repeatable). With several architectures the tag names the index, and TAG-amd64 /
+    /// TAG-arm64 each architecture.
+    #[arg(long = "tag", short = 't', value_name = "REF")]
+    pub tags: Vec<RegistryReference>,
+
+    /// Write locally: oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:NAME:TAG].
+    #[arg(long, short = 'o', value_name = "REF")]
+    pub output: Option<ImageLocation>,
+
+    /// With several architectures, do not also tag each one TAG-amd64 / TAG-arm64.
+    #[arg(long)]
+    pub no_arch_tags: bool,
+
+    /// Contact no registry but the --tag ones: the base is a local kit (from `lambda-image base
+    /// pull`), or a registry base taken from the cache, where an online build or `base pull` left it.
+    #[arg(long)]
+    pub offline: bool,
+
+    /// Credentials for the registries pushed to (and the base's, when it is one of them).
+    // Parsed in `run`, not by clap: clap would quote the whole value, password included, in
+    // its error message.
+    #[arg(long, value_name = "USER:PASS")]
+    pub creds: Option<String>,
+
+    #[command(flatten)]
+    pub password_stdin: super::PasswordStdin,
+
+    /// Credentials for the base's registry (never contacted with --offline, so not allowed
+    /// with it).
+    #[arg(long, value_name = "USER:PASS", conflicts_with = "offline")]
+    pub base_creds: Option<String>,
+
+    #[command(flatten)]
+    pub registry: super::RegistryFlags,
+
+    /// Print the result as one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum FormatArg {
+    Oci,
+    Docker,
+}
+
+/// Runs the build and returns what to report; the findings and the report's advice are printed
+/// on stderr (stdout holds only the report).
+pub fn run(args: &BuildArgs) -> Result<BuildReport> {
+    let plan = args.plan()?;
+    let report = crate::build::build(&plan, &report_findings)?;
+    // Stdout holds only the report; advice for people goes with the other messages.
+    if let Some(advice) = report.advice().filter(|_| !args.json) {
+        eprintln!("{advice}");
+    }
+    Ok(report)
+}
+
+impl BuildArgs {
+    /// The build these flags ask for. Reads `SOURCE_DATE_EPOCH` and, with `--password-stdin`,
+    /// stdin. Errors (usage): a badly named base mirror, a bad timestamp, malformed credentials.
+    pub fn plan(&self) -> Result<Plan> {
+        // A base mirror named badly is refused before anything is read or pulled.
+        crate::catalog::mirror()?;
+        let timestamp = BuildTimestamp::from_environment()?;
+        let creds = self
+            .password_stdin
+            .credential("--creds", self.creds.as_deref())?;
+        let base_creds = credential_flag("--base-creds", self.base_creds.as_deref())?
+            .map(|credential| (credential, "--base-creds"));
+        Ok(Plan {
+            bootstraps: self.bootstraps.clone(),
+            base: self.base.clone(),
+            base_glibc: self.base_glibc,
+            skip_checks: self.checks.skip_checks.clone(),
+            handler: self.handler.clone(),
+            env: self.env.clone(),
+            labels: self.labels.clone(),
+            annotations: self.annotations.clone(),
+            includes: self.includes.clone(),
+            format: self.format.map(|format| match format {
+                FormatArg::Oci => ImageFormat::Oci,
+                FormatArg::Docker => ImageFormat::Docker,
+            }),
+            tags: self.tags.clone(),
+            output: self.output.clone(),
+            arch_tags: !self.no_arch_tags,
+            offline: self.offline,
+            timestamp,
+            registries: RegistryAccess {
+                creds,
+                base_creds,
+                insecure_registries: self.registry.insecure_registries.clone(),
+                cache_dir: self.registry.cache_dir.clone(),
+                quiet: self.registry.quiet,
+                region: self.registry.region.clone(),
+            },
+        })
+    }
+}
