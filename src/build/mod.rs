@@ -38,6 +38,7 @@ use crate::cache::layers::LayerCache;
 use crate::error::{Error, Result};
 use crate::findings::Finding;
 use crate::image::ImageFormat;
+use crate::layer::LayerContents;
 use crate::platform::Architecture;
 use crate::reference::BaseReference;
 use crate::registry::push::push_manifests;
@@ -59,17 +60,7 @@ pub fn build(plan: &Plan, on_findings: &dyn Fn(&[Finding])) -> Result<BuildRepor
     let bootstraps = inspect_bootstraps(&plan.bootstraps)?;
     // What can be checked before anything is opened or downloaded fails fast.
     let contents = layers::layer_contents(&plan.includes, &bootstraps)?;
-    let env_path = plan.env.iter().rev().find(|set| set.key == "PATH");
-    let facts = BaseFacts::without_layers(&plan.base, plan.base_glibc)
-        .adding_entries("/", contents.iter().flat_map(|layer| layer.entries()))
-        .with_path(env_path.map(|set| set.value.clone()))
-        .with_library_path(
-            plan.env
-                .iter()
-                .rev()
-                .find(|set| set.key == "LD_LIBRARY_PATH")
-                .map(|set| set.value.clone()),
-        );
+    let facts = base_facts(plan, &contents);
     let mut findings = check_bootstraps(&bootstraps, &facts, None, &plan.skip_checks)?;
     enforce(&findings)?;
     let architectures: Vec<Architecture> = bootstraps.iter().map(|b| b.architecture).collect();
@@ -184,6 +175,23 @@ pub fn build(plan: &Plan, on_findings: &dyn Fn(&[Finding])) -> Result<BuildRepor
     }
     report.references = report.all_references();
     Ok(report)
+}
+
+/// What the bootstrap checks know of the base before it is opened: the catalog's facts (or
+/// `--base-glibc`), the new layers' files, and the `PATH` / `LD_LIBRARY_PATH` the plan sets (the
+/// last of each wins).
+fn base_facts(plan: &Plan, contents: &[LayerContents]) -> BaseFacts {
+    let env_path = plan.env.iter().rev().find(|set| set.key == "PATH");
+    BaseFacts::without_layers(&plan.base, plan.base_glibc)
+        .adding_entries("/", contents.iter().flat_map(|layer| layer.entries()))
+        .with_path(env_path.map(|set| set.value.clone()))
+        .with_library_path(
+            plan.env
+                .iter()
+                .rev()
+                .find(|set| set.key == "LD_LIBRARY_PATH")
+                .map(|set| set.value.clone()),
+        )
 }
 
 /// The media types to write: `--format`, else the base's; annotations need OCI.

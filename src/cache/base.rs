@@ -45,10 +45,10 @@ pub(crate) struct TagRecord {
     pub(crate) media_type: String,
 }
 
-/// Records which digest (`digest`, the top document, of media type `media_type`) the tag of
-/// `reference` resolved to, for later offline builds. Only a
-/// reference by tag alone is recorded (with a digest, the digest is what names the base). Like
-/// the cache, this is an optimisation: a record that cannot be written is left out.
+/// Records that the tag of `reference` resolved to `digest` (the top document, an index or a
+/// manifest of media type `media_type`), for later offline builds. Only a reference by tag alone
+/// is recorded (with a digest, the digest is what names the base). Like the cache, this is an
+/// optimisation: a record that cannot be written is left out.
 pub fn record_tag(
     cache: &BlobCache,
     reference: &RegistryReference,
