@@ -5,7 +5,8 @@
 pub mod assemble;
 pub mod base_kit;
 pub mod bootstrap;
-pub mod cached_base;
+pub mod build;
+pub mod cache;
 pub mod catalog;
 pub mod cli;
 pub mod credentials;

@@ -4,9 +4,17 @@
 //! ends otherwise needs no list: they are `tempfile` values, deleted when dropped or renamed into
 //! place. A path renamed into place is forgotten ([`persist`]); one renamed otherwise no longer
 //! exists under its temporary name, so removing the list never touches an output.
+//!
+//! Also the pieces every writer of an output shares: the directory an output goes in
+//! ([`parent_directory`], which must exist) and the temporary file or directory beside it that
+//! becomes the output once renamed ([`output_temporary_file`], [`output_temporary_directory`]).
+//! Not here: what is written (the sinks, the `.zip` writer).
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+
+use crate::error::Error;
 
 /// Every temporary path made by this run, in the order made.
 static PATHS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
@@ -46,6 +54,49 @@ pub fn persist(
     let persisted = file.persist(path)?;
     forget(&temporary);
     Ok(persisted)
+}
+
+/// A temporary file beside an output, created readable by all (0644 less the umask) rather than
+/// tempfile's private 0600, because it becomes the output once renamed.
+/// Remembered for removal if the run is interrupted ([`remove_all`]).
+pub fn output_temporary_file(directory: &Path) -> std::io::Result<tempfile::NamedTempFile> {
+    let file = tempfile::Builder::new()
+        .prefix(".lambda-image-")
+        .permissions(std::fs::Permissions::from_mode(0o644))
+        .tempfile_in(directory)?;
+    remember(file.path());
+    Ok(file)
+}
+
+/// A temporary directory beside an output, 0755 less the umask, for the same reason.
+/// Remembered for removal if the run is interrupted ([`remove_all`]).
+pub fn output_temporary_directory(directory: &Path) -> std::io::Result<tempfile::TempDir> {
+    let temporary = tempfile::Builder::new()
+        .prefix(".lambda-image-")
+        .permissions(std::fs::Permissions::from_mode(0o755))
+        .tempdir_in(directory)?;
+    remember(temporary.path());
+    Ok(temporary)
+}
+
+/// The directory `path` is (or will be) in; it must exist, else a clear output error.
+pub fn parent_directory(path: &Path) -> crate::error::Result<PathBuf> {
+    let parent = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    if !parent.is_dir() {
+        let problem = if parent.exists() {
+            format!("{} is not a directory", parent.display())
+        } else {
+            format!("directory {} does not exist", parent.display())
+        };
+        return Err(
+            Error::output(format!("cannot write {}: {problem}", path.display()))
+                .hint("create the directory first, or choose another output path"),
+        );
+    }
+    Ok(parent)
 }
 
 /// Removes every remembered path that still exists, directories with their contents, the

@@ -6,7 +6,9 @@
 pub mod base_knowledge;
 pub mod checks;
 pub mod elf;
+pub mod execute_bits;
 pub mod glibc;
+pub mod per_architecture;
 pub mod shebang;
 mod spec;
 

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::outcome::Finished;
 use crate::base_kit::{Verified, kit_of, verify_layers};
-use crate::cached_base::record_base_tag;
+use crate::build::record_base_tag;
 use crate::catalog::{self, CatalogBase};
 use crate::error::{Error, Result};
 use crate::platform::Architecture;
@@ -278,7 +278,7 @@ fn pull_kit(args: &PullArgs) -> Result<Finished> {
         )
         .hint("give --cache-dir DIR, or --output oci:DIR for a kit"));
     }
-    let base = super::open_image(
+    let base = crate::build::open_image(
         &args.base,
         &architectures,
         session.as_ref(),

@@ -182,7 +182,7 @@ pub fn run(args: &CheckArgs) -> Result<CheckReport> {
     let creds = args
         .password_stdin
         .credential("--creds", args.creds.as_deref())?;
-    let bootstraps = super::build::inspect_bootstraps(&args.bootstraps)?;
+    let bootstraps = crate::bootstrap::per_architecture::inspect_bootstraps(&args.bootstraps)?;
     let bootstrap_findings = check_bootstrap_files(args, &bootstraps)?;
 
     let image = match &args.image {
@@ -201,7 +201,8 @@ pub fn run(args: &CheckArgs) -> Result<CheckReport> {
                 )?),
                 BaseReference::Local(_) => None,
             };
-            let opened = super::open_image(reference, &[], session.as_ref(), ImageRole::Image)?;
+            let opened =
+                crate::build::open_image(reference, &[], session.as_ref(), ImageRole::Image)?;
             let deploy_reference = |digest: &crate::digest::Sha256Digest| match reference {
                 BaseReference::Registry(reference) => {
                     format!("{}/{}@{digest}", reference.registry, reference.repository)
@@ -233,7 +234,7 @@ fn check_bootstrap_files(args: &CheckArgs, bootstraps: &[Bootstrap]) -> Result<V
     let local_base = match &args.base {
         BaseReference::Local(_) => {
             let architectures: Vec<_> = bootstraps.iter().map(|b| b.architecture).collect();
-            Some(super::open_image(
+            Some(crate::build::open_image(
                 &args.base,
                 &architectures,
                 None,

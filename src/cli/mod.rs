@@ -6,7 +6,6 @@ pub mod check;
 pub mod docs;
 pub mod function;
 pub mod invoke;
-mod make_images;
 pub mod outcome;
 pub mod serve;
 pub mod zip;
@@ -14,12 +13,9 @@ pub mod zip;
 use clap::{Parser, Subcommand};
 
 use crate::credentials::Credential;
+use crate::credentials::parse_creds;
 use crate::error::{Error, Result};
-use crate::platform::Architecture;
-use crate::reference::BaseReference;
-use crate::registry::pull::{RemoteRepository, open_registry_base};
-use crate::registry::{Session, SessionOptions};
-use crate::transport::source::{ImageRole, ResolvedBase, open_local};
+use crate::registry::SessionOptions;
 
 /// What `--version` prints after the program name: the package version, the commit built from
 /// (`-dirty` when tracked files had changes; `unknown` outside git) and the enabled optional
@@ -174,7 +170,7 @@ impl PasswordStdin {
         creds: Option<&str>,
     ) -> Result<Option<(Credential, &'static str)>> {
         let Some(username) = &self.username else {
-            return Ok(build::credential_flag(flag, creds)?.map(|credential| (credential, flag)));
+            return Ok(credential_flag(flag, creds)?.map(|credential| (credential, flag)));
         };
         if username.is_empty() {
             return Err(Error::usage("--username must not be empty"));
@@ -230,28 +226,11 @@ impl RegistryFlags {
     }
 }
 
-/// Opens an image from wherever `reference` points; a registry reference needs a session.
-/// With no wanted architectures, every Lambda architecture it has is resolved. `role` names it
-/// in messages.
-pub fn open_image(
-    reference: &BaseReference,
-    wanted: &[Architecture],
-    session: Option<&Session>,
-    role: ImageRole,
-) -> Result<ResolvedBase> {
-    match (reference, session) {
-        (BaseReference::Local(location), _) => open_local(location, wanted, role),
-        (BaseReference::Registry(reference), Some(session)) => {
-            let repository = RemoteRepository::new(
-                session.registry(&reference.registry),
-                &reference.repository,
-                session.cache.clone(),
-                session.progress.clone(),
-            );
-            open_registry_base(reference, wanted, repository)
-        }
-        (BaseReference::Registry(_), None) => unreachable!("a registry reference opens a session"),
-    }
+/// Parses a `USER:PASS` flag; the error never quotes the value.
+fn credential_flag(flag: &str, value: Option<&str>) -> Result<Option<Credential>> {
+    value
+        .map(|text| parse_creds(text).map_err(|error| Error::usage(format!("{flag}: {error}"))))
+        .transpose()
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 //! Paths are kept relative (`var/runtime/bootstrap`) and sorted, so the tar comes out in the same
 //! order on every machine. Nothing is read here except metadata; contents stream in `writer`.
 //!
-//! The `.zip` package (`crate::package`) builds its tree here too, rooted at `/var/task`, so
+//! The `.zip` package (the `package` module) builds its tree here too, rooted at `/var/task`, so
 //! `--include` means the same for `build` and `zip`.
 
 use std::collections::BTreeMap;

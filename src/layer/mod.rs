@@ -1,11 +1,7 @@
 //! The one new layer of a Lambda image: which files go in it ([`contents`]) and how it is turned
-//! into a deterministic, gzipped tar with its digests in one streaming pass ([`writer`]), and
-//! which included programs lack an execute bit ([`execute_bits`]).
+//! into a deterministic, gzipped tar with its digests in one streaming pass ([`writer`]).
 
-pub mod cache;
 pub mod contents;
-pub mod execute_bits;
-pub mod parallel;
 pub mod writer;
 
 pub use contents::{IncludeSpec, LayerContents};

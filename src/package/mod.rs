@@ -20,10 +20,10 @@ pub mod writer;
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use crate::bootstrap::execute_bits;
 use crate::error::{Error, Result};
 use crate::findings::{Finding, Level};
 use crate::layer::contents::{LayerEntry, image_path};
-use crate::layer::execute_bits;
 use crate::layer::{IncludeSpec, LayerContents};
 
 /// Where Lambda unpacks a `.zip` package (`LAMBDA_TASK_ROOT`).

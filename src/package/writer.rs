@@ -19,8 +19,7 @@ use crate::digest::{HashingWriter, Sha256Digest};
 use crate::error::{Error, ErrorKind, IoContext, Result};
 use crate::layer::contents::LayerEntry;
 use crate::layer::writer::COMPRESSION_LEVEL;
-use crate::transport::sink::parent_directory;
-use crate::transport::tree::output_temporary_file;
+use crate::temporary::{output_temporary_file, parent_directory};
 
 /// The digest and size of a written `.zip`.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -5,7 +5,6 @@
 //! build needs and where credentials come from (looked up per repository when a registry asks),
 //! and holds the blob cache and progress display they share.
 
-pub mod cache;
 pub mod download;
 pub mod http;
 pub mod progress;
@@ -17,7 +16,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use cache::BlobCache;
+use crate::cache::blobs::BlobCache;
 use http::client::{ConnectOptions, Registry};
 
 use crate::credentials::ecr::{EcrSource, TokenCache};

@@ -12,11 +12,11 @@ use oci_spec::image::Descriptor;
 use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
 
-use super::cache::BlobCache;
 use super::download::RestartingDownload;
 use super::http::client::{Registry, SMALL_REQUEST_TIMEOUT};
 use super::progress::Progress;
 use super::transfer::RegistryFailure;
+use crate::cache::blobs::BlobCache;
 use crate::digest::{Sha256Digest, VerifyingReader, read_verified};
 use crate::error::{Error, Result};
 use crate::image::ImageFormat;

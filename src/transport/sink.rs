@@ -351,25 +351,7 @@ fn write_archive(
     Ok(())
 }
 
-/// The directory `path` is (or will be) in; it must exist, else a clear output error.
-pub(crate) fn parent_directory(path: &Path) -> Result<PathBuf> {
-    let parent = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
-        _ => PathBuf::from("."),
-    };
-    if !parent.is_dir() {
-        let problem = if parent.exists() {
-            format!("{} is not a directory", parent.display())
-        } else {
-            format!("directory {} does not exist", parent.display())
-        };
-        return Err(
-            Error::output(format!("cannot write {}: {problem}", path.display()))
-                .hint("create the directory first, or choose another output path"),
-        );
-    }
-    Ok(parent)
-}
+pub(crate) use crate::temporary::parent_directory;
 
 /// Corrupt base content is the base's fault, a download that failed the registry's; anything
 /// else is a failure to write the output.

@@ -9,10 +9,6 @@ use std::fs::File;
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Component, Path, PathBuf};
 
-use std::os::unix::fs::PermissionsExt;
-
-use tempfile::{NamedTempFile, TempDir};
-
 /// Read access to the files of an image source.
 pub trait TreeReader: Send + Sync {
     /// Opens the file at `path` (relative, `/`-separated) and returns it with its size.
@@ -90,28 +86,7 @@ impl TreeReader for TarTree {
     }
 }
 
-/// A temporary file beside an output, created readable by all (0644 less the umask) rather than
-/// tempfile's private 0600, because it becomes the output once renamed.
-/// Remembered for removal if the run is interrupted ([`crate::temporary`]).
-pub fn output_temporary_file(directory: &Path) -> io::Result<NamedTempFile> {
-    let file = tempfile::Builder::new()
-        .prefix(".lambda-image-")
-        .permissions(std::fs::Permissions::from_mode(0o644))
-        .tempfile_in(directory)?;
-    crate::temporary::remember(file.path());
-    Ok(file)
-}
-
-/// A temporary directory beside an output, 0755 less the umask, for the same reason.
-/// Remembered for removal if the run is interrupted ([`crate::temporary`]).
-pub fn output_temporary_directory(directory: &Path) -> io::Result<TempDir> {
-    let temporary = tempfile::Builder::new()
-        .prefix(".lambda-image-")
-        .permissions(std::fs::Permissions::from_mode(0o755))
-        .tempdir_in(directory)?;
-    crate::temporary::remember(temporary.path());
-    Ok(temporary)
-}
+pub use crate::temporary::{output_temporary_directory, output_temporary_file};
 
 /// Refuses absolute paths and `..`, which an untrusted manifest could use to escape the tree.
 fn safe_relative_path(path: &str) -> io::Result<&Path> {

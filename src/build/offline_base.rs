@@ -1,30 +1,25 @@
-//! A registry base kept in the blob cache, as a base source for `build --offline`.
-//!
-//! An online build (or `base pull`) that resolves a registry base by tag records which digest
-//! the tag named, under the cache root in `refs/<registry>/<repository>/_tags/<tag>` (JSON:
-//! `digest` and `mediaType`; `_tags` cannot be a repository component, so a tag file never
-//! clashes with a nested repository's directory). The record is written under `tmp/` and renamed
-//! into place, like the blobs. The index, manifests and configs the build read are already in the
-//! cache byte for byte as the registry served them, and so is every layer the build read. A
-//! layer a push mounted from the base's repository, or found already in the target, was never
-//! read, so it is not cached: the build does not download it only to cache it (that would undo
-//! what the mount saved, on every build). `lambda-image base pull REF` (no `--output`) is the
-//! command that puts a whole base in the cache; the hints here name it, with the build's
-//! `--cache-dir`.
+//! A registry base kept in the blob cache, as a base source for `build --offline`, and the
+//! record an online build leaves for it.
 //!
 //! Offline, [`open_cached_base`] resolves the base from the cache alone: a tag through its record,
 //! a digest directly. Nothing is trusted blindly: every document is verified against its digest
 //! (the record's digest against the cached top document), and every layer of the wanted
 //! architectures is hashed whole before the build starts, so a missing or damaged blob fails the
 //! build before anything is written, naming the blob and saying how to get it.
+//!
+//! Not here: the records themselves ([`crate::cache::base`]) and the hints
+//! ([`crate::cache::offline_hints`]); this part needs the sources' image model, which the cache
+//! does not import.
 
-use std::fs::{self, File};
-use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::fs::File;
+use std::io;
+use std::path::Path;
 
 use oci_spec::image::Descriptor;
-use serde::{Deserialize, Serialize};
 
+use crate::cache::base::{read_tag_record, record_tag};
+use crate::cache::blobs::BlobCache;
+use crate::cache::offline_hints::{missing_layer_hint, offline_base_error, offline_hint};
 use crate::digest::{Sha256Digest, VerifyingReader, read_verified};
 use crate::error::{Error, Result};
 use crate::image::ImageFormat;
@@ -32,36 +27,15 @@ use crate::image::manifest::Document;
 use crate::image::media_types::{OCI_INDEX, OCI_MANIFEST};
 use crate::platform::Architecture;
 use crate::reference::registry::RegistryReference;
-use crate::registry::cache::BlobCache;
 use crate::transport::oci::descriptor_digest;
 use crate::transport::resolve::{DocumentStore, resolve_images};
 use crate::transport::source::{BaseBlobs, BlobSource, MANIFEST_LIMIT, ResolvedBase};
 use crate::transport::tree::DirectoryTree;
 
-/// The directory of tag records under the cache root.
-const RECORDS_DIRECTORY: &str = "refs";
-/// The directory, under a repository's records, that holds one file per tag.
-const TAGS_DIRECTORY: &str = "_tags";
-/// Largest record read; a real one is about 150 bytes.
-const RECORD_LIMIT: u64 = 4096;
-
-/// What a tag named when it was last resolved online.
-#[derive(Debug, Serialize, Deserialize)]
-struct TagRecord {
-    /// `sha256:<hex>`; parsed (and checked) when read.
-    digest: String,
-    /// The media type the registry gave the top document (index or manifest).
-    #[serde(rename = "mediaType")]
-    media_type: String,
-}
-
-/// Records which digest the tag of `reference` resolved to, for later offline builds. Only a
-/// reference by tag alone is recorded (with a digest, the digest is what names the base). Like
-/// the cache, this is an optimisation: a record that cannot be written is left out.
+/// Records which digest the tag of `reference` resolved to (`base`'s), for later offline builds
+/// ([`record_tag`]): with the media type of its index, else of its first manifest. Only a
+/// reference by tag alone is recorded; a record that cannot be written is left out.
 pub fn record_base_tag(cache: &BlobCache, reference: &RegistryReference, base: &ResolvedBase) {
-    let (Some(tag), None) = (&reference.tag, &reference.digest) else {
-        return;
-    };
     let media_type = match &base.index {
         Some(index) => index.media_type.clone(),
         None => base
@@ -72,20 +46,7 @@ pub fn record_base_tag(cache: &BlobCache, reference: &RegistryReference, base: &
             .map(|manifest| manifest.media_type.clone())
             .unwrap_or_default(),
     };
-    let record = TagRecord {
-        digest: base.digest.to_string(),
-        media_type,
-    };
-    let path = record_path(cache, reference, tag);
-    let bytes = serde_json::to_vec(&record).expect("a tag record serializes");
-    let _ = path
-        .parent()
-        .map_or(Ok(()), fs::create_dir_all)
-        .and_then(|()| crate::temporary::file_in(&cache.temporary_directory()))
-        .and_then(|mut file| {
-            file.write_all(&bytes)?;
-            crate::temporary::persist(file, &path).map_err(|error| error.error)
-        });
+    record_tag(cache, reference, &base.digest, media_type);
 }
 
 /// Resolves a registry base for the wanted architectures from the cache alone, contacting no
@@ -151,212 +112,6 @@ pub fn open_cached_base(
         blobs: BaseBlobs::Tree(Box::new(DirectoryTree::new(cache.root().to_owned()))),
         _scratch: None,
     })
-}
-
-/// `refs/<registry>/<repository>/_tags/<tag>` under the cache root. Every part was checked when
-/// the reference was parsed (no `..`, no empty component), so the path stays under `refs/`.
-fn record_path(cache: &BlobCache, reference: &RegistryReference, tag: &str) -> PathBuf {
-    let mut path = cache
-        .root()
-        .join(RECORDS_DIRECTORY)
-        .join(&reference.registry);
-    path.extend(reference.repository.split('/'));
-    path.join(TAGS_DIRECTORY).join(tag)
-}
-
-fn read_tag_record(
-    cache: &BlobCache,
-    reference: &RegistryReference,
-    tag: &str,
-) -> Result<(Sha256Digest, TagRecord)> {
-    let path = record_path(cache, reference, tag);
-    let bytes = match File::open(&path) {
-        Ok(file) => {
-            let mut bytes = Vec::new();
-            io::Read::read_to_end(&mut io::Read::take(file, RECORD_LIMIT), &mut bytes)
-                .map(|_| bytes)
-        }
-        Err(error) if error.kind() == io::ErrorKind::NotFound => {
-            let elsewhere = records_elsewhere(cache, reference, tag);
-            let Some(found) = elsewhere.first() else {
-                return Err(offline_base_error(
-                    reference,
-                    Some(cache),
-                    &format!(
-                        "no record of which image the tag `{tag}` names: no online build or `base \
-                         pull` of it used this cache, and --offline contacts no registry but the \
-                         --tag ones"
-                    ),
-                ));
-            };
-            let error = offline_base_error(
-                reference,
-                Some(cache),
-                &format!(
-                    "no record of which image the tag `{tag}` names, but the cache holds one for \
-                     {found} (the same repository name and tag, from another registry)"
-                ),
-            );
-            return Err(error.hint(format!(
-                "{}; otherwise, {}",
-                elsewhere_hint(reference, found),
-                offline_hint(reference, Some(cache))
-            )));
-        }
-        Err(error) => Err(error),
-    };
-    bytes
-        .map_err(|error| error.to_string())
-        .and_then(|bytes| {
-            serde_json::from_slice::<TagRecord>(&bytes).map_err(|error| error.to_string())
-        })
-        .and_then(|record| {
-            let digest = record
-                .digest
-                .parse::<Sha256Digest>()
-                .map_err(|error| error.to_string())?;
-            Ok((digest, record))
-        })
-        .map_err(|error| {
-            offline_base_error(
-                reference,
-                Some(cache),
-                &format!(
-                    "the record of the tag `{tag}` ({}) cannot be read: {error}",
-                    path.display()
-                ),
-            )
-        })
-}
-
-/// The most directories deep a tag record is looked for under `refs/` (a registry and a
-/// repository path of that many components, then `_tags`).
-const RECORD_SEARCH_DEPTH: usize = 12;
-
-/// The references the cache holds a record of `tag` for, whose repository ends with the same
-/// component as `reference`'s but which are not `reference`'s own repository: the same base
-/// pulled through a mirror (`HOST/PATH/provided` for `public.ecr.aws/lambda/provided`), or
-/// from upstream when a mirror names it now. Sorted, so the first is always the same one.
-fn records_elsewhere(
-    cache: &BlobCache,
-    reference: &RegistryReference,
-    tag: &str,
-) -> Vec<RegistryReference> {
-    fn walk(directory: &Path, components: &mut Vec<String>, tag: &str, found: &mut Vec<String>) {
-        if components.len() > RECORD_SEARCH_DEPTH {
-            return;
-        }
-        let Ok(listing) = fs::read_dir(directory) else {
-            return;
-        };
-        for entry in listing.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if !entry.file_type().is_ok_and(|kind| kind.is_dir()) {
-                continue;
-            }
-            if name == TAGS_DIRECTORY {
-                if components.len() >= 2 && entry.path().join(tag).is_file() {
-                    found.push(format!(
-                        "{}/{}:{tag}",
-                        components[0],
-                        components[1..].join("/")
-                    ));
-                }
-                continue;
-            }
-            components.push(name);
-            walk(&entry.path(), components, tag, found);
-            components.pop();
-        }
-    }
-    let mut found = Vec::new();
-    walk(
-        &cache.root().join(RECORDS_DIRECTORY),
-        &mut Vec::new(),
-        tag,
-        &mut found,
-    );
-    let last = |repository: &str| repository.rsplit('/').next().map(str::to_owned);
-    let mut references: Vec<RegistryReference> = found
-        .iter()
-        .filter_map(|text| text.parse::<RegistryReference>().ok())
-        .filter(|other| {
-            (other.registry != reference.registry || other.repository != reference.repository)
-                && last(&other.repository) == last(&reference.repository)
-        })
-        .collect();
-    references.sort_by_key(|other| other.to_string());
-    references
-}
-
-/// What to do about a record of the same base under another registry (`found`): for a
-/// `public.ecr.aws/lambda` base pulled through a mirror, set the mirror variable as it was; for
-/// a mirrored base pulled from upstream, leave the variable unset; else name `found` as --base.
-fn elsewhere_hint(reference: &RegistryReference, found: &RegistryReference) -> String {
-    let variable = crate::catalog::MIRROR_VARIABLE;
-    if let Some(rest) = crate::catalog::upstream_repository(reference)
-        && let Some(path) = found.repository.strip_suffix(&format!("/{rest}"))
-    {
-        return format!(
-            "it was pulled through a mirror: set {variable}={}/{path} as when it was pulled \
-             (or build with --base {found})",
-            found.registry
-        );
-    }
-    if crate::catalog::upstream_repository(found).is_some() {
-        return format!(
-            "it was pulled from {} itself: unset {variable}, or build with --base {found}",
-            crate::catalog::UPSTREAM
-        );
-    }
-    format!("build with --base {found}")
-}
-
-/// An error about a base the cache cannot provide (what is missing or damaged), naming the base and
-/// the cache, with the way to get the base.
-fn offline_base_error(
-    reference: &RegistryReference,
-    cache: Option<&BlobCache>,
-    why: &str,
-) -> Error {
-    let place = match cache {
-        Some(cache) => format!("the cache {}", cache.root().display()),
-        None => "the cache".to_owned(),
-    };
-    Error::base(format!("base {reference} (--offline, from {place}): {why}"))
-        .hint(offline_hint(reference, cache))
-}
-
-/// How to make a registry base available offline, whatever is missing or damaged: `base pull
-/// REF` (with the build's `--cache-dir`) reads every document and layer of the base through the
-/// cache, fetching again any copy that does not verify, and records the tag; an online build
-/// does not always do that (it caches only the layers it reads). Said once; the kit is the way
-/// for a machine that never has network.
-fn offline_hint(reference: &RegistryReference, cache: Option<&BlobCache>) -> String {
-    let (cache_flag, build_flag) = match cache {
-        Some(cache) => (cache.flag(), String::new()),
-        None => (
-            " --cache-dir DIR".to_owned(),
-            " with --cache-dir DIR".to_owned(),
-        ),
-    };
-    format!(
-        "with network, run `lambda-image base pull {reference}{cache_flag}` once: it puts the \
-         whole base in the cache (every layer, and which image the tag names), then run this \
-         build again{build_flag}; for a machine that never has network, make a kit on a machine \
-         with network (`lambda-image base pull {reference} --output oci:DIR`), carry DIR over and build \
-         with --base oci:DIR"
-    )
-}
-
-/// The hint for a layer the cache lacks: why an online build may have left it out, and how to
-/// get it.
-fn missing_layer_hint(reference: &RegistryReference, cache: &BlobCache) -> String {
-    format!(
-        "an online build caches only the base layers it reads, not those a push mounted or found \
-         already in the registry; {}",
-        offline_hint(reference, Some(cache))
-    )
 }
 
 /// The media type of a top document whose record gave none (a reference by digest): its own
@@ -465,23 +220,11 @@ impl DocumentStore for CachedDocuments<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cache::base::{RECORDS_DIRECTORY, TagRecord, record_path};
+    use std::fs;
 
     fn reference(text: &str) -> RegistryReference {
         text.parse().unwrap()
-    }
-
-    #[test]
-    fn a_tag_record_sits_beside_nested_repositories_without_clashing() {
-        let dir = tempfile::tempdir().unwrap();
-        let cache = BlobCache::open(Some(dir.path())).unwrap().unwrap();
-        let outer = record_path(&cache, &reference("127.0.0.1:5000/a/b:c"), "c");
-        let nested = record_path(&cache, &reference("127.0.0.1:5000/a/b/c:v1"), "v1");
-        assert_eq!(
-            outer,
-            dir.path().join("refs/127.0.0.1:5000/a/b/_tags/c"),
-            "{outer:?}"
-        );
-        assert!(!nested.starts_with(&outer));
     }
 
     #[test]

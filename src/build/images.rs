@@ -4,11 +4,11 @@
 
 use std::path::Path;
 
+use super::layers::{ProducedLayer, produce_layers};
 use crate::assemble::{Assembled, ImageSettings, NewLayer, assemble};
+use crate::cache::layers::LayerCache;
 use crate::error::{Error, Result};
 use crate::layer::LayerContents;
-use crate::layer::cache::LayerCache;
-use crate::layer::parallel::{ProducedLayer, produce_layers};
 use crate::platform::Architecture;
 use crate::registry::progress::Progress;
 use crate::registry::push::{Destination, push_base_layers, push_new_blobs};

@@ -1,13 +1,43 @@
-//! Producing every architecture's new layer at once (compression is the slow part of a build),
-//! each taken from the layer cache when the same inputs were compressed before.
+//! A build's new layers: what goes in each (the bootstrap and every `--include`), the history
+//! entry that says so, and producing every architecture's layer at once (compression is the
+//! slow part of a build), each taken from the layer cache when the same inputs were compressed
+//! before. Not here: the tar writer ([`crate::layer::writer`]) or the cache ([`crate::cache::layers`]).
 
 use std::path::{Path, PathBuf};
 
-use super::LayerContents;
-use super::cache::{LayerCache, layer_key};
-use super::writer::{LayerDigests, write_layer_to_temp_file};
+use crate::bootstrap::Bootstrap;
+use crate::cache::layers::{LayerCache, layer_key};
 use crate::error::{Error, ErrorKind, IoContext, Result};
+use crate::layer::contents::BOOTSTRAP_PATH;
+use crate::layer::writer::{LayerDigests, write_layer_to_temp_file};
+use crate::layer::{IncludeSpec, LayerContents};
 use crate::platform::Architecture;
+
+/// Each bootstrap's layer: the bootstrap at /var/runtime/bootstrap plus every `--include`.
+pub(super) fn layer_contents(
+    includes: &[IncludeSpec],
+    bootstraps: &[Bootstrap],
+) -> Result<Vec<LayerContents>> {
+    bootstraps
+        .iter()
+        .map(|bootstrap| {
+            let mut contents = LayerContents::with_bootstrap(&bootstrap.path, bootstrap.size)?;
+            includes
+                .iter()
+                .try_for_each(|include| contents.include(include))?;
+            Ok(contents)
+        })
+        .collect()
+}
+
+/// The history entry's `created_by`: what went into the layer, with no machine-specific paths.
+pub(super) fn created_by(includes: &[IncludeSpec]) -> String {
+    let mut text = format!("lambda-image build: bootstrap at {BOOTSTRAP_PATH}");
+    for include in includes {
+        text.push_str(&format!(", include {}", include.destination));
+    }
+    text
+}
 
 /// A layer ready for the sinks: its digests and a file holding its bytes.
 pub struct ProducedLayer {

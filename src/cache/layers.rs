@@ -14,10 +14,10 @@ use std::path::PathBuf;
 
 use sha2::{Digest, Sha256};
 
-use super::contents::{LayerContents, LayerEntry};
-use super::writer::{COMPRESSION_LEVEL, LayerDigests};
+use crate::cache::blobs::BlobCache;
 use crate::digest::Sha256Digest;
-use crate::registry::cache::BlobCache;
+use crate::layer::contents::{LayerContents, LayerEntry};
+use crate::layer::writer::{COMPRESSION_LEVEL, LayerDigests};
 
 /// What the writer's output depends on besides its inputs. Change it whenever the bytes a given
 /// input produces change (tar format, gzip backend or version, level).

@@ -18,10 +18,10 @@ use std::path::Path;
 
 use object::read::ReadCache;
 
-use super::contents::LayerEntry;
 use crate::bootstrap::elf::read_elf;
 use crate::error::{ErrorKind, IoContext, Result};
 use crate::findings::{Finding, Level};
+use crate::layer::contents::LayerEntry;
 
 /// The check name of the findings.
 pub const CHECK: &str = "execute-bit";

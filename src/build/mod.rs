@@ -1,0 +1,224 @@
+//! `lambda-image build` as a library: a [`Plan`] in (bootstraps + base + what to change + where
+//! to write), a [`BuildReport`] out (one image per architecture, an index when there are
+//! several, and the checks' findings).
+//!
+//! The steps, in order: check what can be checked before anything is opened (the bootstraps,
+//! the targets, the output), open the base (from the cache offline, else wherever it is), check
+//! the bootstraps against it, make every architecture's new layer and image (pushing the base's
+//! blobs meanwhile), then push the manifests and tags and write the local output.
+//!
+//! Not here: flags and printing. The findings go to the caller's `on_findings` before anything
+//! is made (the command line prints them on stderr); registry progress goes to stderr through
+//! the session's [`crate::registry::progress::Progress`] unless `quiet`; the report's advice is
+//! left for the caller to print.
+
+mod base;
+mod images;
+mod layers;
+pub mod offline_base;
+mod plan;
+mod report;
+mod targets;
+
+use std::path::Path;
+
+pub use base::open_image;
+use images::{MakeImages, make_images};
+pub use offline_base::{open_cached_base, record_base_tag};
+pub use plan::{Plan, RegistryAccess};
+
+use crate::assemble::ImageSettings;
+use crate::bootstrap::Bootstrap;
+use crate::bootstrap::base_knowledge::{BaseFacts, check_bootstraps, layers_are_local};
+use crate::bootstrap::checks::enforce;
+use crate::bootstrap::execute_bits;
+use crate::bootstrap::per_architecture::inspect_bootstraps;
+use crate::cache::blobs::BlobCache;
+use crate::cache::layers::LayerCache;
+use crate::error::{Error, Result};
+use crate::findings::Finding;
+use crate::image::ImageFormat;
+use crate::layer::LayerContents;
+use crate::platform::Architecture;
+use crate::reference::BaseReference;
+use crate::registry::push::push_manifests;
+use crate::report::{BuildReport, ReportedBase};
+use crate::transport::sink::{plan_output, write_output};
+use crate::transport::source::{ImageRole, ResolvedBase};
+
+/// Runs the build `plan` and returns what to report. `on_findings` is called once with the
+/// bootstrap checks' findings, after the base is opened and before any layer is made; they are
+/// also in the report. Errors: a check that fails, a base that cannot be opened, a layer or an
+/// output that cannot be written, a push that fails.
+pub fn build(plan: &Plan, on_findings: &dyn Fn(&[Finding])) -> Result<BuildReport> {
+    // A base mirror named badly is refused before anything is read or pulled.
+    crate::catalog::mirror()?;
+    if plan.handler.trim().is_empty() {
+        return Err(Error::usage("--handler must not be empty"));
+    }
+
+    let bootstraps = inspect_bootstraps(&plan.bootstraps)?;
+    // What can be checked before anything is opened or downloaded fails fast.
+    let contents = layers::layer_contents(&plan.includes, &bootstraps)?;
+    let facts = base_facts(plan, &contents);
+    let mut findings = check_bootstraps(&bootstraps, &facts, None, &plan.skip_checks)?;
+    enforce(&findings)?;
+    let architectures: Vec<Architecture> = bootstraps.iter().map(|b| b.architecture).collect();
+
+    let targets = targets::check_targets(plan, &architectures)?;
+    let output = plan
+        .output
+        .as_ref()
+        .map(|output| plan_output(output, &architectures))
+        .transpose()?;
+    let cache = BlobCache::open(plan.registries.cache_dir.as_deref())?;
+    // Offline, a registry base comes from the cache, resolved and verified whole before any
+    // registry is contacted or anything written.
+    let cached_base = match (&plan.base, plan.offline) {
+        (BaseReference::Registry(reference), true) => {
+            Some(open_cached_base(cache.as_ref(), reference, &architectures)?)
+        }
+        _ => None,
+    };
+    let session = base::open_session(plan, &targets)?;
+    let base = match cached_base {
+        Some(base) => base,
+        None => open_image(
+            &plan.base,
+            &architectures,
+            session.as_ref(),
+            ImageRole::Base,
+        )?,
+    };
+    if layers_are_local(&base) && !bootstraps.iter().all(Bootstrap::is_static) {
+        findings = check_bootstraps(&bootstraps, &facts, Some(&base), &plan.skip_checks)?;
+        enforce(&findings)?;
+    }
+    // The includes are the same in every architecture's layer: look at them once.
+    if let Some(first) = contents.first() {
+        findings.extend(execute_bits::findings(first.entries(), "/", "image")?);
+    }
+    on_findings(&findings);
+    let format = image_format(plan, &base)?;
+
+    // New layers are written beside the output (or in the cache), not in /tmp (often a small
+    // tmpfs), and removed when the build ends.
+    let scratch_parent = match (&output, cache.as_ref()) {
+        (Some(output), _) => output.directory()?,
+        (None, Some(cache)) => cache.temporary_directory(),
+        (None, None) => std::env::temp_dir(),
+    };
+    let scratch = scratch_directory(&scratch_parent)?;
+    let layer_cache = cache.clone().map(LayerCache::new);
+    let destinations = match &session {
+        Some(session) if !targets.is_empty() => targets::destinations(session, &targets),
+        _ => Vec::new(),
+    };
+    let settings = ImageSettings {
+        format,
+        cmd: vec![plan.handler.clone()],
+        env: &plan.env,
+        labels: &plan.labels,
+        annotations: &plan.annotations,
+        created: plan.timestamp.rfc3339(),
+        created_by: layers::created_by(&plan.includes),
+    };
+    let pushing = session
+        .as_ref()
+        .map(|session| &session.progress)
+        .filter(|_| !destinations.is_empty());
+    let (layers, assembled) = make_images(MakeImages {
+        architectures: &architectures,
+        contents: &contents,
+        mtime: plan.timestamp.seconds,
+        scratch: scratch.path(),
+        layer_cache: layer_cache.as_ref(),
+        base: &base,
+        settings: &settings,
+        push_to: pushing.map(|progress| (destinations.as_slice(), progress.as_ref())),
+    })?;
+
+    let mut report = BuildReport {
+        images: Vec::new(),
+        index: None,
+        references: Vec::new(),
+        base: ReportedBase {
+            reference: base.reference.clone(),
+            digest: base.digest.to_string(),
+        },
+        checks: findings,
+    };
+    let written = output
+        .as_ref()
+        .map(|output| write_output(output, &assembled, &base))
+        .transpose()?;
+    // A push's references come first: `reference` is then `HOST/REPO@sha256:...`, what a
+    // function's ImageUri takes, whatever else was written.
+    if let Some(progress) = pushing {
+        let pushed = push_manifests(&destinations, &assembled, plan.arch_tags, progress)?;
+        report::add_to_report(&mut report, pushed.images, pushed.index);
+    }
+    if let Some(written) = written {
+        report::add_to_report(
+            &mut report,
+            written.images,
+            written
+                .index
+                .map(|(digest, reference)| (digest, vec![reference])),
+        );
+    }
+    report::add_layers(&mut report, &layers);
+    if let (BaseReference::Registry(reference), false, Some(cache)) =
+        (&plan.base, plan.offline, &cache)
+    {
+        record_base_tag(cache, reference, &base);
+    }
+    report.references = report.all_references();
+    Ok(report)
+}
+
+/// What the bootstrap checks know of the base before it is opened: the catalog's facts (or
+/// `--base-glibc`), the new layers' files, and the `PATH` / `LD_LIBRARY_PATH` the plan sets (the
+/// last of each wins).
+fn base_facts(plan: &Plan, contents: &[LayerContents]) -> BaseFacts {
+    let env_path = plan.env.iter().rev().find(|set| set.key == "PATH");
+    BaseFacts::without_layers(&plan.base, plan.base_glibc)
+        .adding_entries("/", contents.iter().flat_map(|layer| layer.entries()))
+        .with_path(env_path.map(|set| set.value.clone()))
+        .with_library_path(
+            plan.env
+                .iter()
+                .rev()
+                .find(|set| set.key == "LD_LIBRARY_PATH")
+                .map(|set| set.value.clone()),
+        )
+}
+
+/// The media types to write: `--format`, else the base's; annotations need OCI.
+fn image_format(plan: &Plan, base: &ResolvedBase) -> Result<ImageFormat> {
+    let format = plan.format.unwrap_or(base.format);
+    if format == ImageFormat::Docker && !plan.annotations.is_empty() {
+        return Err(Error::usage(
+            "--annotation needs OCI manifests, and this build writes Docker v2 schema 2 manifests \
+             (from --format docker, or a Docker-format base), which have no annotations",
+        )
+        .hint("add --format oci, or drop the annotations"));
+    }
+    Ok(format)
+}
+
+/// The build's scratch directory (its new layers), remembered for removal if the build is
+/// interrupted ([`crate::temporary`]).
+fn scratch_directory(parent: &Path) -> Result<tempfile::TempDir> {
+    let scratch = tempfile::Builder::new()
+        .prefix(".lambda-image-")
+        .tempdir_in(parent)
+        .map_err(|error| {
+            Error::output(format!(
+                "cannot create a temporary directory in {}: {error}",
+                parent.display()
+            ))
+        })?;
+    crate::temporary::remember(scratch.path());
+    Ok(scratch)
+}
