@@ -19,8 +19,8 @@ use crate::reference::registry::RegistryReference;
 
 /// The catalog files, embedded at build time.
 const ENTRIES: [&str; 2] = [
-    include_str!("../base-images/provided.al2023.json"),
-    include_str!("../base-images/provided.al2.json"),
+    include_str!("../../base-images/provided.al2023.json"),
+    include_str!("../../base-images/provided.al2.json"),
 ];
 
 /// The base used when `--base` is not given.
