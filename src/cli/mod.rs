@@ -13,9 +13,9 @@ pub mod zip;
 
 use clap::{Parser, Subcommand};
 
+use crate::catalog::BaseReference;
 use crate::error::{Error, Result};
 use crate::platform::Architecture;
-use crate::reference::BaseReference;
 use crate::registry::credentials::Credential;
 use crate::registry::pull::{RemoteRepository, open_registry_base};
 use crate::registry::{Session, SessionOptions};
