@@ -1,6 +1,7 @@
 //! Unit tests of `bootstrap::shebang`: parsing `#!` lines as `binfmt_script` does, finding the
 //! program they run, and the wording of what is wrong with them.
 
+use super::env::{Word, split_string};
 use super::*;
 
 fn parse(text: &str) -> Result<Shebang, ShebangProblem> {
