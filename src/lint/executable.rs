@@ -10,7 +10,7 @@ use object::elf::{FileHeader64, PT_INTERP};
 use object::read::elf::{FileHeader, ProgramHeader};
 use serde_json::Value;
 
-use crate::bootstrap::checks::missing_loader_advice;
+use crate::bootstrap::checks::interpreter::missing_loader_advice;
 use crate::bootstrap::elf::{read_architecture, read_interpreter};
 use crate::bootstrap::shebang::{self, Program, Shebang};
 use crate::findings::{Finding, Level};
