@@ -96,7 +96,7 @@ pub struct BaseKnowledge<'a> {
     /// architecture, when known without its files (the catalog's `interpreters`).
     pub interpreters: Option<&'a [String]>,
     /// The image's `PATH` (its config's `Env`), where `#!/usr/bin/env NAME` finds NAME;
-    /// [`DEFAULT_PATH`] when the config sets none.
+    /// [`DEFAULT_PATH`](super::shebang::DEFAULT_PATH) when the config sets none.
     pub path: Option<&'a str>,
     /// The image's working directory (an empty `PATH` entry or a relative `#!` program is
     /// relative to it); `/` when unset.
