@@ -10,8 +10,9 @@ use lambda_image::digest::Sha256Digest;
 use lambda_image::image::config::KeyValue;
 use lambda_image::layer::contents::IncludeSpec;
 use lambda_image::reference::registry::RegistryReference;
-use lambda_image::reference::{BaseReference, ImageLocation};
+use lambda_image::catalog::BaseReference;
 use lambda_image::credentials::parse_creds;
+use lambda_image::reference::ImageLocation;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|text: &str| {

@@ -11,6 +11,7 @@ use super::Bootstrap;
 use super::checks::{BaseGlibc, BaseKnowledge, CheckName, check_bootstrap};
 use super::elf::defined_glibc_version;
 use super::glibc::GlibcVersion;
+use crate::catalog::BaseReference;
 use crate::catalog::{self, CatalogBase};
 use crate::error::{Error, Result};
 use crate::findings::Finding;
@@ -18,7 +19,6 @@ use crate::image::filesystem::{Filesystem, LayerCompression};
 use crate::image::media_types::{DOCKER_LAYER_GZIP, OCI_LAYER_GZIP, OCI_LAYER_TAR};
 use crate::layer::contents::LayerEntry;
 use crate::platform::Architecture;
-use crate::reference::BaseReference;
 use crate::transport::source::{BaseBlobs, ResolvedBase};
 
 /// Where a base's `libc.so.6` usually is (Amazon Linux, then Debian-style multiarch).

@@ -6,9 +6,9 @@
 use std::sync::Arc;
 
 use super::Plan;
+use crate::catalog::BaseReference;
 use crate::error::Result;
 use crate::platform::Architecture;
-use crate::reference::BaseReference;
 use crate::reference::registry::RegistryReference;
 use crate::registry::pull::{RemoteRepository, open_registry_base};
 use crate::registry::{Session, SessionOptions};

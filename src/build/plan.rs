@@ -9,13 +9,14 @@ use std::sync::Arc;
 use crate::bootstrap::BootstrapSpec;
 use crate::bootstrap::checks::CheckName;
 use crate::bootstrap::glibc::GlibcVersion;
+use crate::catalog::BaseReference;
 use crate::credentials::Credential;
 use crate::credentials::ecr::TokenCache;
 use crate::image::ImageFormat;
 use crate::image::config::KeyValue;
 use crate::layer::IncludeSpec;
+use crate::reference::ImageLocation;
 use crate::reference::registry::RegistryReference;
-use crate::reference::{BaseReference, ImageLocation};
 use crate::timestamp::BuildTimestamp;
 
 /// One build: bootstraps + base → one image per architecture (+ an index) → registries and/or a

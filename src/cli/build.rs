@@ -7,14 +7,15 @@ use super::credential_flag;
 use crate::bootstrap::BootstrapSpec;
 use crate::bootstrap::glibc::GlibcVersion;
 use crate::build::{Plan, RegistryAccess};
+use crate::catalog::BaseReference;
 use crate::catalog::DEFAULT_BASE;
 use crate::error::Result;
 use crate::findings::report_findings;
 use crate::image::ImageFormat;
 use crate::image::config::KeyValue;
 use crate::layer::IncludeSpec;
+use crate::reference::ImageLocation;
 use crate::reference::registry::RegistryReference;
-use crate::reference::{BaseReference, ImageLocation};
 use crate::report::BuildReport;
 use crate::timestamp::BuildTimestamp;
 

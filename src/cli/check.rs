@@ -16,11 +16,11 @@ use crate::bootstrap::base_knowledge::{BaseFacts, check_bootstraps, layers_are_l
 use crate::bootstrap::checks::CheckName;
 use crate::bootstrap::glibc::GlibcVersion;
 use crate::bootstrap::{Bootstrap, BootstrapSpec};
+use crate::catalog::BaseReference;
 use crate::catalog::DEFAULT_BASE;
 use crate::error::{Error, ErrorKind, Result};
 use crate::findings::{Finding, Level};
 use crate::lint::{LintOptions, LintReport, lint};
-use crate::reference::BaseReference;
 use crate::registry::{Session, SessionOptions};
 use crate::transport::source::ImageRole;
 
