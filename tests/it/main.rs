@@ -27,6 +27,7 @@ mod invoke;
 mod invoke_image;
 mod lambda_checks;
 mod lambda_fidelity;
+mod layering;
 mod offline_kits;
 mod registry_interop;
 mod registry_selftest;
