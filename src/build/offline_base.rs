@@ -25,10 +25,10 @@ use crate::error::{Error, Result};
 use crate::image::ImageFormat;
 use crate::image::manifest::Document;
 use crate::image::media_types::{OCI_INDEX, OCI_MANIFEST};
+use crate::image::resolve::{DocumentStore, resolve_images};
 use crate::platform::Architecture;
 use crate::reference::registry::RegistryReference;
 use crate::transport::oci::descriptor_digest;
-use crate::transport::resolve::{DocumentStore, resolve_images};
 use crate::transport::source::{BaseBlobs, BlobSource, MANIFEST_LIMIT, ResolvedBase};
 use crate::transport::tree::DirectoryTree;
 

@@ -9,5 +9,6 @@ pub mod filesystem;
 pub mod json;
 pub mod manifest;
 pub mod media_types;
+pub mod resolve;
 
 pub use media_types::ImageFormat;

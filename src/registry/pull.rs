@@ -21,10 +21,10 @@ use crate::digest::{Sha256Digest, VerifyingReader, read_verified};
 use crate::error::{Error, Result};
 use crate::image::ImageFormat;
 use crate::image::manifest::Document;
+use crate::image::resolve::{DocumentStore, resolve_images};
 use crate::platform::Architecture;
 use crate::reference::registry::RegistryReference;
 use crate::transport::oci::descriptor_digest;
-use crate::transport::resolve::{DocumentStore, resolve_images};
 use crate::transport::source::{BaseBlobs, BlobSource, MANIFEST_LIMIT, RemoteBlobs, ResolvedBase};
 
 /// Every manifest and index media type this tool reads, for `Accept`.

@@ -5,7 +5,6 @@
 
 pub mod docker_archive;
 pub mod oci;
-pub mod resolve;
 pub mod sink;
 pub mod source;
 pub mod tree;

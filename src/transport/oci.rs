@@ -6,7 +6,6 @@ use std::io::Read;
 
 use oci_spec::image::{Descriptor, ImageIndex, MediaType};
 
-use super::resolve::{DocumentStore, resolve_images};
 use super::source::{BaseBlobs, BlobSource, MANIFEST_LIMIT, ResolvedBase};
 use super::tree::{TreeReader, TreeWriter};
 use crate::digest::{Sha256Digest, read_verified};
@@ -15,6 +14,7 @@ use crate::image::ImageFormat;
 use crate::image::json::to_canonical_vec;
 use crate::image::manifest::Document;
 use crate::image::media_types::OCI_INDEX;
+use crate::image::resolve::{DocumentStore, resolve_images};
 use crate::platform::Architecture;
 use crate::reference::registry::RegistryReference;
 

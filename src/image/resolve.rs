@@ -8,16 +8,16 @@ use std::collections::BTreeMap;
 
 use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
 
-use super::oci::descriptor_digest;
-use super::source::{
-    BaseImage, BlobSource, CONFIG_LIMIT, LayerBlob, MANIFEST_LIMIT, missing_architecture,
-};
 use crate::digest::Sha256Digest;
 use crate::error::{Error, Result};
 use crate::image::ImageFormat;
 use crate::image::config::read_base_config;
 use crate::image::manifest::Document;
 use crate::platform::Architecture;
+use crate::transport::oci::descriptor_digest;
+use crate::transport::source::{
+    BaseImage, BlobSource, CONFIG_LIMIT, LayerBlob, MANIFEST_LIMIT, missing_architecture,
+};
 
 /// Where a source's manifests, configs and layers are.
 pub trait DocumentStore {
