@@ -10,5 +10,7 @@ pub mod json;
 pub mod manifest;
 pub mod media_types;
 pub mod resolve;
+pub mod set;
+pub mod store;
 
 pub use media_types::ImageFormat;

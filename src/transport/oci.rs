@@ -6,15 +6,15 @@ use std::io::Read;
 
 use oci_spec::image::{Descriptor, ImageIndex, MediaType};
 
-use super::source::{BaseBlobs, BlobSource, MANIFEST_LIMIT, ResolvedBase};
-use super::tree::{TreeReader, TreeWriter};
-use crate::digest::{Sha256Digest, read_verified};
+use super::tree::{TreeBlobs, TreeReader, TreeWriter};
+use crate::digest::read_verified;
 use crate::error::{Error, Result};
 use crate::image::ImageFormat;
 use crate::image::json::to_canonical_vec;
 use crate::image::manifest::Document;
 use crate::image::media_types::OCI_INDEX;
-use crate::image::resolve::{DocumentStore, resolve_images};
+use crate::image::resolve::{DocumentStore, MANIFEST_LIMIT, descriptor_digest, resolve_images};
+use crate::image::set::ImageSet;
 use crate::platform::Architecture;
 use crate::reference::registry::RegistryReference;
 
@@ -189,7 +189,7 @@ pub fn resolve(
     tree: Box<dyn TreeReader>,
     top: Descriptor,
     wanted: &[Architecture],
-) -> Result<ResolvedBase> {
+) -> Result<ImageSet> {
     let top_digest = descriptor_digest(&top)?;
     let store = LayoutDocuments(tree.as_ref());
     let top_bytes = store.read_document(&top, MANIFEST_LIMIT)?;
@@ -200,7 +200,7 @@ pub fn resolve(
         top.media_type().as_ref(),
         wanted,
     )?;
-    Ok(ResolvedBase {
+    Ok(ImageSet {
         reference: String::new(),
         name: registry_name(&top),
         digest: top_digest,
@@ -208,8 +208,7 @@ pub fn resolve(
         images,
         is_index,
         index: is_index.then(|| Document::new(top.media_type().as_ref(), top_bytes.clone())),
-        blobs: BaseBlobs::Tree(tree),
-        _scratch: None,
+        blobs: std::sync::Arc::new(TreeBlobs::layout(tree)),
     })
 }
 
@@ -221,16 +220,12 @@ fn registry_name(entry: &Descriptor) -> Option<String> {
     (parsed.to_string() == *name).then(|| name.clone())
 }
 
-/// A layout's documents and layers, under `blobs/sha256/`.
+/// A layout's documents, under `blobs/sha256/`.
 struct LayoutDocuments<'a>(&'a dyn TreeReader);
 
 impl DocumentStore for LayoutDocuments<'_> {
     fn read_document(&self, descriptor: &Descriptor, limit: u64) -> Result<Vec<u8>> {
         read_document(self.0, descriptor, limit)
-    }
-
-    fn layer_source(&self, digest: &Sha256Digest) -> BlobSource {
-        BlobSource::Tree(digest.layout_path())
     }
 }
 
@@ -295,15 +290,6 @@ pub fn list_or_none(items: &[String]) -> String {
     } else {
         items.join(", ")
     }
-}
-
-/// A descriptor's digest, refusing algorithms other than sha256.
-pub fn descriptor_digest(descriptor: &Descriptor) -> Result<Sha256Digest> {
-    descriptor
-        .digest()
-        .to_string()
-        .parse()
-        .map_err(|error| Error::base(format!("{error}; only sha256 content is supported")))
 }
 
 /// Reads a small document named by a descriptor, verified against its digest and size.
@@ -420,6 +406,7 @@ pub fn existing_layout_index(directory: &std::path::Path) -> Result<Option<Image
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::digest::Sha256Digest;
     use crate::image::manifest::descriptor;
     use crate::image::media_types::OCI_MANIFEST;
     use crate::transport::tree::{DirectoryTree, DirectoryWriter};
