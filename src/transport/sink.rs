@@ -8,7 +8,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use super::docker_archive::{self, ArchiveImage, DEFAULT_NAME};
-use super::oci::{self, LayoutEntry};
+use super::layout_index::{self, LayoutEntry};
 use super::source::damaged_base_hint;
 use super::tree::{
     DirectoryWriter, TarWriter, TreeWriter, output_temporary_directory, output_temporary_file,
@@ -41,7 +41,7 @@ pub fn plan_output(location: &ImageLocation, architectures: &[Architecture]) -> 
     let (tag, docker_repository) = match location {
         ImageLocation::OciLayout { directory, tag } => {
             parent_directory(directory)?;
-            oci::existing_layout_index(directory)?;
+            layout_index::existing_layout_index(directory)?;
             (tag.clone().unwrap_or_else(|| "latest".to_owned()), None)
         }
         ImageLocation::OciArchive { file, tag } => {
@@ -108,7 +108,7 @@ fn write_planned(plan: &OutputPlan, set: &ImageSet) -> Result<Written> {
     let names = &plan.names;
     match location {
         ImageLocation::OciLayout { directory, .. } => {
-            let existing = oci::existing_layout_index(directory)?;
+            let existing = layout_index::existing_layout_index(directory)?;
             if existing.is_some() {
                 let mut writer = DirectoryWriter::new(directory.clone());
                 write_layout(&mut writer, set, assembled, names, existing)
@@ -308,7 +308,7 @@ fn write_layout(
             });
         }
     }
-    oci::write_layout_index(writer, existing, entries)
+    layout_index::write_layout_index(writer, existing, entries)
 }
 
 fn write_document(writer: &mut dyn TreeWriter, document: &Document) -> io::Result<()> {
