@@ -13,7 +13,7 @@ use crate::digest::Sha256Digest;
 use crate::error::{Error, Result};
 use crate::image::manifest::{Document, index_document};
 use crate::image::set::{Image, ImageSet};
-use crate::image::store::blob_failure;
+use crate::image::store::BlobError;
 use crate::platform::Architecture;
 use crate::transport::source::damaged_base_hint;
 
@@ -95,8 +95,9 @@ pub fn verify_layers(base: &ImageSet, counted: &mut Verified) -> Result<()> {
             let mut reader = base
                 .open_layer(layer)
                 .map_err(|error| layer_failure(base, *architecture, layer.digest(), error))?;
-            let bytes = std::io::copy(&mut reader, &mut std::io::sink())
-                .map_err(|error| layer_failure(base, *architecture, layer.digest(), error))?;
+            let bytes = std::io::copy(&mut reader, &mut std::io::sink()).map_err(|error| {
+                layer_failure(base, *architecture, layer.digest(), error.into())
+            })?;
             counted.blobs += 1;
             counted.bytes += bytes;
         }
@@ -108,12 +109,13 @@ fn layer_failure(
     base: &ImageSet,
     architecture: Architecture,
     digest: Sha256Digest,
-    error: std::io::Error,
+    error: BlobError,
 ) -> Error {
     // A download that failed is the registry's fault (exit 6), not a damaged base.
-    if let Some(typed) = blob_failure(&error) {
-        return typed;
-    }
+    let error = match error {
+        BlobError::Failed(typed) => return typed,
+        BlobError::Io(error) => error,
+    };
     Error::base(format!(
         "{}: the {architecture} layer {digest} does not verify: {error}",
         base.reference

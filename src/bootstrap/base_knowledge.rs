@@ -298,7 +298,9 @@ pub fn scan_base(base: &ImageSet, architecture: Architecture) -> Result<Option<F
                 layer.digest()
             ))
         };
-        let reader = base.open_layer(layer).map_err(unreadable)?;
+        let reader = base
+            .open_layer(layer)
+            .map_err(|error| unreadable(error.into()))?;
         filesystem
             .apply_layer(reader, compression, &capture)
             .map_err(unreadable)?;

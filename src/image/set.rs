@@ -7,7 +7,7 @@
 //! (`transport::source`, `registry::pull`) or written (`transport::sink`, `registry::push`).
 
 use std::collections::BTreeMap;
-use std::io::{self, Read};
+use std::io::Read;
 use std::sync::Arc;
 
 use oci_spec::image::{Descriptor, Platform};
@@ -15,7 +15,7 @@ use oci_spec::image::{Descriptor, Platform};
 use super::ImageFormat;
 use super::config::BaseConfigFacts;
 use super::manifest::Document;
-use super::store::BlobStore;
+use super::store::{BlobError, BlobStore};
 use crate::digest::Sha256Digest;
 use crate::error::{Error, Result};
 use crate::platform::Architecture;
@@ -92,7 +92,7 @@ pub struct ImageSet {
 
 impl ImageSet {
     /// Opens a layer for copying; bytes from a source are verified against the descriptor.
-    pub fn open_layer(&self, layer: &Layer) -> io::Result<Box<dyn Read + Send>> {
+    pub fn open_layer(&self, layer: &Layer) -> Result<Box<dyn Read + Send>, BlobError> {
         self.blobs.open(&layer.descriptor)
     }
 

@@ -372,7 +372,7 @@ fn list(items: &[String]) -> String {
     text
 }
 
-fn layer_error(image: &ImageSet, layer: &Layer, error: std::io::Error) -> Error {
+fn layer_error(image: &ImageSet, layer: &Layer, error: impl std::fmt::Display) -> Error {
     Error::base(format!(
         "{}: cannot read layer {}: {error}",
         image.reference,

@@ -22,7 +22,7 @@ use crate::image::ImageFormat;
 use crate::image::manifest::Document;
 use crate::image::resolve::{DocumentStore, MANIFEST_LIMIT, descriptor_digest, resolve_images};
 use crate::image::set::ImageSet;
-use crate::image::store::{BlobFailure, BlobStore};
+use crate::image::store::{BlobError, BlobStore};
 use crate::platform::Architecture;
 use crate::reference::registry::RegistryReference;
 
@@ -227,7 +227,7 @@ impl DocumentStore for RemoteRepository {
 }
 
 impl BlobStore for RemoteRepository {
-    fn open(&self, descriptor: &Descriptor) -> std::io::Result<Box<dyn Read + Send>> {
+    fn open(&self, descriptor: &Descriptor) -> Result<Box<dyn Read + Send>, BlobError> {
         let digest = descriptor_digest(descriptor).map_err(|error| {
             std::io::Error::new(std::io::ErrorKind::InvalidData, error.message().to_owned())
         })?;
@@ -250,7 +250,7 @@ impl BlobStore for RemoteRepository {
                     crate::error::ErrorKind::Base => self.missing_blob(&error, &digest, true),
                     _ => error,
                 };
-                std::io::Error::other(BlobFailure(error))
+                BlobError::Failed(error)
             })?;
         let progress = self.progress.blob(&digest, size, &self.name());
         let verified: Box<dyn Read + Send> = Box::new(VerifyingReader::new(

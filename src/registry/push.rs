@@ -28,7 +28,7 @@ use crate::digest::Sha256Digest;
 use crate::error::{Error, Result};
 use crate::image::manifest::Document;
 use crate::image::set::{ImageSet, Layer};
-use crate::image::store::{BlobFailure, BlobStore, blob_failure};
+use crate::image::store::{BlobError, BlobStore, blob_failure};
 use crate::platform::Architecture;
 
 /// How many blobs go up at once.
@@ -331,7 +331,7 @@ fn push_blob(
             .query_pairs_mut()
             .append_pair("digest", &digest.to_string());
         let operation = format!("upload blob {digest} to {repository}");
-        let source_error: Arc<Mutex<Option<io::Error>>> = Arc::default();
+        let source_error: Arc<Mutex<Option<BlobError>>> = Arc::default();
         let activity = Activity::new();
         let body = activity.watch_source(Box::new(RecordErrors {
             inner: tracker.track(open_blob(blob, source.blobs)?),
@@ -508,10 +508,11 @@ fn open_blob(blob: &Blob, blobs: &dyn BlobStore) -> Result<Box<dyn Read + Send>>
     }
 }
 
-fn source_failed(digest: &Sha256Digest, error: io::Error) -> Error {
-    if let Some(typed) = blob_failure(&error) {
-        return typed;
-    }
+fn source_failed(digest: &Sha256Digest, error: BlobError) -> Error {
+    let error = match error {
+        BlobError::Failed(typed) => return typed,
+        BlobError::Io(error) => error,
+    };
     if error.kind() == io::ErrorKind::InvalidData {
         Error::base(format!(
             "base blob {digest} is missing or corrupt, so nothing was tagged: {error}"
@@ -525,15 +526,15 @@ fn source_failed(digest: &Sha256Digest, error: io::Error) -> Error {
 /// Keeps the source's read error, which reqwest would otherwise report only as a body failure.
 struct RecordErrors {
     inner: Box<dyn Read + Send>,
-    slot: Arc<Mutex<Option<io::Error>>>,
+    slot: Arc<Mutex<Option<BlobError>>>,
 }
 
 impl Read for RecordErrors {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.inner.read(buf).inspect_err(|error| {
             let copy = match blob_failure(error) {
-                Some(typed) => io::Error::other(BlobFailure(typed)),
-                None => io::Error::new(error.kind(), error.to_string()),
+                Some(typed) => BlobError::Failed(typed),
+                None => BlobError::Io(io::Error::new(error.kind(), error.to_string())),
             };
             *self.slot.lock().expect("source error slot") = Some(copy);
         })

@@ -13,7 +13,7 @@ use oci_spec::image::Descriptor;
 
 use crate::digest::{Sha256Digest, VerifyingReader};
 use crate::image::resolve::descriptor_digest;
-use crate::image::store::BlobStore;
+use crate::image::store::{BlobError, BlobStore};
 
 /// Read access to the files of an image source.
 pub trait TreeReader: Send + Sync {
@@ -42,7 +42,7 @@ impl TreeBlobs {
 }
 
 impl BlobStore for TreeBlobs {
-    fn open(&self, descriptor: &Descriptor) -> io::Result<Box<dyn Read + Send>> {
+    fn open(&self, descriptor: &Descriptor) -> Result<Box<dyn Read + Send>, BlobError> {
         let digest = descriptor_digest(descriptor)
             .map_err(|error| io::Error::new(io::ErrorKind::InvalidData, error.message()))?;
         let path = self
