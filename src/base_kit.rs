@@ -7,57 +7,48 @@
 //! holds every image of it; otherwise (some architectures only) a new index lists the images kept.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
-use oci_spec::image::ImageManifest;
-
-use crate::assemble::{Assembled, AssembledImage};
 use crate::digest::Sha256Digest;
 use crate::error::{Error, Result};
-use crate::image::manifest::{Document, index_document, platform};
+use crate::image::manifest::{Document, index_document};
+use crate::image::set::{Image, ImageSet};
+use crate::image::store::BlobError;
 use crate::platform::Architecture;
-use crate::transport::source::ResolvedBase;
+use crate::transport::source::damaged_base_hint;
 
-/// The images of `base` as they are, ready for a sink to write.
-pub fn kit_of(base: &ResolvedBase) -> Result<Assembled> {
-    let mut images = Vec::new();
-    for (&architecture, image) in &base.images {
-        let manifest = image.manifest.clone().ok_or_else(|| {
-            Error::usage(format!(
-                "{} is a docker-archive, which has no manifests to keep; pull the base from a registry or an OCI layout",
-                base.reference
-            ))
-        })?;
-        let config_media_type = serde_json::from_slice::<ImageManifest>(&manifest.bytes)
-            .map(|parsed| parsed.config().media_type().to_string())
-            .map_err(|error| {
-                Error::base(format!(
-                    "manifest {} is malformed: {error}",
-                    manifest.digest
-                ))
-            })?;
-        images.push(AssembledImage {
-            architecture,
-            platform: platform(
-                &image.config.architecture,
-                &image.config.os,
-                image.config.variant.as_deref(),
-            ),
-            config: Document::new(&config_media_type, image.config_raw.clone()),
-            manifest,
-            layers: image.layers.clone(),
-        });
+/// The images of `base` as they are, ready for a sink to write: the same images, manifests and
+/// configs byte for byte, and the same blob store; only the index may differ ([`kit_index`]).
+pub fn kit_of(base: &ImageSet) -> Result<ImageSet> {
+    if base.images.values().any(|image| image.manifest.is_none()) {
+        return Err(Error::usage(format!(
+            "{} is a docker-archive, which has no manifests to keep; pull the base from a registry or an OCI layout",
+            base.reference
+        )));
     }
-    let index = (images.len() > 1).then(|| kit_index(base, &images));
-    Ok(Assembled {
-        images,
+    let index = (base.images.len() > 1).then(|| kit_index(base));
+    Ok(ImageSet {
+        reference: base.reference.clone(),
+        name: base.name.clone(),
+        digest: match &index {
+            Some(index) => index.digest.clone(),
+            None => base.digest.clone(),
+        },
+        format: base.format,
+        images: base.images.clone(),
+        is_index: index.is_some(),
         index,
-        image_name: base.name.clone(),
+        blobs: Arc::clone(&base.blobs),
     })
 }
 
 /// The base's own index when the kit keeps all of its images, else one listing those kept.
-fn kit_index(base: &ResolvedBase, images: &[AssembledImage]) -> Document {
-    let kept: Vec<&Sha256Digest> = images.iter().map(|image| &image.manifest.digest).collect();
+fn kit_index(base: &ImageSet) -> Document {
+    let kept: Vec<&Sha256Digest> = base
+        .images
+        .values()
+        .filter_map(Image::manifest_digest)
+        .collect();
     if let Some(original) = &base.index
         && let Ok(parsed) = serde_json::from_slice::<oci_spec::image::ImageIndex>(&original.bytes)
         && parsed.manifests().iter().all(|entry| {
@@ -69,9 +60,9 @@ fn kit_index(base: &ResolvedBase, images: &[AssembledImage]) -> Document {
     }
     index_document(
         base.format,
-        images
-            .iter()
-            .map(|image| (image.manifest.clone(), image.platform.clone()))
+        base.images
+            .values()
+            .filter_map(|image| Some((image.manifest.clone()?, image.platform.clone())))
             .collect(),
         &HashMap::new(),
     )
@@ -89,10 +80,10 @@ pub struct Verified {
 
 /// Reads every layer of `base` through its digest check (documents were checked when resolved).
 /// For a registry base, that also puts every layer in the blob cache.
-pub fn verify_layers(base: &ResolvedBase, counted: &mut Verified) -> Result<()> {
+pub fn verify_layers(base: &ImageSet, counted: &mut Verified) -> Result<()> {
     for (architecture, image) in &base.images {
-        if let Some(manifest) = &image.manifest
-            && counted.seen.insert(manifest.digest.clone())
+        if let Some(manifest) = image.manifest_digest()
+            && counted.seen.insert(manifest.clone())
         {
             counted.images += 1;
             counted.blobs += 2; // the manifest and the config, verified when resolved
@@ -104,8 +95,9 @@ pub fn verify_layers(base: &ResolvedBase, counted: &mut Verified) -> Result<()> 
             let mut reader = base
                 .open_layer(layer)
                 .map_err(|error| layer_failure(base, *architecture, layer.digest(), error))?;
-            let bytes = std::io::copy(&mut reader, &mut std::io::sink())
-                .map_err(|error| layer_failure(base, *architecture, layer.digest(), error))?;
+            let bytes = std::io::copy(&mut reader, &mut std::io::sink()).map_err(|error| {
+                layer_failure(base, *architecture, layer.digest(), error.into())
+            })?;
             counted.blobs += 1;
             counted.bytes += bytes;
         }
@@ -114,46 +106,19 @@ pub fn verify_layers(base: &ResolvedBase, counted: &mut Verified) -> Result<()> 
 }
 
 fn layer_failure(
-    base: &ResolvedBase,
+    base: &ImageSet,
     architecture: Architecture,
     digest: Sha256Digest,
-    error: std::io::Error,
+    error: BlobError,
 ) -> Error {
     // A download that failed is the registry's fault (exit 6), not a damaged base.
-    if let Some(registry_error) = crate::registry::transfer::registry_failure(&error) {
-        return registry_error;
-    }
+    let error = match error {
+        BlobError::Failed(typed) => return typed,
+        BlobError::Io(error) => error,
+    };
     Error::base(format!(
         "{}: the {architecture} layer {digest} does not verify: {error}",
         base.reference
     ))
     .hint(damaged_base_hint(base))
-}
-
-/// What to do about a base with a blob missing or not matching its digest: from a registry,
-/// that registry serves it damaged; a local base (a kit) is made again at the same place with
-/// the registry reference it was pulled from, when the kit records it
-/// (`io.containerd.image.name`).
-pub fn damaged_base_hint(base: &ResolvedBase) -> String {
-    if let Some((registry, repository)) = base.registry_origin() {
-        return format!(
-            "{registry}/{repository} serves the base's content damaged (it does not match its \
-             digest): try again later, or copy the base into it again"
-        );
-    }
-    let kit = match base.reference.parse::<crate::reference::ImageLocation>() {
-        Ok(crate::reference::ImageLocation::DockerArchive { .. }) | Err(_) => {
-            return format!(
-                "the base {} is damaged: write it again from a complete copy",
-                base.reference
-            );
-        }
-        Ok(location) => location.with_tag(None).to_string(),
-    };
-    let name = base.name.as_deref().unwrap_or("BASE");
-    format!(
-        "the kit {} is damaged: make it again with `lambda-image base pull {name} --output {kit}` \
-         on a machine with network",
-        base.reference
-    )
 }

@@ -155,7 +155,7 @@ fuzz_target!(|input: &[u8]| {
             created_by: "lambda-image fuzz",
             variant: Some("v8"),
         };
-        let _ = edit_config(&image.config_raw, &changes);
+        let _ = edit_config(&image.config.bytes, &changes);
     }
     let report = lint(
         &resolved,

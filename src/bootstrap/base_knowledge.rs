@@ -17,9 +17,9 @@ use crate::error::{Error, Result};
 use crate::findings::Finding;
 use crate::image::filesystem::{Filesystem, LayerCompression};
 use crate::image::media_types::{DOCKER_LAYER_GZIP, OCI_LAYER_GZIP, OCI_LAYER_TAR};
+use crate::image::set::ImageSet;
 use crate::layer::contents::LayerEntry;
 use crate::platform::Architecture;
-use crate::transport::source::{BaseBlobs, ResolvedBase};
 
 /// Where a base's `libc.so.6` usually is (Amazon Linux, then Debian-style multiarch).
 const LIBC_PATHS: [&str; 6] = [
@@ -214,7 +214,7 @@ fn config_env(config_raw: &[u8], name: &str) -> Option<String> {
 pub fn check_bootstraps(
     bootstraps: &[Bootstrap],
     facts: &BaseFacts,
-    local_base: Option<&ResolvedBase>,
+    local_base: Option<&ImageSet>,
     skip: &[CheckName],
 ) -> Result<Vec<Finding>> {
     let mut findings = Vec::new();
@@ -229,7 +229,7 @@ pub fn check_bootstraps(
             (Some(base), _) => base
                 .images
                 .get(&architecture)
-                .map(|image| config_path_and_working_dir(&image.config_raw))
+                .map(|image| config_path_and_working_dir(&image.config.bytes))
                 .unwrap_or_default(),
             (None, Some(entry)) => (
                 entry.env("PATH").map(str::to_owned),
@@ -241,7 +241,7 @@ pub fn check_bootstraps(
         let library_path = facts.library_path.clone().or_else(|| {
             local_base
                 .and_then(|base| base.images.get(&architecture))
-                .and_then(|image| config_env(&image.config_raw, "LD_LIBRARY_PATH"))
+                .and_then(|image| config_env(&image.config.bytes, "LD_LIBRARY_PATH"))
         });
         let interpreters = match (local_base, &facts.catalog) {
             (None, Some(entry)) => entry
@@ -268,14 +268,14 @@ pub fn check_bootstraps(
 }
 
 /// True when the base's layers can be read without a download.
-pub fn layers_are_local(base: &ResolvedBase) -> bool {
-    matches!(base.blobs, BaseBlobs::Tree(_))
+pub fn layers_are_local(base: &ImageSet) -> bool {
+    base.registry_origin().is_none()
 }
 
 /// Streams the base's layers for one architecture into a file tree, keeping the head of any
 /// `libc.so.6` so its glibc can be read. `None` when a layer's compression cannot be read here
 /// (zstd): the base's files are then unknown, not empty.
-pub fn scan_base(base: &ResolvedBase, architecture: Architecture) -> Result<Option<Filesystem>> {
+pub fn scan_base(base: &ImageSet, architecture: Architecture) -> Result<Option<Filesystem>> {
     let image = &base.images[&architecture];
     let mut filesystem = Filesystem::default();
     // The file itself, whichever name it has (on AL2 `libc.so.6` links to `libc-2.26.so`).
@@ -298,7 +298,9 @@ pub fn scan_base(base: &ResolvedBase, architecture: Architecture) -> Result<Opti
                 layer.digest()
             ))
         };
-        let reader = base.open_layer(layer).map_err(unreadable)?;
+        let reader = base
+            .open_layer(layer)
+            .map_err(|error| unreadable(error.into()))?;
         filesystem
             .apply_layer(reader, compression, &capture)
             .map_err(unreadable)?;

@@ -8,11 +8,12 @@ use std::sync::Arc;
 use super::Plan;
 use crate::catalog::BaseReference;
 use crate::error::Result;
+use crate::image::set::ImageSet;
 use crate::platform::Architecture;
 use crate::reference::registry::RegistryReference;
 use crate::registry::pull::{RemoteRepository, open_registry_base};
 use crate::registry::{Session, SessionOptions};
-use crate::transport::source::{ImageRole, ResolvedBase, open_local};
+use crate::transport::source::{ImageRole, open_local};
 
 /// Opens an image from wherever `reference` points; a registry reference needs a session.
 /// With no wanted architectures, every Lambda architecture it has is resolved. `role` names it
@@ -22,7 +23,7 @@ pub fn open_image(
     wanted: &[Architecture],
     session: Option<&Session>,
     role: ImageRole,
-) -> Result<ResolvedBase> {
+) -> Result<ImageSet> {
     match (reference, session) {
         (BaseReference::Local(location), _) => open_local(location, wanted, role),
         (BaseReference::Registry(reference), Some(session)) => {

@@ -5,14 +5,14 @@
 use std::path::Path;
 
 use super::layers::{ProducedLayer, produce_layers};
-use crate::assemble::{Assembled, ImageSettings, NewLayer, assemble};
+use crate::assemble::{ImageSettings, NewLayer, assemble};
 use crate::cache::layers::LayerCache;
 use crate::error::{Error, Result};
+use crate::image::set::ImageSet;
 use crate::layer::LayerContents;
 use crate::platform::Architecture;
 use crate::registry::progress::Progress;
 use crate::registry::push::{Destination, push_base_layers, push_new_blobs};
-use crate::transport::source::ResolvedBase;
 
 /// What [`make_images`] needs.
 pub struct MakeImages<'a> {
@@ -21,7 +21,7 @@ pub struct MakeImages<'a> {
     pub mtime: u64,
     pub scratch: &'a Path,
     pub layer_cache: Option<&'a LayerCache>,
-    pub base: &'a ResolvedBase,
+    pub base: &'a ImageSet,
     pub settings: &'a ImageSettings<'a>,
     /// Where to push the blobs, if anywhere.
     pub push_to: Option<(&'a [Destination], &'a Progress)>,
@@ -30,7 +30,7 @@ pub struct MakeImages<'a> {
 /// Makes the new layers and assembles the images. When pushing, the blobs go up meanwhile: the
 /// base's layers while the new layers are compressed, the new layers and configs as soon as
 /// they exist. Manifests and tags are left for after every blob is in place.
-pub fn make_images(job: MakeImages) -> Result<(Vec<ProducedLayer>, Assembled)> {
+pub fn make_images(job: MakeImages) -> Result<(Vec<ProducedLayer>, ImageSet)> {
     let (made, base_pushed) = std::thread::scope(|scope| {
         let base_push = job.push_to.map(|(destinations, progress)| {
             let base = job.base;

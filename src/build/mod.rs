@@ -39,12 +39,13 @@ use crate::catalog::BaseReference;
 use crate::error::{Error, Result};
 use crate::findings::Finding;
 use crate::image::ImageFormat;
+use crate::image::set::ImageSet;
 use crate::layer::LayerContents;
 use crate::platform::Architecture;
 use crate::registry::push::push_manifests;
 use crate::report::{BuildReport, ReportedBase};
 use crate::transport::sink::{plan_output, write_output};
-use crate::transport::source::{ImageRole, ResolvedBase};
+use crate::transport::source::ImageRole;
 
 /// Runs the build `plan` and returns what to report. `on_findings` is called once with the
 /// bootstrap checks' findings, after the base is opened and before any layer is made; they are
@@ -195,7 +196,7 @@ fn base_facts(plan: &Plan, contents: &[LayerContents]) -> BaseFacts {
 }
 
 /// The media types to write: `--format`, else the base's; annotations need OCI.
-fn image_format(plan: &Plan, base: &ResolvedBase) -> Result<ImageFormat> {
+fn image_format(plan: &Plan, base: &ImageSet) -> Result<ImageFormat> {
     let format = plan.format.unwrap_or(base.format);
     if format == ImageFormat::Docker && !plan.annotations.is_empty() {
         return Err(Error::usage(

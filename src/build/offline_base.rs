@@ -25,17 +25,16 @@ use crate::error::{Error, Result};
 use crate::image::ImageFormat;
 use crate::image::manifest::Document;
 use crate::image::media_types::{OCI_INDEX, OCI_MANIFEST};
+use crate::image::resolve::{DocumentStore, MANIFEST_LIMIT, descriptor_digest, resolve_images};
+use crate::image::set::ImageSet;
 use crate::platform::Architecture;
 use crate::reference::registry::RegistryReference;
-use crate::transport::oci::descriptor_digest;
-use crate::transport::resolve::{DocumentStore, resolve_images};
-use crate::transport::source::{BaseBlobs, BlobSource, MANIFEST_LIMIT, ResolvedBase};
-use crate::transport::tree::DirectoryTree;
+use crate::transport::tree::{DirectoryTree, TreeBlobs};
 
 /// Records which digest the tag of `reference` resolved to (`base`'s), for later offline builds
 /// ([`record_tag`]): with the media type of its index, else of its first manifest. Only a
 /// reference by tag alone is recorded; a record that cannot be written is left out.
-pub fn record_base_tag(cache: &BlobCache, reference: &RegistryReference, base: &ResolvedBase) {
+pub fn record_base_tag(cache: &BlobCache, reference: &RegistryReference, base: &ImageSet) {
     let media_type = match &base.index {
         Some(index) => index.media_type.clone(),
         None => base
@@ -56,7 +55,7 @@ pub fn open_cached_base(
     cache: Option<&BlobCache>,
     reference: &RegistryReference,
     wanted: &[Architecture],
-) -> Result<ResolvedBase> {
+) -> Result<ImageSet> {
     let Some(cache) = cache else {
         return Err(offline_base_error(
             reference,
@@ -101,7 +100,7 @@ pub fn open_cached_base(
             }
         }
     }
-    Ok(ResolvedBase {
+    Ok(ImageSet {
         reference: reference.to_string(),
         name: Some(reference.to_string()),
         digest: top_digest,
@@ -109,8 +108,9 @@ pub fn open_cached_base(
         images,
         is_index,
         index: is_index.then(|| Document::new(&media_type, top_bytes)),
-        blobs: BaseBlobs::Tree(Box::new(DirectoryTree::new(cache.root().to_owned()))),
-        _scratch: None,
+        blobs: std::sync::Arc::new(TreeBlobs::layout(Box::new(DirectoryTree::new(
+            cache.root().to_owned(),
+        )))),
     })
 }
 
@@ -210,10 +210,6 @@ impl DocumentStore for CachedDocuments<'_> {
             "config"
         };
         self.read_verified_blob(what, &digest, Some(descriptor.size()), limit)
-    }
-
-    fn layer_source(&self, digest: &Sha256Digest) -> BlobSource {
-        BlobSource::Tree(digest.layout_path())
     }
 }
 

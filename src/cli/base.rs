@@ -312,7 +312,7 @@ fn pull_kit(args: &PullArgs) -> Result<Finished> {
             BaseReference::Local(_) => digest.to_string(),
         };
         for (architecture, image) in &base.images {
-            let digest = image.manifest_digest.as_ref().unwrap_or(&base.digest);
+            let digest = image.manifest_digest().unwrap_or(&base.digest);
             report.images.push(PulledImage {
                 architecture: *architecture,
                 lambda_architecture: architecture.lambda_name(),

@@ -18,8 +18,8 @@ use crate::error::{Error, Result};
 use crate::findings::{Finding, Level};
 use crate::image::filesystem::{Capture, Filesystem, LayerCompression, LayerProblems};
 use crate::image::media_types::{DOCKER_LAYER_GZIP, OCI_LAYER_GZIP, OCI_LAYER_TAR, OCI_LAYER_ZSTD};
+use crate::image::set::{Image, ImageSet, Layer};
 use crate::platform::Architecture;
-use crate::transport::source::{BaseImage, LayerBlob, ResolvedBase};
 
 /// Lambda's limit on an image's uncompressed size (10 GB, as Lambda counts it: GiB).
 pub const IMAGE_SIZE_LIMIT: u64 = 10 << 30;
@@ -74,7 +74,7 @@ pub struct LintOptions {
 /// Lints every architecture of `image`. `deploy_reference` turns a manifest digest into what the
 /// user would deploy (e.g. `HOST/REPO@sha256:...`).
 pub fn lint(
-    image: &ResolvedBase,
+    image: &ImageSet,
     deploy_reference: &dyn Fn(&Sha256Digest) -> String,
     options: LintOptions,
 ) -> Result<LintReport> {
@@ -96,7 +96,7 @@ pub fn lint(
     let mut images = Vec::new();
     for (&architecture, each) in &image.images {
         let (mut checked, image_findings) = lint_architecture(image, architecture, each)?;
-        checked.deploy = each.manifest_digest.as_ref().map(deploy_reference);
+        checked.deploy = each.manifest_digest().map(deploy_reference);
         images.push(checked);
         findings.extend(image_findings);
     }
@@ -106,7 +106,7 @@ pub fn lint(
         && image
             .images
             .values()
-            .all(|each| each.manifest_digest.is_none());
+            .all(|each| each.manifest_digest().is_none());
     Ok(LintReport {
         reference: image.reference.clone(),
         digest: (!several_without_index).then(|| image.digest.to_string()),
@@ -123,7 +123,7 @@ pub fn lint(
 /// (boto/boto3#3255, docker/buildx#1533). Checked by tag (what CI does after `build --tag`), it is
 /// a warning naming what to deploy; as an ImageUri (by digest, or `--image-uri`), an error.
 fn index_finding(
-    image: &ResolvedBase,
+    image: &ImageSet,
     deploy_reference: &dyn Fn(&Sha256Digest) -> String,
     options: LintOptions,
 ) -> Finding {
@@ -131,7 +131,7 @@ fn index_finding(
         .images
         .iter()
         .filter_map(|(architecture, each)| {
-            each.manifest_digest
+            each.manifest_digest()
                 .as_ref()
                 .map(|digest| format!("{architecture}: {}", deploy_reference(digest)))
         })
@@ -166,16 +166,16 @@ fn index_finding(
 }
 
 fn lint_architecture(
-    image: &ResolvedBase,
+    image: &ImageSet,
     architecture: Architecture,
-    each: &BaseImage,
+    each: &Image,
 ) -> Result<(CheckedImage, Vec<Finding>)> {
     let arch = Some(architecture);
     let mut findings = Vec::new();
     // Only what the source holds is reported: a docker-archive has no manifest, so no media
     // type (the one a build would write for it is a choice, not a fact of the archive).
     let media_type = each
-        .manifest_digest
+        .manifest_digest()
         .as_ref()
         .map(|_| image.format.manifest().to_owned());
     findings.push(Finding::new(
@@ -190,12 +190,13 @@ fn lint_architecture(
         },
     ));
 
-    let config: serde_json::Value = serde_json::from_slice(&each.config_raw).map_err(|error| {
-        Error::base(format!(
-            "{}: the {architecture} config is not JSON: {error}",
-            image.reference
-        ))
-    })?;
+    let config: serde_json::Value =
+        serde_json::from_slice(&each.config.bytes).map_err(|error| {
+            Error::base(format!(
+                "{}: the {architecture} config is not JSON: {error}",
+                image.reference
+            ))
+        })?;
     let command = entrypoint::Command::from_config(&config);
     // The head of every file with an execute bit is kept, trimmed to what the checks read (an
     // ELF's headers, a #! line), because a symlink (the bootstrap, the entrypoint, /bin/sh) may
@@ -247,8 +248,8 @@ fn lint_architecture(
 
     let checked = CheckedImage {
         architecture,
-        digest: each.manifest_digest.as_ref().map(ToString::to_string),
-        image_id: Sha256Digest::of(&each.config_raw).to_string(),
+        digest: each.manifest_digest().map(ToString::to_string),
+        image_id: Sha256Digest::of(&each.config.bytes).to_string(),
         deploy: None,
         media_type,
         layers: each.layers.len(),
@@ -259,7 +260,7 @@ fn lint_architecture(
 
 /// How a layer can be read, or `None` (with a finding) when Lambda would not accept it.
 fn layer_compression(
-    layer: &LayerBlob,
+    layer: &Layer,
     architecture: Option<Architecture>,
     findings: &mut Vec<Finding>,
 ) -> Option<LayerCompression> {
@@ -298,7 +299,7 @@ fn layer_compression(
 }
 
 fn layer_findings(
-    layer: &LayerBlob,
+    layer: &Layer,
     architecture: Option<Architecture>,
     problems: &LayerProblems,
 ) -> Vec<Finding> {
@@ -371,7 +372,7 @@ fn list(items: &[String]) -> String {
     text
 }
 
-fn layer_error(image: &ResolvedBase, layer: &LayerBlob, error: std::io::Error) -> Error {
+fn layer_error(image: &ImageSet, layer: &Layer, error: impl std::fmt::Display) -> Error {
     Error::base(format!(
         "{}: cannot read layer {}: {error}",
         image.reference,

@@ -20,8 +20,9 @@ use reqwest::header::{CONTENT_RANGE, RANGE};
 use super::http::client::Registry;
 use super::http::error::describe_error_chain;
 use super::http::retry::{Retries, TOTAL_BUDGET};
-use super::transfer::{Activity, IDLE_TIMEOUT_VARIABLE, RegistryFailure, blob_idle_timeout};
+use super::transfer::{Activity, IDLE_TIMEOUT_VARIABLE, blob_idle_timeout};
 use crate::error::Error;
+use crate::image::store::BlobFailure;
 
 /// The size of the pieces a download thread hands over.
 const CHUNK_SIZE: usize = 256 * 1024;
@@ -232,13 +233,13 @@ impl Read for RestartingDownload {
                 Ok(Piece::Broken(why)) => Err(why),
                 Ok(Piece::Refused(error)) => {
                     self.current = None;
-                    return Err(io::Error::other(RegistryFailure(error)));
+                    return Err(io::Error::other(BlobFailure(error)));
                 }
                 Err(why) => Err(why),
             };
             if let Err(why) = outcome {
                 self.restart(why)
-                    .map_err(|why| io::Error::other(RegistryFailure(self.failure(why))))?;
+                    .map_err(|why| io::Error::other(BlobFailure(self.failure(why))))?;
             }
         }
     }

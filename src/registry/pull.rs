@@ -15,17 +15,16 @@ use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use super::download::RestartingDownload;
 use super::http::client::{Registry, SMALL_REQUEST_TIMEOUT};
 use super::progress::Progress;
-use super::transfer::RegistryFailure;
 use crate::cache::blobs::BlobCache;
 use crate::digest::{Sha256Digest, VerifyingReader, read_verified};
 use crate::error::{Error, Result};
 use crate::image::ImageFormat;
 use crate::image::manifest::Document;
+use crate::image::resolve::{DocumentStore, MANIFEST_LIMIT, descriptor_digest, resolve_images};
+use crate::image::set::ImageSet;
+use crate::image::store::{BlobError, BlobStore};
 use crate::platform::Architecture;
 use crate::reference::registry::RegistryReference;
-use crate::transport::oci::descriptor_digest;
-use crate::transport::resolve::{DocumentStore, resolve_images};
-use crate::transport::source::{BaseBlobs, BlobSource, MANIFEST_LIMIT, RemoteBlobs, ResolvedBase};
 
 /// Every manifest and index media type this tool reads, for `Accept`.
 pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, \
@@ -225,14 +224,10 @@ impl DocumentStore for RemoteRepository {
         }
         Ok(bytes)
     }
-
-    fn layer_source(&self, _digest: &Sha256Digest) -> BlobSource {
-        BlobSource::Registry
-    }
 }
 
-impl RemoteBlobs for RemoteRepository {
-    fn open(&self, descriptor: &Descriptor) -> std::io::Result<Box<dyn Read + Send>> {
+impl BlobStore for RemoteRepository {
+    fn open(&self, descriptor: &Descriptor) -> Result<Box<dyn Read + Send>, BlobError> {
         let digest = descriptor_digest(descriptor).map_err(|error| {
             std::io::Error::new(std::io::ErrorKind::InvalidData, error.message().to_owned())
         })?;
@@ -255,7 +250,7 @@ impl RemoteBlobs for RemoteRepository {
                     crate::error::ErrorKind::Base => self.missing_blob(&error, &digest, true),
                     _ => error,
                 };
-                std::io::Error::other(RegistryFailure(error))
+                BlobError::Failed(error)
             })?;
         let progress = self.progress.blob(&digest, size, &self.name());
         let verified: Box<dyn Read + Send> = Box::new(VerifyingReader::new(
@@ -272,8 +267,8 @@ impl RemoteBlobs for RemoteRepository {
         })
     }
 
-    fn origin(&self) -> (&str, &str) {
-        (self.registry.host(), &self.repository)
+    fn origin(&self) -> Option<(&str, &str)> {
+        Some((self.registry.host(), &self.repository))
     }
 }
 
@@ -329,7 +324,7 @@ pub fn open_registry_base(
     reference: &RegistryReference,
     wanted: &[Architecture],
     mut repository: RemoteRepository,
-) -> Result<ResolvedBase> {
+) -> Result<ImageSet> {
     repository.reference = Some(reference.clone());
     let (top_bytes, top_digest, media_type) = repository.fetch_top(reference)?;
     let role = repository.registry.role();
@@ -350,7 +345,7 @@ pub fn open_registry_base(
                 )
             },
         )?;
-    Ok(ResolvedBase {
+    Ok(ImageSet {
         reference: reference.to_string(),
         name: Some(reference.to_string()),
         digest: top_digest,
@@ -358,7 +353,6 @@ pub fn open_registry_base(
         images,
         is_index,
         index: is_index.then(|| Document::new(&media_type, top_bytes.clone())),
-        blobs: BaseBlobs::Remote(Box::new(repository)),
-        _scratch: None,
+        blobs: Arc::new(repository),
     })
 }

@@ -23,16 +23,13 @@ use super::http::client::{Registry, SMALL_REQUEST_TIMEOUT};
 use super::http::location::{authority, downgrades_to_plain_http, resolve_location};
 use super::http::retry::{Retries, is_retryable_status, retry_after};
 use super::progress::Progress;
-use super::transfer::{
-    Activity, IDLE_TIMEOUT_VARIABLE, RegistryFailure, blob_idle_timeout, registry_failure,
-    run_watched,
-};
-use crate::assemble::Assembled;
+use super::transfer::{Activity, IDLE_TIMEOUT_VARIABLE, blob_idle_timeout, run_watched};
 use crate::digest::Sha256Digest;
 use crate::error::{Error, Result};
 use crate::image::manifest::Document;
+use crate::image::set::{ImageSet, Layer};
+use crate::image::store::{BlobError, BlobStore, blob_failure};
 use crate::platform::Architecture;
-use crate::transport::source::{BlobSource, LayerBlob, ResolvedBase};
 
 /// How many blobs go up at once.
 const PARALLEL_UPLOADS: usize = 4;
@@ -64,18 +61,19 @@ pub struct Pushed {
 }
 
 /// The digests of the base's layers (of the resolved architectures).
-pub fn base_layer_digests(base: &ResolvedBase) -> BTreeSet<Sha256Digest> {
+pub fn base_layer_digests(base: &ImageSet) -> BTreeSet<Sha256Digest> {
     base.images
         .values()
-        .flat_map(|image| image.layers.iter().map(LayerBlob::digest))
+        .flat_map(|image| image.layers.iter().map(Layer::digest))
         .collect()
 }
 
 /// Pushes the base's layers to every destination. A build runs this while it compresses the
-/// new layers and pushes them with [`push_new_blobs`], so all of it overlaps.
+/// new layers and pushes them with [`push_new_blobs`], so all of it overlaps. A layer is mounted
+/// rather than uploaded when the base comes from another repository of the same registry.
 pub fn push_base_layers(
     destinations: &[Destination],
-    base: &ResolvedBase,
+    base: &ImageSet,
     progress: &Progress,
 ) -> Result<()> {
     let mut blobs: BTreeMap<Sha256Digest, Blob> = BTreeMap::new();
@@ -84,8 +82,12 @@ pub fn push_base_layers(
             blobs.entry(layer.digest()).or_insert(Blob::Layer(layer));
         }
     }
+    let source = Source {
+        blobs: base.blobs.as_ref(),
+        mount_from: base.registry_origin(),
+    };
     for destination in destinations {
-        push_blobs(destination, blobs.values().collect(), base, progress)?;
+        push_blobs(destination, blobs.values().collect(), &source, progress)?;
     }
     Ok(())
 }
@@ -93,13 +95,13 @@ pub fn push_base_layers(
 /// Pushes the blobs of `assembled` that are not the base's layers: the new layers and configs.
 pub fn push_new_blobs(
     destinations: &[Destination],
-    assembled: &Assembled,
-    base: &ResolvedBase,
+    assembled: &ImageSet,
+    base: &ImageSet,
     progress: &Progress,
 ) -> Result<()> {
     let base_layers = base_layer_digests(base);
     let mut blobs: BTreeMap<Sha256Digest, Blob> = BTreeMap::new();
-    for image in &assembled.images {
+    for image in assembled.images.values() {
         for layer in &image.layers {
             blobs.entry(layer.digest()).or_insert(Blob::Layer(layer));
         }
@@ -108,8 +110,13 @@ pub fn push_new_blobs(
             .or_insert(Blob::Config(&image.config));
     }
     blobs.retain(|digest, _| !base_layers.contains(digest));
+    // Files this run made: nothing to mount them from.
+    let source = Source {
+        blobs: assembled.blobs.as_ref(),
+        mount_from: None,
+    };
     for destination in destinations {
-        push_blobs(destination, blobs.values().collect(), base, progress)?;
+        push_blobs(destination, blobs.values().collect(), &source, progress)?;
     }
     Ok(())
 }
@@ -119,17 +126,21 @@ pub fn push_new_blobs(
 /// `arch_tags`: with several architectures, also tag each one `TAG-ARCH`.
 pub fn push_manifests(
     destinations: &[Destination],
-    assembled: &Assembled,
+    set: &ImageSet,
     arch_tags: bool,
     progress: &Progress,
 ) -> Result<Pushed> {
+    let images = set.manifests()?;
+    let assembled = &Manifested {
+        images: images
+            .iter()
+            .map(|each| (each.architecture, each.manifest))
+            .collect(),
+        index: set.index.as_ref(),
+    };
     for destination in destinations {
-        for image in &assembled.images {
-            put_manifest(
-                destination,
-                &image.manifest,
-                &image.manifest.digest.to_string(),
-            )?;
+        for (_, manifest) in &assembled.images {
+            put_manifest(destination, manifest, &manifest.digest.to_string())?;
         }
         if let Some(index) = &assembled.index {
             put_manifest(destination, index, &index.digest.to_string())?;
@@ -140,13 +151,13 @@ pub fn push_manifests(
         for tag in &destination.tags {
             match &assembled.index {
                 None => {
-                    put_manifest(destination, &assembled.images[0].manifest, tag)?;
+                    put_manifest(destination, assembled.images[0].1, tag)?;
                 }
                 Some(index) => {
                     if arch_tags {
-                        for image in &assembled.images {
-                            let arch_tag = image.architecture.tag(tag);
-                            put_manifest(destination, &image.manifest, &arch_tag)?;
+                        for (architecture, manifest) in &assembled.images {
+                            let arch_tag = architecture.tag(tag);
+                            put_manifest(destination, manifest, &arch_tag)?;
                             progress.note(&format!("tagged   {}:{arch_tag}", destination.name()));
                         }
                     }
@@ -159,36 +170,37 @@ pub fn push_manifests(
     Ok(pushed_references(destinations, assembled, arch_tags))
 }
 
-/// The per-architecture tag of `tag`: `TAG-amd64`, `TAG-arm64`.
+/// The manifests [`push_manifests`] puts: each architecture's, and the index.
+struct Manifested<'a> {
+    images: Vec<(Architecture, &'a Document)>,
+    index: Option<&'a Document>,
+}
+
 /// What [`push_manifests`] wrote, named as the report lists it.
 fn pushed_references(
     destinations: &[Destination],
-    assembled: &Assembled,
+    assembled: &Manifested,
     arch_tags: bool,
 ) -> Pushed {
     let images = assembled
         .images
         .iter()
-        .map(|image| {
+        .map(|&(architecture, manifest)| {
             let mut references = Vec::new();
             for destination in destinations {
                 let name = destination.name();
-                references.push(format!("{name}@{}", image.manifest.digest));
+                references.push(format!("{name}@{}", manifest.digest));
                 for tag in &destination.tags {
                     match &assembled.index {
                         None => references.push(format!("{name}:{tag}")),
                         Some(_) if arch_tags => {
-                            references.push(format!("{name}:{}", image.architecture.tag(tag)))
+                            references.push(format!("{name}:{}", architecture.tag(tag)))
                         }
                         Some(_) => {}
                     }
                 }
             }
-            (
-                image.architecture,
-                image.manifest.digest.clone(),
-                references,
-            )
+            (architecture, manifest.digest.clone(), references)
         })
         .collect();
     let index = assembled.index.as_ref().map(|index| {
@@ -203,9 +215,16 @@ fn pushed_references(
     Pushed { images, index }
 }
 
+/// Where the blobs of one push come from: the store that opens them, and the registry and
+/// repository they can be mounted from (the base's, when a registry holds it).
+struct Source<'a> {
+    blobs: &'a dyn BlobStore,
+    mount_from: Option<(&'a str, &'a str)>,
+}
+
 /// A blob to push: a layer (from the base or this build) or a config.
 enum Blob<'a> {
-    Layer(&'a LayerBlob),
+    Layer(&'a Layer),
     Config(&'a Document),
 }
 
@@ -229,7 +248,7 @@ impl Blob<'_> {
 fn push_blobs(
     destination: &Destination,
     mut blobs: Vec<&Blob>,
-    base: &ResolvedBase,
+    source: &Source,
     progress: &Progress,
 ) -> Result<()> {
     // Largest first, so the long uploads start at once.
@@ -245,7 +264,7 @@ fn push_blobs(
                     let Some(blob) = blobs.get(next.fetch_add(1, Ordering::Relaxed)) else {
                         break;
                     };
-                    if let Err(error) = push_blob(destination, blob, base, progress) {
+                    if let Err(error) = push_blob(destination, blob, source, progress) {
                         failed.store(true, Ordering::Relaxed);
                         first_error.lock().expect("error slot").get_or_insert(error);
                     }
@@ -263,7 +282,7 @@ fn push_blobs(
 fn push_blob(
     destination: &Destination,
     blob: &Blob,
-    base: &ResolvedBase,
+    source: &Source,
     progress: &Progress,
 ) -> Result<()> {
     let registry = &destination.registry;
@@ -286,13 +305,9 @@ fn push_blob(
         _ => return Err(registry.status_error(&operation, response)),
     }
 
-    let mut mount_from = match (blob, base.registry_origin()) {
-        (Blob::Layer(layer), Some((host, source)))
-            if matches!(layer.source, BlobSource::Registry)
-                && host == registry.host()
-                && source != repository =>
-        {
-            Some(source.to_owned())
+    let mut mount_from = match (blob, source.mount_from) {
+        (Blob::Layer(_), Some((host, from))) if host == registry.host() && from != repository => {
+            Some(from.to_owned())
         }
         _ => None,
     };
@@ -316,16 +331,16 @@ fn push_blob(
             .query_pairs_mut()
             .append_pair("digest", &digest.to_string());
         let operation = format!("upload blob {digest} to {repository}");
-        let source_error: Arc<Mutex<Option<io::Error>>> = Arc::default();
+        let source_error: Arc<Mutex<Option<BlobError>>> = Arc::default();
         let activity = Activity::new();
-        let source = activity.watch_source(Box::new(RecordErrors {
-            inner: tracker.track(open_blob(blob, base)?),
+        let body = activity.watch_source(Box::new(RecordErrors {
+            inner: tracker.track(open_blob(blob, source.blobs)?),
             slot: source_error.clone(),
         }));
         let attempt = run_watched(&activity, blob_idle_timeout(), {
             let registry = Arc::clone(registry);
             let operation = operation.clone();
-            move || upload_once(&registry, &operation, put_url, size, source)
+            move || upload_once(&registry, &operation, put_url, size, body)
         });
         if let Some(error) = source_error.lock().expect("source error slot").take() {
             return Err(source_failed(&digest, error));
@@ -484,19 +499,20 @@ fn start_upload(
     }
 }
 
-fn open_blob(blob: &Blob, base: &ResolvedBase) -> Result<Box<dyn Read + Send>> {
+fn open_blob(blob: &Blob, blobs: &dyn BlobStore) -> Result<Box<dyn Read + Send>> {
     match blob {
         Blob::Config(document) => Ok(Box::new(io::Cursor::new(document.bytes.clone()))),
-        Blob::Layer(layer) => base
-            .open_layer(layer)
+        Blob::Layer(layer) => blobs
+            .open(&layer.descriptor)
             .map_err(|error| source_failed(&layer.digest(), error)),
     }
 }
 
-fn source_failed(digest: &Sha256Digest, error: io::Error) -> Error {
-    if let Some(registry_error) = registry_failure(&error) {
-        return registry_error;
-    }
+fn source_failed(digest: &Sha256Digest, error: BlobError) -> Error {
+    let error = match error {
+        BlobError::Failed(typed) => return typed,
+        BlobError::Io(error) => error,
+    };
     if error.kind() == io::ErrorKind::InvalidData {
         Error::base(format!(
             "base blob {digest} is missing or corrupt, so nothing was tagged: {error}"
@@ -510,15 +526,15 @@ fn source_failed(digest: &Sha256Digest, error: io::Error) -> Error {
 /// Keeps the source's read error, which reqwest would otherwise report only as a body failure.
 struct RecordErrors {
     inner: Box<dyn Read + Send>,
-    slot: Arc<Mutex<Option<io::Error>>>,
+    slot: Arc<Mutex<Option<BlobError>>>,
 }
 
 impl Read for RecordErrors {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.inner.read(buf).inspect_err(|error| {
-            let copy = match registry_failure(error) {
-                Some(registry_error) => io::Error::other(RegistryFailure(registry_error)),
-                None => io::Error::new(error.kind(), error.to_string()),
+            let copy = match blob_failure(error) {
+                Some(typed) => BlobError::Failed(typed),
+                None => BlobError::Io(io::Error::new(error.kind(), error.to_string())),
             };
             *self.slot.lock().expect("source error slot") = Some(copy);
         })

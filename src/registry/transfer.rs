@@ -1,5 +1,5 @@
-//! Blob transfers that notice a stalled peer: the idle watch, and how a registry failure travels
-//! through a reader.
+//! Blob transfers that notice a stalled peer: the idle watch. (How a registry failure travels
+//! through a reader is `crate::image::store::BlobFailure`.)
 //!
 //! reqwest's blocking client has only whole-request timeouts, and a blob may rightly take an
 //! hour; what must not happen is an hour of nothing. So a blob transfer runs on a thread of its
@@ -15,8 +15,6 @@ use std::io::{self, Read};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
-
-use crate::error::Error;
 
 /// The environment variable that overrides [`DEFAULT_IDLE_TIMEOUT`], in whole seconds.
 pub const IDLE_TIMEOUT_VARIABLE: &str = "LAMBDA_IMAGE_BLOB_IDLE_TIMEOUT_SECS";
@@ -143,30 +141,6 @@ pub fn run_watched<T: Send + 'static>(
             Err(mpsc::RecvTimeoutError::Disconnected) => return None,
         }
     }
-}
-
-/// What a registry failure became when it had to travel as an `io::Error` (through a reader):
-/// [`registry_failure`] gets it back, with its kind: the registry's fault (exit 6), or, for a
-/// base blob the base's registry does not have, the base's (exit 4).
-#[derive(Debug)]
-pub struct RegistryFailure(pub Error);
-
-impl std::fmt::Display for RegistryFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0.message())
-    }
-}
-
-impl std::error::Error for RegistryFailure {}
-
-/// The registry error an `io::Error` carries, if it carries one (its kind kept).
-pub fn registry_failure(error: &io::Error) -> Option<Error> {
-    let failure = error.get_ref()?.downcast_ref::<RegistryFailure>()?;
-    let copy = Error::new(failure.0.kind(), failure.0.message().to_owned());
-    Some(match failure.0.hint_text() {
-        Some(hint) => copy.hint(hint.to_owned()),
-        None => copy,
-    })
 }
 
 #[cfg(test)]

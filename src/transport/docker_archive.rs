@@ -7,21 +7,21 @@
 
 use std::collections::BTreeMap;
 use std::io::{self, BufWriter, Read};
+use std::sync::Arc;
 
 use flate2::read::MultiGzDecoder;
 use serde::{Deserialize, Serialize};
 
-use super::source::{
-    BaseBlobs, BaseImage, BlobSource, CONFIG_LIMIT, LayerBlob, MANIFEST_LIMIT, ResolvedBase,
-    missing_architecture,
-};
-use super::tree::{TreeReader, TreeWriter};
+use super::tree::{TreeBlobs, TreeReader, TreeWriter};
 use crate::digest::{HashingReader, HashingWriter, Sha256Digest};
 use crate::error::{Error, ErrorKind, IoContext, Result};
 use crate::image::ImageFormat;
 use crate::image::config::read_base_config;
-use crate::image::manifest::{Document, descriptor};
+use crate::image::manifest::{Document, config_document, descriptor, platform};
 use crate::image::media_types::DOCKER_LAYER_GZIP;
+use crate::image::resolve::{CONFIG_LIMIT, MANIFEST_LIMIT, missing_architecture};
+use crate::image::set::{Image, ImageSet, Layer};
+use crate::image::store::{BlobStore, LocalBlobs};
 use crate::layer::writer::gzip_encoder;
 use crate::platform::Architecture;
 use crate::reference::DockerArchiveSelector;
@@ -44,7 +44,7 @@ pub fn resolve(
     tree: Box<dyn TreeReader>,
     selector: Option<&DockerArchiveSelector>,
     wanted: &[Architecture],
-) -> Result<ResolvedBase> {
+) -> Result<ImageSet> {
     let entries = read_archive_manifest(tree.as_ref())?;
     let candidates: Vec<&ArchiveEntry> = match selector {
         None => entries.iter().collect(),
@@ -105,6 +105,9 @@ pub fn resolve(
     };
     let mut images = BTreeMap::new();
     let mut top_digest = None;
+    // Where each layer's bytes are: a gzipped file of the archive, or the file it was gzipped to.
+    let mut in_archive = BTreeMap::new();
+    let mut compressed = BTreeMap::new();
     for &architecture in wanted {
         let Some((entry, config_raw, config_digest, facts)) = by_architecture.remove(&architecture)
         else {
@@ -119,25 +122,34 @@ pub fn resolve(
             )));
         }
         let diff_ids = config_diff_ids(&config_raw);
-        let layers = entry
-            .layers
-            .iter()
-            .zip(&diff_ids)
-            .map(|(path, diff_id)| prepare_layer(tree.as_ref(), path, diff_id, scratch.path()))
-            .collect::<Result<Vec<_>>>()?;
+        let mut layers = Vec::with_capacity(entry.layers.len());
+        for (path, diff_id) in entry.layers.iter().zip(&diff_ids) {
+            let (layer, held) = prepare_layer(tree.as_ref(), path, diff_id, scratch.path())?;
+            match held {
+                Held::InArchive => {
+                    in_archive.insert(layer.digest(), path.clone());
+                }
+                Held::Compressed(file) => {
+                    compressed.insert(layer.digest(), file);
+                }
+            }
+            layers.push(layer);
+        }
         top_digest.get_or_insert(config_digest);
         images.insert(
             architecture,
-            BaseImage {
-                manifest_digest: None,
+            Image {
                 manifest: None,
-                config_raw,
-                config: facts,
+                // A docker-archive holds no manifests, so it has no format of its own: OCI.
+                config: config_document(ImageFormat::Oci, config_raw),
+                platform: platform(&facts.architecture, &facts.os, facts.variant.as_deref()),
+                facts,
                 layers,
             },
         );
     }
-    Ok(ResolvedBase {
+    let archive: Arc<dyn BlobStore> = Arc::new(TreeBlobs::at_paths(tree, in_archive));
+    Ok(ImageSet {
         reference: String::new(),
         name: None,
         digest: top_digest.ok_or_else(|| {
@@ -151,8 +163,7 @@ pub fn resolve(
         images,
         is_index: false,
         index: None,
-        blobs: BaseBlobs::Tree(tree),
-        _scratch: Some(scratch),
+        blobs: Arc::new(LocalBlobs::new(compressed, Some(archive)).keeping(scratch)),
     })
 }
 
@@ -210,13 +221,21 @@ fn config_diff_ids(config_raw: &[u8]) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Where a docker-archive layer's gzipped bytes are.
+enum Held {
+    /// The archive's own file (already gzipped).
+    InArchive,
+    /// A file in the scratch directory the uncompressed layer was gzipped to.
+    Compressed(std::path::PathBuf),
+}
+
 /// Hashes one layer file, checks it against its diff_id, and gzips it when it is uncompressed.
 fn prepare_layer(
     tree: &dyn TreeReader,
     path: &str,
     diff_id: &str,
     scratch: &std::path::Path,
-) -> Result<LayerBlob> {
+) -> Result<(Layer, Held)> {
     let failed = |error: io::Error| Error::base(format!("layer {path}: {error}"));
     let (mut reader, size) = tree.open(path).map_err(failed)?;
     let mut magic = Vec::with_capacity(4);
@@ -235,10 +254,12 @@ fn prepare_layer(
             let digest = hashed.finish();
             (
                 diff,
-                LayerBlob {
-                    descriptor: descriptor(DOCKER_LAYER_GZIP, &digest, size),
-                    source: BlobSource::Tree(path.to_owned()),
-                },
+                (
+                    Layer {
+                        descriptor: descriptor(DOCKER_LAYER_GZIP, &digest, size),
+                    },
+                    Held::InArchive,
+                ),
             )
         }
         [0x28, 0xb5, 0x2f, 0xfd] => {
@@ -259,10 +280,12 @@ fn prepare_layer(
             let (_, kept) = file.keep().map_err(|error| failed(error.error))?;
             (
                 diff,
-                LayerBlob {
-                    descriptor: descriptor(DOCKER_LAYER_GZIP, &digest, compressed_size),
-                    source: BlobSource::LocalFile(kept),
-                },
+                (
+                    Layer {
+                        descriptor: descriptor(DOCKER_LAYER_GZIP, &digest, compressed_size),
+                    },
+                    Held::Compressed(kept),
+                ),
             )
         }
     };
@@ -277,16 +300,16 @@ fn prepare_layer(
 /// One image to write into a docker-archive.
 pub struct ArchiveImage<'a> {
     pub config: &'a Document,
-    pub layers: &'a [LayerBlob],
+    pub layers: &'a [Layer],
     pub repo_tag: String,
 }
 
 /// Writes images (blobs under `blobs/sha256/`, as Docker 25+ does) and `manifest.json`;
-/// `open_layer` gives each layer's bytes.
-pub fn write<'a>(
+/// `blobs` gives each layer's bytes.
+pub fn write(
     writer: &mut dyn TreeWriter,
     images: &[ArchiveImage],
-    open_layer: &dyn Fn(&LayerBlob) -> io::Result<Box<dyn Read + Send + 'a>>,
+    blobs: &dyn BlobStore,
 ) -> io::Result<()> {
     let mut entries = Vec::new();
     for image in images {
@@ -302,7 +325,11 @@ pub fn write<'a>(
         for layer in image.layers {
             let path = layer.digest().layout_path();
             if !writer.contains(&path) {
-                writer.write(&path, layer.descriptor.size(), &mut open_layer(layer)?)?;
+                writer.write(
+                    &path,
+                    layer.descriptor.size(),
+                    &mut blobs.open(&layer.descriptor)?,
+                )?;
             }
             layer_paths.push(path);
         }

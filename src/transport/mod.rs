@@ -1,11 +1,13 @@
 //! Sources and sinks of images: OCI layouts (directory or archive) and docker-archives.
 //!
-//! [`source`] resolves a base for the requested architectures; [`sink`] writes the built images.
-//! Both sit on [`tree`], which hides whether files live in a directory or a tar.
+//! [`source`] opens a local image as an [`ImageSet`](crate::image::set::ImageSet) resolved for the
+//! requested architectures; [`sink`] writes an image set. Both sit on [`tree`], which hides
+//! whether files live in a directory or a tar, and whose [`tree::TreeBlobs`] is the blob store
+//! of a layout or archive.
 
 pub mod docker_archive;
+pub mod layout_index;
 pub mod oci;
-pub mod resolve;
 pub mod sink;
 pub mod source;
 pub mod tree;

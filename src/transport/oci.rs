@@ -1,20 +1,19 @@
-//! OCI image layouts, as a directory (`oci:`) or a tar file (`oci-archive:`): resolving a base
-//! from one, and writing the built images into one.
+//! OCI image layouts, as a directory (`oci:`) or a tar file (`oci-archive:`): choosing the entry
+//! a location names and resolving it. Writing a layout's `index.json` is in
+//! [`super::layout_index`].
 
 use std::collections::HashMap;
 use std::io::Read;
 
-use oci_spec::image::{Descriptor, ImageIndex, MediaType};
+use oci_spec::image::{Descriptor, ImageIndex};
 
-use super::resolve::{DocumentStore, resolve_images};
-use super::source::{BaseBlobs, BlobSource, MANIFEST_LIMIT, ResolvedBase};
-use super::tree::{TreeReader, TreeWriter};
-use crate::digest::{Sha256Digest, read_verified};
+use super::tree::{TreeBlobs, TreeReader};
+use crate::digest::read_verified;
 use crate::error::{Error, Result};
 use crate::image::ImageFormat;
-use crate::image::json::to_canonical_vec;
 use crate::image::manifest::Document;
-use crate::image::media_types::OCI_INDEX;
+use crate::image::resolve::{DocumentStore, MANIFEST_LIMIT, descriptor_digest, resolve_images};
+use crate::image::set::ImageSet;
 use crate::platform::Architecture;
 use crate::reference::registry::RegistryReference;
 
@@ -24,8 +23,8 @@ pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
 /// `index.json` entry: the image's fully-qualified registry name. `base pull` writes it on a
 /// kit's tagged entry, and a base read from a layout takes its `base.name` from it.
 pub const IMAGE_NAME: &str = "io.containerd.image.name";
-const LAYOUT_FILE: &str = "oci-layout";
-const LAYOUT_CONTENT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
+pub(super) const LAYOUT_FILE: &str = "oci-layout";
+pub(super) const LAYOUT_CONTENT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 
 /// Which entry of a layout's `index.json` a location names.
 pub enum LayoutChoice {
@@ -189,7 +188,7 @@ pub fn resolve(
     tree: Box<dyn TreeReader>,
     top: Descriptor,
     wanted: &[Architecture],
-) -> Result<ResolvedBase> {
+) -> Result<ImageSet> {
     let top_digest = descriptor_digest(&top)?;
     let store = LayoutDocuments(tree.as_ref());
     let top_bytes = store.read_document(&top, MANIFEST_LIMIT)?;
@@ -200,7 +199,7 @@ pub fn resolve(
         top.media_type().as_ref(),
         wanted,
     )?;
-    Ok(ResolvedBase {
+    Ok(ImageSet {
         reference: String::new(),
         name: registry_name(&top),
         digest: top_digest,
@@ -208,8 +207,7 @@ pub fn resolve(
         images,
         is_index,
         index: is_index.then(|| Document::new(top.media_type().as_ref(), top_bytes.clone())),
-        blobs: BaseBlobs::Tree(tree),
-        _scratch: None,
+        blobs: std::sync::Arc::new(TreeBlobs::layout(tree)),
     })
 }
 
@@ -221,16 +219,12 @@ fn registry_name(entry: &Descriptor) -> Option<String> {
     (parsed.to_string() == *name).then(|| name.clone())
 }
 
-/// A layout's documents and layers, under `blobs/sha256/`.
+/// A layout's documents, under `blobs/sha256/`.
 struct LayoutDocuments<'a>(&'a dyn TreeReader);
 
 impl DocumentStore for LayoutDocuments<'_> {
     fn read_document(&self, descriptor: &Descriptor, limit: u64) -> Result<Vec<u8>> {
         read_document(self.0, descriptor, limit)
-    }
-
-    fn layer_source(&self, digest: &Sha256Digest) -> BlobSource {
-        BlobSource::Tree(digest.layout_path())
     }
 }
 
@@ -297,15 +291,6 @@ pub fn list_or_none(items: &[String]) -> String {
     }
 }
 
-/// A descriptor's digest, refusing algorithms other than sha256.
-pub fn descriptor_digest(descriptor: &Descriptor) -> Result<Sha256Digest> {
-    descriptor
-        .digest()
-        .to_string()
-        .parse()
-        .map_err(|error| Error::base(format!("{error}; only sha256 content is supported")))
-}
-
 /// Reads a small document named by a descriptor, verified against its digest and size.
 pub fn read_document(
     tree: &dyn TreeReader,
@@ -320,142 +305,14 @@ pub fn read_document(
         .map_err(|error| Error::base(format!("{digest} is corrupt: {error}")))
 }
 
-/// A document this run wrote: its descriptor plus the name (`ref.name`) and platform to record,
-/// and the registry name of the image (`io.containerd.image.name`) when it has one.
-pub struct LayoutEntry {
-    pub descriptor: Descriptor,
-    pub name: String,
-    pub image_name: Option<String>,
-}
-
-/// Writes the `oci-layout` marker and an `index.json` that keeps the `existing` entries whose names
-/// are not being replaced, followed by `entries`. Blobs must already be written.
-pub fn write_layout_index(
-    writer: &mut dyn TreeWriter,
-    existing: Option<ImageIndex>,
-    entries: Vec<LayoutEntry>,
-) -> std::io::Result<()> {
-    let new_names: Vec<&str> = entries.iter().map(|entry| entry.name.as_str()).collect();
-    let mut manifests: Vec<Descriptor> = existing
-        .map(|index| index.manifests().clone())
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|entry| {
-            let name = entry.annotations().as_ref().and_then(|a| a.get(REF_NAME));
-            name.is_none_or(|name| !new_names.contains(&name.as_str()))
-        })
-        .collect();
-    for LayoutEntry {
-        mut descriptor,
-        name,
-        image_name,
-    } in entries
-    {
-        let mut annotations = HashMap::from([(REF_NAME.to_owned(), name)]);
-        if let Some(image_name) = image_name {
-            annotations.insert(IMAGE_NAME.to_owned(), image_name);
-        }
-        descriptor.set_annotations(Some(annotations));
-        manifests.push(descriptor);
-    }
-    let mut index = ImageIndex::default();
-    index.set_media_type(Some(MediaType::from(OCI_INDEX)));
-    index.set_manifests(manifests);
-    let bytes = to_canonical_vec(&index);
-    if !writer.contains(LAYOUT_FILE) {
-        writer.write(
-            LAYOUT_FILE,
-            LAYOUT_CONTENT.len() as u64,
-            &mut &LAYOUT_CONTENT[..],
-        )?;
-    }
-    writer.write("index.json", bytes.len() as u64, &mut &bytes[..])
-}
-
-/// Reads the `index.json` of an existing layout directory that output is added to.
-pub fn existing_layout_index(directory: &std::path::Path) -> Result<Option<ImageIndex>> {
-    if !directory.exists() {
-        return Ok(None);
-    }
-    if !directory.is_dir() {
-        return Err(Error::output(format!(
-            "{} exists and is not a directory",
-            directory.display()
-        )));
-    }
-    let is_empty = std::fs::read_dir(directory)
-        .map(|mut listing| listing.next().is_none())
-        .unwrap_or(false);
-    if is_empty {
-        return Ok(None);
-    }
-    if !directory.join(LAYOUT_FILE).is_file() {
-        let has_index = directory.join("index.json").is_file();
-        let error = Error::output(format!(
-            "{} exists, is not empty and is not an OCI image layout: it has no `{LAYOUT_FILE}` \
-             file{}; refusing to write into it",
-            directory.display(),
-            if has_index {
-                " (it has index.json)"
-            } else {
-                ""
-            }
-        ));
-        return Err(if has_index {
-            error.hint(format!(
-                "if it is a layout, write its `{LAYOUT_FILE}` file ({{\"imageLayoutVersion\":\
-                 \"1.0.0\"}}), as the OCI image layout specification requires; or choose a new \
-                 directory"
-            ))
-        } else {
-            error.hint("choose a new directory, or an existing OCI layout to add the image to")
-        });
-    }
-    let tree = super::tree::DirectoryTree::new(directory.to_owned());
-    read_layout_index(&tree)
-        .map(Some)
-        .map_err(|error| Error::output(format!("{}: {}", directory.display(), error.message())))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::digest::Sha256Digest;
     use crate::image::manifest::descriptor;
-    use crate::image::media_types::OCI_MANIFEST;
-    use crate::transport::tree::{DirectoryTree, DirectoryWriter};
-
-    #[test]
-    fn an_output_directory_without_oci_layout_names_the_missing_file() {
-        let parent = tempfile::tempdir().unwrap();
-        let directory = parent.path().join("nol");
-        std::fs::create_dir_all(directory.join("blobs/sha256")).unwrap();
-        std::fs::write(
-            directory.join("index.json"),
-            br#"{"schemaVersion":2,"manifests":[]}"#,
-        )
-        .unwrap();
-        let error = existing_layout_index(&directory).unwrap_err();
-        assert_eq!(error.kind(), crate::error::ErrorKind::Output);
-        assert_eq!(
-            error.message(),
-            format!(
-                "{} exists, is not empty and is not an OCI image layout: it has no `oci-layout` \
-                 file (it has index.json); refusing to write into it",
-                directory.display()
-            )
-        );
-        assert!(
-            error
-                .hint_text()
-                .is_some_and(|hint| hint.contains(r#"{"imageLayoutVersion":"1.0.0"}"#)),
-            "{error:?}"
-        );
-        std::fs::remove_file(directory.join("index.json")).unwrap();
-        let error = existing_layout_index(&directory).unwrap_err();
-        assert!(error.message().ends_with(
-            "is not an OCI image layout: it has no `oci-layout` file; refusing to write into it"
-        ));
-    }
+    use crate::image::media_types::{OCI_INDEX, OCI_MANIFEST};
+    use crate::transport::layout_index::{LayoutEntry, write_layout_index};
+    use crate::transport::tree::{DirectoryTree, DirectoryWriter, TreeWriter};
 
     /// Writes `bytes` as a blob and returns its descriptor of `media_type`.
     fn blob(writer: &mut DirectoryWriter, media_type: &str, bytes: &[u8]) -> Descriptor {

@@ -8,15 +8,16 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use super::docker_archive::{self, ArchiveImage, DEFAULT_NAME};
-use super::oci::{self, LayoutEntry};
-use super::source::{LayerBlob, ResolvedBase};
+use super::layout_index::{self, LayoutEntry};
+use super::source::damaged_base_hint;
 use super::tree::{
     DirectoryWriter, TarWriter, TreeWriter, output_temporary_directory, output_temporary_file,
 };
-use crate::assemble::Assembled;
 use crate::digest::Sha256Digest;
 use crate::error::{Error, ErrorKind, IoContext, Result};
 use crate::image::manifest::Document;
+use crate::image::set::{ImageSet, ManifestImage};
+use crate::image::store::blob_failure;
 use crate::platform::Architecture;
 use crate::reference::{DockerArchiveSelector, ImageLocation, is_valid_tag};
 
@@ -40,7 +41,7 @@ pub fn plan_output(location: &ImageLocation, architectures: &[Architecture]) -> 
     let (tag, docker_repository) = match location {
         ImageLocation::OciLayout { directory, tag } => {
             parent_directory(directory)?;
-            oci::existing_layout_index(directory)?;
+            layout_index::existing_layout_index(directory)?;
             (tag.clone().unwrap_or_else(|| "latest".to_owned()), None)
         }
         ImageLocation::OciArchive { file, tag } => {
@@ -84,16 +85,12 @@ impl OutputPlan {
     }
 }
 
-/// Writes `assembled` as planned. A base blob found missing or corrupt while copying gets a
-/// hint that names this base ([`crate::base_kit::damaged_base_hint`]).
-pub fn write_output(
-    plan: &OutputPlan,
-    assembled: &Assembled,
-    base: &ResolvedBase,
-) -> Result<Written> {
-    write_planned(plan, assembled, base).map_err(|error| {
+/// Writes `images` (built on `base`, or `base` itself) as planned. A base blob found missing or
+/// corrupt while copying gets a hint that names this base ([`damaged_base_hint`]).
+pub fn write_output(plan: &OutputPlan, images: &ImageSet, base: &ImageSet) -> Result<Written> {
+    write_planned(plan, images).map_err(|error| {
         if error.kind() == ErrorKind::Base && error.hint_text().is_none() {
-            let hint = crate::base_kit::damaged_base_hint(base);
+            let hint = damaged_base_hint(base);
             error.hint(hint)
         } else {
             error
@@ -101,15 +98,20 @@ pub fn write_output(
     })
 }
 
-fn write_planned(plan: &OutputPlan, assembled: &Assembled, base: &ResolvedBase) -> Result<Written> {
+fn write_planned(plan: &OutputPlan, set: &ImageSet) -> Result<Written> {
+    let assembled = &Manifested {
+        images: set.manifests()?,
+        index: set.index.as_ref(),
+        name: set.name.clone(),
+    };
     let location = &plan.location;
     let names = &plan.names;
     match location {
         ImageLocation::OciLayout { directory, .. } => {
-            let existing = oci::existing_layout_index(directory)?;
+            let existing = layout_index::existing_layout_index(directory)?;
             if existing.is_some() {
                 let mut writer = DirectoryWriter::new(directory.clone());
-                write_layout(&mut writer, assembled, base, names, existing)
+                write_layout(&mut writer, set, assembled, names, existing)
                     .map_err(|e| write_failed(location, e))?;
             } else {
                 let staging = output_temporary_directory(&parent_directory(directory)?)
@@ -119,7 +121,7 @@ fn write_planned(plan: &OutputPlan, assembled: &Assembled, base: &ResolvedBase) 
                         directory,
                     )?;
                 let mut writer = DirectoryWriter::new(staging.path().to_owned());
-                write_layout(&mut writer, assembled, base, names, None)
+                write_layout(&mut writer, set, assembled, names, None)
                     .map_err(|e| write_failed(location, e))?;
                 std::fs::rename(staging.path(), directory).path_context(
                     ErrorKind::Output,
@@ -135,7 +137,7 @@ fn write_planned(plan: &OutputPlan, assembled: &Assembled, base: &ResolvedBase) 
         }
         ImageLocation::OciArchive { file, .. } => {
             write_archive(location, file, |writer| {
-                write_layout(writer, assembled, base, names, None)
+                write_layout(writer, set, assembled, names, None)
             })?;
             Ok(names.written(assembled, true, |name| {
                 format!("oci-archive:{}:{name}", file.display())
@@ -150,27 +152,35 @@ fn write_planned(plan: &OutputPlan, assembled: &Assembled, base: &ResolvedBase) 
                 .images
                 .iter()
                 .zip(&names.per_architecture)
-                .map(|(image, tag)| ArchiveImage {
-                    config: &image.config,
-                    layers: &image.layers,
+                .map(|(each, tag)| ArchiveImage {
+                    config: &each.image.config,
+                    layers: &each.image.layers,
                     repo_tag: format!("{repository}:{tag}"),
                 })
                 .collect();
             write_archive(location, file, |writer| {
-                docker_archive::write(writer, &images, &|layer: &LayerBlob| base.open_layer(layer))
+                docker_archive::write(writer, &images, set.blobs.as_ref())
             })?;
             let mut written = names.written(assembled, false, |name| {
                 format!("docker-archive:{}:{repository}:{name}", file.display())
             });
             // A docker-archive holds no manifests and no index: what identifies each image in it
             // (and in `docker images`) is its image ID, the config digest.
-            for ((_, digest, _), image) in written.images.iter_mut().zip(&assembled.images) {
-                *digest = image.config.digest.clone();
+            for ((_, digest, _), each) in written.images.iter_mut().zip(&assembled.images) {
+                *digest = each.image.config.digest.clone();
             }
             written.index = None;
             Ok(written)
         }
     }
+}
+
+/// A set's images with their manifests, its index and its registry name: what a layout or
+/// archive records.
+struct Manifested<'a> {
+    images: Vec<ManifestImage<'a>>,
+    index: Option<&'a Document>,
+    name: Option<String>,
 }
 
 /// The tag of the whole build and of each architecture.
@@ -204,7 +214,7 @@ impl Names {
     /// with one architecture (no index), `TAG-ARCH` too, so scripts can rely on that name;
     /// unless `TAG` already ends in `-ARCH` (a kit pulled from `oci:KIT:al2023-arm64`), which
     /// would give `al2023-arm64-arm64`.
-    fn layout_names(&self, assembled: &Assembled) -> Vec<Vec<String>> {
+    fn layout_names(&self, assembled: &Manifested) -> Vec<Vec<String>> {
         assembled
             .images
             .iter()
@@ -224,7 +234,7 @@ impl Names {
     /// or oci-archive (see [`Names::layout_names`]), else one name per image.
     fn written(
         &self,
-        assembled: &Assembled,
+        assembled: &Manifested,
         layout: bool,
         reference: impl Fn(&str) -> String,
     ) -> Written {
@@ -241,10 +251,10 @@ impl Names {
                 .images
                 .iter()
                 .zip(names)
-                .map(|(image, names)| {
+                .map(|(each, names)| {
                     (
-                        image.architecture,
-                        image.manifest.digest.clone(),
+                        each.architecture,
+                        each.manifest.digest.clone(),
                         names.iter().map(|name| reference(name)).collect(),
                     )
                 })
@@ -260,45 +270,45 @@ impl Names {
 /// Writes blobs, then `index.json` naming the top image (or index) and each architecture.
 fn write_layout(
     writer: &mut dyn TreeWriter,
-    assembled: &Assembled,
-    base: &ResolvedBase,
+    set: &ImageSet,
+    assembled: &Manifested,
     names: &Names,
     existing: Option<oci_spec::image::ImageIndex>,
 ) -> io::Result<()> {
     let mut entries = Vec::new();
-    for image in &assembled.images {
-        for layer in &image.layers {
+    for each in &assembled.images {
+        for layer in &each.image.layers {
             let path = layer.digest().layout_path();
             if !writer.contains(&path) {
-                writer.write(&path, layer.descriptor.size(), &mut base.open_layer(layer)?)?;
+                writer.write(&path, layer.descriptor.size(), &mut set.open_layer(layer)?)?;
             }
         }
-        write_document(writer, &image.config)?;
-        write_document(writer, &image.manifest)?;
+        write_document(writer, &each.image.config)?;
+        write_document(writer, each.manifest)?;
     }
     if let Some(index) = &assembled.index {
         write_document(writer, index)?;
         entries.push(LayoutEntry {
             descriptor: index.descriptor(),
             name: names.top.clone(),
-            image_name: assembled.image_name.clone(),
+            image_name: assembled.name.clone(),
         });
     }
-    for (image, image_names) in assembled.images.iter().zip(names.layout_names(assembled)) {
-        let mut descriptor = image.manifest.descriptor();
-        descriptor.set_platform(Some(image.platform.clone()));
+    for (each, image_names) in assembled.images.iter().zip(names.layout_names(assembled)) {
+        let mut descriptor = each.manifest.descriptor();
+        descriptor.set_platform(Some(each.image.platform.clone()));
         for (position, name) in image_names.into_iter().enumerate() {
             entries.push(LayoutEntry {
                 descriptor: descriptor.clone(),
                 name,
                 // With one architecture the first entry is the tagged image itself.
                 image_name: (position == 0 && assembled.index.is_none())
-                    .then(|| assembled.image_name.clone())
+                    .then(|| assembled.name.clone())
                     .flatten(),
             });
         }
     }
-    oci::write_layout_index(writer, existing, entries)
+    layout_index::write_layout_index(writer, existing, entries)
 }
 
 fn write_document(writer: &mut dyn TreeWriter, document: &Document) -> io::Result<()> {
@@ -356,8 +366,8 @@ pub(crate) use crate::temporary::parent_directory;
 /// Corrupt base content is the base's fault, a download that failed the registry's; anything
 /// else is a failure to write the output.
 fn write_failed(location: &ImageLocation, error: io::Error) -> Error {
-    if let Some(registry_error) = crate::registry::transfer::registry_failure(&error) {
-        return registry_error;
+    if let Some(typed) = blob_failure(&error) {
+        return typed;
     }
     if error.kind() == io::ErrorKind::InvalidData {
         Error::base(format!(

@@ -1,143 +1,16 @@
-//! A resolved base image: for each requested architecture, its manifest, raw config and layer
-//! descriptors, plus where each layer's bytes can be read (and verified) when a sink copies them.
+//! Opening a local image (an OCI layout, an oci-archive or a docker-archive) as an
+//! [`ImageSet`] resolved for the requested architectures, with messages that name it by its role.
 //!
 //! Resolution reads and verifies only the small documents. Layer blobs are not touched here; they
-//! stream, verified, straight from the source into the output.
-
-use std::collections::BTreeMap;
-use std::io::{self, Read};
-use std::path::PathBuf;
-
-use oci_spec::image::Descriptor;
+//! stream, verified, straight from the source into the output. Registry bases are opened by
+//! `registry::pull`; the model itself is in [`crate::image::set`].
 
 use super::tree::TreeReader;
 use super::{docker_archive, oci};
-use crate::digest::{Sha256Digest, VerifyingReader};
 use crate::error::{Error, Result};
-use crate::image::ImageFormat;
-use crate::image::config::BaseConfigFacts;
-use crate::image::manifest::Document;
+use crate::image::set::ImageSet;
 use crate::platform::Architecture;
 use crate::reference::ImageLocation;
-
-/// Largest manifest or index accepted (the limit registries use).
-pub const MANIFEST_LIMIT: u64 = 4 << 20;
-/// Largest image config accepted.
-pub const CONFIG_LIMIT: u64 = 8 << 20;
-
-/// Where a layer's bytes come from.
-#[derive(Clone, Debug)]
-pub enum BlobSource {
-    /// A file in the source tree, checked against the descriptor as it is read.
-    Tree(String),
-    /// A file this run made (the new layer, or a base layer that had to be compressed).
-    LocalFile(PathBuf),
-    /// A blob of the registry repository the base was pulled from, fetched (or read from the
-    /// cache) only if a sink needs its bytes.
-    Registry,
-}
-
-/// A layer: its descriptor as it will appear in the manifest, and where its bytes are.
-#[derive(Clone, Debug)]
-pub struct LayerBlob {
-    pub descriptor: Descriptor,
-    pub source: BlobSource,
-}
-
-impl LayerBlob {
-    pub fn digest(&self) -> Sha256Digest {
-        self.descriptor
-            .digest()
-            .to_string()
-            .parse()
-            .expect("layer descriptors are checked to hold sha256 digests")
-    }
-}
-
-/// One architecture of the base.
-pub struct BaseImage {
-    /// The manifest's digest; a docker-archive has no manifests.
-    pub manifest_digest: Option<Sha256Digest>,
-    /// The manifest as the source holds it (byte for byte); a docker-archive has none.
-    pub manifest: Option<Document>,
-    pub config_raw: Vec<u8>,
-    pub config: BaseConfigFacts,
-    pub layers: Vec<LayerBlob>,
-}
-
-/// Where the base's layers can be read.
-pub enum BaseBlobs {
-    /// A directory or tar file.
-    Tree(Box<dyn TreeReader>),
-    /// A registry repository.
-    Remote(Box<dyn RemoteBlobs>),
-}
-
-/// Layers that live in a registry repository.
-pub trait RemoteBlobs: Send + Sync {
-    /// Opens a layer for reading; the bytes are verified against the descriptor as they are read.
-    fn open(&self, descriptor: &Descriptor) -> io::Result<Box<dyn Read + Send>>;
-    /// The registry (`host[:port]`) and repository the layers are in, so a push to another
-    /// repository of the same registry can mount them instead of uploading.
-    fn origin(&self) -> (&str, &str);
-}
-
-/// The base image, resolved for the requested architectures.
-pub struct ResolvedBase {
-    /// The location as the user wrote it.
-    pub reference: String,
-    /// The base as a fully-qualified registry reference (`public.ecr.aws/lambda/provided:al2023`),
-    /// written as the `org.opencontainers.image.base.name` annotation: the reference itself for
-    /// a registry base; for an OCI layout, the `io.containerd.image.name` of the entry read
-    /// (a kit from `base pull` records it); else none, since a local path is no image reference.
-    pub name: Option<String>,
-    /// Digest of the top-level document the reference names (index or manifest; for a
-    /// docker-archive, which has no manifest, the image ID).
-    pub digest: Sha256Digest,
-    /// The media-type family of the base's manifests; the default for the output.
-    pub format: ImageFormat,
-    pub images: BTreeMap<Architecture, BaseImage>,
-    /// Whether the reference names an index (Lambda deploys only single manifests).
-    pub is_index: bool,
-    /// That index as the source holds it, when it is one (and the source has it: not a
-    /// docker-archive).
-    pub index: Option<Document>,
-    pub blobs: BaseBlobs,
-    /// Keeps files made while resolving (compressed docker-archive layers) alive.
-    pub(crate) _scratch: Option<tempfile::TempDir>,
-}
-
-impl ResolvedBase {
-    /// Opens a layer for copying; bytes from the source are verified against the descriptor.
-    pub fn open_layer(&self, layer: &LayerBlob) -> io::Result<Box<dyn Read + Send>> {
-        match (&layer.source, &self.blobs) {
-            (BlobSource::Tree(path), BaseBlobs::Tree(tree)) => {
-                let (reader, _) = tree.open(path).map_err(|error| {
-                    io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        format!("base blob {} cannot be read: {error}", layer.digest()),
-                    )
-                })?;
-                Ok(Box::new(VerifyingReader::new(
-                    reader,
-                    layer.digest(),
-                    layer.descriptor.size(),
-                )))
-            }
-            (BlobSource::LocalFile(path), _) => Ok(Box::new(std::fs::File::open(path)?)),
-            (BlobSource::Registry, BaseBlobs::Remote(remote)) => remote.open(&layer.descriptor),
-            _ => unreachable!("layer sources always match the base they were resolved from"),
-        }
-    }
-
-    /// The registry and repository the base was pulled from, if it came from a registry.
-    pub fn registry_origin(&self) -> Option<(&str, &str)> {
-        match &self.blobs {
-            BaseBlobs::Remote(remote) => Some(remote.origin()),
-            BaseBlobs::Tree(_) => None,
-        }
-    }
-}
 
 /// What a local image is to the command that opens it, for its error messages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -188,7 +61,7 @@ impl ImageRole {
 }
 
 /// Opens the base at `location` and resolves the requested architectures.
-pub fn open_base(location: &ImageLocation, wanted: &[Architecture]) -> Result<ResolvedBase> {
+pub fn open_base(location: &ImageLocation, wanted: &[Architecture]) -> Result<ImageSet> {
     open_local(location, wanted, ImageRole::Base)
 }
 
@@ -198,7 +71,7 @@ pub fn open_local(
     location: &ImageLocation,
     wanted: &[Architecture],
     role: ImageRole,
-) -> Result<ResolvedBase> {
+) -> Result<ImageSet> {
     let in_context = |error: Error| {
         Error::new(
             error.kind(),
@@ -242,7 +115,7 @@ fn resolve_layout(
     tag: Option<&str>,
     wanted: &[Architecture],
     role: ImageRole,
-) -> Result<ResolvedBase> {
+) -> Result<ImageSet> {
     let as_argument = |location: &ImageLocation| match role {
         ImageRole::Base => format!("--base {location}"),
         ImageRole::PullSource | ImageRole::Image | ImageRole::Kit => location.to_string(),
@@ -389,25 +262,30 @@ fn missing_image(location: &ImageLocation, why: &str, role: ImageRole) -> Error 
     Error::base(format!("{} {location} {why}", role.noun())).hint(role.hint(location))
 }
 
-/// The error for an architecture the base does not have.
-/// The hint names the Lambda architectures it does have.
-pub fn missing_architecture(wanted: Architecture, available: &[String]) -> Error {
-    let usable: Vec<&str> = available
-        .iter()
-        .filter_map(|platform| Architecture::parse(platform.strip_prefix("linux/")?))
-        .map(Architecture::oci_name)
-        .collect();
-    let listed = if available.is_empty() {
-        "none".to_owned()
-    } else {
-        available.join(", ")
-    };
-    let error = Error::base(format!("has no image for linux/{wanted}; it has: {listed}"));
-    if usable.is_empty() {
-        return error.hint(format!("use a base that includes linux/{wanted}"));
+/// What to do about a base with a blob missing or not matching its digest: from a registry,
+/// that registry serves it damaged; a local base (a kit) is made again at the same place with
+/// the registry reference it was pulled from, when the kit records it
+/// (`io.containerd.image.name`).
+pub fn damaged_base_hint(base: &ImageSet) -> String {
+    if let Some((registry, repository)) = base.registry_origin() {
+        return format!(
+            "{registry}/{repository} serves the base's content damaged (it does not match its \
+             digest): try again later, or copy the base into it again"
+        );
     }
-    error.hint(format!(
-        "use a base that includes linux/{wanted}, or ask only for the architectures it has ({})",
-        usable.join(", ")
-    ))
+    let kit = match base.reference.parse::<ImageLocation>() {
+        Ok(ImageLocation::DockerArchive { .. }) | Err(_) => {
+            return format!(
+                "the base {} is damaged: write it again from a complete copy",
+                base.reference
+            );
+        }
+        Ok(location) => location.with_tag(None).to_string(),
+    };
+    let name = base.name.as_deref().unwrap_or("BASE");
+    format!(
+        "the kit {} is damaged: make it again with `lambda-image base pull {name} --output {kit}` \
+         on a machine with network",
+        base.reference
+    )
 }

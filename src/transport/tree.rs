@@ -4,15 +4,64 @@
 //! writers here hide that difference, so the layout and docker-archive code is written once.
 //! Tar files are read in place through an index of entry offsets, never extracted.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Component, Path, PathBuf};
+
+use oci_spec::image::Descriptor;
+
+use crate::digest::{Sha256Digest, VerifyingReader};
+use crate::image::resolve::descriptor_digest;
+use crate::image::store::{BlobError, BlobStore};
 
 /// Read access to the files of an image source.
 pub trait TreeReader: Send + Sync {
     /// Opens the file at `path` (relative, `/`-separated) and returns it with its size.
     fn open(&self, path: &str) -> io::Result<(Box<dyn Read + Send>, u64)>;
+}
+
+/// The blobs of a tree: under `blobs/sha256/` (an OCI layout), or at the paths a
+/// docker-archive's `manifest.json` gives. Each is verified against its descriptor as it is read.
+pub struct TreeBlobs {
+    tree: Box<dyn TreeReader>,
+    /// Blobs that are not at their layout path (`blobs/sha256/<hex>`).
+    paths: BTreeMap<Sha256Digest, String>,
+}
+
+impl TreeBlobs {
+    /// The blobs of an OCI layout (or of the blob cache, laid out the same way).
+    pub fn layout(tree: Box<dyn TreeReader>) -> Self {
+        Self::at_paths(tree, BTreeMap::new())
+    }
+
+    /// Blobs at the given paths; any other at its layout path.
+    pub fn at_paths(tree: Box<dyn TreeReader>, paths: BTreeMap<Sha256Digest, String>) -> Self {
+        Self { tree, paths }
+    }
+}
+
+impl BlobStore for TreeBlobs {
+    fn open(&self, descriptor: &Descriptor) -> Result<Box<dyn Read + Send>, BlobError> {
+        let digest = descriptor_digest(descriptor)
+            .map_err(|error| io::Error::new(io::ErrorKind::InvalidData, error.message()))?;
+        let path = self
+            .paths
+            .get(&digest)
+            .cloned()
+            .unwrap_or_else(|| digest.layout_path());
+        let (reader, _) = self.tree.open(&path).map_err(|error| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("base blob {digest} cannot be read: {error}"),
+            )
+        })?;
+        Ok(Box::new(VerifyingReader::new(
+            reader,
+            digest,
+            descriptor.size(),
+        )))
+    }
 }
 
 /// A directory on disk.

@@ -8,28 +8,37 @@ use std::collections::BTreeMap;
 
 use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
 
-use super::oci::descriptor_digest;
-use super::source::{
-    BaseImage, BlobSource, CONFIG_LIMIT, LayerBlob, MANIFEST_LIMIT, missing_architecture,
-};
+use super::ImageFormat;
+use super::config::read_base_config;
+use super::manifest::{Document, platform};
+use super::set::{Image, Layer};
 use crate::digest::Sha256Digest;
 use crate::error::{Error, Result};
-use crate::image::ImageFormat;
-use crate::image::config::read_base_config;
-use crate::image::manifest::Document;
 use crate::platform::Architecture;
 
-/// Where a source's manifests, configs and layers are.
+/// Largest manifest or index accepted (the limit registries use).
+pub const MANIFEST_LIMIT: u64 = 4 << 20;
+/// Largest image config accepted.
+pub const CONFIG_LIMIT: u64 = 8 << 20;
+
+/// Where a source's manifests and configs are.
 pub trait DocumentStore {
     /// Reads a manifest or config named by `descriptor`, verified against its digest and size.
     fn read_document(&self, descriptor: &Descriptor, limit: u64) -> Result<Vec<u8>>;
-    /// Where the bytes of the layer with this digest will be read from when they are needed.
-    fn layer_source(&self, digest: &Sha256Digest) -> BlobSource;
+}
+
+/// A descriptor's digest, refusing algorithms other than sha256.
+pub fn descriptor_digest(descriptor: &Descriptor) -> Result<Sha256Digest> {
+    descriptor
+        .digest()
+        .to_string()
+        .parse()
+        .map_err(|error| Error::base(format!("{error}; only sha256 content is supported")))
 }
 
 /// The images of a base for the wanted architectures, the media-type family of its manifests,
 /// and whether the top document is an index.
-pub type ResolvedImages = (ImageFormat, BTreeMap<Architecture, BaseImage>, bool);
+pub type ResolvedImages = (ImageFormat, BTreeMap<Architecture, Image>, bool);
 
 /// Resolves `top` (already read and verified: an index or a manifest) for the wanted architectures.
 /// `descriptor_media_type` is what whoever pointed at it said it is (a layout's index entry, a
@@ -69,7 +78,7 @@ pub fn resolve_images(
             if image_architecture(&image) != Some(architecture) {
                 return Err(Error::base(format!(
                     "manifest {digest} is listed as linux/{architecture}, but its config says {}/{}",
-                    image.config.os, image.config.architecture
+                    image.facts.os, image.facts.architecture
                 )));
             }
             images.insert(architecture, image);
@@ -79,7 +88,7 @@ pub fn resolve_images(
         let image = resolve_manifest(store, top_digest.clone(), top_bytes)?;
         let image_arch = image_architecture(&image);
         if let Some(&architecture) = wanted.iter().find(|&&a| Some(a) != image_arch) {
-            let available = vec![format!("{}/{}", image.config.os, image.config.architecture)];
+            let available = vec![format!("{}/{}", image.facts.os, image.facts.architecture)];
             return Err(missing_architecture(architecture, &available));
         }
         if let Some(architecture) = image_arch {
@@ -92,6 +101,29 @@ pub fn resolve_images(
     }
     let is_index = ImageFormat::of_index(&media_type).is_some();
     Ok((format, images, is_index))
+}
+
+/// The error for an architecture the base does not have.
+/// The hint names the Lambda architectures it does have.
+pub fn missing_architecture(wanted: Architecture, available: &[String]) -> Error {
+    let usable: Vec<&str> = available
+        .iter()
+        .filter_map(|platform| Architecture::parse(platform.strip_prefix("linux/")?))
+        .map(Architecture::oci_name)
+        .collect();
+    let listed = if available.is_empty() {
+        "none".to_owned()
+    } else {
+        available.join(", ")
+    };
+    let error = Error::base(format!("has no image for linux/{wanted}; it has: {listed}"));
+    if usable.is_empty() {
+        return error.hint(format!("use a base that includes linux/{wanted}"));
+    }
+    error.hint(format!(
+        "use a base that includes linux/{wanted}, or ask only for the architectures it has ({})",
+        usable.join(", ")
+    ))
 }
 
 fn available_platforms(entries: &[Descriptor]) -> Vec<String> {
@@ -117,9 +149,9 @@ fn choose_platform(entries: &[Descriptor], architecture: Architecture) -> Option
 }
 
 /// The Lambda architecture an image's config describes, if it is one.
-fn image_architecture(image: &BaseImage) -> Option<Architecture> {
-    (image.config.os == "linux")
-        .then(|| Architecture::parse(&image.config.architecture))
+fn image_architecture(image: &Image) -> Option<Architecture> {
+    (image.facts.os == "linux")
+        .then(|| Architecture::parse(&image.facts.architecture))
         .flatten()
 }
 
@@ -133,26 +165,25 @@ fn resolve_manifest(
     store: &dyn DocumentStore,
     manifest_digest: Sha256Digest,
     bytes: &[u8],
-) -> Result<BaseImage> {
+) -> Result<Image> {
     let manifest = parse_manifest(bytes)?;
     let config_raw = store.read_document(manifest.config(), CONFIG_LIMIT)?;
-    let config = read_base_config(&config_raw)
+    let facts = read_base_config(&config_raw)
         .map_err(|error| Error::base(format!("config of {manifest_digest}: {error}")))?;
-    if config.diff_id_count != manifest.layers().len() {
+    if facts.diff_id_count != manifest.layers().len() {
         return Err(Error::base(format!(
             "manifest {manifest_digest} has {} layers but its config lists {} diff_ids",
             manifest.layers().len(),
-            config.diff_id_count
+            facts.diff_id_count
         )));
     }
     let layers = manifest
         .layers()
         .iter()
         .map(|layer| {
-            let digest = descriptor_digest(layer)?;
-            Ok(LayerBlob {
+            descriptor_digest(layer)?;
+            Ok(Layer {
                 descriptor: layer.clone(),
-                source: store.layer_source(&digest),
             })
         })
         .collect::<Result<Vec<_>>>()?;
@@ -160,11 +191,11 @@ fn resolve_manifest(
         manifest.media_type().as_ref().map_or("", |m| m.as_ref()),
         bytes,
     );
-    Ok(BaseImage {
+    Ok(Image {
         manifest: Some(Document::new(&media_type, bytes.to_vec())),
-        manifest_digest: Some(manifest_digest),
-        config_raw,
-        config,
+        config: Document::new(manifest.config().media_type().as_ref(), config_raw),
+        platform: platform(&facts.architecture, &facts.os, facts.variant.as_deref()),
+        facts,
         layers,
     })
 }
