@@ -37,8 +37,46 @@ enum Piece {
     StartsAt(u64),
     Bytes(Vec<u8>),
     /// The body broke off.
-    Broken(String),
+    Broken(BrokenOff),
     End,
+}
+
+/// Why a download's body broke off (and is asked for again, while the retry budget lasts).
+#[derive(Debug)]
+enum BrokenOff {
+    /// The download thread could not be started.
+    NoThread(io::Error),
+    /// Reading the body failed (a reset, a body shorter than its `Content-Length`, …).
+    Read(io::Error),
+    /// A partial answer that does not start where the `Range` (`bytes N-`) asked.
+    OtherRange { wanted: String },
+    /// No data for this many seconds (the idle limit).
+    Idle { seconds: u64 },
+    /// The download thread went away without a word.
+    Stopped,
+    /// The body ended before the blob's size (bytes).
+    EndedEarly { expected: u64 },
+}
+
+impl std::fmt::Display for BrokenOff {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BrokenOff::NoThread(error) => write!(f, "cannot start a thread: {error}"),
+            BrokenOff::Read(error) => f.write_str(&describe_error_chain(error)),
+            BrokenOff::OtherRange { wanted } => write!(
+                f,
+                "the registry answered a range other than the one asked for ({wanted}…)"
+            ),
+            BrokenOff::Idle { seconds } => write!(
+                f,
+                "no data for {seconds} s ({IDLE_TIMEOUT_VARIABLE} sets this limit)"
+            ),
+            BrokenOff::Stopped => f.write_str("the download stopped unexpectedly"),
+            BrokenOff::EndedEarly { expected } => {
+                write!(f, "the body ended early ({expected} bytes were expected)")
+            }
+        }
+    }
 }
 
 /// A blob GET that restarts from the beginning when its body breaks off (see the module docs).
@@ -117,7 +155,7 @@ impl RestartingDownload {
             });
         if let Err(error) = spawned {
             let (sender, receiver) = mpsc::sync_channel(1);
-            let _ = sender.send(Piece::Broken(format!("cannot start a thread: {error}")));
+            let _ = sender.send(Piece::Broken(BrokenOff::NoThread(error)));
             self.current = Some(receiver);
             return;
         }
@@ -129,7 +167,7 @@ impl RestartingDownload {
 
     /// The next piece of the current answer, or why there is none. The wait for the answer's
     /// head may include the request's own retries, so it gets the retry budget on top.
-    fn next_piece(&mut self) -> Result<Piece, String> {
+    fn next_piece(&mut self) -> Result<Piece, BrokenOff> {
         let receiver = self.current.as_ref().expect("a download is open");
         loop {
             let limit = if self.awaiting_answer {
@@ -148,14 +186,13 @@ impl RestartingDownload {
                     return Ok(piece);
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) if self.activity.idle() >= limit => {
-                    return Err(format!(
-                        "no data for {} s ({IDLE_TIMEOUT_VARIABLE} sets this limit)",
-                        self.limit.as_secs()
-                    ));
+                    return Err(BrokenOff::Idle {
+                        seconds: self.limit.as_secs(),
+                    });
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    return Err("the download stopped unexpectedly".to_owned());
+                    return Err(BrokenOff::Stopped);
                 }
             }
         }
@@ -176,7 +213,7 @@ impl RestartingDownload {
     }
 
     /// After the body broke off: waits as the retry budget says, then asks again.
-    fn restart(&mut self, why: String) -> Result<(), String> {
+    fn restart(&mut self, why: BrokenOff) -> Result<(), BrokenOff> {
         self.current = None;
         match self.retries.next_delay(None) {
             Some(delay) => {
@@ -188,7 +225,7 @@ impl RestartingDownload {
         }
     }
 
-    fn failure(&self, why: String) -> Error {
+    fn failure(&self, why: BrokenOff) -> Error {
         Error::registry(format!(
             "registry {}: {} failed: {why} (after {} tries)",
             self.registry.host(),
@@ -217,7 +254,7 @@ impl Read for RestartingDownload {
                 Some(piece) => Ok(piece),
                 None => self.next_piece(),
             };
-            let outcome: Result<(), String> = match piece {
+            let outcome: Result<(), BrokenOff> = match piece {
                 Ok(piece @ (Piece::Bytes(_) | Piece::StartsAt(_))) => {
                     self.take(piece);
                     continue;
@@ -226,10 +263,9 @@ impl Read for RestartingDownload {
                     self.current = None;
                     return Ok(0);
                 }
-                Ok(Piece::End) => Err(format!(
-                    "the body ended early ({} bytes were expected)",
-                    self.size
-                )),
+                Ok(Piece::End) => Err(BrokenOff::EndedEarly {
+                    expected: self.size,
+                }),
                 Ok(Piece::Broken(why)) => Err(why),
                 Ok(Piece::Refused(error)) => {
                     self.current = None;
@@ -274,9 +310,9 @@ fn fetch_in_pieces(
                 .and_then(|value| value.to_str().ok())
                 .is_some_and(|value| value.starts_with(&wanted_range));
             if !starts_at_from {
-                let _ = sender.send(Piece::Broken(format!(
-                    "the registry answered a range other than the one asked for ({wanted_range}…)"
-                )));
+                let _ = sender.send(Piece::Broken(BrokenOff::OtherRange {
+                    wanted: wanted_range,
+                }));
                 return;
             }
             let _ = sender.send(Piece::StartsAt(from));
@@ -317,7 +353,7 @@ fn fetch_in_pieces(
                     }
                 }
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-                Err(error) => break Some(Piece::Broken(describe_error_chain(&error))),
+                Err(error) => break Some(Piece::Broken(BrokenOff::Read(error))),
             }
         };
         if filled > 0 {
