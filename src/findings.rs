@@ -36,10 +36,7 @@ impl Level {
 pub struct Finding {
     /// The check's name, e.g. `glibc` or `hard-links`.
     pub check: &'static str,
-    #[serde(
-        serialize_with = "architecture_name",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub architecture: Option<Architecture>,
     pub level: Level,
     pub message: String,
@@ -98,14 +95,4 @@ pub fn report_findings(findings: &[Finding]) {
 /// True when any finding fails the command.
 pub fn has_errors(findings: &[Finding]) -> bool {
     findings.iter().any(|finding| finding.level == Level::Error)
-}
-
-fn architecture_name<S: serde::Serializer>(
-    architecture: &Option<Architecture>,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    match architecture {
-        Some(architecture) => serializer.serialize_str(architecture.oci_name()),
-        None => serializer.serialize_none(),
-    }
 }

@@ -25,7 +25,6 @@ pub struct BuildReport {
 #[derive(Debug, Serialize)]
 pub struct ReportedImage {
     /// The OCI name (`amd64`, `arm64`).
-    #[serde(serialize_with = "architecture_name")]
     pub architecture: Architecture,
     /// What Lambda's `Architectures` takes for it (`x86_64`, `arm64`), as `zip --json` reports it.
     pub lambda_architecture: &'static str,
@@ -64,14 +63,6 @@ pub struct ReportedIndex {
 pub struct ReportedBase {
     pub reference: String,
     pub digest: String,
-}
-
-/// Serializes an architecture by its OCI name (`amd64`, `arm64`).
-pub(crate) fn architecture_name<S: serde::Serializer>(
-    architecture: &Architecture,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    serializer.serialize_str(architecture.oci_name())
 }
 
 /// Told to people (on stderr) when a build made an index.

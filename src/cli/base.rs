@@ -194,7 +194,6 @@ pub struct PullReport {
 #[derive(Debug, Serialize)]
 pub struct PulledImage {
     /// `amd64` or `arm64`.
-    #[serde(serialize_with = "crate::report::architecture_name")]
     pub architecture: Architecture,
     /// Lambda's name for it (`x86_64`, `arm64`).
     pub lambda_architecture: &'static str,

@@ -30,7 +30,6 @@ const PATHS_SHOWN: usize = 5;
 /// One architecture of the checked image.
 #[derive(Debug, Serialize)]
 pub struct CheckedImage {
-    #[serde(serialize_with = "architecture_name")]
     pub architecture: Architecture,
     /// The manifest digest: what Lambda deploys. A docker-archive has none.
     pub digest: Option<String>,
@@ -378,13 +377,6 @@ fn layer_error(image: &ImageSet, layer: &Layer, error: impl std::fmt::Display) -
         image.reference,
         layer.digest()
     ))
-}
-
-fn architecture_name<S: serde::Serializer>(
-    architecture: &Architecture,
-    serializer: S,
-) -> std::result::Result<S::Ok, S::Error> {
-    serializer.serialize_str(architecture.oci_name())
 }
 
 impl LintReport {

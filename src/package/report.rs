@@ -22,7 +22,6 @@ pub struct ZipReport {
     /// Bytes once unzipped (file contents and link targets).
     pub unzipped_size: u64,
     /// The bootstrap's architecture, OCI name (`amd64`, `arm64`).
-    #[serde(serialize_with = "crate::report::architecture_name")]
     pub architecture: Architecture,
     /// What to pass as `--architectures` (`x86_64`, `arm64`).
     pub lambda_architecture: &'static str,

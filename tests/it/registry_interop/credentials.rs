@@ -4,7 +4,7 @@
 //! token service that grants one scope per request (Harbor), refusals that are about
 //! permissions rather than credentials, and `--username NAME --password-stdin`.
 //!
-//! Not here: the lookup rules one by one (unit tests in src/registry/credentials.rs), ECR
+//! Not here: the lookup rules one by one (unit tests in src/credentials/), ECR
 //! (tests/it/ecr.rs).
 
 use std::io::Write;

@@ -6,7 +6,7 @@
 //! proxy, and `lambda-image` when it must go direct, run with it). tinyproxy's request log says
 //! what went through it.
 //!
-//! Not here: the `NO_PROXY` matcher form by form (unit tests in src/registry/proxy.rs).
+//! Not here: the `NO_PROXY` matcher form by form (unit tests in src/registry/http/proxy_tests.rs).
 
 use std::path::Path;
 use std::process::Output;
