@@ -81,6 +81,14 @@ impl fmt::Display for Architecture {
     }
 }
 
+/// In the `--json` reports an architecture is its OCI name (`amd64`, `arm64`; OCI image spec,
+/// image-index.md `platform.architecture`).
+impl serde::Serialize for Architecture {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.oci_name())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,13 +119,5 @@ mod tests {
             assert_eq!(Architecture::parse(text), Some(expected), "{text}");
         }
         assert!(Architecture::from_str("riscv64", true).is_err());
-    }
-}
-
-/// In the `--json` reports an architecture is its OCI name (`amd64`, `arm64`; OCI image spec,
-/// image-index.md `platform.architecture`).
-impl serde::Serialize for Architecture {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.oci_name())
     }
 }
