@@ -42,7 +42,7 @@ use crate::image::ImageFormat;
 use crate::image::set::ImageSet;
 use crate::layer::LayerContents;
 use crate::platform::Architecture;
-use crate::registry::push::push_manifests;
+use crate::registry::manifests::push_manifests;
 use crate::report::{BuildReport, ReportedBase};
 use crate::transport::sink::{plan_output, write_output};
 use crate::transport::source::ImageRole;

@@ -7,6 +7,7 @@
 
 pub mod download;
 pub mod http;
+pub mod manifests;
 pub mod progress;
 pub mod pull;
 pub mod push;
