@@ -156,7 +156,6 @@ pub fn assemble(
         name: None,
         digest,
         format,
-        is_index: index.is_some(),
         index,
         images,
         blobs: Arc::new(LocalBlobs::new(files, Some(Arc::clone(&base.blobs)))),

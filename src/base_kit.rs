@@ -36,7 +36,6 @@ pub fn kit_of(base: &ImageSet) -> Result<ImageSet> {
         },
         format: base.format,
         images: base.images.clone(),
-        is_index: index.is_some(),
         index,
         blobs: Arc::clone(&base.blobs),
     })

@@ -106,7 +106,6 @@ pub fn open_cached_base(
         digest: top_digest,
         format,
         images,
-        is_index,
         index: is_index.then(|| Document::new(&media_type, top_bytes)),
         blobs: std::sync::Arc::new(TreeBlobs::layout(Box::new(DirectoryTree::new(
             cache.root().to_owned(),

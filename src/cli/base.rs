@@ -320,7 +320,7 @@ fn pull_kit(args: &PullArgs) -> Result<Finished> {
                 references: vec![in_repository(digest)],
             });
         }
-        if base.is_index {
+        if base.is_index() {
             report.index = Some(PulledIndex {
                 digest: base.digest.to_string(),
                 reference: in_repository(&base.digest),

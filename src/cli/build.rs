@@ -160,7 +160,7 @@ impl BuildArgs {
                 insecure_registries: self.registry.insecure_registries.clone(),
                 cache_dir: self.registry.cache_dir.clone(),
                 quiet: self.registry.quiet,
-                ecr_tokens: self.registry.session_options().ecr_tokens,
+                ecr_tokens: self.registry.ecr_tokens(),
             },
         })
     }

@@ -209,6 +209,13 @@ fn password_from_stdin(bytes: Vec<u8>) -> std::result::Result<String, &'static s
 }
 
 impl RegistryFlags {
+    /// The ECR tokens of this run, asked in `--region` (else each ECR host's own region).
+    pub fn ecr_tokens(&self) -> std::sync::Arc<crate::credentials::ecr::TokenCache> {
+        std::sync::Arc::new(crate::credentials::ecr::TokenCache::for_run(
+            self.region.clone(),
+        ))
+    }
+
     /// Session options from these flags, with no credentials.
     pub fn session_options(&self) -> SessionOptions {
         SessionOptions {
@@ -217,9 +224,7 @@ impl RegistryFlags {
             insecure_registries: self.insecure_registries.clone(),
             cache_dir: self.cache_dir.clone(),
             quiet: self.quiet,
-            ecr_tokens: std::sync::Arc::new(crate::credentials::ecr::TokenCache::for_run(
-                self.region.clone(),
-            )),
+            ecr_tokens: self.ecr_tokens(),
             read_role: Default::default(),
             read_credential_flag: Default::default(),
         }

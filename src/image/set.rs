@@ -15,6 +15,7 @@ use oci_spec::image::{Descriptor, Platform};
 use super::ImageFormat;
 use super::config::BaseConfigFacts;
 use super::manifest::Document;
+use super::resolve::descriptor_digest;
 use super::store::{BlobError, BlobStore};
 use crate::digest::Sha256Digest;
 use crate::error::{Error, Result};
@@ -28,10 +29,7 @@ pub struct Layer {
 
 impl Layer {
     pub fn digest(&self) -> Sha256Digest {
-        self.descriptor
-            .digest()
-            .to_string()
-            .parse()
+        descriptor_digest(&self.descriptor)
             .expect("layer descriptors are checked to hold sha256 digests")
     }
 }
@@ -82,15 +80,18 @@ pub struct ImageSet {
     /// The media-type family of the manifests; for a base, the default for the output.
     pub format: ImageFormat,
     pub images: BTreeMap<Architecture, Image>,
-    /// Whether the top document is an index (Lambda deploys only single manifests).
-    pub is_index: bool,
-    /// That index, byte for byte, when it is one (and the source has it: not a docker-archive).
+    /// The top document, byte for byte, when it is an index (a docker-archive has none).
     pub index: Option<Document>,
     /// Opens the layers of every image.
     pub blobs: Arc<dyn BlobStore>,
 }
 
 impl ImageSet {
+    /// Whether the top document is an index (Lambda deploys only single manifests).
+    pub fn is_index(&self) -> bool {
+        self.index.is_some()
+    }
+
     /// Opens a layer for copying; bytes from a source are verified against the descriptor.
     pub fn open_layer(&self, layer: &Layer) -> Result<Box<dyn Read + Send>, BlobError> {
         self.blobs.open(&layer.descriptor)

@@ -89,7 +89,7 @@ pub fn lint(
             ),
         ));
     }
-    if image.is_index {
+    if image.is_index() {
         findings.push(index_finding(image, deploy_reference, options));
     }
     let mut images = Vec::new();
@@ -100,7 +100,7 @@ pub fn lint(
         findings.extend(image_findings);
     }
     // A docker-archive of several images has no index, nor any other one digest naming them.
-    let several_without_index = !image.is_index
+    let several_without_index = !image.is_index()
         && image.images.len() > 1
         && image
             .images
@@ -109,7 +109,7 @@ pub fn lint(
     Ok(LintReport {
         reference: image.reference.clone(),
         digest: (!several_without_index).then(|| image.digest.to_string()),
-        index: image.is_index,
+        index: image.is_index(),
         images,
         findings,
     })

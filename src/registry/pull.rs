@@ -351,7 +351,6 @@ pub fn open_registry_base(
         digest: top_digest,
         format,
         images,
-        is_index,
         index: is_index.then(|| Document::new(&media_type, top_bytes.clone())),
         blobs: Arc::new(repository),
     })

@@ -161,7 +161,6 @@ pub fn resolve(
         // A docker-archive holds no manifests, so it has no format of its own to keep: default to OCI.
         format: ImageFormat::Oci,
         images,
-        is_index: false,
         index: None,
         blobs: Arc::new(LocalBlobs::new(compressed, Some(archive)).keeping(scratch)),
     })

@@ -205,7 +205,6 @@ pub fn resolve(
         digest: top_digest,
         format,
         images,
-        is_index,
         index: is_index.then(|| Document::new(top.media_type().as_ref(), top_bytes.clone())),
         blobs: std::sync::Arc::new(TreeBlobs::layout(tree)),
     })
