@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use crate::support::proxy::{ProxyBehaviour, TestProxy};
+use crate::support::proxy::{HeldPut, ProxyBehaviour, TestProxy};
 use crate::support::registry::{RegistryAuth, RegistryOptions, TestRegistry};
 use crate::support::scratch::Scratch;
 use crate::support::*;
@@ -782,7 +782,8 @@ fn registry_transient_failures_are_retried_and_a_final_one_names_registry_step_a
             "after 4 tries",
         ],
     );
-    assert_eq!(broken.injected(), 4);
+    // Four tries for each of the two architectures' manifests, which go up side by side.
+    assert_eq!(broken.injected(), 8);
     assert_eq!(
         registry.tags("fn", registry.credentials()),
         ["v1", "v1-amd64", "v1-arm64", "v2", "v2-amd64", "v2-arm64"]
@@ -907,4 +908,76 @@ fn write_executable(path: &Path, content: &str) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::write(path, content).unwrap();
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// Manifests and tags go up in waves, each one's `PUT`s side by side: every architecture's
+/// manifest, then the index, then the per-architecture tags, then the index's tags, each wave
+/// only after the one before. The index's tags never go beside the per-architecture ones: found
+/// by this test, distribution then refuses the index now and then (`MANIFEST_BLOB_UNKNOWN`),
+/// reading the revision link of a manifest that the tag `PUT` beside it is rewriting. Over a link
+/// with delay, one `PUT` per round trip in a row (six for two architectures and one tag) is what
+/// made the end of a push slow (issue 17). The proxy holds each manifest `PUT` for a while so
+/// that `PUT`s sent together are seen to overlap; sent one after the other, none would.
+#[test]
+fn registry_push_puts_manifests_then_the_index_then_the_tags_each_wave_side_by_side() {
+    let registry = registry_with_base(RegistryOptions::default());
+    let proxy = TestProxy::start(
+        &registry.url(),
+        ProxyBehaviour::HoldManifestPuts { millis: 300 },
+    );
+    let scratch = Scratch::new();
+    let bootstraps = both_bootstrap_args();
+    let base = proxy.reference(&format!("{BASE_REPOSITORY}:{BASE_TAG}"));
+    let target = proxy.reference("fn:v1");
+    let args = with_bootstraps(&bootstraps, &["--base", &base, "--tag", &target]);
+    run(&mut scratch.build(&args));
+
+    let puts = proxy.manifest_puts();
+    let by_digest = |put: &&HeldPut| put.target.contains("/manifests/sha256:");
+    let digests: Vec<&HeldPut> = puts.iter().filter(by_digest).collect();
+    let tags: Vec<&HeldPut> = puts.iter().filter(|put| !by_digest(put)).collect();
+    assert_eq!(
+        digests.len(),
+        3,
+        "two manifests and the index by digest: {puts:#?}"
+    );
+    assert_eq!(tags.len(), 3, "v1, v1-amd64, v1-arm64: {puts:#?}");
+    // The index is the by-digest PUT that started last; the two manifests came before it.
+    let index = *digests.iter().max_by_key(|put| put.received).unwrap();
+    let manifests: Vec<&HeldPut> = digests
+        .iter()
+        .copied()
+        .filter(|put| !std::ptr::eq(*put, index))
+        .collect();
+    assert!(
+        manifests[0].overlaps(manifests[1]),
+        "the two architectures' manifests went one after the other: {puts:#?}"
+    );
+    for manifest in &manifests {
+        assert!(
+            manifest.answered <= index.received,
+            "the index went up before a manifest it names was in: {puts:#?}"
+        );
+    }
+    for tag in &tags {
+        assert!(
+            index.answered <= tag.received,
+            "a tag went up before the index was in: {puts:#?}"
+        );
+    }
+    let (arch_tags, index_tags): (Vec<&HeldPut>, Vec<&HeldPut>) = tags
+        .iter()
+        .partition(|put| put.target.ends_with("-amd64") || put.target.ends_with("-arm64"));
+    assert_eq!((arch_tags.len(), index_tags.len()), (2, 1), "{puts:#?}");
+    assert!(
+        arch_tags[0].overlaps(arch_tags[1]),
+        "the per-architecture tags went one after the other: {puts:#?}"
+    );
+    for arch_tag in &arch_tags {
+        assert!(
+            arch_tag.answered <= index_tags[0].received,
+            "the index was tagged beside a per-architecture tag: {puts:#?}"
+        );
+    }
+    assert_eq!(registry.tags("fn", None), ["v1", "v1-amd64", "v1-arm64"]);
 }

@@ -339,13 +339,13 @@ fn a_saved_credential_comes_first_and_is_replaced_when_ecr_says_it_expired_but_c
     }
 
     // `--creds` is what the user asked for: never replaced; tried once more, then the refusal
-    // is the error.
+    // is the error. The two architectures' manifests go up side by side, each tried twice.
     let proxy = TestProxy::start(
         &registry.url(),
         ProxyBehaviour::Answer {
             status: 403,
             body: EXPIRED_ANSWER.to_owned(),
-            times: 2,
+            times: 4,
             path_contains: "PUT /v2/fn/manifests/".to_owned(),
         },
     );
@@ -369,6 +369,11 @@ fn a_saved_credential_comes_first_and_is_replaced_when_ecr_says_it_expired_but_c
         ],
     );
     assert_eq!(moto.calls().len(), calls_before);
+    assert_eq!(
+        proxy.injected(),
+        4,
+        "each manifest PUT tried twice, no more"
+    );
     assert_token_not_shown(&output);
 }
 

@@ -114,6 +114,27 @@ pub enum ProxyBehaviour {
         path_contains: String,
         min_body: usize,
     },
+    /// Holds every manifest `PUT` for `millis` before forwarding it, and records when each was
+    /// received and answered ([`TestProxy::manifest_puts`]), so a test can see which overlapped.
+    HoldManifestPuts {
+        millis: u64,
+    },
+}
+
+/// A manifest `PUT` the proxy held (`HoldManifestPuts`): its target and when it was received and
+/// answered.
+#[derive(Debug, Clone)]
+pub struct HeldPut {
+    pub target: String,
+    pub received: std::time::Instant,
+    pub answered: std::time::Instant,
+}
+
+impl HeldPut {
+    /// Whether the two were in flight at the same time.
+    pub fn overlaps(&self, other: &HeldPut) -> bool {
+        self.received < other.answered && other.received < self.answered
+    }
 }
 
 /// A request the redirect target (`RedirectBlobs`) got.
@@ -157,6 +178,7 @@ impl TestProxy {
             requests: Mutex::default(),
             injected: Mutex::new(0),
             redirected: Mutex::default(),
+            held: Mutex::default(),
             blobs: Mutex::default(),
         });
         let second = matches!(
@@ -241,6 +263,11 @@ impl TestProxy {
 
     /// How many requests so far had method `method` and a request-target containing
     /// `path_contains`.
+    /// The manifest `PUT`s held by `HoldManifestPuts`, in the order they were answered.
+    pub fn manifest_puts(&self) -> Vec<HeldPut> {
+        self.state.held.lock().unwrap().clone()
+    }
+
     pub fn count_requests(&self, method: &str, path_contains: &str) -> usize {
         self.requests()
             .iter()

@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::body_faults;
 use super::http::{Cutoff, Reply, Request, Response};
-use super::proxy::{ProxyBehaviour, RedirectedRequest};
+use super::proxy::{HeldPut, ProxyBehaviour, RedirectedRequest};
 
 /// What the proxy knows and records, shared by its listeners.
 pub(super) struct State {
@@ -25,6 +25,8 @@ pub(super) struct State {
     pub(super) requests: Mutex<Vec<(String, String, u16)>>,
     pub(super) injected: Mutex<usize>,
     pub(super) redirected: Mutex<Vec<RedirectedRequest>>,
+    /// The manifest `PUT`s held (`HoldManifestPuts`).
+    pub(super) held: Mutex<Vec<HeldPut>>,
     /// Blobs the redirect target serves, by path.
     pub(super) blobs: Mutex<HashMap<String, RedirectedBlob>>,
 }
@@ -153,6 +155,19 @@ impl State {
                 let mut plain = request.clone();
                 plain.target = path.to_string();
                 Reply::Send(self.forward(&plain))
+            }
+            ProxyBehaviour::HoldManifestPuts { millis }
+                if request.method == "PUT" && path.contains("/manifests/") =>
+            {
+                let received = std::time::Instant::now();
+                std::thread::sleep(std::time::Duration::from_millis(*millis));
+                let response = self.forward(request);
+                self.held.lock().unwrap().push(HeldPut {
+                    target: request.target.clone(),
+                    received,
+                    answered: std::time::Instant::now(),
+                });
+                Reply::Send(response)
             }
             _ => Reply::Send(self.forward(request)),
         };
