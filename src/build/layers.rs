@@ -1,15 +1,18 @@
 //! A build's new layers: what goes in each (the bootstrap and every `--include`), the history
-//! entry that says so, and producing every architecture's layer at once (compression is the
-//! slow part of a build), each taken from the layer cache when the same inputs were compressed
-//! before. Not here: the tar writer ([`crate::layer::writer`]) or the cache ([`crate::cache::layers`]).
+//! entry that says so, and making every architecture's layer at once, from the start of the
+//! build (compression is the slow part of a build), each taken from the layer cache when the
+//! same inputs were compressed before. Not here: the tar writer ([`crate::layer::writer`]) or the cache ([`crate::cache::layers`]).
 
 use std::path::{Path, PathBuf};
+use std::thread::JoinHandle;
 
 use crate::bootstrap::Bootstrap;
-use crate::cache::layers::{LayerCache, layer_key};
+use crate::cache::layers::LayerCache;
 use crate::error::{Error, ErrorKind, IoContext, Result};
 use crate::layer::contents::BOOTSTRAP_PATH;
-use crate::layer::writer::{LayerDigests, write_layer_to_temp_file};
+use crate::layer::growing::GrowingFile;
+use crate::layer::pending::{FinishedLayer, PendingLayer};
+use crate::layer::writer::{LayerDigests, write_growing_layer};
 use crate::layer::{IncludeSpec, LayerContents};
 use crate::platform::Architecture;
 
@@ -50,75 +53,161 @@ pub struct ProducedLayer {
     _temporary: Option<tempfile::NamedTempFile>,
 }
 
-/// Produces the layers of `contents` (one per architecture), in parallel. With a cache, layers
-/// are looked up by key first and stored after writing; without one, they are written in
-/// `scratch`.
-pub fn produce_layers(
-    architectures: &[Architecture],
-    contents: &[LayerContents],
-    mtime: u64,
-    scratch: &Path,
-    cache: Option<&LayerCache>,
-) -> Result<Vec<ProducedLayer>> {
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = architectures
+/// Every architecture's new layer, being made on threads of their own from the moment the build
+/// knows what goes in them: before the registry is contacted or the base resolved, which the
+/// layers do not depend on. Each is looked up in the layer cache, else compressed into a file
+/// that a push can read as it grows ([`PendingLayer`]). Dropping the jobs cancels what is still
+/// being made and waits for the threads.
+pub struct LayerJobs {
+    jobs: Vec<(PendingLayer, Option<JoinHandle<Result<ProducedLayer>>>)>,
+}
+
+impl LayerJobs {
+    /// Starts making the layers of `contents` (one per architecture, in the same order). With a
+    /// cache, a layer is looked up by key first and stored after writing; without one, it is
+    /// written in `scratch`.
+    pub fn start(
+        architectures: &[Architecture],
+        contents: &[LayerContents],
+        mtime: u64,
+        scratch: &Path,
+        cache: Option<&LayerCache>,
+    ) -> LayerJobs {
+        let jobs = architectures
             .iter()
             .zip(contents)
             .map(|(&architecture, contents)| {
-                scope.spawn(move || produce_layer(architecture, contents, mtime, scratch, cache))
+                let pending = PendingLayer::new(architecture);
+                let job = Job {
+                    pending: pending.clone(),
+                    contents: contents.clone(),
+                    mtime,
+                    scratch: scratch.to_owned(),
+                    cache: cache.cloned(),
+                };
+                let worker = std::thread::Builder::new()
+                    .name(format!("layer-{}", architecture.oci_name()))
+                    .spawn(move || job.run());
+                match worker {
+                    Ok(worker) => (pending, Some(worker)),
+                    // [`LayerJobs::join`] reports it.
+                    Err(_) => {
+                        pending.finish(None);
+                        (pending, None)
+                    }
+                }
             })
             .collect();
-        workers
-            .into_iter()
-            .map(|worker| {
-                worker
-                    .join()
-                    .unwrap_or_else(|_| Err(Error::failure("a layer writer thread panicked")))
-            })
+        LayerJobs { jobs }
+    }
+
+    /// The layers as the pushes follow them, in the order of the architectures.
+    pub fn pending(&self) -> Vec<PendingLayer> {
+        self.jobs
+            .iter()
+            .map(|(pending, _)| pending.clone())
             .collect()
-    })
+    }
+
+    /// Waits for every layer; the first failure in the order of the architectures.
+    pub fn join(mut self) -> Result<Vec<ProducedLayer>> {
+        let results: Vec<Result<ProducedLayer>> = self
+            .jobs
+            .iter_mut()
+            .map(|(_, worker)| match worker.take() {
+                Some(worker) => worker
+                    .join()
+                    .unwrap_or_else(|_| Err(Error::failure("a layer writer thread panicked"))),
+                None => Err(Error::failure("cannot start a thread to write a layer")),
+            })
+            .collect();
+        results.into_iter().collect()
+    }
 }
 
-fn produce_layer(
-    architecture: Architecture,
-    contents: &LayerContents,
+impl Drop for LayerJobs {
+    fn drop(&mut self) {
+        for (pending, _) in &self.jobs {
+            pending.cancel();
+        }
+        for (_, worker) in &mut self.jobs {
+            if let Some(worker) = worker.take() {
+                let _ = worker.join();
+            }
+        }
+    }
+}
+
+/// What one layer's thread needs, owned.
+struct Job {
+    pending: PendingLayer,
+    contents: LayerContents,
     mtime: u64,
-    scratch: &Path,
-    cache: Option<&LayerCache>,
-) -> Result<ProducedLayer> {
-    let Some(cache) = cache else {
-        let (file, digests) = write_layer_to_temp_file(contents, mtime, scratch)?;
-        return Ok(ProducedLayer {
-            architecture,
-            digests,
-            file: file.path().to_owned(),
-            cached: false,
-            _temporary: Some(file),
-        });
-    };
-    let key = layer_key(contents, mtime).context(ErrorKind::Bootstrap, || {
-        "cannot read the layer's files".into()
-    })?;
-    if let Some((digests, file)) = cache.lookup(&key) {
-        return Ok(ProducedLayer {
+    scratch: PathBuf,
+    cache: Option<LayerCache>,
+}
+
+impl Job {
+    fn run(self) -> Result<ProducedLayer> {
+        let produced = self.produce();
+        self.pending
+            .finish(produced.as_ref().ok().map(|layer| FinishedLayer {
+                digests: layer.digests.clone(),
+                file: layer.file.clone(),
+            }));
+        produced
+    }
+
+    fn produce(&self) -> Result<ProducedLayer> {
+        let architecture = self.pending.architecture;
+        let publish = |growing: &GrowingFile| self.pending.compressing(growing);
+        let Some(cache) = &self.cache else {
+            let (file, digests) =
+                write_growing_layer(&self.contents, self.mtime, &self.scratch, publish)?;
+            return Ok(ProducedLayer {
+                architecture,
+                digests,
+                file: file.path().to_owned(),
+                cached: false,
+                _temporary: Some(file),
+            });
+        };
+        let key = cache
+            .key(&self.contents, self.mtime)
+            .context(ErrorKind::Bootstrap, || {
+                "cannot read the layer's files".into()
+            })?;
+        if let Some((digests, file)) = cache.lookup(&key) {
+            return Ok(ProducedLayer {
+                architecture,
+                digests,
+                file,
+                cached: true,
+                _temporary: None,
+            });
+        }
+        if self.pending.is_cancelled() {
+            return Err(Error::failure(
+                "the build stopped before the layer was made",
+            ));
+        }
+        let (file, digests) = write_growing_layer(
+            &self.contents,
+            self.mtime,
+            &cache.temporary_directory(),
+            publish,
+        )?;
+        let (file, temporary) = match cache.store(&key, file, &digests) {
+            Ok(stored) => (stored, None),
+            // The cache is an optimisation: a layer it cannot take is used from where it is.
+            Err(file) => (file.path().to_owned(), Some(file)),
+        };
+        Ok(ProducedLayer {
             architecture,
             digests,
             file,
-            cached: true,
-            _temporary: None,
-        });
+            cached: false,
+            _temporary: temporary,
+        })
     }
-    let (file, digests) = write_layer_to_temp_file(contents, mtime, &cache.temporary_directory())?;
-    let (file, temporary) = match cache.store(&key, file, &digests) {
-        Ok(stored) => (stored, None),
-        // The cache is an optimisation: a layer it cannot take is used from where it is.
-        Err(file) => (file.path().to_owned(), Some(file)),
-    };
-    Ok(ProducedLayer {
-        architecture,
-        digests,
-        file,
-        cached: false,
-        _temporary: temporary,
-    })
 }

@@ -3,9 +3,10 @@
 //! several, and the checks' findings).
 //!
 //! The steps, in order: check what can be checked before anything is opened (the bootstraps,
-//! the targets, the output), open the base (from the cache offline, else wherever it is), check
-//! the bootstraps against it, make every architecture's new layer and image (pushing the base's
-//! blobs meanwhile), then push the manifests and tags and write the local output.
+//! the targets, the output); start making every architecture's new layer, which needs nothing
+//! else; meanwhile open the base (from the cache offline, else wherever it is) and check the
+//! bootstraps against it; push the base's blobs and each new layer as it is compressed, make
+//! the images, then push the manifests and tags and write the local output.
 //!
 //! Not here: flags and printing. The findings go to the caller's `on_findings` before anything
 //! is made (the command line prints them on stderr); registry progress goes to stderr through
@@ -24,6 +25,7 @@ use std::path::Path;
 
 pub use base::open_image;
 use images::{MakeImages, make_images};
+use layers::LayerJobs;
 pub use offline_base::{open_cached_base, record_base_tag};
 pub use plan::{Plan, RegistryAccess};
 
@@ -48,8 +50,8 @@ use crate::transport::sink::{plan_output, write_output};
 use crate::transport::source::ImageRole;
 
 /// Runs the build `plan` and returns what to report. `on_findings` is called once with the
-/// bootstrap checks' findings, after the base is opened and before any layer is made; they are
-/// also in the report. Errors: a check that fails, a base that cannot be opened, a layer or an
+/// bootstrap checks' findings, after the base is opened and before anything is pushed or
+/// written; they are also in the report. Errors: a check that fails, a base that cannot be opened, a layer or an
 /// output that cannot be written, a push that fails.
 pub fn build(plan: &Plan, on_findings: &dyn Fn(&[Finding])) -> Result<BuildReport> {
     // A base mirror named badly is refused before anything is read or pulled.
@@ -81,6 +83,25 @@ pub fn build(plan: &Plan, on_findings: &dyn Fn(&[Finding])) -> Result<BuildRepor
         }
         _ => None,
     };
+    // New layers are written beside the output (or in the cache), not in /tmp (often a small
+    // tmpfs), and removed when the build ends.
+    let scratch_parent = match (&output, cache.as_ref()) {
+        (Some(output), _) => output.directory()?,
+        (None, Some(cache)) => cache.temporary_directory(),
+        (None, None) => std::env::temp_dir(),
+    };
+    let scratch = scratch_directory(&scratch_parent)?;
+    let layer_cache = cache.clone().map(LayerCache::new);
+    // The layers depend on nothing else: they are made from now on, beside the registry's
+    // connection and the base's resolution (and cancelled if those fail). Not before a base
+    // the cache cannot give offline is refused: that leaves the cache as it was.
+    let layers = LayerJobs::start(
+        &architectures,
+        &contents,
+        plan.timestamp.seconds,
+        scratch.path(),
+        layer_cache.as_ref(),
+    );
     let session = base::open_session(plan, &targets)?;
     let base = match cached_base {
         Some(base) => base,
@@ -102,15 +123,6 @@ pub fn build(plan: &Plan, on_findings: &dyn Fn(&[Finding])) -> Result<BuildRepor
     on_findings(&findings);
     let format = image_format(plan, &base)?;
 
-    // New layers are written beside the output (or in the cache), not in /tmp (often a small
-    // tmpfs), and removed when the build ends.
-    let scratch_parent = match (&output, cache.as_ref()) {
-        (Some(output), _) => output.directory()?,
-        (None, Some(cache)) => cache.temporary_directory(),
-        (None, None) => std::env::temp_dir(),
-    };
-    let scratch = scratch_directory(&scratch_parent)?;
-    let layer_cache = cache.clone().map(LayerCache::new);
     let destinations = match &session {
         Some(session) if !targets.is_empty() => targets::destinations(session, &targets),
         _ => Vec::new(),
@@ -129,11 +141,7 @@ pub fn build(plan: &Plan, on_findings: &dyn Fn(&[Finding])) -> Result<BuildRepor
         .map(|session| &session.progress)
         .filter(|_| !destinations.is_empty());
     let (layers, assembled) = make_images(MakeImages {
-        architectures: &architectures,
-        contents: &contents,
-        mtime: plan.timestamp.seconds,
-        scratch: scratch.path(),
-        layer_cache: layer_cache.as_ref(),
+        layers,
         base: &base,
         settings: &settings,
         push_to: pushing.map(|progress| (destinations.as_slice(), progress.as_ref())),

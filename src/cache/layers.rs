@@ -4,17 +4,19 @@
 //! The key is the sha256 of everything the layer's bytes depend on: every entry's path, kind,
 //! mode and size, the sha256 of every file's content, symlink targets, the timestamp, and the
 //! writer's settings ([`WRITER_IDENTITY`]). Hashing the inputs reads them once, which costs
-//! far less than compressing them. The entry (`layers/<key>`) names the blob's digests; the blob
+//! far less than compressing them, and a file the cache has seen unchanged is not read at all
+//! ([`super::file_digests`]). The entry (`layers/<key>`) names the blob's digests; the blob
 //! itself lives in the blob cache (`blobs/sha256/<hex>`), written there only once complete and
 //! verified again by every reader, so a damaged cache costs a recompression, never a bad image.
 
-use std::fs::{self, File};
-use std::io::{self, Read};
+use std::fs;
+use std::io;
 use std::path::PathBuf;
 
 use sha2::{Digest, Sha256};
 
 use crate::cache::blobs::BlobCache;
+use crate::cache::file_digests::{FileDigests, file_sha256};
 use crate::digest::Sha256Digest;
 use crate::layer::contents::{LayerContents, LayerEntry};
 use crate::layer::writer::{COMPRESSION_LEVEL, LayerDigests};
@@ -30,6 +32,15 @@ pub struct LayerKey(String);
 
 /// Computes the key of the layer `contents` make with timestamp `mtime`, reading every file.
 pub fn layer_key(contents: &LayerContents, mtime: u64) -> io::Result<LayerKey> {
+    key_with(contents, mtime, &file_sha256)
+}
+
+/// The key, with `file_sha256` giving each file's content digest (hex).
+fn key_with(
+    contents: &LayerContents,
+    mtime: u64,
+    file_sha256: &dyn Fn(&std::path::Path) -> io::Result<String>,
+) -> io::Result<LayerKey> {
     let mut key = Sha256::new();
     key.update(format!(
         "{WRITER_IDENTITY}; level {COMPRESSION_LEVEL}; mtime {mtime}\n"
@@ -53,28 +64,25 @@ pub fn layer_key(contents: &LayerContents, mtime: u64) -> io::Result<LayerKey> {
     Ok(LayerKey(hex::encode(key.finalize())))
 }
 
-fn file_sha256(path: &std::path::Path) -> io::Result<String> {
-    let mut hasher = Sha256::new();
-    let mut file = File::open(path)?;
-    let mut buffer = vec![0; 1 << 20];
-    loop {
-        let read = file.read(&mut buffer)?;
-        if read == 0 {
-            break;
-        }
-        hasher.update(&buffer[..read]);
-    }
-    Ok(hex::encode(hasher.finalize()))
-}
-
 /// Compressed layers, by key, inside a [`BlobCache`].
+#[derive(Clone)]
 pub struct LayerCache {
     blobs: BlobCache,
+    files: FileDigests,
 }
 
 impl LayerCache {
     pub fn new(blobs: BlobCache) -> Self {
-        Self { blobs }
+        Self {
+            files: FileDigests::new(&blobs),
+            blobs,
+        }
+    }
+
+    /// [`layer_key`], reading only the files the cache has not seen as they are now
+    /// ([`FileDigests`]): the key of an unchanged bootstrap costs no read of it.
+    pub fn key(&self, contents: &LayerContents, mtime: u64) -> io::Result<LayerKey> {
+        key_with(contents, mtime, &|path| self.files.sha256(path))
     }
 
     fn entry_path(&self, key: &LayerKey) -> PathBuf {

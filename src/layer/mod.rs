@@ -2,6 +2,8 @@
 //! into a deterministic, gzipped tar with its digests in one streaming pass ([`writer`]).
 
 pub mod contents;
+pub mod growing;
+pub mod pending;
 pub mod writer;
 
 pub use contents::{IncludeSpec, LayerContents};

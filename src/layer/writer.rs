@@ -14,6 +14,7 @@ use flate2::{Compression, GzBuilder};
 use tar::{EntryType, Header};
 
 use super::contents::{LayerContents, LayerEntry};
+use super::growing::GrowingFile;
 use crate::digest::{HashingWriter, Sha256Digest};
 use crate::error::{Error, ErrorKind, IoContext, Result};
 
@@ -185,6 +186,45 @@ fn write_padding(out: &mut impl Write, size: u64) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// Writes a layer into a new temporary file in `directory`, as [`write_layer_to_temp_file`],
+/// handing `publish` the [`GrowingFile`] that lets others read it while it is written (before the
+/// first byte). The growing file is finished with the digests, or with the error.
+pub fn write_growing_layer(
+    contents: &LayerContents,
+    mtime: u64,
+    directory: &std::path::Path,
+    publish: impl FnOnce(&GrowingFile),
+) -> Result<(tempfile::NamedTempFile, LayerDigests)> {
+    let file = tempfile::Builder::new()
+        .prefix(".lambda-image-layer-")
+        .tempfile_in(directory)
+        .path_context(ErrorKind::Output, "create a temporary file in", directory)?;
+    crate::temporary::remember(file.path());
+    let growing =
+        GrowingFile::new(file.as_file()).path_context(ErrorKind::Output, "open", file.path())?;
+    publish(&growing);
+    let written = write_layer(
+        contents,
+        mtime,
+        io::BufWriter::with_capacity(GROWTH_STEP, growing.writer(file.as_file())),
+    )
+    .and_then(|(writer, digests)| {
+        writer
+            .into_inner()
+            .map_err(|error| Error::output(format!("cannot write the layer: {}", error.error())))?;
+        Ok(digests)
+    });
+    growing.finish(match &written {
+        Ok(digests) => Ok(digests.clone()),
+        Err(error) => Err(error.to_string()),
+    });
+    Ok((file, written?))
+}
+
+/// How much of a growing layer is written at a time, in bytes: what a follower (an upload) can
+/// read as soon as it is written.
+const GROWTH_STEP: usize = 256 << 10;
 
 /// Writes a layer into a new temporary file in `directory`, for sinks to copy or rename.
 pub fn write_layer_to_temp_file(

@@ -11,6 +11,7 @@ pub mod manifests;
 pub mod progress;
 pub mod pull;
 pub mod push;
+pub mod stream;
 pub mod transfer;
 
 use std::collections::BTreeMap;

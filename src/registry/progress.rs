@@ -55,6 +55,30 @@ impl Progress {
     }
 
     /// A one-off message (e.g. a pushed tag), printed above any bars.
+    /// The progress of a blob whose digest and size are not known yet (a new layer streamed as
+    /// it is compressed), shown as `label` until [`BlobProgress::identify`] names it.
+    pub fn stream(&self, label: &str, place: &str) -> BlobProgress {
+        let bar = match self {
+            Progress::Bars(bars) => {
+                let bar = bars.add(ProgressBar::no_length());
+                bar.set_style(
+                    ProgressStyle::with_template("{prefix} {bytes} {bytes_per_sec}")
+                        .expect("the template is valid"),
+                );
+                bar.set_prefix(label.to_owned());
+                Some(bar)
+            }
+            _ => None,
+        };
+        BlobProgress {
+            lines: matches!(self, Progress::Lines),
+            bar,
+            digest: label.to_owned(),
+            size: 0,
+            place: place.to_owned(),
+        }
+    }
+
     pub fn note(&self, message: &str) {
         match self {
             Progress::Bars(bars) => {
@@ -88,6 +112,12 @@ impl BlobProgress {
     }
 
     /// The blob is done: `outcome` is `pushed`, `mounted`, `exists` or `fetched`.
+    /// Names a streamed blob once its digest and size (bytes) are known.
+    pub fn identify(&mut self, digest: &Sha256Digest, size: u64) {
+        self.digest = short(digest);
+        self.size = size;
+    }
+
     pub fn finish(self, outcome: &str) {
         let line = format!(
             "{outcome:<8} {}  {:>9}  {}",

@@ -70,7 +70,7 @@ pub fn push_base_layers(
         }
     }
     let source = Source {
-        blobs: base.blobs.as_ref(),
+        blobs: Some(base.blobs.as_ref()),
         mount_from: base.registry_origin(),
     };
     for destination in destinations {
@@ -79,46 +79,54 @@ pub fn push_base_layers(
     Ok(())
 }
 
-/// Pushes the blobs of `assembled` that are not the base's layers: the new layers and configs.
-pub fn push_new_blobs(
+/// Pushes the configs of `assembled` (the new layers go up with [`super::stream::push_new_layer`]).
+pub fn push_configs(
     destinations: &[Destination],
     assembled: &ImageSet,
-    base: &ImageSet,
     progress: &Progress,
 ) -> Result<()> {
-    let base_layers = base_layer_digests(base);
     let mut blobs: BTreeMap<Sha256Digest, Blob> = BTreeMap::new();
     for image in assembled.images.values() {
-        for layer in &image.layers {
-            blobs.entry(layer.digest()).or_insert(Blob::Layer(layer));
-        }
         blobs
             .entry(image.config.digest.clone())
             .or_insert(Blob::Config(&image.config));
     }
-    blobs.retain(|digest, _| !base_layers.contains(digest));
-    // Files this run made: nothing to mount them from.
-    let source = Source {
-        blobs: assembled.blobs.as_ref(),
-        mount_from: None,
-    };
     for destination in destinations {
-        push_blobs(destination, blobs.values().collect(), &source, progress)?;
+        push_blobs(
+            destination,
+            blobs.values().collect(),
+            &Source::NONE,
+            progress,
+        )?;
     }
     Ok(())
 }
 
 /// Where the blobs of one push come from: the store that opens them, and the registry and
 /// repository they can be mounted from (the base's, when a registry holds it).
-struct Source<'a> {
-    blobs: &'a dyn BlobStore,
+pub(super) struct Source<'a> {
+    /// Opens [`Blob::Layer`]s; none is pushed without it.
+    blobs: Option<&'a dyn BlobStore>,
     mount_from: Option<(&'a str, &'a str)>,
 }
 
-/// A blob to push: a layer (from the base or this build) or a config.
-enum Blob<'a> {
+impl Source<'_> {
+    /// For blobs that carry their bytes or their file: configs and this build's new layers.
+    pub(super) const NONE: Source<'static> = Source {
+        blobs: None,
+        mount_from: None,
+    };
+}
+
+/// A blob to push: a layer of an image, a config, or a file this build made (a new layer).
+pub(super) enum Blob<'a> {
     Layer(&'a Layer),
     Config(&'a Document),
+    File {
+        digest: Sha256Digest,
+        size: u64,
+        path: &'a std::path::Path,
+    },
 }
 
 impl Blob<'_> {
@@ -126,6 +134,7 @@ impl Blob<'_> {
         match self {
             Blob::Layer(layer) => layer.digest(),
             Blob::Config(document) => document.digest.clone(),
+            Blob::File { digest, .. } => digest.clone(),
         }
     }
 
@@ -133,6 +142,7 @@ impl Blob<'_> {
         match self {
             Blob::Layer(layer) => layer.descriptor.size(),
             Blob::Config(document) => document.size(),
+            Blob::File { size, .. } => *size,
         }
     }
 }
@@ -172,7 +182,7 @@ fn push_blobs(
 }
 
 /// One blob: skip it if present, mount it if it can be, else upload it.
-fn push_blob(
+pub(super) fn push_blob(
     destination: &Destination,
     blob: &Blob,
     source: &Source,
@@ -207,10 +217,10 @@ fn push_blob(
     let mut retries = Retries::new();
     loop {
         let mounting = mount_from.is_some();
-        let start = match start_upload(destination, &digest, mount_from.take()) {
+        let start = match start_upload(destination, Some(&digest), mount_from.take()) {
             // A refused mount (e.g. a token service that grants one repository per token, so
             // no token covers both) falls back to an upload, as docker does.
-            Err(_) if mounting => start_upload(destination, &digest, None),
+            Err(_) if mounting => start_upload(destination, Some(&digest), None),
             start => start,
         };
         let mut put_url = match start? {
@@ -319,33 +329,38 @@ fn upload_once(
     }
 }
 
-enum UploadStart {
+pub(super) enum UploadStart {
     Mounted,
     /// The upload session's URL: its `Location`, resolved against the URL that answered.
     Session(reqwest::Url),
 }
 
-/// `POST /blobs/uploads/`, as a mount from `mount_from` when given. A registry that cannot
+/// `POST /blobs/uploads/` for the blob `digest` (`None`: a new layer whose digest is not known
+/// yet), as a mount from `mount_from` when given. A registry that cannot
 /// mount answers 202 with an ordinary upload session. Its `Location` is resolved against the
 /// URL that answered, which a redirect may have moved to an upload service on another host
 /// ([`resolve_location`]).
-fn start_upload(
+pub(super) fn start_upload(
     destination: &Destination,
-    digest: &Sha256Digest,
+    digest: Option<&Sha256Digest>,
     mount_from: Option<String>,
 ) -> Result<UploadStart> {
     let registry = &destination.registry;
     let repository = &destination.repository;
     let mut url = reqwest::Url::parse(&registry.url(&format!("/v2/{repository}/blobs/uploads/")))
         .expect("registry URLs are valid");
-    if let Some(source) = &mount_from {
+    if let (Some(source), Some(digest)) = (&mount_from, digest) {
         url.query_pairs_mut()
             .append_pair("mount", &digest.to_string())
             .append_pair("from", source);
     }
+    let blob = match digest {
+        Some(digest) => format!("blob {digest}"),
+        None => "a new layer".to_owned(),
+    };
     let operation = match &mount_from {
-        Some(source) => format!("mount blob {digest} from {source} into {repository}"),
-        None => format!("start upload of blob {digest} to {repository}"),
+        Some(source) => format!("mount {blob} from {source} into {repository}"),
+        None => format!("start upload of {blob} to {repository}"),
     };
     let response = registry.send(&operation, &|http| {
         http.post(url.clone())
@@ -392,12 +407,24 @@ fn start_upload(
     }
 }
 
-fn open_blob(blob: &Blob, blobs: &dyn BlobStore) -> Result<Box<dyn Read + Send>> {
-    match blob {
-        Blob::Config(document) => Ok(Box::new(io::Cursor::new(document.bytes.clone()))),
-        Blob::Layer(layer) => blobs
+fn open_blob(blob: &Blob, blobs: Option<&dyn BlobStore>) -> Result<Box<dyn Read + Send>> {
+    match (blob, blobs) {
+        (Blob::Config(document), _) => Ok(Box::new(io::Cursor::new(document.bytes.clone()))),
+        (Blob::Layer(layer), Some(blobs)) => blobs
             .open(&layer.descriptor)
             .map_err(|error| source_failed(&layer.digest(), error)),
+        (Blob::Layer(layer), None) => Err(Error::failure(format!(
+            "no store to read layer {} from",
+            layer.digest()
+        ))),
+        (Blob::File { path, digest, .. }, _) => std::fs::File::open(path)
+            .map(|file| Box::new(file) as Box<dyn Read + Send>)
+            .map_err(|error| {
+                Error::failure(format!(
+                    "cannot read layer {digest} from {} to upload it: {error}",
+                    path.display()
+                ))
+            }),
     }
 }
 

@@ -2,7 +2,8 @@
 //! pulling the stand-in base from one, pushing the function image to another repository or
 //! another registry, read back with skopeo. The registry's access log proves what went over the
 //! wire: base layers mounted (not uploaded) within a registry, streamed and verified across
-//! registries, nothing uploaded on a re-push, nothing downloaded with a warm cache, never a PATCH.
+//! registries, nothing uploaded on a re-push, nothing downloaded with a warm cache, and no more
+//! than one PATCH per new layer (a layer streamed as it is compressed: `streaming`).
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -152,7 +153,8 @@ fn registry_push_of_two_architectures_mounts_the_base_and_tags_index_and_each_ar
         ["v1", "v1-amd64", "v1-arm64"]
     );
 
-    // Base layers were mounted from lambda/base, never uploaded; nothing used PATCH.
+    // Base layers were mounted from lambda/base, never uploaded; only the two new layers may
+    // have been streamed, in one PATCH each.
     for layer in all_base_layers() {
         assert!(
             registry.count_requests("POST", &format!("mount=sha256%3A{}", hex(&layer))) >= 1,
@@ -170,7 +172,7 @@ fn registry_push_of_two_architectures_mounts_the_base_and_tags_index_and_each_ar
         .into_iter()
         .filter(|entry| entry.method == "PATCH" && entry.user_agent.starts_with("lambda-image/"))
         .count();
-    assert_eq!(patches, 0, "lambda-image used chunked uploads");
+    assert!(patches <= 2, "more than one PATCH per new layer");
     let stderr = stderr_of(&output);
     assert!(stderr.contains("mounted "), "{stderr}");
     assert!(stderr.contains("pushed "), "{stderr}");

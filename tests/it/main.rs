@@ -32,5 +32,6 @@ mod offline_kits;
 mod registry_interop;
 mod registry_selftest;
 mod secrets;
+mod streaming;
 mod zip;
 mod zip_errors;

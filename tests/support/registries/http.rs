@@ -43,6 +43,10 @@ pub struct Request {
     pub body: Vec<u8>,
     /// Whether the body was framed at all (`Content-Length` or chunked), even if empty.
     pub has_body: bool,
+    /// Whether the body came chunked (`Transfer-Encoding: chunked`, no length given).
+    pub chunked: bool,
+    /// When the header block had arrived, before the body was read.
+    pub headers_at: std::time::SystemTime,
     keep_alive: bool,
 }
 
@@ -342,6 +346,7 @@ fn read_request(
         headers.push((name.trim().to_string(), value.trim().to_string()));
     }
 
+    let headers_at = std::time::SystemTime::now();
     let connection = header_value(&headers, "Connection")
         .unwrap_or_default()
         .to_ascii_lowercase();
@@ -390,6 +395,8 @@ fn read_request(
         headers,
         body,
         has_body,
+        chunked,
+        headers_at,
         keep_alive,
     })))
 }

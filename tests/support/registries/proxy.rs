@@ -121,6 +121,18 @@ pub enum ProxyBehaviour {
     },
 }
 
+/// A request the proxy received whole: when its headers arrived (before its body was read), how
+/// its body was framed and how long it was, and the status it got (0: the connection was reset).
+#[derive(Debug, Clone)]
+pub struct Arrival {
+    pub method: String,
+    pub target: String,
+    pub headers_at: std::time::SystemTime,
+    pub chunked: bool,
+    pub body_bytes: usize,
+    pub status: u16,
+}
+
 /// A manifest `PUT` the proxy held (`HoldManifestPuts`): its target and when it was received and
 /// answered.
 #[derive(Debug, Clone)]
@@ -179,6 +191,7 @@ impl TestProxy {
             injected: Mutex::new(0),
             redirected: Mutex::default(),
             held: Mutex::default(),
+            arrivals: Mutex::default(),
             blobs: Mutex::default(),
         });
         let second = matches!(
@@ -263,6 +276,11 @@ impl TestProxy {
 
     /// How many requests so far had method `method` and a request-target containing
     /// `path_contains`.
+    /// Every request received whole so far, oldest answer first ([`Arrival`]).
+    pub fn arrivals(&self) -> Vec<Arrival> {
+        self.state.arrivals.lock().unwrap().clone()
+    }
+
     /// The manifest `PUT`s held by `HoldManifestPuts`, in the order they were answered.
     pub fn manifest_puts(&self) -> Vec<HeldPut> {
         self.state.held.lock().unwrap().clone()

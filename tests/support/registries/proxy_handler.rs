@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::body_faults;
 use super::http::{Cutoff, Reply, Request, Response};
-use super::proxy::{HeldPut, ProxyBehaviour, RedirectedRequest};
+use super::proxy::{Arrival, HeldPut, ProxyBehaviour, RedirectedRequest};
 
 /// What the proxy knows and records, shared by its listeners.
 pub(super) struct State {
@@ -27,6 +27,8 @@ pub(super) struct State {
     pub(super) redirected: Mutex<Vec<RedirectedRequest>>,
     /// The manifest `PUT`s held (`HoldManifestPuts`).
     pub(super) held: Mutex<Vec<HeldPut>>,
+    /// Every request whole, as received ([`Arrival`]).
+    pub(super) arrivals: Mutex<Vec<Arrival>>,
     /// Blobs the redirect target serves, by path.
     pub(super) blobs: Mutex<HashMap<String, RedirectedBlob>>,
 }
@@ -180,6 +182,14 @@ impl State {
             request.target.clone(),
             status,
         ));
+        self.arrivals.lock().unwrap().push(Arrival {
+            method: request.method.clone(),
+            target: request.target.clone(),
+            headers_at: request.headers_at,
+            chunked: request.chunked,
+            body_bytes: request.body.len(),
+            status,
+        });
         reply
     }
 
