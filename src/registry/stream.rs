@@ -4,7 +4,10 @@
 //! spec, "Pushing a blob in chunks", with a single chunk). So the upload ends shortly after the
 //! compression instead of starting after it.
 //!
-//! Only one `PATCH`: ECR keeps only the first chunk's body of a chunked upload. Anything that
+//! Only one `PATCH`, so none of ECR's quirks with uploads in several chunks apply (its `Range`
+//! answer stays at the first chunk: aws/containers-roadmap#2831). ECR answers the `PATCH` with
+//! `201 Created` rather than the spec's `202 Accepted` (dotnet/sdk-container-builds#279,
+//! openai/tart#273): both are taken as accepted. Anything that
 //! goes wrong while streaming (a refused `PATCH`, a failed connection, a stall, a registry
 //! asking for credentials again) is not an error: the layer is then pushed as any other blob,
 //! from its finished file ([`super::push`]: `HEAD`, then `POST` and one `PUT` with retries),
@@ -103,7 +106,8 @@ fn stream_layer(
         Some(Err(())) | None => return Streamed::Failed,
     };
     match response.status() {
-        StatusCode::ACCEPTED => {}
+        // 202 is the spec's answer; ECR answers 201.
+        StatusCode::ACCEPTED | StatusCode::CREATED => {}
         status if refuses_streaming(status) => return Streamed::Refused,
         _ => return Streamed::Failed,
     }

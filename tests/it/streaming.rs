@@ -24,7 +24,10 @@ fn registry_with_base() -> TestRegistry {
 }
 
 /// The fixture bootstrap of `architecture` with `noise` bytes that do not compress appended: a
-/// layer that takes a while to compress.
+/// layer that takes a while to compress. Only a layer still being compressed when the registry
+/// is ready is streamed (one finished before goes the way of any blob, `HEAD` first), so the
+/// tests' layers are tens of MB: their compression takes ten times longer than the registry's
+/// connection and the base's resolution through the proxy.
 fn big_bootstrap(scratch: &Scratch, architecture: &str, noise: usize, seed: u64) -> PathBuf {
     let fixture = match architecture {
         "amd64" => &fixtures().bootstrap_amd64,
@@ -92,7 +95,7 @@ fn a_new_layer_is_streamed_in_one_chunked_patch_that_starts_before_its_compressi
     let registry = registry_with_base();
     let proxy = TestProxy::start(&registry.url(), ProxyBehaviour::PassThrough);
     let scratch = Scratch::new();
-    let bootstrap = big_bootstrap(&scratch, "amd64", 12 << 20, 0x5717);
+    let bootstrap = big_bootstrap(&scratch, "amd64", 32 << 20, 0x5717);
     let base = proxy.reference(&format!("{BASE_REPOSITORY}:{BASE_TAG}"));
     let target = proxy.reference("fn:v1");
     let bootstrap_arg = format!("amd64={}", bootstrap.display());
@@ -203,8 +206,8 @@ fn a_registry_that_refuses_a_streamed_patch_gets_whole_puts_and_is_not_asked_aga
         },
     );
     let scratch = Scratch::new();
-    let amd64 = big_bootstrap(&scratch, "amd64", 6 << 20, 0x411a);
-    let arm64 = big_bootstrap(&scratch, "arm64", 6 << 20, 0x411b);
+    let amd64 = big_bootstrap(&scratch, "amd64", 24 << 20, 0x411a);
+    let arm64 = big_bootstrap(&scratch, "arm64", 24 << 20, 0x411b);
     let base = proxy.reference(&format!("{BASE_REPOSITORY}:{BASE_TAG}"));
     let target = proxy.reference("fn:v1");
     let report = build_json(
@@ -240,7 +243,7 @@ fn a_registry_that_refuses_a_streamed_patch_gets_whole_puts_and_is_not_asked_aga
     assert_eq!(registry.tags("fn", None), ["v1", "v1-amd64", "v1-arm64"]);
 
     // The refusal is remembered for one run only: the next build offers a stream once more.
-    let more = big_bootstrap(&scratch, "amd64", 6 << 20, 0x411c);
+    let more = big_bootstrap(&scratch, "amd64", 24 << 20, 0x411c);
     let before = proxy.arrivals().len();
     build_json(
         &scratch,
@@ -271,7 +274,7 @@ fn a_streamed_patch_that_fails_once_falls_back_to_the_file_without_an_error() {
         },
     );
     let scratch = Scratch::new();
-    let bootstrap = big_bootstrap(&scratch, "arm64", 8 << 20, 0x503);
+    let bootstrap = big_bootstrap(&scratch, "arm64", 24 << 20, 0x503);
     let base = proxy.reference(&format!("{BASE_REPOSITORY}:{BASE_TAG}"));
     let report = build_json(
         &scratch,
@@ -290,5 +293,45 @@ fn a_streamed_patch_that_fails_once_falls_back_to_the_file_without_an_error() {
     let puts = closing_puts(&arrivals, "fn", &digest);
     assert_eq!(puts.len(), 1, "{arrivals:#?}");
     assert_eq!(puts[0].body_bytes as u64, size);
+    assert_eq!(registry.tags("fn", None), ["v1"]);
+}
+
+/// ECR answers an upload's `PATCH` with `201 Created` instead of the spec's `202 Accepted`
+/// (reported against other clients in dotnet/sdk-container-builds#279 and openai/tart#273, which
+/// gave up on the upload). The stream is still complete: one `PATCH`, one bodiless `PUT`, the
+/// layer not sent twice.
+#[test]
+fn a_patch_answered_201_as_ecr_does_is_a_streamed_layer_not_sent_again() {
+    let registry = registry_with_base();
+    let proxy = TestProxy::start(
+        &registry.url(),
+        ProxyBehaviour::ReplaceStatus {
+            path_contains: "PATCH /v2/fn/blobs/uploads/".into(),
+            status: 201,
+        },
+    );
+    let scratch = Scratch::new();
+    let bootstrap = big_bootstrap(&scratch, "amd64", 24 << 20, 0x201);
+    let base = proxy.reference(&format!("{BASE_REPOSITORY}:{BASE_TAG}"));
+    let report = build_json(
+        &scratch,
+        &[
+            "--bootstrap",
+            &format!("amd64={}", bootstrap.display()),
+            "--base",
+            &base,
+            "--tag",
+            &proxy.reference("fn:v1"),
+        ],
+    );
+    assert_eq!(proxy.injected(), 1, "the one layer was streamed");
+    let arrivals = proxy.arrivals();
+    let [(_, digest, _)] = <[_; 1]>::try_from(new_layers(&report)).unwrap();
+    let puts = closing_puts(&arrivals, "fn", &digest);
+    assert_eq!(puts.len(), 1, "{arrivals:#?}");
+    assert_eq!(
+        puts[0].body_bytes, 0,
+        "the layer went up once, in the PATCH"
+    );
     assert_eq!(registry.tags("fn", None), ["v1"]);
 }

@@ -119,6 +119,14 @@ pub enum ProxyBehaviour {
     HoldManifestPuts {
         millis: u64,
     },
+    /// Forwards every request whose `"METHOD request-target"` contains `path_contains`, and
+    /// gives the client the upstream's answer with its status replaced by `status` (ECR answers
+    /// an upload's `PATCH` with `201 Created` where the spec says `202 Accepted`). Counted as
+    /// injections.
+    ReplaceStatus {
+        path_contains: String,
+        status: u16,
+    },
 }
 
 /// A request the proxy received whole: when its headers arrived (before its body was read), how

@@ -171,6 +171,15 @@ impl State {
                 });
                 Reply::Send(response)
             }
+            ProxyBehaviour::ReplaceStatus {
+                path_contains,
+                status,
+            } if line.contains(path_contains.as_str()) => {
+                let mut response = self.forward(request);
+                response.status = *status;
+                *self.injected.lock().unwrap() += 1;
+                Reply::Send(response)
+            }
             _ => Reply::Send(self.forward(request)),
         };
         let status = match &reply {
