@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::body_faults;
 use super::http::{Cutoff, Reply, Request, Response};
-use super::proxy::{ProxyBehaviour, RedirectedRequest};
+use super::proxy::{HeldGet, ProxyBehaviour, RedirectedRequest};
 
 /// What the proxy knows and records, shared by its listeners.
 pub(super) struct State {
@@ -27,6 +27,8 @@ pub(super) struct State {
     pub(super) redirected: Mutex<Vec<RedirectedRequest>>,
     /// Blobs the redirect target serves, by path.
     pub(super) blobs: Mutex<HashMap<String, RedirectedBlob>>,
+    /// What `HoldBaseGets` held.
+    pub(super) held_gets: Mutex<Vec<HeldGet>>,
 }
 
 /// A blob the redirect target serves: its upstream `Content-Type` and bytes.
@@ -153,6 +155,23 @@ impl State {
                 let mut plain = request.clone();
                 plain.target = path.to_string();
                 Reply::Send(self.forward(&plain))
+            }
+            ProxyBehaviour::HoldBaseGets {
+                millis,
+                path_contains,
+            } if request.method == "GET"
+                && (path.contains("/manifests/sha256:") || is_blob_get)
+                && request.target.contains(path_contains.as_str()) =>
+            {
+                let received = std::time::Instant::now();
+                let response = self.forward(request);
+                std::thread::sleep(std::time::Duration::from_millis(*millis));
+                self.held_gets.lock().unwrap().push(HeldGet {
+                    target: request.target.clone(),
+                    received,
+                    answered: std::time::Instant::now(),
+                });
+                Reply::Send(response)
             }
             _ => Reply::Send(self.forward(request)),
         };
