@@ -31,11 +31,14 @@ impl Scheme {
     }
 }
 
+/// The scheme found for one host, once found.
+pub(super) type KnownScheme = Arc<Mutex<Option<Scheme>>>;
+
 /// The scheme found for `api_host` (`name[:port]`, compared without regard to case) by this
 /// process, `None` until a session finds it; the lock is held while a session probes, so that
 /// one opened at the same time waits and does not probe again.
-pub(super) fn known_scheme(api_host: &str) -> Arc<Mutex<Option<Scheme>>> {
-    static KNOWN: OnceLock<Mutex<HashMap<String, Arc<Mutex<Option<Scheme>>>>>> = OnceLock::new();
+pub(super) fn known_scheme(api_host: &str) -> KnownScheme {
+    static KNOWN: OnceLock<Mutex<HashMap<String, KnownScheme>>> = OnceLock::new();
     let mut known = KNOWN
         .get_or_init(Mutex::default)
         .lock()
@@ -162,4 +165,40 @@ pub(super) fn host_without_port(host: &str) -> &str {
 /// InvalidContentType"): the host speaks HTTP only.
 pub(super) fn answered_in_plain_http(description: &str) -> bool {
     description.contains("InvalidContentType")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Without a port, plain HTTP is port 80 and HTTPS 443; with one, both are that port.
+    #[test]
+    fn https_is_another_port_only_for_a_host_without_one() {
+        for host in ["registry.local", "localhost", "[::1]", "10.0.0.5"] {
+            assert!(https_port_differs(host), "{host}");
+        }
+        for host in [
+            "registry.local:5000",
+            "localhost:80",
+            "[::1]:5000",
+            "10.0.0.5:443",
+        ] {
+            assert!(!https_port_differs(host), "{host}");
+        }
+    }
+
+    /// Each host has its own record, found again whatever the case of its name.
+    #[test]
+    fn the_scheme_found_is_kept_per_host() {
+        let host = "scheme-test.invalid:5000";
+        *known_scheme(host).lock().unwrap() = Some(Scheme::Https);
+        assert_eq!(
+            *known_scheme("SCHEME-TEST.invalid:5000").lock().unwrap(),
+            Some(Scheme::Https)
+        );
+        assert_eq!(
+            *known_scheme("scheme-test.invalid:5001").lock().unwrap(),
+            None
+        );
+    }
 }
