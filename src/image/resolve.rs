@@ -317,4 +317,64 @@ mod tests {
             Some("use a base that includes linux/arm64")
         );
     }
+
+    /// A store that fails every read, the amd64 manifest's only once the arm64 one has failed
+    /// (or after a while, when reads are not side by side).
+    struct FailingStore {
+        amd64: Sha256Digest,
+        arm64_failed: std::sync::Mutex<std::sync::mpsc::Receiver<()>>,
+        tell: std::sync::Mutex<std::sync::mpsc::Sender<()>>,
+    }
+
+    impl DocumentStore for FailingStore {
+        fn read_document(&self, descriptor: &Descriptor, _limit: u64) -> Result<Vec<u8>> {
+            let digest = descriptor_digest(descriptor)?;
+            if digest == self.amd64 {
+                let _ = self
+                    .arm64_failed
+                    .lock()
+                    .unwrap()
+                    .recv_timeout(std::time::Duration::from_secs(10));
+            } else {
+                let _ = self.tell.lock().unwrap().send(());
+            }
+            Err(Error::registry(format!("cannot read {digest}")))
+        }
+    }
+
+    /// The architectures are read side by side, yet the failure reported is the first asked
+    /// for, whichever failed first.
+    #[test]
+    fn the_first_architectures_failure_is_reported_whichever_fails_first() {
+        let (amd64, arm64) = (Sha256Digest::of(b"amd64"), Sha256Digest::of(b"arm64"));
+        let entry = |digest: &Sha256Digest, architecture: &str| {
+            let mut entry = descriptor("application/vnd.oci.image.manifest.v1+json", digest, 6);
+            entry.set_platform(Some(platform(architecture, "linux", None)));
+            entry
+        };
+        let index = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": [entry(&amd64, "amd64"), entry(&arm64, "arm64")],
+        });
+        let bytes = serde_json::to_vec(&index).unwrap();
+        let top = Sha256Digest::of(&bytes);
+        let resolve = |wanted: &[Architecture]| {
+            let (tell, arm64_failed) = std::sync::mpsc::channel();
+            let store = FailingStore {
+                amd64: amd64.clone(),
+                arm64_failed: std::sync::Mutex::new(arm64_failed),
+                tell: std::sync::Mutex::new(tell),
+            };
+            let media_type = "application/vnd.oci.image.index.v1+json";
+            resolve_images(&store, &top, &bytes, media_type, wanted)
+                .unwrap_err()
+                .message()
+                .to_owned()
+        };
+        let both = [Architecture::Amd64, Architecture::Arm64];
+        assert_eq!(resolve(&both), format!("cannot read {amd64}"));
+        let reversed = [Architecture::Arm64, Architecture::Amd64];
+        assert_eq!(resolve(&reversed), format!("cannot read {arm64}"));
+    }
 }
