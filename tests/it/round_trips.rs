@@ -128,9 +128,8 @@ fn a_tls_registry_that_may_use_plain_http_is_probed_once_per_run() {
     assert!(registry.tags("fn", None).contains(&"v1".to_owned()));
 }
 
-/// TLS servers that do not answer plain HTTP with a page: OpenSSL-based ones close the
-/// connection without a byte (what `openssl s_server` does), others send a TLS alert, or
-/// reset. The host is spoken to in TLS all the same.
+/// TLS servers that do not answer plain HTTP with a page: the connection closed without a
+/// byte (what OpenSSL 3's `openssl s_server` does), a TLS alert, or a reset. The host is spoken to in TLS all the same.
 #[test]
 fn tls_servers_that_close_or_alert_on_plain_http_are_spoken_to_in_tls() {
     let registry = registry_with_base(RegistryOptions {

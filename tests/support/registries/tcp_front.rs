@@ -5,8 +5,8 @@
 //!
 //! A connection that does not start with a TLS handshake can instead be answered the way TLS
 //! servers that do not answer plain HTTP with a page answer it ([`PlainHttp`]): closed without
-//! a byte (OpenSSL-based servers: `openssl s_server`, stunnel, HAProxy), a TLS alert then
-//! closed, or a TCP reset.
+//! a byte (what OpenSSL 3's `openssl s_server` does with `GET /v2/ HTTP/1.1`), a TLS alert
+//! then closed, or a TCP reset.
 //!
 //! ```ignore
 //! let front = TcpFront::start(registry.port(), PlainHttp::Forward);
