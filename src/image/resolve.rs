@@ -21,8 +21,9 @@ pub const MANIFEST_LIMIT: u64 = 4 << 20;
 /// Largest image config accepted.
 pub const CONFIG_LIMIT: u64 = 8 << 20;
 
-/// Where a source's manifests and configs are.
-pub trait DocumentStore {
+/// Where a source's manifests and configs are. Shared by the threads that read each
+/// architecture's documents ([`resolve_images`]), hence `Sync`.
+pub trait DocumentStore: Sync {
     /// Reads a manifest or config named by `descriptor`, verified against its digest and size.
     fn read_document(&self, descriptor: &Descriptor, limit: u64) -> Result<Vec<u8>>;
 }
@@ -69,19 +70,23 @@ pub fn resolve_images(
         } else {
             wanted
         };
-        for &architecture in wanted {
-            let entry = choose_platform(index.manifests(), architecture)
-                .ok_or_else(|| missing_architecture(architecture, &available))?;
-            let bytes = store.read_document(entry, MANIFEST_LIMIT)?;
-            let digest = descriptor_digest(entry)?;
-            let image = resolve_manifest(store, digest.clone(), &bytes)?;
-            if image_architecture(&image) != Some(architecture) {
-                return Err(Error::base(format!(
-                    "manifest {digest} is listed as linux/{architecture}, but its config says {}/{}",
-                    image.facts.os, image.facts.architecture
-                )));
+        let entries: Vec<(Architecture, Option<&Descriptor>)> = wanted
+            .iter()
+            .map(|&architecture| {
+                (
+                    architecture,
+                    choose_platform(index.manifests(), architecture),
+                )
+            })
+            .collect();
+        let resolved = resolve_entries(store, &entries);
+        // In the order asked for, as when they were read one after another: the first
+        // architecture's failure is the one reported.
+        for ((architecture, entry), image) in entries.into_iter().zip(resolved) {
+            if entry.is_none() {
+                return Err(missing_architecture(architecture, &available));
             }
-            images.insert(architecture, image);
+            images.insert(architecture, image.expect("an entry is resolved")?);
         }
     } else if let Some(manifest_format) = ImageFormat::of_manifest(&media_type) {
         format = manifest_format;
@@ -101,6 +106,53 @@ pub fn resolve_images(
     }
     let is_index = ImageFormat::of_index(&media_type).is_some();
     Ok((format, images, is_index))
+}
+
+/// Resolves each architecture's index entry (manifest, then config) at the same time as the
+/// others, one thread each: a registry answers them in parallel instead of one round trip
+/// after another. The results are in the order of `entries`; `None` where there is no entry.
+fn resolve_entries(
+    store: &dyn DocumentStore,
+    entries: &[(Architecture, Option<&Descriptor>)],
+) -> Vec<Option<Result<Image>>> {
+    let resolve = |&(architecture, entry): &(Architecture, Option<&Descriptor>)| {
+        entry.map(|entry| resolve_entry(store, architecture, entry))
+    };
+    if entries.iter().filter(|(_, entry)| entry.is_some()).count() < 2 {
+        return entries.iter().map(resolve).collect();
+    }
+    std::thread::scope(|scope| {
+        let (first, others) = entries.split_first().expect("two entries or more");
+        let others: Vec<_> = others
+            .iter()
+            .map(|entry| scope.spawn(move || resolve(entry)))
+            .collect();
+        let mut resolved = vec![resolve(first)];
+        resolved.extend(others.into_iter().map(|thread| match thread.join() {
+            Ok(image) => image,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }));
+        resolved
+    })
+}
+
+/// The image of one index entry listed as `linux/<architecture>`: its manifest and config,
+/// which must say the same architecture.
+fn resolve_entry(
+    store: &dyn DocumentStore,
+    architecture: Architecture,
+    entry: &Descriptor,
+) -> Result<Image> {
+    let bytes = store.read_document(entry, MANIFEST_LIMIT)?;
+    let digest = descriptor_digest(entry)?;
+    let image = resolve_manifest(store, digest.clone(), &bytes)?;
+    if image_architecture(&image) != Some(architecture) {
+        return Err(Error::base(format!(
+            "manifest {digest} is listed as linux/{architecture}, but its config says {}/{}",
+            image.facts.os, image.facts.architecture
+        )));
+    }
+    Ok(image)
 }
 
 /// The error for an architecture the base does not have.
@@ -264,5 +316,65 @@ mod tests {
             none.hint_text(),
             Some("use a base that includes linux/arm64")
         );
+    }
+
+    /// A store that fails every read, the amd64 manifest's only once the arm64 one has failed
+    /// (or after a while, when reads are not side by side).
+    struct FailingStore {
+        amd64: Sha256Digest,
+        arm64_failed: std::sync::Mutex<std::sync::mpsc::Receiver<()>>,
+        tell: std::sync::Mutex<std::sync::mpsc::Sender<()>>,
+    }
+
+    impl DocumentStore for FailingStore {
+        fn read_document(&self, descriptor: &Descriptor, _limit: u64) -> Result<Vec<u8>> {
+            let digest = descriptor_digest(descriptor)?;
+            if digest == self.amd64 {
+                let _ = self
+                    .arm64_failed
+                    .lock()
+                    .unwrap()
+                    .recv_timeout(std::time::Duration::from_secs(10));
+            } else {
+                let _ = self.tell.lock().unwrap().send(());
+            }
+            Err(Error::registry(format!("cannot read {digest}")))
+        }
+    }
+
+    /// The architectures are read side by side, yet the failure reported is the first asked
+    /// for, whichever failed first.
+    #[test]
+    fn the_first_architectures_failure_is_reported_whichever_fails_first() {
+        let (amd64, arm64) = (Sha256Digest::of(b"amd64"), Sha256Digest::of(b"arm64"));
+        let entry = |digest: &Sha256Digest, architecture: &str| {
+            let mut entry = descriptor("application/vnd.oci.image.manifest.v1+json", digest, 6);
+            entry.set_platform(Some(platform(architecture, "linux", None)));
+            entry
+        };
+        let index = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": [entry(&amd64, "amd64"), entry(&arm64, "arm64")],
+        });
+        let bytes = serde_json::to_vec(&index).unwrap();
+        let top = Sha256Digest::of(&bytes);
+        let resolve = |wanted: &[Architecture]| {
+            let (tell, arm64_failed) = std::sync::mpsc::channel();
+            let store = FailingStore {
+                amd64: amd64.clone(),
+                arm64_failed: std::sync::Mutex::new(arm64_failed),
+                tell: std::sync::Mutex::new(tell),
+            };
+            let media_type = "application/vnd.oci.image.index.v1+json";
+            resolve_images(&store, &top, &bytes, media_type, wanted)
+                .unwrap_err()
+                .message()
+                .to_owned()
+        };
+        let both = [Architecture::Amd64, Architecture::Arm64];
+        assert_eq!(resolve(&both), format!("cannot read {amd64}"));
+        let reversed = [Architecture::Arm64, Architecture::Amd64];
+        assert_eq!(resolve(&reversed), format!("cannot read {arm64}"));
     }
 }

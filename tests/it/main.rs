@@ -31,6 +31,7 @@ mod layering;
 mod offline_kits;
 mod registry_interop;
 mod registry_selftest;
+mod round_trips;
 mod secrets;
 mod streaming;
 mod zip;

@@ -262,7 +262,8 @@ impl Registry {
 }
 
 /// The HTTP client for `host`, with its TLS set-up ([`tls::host_tls`]): system roots (which
-/// honour `SSL_CERT_FILE`), and the CA and client certificates of `/etc/docker/certs.d/HOST/`
+/// honour `SSL_CERT_FILE`; read once per process, when the first server certificate is
+/// verified, so not for a host spoken to in plain HTTP), and the CA and client certificates of `/etc/docker/certs.d/HOST/`
 /// or `/etc/containers/certs.d/HOST/`; proxies from the environment as [`super::proxy`] chooses
 /// them (reqwest's own choice is turned off).
 pub(super) fn build_http_client(host: &str) -> Result<(Client, tls::HostTls)> {

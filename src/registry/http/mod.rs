@@ -7,8 +7,10 @@
 //! One concern a file:
 //! - `client`: the per-host [`client::Registry`] and sending a request (authenticate on a 401,
 //!   retry what is worth retrying);
-//! - `ping`: first contact (`GET /v2/`) and the HTTPS / plain HTTP choice; `scheme`: which hosts
-//!   may use plain HTTP ([`scheme::allows_plain_http`]), where a registry's API is served;
+//! - `ping`: first contact (`GET /v2/`) and the HTTPS / plain HTTP choice (plain HTTP first
+//!   where it is allowed); `scheme`: which hosts may use plain HTTP
+//!   ([`scheme::allows_plain_http`]), what a plain answer says of TLS, the scheme found per
+//!   host, where a registry's API is served;
 //! - `auth`: `WWW-Authenticate` challenges, HTTP Basic, bearer tokens from a token service;
 //!   `authenticator`: the authentication state of each repository (scope) of a host;
 //! - `retry`: which failures are retried and how long to wait;

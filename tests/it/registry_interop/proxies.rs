@@ -120,8 +120,9 @@ fn loopback_registries_never_go_through_the_proxy() {
     }
 }
 
-/// A registry reached by a name goes through the proxy (`CONNECT` for the HTTPS try, then
-/// plain-HTTP forwarding for an `--insecure-registry`), with a proxy value that has no scheme
+/// A registry reached by a name goes through the proxy (plain-HTTP forwarding for an
+/// `--insecure-registry` that speaks plain HTTP, with no `CONNECT` for an HTTPS try before it:
+/// tests/it/round_trips.rs), with a proxy value that has no scheme
 /// (docker/for-mac#5844 sets `https_proxy=proxy.example.com:81`). `NO_PROXY` in each of its
 /// forms lets it go direct, which works even with a dead proxy (docker/for-mac#5844 and
 /// moby/moby#37318: a registry in `NO_PROXY` still sent to the proxy); forms that do not match the
@@ -153,7 +154,7 @@ fn a_named_registry_goes_through_the_proxy_unless_no_proxy_names_it() {
     assert_exit(&output, 0, &[]);
     let requests = proxy.requests();
     assert!(
-        requests.contains(&format!("CONNECT {host} HTTP/1.1")),
+        !requests.iter().any(|r| r.starts_with("CONNECT")),
         "{requests:?}"
     );
     assert!(

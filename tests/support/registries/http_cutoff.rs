@@ -62,7 +62,7 @@ unsafe extern "C" {
 }
 
 /// Makes the next close of `stream` send a reset instead of a FIN.
-fn set_linger_zero(stream: &TcpStream) {
+pub(super) fn set_linger_zero(stream: &TcpStream) {
     let linger = Linger {
         l_onoff: 1,
         l_linger: 0,

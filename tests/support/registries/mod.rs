@@ -3,7 +3,8 @@
 //! it ([`proxy`], [`proxy_handler`]) that corrupts blobs, redirects, injects failures and breaks
 //! bodies off ([`body_faults`]); real forward proxies ([`forward_proxy`]); and ECR, with moto as its API
 //! ([`ecr`], `moto_ecr.py`). The in-process servers run on the small HTTP/1.1 server of [`http`]
-//! (with [`http_cutoff`] for ending connections without an answer). Not here: the certificates
+//! (with [`http_cutoff`] for ending connections without an answer); [`tcp_front`] records the
+//! first byte of each connection to a registry (TLS or not). Not here: the certificates
 //! they serve ([`super::fixtures::certificates`]) and the tools that talk to them
 //! ([`super::tools`]).
 
@@ -16,4 +17,5 @@ pub mod proxy;
 pub mod proxy_handler;
 pub mod registry;
 pub mod registry_setup;
+pub mod tcp_front;
 pub mod token;

@@ -66,6 +66,12 @@
 //!   forwarded without its query, so the registry opens an ordinary upload session and answers
 //!   `202` with its `Location`, as ECR does when blob mounting is off. Counted as injections.
 //!
+//! * `HoldBaseGets { millis, path_contains }`: a `GET` of a manifest or blob by digest
+//!   (`…/manifests/sha256:…`, `…/blobs/sha256:…`) whose request-target contains
+//!   `path_contains` is forwarded, and its answer held `millis` before it is sent; each is
+//!   recorded with the instants it arrived and was answered ([`TestProxy::held_gets`]), so a
+//!   test can tell requests sent one after another from requests sent together.
+//!
 //! [`TestProxy::requests`] lists every request as `(method, request-target, status)`, with
 //! status 0 for reset or broken-off connections; [`TestProxy::injected`] counts the `Fail`, `Answer`,
 //! `ResetConnection` and `BreakBody` injections.
@@ -127,6 +133,10 @@ pub enum ProxyBehaviour {
         path_contains: String,
         status: u16,
     },
+    HoldBaseGets {
+        millis: u64,
+        path_contains: String,
+    },
 }
 
 /// A request the proxy received whole: when its headers arrived (before its body was read), how
@@ -155,6 +165,16 @@ impl HeldPut {
     pub fn overlaps(&self, other: &HeldPut) -> bool {
         self.received < other.answered && other.received < self.answered
     }
+}
+
+/// A `GET` that `HoldBaseGets` held: when it arrived, and when its answer (got from the
+/// upstream at once, then held) started back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldGet {
+    /// The request-target, `/v2/<repo>/manifests/sha256:<hex>` or `/v2/<repo>/blobs/sha256:<hex>`.
+    pub target: String,
+    pub received: std::time::Instant,
+    pub answered: std::time::Instant,
 }
 
 /// A request the redirect target (`RedirectBlobs`) got.
@@ -201,6 +221,7 @@ impl TestProxy {
             held: Mutex::default(),
             arrivals: Mutex::default(),
             blobs: Mutex::default(),
+            held_gets: Mutex::default(),
         });
         let second = matches!(
             state.behaviour,
@@ -309,6 +330,11 @@ impl TestProxy {
     /// The requests the redirect target got so far (`RedirectBlobs`), oldest first.
     pub fn redirected_requests(&self) -> Vec<RedirectedRequest> {
         self.state.redirected.lock().unwrap().clone()
+    }
+
+    /// The `GET`s `HoldBaseGets` held so far, in the order they were answered.
+    pub fn held_gets(&self) -> Vec<HeldGet> {
+        self.state.held_gets.lock().unwrap().clone()
     }
 
     /// skopeo flags for this plain-HTTP proxy; `prefix` is `"dest-"`, `"src-"` or `""`.

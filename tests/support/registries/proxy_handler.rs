@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::body_faults;
 use super::http::{Cutoff, Reply, Request, Response};
-use super::proxy::{Arrival, HeldPut, ProxyBehaviour, RedirectedRequest};
+use super::proxy::{Arrival, HeldGet, HeldPut, ProxyBehaviour, RedirectedRequest};
 
 /// What the proxy knows and records, shared by its listeners.
 pub(super) struct State {
@@ -31,6 +31,8 @@ pub(super) struct State {
     pub(super) arrivals: Mutex<Vec<Arrival>>,
     /// Blobs the redirect target serves, by path.
     pub(super) blobs: Mutex<HashMap<String, RedirectedBlob>>,
+    /// What `HoldBaseGets` held.
+    pub(super) held_gets: Mutex<Vec<HeldGet>>,
 }
 
 /// A blob the redirect target serves: its upstream `Content-Type` and bytes.
@@ -165,6 +167,23 @@ impl State {
                 std::thread::sleep(std::time::Duration::from_millis(*millis));
                 let response = self.forward(request);
                 self.held.lock().unwrap().push(HeldPut {
+                    target: request.target.clone(),
+                    received,
+                    answered: std::time::Instant::now(),
+                });
+                Reply::Send(response)
+            }
+            ProxyBehaviour::HoldBaseGets {
+                millis,
+                path_contains,
+            } if request.method == "GET"
+                && (path.contains("/manifests/sha256:") || is_blob_get)
+                && request.target.contains(path_contains.as_str()) =>
+            {
+                let received = std::time::Instant::now();
+                let response = self.forward(request);
+                std::thread::sleep(std::time::Duration::from_millis(*millis));
+                self.held_gets.lock().unwrap().push(HeldGet {
                     target: request.target.clone(),
                     received,
                     answered: std::time::Instant::now(),

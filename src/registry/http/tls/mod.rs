@@ -2,8 +2,9 @@
 //! rustls client configuration (trusted roots, the server-certificate verifier, a client
 //! certificate) and the words for a certificate that fails.
 //!
-//! Trust comes from the system's CA certificates, read once per process with
-//! `rustls-native-certs` (which honours `SSL_CERT_FILE` and `SSL_CERT_DIR`), plus the
+//! Trust comes from the system's CA certificates, read and parsed once per process with
+//! `rustls-native-certs` (which honours `SSL_CERT_FILE` and `SSL_CERT_DIR`) when the first
+//! server certificate is verified (a run that speaks only plain HTTP reads none), plus the
 //! `certs.d` directory of the host ([`CERTS_DIRECTORIES`]), read as docker documents it
 //! (<https://docs.docker.com/engine/security/certificates/>): `*.crt` files are CA
 //! certificates, and a `*.cert` file with the `*.key` of the same name is a client certificate
@@ -33,15 +34,15 @@ mod verifier;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use rustls::crypto::CryptoProvider;
-use rustls::pki_types::CertificateDer;
 use rustls::{ClientConfig, RootCertStore};
 
 use crate::error::{Error, Result};
 use certs_d::{CertsDirectory, bad_file, read_ca_file};
-use verifier::RegistryVerifier;
+use verifier::{RegistryVerifier, Trust, TrustSource};
 
 pub use explain::{Explanation, explain, explain_answer};
 pub use verifier::{CertificateFacts, Rejection, Rejections};
@@ -57,23 +58,45 @@ pub struct HostTls {
     pub client_certificate: Option<PathBuf>,
     /// What the verifier saw when it last refused a server certificate.
     pub rejections: Arc<Rejections>,
+    #[cfg(test)]
+    verifier: Arc<RegistryVerifier>,
 }
-/// The system's CA certificates, read once per process.
+/// The system's CA certificates, read and parsed once per process, when the first server
+/// certificate is verified: a run that speaks only plain HTTP reads none.
 struct SystemRoots {
-    certificates: Vec<CertificateDer<'static>>,
-    /// Why some could not be read (e.g. an `SSL_CERT_FILE` that does not exist).
-    errors: Vec<String>,
+    /// The certificates webpki can use as roots (like reqwest, others are skipped).
+    roots: RootCertStore,
+    /// The trust of a host with no CA of its own: these roots alone.
+    trust: Arc<Trust>,
 }
 
-fn system_roots() -> &'static SystemRoots {
-    static ROOTS: OnceLock<SystemRoots> = OnceLock::new();
-    ROOTS.get_or_init(|| {
-        let loaded = rustls_native_certs::load_native_certs();
-        SystemRoots {
-            certificates: loaded.certs,
-            errors: loaded.errors.iter().map(ToString::to_string).collect(),
-        }
-    })
+/// How many times this process has read the system's CA certificates (at most once).
+static SYSTEM_ROOTS_READ: AtomicUsize = AtomicUsize::new(0);
+
+fn system_roots() -> std::result::Result<&'static SystemRoots, String> {
+    static ROOTS: OnceLock<std::result::Result<SystemRoots, String>> = OnceLock::new();
+    ROOTS
+        .get_or_init(|| {
+            SYSTEM_ROOTS_READ.fetch_add(1, Ordering::Relaxed);
+            let loaded = rustls_native_certs::load_native_certs();
+            let mut roots = RootCertStore::empty();
+            let mut trusted: HashSet<Vec<u8>> = HashSet::new();
+            for certificate in loaded.certs {
+                if roots.add(certificate.clone()).is_ok() {
+                    trusted.insert(certificate.to_vec());
+                }
+            }
+            // Not an error here: told when a certificate is refused.
+            let errors = loaded.errors.iter().map(ToString::to_string).collect();
+            let trust = Trust::new(&provider(), roots.clone(), trusted, errors)
+                .map_err(|error| error.message().to_owned())?;
+            Ok(SystemRoots {
+                roots,
+                trust: Arc::new(trust),
+            })
+        })
+        .as_ref()
+        .map_err(Clone::clone)
 }
 
 /// The crypto provider reqwest would use: the process default if one is installed, else ring
@@ -88,8 +111,9 @@ fn provider() -> Arc<CryptoProvider> {
 /// the host's directory in each of [`CERTS_DIRECTORIES`].
 ///
 /// Errors: a certs.d file that cannot be read or holds no usable certificate or key, a
-/// `*.cert` without its `*.key` (or the reverse), a key that does not match its certificate,
-/// or no CA certificate at all on this machine.
+/// `*.cert` without its `*.key` (or the reverse), or a key that does not match its certificate.
+/// The system roots are read when the first server certificate is verified (once per
+/// process), not here: a host spoken to in plain HTTP needs none.
 pub fn host_tls(host: &str) -> Result<HostTls> {
     let directories: Vec<PathBuf> = CERTS_DIRECTORIES
         .iter()
@@ -101,25 +125,19 @@ pub fn host_tls(host: &str) -> Result<HostTls> {
 /// [`host_tls`] with the certs.d directories given.
 pub fn host_tls_from(directories: &[PathBuf]) -> Result<HostTls> {
     let provider = provider();
-    let system = system_roots();
-    let mut roots = RootCertStore::empty();
-    let mut trusted: HashSet<Vec<u8>> = HashSet::new();
-    for certificate in &system.certificates {
-        // Like reqwest: a system certificate webpki cannot use as a root is skipped.
-        if roots.add(certificate.clone()).is_ok() {
-            trusted.insert(certificate.to_vec());
-        }
-    }
+    // The host's own CAs, checked now so that a bad file is an error at once.
+    let mut own = RootCertStore::empty();
+    let mut own_trusted: HashSet<Vec<u8>> = HashSet::new();
     let mut client = None;
     for directory in directories {
         let files = CertsDirectory::read(directory)?;
         for path in &files.cas {
             for certificate in read_ca_file(path)? {
-                roots.add(certificate.clone()).map_err(|error| {
+                own.add(certificate.clone()).map_err(|error| {
                     bad_file(path, &format!("its certificate cannot be a CA: {error}"))
                         .hint("it must be a PEM file of CA certificates")
                 })?;
-                trusted.insert(certificate.to_vec());
+                own_trusted.insert(certificate.to_vec());
             }
         }
         if client.is_none() {
@@ -127,10 +145,28 @@ pub fn host_tls_from(directories: &[PathBuf]) -> Result<HostTls> {
         }
     }
     let rejections = Arc::new(Rejections::default());
-    let mut verifier = RegistryVerifier::new(&provider, roots, trusted, rejections.clone())?;
-    // Not an error here: a plain-HTTP registry needs no CA. Told when a certificate is refused.
-    verifier.unread_roots = system.errors.clone();
-    let verifier = Arc::new(verifier);
+    let trust_provider = provider.clone();
+    let source: TrustSource = Box::new(move || {
+        let system = system_roots()?;
+        if own.is_empty() {
+            return Ok(Arc::clone(&system.trust));
+        }
+        let mut roots = system.roots.clone();
+        roots.roots.extend(own.roots.iter().cloned());
+        let mut trusted = system.trust_certificates().clone();
+        trusted.extend(own_trusted.iter().cloned());
+        let unread = system.trust.unread().to_vec();
+        Trust::new(&trust_provider, roots, trusted, unread)
+            .map(Arc::new)
+            .map_err(|error| error.message().to_owned())
+    });
+    let verifier = Arc::new(RegistryVerifier::lazy(
+        &provider,
+        source,
+        rejections.clone(),
+    ));
+    #[cfg(test)]
+    let kept = Arc::clone(&verifier);
     let builder = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|error| Error::registry(format!("cannot set up TLS: {error}")))?
@@ -157,7 +193,15 @@ pub fn host_tls_from(directories: &[PathBuf]) -> Result<HostTls> {
         config,
         client_certificate,
         rejections,
+        #[cfg(test)]
+        verifier: kept,
     })
+}
+
+impl SystemRoots {
+    fn trust_certificates(&self) -> &HashSet<Vec<u8>> {
+        self.trust.trusted_certificates()
+    }
 }
 
 #[cfg(test)]
@@ -212,5 +256,39 @@ IZVQyjOC4XI=
 
     pub fn name(name: &str) -> ServerName<'static> {
         ServerName::try_from(name.to_owned()).unwrap()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_certificates::*;
+    use super::*;
+    use rustls::client::danger::ServerCertVerifier;
+
+    /// Setting up TLS for a host reads no system CA certificate; verifying the first server
+    /// certificate reads them, once for the process, whatever the number of hosts; a host's
+    /// certs.d CA is trusted beside them.
+    #[test]
+    fn system_roots_are_read_once_and_only_when_a_certificate_is_verified() {
+        let certs_d = tempfile::tempdir().unwrap();
+        std::fs::write(certs_d.path().join("ca.crt"), GUIDE_CRT).unwrap();
+        let plain = host_tls_from(&[]).unwrap();
+        let with_ca = host_tls_from(&[certs_d.path().to_owned()]).unwrap();
+        assert!(!plain.verifier.trust_made() && !with_ca.verifier.trust_made());
+        let verify = |tls: &HostTls| {
+            tls.verifier.verify_server_cert(
+                &der(GUIDE_CRT),
+                &[],
+                &name("127.0.0.1"),
+                &[],
+                at(GUIDE_NOT_BEFORE + 60),
+            )
+        };
+        assert!(verify(&plain).is_err());
+        assert!(verify(&with_ca).is_ok());
+        let another = host_tls_from(&[]).unwrap();
+        assert!(verify(&another).is_err());
+        assert!(plain.verifier.trust_made() && with_ca.verifier.trust_made());
+        assert_eq!(SYSTEM_ROOTS_READ.load(Ordering::Relaxed), 1);
     }
 }

@@ -5,7 +5,7 @@
 //! Not here: the words for a refusal (see [`super::explain`]).
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::{WebPkiServerVerifier, verify_server_name};
@@ -118,28 +118,27 @@ fn ip_from_bytes(bytes: &[u8]) -> Option<std::net::IpAddr> {
     }
 }
 
-/// webpki's verifier, which also accepts a server certificate configured as trusted as it is
-/// (see the module docs), and records what it refused.
+/// What a verifier trusts: webpki's verifier over the CA certificates, and every certificate
+/// configured as trusted, which is accepted as it is (see the module docs).
 #[derive(Debug)]
-pub(super) struct RegistryVerifier {
+pub(super) struct Trust {
     /// `None` when there is no CA certificate at all: every certificate is then refused.
     webpki: Option<Arc<WebPkiServerVerifier>>,
-    algorithms: WebPkiSupportedAlgorithms,
     /// Every certificate configured as trusted (system roots, `SSL_CERT_FILE`, certs.d `*.crt`).
     trusted: HashSet<Vec<u8>>,
-    rejections: Arc<Rejections>,
     /// Why some system CA certificates could not be read (`SSL_CERT_FILE` missing, …).
-    pub(super) unread_roots: Vec<String>,
+    unread_roots: Vec<String>,
 }
 
-impl RegistryVerifier {
-    /// webpki's verifier with `roots`, accepting the certificates of `trusted` (DER) as they are.
+impl Trust {
+    /// webpki's verifier with `roots`, accepting the certificates of `trusted` (DER) as they
+    /// are; `unread_roots` are told when a certificate is refused.
     pub(super) fn new(
         provider: &Arc<CryptoProvider>,
         roots: RootCertStore,
         trusted: HashSet<Vec<u8>>,
-        rejections: Arc<Rejections>,
-    ) -> Result<RegistryVerifier> {
+        unread_roots: Vec<String>,
+    ) -> Result<Trust> {
         let webpki = if roots.is_empty() {
             None
         } else {
@@ -152,13 +151,92 @@ impl RegistryVerifier {
                     })?,
             )
         };
-        Ok(RegistryVerifier {
+        Ok(Trust {
             webpki,
-            algorithms: provider.signature_verification_algorithms,
             trusted,
-            rejections,
-            unread_roots: Vec::new(),
+            unread_roots,
         })
+    }
+}
+
+impl Trust {
+    /// The certificates trusted as they are.
+    pub(super) fn trusted_certificates(&self) -> &HashSet<Vec<u8>> {
+        &self.trusted
+    }
+
+    /// Why some system CA certificates could not be read.
+    pub(super) fn unread(&self) -> &[String] {
+        &self.unread_roots
+    }
+}
+
+/// Makes a verifier's [`Trust`] when the first server certificate is to be verified; an error
+/// is the message of the handshake failure.
+pub(super) type TrustSource =
+    Box<dyn Fn() -> std::result::Result<Arc<Trust>, String> + Send + Sync>;
+
+/// webpki's verifier, which also accepts a server certificate configured as trusted as it is
+/// (see the module docs), and records what it refused. Its [`Trust`] is made when the first
+/// server certificate is verified, so that a client that never does TLS reads no CA
+/// certificate.
+pub(super) struct RegistryVerifier {
+    trust: OnceLock<std::result::Result<Arc<Trust>, String>>,
+    source: TrustSource,
+    algorithms: WebPkiSupportedAlgorithms,
+    rejections: Arc<Rejections>,
+}
+
+impl std::fmt::Debug for RegistryVerifier {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("RegistryVerifier")
+            .field("trust", &self.trust.get())
+            .finish_non_exhaustive()
+    }
+}
+
+impl RegistryVerifier {
+    /// A verifier whose [`Trust`] `source` makes when it is first needed.
+    pub(super) fn lazy(
+        provider: &Arc<CryptoProvider>,
+        source: TrustSource,
+        rejections: Arc<Rejections>,
+    ) -> RegistryVerifier {
+        RegistryVerifier {
+            trust: OnceLock::new(),
+            source,
+            algorithms: provider.signature_verification_algorithms,
+            rejections,
+        }
+    }
+
+    /// webpki's verifier with `roots`, accepting the certificates of `trusted` (DER) as they are.
+    #[cfg(test)]
+    pub(super) fn new(
+        provider: &Arc<CryptoProvider>,
+        roots: RootCertStore,
+        trusted: HashSet<Vec<u8>>,
+        rejections: Arc<Rejections>,
+    ) -> Result<RegistryVerifier> {
+        let trust = Arc::new(Trust::new(provider, roots, trusted, Vec::new())?);
+        let verifier = Self::lazy(provider, Box::new(|| Err("unused".into())), rejections);
+        let _ = verifier.trust.set(Ok(trust));
+        Ok(verifier)
+    }
+
+    /// The trust, made now if it was not yet.
+    pub(super) fn trust(&self) -> std::result::Result<&Trust, rustls::Error> {
+        match self.trust.get_or_init(|| (self.source)()) {
+            Ok(trust) => Ok(trust),
+            Err(message) => Err(rustls::Error::General(message.clone())),
+        }
+    }
+
+    /// Whether the trust has been made (a certificate was verified).
+    #[cfg(test)]
+    pub(super) fn trust_made(&self) -> bool {
+        self.trust.get().is_some()
     }
 }
 
@@ -171,7 +249,8 @@ impl ServerCertVerifier for RegistryVerifier {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> std::result::Result<ServerCertVerified, rustls::Error> {
-        let verdict = match &self.webpki {
+        let trust = self.trust()?;
+        let verdict = match &trust.webpki {
             Some(webpki) => webpki.verify_server_cert(
                 end_entity,
                 intermediates,
@@ -187,7 +266,7 @@ impl ServerCertVerifier for RegistryVerifier {
             Err(other) => return Err(other),
         };
         let facts = CertificateFacts::from_der(end_entity);
-        let error = if self.trusted.contains(end_entity.as_ref()) {
+        let error = if trust.trusted.contains(end_entity.as_ref()) {
             match check_trusted_as_is(end_entity, facts.as_ref(), server_name, now) {
                 Ok(()) => return Ok(ServerCertVerified::assertion()),
                 Err(error) => error,
@@ -200,7 +279,7 @@ impl ServerCertVerifier for RegistryVerifier {
             error: error.clone(),
             certificate: facts,
             intermediates: intermediates.len(),
-            unread_roots: self.unread_roots.clone(),
+            unread_roots: trust.unread_roots.clone(),
         });
         Err(rustls::Error::InvalidCertificate(error))
     }
@@ -211,10 +290,8 @@ impl ServerCertVerifier for RegistryVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        match &self.webpki {
-            Some(webpki) => webpki.verify_tls12_signature(message, cert, dss),
-            None => rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms),
-        }
+        // What webpki's verifier does, with the same algorithms: no trust needed.
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
     }
 
     fn verify_tls13_signature(
@@ -223,10 +300,7 @@ impl ServerCertVerifier for RegistryVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        match &self.webpki {
-            Some(webpki) => webpki.verify_tls13_signature(message, cert, dss),
-            None => rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms),
-        }
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
@@ -406,7 +480,7 @@ mod tests {
             Arc::default(),
         )
         .unwrap();
-        assert!(empty.webpki.is_none());
+        assert!(empty.trust().unwrap().webpki.is_none());
         empty
             .verify_server_cert(
                 &der(GUIDE_CRT),
