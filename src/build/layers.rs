@@ -172,12 +172,39 @@ impl Job {
                 _temporary: Some(file),
             });
         };
-        let key = cache
-            .key(&self.contents, self.mtime)
-            .context(ErrorKind::Bootstrap, || {
-                "cannot read the layer's files".into()
-            })?;
-        if let Some((digests, file)) = cache.lookup(&key) {
+        // The compression starts now, beside the key's computation (which reads the files the
+        // cache has not seen as they are): the layer is published to the pushes only once the
+        // key is known to miss, and the compression is stopped if it hits.
+        let temporary_directory = cache.temporary_directory();
+        let (started, growing) = std::sync::mpsc::sync_channel(1);
+        let (key, compressed) = std::thread::scope(|scope| {
+            let compressing = scope.spawn(|| {
+                write_growing_layer(
+                    &self.contents,
+                    self.mtime,
+                    &temporary_directory,
+                    |growing| {
+                        let _ = started.send(growing.clone());
+                    },
+                )
+            });
+            let growing = growing.recv().ok();
+            let key = cache.key(&self.contents, self.mtime);
+            let hit = key.as_ref().ok().and_then(|key| cache.lookup(key));
+            match (&key, &hit, &growing) {
+                (Ok(_), None, Some(growing)) => self.pending.compressing(growing),
+                (_, _, Some(growing)) => growing.cancel(),
+                (_, _, None) => {}
+            }
+            let compressed = compressing
+                .join()
+                .unwrap_or_else(|_| Err(Error::failure("a layer writer thread panicked")));
+            (key.map(|key| (key, hit)), compressed)
+        });
+        let (key, hit) = key.context(ErrorKind::Bootstrap, || {
+            "cannot read the layer's files".into()
+        })?;
+        if let Some((digests, file)) = hit {
             return Ok(ProducedLayer {
                 architecture,
                 digests,
@@ -191,12 +218,7 @@ impl Job {
                 "the build stopped before the layer was made",
             ));
         }
-        let (file, digests) = write_growing_layer(
-            &self.contents,
-            self.mtime,
-            &cache.temporary_directory(),
-            publish,
-        )?;
+        let (file, digests) = compressed?;
         let (file, temporary) = match cache.store(&key, file, &digests) {
             Ok(stored) => (stored, None),
             // The cache is an optimisation: a layer it cannot take is used from where it is.

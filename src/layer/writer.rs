@@ -232,17 +232,7 @@ pub fn write_layer_to_temp_file(
     mtime: u64,
     directory: &std::path::Path,
 ) -> Result<(tempfile::NamedTempFile, LayerDigests)> {
-    let file = tempfile::Builder::new()
-        .prefix(".lambda-image-layer-")
-        .tempfile_in(directory)
-        .path_context(ErrorKind::Output, "create a temporary file in", directory)?;
-    crate::temporary::remember(file.path());
-    let (writer, digests) =
-        write_layer(contents, mtime, io::BufWriter::with_capacity(1 << 20, file))?;
-    let file = writer
-        .into_inner()
-        .map_err(|error| Error::output(format!("cannot write the layer: {}", error.error())))?;
-    Ok((file, digests))
+    write_growing_layer(contents, mtime, directory, |_| {})
 }
 
 #[cfg(test)]

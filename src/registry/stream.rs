@@ -4,7 +4,7 @@
 //! spec, "Pushing a blob in chunks", with a single chunk). So the upload ends shortly after the
 //! compression instead of starting after it.
 //!
-//! Only one `PATCH`, so none of ECR's quirks with uploads in several chunks apply (its `Range`
+//! A refused `POST` is the push's error, as it would be for any blob. Only one `PATCH`, so none of ECR's quirks with uploads in several chunks apply (its `Range`
 //! answer stays at the first chunk: aws/containers-roadmap#2831). ECR answers the `PATCH` with
 //! `201 Created` rather than the spec's `202 Accepted` (dotnet/sdk-container-builds#279,
 //! openai/tart#273): both are taken as accepted. Anything that
@@ -53,6 +53,7 @@ pub fn push_new_layer(
             Streamed::Pushed => return Ok(()),
             Streamed::Refused => remember_refusal(&host),
             Streamed::Failed => {}
+            Streamed::Error(error) => return Err(error),
         }
     }
     let Some(finished) = layer.wait_finished() else {
@@ -71,13 +72,16 @@ pub fn push_new_layer(
 }
 
 /// How a streamed upload went.
-#[derive(Debug, PartialEq, Eq)]
 enum Streamed {
     Pushed,
     /// The registry does not take a streamed `PATCH`: do not try again in this run.
     Refused,
     /// Anything else (including a layer that failed): push from the file, if there is one.
     Failed,
+    /// The registry refused the upload itself (the `POST`, after its retries: a repository that
+    /// does not exist, a credential not allowed to push): what the push from the file would
+    /// meet too.
+    Error(crate::error::Error),
 }
 
 fn stream_layer(
@@ -87,8 +91,10 @@ fn stream_layer(
 ) -> Streamed {
     let registry = &destination.registry;
     let repository = &destination.repository;
-    let Ok(UploadStart::Session(location)) = start_upload(destination, None, None) else {
-        return Streamed::Failed;
+    let location = match start_upload(destination, None, None) {
+        Ok(UploadStart::Session(location)) => location,
+        Ok(UploadStart::Mounted) => return Streamed::Failed,
+        Err(error) => return Streamed::Error(error),
     };
     let operation = format!("stream a new layer to {repository}");
     let activity = Activity::new();

@@ -41,8 +41,30 @@ fn big_bootstrap(scratch: &Scratch, architecture: &str, noise: usize, seed: u64)
     path
 }
 
-fn build_json(scratch: &Scratch, args: &[&str]) -> Value {
-    let output = run(&mut scratch.build(&[args, &["--json"]].concat()));
+/// Builds `bootstraps` (`(architecture, path)`) on the base through `proxy` and pushes to `fn:TAG`
+/// through it; the JSON report.
+fn push_through(
+    scratch: &Scratch,
+    proxy: &TestProxy,
+    bootstraps: &[(&str, &Path)],
+    tag: &str,
+) -> Value {
+    let base = proxy.reference(&format!("{BASE_REPOSITORY}:{BASE_TAG}"));
+    let target = proxy.reference(&format!("fn:{tag}"));
+    let mut args: Vec<String> = Vec::new();
+    for (architecture, path) in bootstraps {
+        args.push("--bootstrap".into());
+        args.push(format!("{architecture}={}", path.display()));
+    }
+    args.extend([
+        "--base".into(),
+        base,
+        "--tag".into(),
+        target,
+        "--json".into(),
+    ]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let output = run(&mut scratch.build(&args));
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
@@ -96,20 +118,7 @@ fn a_new_layer_is_streamed_in_one_chunked_patch_that_starts_before_its_compressi
     let proxy = TestProxy::start(&registry.url(), ProxyBehaviour::PassThrough);
     let scratch = Scratch::new();
     let bootstrap = big_bootstrap(&scratch, "amd64", 32 << 20, 0x5717);
-    let base = proxy.reference(&format!("{BASE_REPOSITORY}:{BASE_TAG}"));
-    let target = proxy.reference("fn:v1");
-    let bootstrap_arg = format!("amd64={}", bootstrap.display());
-    let report = build_json(
-        &scratch,
-        &[
-            "--bootstrap",
-            &bootstrap_arg,
-            "--base",
-            &base,
-            "--tag",
-            &target,
-        ],
-    );
+    let report = push_through(&scratch, &proxy, &[("amd64", &bootstrap)], "v1");
     let [(_, digest, size)] = <[_; 1]>::try_from(new_layers(&report)).unwrap();
     let arrivals = proxy.arrivals();
 
@@ -174,17 +183,7 @@ fn a_new_layer_is_streamed_in_one_chunked_patch_that_starts_before_its_compressi
     // The same inputs again: the layer comes from the cache, is not streamed, and the
     // registry, which has it, is only asked.
     let before = proxy.arrivals().len();
-    build_json(
-        &scratch,
-        &[
-            "--bootstrap",
-            &bootstrap_arg,
-            "--base",
-            &base,
-            "--tag",
-            &proxy.reference("fn:v2"),
-        ],
-    );
+    push_through(&scratch, &proxy, &[("amd64", &bootstrap)], "v2");
     let again = &proxy.arrivals()[before..];
     assert!(patches(again, "fn").is_empty(), "{again:#?}");
     assert!(closing_puts(again, "fn", &digest).is_empty(), "{again:#?}");
@@ -208,20 +207,11 @@ fn a_registry_that_refuses_a_streamed_patch_gets_whole_puts_and_is_not_asked_aga
     let scratch = Scratch::new();
     let amd64 = big_bootstrap(&scratch, "amd64", 24 << 20, 0x411a);
     let arm64 = big_bootstrap(&scratch, "arm64", 24 << 20, 0x411b);
-    let base = proxy.reference(&format!("{BASE_REPOSITORY}:{BASE_TAG}"));
-    let target = proxy.reference("fn:v1");
-    let report = build_json(
+    let report = push_through(
         &scratch,
-        &[
-            "--bootstrap",
-            &format!("amd64={}", amd64.display()),
-            "--bootstrap",
-            &format!("arm64={}", arm64.display()),
-            "--base",
-            &base,
-            "--tag",
-            &target,
-        ],
+        &proxy,
+        &[("amd64", &amd64), ("arm64", &arm64)],
+        "v1",
     );
     let arrivals = proxy.arrivals();
     // Both layers may have been streaming before the first refusal came back; none after it.
@@ -245,17 +235,7 @@ fn a_registry_that_refuses_a_streamed_patch_gets_whole_puts_and_is_not_asked_aga
     // The refusal is remembered for one run only: the next build offers a stream once more.
     let more = big_bootstrap(&scratch, "amd64", 24 << 20, 0x411c);
     let before = proxy.arrivals().len();
-    build_json(
-        &scratch,
-        &[
-            "--bootstrap",
-            &format!("amd64={}", more.display()),
-            "--base",
-            &base,
-            "--tag",
-            &proxy.reference("fn:v2"),
-        ],
-    );
+    push_through(&scratch, &proxy, &[("amd64", &more)], "v2");
     assert_eq!(patches(&proxy.arrivals()[before..], "fn").len(), 1);
 }
 
@@ -275,18 +255,7 @@ fn a_streamed_patch_that_fails_once_falls_back_to_the_file_without_an_error() {
     );
     let scratch = Scratch::new();
     let bootstrap = big_bootstrap(&scratch, "arm64", 24 << 20, 0x503);
-    let base = proxy.reference(&format!("{BASE_REPOSITORY}:{BASE_TAG}"));
-    let report = build_json(
-        &scratch,
-        &[
-            "--bootstrap",
-            &format!("arm64={}", bootstrap.display()),
-            "--base",
-            &base,
-            "--tag",
-            &proxy.reference("fn:v1"),
-        ],
-    );
+    let report = push_through(&scratch, &proxy, &[("arm64", &bootstrap)], "v1");
     assert_eq!(proxy.injected(), 1);
     let arrivals = proxy.arrivals();
     let [(_, digest, size)] = <[_; 1]>::try_from(new_layers(&report)).unwrap();
@@ -312,18 +281,7 @@ fn a_patch_answered_201_as_ecr_does_is_a_streamed_layer_not_sent_again() {
     );
     let scratch = Scratch::new();
     let bootstrap = big_bootstrap(&scratch, "amd64", 24 << 20, 0x201);
-    let base = proxy.reference(&format!("{BASE_REPOSITORY}:{BASE_TAG}"));
-    let report = build_json(
-        &scratch,
-        &[
-            "--bootstrap",
-            &format!("amd64={}", bootstrap.display()),
-            "--base",
-            &base,
-            "--tag",
-            &proxy.reference("fn:v1"),
-        ],
-    );
+    let report = push_through(&scratch, &proxy, &[("amd64", &bootstrap)], "v1");
     assert_eq!(proxy.injected(), 1, "the one layer was streamed");
     let arrivals = proxy.arrivals();
     let [(_, digest, _)] = <[_; 1]>::try_from(new_layers(&report)).unwrap();
