@@ -24,13 +24,17 @@
 //! blob of the image (the base's layers and configs too). Reported: the median of
 //! `LAMBDA_IMAGE_BENCH_RUNS` runs (default 5) per tool and the ratios; min and max go to stderr.
 //! `LAMBDA_IMAGE_BENCH_LINKS` (`100mbit,1gbit`) and `LAMBDA_IMAGE_BENCH_PROGRAMS`
-//! (`restic,rclone`) choose a subset.
+//! (`restic,rclone`) choose a subset. `LAMBDA_IMAGE_BENCH_RTT_MS=20` adds a round trip of
+//! 20 ms: the veth pair is then replaced by two TUN devices joined by a userspace packet delay
+//! line (benches/link/delay.rs).
 
 // The integration tests' support code; the benchmark uses only its registry and base fixture.
 #[path = "../tests/support/mod.rs"]
 #[allow(dead_code, unused_imports)]
 mod support;
 
+#[path = "link/delay.rs"]
+mod delay;
 #[path = "link/net.rs"]
 mod net;
 #[path = "link/sizes.rs"]
@@ -41,7 +45,7 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use net::{Link, NsRegistry, Rate};
 use support::registry::{RegistryOptions, TestRegistry};
@@ -146,8 +150,15 @@ fn main() {
     let chosen = |variable: &str, name: &str| {
         std::env::var(variable).map_or(true, |list| list.split(',').any(|item| item == name))
     };
+    let round_trip = std::env::var("LAMBDA_IMAGE_BENCH_RTT_MS").ok().map(|ms| {
+        Duration::from_millis(ms.parse().expect("LAMBDA_IMAGE_BENCH_RTT_MS: milliseconds"))
+    });
+    let link_label = |rate: Rate| match round_trip {
+        Some(round_trip) => format!("{}, {} ms RTT", rate.label, round_trip.as_millis()),
+        None => rate.label.to_owned(),
+    };
     let started = Instant::now();
-    let bench = Bench::set_up();
+    let bench = Bench::set_up(round_trip);
     let programs: Vec<Input> = [("restic", "2 × 20 MB"), ("rclone", "2 × 60 MB")]
         .into_iter()
         .filter(|(program, _)| chosen("LAMBDA_IMAGE_BENCH_PROGRAMS", program))
@@ -168,7 +179,7 @@ fn main() {
         bench.link.shape(rate);
         eprintln!(
             "link {}: burst {} bytes, latency {} ms\n{}",
-            rate.label,
+            link_label(rate),
             rate.burst_bytes(),
             net::QUEUE_LATENCY_MS,
             bench.link.describe()
@@ -190,7 +201,7 @@ fn main() {
                         .collect();
                     eprintln!(
                         "{} {} {}: {} median {:.2} s = {:.2} × limit ({:.2} s); runs {:?}, peak RSS {:.0} MB",
-                        rate.label,
+                        link_label(rate),
                         scenario.name(),
                         input.program,
                         tool.name(),
@@ -214,7 +225,7 @@ fn main() {
                 writeln!(
                     table,
                     "| {} | {} | {} | {:.1} | {:.2} s | {} | {} | {} | {:.2} |",
-                    rate.label,
+                    link_label(rate),
                     scenario.name(),
                     input.size,
                     bytes as f64 / 1e6,
@@ -239,7 +250,7 @@ fn main() {
 }
 
 impl Bench {
-    fn set_up() -> Self {
+    fn set_up(round_trip: Option<Duration>) -> Self {
         // Lower case only: buildah names images it pulls from an OCI layout after its path.
         let work = Path::new(env!("CARGO_TARGET_TMPDIR"))
             .join(format!("link-bench-{}", std::process::id()));
@@ -250,7 +261,7 @@ impl Bench {
         let source = format!("oci:{}:{}", base_layout.display(), support::BASE_TAG);
         let elsewhere = TestRegistry::start(RegistryOptions::default());
         elsewhere.skopeo_copy_to(&source, "lambda/base:al2023");
-        let link = Link::create();
+        let link = Link::create(round_trip);
         let warm = NsRegistry::start(&link, WARM_PORT, &work.join("warm-registry"));
         // Before shaping: setting up is not measured.
         support::skopeo(&[
@@ -261,6 +272,10 @@ impl Bench {
             &source,
             &format!("docker://{}", warm.reference("lambda/base:al2023")),
         ]);
+        eprintln!(
+            "round trip to the registry in the namespace (fastest of 5 TCP connects): {:.2} ms",
+            connect_time(warm.host()) * 1e3
+        );
         Self {
             work,
             warm,
@@ -445,6 +460,17 @@ impl Bench {
         }
         sample
     }
+}
+
+/// The fastest of five TCP connects to `host` (one round trip each), in seconds.
+fn connect_time(host: &str) -> f64 {
+    (0..5)
+        .map(|_| {
+            let start = Instant::now();
+            drop(std::net::TcpStream::connect(host).unwrap());
+            start.elapsed().as_secs_f64()
+        })
+        .fold(f64::INFINITY, f64::min)
 }
 
 /// Runs `command` under GNU time; its wall time and peak RSS. Panics if it fails.

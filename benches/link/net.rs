@@ -4,7 +4,7 @@
 //!
 //! ```text
 //!  host (lambda-image, buildah, curl)                namespace li-bench-PID (docker-registry)
-//!  10.213.N.1/30  lib-PID-h  ==== veth ====  lib-PID-n  10.213.N.2/30
+//!  10.213.N.1  lib-PID-h  == veth, or TUN + delay line ==  lib-PID-n  10.213.N.2
 //!     egress: tbf (uploads)                   egress: tbf (answers, downloads)
 //! ```
 //!
@@ -13,8 +13,10 @@
 //! deletes the namespace and both veth ends, also while unwinding from a panic; dropping a
 //! [`NsRegistry`] kills its registry. Needs root (CAP_NET_ADMIN) and iproute2.
 //!
-//! The kernel this was written on has `sch_tbf` but not `sch_netem`: there is no added delay,
-//! only a rate limit (the round trip over the veth is tens of microseconds).
+//! The kernel this was written on has `sch_tbf` but not `sch_netem`: by default there is no
+//! added delay, only a rate limit (the round trip over the veth is tens of microseconds). With
+//! a round trip asked for, two TUN devices and a userspace delay line (benches/link/delay.rs)
+//! replace the veth pair.
 
 use std::fs;
 use std::io::{Read, Write};
@@ -22,6 +24,8 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use crate::delay::DelayLine;
 
 /// Prefix of the namespaces this benchmark makes (`li-bench-PID`).
 const NAMESPACE_PREFIX: &str = "li-bench-";
@@ -59,14 +63,17 @@ pub struct Link {
     pub host_address: String,
     /// The namespace end's address (where registries listen), e.g. `10.213.7.2`.
     pub namespace_address: String,
+    /// With an added round trip: what moves the packets between the two TUN devices.
+    delay_line: Option<DelayLine>,
 }
 
 impl Link {
-    /// Makes namespace `li-bench-PID` and the veth pair `lib-PID-h` (host) / `lib-PID-n`
-    /// (namespace), addressed `10.213.N.1/30` and `10.213.N.2/30` (N = PID mod 256), both up,
-    /// not yet shaped. Panics if not root, or if the host already uses an address in
-    /// `10.213.0.0/16`.
-    pub fn create() -> Link {
+    /// Makes namespace `li-bench-PID` and a point-to-point link into it, `lib-PID-h` (host,
+    /// `10.213.N.1`) to `lib-PID-n` (namespace, `10.213.N.2`), N = PID mod 256, both up, not yet
+    /// shaped. Without `round_trip` the link is a veth pair; with it, two TUN devices joined by a
+    /// [`DelayLine`] of half of it each way. Panics if not root, or if the host already uses an
+    /// address in `10.213.0.0/16`.
+    pub fn create(round_trip: Option<Duration>) -> Link {
         remove_stale_namespaces();
         let pid = std::process::id();
         let addresses = ip(&["-4", "-o", "address"]);
@@ -75,31 +82,52 @@ impl Link {
             "the host already has an address in 10.213.0.0/16, which the link benchmark uses:\n{addresses}"
         );
         let subnet = format!("10.213.{}", pid % 256);
-        let link = Link {
+        let mut link = Link {
             namespace: format!("{NAMESPACE_PREFIX}{pid}"),
             host_device: format!("lib-{pid}-h"),
             namespace_device: format!("lib-{pid}-n"),
             host_address: format!("{subnet}.1"),
             namespace_address: format!("{subnet}.2"),
+            delay_line: None,
         };
         ip(&["netns", "add", &link.namespace]);
         // From here on, a panic drops `link`, which removes what exists so far.
-        ip(&[
-            "link",
-            "add",
-            &link.host_device,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            &link.namespace_device,
-            "netns",
-            &link.namespace,
-        ]);
+        match round_trip {
+            None => {
+                ip(&[
+                    "link",
+                    "add",
+                    &link.host_device,
+                    "type",
+                    "veth",
+                    "peer",
+                    "name",
+                    &link.namespace_device,
+                    "netns",
+                    &link.namespace,
+                ]);
+            }
+            Some(round_trip) => {
+                link.delay_line = Some(DelayLine::start(
+                    &link.host_device,
+                    &link.namespace_device,
+                    round_trip / 2,
+                ));
+                ip(&[
+                    "link",
+                    "set",
+                    &link.namespace_device,
+                    "netns",
+                    &link.namespace,
+                ]);
+            }
+        }
         ip(&[
             "address",
             "add",
-            &format!("{}/30", link.host_address),
+            &link.host_address,
+            "peer",
+            &format!("{}/32", link.namespace_address),
             "dev",
             &link.host_device,
         ]);
@@ -107,7 +135,9 @@ impl Link {
         link.ip_in_namespace(&[
             "address",
             "add",
-            &format!("{}/30", link.namespace_address),
+            &link.namespace_address,
+            "peer",
+            &format!("{}/32", link.host_address),
             "dev",
             &link.namespace_device,
         ]);
@@ -166,8 +196,10 @@ impl Link {
 
 impl Drop for Link {
     fn drop(&mut self) {
-        // Deleting one end of a veth pair deletes both; the namespace goes with its name once
-        // no process is left in it (the registries are dropped first).
+        // Closing the TUN devices removes them; deleting one end of a veth pair deletes both;
+        // the namespace goes with its name once no process is left in it (the registries are
+        // dropped first).
+        self.delay_line.take();
         let _ = Command::new("ip")
             .args(["link", "del", &self.host_device])
             .stderr(Stdio::null())
