@@ -1,11 +1,32 @@
 #!/usr/bin/env bash
-# Runs the benchmark (benches/pipeline.rs): lambda-image against buildah and the floor.
+# Runs a benchmark: lambda-image against buildah and the floor.
+#
+# usage: run.sh [pipeline|link]
+#   pipeline  (default) benches/pipeline.rs, on loopback
+#   link      benches/link.rs, over a shaped link to a registry in a network namespace (root)
 #
 # Installs what the tests need (through tests/run.sh, which also compiles them), buildah, GNU
-# time and curl; downloads the Go binaries used as bootstraps (restic and rclone, amd64 and
-# arm64, from Debian) into target/bench-deps/bin/; then runs `cargo bench --bench pipeline`.
-# LAMBDA_IMAGE_BENCH_RUNS sets the runs per tool and scenario (default 5).
+# time and curl (and iproute2 for `link`); downloads the Go binaries used as bootstraps (restic
+# and rclone, amd64 and arm64, from Debian) into target/bench-deps/bin/; then runs
+# `cargo bench --bench NAME`. LAMBDA_IMAGE_BENCH_RUNS sets the runs per tool and scenario
+# (default 5); see benches/link.rs for the link benchmark's other variables.
 set -euo pipefail
+
+bench=${1:-pipeline}
+case $bench in
+    pipeline) packages=(buildah time curl) ;;
+    link)
+        packages=(buildah time curl iproute2)
+        if [ "$(id -u)" -ne 0 ]; then
+            echo "run.sh link: the link benchmark makes a network namespace and must run as root" >&2
+            exit 2
+        fi
+        ;;
+    *)
+        echo "usage: $0 [pipeline|link]" >&2
+        exit 2
+        ;;
+esac
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 repo_root="$(pwd)"
@@ -16,7 +37,7 @@ SUDO=()
 [ "$(id -u)" -eq 0 ] || SUDO=(sudo)
 export DEBIAN_FRONTEND=noninteractive
 missing=()
-for pkg in buildah time curl; do
+for pkg in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
 done
 if [ "${#missing[@]}" -gt 0 ]; then
@@ -41,4 +62,4 @@ for program in restic rclone; do
 done
 rm -rf "$deps/extract"
 
-cargo bench --bench pipeline
+cargo bench --bench "$bench"
