@@ -162,7 +162,7 @@ impl Job {
         let architecture = self.pending.architecture;
         let publish = |growing: &GrowingFile| self.pending.compressing(growing);
         let Some(cache) = &self.cache else {
-            let (file, digests) =
+            let (file, digests, _) =
                 write_growing_layer(&self.contents, self.mtime, &self.scratch, publish)?;
             return Ok(ProducedLayer {
                 architecture,
@@ -190,7 +190,7 @@ impl Job {
             });
             let growing = growing.recv().ok();
             let key = cache.key(&self.contents, self.mtime);
-            let hit = key.as_ref().ok().and_then(|key| cache.lookup(key));
+            let hit = key.as_ref().ok().and_then(|(key, _)| cache.lookup(key));
             match (&key, &hit, &growing) {
                 (Ok(_), None, Some(growing)) => self.pending.compressing(growing),
                 (_, _, Some(growing)) => growing.cancel(),
@@ -201,7 +201,7 @@ impl Job {
                 .unwrap_or_else(|_| Err(Error::failure("a layer writer thread panicked")));
             (key.map(|key| (key, hit)), compressed)
         });
-        let (key, hit) = key.context(ErrorKind::Bootstrap, || {
+        let ((_, taken_as), hit) = key.context(ErrorKind::Bootstrap, || {
             "cannot read the layer's files".into()
         })?;
         if let Some((digests, file)) = hit {
@@ -218,8 +218,26 @@ impl Job {
                 "the build stopped before the layer was made",
             ));
         }
-        let (file, digests) = compressed?;
-        let (file, temporary) = match cache.store(&key, file, &digests) {
+        let (file, digests, read) = compressed?;
+        // The key came from another read (or from what the cache remembered): a file rewritten
+        // in place meanwhile, with the same size, would put one content under another's key.
+        // The layer is stored only under the key of what it holds, and only if that is the key
+        // the build looked up.
+        if let Some(changed) = taken_as
+            .iter()
+            .find(|(path, digest)| read.get(*path).map(|read| read.hex()) != Some(digest.as_str()))
+            .map(|(path, _)| path)
+        {
+            cache.forget_files(taken_as.keys().map(PathBuf::as_path));
+            return Err(Error::bootstrap(format!(
+                "{} changed while it was being added to the layer (same size, other content)",
+                changed.display()
+            ))
+            .hint("run the build again once the file is no longer being written"));
+        }
+        let written = LayerCache::key_of_written(&self.contents, self.mtime, &read)
+            .context(ErrorKind::Failure, || "cannot key the layer".into())?;
+        let (file, temporary) = match cache.store(&written, file, &digests) {
             Ok(stored) => (stored, None),
             // The cache is an optimisation: a layer it cannot take is used from where it is.
             Err(file) => (file.path().to_owned(), Some(file)),

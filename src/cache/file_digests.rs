@@ -46,7 +46,7 @@ impl FileDigests {
     /// [`FileDigests::sha256`], with `now` the time hashing ends (for the settled rule).
     fn sha256_at(&self, path: &Path, now: SystemTime) -> io::Result<String> {
         let before = fs::metadata(path)?;
-        let entry = self.root.join(format!("{}-{}", before.dev(), before.ino()));
+        let entry = self.entry(&before);
         let recorded_as = identity(&before);
         if let Ok(text) = fs::read_to_string(&entry)
             && let Some((recorded, digest)) = text.trim_end().rsplit_once(' ')
@@ -63,6 +63,18 @@ impl FileDigests {
             let _ = self.remember(&entry, &format!("{recorded_as} {digest}\n"));
         }
         Ok(digest)
+    }
+
+    /// Drops what is remembered of the file at `path`, if anything.
+    pub fn forget(&self, path: &Path) {
+        if let Ok(metadata) = fs::metadata(path) {
+            let _ = fs::remove_file(self.entry(&metadata));
+        }
+    }
+
+    fn entry(&self, metadata: &Metadata) -> PathBuf {
+        self.root
+            .join(format!("{}-{}", metadata.dev(), metadata.ino()))
     }
 
     fn remember(&self, entry: &Path, line: &str) -> io::Result<()> {

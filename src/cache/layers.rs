@@ -9,9 +9,10 @@
 //! itself lives in the blob cache (`blobs/sha256/<hex>`), written there only once complete and
 //! verified again by every reader, so a damaged cache costs a recompression, never a bad image.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
@@ -19,7 +20,7 @@ use crate::cache::blobs::BlobCache;
 use crate::cache::file_digests::{FileDigests, file_sha256};
 use crate::digest::Sha256Digest;
 use crate::layer::contents::{LayerContents, LayerEntry};
-use crate::layer::writer::{COMPRESSION_LEVEL, LayerDigests};
+use crate::layer::writer::{COMPRESSION_LEVEL, ContentDigests, LayerDigests};
 
 /// What the writer's output depends on besides its inputs. Change it whenever the bytes a given
 /// input produces change (tar format, gzip backend or version, level).
@@ -80,9 +81,49 @@ impl LayerCache {
     }
 
     /// [`layer_key`], reading only the files the cache has not seen as they are now
-    /// ([`FileDigests`]): the key of an unchanged bootstrap costs no read of it.
-    pub fn key(&self, contents: &LayerContents, mtime: u64) -> io::Result<LayerKey> {
-        key_with(contents, mtime, &|path| self.files.sha256(path))
+    /// ([`FileDigests`]): the key of an unchanged bootstrap costs no read of it. With it, the
+    /// content digest (hex) each file was taken to have, by path.
+    pub fn key(
+        &self,
+        contents: &LayerContents,
+        mtime: u64,
+    ) -> io::Result<(LayerKey, BTreeMap<PathBuf, String>)> {
+        let seen = std::sync::Mutex::new(BTreeMap::new());
+        let key = key_with(contents, mtime, &|path| {
+            let digest = self.files.sha256(path)?;
+            seen.lock()
+                .expect("seen digests")
+                .insert(path.to_owned(), digest.clone());
+            Ok(digest)
+        })?;
+        Ok((key, seen.into_inner().expect("seen digests")))
+    }
+
+    /// The key of the layer as it was written: from the digests of the files' contents as the
+    /// writer read them ([`ContentDigests`]), so a layer is only ever stored under the key of
+    /// what it holds.
+    pub fn key_of_written(
+        contents: &LayerContents,
+        mtime: u64,
+        read: &ContentDigests,
+    ) -> io::Result<LayerKey> {
+        key_with(contents, mtime, &|path| {
+            read.get(path)
+                .map(|digest| digest.hex().to_owned())
+                .ok_or_else(|| {
+                    io::Error::new(
+                        io::ErrorKind::NotFound,
+                        format!("{} was not read into the layer", path.display()),
+                    )
+                })
+        })
+    }
+
+    /// Forgets the remembered digests of `paths` (a file that did not hold what was remembered).
+    pub fn forget_files<'a>(&self, paths: impl IntoIterator<Item = &'a Path>) {
+        for path in paths {
+            self.files.forget(path);
+        }
     }
 
     fn entry_path(&self, key: &LayerKey) -> PathBuf {

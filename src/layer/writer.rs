@@ -6,8 +6,10 @@
 //! The gzip bytes also depend on the deflate implementation (zlib-rs, see Cargo.toml) and
 //! [`COMPRESSION_LEVEL`]: changing either changes every new layer digest.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Read, Write};
+use std::path::PathBuf;
 
 use flate2::write::GzEncoder;
 use flate2::{Compression, GzBuilder};
@@ -15,7 +17,7 @@ use tar::{EntryType, Header};
 
 use super::contents::{LayerContents, LayerEntry};
 use super::growing::GrowingFile;
-use crate::digest::{HashingWriter, Sha256Digest};
+use crate::digest::{HashingReader, HashingWriter, Sha256Digest};
 use crate::error::{Error, ErrorKind, IoContext, Result};
 
 /// The gzip level for new layers. Part of the digest: keep it fixed.
@@ -39,16 +41,33 @@ pub struct LayerDigests {
     pub uncompressed_size: u64,
 }
 
+/// The sha256 of each source file's content as it was read into a layer, by source path: what
+/// the layer holds, whatever the file holds by the time anyone looks again.
+pub type ContentDigests = BTreeMap<PathBuf, Sha256Digest>;
+
 /// Writes the layer to `output`, returning it with the layer's digests.
 pub fn write_layer<W: Write>(
     contents: &LayerContents,
     mtime: u64,
     output: W,
 ) -> Result<(W, LayerDigests)> {
+    write_layer_reading(contents, mtime, output).map(|(output, digests, _)| (output, digests))
+}
+
+/// [`write_layer`], also giving the digest of every file's content as read, from the same read
+/// that wrote it into the layer.
+pub fn write_layer_reading<W: Write>(
+    contents: &LayerContents,
+    mtime: u64,
+    output: W,
+) -> Result<(W, LayerDigests, ContentDigests)> {
     let gzip = gzip_encoder(HashingWriter::new(output));
     let mut tar = HashingWriter::new(gzip);
+    let mut read = ContentDigests::new();
     for (path, entry) in contents.entries() {
-        write_entry(&mut tar, path, entry, mtime)?;
+        if let Some((source, digest)) = write_entry(&mut tar, path, entry, mtime)? {
+            read.insert(source, digest);
+        }
     }
     // The end-of-archive marker: two zero blocks.
     tar.write_all(&[0; 1024])
@@ -66,6 +85,7 @@ pub fn write_layer<W: Write>(
             size,
             uncompressed_size,
         },
+        read,
     ))
 }
 
@@ -77,7 +97,13 @@ pub fn gzip_encoder<W: Write>(output: W) -> GzEncoder<W> {
         .write(output, Compression::new(COMPRESSION_LEVEL))
 }
 
-fn write_entry(out: &mut impl Write, path: &str, entry: &LayerEntry, mtime: u64) -> Result<()> {
+/// Writes one entry; for a file, its source path and the digest of the content it read.
+fn write_entry(
+    out: &mut impl Write,
+    path: &str,
+    entry: &LayerEntry,
+    mtime: u64,
+) -> Result<Option<(PathBuf, Sha256Digest)>> {
     let failed =
         |error: io::Error| Error::failure(format!("cannot write /{path} into the layer: {error}"));
     let mut header = Header::new_ustar();
@@ -125,7 +151,8 @@ fn write_entry(out: &mut impl Write, path: &str, entry: &LayerEntry, mtime: u64)
     out.write_all(header.as_bytes()).map_err(failed)?;
     if let LayerEntry::File { source, size, .. } = entry {
         let file = File::open(source).path_context(ErrorKind::Failure, "open", source)?;
-        let copied = io::copy(&mut file.take(*size), out).map_err(failed)?;
+        let mut reading = HashingReader::new(file.take(*size));
+        let copied = io::copy(&mut reading, out).map_err(failed)?;
         if copied != *size {
             return Err(Error::failure(format!(
                 "{} changed size while it was being added to the layer ({size} bytes expected, {copied} read)",
@@ -134,8 +161,9 @@ fn write_entry(out: &mut impl Write, path: &str, entry: &LayerEntry, mtime: u64)
             .hint("run the build again once the file is no longer being written"));
         }
         write_padding(out, *size).map_err(failed)?;
+        return Ok(Some((source.clone(), reading.finish())));
     }
-    Ok(())
+    Ok(None)
 }
 
 /// Puts `value` in a fixed-size header field, or into a PAX record when it does not fit.
@@ -189,13 +217,14 @@ fn write_padding(out: &mut impl Write, size: u64) -> io::Result<()> {
 
 /// Writes a layer into a new temporary file in `directory`, as [`write_layer_to_temp_file`],
 /// handing `publish` the [`GrowingFile`] that lets others read it while it is written (before the
-/// first byte). The growing file is finished with the digests, or with the error.
+/// first byte). The growing file is finished with the digests, or with the error. Also gives
+/// the digests of the files' contents as read ([`write_layer_reading`]).
 pub fn write_growing_layer(
     contents: &LayerContents,
     mtime: u64,
     directory: &std::path::Path,
     publish: impl FnOnce(&GrowingFile),
-) -> Result<(tempfile::NamedTempFile, LayerDigests)> {
+) -> Result<(tempfile::NamedTempFile, LayerDigests, ContentDigests)> {
     let file = tempfile::Builder::new()
         .prefix(".lambda-image-layer-")
         .tempfile_in(directory)
@@ -204,22 +233,23 @@ pub fn write_growing_layer(
     let growing =
         GrowingFile::new(file.as_file()).path_context(ErrorKind::Output, "open", file.path())?;
     publish(&growing);
-    let written = write_layer(
+    let written = write_layer_reading(
         contents,
         mtime,
         io::BufWriter::with_capacity(GROWTH_STEP, growing.writer(file.as_file())),
     )
-    .and_then(|(writer, digests)| {
+    .and_then(|(writer, digests, read)| {
         writer
             .into_inner()
             .map_err(|error| Error::output(format!("cannot write the layer: {}", error.error())))?;
-        Ok(digests)
+        Ok((digests, read))
     });
     growing.finish(match &written {
-        Ok(digests) => Ok(digests.clone()),
+        Ok((digests, _)) => Ok(digests.clone()),
         Err(error) => Err(error.to_string()),
     });
-    Ok((file, written?))
+    let (digests, read) = written?;
+    Ok((file, digests, read))
 }
 
 /// How much of a growing layer is written at a time, in bytes: what a follower (an upload) can
@@ -233,6 +263,7 @@ pub fn write_layer_to_temp_file(
     directory: &std::path::Path,
 ) -> Result<(tempfile::NamedTempFile, LayerDigests)> {
     write_growing_layer(contents, mtime, directory, |_| {})
+        .map(|(file, digests, _)| (file, digests))
 }
 
 #[cfg(test)]

@@ -53,14 +53,14 @@ pub fn push_manifests(
             by_digest.push(Put::new(destination, manifest, manifest.digest.to_string()));
         }
     }
-    put_together(&by_digest)?;
+    put_together(&by_digest, &|_| {})?;
     // Wave 2: the index, which names those manifests.
     if let Some(index) = assembled.index {
         let indexes: Vec<Put> = destinations
             .iter()
             .map(|destination| Put::new(destination, index, index.digest.to_string()))
             .collect();
-        put_together(&indexes)?;
+        put_together(&indexes, &|_| {})?;
     }
     // Everything is in place under its digest; now the names. Wave 3: the tags that name one
     // architecture's manifest (`TAG-ARCH`, or `TAG` for a single architecture); wave 4: the tags
@@ -84,15 +84,16 @@ pub fn push_manifests(
             }
         }
     }
-    put_together(&image_tags)?;
-    put_together(&index_tags)?;
-    for put in image_tags.iter().chain(&index_tags) {
+    // Every tag set is said, even when another of its wave fails: what moved is never hidden.
+    let tagged = |put: &Put| {
         progress.note(&format!(
             "tagged   {}:{}",
             put.destination.name(),
             put.reference
-        ));
-    }
+        ))
+    };
+    put_together(&image_tags, &tagged)?;
+    put_together(&index_tags, &tagged)?;
     Ok(pushed_references(destinations, assembled, arch_tags))
 }
 
@@ -119,8 +120,9 @@ impl<'a> Put<'a> {
 /// Sends `puts` side by side (up to [`PARALLEL_PUTS`] at once), as one wave: they do not depend
 /// on each other, only on the waves before. Every put of a wave is finished before the next wave
 /// starts; the first failure, in the order of `puts`, is returned (the later waves, the tags
-/// above all, are then never sent).
-fn put_together(puts: &[Put]) -> Result<()> {
+/// above all, are then never sent). `on_put` is called for every put that succeeded, also when
+/// another of its wave failed.
+fn put_together(puts: &[Put], on_put: &dyn Fn(&Put)) -> Result<()> {
     for group in puts.chunks(PARALLEL_PUTS) {
         let results: Vec<Result<()>> = if group.len() == 1 {
             vec![put_manifest(
@@ -148,7 +150,18 @@ fn put_together(puts: &[Put]) -> Result<()> {
                     .collect()
             })
         };
-        results.into_iter().collect::<Result<Vec<()>>>()?;
+        let mut first_error = None;
+        for (put, result) in group.iter().zip(results) {
+            match result {
+                Ok(()) => on_put(put),
+                Err(error) => {
+                    first_error.get_or_insert(error);
+                }
+            }
+        }
+        if let Some(error) = first_error {
+            return Err(error);
+        }
     }
     Ok(())
 }

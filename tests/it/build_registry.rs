@@ -983,3 +983,88 @@ fn registry_push_puts_manifests_then_the_index_then_the_tags_each_wave_side_by_s
     }
     assert_eq!(registry.tags("fn", None), ["v1", "v1-amd64", "v1-arm64"]);
 }
+
+/// Two repositories, and the second refuses its tags: the per-architecture tags of the first
+/// went up in the same wave and stay set, and the output says so (`tagged` lines before the
+/// error) rather than leaving the user to find out. Found by trying the waves against an nginx
+/// that refused tag `PUT`s for one repository.
+#[test]
+fn tags_set_before_another_repository_refused_its_tags_are_named() {
+    let registry = registry_with_base(RegistryOptions::default());
+    let proxy = TestProxy::start(
+        &registry.url(),
+        ProxyBehaviour::Fail {
+            status: 403,
+            times: 1000,
+            path_contains: "PUT /v2/refusing/manifests/v1".into(),
+            retry_after: None,
+        },
+    );
+    let scratch = Scratch::new();
+    let bootstraps = both_bootstrap_args();
+    let base = registry.reference(&format!("{BASE_REPOSITORY}:{BASE_TAG}"));
+    let accepting = registry.reference("accepting:v1");
+    let refusing = proxy.reference("refusing:v1");
+    let args = with_bootstraps(
+        &bootstraps,
+        &["--base", &base, "--tag", &accepting, "--tag", &refusing],
+    );
+    let output = run_unchecked(&mut scratch.build(&args));
+    assert_exit(&output, 6, &["put manifest refusing:v1-", "403"]);
+    let stderr = stderr_of(&output);
+    let set = registry.tags("accepting", None);
+    assert_eq!(
+        set,
+        ["v1-amd64", "v1-arm64"],
+        "the index's tag waits for every wave"
+    );
+    for tag in set {
+        assert!(
+            stderr.contains(&format!("tagged   {accepting}-{}", &tag[3..])),
+            "{tag} was set and not said:\n{stderr}"
+        );
+    }
+    assert!(
+        !stderr.contains(&format!("tagged   {accepting}\n")),
+        "{stderr}"
+    );
+}
+
+/// A reverse proxy that limits request bodies (nginx's `client_max_body_size`, 1 MB unless set)
+/// answers a layer's upload with `413` and an HTML page: the error gives the page's words, not
+/// its markup, and says which limit to raise.
+#[test]
+fn a_proxy_body_size_limit_is_named_without_its_html() {
+    let registry = registry_with_base(RegistryOptions::default());
+    let page = "<html>\r\n<head><title>413 Request Entity Too Large</title></head>\r\n<body>\r\n\
+                <center><h1>413 Request Entity Too Large</h1></center>\r\n\
+                <hr><center>nginx/1.22.1</center>\r\n</body>\r\n</html>\r\n";
+    let proxy = TestProxy::start(
+        &registry.url(),
+        ProxyBehaviour::Answer {
+            status: 413,
+            body: page.to_owned(),
+            times: 1000,
+            path_contains: "PUT /v2/fn/blobs/uploads/".into(),
+        },
+    );
+    let scratch = Scratch::new();
+    let bootstraps = both_bootstrap_args();
+    let base = proxy.reference(&format!("{BASE_REPOSITORY}:{BASE_TAG}"));
+    let target = proxy.reference("fn:v1");
+    let args = with_bootstraps(&bootstraps, &["--base", &base, "--tag", &target]);
+    let output = run_unchecked(&mut scratch.build(&args));
+    assert_exit(
+        &output,
+        6,
+        &[
+            "413 Payload Too Large (413 Request Entity Too Large; nginx/1.22.1)",
+            "client_max_body_size",
+        ],
+    );
+    assert!(
+        !stderr_of(&output).contains("<center>"),
+        "{}",
+        stderr_of(&output)
+    );
+}

@@ -215,6 +215,11 @@ fn a_tls_registry_named_with_insecure_registry_keeps_tls_and_its_certificate_che
     assert_exit(&output, 6);
     let stderr = stderr_of(&output);
     assert!(stderr.contains("TLS"), "{stderr}");
+    // Docker users expect --insecure-registry to skip the certificate check: said it does not.
+    assert!(
+        stderr.contains("it does not turn off the certificate check"),
+        "{stderr}"
+    );
     let manifests = registry.count_requests("GET", "/manifests/");
     assert_eq!(manifests, 0, "{stderr}");
 

@@ -3,9 +3,11 @@
 //! streamed `PATCH` gets the layer in one `PUT` from the finished file and is not asked again in
 //! that run; a layer from the layer cache is not streamed. Through a proxy in front of the real
 //! distribution registry, which records when each request's headers arrived and how its body
-//! was framed.
+//! was framed. And the layer cache, whose key is computed beside the compression (or from what
+//! it remembers of a file), stores a layer only under the key of what the layer holds.
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::SystemTime;
 
 use crate::support::proxy::{Arrival, ProxyBehaviour, TestProxy};
@@ -292,4 +294,81 @@ fn a_patch_answered_201_as_ecr_does_is_a_streamed_layer_not_sent_again() {
         "the layer went up once, in the PATCH"
     );
     assert_eq!(registry.tags("fn", None), ["v1"]);
+}
+
+/// The layer cache's key is computed beside the compression, from another read of the files or
+/// from what the cache remembers of them (by inode, size and times). A file that no longer holds
+/// what the key was made from, same size (rewritten in place during the build, as found by
+/// trying it; or remembered wrongly, as here), must fail the build and never put one content in
+/// the cache under another's key, where every later build of the first content would take it.
+#[test]
+fn a_file_that_does_not_hold_what_its_key_was_made_from_fails_and_poisons_nothing() {
+    use std::os::unix::fs::MetadataExt;
+    let scratch = Scratch::new();
+    let bootstrap = big_bootstrap(&scratch, "amd64", 1 << 20, 0xbad);
+    let output = scratch.path("out");
+    let build = |scratch: &Scratch| {
+        let args = [
+            "--bootstrap".to_owned(),
+            format!("amd64={}", bootstrap.display()),
+            "--skip-checks".to_owned(),
+            "interpreter".to_owned(),
+            "--base".to_owned(),
+            format!("oci:{}:{BASE_TAG}", fixtures().base_layout.display()),
+            "--output".to_owned(),
+            format!("oci:{}:v1", output.display()),
+            "--json".to_owned(),
+        ];
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run_unchecked(&mut scratch.build(&args))
+    };
+    // The cache remembers the file as holding other content (the digest of nothing).
+    let metadata = std::fs::metadata(&bootstrap).unwrap();
+    let remembered = scratch.cache().join("files");
+    std::fs::create_dir_all(&remembered).unwrap();
+    std::fs::write(
+        remembered.join(format!("{}-{}", metadata.dev(), metadata.ino())),
+        format!(
+            "{} {}.{:09} {}.{:09} {}\n",
+            metadata.size(),
+            metadata.mtime(),
+            metadata.mtime_nsec(),
+            metadata.ctime(),
+            metadata.ctime_nsec(),
+            sha256_hex(b"")
+        ),
+    )
+    .unwrap();
+    let refused = build(&scratch);
+    assert_eq!(refused.status.code(), Some(3), "{}", stderr_of(&refused));
+    assert!(
+        stderr_of(&refused).contains("changed while it was being added to the layer"),
+        "{}",
+        stderr_of(&refused)
+    );
+    let layers = scratch.cache().join("layers");
+    assert!(
+        !layers.exists() || std::fs::read_dir(&layers).unwrap().count() == 0,
+        "a layer was stored under a key made from other content"
+    );
+
+    // What was remembered is forgotten: the next build reads the file and is right.
+    let built = build(&scratch);
+    assert_eq!(built.status.code(), Some(0), "{}", stderr_of(&built));
+    let report: Value = serde_json::from_slice(&built.stdout).unwrap();
+    let [(_, digest, _)] = <[_; 1]>::try_from(new_layers(&report)).unwrap();
+    let blob = output
+        .join("blobs/sha256")
+        .join(digest.trim_start_matches("sha256:"));
+    let listing = Command::new("tar")
+        .arg("-xzOf")
+        .arg(&blob)
+        .arg("var/runtime/bootstrap")
+        .output()
+        .unwrap();
+    assert_eq!(
+        sha256_hex(&listing.stdout),
+        sha256_hex(&std::fs::read(&bootstrap).unwrap()),
+        "the layer holds the bootstrap as it is"
+    );
 }

@@ -33,7 +33,7 @@ pub(super) struct Authenticator {
     /// Where credentials come from, and the flag hints name.
     pub(super) credentials: HostCredentials,
     scopes: Vec<String>,
-    insecure_registries: Vec<String>,
+    pub(super) insecure_registries: Vec<String>,
     auth: Mutex<AuthStates>,
     /// Warnings about a skipped credsStore, for requests that succeeded without it: printed
     /// when the run is done with this registry, unless it turned out to need credentials

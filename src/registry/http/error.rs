@@ -76,10 +76,14 @@ pub(crate) fn registry_errors(body: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// ` (CODE: message)` from a registry's JSON error body, if it has one; at most 300 characters.
+/// ` (CODE: message)` from a registry's JSON error body, if it has one; an HTML page (a proxy's
+/// or load balancer's error page) as its text, each piece once; else the body as it is. At most
+/// 300 characters.
 pub(crate) fn error_detail(body: &str) -> String {
     let errors = registry_errors(body);
-    let text = if errors.is_empty() {
+    let text = if let Some(text) = html_text(body) {
+        text
+    } else if errors.is_empty() {
         body.trim().to_owned()
     } else {
         errors
@@ -94,6 +98,44 @@ pub(crate) fn error_detail(body: &str) -> String {
         let short: String = text.chars().take(300).collect();
         format!(" ({short})")
     }
+}
+
+/// The text of an HTML page, its pieces between tags trimmed and each given once, joined with
+/// `; `: nginx's `413` page gives `413 Request Entity Too Large; nginx/1.22.1`. `None` when the
+/// body is not HTML.
+fn html_text(body: &str) -> Option<String> {
+    let trimmed = body.trim_start();
+    let opening: String = trimmed
+        .chars()
+        .take(16)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    let starts_html = ["<!doctype html", "<html", "<head", "<body"]
+        .iter()
+        .any(|start| opening.starts_with(start));
+    if !starts_html {
+        return None;
+    }
+    let mut pieces: Vec<String> = Vec::new();
+    let mut rest = trimmed;
+    while let Some(open) = rest.find('<') {
+        let text = rest[..open]
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        if !text.is_empty() && !pieces.contains(&text) {
+            pieces.push(text);
+        }
+        rest = match rest[open..].find('>') {
+            Some(close) => &rest[open + close + 1..],
+            None => "",
+        };
+    }
+    let text = rest.split_whitespace().collect::<Vec<_>>().join(" ");
+    if !text.is_empty() && !pieces.contains(&text) {
+        pieces.push(text);
+    }
+    Some(pieces.join("; "))
 }
 
 /// A transport error as one line: each cause once, without repeating reqwest's wrappers.
@@ -160,4 +202,27 @@ pub fn is_tls_error(error: &(dyn std::error::Error + 'static)) -> bool {
         source = current.source();
     }
     false
+}
+
+#[cfg(test)]
+mod html_tests {
+    use super::*;
+
+    #[test]
+    fn an_html_error_page_is_given_as_its_text_each_piece_once() {
+        let nginx = "<html>\r\n<head><title>413 Request Entity Too Large</title></head>\r\n<body>\r\n\
+                     <center><h1>413 Request Entity Too Large</h1></center>\r\n<hr><center>nginx/1.22.1</center>\r\n\
+                     </body>\r\n</html>\r\n";
+        assert_eq!(
+            error_detail(nginx),
+            " (413 Request Entity Too Large; nginx/1.22.1)"
+        );
+        assert_eq!(
+            error_detail("<!DOCTYPE html><p>too   big</p>"),
+            " (too big)"
+        );
+        assert_eq!(error_detail("plain words"), " (plain words)");
+        assert_eq!(error_detail("<not html at all"), " (<not html at all)");
+        assert_eq!(error_detail(""), "");
+    }
 }

@@ -105,6 +105,12 @@ impl Registry {
                 "check that the credentials may pull and push these repositories; {}",
                 login_hint(self.auth.credentials.flag(), &self.host)
             )),
+            // The distribution registry sets no limit of its own; a proxy in front of it does.
+            StatusCode::PAYLOAD_TOO_LARGE => error.hint(
+                "the registry, or a reverse proxy in front of it, limits the size of a request \
+                 body: raise that limit (nginx: client_max_body_size 0; Harbor and GitLab set it \
+                 in their own settings)",
+            ),
             _ => error,
         }
     }
@@ -125,12 +131,27 @@ impl Registry {
                 rejection.as_ref(),
                 self.client_certificate.as_deref(),
             );
+            // Docker's --insecure-registry also skips certificate checks; this one does not.
+            let named_insecure = self
+                .auth
+                .insecure_registries
+                .iter()
+                .any(|insecure| insecure.eq_ignore_ascii_case(&self.host));
+            let hint = if named_insecure {
+                format!(
+                    "{} (--insecure-registry lets {} be spoken to in plain HTTP; it does not \
+                     turn off the certificate check of a registry that speaks TLS)",
+                    explanation.hint, self.host
+                )
+            } else {
+                explanation.hint.clone()
+            };
             Error::registry(format!(
                 "registry {}: {operation} failed: TLS: {}",
                 self.host,
                 explanation.said(&description)
             ))
-            .hint(explanation.hint)
+            .hint(hint)
         } else if is_dns_error(error) {
             let name = error
                 .url()
