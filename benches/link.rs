@@ -302,7 +302,7 @@ impl Bench {
             );
         }
         let layout = self.work.join(format!("{program}-layout"));
-        let mut command = Command::new(env!("CARGO_BIN_EXE_lambda-image"));
+        let mut command = Command::new(lambda_image_binary());
         command
             .args(["build", "-q", "--cache-dir"])
             .arg(self.work.join(format!("{program}-layout-cache")))
@@ -409,7 +409,7 @@ impl Bench {
         let tag = target.reference(&format!("{repository}:v1"));
         let mut command = match tool {
             Tool::LambdaImage => {
-                let mut command = Command::new(env!("CARGO_BIN_EXE_lambda-image"));
+                let mut command = Command::new(lambda_image_binary());
                 command
                     .args(["build", "-q", "--cache-dir"])
                     .arg(fresh(dir("cache")))
@@ -516,4 +516,12 @@ fn median(samples: &[(Tool, Sample)], tool: Tool) -> Sample {
         seconds: runs[runs.len() / 2].seconds,
         peak_rss_kib: runs.iter().map(|s| s.peak_rss_kib).max().unwrap_or(0),
     }
+}
+
+/// The lambda-image measured: `LAMBDA_IMAGE_BENCH_BINARY` if set (another build, e.g. an older
+/// commit's, for a before-and-after comparison on the same machine), else this checkout's.
+fn lambda_image_binary() -> PathBuf {
+    std::env::var_os("LAMBDA_IMAGE_BENCH_BINARY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_lambda-image")))
 }

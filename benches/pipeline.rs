@@ -302,7 +302,7 @@ impl Bench {
                     Scenario::Repush => dir("cache"),
                     _ => fresh(dir("cache")),
                 };
-                let mut command = Command::new(env!("CARGO_BIN_EXE_lambda-image"));
+                let mut command = Command::new(lambda_image_binary());
                 command.arg("build").arg("-q").arg("--cache-dir").arg(cache);
                 for bootstrap in bootstraps {
                     command.arg("--bootstrap").arg(bootstrap);
@@ -378,7 +378,7 @@ impl Bench {
         bytes.extend_from_slice(&noise);
         fs::write(&bootstrap, &bytes).unwrap();
         drop(bytes);
-        let mut command = Command::new(env!("CARGO_BIN_EXE_lambda-image"));
+        let mut command = Command::new(lambda_image_binary());
         command
             .args(["build", "-q", "--cache-dir"])
             .arg(self.work.join("big-cache"))
@@ -431,4 +431,12 @@ fn median(mut samples: Vec<Sample>) -> Sample {
         seconds: samples[samples.len() / 2].seconds,
         peak_rss_kib,
     }
+}
+
+/// The lambda-image measured: `LAMBDA_IMAGE_BENCH_BINARY` if set (another build, e.g. an older
+/// commit's, for a before-and-after comparison on the same machine), else this checkout's.
+fn lambda_image_binary() -> PathBuf {
+    std::env::var_os("LAMBDA_IMAGE_BENCH_BINARY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_lambda-image")))
 }
