@@ -24,7 +24,7 @@ mod targets;
 use std::path::Path;
 
 pub use base::open_image;
-use images::{MakeImages, make_images};
+use images::{LayerPushes, MakeImages, make_images};
 use layers::LayerJobs;
 pub use offline_base::{open_cached_base, record_base_tag};
 pub use plan::{Plan, RegistryAccess};
@@ -103,6 +103,16 @@ pub fn build(plan: &Plan, on_findings: &dyn Fn(&[Finding])) -> Result<BuildRepor
         layer_cache.as_ref(),
     );
     let session = base::open_session(plan, &targets)?;
+    let destinations = match &session {
+        Some(session) if !targets.is_empty() => targets::destinations(session, &targets),
+        _ => Vec::new(),
+    };
+    let pushing = session
+        .as_ref()
+        .map(|session| &session.progress)
+        .filter(|_| !destinations.is_empty());
+    // The new layers go up from now, while the base is resolved.
+    let layer_pushes = pushing.map(|progress| LayerPushes::start(&destinations, &layers, progress));
     let base = match cached_base {
         Some(base) => base,
         None => open_image(
@@ -123,10 +133,6 @@ pub fn build(plan: &Plan, on_findings: &dyn Fn(&[Finding])) -> Result<BuildRepor
     on_findings(&findings);
     let format = image_format(plan, &base)?;
 
-    let destinations = match &session {
-        Some(session) if !targets.is_empty() => targets::destinations(session, &targets),
-        _ => Vec::new(),
-    };
     let settings = ImageSettings {
         format,
         cmd: vec![plan.handler.clone()],
@@ -136,12 +142,9 @@ pub fn build(plan: &Plan, on_findings: &dyn Fn(&[Finding])) -> Result<BuildRepor
         created: plan.timestamp.rfc3339(),
         created_by: layers::created_by(&plan.includes),
     };
-    let pushing = session
-        .as_ref()
-        .map(|session| &session.progress)
-        .filter(|_| !destinations.is_empty());
     let (layers, assembled) = make_images(MakeImages {
         layers,
+        layer_pushes,
         base: &base,
         settings: &settings,
         push_to: pushing.map(|progress| (destinations.as_slice(), progress.as_ref())),

@@ -35,6 +35,7 @@ use crate::image::store::{BlobError, BlobStore, blob_failure};
 const PARALLEL_UPLOADS: usize = 4;
 
 /// One repository to push to, with the tags to set there.
+#[derive(Clone)]
 pub struct Destination {
     pub registry: Arc<Registry>,
     pub repository: String,

@@ -135,7 +135,8 @@ fn token_service_answering_429_with_retry_after_is_asked_again_after_the_wait() 
     }
 
     // A token service that keeps failing: a bounded number of tries, then an error naming it
-    // as the registry's token service.
+    // as the registry's token service. Four for each repository: the new layers go up while the
+    // base is resolved, so the target's repository asks for its token beside the base's.
     token_server.fail_next(503, 1000, None);
     let before = token_server.requests().len();
     let target = registry.reference("fn:v9");
@@ -160,7 +161,7 @@ fn token_service_answering_429_with_retry_after_is_asked_again_after_the_wait() 
         ],
     );
     assert_no_secret(&output, &[PASSWORD]);
-    assert_eq!(token_server.requests().len() - before, 4, "{stderr}");
+    assert_eq!(token_server.requests().len() - before, 8, "{stderr}");
     assert!(
         !registry
             .tags("fn", registry.credentials())
