@@ -33,6 +33,9 @@
 #[allow(dead_code, unused_imports)]
 mod support;
 
+#[path = "common/mod.rs"]
+mod common;
+
 #[path = "link/delay.rs"]
 mod delay;
 #[path = "link/net.rs"]
@@ -47,6 +50,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::{Sample, lambda_image_binary, measure, median};
 use net::{Link, NsRegistry, Rate};
 use support::registry::{RegistryOptions, TestRegistry};
 
@@ -126,13 +130,6 @@ struct Bench {
     next_port: Cell<u16>,
 }
 
-/// One timed run.
-#[derive(Clone, Copy, Debug)]
-struct Sample {
-    seconds: f64,
-    peak_rss_kib: u64,
-}
-
 fn main() {
     // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this binary without it, and
     // must not start a long benchmark.
@@ -192,7 +189,7 @@ fn main() {
                 };
                 let limit = bytes as f64 * 8.0 / rate.bits_per_second as f64;
                 let samples = bench.scenario(rate, scenario, input, runs);
-                let median = |tool: Tool| median(&samples, tool);
+                let median = |tool: Tool| median_of(&samples, tool);
                 for tool in TOOLS {
                     let seconds: Vec<f64> = samples
                         .iter()
@@ -473,55 +470,14 @@ fn connect_time(host: &str) -> f64 {
         .fold(f64::INFINITY, f64::min)
 }
 
-/// Runs `command` under GNU time; its wall time and peak RSS. Panics if it fails.
-fn measure(command: &mut Command) -> Sample {
-    let rss_file = tempfile::NamedTempFile::new().unwrap();
-    let mut timed = Command::new("/usr/bin/time");
-    timed
-        .args(["-f", "%M", "-o"])
-        .arg(rss_file.path())
-        .arg(command.get_program())
-        .args(command.get_args());
-    let start = Instant::now();
-    let output = timed.output().unwrap();
-    let seconds = start.elapsed().as_secs_f64();
-    assert!(
-        output.status.success(),
-        "{command:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let peak_rss_kib = fs::read_to_string(rss_file.path())
-        .unwrap()
-        .lines()
-        .last()
-        .and_then(|line| line.trim().parse().ok())
-        .unwrap_or(0);
-    Sample {
-        seconds,
-        peak_rss_kib,
-    }
-}
-
 /// `tool`'s median run by time (the upper middle one for an even count), with the highest
 /// peak RSS of its runs.
-fn median(samples: &[(Tool, Sample)], tool: Tool) -> Sample {
-    let mut runs: Vec<Sample> = samples
-        .iter()
-        .filter(|(t, _)| *t == tool)
-        .map(|(_, sample)| *sample)
-        .collect();
-    runs.sort_by(|a, b| a.seconds.total_cmp(&b.seconds));
-    Sample {
-        seconds: runs[runs.len() / 2].seconds,
-        peak_rss_kib: runs.iter().map(|s| s.peak_rss_kib).max().unwrap_or(0),
-    }
-}
-
-/// The lambda-image measured: `LAMBDA_IMAGE_BENCH_BINARY` if set (another build, e.g. an older
-/// commit's, for a before-and-after comparison on the same machine), else this checkout's.
-fn lambda_image_binary() -> PathBuf {
-    std::env::var_os("LAMBDA_IMAGE_BENCH_BINARY")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_lambda-image")))
+fn median_of(samples: &[(Tool, Sample)], tool: Tool) -> Sample {
+    median(
+        samples
+            .iter()
+            .filter(|(t, _)| *t == tool)
+            .map(|(_, sample)| *sample)
+            .collect(),
+    )
 }
