@@ -50,7 +50,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Sample, lambda_image_binary, measure, median};
+use common::{Sample, inputs, is_bench_run, lambda_image_binary, measure, median, runs};
 use net::{Link, NsRegistry, Rate};
 use support::registry::{RegistryOptions, TestRegistry};
 
@@ -131,19 +131,11 @@ struct Bench {
 }
 
 fn main() {
-    // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this binary without it, and
-    // must not start a long benchmark.
-    if !std::env::args().any(|arg| arg == "--bench") {
-        eprintln!("benches/link.rs is a benchmark: run it with `bash benches/run.sh link`");
+    if !is_bench_run("link.rs", "bash benches/run.sh link") {
         return;
     }
-    let runs: usize = std::env::var("LAMBDA_IMAGE_BENCH_RUNS")
-        .ok()
-        .and_then(|runs| runs.parse().ok())
-        .unwrap_or(5);
-    let inputs = std::env::var_os("LAMBDA_IMAGE_BENCH_INPUTS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-deps/bin"));
+    let runs = runs();
+    let inputs = inputs();
     let chosen = |variable: &str, name: &str| {
         std::env::var(variable).map_or(true, |list| list.split(',').any(|item| item == name))
     };

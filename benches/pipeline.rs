@@ -32,7 +32,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{Sample, lambda_image_binary, measure, median};
+use common::{Sample, inputs, is_bench_run, lambda_image_binary, measure, median, runs};
 use support::registry::{RegistryOptions, TestRegistry};
 
 /// About the size of `provided:al2023`'s layers (26 MB of xz, 35 MB of gzip).
@@ -90,19 +90,11 @@ struct Bench {
 }
 
 fn main() {
-    // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this binary without it, and
-    // must not start a ten-minute benchmark.
-    if !std::env::args().any(|arg| arg == "--bench") {
-        eprintln!("benches/pipeline.rs is a benchmark: run it with `bash benches/run.sh`");
+    if !is_bench_run("pipeline.rs", "bash benches/run.sh") {
         return;
     }
-    let runs: usize = std::env::var("LAMBDA_IMAGE_BENCH_RUNS")
-        .ok()
-        .and_then(|runs| runs.parse().ok())
-        .unwrap_or(5);
-    let inputs = std::env::var_os("LAMBDA_IMAGE_BENCH_INPUTS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-deps/bin"));
+    let runs = runs();
+    let inputs = inputs();
     let bench = Bench::set_up();
 
     let mut table = String::new();

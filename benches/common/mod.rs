@@ -1,10 +1,38 @@
-//! What both benchmarks (`pipeline.rs` on loopback, `link.rs` over a shaped link) share: which
-//! lambda-image is measured, one timed run of a command under GNU time, and the median of runs.
+//! What both benchmarks (`pipeline.rs` on loopback, `link.rs` over a shaped link) share: their
+//! settings (whether to run at all, runs, inputs), which lambda-image is measured, one timed run
+//! of a command under GNU time, and the median of runs.
 
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
+
+/// Whether this is a real benchmark run: `cargo bench` passes `--bench`, while `cargo test
+/// --all-targets` runs the binary without it, and must not start a long benchmark. Says how to
+/// run `name` when not.
+pub fn is_bench_run(name: &str, how: &str) -> bool {
+    let bench = std::env::args().any(|arg| arg == "--bench");
+    if !bench {
+        eprintln!("benches/{name} is a benchmark: run it with `{how}`");
+    }
+    bench
+}
+
+/// Runs per tool and scenario: `LAMBDA_IMAGE_BENCH_RUNS`, else 5.
+pub fn runs() -> usize {
+    std::env::var("LAMBDA_IMAGE_BENCH_RUNS")
+        .ok()
+        .and_then(|runs| runs.parse().ok())
+        .unwrap_or(5)
+}
+
+/// Where the input bootstraps are: `LAMBDA_IMAGE_BENCH_INPUTS`, else `target/bench-deps/bin`
+/// (filled by `benches/run.sh`).
+pub fn inputs() -> PathBuf {
+    std::env::var_os("LAMBDA_IMAGE_BENCH_INPUTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-deps/bin"))
+}
 
 /// One timed run: wall time in seconds, peak resident memory in KiB.
 #[derive(Clone, Copy, Debug)]

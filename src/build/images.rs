@@ -21,6 +21,8 @@ use crate::registry::stream::push_new_layer;
 /// before the images were made) cancels the layers still being made and waits for the threads.
 pub struct LayerPushes {
     pushes: Vec<JoinHandle<Result<()>>>,
+    /// Why a push could not even start (no thread), reported first.
+    not_started: Option<Error>,
     layers: Vec<PendingLayer>,
 }
 
@@ -32,8 +34,10 @@ impl LayerPushes {
         progress: &Arc<Progress>,
     ) -> LayerPushes {
         let mut pushes = Vec::new();
+        let mut not_started = None;
+        let pending = layers.pending();
         for destination in destinations {
-            for layer in layers.pending() {
+            for layer in pending.iter().cloned() {
                 let destination = destination.clone();
                 let progress = Arc::clone(progress);
                 let started = std::thread::Builder::new()
@@ -42,28 +46,34 @@ impl LayerPushes {
                 match started {
                     Ok(push) => pushes.push(push),
                     Err(error) => {
-                        let failed = Err(Error::failure(format!(
+                        not_started.get_or_insert(Error::failure(format!(
                             "cannot start a thread to push a layer: {error}"
                         )));
-                        pushes.push(std::thread::spawn(move || failed));
                     }
                 }
             }
         }
         LayerPushes {
             pushes,
-            layers: layers.pending(),
+            not_started,
+            layers: pending,
         }
     }
 
     /// Waits for every push; the first failure, in the order they were started.
     fn join(mut self) -> Result<()> {
-        std::mem::take(&mut self.pushes)
+        // Every thread is waited for, whatever the first one says.
+        let joined: Vec<Result<()>> = std::mem::take(&mut self.pushes)
             .into_iter()
-            .try_for_each(|push| {
+            .map(|push| {
                 push.join()
                     .unwrap_or_else(|_| Err(Error::failure("the layer push thread panicked")))
             })
+            .collect();
+        match self.not_started.take() {
+            Some(error) => Err(error),
+            None => joined.into_iter().collect(),
+        }
     }
 }
 

@@ -201,7 +201,7 @@ impl Job {
                 .unwrap_or_else(|_| Err(Error::failure("a layer writer thread panicked")));
             (key.map(|key| (key, hit)), compressed)
         });
-        let ((_, taken_as), hit) = key.context(ErrorKind::Bootstrap, || {
+        let ((key, taken_as), hit) = key.context(ErrorKind::Bootstrap, || {
             "cannot read the layer's files".into()
         })?;
         if let Some((digests, file)) = hit {
@@ -221,8 +221,8 @@ impl Job {
         let (file, digests, read) = compressed?;
         // The key came from another read (or from what the cache remembered): a file rewritten
         // in place meanwhile, with the same size, would put one content under another's key.
-        // The layer is stored only under the key of what it holds, and only if that is the key
-        // the build looked up.
+        // So every file must have held, when the writer read it, what the key was made from;
+        // then the key is the one of what the layer holds.
         if let Some(changed) = taken_as
             .iter()
             .find(|(path, digest)| read.get(*path).map(|read| read.hex()) != Some(digest.as_str()))
@@ -235,9 +235,7 @@ impl Job {
             ))
             .hint("run the build again once the file is no longer being written"));
         }
-        let written = LayerCache::key_of_written(&self.contents, self.mtime, &read)
-            .context(ErrorKind::Failure, || "cannot key the layer".into())?;
-        let (file, temporary) = match cache.store(&written, file, &digests) {
+        let (file, temporary) = match cache.store(&key, file, &digests) {
             Ok(stored) => (stored, None),
             // The cache is an optimisation: a layer it cannot take is used from where it is.
             Err(file) => (file.path().to_owned(), Some(file)),

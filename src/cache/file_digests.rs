@@ -11,14 +11,13 @@
 //! one tick of a coarse file-system clock could otherwise keep its times.
 
 use std::fs::{self, File, Metadata};
-use std::io::{self, Read};
+use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use sha2::{Digest, Sha256};
-
 use super::blobs::BlobCache;
+use crate::digest::HashingReader;
 
 /// How old a file's times must be before its digest is remembered: more than the coarsest
 /// common file-system timestamp granularity (2 s, FAT).
@@ -86,19 +85,11 @@ impl FileDigests {
     }
 }
 
-/// The sha256 (hex) of a file's content, read in 1 MiB steps.
+/// The sha256 (hex) of a file's content.
 pub fn file_sha256(path: &Path) -> io::Result<String> {
-    let mut hasher = Sha256::new();
-    let mut file = File::open(path)?;
-    let mut buffer = vec![0; 1 << 20];
-    loop {
-        let read = file.read(&mut buffer)?;
-        if read == 0 {
-            break;
-        }
-        hasher.update(&buffer[..read]);
-    }
-    Ok(hex::encode(hasher.finalize()))
+    let mut reading = HashingReader::new(File::open(path)?);
+    io::copy(&mut reading, &mut io::sink())?;
+    Ok(reading.finish().hex().to_owned())
 }
 
 /// `size mtime.nsec ctime.nsec`, what the entry is kept for.
@@ -126,6 +117,7 @@ fn is_settled(metadata: &Metadata, now: SystemTime) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sha2::{Digest, Sha256};
 
     fn digests_in(directory: &Path) -> FileDigests {
         FileDigests::new(

@@ -20,7 +20,7 @@ use crate::cache::blobs::BlobCache;
 use crate::cache::file_digests::{FileDigests, file_sha256};
 use crate::digest::Sha256Digest;
 use crate::layer::contents::{LayerContents, LayerEntry};
-use crate::layer::writer::{COMPRESSION_LEVEL, ContentDigests, LayerDigests};
+use crate::layer::writer::{COMPRESSION_LEVEL, LayerDigests};
 
 /// What the writer's output depends on besides its inputs. Change it whenever the bytes a given
 /// input produces change (tar format, gzip backend or version, level).
@@ -33,14 +33,14 @@ pub struct LayerKey(String);
 
 /// Computes the key of the layer `contents` make with timestamp `mtime`, reading every file.
 pub fn layer_key(contents: &LayerContents, mtime: u64) -> io::Result<LayerKey> {
-    key_with(contents, mtime, &file_sha256)
+    key_with(contents, mtime, &mut |path| file_sha256(path))
 }
 
 /// The key, with `file_sha256` giving each file's content digest (hex).
 fn key_with(
     contents: &LayerContents,
     mtime: u64,
-    file_sha256: &dyn Fn(&std::path::Path) -> io::Result<String>,
+    file_sha256: &mut dyn FnMut(&Path) -> io::Result<String>,
 ) -> io::Result<LayerKey> {
     let mut key = Sha256::new();
     key.update(format!(
@@ -88,35 +88,13 @@ impl LayerCache {
         contents: &LayerContents,
         mtime: u64,
     ) -> io::Result<(LayerKey, BTreeMap<PathBuf, String>)> {
-        let seen = std::sync::Mutex::new(BTreeMap::new());
-        let key = key_with(contents, mtime, &|path| {
+        let mut seen = BTreeMap::new();
+        let key = key_with(contents, mtime, &mut |path| {
             let digest = self.files.sha256(path)?;
-            seen.lock()
-                .expect("seen digests")
-                .insert(path.to_owned(), digest.clone());
+            seen.insert(path.to_owned(), digest.clone());
             Ok(digest)
         })?;
-        Ok((key, seen.into_inner().expect("seen digests")))
-    }
-
-    /// The key of the layer as it was written: from the digests of the files' contents as the
-    /// writer read them ([`ContentDigests`]), so a layer is only ever stored under the key of
-    /// what it holds.
-    pub fn key_of_written(
-        contents: &LayerContents,
-        mtime: u64,
-        read: &ContentDigests,
-    ) -> io::Result<LayerKey> {
-        key_with(contents, mtime, &|path| {
-            read.get(path)
-                .map(|digest| digest.hex().to_owned())
-                .ok_or_else(|| {
-                    io::Error::new(
-                        io::ErrorKind::NotFound,
-                        format!("{} was not read into the layer", path.display()),
-                    )
-                })
-        })
+        Ok((key, seen))
     }
 
     /// Forgets the remembered digests of `paths` (a file that did not hold what was remembered).
@@ -189,7 +167,7 @@ impl LayerCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::layer::writer::write_layer_to_temp_file;
+    use crate::layer::writer::write_growing_layer;
 
     #[test]
     fn the_key_follows_content_and_settings_and_a_stored_layer_is_found() {
@@ -218,8 +196,8 @@ mod tests {
         );
         let key = layer_key(&contents, 0).unwrap();
         assert!(cache.lookup(&key).is_none());
-        let (file, digests) =
-            write_layer_to_temp_file(&contents, 0, &cache.temporary_directory()).unwrap();
+        let (file, digests, _) =
+            write_growing_layer(&contents, 0, &cache.temporary_directory(), |_| {}).unwrap();
         let stored = cache.store(&key, file, &digests).unwrap();
         let (found, path) = cache.lookup(&key).unwrap();
         assert_eq!((found, path.clone()), (digests.clone(), stored));

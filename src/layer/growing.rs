@@ -110,13 +110,6 @@ pub struct GrowingWriter<W> {
     growing: GrowingFile,
 }
 
-impl<W> GrowingWriter<W> {
-    /// The wrapped writer back.
-    pub fn into_inner(self) -> W {
-        self.inner
-    }
-}
-
 impl<W: Write> Write for GrowingWriter<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         if self.growing.shared.cancelled.load(Ordering::Relaxed) {

@@ -215,7 +215,7 @@ fn write_padding(out: &mut impl Write, size: u64) -> io::Result<()> {
     Ok(())
 }
 
-/// Writes a layer into a new temporary file in `directory`, as [`write_layer_to_temp_file`],
+/// Writes a layer into a new temporary file in `directory` (for sinks to copy or rename),
 /// handing `publish` the [`GrowingFile`] that lets others read it while it is written (before the
 /// first byte). The growing file is finished with the digests, or with the error. Also gives
 /// the digests of the files' contents as read ([`write_layer_reading`]).
@@ -255,16 +255,6 @@ pub fn write_growing_layer(
 /// How much of a growing layer is written at a time, in bytes: what a follower (an upload) can
 /// read as soon as it is written.
 const GROWTH_STEP: usize = 256 << 10;
-
-/// Writes a layer into a new temporary file in `directory`, for sinks to copy or rename.
-pub fn write_layer_to_temp_file(
-    contents: &LayerContents,
-    mtime: u64,
-    directory: &std::path::Path,
-) -> Result<(tempfile::NamedTempFile, LayerDigests)> {
-    write_growing_layer(contents, mtime, directory, |_| {})
-        .map(|(file, digests, _)| (file, digests))
-}
 
 #[cfg(test)]
 mod tests {

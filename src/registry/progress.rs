@@ -31,16 +31,43 @@ impl Progress {
 
     /// Starts tracking one blob of `size` bytes going to or from `place`.
     pub fn blob(&self, digest: &Sha256Digest, size: u64, place: &str) -> BlobProgress {
+        self.tracker(
+            || ProgressBar::new(size),
+            "{prefix} {wide_bar} {bytes}/{total_bytes} {bytes_per_sec}",
+            short(digest),
+            size,
+            place,
+        )
+    }
+
+    /// The progress of a blob whose digest and size are not known yet (a new layer streamed as
+    /// it is compressed), shown as `label` until [`BlobProgress::identify`] names it.
+    pub fn stream(&self, label: &str, place: &str) -> BlobProgress {
+        self.tracker(
+            ProgressBar::no_length,
+            "{prefix} {bytes} {bytes_per_sec}",
+            label.to_owned(),
+            0,
+            place,
+        )
+    }
+
+    /// A tracker named `name`, with a bar (made by `bar`, drawn with `template`) on a terminal.
+    fn tracker(
+        &self,
+        bar: impl FnOnce() -> ProgressBar,
+        template: &str,
+        name: String,
+        size: u64,
+        place: &str,
+    ) -> BlobProgress {
         let bar = match self {
             Progress::Bars(bars) => {
-                let bar = bars.add(ProgressBar::new(size));
+                let bar = bars.add(bar());
                 bar.set_style(
-                    ProgressStyle::with_template(
-                        "{prefix} {wide_bar} {bytes}/{total_bytes} {bytes_per_sec}",
-                    )
-                    .expect("the template is valid"),
+                    ProgressStyle::with_template(template).expect("the template is valid"),
                 );
-                bar.set_prefix(short(digest));
+                bar.set_prefix(name.clone());
                 Some(bar)
             }
             _ => None,
@@ -48,37 +75,13 @@ impl Progress {
         BlobProgress {
             lines: matches!(self, Progress::Lines),
             bar,
-            digest: short(digest),
+            digest: name,
             size,
             place: place.to_owned(),
         }
     }
 
     /// A one-off message (e.g. a pushed tag), printed above any bars.
-    /// The progress of a blob whose digest and size are not known yet (a new layer streamed as
-    /// it is compressed), shown as `label` until [`BlobProgress::identify`] names it.
-    pub fn stream(&self, label: &str, place: &str) -> BlobProgress {
-        let bar = match self {
-            Progress::Bars(bars) => {
-                let bar = bars.add(ProgressBar::no_length());
-                bar.set_style(
-                    ProgressStyle::with_template("{prefix} {bytes} {bytes_per_sec}")
-                        .expect("the template is valid"),
-                );
-                bar.set_prefix(label.to_owned());
-                Some(bar)
-            }
-            _ => None,
-        };
-        BlobProgress {
-            lines: matches!(self, Progress::Lines),
-            bar,
-            digest: label.to_owned(),
-            size: 0,
-            place: place.to_owned(),
-        }
-    }
-
     pub fn note(&self, message: &str) {
         match self {
             Progress::Bars(bars) => {

@@ -292,7 +292,7 @@ pub(super) fn push_blob(
 }
 
 /// How one upload request went.
-enum UploadAttempt {
+pub(super) enum UploadAttempt {
     Answered(reqwest::blocking::Response),
     /// The registry wanted credentials again after the body had been sent.
     BodySpent,
@@ -308,16 +308,37 @@ fn upload_once(
     size: u64,
     source: Box<dyn Read + Send>,
 ) -> UploadAttempt {
+    send_body_once(
+        registry,
+        operation,
+        &|http| {
+            http.put(url.clone())
+                .header(CONTENT_TYPE, "application/octet-stream")
+                .header(CONTENT_LENGTH, size)
+        },
+        source,
+        Some(size),
+    )
+}
+
+/// The request `request` builds, with `source` as its body (`size` bytes, else chunked), sent
+/// once: a body is read only once, so a request that must be sent again (credentials asked for
+/// again) is [`UploadAttempt::BodySpent`].
+pub(super) fn send_body_once(
+    registry: &Registry,
+    operation: &str,
+    request: &dyn Fn(&reqwest::blocking::Client) -> reqwest::blocking::RequestBuilder,
+    source: Box<dyn Read + Send>,
+    size: Option<u64>,
+) -> UploadAttempt {
     let body = Mutex::new(Some(source));
     let spent = AtomicBool::new(false);
     let response = registry.send_once(operation, &|http| {
-        let request = http
-            .put(url.clone())
-            .header(CONTENT_TYPE, "application/octet-stream")
-            .header(CONTENT_LENGTH, size);
-        match body.lock().expect("body slot").take() {
-            Some(source) => request.body(Body::sized(source, size)),
-            None => {
+        let request = request(http);
+        match (body.lock().expect("body slot").take(), size) {
+            (Some(source), Some(size)) => request.body(Body::sized(source, size)),
+            (Some(source), None) => request.body(Body::new(source)),
+            (None, _) => {
                 spent.store(true, Ordering::Relaxed);
                 request.body(Body::from(Vec::new()))
             }

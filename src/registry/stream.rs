@@ -18,17 +18,17 @@
 //! registry that already has it only answers a `HEAD`.
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use reqwest::StatusCode;
-use reqwest::blocking::Body;
 use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
 
-use super::http::client::{Registry, SMALL_REQUEST_TIMEOUT};
+use super::http::client::SMALL_REQUEST_TIMEOUT;
 use super::http::location::{downgrades_to_plain_http, resolve_location};
 use super::progress::{BlobProgress, Progress};
-use super::push::{Blob, Destination, Source, UploadStart, push_blob, start_upload};
+use super::push::{
+    Blob, Destination, Source, UploadAttempt, UploadStart, push_blob, send_body_once, start_upload,
+};
 use super::transfer::{Activity, blob_idle_timeout, run_watched};
 use crate::error::Result;
 use crate::layer::growing::GrowingFile;
@@ -103,13 +103,27 @@ fn stream_layer(
         let registry = Arc::clone(registry);
         let operation = operation.clone();
         let location = location.clone();
-        move || patch_once(&registry, &operation, location, body)
+        // Chunked: the length is not known yet.
+        move || {
+            send_body_once(
+                &registry,
+                &operation,
+                &|http| {
+                    http.patch(location.clone())
+                        .header(CONTENT_TYPE, "application/octet-stream")
+                },
+                body,
+                None,
+            )
+        }
     });
     let response = match patched {
-        Some(Ok(response)) => response,
+        Some(UploadAttempt::Answered(response)) => response,
         // A failed or stalled connection, or a registry that asked for credentials again
         // once the body was gone.
-        Some(Err(())) | None => return Streamed::Failed,
+        Some(UploadAttempt::Failed(_) | UploadAttempt::BodySpent) | None => {
+            return Streamed::Failed;
+        }
     };
     match response.status() {
         // 202 is the spec's answer; ECR answers 201.
@@ -138,35 +152,6 @@ fn stream_layer(
             Streamed::Pushed
         }
         _ => Streamed::Failed,
-    }
-}
-
-/// The `PATCH`, once, with the growing layer as a chunked body. `Err` for a transport failure or
-/// a body spent on a request that had to be sent again.
-fn patch_once(
-    registry: &Registry,
-    operation: &str,
-    url: reqwest::Url,
-    body: Box<dyn std::io::Read + Send>,
-) -> std::result::Result<reqwest::blocking::Response, ()> {
-    let body = Mutex::new(Some(body));
-    let spent = AtomicBool::new(false);
-    let response = registry.send_once(operation, &|http| {
-        let request = http
-            .patch(url.clone())
-            .header(CONTENT_TYPE, "application/octet-stream");
-        match body.lock().expect("body slot").take() {
-            Some(source) => request.body(Body::new(source)),
-            None => {
-                spent.store(true, Ordering::Relaxed);
-                request.body(Body::from(Vec::new()))
-            }
-        }
-    });
-    match response {
-        _ if spent.load(Ordering::Relaxed) => Err(()),
-        Ok(response) => Ok(response),
-        Err(_) => Err(()),
     }
 }
 
