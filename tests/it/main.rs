@@ -16,6 +16,7 @@ mod build_outputs;
 mod build_registry;
 mod cli_surface;
 mod credential_hints;
+mod deploy;
 mod ecr;
 mod exit_codes;
 mod faults;

@@ -1,11 +1,15 @@
 //! ECR for the tests: moto's server as the ECR API (`GetAuthorizationToken` through the real
 //! AWS SDK in the binary), and ECR registry host names that reach a local registry.
 //!
-//! * [`MotoEcr::start`] runs `tests/support/registries/moto_ecr.py` with the virtualenv `tests/run.sh`
-//!   makes (`target/test-deps/moto-venv`, PyPI `moto[server]`), on a free loopback port.
+//! * [`MotoEcr::start`] runs `tests/support/registries/moto_server.py` (every AWS service moto
+//!   has, with the patches of `moto_ecr.py` and `moto_lambda.py`) with the virtualenv
+//!   `tests/run.sh` makes (`target/test-deps/moto-venv`, PyPI `moto[server]`), on a free
+//!   loopback port.
 //!   moto's token is base64 of `AWS:<account>-auth-token`, so a registry with htpasswd
 //!   `AWS` / [`MOTO_PASSWORD`] accepts exactly what moto hands out. Each call is logged with
-//!   the region it was signed for ([`MotoEcr::calls`]).
+//!   the region it was signed for ([`MotoEcr::calls`]); every request of any service is in
+//!   [`MotoEcr::requests`], and [`MotoEcr::set_knobs`] changes `moto_lambda.py`'s knobs while
+//!   it runs.
 //! * [`ecr_command`] runs a command in a private mount namespace (`unshare -m`, as root) whose
 //!   `/etc/hosts` maps the given ECR host names to 127.0.0.1, so `ACCOUNT.dkr.ecr.REGION.
 //!   amazonaws.com:PORT` reaches a registry (or proxy) on that loopback port; the binary needs
@@ -29,7 +33,7 @@ pub struct MotoEcr {
     child: Child,
     port: u16,
     call_log: PathBuf,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl MotoEcr {
@@ -42,6 +46,15 @@ impl MotoEcr {
     /// Starts moto with `MOTO_ECR_ANSWER` = `answer` (see `moto_ecr.py`): a failing
     /// `GetAuthorizationToken`.
     pub fn start_answering(token_ttl_seconds: Option<u64>, answer: Option<&str>) -> MotoEcr {
+        Self::start_with(token_ttl_seconds, answer, &[])
+    }
+
+    /// Starts moto with `env` added to its environment (the knobs `moto_lambda.py` lists).
+    pub fn start_with(
+        token_ttl_seconds: Option<u64>,
+        answer: Option<&str>,
+        env: &[(&str, &str)],
+    ) -> MotoEcr {
         let python = venv_python();
         let dir = tempfile::Builder::new()
             .prefix("moto-")
@@ -49,11 +62,14 @@ impl MotoEcr {
             .unwrap();
         let call_log = dir.path().join("calls.jsonl");
         let script =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/registries/moto_ecr.py");
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/registries/moto_server.py");
         let mut command = Command::new(&python);
         command
             .arg(&script)
             .env("MOTO_ECR_CALL_LOG", &call_log)
+            .env("MOTO_CALL_LOG", dir.path().join("requests.jsonl"))
+            .env("MOTO_LAMBDA_KNOBS_FILE", dir.path().join("knobs.json"))
+            .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(dir.path().join("moto.log")).unwrap());
@@ -80,7 +96,7 @@ impl MotoEcr {
             child,
             port,
             call_log,
-            _dir: dir,
+            dir,
         }
     }
 
@@ -91,11 +107,27 @@ impl MotoEcr {
 
     /// The `GetAuthorizationToken` calls so far: `{"region", "account"}` each.
     pub fn calls(&self) -> Vec<Value> {
-        std::fs::read_to_string(&self.call_log)
-            .unwrap_or_default()
-            .lines()
-            .map(|line| serde_json::from_str(line).unwrap())
-            .collect()
+        read_json_lines(&self.call_log)
+    }
+
+    /// Every request moto served so far, of any service: `{"service", "operation", "region",
+    /// "method", "path"}` each (see `moto_lambda.py`).
+    #[allow(dead_code)]
+    pub fn requests(&self) -> Vec<Value> {
+        read_json_lines(&self.dir.path().join("requests.jsonl"))
+    }
+
+    /// Replaces the knobs of `moto_lambda.py` (a JSON object, e.g.
+    /// `{"MOTO_LAMBDA_PENDING_POLLS": 3}`) for the requests from now on.
+    #[allow(dead_code)]
+    pub fn set_knobs(&self, knobs: &Value) {
+        std::fs::write(self.dir.path().join("knobs.json"), knobs.to_string()).unwrap();
+    }
+
+    /// The directory of this server's logs.
+    #[allow(dead_code)]
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
     }
 
     /// The regions of the calls so far, in order.
@@ -114,8 +146,17 @@ impl Drop for MotoEcr {
     }
 }
 
+/// One JSON value per line of the file at `path` (none if it does not exist).
+fn read_json_lines(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
 /// The virtualenv python with moto, made by `tests/run.sh`.
-fn venv_python() -> PathBuf {
+pub fn venv_python() -> PathBuf {
     let python =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-deps/moto-venv/bin/python");
     assert!(

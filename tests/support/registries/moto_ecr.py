@@ -1,5 +1,5 @@
-"""The ECR API for the tests: moto's server (PyPI `moto[server]`), unchanged except for
-GetAuthorizationToken, which here also
+"""moto's ECR (PyPI `moto[server]`) for the tests, unchanged except for GetAuthorizationToken,
+which here also
 
 * appends one JSON line per call, `{"region": ..., "account": ..., "access_key": ...}`, to the
   file named by `MOTO_ECR_CALL_LOG` (the region and access key id the request was signed with),
@@ -11,20 +11,17 @@ The token itself is moto's: base64 of `AWS:<account>-auth-token`. `MOTO_ECR_ANSW
 call go wrong instead: `deny` (AccessDeniedException, worded as AWS words it), `no-data` (an
 empty `authorizationData`), `not-base64`, `no-colon` (a token that decodes to no `user:password`).
 
-Usage: python3 moto_ecr.py  -> prints the port it listens on (127.0.0.1), then serves until
-stdin is closed.
+Importing this module applies the patch; `moto_server.py` imports it and starts the server.
 """
 
 import datetime
 import json
 import os
-import sys
 from base64 import b64encode
 
 from moto.core.exceptions import JsonRESTError
 
 from moto.ecr.responses import ECRResponse
-from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
 _original = ECRResponse.get_authorization_token
 
@@ -73,9 +70,3 @@ def _get_authorization_token(self):
 
 
 ECRResponse.get_authorization_token = _get_authorization_token
-
-server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-server.start()
-print(server._server.server_port, flush=True)
-sys.stdin.read()
-server.stop()
