@@ -100,11 +100,14 @@ pub fn check_package_kind(function: &str, has: PackageKind, given: PackageKind) 
         return Ok(());
     }
     Err(Error::deploy(format!(
-        "the function {function} is a {} function and {} gives it a {} package: Lambda cannot \
-         change a function's package type",
+        "the function {function} has package type {} and {} gives it {} package: Lambda \
+         cannot change a function's package type",
         has.lambda_name(),
         given.flag(),
-        given.lambda_name(),
+        match given {
+            PackageKind::Image => "an Image",
+            PackageKind::Zip => "a Zip",
+        },
     ))
     .hint(format!(
         "deploy it with {} instead, or deploy to a new function name (with --create --role ARN); \

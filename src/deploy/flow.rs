@@ -331,22 +331,20 @@ fn check_deployed(
         },
         Package::Image(_) => {
             let sent = image_uri.unwrap_or_default();
-            let digest = sent
-                .rsplit_once('@')
-                .map(|(_, digest)| digest)
-                .unwrap_or(sent);
-            let holds = deployed
-                .resolved_image_uri
-                .as_deref()
-                .or(deployed.image_uri.as_deref());
-            match holds {
-                Some(uri) if uri.ends_with(&format!("@{digest}")) => Ok(()),
-                None => Ok(()),
-                Some(uri) => Err(Error::deploy(format!(
-                    "{name} holds the image {uri}, not {sent} that was sent: another deploy may \
-                     have changed it meanwhile"
-                ))),
+            let digest = sent.rsplit_once('@').map_or(sent, |(_, digest)| digest);
+            let given = deployed.image_uri.as_deref();
+            let resolved = deployed.resolved_image_uri.as_deref();
+            let holds_sent = given.is_none_or(|uri| uri == sent)
+                && resolved.is_none_or(|uri| uri.ends_with(&format!("@{digest}")));
+            if holds_sent {
+                return Ok(());
             }
+            Err(Error::deploy(format!(
+                "{name} holds the image {} (resolved to {}), not {sent} that was sent: another \
+                 deploy may have changed it meanwhile",
+                given.unwrap_or("(none)"),
+                resolved.unwrap_or("(none)")
+            )))
         }
     }
 }

@@ -10,9 +10,9 @@ use super::ImagePackage;
 use crate::catalog::BaseReference;
 use crate::credentials::ecr::EcrRegistry;
 use crate::error::{Error, Result};
+use crate::platform::Architecture;
 use crate::reference::registry::RegistryReference;
 use crate::registry::{Session, SessionOptions};
-use crate::report::BuildReport;
 use crate::transport::source::ImageRole;
 
 /// The region of the private ECR registry `reference` is in. Error (usage): any other registry
@@ -64,16 +64,15 @@ pub fn resolve_image(
     })
 }
 
-/// The images `report`'s build pushed to `tag`'s repository: `HOST/REPO` and each
-/// architecture's manifest digest.
-pub fn built_image(tag: &RegistryReference, report: &BuildReport) -> ImagePackage {
-    let manifests = report
-        .images
-        .iter()
-        .filter_map(|image| {
-            let digest = image.digest.parse().ok()?;
-            Some((image.architecture, digest))
-        })
+/// The images a build pushed to `tag`'s repository: `HOST/REPO` and each architecture's
+/// manifest digest (`images`: architecture and `sha256:...`, as the build reports them).
+pub fn built_image<'a>(
+    tag: &RegistryReference,
+    images: impl IntoIterator<Item = (Architecture, &'a str)>,
+) -> ImagePackage {
+    let manifests = images
+        .into_iter()
+        .filter_map(|(architecture, digest)| Some((architecture, digest.parse().ok()?)))
         .collect();
     ImagePackage {
         shown: tag.to_string(),
