@@ -18,6 +18,7 @@
 //! | 8 | `function_error` | `invoke`: the function returned an error |
 //! | 9 | `init_error` | `invoke`: the function could not start (init error, or exited before answering) |
 //! | 10 | `timeout` | `invoke`: no answer within `--timeout`, or the event never asked for within the init limit |
+//! | 11 | `deploy` | `deploy`, `build --deploy`: Lambda refused the deployment, or it failed |
 //! | 130, 143 | `interrupted` | stopped by SIGINT (130) or SIGTERM (143): 128 + the signal, as a shell reports it |
 //!
 //! With `--json`, a failure is reported on stdout as [`Error::to_json`] gives it.
@@ -53,6 +54,10 @@ pub enum ErrorKind {
     /// `invoke`: no answer within `--timeout`, or the bootstrap never asked for the event within
     /// Lambda's init limit.
     Timeout,
+    /// `deploy` (and `build --deploy`): Lambda refused the call (access denied, no such function,
+    /// a package type or architecture that does not match the function's), or the update ended
+    /// `Failed`.
+    Deploy,
     /// The command was stopped by a signal (SIGINT 2 or SIGTERM 15) before it finished; it
     /// exits with 128 + the signal, as a shell reports a process a signal killed.
     Interrupted {
@@ -63,7 +68,7 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind, in exit-code order (interrupted by SIGINT, then by SIGTERM, last).
-    pub const ALL: [ErrorKind; 12] = [
+    pub const ALL: [ErrorKind; 13] = [
         ErrorKind::Failure,
         ErrorKind::Usage,
         ErrorKind::Bootstrap,
@@ -74,6 +79,7 @@ impl ErrorKind {
         ErrorKind::FunctionError,
         ErrorKind::InitError,
         ErrorKind::Timeout,
+        ErrorKind::Deploy,
         ErrorKind::Interrupted { signal: 2 },
         ErrorKind::Interrupted { signal: 15 },
     ];
@@ -91,6 +97,7 @@ impl ErrorKind {
             ErrorKind::FunctionError => 8,
             ErrorKind::InitError => 9,
             ErrorKind::Timeout => 10,
+            ErrorKind::Deploy => 11,
             ErrorKind::Interrupted { signal } => 128u8.saturating_add(signal),
         }
     }
@@ -125,6 +132,10 @@ impl ErrorKind {
                 "invoke: no answer within --timeout, or the bootstrap never asked for the event \
                  within the init limit"
             }
+            ErrorKind::Deploy => {
+                "deploy, build --deploy: Lambda refused the deployment (access denied, no such \
+                 function, a package type or architecture other than the function's) or it failed"
+            }
             ErrorKind::Interrupted { signal: 2 } => {
                 "stopped by SIGINT (Ctrl-C) before it finished (128 + 2); a running bootstrap is \
                  killed first"
@@ -149,6 +160,7 @@ impl ErrorKind {
             ErrorKind::FunctionError => "function_error",
             ErrorKind::InitError => "init_error",
             ErrorKind::Timeout => "timeout",
+            ErrorKind::Deploy => "deploy",
             ErrorKind::Interrupted { .. } => "interrupted",
         }
     }
@@ -203,6 +215,10 @@ impl Error {
 
     pub fn registry(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Registry, message)
+    }
+
+    pub fn deploy(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Deploy, message)
     }
 
     pub fn failure(message: impl Into<String>) -> Self {
@@ -309,6 +325,7 @@ mod tests {
                 (8, "function_error"),
                 (9, "init_error"),
                 (10, "timeout"),
+                (11, "deploy"),
                 (130, "interrupted"),
                 (143, "interrupted"),
             ]

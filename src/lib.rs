@@ -10,6 +10,7 @@ pub mod cache;
 pub mod catalog;
 pub mod cli;
 pub mod credentials;
+pub mod deploy;
 pub mod digest;
 pub mod emulator;
 pub mod error;

@@ -38,7 +38,7 @@ fn main() -> ExitCode {
     let writes_outputs = match &cli.command {
         Command::Build(_) | Command::Zip(_) => Some(true),
         Command::Base(args) => Some(matches!(args.command, BaseCommand::Pull(_))),
-        Command::Check(_) | Command::Invoke(_) => Some(false),
+        Command::Check(_) | Command::Invoke(_) | Command::Deploy(_) => Some(false),
         Command::Serve(_) | Command::Completions(_) | Command::Man(_) => None,
     };
     if let Some(outputs) = writes_outputs {
@@ -58,6 +58,8 @@ fn main() -> ExitCode {
         Command::Zip(args) => {
             cli::zip::run(args).map(|report| Finished::success(report.to_text(), report.to_json()))
         }
+        Command::Deploy(args) => cli::deploy::run(args)
+            .map(|report| Finished::success(report.to_text(), report.to_json())),
         Command::Base(args) => cli::base::run(args),
         Command::Invoke(args) => cli::invoke::run(args),
         Command::Serve(args) => cli::serve::run(args).map(|()| Finished::nothing()),

@@ -2,6 +2,7 @@
 //! [`crate::build::build`], which does the work. Not here: the pipeline itself.
 
 use clap::{Args, ValueEnum};
+use serde::Serialize;
 
 use super::credential_flag;
 use crate::bootstrap::BootstrapSpec;
@@ -9,7 +10,10 @@ use crate::bootstrap::glibc::GlibcVersion;
 use crate::build::{Plan, RegistryAccess};
 use crate::catalog::BaseReference;
 use crate::catalog::DEFAULT_BASE;
-use crate::error::Result;
+use crate::deploy::image_package::{built_image, ecr_region};
+use crate::deploy::report::DeployReport;
+use crate::deploy::{DeployRequest, Package, decide, resolve_region};
+use crate::error::{Error, Result};
 use crate::findings::report_findings;
 use crate::image::ImageFormat;
 use crate::image::config::KeyValue;
@@ -100,6 +104,27 @@ pub struct BuildArgs {
     #[command(flatten)]
     pub registry: super::RegistryFlags,
 
+    /// After the push, deploy to this Lambda function (repeatable): each gets the manifest of
+    /// its architecture by digest, from the first ECR --tag.
+    #[arg(long = "deploy", value_name = "FUNCTION")]
+    pub deploy: Vec<String>,
+
+    /// With --deploy: create a function that does not exist (needs --role).
+    #[arg(long, requires = "deploy")]
+    pub create: bool,
+
+    /// With --deploy --create: the execution role of a function created.
+    #[arg(long, value_name = "ARN", requires = "create")]
+    pub role: Option<String>,
+
+    /// With --deploy: the function's architecture (needed to create one from two
+    /// architectures; changes an existing function's when it differs).
+    #[arg(long, value_name = "ARCH", ignore_case = true, requires = "deploy")]
+    pub deploy_architecture: Option<crate::platform::Architecture>,
+
+    #[command(flatten)]
+    pub release: super::deploy::ReleaseFlags,
+
     /// Print the result as one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
@@ -111,19 +136,120 @@ pub enum FormatArg {
     Docker,
 }
 
-/// Runs the build and returns what to report; the findings and the report's advice are printed
-/// on stderr (stdout holds only the report).
-pub fn run(args: &BuildArgs) -> Result<BuildReport> {
+/// What `build` reports: the build's report, and with `--deploy` each deployment's
+/// (`"deployments"` in JSON, absent without `--deploy`).
+#[derive(Debug, Serialize)]
+pub struct BuildOutcome {
+    #[serde(flatten)]
+    pub build: BuildReport,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub deployments: Vec<DeployReport>,
+}
+
+impl BuildOutcome {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("the report always serializes")
+    }
+
+    pub fn to_text(&self) -> String {
+        let mut text = self.build.to_text();
+        for deployment in &self.deployments {
+            text.push_str(&deployment.to_text());
+        }
+        text
+    }
+}
+
+/// Runs the build (and the deployments) and returns what to report; the findings and the
+/// report's advice are printed on stderr (stdout holds only the report).
+pub fn run(args: &BuildArgs) -> Result<BuildOutcome> {
     let plan = args.plan()?;
+    let deployments = args.deployments()?;
     let report = crate::build::build(&plan, &report_findings)?;
     // Stdout holds only the report; advice for people goes with the other messages.
-    if let Some(advice) = report.advice().filter(|_| !args.json) {
+    if let Some(advice) = report
+        .advice()
+        .filter(|_| !args.json && deployments.is_none())
+    {
         eprintln!("{advice}");
     }
-    Ok(report)
+    let mut deployed = Vec::new();
+    if let Some((tag, targets)) = deployments {
+        let images = report
+            .images
+            .iter()
+            .map(|image| (image.architecture, image.digest.as_str()));
+        let package = Package::Image(built_image(&tag, images));
+        for (request, region) in targets {
+            let report = crate::deploy::deploy(&request, &package, &region).map_err(|error| {
+                error.with_message_suffix(&format!(
+                    " (the image was pushed: {tag}; deploy it again with lambda-image deploy \
+                     --function {} --image {tag})",
+                    request.function
+                ))
+            })?;
+            deployed.push(report);
+        }
+    }
+    Ok(BuildOutcome {
+        build: report,
+        deployments: deployed,
+    })
 }
 
 impl BuildArgs {
+    /// With `--deploy`: the ECR tag the functions are given images from (the first ECR
+    /// `--tag`), and each function's request and region, checked before anything is built.
+    /// Errors (usage): deploy flags without `--deploy`; no ECR `--tag`; a function in another
+    /// region than the image.
+    #[allow(clippy::type_complexity)]
+    fn deployments(&self) -> Result<Option<(RegistryReference, Vec<(DeployRequest, String)>)>> {
+        let release = &self.release;
+        if self.deploy.is_empty() {
+            if release.publish || release.alias.is_some() || release.no_wait {
+                return Err(Error::usage(
+                    "--publish, --alias and --no-wait apply to a deployment: add --deploy FUNCTION",
+                ));
+            }
+            return Ok(None);
+        }
+        crate::deploy::available()?;
+        let tag = self
+            .tags
+            .iter()
+            .find(|tag| crate::credentials::ecr::EcrRegistry::from_host(&tag.registry).is_some())
+            .or(self.tags.first())
+            .ok_or_else(|| {
+                Error::usage(
+                    "--deploy: the image must be pushed to ECR first, and no --tag was given",
+                )
+                .hint("add --tag ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPO:TAG")
+            })?;
+        let image_region = ecr_region(tag, "--tag")?;
+        let mut targets = Vec::new();
+        for function in &self.deploy {
+            let region = resolve_region(
+                self.registry.region.as_deref(),
+                function,
+                Some(&image_region),
+            )?;
+            decide::check_image_region(&tag.to_string(), &image_region, &region)?;
+            let request = DeployRequest {
+                function: function.clone(),
+                create: self.create,
+                role: self.role.clone(),
+                architecture: self.deploy_architecture,
+                publish: release.publish || release.alias.is_some(),
+                alias: release.alias.clone(),
+                wait: !release.no_wait,
+                quiet: self.registry.quiet || self.json,
+                ..DeployRequest::default()
+            };
+            targets.push((request, region));
+        }
+        Ok(Some((tag.clone(), targets)))
+    }
+
     /// The build these flags ask for. Reads `SOURCE_DATE_EPOCH` and, with `--password-stdin`,
     /// stdin. Errors (usage): a badly named base mirror, a bad timestamp, malformed credentials.
     pub fn plan(&self) -> Result<Plan> {

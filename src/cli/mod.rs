@@ -3,6 +3,7 @@
 pub mod base;
 pub mod build;
 pub mod check;
+pub mod deploy;
 pub mod docs;
 pub mod function;
 pub mod invoke;
@@ -46,6 +47,8 @@ pub enum Command {
     Base(base::BaseArgs),
     /// Lint an image for what Lambda would reject, and check bootstraps against a base.
     Check(check::CheckArgs),
+    /// Deploy an ECR image (by its architecture's digest) or a .zip to a Lambda function.
+    Deploy(deploy::DeployArgs),
     /// Write the .zip deployment package for the provided.al2023 / provided.al2 runtimes.
     Zip(zip::ZipArgs),
     /// Run a bootstrap once on a local Lambda Runtime API and print its answer to one event.
@@ -65,6 +68,7 @@ impl Command {
             Command::Build(args) => args.json,
             Command::Check(args) => args.json,
             Command::Zip(args) => args.json,
+            Command::Deploy(args) => args.json,
             Command::Invoke(args) => args.json,
             Command::Base(args) => args.json(),
             Command::Serve(_) | Command::Completions(_) | Command::Man(_) => false,

@@ -605,8 +605,8 @@ fn man_prints_the_page_and_writes_one_page_per_command() {
             Some((code.to_string(), kind.to_owned()))
         })
         .collect();
-    // 1 to 10, then interrupted by SIGINT (130) and by SIGTERM (143).
-    assert_eq!(rows.len(), 12, "{rows:?}");
+    // 1 to 11, then interrupted by SIGINT (130) and by SIGTERM (143).
+    assert_eq!(rows.len(), 13, "{rows:?}");
     for (code, kind) in &rows {
         let entry = format!("{code} ({kind})");
         assert!(
@@ -647,6 +647,7 @@ fn man_prints_the_page_and_writes_one_page_per_command() {
         "lambda-image-base-verify",
         "lambda-image-check",
         "lambda-image-zip",
+        "lambda-image-deploy",
         "lambda-image-invoke",
         "lambda-image-serve",
         "lambda-image-completions",

@@ -1,0 +1,151 @@
+//! Unit tests of the decisions that need no AWS call.
+
+use super::*;
+use crate::error::ErrorKind;
+use Architecture::{Amd64, Arm64};
+
+#[test]
+fn a_function_arn_names_its_region() {
+    let arn = "arn:aws:lambda:eu-west-1:123456789012:function:fn";
+    assert_eq!(region_in_function_arn(arn), Some("eu-west-1"));
+    assert_eq!(
+        region_in_function_arn("arn:aws-cn:lambda:cn-north-1:123456789012:function:fn:live"),
+        Some("cn-north-1")
+    );
+    assert_eq!(region_in_function_arn("fn"), None);
+    assert_eq!(region_in_function_arn("123456789012:function:fn"), None);
+    assert_eq!(
+        region_in_function_arn("arn:aws:lambda::1:function:fn"),
+        None
+    );
+    assert_eq!(region_in_function_arn("arn:aws:s3:us-east-1:1:x"), None);
+}
+
+#[test]
+fn the_region_comes_from_the_flag_then_the_arn_then_the_sdk_then_the_image() {
+    let region = |flag, arn, sdk, image| function_region(flag, arn, sdk, image);
+    let all = Some;
+    assert_eq!(
+        region(all("a-1"), None, all("b-1"), all("c-1")).unwrap(),
+        "a-1"
+    );
+    assert_eq!(
+        region(None, all("d-1"), all("b-1"), all("c-1")).unwrap(),
+        "d-1"
+    );
+    assert_eq!(region(None, None, all("b-1"), all("c-1")).unwrap(), "b-1");
+    assert_eq!(region(None, None, None, all("c-1")).unwrap(), "c-1");
+    assert_eq!(region(all("d-1"), all("d-1"), None, None).unwrap(), "d-1");
+    let conflict = region(all("a-1"), all("d-1"), None, None).unwrap_err();
+    assert_eq!(conflict.kind(), ErrorKind::Usage);
+    assert!(conflict.message().contains("a-1") && conflict.message().contains("d-1"));
+    let none = region(None, None, None, None).unwrap_err();
+    assert_eq!(none.kind(), ErrorKind::Usage);
+    assert!(none.hint_text().unwrap().contains("--region"));
+}
+
+#[test]
+fn an_image_from_another_region_is_refused_naming_both() {
+    assert!(check_image_region("i", "us-east-1", "us-east-1").is_ok());
+    let error = check_image_region("i", "eu-west-1", "us-east-1").unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Usage);
+    assert!(error.message().contains("eu-west-1") && error.message().contains("us-east-1"));
+}
+
+#[test]
+fn the_package_type_never_changes() {
+    assert!(check_package_kind("f", PackageKind::Zip, PackageKind::Zip).is_ok());
+    assert!(check_package_kind("f", PackageKind::Image, PackageKind::Image).is_ok());
+    let error = check_package_kind("f", PackageKind::Zip, PackageKind::Image).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Deploy);
+    assert!(error.message().contains("package type Zip"), "{error}");
+    assert!(error.hint_text().unwrap().contains("--zip"));
+    let error = check_package_kind("f", PackageKind::Image, PackageKind::Zip).unwrap_err();
+    assert!(error.hint_text().unwrap().contains("--image"));
+}
+
+const IMAGE: PackageSource = PackageSource::Image("ecr/fn:v1");
+const ZIP: PackageSource = PackageSource::Zip("f.zip");
+
+#[test]
+fn an_existing_function_keeps_its_architecture() {
+    let both = [Amd64, Arm64];
+    assert_eq!(
+        choose_architecture("f", Some(Arm64), None, &both, IMAGE).unwrap(),
+        (Arm64, false)
+    );
+    assert_eq!(
+        choose_architecture("f", Some(Amd64), None, &[Amd64], ZIP).unwrap(),
+        (Amd64, false)
+    );
+}
+
+#[test]
+fn another_architecture_needs_the_flag_and_then_changes_the_function() {
+    let refused = choose_architecture("f", Some(Arm64), None, &[Amd64], IMAGE).unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::Deploy);
+    assert!(refused.message().contains("exec format error"), "{refused}");
+    assert!(
+        refused
+            .hint_text()
+            .unwrap()
+            .contains("--architecture x86_64")
+    );
+    let refused = choose_architecture("f", Some(Amd64), None, &[Arm64], ZIP).unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::Deploy);
+    assert_eq!(
+        choose_architecture("f", Some(Arm64), Some(Amd64), &[Amd64], IMAGE).unwrap(),
+        (Amd64, true)
+    );
+    assert_eq!(
+        choose_architecture("f", Some(Arm64), Some(Arm64), &[Amd64, Arm64], IMAGE).unwrap(),
+        (Arm64, false)
+    );
+}
+
+#[test]
+fn the_flag_must_name_an_architecture_the_package_has() {
+    let image = choose_architecture("f", None, Some(Arm64), &[Amd64], IMAGE).unwrap_err();
+    assert_eq!(image.kind(), ErrorKind::Base);
+    let zip = choose_architecture("f", Some(Amd64), Some(Arm64), &[Amd64], ZIP).unwrap_err();
+    assert_eq!(zip.kind(), ErrorKind::Bootstrap);
+}
+
+#[test]
+fn a_new_function_takes_the_only_architecture_or_the_flag() {
+    assert_eq!(
+        choose_architecture("f", None, None, &[Arm64], IMAGE).unwrap(),
+        (Arm64, false)
+    );
+    assert_eq!(
+        choose_architecture("f", None, Some(Arm64), &[Amd64, Arm64], IMAGE).unwrap(),
+        (Arm64, false)
+    );
+    let two = choose_architecture("f", None, None, &[Amd64, Arm64], IMAGE).unwrap_err();
+    assert_eq!(two.kind(), ErrorKind::Usage);
+    assert!(two.message().contains("x86_64 and arm64"), "{two}");
+}
+
+#[test]
+fn a_denial_names_the_action_aws_names_or_the_operation() {
+    let message = "User: arn:aws:iam::123456789012:user/ci is not authorized to perform: \
+                   iam:PassRole on resource: arn:aws:iam::123456789012:role/fn";
+    assert_eq!(denied_action(message, "CreateFunction"), "iam:PassRole");
+    let message = "User: x is not authorized to perform: lambda:UpdateFunctionCode on resource";
+    assert_eq!(
+        denied_action(message, "CreateFunction"),
+        "lambda:UpdateFunctionCode"
+    );
+    assert_eq!(
+        denied_action("Access denied", "PublishVersion"),
+        "lambda:PublishVersion"
+    );
+    assert_eq!(
+        denied_action("not authorized to perform: nothing", "GetFunction"),
+        "lambda:GetFunction"
+    );
+    assert_eq!(
+        denied_action("not authorized to perform: :x", "GetFunction"),
+        "lambda:GetFunction"
+    );
+}

@@ -1,0 +1,404 @@
+//! The steps of one deployment, over any [`FunctionApi`]: look the function up, refuse what
+//! Lambda would refuse or what would break it, create it or update its configuration and code,
+//! wait until Lambda has finished, check that the function holds what was sent, then publish a
+//! version and point an alias at it.
+//!
+//! Lambda's rules followed here (Lambda API reference: CreateFunction, UpdateFunctionCode,
+//! UpdateFunctionConfiguration, PublishVersion; "Lambda function states"): a change while
+//! `LastUpdateStatus` is `InProgress` is refused (`ResourceConflictException`), so each call
+//! waits for the previous one; a new function is `Pending` until `Active`; an update ends
+//! `Successful` or `Failed` with `LastUpdateStatusReason`; `PublishVersion` given `CodeSha256`
+//! publishes only that code.
+
+use std::time::{Duration, Instant};
+
+use super::api::{Code, FunctionApi, FunctionFacts, NewFunction, Settings};
+use super::decide::{PackageKind, PackageSource, check_package_kind, choose_architecture};
+use super::report::{DeployReport, ReportedAlias, ReportedS3};
+use super::{DeployRequest, Package};
+use crate::error::{Error, Result};
+
+/// How long to wait for Lambda to finish a create or an update before giving up: image
+/// functions can stay `Pending` for minutes while Lambda optimizes the image.
+pub const WAIT_LIMIT: Duration = Duration::from_secs(15 * 60);
+
+/// The first pause between two `GetFunction` calls while waiting; it doubles up to
+/// [`LONGEST_PAUSE`].
+const FIRST_PAUSE: Duration = Duration::from_millis(500);
+const LONGEST_PAUSE: Duration = Duration::from_secs(5);
+
+/// Deploys `package` to `request.function` in `region` through `api`.
+pub fn deploy(
+    api: &dyn FunctionApi,
+    request: &DeployRequest,
+    package: &Package,
+    region: &str,
+) -> Result<DeployReport> {
+    let started = Instant::now();
+    let name = request.function.as_str();
+    let existing = api.get(name)?;
+    if let Some(function) = &existing
+        && let Some(kind) = function.package_type
+    {
+        check_package_kind(name, kind, package.kind())?;
+    }
+    let role = match (&existing, request.create, &request.role) {
+        (Some(_), _, _) => None,
+        (None, false, _) => {
+            return Err(Error::deploy(format!(
+                "there is no function {name} in {region} to deploy to"
+            ))
+            .hint(
+                "create it with --create --role arn:aws:iam::ACCOUNT:role/ROLE (a role Lambda may \
+                 assume), or check the name and --region",
+            ));
+        }
+        (None, true, None) => {
+            return Err(Error::usage(format!(
+                "--create: creating {name} needs the function's execution role"
+            ))
+            .hint("add --role arn:aws:iam::ACCOUNT:role/ROLE"));
+        }
+        (None, true, Some(role)) => Some(role.as_str()),
+    };
+    let (architecture, changes_architecture) = choose_architecture(
+        name,
+        existing.as_ref().map(FunctionFacts::runs_on),
+        request.architecture,
+        &package.architectures(),
+        package.source(),
+    )?;
+
+    let image_uri = package.image_uri(architecture);
+    let s3 = match package {
+        Package::Zip {
+            zip,
+            s3: Some(target),
+        } => {
+            let key = target.key.clone().unwrap_or_else(|| {
+                format!("lambda-image/{}/{}.zip", short_name(name), zip.sha256.hex())
+            });
+            progress(
+                request,
+                &format!(
+                    "uploading {} to s3://{}/{key}",
+                    zip.path.display(),
+                    target.bucket
+                ),
+            );
+            api.upload(&target.bucket, &key, &zip.path)?;
+            Some(ReportedS3 {
+                bucket: target.bucket.clone(),
+                key,
+            })
+        }
+        _ => None,
+    };
+    let code = match (package, &image_uri, &s3) {
+        (Package::Image(_), Some(uri), _) => Code::Image(uri),
+        (Package::Zip { .. }, _, Some(s3)) => Code::S3 {
+            bucket: &s3.bucket,
+            key: &s3.key,
+        },
+        (Package::Zip { zip, .. }, _, None) => Code::ZipFile(&zip.bytes),
+        (Package::Image(_), None, _) => unreachable!("the architecture is one the image has"),
+    };
+
+    let after = match (&existing, role) {
+        (Some(function), _) => {
+            if is_busy(function) {
+                progress(
+                    request,
+                    &format!("{name} is being changed already; waiting for that first"),
+                );
+                wait_until_done(api, request, Waiting::Update)?;
+            }
+            let settings = request.settings(Some(&function.environment));
+            if !settings.is_empty() {
+                progress(request, &format!("updating the configuration of {name}"));
+                api.update_configuration(name, &settings)?;
+                wait_until_done(api, request, Waiting::Update)?;
+            }
+            if changes_architecture {
+                progress(
+                    request,
+                    &format!("moving {name} to {}", architecture.lambda_name()),
+                );
+            }
+            progress(request, &format!("updating the code of {name}"));
+            let answer = api.update_code(name, code, architecture)?;
+            if request.wait {
+                wait_until_done(api, request, Waiting::Update)?
+            } else {
+                answer
+            }
+        }
+        (None, Some(role)) => {
+            progress(request, &format!("creating {name}"));
+            let settings = request.settings(None);
+            let answer = api.create(&NewFunction {
+                name,
+                role,
+                code,
+                architecture,
+                runtime: package.runtime(),
+                settings: &settings,
+            })?;
+            if request.wait {
+                wait_until_done(api, request, Waiting::Create)?
+            } else {
+                answer
+            }
+        }
+        (None, None) => unreachable!("a missing function without --create was refused"),
+    };
+
+    let deployed = api.get(name)?.unwrap_or_else(|| after.clone());
+    check_deployed(name, package, &deployed, image_uri.as_deref())?;
+    let code_sha256 = deployed
+        .code_sha256
+        .clone()
+        .or_else(|| after.code_sha256.clone())
+        .unwrap_or_default();
+
+    let mut version = "$LATEST".to_owned();
+    let mut alias = None;
+    if request.publish || request.alias.is_some() {
+        progress(request, &format!("publishing a version of {name}"));
+        let published = api.publish(name, &code_sha256)?;
+        version = published.version.unwrap_or(version);
+        if let Some(alias_name) = &request.alias {
+            let pointed = api.point_alias(name, alias_name, &version)?;
+            alias = Some(ReportedAlias {
+                name: alias_name.clone(),
+                arn: pointed.arn,
+                version: pointed.version,
+            });
+        }
+    }
+    let status = if request.wait { &deployed } else { &after };
+    Ok(DeployReport {
+        function_name: request.function.clone(),
+        function_arn: deployed.arn.clone(),
+        region: region.to_owned(),
+        created: existing.is_none(),
+        package_type: package.kind().lambda_name(),
+        architecture: architecture.lambda_name(),
+        image_uri: image_uri.clone(),
+        image_digest: package.manifest_digest(architecture),
+        code_sha256,
+        runtime: match package {
+            Package::Zip { .. } => deployed
+                .runtime
+                .clone()
+                .or(package.runtime().map(str::to_owned)),
+            Package::Image(_) => None,
+        },
+        s3,
+        version,
+        alias,
+        state: status.state.clone(),
+        last_update_status: status.last_update_status.clone(),
+        elapsed_seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// The function's own name from a name or an ARN, for the default S3 key.
+fn short_name(function: &str) -> &str {
+    match function.split_once(":function:") {
+        Some((_, rest)) => rest.split(':').next().unwrap_or(rest),
+        None => function,
+    }
+}
+
+/// Whether Lambda is still applying an earlier change (a new function, or an update).
+fn is_busy(function: &FunctionFacts) -> bool {
+    function.state.as_deref() == Some("Pending")
+        || function.last_update_status.as_deref() == Some("InProgress")
+}
+
+/// What is being waited for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Waiting {
+    /// A new function: `State` `Active`.
+    Create,
+    /// An update: `LastUpdateStatus` `Successful`.
+    Update,
+}
+
+/// Polls `GetFunction` until the change is done; the function's facts then. Errors (deploy):
+/// `Failed`, with Lambda's reason; still not done after [`WAIT_LIMIT`]; the function gone.
+fn wait_until_done(
+    api: &dyn FunctionApi,
+    request: &DeployRequest,
+    waiting: Waiting,
+) -> Result<FunctionFacts> {
+    let name = request.function.as_str();
+    let started = Instant::now();
+    let mut pause = FIRST_PAUSE;
+    let mut said = String::new();
+    loop {
+        let function = api.get(name)?.ok_or_else(|| {
+            Error::deploy(format!(
+                "the function {name} was deleted while being deployed to"
+            ))
+        })?;
+        match outcome(&function, waiting) {
+            Outcome::Done => return Ok(function),
+            Outcome::Failed(reason) => {
+                let what = match waiting {
+                    Waiting::Create => "the new function",
+                    Waiting::Update => "the update of",
+                };
+                return Err(Error::deploy(format!(
+                    "Lambda reports that {what} {name} failed: {reason}"
+                ))
+                .hint(
+                    "fix what the reason names (an image Lambda cannot read, a missing \
+                     permission, a bad subnet...), then deploy again",
+                ));
+            }
+            Outcome::Waiting(status) => {
+                if status != said {
+                    progress(request, &format!("waiting for {name}: {status}"));
+                    said = status;
+                }
+            }
+        }
+        if started.elapsed() >= WAIT_LIMIT {
+            return Err(Error::deploy(format!(
+                "{name} is still {said} after {} minutes",
+                WAIT_LIMIT.as_secs() / 60
+            ))
+            .hint(
+                "look at the function in the Lambda console; deploy with --no-wait not to wait",
+            ));
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(LONGEST_PAUSE);
+    }
+}
+
+enum Outcome {
+    Done,
+    Failed(String),
+    /// Not yet; the status to show (`State Pending`, `LastUpdateStatus InProgress`).
+    Waiting(String),
+}
+
+/// Where a create or an update stands, from the function's `State` and `LastUpdateStatus`.
+fn outcome(function: &FunctionFacts, waiting: Waiting) -> Outcome {
+    let reason = |reason: &Option<String>| {
+        reason
+            .clone()
+            .unwrap_or_else(|| "no reason given".to_owned())
+    };
+    match function.state.as_deref() {
+        Some("Failed") => return Outcome::Failed(reason(&function.state_reason)),
+        Some("Pending") => return Outcome::Waiting("State Pending".to_owned()),
+        _ => {}
+    }
+    if waiting == Waiting::Create {
+        return match function.state.as_deref() {
+            Some("Active") | None => Outcome::Done,
+            Some(other) => Outcome::Waiting(format!("State {other}")),
+        };
+    }
+    match function.last_update_status.as_deref() {
+        Some("Successful") | None => Outcome::Done,
+        Some("Failed") => Outcome::Failed(reason(&function.last_update_status_reason)),
+        Some(other) => Outcome::Waiting(format!("LastUpdateStatus {other}")),
+    }
+}
+
+/// Checks that the function now holds what was sent: the zip's `CodeSha256`, or the image's
+/// per-architecture digest in `Code.ResolvedImageUri` (else `Code.ImageUri`). Error: deploy.
+fn check_deployed(
+    name: &str,
+    package: &Package,
+    deployed: &FunctionFacts,
+    image_uri: Option<&str>,
+) -> Result<()> {
+    match package {
+        Package::Zip { zip, .. } => match &deployed.code_sha256 {
+            Some(code) if *code == zip.code_sha256 => Ok(()),
+            other => Err(Error::deploy(format!(
+                "{name} reports CodeSha256 {}, but the package sent has {}: another deploy may \
+                 have changed it meanwhile",
+                other.as_deref().unwrap_or("(none)"),
+                zip.code_sha256
+            ))),
+        },
+        Package::Image(_) => {
+            let sent = image_uri.unwrap_or_default();
+            let digest = sent.rsplit_once('@').map_or(sent, |(_, digest)| digest);
+            let given = deployed.image_uri.as_deref();
+            let resolved = deployed.resolved_image_uri.as_deref();
+            let holds_sent = given.is_none_or(|uri| uri == sent)
+                && resolved.is_none_or(|uri| uri.ends_with(&format!("@{digest}")));
+            if holds_sent {
+                return Ok(());
+            }
+            Err(Error::deploy(format!(
+                "{name} holds the image {} (resolved to {}), not {sent} that was sent: another \
+                 deploy may have changed it meanwhile",
+                given.unwrap_or("(none)"),
+                resolved.unwrap_or("(none)")
+            )))
+        }
+    }
+}
+
+/// A progress line on stderr, unless `-q`.
+fn progress(request: &DeployRequest, line: &str) {
+    if !request.quiet {
+        crate::emulator::log::write_line(&format!("deploy: {line}"));
+    }
+}
+
+impl Package {
+    fn kind(&self) -> PackageKind {
+        match self {
+            Package::Image(_) => PackageKind::Image,
+            Package::Zip { .. } => PackageKind::Zip,
+        }
+    }
+
+    fn source(&self) -> PackageSource<'_> {
+        match self {
+            Package::Image(image) => PackageSource::Image(&image.shown),
+            Package::Zip { zip, .. } => PackageSource::Zip(zip.shown()),
+        }
+    }
+
+    fn runtime(&self) -> Option<&'static str> {
+        match self {
+            Package::Image(_) => None,
+            Package::Zip { zip, .. } => Some(zip.runtime),
+        }
+    }
+}
+
+impl DeployRequest {
+    /// The configuration to send: the flags given, with `--env` merged into `existing`
+    /// variables (a function's other variables are kept).
+    fn settings(&self, existing: Option<&std::collections::BTreeMap<String, String>>) -> Settings {
+        let environment = (!self.env.is_empty()).then(|| {
+            let mut variables = existing.cloned().unwrap_or_default();
+            for pair in &self.env {
+                variables.insert(pair.key.clone(), pair.value.clone());
+            }
+            variables
+        });
+        Settings {
+            memory: self.memory,
+            timeout: self.timeout,
+            environment,
+            description: self.description.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "flow_tests.rs"]
+mod tests;

@@ -1,0 +1,266 @@
+//! A `.zip` deployment package as `deploy --zip` reads it, before any AWS call: its bytes and
+//! Lambda's `CodeSha256` of them, the `bootstrap` at its root (present, executable, an ELF or a
+//! `#!` script), the architecture that bootstrap is built for, and the runtime it needs,
+//! checked against that runtime as `zip` checks a bootstrap.
+//!
+//! Any zip is taken (from `lambda-image zip`, `zip -r`, Python's `zipfile`, build-lambda-zip),
+//! since what Lambda needs of one is only this: `provided.al2023` / `provided.al2` unpack it into
+//! `/var/task` and run `/var/task/bootstrap` (AWS Lambda Developer Guide, "Building a custom
+//! runtime"); a bootstrap without an execute bit fails there with `permission denied`.
+
+use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+
+use crate::bootstrap::base_knowledge::{BaseFacts, check_bootstraps};
+use crate::bootstrap::checks::enforce;
+use crate::bootstrap::elf::Linkage;
+use crate::bootstrap::{self, BootstrapKind, BootstrapSpec};
+use crate::digest::Sha256Digest;
+use crate::error::{Error, Result};
+use crate::findings::Finding;
+use crate::package::TASK_ROOT;
+use crate::platform::Architecture;
+
+/// The OS-only runtimes a `.zip` with a `bootstrap` runs on (Lambda's `Runtime`).
+pub const RUNTIMES: [&str; 2] = ["provided.al2023", "provided.al2"];
+
+/// Libraries Amazon Linux 2 has and Amazon Linux 2023 does not: OpenSSL 1.0 (AL2023 ships
+/// OpenSSL 3; Amazon Linux 2023 User Guide, "Comparing AL2 and AL2023"). A bootstrap linked
+/// against them needs `provided.al2`.
+const AL2_ONLY_LIBRARIES: [&str; 2] = ["libssl.so.10", "libcrypto.so.10"];
+
+/// What `deploy --zip` sends.
+#[derive(Debug)]
+pub struct ZipPackage {
+    pub path: PathBuf,
+    /// The zip's bytes, for `ZipFile`.
+    pub bytes: Vec<u8>,
+    pub sha256: Sha256Digest,
+    /// Lambda's `CodeSha256` of the zip: base64 of its sha256.
+    pub code_sha256: String,
+    /// The architectures the bootstrap can run on: the ELF's one, or both for a `#!` script.
+    pub architectures: Vec<Architecture>,
+    /// The runtime to create the function with (`provided.al2023` or `provided.al2`).
+    pub runtime: &'static str,
+    /// What the bootstrap checks found (passes included).
+    pub findings: Vec<Finding>,
+}
+
+/// Reads and checks the package at `path`. `runtime`: `--runtime`, else chosen here.
+/// `architecture`: `--architecture`, which a `#!` script bootstrap is checked for.
+///
+/// Errors: the file cannot be read (usage); not a zip, no `bootstrap` at its root, one without
+/// an execute bit or Unix permissions, or one that is neither an ELF nor a `#!` script, or that
+/// fails a check against the runtime (bootstrap, exit 3).
+pub fn read_zip_package(
+    path: &Path,
+    runtime: Option<&'static str>,
+    architecture: Option<Architecture>,
+) -> Result<ZipPackage> {
+    let bytes = std::fs::read(path).map_err(|error| {
+        Error::usage(format!("--zip {}: cannot read it: {error}", path.display()))
+    })?;
+    let shown = path.display().to_string();
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(&bytes)).map_err(|error| {
+        Error::bootstrap(format!("--zip {shown} is not a readable .zip: {error}")).hint(
+            "make the package with `lambda-image zip --bootstrap ./bootstrap -o function.zip`",
+        )
+    })?;
+    let names: Vec<String> = archive.file_names().map(str::to_owned).collect();
+    let entry_name = bootstrap_entry(&names).ok_or_else(|| missing_bootstrap(&shown, &names))?;
+    let mut entry = archive
+        .by_name(&entry_name)
+        .map_err(|error| Error::bootstrap(format!("{shown}: cannot read {entry_name}: {error}")))?;
+    check_mode(&shown, entry.unix_mode())?;
+    let scratch = tempfile::Builder::new()
+        .prefix(".lambda-image-deploy-")
+        .tempdir()
+        .map_err(|error| Error::failure(format!("cannot make a temporary directory: {error}")))?;
+    let extracted = scratch.path().join("bootstrap");
+    let mut content = Vec::new();
+    entry
+        .read_to_end(&mut content)
+        .map_err(|error| Error::bootstrap(format!("{shown}: cannot unzip bootstrap: {error}")))?;
+    drop(entry);
+    // Its execute bit was checked above; the copy gets one so the checks see what Lambda runs.
+    std::fs::File::create(&extracted)
+        .and_then(|mut file| file.write_all(&content))
+        .and_then(|()| std::fs::set_permissions(&extracted, std::fs::Permissions::from_mode(0o755)))
+        .map_err(|error| Error::failure(format!("cannot write a temporary file: {error}")))?;
+
+    let is_script = content.starts_with(b"#!");
+    let spec = BootstrapSpec {
+        architecture: if is_script {
+            Some(architecture.unwrap_or(Architecture::Amd64))
+        } else {
+            None
+        },
+        path: extracted,
+    };
+    let inspected = bootstrap::inspect(&spec).map_err(|error| in_zip(error, &shown))?;
+    let architectures = match &inspected.kind {
+        BootstrapKind::Elf(elf) => vec![elf.architecture],
+        BootstrapKind::Script { .. } => vec![Architecture::Amd64, Architecture::Arm64],
+    };
+    let (runtime, why) = choose_runtime(runtime, &inspected.kind);
+    let entry = crate::catalog::by_name(runtime)
+        .ok_or_else(|| Error::failure(format!("{runtime} is not in the catalog")))?;
+    let packaged = names.iter().map(|name| format!("var/task/{name}"));
+    let facts = BaseFacts::of_catalog(entry)
+        .adding(packaged)
+        .with_bootstrap_directory(TASK_ROOT);
+    let mut findings = check_bootstraps(std::slice::from_ref(&inspected), &facts, None, &[])
+        .map_err(|error| in_zip(error, &shown))?;
+    enforce(&findings).map_err(|error| in_zip(error, &shown))?;
+    if let Some(why) = why {
+        findings.push(Finding::new(
+            "runtime",
+            Some(inspected.architecture),
+            crate::findings::Level::Info,
+            why,
+        ));
+    }
+    let sha256 = Sha256Digest::of(&bytes);
+    let raw = hex::decode(sha256.hex()).expect("a digest is hex");
+    Ok(ZipPackage {
+        path: path.to_owned(),
+        code_sha256: base64::engine::general_purpose::STANDARD.encode(raw),
+        sha256,
+        bytes,
+        architectures,
+        runtime,
+        findings,
+    })
+}
+
+/// The zip entry Lambda runs: `bootstrap` at the root (`./bootstrap` as some tools write it).
+fn bootstrap_entry(names: &[String]) -> Option<String> {
+    names
+        .iter()
+        .find(|name| name.as_str() == "bootstrap" || name.as_str() == "./bootstrap")
+        .cloned()
+}
+
+fn missing_bootstrap(zip: &str, names: &[String]) -> Error {
+    let nested = names
+        .iter()
+        .find(|name| name.rsplit('/').next() == Some("bootstrap"));
+    let error = Error::bootstrap(format!(
+        "{zip} has no `bootstrap` at its root: Lambda unpacks the zip into {TASK_ROOT} and runs \
+         {TASK_ROOT}/bootstrap"
+    ));
+    match nested {
+        Some(nested) => error.hint(format!(
+            "it holds {nested}: zip from inside its directory (cd DIR && zip -r ../function.zip \
+             .), or use `lambda-image zip --bootstrap {nested} -o function.zip`"
+        )),
+        None => error.hint(
+            "name the executable `bootstrap` at the zip's root, e.g. `lambda-image zip \
+             --bootstrap ./target/lambda/fn/bootstrap -o function.zip`",
+        ),
+    }
+}
+
+/// The bootstrap entry's Unix mode must exist and have an execute bit: Lambda keeps a zip's
+/// modes, and a bootstrap without one fails with `permission denied` (zips made on Windows
+/// carry no Unix modes at all).
+fn check_mode(zip: &str, mode: Option<u32>) -> Result<()> {
+    match mode {
+        Some(mode) if mode & 0o111 != 0 => Ok(()),
+        Some(mode) => Err(Error::bootstrap(format!(
+            "the bootstrap in {zip} is not executable (mode {:04o}): Lambda would fail to start \
+             it with `permission denied`",
+            mode & 0o7777
+        ))
+        .hint("chmod +x bootstrap before zipping, or make the package with `lambda-image zip`")),
+        None => Err(Error::bootstrap(format!(
+            "the bootstrap in {zip} has no Unix permissions (the zip was made on Windows?): \
+             Lambda would fail to start it with `permission denied`"
+        ))
+        .hint(
+            "make the package with `lambda-image zip` (or build-lambda-zip on Windows), which \
+             records the execute bit",
+        )),
+    }
+}
+
+/// The runtime: `--runtime`, else `provided.al2` for a bootstrap linked against a library only
+/// Amazon Linux 2 has ([`AL2_ONLY_LIBRARIES`]), else `provided.al2023`; with the reason when
+/// it was chosen here for the bootstrap's sake.
+fn choose_runtime(
+    flag: Option<&'static str>,
+    kind: &BootstrapKind,
+) -> (&'static str, Option<String>) {
+    if let Some(flag) = flag {
+        return (flag, None);
+    }
+    let needed = match kind {
+        BootstrapKind::Elf(elf) => match &elf.linkage {
+            Linkage::Dynamic(needs) => needs
+                .libraries
+                .as_ref()
+                .map(|libraries| libraries.needed.clone())
+                .unwrap_or_default(),
+            Linkage::Static => Vec::new(),
+        },
+        BootstrapKind::Script { .. } => Vec::new(),
+    };
+    match needed
+        .iter()
+        .find(|library| AL2_ONLY_LIBRARIES.contains(&library.as_str()))
+    {
+        Some(library) => (
+            "provided.al2",
+            Some(format!(
+                "runtime provided.al2: the bootstrap needs {library} (OpenSSL 1.0), which \
+                 provided.al2023 does not have"
+            )),
+        ),
+        None => ("provided.al2023", None),
+    }
+}
+
+/// A bootstrap error about the extracted file, said of the zip.
+fn in_zip(error: Error, zip: &str) -> Error {
+    let message = format!("{zip}: {}", error.message());
+    let hint = error.hint_text().map(str::to_owned);
+    let error = Error::new(error.kind(), message);
+    match hint {
+        Some(hint) => error.hint(hint),
+        None => error,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bootstrap_must_be_at_the_root() {
+        let names = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            bootstrap_entry(&names(&["lib/", "bootstrap"])).as_deref(),
+            Some("bootstrap")
+        );
+        assert_eq!(
+            bootstrap_entry(&names(&["./bootstrap"])).as_deref(),
+            Some("./bootstrap")
+        );
+        assert_eq!(bootstrap_entry(&names(&["dist/bootstrap"])), None);
+        let error = missing_bootstrap("f.zip", &names(&["dist/bootstrap"]));
+        assert!(error.hint_text().unwrap().contains("dist/bootstrap"));
+    }
+
+    #[test]
+    fn only_an_execute_bit_passes() {
+        assert!(check_mode("f.zip", Some(0o100755)).is_ok());
+        assert!(check_mode("f.zip", Some(0o100100)).is_ok());
+        assert!(check_mode("f.zip", Some(0o100001)).is_ok());
+        let refused = check_mode("f.zip", Some(0o100644)).unwrap_err();
+        assert!(refused.message().contains("mode 0644"), "{refused}");
+        assert!(check_mode("f.zip", None).is_err());
+    }
+}
