@@ -56,6 +56,8 @@ fn an_image_function_is_created_then_updated_by_its_architectures_manifest_diges
     assert_by_digest(&setup, &uri, "fn", &v1_arm64, &v1_index);
     assert_eq!(configuration["Architectures"], serde_json::json!(["arm64"]));
     assert_eq!(configuration["PackageType"], "Image");
+    let resolved = setup.aws().get_function("fn")["Code"]["ResolvedImageUri"].clone();
+    assert_eq!(resolved, uri.as_str());
     assert_eq!(report["created"], true, "{report}");
     assert_eq!(report["function_name"], "fn");
     assert_eq!(
@@ -170,6 +172,8 @@ fn build_with_deploy_pushes_then_deploys_and_reports_each_function() {
             &role,
             "--deploy-architecture",
             "arm64",
+            "--alias",
+            "live",
         ],
     );
     let arm64 = arch_digest(&report, "arm64");
@@ -187,5 +191,8 @@ fn build_with_deploy_pushes_then_deploys_and_reports_each_function() {
         assert_eq!(deployment["created"], true, "{deployment}");
         assert_eq!(deployment["architecture"], "arm64");
         assert_eq!(deployment["image_digest"], arm64.as_str());
+        assert_eq!(deployment["version"], "1", "{deployment}");
+        assert_eq!(deployment["alias"]["name"], "live");
+        assert_eq!(setup.aws().get_alias(name, "live")["FunctionVersion"], "1");
     }
 }

@@ -9,7 +9,8 @@
 //! naming the fix, and (where they must come first) that Lambda was never called.
 //!
 //! Modules: [`image`] (image functions, `build --deploy`), [`packages`] (zip functions, S3),
-//! [`versions`] (`--publish`, `--alias`), [`refusals`], [`waiting`] (states, access denied).
+//! [`versions`] (`--publish`, `--alias`), [`refusals`], [`regions`], [`waiting`] (states, access
+//! denied).
 //!
 //! Needs root (the mount namespace of `support::ecr`) and the moto virtualenv `tests/run.sh`
 //! installs. Built only with the `deploy` feature (the default).
@@ -18,6 +19,7 @@
 mod image;
 mod packages;
 mod refusals;
+mod regions;
 mod versions;
 mod waiting;
 
@@ -106,6 +108,11 @@ impl Setup {
     /// `deploy ARGS --json` (with `--insecure-registry` for the ECR hosts and this scratch's
     /// cache); its output, whatever the exit status.
     pub fn deploy(&self, args: &[&str]) -> Output {
+        run_unchecked(&mut self.deploy_command(args))
+    }
+
+    /// The command of [`Setup::deploy`], not run (to change its environment).
+    pub fn deploy_command(&self, args: &[&str]) -> Command {
         let mut command = self.command(&["deploy"]);
         command
             .args(args)
@@ -114,7 +121,7 @@ impl Setup {
             .arg("--cache-dir")
             .arg(self.scratch.cache())
             .arg("--json");
-        run_unchecked(&mut command)
+        command
     }
 
     /// [`Setup::deploy`], which must succeed; its report.

@@ -4,11 +4,12 @@
 //! S3.
 
 use std::path::Path;
+use std::process::Command;
 
 use serde_json::{Value, json};
 
 use super::{Setup, assert_refused, code_sha256, lambda_image_zip, python_zip, zip_r};
-use crate::support::{fixtures, sha256_file};
+use crate::support::{fixtures, run, sha256_file};
 
 /// What a zip function created from `zip` must be: `architecture`, the package's CodeSha256,
 /// provided.al2023, handler bootstrap; the report says the same.
@@ -191,4 +192,150 @@ fn a_package_over_50_mib_needs_s3_bucket_and_then_goes_through_s3() {
         json!({"bucket": bucket, "key": "releases/big-2.zip"})
     );
     assert_eq!(report["created"], false);
+}
+
+/// A dynamically linked x86-64 bootstrap that needs `libssl.so.10` (OpenSSL 1.0, which
+/// provided.al2 has and provided.al2023 has not) and nothing from the C library (its own
+/// `_start`, no glibc symbol versions), linked here against a stub of that name.
+fn openssl_10_bootstrap(dir: &Path) -> std::path::PathBuf {
+    std::fs::write(
+        dir.join("ssl.c"),
+        "int SSL_library_init(void) { return 1; }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("start.c"),
+        "int SSL_library_init(void);\n\
+         void _start(void) {\n\
+           long code = SSL_library_init() - 1;\n\
+           __asm__ volatile (\"syscall\" :: \"a\"(60), \"D\"(code));\n\
+           for (;;) {}\n\
+         }\n",
+    )
+    .unwrap();
+    let library = dir.join("libssl.so.10");
+    run(Command::new("gcc")
+        .args([
+            "-shared",
+            "-fPIC",
+            "-nostdlib",
+            "-Wl,-soname,libssl.so.10",
+            "-o",
+        ])
+        .arg(&library)
+        .arg(dir.join("ssl.c")));
+    let bootstrap = dir.join("bootstrap-openssl10");
+    run(Command::new("gcc")
+        .args(["-nostdlib", "-nostartfiles", "-O2", "-o"])
+        .arg(&bootstrap)
+        .arg(dir.join("start.c"))
+        .arg(&library));
+    bootstrap
+}
+
+#[test]
+fn the_runtime_is_provided_al2_when_the_bootstrap_needs_openssl_1_0_or_when_asked() {
+    let setup = Setup::new();
+    let role = setup.aws().create_role();
+    let work = setup.dir("packages");
+    let legacy = python_zip(
+        &work,
+        "legacy",
+        &[("bootstrap", &openssl_10_bootstrap(&work), Some(0o755))],
+        0,
+    );
+    let modern = lambda_image_zip(&work, "modern", &fixtures().bootstrap_amd64, &[]);
+    let cases: [(&str, &Path, &[&str]); 2] = [
+        ("legacy", &legacy, &[]),
+        ("asked", &modern, &["--runtime", "provided.al2"]),
+    ];
+    for (name, zip, extra) in cases {
+        let zip_text = zip.display().to_string();
+        let mut args = vec![
+            "--function",
+            name,
+            "--zip",
+            &zip_text,
+            "--create",
+            "--role",
+            &role,
+        ];
+        args.extend_from_slice(extra);
+        let report = setup.deploy_ok(&args);
+        let configuration = setup.aws().get_function(name)["Configuration"].clone();
+        assert_eq!(configuration["Runtime"], "provided.al2", "{name}");
+        assert_eq!(report["runtime"], "provided.al2", "{name}: {report}");
+    }
+}
+
+#[test]
+fn create_on_an_existing_function_updates_it_and_the_text_report_says_so() {
+    let setup = Setup::new();
+    let role = setup.aws().create_role();
+    let work = setup.dir("packages");
+    let first = lambda_image_zip(&work, "first", &fixtures().bootstrap_amd64, &[]);
+    let second = lambda_image_zip(
+        &work,
+        "second",
+        &super::marked_bootstrap(&work, "amd64", "2"),
+        &[],
+    );
+    for (zip, created) in [(&first, "created"), (&second, "updated")] {
+        let zip_text = zip.display().to_string();
+        let mut command = setup.command(&[
+            "deploy",
+            "--function",
+            "fn",
+            "--zip",
+            &zip_text,
+            "--create",
+            "--role",
+            &role,
+        ]);
+        let output = run(&mut command);
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        let first_line = stdout.lines().next().unwrap_or_default();
+        assert!(
+            first_line.starts_with(&format!("deployed fn (x86_64, {created})")),
+            "{stdout}"
+        );
+        assert!(
+            stdout.contains("arn:aws:lambda:us-east-1:123456789012:function:fn"),
+            "{stdout}"
+        );
+        assert!(stdout.contains(&code_sha256(zip)), "{stdout}");
+    }
+    let operations = setup.lambda_operations();
+    let creates = operations
+        .iter()
+        .filter(|op| *op == "CreateFunction")
+        .count();
+    assert_eq!(creates, 1, "{operations:?}");
+    let configuration = setup.aws().get_function("fn")["Configuration"].clone();
+    assert_eq!(configuration["CodeSha256"], code_sha256(&second));
+}
+
+#[test]
+fn a_function_holding_other_code_than_was_sent_is_an_error() {
+    let setup = Setup::new();
+    let role = setup.aws().create_role();
+    let work = setup.dir("packages");
+    let zip = lambda_image_zip(&work, "one", &fixtures().bootstrap_amd64, &[]);
+    let zip_text = zip.display().to_string();
+    setup.deploy_ok(&[
+        "--function",
+        "fn",
+        "--zip",
+        &zip_text,
+        "--create",
+        "--role",
+        &role,
+    ]);
+    // As if another deploy had replaced the code meanwhile.
+    let other = "b3RoZXIgY29kZSB0aGFuIHdhcyBzZW50IGJ5IHRoaXMgdGVzdA==";
+    setup
+        .moto
+        .set_knobs(&json!({"MOTO_LAMBDA_CODE_SHA256": other}));
+    let output = setup.deploy(&["--function", "fn", "--zip", &zip_text]);
+    assert_refused(&output, 11, &["CodeSha256", other, &code_sha256(&zip)]);
 }

@@ -208,6 +208,11 @@ fn packages_without_a_runnable_bootstrap_are_refused_before_any_aws_call() {
             vec!["bootstrap"],
         ),
         (
+            "made on Windows: no Unix mode at all",
+            python_zip(&work, "dos", &[("bootstrap", amd64, None)], 0),
+            vec!["bootstrap"],
+        ),
+        (
             "bootstrap not an ELF",
             python_zip(&work, "script", &[("bootstrap", &data, Some(0o755))], 0),
             vec!["bootstrap"],

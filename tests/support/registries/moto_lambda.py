@@ -9,6 +9,8 @@ What AWS does and moto 5.2.5 does not, patched here:
 * An `ImageUri` given by digest (`HOST[:PORT]/REPO@sha256:HEX`): `CodeSha256` is HEX (moto
   hashes the URI string) and `Code.ResolvedImageUri` is the URI itself (moto cuts the URI at
   its first `:`, the port's). By tag, the resolved URI keeps the host's port.
+* CreateFunction takes a function ARN as `FunctionName` (moto would name the function after the
+  whole ARN).
 * UpdateFunctionCode with a package of the other type (a `ZipFile`/`S3Bucket` for an Image
   function, an `ImageUri` for a Zip function) is an InvalidParameterValueException.
 * While a create or update is in progress (see `MOTO_LAMBDA_PENDING_POLLS`), another
@@ -21,12 +23,14 @@ keys), so a test can change them between two commands:
 
 * `MOTO_LAMBDA_PENDING_POLLS=N`: after each CreateFunction, UpdateFunctionCode and
   UpdateFunctionConfiguration, the function's own answer and the next N GetFunction or
-  GetFunctionConfiguration answers say `State` Pending (after a create) or `LastUpdateStatus`
-  InProgress (after an update); then Active/Successful.
+  GetFunctionConfiguration answers say `State` Pending and `LastUpdateStatus` InProgress (after
+  a create) or `LastUpdateStatus` InProgress (after an update); then Active/Successful.
 * `MOTO_LAMBDA_FAIL_REASON=TEXT`: a create or update started while this is set ends (after the
   pending polls) `Failed`: `LastUpdateStatus` Failed with `LastUpdateStatusReason` TEXT and
   `LastUpdateStatusReasonCode` `MOTO_LAMBDA_FAIL_CODE` (default `InvalidImage`); after a create,
   also `State` Failed with `StateReason` TEXT and `StateReasonCode` the same code.
+* `MOTO_LAMBDA_CODE_SHA256=TEXT`: every answer gives `CodeSha256` TEXT, as if another deploy
+  had changed the function meanwhile.
 * `MOTO_LAMBDA_DENY=OP[=ACTION],...`: Lambda operations (e.g. `UpdateFunctionCode`,
   `CreateFunction=iam:PassRole`) answered 403 AccessDeniedException worded as AWS words it:
   "User: arn:aws:iam::ACCOUNT:user/ci is not authorized to perform: ACTION on resource: ARN
@@ -221,6 +225,9 @@ _original_get_configuration = LambdaFunction.get_configuration
 
 def _get_configuration(self, on_create=False):
     config = _original_get_configuration(self, on_create)
+    code_sha256 = knob("MOTO_LAMBDA_CODE_SHA256")
+    if code_sha256:
+        config["CodeSha256"] = code_sha256
     operation = getattr(_current, "operation", None)
     polls = getattr(self, "_polls_left", 0)
     created = getattr(self, "_created_last", False)
@@ -256,6 +263,10 @@ _original_create_function = LambdaBackend.create_function
 
 
 def _create_function(self, spec):
+    name = spec.get("FunctionName") or ""
+    if ":function:" in name:
+        # AWS takes a function ARN as the name to create; moto would store the ARN as the name.
+        spec = dict(spec, FunctionName=name.split(":function:", 1)[1].split(":", 1)[0])
     function = _original_create_function(self, spec)
     latest = self.get_function(spec["FunctionName"], None)
     _start_change(latest, created=True)
