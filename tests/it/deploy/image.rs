@@ -6,7 +6,8 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::{Setup, arch_digest};
+use super::{Setup, arch_digest, assert_refused};
+use crate::support::ecr::MOTO_PASSWORD;
 use crate::support::lambda::REGION;
 use crate::support::{fixtures, sha256_hex};
 
@@ -195,4 +196,103 @@ fn build_with_deploy_pushes_then_deploys_and_reports_each_function() {
         assert_eq!(deployment["alias"]["name"], "live");
         assert_eq!(setup.aws().get_alias(name, "live")["FunctionVersion"], "1");
     }
+}
+
+#[test]
+fn a_new_function_takes_the_only_architecture_an_image_has_or_needs_architecture() {
+    let setup = Setup::new();
+    let role = setup.aws().create_role();
+    let fixtures = fixtures();
+    let both: [&Path; 2] = [&fixtures.bootstrap_amd64, &fixtures.bootstrap_arm64];
+    let two = setup.reference("fn:two");
+    let two_report = setup.build(&two, &both, &[]);
+    let one = setup.reference("fn:one");
+    let one_report = setup.build(&one, &[&fixtures.bootstrap_arm64], &[]);
+
+    // Two architectures and no --architecture: which one is the user's to say.
+    let output = setup.deploy(&[
+        "--function",
+        "new",
+        "--image",
+        &two,
+        "--create",
+        "--role",
+        &role,
+    ]);
+    assert_refused(&output, 2, &["--architecture"]);
+    assert!(
+        !setup
+            .lambda_operations()
+            .contains(&"CreateFunction".to_owned()),
+        "{:?}",
+        setup.lambda_operations()
+    );
+
+    // One architecture: that one.
+    let report = setup.deploy_ok(&[
+        "--function",
+        "new",
+        "--image",
+        &one,
+        "--create",
+        "--role",
+        &role,
+    ]);
+    let arm64 = arch_digest(&one_report, "arm64");
+    let (uri, configuration) = image_of(&setup, "new");
+    assert_eq!(uri, format!("{}@{arm64}", setup.reference("fn")));
+    assert_eq!(configuration["Architectures"], serde_json::json!(["arm64"]));
+    assert_eq!(report["architecture"], "arm64");
+
+    // A manifest given by its own digest (not an index) is taken as it is.
+    let amd64 = arch_digest(&two_report, "amd64");
+    let by_manifest = format!("{}@{amd64}", setup.reference("fn"));
+    setup.deploy_ok(&[
+        "--function",
+        "by-manifest",
+        "--image",
+        &by_manifest,
+        "--create",
+        "--role",
+        &role,
+    ]);
+    let (uri, configuration) = image_of(&setup, "by-manifest");
+    assert_eq!(uri, by_manifest);
+    assert_eq!(
+        configuration["Architectures"],
+        serde_json::json!(["x86_64"])
+    );
+}
+
+#[test]
+fn build_with_deploy_refuses_a_tag_outside_ecr_and_reports_a_failed_deployment() {
+    let setup = Setup::new();
+    let fixtures = fixtures();
+    let both: [&Path; 2] = [&fixtures.bootstrap_amd64, &fixtures.bootstrap_arm64];
+    // Not an ECR host: Lambda could not take it; refused before building or pushing.
+    let plain = format!("127.0.0.1:{}/fn:v1", setup.registry.port());
+    let output = crate::support::run_unchecked(&mut setup.build_command(
+        &plain,
+        &both,
+        &["--creds", &format!("AWS:{MOTO_PASSWORD}"), "--deploy", "fn"],
+    ));
+    assert_refused(&output, 2, &["ECR"]);
+    assert_eq!(setup.registry.count_requests("PUT", "/v2/fn/manifests/"), 0);
+    assert!(
+        setup.moto.requests().is_empty(),
+        "{:?}",
+        setup.moto.requests()
+    );
+
+    // The push works, the deployment does not (no such function, no --create): exit 11, and
+    // the image stays pushed.
+    let reference = setup.reference("fn:v1");
+    let output = crate::support::run_unchecked(&mut setup.build_command(
+        &reference,
+        &both,
+        &["--deploy", "missing"],
+    ));
+    assert_refused(&output, 11, &["missing", "--create --role"]);
+    let tags = setup.registry.tags("fn", Some(("AWS", MOTO_PASSWORD)));
+    assert!(tags.contains(&"v1".to_owned()), "{tags:?}");
 }
