@@ -339,3 +339,39 @@ fn a_function_holding_other_code_than_was_sent_is_an_error() {
     let output = setup.deploy(&["--function", "fn", "--zip", &zip_text]);
     assert_refused(&output, 11, &["CodeSha256", other, &code_sha256(&zip)]);
 }
+
+#[test]
+fn settings_given_on_create_are_the_new_functions() {
+    let setup = Setup::new();
+    let role = setup.aws().create_role();
+    let work = setup.dir("packages");
+    let zip = lambda_image_zip(&work, "one", &fixtures().bootstrap_arm64, &[]);
+    setup.deploy_ok(&[
+        "--function",
+        "fn",
+        "--zip",
+        &zip.display().to_string(),
+        "--create",
+        "--role",
+        &role,
+        "--memory",
+        "512",
+        "--timeout",
+        "20",
+        "--env",
+        "STAGE=test",
+        "--env",
+        "LEVEL=debug",
+        "--description",
+        "made by lambda-image",
+    ]);
+    let configuration = setup.aws().get_function("fn")["Configuration"].clone();
+    assert_eq!(configuration["MemorySize"], 512);
+    assert_eq!(configuration["Timeout"], 20);
+    assert_eq!(configuration["Description"], "made by lambda-image");
+    assert_eq!(
+        configuration["Environment"]["Variables"],
+        json!({"STAGE": "test", "LEVEL": "debug"})
+    );
+    assert_eq!(configuration["Role"], role.as_str());
+}

@@ -237,3 +237,39 @@ fn packages_without_a_runnable_bootstrap_are_refused_before_any_aws_call() {
         setup.lambda_operations()
     );
 }
+
+// Not in the spec; the codes follow the error table: an unreadable zip is a bootstrap problem
+// (3), a file that is not there a usage error (2), an image that is not there a missing input
+// image (4).
+#[test]
+fn inputs_that_are_not_there_or_not_packages_are_refused_before_any_lambda_call() {
+    let setup = Setup::new();
+    let role = setup.aws().create_role();
+    let work = setup.dir("packages");
+    let text = work.join("not.zip");
+    std::fs::write(&text, "not a zip").unwrap();
+    let text = text.display().to_string();
+    let missing_tag = setup.reference("fn:nope");
+    let create = ["--create", "--role", &role, "--architecture", "arm64"];
+    let cases: [(&[&str], i32, &[&str]); 3] = [
+        (&["--zip", &text], 3, &["not.zip", "lambda-image zip"]),
+        (
+            &["--zip", "/nonexistent/function.zip"],
+            2,
+            &["/nonexistent/function.zip"],
+        ),
+        (&["--image", &missing_tag], 4, &["fn:nope"]),
+    ];
+    for (package, code, expected) in cases {
+        let mut args = vec!["--function", "fn"];
+        args.extend_from_slice(package);
+        args.extend_from_slice(&create);
+        let output = setup.deploy(&args);
+        assert_refused(&output, code, expected);
+    }
+    assert!(
+        setup.lambda_operations().is_empty(),
+        "{:?}",
+        setup.lambda_operations()
+    );
+}
