@@ -1,5 +1,5 @@
 //! Build script: the text `lambda-image --version` prints after the program name, given to the
-//! crate as `LAMBDA_IMAGE_VERSION`, e.g. `0.1.0 (commit 04a357c, features: ecr)`.
+//! crate as `LAMBDA_IMAGE_VERSION`, e.g. `0.1.0 (commit 04a357c, features: deploy,ecr)`.
 //!
 //! The commit is the git `HEAD` of the checkout being built, with `-dirty` when tracked files
 //! differ from it (untracked files are ignored, as `git describe --dirty` ignores them). Built
@@ -13,7 +13,7 @@
 //! dirty); nothing else makes `cargo build` run it again. `git status` runs without optional locks,
 //! so it never rewrites the index and so never triggers its own rerun.
 //!
-//! Features: the enabled optional features, comma-separated (`ecr`), or `none`.
+//! Features: the enabled optional features, comma-separated (`deploy,ecr`), or `none`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -27,6 +27,9 @@ fn main() {
         .or_else(|| packaged_commit(&manifest_dir))
         .unwrap_or_else(|| "unknown".to_owned());
     let mut features = Vec::new();
+    if std::env::var_os("CARGO_FEATURE_DEPLOY").is_some() {
+        features.push("deploy");
+    }
     if std::env::var_os("CARGO_FEATURE_ECR").is_some() {
         features.push("ecr");
     }

@@ -48,6 +48,8 @@ packages=(
     musl-tools
     # zlib1g-dev: gcc -lz, a program needing libz.so.1 (tests/it/lambda_fidelity/bootstraps.rs).
     zlib1g-dev
+    # zip: packages made as users make them, with `zip -r` (tests/it/deploy.rs).
+    zip
     # groff-base, man-db: render the manual pages of `lambda-image man` (tests/it/cli_surface.rs).
     groff-base man-db
 )

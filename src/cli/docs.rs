@@ -136,14 +136,16 @@ const ENVIRONMENT: &[(&str, &str)] = &[
     ),
     (
         "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_PROFILE, AWS_ROLE_ARN, \
-         AWS_WEB_IDENTITY_TOKEN_FILE, AWS_ENDPOINT_URL_ECR",
-        "For an ECR registry with no other credential: the AWS SDK's credential chain and \
-         endpoint for GetAuthorizationToken (built with the ecr feature). The region is the \
-         registry host's, or --region.",
+         AWS_WEB_IDENTITY_TOKEN_FILE, AWS_ENDPOINT_URL_ECR, AWS_ENDPOINT_URL_LAMBDA, \
+         AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL",
+        "For an ECR registry with no other credential, and for deploy: the AWS SDK's \
+         credential chain and endpoints (GetAuthorizationToken with the ecr feature; Lambda \
+         and S3 with the deploy feature). ECR's region is the registry host's, or --region.",
     ),
     (
         "AWS_REGION, AWS_DEFAULT_REGION",
-        "invoke and serve give the function AWS_REGION and AWS_DEFAULT_REGION from these \
+        "deploy: the function's region when neither --region nor a function ARN names one. \
+         invoke and serve give the function AWS_REGION and AWS_DEFAULT_REGION from these \
          (else us-east-1).",
     ),
 ];

@@ -20,11 +20,11 @@ use crate::registry::SessionOptions;
 
 /// What `--version` prints after the program name: the package version, the commit built from
 /// (`-dirty` when tracked files had changes; `unknown` outside git) and the enabled optional
-/// features (`ecr`, or `none`), e.g. `0.1.0 (commit 04a357c, features: ecr)`. Made by `build.rs`.
+/// features (`deploy,ecr`, or `none`), e.g. `0.1.0 (commit 04a357c, features: deploy,ecr)`. Made by `build.rs`.
 pub const VERSION: &str = env!("LAMBDA_IMAGE_VERSION");
 
 /// What `--version` prints, the same for every command (`lambda-image build --version` too, where
-/// clap would say `lambda-image-build`): `lambda-image 0.1.0 (commit 04a357c, features: ecr)\n`.
+/// clap would say `lambda-image-build`): `lambda-image 0.1.0 (commit 04a357c, features: deploy,ecr)\n`.
 pub fn version_line() -> String {
     format!("lambda-image {VERSION}\n")
 }

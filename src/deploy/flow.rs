@@ -153,7 +153,13 @@ pub fn deploy(
         (None, None) => unreachable!("a missing function without --create was refused"),
     };
 
-    let deployed = api.get(name)?.unwrap_or_else(|| after.clone());
+    // Waited for: the function as it now is (`GetFunction` also gives `Code`). Not waited for:
+    // the call's own answer, since `GetFunction` may still show the code being replaced.
+    let deployed = if request.wait {
+        api.get(name)?.unwrap_or_else(|| after.clone())
+    } else {
+        after.clone()
+    };
     check_deployed(name, package, &deployed, image_uri.as_deref())?;
     let code_sha256 = deployed
         .code_sha256
@@ -176,7 +182,6 @@ pub fn deploy(
             });
         }
     }
-    let status = if request.wait { &deployed } else { &after };
     Ok(DeployReport {
         function_name: request.function.clone(),
         function_arn: deployed.arn.clone(),
@@ -197,8 +202,8 @@ pub fn deploy(
         s3,
         version,
         alias,
-        state: status.state.clone(),
-        last_update_status: status.last_update_status.clone(),
+        state: deployed.state.clone(),
+        last_update_status: deployed.last_update_status.clone(),
         elapsed_seconds: started.elapsed().as_secs_f64(),
     })
 }

@@ -70,7 +70,8 @@ pub fn read_zip_package(
         )
     })?;
     let names: Vec<String> = archive.file_names().map(str::to_owned).collect();
-    let entry_name = bootstrap_entry(&names).ok_or_else(|| missing_bootstrap(&shown, &names))?;
+    let named = bootstrap_entry(&names).ok_or_else(|| missing_bootstrap(&shown, &names))?;
+    let entry_name = follow_links(&mut archive, &named, &shown)?;
     let mut entry = archive
         .by_name(&entry_name)
         .map_err(|error| Error::bootstrap(format!("{shown}: cannot read {entry_name}: {error}")))?;
@@ -142,6 +143,69 @@ fn bootstrap_entry(names: &[String]) -> Option<String> {
         .iter()
         .find(|name| name.as_str() == "bootstrap" || name.as_str() == "./bootstrap")
         .cloned()
+}
+
+/// The entry a `bootstrap` that is a symbolic link (as `zip -y` stores one) leads to inside the
+/// zip, through at most 8 links; the entry itself when it is no link. Error (bootstrap): a link
+/// leading out of the zip or nowhere, or a loop.
+fn follow_links<R: Read + std::io::Seek>(
+    archive: &mut zip::ZipArchive<R>,
+    start: &str,
+    zip: &str,
+) -> Result<String> {
+    let mut name = start.trim_start_matches("./").to_owned();
+    for _ in 0..8 {
+        let mut entry = match archive.by_name(&name) {
+            Ok(entry) => entry,
+            Err(_) => {
+                return Err(Error::bootstrap(format!(
+                    "the bootstrap in {zip} is a symbolic link to {name}, which the zip does not hold"
+                ))
+                .hint("zip the executable itself (zip without -y), or make the package with `lambda-image zip`"));
+            }
+        };
+        const LINK: u32 = 0o120000;
+        if entry.unix_mode().is_none_or(|mode| mode & 0o170000 != LINK) {
+            return Ok(name);
+        }
+        let mut target = String::new();
+        entry.read_to_string(&mut target).map_err(|error| {
+            Error::bootstrap(format!("{zip}: cannot read the link {name}: {error}"))
+        })?;
+        let base = name.rsplit_once('/').map_or("", |(directory, _)| directory);
+        name = match resolve_inside(base, &target) {
+            Some(resolved) => resolved,
+            None => {
+                return Err(Error::bootstrap(format!(
+                    "the bootstrap in {zip} is a symbolic link to {target}, outside the zip \
+                     (Lambda unpacks it into {TASK_ROOT})"
+                ))
+                .hint("zip the executable itself, or make the package with `lambda-image zip`"));
+            }
+        };
+    }
+    Err(Error::bootstrap(format!(
+        "the bootstrap in {zip} is a chain of more than 8 symbolic links (a loop?)"
+    )))
+}
+
+/// `target` of a link in directory `base` (both relative to the zip's root), as a path relative
+/// to the root; `None` when it is absolute or leaves the root.
+fn resolve_inside(base: &str, target: &str) -> Option<String> {
+    if target.starts_with('/') {
+        return None;
+    }
+    let mut parts: Vec<&str> = base.split('/').filter(|part| !part.is_empty()).collect();
+    for part in target.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            part => parts.push(part),
+        }
+    }
+    Some(parts.join("/"))
 }
 
 fn missing_bootstrap(zip: &str, names: &[String]) -> Error {
@@ -252,6 +316,15 @@ mod tests {
         assert_eq!(bootstrap_entry(&names(&["dist/bootstrap"])), None);
         let error = missing_bootstrap("f.zip", &names(&["dist/bootstrap"]));
         assert!(error.hint_text().unwrap().contains("dist/bootstrap"));
+    }
+
+    #[test]
+    fn links_resolve_inside_the_zip_only() {
+        assert_eq!(resolve_inside("", "bin/app").as_deref(), Some("bin/app"));
+        assert_eq!(resolve_inside("bin", "../app").as_deref(), Some("app"));
+        assert_eq!(resolve_inside("a/b", "./c/../d").as_deref(), Some("a/b/d"));
+        assert_eq!(resolve_inside("", "../app"), None);
+        assert_eq!(resolve_inside("", "/var/task/app"), None);
     }
 
     #[test]

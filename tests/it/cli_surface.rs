@@ -413,7 +413,11 @@ fn version_names_the_commit_and_the_features() {
         .strip_suffix(')')
         .and_then(|rest| rest.split_once(", features: "))
         .unwrap_or_else(|| panic!("{line}"));
-    let expected_features = if cfg!(feature = "ecr") { "ecr" } else { "none" };
+    let expected_features = match (cfg!(feature = "deploy"), cfg!(feature = "ecr")) {
+        (true, _) => "deploy,ecr",
+        (false, true) => "ecr",
+        (false, false) => "none",
+    };
     assert_eq!(features, expected_features, "{line}");
     // Built from this checkout: its HEAD; outside a git checkout, unknown.
     let head = run_unchecked(
