@@ -3,11 +3,10 @@
 #
 # Installs everything the integration tests need (skopeo, umoci, busybox-static,
 # gcc and the aarch64 cross compiler, runc, a local docker registry, qemu-user-static,
-# unzip and python3 for checking .zip packages, zip for packages made as users make them, curl, strace and iproute2 for the
-# offline build in a network namespace, util-linux's unshare), creates a Python
-# virtualenv with moto[server] (the ECR, Lambda, IAM and S3 API emulator, with boto3) in
-# target/test-deps/moto-venv,
-# fetches an arm64 busybox-static into target/test-deps/busybox-arm64/ for the
+# unzip and python3 for checking .zip packages, zip for packages made as users make
+# them, curl, strace and iproute2 for the offline build in a network namespace,
+# util-linux's unshare), creates a Python virtualenv with moto[server] (the ECR, Lambda,
+# IAM and S3 API emulator, with boto3) in target/test-deps/moto-venv, fetches an arm64 busybox-static into target/test-deps/busybox-arm64/ for the
 # arm64 base-image fixture, then runs `cargo test --all-targets` with any extra
 # arguments appended. Target flags add to --all-targets rather than narrowing it, so
 # filter by test name instead, e.g. `bash tests/run.sh -- skopeo`. The integration tests
@@ -36,8 +35,6 @@ packages=(
     skopeo umoci busybox-static gcc gcc-aarch64-linux-gnu libc6-dev
     libc6-dev-arm64-cross runc docker-registry qemu-user-static apache2-utils openssl
     unzip python3 python3-venv curl strace iproute2 util-linux
-    # zip: packages made with Info-ZIP's `zip -r`, deployed by tests/it/deploy/packages.rs.
-    zip
     # nginx: a TLS front end that requires client certificates, in front of the registry
     # (tests/it/registry_interop/tls.rs), as registries behind nginx are set up.
     nginx
@@ -48,7 +45,7 @@ packages=(
     musl-tools
     # zlib1g-dev: gcc -lz, a program needing libz.so.1 (tests/it/lambda_fidelity/bootstraps.rs).
     zlib1g-dev
-    # zip: packages made as users make them, with `zip -r` (tests/it/deploy.rs).
+    # zip: packages made as users make them, with `zip -r` (tests/it/deploy/packages.rs).
     zip
     # groff-base, man-db: render the manual pages of `lambda-image man` (tests/it/cli_surface.rs).
     groff-base man-db
