@@ -7,8 +7,8 @@
 # them, curl, strace and iproute2 for the offline build in a network namespace,
 # util-linux's unshare), creates a Python virtualenv with moto[server] (the ECR, Lambda,
 # IAM and S3 API emulator, with boto3) in target/test-deps/moto-venv, fetches an arm64
-# busybox-static into target/test-deps/busybox-arm64/ for the arm64 base-image fixture, then runs `cargo test --all-targets` with any extra
-# arguments appended. Target flags add to --all-targets rather than narrowing it, so
+# busybox-static into target/test-deps/busybox-arm64/ for the arm64 base-image fixture,
+# then runs `cargo test --all-targets` with any extra arguments appended. Target flags add to --all-targets rather than narrowing it, so
 # filter by test name instead, e.g. `bash tests/run.sh -- skopeo`. The integration tests
 # are one test binary, tests/it/main.rs, whose test names start with their module (the
 # file under tests/it/), so `bash tests/run.sh -- registry_interop::tls::` runs one area.
