@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
 # The project's one test command.
 #
-# Installs everything the integration tests need (skopeo, umoci, busybox-static,
-# gcc and the aarch64 cross compiler, runc, a local docker registry, qemu-user-static,
-# unzip and python3 for checking .zip packages, zip for packages made as users make
-# them, curl, strace and iproute2 for the offline build in a network namespace,
-# util-linux's unshare), creates a Python virtualenv with moto[server] (the ECR, Lambda,
-# IAM and S3 API emulator, with boto3) in target/test-deps/moto-venv, fetches an arm64
+# Installs everything the integration tests need (skopeo, umoci, busybox-static, gcc and
+# the aarch64 cross compiler, runc, a local docker registry, qemu-user-static, unzip and
+# python3 for checking .zip packages, zip for packages made as users make them, curl,
+# strace and iproute2 for the offline build in a network namespace, util-linux's
+# unshare), creates a Python virtualenv with moto[server] (the ECR, Lambda, IAM and S3
+# API emulator, with boto3) in target/test-deps/moto-venv, fetches an arm64
 # busybox-static into target/test-deps/busybox-arm64/ for the arm64 base-image fixture,
-# then runs `cargo test --all-targets` with any extra arguments appended. Target flags add to --all-targets rather than narrowing it, so
-# filter by test name instead, e.g. `bash tests/run.sh -- skopeo`. The integration tests
-# are one test binary, tests/it/main.rs, whose test names start with their module (the
-# file under tests/it/), so `bash tests/run.sh -- registry_interop::tls::` runs one area.
+# then runs `cargo test --all-targets` with any extra arguments appended. Target flags
+# add to --all-targets rather than narrowing it, so filter by test name instead, e.g.
+# `bash tests/run.sh -- skopeo`. The integration tests are one test binary,
+# tests/it/main.rs, whose test names start with their module (the file under tests/it/),
+# so `bash tests/run.sh -- registry_interop::tls::` runs one area.
 #
 # Safe to run repeatedly: installs and downloads are skipped when already done.
 set -euo pipefail
