@@ -8,7 +8,7 @@
 //! zip's `CodeSha256`, versions and aliases. Refusals are checked for their exit code, a message
 //! naming the fix, and (where they must come first) that Lambda was never called.
 //!
-//! Modules: [`image`] (image functions, `build --deploy`), [`packages`] (zip functions, S3),
+//! Modules: [`image`] (image functions, `build --deploy`), [`buildx`] (indexes with attestations), [`packages`] (zip functions, S3),
 //! [`versions`] (`--publish`, `--alias`), [`refusals`], [`regions`], [`waiting`] (states, access
 //! denied).
 //!
@@ -16,6 +16,7 @@
 //! installs. Built only with the `deploy` feature (the default).
 #![cfg(feature = "deploy")]
 
+mod buildx;
 mod image;
 mod packages;
 mod refusals;
