@@ -292,7 +292,12 @@ fn build_with_deploy_refuses_a_tag_outside_ecr_and_reports_a_failed_deployment()
         &both,
         &["--deploy", "missing"],
     ));
-    assert_refused(&output, 11, &["missing", "--create --role"]);
+    let again = format!("lambda-image deploy --function missing --image {reference}");
+    assert_refused(
+        &output,
+        11,
+        &["missing", "--create --role", "pushed", &again],
+    );
     let tags = setup.registry.tags("fn", Some(("AWS", MOTO_PASSWORD)));
     assert!(tags.contains(&"v1".to_owned()), "{tags:?}");
 }

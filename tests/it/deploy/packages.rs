@@ -375,3 +375,29 @@ fn settings_given_on_create_are_the_new_functions() {
     );
     assert_eq!(configuration["Role"], role.as_str());
 }
+
+#[test]
+fn a_script_bootstrap_has_no_architecture_of_its_own_so_creating_needs_architecture() {
+    let setup = Setup::new();
+    let role = setup.aws().create_role();
+    let work = setup.dir("packages");
+    let script = work.join("script");
+    std::fs::write(&script, "#!/bin/sh\necho hello\n").unwrap();
+    let zip = python_zip(&work, "script", &[("bootstrap", &script, Some(0o755))], 0);
+    let zip_text = zip.display().to_string();
+    let create = [
+        "--function",
+        "fn",
+        "--zip",
+        &zip_text,
+        "--create",
+        "--role",
+        &role,
+    ];
+    let output = setup.deploy(&create);
+    assert_refused(&output, 2, &["--architecture"]);
+    let mut args = create.to_vec();
+    args.extend(["--architecture", "arm64"]);
+    let report = setup.deploy_ok(&args);
+    assert_zip_function(&setup, "fn", &zip, "arm64", &report);
+}
