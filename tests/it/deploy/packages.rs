@@ -401,3 +401,58 @@ fn a_script_bootstrap_has_no_architecture_of_its_own_so_creating_needs_architect
     let report = setup.deploy_ok(&args);
     assert_zip_function(&setup, "fn", &zip, "arm64", &report);
 }
+
+/// `zip -r -y` (links stored as links) of a directory whose `bootstrap` is a symbolic link
+/// to `target`, next to `bin/app` (a copy of `app`).
+fn zip_with_linked_bootstrap(
+    dir: &Path,
+    name: &str,
+    app: &Path,
+    target: &str,
+) -> std::path::PathBuf {
+    let root = dir.join(format!("{name}-root"));
+    std::fs::create_dir_all(root.join("bin")).unwrap();
+    std::fs::copy(app, root.join("bin/app")).unwrap();
+    super::set_mode(&root.join("bin/app"), 0o755);
+    std::os::unix::fs::symlink(target, root.join("bootstrap")).unwrap();
+    let zip = dir.join(format!("{name}.zip"));
+    run(Command::new("zip")
+        .args(["-q", "-r", "-y", "-X"])
+        .arg(&zip)
+        .args(["bootstrap", "bin"])
+        .current_dir(&root));
+    zip
+}
+
+#[test]
+fn a_bootstrap_stored_as_a_link_is_followed_inside_the_zip_only() {
+    let setup = Setup::new();
+    let role = setup.aws().create_role();
+    let work = setup.dir("packages");
+    let arm64 = &fixtures().bootstrap_arm64;
+    let inside = zip_with_linked_bootstrap(&work, "inside", arm64, "bin/app");
+    let report = setup.deploy_ok(&[
+        "--function",
+        "linked",
+        "--zip",
+        &inside.display().to_string(),
+        "--create",
+        "--role",
+        &role,
+    ]);
+    assert_zip_function(&setup, "linked", &inside, "arm64", &report);
+
+    let outside = zip_with_linked_bootstrap(&work, "outside", arm64, "../../usr/bin/env");
+    let output = setup.deploy(&[
+        "--function",
+        "outside",
+        "--zip",
+        &outside.display().to_string(),
+        "--create",
+        "--role",
+        &role,
+    ]);
+    assert_refused(&output, 3, &["bootstrap"]);
+    let error = setup.aws().get_function_error("outside");
+    assert_eq!(error["code"], "ResourceNotFoundException", "{error}");
+}
