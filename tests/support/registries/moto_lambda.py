@@ -37,7 +37,8 @@ keys), so a test can change them between two commands:
   because no identity-based policy allows the ACTION action"; ACTION defaults to `lambda:OP`.
 
 `MOTO_CALL_LOG=FILE`: one JSON line per request of any service, appended before it is served:
-`{"service", "operation", "region", "method", "path"}` (for S3 the operation is the HTTP method).
+`{"service", "operation", "region", "method", "path"}` (for S3 the operation is the HTTP method;
+a denied Lambda call also has `"denied": ACTION`).
 """
 
 import json
@@ -160,8 +161,6 @@ def _function_arn(self):
 
 _original_lambda_call_action = LambdaResponse.call_action
 
-_UPDATES = ("UpdateFunctionCode", "UpdateFunctionConfiguration", "PublishVersion")
-
 
 def _lambda_call_action(self):
     operation = self._get_action()
@@ -177,7 +176,16 @@ def _lambda_call_action(self):
             f"User: arn:aws:iam::{ACCOUNT}:user/ci is not authorized to perform: {action} on "
             f"resource: {resource} because no identity-based policy allows the {action} action"
         )
-        log_call({"service": "lambda", "operation": operation, "denied": action})
+        log_call(
+            {
+                "service": "lambda",
+                "operation": operation,
+                "region": self.region,
+                "method": self.method,
+                "path": self.path,
+                "denied": action,
+            }
+        )
         body = json.dumps({"Type": "User", "Message": message})
         headers = {"x-amzn-ErrorType": "AccessDeniedException", "Content-Type": "application/json"}
         return 403, headers, body
