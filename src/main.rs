@@ -52,8 +52,7 @@ fn main() -> ExitCode {
         }
     }
     let result = match &cli.command {
-        Command::Build(args) => cli::build::run(args)
-            .map(|report| Finished::success(report.to_text(), report.to_json())),
+        Command::Build(args) => cli::build::run(args),
         Command::Check(args) => cli::check::run(args).map(|report| report.finished()),
         Command::Zip(args) => {
             cli::zip::run(args).map(|report| Finished::success(report.to_text(), report.to_json()))

@@ -5,6 +5,7 @@ use clap::{Args, ValueEnum};
 use serde::Serialize;
 
 use super::credential_flag;
+use super::outcome::Finished;
 use crate::bootstrap::BootstrapSpec;
 use crate::bootstrap::glibc::GlibcVersion;
 use crate::build::{Plan, RegistryAccess};
@@ -106,7 +107,7 @@ pub struct BuildArgs {
 
     /// After the push, deploy to this Lambda function (repeatable): each gets the manifest of
     /// its architecture by digest, from the first ECR --tag.
-    #[arg(long = "deploy", value_name = "FUNCTION")]
+    #[arg(long = "deploy", value_name = "FUNCTION", value_parser = crate::deploy::decide::parse_function)]
     pub deploy: Vec<String>,
 
     /// With --deploy: create a function that does not exist (needs --role).
@@ -114,7 +115,7 @@ pub struct BuildArgs {
     pub create: bool,
 
     /// With --deploy --create: the execution role of a function created.
-    #[arg(long, value_name = "ARN", requires = "create")]
+    #[arg(long, value_name = "ARN", requires = "create", value_parser = crate::deploy::decide::parse_role)]
     pub role: Option<String>,
 
     /// With --deploy: the function's architecture (needed to create one from two
@@ -162,9 +163,12 @@ impl BuildOutcome {
 
 /// Runs the build (and the deployments) and returns what to report; the findings and the
 /// report's advice are printed on stderr (stdout holds only the report).
-pub fn run(args: &BuildArgs) -> Result<BuildOutcome> {
+pub fn run(args: &BuildArgs) -> Result<Finished> {
     let plan = args.plan()?;
     let deployments = args.deployments()?;
+    if let Some((tag, targets)) = &deployments {
+        preflight(args, tag, targets)?;
+    }
     let report = crate::build::build(&plan, &report_findings)?;
     // Stdout holds only the report; advice for people goes with the other messages.
     if let Some(advice) = report
@@ -173,28 +177,83 @@ pub fn run(args: &BuildArgs) -> Result<BuildOutcome> {
     {
         eprintln!("{advice}");
     }
-    let mut deployed = Vec::new();
+    let mut outcome = BuildOutcome {
+        build: report,
+        deployments: Vec::new(),
+    };
+    let mut failure = None;
     if let Some((tag, targets)) = deployments {
-        let images = report
+        let images = outcome
+            .build
             .images
             .iter()
             .map(|image| (image.architecture, image.digest.as_str()));
         let package = Package::Image(built_image(&tag, images));
         for (request, region) in targets {
-            let report = crate::deploy::deploy(&request, &package, &region).map_err(|error| {
-                error.with_message_suffix(&format!(
-                    " (the image was pushed: {tag}; deploy it again with lambda-image deploy \
-                     --function {} --image {tag})",
-                    request.function
-                ))
-            })?;
-            deployed.push(report);
+            match crate::deploy::deploy(&request, &package, &region) {
+                Ok(deployed) => outcome.deployments.push(deployed),
+                Err(error) => {
+                    failure = Some(error.with_message_suffix(&format!(
+                        " (the image was pushed, as the report says; deploy it again with \
+                         `{}`)",
+                        retry_command(&request, &tag)
+                    )));
+                    break;
+                }
+            }
         }
     }
-    Ok(BuildOutcome {
-        build: report,
-        deployments: deployed,
-    })
+    // The build's report (and the deployments done) is printed even when a deployment failed.
+    Ok(Finished::report(
+        &outcome,
+        outcome.to_text().into_bytes(),
+        failure,
+    ))
+}
+
+/// The `lambda-image deploy` command that does again what `request` was to do.
+fn retry_command(request: &DeployRequest, tag: &RegistryReference) -> String {
+    let mut command = format!(
+        "lambda-image deploy --function {} --image {tag}",
+        request.function
+    );
+    if let Some(architecture) = request.architecture {
+        command.push_str(&format!(" --architecture {architecture}"));
+    }
+    if let Some(role) = request.role.as_ref().filter(|_| request.create) {
+        command.push_str(&format!(" --create --role {role}"));
+    }
+    match &request.alias {
+        Some(alias) => command.push_str(&format!(" --alias {alias}")),
+        None if request.publish => command.push_str(" --publish"),
+        None => {}
+    }
+    command
+}
+
+/// Before anything is built: each function looked up and checked against the architectures
+/// of the bootstraps (missing without `--create`, another package type, an architecture the
+/// build will not make, two architectures to create from without `--deploy-architecture`).
+fn preflight(
+    args: &BuildArgs,
+    tag: &RegistryReference,
+    targets: &[(DeployRequest, String)],
+) -> Result<()> {
+    let bootstraps = crate::bootstrap::per_architecture::inspect_bootstraps(&args.bootstraps)?;
+    let mut available: Vec<_> = bootstraps.iter().map(|b| b.architecture).collect();
+    available.sort();
+    available.dedup();
+    let shown = tag.to_string();
+    for (request, region) in targets {
+        crate::deploy::preflight(
+            request,
+            crate::deploy::decide::PackageKind::Image,
+            &available,
+            crate::deploy::decide::PackageSource::Image(&shown),
+            region,
+        )?;
+    }
+    Ok(())
 }
 
 impl BuildArgs {
@@ -239,6 +298,7 @@ impl BuildArgs {
                 create: self.create,
                 role: self.role.clone(),
                 architecture: self.deploy_architecture,
+                architecture_flag: "--deploy-architecture",
                 publish: release.publish || release.alias.is_some(),
                 alias: release.alias.clone(),
                 wait: !release.no_wait,

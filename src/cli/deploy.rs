@@ -108,7 +108,7 @@ pub struct ReleaseFlags {
     pub publish: bool,
 
     /// Point this alias at the published version (creating it if needed); implies --publish.
-    #[arg(long, value_name = "NAME", conflicts_with = "no_wait")]
+    #[arg(long, value_name = "NAME", conflicts_with = "no_wait", value_parser = decide::parse_alias)]
     pub alias: Option<String>,
 
     /// Do not wait for Lambda to finish the update.
@@ -121,6 +121,22 @@ fn runtime_name(runtime: super::zip::Runtime) -> &'static str {
     runtime.name()
 }
 
+/// Refuses a package over Lambda's unzipped limit (250 MB, the function and its layers):
+/// Lambda would refuse it. Error: usage.
+fn check_unzipped(path: &std::path::Path, unzipped: u64) -> Result<()> {
+    crate::package::limits::check_unzipped_size(unzipped).map_err(|error| {
+        Error::usage(format!(
+            "{}: {}",
+            path.display(),
+            error
+                .message()
+                .replace("the package would be", "the package is")
+                .replace("; no .zip was written", "")
+        ))
+        .hint(error.hint_text().unwrap_or_default().to_owned())
+    })
+}
+
 /// Deploys and returns what to report.
 pub fn run(args: &DeployArgs) -> Result<DeployReport> {
     crate::deploy::available()?;
@@ -129,6 +145,8 @@ pub fn run(args: &DeployArgs) -> Result<DeployReport> {
         create: args.create,
         role: args.role.clone(),
         architecture: args.architecture,
+        architecture_flag: "--architecture",
+        runtime: args.runtime.map(runtime_name),
         memory: args.memory,
         timeout: args.timeout,
         env: args.env.clone(),
@@ -161,6 +179,7 @@ pub fn run(args: &DeployArgs) -> Result<DeployReport> {
             if !args.json {
                 report_findings(&zip.findings);
             }
+            check_unzipped(path, zip.unzipped_size)?;
             if needs_s3_upload(zip.bytes.len() as u64) && args.s3_bucket.is_none() {
                 return Err(Error::usage(format!(
                     "{} is {}, over the {} ({} MB) Lambda takes uploaded directly",
@@ -175,7 +194,13 @@ pub fn run(args: &DeployArgs) -> Result<DeployReport> {
                 bucket: bucket.clone(),
                 key: args.s3_key.clone(),
             });
-            (Package::Zip { zip, s3 }, region)
+            (
+                Package::Zip {
+                    zip: Box::new(zip),
+                    s3,
+                },
+                region,
+            )
         }
         (None, None) => unreachable!("clap requires --image or --zip"),
     };

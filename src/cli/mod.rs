@@ -138,7 +138,8 @@ pub struct RegistryFlags {
     #[arg(long, short = 'q')]
     pub quiet: bool,
 
-    /// The AWS region to get ECR credentials in [default: the region in the ECR host name].
+    /// The AWS region: of ECR credentials [default: the ECR host's]; for deploy, the
+    /// function's [default: a function ARN's, AWS_REGION or the profile's, else the image's].
     #[arg(long, value_name = "REGION")]
     pub region: Option<String>,
 }

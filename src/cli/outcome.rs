@@ -195,12 +195,20 @@ pub fn interruption(signal: i32, killed: bool, outputs: bool) -> Error {
     if killed {
         message.push_str("; the bootstrap was killed");
     }
-    let hint = if outputs {
+    let mut hint = if outputs {
         "run the command again; no output is left half-written (outputs are renamed into place \
          only when complete, and the temporary files of this run were removed)"
+            .to_owned()
     } else {
-        "run the command again"
+        "run the command again".to_owned()
     };
+    // A change already sent to Lambda goes on without the tool: say so.
+    if let Some(sent) = crate::deploy::flow::sent_so_far() {
+        message.push_str(&format!(" after a change was sent to Lambda ({sent})"));
+        hint = "look at the function (aws lambda get-function --function-name NAME) before \
+                deploying again: Lambda finishes a change it was sent"
+            .to_owned();
+    }
     Error::new(
         ErrorKind::Interrupted {
             signal: u8::try_from(signal).unwrap_or(u8::MAX - 128),

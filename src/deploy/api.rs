@@ -36,6 +36,8 @@ pub struct FunctionFacts {
     pub resolved_image_uri: Option<String>,
     /// `Environment.Variables`.
     pub environment: BTreeMap<String, String>,
+    /// `RevisionId`: changes with every change to the function.
+    pub revision_id: Option<String>,
 }
 
 impl FunctionFacts {
@@ -66,14 +68,21 @@ pub struct Settings {
     /// `Environment.Variables`: the whole set to send.
     pub environment: Option<BTreeMap<String, String>>,
     pub description: Option<String>,
+    /// `Runtime` (zip functions: `provided.al2023` or `provided.al2`).
+    pub runtime: Option<String>,
+    /// `RevisionId`: update only if the function is still at this revision (no other change
+    /// came between reading its variables and writing them back merged).
+    pub revision_id: Option<String>,
 }
 
 impl Settings {
+    /// Whether there is nothing to change (a revision alone changes nothing).
     pub fn is_empty(&self) -> bool {
         self.memory.is_none()
             && self.timeout.is_none()
             && self.environment.is_none()
             && self.description.is_none()
+            && self.runtime.is_none()
     }
 }
 

@@ -37,6 +37,97 @@ impl PackageKind {
     }
 }
 
+/// `--function`: a function name (letters, digits, `-`, `_`; 1 to 64), a function ARN
+/// (`arn:PARTITION:lambda:REGION:ACCOUNT:function:NAME`) or a partial one
+/// (`ACCOUNT:function:NAME`), without a version or alias qualifier: a deploy changes `$LATEST`
+/// (`--alias` moves an alias). Lambda API reference, CreateFunction `FunctionName`.
+pub fn parse_function(text: &str) -> std::result::Result<String, String> {
+    let parts: Vec<&str> = text.split(':').collect();
+    let name = match parts.as_slice() {
+        [name] => *name,
+        [_account, "function", name] => *name,
+        [
+            "arn",
+            partition,
+            "lambda",
+            region,
+            account,
+            "function",
+            name,
+        ] if !partition.is_empty() && !region.is_empty() && is_account(account) => *name,
+        [.., "function", _, qualifier] | [_, qualifier] => {
+            return Err(format!(
+                "`{text}` names the version or alias `{qualifier}`: a deploy changes the \
+                 function's $LATEST; give the function alone, and --alias {qualifier} to move \
+                 that alias to the new version"
+            ));
+        }
+        _ => {
+            return Err(format!(
+                "`{text}` is neither a function name nor a function ARN \
+                 (arn:aws:lambda:REGION:ACCOUNT:function:NAME)"
+            ));
+        }
+    };
+    if is_function_name(name) {
+        Ok(text.to_owned())
+    } else {
+        Err(format!(
+            "`{name}` is not a function name: 1 to 64 letters, digits, `-` or `_`"
+        ))
+    }
+}
+
+fn is_function_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+fn is_account(text: &str) -> bool {
+    text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// `--alias`: 1 to 128 letters, digits, `-` or `_`, not all digits (those are versions) and not
+/// `$LATEST` (Lambda API reference, CreateAlias `Name`).
+pub fn parse_alias(text: &str) -> std::result::Result<String, String> {
+    let allowed = text
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !(1..=128).contains(&text.len()) || !allowed {
+        return Err(format!(
+            "`{text}` is not an alias name: 1 to 128 letters, digits, `-` or `_`"
+        ));
+    }
+    if text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!(
+            "`{text}` is a version number, not an alias name: an alias needs a letter, `-` or `_`"
+        ));
+    }
+    Ok(text.to_owned())
+}
+
+/// `--role`: an IAM role ARN, `arn:PARTITION:iam::ACCOUNT:role/[PATH/]NAME` (Lambda API
+/// reference, CreateFunction `Role`).
+pub fn parse_role(text: &str) -> std::result::Result<String, String> {
+    let parts: Vec<&str> = text.splitn(6, ':').collect();
+    match parts.as_slice() {
+        ["arn", partition, "iam", "", account, resource]
+            if !partition.is_empty()
+                && is_account(account)
+                && resource
+                    .strip_prefix("role/")
+                    .is_some_and(|name| !name.is_empty()) =>
+        {
+            Ok(text.to_owned())
+        }
+        _ => Err(format!(
+            "`{text}` is not an IAM role ARN such as arn:aws:iam::123456789012:role/my-function-role"
+        )),
+    }
+}
+
 /// The region and name parts of `--function`: a name, or a function ARN
 /// (`arn:PARTITION:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]`), whose region is the
 /// function's. Other forms (`ACCOUNT:function:NAME`) are passed to Lambda as given.
@@ -133,14 +224,16 @@ pub enum PackageSource<'a> {
 ///
 /// Errors: `--architecture` naming one the image lacks (base, exit 4) or another than the zip's
 /// bootstrap (bootstrap, exit 3); a package without the function's architecture and no
-/// `--architecture` (deploy, exit 11); a new function from an image of several architectures
-/// with no `--architecture` (usage, exit 2).
+/// `--architecture` (deploy, exit 11); a new function from a package of several architectures
+/// with no `--architecture` (usage, exit 2). `flag_name`: the flag that chooses
+/// (`--architecture`, or `build`'s `--deploy-architecture`), as messages name it.
 pub fn choose_architecture(
     function: &str,
     existing: Option<Architecture>,
     flag: Option<Architecture>,
     available: &[Architecture],
     source: PackageSource,
+    flag_name: &str,
 ) -> Result<(Architecture, bool)> {
     let names = |architectures: &[Architecture]| {
         architectures
@@ -156,17 +249,26 @@ pub fn choose_architecture(
         }
         return Err(match source {
             PackageSource::Image(image) => Error::base(format!(
-                "--architecture {}: {image} has no image for it, only {}",
+                "{flag_name} {}: {image} has no image for it, only {}",
                 wanted.lambda_name(),
                 names(available)
             ))
             .hint("build and push that architecture too (build --bootstrap for each), or deploy one the image has"),
             PackageSource::Zip(zip) => Error::bootstrap(format!(
-                "--architecture {}: the bootstrap in {zip} is built for {}",
+                "{flag_name} {}: the bootstrap in {zip} is built for {}",
                 wanted.lambda_name(),
                 names(available)
             ))
-            .hint("build the bootstrap for that architecture (e.g. GOARCH=arm64), or drop --architecture"),
+            .hint(format!(
+                "build the bootstrap for {} (GOARCH={}, or the Rust target {}-unknown-linux-musl), \
+                 or drop {flag_name}",
+                wanted.lambda_name(),
+                wanted.oci_name(),
+                match wanted {
+                    Architecture::Amd64 => "x86_64",
+                    Architecture::Arm64 => "aarch64",
+                }
+            )),
         });
     }
     match (existing, available) {
@@ -186,18 +288,28 @@ pub fn choose_architecture(
                 existing.lambda_name()
             ))
             .hint(format!(
-                "to move the function to {0}, say so: --architecture {0}; otherwise deploy a \
+                "to move the function to {0}, say so: {flag_name} {0}; otherwise deploy a \
                  package built for {1}",
                 available[0].lambda_name(),
                 existing.lambda_name()
             )))
         }
         (None, [only]) => Ok((*only, false)),
-        (None, _) => Err(Error::usage(format!(
-            "creating {function}: the image has {}, and a function runs one architecture",
-            names(available)
-        ))
-        .hint("choose one with --architecture amd64 or --architecture arm64")),
+        (None, _) => {
+            let what = match source {
+                PackageSource::Image(image) => format!("{image} has images for"),
+                PackageSource::Zip(zip) => {
+                    format!("the bootstrap in {zip} is a script, which runs on")
+                }
+            };
+            Err(Error::usage(format!(
+                "creating {function}: {what} {}, and a function runs one architecture",
+                names(available)
+            ))
+            .hint(format!(
+                "choose one with {flag_name} amd64 or {flag_name} arm64"
+            )))
+        }
     }
 }
 

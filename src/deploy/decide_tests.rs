@@ -71,18 +71,19 @@ const ZIP: PackageSource = PackageSource::Zip("f.zip");
 fn an_existing_function_keeps_its_architecture() {
     let both = [Amd64, Arm64];
     assert_eq!(
-        choose_architecture("f", Some(Arm64), None, &both, IMAGE).unwrap(),
+        choose_architecture("f", Some(Arm64), None, &both, IMAGE, "--architecture").unwrap(),
         (Arm64, false)
     );
     assert_eq!(
-        choose_architecture("f", Some(Amd64), None, &[Amd64], ZIP).unwrap(),
+        choose_architecture("f", Some(Amd64), None, &[Amd64], ZIP, "--architecture").unwrap(),
         (Amd64, false)
     );
 }
 
 #[test]
 fn another_architecture_needs_the_flag_and_then_changes_the_function() {
-    let refused = choose_architecture("f", Some(Arm64), None, &[Amd64], IMAGE).unwrap_err();
+    let refused =
+        choose_architecture("f", Some(Arm64), None, &[Amd64], IMAGE, "--architecture").unwrap_err();
     assert_eq!(refused.kind(), ErrorKind::Deploy);
     assert!(refused.message().contains("exec format error"), "{refused}");
     assert!(
@@ -91,39 +92,95 @@ fn another_architecture_needs_the_flag_and_then_changes_the_function() {
             .unwrap()
             .contains("--architecture x86_64")
     );
-    let refused = choose_architecture("f", Some(Amd64), None, &[Arm64], ZIP).unwrap_err();
+    let refused =
+        choose_architecture("f", Some(Amd64), None, &[Arm64], ZIP, "--architecture").unwrap_err();
     assert_eq!(refused.kind(), ErrorKind::Deploy);
     assert_eq!(
-        choose_architecture("f", Some(Arm64), Some(Amd64), &[Amd64], IMAGE).unwrap(),
+        choose_architecture(
+            "f",
+            Some(Arm64),
+            Some(Amd64),
+            &[Amd64],
+            IMAGE,
+            "--architecture"
+        )
+        .unwrap(),
         (Amd64, true)
     );
     assert_eq!(
-        choose_architecture("f", Some(Arm64), Some(Arm64), &[Amd64, Arm64], IMAGE).unwrap(),
+        choose_architecture(
+            "f",
+            Some(Arm64),
+            Some(Arm64),
+            &[Amd64, Arm64],
+            IMAGE,
+            "--architecture"
+        )
+        .unwrap(),
         (Arm64, false)
     );
 }
 
 #[test]
 fn the_flag_must_name_an_architecture_the_package_has() {
-    let image = choose_architecture("f", None, Some(Arm64), &[Amd64], IMAGE).unwrap_err();
+    let image =
+        choose_architecture("f", None, Some(Arm64), &[Amd64], IMAGE, "--architecture").unwrap_err();
     assert_eq!(image.kind(), ErrorKind::Base);
-    let zip = choose_architecture("f", Some(Amd64), Some(Arm64), &[Amd64], ZIP).unwrap_err();
+    let zip = choose_architecture(
+        "f",
+        Some(Amd64),
+        Some(Arm64),
+        &[Amd64],
+        ZIP,
+        "--architecture",
+    )
+    .unwrap_err();
     assert_eq!(zip.kind(), ErrorKind::Bootstrap);
+    assert!(zip.hint_text().unwrap().contains("GOARCH=arm64"));
+    let zip =
+        choose_architecture("f", None, Some(Amd64), &[Arm64], ZIP, "--architecture").unwrap_err();
+    assert!(zip.hint_text().unwrap().contains("GOARCH=amd64"));
 }
 
 #[test]
 fn a_new_function_takes_the_only_architecture_or_the_flag() {
     assert_eq!(
-        choose_architecture("f", None, None, &[Arm64], IMAGE).unwrap(),
+        choose_architecture("f", None, None, &[Arm64], IMAGE, "--architecture").unwrap(),
         (Arm64, false)
     );
     assert_eq!(
-        choose_architecture("f", None, Some(Arm64), &[Amd64, Arm64], IMAGE).unwrap(),
+        choose_architecture(
+            "f",
+            None,
+            Some(Arm64),
+            &[Amd64, Arm64],
+            IMAGE,
+            "--architecture"
+        )
+        .unwrap(),
         (Arm64, false)
     );
-    let two = choose_architecture("f", None, None, &[Amd64, Arm64], IMAGE).unwrap_err();
+    let two =
+        choose_architecture("f", None, None, &[Amd64, Arm64], IMAGE, "--architecture").unwrap_err();
     assert_eq!(two.kind(), ErrorKind::Usage);
     assert!(two.message().contains("x86_64 and arm64"), "{two}");
+    assert!(two.message().contains("ecr/fn:v1 has images"), "{two}");
+    let script = choose_architecture(
+        "f",
+        None,
+        None,
+        &[Amd64, Arm64],
+        ZIP,
+        "--deploy-architecture",
+    )
+    .unwrap_err();
+    assert!(script.message().contains("script"), "{script}");
+    assert!(
+        script
+            .hint_text()
+            .unwrap()
+            .contains("--deploy-architecture arm64")
+    );
 }
 
 #[test]
@@ -148,4 +205,63 @@ fn a_denial_names_the_action_aws_names_or_the_operation() {
         denied_action("not authorized to perform: :x", "GetFunction"),
         "lambda:GetFunction"
     );
+}
+
+#[test]
+fn function_names_and_arns_without_a_qualifier() {
+    for good in [
+        "my-function_1",
+        "arn:aws:lambda:eu-west-1:123456789012:function:fn",
+        "arn:aws-cn:lambda:cn-north-1:123456789012:function:fn",
+        "123456789012:function:fn",
+        &"a".repeat(64),
+    ] {
+        assert_eq!(parse_function(good).as_deref(), Ok(good), "{good}");
+    }
+    let qualified = parse_function("fn:live").unwrap_err();
+    assert!(qualified.contains("--alias live"), "{qualified}");
+    assert!(parse_function("arn:aws:lambda:eu-west-1:123456789012:function:fn:3").is_err());
+    for bad in [
+        "",
+        "my func",
+        &"a".repeat(65),
+        "arn:aws:s3:::bucket",
+        "arn:aws:lambda:eu-west-1:123456789012:function:",
+        "arn:aws:lambda:eu-west-1:1234:function:fn",
+        "arn:aws:lambda::123456789012:function:fn",
+    ] {
+        assert!(parse_function(bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn alias_names_are_not_versions() {
+    assert_eq!(parse_alias("live").as_deref(), Ok("live"));
+    assert_eq!(parse_alias("v2").as_deref(), Ok("v2"));
+    assert_eq!(parse_alias("a-b_c").as_deref(), Ok("a-b_c"));
+    assert!(parse_alias(&"a".repeat(128)).is_ok());
+    for bad in ["", "5", "42", "$LATEST", "a.b", &"a".repeat(129)] {
+        assert!(parse_alias(bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn roles_are_iam_role_arns() {
+    for good in [
+        "arn:aws:iam::123456789012:role/r",
+        "arn:aws:iam::123456789012:role/service-role/my-role",
+        "arn:aws-us-gov:iam::123456789012:role/r",
+    ] {
+        assert_eq!(parse_role(good).as_deref(), Ok(good));
+    }
+    for bad in [
+        "r",
+        "arn:aws:iam::123456789012:user/r",
+        "arn:aws:iam::123456789012:role/",
+        "arn:aws:iam:us-east-1:123456789012:role/r",
+        "arn:aws:iam::12345:role/r",
+        "arn::iam::123456789012:role/r",
+    ] {
+        assert!(parse_role(bad).is_err(), "{bad}");
+    }
 }

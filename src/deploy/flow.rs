@@ -27,20 +27,33 @@ pub const WAIT_LIMIT: Duration = Duration::from_secs(15 * 60);
 const FIRST_PAUSE: Duration = Duration::from_millis(500);
 const LONGEST_PAUSE: Duration = Duration::from_secs(5);
 
-/// Deploys `package` to `request.function` in `region` through `api`.
-pub fn deploy(
+/// What a deployment will do to the function, decided before any change: whether it exists,
+/// the role to create it with, the architecture and whether that changes.
+pub struct Target {
+    pub existing: Option<FunctionFacts>,
+    pub role: Option<String>,
+    pub architecture: crate::platform::Architecture,
+    pub changes_architecture: bool,
+}
+
+/// Looks the function up and refuses what Lambda would refuse or what would break it: no such
+/// function without `--create` (deploy), `--create` without `--role` (usage), another package
+/// type (deploy), an architecture the package lacks (see [`choose_architecture`]).
+/// `architecture_flag`: the flag that chooses the architecture, for messages.
+pub fn preflight(
     api: &dyn FunctionApi,
     request: &DeployRequest,
-    package: &Package,
+    kind: PackageKind,
+    available: &[crate::platform::Architecture],
+    source: PackageSource,
     region: &str,
-) -> Result<DeployReport> {
-    let started = Instant::now();
+) -> Result<Target> {
     let name = request.function.as_str();
     let existing = api.get(name)?;
     if let Some(function) = &existing
-        && let Some(kind) = function.package_type
+        && let Some(has) = function.package_type
     {
-        check_package_kind(name, kind, package.kind())?;
+        check_package_kind(name, has, kind)?;
     }
     let role = match (&existing, request.create, &request.role) {
         (Some(_), _, _) => None,
@@ -59,15 +72,62 @@ pub fn deploy(
             ))
             .hint("add --role arn:aws:iam::ACCOUNT:role/ROLE"));
         }
-        (None, true, Some(role)) => Some(role.as_str()),
+        (None, true, Some(role)) => Some(role.clone()),
     };
     let (architecture, changes_architecture) = choose_architecture(
         name,
         existing.as_ref().map(FunctionFacts::runs_on),
         request.architecture,
+        available,
+        source,
+        request.architecture_flag,
+    )?;
+    Ok(Target {
+        existing,
+        role,
+        architecture,
+        changes_architecture,
+    })
+}
+
+/// Deploys `package` to `request.function` in `region` through `api`.
+pub fn deploy(
+    api: &dyn FunctionApi,
+    request: &DeployRequest,
+    package: &Package,
+    region: &str,
+) -> Result<DeployReport> {
+    let started = Instant::now();
+    let name = request.function.as_str();
+    let Target {
+        existing,
+        role,
+        architecture,
+        changes_architecture,
+    } = preflight(
+        api,
+        request,
+        package.kind(),
         &package.architectures(),
         package.source(),
+        region,
     )?;
+    let role = role.as_deref();
+    // A zip function's runtime must run a bootstrap, and the bootstrap must run on it.
+    let mut new_runtime = None;
+    if let (Some(function), Package::Zip { zip, .. }) = (&existing, package) {
+        let runtime = match (request.runtime, function.runtime.as_deref()) {
+            (Some(wanted), has) => {
+                if has != Some(wanted) {
+                    new_runtime = Some(wanted);
+                }
+                wanted
+            }
+            (None, Some(has)) => has,
+            (None, None) => zip.runtime,
+        };
+        zip.check_for_runtime(name, runtime)?;
+    }
 
     let image_uri = package.image_uri(architecture);
     let s3 = match package {
@@ -113,9 +173,13 @@ pub fn deploy(
                 );
                 wait_until_done(api, request, Waiting::Update)?;
             }
-            let settings = request.settings(Some(&function.environment));
+            let mut settings = request.settings(Some(&function.environment));
+            settings.runtime = new_runtime.map(str::to_owned);
             if !settings.is_empty() {
+                // Only if nothing changed the variables since they were read and merged.
+                settings.revision_id = function.revision_id.clone();
                 progress(request, &format!("updating the configuration of {name}"));
+                sent(name, "its configuration was updated");
                 api.update_configuration(name, &settings)?;
                 wait_until_done(api, request, Waiting::Update)?;
             }
@@ -126,6 +190,7 @@ pub fn deploy(
                 );
             }
             progress(request, &format!("updating the code of {name}"));
+            sent(name, "its new code was sent, and Lambda applies it anyway");
             let answer = api.update_code(name, code, architecture)?;
             if request.wait {
                 wait_until_done(api, request, Waiting::Update)?
@@ -135,6 +200,7 @@ pub fn deploy(
         }
         (None, Some(role)) => {
             progress(request, &format!("creating {name}"));
+            sent(name, "it was being created, and Lambda goes on creating it");
             let settings = request.settings(None);
             let answer = api.create(&NewFunction {
                 name,
@@ -161,6 +227,10 @@ pub fn deploy(
         after.clone()
     };
     check_deployed(name, package, &deployed, image_uri.as_deref())?;
+    let done = match &image_uri {
+        Some(uri) => format!("$LATEST of {name} already holds {uri}"),
+        None => format!("$LATEST of {name} already holds the zip"),
+    };
     let code_sha256 = deployed
         .code_sha256
         .clone()
@@ -171,10 +241,16 @@ pub fn deploy(
     let mut alias = None;
     if request.publish || request.alias.is_some() {
         progress(request, &format!("publishing a version of {name}"));
-        let published = api.publish(name, &code_sha256)?;
+        let published = api
+            .publish(name, &code_sha256)
+            .map_err(|error| error.with_message_suffix(&format!(" ({done})")))?;
         version = published.version.unwrap_or(version);
         if let Some(alias_name) = &request.alias {
-            let pointed = api.point_alias(name, alias_name, &version)?;
+            let pointed = api
+                .point_alias(name, alias_name, &version)
+                .map_err(|error| {
+                    error.with_message_suffix(&format!(" ({done}, published as version {version})"))
+                })?;
             alias = Some(ReportedAlias {
                 name: alias_name.clone(),
                 arn: pointed.arn,
@@ -183,7 +259,7 @@ pub fn deploy(
         }
     }
     Ok(DeployReport {
-        function_name: request.function.clone(),
+        function_name: short_name(name).to_owned(),
         function_arn: deployed.arn.clone(),
         region: region.to_owned(),
         created: existing.is_none(),
@@ -204,7 +280,31 @@ pub fn deploy(
         alias,
         state: deployed.state.clone(),
         last_update_status: deployed.last_update_status.clone(),
+        waited: request.wait,
         elapsed_seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// What was sent to Lambda so far in this run, per function, for the message of an
+/// interruption ([`sent_so_far`]): Lambda goes on applying a change the tool stops waiting for.
+static SENT: std::sync::Mutex<Vec<(String, &'static str)>> = std::sync::Mutex::new(Vec::new());
+
+/// Records that a change to `function` is about to be sent.
+fn sent(function: &str, what: &'static str) {
+    let mut sent = SENT.lock().unwrap_or_else(|poison| poison.into_inner());
+    sent.retain(|(name, _)| name != function);
+    sent.push((function.to_owned(), what));
+}
+
+/// The changes sent to Lambda in this run, as a sentence (`fn: its new code was sent, ...`),
+/// or `None` when none was.
+pub fn sent_so_far() -> Option<String> {
+    let sent = SENT.lock().unwrap_or_else(|poison| poison.into_inner());
+    (!sent.is_empty()).then(|| {
+        sent.iter()
+            .map(|(name, what)| format!("{name}: {what}"))
+            .collect::<Vec<_>>()
+            .join("; ")
     })
 }
 
@@ -400,6 +500,8 @@ impl DeployRequest {
             timeout: self.timeout,
             environment,
             description: self.description.clone(),
+            runtime: None,
+            revision_id: None,
         }
     }
 }

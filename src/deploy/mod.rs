@@ -30,7 +30,7 @@ use report::DeployReport;
 use zip_package::ZipPackage;
 
 /// What to do to the function, whatever the package.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct DeployRequest {
     /// `--function`: a name or an ARN.
     pub function: String,
@@ -40,6 +40,11 @@ pub struct DeployRequest {
     pub role: Option<String>,
     /// `--architecture`: the function's architecture, changed if it differs.
     pub architecture: Option<Architecture>,
+    /// The flag that gave `architecture`, as messages name it (`--architecture`, or `build`'s
+    /// `--deploy-architecture`).
+    pub architecture_flag: &'static str,
+    /// `--runtime`: a zip function's runtime, set on an existing function when it differs.
+    pub runtime: Option<&'static str>,
     /// `--memory`, MB.
     pub memory: Option<i32>,
     /// `--timeout`, seconds.
@@ -54,6 +59,27 @@ pub struct DeployRequest {
     pub wait: bool,
     /// No progress lines (`-q`).
     pub quiet: bool,
+}
+
+impl Default for DeployRequest {
+    fn default() -> Self {
+        DeployRequest {
+            function: String::new(),
+            create: false,
+            role: None,
+            architecture: None,
+            architecture_flag: "--architecture",
+            runtime: None,
+            memory: None,
+            timeout: None,
+            env: Vec::new(),
+            description: None,
+            publish: false,
+            alias: None,
+            wait: true,
+            quiet: false,
+        }
+    }
 }
 
 /// An image in ECR, resolved: its repository and each architecture's manifest digest.
@@ -79,7 +105,7 @@ pub struct S3Target {
 pub enum Package {
     Image(ImagePackage),
     Zip {
-        zip: ZipPackage,
+        zip: Box<ZipPackage>,
         /// Uploaded through S3 first, when given.
         s3: Option<S3Target>,
     },
@@ -164,6 +190,30 @@ pub fn available() -> Result<()> {
 pub fn deploy(request: &DeployRequest, package: &Package, region: &str) -> Result<DeployReport> {
     let api = sdk::SdkFunctions::connect(region)?;
     flow::deploy(&api, request, package, region)
+}
+
+/// [`flow::preflight`] with the AWS SDK: the checks that need only `GetFunction`.
+#[cfg(feature = "deploy")]
+pub fn preflight(
+    request: &DeployRequest,
+    kind: decide::PackageKind,
+    available: &[Architecture],
+    source: decide::PackageSource,
+    region: &str,
+) -> Result<()> {
+    let api = sdk::SdkFunctions::connect(region)?;
+    flow::preflight(&api, request, kind, available, source, region).map(|_| ())
+}
+
+#[cfg(not(feature = "deploy"))]
+pub fn preflight(
+    _request: &DeployRequest,
+    _kind: decide::PackageKind,
+    _available: &[Architecture],
+    _source: decide::PackageSource,
+    _region: &str,
+) -> Result<()> {
+    available()
 }
 
 #[cfg(not(feature = "deploy"))]

@@ -37,6 +37,8 @@ pub struct DeployReport {
     pub state: Option<String>,
     /// `LastUpdateStatus` when done (`Successful`), or as the call answered with `--no-wait`.
     pub last_update_status: Option<String>,
+    /// Whether Lambda was waited for (not `--no-wait`).
+    pub waited: bool,
     /// Seconds from the first Lambda call to the end.
     pub elapsed_seconds: f64,
 }
@@ -64,8 +66,13 @@ impl DeployReport {
     /// version (and alias), and the code.
     pub fn to_text(&self) -> String {
         let action = if self.created { "created" } else { "updated" };
+        let verb = if self.waited {
+            "deployed"
+        } else {
+            "sent (not waited for)"
+        };
         let mut text = format!(
-            "deployed {} ({}, {action}) in {:.1} s\n  function  {}\n",
+            "{verb} {} ({}, {action}) in {:.1} s\n  function  {}\n",
             self.function_name, self.architecture, self.elapsed_seconds, self.function_arn
         );
         match &self.alias {
@@ -86,14 +93,15 @@ impl DeployReport {
         if let Some(s3) = &self.s3 {
             text.push_str(&format!("  s3        s3://{}/{}\n", s3.bucket, s3.key));
         }
-        if self.state.as_deref() != Some("Active")
+        if !self.waited
+            || self.state.as_deref() != Some("Active")
             || self
                 .last_update_status
                 .as_deref()
                 .is_some_and(|status| status != "Successful")
         {
             text.push_str(&format!(
-                "  status    State {}, LastUpdateStatus {} (not waited for)\n",
+                "  status    State {}, LastUpdateStatus {}\n",
                 self.state.as_deref().unwrap_or("unknown"),
                 self.last_update_status.as_deref().unwrap_or("none")
             ));

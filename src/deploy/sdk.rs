@@ -123,6 +123,7 @@ macro_rules! function_facts {
             runtime: answer.runtime().map(|runtime| runtime.as_str().to_owned()),
             image_uri: None,
             resolved_image_uri: None,
+            revision_id: answer.revision_id().map(str::to_owned),
             environment: answer
                 .environment()
                 .and_then(|environment| environment.variables())
@@ -204,6 +205,8 @@ impl FunctionApi for SdkFunctions {
             .lambda
             .update_function_configuration()
             .function_name(name)
+            .set_runtime(settings.runtime.as_deref().map(Runtime::from))
+            .set_revision_id(settings.revision_id.clone())
             .set_memory_size(settings.memory)
             .set_timeout(settings.timeout)
             .set_description(settings.description.clone())
@@ -360,6 +363,10 @@ where
             "the AWS credentials found are wrong or expired: check AWS_ACCESS_KEY_ID / \
                  AWS_PROFILE, or log in again (`aws sso login`)",
         ),
+        Some(code @ "PreconditionFailedException") => Error::deploy(format!(
+            "{head}: {code}: {message}"
+        ))
+        .hint("the function changed while this deploy read it (another deploy?): run it again"),
         Some(code @ "ResourceConflictException") => {
             Error::deploy(format!("{head}: {code}: {message}")).hint(
                 "another change to the function is in progress (a deploy from elsewhere?): run \

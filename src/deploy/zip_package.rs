@@ -39,6 +39,8 @@ pub struct ZipPackage {
     /// The zip's bytes, for `ZipFile`.
     pub bytes: Vec<u8>,
     pub sha256: Sha256Digest,
+    /// The entries' sizes once unzipped, in bytes.
+    pub unzipped_size: u64,
     /// Lambda's `CodeSha256` of the zip: base64 of its sha256.
     pub code_sha256: String,
     /// The architectures the bootstrap can run on: the ELF's one, or both for a `#!` script.
@@ -47,6 +49,61 @@ pub struct ZipPackage {
     pub runtime: &'static str,
     /// What the bootstrap checks found (passes included).
     pub findings: Vec<Finding>,
+    /// The bootstrap as inspected, kept (with its unzipped copy) to check it again against an
+    /// existing function's runtime ([`ZipPackage::check_for_runtime`]).
+    bootstrap: crate::bootstrap::Bootstrap,
+    /// Every entry's name, for the checks (files the package adds under `/var/task`).
+    names: Vec<String>,
+    _scratch: tempfile::TempDir,
+}
+
+impl ZipPackage {
+    /// The bootstrap checks against `runtime` (a function's `Runtime`). Errors: a runtime that
+    /// does not run a `bootstrap` (deploy, exit 11: `python3.12`, ...); an error finding
+    /// (bootstrap, exit 3).
+    pub fn check_for_runtime(&self, function: &str, runtime: &str) -> Result<Vec<Finding>> {
+        let Some(runtime) = RUNTIMES.iter().find(|known| **known == runtime) else {
+            return Err(Error::deploy(format!(
+                "the function {function} has runtime {runtime}, which does not run a \
+                 `bootstrap`: the package would never start"
+            ))
+            .hint(
+                "deploy to a function with runtime provided.al2023 or provided.al2 (or change \
+                 this one's: aws lambda update-function-configuration --runtime provided.al2023 \
+                 --handler bootstrap)",
+            ));
+        };
+        check_against(&self.bootstrap, &self.names, runtime, self.shown())
+    }
+}
+
+/// The checks of `bootstrap` against `runtime`'s catalog facts with the package's files, and
+/// the libraries only Amazon Linux 2 has; an error finding fails (bootstrap, exit 3).
+fn check_against(
+    bootstrap: &crate::bootstrap::Bootstrap,
+    names: &[String],
+    runtime: &str,
+    zip: &str,
+) -> Result<Vec<Finding>> {
+    let entry = crate::catalog::by_name(runtime)
+        .ok_or_else(|| Error::failure(format!("{runtime} is not in the catalog")))?;
+    let packaged = names.iter().map(|name| format!("var/task/{name}"));
+    let facts = BaseFacts::of_catalog(entry)
+        .adding(packaged)
+        .with_bootstrap_directory(TASK_ROOT);
+    let findings = check_bootstraps(std::slice::from_ref(bootstrap), &facts, None, &[])
+        .map_err(|error| in_zip(error, zip, &bootstrap.path))?;
+    enforce(&findings).map_err(|error| in_zip(error, zip, &bootstrap.path))?;
+    if runtime != "provided.al2"
+        && let Some(library) = al2_only_library(&bootstrap.kind)
+    {
+        return Err(Error::bootstrap(format!(
+            "{zip}: the bootstrap needs {library} (OpenSSL 1.0), which {runtime} does not have: \
+             it would fail to start"
+        ))
+        .hint("deploy it to a provided.al2 function (--runtime provided.al2 when creating one), or link it against OpenSSL 3"));
+    }
+    Ok(findings)
 }
 
 /// Reads and checks the package at `path`. `runtime`: `--runtime`, else chosen here.
@@ -70,6 +127,12 @@ pub fn read_zip_package(
         )
     })?;
     let names: Vec<String> = archive.file_names().map(str::to_owned).collect();
+    let mut unzipped_size = 0u64;
+    for index in 0..archive.len() {
+        if let Ok(entry) = archive.by_index_raw(index) {
+            unzipped_size = unzipped_size.saturating_add(entry.size());
+        }
+    }
     let named = bootstrap_entry(&names).ok_or_else(|| missing_bootstrap(&shown, &names))?;
     let entry_name = follow_links(&mut archive, &named, &shown)?;
     let mut entry = archive
@@ -101,21 +164,13 @@ pub fn read_zip_package(
         },
         path: extracted,
     };
-    let inspected = bootstrap::inspect(&spec).map_err(|error| in_zip(error, &shown))?;
+    let inspected = bootstrap::inspect(&spec).map_err(|error| in_zip(error, &shown, &spec.path))?;
     let architectures = match &inspected.kind {
         BootstrapKind::Elf(elf) => vec![elf.architecture],
         BootstrapKind::Script { .. } => vec![Architecture::Amd64, Architecture::Arm64],
     };
     let (runtime, why) = choose_runtime(runtime, &inspected.kind);
-    let entry = crate::catalog::by_name(runtime)
-        .ok_or_else(|| Error::failure(format!("{runtime} is not in the catalog")))?;
-    let packaged = names.iter().map(|name| format!("var/task/{name}"));
-    let facts = BaseFacts::of_catalog(entry)
-        .adding(packaged)
-        .with_bootstrap_directory(TASK_ROOT);
-    let mut findings = check_bootstraps(std::slice::from_ref(&inspected), &facts, None, &[])
-        .map_err(|error| in_zip(error, &shown))?;
-    enforce(&findings).map_err(|error| in_zip(error, &shown))?;
+    let mut findings = check_against(&inspected, &names, runtime, &shown)?;
     if let Some(why) = why {
         findings.push(Finding::new(
             "runtime",
@@ -130,10 +185,14 @@ pub fn read_zip_package(
         path: path.to_owned(),
         code_sha256: base64::engine::general_purpose::STANDARD.encode(raw),
         sha256,
+        unzipped_size,
         bytes,
         architectures,
         runtime,
         findings,
+        bootstrap: inspected,
+        names,
+        _scratch: scratch,
     })
 }
 
@@ -153,7 +212,7 @@ fn follow_links<R: Read + std::io::Seek>(
     start: &str,
     zip: &str,
 ) -> Result<String> {
-    let mut name = start.trim_start_matches("./").to_owned();
+    let mut name = start.to_owned();
     for _ in 0..8 {
         let mut entry = match archive.by_name(&name) {
             Ok(entry) => entry,
@@ -195,7 +254,10 @@ fn resolve_inside(base: &str, target: &str) -> Option<String> {
     if target.starts_with('/') {
         return None;
     }
-    let mut parts: Vec<&str> = base.split('/').filter(|part| !part.is_empty()).collect();
+    let mut parts: Vec<&str> = base
+        .split('/')
+        .filter(|part| !part.is_empty() && *part != ".")
+        .collect();
     for part in target.split('/') {
         match part {
             "" | "." => {}
@@ -235,8 +297,8 @@ fn check_mode(zip: &str, mode: Option<u32>) -> Result<()> {
     match mode {
         Some(mode) if mode & 0o111 != 0 => Ok(()),
         Some(mode) => Err(Error::bootstrap(format!(
-            "the bootstrap in {zip} is not executable (mode {:04o}): Lambda would fail to start \
-             it with `permission denied`",
+            "the bootstrap in {zip} is not executable (mode {:04o}; a zip made on Windows \
+             records no execute bit): Lambda would fail to start it with `permission denied`",
             mode & 0o7777
         ))
         .hint("chmod +x bootstrap before zipping, or make the package with `lambda-image zip`")),
@@ -261,21 +323,7 @@ fn choose_runtime(
     if let Some(flag) = flag {
         return (flag, None);
     }
-    let needed = match kind {
-        BootstrapKind::Elf(elf) => match &elf.linkage {
-            Linkage::Dynamic(needs) => needs
-                .libraries
-                .as_ref()
-                .map(|libraries| libraries.needed.clone())
-                .unwrap_or_default(),
-            Linkage::Static => Vec::new(),
-        },
-        BootstrapKind::Script { .. } => Vec::new(),
-    };
-    match needed
-        .iter()
-        .find(|library| AL2_ONLY_LIBRARIES.contains(&library.as_str()))
-    {
+    match al2_only_library(kind) {
         Some(library) => (
             "provided.al2",
             Some(format!(
@@ -287,10 +335,43 @@ fn choose_runtime(
     }
 }
 
-/// A bootstrap error about the extracted file, said of the zip.
-fn in_zip(error: Error, zip: &str) -> Error {
-    let message = format!("{zip}: {}", error.message());
-    let hint = error.hint_text().map(str::to_owned);
+/// The first library the bootstrap is linked against that only Amazon Linux 2 has.
+fn al2_only_library(kind: &BootstrapKind) -> Option<String> {
+    let BootstrapKind::Elf(elf) = kind else {
+        return None;
+    };
+    let Linkage::Dynamic(needs) = &elf.linkage else {
+        return None;
+    };
+    let libraries = needs.libraries.as_ref().ok()?;
+    libraries
+        .needed
+        .iter()
+        .find(|library| AL2_ONLY_LIBRARIES.contains(&library.as_str()))
+        .cloned()
+}
+
+/// A bootstrap error about the unzipped copy at `copy`, said of the zip: the copy's path is
+/// replaced by `bootstrap in ZIP`, and a glibc hint about choosing a base (there is none to
+/// choose for a zip) by what to do to the bootstrap.
+fn in_zip(error: Error, zip: &str, copy: &Path) -> Error {
+    let copy = copy.display().to_string();
+    let said = format!("the bootstrap in {zip}");
+    let message = error.message().replace(&copy, &said);
+    let message = if message.contains(&said) {
+        message
+    } else {
+        format!("{zip}: {message}")
+    };
+    let hint = error.hint_text().map(|hint| {
+        if message.contains("GLIBC_") || hint.contains("newer glibc") {
+            "link it against an older glibc (build on Amazon Linux 2023 or in its container), \
+             or statically (CGO_ENABLED=0 for Go, the musl target for Rust)"
+                .to_owned()
+        } else {
+            hint.replace(&copy, &said)
+        }
+    });
     let error = Error::new(error.kind(), message);
     match hint {
         Some(hint) => error.hint(hint),
@@ -323,6 +404,7 @@ mod tests {
         assert_eq!(resolve_inside("", "bin/app").as_deref(), Some("bin/app"));
         assert_eq!(resolve_inside("bin", "../app").as_deref(), Some("app"));
         assert_eq!(resolve_inside("a/b", "./c/../d").as_deref(), Some("a/b/d"));
+        assert_eq!(resolve_inside(".", "bin/app").as_deref(), Some("bin/app"));
         assert_eq!(resolve_inside("", "../app"), None);
         assert_eq!(resolve_inside("", "/var/task/app"), None);
     }

@@ -4,9 +4,9 @@
 
 use std::path::Path;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
-use super::{Setup, arch_digest, assert_refused};
+use super::{Setup, arch_digest, assert_refused, json_of};
 use crate::support::ecr::MOTO_PASSWORD;
 use crate::support::lambda::REGION;
 use crate::support::{fixtures, sha256_hex};
@@ -284,20 +284,41 @@ fn build_with_deploy_refuses_a_tag_outside_ecr_and_reports_a_failed_deployment()
         setup.moto.requests()
     );
 
-    // The push works, the deployment does not (no such function, no --create): exit 11, and
-    // the image stays pushed.
+    // No such function (and no --create): found by looking it up before building, so nothing
+    // is pushed.
     let reference = setup.reference("fn:v1");
     let output = crate::support::run_unchecked(&mut setup.build_command(
         &reference,
         &both,
         &["--deploy", "missing"],
     ));
-    let again = format!("lambda-image deploy --function missing --image {reference}");
+    assert_refused(&output, 11, &["missing", "--create --role"]);
+    assert_eq!(setup.registry.count_requests("PUT", "/v2/fn/manifests/"), 0);
+
+    // The push works and the update fails (Lambda's LastUpdateStatus Failed): exit 11, the
+    // build's report (with its digests) still on stdout with the error, the image pushed, and
+    // the command that deploys it again.
+    setup
+        .aws()
+        .create_image_function("fn", &format!("{reference}-amd64"), "x86_64");
+    setup.moto.set_knobs(&json!({
+        "MOTO_LAMBDA_PENDING_POLLS": 1,
+        "MOTO_LAMBDA_FAIL_REASON": "The image cannot be read.",
+    }));
+    let output = crate::support::run_unchecked(&mut setup.build_command(
+        &reference,
+        &both,
+        &["--deploy", "fn"],
+    ));
+    let again = format!("lambda-image deploy --function fn --image {reference}");
     assert_refused(
         &output,
         11,
-        &["missing", "--create --role", "pushed", &again],
+        &["The image cannot be read.", "pushed", &again],
     );
+    let report = json_of(&output);
+    assert_eq!(report["images"].as_array().unwrap().len(), 2, "{report}");
+    assert_eq!(report["error"]["kind"], "deploy", "{report}");
     let tags = setup.registry.tags("fn", Some(("AWS", MOTO_PASSWORD)));
     assert!(tags.contains(&"v1".to_owned()), "{tags:?}");
 }
