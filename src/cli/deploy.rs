@@ -21,19 +21,15 @@ use crate::platform::Architecture;
 use crate::reference::registry::RegistryReference;
 
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("package").required(true).args(["image", "zip"])))]
 pub struct DeployArgs {
-    /// The function: its name or ARN.
-    #[arg(long, value_name = "NAME")]
+    /// The function: its name, or its ARN (arn:aws:lambda:REGION:ACCOUNT:function:NAME).
+    #[arg(long, value_name = "NAME", value_parser = decide::parse_function)]
     pub function: String,
 
     /// An ECR image (tag or digest, index or manifest); the function gets its architecture's
     /// manifest by digest.
-    #[arg(
-        long,
-        value_name = "REF",
-        required_unless_present = "zip",
-        conflicts_with = "zip"
-    )]
+    #[arg(long, value_name = "REF")]
     pub image: Option<RegistryReference>,
 
     /// A .zip package (from `lambda-image zip`, or any zip with `bootstrap` at its root).
@@ -45,7 +41,7 @@ pub struct DeployArgs {
     pub create: bool,
 
     /// The execution role of a function created: arn:aws:iam::ACCOUNT:role/NAME.
-    #[arg(long, value_name = "ARN", requires = "create")]
+    #[arg(long, value_name = "ARN", requires = "create", value_parser = decide::parse_role)]
     pub role: Option<String>,
 
     /// The function's architecture; changes an existing function's when it differs.
@@ -70,12 +66,17 @@ pub struct DeployArgs {
 
     /// The runtime of a zip function created [default: provided.al2023, or provided.al2 when
     /// the bootstrap needs OpenSSL 1.0].
-    #[arg(long, value_enum, requires = "zip")]
+    #[arg(long, value_enum, requires = "zip", conflicts_with = "image")]
     pub runtime: Option<super::zip::Runtime>,
 
     /// Upload the zip to this S3 bucket (in the function's region) and deploy from there;
     /// needed over 50 MB.
-    #[arg(long, value_name = "BUCKET", requires = "zip")]
+    #[arg(
+        long,
+        value_name = "BUCKET",
+        requires = "zip",
+        conflicts_with = "image"
+    )]
     pub s3_bucket: Option<String>,
 
     /// The S3 key [default: lambda-image/NAME/SHA256.zip].

@@ -17,6 +17,7 @@
 #![cfg(feature = "deploy")]
 
 mod buildx;
+mod existing;
 mod image;
 mod packages;
 mod refusals;
