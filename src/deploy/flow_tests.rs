@@ -373,3 +373,29 @@ fn outcomes_follow_state_then_last_update_status() {
         Waiting::Update
     ));
 }
+
+#[test]
+fn an_alias_alone_publishes_too() {
+    let fake = FakeLambda::with(image_function(Architecture::Amd64));
+    let alias = DeployRequest {
+        alias: Some("live".to_owned()),
+        ..request()
+    };
+    let report = deploy(&fake, &alias, &image(&[(Architecture::Amd64, 'a')]), "r").unwrap();
+    assert_eq!(report.version, "7");
+    assert!(
+        fake.calls()
+            .iter()
+            .any(|call| call.starts_with("PublishVersion"))
+    );
+}
+
+#[test]
+fn the_short_name_of_an_arn_is_its_function_name() {
+    assert_eq!(short_name("fn"), "fn");
+    assert_eq!(
+        short_name("arn:aws:lambda:us-east-1:123456789012:function:fn"),
+        "fn"
+    );
+    assert_eq!(short_name("123456789012:function:fn"), "fn");
+}

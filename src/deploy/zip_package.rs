@@ -382,6 +382,106 @@ fn in_zip(error: Error, zip: &str, copy: &Path) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bootstrap::elf::{DynamicNeeds, ElfFacts, LibraryNeeds};
+    use std::io::Write as _;
+
+    /// A zip of `(name, link target or None for a file)` entries.
+    fn archive(entries: &[(&str, Option<&str>)]) -> zip::ZipArchive<std::io::Cursor<Vec<u8>>> {
+        let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let options = zip::write::SimpleFileOptions::default().unix_permissions(0o755);
+        for (name, target) in entries {
+            match target {
+                Some(target) => writer.add_symlink(*name, *target, options).unwrap(),
+                None => {
+                    writer.start_file(*name, options).unwrap();
+                    writer.write_all(b"\x7fELF").unwrap();
+                }
+            }
+        }
+        let bytes = writer.finish().unwrap().into_inner();
+        zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap()
+    }
+
+    #[test]
+    fn links_are_followed_to_a_file_inside_the_zip() {
+        let mut zip = archive(&[("bootstrap", None)]);
+        assert_eq!(
+            follow_links(&mut zip, "bootstrap", "f.zip").unwrap(),
+            "bootstrap"
+        );
+        let mut zip = archive(&[("./bootstrap", None)]);
+        assert_eq!(
+            follow_links(&mut zip, "./bootstrap", "f.zip").unwrap(),
+            "./bootstrap"
+        );
+        let mut zip = archive(&[
+            ("bin/app", None),
+            ("bin/run", Some("app")),
+            ("bootstrap", Some("bin/run")),
+        ]);
+        assert_eq!(
+            follow_links(&mut zip, "bootstrap", "f.zip").unwrap(),
+            "bin/app"
+        );
+        let mut zip = archive(&[("bootstrap", Some("missing"))]);
+        assert!(
+            follow_links(&mut zip, "bootstrap", "f.zip")
+                .unwrap_err()
+                .message()
+                .contains("does not hold")
+        );
+        let mut zip = archive(&[("bootstrap", Some("/usr/bin/app"))]);
+        assert!(
+            follow_links(&mut zip, "bootstrap", "f.zip")
+                .unwrap_err()
+                .message()
+                .contains("outside")
+        );
+        let mut zip = archive(&[("a", Some("bootstrap")), ("bootstrap", Some("a"))]);
+        assert!(
+            follow_links(&mut zip, "bootstrap", "f.zip")
+                .unwrap_err()
+                .message()
+                .contains("more than 8")
+        );
+    }
+
+    fn dynamic(needed: &[&str]) -> BootstrapKind {
+        BootstrapKind::Elf(ElfFacts {
+            architecture: Architecture::Amd64,
+            linkage: Linkage::Dynamic(DynamicNeeds {
+                interpreter: "/lib64/ld-linux-x86-64.so.2".to_owned(),
+                libraries: Ok(LibraryNeeds {
+                    needed: needed.iter().map(|name| (*name).to_owned()).collect(),
+                    ..LibraryNeeds::default()
+                }),
+            }),
+        })
+    }
+
+    #[test]
+    fn openssl_1_0_chooses_provided_al2_unless_a_runtime_is_given() {
+        let (runtime, why) = choose_runtime(None, &dynamic(&["libc.so.6", "libcrypto.so.10"]));
+        assert_eq!(runtime, "provided.al2");
+        assert!(why.unwrap().contains("libcrypto.so.10"));
+        assert_eq!(
+            choose_runtime(None, &dynamic(&["libssl.so.10"])).0,
+            "provided.al2"
+        );
+        assert_eq!(
+            choose_runtime(None, &dynamic(&["libc.so.6", "libssl.so.3"])),
+            ("provided.al2023", None)
+        );
+        assert_eq!(
+            choose_runtime(Some("provided.al2023"), &dynamic(&["libssl.so.10"])),
+            ("provided.al2023", None)
+        );
+        let static_elf = BootstrapKind::Elf(ElfFacts {
+            architecture: Architecture::Arm64,
+            linkage: Linkage::Static,
+        });
+        assert_eq!(choose_runtime(None, &static_elf), ("provided.al2023", None));
+    }
 
     #[test]
     fn the_bootstrap_must_be_at_the_root() {

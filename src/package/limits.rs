@@ -54,7 +54,8 @@ pub fn upload_finding(zipped: u64, architecture: Architecture) -> Option<Finding
             ),
         )
         .hint(
-            "aws s3 cp the .zip to a bucket in the function's region, then create or update the \
+            "lambda-image deploy --zip ... --s3-bucket BUCKET uploads it and deploys from there; \
+             or aws s3 cp the .zip to a bucket in the function's region, then create or update the \
              function with --code S3Bucket=BUCKET,S3Key=KEY",
         )
     })
