@@ -118,8 +118,8 @@ pub struct BuildArgs {
     #[arg(long, value_name = "ARN", requires = "create", value_parser = crate::deploy::decide::parse_role)]
     pub role: Option<String>,
 
-    /// With --deploy: the function's architecture (needed to create one from two
-    /// architectures; changes an existing function's when it differs).
+    /// With --deploy --create: the architecture of a function created from two architectures.
+    /// Existing functions keep theirs (move one with `deploy --architecture`).
     #[arg(long, value_name = "ARCH", ignore_case = true, requires = "deploy")]
     pub deploy_architecture: Option<crate::platform::Architecture>,
 
@@ -143,8 +143,9 @@ pub enum FormatArg {
 pub struct BuildOutcome {
     #[serde(flatten)]
     pub build: BuildReport,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub deployments: Vec<DeployReport>,
+    /// With `--deploy`: the deployments done (also `[]`); absent without it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deployments: Option<Vec<DeployReport>>,
 }
 
 impl BuildOutcome {
@@ -154,7 +155,7 @@ impl BuildOutcome {
 
     pub fn to_text(&self) -> String {
         let mut text = self.build.to_text();
-        for deployment in &self.deployments {
+        for deployment in self.deployments.iter().flatten() {
             text.push_str(&deployment.to_text());
         }
         text
@@ -179,7 +180,7 @@ pub fn run(args: &BuildArgs) -> Result<Finished> {
     }
     let mut outcome = BuildOutcome {
         build: report,
-        deployments: Vec::new(),
+        deployments: deployments.as_ref().map(|_| Vec::new()),
     };
     let mut failure = None;
     if let Some((tag, targets)) = deployments {
@@ -189,15 +190,27 @@ pub fn run(args: &BuildArgs) -> Result<Finished> {
             .iter()
             .map(|image| (image.architecture, image.digest.as_str()));
         let package = Package::Image(built_image(&tag, images));
-        for (request, region) in targets {
-            match crate::deploy::deploy(&request, &package, &region) {
-                Ok(deployed) => outcome.deployments.push(deployed),
+        let names: Vec<String> = targets
+            .iter()
+            .map(|(request, _)| request.function.clone())
+            .collect();
+        for (index, (request, region)) in targets.iter().enumerate() {
+            match crate::deploy::deploy(request, &package, region) {
+                Ok(deployed) => outcome
+                    .deployments
+                    .get_or_insert_with(Vec::new)
+                    .push(deployed),
                 Err(error) => {
-                    failure = Some(error.with_message_suffix(&format!(
-                        " (the image was pushed, as the report says; deploy it again with \
-                         `{}`)",
-                        retry_command(&request, &tag)
-                    )));
+                    let mut suffix = format!(
+                        " (the image was pushed, as the report says; deploy it again with `{}`",
+                        retry_command(request, &tag)
+                    );
+                    let rest = &names[index + 1..];
+                    if !rest.is_empty() {
+                        suffix.push_str(&format!("; not deployed to: {}", rest.join(", ")));
+                    }
+                    suffix.push(')');
+                    failure = Some(error.with_message_suffix(&suffix));
                     break;
                 }
             }
@@ -243,6 +256,15 @@ fn preflight(
     let mut available: Vec<_> = bootstraps.iter().map(|b| b.architecture).collect();
     available.sort();
     available.dedup();
+    if let Some(wanted) = args.deploy_architecture
+        && !available.contains(&wanted)
+    {
+        return Err(Error::usage(format!(
+            "--deploy-architecture {wanted}: the build makes no {wanted} image (no --bootstrap \
+             for it)"
+        ))
+        .hint("add --bootstrap for that architecture, or drop --deploy-architecture"));
+    }
     let shown = tag.to_string();
     for (request, region) in targets {
         crate::deploy::preflight(
@@ -286,7 +308,13 @@ impl BuildArgs {
             })?;
         let image_region = ecr_region(tag, "--tag")?;
         let mut targets = Vec::new();
+        let mut functions: Vec<&String> = Vec::new();
         for function in &self.deploy {
+            if !functions.contains(&function) {
+                functions.push(function);
+            }
+        }
+        for function in functions {
             let region = resolve_region(
                 self.registry.region.as_deref(),
                 function,
@@ -299,6 +327,7 @@ impl BuildArgs {
                 role: self.role.clone(),
                 architecture: self.deploy_architecture,
                 architecture_flag: "--deploy-architecture",
+                architecture_for_create_only: true,
                 publish: release.publish || release.alias.is_some(),
                 alias: release.alias.clone(),
                 wait: !release.no_wait,

@@ -57,11 +57,11 @@ pub struct DeployArgs {
     pub timeout: Option<i32>,
 
     /// An environment variable (repeatable); the function's other variables are kept.
-    #[arg(long = "env", value_name = "KEY=VALUE")]
+    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = decide::parse_env)]
     pub env: Vec<KeyValue>,
 
-    /// The function's description.
-    #[arg(long, value_name = "TEXT")]
+    /// The function's description (at most 256 characters).
+    #[arg(long, value_name = "TEXT", value_parser = decide::parse_description)]
     pub description: Option<String>,
 
     /// The runtime of a zip function created [default: provided.al2023, or provided.al2 when
@@ -75,12 +75,13 @@ pub struct DeployArgs {
         long,
         value_name = "BUCKET",
         requires = "zip",
-        conflicts_with = "image"
+        conflicts_with = "image",
+        value_parser = decide::parse_bucket
     )]
     pub s3_bucket: Option<String>,
 
     /// The S3 key [default: lambda-image/NAME/SHA256.zip].
-    #[arg(long, value_name = "KEY", requires = "s3_bucket")]
+    #[arg(long, value_name = "KEY", requires = "s3_bucket", value_parser = decide::parse_s3_key)]
     pub s3_key: Option<String>,
 
     #[command(flatten)]
@@ -147,6 +148,7 @@ pub fn run(args: &DeployArgs) -> Result<DeployReport> {
         role: args.role.clone(),
         architecture: args.architecture,
         architecture_flag: "--architecture",
+        architecture_for_create_only: false,
         runtime: args.runtime.map(runtime_name),
         memory: args.memory,
         timeout: args.timeout,
@@ -177,6 +179,17 @@ pub fn run(args: &DeployArgs) -> Result<DeployReport> {
         (None, Some(path)) => {
             let region = resolve_region(flag_region, &args.function, None)?;
             let zip = read_zip_package(path, args.runtime.map(runtime_name), args.architecture)?;
+            // An --architecture the bootstrap is not built for is refused before any call.
+            if let Some(wanted) = args.architecture {
+                decide::choose_architecture(
+                    &args.function,
+                    None,
+                    Some(wanted),
+                    &zip.architectures,
+                    decide::PackageSource::Zip(zip.shown()),
+                    "--architecture",
+                )?;
+            }
             if !args.json {
                 report_findings(&zip.findings);
             }

@@ -205,9 +205,11 @@ pub fn interruption(signal: i32, killed: bool, outputs: bool) -> Error {
     // A change already sent to Lambda goes on without the tool: say so.
     if let Some(sent) = crate::deploy::flow::sent_so_far() {
         message.push_str(&format!(" after a change was sent to Lambda ({sent})"));
-        hint = "look at the function (aws lambda get-function --function-name NAME) before \
-                deploying again: Lambda finishes a change it was sent"
-            .to_owned();
+        let name = crate::deploy::flow::first_sent().unwrap_or_else(|| "NAME".to_owned());
+        hint = format!(
+            "look at the function (aws lambda get-function --function-name {name}) before \
+             deploying again: Lambda finishes a change it was sent"
+        );
     }
     Error::new(
         ErrorKind::Interrupted {

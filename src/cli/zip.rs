@@ -103,6 +103,17 @@ pub fn run(args: &ZipArgs) -> Result<ZipReport> {
         &args.checks.skip_checks,
     )?;
     enforce(&findings)?;
+    if args.runtime != Runtime::ProvidedAl2
+        && let Some(library) = crate::deploy::zip_package::al2_only_library(&bootstrap.kind)
+    {
+        return Err(Error::bootstrap(format!(
+            "bootstrap {} needs {library} (OpenSSL 1.0), which {} does not have: it would fail \
+             to start",
+            bootstrap.path.display(),
+            args.runtime.name()
+        ))
+        .hint("package it for --runtime provided.al2, or link it against OpenSSL 3"));
+    }
 
     check_unzipped_size(contents.unzipped_size())?;
     let written = write_zip(&contents, timestamp, &args.output)?;

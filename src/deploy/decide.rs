@@ -55,6 +55,14 @@ pub fn parse_function(text: &str) -> std::result::Result<String, String> {
             "function",
             name,
         ] if !partition.is_empty() && !region.is_empty() && is_account(account) => *name,
+        [.., "function", _, qualifier] | [_, qualifier]
+            if *qualifier == "$LATEST" || qualifier.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            return Err(format!(
+                "`{text}` names the version `{qualifier}`: a deploy changes the function's \
+                 $LATEST; give the function without `:{qualifier}`"
+            ));
+        }
         [.., "function", _, qualifier] | [_, qualifier] => {
             return Err(format!(
                 "`{text}` names the version or alias `{qualifier}`: a deploy changes the \
@@ -125,6 +133,90 @@ pub fn parse_role(text: &str) -> std::result::Result<String, String> {
         _ => Err(format!(
             "`{text}` is not an IAM role ARN such as arn:aws:iam::123456789012:role/my-function-role"
         )),
+    }
+}
+
+/// Environment variable names Lambda reserves and refuses to set (AWS Lambda Developer Guide,
+/// "Defined runtime environment variables": the reserved ones).
+const RESERVED_ENV: [&str; 16] = [
+    "_HANDLER",
+    "_X_AMZN_TRACE_ID",
+    "AWS_DEFAULT_REGION",
+    "AWS_REGION",
+    "AWS_EXECUTION_ENV",
+    "AWS_LAMBDA_FUNCTION_NAME",
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+    "AWS_LAMBDA_FUNCTION_VERSION",
+    "AWS_LAMBDA_INITIALIZATION_TYPE",
+    "AWS_LAMBDA_LOG_GROUP_NAME",
+    "AWS_LAMBDA_LOG_STREAM_NAME",
+    "AWS_ACCESS_KEY",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_LAMBDA_RUNTIME_API",
+];
+
+/// `--env KEY=VALUE` of `deploy`: KEY a letter then letters, digits or `_` (Lambda's
+/// `Environment.Variables` key pattern), not one Lambda reserves.
+pub fn parse_env(text: &str) -> std::result::Result<crate::image::config::KeyValue, String> {
+    let pair: crate::image::config::KeyValue = text.parse()?;
+    let mut bytes = pair.key.bytes();
+    let well_formed = bytes.next().is_some_and(|b| b.is_ascii_alphabetic())
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if !well_formed {
+        return Err(format!(
+            "`{}` is not a Lambda environment variable name: a letter, then letters, digits or `_`",
+            pair.key
+        ));
+    }
+    if RESERVED_ENV.contains(&pair.key.as_str())
+        || pair.key == "LAMBDA_TASK_ROOT"
+        || pair.key == "LAMBDA_RUNTIME_DIR"
+    {
+        return Err(format!(
+            "{} is reserved: Lambda sets it and refuses a function that sets it",
+            pair.key
+        ));
+    }
+    Ok(pair)
+}
+
+/// `--description`: at most 256 characters (CreateFunction `Description`).
+pub fn parse_description(text: &str) -> std::result::Result<String, String> {
+    let count = text.chars().count();
+    if count > 256 {
+        return Err(format!("{count} characters, over Lambda's 256"));
+    }
+    Ok(text.to_owned())
+}
+
+/// `--s3-bucket`: 3 to 63 lower-case letters, digits, `.` and `-`, starting and ending with a
+/// letter or digit (Amazon S3 User Guide, "Bucket naming rules").
+pub fn parse_bucket(text: &str) -> std::result::Result<String, String> {
+    let edge = |b: Option<u8>| b.is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    let allowed = text
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-');
+    if (3..=63).contains(&text.len())
+        && allowed
+        && edge(text.bytes().next())
+        && edge(text.bytes().last())
+    {
+        Ok(text.to_owned())
+    } else {
+        Err(format!(
+            "`{text}` is not an S3 bucket name: 3 to 63 lower-case letters, digits, `.` and `-`"
+        ))
+    }
+}
+
+/// `--s3-key`: 1 to 1024 bytes (Amazon S3 User Guide, "Naming objects").
+pub fn parse_s3_key(text: &str) -> std::result::Result<String, String> {
+    if (1..=1024).contains(&text.len()) {
+        Ok(text.to_owned())
+    } else {
+        Err("an S3 key is 1 to 1024 bytes".to_owned())
     }
 }
 

@@ -265,3 +265,57 @@ fn roles_are_iam_role_arns() {
         assert!(parse_role(bad).is_err(), "{bad}");
     }
 }
+
+#[test]
+fn env_names_are_lambdas_and_not_reserved() {
+    let pair = parse_env("LOG_LEVEL=debug=1").unwrap();
+    assert_eq!(
+        (pair.key.as_str(), pair.value.as_str()),
+        ("LOG_LEVEL", "debug=1")
+    );
+    assert!(parse_env("a1_B=").is_ok());
+    for bad in [
+        "1A=x",
+        "_X=x",
+        "A-B=x",
+        "=x",
+        "A B=x",
+        "AWS_REGION=x",
+        "_HANDLER=x",
+        "LAMBDA_TASK_ROOT=x",
+    ] {
+        assert!(parse_env(bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn descriptions_buckets_and_keys_within_their_limits() {
+    assert!(parse_description(&"é".repeat(256)).is_ok());
+    assert!(parse_description(&"a".repeat(257)).is_err());
+    for good in ["abc", "my.bucket-1", &"a".repeat(63)] {
+        assert!(parse_bucket(good).is_ok(), "{good}");
+    }
+    for bad in [
+        "ab",
+        "Bad_Bucket!",
+        "-abc",
+        "abc-",
+        ".abc",
+        &"a".repeat(64),
+        "ABC",
+    ] {
+        assert!(parse_bucket(bad).is_err(), "{bad}");
+    }
+    assert!(parse_s3_key("k").is_ok());
+    assert!(parse_s3_key(&"k".repeat(1024)).is_ok());
+    assert!(parse_s3_key("").is_err());
+    assert!(parse_s3_key(&"k".repeat(1025)).is_err());
+}
+
+#[test]
+fn a_version_qualifier_is_not_offered_as_an_alias() {
+    let latest = parse_function("fn:$LATEST").unwrap_err();
+    assert!(!latest.contains("--alias"), "{latest}");
+    let number = parse_function("123456789012:function:fn:3").unwrap_err();
+    assert!(number.contains("without `:3`"), "{number}");
+}

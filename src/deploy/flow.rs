@@ -74,10 +74,15 @@ pub fn preflight(
         }
         (None, true, Some(role)) => Some(role.clone()),
     };
+    // `build --deploy-architecture` chooses for functions being created only.
+    let flag = match (&existing, request.architecture_for_create_only) {
+        (Some(_), true) => None,
+        _ => request.architecture,
+    };
     let (architecture, changes_architecture) = choose_architecture(
         name,
         existing.as_ref().map(FunctionFacts::runs_on),
-        request.architecture,
+        flag,
         available,
         source,
         request.architecture_flag,
@@ -115,14 +120,18 @@ pub fn deploy(
     let role = role.as_deref();
     // A zip function's runtime must run a bootstrap, and the bootstrap must run on it.
     let mut new_runtime = None;
-    if let (Some(function), Package::Zip { zip, .. }) = (&existing, package) {
-        let runtime = match (request.runtime, function.runtime.as_deref()) {
-            (Some(wanted), has) => {
-                if has != Some(wanted) {
+    if let Package::Zip { zip, .. } = package {
+        let has = existing
+            .as_ref()
+            .and_then(|function| function.runtime.as_deref());
+        let runtime = match (request.runtime, has) {
+            (Some(wanted), Some(has)) => {
+                if has != wanted {
                     new_runtime = Some(wanted);
                 }
                 wanted
             }
+            (Some(wanted), None) => wanted,
             (None, Some(has)) => has,
             (None, None) => zip.runtime,
         };
@@ -288,6 +297,12 @@ pub fn deploy(
 /// What was sent to Lambda so far in this run, per function, for the message of an
 /// interruption ([`sent_so_far`]): Lambda goes on applying a change the tool stops waiting for.
 static SENT: std::sync::Mutex<Vec<(String, &'static str)>> = std::sync::Mutex::new(Vec::new());
+
+/// The first function a change was sent to in this run, for commands in messages.
+pub fn first_sent() -> Option<String> {
+    let sent = SENT.lock().unwrap_or_else(|poison| poison.into_inner());
+    sent.first().map(|(name, _)| name.clone())
+}
 
 /// Records that a change to `function` is about to be sent.
 fn sent(function: &str, what: &'static str) {

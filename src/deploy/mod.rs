@@ -43,6 +43,9 @@ pub struct DeployRequest {
     /// The flag that gave `architecture`, as messages name it (`--architecture`, or `build`'s
     /// `--deploy-architecture`).
     pub architecture_flag: &'static str,
+    /// `architecture` applies only to a function being created (`build --deploy-architecture`:
+    /// one flag for several functions must not move the existing ones).
+    pub architecture_for_create_only: bool,
     /// `--runtime`: a zip function's runtime, set on an existing function when it differs.
     pub runtime: Option<&'static str>,
     /// `--memory`, MB.
@@ -69,6 +72,7 @@ impl Default for DeployRequest {
             role: None,
             architecture: None,
             architecture_flag: "--architecture",
+            architecture_for_create_only: false,
             runtime: None,
             memory: None,
             timeout: None,

@@ -169,8 +169,15 @@ pub fn read_zip_package(
         BootstrapKind::Elf(elf) => vec![elf.architecture],
         BootstrapKind::Script { .. } => vec![Architecture::Amd64, Architecture::Arm64],
     };
+    // A runtime given is checked at once; otherwise the function's own (or, for a new one,
+    // the one chosen here) is checked once known (`check_for_runtime`).
+    let given = runtime.is_some();
     let (runtime, why) = choose_runtime(runtime, &inspected.kind);
-    let mut findings = check_against(&inspected, &names, runtime, &shown)?;
+    let mut findings = if given {
+        check_against(&inspected, &names, runtime, &shown)?
+    } else {
+        Vec::new()
+    };
     if let Some(why) = why {
         findings.push(Finding::new(
             "runtime",
@@ -336,7 +343,7 @@ fn choose_runtime(
 }
 
 /// The first library the bootstrap is linked against that only Amazon Linux 2 has.
-fn al2_only_library(kind: &BootstrapKind) -> Option<String> {
+pub fn al2_only_library(kind: &BootstrapKind) -> Option<String> {
     let BootstrapKind::Elf(elf) = kind else {
         return None;
     };
@@ -357,7 +364,10 @@ fn al2_only_library(kind: &BootstrapKind) -> Option<String> {
 fn in_zip(error: Error, zip: &str, copy: &Path) -> Error {
     let copy = copy.display().to_string();
     let said = format!("the bootstrap in {zip}");
-    let message = error.message().replace(&copy, &said);
+    let message = error
+        .message()
+        .replace(&format!("bootstrap {copy}"), &said)
+        .replace(&copy, &said);
     let message = if message.contains(&said) {
         message
     } else {
@@ -369,7 +379,8 @@ fn in_zip(error: Error, zip: &str, copy: &Path) -> Error {
              or statically (CGO_ENABLED=0 for Go, the musl target for Rust)"
                 .to_owned()
         } else {
-            hint.replace(&copy, &said)
+            // Commands in hints act on the user's own file.
+            hint.replace(&copy, "bootstrap")
         }
     });
     let error = Error::new(error.kind(), message);
@@ -383,7 +394,6 @@ fn in_zip(error: Error, zip: &str, copy: &Path) -> Error {
 mod tests {
     use super::*;
     use crate::bootstrap::elf::{DynamicNeeds, ElfFacts, LibraryNeeds};
-    use std::io::Write as _;
 
     /// A zip of `(name, link target or None for a file)` entries.
     fn archive(entries: &[(&str, Option<&str>)]) -> zip::ZipArchive<std::io::Cursor<Vec<u8>>> {

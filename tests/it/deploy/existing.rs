@@ -8,6 +8,7 @@ use std::path::Path;
 
 use serde_json::json;
 
+use super::packages::openssl_10_bootstrap;
 use super::{Setup, assert_refused, lambda_image_zip, python_zip};
 use crate::support::fixtures;
 use crate::support::fixtures::bootstraps::dynamic_bootstrap;
@@ -146,4 +147,71 @@ fn build_deploy_refuses_a_two_architecture_create_before_pushing() {
     ));
     assert_refused(&output, 2, &["--deploy-architecture arm64"]);
     assert_eq!(setup.registry.count_requests("PUT", "/v2/fn/manifests/"), 0);
+}
+
+#[test]
+fn an_openssl_1_0_bootstrap_is_refused_for_an_al2023_function_naming_the_library() {
+    let setup = Setup::new();
+    let work = setup.dir("packages");
+    let modern = lambda_image_zip(&work, "modern", &fixtures().bootstrap_amd64, &[]);
+    zip_function(&setup, "on-al2023", "provided.al2023", &modern);
+    let legacy = python_zip(
+        &work,
+        "legacy",
+        &[("bootstrap", &openssl_10_bootstrap(&work), Some(0o755))],
+        0,
+    );
+    let output = setup.deploy(&[
+        "--function",
+        "on-al2023",
+        "--zip",
+        &legacy.display().to_string(),
+    ]);
+    assert_refused(&output, 3, &["libssl.so.10", "provided.al2023"]);
+}
+
+#[test]
+fn build_deploy_architecture_chooses_for_new_functions_only() {
+    let setup = Setup::new();
+    let role = setup.aws().create_role();
+    let fixtures = fixtures();
+    let both: [&Path; 2] = [&fixtures.bootstrap_amd64, &fixtures.bootstrap_arm64];
+    let reference = setup.reference("fn:v1");
+    setup
+        .aws()
+        .create_image_function("old-fn", &format!("{reference}-amd64"), "x86_64");
+    let report = setup.build(
+        &reference,
+        &both,
+        &[
+            "--deploy",
+            "old-fn",
+            "--deploy",
+            "new-fn",
+            "--deploy",
+            "old-fn",
+            "--create",
+            "--role",
+            &role,
+            "--deploy-architecture",
+            "arm64",
+        ],
+    );
+    let deployments = report["deployments"].as_array().unwrap();
+    assert_eq!(deployments.len(), 2, "{report}");
+    let architectures =
+        |name: &str| setup.aws().get_function(name)["Configuration"]["Architectures"].clone();
+    assert_eq!(architectures("old-fn"), json!(["x86_64"]));
+    assert_eq!(architectures("new-fn"), json!(["arm64"]));
+    // An architecture the build does not make: refused before anything is pushed.
+    let output = crate::support::run_unchecked(&mut setup.build_command(
+        &setup.reference("other:v1"),
+        &[&fixtures.bootstrap_amd64],
+        &["--deploy", "old-fn", "--deploy-architecture", "arm64"],
+    ));
+    assert_refused(&output, 2, &["--deploy-architecture arm64"]);
+    assert_eq!(
+        setup.registry.count_requests("PUT", "/v2/other/manifests/"),
+        0
+    );
 }

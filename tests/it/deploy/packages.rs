@@ -197,7 +197,7 @@ fn a_package_over_50_mib_needs_s3_bucket_and_then_goes_through_s3() {
 /// A dynamically linked x86-64 bootstrap that needs `libssl.so.10` (OpenSSL 1.0, which
 /// provided.al2 has and provided.al2023 has not) and nothing from the C library (its own
 /// `_start`, no glibc symbol versions), linked here against a stub of that name.
-fn openssl_10_bootstrap(dir: &Path) -> std::path::PathBuf {
+pub(super) fn openssl_10_bootstrap(dir: &Path) -> std::path::PathBuf {
     std::fs::write(
         dir.join("ssl.c"),
         "int SSL_library_init(void) { return 1; }\n",
