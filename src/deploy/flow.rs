@@ -189,8 +189,12 @@ pub fn deploy(
                 settings.revision_id = function.revision_id.clone();
                 progress(request, &format!("updating the configuration of {name}"));
                 sent(name, "its configuration was updated");
-                api.update_configuration(name, &settings)?;
-                wait_until_done(api, request, Waiting::Update)?;
+                let not_sent = |error: Error| {
+                    error.with_message_suffix(" (the configuration; the new code was not sent)")
+                };
+                api.update_configuration(name, &settings)
+                    .map_err(not_sent)?;
+                wait_until_done(api, request, Waiting::Update).map_err(not_sent)?;
             }
             if changes_architecture {
                 progress(
