@@ -407,41 +407,24 @@ mod sdk {
 
     use std::time::SystemTime;
 
-    use aws_config::BehaviorVersion;
-    use aws_sdk_ecr::config::Region;
     use aws_sdk_ecr::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
     use base64::Engine;
 
     use super::{AuthorizationToken, EcrRegistry};
-    use crate::error::{Error, Result};
-
-    /// What to do when no AWS credentials were found.
-    const CREDENTIALS_HINT: &str = "give AWS credentials the usual way: AWS_ACCESS_KEY_ID and \
-         AWS_SECRET_ACCESS_KEY, AWS_PROFILE with ~/.aws/config (`aws configure`, `aws sso \
-         login`), web identity (AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE, as CI OIDC sets), \
-         or a container or instance role; or pass --creds AWS:$(aws ecr get-login-password \
-         --region REGION)";
+    use crate::credentials::aws_sdk;
+    use crate::error::{Error, ErrorKind, Result};
 
     pub fn get_authorization_token(
         registry: &EcrRegistry,
         region: &str,
     ) -> Result<AuthorizationToken> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|error| {
-                Error::registry(format!("cannot start the AWS SDK's runtime: {error}"))
-            })?;
-        let answer = runtime.block_on(async {
-            let config = aws_config::defaults(BehaviorVersion::latest())
-                .region(Region::new(region.to_owned()))
-                .load()
-                .await;
+        let runtime = aws_sdk::runtime(ErrorKind::Registry)?;
+        let config = aws_sdk::config(&runtime, region);
+        let answer = runtime.block_on(
             aws_sdk_ecr::Client::new(&config)
                 .get_authorization_token()
-                .send()
-                .await
-        });
+                .send(),
+        );
         let output = answer.map_err(|error| describe_failure(registry, region, error))?;
         let data = output
             .authorization_data()
@@ -501,28 +484,20 @@ mod sdk {
                 "the AWS identity needs the IAM action ecr:GetAuthorizationToken (on resource \
                  \"*\"), e.g. through the AmazonEC2ContainerRegistryPowerUser policy",
             ),
-            Some(
-                code @ ("UnrecognizedClientException"
-                | "InvalidSignatureException"
-                | "ExpiredTokenException"
-                | "InvalidClientTokenId"),
-            ) => Error::registry(format!(
+            Some(code) if aws_sdk::refused_credentials(code) => Error::registry(format!(
                 "{head}: AWS refused the credentials ({code}: {})",
                 error.message().unwrap_or("no message")
             ))
-            .hint(
-                "the AWS credentials found are wrong or expired: check AWS_ACCESS_KEY_ID / \
-                 AWS_PROFILE, or log in again (`aws sso login`)",
-            ),
+            .hint(aws_sdk::REFUSED_HINT),
             Some(code) => Error::registry(format!(
                 "{head}: {code}: {}",
                 error.message().unwrap_or("no message")
             )),
-            None if context.contains("no providers in chain provided credentials")
-                || context.contains("CredentialsNotLoaded") =>
-            {
-                Error::registry(format!("{head}: no AWS credentials were found"))
-                    .hint(CREDENTIALS_HINT)
+            None if aws_sdk::no_credentials(&context) => {
+                Error::registry(format!("{head}: no AWS credentials were found")).hint(format!(
+                    "{}; or pass --creds AWS:$(aws ecr get-login-password --region REGION)",
+                    aws_sdk::CREDENTIAL_CHAIN
+                ))
             }
             None => Error::registry(format!("{head}: {context}")).hint(
                 "check the network path to the ECR API (api.ecr.REGION.amazonaws.com), or \

@@ -19,6 +19,8 @@
 pub mod advice;
 mod auth_file;
 mod auth_files;
+#[cfg(feature = "ecr")]
+pub mod aws_sdk;
 mod chain;
 pub mod ecr;
 mod flag;

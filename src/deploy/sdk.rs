@@ -10,8 +10,6 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use aws_config::BehaviorVersion;
-use aws_sdk_lambda::config::Region;
 use aws_sdk_lambda::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{
@@ -20,27 +18,14 @@ use aws_sdk_lambda::types::{
 
 use super::api::{AliasFacts, Code, FunctionApi, FunctionFacts, NewFunction, Settings};
 use super::decide::{PackageKind, denied_action};
-use crate::error::{Error, Result};
+use crate::credentials::aws_sdk;
+use crate::error::{Error, ErrorKind, Result};
 use crate::platform::Architecture;
-
-/// What to do when no AWS credentials were found.
-const CREDENTIALS_HINT: &str = "give AWS credentials the usual way: AWS_ACCESS_KEY_ID and \
-     AWS_SECRET_ACCESS_KEY, AWS_PROFILE with ~/.aws/config (`aws configure`, `aws sso login`), web \
-     identity (AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE, as CI OIDC sets), or a container or \
-     instance role";
-
-/// A runtime for the SDK's futures. Error: failure (the OS refused a thread or a descriptor).
-fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|error| Error::failure(format!("cannot start the AWS SDK's runtime: {error}")))
-}
 
 /// The region the SDK's default chain finds (`AWS_REGION`, `AWS_DEFAULT_REGION`, the profile's
 /// `region`), without any network call: instance metadata is not asked.
 pub fn default_region() -> Result<Option<String>> {
-    let runtime = runtime()?;
+    let runtime = aws_sdk::runtime(ErrorKind::Failure)?;
     Ok(runtime.block_on(async {
         aws_config::meta::region::RegionProviderChain::first_try(
             aws_config::environment::region::EnvironmentVariableRegionProvider::new(),
@@ -63,12 +48,8 @@ pub struct SdkFunctions {
 impl SdkFunctions {
     /// Clients for `region`, with the default credential chain (read lazily, at the first call).
     pub fn connect(region: &str) -> Result<SdkFunctions> {
-        let runtime = runtime()?;
-        let config = runtime.block_on(
-            aws_config::defaults(BehaviorVersion::latest())
-                .region(Region::new(region.to_owned()))
-                .load(),
-        );
+        let runtime = aws_sdk::runtime(ErrorKind::Failure)?;
+        let config = aws_sdk::config(&runtime, region);
         Ok(SdkFunctions {
             lambda: aws_sdk_lambda::Client::new(&config),
             s3: aws_sdk_s3::Client::new(&config),
@@ -386,10 +367,9 @@ where
             )
         }
         Some(code) => Error::deploy(format!("{head}: {code}: {message}")),
-        None if context.contains("no providers in chain provided credentials")
-            || context.contains("CredentialsNotLoaded") =>
-        {
-            Error::deploy(format!("{head}: no AWS credentials were found")).hint(CREDENTIALS_HINT)
+        None if aws_sdk::no_credentials(&context) => {
+            Error::deploy(format!("{head}: no AWS credentials were found"))
+                .hint(aws_sdk::CREDENTIAL_CHAIN)
         }
         None => Error::deploy(format!("{head}: {context}")).hint(format!(
             "check the network path to the {service} API in {region} (or \
