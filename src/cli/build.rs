@@ -1,6 +1,8 @@
 //! `lambda-image build`: its flags ([`BuildArgs`]), turned into a [`Plan`] for
 //! [`crate::build::build`], which does the work. Not here: the pipeline itself.
 
+use std::collections::BTreeMap;
+
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 
@@ -11,6 +13,7 @@ use crate::bootstrap::glibc::GlibcVersion;
 use crate::build::{Plan, RegistryAccess};
 use crate::catalog::BaseReference;
 use crate::catalog::DEFAULT_BASE;
+use crate::deploy::api::FunctionApi;
 use crate::deploy::image_package::{built_image, ecr_region};
 use crate::deploy::report::DeployReport;
 use crate::deploy::{DeployRequest, Package, decide, resolve_region};
@@ -167,9 +170,11 @@ impl BuildOutcome {
 pub fn run(args: &BuildArgs) -> Result<Finished> {
     let plan = args.plan()?;
     let deployments = args.deployments()?;
-    if let Some((tag, targets)) = &deployments {
-        preflight(args, tag, targets)?;
-    }
+    // One connection per region, for the look-ups before the build and the deployments after.
+    let apis = match &deployments {
+        Some((tag, targets)) => preflight(args, tag, targets)?,
+        None => BTreeMap::new(),
+    };
     let report = crate::build::build(&plan, &report_findings)?;
     // Stdout holds only the report; advice for people goes with the other messages.
     if let Some(advice) = report
@@ -195,7 +200,8 @@ pub fn run(args: &BuildArgs) -> Result<Finished> {
             .map(|(request, _)| request.function.clone())
             .collect();
         for (index, (request, region)) in targets.iter().enumerate() {
-            match crate::deploy::deploy(request, &package, region) {
+            let api = apis[region].as_ref();
+            match crate::deploy::flow::deploy(api, request, &package, region) {
                 Ok(deployed) => outcome
                     .deployments
                     .get_or_insert_with(Vec::new)
@@ -247,11 +253,12 @@ fn retry_command(request: &DeployRequest, tag: &RegistryReference) -> String {
 /// Before anything is built: each function looked up and checked against the architectures
 /// of the bootstraps (missing without `--create`, another package type, an architecture the
 /// build will not make, two architectures to create from without `--deploy-architecture`).
+/// Returns the Lambda API of each region, connected.
 fn preflight(
     args: &BuildArgs,
     tag: &RegistryReference,
     targets: &[(DeployRequest, String)],
-) -> Result<()> {
+) -> Result<BTreeMap<String, Box<dyn FunctionApi>>> {
     let bootstraps = crate::bootstrap::per_architecture::inspect_bootstraps(&args.bootstraps)?;
     let mut available: Vec<_> = bootstraps.iter().map(|b| b.architecture).collect();
     available.sort();
@@ -266,8 +273,13 @@ fn preflight(
         .hint("add --bootstrap for that architecture, or drop --deploy-architecture"));
     }
     let shown = tag.to_string();
+    let mut apis: BTreeMap<String, Box<dyn FunctionApi>> = BTreeMap::new();
     for (request, region) in targets {
-        crate::deploy::preflight(
+        if !apis.contains_key(region) {
+            apis.insert(region.clone(), crate::deploy::connect(region)?);
+        }
+        crate::deploy::flow::preflight(
+            apis[region].as_ref(),
             request,
             crate::deploy::decide::PackageKind::Image,
             &available,
@@ -275,7 +287,7 @@ fn preflight(
             region,
         )?;
     }
-    Ok(())
+    Ok(apis)
 }
 
 impl BuildArgs {

@@ -118,25 +118,16 @@ pub struct ReleaseFlags {
     pub no_wait: bool,
 }
 
-/// `--runtime`'s Lambda name.
-fn runtime_name(runtime: super::zip::Runtime) -> &'static str {
-    runtime.name()
-}
-
 /// Refuses a package over Lambda's unzipped limit (250 MB, the function and its layers):
 /// Lambda would refuse it. Error: usage.
 fn check_unzipped(path: &std::path::Path, unzipped: u64) -> Result<()> {
-    crate::package::limits::check_unzipped_size(unzipped).map_err(|error| {
-        Error::usage(format!(
-            "{}: {}",
-            path.display(),
-            error
-                .message()
-                .replace("the package would be", "the package is")
-                .replace("; no .zip was written", "")
-        ))
-        .hint(error.hint_text().unwrap_or_default().to_owned())
-    })
+    match crate::package::limits::over_unzipped_limit(unzipped) {
+        None => Ok(()),
+        Some(over) => Err(
+            Error::usage(format!("{}: the package is {over}", path.display()))
+                .hint(crate::package::limits::UNZIPPED_HINT),
+        ),
+    }
 }
 
 /// Deploys and returns what to report.
@@ -149,7 +140,7 @@ pub fn run(args: &DeployArgs) -> Result<DeployReport> {
         architecture: args.architecture,
         architecture_flag: "--architecture",
         architecture_for_create_only: false,
-        runtime: args.runtime.map(runtime_name),
+        runtime: args.runtime.map(super::zip::Runtime::name),
         memory: args.memory,
         timeout: args.timeout,
         env: args.env.clone(),
@@ -178,7 +169,11 @@ pub fn run(args: &DeployArgs) -> Result<DeployReport> {
         }
         (None, Some(path)) => {
             let region = resolve_region(flag_region, &args.function, None)?;
-            let zip = read_zip_package(path, args.runtime.map(runtime_name), args.architecture)?;
+            let zip = read_zip_package(
+                path,
+                args.runtime.map(super::zip::Runtime::name),
+                args.architecture,
+            )?;
             // An --architecture the bootstrap is not built for is refused before any call.
             if let Some(wanted) = args.architecture {
                 decide::choose_architecture(
@@ -218,5 +213,6 @@ pub fn run(args: &DeployArgs) -> Result<DeployReport> {
         }
         (None, None) => unreachable!("clap requires --image or --zip"),
     };
-    crate::deploy::deploy(&request, &package, &region)
+    let api = crate::deploy::connect(&region)?;
+    crate::deploy::flow::deploy(api.as_ref(), &request, &package, &region)
 }

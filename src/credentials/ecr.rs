@@ -63,14 +63,17 @@ impl EcrRegistry {
             (false, [account, "dkr", "ecr" | "ecr-fips", region]) => (*account, *region),
             _ => return None,
         };
-        let well_formed = account.len() == 12
-            && account.bytes().all(|b| b.is_ascii_digit())
-            && is_region_name(region);
+        let well_formed = is_account_id(account) && is_region_name(region);
         well_formed.then(|| EcrRegistry {
             account: account.to_owned(),
             region: region.to_owned(),
         })
     }
+}
+
+/// A 12-digit AWS account id.
+pub fn is_account_id(text: &str) -> bool {
+    text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// `host` without a numeric `:port`.

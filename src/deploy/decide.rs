@@ -54,7 +54,12 @@ pub fn parse_function(text: &str) -> std::result::Result<String, String> {
             account,
             "function",
             name,
-        ] if !partition.is_empty() && !region.is_empty() && is_account(account) => *name,
+        ] if !partition.is_empty()
+            && !region.is_empty()
+            && crate::credentials::ecr::is_account_id(account) =>
+        {
+            *name
+        }
         [.., "function", _, qualifier] | [_, qualifier]
             if *qualifier == "$LATEST" || qualifier.bytes().all(|b| b.is_ascii_digit()) =>
         {
@@ -93,10 +98,6 @@ fn is_function_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-fn is_account(text: &str) -> bool {
-    text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit())
-}
-
 /// `--alias`: 1 to 128 letters, digits, `-` or `_`, not all digits (those are versions) and not
 /// `$LATEST` (Lambda API reference, CreateAlias `Name`).
 pub fn parse_alias(text: &str) -> std::result::Result<String, String> {
@@ -123,7 +124,7 @@ pub fn parse_role(text: &str) -> std::result::Result<String, String> {
     match parts.as_slice() {
         ["arn", partition, "iam", "", account, resource]
             if !partition.is_empty()
-                && is_account(account)
+                && crate::credentials::ecr::is_account_id(account)
                 && resource
                     .strip_prefix("role/")
                     .is_some_and(|name| !name.is_empty()) =>
@@ -138,7 +139,7 @@ pub fn parse_role(text: &str) -> std::result::Result<String, String> {
 
 /// Environment variable names Lambda reserves and refuses to set (AWS Lambda Developer Guide,
 /// "Defined runtime environment variables": the reserved ones).
-const RESERVED_ENV: [&str; 16] = [
+const RESERVED_ENV: [&str; 18] = [
     "_HANDLER",
     "_X_AMZN_TRACE_ID",
     "AWS_DEFAULT_REGION",
@@ -155,6 +156,8 @@ const RESERVED_ENV: [&str; 16] = [
     "AWS_SECRET_ACCESS_KEY",
     "AWS_SESSION_TOKEN",
     "AWS_LAMBDA_RUNTIME_API",
+    "LAMBDA_TASK_ROOT",
+    "LAMBDA_RUNTIME_DIR",
 ];
 
 /// `--env KEY=VALUE` of `deploy`: KEY a letter then letters, digits or `_` (Lambda's
@@ -170,10 +173,7 @@ pub fn parse_env(text: &str) -> std::result::Result<crate::image::config::KeyVal
             pair.key
         ));
     }
-    if RESERVED_ENV.contains(&pair.key.as_str())
-        || pair.key == "LAMBDA_TASK_ROOT"
-        || pair.key == "LAMBDA_RUNTIME_DIR"
-    {
+    if RESERVED_ENV.contains(&pair.key.as_str()) {
         return Err(format!(
             "{} is reserved: Lambda sets it and refuses a function that sets it",
             pair.key

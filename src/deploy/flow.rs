@@ -118,24 +118,17 @@ pub fn deploy(
         region,
     )?;
     let role = role.as_deref();
-    // A zip function's runtime must run a bootstrap, and the bootstrap must run on it.
-    let mut new_runtime = None;
+    // A zip function's runtime must run a bootstrap, and the bootstrap must run on it:
+    // `--runtime`, else the existing function's, else the one chosen for the package; an
+    // existing function is moved to `--runtime` when it has another.
+    let has = existing
+        .as_ref()
+        .and_then(|function| function.runtime.as_deref());
+    let new_runtime = request
+        .runtime
+        .filter(|wanted| has.is_some_and(|has| has != *wanted));
     if let Package::Zip { zip, .. } = package {
-        let has = existing
-            .as_ref()
-            .and_then(|function| function.runtime.as_deref());
-        let runtime = match (request.runtime, has) {
-            (Some(wanted), Some(has)) => {
-                if has != wanted {
-                    new_runtime = Some(wanted);
-                }
-                wanted
-            }
-            (Some(wanted), None) => wanted,
-            (None, Some(has)) => has,
-            (None, None) => zip.runtime,
-        };
-        zip.check_for_runtime(name, runtime)?;
+        zip.check_for_runtime(name, request.runtime.or(has).unwrap_or(zip.runtime))?;
     }
 
     let image_uri = package.image_uri(architecture);
@@ -163,14 +156,17 @@ pub fn deploy(
         }
         _ => None,
     };
-    let code = match (package, &image_uri, &s3) {
-        (Package::Image(_), Some(uri), _) => Code::Image(uri),
-        (Package::Zip { .. }, _, Some(s3)) => Code::S3 {
+    let code = match (package, &s3) {
+        (Package::Image(_), _) => Code::Image(
+            image_uri
+                .as_deref()
+                .expect("the architecture is one the image has"),
+        ),
+        (Package::Zip { .. }, Some(s3)) => Code::S3 {
             bucket: &s3.bucket,
             key: &s3.key,
         },
-        (Package::Zip { zip, .. }, _, None) => Code::ZipFile(&zip.bytes),
-        (Package::Image(_), None, _) => unreachable!("the architecture is one the image has"),
+        (Package::Zip { zip, .. }, None) => Code::ZipFile(&zip.bytes),
     };
 
     let after = match (&existing, role) {
@@ -232,23 +228,16 @@ pub fn deploy(
         (None, None) => unreachable!("a missing function without --create was refused"),
     };
 
-    // Waited for: the function as it now is (`GetFunction` also gives `Code`). Not waited for:
-    // the call's own answer, since `GetFunction` may still show the code being replaced.
-    let deployed = if request.wait {
-        api.get(name)?.unwrap_or_else(|| after.clone())
-    } else {
-        after.clone()
-    };
+    // Waited for: the last `GetFunction` of the wait, the function as it now is (with `Code`).
+    // Not waited for: the call's own answer, since `GetFunction` may still show the code
+    // being replaced.
+    let deployed = after;
     check_deployed(name, package, &deployed, image_uri.as_deref())?;
     let done = match &image_uri {
         Some(uri) => format!("$LATEST of {name} already holds {uri}"),
         None => format!("$LATEST of {name} already holds the zip"),
     };
-    let code_sha256 = deployed
-        .code_sha256
-        .clone()
-        .or_else(|| after.code_sha256.clone())
-        .unwrap_or_default();
+    let code_sha256 = deployed.code_sha256.clone().unwrap_or_default();
 
     let mut version = "$LATEST".to_owned();
     let mut alias = None;
@@ -477,29 +466,6 @@ fn check_deployed(
 fn progress(request: &DeployRequest, line: &str) {
     if !request.quiet {
         crate::emulator::log::write_line(&format!("deploy: {line}"));
-    }
-}
-
-impl Package {
-    fn kind(&self) -> PackageKind {
-        match self {
-            Package::Image(_) => PackageKind::Image,
-            Package::Zip { .. } => PackageKind::Zip,
-        }
-    }
-
-    fn source(&self) -> PackageSource<'_> {
-        match self {
-            Package::Image(image) => PackageSource::Image(&image.shown),
-            Package::Zip { zip, .. } => PackageSource::Zip(zip.shown()),
-        }
-    }
-
-    fn runtime(&self) -> Option<&'static str> {
-        match self {
-            Package::Image(_) => None,
-            Package::Zip { zip, .. } => Some(zip.runtime),
-        }
     }
 }
 

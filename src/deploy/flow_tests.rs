@@ -174,7 +174,7 @@ fn an_existing_function_gets_its_architectures_manifest_by_digest() {
         [
             "GetFunction".to_owned(),
             format!("UpdateFunctionCode {uri} arm64"),
-            "GetFunction".to_owned(),
+            // The wait's one poll is also what the function is checked against.
             "GetFunction".to_owned(),
         ]
     );

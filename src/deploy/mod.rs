@@ -26,7 +26,6 @@ use crate::digest::Sha256Digest;
 use crate::error::{Error, Result};
 use crate::image::config::KeyValue;
 use crate::platform::Architecture;
-use report::DeployReport;
 use zip_package::ZipPackage;
 
 /// What to do to the function, whatever the package.
@@ -135,19 +134,36 @@ impl Package {
         }
     }
 
+    /// Lambda's `PackageType` of the package.
+    pub fn kind(&self) -> decide::PackageKind {
+        match self {
+            Package::Image(_) => decide::PackageKind::Image,
+            Package::Zip { .. } => decide::PackageKind::Zip,
+        }
+    }
+
+    /// What the package is, for messages about its architectures.
+    pub fn source(&self) -> decide::PackageSource<'_> {
+        match self {
+            Package::Image(image) => decide::PackageSource::Image(&image.shown),
+            Package::Zip { zip, .. } => decide::PackageSource::Zip(zip.shown()),
+        }
+    }
+
+    /// The runtime a zip function is created with; none for an image.
+    pub fn runtime(&self) -> Option<&'static str> {
+        match self {
+            Package::Image(_) => None,
+            Package::Zip { zip, .. } => Some(zip.runtime),
+        }
+    }
+
     /// `sha256:...` of the manifest for `architecture` (images only).
     pub fn manifest_digest(&self, architecture: Architecture) -> Option<String> {
         match self {
             Package::Image(image) => image.manifests.get(&architecture).map(|d| d.to_string()),
             Package::Zip { .. } => None,
         }
-    }
-}
-
-impl ZipPackage {
-    /// The path as given, for messages.
-    pub fn shown(&self) -> &str {
-        self.path.to_str().unwrap_or("the .zip")
     }
 }
 
@@ -189,38 +205,14 @@ pub fn available() -> Result<()> {
     .hint("build it with the default features (cargo install lambda-image), or deploy with the AWS CLI"))
 }
 
-/// Runs the deployment of `package` in `region` with the AWS SDK.
+/// The Lambda (and S3) API of `region` through the AWS SDK, for [`flow::preflight`] and
+/// [`flow::deploy`]. Error (usage): this build of the tool has no `deploy` feature.
 #[cfg(feature = "deploy")]
-pub fn deploy(request: &DeployRequest, package: &Package, region: &str) -> Result<DeployReport> {
-    let api = sdk::SdkFunctions::connect(region)?;
-    flow::deploy(&api, request, package, region)
-}
-
-/// [`flow::preflight`] with the AWS SDK: the checks that need only `GetFunction`.
-#[cfg(feature = "deploy")]
-pub fn preflight(
-    request: &DeployRequest,
-    kind: decide::PackageKind,
-    available: &[Architecture],
-    source: decide::PackageSource,
-    region: &str,
-) -> Result<()> {
-    let api = sdk::SdkFunctions::connect(region)?;
-    flow::preflight(&api, request, kind, available, source, region).map(|_| ())
+pub fn connect(region: &str) -> Result<Box<dyn api::FunctionApi>> {
+    Ok(Box::new(sdk::SdkFunctions::connect(region)?))
 }
 
 #[cfg(not(feature = "deploy"))]
-pub fn preflight(
-    _request: &DeployRequest,
-    _kind: decide::PackageKind,
-    _available: &[Architecture],
-    _source: decide::PackageSource,
-    _region: &str,
-) -> Result<()> {
-    available()
-}
-
-#[cfg(not(feature = "deploy"))]
-pub fn deploy(_request: &DeployRequest, _package: &Package, _region: &str) -> Result<DeployReport> {
+pub fn connect(_region: &str) -> Result<Box<dyn api::FunctionApi>> {
     available().map(|()| unreachable!("available() fails without the feature"))
 }

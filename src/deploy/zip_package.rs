@@ -12,8 +12,6 @@ use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use base64::Engine;
-
 use crate::bootstrap::base_knowledge::{BaseFacts, check_bootstraps};
 use crate::bootstrap::checks::enforce;
 use crate::bootstrap::elf::Linkage;
@@ -58,6 +56,11 @@ pub struct ZipPackage {
 }
 
 impl ZipPackage {
+    /// The path as given, for messages.
+    pub fn shown(&self) -> &str {
+        self.path.to_str().unwrap_or("the .zip")
+    }
+
     /// The bootstrap checks against `runtime` (a function's `Runtime`). Errors: a runtime that
     /// does not run a `bootstrap` (deploy, exit 11: `python3.12`, ...); an error finding
     /// (bootstrap, exit 3).
@@ -187,10 +190,9 @@ pub fn read_zip_package(
         ));
     }
     let sha256 = Sha256Digest::of(&bytes);
-    let raw = hex::decode(sha256.hex()).expect("a digest is hex");
     Ok(ZipPackage {
         path: path.to_owned(),
-        code_sha256: base64::engine::general_purpose::STANDARD.encode(raw),
+        code_sha256: crate::package::code_sha256(&sha256),
         sha256,
         unzipped_size,
         bytes,

@@ -15,22 +15,33 @@ pub const UNZIPPED_LIMIT: u64 = 250 * 1024 * 1024;
 /// Lambda's limit for a package uploaded directly rather than from S3.
 pub const DIRECT_UPLOAD_LIMIT: u64 = 50 * 1024 * 1024;
 
+/// What to do about a package too large unzipped.
+pub const UNZIPPED_HINT: &str = "leave large files out of --include, or ship the function as a \
+     container image (lambda-image build), which may be up to 10 GB";
+
+/// `N bytes unzipped, over Lambda's limit of …` when `unzipped` bytes are over
+/// [`UNZIPPED_LIMIT`]; `None` within it.
+pub fn over_unzipped_limit(unzipped: u64) -> Option<String> {
+    (unzipped > UNZIPPED_LIMIT).then(|| {
+        format!(
+            "{} unzipped, over Lambda's limit of {} ({} MB) for a function and its layers \
+             unzipped",
+            bytes(unzipped),
+            bytes(UNZIPPED_LIMIT),
+            UNZIPPED_LIMIT / 1024 / 1024,
+        )
+    })
+}
+
 /// Fails when the files to be zipped are too large for Lambda unzipped.
 pub fn check_unzipped_size(unzipped: u64) -> Result<()> {
-    if unzipped <= UNZIPPED_LIMIT {
-        return Ok(());
+    match over_unzipped_limit(unzipped) {
+        None => Ok(()),
+        Some(over) => Err(Error::output(format!(
+            "the package would be {over}; no .zip was written"
+        ))
+        .hint(UNZIPPED_HINT)),
     }
-    Err(Error::output(format!(
-        "the package would be {} unzipped, over Lambda's limit of {} ({} MB) for a function \
-         and its layers unzipped; no .zip was written",
-        bytes(unzipped),
-        bytes(UNZIPPED_LIMIT),
-        UNZIPPED_LIMIT / 1024 / 1024,
-    ))
-    .hint(
-        "leave large files out of --include, or ship the function as a container image \
-         (lambda-image build), which may be up to 10 GB",
-    ))
 }
 
 /// True when a package of `zipped` bytes must be uploaded through S3.

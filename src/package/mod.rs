@@ -26,6 +26,13 @@ use crate::findings::{Finding, Level};
 use crate::layer::contents::{LayerEntry, image_path};
 use crate::layer::{IncludeSpec, LayerContents};
 
+/// Lambda's `CodeSha256` of a package whose sha256 is `sha256`: the digest's bytes in base64.
+pub fn code_sha256(sha256: &crate::digest::Sha256Digest) -> String {
+    use base64::Engine;
+    let raw = hex::decode(sha256.hex()).expect("a digest is hex");
+    base64::engine::general_purpose::STANDARD.encode(raw)
+}
+
 /// Where Lambda unpacks a `.zip` package (`LAMBDA_TASK_ROOT`).
 pub const TASK_ROOT: &str = "/var/task";
 

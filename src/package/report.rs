@@ -2,7 +2,6 @@
 //! base64 `CodeSha256`), its sizes, the architecture to create the function with, and the
 //! `aws lambda create-function` command. Human lines on stdout, or one JSON object with `--json`.
 
-use base64::Engine;
 use serde::Serialize;
 
 use super::limits::{bytes, needs_s3_upload};
@@ -43,11 +42,10 @@ impl ZipReport {
         runtime: &'static str,
         checks: Vec<Finding>,
     ) -> Self {
-        let raw = hex::decode(sha256.hex()).expect("a digest is hex");
         Self {
             path,
             sha256: sha256.hex().to_owned(),
-            code_sha256: base64::engine::general_purpose::STANDARD.encode(raw),
+            code_sha256: crate::package::code_sha256(sha256),
             size,
             unzipped_size,
             architecture,
