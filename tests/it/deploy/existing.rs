@@ -89,15 +89,7 @@ fn a_dot_slash_bootstrap_entry_is_the_bootstrap() {
         &[("./bootstrap", &fixtures().bootstrap_amd64, Some(0o755))],
         0,
     );
-    let report = setup.deploy_ok(&[
-        "--function",
-        "dotted",
-        "--zip",
-        &zip.display().to_string(),
-        "--create",
-        "--role",
-        &role,
-    ]);
+    let report = setup.create_from_zip("dotted", &zip.display().to_string(), &role);
     assert_eq!(report["architecture"], "x86_64", "{report}");
 }
 

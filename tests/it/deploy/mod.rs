@@ -139,6 +139,20 @@ impl Setup {
         json_of(&output)
     }
 
+    /// `deploy --function FUNCTION --zip ZIP --create --role ROLE`, which must succeed; its
+    /// report.
+    pub fn create_from_zip(&self, function: &str, zip: &str, role: &str) -> Value {
+        self.deploy_ok(&[
+            "--function",
+            function,
+            "--zip",
+            zip,
+            "--create",
+            "--role",
+            role,
+        ])
+    }
+
     /// The Lambda operations moto served so far.
     pub fn lambda_operations(&self) -> Vec<String> {
         lambda_operations(&self.moto)

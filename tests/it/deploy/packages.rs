@@ -38,15 +38,7 @@ fn a_package_from_lambda_image_zip_is_created_with_its_bootstraps_architecture_t
     let work = setup.dir("packages");
     let zip = lambda_image_zip(&work, "arm64", &fixtures().bootstrap_arm64, &[]);
     let zip_text = zip.display().to_string();
-    let report = setup.deploy_ok(&[
-        "--function",
-        "zipped",
-        "--zip",
-        &zip_text,
-        "--create",
-        "--role",
-        &role,
-    ]);
+    let report = setup.create_from_zip("zipped", &zip_text, &role);
     assert_zip_function(&setup, "zipped", &zip, "arm64", &report);
     assert_eq!(report["created"], true);
     assert_eq!(report["version"], "$LATEST");
@@ -96,15 +88,7 @@ fn packages_made_by_pythons_zipfile_and_by_zip_r_deploy_as_they_are() {
         ("from-python", &python, "x86_64"),
         ("from-zip-r", &info_zip, "arm64"),
     ] {
-        let report = setup.deploy_ok(&[
-            "--function",
-            name,
-            "--zip",
-            &zip.display().to_string(),
-            "--create",
-            "--role",
-            &role,
-        ]);
+        let report = setup.create_from_zip(name, &zip.display().to_string(), &role);
         assert_zip_function(&setup, name, zip, architecture, &report);
     }
 }
@@ -322,15 +306,7 @@ fn a_function_holding_other_code_than_was_sent_is_an_error() {
     let work = setup.dir("packages");
     let zip = lambda_image_zip(&work, "one", &fixtures().bootstrap_amd64, &[]);
     let zip_text = zip.display().to_string();
-    setup.deploy_ok(&[
-        "--function",
-        "fn",
-        "--zip",
-        &zip_text,
-        "--create",
-        "--role",
-        &role,
-    ]);
+    setup.create_from_zip("fn", &zip_text, &role);
     // As if another deploy had replaced the code meanwhile.
     let other = "b3RoZXIgY29kZSB0aGFuIHdhcyBzZW50IGJ5IHRoaXMgdGVzdA==";
     setup
@@ -431,15 +407,7 @@ fn a_bootstrap_stored_as_a_link_is_followed_inside_the_zip_only() {
     let work = setup.dir("packages");
     let arm64 = &fixtures().bootstrap_arm64;
     let inside = zip_with_linked_bootstrap(&work, "inside", arm64, "bin/app");
-    let report = setup.deploy_ok(&[
-        "--function",
-        "linked",
-        "--zip",
-        &inside.display().to_string(),
-        "--create",
-        "--role",
-        &role,
-    ]);
+    let report = setup.create_from_zip("linked", &inside.display().to_string(), &role);
     assert_zip_function(&setup, "linked", &inside, "arm64", &report);
 
     let outside = zip_with_linked_bootstrap(&work, "outside", arm64, "../../usr/bin/env");

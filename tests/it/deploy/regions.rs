@@ -18,15 +18,7 @@ fn a_function_arn_gives_the_region() {
     let zip = lambda_image_zip(&work, "one", &fixtures().bootstrap_arm64, &[]);
     let zip_text = zip.display().to_string();
     // AWS_REGION says us-east-1; the ARN says eu-west-1 and wins.
-    let report = setup.deploy_ok(&[
-        "--function",
-        EU_ARN,
-        "--zip",
-        &zip_text,
-        "--create",
-        "--role",
-        &role,
-    ]);
+    let report = setup.create_from_zip(EU_ARN, &zip_text, &role);
     assert_eq!(report["region"], "eu-west-1", "{report}");
     assert_eq!(report["function_arn"], EU_ARN);
     let europe = Aws::in_region(&setup.moto, "eu-west-1").get_function("fn");

@@ -39,15 +39,7 @@ fn each_step_waits_until_lambda_says_the_function_is_ready() {
         .set_knobs(&json!({"MOTO_LAMBDA_PENDING_POLLS": 3}));
 
     // Created: Pending for 3 polls, then Active.
-    let report = setup.deploy_ok(&[
-        "--function",
-        "fn",
-        "--zip",
-        &zip.display().to_string(),
-        "--create",
-        "--role",
-        &role,
-    ]);
+    let report = setup.create_from_zip("fn", &zip.display().to_string(), &role);
     assert_eq!(report["state"], "Active", "{report}");
     let operations = setup.lambda_operations();
     assert!(
@@ -120,15 +112,7 @@ fn a_failed_update_or_creation_exits_11_with_lambdas_reason() {
     let work = setup.dir("packages");
     let zip = lambda_image_zip(&work, "one", &fixtures().bootstrap_amd64, &[]);
     let zip_text = zip.display().to_string();
-    setup.deploy_ok(&[
-        "--function",
-        "fn",
-        "--zip",
-        &zip_text,
-        "--create",
-        "--role",
-        &role,
-    ]);
+    setup.create_from_zip("fn", &zip_text, &role);
 
     let reason = "Lambda was unable to configure access to your environment variables because \
                   the KMS key is invalid for CreateGrant.";
@@ -158,15 +142,7 @@ fn no_wait_returns_while_lambda_is_still_updating() {
     let role = setup.aws().create_role();
     let work = setup.dir("packages");
     let zip = lambda_image_zip(&work, "one", &fixtures().bootstrap_amd64, &[]);
-    setup.deploy_ok(&[
-        "--function",
-        "fn",
-        "--zip",
-        &zip.display().to_string(),
-        "--create",
-        "--role",
-        &role,
-    ]);
+    setup.create_from_zip("fn", &zip.display().to_string(), &role);
     setup
         .moto
         .set_knobs(&json!({"MOTO_LAMBDA_PENDING_POLLS": 3}));
@@ -209,15 +185,7 @@ fn access_denied_names_the_iam_action() {
     let work = setup.dir("packages");
     let zip = lambda_image_zip(&work, "one", &fixtures().bootstrap_amd64, &[]);
     let zip_text = zip.display().to_string();
-    setup.deploy_ok(&[
-        "--function",
-        "fn",
-        "--zip",
-        &zip_text,
-        "--create",
-        "--role",
-        &role,
-    ]);
+    setup.create_from_zip("fn", &zip_text, &role);
 
     setup
         .moto
@@ -253,15 +221,7 @@ fn waiting_shows_progress_lines_unless_quiet() {
     let work = setup.dir("packages");
     let zip = lambda_image_zip(&work, "one", &fixtures().bootstrap_amd64, &[]);
     let zip_text = zip.display().to_string();
-    setup.deploy_ok(&[
-        "--function",
-        "fn",
-        "--zip",
-        &zip_text,
-        "--create",
-        "--role",
-        &role,
-    ]);
+    setup.create_from_zip("fn", &zip_text, &role);
     for (quiet, marker) in [(false, "one"), (true, "two")] {
         setup
             .moto
