@@ -11,6 +11,8 @@ use super::Bootstrap;
 use super::checks::{BaseGlibc, BaseKnowledge, CheckName, check_bootstrap};
 use super::elf::defined_glibc_version;
 use super::glibc::GlibcVersion;
+use std::collections::BTreeMap;
+
 use crate::catalog::BaseReference;
 use crate::catalog::{self, CatalogBase};
 use crate::error::{Error, Result};
@@ -218,13 +220,20 @@ pub fn check_bootstraps(
     skip: &[CheckName],
 ) -> Result<Vec<Finding>> {
     let mut findings = Vec::new();
+    // One scan per architecture, however many programs of it need the base's files.
+    let mut scanned: BTreeMap<Architecture, Option<Filesystem>> = BTreeMap::new();
     for bootstrap in bootstraps {
         let architecture = bootstrap.architecture;
+        if let Some(base) = local_base.filter(|_| !bootstrap.is_static())
+            && !scanned.contains_key(&architecture)
+        {
+            scanned.insert(architecture, scan_base(base, architecture)?);
+        }
         let filesystem = match local_base {
-            Some(base) if !bootstrap.is_static() => scan_base(base, architecture)?,
+            Some(_) if !bootstrap.is_static() => scanned[&architecture].as_ref(),
             _ => None,
         };
-        let found_glibc = filesystem.as_ref().and_then(glibc_in_filesystem);
+        let found_glibc = filesystem.and_then(glibc_in_filesystem);
         let (path, working_dir) = match (local_base, &facts.catalog) {
             (Some(base), _) => base
                 .images
@@ -253,7 +262,7 @@ pub fn check_bootstraps(
         let knowledge = BaseKnowledge {
             name: &facts.name,
             glibc: facts.glibc.as_ref().or(found_glibc.as_ref()),
-            filesystem: filesystem.as_ref(),
+            filesystem,
             interpreters,
             path: path.as_deref(),
             working_dir: working_dir.as_deref(),

@@ -122,7 +122,7 @@ pub fn check_bootstrap(
 ) -> Vec<Finding> {
     let mut findings = Vec::new();
     let architecture = Some(bootstrap.architecture);
-    let path = bootstrap.path.display().to_string();
+    let path = bootstrap.shown();
     let mut report = |check: CheckName, finding: Option<Finding>| {
         if skip.contains(&check) {
             findings.push(Finding::new(
@@ -243,7 +243,7 @@ pub const LINE_ENDING_READ_LIMIT: u64 = 64 << 10;
 fn line_endings_finding(bootstrap: &Bootstrap) -> Option<Finding> {
     let (count, first) =
         super::later_windows_line_endings(&bootstrap.path, LINE_ENDING_READ_LIMIT)?;
-    let path = bootstrap.path.display();
+    let path = bootstrap.shown();
     Some(
         Finding::new(
             "line-endings",

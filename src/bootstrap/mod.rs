@@ -7,6 +7,7 @@ pub mod base_knowledge;
 pub mod checks;
 pub mod elf;
 pub mod execute_bits;
+pub mod extensions;
 pub mod glibc;
 pub mod per_architecture;
 pub mod shebang;
@@ -36,12 +37,23 @@ pub struct Bootstrap {
     pub size: u64,
     /// Whether the file on disk has an execute bit (the layer gets 0755 either way).
     pub executable_on_disk: bool,
+    /// How findings name it, when not by `path`: an extension is named by its place in the
+    /// image and where it came from (`/opt/extensions/agent (from --layer otel.zip)`), not by
+    /// the file on this machine it is read from.
+    pub shown_as: Option<String>,
 }
 
 impl Bootstrap {
     /// A statically linked ELF needs nothing from the base.
     pub fn is_static(&self) -> bool {
         matches!(&self.kind, BootstrapKind::Elf(elf) if elf.linkage == elf::Linkage::Static)
+    }
+
+    /// How findings name it: [`Bootstrap::shown_as`], else its path.
+    pub fn shown(&self) -> String {
+        self.shown_as
+            .clone()
+            .unwrap_or_else(|| self.path.display().to_string())
     }
 }
 
@@ -138,6 +150,7 @@ pub fn inspect(spec: &BootstrapSpec) -> Result<Bootstrap> {
         kind,
         size: metadata.len(),
         executable_on_disk: metadata.permissions().mode() & 0o111 != 0,
+        shown_as: None,
     })
 }
 

@@ -32,8 +32,9 @@ pub use plan::{Plan, RegistryAccess};
 use crate::assemble::ImageSettings;
 use crate::bootstrap::Bootstrap;
 use crate::bootstrap::base_knowledge::{BaseFacts, check_bootstraps, layers_are_local};
-use crate::bootstrap::checks::enforce;
+use crate::bootstrap::checks::{CheckName, enforce};
 use crate::bootstrap::execute_bits;
+use crate::bootstrap::extensions::check_extensions;
 use crate::bootstrap::per_architecture::inspect_bootstraps;
 use crate::cache::blobs::BlobCache;
 use crate::cache::layers::LayerCache;
@@ -64,7 +65,7 @@ pub fn build(plan: &Plan, on_findings: &dyn Fn(&[Finding])) -> Result<BuildRepor
     // What can be checked before anything is opened or downloaded fails fast.
     let contents = layers::layer_contents(&plan.includes, &bootstraps)?;
     let facts = base_facts(plan, &contents);
-    let mut findings = check_bootstraps(&bootstraps, &facts, None, &plan.skip_checks)?;
+    let mut findings = check_programs(&bootstraps, &contents, &facts, None, &plan.skip_checks)?;
     enforce(&findings)?;
     let architectures: Vec<Architecture> = bootstraps.iter().map(|b| b.architecture).collect();
 
@@ -122,8 +123,14 @@ pub fn build(plan: &Plan, on_findings: &dyn Fn(&[Finding])) -> Result<BuildRepor
             ImageRole::Base,
         )?,
     };
-    if layers_are_local(&base) && !bootstraps.iter().all(Bootstrap::is_static) {
-        findings = check_bootstraps(&bootstraps, &facts, Some(&base), &plan.skip_checks)?;
+    if layers_are_local(&base) {
+        findings = check_programs(
+            &bootstraps,
+            &contents,
+            &facts,
+            Some(&base),
+            &plan.skip_checks,
+        )?;
         enforce(&findings)?;
     }
     // The includes are the same in every architecture's layer: look at them once.
@@ -204,6 +211,30 @@ fn base_facts(plan: &Plan, contents: &[LayerContents]) -> BaseFacts {
                 .find(|set| set.key == "LD_LIBRARY_PATH")
                 .map(|set| set.value.clone()),
         )
+}
+
+/// The checks of what Lambda runs from the new layers: each bootstrap, and the extensions under
+/// `/opt/extensions/` in its architecture's layer ([`check_extensions`]), against what is known
+/// of the base: `facts`, and the base's files when its layers are on this machine (`local_base`;
+/// read only when a dynamic bootstrap or extension, or a script, needs them).
+fn check_programs(
+    bootstraps: &[Bootstrap],
+    contents: &[LayerContents],
+    facts: &BaseFacts,
+    local_base: Option<&ImageSet>,
+    skip: &[CheckName],
+) -> Result<Vec<Finding>> {
+    let mut findings = check_bootstraps(bootstraps, facts, local_base, skip)?;
+    for (bootstrap, contents) in bootstraps.iter().zip(contents) {
+        findings.extend(check_extensions(
+            contents,
+            bootstrap.architecture,
+            facts,
+            local_base,
+            skip,
+        )?);
+    }
+    Ok(findings)
 }
 
 /// The media types to write: `--format`, else the base's; annotations need OCI.

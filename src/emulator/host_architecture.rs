@@ -65,6 +65,7 @@ mod tests {
             }),
             size: 1,
             executable_on_disk: true,
+            shown_as: None,
         }
     }
 

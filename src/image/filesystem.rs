@@ -279,6 +279,30 @@ impl Filesystem {
         }
     }
 
+    /// The names of the entries directly in the directory `path` leads to (links followed),
+    /// sorted; empty when it is no directory.
+    pub fn children(&self, path: &str) -> Vec<String> {
+        let Some((directory, Node::Directory)) = self.resolve(path) else {
+            return Vec::new();
+        };
+        let prefix = if directory.is_empty() {
+            String::new()
+        } else {
+            format!("{directory}/")
+        };
+        self.nodes
+            .range(prefix.clone()..)
+            .take_while(|(key, _)| key.starts_with(&prefix))
+            .filter_map(|(key, _)| key[prefix.len()..].split('/').next())
+            .filter(|name| !name.is_empty())
+            .fold(Vec::<String>::new(), |mut names, name| {
+                if names.last().map(String::as_str) != Some(name) {
+                    names.push(name.to_owned());
+                }
+                names
+            })
+    }
+
     /// True when `path` exists after following symlinks.
     pub fn exists(&self, path: &str) -> bool {
         self.resolve(path).is_some()

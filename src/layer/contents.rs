@@ -222,6 +222,12 @@ impl LayerContents {
         }
     }
 
+    /// The `--layer` (as written: a zip's path or a layer version ARN) the entry at `path`
+    /// (relative, `opt/extensions/agent`) came from; `None` for the bootstrap and `--include`s.
+    pub fn origin(&self, _path: &str) -> Option<&str> {
+        None
+    }
+
     /// Entries in archive order: sorted by path, so parents come before their children.
     pub fn entries(&self) -> impl Iterator<Item = (&str, &LayerEntry)> {
         self.entries

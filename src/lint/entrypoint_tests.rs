@@ -426,3 +426,82 @@ fn the_architecture_pass_is_said_for_the_program_itself_only() {
 
 #[path = "entrypoint_interpreter_tests.rs"]
 mod interpreters;
+
+/// `(check, level, message)` of the extensions rule's findings but infos.
+fn extensions(extra: Vec<Item>) -> Vec<(&'static str, Level, String)> {
+    let mut items = base();
+    items.extend([Dir("opt"), Dir("opt/extensions")]);
+    items.extend(extra);
+    let config = config(&["/lambda-entrypoint.sh"], &["bootstrap"], Some(AWS_PATH));
+    crate::lint::extensions::check(&tree(items), Architecture::Amd64, &config)
+        .into_iter()
+        .filter(|finding| finding.level != Level::Info)
+        .map(|finding| (finding.check, finding.level, finding.message))
+        .collect()
+}
+
+#[test]
+fn extensions_are_held_to_the_entrypoint_rules_and_directories_skipped() {
+    // Good ones: a static ELF, a script whose interpreter the image has, a link to an ELF, and
+    // a directory of data (skipped, as Lambda skips directories).
+    let good = extensions(vec![
+        File("opt/extensions/agent", 0o755, static_elf()),
+        File(
+            "opt/extensions/hook.sh",
+            0o755,
+            b"#!/bin/sh\nexit 0\n".to_vec(),
+        ),
+        Dir("opt/agent"),
+        File("opt/agent/run", 0o755, static_elf()),
+        Link("opt/extensions/linked", "../agent/run"),
+        Dir("opt/extensions/agent-data"),
+        File("opt/extensions/agent-data/conf", 0o644, b"x".to_vec()),
+    ]);
+    assert!(good.is_empty(), "{good:?}");
+
+    // aws-samples/aws-lambda-extensions#38 (mode), #54 (CRLF), and an arm64 build in an amd64
+    // image, a dangling link, a link to a directory.
+    let bad = extensions(vec![
+        File(
+            "opt/extensions/logs.py",
+            0o644,
+            b"#!/usr/bin/env python3\n".to_vec(),
+        ),
+        File(
+            "opt/extensions/crlf",
+            0o755,
+            b"#!/bin/sh\r\necho\r\n".to_vec(),
+        ),
+        File("opt/extensions/arm", 0o755, elf(AARCH64, None)),
+        Link("opt/extensions/gone", "/opt/nothing"),
+        Dir("opt/lib"),
+        Link("opt/extensions/dir", "/opt/lib"),
+    ]);
+    let named = |name: &str| {
+        bad.iter()
+            .filter(|(_, level, message)| *level == Level::Error && message.contains(name))
+            .count()
+    };
+    assert_eq!(
+        named("/opt/extensions/logs.py is not executable"),
+        1,
+        "{bad:?}"
+    );
+    assert_eq!(named("/opt/extensions/crlf"), 1, "{bad:?}");
+    assert_eq!(
+        named("the extension /opt/extensions/arm is an ELF executable for arm64"),
+        1,
+        "{bad:?}"
+    );
+    assert_eq!(named("/opt/extensions/gone"), 1, "{bad:?}");
+    assert_eq!(named("/opt/extensions/dir"), 1, "{bad:?}");
+    assert!(
+        bad.iter()
+            .all(|(check, _, _)| ["extension", "architecture", "interpreter"].contains(check)),
+        "{bad:?}"
+    );
+
+    // No /opt/extensions at all: nothing to say.
+    let config = config(&["/lambda-entrypoint.sh"], &["bootstrap"], Some(AWS_PATH));
+    assert!(crate::lint::extensions::check(&tree(base()), Architecture::Amd64, &config).is_empty());
+}

@@ -76,6 +76,8 @@ fn elf_headers_end(head: &[u8]) -> Option<usize> {
 pub(super) enum Role<'a> {
     Entrypoint,
     Bootstrap,
+    /// A file of `/opt/extensions`, which Lambda starts before the runtime.
+    Extension,
     /// The program a `#!` line (`line`) of the file `of` runs.
     Interpreter {
         of: &'a str,
@@ -88,6 +90,7 @@ impl Role<'_> {
         match self {
             Role::Entrypoint => "entrypoint",
             Role::Bootstrap => "bootstrap",
+            Role::Extension => "extension",
             Role::Interpreter { .. } => "interpreter",
         }
     }
@@ -98,6 +101,7 @@ impl Role<'_> {
             Role::Interpreter { of, line } => {
                 format!("the #! interpreter {path} of {of} (`{line}`)")
             }
+            Role::Extension => format!("the extension {path}"),
             _ => path.to_owned(),
         }
     }
@@ -294,6 +298,9 @@ impl<'a> Checker<'a> {
                         "put the function's executable at /var/runtime/bootstrap (lambda-image build does)"
                     }
                     Role::Entrypoint => "set an Entrypoint that exists in the image",
+                    Role::Extension => {
+                        "point the link at the extension's executable, or remove it from /opt/extensions"
+                    }
                     Role::Interpreter { .. } => {
                         "install the interpreter in the image, or change the #! line to one the image has (e.g. #!/bin/sh)"
                     }
@@ -347,7 +354,7 @@ impl<'a> Checker<'a> {
                         "to depend on no link, set the Entrypoint to {resolved}"
                     ));
                 }
-                Role::Bootstrap => {
+                Role::Bootstrap | Role::Extension => {
                     self.finding(
                         check,
                         Level::Info,
@@ -403,7 +410,7 @@ impl<'a> Checker<'a> {
             return None;
         };
         if head.starts_with(b"#!") {
-            self.check_script(path, &name, head, depth);
+            self.check_script(role, path, &name, head, depth);
             return Some(ProgramKind::Script);
         }
         if head.starts_with(crate::bootstrap::UTF8_BOM) {

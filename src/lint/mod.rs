@@ -2,7 +2,8 @@
 //! the manifest and layer media types, every layer streamed once through [`Filesystem`] (hard
 //! links, missing parent directories, unsafe paths; nothing is extracted to disk), what the
 //! entrypoint execs (followed through symlinks, `PATH`, `#!` interpreters and the ELF program
-//! interpreter; executable by a non-root user; the right ELF architecture), and the uncompressed
+//! interpreter; executable by a non-root user; the right ELF architecture), the same for each
+//! extension in `/opt/extensions` ([`extensions`]), and the uncompressed
 //! size against Lambda's 10 GB limit. An image index is reported with the per-architecture
 //! references to deploy: a warning by tag, an error when checked as an ImageUri.
 //!
@@ -10,6 +11,7 @@
 
 mod entrypoint;
 mod executable;
+mod extensions;
 
 use serde::Serialize;
 
@@ -244,6 +246,7 @@ fn lint_architecture(
         architecture,
         &config,
     ));
+    findings.extend(extensions::check(&filesystem, architecture, &config));
 
     let checked = CheckedImage {
         architecture,

@@ -19,6 +19,7 @@ mod credential_hints;
 mod deploy;
 mod ecr;
 mod exit_codes;
+mod extensions;
 mod faults;
 mod faults_outputs;
 mod fixtures_selftest;

@@ -14,7 +14,7 @@ pub(super) fn glibc_finding(
     linkage: &Linkage,
     base: &BaseKnowledge,
 ) -> Finding {
-    let path = bootstrap.path.display();
+    let path = bootstrap.shown();
     let architecture = Some(bootstrap.architecture);
     let finding = |level, message: String| Finding::new("glibc", architecture, level, message);
     let needs = match linkage {

@@ -46,7 +46,7 @@ fn unknown_files_finding(
             "the script interpreter {program} of {} was not checked: the files of the base {} are \
              not known here (a catalog or registry base, whose layers are not downloaded to check a \
              bootstrap)",
-            bootstrap.path.display(),
+            bootstrap.shown(),
             base.name
         ),
     )
@@ -112,7 +112,7 @@ fn not_executable_finding(
             format!(
                 "the {described} of {}{} {where_}; the kernel refuses to run a program \
                  interpreter without it, so every start fails with \"Permission denied\" (exit 126)",
-                bootstrap.path.display(),
+                bootstrap.shown(),
                 if described.contains(found) {
                     String::new()
                 } else {
@@ -165,7 +165,7 @@ fn elf_interpreter_finding(
     interpreter: &str,
     base: &BaseKnowledge,
 ) -> Option<Finding> {
-    let path = bootstrap.path.display();
+    let path = bootstrap.shown();
     let architecture = Some(bootstrap.architecture);
     let added = base.added.iter().any(|path| path == interpreter);
     let (present, known_from) = match (base.filesystem, base.interpreters) {
@@ -230,7 +230,7 @@ fn script_interpreter_finding(
     shebang: &Shebang,
     base: &BaseKnowledge,
 ) -> Option<Finding> {
-    let path = bootstrap.path.display().to_string();
+    let path = bootstrap.shown();
     let architecture = Some(bootstrap.architecture);
     let line = shebang.line();
     let program = shebang.program();

@@ -44,7 +44,7 @@ pub(super) fn libraries_finding(
     if libraries.needed.is_empty() {
         return None;
     }
-    let path = bootstrap.path.display();
+    let path = bootstrap.shown();
     let architecture = Some(bootstrap.architecture);
     let origin = |directory: &str| {
         directory

@@ -9,7 +9,6 @@ use crate::bootstrap::elf::{read_architecture, read_interpreter};
 use crate::bootstrap::shebang::{self, Program, Shebang};
 use crate::findings::Level;
 use crate::image::filesystem::Node;
-use crate::layer::contents::BOOTSTRAP_PATH;
 
 impl Checker<'_> {
     /// The architecture and program interpreter of an ELF.
@@ -52,6 +51,10 @@ impl Checker<'_> {
                     }
                     Role::Entrypoint => format!(
                         "rebuild the image with an entrypoint program compiled for {architecture}"
+                    ),
+                    Role::Extension => format!(
+                        "use the extension's {} build (vendors publish one layer per architecture)",
+                        architecture.lambda_name()
                     ),
                     // A #! interpreter such as /bin/sh comes with the base image.
                     Role::Interpreter { .. } => format!(
@@ -101,19 +104,18 @@ impl Checker<'_> {
     }
 
     /// A `#!` script: its line as the kernel reads it, then the program it runs.
-    pub(super) fn check_script(&mut self, path: &str, name: &str, head: &[u8], depth: usize) {
+    pub(super) fn check_script(
+        &mut self,
+        role: Role<'_>,
+        path: &str,
+        name: &str,
+        head: &[u8],
+        depth: usize,
+    ) {
         let shebang = match Shebang::parse(head) {
             Ok(shebang) => shebang,
             Err(problem) => {
-                let check = if depth == 0 {
-                    if path == BOOTSTRAP_PATH {
-                        "bootstrap"
-                    } else {
-                        "entrypoint"
-                    }
-                } else {
-                    "interpreter"
-                };
+                let check = role.check();
                 self.finding(check, Level::Error, format!("{name} {problem}"))
                     .hint = Some(problem.hint().to_owned());
                 return;
