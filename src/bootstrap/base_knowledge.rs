@@ -67,6 +67,7 @@ impl BaseFacts {
     pub fn without_layers(base: &BaseReference, stated: Option<GlibcVersion>) -> Self {
         let catalog = match base {
             BaseReference::Registry(reference) => catalog::for_reference(reference),
+            BaseReference::Scratch => catalog::by_name(catalog::SCRATCH),
             BaseReference::Local(_) => None,
         };
         let glibc = match stated {
@@ -171,7 +172,7 @@ impl BaseFacts {
 
 fn catalog_glibc(entry: &CatalogBase) -> Option<BaseGlibc> {
     Some(BaseGlibc {
-        version: entry.glibc.parse().ok()?,
+        version: entry.glibc.as_deref()?.parse().ok()?,
         source: format!("{} in the base-image catalog", entry.name),
     })
 }
@@ -224,6 +225,9 @@ pub fn check_bootstraps(
             Some(base) if !bootstrap.is_static() => scan_base(base, architecture)?,
             _ => None,
         };
+        // A base the catalog knows to have no files (scratch) is checked as the empty tree.
+        let without_files = facts.catalog.as_ref().is_some_and(|entry| entry.no_files);
+        let filesystem = filesystem.or_else(|| without_files.then(Filesystem::default));
         let found_glibc = filesystem.as_ref().and_then(glibc_in_filesystem);
         let (path, working_dir) = match (local_base, &facts.catalog) {
             (Some(base), _) => base
@@ -261,6 +265,7 @@ pub fn check_bootstraps(
             added_not_executable: &facts.added_not_executable,
             library_path: library_path.as_deref(),
             bootstrap_directory: &facts.bootstrap_directory,
+            without_libc: without_files,
         };
         findings.extend(check_bootstrap(bootstrap, knowledge, skip));
     }
