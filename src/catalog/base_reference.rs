@@ -42,7 +42,7 @@ impl FromStr for BaseReference {
         let reference = match catalog_name(text)? {
             Some(reference) => reference,
             None => text.parse::<RegistryReference>().map_err(|error| {
-                format!("`{shown_text}` is not a valid image reference: {error}; use HOST/REPOSITORY:TAG, a short name (provided.al2023, provided.al2), or {USAGE}")
+                format!("`{shown_text}` is not a valid image reference: {error}; use HOST/REPOSITORY:TAG, a short name (provided.al2023, provided.al2, scratch), or {USAGE}")
             })?,
         };
         // A base under public.ecr.aws/lambda is pulled from the mirror, when one is set.
