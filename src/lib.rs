@@ -23,6 +23,7 @@ pub mod platform;
 pub mod reference;
 pub mod registry;
 pub mod report;
+pub mod scratch_base;
 pub mod temporary;
 pub mod timestamp;
 pub mod transport;

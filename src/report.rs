@@ -62,7 +62,9 @@ pub struct ReportedIndex {
 #[derive(Debug, Serialize)]
 pub struct ReportedBase {
     pub reference: String,
-    pub digest: String,
+    /// The digest of the base's index or manifest; `null` for the built-in `scratch`, which
+    /// has none.
+    pub digest: Option<String>,
 }
 
 /// Told to people (on stderr) when a build made an index.
@@ -113,7 +115,8 @@ impl BuildReport {
         }
         text.push_str(&format!(
             "base   {}  {}\n",
-            self.base.digest, self.base.reference
+            self.base.digest.as_deref().unwrap_or("(built in)"),
+            self.base.reference
         ));
         text
     }
@@ -148,7 +151,7 @@ mod tests {
             references: Vec::new(),
             base: ReportedBase {
                 reference: "oci:base:al2023".to_owned(),
-                digest: format!("sha256:{}", "c".repeat(64)),
+                digest: Some(format!("sha256:{}", "c".repeat(64))),
             },
             checks: Vec::new(),
         }

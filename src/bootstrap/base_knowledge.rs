@@ -69,6 +69,7 @@ impl BaseFacts {
     pub fn without_layers(base: &BaseReference, stated: Option<GlibcVersion>) -> Self {
         let catalog = match base {
             BaseReference::Registry(reference) => catalog::for_reference(reference),
+            BaseReference::Scratch => catalog::by_name(catalog::SCRATCH),
             BaseReference::Local(_) => None,
         };
         let glibc = match stated {
@@ -173,7 +174,7 @@ impl BaseFacts {
 
 fn catalog_glibc(entry: &CatalogBase) -> Option<BaseGlibc> {
     Some(BaseGlibc {
-        version: entry.glibc.parse().ok()?,
+        version: entry.glibc.as_deref()?.parse().ok()?,
         source: format!("{} in the base-image catalog", entry.name),
     })
 }
@@ -222,6 +223,7 @@ pub fn check_bootstraps(
     let mut findings = Vec::new();
     // One scan per architecture, however many programs of it need the base's files.
     let mut scanned: BTreeMap<Architecture, Option<Filesystem>> = BTreeMap::new();
+    let empty = Filesystem::default();
     for bootstrap in bootstraps {
         let architecture = bootstrap.architecture;
         if let Some(base) = local_base.filter(|_| !bootstrap.is_static())
@@ -233,6 +235,9 @@ pub fn check_bootstraps(
             Some(_) if !bootstrap.is_static() => scanned[&architecture].as_ref(),
             _ => None,
         };
+        // A base the catalog knows to have no files (scratch) is checked as the empty tree.
+        let without_files = facts.catalog.as_ref().is_some_and(|entry| entry.no_files);
+        let filesystem = filesystem.or(without_files.then_some(&empty));
         let found_glibc = filesystem.and_then(glibc_in_filesystem);
         let (path, working_dir) = match (local_base, &facts.catalog) {
             (Some(base), _) => base
@@ -270,6 +275,7 @@ pub fn check_bootstraps(
             added_not_executable: &facts.added_not_executable,
             library_path: library_path.as_deref(),
             bootstrap_directory: &facts.bootstrap_directory,
+            without_libc: without_files,
         };
         findings.extend(check_bootstrap(bootstrap, knowledge, skip));
     }

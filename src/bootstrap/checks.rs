@@ -112,6 +112,9 @@ pub struct BaseKnowledge<'a> {
     /// The directory the bootstrap is at in the image or package (`$ORIGIN` in `DT_RUNPATH`):
     /// `/var/runtime` in an image, `/var/task` in a `.zip`.
     pub bootstrap_directory: &'a str,
+    /// The base has no C library and no dynamic loader (`scratch`, whose catalog entry says
+    /// it has no files): only statically linked executables run on it.
+    pub without_libc: bool,
 }
 
 /// Runs every check on `bootstrap`, skipping those in `skip`.

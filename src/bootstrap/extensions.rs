@@ -73,7 +73,7 @@ pub fn check_extensions(
         };
         let finding =
             |level, message: String| Finding::new(CHECK, Some(architecture), level, message);
-        if *entry == LayerEntry::Directory {
+        if entry.is_directory() {
             findings.push(finding(
                 Level::Info,
                 format!("/{path} is a directory, which Lambda skips: only the files of /opt/extensions are started"),
@@ -160,8 +160,13 @@ fn resolve<'a>(entries: &BTreeMap<&str, &'a LayerEntry>, path: &str) -> Resolved
     for _ in 0..=MAX_SYMLINK_HOPS {
         match entries.get(current.as_str()) {
             Some(entry @ LayerEntry::File { .. }) => return Resolved::File(current, entry),
-            Some(LayerEntry::Directory) => {
+            Some(LayerEntry::Directory | LayerEntry::SharedDirectory) => {
                 return Resolved::Broken(format!("leads to the directory /{current}"));
+            }
+            Some(LayerEntry::Generated { .. }) => {
+                return Resolved::Broken(format!(
+                    "leads to /{current}, a data file this tool writes (not a program)"
+                ));
             }
             Some(LayerEntry::Symlink { target }) => {
                 let joined = if target.starts_with('/') {

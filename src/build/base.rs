@@ -15,7 +15,8 @@ use crate::registry::pull::{RemoteRepository, open_registry_base};
 use crate::registry::{Session, SessionOptions};
 use crate::transport::source::{ImageRole, open_local};
 
-/// Opens an image from wherever `reference` points; a registry reference needs a session.
+/// Opens an image from wherever `reference` points; a registry reference needs a session;
+/// `scratch` is made here ([`crate::scratch_base`]).
 /// With no wanted architectures, every Lambda architecture it has is resolved. `role` names it
 /// in messages.
 pub fn open_image(
@@ -26,6 +27,7 @@ pub fn open_image(
 ) -> Result<ImageSet> {
     match (reference, session) {
         (BaseReference::Local(location), _) => open_local(location, wanted, role),
+        (BaseReference::Scratch, _) => crate::scratch_base::image_set(wanted),
         (BaseReference::Registry(reference), Some(session)) => {
             let repository = RemoteRepository::new(
                 session.registry(&reference.registry),

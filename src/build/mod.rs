@@ -64,6 +64,7 @@ pub fn build(plan: &Plan, on_findings: &dyn Fn(&[Finding])) -> Result<BuildRepor
     let bootstraps = inspect_bootstraps(&plan.bootstraps)?;
     // What can be checked before anything is opened or downloaded fails fast.
     let contents = layers::layer_contents(&plan.includes, &bootstraps)?;
+    let contents = crate::scratch_base::with_layer_entries(&plan.base, contents)?;
     let facts = base_facts(plan, &contents);
     let mut findings = check_programs(&bootstraps, &contents, &facts, None, &plan.skip_checks)?;
     enforce(&findings)?;
@@ -149,6 +150,13 @@ pub fn build(plan: &Plan, on_findings: &dyn Fn(&[Finding])) -> Result<BuildRepor
         created: plan.timestamp.rfc3339(),
         created_by: layers::created_by(&plan.includes),
     };
+    let settings = match plan.base {
+        BaseReference::Scratch => ImageSettings {
+            created_by: format!("{}{}", settings.created_by, crate::scratch_base::CREATED_BY),
+            ..settings
+        },
+        _ => settings,
+    };
     let (layers, assembled) = make_images(MakeImages {
         layers,
         layer_pushes,
@@ -163,7 +171,8 @@ pub fn build(plan: &Plan, on_findings: &dyn Fn(&[Finding])) -> Result<BuildRepor
         references: Vec::new(),
         base: ReportedBase {
             reference: base.reference.clone(),
-            digest: base.digest.to_string(),
+            // The built-in scratch has no manifest or index to name.
+            digest: (plan.base != BaseReference::Scratch).then(|| base.digest.to_string()),
         },
         checks: findings,
     };

@@ -48,7 +48,15 @@ fn key_with(
     ));
     for (path, entry) in contents.entries() {
         let line = match entry {
-            LayerEntry::Directory => format!("dir {} {path}\n", entry.mode()),
+            LayerEntry::Directory | LayerEntry::SharedDirectory => {
+                format!("dir {} {path}\n", entry.mode())
+            }
+            LayerEntry::Generated { content } => format!(
+                "generated {} {} {} {path}\n",
+                entry.mode(),
+                content.0.len(),
+                Sha256Digest::of(content.0).hex()
+            ),
             LayerEntry::Symlink { target } => format!("symlink {path} {target}\n"),
             LayerEntry::File { source, size, .. } => {
                 format!(
@@ -206,5 +214,27 @@ mod tests {
         // A damaged blob (wrong size) is not used.
         fs::write(&path, b"short").unwrap();
         assert!(cache.lookup(&key).is_none());
+    }
+
+    /// A directory's mode and a generated file's bytes are part of the key.
+    #[test]
+    fn the_key_follows_directory_modes_and_generated_content() {
+        use crate::layer::contents::GeneratedContent;
+        let directory = tempfile::tempdir().unwrap();
+        let bootstrap = directory.path().join("bootstrap");
+        fs::write(&bootstrap, b"#!/bin/sh\n").unwrap();
+        let with = |tmp: LayerEntry, content: &'static [u8]| {
+            let mut contents = LayerContents::with_bootstrap(&bootstrap, 10).unwrap();
+            contents.add_generated("/tmp", tmp, "tmp").unwrap();
+            let generated = LayerEntry::Generated {
+                content: GeneratedContent(content),
+            };
+            contents.add_generated("/etc/a", generated, "a").unwrap();
+            layer_key(&contents, 0).unwrap()
+        };
+        let shared = with(LayerEntry::SharedDirectory, b"one");
+        assert_eq!(shared, with(LayerEntry::SharedDirectory, b"one"));
+        assert_ne!(shared, with(LayerEntry::Directory, b"one"));
+        assert_ne!(shared, with(LayerEntry::SharedDirectory, b"two"));
     }
 }

@@ -19,6 +19,9 @@ pub enum BaseReference {
     Local(ImageLocation),
     /// A registry reference: as written, a short name's catalog reference, or its mirror's copy.
     Registry(RegistryReference),
+    /// The built-in `scratch` base: no registry, no layers; the tool makes its configs
+    /// ([`crate::scratch_base`]).
+    Scratch,
 }
 
 impl FromStr for BaseReference {
@@ -33,14 +36,34 @@ impl FromStr for BaseReference {
             return text.parse().map(BaseReference::Local);
         }
         registry::refuse_url_forms(text)?;
+        if let Some(scratch) = scratch(text)? {
+            return Ok(scratch);
+        }
         let reference = match catalog_name(text)? {
             Some(reference) => reference,
             None => text.parse::<RegistryReference>().map_err(|error| {
-                format!("`{shown_text}` is not a valid image reference: {error}; use HOST/REPOSITORY:TAG, a short name (provided.al2023, provided.al2), or {USAGE}")
+                format!("`{shown_text}` is not a valid image reference: {error}; use HOST/REPOSITORY:TAG, a short name (provided.al2023, provided.al2, scratch), or {USAGE}")
             })?,
         };
         // A base under public.ecr.aws/lambda is pulled from the mirror, when one is set.
         Ok(BaseReference::Registry(super::pulled_from(reference)))
+    }
+}
+
+/// `scratch`, the built-in base; an error for `scratch:TAG` or `scratch@sha256:…` (there is
+/// nothing to tag or pin: it is made by the tool). `None` for anything else (including
+/// `docker.io/library/scratch`, a Docker Hub reference).
+fn scratch(text: &str) -> Result<Option<BaseReference>, String> {
+    let name = text.split([':', '@']).next().unwrap_or_default();
+    match (name == super::SCRATCH, text == super::SCRATCH) {
+        (true, true) => Ok(Some(BaseReference::Scratch)),
+        (true, false) => Err(format!(
+            "`{}`: scratch is built into lambda-image (no registry, no layers), so it takes no \
+             tag or digest; write --base scratch (what it holds changes only with the version of \
+             lambda-image)",
+            registry::shown(text)
+        )),
+        (false, _) => Ok(None),
     }
 }
 
@@ -106,6 +129,7 @@ impl fmt::Display for BaseReference {
         match self {
             BaseReference::Local(location) => location.fmt(f),
             BaseReference::Registry(reference) => reference.fmt(f),
+            BaseReference::Scratch => f.write_str(super::SCRATCH),
         }
     }
 }
@@ -200,6 +224,39 @@ mod tests {
             "127.0.0.1:5000/lambda/base:al2023"
         );
         assert_eq!(registry("alpine"), "docker.io/library/alpine:latest");
+    }
+
+    /// `scratch` is the built-in base; tagged or pinned it is refused (nothing to pin), and
+    /// Docker Hub's `scratch` written out stays a registry reference.
+    #[test]
+    fn scratch_is_built_in_and_takes_no_tag_or_digest() {
+        assert_eq!(
+            "scratch".parse::<BaseReference>(),
+            Ok(BaseReference::Scratch)
+        );
+        assert_eq!(BaseReference::Scratch.to_string(), "scratch");
+        let digest = format!("sha256:{}", "a".repeat(64));
+        for refused in [
+            "scratch:latest".to_owned(),
+            format!("scratch@{digest}"),
+            format!("scratch:v1@{digest}"),
+        ] {
+            let error = refused.parse::<BaseReference>().unwrap_err();
+            assert!(error.contains("built into lambda-image"), "{error}");
+            assert!(error.contains("--base scratch"), "{error}");
+        }
+        assert!(matches!(
+            "docker.io/library/scratch".parse::<BaseReference>(),
+            Ok(BaseReference::Registry(reference)) if reference.registry == "docker.io"
+        ));
+        assert!(matches!(
+            "scratchpad".parse::<BaseReference>(),
+            Ok(BaseReference::Registry(_))
+        ));
+        assert!(matches!(
+            "oci:scratch".parse::<BaseReference>(),
+            Ok(BaseReference::Local(_))
+        ));
     }
 
     /// A catalog short name pinned to a digest is the catalog's reference pinned; a short name

@@ -262,7 +262,7 @@ mod tests {
             None
         );
         let glibc = |text: &str, mirror: Option<&BaseMirror>| {
-            for_reference_with(&reference(text), mirror).map(|base| base.glibc)
+            for_reference_with(&reference(text), mirror).and_then(|base| base.glibc)
         };
         let at_mirror = "127.0.0.1:5000/ecr-public/lambda/provided:al2";
         assert_eq!(glibc(at_mirror, Some(&mirror)).as_deref(), Some("2.26"));

@@ -26,10 +26,25 @@ pub use mirror::{
 };
 
 /// The catalog files, embedded at build time.
-const ENTRIES: [&str; 2] = [
+const ENTRIES: [&str; 3] = [
     include_str!("../../base-images/provided.al2023.json"),
     include_str!("../../base-images/provided.al2.json"),
+    include_str!("../../base-images/scratch.json"),
 ];
+
+/// The short name of the built-in base with no layers ([`crate::scratch_base`]).
+pub const SCRATCH: &str = "scratch";
+
+/// Where a catalog base comes from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CatalogKind {
+    /// Pulled from its registry reference (the provided bases).
+    #[default]
+    Registry,
+    /// Made by the tool itself, with no download (`scratch`): its `reference` is only its name.
+    BuiltIn,
+}
 
 /// The base used when `--base` is not given.
 pub const DEFAULT_BASE: &str = "public.ecr.aws/lambda/provided:al2023";
@@ -38,16 +53,25 @@ pub const DEFAULT_BASE: &str = "public.ecr.aws/lambda/provided:al2023";
 #[derive(Clone, Debug, Deserialize, serde::Serialize)]
 pub struct CatalogBase {
     pub name: String,
+    /// `registry` (absent in the file) or `built-in`.
+    #[serde(default)]
+    pub kind: CatalogKind,
     pub reference: String,
-    /// Single-architecture references, by OCI architecture name.
+    /// Single-architecture references, by OCI architecture name (a built-in base: its name).
     pub architectures: BTreeMap<String, String>,
-    /// The glibc version the base ships, e.g. `2.34`.
-    pub glibc: String,
+    /// The glibc version the base ships, e.g. `2.34`; `None` for a base with no C library
+    /// (`scratch`), on which only statically linked executables run.
+    pub glibc: Option<String>,
     /// The program interpreters (`PT_INTERP` paths) the base has, by OCI architecture name:
     /// glibc's loaders only, e.g. `/lib64/ld-linux-x86-64.so.2` for amd64. A bootstrap asking
     /// for any other (musl's `/lib/ld-musl-x86_64.so.1`) cannot start on it.
     #[serde(default)]
     pub interpreters: BTreeMap<String, Vec<String>>,
+    /// The base has no files at all (`scratch`): the bootstrap checks look for loaders and `#!`
+    /// programs among the files the build adds only, and a dynamically linked bootstrap is
+    /// refused (there is no C library). False (absent in the file): its files are not known here.
+    #[serde(default)]
+    pub no_files: bool,
     /// The image config AWS publishes for it: Entrypoint, WorkingDir, Env.
     pub config: serde_json::Value,
 }
@@ -60,6 +84,11 @@ impl CatalogBase {
             .iter()
             .filter_map(serde_json::Value::as_str)
             .find_map(|entry| entry.strip_prefix(name)?.strip_prefix('='))
+    }
+
+    /// Whether the tool makes this base itself (no registry, no download).
+    pub fn is_built_in(&self) -> bool {
+        self.kind == CatalogKind::BuiltIn
     }
 
     /// The config's `WorkingDir`, `/` when unset (as the runtime defaults it).
@@ -104,8 +133,11 @@ fn for_reference_with(
                 && known.tag == reference.tag
         })
     };
+    // A built-in base's `reference` is its name, not a registry reference: `docker.io/library/
+    // scratch` is not the built-in `scratch`.
     all()
         .into_iter()
+        .filter(|base| !base.is_built_in())
         .find(|base| same(&base.reference) || base.architectures.values().any(|known| same(known)))
 }
 
@@ -121,7 +153,7 @@ mod tests {
         );
         assert!(all().iter().any(|base| base.reference == DEFAULT_BASE));
         assert!(by_name("alpine").is_none());
-        let al2 = |text: &str| for_reference(&text.parse().unwrap()).map(|base| base.glibc);
+        let al2 = |text: &str| for_reference(&text.parse().unwrap()).and_then(|base| base.glibc);
         assert_eq!(
             al2("public.ecr.aws/lambda/provided:al2").as_deref(),
             Some("2.26")
@@ -132,8 +164,13 @@ mod tests {
         );
         assert_eq!(al2("public.ecr.aws/lambda/provided:latest"), None);
         assert_eq!(al2("127.0.0.1:5000/lambda/provided:al2"), None);
-        for base in all() {
+        assert!(for_reference(&"docker.io/library/scratch".parse().unwrap()).is_none());
+        assert!(for_reference(&"scratch".parse().unwrap()).is_none());
+        for base in all().into_iter().filter(|base| !base.is_built_in()) {
+            assert!(!base.no_files);
             base.glibc
+                .as_deref()
+                .unwrap()
                 .parse::<crate::bootstrap::glibc::GlibcVersion>()
                 .unwrap();
             assert_eq!(
@@ -149,5 +186,35 @@ mod tests {
             assert!(base.interpreters["amd64"].contains(&"/lib64/ld-linux-x86-64.so.2".to_owned()));
             assert!(base.interpreters["arm64"].contains(&"/lib/ld-linux-aarch64.so.1".to_owned()));
         }
+    }
+
+    /// `scratch` is built in: no glibc, no loaders, no files, and the Lambda variables of a
+    /// provided base (without LANG and LD_LIBRARY_PATH) plus SSL_CERT_FILE.
+    #[test]
+    fn scratch_is_a_built_in_entry_with_nothing_in_it() {
+        let scratch = by_name(SCRATCH).unwrap();
+        assert!(scratch.is_built_in());
+        assert_eq!(scratch.glibc, None);
+        assert!(scratch.no_files);
+        assert_eq!(
+            scratch.architectures.keys().collect::<Vec<_>>(),
+            ["amd64", "arm64"]
+        );
+        assert!(scratch.interpreters.values().all(Vec::is_empty));
+        assert_eq!(
+            scratch.config["Entrypoint"],
+            serde_json::json!(["/var/runtime/bootstrap"])
+        );
+        assert_eq!(scratch.working_dir(), "/var/task");
+        let provided = by_name("provided.al2023").unwrap();
+        for name in ["PATH", "TZ", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR"] {
+            assert_eq!(scratch.env(name), provided.env(name), "{name}");
+        }
+        assert_eq!(
+            scratch.env("SSL_CERT_FILE"),
+            Some("/etc/ssl/certs/ca-certificates.crt")
+        );
+        assert_eq!(scratch.env("LD_LIBRARY_PATH"), None);
+        assert_eq!(scratch.config["Env"].as_array().unwrap().len(), 5);
     }
 }

@@ -154,9 +154,15 @@ fn list_catalog() -> Result<Finished> {
             ..
         } = base;
         let architectures: Vec<&str> = architectures.keys().map(String::as_str).collect();
+        let reference = if base.is_built_in() {
+            "(built in, no download)"
+        } else {
+            reference.as_str()
+        };
         text.push_str(&format!(
-            "{name:<16} {reference:<40} {:<12} glibc {glibc:<5} entrypoint {} workdir {}\n",
+            "{name:<16} {reference:<40} {:<12} glibc {:<5} entrypoint {} workdir {}\n",
             architectures.join(","),
+            glibc.as_deref().unwrap_or("none"),
             config["Entrypoint"],
             config["WorkingDir"],
         ));
@@ -237,6 +243,12 @@ impl PullReport {
 
 fn pull_kit(args: &PullArgs) -> Result<Finished> {
     catalog::mirror()?;
+    if args.base == BaseReference::Scratch {
+        return Err(Error::usage(
+            "base pull scratch: scratch is built into lambda-image (no registry, no layers), so \
+             there is nothing to pull; build --base scratch works offline as it is",
+        ));
+    }
     let creds = args
         .password_stdin
         .credential("--creds", args.creds.as_deref())?;
@@ -268,7 +280,7 @@ fn pull_kit(args: &PullArgs) -> Result<Finished> {
                 ..args.registry.session_options()
             },
         )?),
-        BaseReference::Local(_) => None,
+        BaseReference::Local(_) | BaseReference::Scratch => None,
     };
     let cache = session.as_ref().and_then(|session| session.cache.as_ref());
     if output.is_none() && cache.is_none() {
@@ -308,7 +320,7 @@ fn pull_kit(args: &PullArgs) -> Result<Finished> {
             BaseReference::Registry(reference) => {
                 format!("{}/{}@{digest}", reference.registry, reference.repository)
             }
-            BaseReference::Local(_) => digest.to_string(),
+            BaseReference::Local(_) | BaseReference::Scratch => digest.to_string(),
         };
         for (architecture, image) in &base.images {
             let digest = image.manifest_digest().unwrap_or(&base.digest);
@@ -396,6 +408,7 @@ fn with_default_tag(output: &ImageLocation, base: &BaseReference) -> Result<Imag
     let base_tag = match base {
         BaseReference::Registry(reference) => reference.tag.clone(),
         BaseReference::Local(location) => local_base_tag(location),
+        BaseReference::Scratch => None,
     }
     .unwrap_or_else(|| "latest".to_owned());
     let base_tag = Some(base_tag);

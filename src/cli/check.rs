@@ -199,7 +199,7 @@ pub fn run(args: &CheckArgs) -> Result<CheckReport> {
                         ..args.registry.session_options()
                     },
                 )?),
-                BaseReference::Local(_) => None,
+                BaseReference::Local(_) | BaseReference::Scratch => None,
             };
             let opened =
                 crate::build::open_image(reference, &[], session.as_ref(), ImageRole::Image)?;
@@ -207,7 +207,7 @@ pub fn run(args: &CheckArgs) -> Result<CheckReport> {
                 BaseReference::Registry(reference) => {
                     format!("{}/{}@{digest}", reference.registry, reference.repository)
                 }
-                BaseReference::Local(_) => digest.to_string(),
+                BaseReference::Local(_) | BaseReference::Scratch => digest.to_string(),
             };
             let by_digest = matches!(reference, BaseReference::Registry(reference) if reference.digest.is_some());
             let options = LintOptions {

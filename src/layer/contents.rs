@@ -29,13 +29,40 @@ pub enum LayerEntry {
     Symlink {
         target: String,
     },
+    /// A directory anyone may create files in, that only their owners may remove from: mode
+    /// 1777 (sticky, world-writable), as `/tmp` is on every Linux (FHS 3.0, section 3.18). The
+    /// `--base scratch` image's `/tmp`, which no base layer provides.
+    SharedDirectory,
+    /// A regular file (0644) whose bytes this tool makes rather than reads from disk: the
+    /// `--base scratch` image's CA bundle.
+    Generated {
+        content: GeneratedContent,
+    },
+}
+
+/// The bytes of a [`LayerEntry::Generated`] file, made once per run. Debug shows only the size.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct GeneratedContent(pub &'static [u8]);
+
+impl std::fmt::Debug for GeneratedContent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "GeneratedContent({} bytes)", self.0.len())
+    }
 }
 
 impl LayerEntry {
-    /// The mode written to the tar: directories and executables 0755, other files 0644.
+    /// Whether it is a directory (of either mode).
+    pub fn is_directory(&self) -> bool {
+        matches!(self, LayerEntry::Directory | LayerEntry::SharedDirectory)
+    }
+
+    /// The mode written to the tar: directories and executables 0755, other files 0644, a
+    /// shared directory 1777.
     pub fn mode(&self) -> u32 {
         match self {
             LayerEntry::Directory => 0o755,
+            LayerEntry::SharedDirectory => 0o1777,
+            LayerEntry::Generated { .. } => 0o644,
             LayerEntry::File {
                 executable: true, ..
             } => 0o755,
@@ -197,7 +224,7 @@ impl LayerContents {
                 None => {
                     self.entries.insert(parent.clone(), LayerEntry::Directory);
                 }
-                Some(LayerEntry::Directory) => {}
+                Some(existing) if existing.is_directory() => {}
                 Some(_) => {
                     return Err(Error::usage(format!(
                         "{}: /{parent} is a file in the {}, so /{path} cannot be placed under it",
@@ -212,7 +239,13 @@ impl LayerContents {
                 self.entries.insert(path.to_owned(), entry);
                 Ok(())
             }
-            Some(LayerEntry::Directory) if entry == LayerEntry::Directory => Ok(()),
+            Some(existing) if existing.is_directory() && entry == LayerEntry::Directory => Ok(()),
+            // A directory made as a parent takes the mode asked for later (`/tmp` for a file
+            // included under it).
+            Some(LayerEntry::Directory) if entry.is_directory() => {
+                self.entries.insert(path.to_owned(), entry);
+                Ok(())
+            }
             Some(_) => Err(Error::usage(format!(
                 "{}: /{path} is already in the {} (from the bootstrap or another --include)",
                 described(),
@@ -226,6 +259,23 @@ impl LayerContents {
     /// (relative, `opt/extensions/agent`) came from; `None` for the bootstrap and `--include`s.
     pub fn origin(&self, _path: &str) -> Option<&str> {
         None
+    }
+
+    /// Adds an entry this tool makes (not from disk) at the absolute image path `destination`,
+    /// with every missing parent; `described` names it in the error for a clash with the
+    /// bootstrap or an `--include`.
+    pub fn add_generated(
+        &mut self,
+        destination: &str,
+        entry: LayerEntry,
+        described: &str,
+    ) -> Result<()> {
+        self.insert(&image_path(destination)?, entry, || described.to_owned())
+    }
+
+    /// The entry at the absolute image path `destination`, if there is one.
+    pub fn get(&self, destination: &str) -> Option<&LayerEntry> {
+        self.entries.get(image_path(destination).ok()?.as_str())
     }
 
     /// Entries in archive order: sorted by path, so parents come before their children.

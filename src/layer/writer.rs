@@ -113,9 +113,10 @@ fn write_entry(
     header.set_username("root").map_err(failed)?;
     header.set_groupname("root").map_err(failed)?;
     header.set_mtime(mtime);
-    let name = match entry {
-        LayerEntry::Directory => format!("{path}/"),
-        _ => path.to_owned(),
+    let name = if entry.is_directory() {
+        format!("{path}/")
+    } else {
+        path.to_owned()
     };
     let mut pax_records = Vec::new();
     set_bytes_or_pax(
@@ -125,9 +126,13 @@ fn write_entry(
         &mut pax_records,
     );
     match entry {
-        LayerEntry::Directory => {
+        LayerEntry::Directory | LayerEntry::SharedDirectory => {
             header.set_entry_type(EntryType::Directory);
             header.set_size(0);
+        }
+        LayerEntry::Generated { content } => {
+            header.set_entry_type(EntryType::Regular);
+            header.set_size(content.0.len() as u64);
         }
         LayerEntry::Symlink { target } => {
             header.set_entry_type(EntryType::Symlink);
@@ -149,6 +154,11 @@ fn write_entry(
     }
     header.set_cksum();
     out.write_all(header.as_bytes()).map_err(failed)?;
+    if let LayerEntry::Generated { content } = entry {
+        out.write_all(content.0).map_err(failed)?;
+        write_padding(out, content.0.len() as u64).map_err(failed)?;
+        return Ok(None);
+    }
     if let LayerEntry::File { source, size, .. } = entry {
         let file = File::open(source).path_context(ErrorKind::Failure, "open", source)?;
         let mut reading = HashingReader::new(file.take(*size));
@@ -290,5 +300,40 @@ mod tests {
             .map(|entry| String::from_utf8(entry.unwrap().path_bytes().into_owned()).unwrap())
             .collect();
         assert_eq!(names, ["var/", "var/runtime/", "var/runtime/bootstrap"]);
+    }
+
+    /// A shared directory is written with mode 1777 (sticky bit kept), a generated file with
+    /// its bytes and mode 0644.
+    #[test]
+    fn shared_directories_keep_the_sticky_bit_and_generated_files_their_bytes() {
+        use crate::layer::contents::GeneratedContent;
+        let directory = tempfile::tempdir().unwrap();
+        let bootstrap = directory.path().join("bootstrap");
+        std::fs::write(&bootstrap, b"#!/bin/sh\n").unwrap();
+        let mut contents = LayerContents::with_bootstrap(&bootstrap, 10).unwrap();
+        contents
+            .add_generated("/tmp", LayerEntry::SharedDirectory, "tmp")
+            .unwrap();
+        let generated = LayerEntry::Generated {
+            content: GeneratedContent(b"generated\n"),
+        };
+        contents
+            .add_generated("/etc/note", generated, "note")
+            .unwrap();
+        let (bytes, _) = write_layer(&contents, 0, Vec::new()).unwrap();
+        let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(&bytes[..]));
+        let mut seen = Vec::new();
+        for entry in archive.entries().unwrap() {
+            let mut entry = entry.unwrap();
+            let path = String::from_utf8(entry.path_bytes().into_owned()).unwrap();
+            let mode = entry.header().mode().unwrap();
+            let mut content = String::new();
+            std::io::Read::read_to_string(&mut entry, &mut content).unwrap();
+            seen.push((path, mode, content));
+        }
+        let find = |path: &str| seen.iter().find(|(p, ..)| p == path).unwrap();
+        assert_eq!(find("tmp/").1, 0o1777);
+        assert_eq!(find("etc/note").1, 0o644);
+        assert_eq!(find("etc/note").2, "generated\n");
     }
 }

@@ -71,7 +71,11 @@ impl PackageContents {
                 continue;
             };
             let name = match entry {
-                LayerEntry::Directory => format!("{name}/"),
+                LayerEntry::Directory | LayerEntry::SharedDirectory => format!("{name}/"),
+                LayerEntry::Generated { content } => {
+                    unzipped_size += content.0.len() as u64;
+                    name.to_owned()
+                }
                 LayerEntry::File { size, .. } => {
                     unzipped_size += size;
                     name.to_owned()

@@ -95,9 +95,14 @@ fn write_entry<W: Write + Seek>(
     };
     let options = entry_options(timestamp, entry.mode());
     match entry {
-        LayerEntry::Directory => zip
+        LayerEntry::Directory | LayerEntry::SharedDirectory => zip
             .add_directory(name, options)
             .map_err(|error| failed(&error)),
+        LayerEntry::Generated { content } => {
+            zip.start_file(name, options)
+                .map_err(|error| failed(&error))?;
+            zip.write_all(content.0).map_err(|error| failed(&error))
+        }
         LayerEntry::Symlink { target } => zip
             .add_symlink(name, target, options)
             .map_err(|error| failed(&error)),

@@ -34,6 +34,7 @@ mod offline_kits;
 mod registry_interop;
 mod registry_selftest;
 mod round_trips;
+mod scratch_base;
 mod secrets;
 mod streaming;
 mod zip;

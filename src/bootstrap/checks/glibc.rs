@@ -26,6 +26,9 @@ pub(super) fn glibc_finding(
         }
         Linkage::Dynamic(needs) => needs,
     };
+    if base.without_libc {
+        return without_libc_finding(bootstrap, &needs.interpreter, base);
+    }
     let libraries = match &needs.libraries {
         Ok(libraries) => libraries,
         Err(problem) => {
@@ -91,4 +94,46 @@ pub(super) fn glibc_finding(
             ),
         )
     }
+}
+
+/// A dynamically linked bootstrap on a base with no C library and no loader (`scratch`): an
+/// error with the fix (link statically), unless its loader is added beside it (`--include`),
+/// when the `interpreter` and `libraries` checks judge what is added.
+fn without_libc_finding(bootstrap: &Bootstrap, interpreter: &str, base: &BaseKnowledge) -> Finding {
+    let path = bootstrap.path.display();
+    let architecture = Some(bootstrap.architecture);
+    if base.added.iter().any(|added| added == interpreter) {
+        return Finding::new(
+            "glibc",
+            architecture,
+            Level::Info,
+            format!(
+                "{path} is dynamically linked; the base {} has no C library, and its loader \
+                 {interpreter} is added beside it",
+                base.name
+            ),
+        );
+    }
+    let target = bootstrap
+        .architecture
+        .elf_machine_name()
+        .replace("x86-64", "x86_64");
+    Finding::new(
+        "glibc",
+        architecture,
+        Level::Error,
+        format!(
+            "{path} is dynamically linked (interpreter {interpreter}), and the base {} has no C \
+             library and no dynamic loader: only statically linked executables run on it; Lambda \
+             would fail at every start (the kernel finds no {interpreter}: \"No such file or \
+             directory\")",
+            base.name
+        ),
+    )
+    .hint(format!(
+        "link it statically: Go: CGO_ENABLED=0 go build; Rust: cargo build --target \
+         {target}-unknown-linux-musl (static by default), or RUSTFLAGS=\"-C \
+         target-feature=+crt-static\" with --target {target}-unknown-linux-gnu; C: gcc -static. Or \
+         build on a base with a C library (--base provided.al2023)"
+    ))
 }

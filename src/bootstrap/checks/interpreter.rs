@@ -337,9 +337,14 @@ fn script_interpreter_finding(
                 base.name
             ),
         )
-        .hint(
+        .hint(if base.without_libc {
+            "the base has no shell and no interpreters: build the function as one statically \
+             linked executable (Go: CGO_ENABLED=0; Rust: --target *-unknown-linux-musl), --include \
+             a statically linked interpreter at that path, or use a base that has it (--base \
+             provided.al2023)"
+        } else {
             "use an interpreter the base has (e.g. #!/bin/sh), add the interpreter to the image, or use a \
-             base that has it (--skip-checks interpreter if the image gets it another way)",
-        ),
+             base that has it (--skip-checks interpreter if the image gets it another way)"
+        }),
     })
 }
