@@ -96,6 +96,7 @@ pub struct BuildArgs {
 
     /// Contact no registry but the --tag ones: the base is a local kit (from `lambda-image base
     /// pull`), or a registry base taken from the cache, where an online build or `base pull` left it.
+    /// A --layer ARN is taken from the cache too (no AWS call).
     #[arg(long)]
     pub offline: bool,
 

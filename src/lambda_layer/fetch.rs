@@ -228,3 +228,33 @@ pub fn download(
     }
     Ok(digest)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn downloads_are_https_or_loopback_and_shown_without_their_signature() {
+        assert!(allowed_location(
+            "https://awslambda-eu-west-1-layers.s3.eu-west-1.amazonaws.com/x"
+        ));
+        assert!(allowed_location("http://127.0.0.1:8080/a.zip"));
+        assert!(allowed_location("http://[::1]:8080/a.zip"));
+        assert!(allowed_location("http://localhost/a.zip"));
+        assert!(!allowed_location("http://example.com/a.zip"));
+        assert!(!allowed_location("http://10.0.0.1/a.zip"));
+        assert!(!allowed_location("s3://"));
+        assert!(!allowed_location("file:///etc/passwd"));
+        let shown = shown_location(
+            "https://user:pw@bucket.s3.amazonaws.com:443/snapshots/1/agent-abc?versionId=1&X-Amz-Security-Token=TOKEN&X-Amz-Signature=SIG",
+        );
+        assert_eq!(
+            shown,
+            "https://bucket.s3.amazonaws.com/snapshots/1/agent-abc"
+        );
+        assert_eq!(
+            shown_location("http://127.0.0.1:9000/a.zip?X-Amz-Signature=SIG"),
+            "http://127.0.0.1:9000/a.zip"
+        );
+    }
+}

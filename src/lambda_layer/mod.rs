@@ -299,11 +299,16 @@ fn arn_zip(
                 " --cache-dir DIR".to_owned(),
             ),
         };
+        let flag = if flag.is_empty() {
+            flag
+        } else {
+            format!(" (with{flag})")
+        };
         return Err(Error::base(format!(
             "--layer {spec} (--offline): {place} has no copy of layer version {arn}"
         ))
         .hint(format!(
-            "run this build once with network (and AWS credentials){flag}: it fetches the layer \
+            "run this build once with network and AWS credentials{flag}: it fetches the layer \
              version and keeps it in the cache, where --offline finds it; or download the zip \
              (`aws lambda get-layer-version-by-arn --arn {arn}` gives its Content.Location) and \
              give --layer FILE.zip"

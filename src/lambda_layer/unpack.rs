@@ -39,13 +39,24 @@ const MAX_LINK_TARGET: u64 = 4096;
 /// entry that would land outside `/opt`, an entry that is neither file, directory nor symlink;
 /// (failure) the files cannot be written.
 pub fn unpack(zip_path: &Path, shown: &str, directory: &Path) -> Result<Vec<(String, LayerEntry)>> {
-    let place = || format!("--layer {shown}: {}", zip_path.display());
-    let file = File::open(zip_path)
-        .map_err(|error| Error::usage(format!("{}: cannot read it: {error}", place())))?;
-    let mut raw = File::open(zip_path)
-        .map_err(|error| Error::usage(format!("{}: cannot read it: {error}", place())))?;
+    // The `--layer` value names the zip (the user's path, or the ARN whose copy this is).
+    let place = || format!("--layer {shown}");
+    let file = File::open(zip_path).map_err(|error| {
+        Error::usage(format!(
+            "{}: cannot read {}: {error}",
+            place(),
+            zip_path.display()
+        ))
+    })?;
+    let mut raw = File::open(zip_path).map_err(|error| {
+        Error::usage(format!(
+            "{}: cannot read {}: {error}",
+            place(),
+            zip_path.display()
+        ))
+    })?;
     let mut archive = zip::ZipArchive::new(io::BufReader::new(file)).map_err(|error| {
-        Error::usage(format!("{} is not a readable zip file ({error})", place())).hint(
+        Error::usage(format!("{}: not a readable zip file ({error})", place())).hint(
             "a Lambda layer is a .zip of the files that go under /opt (e.g. `cd layer && zip -r \
              ../layer.zip .`); check the path, or make or download the zip again",
         )
