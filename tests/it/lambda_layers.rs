@@ -9,13 +9,10 @@
 //! corrupted download, a layer of the other architecture and Lambda's refusals are refused
 //! with their exit codes and nothing kept.
 
-use std::collections::HashMap;
 use std::fs;
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 
@@ -332,68 +329,70 @@ fn zips_that_reach_out_of_opt_or_are_not_zips_are_refused_with_nothing_written()
     assert!(cache_temporaries(&scratch).is_empty());
 }
 
-/// A server for layer downloads: `GET /NAME/VERSION.zip` answers the zip registered under that
-/// path; in corrupt mode one byte of it is changed.
-#[cfg(feature = "deploy")]
-struct LayerDownloads {
-    server: http::HttpServer,
-    zips: Arc<Mutex<HashMap<String, Vec<u8>>>>,
-    corrupt: Arc<AtomicBool>,
-    requests: Arc<AtomicUsize>,
-    targets: Arc<Mutex<Vec<String>>>,
-}
-
-#[cfg(feature = "deploy")]
-impl LayerDownloads {
-    fn start() -> LayerDownloads {
-        let zips: Arc<Mutex<HashMap<String, Vec<u8>>>> = Arc::default();
-        let corrupt = Arc::new(AtomicBool::new(false));
-        let requests = Arc::new(AtomicUsize::new(0));
-        let targets: Arc<Mutex<Vec<String>>> = Arc::default();
-        let handler = {
-            let (zips, corrupt, requests, targets) = (
-                zips.clone(),
-                corrupt.clone(),
-                requests.clone(),
-                targets.clone(),
-            );
-            Arc::new(move |request: &http::Request| {
-                requests.fetch_add(1, Ordering::SeqCst);
-                targets.lock().unwrap().push(request.target.clone());
-                match zips.lock().unwrap().get(request.path()) {
-                    Some(zip) => {
-                        let mut body = zip.clone();
-                        if corrupt.load(Ordering::SeqCst) {
-                            let middle = body.len() / 2;
-                            body[middle] ^= 0xff;
-                        }
-                        http::Reply::Send(http::Response::new(200).with_body(body))
-                    }
-                    None => http::Reply::Send(http::Response::new(404)),
-                }
-            })
-        };
-        LayerDownloads {
-            server: http::HttpServer::start("layer-downloads", handler),
-            zips,
-            corrupt,
-            requests,
-            targets,
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.server.port())
-    }
-}
-
 #[cfg(feature = "deploy")]
 mod by_arn {
     use serde_json::json;
 
     use super::*;
     use crate::support::ecr::MotoEcr;
+    use std::collections::HashMap;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+
     use crate::support::lambda::Aws;
+
+    /// A server for layer downloads: `GET /NAME/VERSION.zip` answers the zip registered under that
+    /// path; in corrupt mode one byte of it is changed.
+    struct LayerDownloads {
+        server: http::HttpServer,
+        zips: Arc<Mutex<HashMap<String, Vec<u8>>>>,
+        corrupt: Arc<AtomicBool>,
+        requests: Arc<AtomicUsize>,
+        targets: Arc<Mutex<Vec<String>>>,
+    }
+
+    impl LayerDownloads {
+        fn start() -> LayerDownloads {
+            let zips: Arc<Mutex<HashMap<String, Vec<u8>>>> = Arc::default();
+            let corrupt = Arc::new(AtomicBool::new(false));
+            let requests = Arc::new(AtomicUsize::new(0));
+            let targets: Arc<Mutex<Vec<String>>> = Arc::default();
+            let handler = {
+                let (zips, corrupt, requests, targets) = (
+                    zips.clone(),
+                    corrupt.clone(),
+                    requests.clone(),
+                    targets.clone(),
+                );
+                Arc::new(move |request: &http::Request| {
+                    requests.fetch_add(1, Ordering::SeqCst);
+                    targets.lock().unwrap().push(request.target.clone());
+                    match zips.lock().unwrap().get(request.path()) {
+                        Some(zip) => {
+                            let mut body = zip.clone();
+                            if corrupt.load(Ordering::SeqCst) {
+                                let middle = body.len() / 2;
+                                body[middle] ^= 0xff;
+                            }
+                            http::Reply::Send(http::Response::new(200).with_body(body))
+                        }
+                        None => http::Reply::Send(http::Response::new(404)),
+                    }
+                })
+            };
+            LayerDownloads {
+                server: http::HttpServer::start("layer-downloads", handler),
+                zips,
+                corrupt,
+                requests,
+                targets,
+            }
+        }
+
+        fn url(&self) -> String {
+            format!("http://127.0.0.1:{}", self.server.port())
+        }
+    }
 
     /// moto with its layer locations at `downloads`, and a published layer version.
     struct Lambda {
