@@ -11,9 +11,9 @@
 //! | 1 | `failure` | unexpected failure (I/O, internal) |
 //! | 2 | `usage` | bad command line, bad flag value, unreadable or too large `invoke` event |
 //! | 3 | `bootstrap` | a bootstrap was rejected (`build`, `zip`, `check --bootstrap`, `invoke`, `serve`) |
-//! | 4 | `base` | the base or input image is missing, unreadable, corrupt, lacks the architecture |
+//! | 4 | `base` | the base or input image is missing, unreadable, corrupt, lacks the architecture; a `--layer` version not found |
 //! | 5 | `output` | the output cannot be written |
-//! | 6 | `registry` | registry, credentials, TLS, network |
+//! | 6 | `registry` | registry, Lambda's layer API and layer downloads, credentials, TLS, network |
 //! | 7 | `image_rejected` | `check IMAGE`: an error finding in the image (Lambda would reject it) |
 //! | 8 | `function_error` | `invoke`: the function returned an error |
 //! | 9 | `init_error` | `invoke`: the function could not start (init error, or exited before answering) |
@@ -116,10 +116,13 @@ impl ErrorKind {
                  error finding of a bootstrap check"
             }
             ErrorKind::Base => {
-                "the base or input image is missing, unreadable, corrupt, or lacks the architecture"
+                "the base or input image is missing, unreadable, corrupt, or lacks the \
+                 architecture; a --layer version Lambda or the --offline cache does not have"
             }
             ErrorKind::Output => "the output cannot be written",
-            ErrorKind::Registry => "registry, credentials, TLS or network",
+            ErrorKind::Registry => {
+                "registry, Lambda's layer API (build --layer ARN), credentials, TLS or network"
+            }
             ErrorKind::ImageRejected => {
                 "check IMAGE: an error finding in the image (Lambda would reject it)"
             }

@@ -16,6 +16,7 @@ pub mod emulator;
 pub mod error;
 pub mod findings;
 pub mod image;
+pub mod lambda_layer;
 pub mod layer;
 pub mod lint;
 pub mod package;

@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use crate::findings::Finding;
+use crate::lambda_layer::ReportedLambdaLayer;
 use crate::platform::Architecture;
 
 /// The JSON shape of `build --json` (field order as here).
@@ -20,6 +21,9 @@ pub struct BuildReport {
     pub base: ReportedBase,
     /// What the bootstrap checks found (including passes and skips).
     pub checks: Vec<Finding>,
+    /// Each `--layer`, in order: its source as written, the images it went into, the zip's
+    /// sha256 and Lambda's `CodeSha256` of it (`[]` without `--layer`).
+    pub lambda_layers: Vec<ReportedLambdaLayer>,
 }
 
 #[derive(Debug, Serialize)]
@@ -118,6 +122,9 @@ impl BuildReport {
             self.base.digest.as_deref().unwrap_or("(built in)"),
             self.base.reference
         ));
+        for layer in &self.lambda_layers {
+            text.push_str(&format!("layer  {}  {}\n", layer.sha256, layer.source));
+        }
         text
     }
 }
@@ -154,6 +161,7 @@ mod tests {
                 digest: Some(format!("sha256:{}", "c".repeat(64))),
             },
             checks: Vec::new(),
+            lambda_layers: Vec::new(),
         }
     }
 

@@ -9,6 +9,7 @@ use std::thread::JoinHandle;
 use crate::bootstrap::Bootstrap;
 use crate::cache::layers::LayerCache;
 use crate::error::{Error, ErrorKind, IoContext, Result};
+use crate::lambda_layer::{LambdaLayers, LayerSource};
 use crate::layer::contents::BOOTSTRAP_PATH;
 use crate::layer::growing::GrowingFile;
 use crate::layer::pending::{FinishedLayer, PendingLayer};
@@ -16,10 +17,12 @@ use crate::layer::writer::{LayerDigests, write_growing_layer};
 use crate::layer::{IncludeSpec, LayerContents};
 use crate::platform::Architecture;
 
-/// Each bootstrap's layer: the bootstrap at /var/runtime/bootstrap plus every `--include`.
+/// Each bootstrap's layer: the bootstrap at /var/runtime/bootstrap plus every `--include`, then
+/// the `--layer`s for its architecture under /opt, in order.
 pub(super) fn layer_contents(
     includes: &[IncludeSpec],
     bootstraps: &[Bootstrap],
+    lambda_layers: &LambdaLayers,
 ) -> Result<Vec<LayerContents>> {
     bootstraps
         .iter()
@@ -28,16 +31,30 @@ pub(super) fn layer_contents(
             includes
                 .iter()
                 .try_for_each(|include| contents.include(include))?;
+            for layer in lambda_layers.for_architecture(bootstrap.architecture) {
+                contents.add_lambda_layer(&layer.reported.source, &layer.entries)?;
+            }
             Ok(contents)
         })
         .collect()
 }
 
-/// The history entry's `created_by`: what went into the layer, with no machine-specific paths.
-pub(super) fn created_by(includes: &[IncludeSpec]) -> String {
+/// The history entry's `created_by`: what went into the layer, with no machine-specific paths
+/// (a `--layer` zip by its file name, an ARN as it is).
+pub(super) fn created_by(includes: &[IncludeSpec], lambda_layers: &LambdaLayers) -> String {
     let mut text = format!("lambda-image build: bootstrap at {BOOTSTRAP_PATH}");
     for include in includes {
         text.push_str(&format!(", include {}", include.destination));
+    }
+    for layer in &lambda_layers.layers {
+        let name = match &layer.spec.source {
+            LayerSource::Zip(path) => path
+                .file_name()
+                .map(|name| name.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            LayerSource::Arn(arn) => arn.to_string(),
+        };
+        text.push_str(&format!(", lambda layer {name} in /opt"));
     }
     text
 }

@@ -62,8 +62,18 @@ pub fn build(plan: &Plan, on_findings: &dyn Fn(&[Finding])) -> Result<BuildRepor
     }
 
     let bootstraps = inspect_bootstraps(&plan.bootstraps)?;
+    // The `--layer` zips, fetched and unpacked; their files live until the build ends.
+    let lambda_layers = crate::lambda_layer::prepare(
+        &plan.lambda_layers,
+        &bootstraps
+            .iter()
+            .map(|b| b.architecture)
+            .collect::<Vec<_>>(),
+        plan.registries.cache_dir.as_deref(),
+        plan.offline,
+    )?;
     // What can be checked before anything is opened or downloaded fails fast.
-    let contents = layers::layer_contents(&plan.includes, &bootstraps)?;
+    let contents = layers::layer_contents(&plan.includes, &bootstraps, &lambda_layers)?;
     let contents = crate::scratch_base::with_layer_entries(&plan.base, contents)?;
     let facts = base_facts(plan, &contents);
     let mut findings = check_programs(&bootstraps, &contents, &facts, None, &plan.skip_checks)?;
@@ -148,7 +158,7 @@ pub fn build(plan: &Plan, on_findings: &dyn Fn(&[Finding])) -> Result<BuildRepor
         labels: &plan.labels,
         annotations: &plan.annotations,
         created: plan.timestamp.rfc3339(),
-        created_by: layers::created_by(&plan.includes),
+        created_by: layers::created_by(&plan.includes, &lambda_layers),
     };
     let settings = match plan.base {
         BaseReference::Scratch => ImageSettings {
@@ -175,6 +185,7 @@ pub fn build(plan: &Plan, on_findings: &dyn Fn(&[Finding])) -> Result<BuildRepor
             digest: (plan.base != BaseReference::Scratch).then(|| base.digest.to_string()),
         },
         checks: findings,
+        lambda_layers: lambda_layers.reported(),
     };
     let written = output
         .as_ref()

@@ -14,6 +14,7 @@ use crate::credentials::Credential;
 use crate::credentials::ecr::TokenCache;
 use crate::image::ImageFormat;
 use crate::image::config::KeyValue;
+use crate::lambda_layer::LayerSpec;
 use crate::layer::IncludeSpec;
 use crate::reference::ImageLocation;
 use crate::reference::registry::RegistryReference;
@@ -40,6 +41,8 @@ pub struct Plan {
     pub annotations: Vec<KeyValue>,
     /// Extra files or directories added to every architecture's layer.
     pub includes: Vec<IncludeSpec>,
+    /// Lambda layer zips (files or ARNs) unpacked under /opt, in order (`--layer`).
+    pub lambda_layers: Vec<LayerSpec>,
     /// The manifest media types to write; `None`: the base's.
     pub format: Option<ImageFormat>,
     /// Registry references to push to (tags, not digests).

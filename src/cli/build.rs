@@ -21,6 +21,7 @@ use crate::error::{Error, Result};
 use crate::findings::report_findings;
 use crate::image::ImageFormat;
 use crate::image::config::KeyValue;
+use crate::lambda_layer::LayerSpec;
 use crate::layer::IncludeSpec;
 use crate::reference::ImageLocation;
 use crate::reference::registry::RegistryReference;
@@ -68,6 +69,13 @@ pub struct BuildArgs {
     #[arg(long = "include", value_name = "SRC:DEST")]
     pub includes: Vec<IncludeSpec>,
 
+    /// A Lambda layer to unpack under /opt, as Lambda does for a function's layers (repeatable,
+    /// applied in order): a .zip, or a layer version ARN
+    /// (arn:aws:lambda:REGION:ACCOUNT:layer:NAME:VERSION) fetched with GetLayerVersionByArn
+    /// and kept in the cache. ARCH= (amd64= or arm64=) puts it in that architecture's image only.
+    #[arg(long = "layer", value_name = "[ARCH=]ZIP|ARN")]
+    pub layers: Vec<LayerSpec>,
+
     /// Manifest media types to write; default: the base's.
     #[arg(long, value_enum)]
     pub format: Option<FormatArg>,
@@ -88,6 +96,7 @@ pub struct BuildArgs {
 
     /// Contact no registry but the --tag ones: the base is a local kit (from `lambda-image base
     /// pull`), or a registry base taken from the cache, where an online build or `base pull` left it.
+    /// A --layer ARN is taken from the cache too (no AWS call).
     #[arg(long)]
     pub offline: bool,
 
@@ -372,6 +381,7 @@ impl BuildArgs {
             labels: self.labels.clone(),
             annotations: self.annotations.clone(),
             includes: self.includes.clone(),
+            lambda_layers: self.layers.clone(),
             format: self.format.map(|format| match format {
                 FormatArg::Oci => ImageFormat::Oci,
                 FormatArg::Docker => ImageFormat::Docker,

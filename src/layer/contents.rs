@@ -80,6 +80,8 @@ pub struct LayerContents {
     entries: BTreeMap<String, LayerEntry>,
     /// What the tree becomes, for messages: "layer" or "package".
     container: &'static str,
+    /// The `--layer` (as written) each entry unpacked from a Lambda layer zip came from.
+    origins: BTreeMap<String, String>,
 }
 
 impl LayerContents {
@@ -99,6 +101,7 @@ impl LayerContents {
         let mut contents = Self {
             entries: BTreeMap::new(),
             container,
+            origins: BTreeMap::new(),
         };
         let entry = LayerEntry::File {
             source: bootstrap.to_owned(),
@@ -255,12 +258,6 @@ impl LayerContents {
         }
     }
 
-    /// The `--layer` (as written: a zip's path or a layer version ARN) the entry at `path`
-    /// (relative, `opt/extensions/agent`) came from; `None` for the bootstrap and `--include`s.
-    pub fn origin(&self, _path: &str) -> Option<&str> {
-        None
-    }
-
     /// Adds an entry this tool makes (not from disk) at the absolute image path `destination`,
     /// with every missing parent; `described` names it in the error for a clash with the
     /// bootstrap or an `--include`.
@@ -276,6 +273,63 @@ impl LayerContents {
     /// The entry at the absolute image path `destination`, if there is one.
     pub fn get(&self, destination: &str) -> Option<&LayerEntry> {
         self.entries.get(image_path(destination).ok()?.as_str())
+    }
+
+    /// Adds the entries of a Lambda layer zip (image paths such as `opt/extensions/agent`, from
+    /// [`crate::lambda_layer::unpack`]) with every missing parent, remembering `origin` (the
+    /// `--layer` value as written) for [`Self::origin`]. A file or symlink of an earlier
+    /// `--layer` is replaced, as Lambda extracts layers in order into `/opt`; one from the
+    /// bootstrap or an `--include`, or a directory where a file goes (or the reverse), is an
+    /// error (usage).
+    pub fn add_lambda_layer(
+        &mut self,
+        origin: &str,
+        entries: &[(String, LayerEntry)],
+    ) -> Result<()> {
+        let described = || format!("--layer {origin}");
+        for (path, entry) in entries {
+            let directory = *entry == LayerEntry::Directory;
+            match (self.entries.get(path), self.origins.get(path)) {
+                (None, _) => {}
+                (Some(LayerEntry::Directory), _) if directory => continue,
+                (Some(existing), Some(earlier)) => {
+                    if (*existing == LayerEntry::Directory) != directory {
+                        let (here, there) = if directory {
+                            ("a directory", "a file")
+                        } else {
+                            ("a file", "a directory")
+                        };
+                        return Err(Error::usage(format!(
+                            "{}: /{path} is {here} in it and {there} in --layer {earlier}, so \
+                             Lambda could not unpack the layers in this order",
+                            described()
+                        )));
+                    }
+                    self.entries.remove(path);
+                }
+                (Some(_), None) => {
+                    return Err(Error::usage(format!(
+                        "{}: /{path} is already in the {} (from the bootstrap or an --include)",
+                        described(),
+                        self.container
+                    ))
+                    .hint(
+                        "Lambda puts layers under /opt: give the --include another \
+                         destination, or leave the file out of the layer zip",
+                    ));
+                }
+            }
+            self.insert(path, entry.clone(), described)?;
+            self.origins.insert(path.clone(), origin.to_owned());
+        }
+        Ok(())
+    }
+
+    /// The `--layer` (as written: the user's path or ARN) that the entry at `path` (relative,
+    /// e.g. `opt/extensions/agent`) came from; None for the bootstrap, an `--include`, a parent
+    /// directory made for them, or a path not in the tree.
+    pub fn origin(&self, path: &str) -> Option<&str> {
+        self.origins.get(path).map(String::as_str)
     }
 
     /// Entries in archive order: sorted by path, so parents come before their children.
@@ -379,6 +433,50 @@ mod tests {
         assert!("a.json:/var/../etc".parse::<IncludeSpec>().is_err());
         assert!(":/var/task".parse::<IncludeSpec>().is_err());
         assert!("a:/".parse::<IncludeSpec>().is_err());
+    }
+
+    #[test]
+    fn lambda_layers_go_in_order_and_remember_their_origin() {
+        let mut contents = LayerContents::with_bootstrap(Path::new("/tmp/bootstrap"), 3).unwrap();
+        let file = |name: &str| LayerEntry::File {
+            source: PathBuf::from(name),
+            size: 1,
+            executable: false,
+        };
+        let first = vec![
+            ("opt/extensions/agent".to_owned(), file("a")),
+            ("opt/lib".to_owned(), LayerEntry::Directory),
+        ];
+        contents.add_lambda_layer("one.zip", &first).unwrap();
+        let paths: Vec<_> = contents.entries().map(|(path, _)| path).collect();
+        assert!(paths.starts_with(&["opt", "opt/extensions", "opt/extensions/agent", "opt/lib"]));
+        assert_eq!(contents.origin("opt/extensions/agent"), Some("one.zip"));
+        assert_eq!(contents.origin("var/runtime/bootstrap"), None);
+        // A later layer replaces a file of an earlier one, as Lambda's extraction does.
+        let second = vec![("opt/extensions/agent".to_owned(), file("b"))];
+        contents.add_lambda_layer("arm64=two.zip", &second).unwrap();
+        assert_eq!(
+            contents.origin("opt/extensions/agent"),
+            Some("arm64=two.zip")
+        );
+        let agent = contents
+            .entries()
+            .find(|(path, _)| *path == "opt/extensions/agent");
+        assert_eq!(agent.unwrap().1, &file("b"));
+        // A file where an earlier layer has a directory, or over the bootstrap, is refused.
+        let clash = vec![("opt/lib".to_owned(), file("c"))];
+        let error = contents.add_lambda_layer("three.zip", &clash).unwrap_err();
+        assert!(error.message().contains("--layer one.zip"), "{error:?}");
+        let mut over_bootstrap = LayerContents::with_bootstrap(Path::new("/b"), 1).unwrap();
+        let mut include = LayerContents::with_bootstrap(Path::new("/b"), 1).unwrap();
+        include.insert("opt/x", file("i"), String::new).unwrap();
+        let error = include
+            .add_lambda_layer("l.zip", &[("opt/x".to_owned(), file("l"))])
+            .unwrap_err();
+        assert!(error.message().contains("--include"), "{error:?}");
+        over_bootstrap
+            .add_lambda_layer("l.zip", &[("opt/x".to_owned(), file("l"))])
+            .unwrap();
     }
 
     #[test]

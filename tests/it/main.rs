@@ -29,6 +29,7 @@ mod invoke;
 mod invoke_image;
 mod lambda_checks;
 mod lambda_fidelity;
+mod lambda_layers;
 mod layering;
 mod offline_kits;
 mod registry_interop;

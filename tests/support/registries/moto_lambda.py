@@ -13,6 +13,10 @@ What AWS does and moto 5.2.5 does not, patched here:
   whole ARN).
 * UpdateFunctionCode with a package of the other type (a `ZipFile`/`S3Bucket` for an Image
   function, an `ImageUri` for a Zip function) is an InvalidParameterValueException.
+* GetLayerVersionByArn (`GET /2018-10-31/layers?find=LayerVersion&Arn=ARN`) is answered (moto
+  5.2.5 does not implement it): the layer version as GetLayerVersion gives it, or a 404
+  ResourceNotFoundException for an ARN moto does not hold. Its `Content.Location` is moto's
+  `s3://` unless `MOTO_LAMBDA_LAYER_LOCATION` says otherwise (below).
 * While a create or update is in progress (see `MOTO_LAMBDA_PENDING_POLLS`), another
   UpdateFunctionCode, UpdateFunctionConfiguration or PublishVersion of that function is a
   ResourceConflictException (409) "An update is in progress for resource: ARN", as AWS answers.
@@ -35,6 +39,10 @@ keys), so a test can change them between two commands:
   `CreateFunction=iam:PassRole`) answered 403 AccessDeniedException worded as AWS words it:
   "User: arn:aws:iam::ACCOUNT:user/ci is not authorized to perform: ACTION on resource: ARN
   because no identity-based policy allows the ACTION action"; ACTION defaults to `lambda:OP`.
+
+* `MOTO_LAMBDA_LAYER_LOCATION=URL`: GetLayerVersionByArn gives `Content.Location`
+  `URL/NAME/VERSION.zip?X-Amz-Signature=...` (a presigned-URL-like query), so the download goes
+  to a server the test runs at URL instead of S3.
 
 `MOTO_CALL_LOG=FILE`: one JSON line per request of any service, appended before it is served:
 `{"service", "operation", "region", "method", "path"}` (for S3 the operation is the HTTP method;
@@ -354,3 +362,30 @@ def _get_code(self):
 
 
 LambdaFunction.get_code = _get_code
+
+
+# --- GetLayerVersionByArn, which moto 5.2.5 lacks ---
+
+LAYER_SIGNATURE = "X-Amz-Signature=0123456789abcdef-test-signature"
+
+
+def _get_layer_version_by_arn(self):
+    arn = (self.querystring.get("Arn") or [None])[0]
+    layer = None
+    if arn:
+        try:
+            layer = self.backend.layers_versions_by_arn(arn)
+        except Exception:  # noqa: BLE001 - a malformed ARN is not found, as AWS answers
+            layer = None
+    if layer is None:
+        raise _Refusal(404, "ResourceNotFoundException", f"Layer version {arn} does not exist.")
+    answer = layer.get_layer_version()
+    location = knob("MOTO_LAMBDA_LAYER_LOCATION")
+    if location:
+        answer["Content"]["Location"] = (
+            f"{location.rstrip('/')}/{layer.name}/{layer.version}.zip?{LAYER_SIGNATURE}"
+        )
+    return 200, {}, json.dumps(answer)
+
+
+LambdaResponse.get_layer_version_by_arn = _get_layer_version_by_arn

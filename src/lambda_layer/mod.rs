@@ -1,0 +1,534 @@
+//! Lambda layers in an image: `build --layer [ARCH=]FILE.zip|ARN` ([`LayerSpec`]), each
+//! unpacked under `/opt` in the new (OCI) layer, in the order given, as Lambda extracts a
+//! function's layers into `/opt` (a later one overwrites files of an earlier one). "Layer" alone
+//! means the OCI layer in this code base ([`crate::layer`] writes it); this module is about the
+//! `.zip` that Lambda calls a layer.
+//!
+//! [`prepare`] turns the specs into [`PreparedLayer`]s: a local zip is hashed; an ARN comes
+//! from the cache when an earlier build fetched it ([`record`]), else from Lambda ([`fetch`],
+//! the `deploy` feature), its `CompatibleArchitectures` checked against the images it goes
+//! into (exit 3) before anything is downloaded; then each zip is unpacked ([`unpack`]) into a
+//! temporary directory (in the cache's `tmp/`, else the system's), which lives as long as the
+//! [`LambdaLayers`] value, until the new layers are written. The entries join each
+//! architecture's [`crate::layer::LayerContents`] through
+//! [`crate::layer::LayerContents::add_lambda_layer`], which remembers the `--layer` each came
+//! from. Not here: the tar writer, the checks of `/opt/extensions/` executables.
+
+pub mod arn;
+#[cfg(feature = "deploy")]
+pub mod fetch;
+pub mod record;
+pub mod unpack;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use serde::Serialize;
+
+pub use arn::LayerArn;
+
+use crate::cache::blobs::BlobCache;
+use crate::digest::Sha256Digest;
+use crate::error::{Error, Result};
+use crate::layer::contents::LayerEntry;
+use crate::platform::Architecture;
+
+/// One `--layer [ARCH=]SOURCE` value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LayerSpec {
+    /// `ARCH=`: only that architecture's image gets the layer; None: every image.
+    pub architecture: Option<Architecture>,
+    pub source: LayerSource,
+    /// The value as written (for messages, the report and [`crate::layer::LayerContents::origin`]).
+    written: String,
+}
+
+/// Where a layer's zip comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LayerSource {
+    /// A `.zip` on disk.
+    Zip(PathBuf),
+    /// A layer version in Lambda.
+    Arn(LayerArn),
+}
+
+impl fmt::Display for LayerSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.written)
+    }
+}
+
+impl FromStr for LayerSpec {
+    type Err = String;
+
+    /// `FILE.zip`, `arn:...`, or either after `amd64=`/`arm64=` (also `x86_64=`, `aarch64=`).
+    /// A prefix before `=` that names no architecture is part of a path (as for `--bootstrap`).
+    fn from_str(text: &str) -> std::result::Result<Self, Self::Err> {
+        let (architecture, rest) = match text.split_once('=') {
+            Some((prefix, rest)) if !prefix.contains('/') && !prefix.starts_with("arn:") => {
+                match Architecture::parse(prefix) {
+                    Some(architecture) => (Some(architecture), rest),
+                    None if rest.starts_with("arn:") || !Path::new(text).exists() => {
+                        return Err(format!(
+                            "unknown architecture `{prefix}` in `{text}`; use amd64 (x86_64) or \
+                             arm64 (aarch64), e.g. arm64=layer.zip"
+                        ));
+                    }
+                    None => (None, text),
+                }
+            }
+            _ => (None, text),
+        };
+        if rest.is_empty() {
+            return Err(format!(
+                "`{text}` names no layer: give a .zip or a layer version ARN ({})",
+                "arn:aws:lambda:REGION:ACCOUNT:layer:NAME:VERSION"
+            ));
+        }
+        let source = if rest.starts_with("arn:") {
+            LayerSource::Arn(LayerArn::parse(rest)?)
+        } else {
+            LayerSource::Zip(PathBuf::from(rest))
+        };
+        Ok(LayerSpec {
+            architecture,
+            source,
+            written: text.to_owned(),
+        })
+    }
+}
+
+/// What the report says of one `--layer` (JSON: an item of `lambda_layers`).
+#[derive(Clone, Debug, Serialize)]
+pub struct ReportedLambdaLayer {
+    /// The `--layer` value as written (the user's path or ARN, with any `ARCH=`).
+    pub source: String,
+    /// The images it went into (`amd64`, `arm64`).
+    pub architectures: Vec<Architecture>,
+    /// `sha256:<hex>` of the zip.
+    pub sha256: String,
+    /// base64 of the zip's sha256, as Lambda shows a layer's `CodeSha256`.
+    pub code_sha256: String,
+    /// The zip's size in bytes.
+    pub size: u64,
+    /// For an ARN: Lambda's `CompatibleArchitectures` (`x86_64`, `arm64`; may be empty).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compatible_architectures: Option<Vec<String>>,
+    /// For an ARN: whether the zip came from the cache (no AWS call).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cached: Option<bool>,
+}
+
+/// One `--layer`, ready to go into the images: its entries (image paths such as
+/// `opt/extensions/agent`, files in a temporary directory) and what to report.
+pub struct PreparedLayer {
+    pub spec: LayerSpec,
+    pub entries: Vec<(String, LayerEntry)>,
+    pub reported: ReportedLambdaLayer,
+}
+
+/// Every `--layer` of a build, unpacked; the files live as long as this value.
+#[derive(Default)]
+pub struct LambdaLayers {
+    pub layers: Vec<PreparedLayer>,
+    _directories: Vec<tempfile::TempDir>,
+    _downloads: Vec<tempfile::NamedTempFile>,
+}
+
+impl LambdaLayers {
+    /// The layers that go into `architecture`'s image, in the order given.
+    pub fn for_architecture(
+        &self,
+        architecture: Architecture,
+    ) -> impl Iterator<Item = &PreparedLayer> {
+        self.layers
+            .iter()
+            .filter(move |layer| layer.reported.architectures.contains(&architecture))
+    }
+
+    /// What the report lists.
+    pub fn reported(&self) -> Vec<ReportedLambdaLayer> {
+        self.layers
+            .iter()
+            .map(|layer| layer.reported.clone())
+            .collect()
+    }
+}
+
+/// A zip ready to unpack.
+struct Zip {
+    path: PathBuf,
+    digest: Sha256Digest,
+    size: u64,
+    code_sha256: String,
+    compatible_architectures: Option<Vec<String>>,
+    cached: Option<bool>,
+    temporary: Option<tempfile::NamedTempFile>,
+}
+
+/// Gets and unpacks every layer of `specs` for a build of `architectures`. A spec with `ARCH=`
+/// for an architecture the build does not make is left out (scripts give both vendor ARNs to
+/// builds of one architecture). `cache_dir` is the build's (`--cache-dir` or the default);
+/// `offline`: an ARN must come from the cache. Errors: a zip that cannot be read or unpacked,
+/// or whose entries leave `/opt` (usage, 2); a layer whose `CompatibleArchitectures` leave out
+/// an image's architecture (bootstrap, 3); an ARN the cache lacks offline, or that Lambda does
+/// not know (base, 4); Lambda or the download failing (registry, 6); this tool built without
+/// the `deploy` feature and an ARN not in the cache (usage, 2).
+pub fn prepare(
+    specs: &[LayerSpec],
+    architectures: &[Architecture],
+    cache_dir: Option<&Path>,
+    offline: bool,
+) -> Result<LambdaLayers> {
+    let mut prepared = LambdaLayers::default();
+    if specs.is_empty() {
+        return Ok(prepared);
+    }
+    let cache = BlobCache::open(cache_dir)?;
+    let mut images: Vec<Architecture> = architectures.to_vec();
+    images.sort();
+    images.dedup();
+    for spec in specs {
+        let targets: Vec<Architecture> = match spec.architecture {
+            Some(architecture) if images.contains(&architecture) => vec![architecture],
+            Some(_) => continue,
+            None => images.clone(),
+        };
+        let zip = match &spec.source {
+            LayerSource::Zip(path) => local_zip(spec, path)?,
+            LayerSource::Arn(arn) => arn_zip(spec, arn, cache.as_ref(), offline, &targets)?,
+        };
+        let parent = match &cache {
+            Some(cache) => cache.temporary_directory(),
+            None => std::env::temp_dir(),
+        };
+        let directory = tempfile::Builder::new()
+            .prefix(".lambda-image-")
+            .tempdir_in(&parent)
+            .map_err(|error| {
+                Error::failure(format!(
+                    "--layer {spec}: cannot create a temporary directory in {}: {error}",
+                    parent.display()
+                ))
+            })?;
+        crate::temporary::remember(directory.path());
+        let entries = unpack::unpack(&zip.path, &spec.written, directory.path())?;
+        prepared._directories.push(directory);
+        prepared._downloads.extend(zip.temporary);
+        prepared.layers.push(PreparedLayer {
+            spec: spec.clone(),
+            entries,
+            reported: ReportedLambdaLayer {
+                source: spec.written.clone(),
+                architectures: targets,
+                sha256: zip.digest.to_string(),
+                code_sha256: zip.code_sha256,
+                size: zip.size,
+                compatible_architectures: zip.compatible_architectures,
+                cached: zip.cached,
+            },
+        });
+    }
+    Ok(prepared)
+}
+
+fn local_zip(spec: &LayerSpec, path: &Path) -> Result<Zip> {
+    let metadata = std::fs::metadata(path).map_err(|error| {
+        Error::usage(format!(
+            "--layer {spec}: cannot read {}: {error}",
+            path.display()
+        ))
+        .hint("give the path of a layer .zip, or a layer version ARN")
+    })?;
+    if !metadata.is_file() {
+        return Err(Error::usage(format!(
+            "--layer {spec}: {} is not a file",
+            path.display()
+        ))
+        .hint("a layer is a .zip of what goes under /opt: zip the directory first (`cd layer && zip -r ../layer.zip .`)"));
+    }
+    let (digest, size) = file_digest(path).map_err(|error| {
+        Error::usage(format!(
+            "--layer {spec}: cannot read {}: {error}",
+            path.display()
+        ))
+    })?;
+    Ok(Zip {
+        path: path.to_owned(),
+        code_sha256: code_sha256(&digest),
+        digest,
+        size,
+        compatible_architectures: None,
+        cached: None,
+        temporary: None,
+    })
+}
+
+fn arn_zip(
+    spec: &LayerSpec,
+    arn: &LayerArn,
+    cache: Option<&BlobCache>,
+    offline: bool,
+    targets: &[Architecture],
+) -> Result<Zip> {
+    if let Some((record, path)) = cache.and_then(|cache| record::lookup(cache, arn)) {
+        check_architectures(spec, arn, &record.compatible_architectures, targets)?;
+        let digest = record
+            .sha256
+            .parse()
+            .map_err(|_| Error::failure("a damaged layer record in the cache"))?;
+        return Ok(Zip {
+            path,
+            digest,
+            size: record.size,
+            code_sha256: record.code_sha256,
+            compatible_architectures: Some(record.compatible_architectures),
+            cached: Some(true),
+            temporary: None,
+        });
+    }
+    if offline {
+        let (place, flag) = match cache {
+            Some(cache) => (
+                format!("the cache {}", cache.root().display()),
+                cache.flag(),
+            ),
+            None => (
+                "the cache (none: give --cache-dir, or set XDG_CACHE_HOME or HOME)".to_owned(),
+                " --cache-dir DIR".to_owned(),
+            ),
+        };
+        let flag = if flag.is_empty() {
+            flag
+        } else {
+            format!(" (with{flag})")
+        };
+        return Err(Error::base(format!(
+            "--layer {spec} (--offline): {place} has no copy of layer version {arn}"
+        ))
+        .hint(format!(
+            "run this build once with network and AWS credentials{flag}: it fetches the layer \
+             version and keeps it in the cache, where --offline finds it; or download the zip \
+             (`aws lambda get-layer-version-by-arn --arn {arn}` gives its Content.Location) and \
+             give --layer FILE.zip"
+        )));
+    }
+    fetch_zip(spec, arn, cache, targets)
+}
+
+#[cfg(feature = "deploy")]
+fn fetch_zip(
+    spec: &LayerSpec,
+    arn: &LayerArn,
+    cache: Option<&BlobCache>,
+    targets: &[Architecture],
+) -> Result<Zip> {
+    let facts = fetch::get_layer_version(arn, &spec.written)?;
+    check_architectures(spec, arn, &facts.compatible_architectures, targets)?;
+    let directory = match cache {
+        Some(cache) => cache.temporary_directory(),
+        None => std::env::temp_dir(),
+    };
+    let mut temporary = crate::temporary::file_in(&directory).map_err(|error| {
+        Error::failure(format!(
+            "--layer {spec}: cannot create a file in {}: {error}",
+            directory.display()
+        ))
+    })?;
+    // On failure the temporary file is deleted as it is dropped: nothing half-written is kept.
+    let digest = fetch::download(&facts, arn, &spec.written, temporary.as_file_mut())?;
+    let size = temporary
+        .as_file()
+        .metadata()
+        .map(|metadata| metadata.len())
+        .unwrap_or(facts.code_size);
+    let record = record::LayerRecord {
+        arn: arn.to_string(),
+        sha256: digest.to_string(),
+        code_sha256: facts.code_sha256.clone(),
+        size,
+        compatible_architectures: facts.compatible_architectures.clone(),
+    };
+    let mut zip = Zip {
+        path: temporary.path().to_owned(),
+        digest,
+        size,
+        code_sha256: facts.code_sha256,
+        compatible_architectures: Some(facts.compatible_architectures),
+        cached: Some(false),
+        temporary: None,
+    };
+    match cache {
+        Some(cache) => {
+            let blob = cache.blob_path(&zip.digest);
+            match crate::temporary::persist(temporary, &blob) {
+                Ok(_) => {
+                    // Without its record the blob is only unused: the cache is an optimisation.
+                    let _ = record::store(cache, arn, &record);
+                    zip.path = blob;
+                }
+                Err(error) => zip.temporary = Some(error.file),
+            }
+        }
+        None => zip.temporary = Some(temporary),
+    }
+    Ok(zip)
+}
+
+#[cfg(not(feature = "deploy"))]
+fn fetch_zip(
+    spec: &LayerSpec,
+    arn: &LayerArn,
+    _cache: Option<&BlobCache>,
+    _targets: &[Architecture],
+) -> Result<Zip> {
+    Err(Error::usage(format!(
+        "--layer {spec}: this lambda-image was built without the `deploy` feature, which \
+         fetches layers from Lambda"
+    ))
+    .hint(format!(
+        "download the zip (`aws lambda get-layer-version-by-arn --arn {arn}` gives its \
+         Content.Location) and give --layer FILE.zip, or build the tool with its default features"
+    )))
+}
+
+/// Refuses a layer whose `compatible` architectures (Lambda's names; none: any) leave out one
+/// of `targets` (exit 3, as for a bootstrap of the wrong architecture).
+fn check_architectures(
+    spec: &LayerSpec,
+    arn: &LayerArn,
+    compatible: &[String],
+    targets: &[Architecture],
+) -> Result<()> {
+    let Some(missing) = targets.iter().find(|target| {
+        !compatible.is_empty() && !compatible.iter().any(|name| name == target.lambda_name())
+    }) else {
+        return Ok(());
+    };
+    let theirs: Vec<Architecture> = compatible
+        .iter()
+        .filter_map(|name| Architecture::parse(name))
+        .collect();
+    let mut hint = format!(
+        "use the layer's ARN for {} (vendors publish one per architecture, often with an \
+         -Arm64 or -x86 suffix)",
+        missing.lambda_name()
+    );
+    if let [only] = theirs.as_slice()
+        && spec.architecture.is_none()
+    {
+        hint.push_str(&format!(
+            ", and give this one to its architecture's image only: --layer {}={arn}",
+            only.oci_name()
+        ));
+    }
+    Err(Error::bootstrap(format!(
+        "--layer {spec}: layer version {arn} is for {} (its CompatibleArchitectures), and this \
+         build puts it in the {} ({}) image",
+        compatible.join(", "),
+        missing.oci_name(),
+        missing.lambda_name()
+    ))
+    .hint(hint))
+}
+
+/// Lambda's `CodeSha256` of content with `digest`: base64 (standard, padded) of the raw hash.
+pub fn code_sha256(digest: &Sha256Digest) -> String {
+    use base64::Engine;
+    let raw = hex::decode(digest.hex()).expect("a digest is hex");
+    base64::engine::general_purpose::STANDARD.encode(raw)
+}
+
+/// The sha256 and size of the file at `path`.
+fn file_digest(path: &Path) -> std::io::Result<(Sha256Digest, u64)> {
+    let mut reading = crate::digest::HashingReader::new(std::fs::File::open(path)?);
+    let size = std::io::copy(&mut reading, &mut std::io::sink())?;
+    Ok((reading.finish(), size))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn specs_take_a_zip_or_an_arn_with_an_optional_architecture() {
+        let spec: LayerSpec = "layer.zip".parse().unwrap();
+        assert_eq!(spec.architecture, None);
+        assert_eq!(spec.source, LayerSource::Zip("layer.zip".into()));
+        let spec: LayerSpec = "aarch64=./dir/l.zip".parse().unwrap();
+        assert_eq!(spec.architecture, Some(Architecture::Arm64));
+        assert_eq!(spec.source, LayerSource::Zip("./dir/l.zip".into()));
+        assert_eq!(spec.to_string(), "aarch64=./dir/l.zip");
+        let text = "x86_64=arn:aws:lambda:us-east-1:123456789012:layer:agent:7";
+        let spec: LayerSpec = text.parse().unwrap();
+        assert_eq!(spec.architecture, Some(Architecture::Amd64));
+        let LayerSource::Arn(arn) = &spec.source else {
+            panic!("{spec:?}")
+        };
+        assert_eq!(arn.version, 7);
+        assert_eq!(spec.to_string(), text);
+        assert!("a/b=c.zip".parse::<LayerSpec>().is_ok(), "a path with =");
+    }
+
+    #[test]
+    fn bad_specs_say_what_is_wrong() {
+        let error = "riscv=arn:aws:lambda:us-east-1:123456789012:layer:a:1"
+            .parse::<LayerSpec>()
+            .unwrap_err();
+        assert!(error.contains("unknown architecture `riscv`"), "{error}");
+        assert!(
+            "arm64="
+                .parse::<LayerSpec>()
+                .unwrap_err()
+                .contains("names no layer")
+        );
+        assert!("".parse::<LayerSpec>().is_err());
+        let error = "arn:aws:lambda:us-east-1:123456789012:layer:a"
+            .parse::<LayerSpec>()
+            .unwrap_err();
+        assert!(error.contains("not a layer version"), "{error}");
+    }
+
+    #[test]
+    fn code_sha256_is_base64_of_the_raw_digest() {
+        // sha256 of the empty string, as Lambda would show it.
+        let digest = Sha256Digest::of(b"");
+        assert_eq!(
+            code_sha256(&digest),
+            "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
+        );
+    }
+
+    fn spec(text: &str) -> LayerSpec {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn compatible_architectures_must_include_every_image_it_goes_into() {
+        let text = "arn:aws:lambda:us-east-1:123456789012:layer:agent:7";
+        let LayerSource::Arn(arn) = spec(text).source else {
+            unreachable!()
+        };
+        let x86 = ["x86_64".to_owned()];
+        check_architectures(&spec(text), &arn, &x86, &[Architecture::Amd64]).unwrap();
+        check_architectures(&spec(text), &arn, &[], &[Architecture::Arm64]).unwrap();
+        let error = check_architectures(
+            &spec(text),
+            &arn,
+            &x86,
+            &[Architecture::Amd64, Architecture::Arm64],
+        )
+        .unwrap_err();
+        assert_eq!(error.kind(), crate::error::ErrorKind::Bootstrap);
+        assert!(error.message().contains("is for x86_64"), "{error:?}");
+        assert!(error.message().contains("arm64"), "{error:?}");
+        assert!(
+            error
+                .hint_text()
+                .unwrap()
+                .contains(&format!("--layer amd64={text}")),
+            "{error:?}"
+        );
+    }
+}
