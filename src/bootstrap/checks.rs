@@ -260,10 +260,21 @@ fn line_endings_finding(bootstrap: &Bootstrap) -> Option<Finding> {
                 LINE_ENDING_READ_LIMIT >> 10
             ),
         )
-        .hint(format!(
-            "convert it: dos2unix {path} (or sed -i 's/\\r$//' {path}); in git, keep it LF with \
-             `bootstrap text eol=lf` in .gitattributes"
-        )),
+        .hint(match &bootstrap.shown_as {
+            // An extension: the file it came from is in a layer zip or an included directory.
+            Some(_) => "convert it (dos2unix FILE, or sed -i 's/\\r$//' FILE) and build again (for a \
+                        layer, zip it again); in git, keep it LF with a `text eol=lf` line in \
+                        .gitattributes"
+                .to_owned(),
+            None => format!(
+                "convert it: dos2unix {path} (or sed -i 's/\\r$//' {path}); in git, keep it LF with \
+                 `{} text eol=lf` in .gitattributes",
+                bootstrap
+                    .path
+                    .file_name()
+                    .map_or("bootstrap".into(), |name| name.to_string_lossy())
+            ),
+        }),
     )
 }
 

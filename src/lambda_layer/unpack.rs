@@ -187,8 +187,16 @@ fn copy_file(
     Ok((size, head))
 }
 
+/// Hosts ("version made by", high byte; PKWARE APPNOTE 4.4.2.2) whose zips keep a Unix mode in
+/// the high 16 bits of the external attributes: 3 (UNIX) and 19 (OS X). Others (0, MS-DOS and
+/// OS/2 FAT, which Python's `zipfile` writes on Windows; 10, Windows NTFS; 14, VFAT) may leave
+/// any bits there (Python on Windows writes 0o600 or 0o100666), which are not modes: Info-ZIP
+/// and Go's `archive/zip` ignore them too.
+const UNIX_HOSTS: [u8; 2] = [3, 19];
+
 /// The Unix mode of the entry whose central directory record starts at `offset`: the high 16
-/// bits of its external attributes, None when they are 0 (no Unix attributes).
+/// bits of its external attributes when a Unix host ([`UNIX_HOSTS`]) made it; None when another
+/// host did or the bits are 0 (no Unix attributes).
 fn unix_mode(raw: &mut File, offset: u64) -> io::Result<Option<u32>> {
     let mut record = [0u8; 46];
     raw.seek(SeekFrom::Start(offset))?;
@@ -198,6 +206,9 @@ fn unix_mode(raw: &mut File, offset: u64) -> io::Result<Option<u32>> {
             io::ErrorKind::InvalidData,
             "no central directory record where the zip says",
         ));
+    }
+    if !UNIX_HOSTS.contains(&record[5]) {
+        return Ok(None);
     }
     let external = u32::from_le_bytes([record[38], record[39], record[40], record[41]]);
     Ok(Some(external >> 16).filter(|&mode| mode != 0))

@@ -221,3 +221,43 @@ fn check_reports_broken_extensions_in_an_image_umoci_made() {
     );
     assert_eq!(errors.len(), 2, "only the extensions are wrong: {errors:?}");
 }
+
+#[test]
+fn an_interpreter_the_build_adds_counts_for_extensions_and_the_bootstrap() {
+    // A layer that ships its own interpreter for its extension (`#!/opt/bin/sh`), and a script
+    // bootstrap with a shell `--include`d, on the built-in scratch base, which has no files:
+    // what the build adds is in the image. Found by trying it: both were refused as "not in
+    // the base" although the hint itself said to --include the interpreter.
+    let fixtures = fixtures();
+    let work = workdir();
+    let opt = work.path().join("opt");
+    put(
+        &opt.join("bin/sh"),
+        &std::fs::read(&fixtures.busybox_amd64).unwrap(),
+        0o755,
+    );
+    put(
+        &opt.join("extensions/hook"),
+        b"#!/opt/bin/sh\nexit 0\n",
+        0o755,
+    );
+    let out = work.path().join("out");
+    let built = run_unchecked(lambda_image().args([
+        "build",
+        "--quiet",
+        "--bootstrap",
+        &format!("amd64={}", fixtures.script_bootstrap.display()),
+        "--base",
+        "scratch",
+        "--include",
+        &format!("{}:/opt", opt.display()),
+        "--include",
+        &format!("{}:/bin/sh", fixtures.busybox_amd64.display()),
+        "--output",
+        &format!("oci:{}:fn", out.display()),
+    ]));
+    assert!(built.status.success(), "{}", stderr_of(&built));
+    let (checked, report) =
+        lambda_image_json(&["check", "--json", &format!("oci:{}:fn", out.display())]);
+    assert_eq!(checked.status.code(), Some(0), "check agrees: {report}");
+}

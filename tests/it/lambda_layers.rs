@@ -79,26 +79,25 @@ fn python_write_zip(dir: &Path, out: &Path) -> PathBuf {
     out.to_path_buf()
 }
 
-/// A zip whose entries carry no Unix attributes (`create_system=0`, `external_attr=0`), as
-/// Windows tools make them: an ELF, a `#!` script, data.
+/// A zip made by Python on Windows (`create_system=0`, the MS-DOS/FAT host), whose entries carry
+/// no Unix mode even though the high bits of their external attributes are set: `write()` on
+/// Windows stores the file's `st_mode` (0o100666, plus the DOS archive bit 0x20), `writestr()`
+/// its default 0o600. Neither is a Unix mode (the host is not Unix), so the content decides: an
+/// ELF and a `#!` script 0755, data 0644. One entry has no attributes at all.
 fn attributeless_zip(elf: &Path, out: &Path) -> PathBuf {
     python(
         "import sys, zipfile\n\
          elf, out = sys.argv[1], sys.argv[2]\n\
-         def entry(name):\n\
+         def entry(name, attributes):\n\
          \x20   info = zipfile.ZipInfo(name, date_time=(2024, 1, 1, 0, 0, 0))\n\
          \x20   info.create_system = 0\n\
-         \x20   info.external_attr = 0\n\
+         \x20   info.external_attr = attributes\n\
          \x20   info.compress_type = zipfile.ZIP_DEFLATED\n\
          \x20   return info\n\
          with zipfile.ZipFile(out, 'w') as z:\n\
-         \x20   z.writestr(entry('extensions/win-agent'), open(elf, 'rb').read())\n\
-         \x20   z.writestr(entry('win/start.sh'), '#!/bin/sh\\necho hi\\n')\n\
-         \x20   z.writestr(entry('win/readme.txt'), 'data\\n')\n\
-         \x20   # writestr gives an entry without attributes 0o600; the central directory,\n\
-         \x20   # written on close, gets what the entries hold then.\n\
-         \x20   for info in z.filelist:\n\
-         \x20       info.external_attr = 0\n",
+         \x20   z.writestr(entry('extensions/win-agent', (0o100666 << 16) | 0x20), open(elf, 'rb').read())\n\
+         \x20   z.writestr(entry('win/start.sh', 0o600 << 16), '#!/bin/sh\\necho hi\\n')\n\
+         \x20   z.writestr(entry('win/readme.txt', 0), 'data\\n')\n",
         &[elf, out],
     );
     out.to_path_buf()

@@ -100,7 +100,7 @@ pub(super) fn glibc_finding(
 /// error with the fix (link statically), unless its loader is added beside it (`--include`),
 /// when the `interpreter` and `libraries` checks judge what is added.
 fn without_libc_finding(bootstrap: &Bootstrap, interpreter: &str, base: &BaseKnowledge) -> Finding {
-    let path = bootstrap.path.display();
+    let path = bootstrap.shown();
     let architecture = Some(bootstrap.architecture);
     if base.added.iter().any(|added| added == interpreter) {
         return Finding::new(

@@ -50,13 +50,18 @@ fn unknown_files_finding(
             base.name
         ),
     )
-    .hint(format!(
-        "check it against a local copy of the base: lambda-image base pull {} --output oci:DIR, \
-         then lambda-image check --bootstrap {}={} --base oci:DIR",
-        base.name,
-        bootstrap.architecture,
-        bootstrap.path.display()
-    ))
+    .hint(match &bootstrap.shown_as {
+        // An extension from a layer zip has no file of its own to pass to `check --bootstrap`.
+        Some(_) => "check the built image, which reads the base's files: lambda-image check IMAGE"
+            .to_owned(),
+        None => format!(
+            "check it against a local copy of the base: lambda-image base pull {} --output oci:DIR, \
+             then lambda-image check --bootstrap {}={} --base oci:DIR",
+            base.name,
+            bootstrap.architecture,
+            bootstrap.path.display()
+        ),
+    })
 }
 
 /// An error when the interpreter `described`, found at `found` (absolute), has no execute bit:
@@ -274,13 +279,9 @@ fn script_interpreter_finding(
     let (described, found) = match &program {
         Program::Path(program) => (
             (*program).to_owned(),
-            filesystem
-                .exists(&absolute(program))
-                .then(|| absolute(program)),
+            exists(&absolute(program)).then(|| absolute(program)),
         ),
-        Program::OnPath { env, .. } | Program::Unknown { env, .. }
-            if !filesystem.exists(&absolute(env)) =>
-        {
+        Program::OnPath { env, .. } | Program::Unknown { env, .. } if !exists(&absolute(env)) => {
             (format!("{env} (from `{line}`)"), None)
         }
         Program::Unknown { reason, .. } => {
@@ -322,10 +323,14 @@ fn script_interpreter_finding(
             "interpreter",
             architecture,
             Level::Info,
-            format!(
-                "the script interpreter {described} of {path} is in the base {} at {found}",
-                base.name
-            ),
+            if base.added.contains(&found) {
+                format!("the script interpreter {described} of {path} is added beside it, at {found}")
+            } else {
+                format!(
+                    "the script interpreter {described} of {path} is in the base {} at {found}",
+                    base.name
+                )
+            },
         ),
         (None, _) => Finding::new(
             "interpreter",
