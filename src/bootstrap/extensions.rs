@@ -114,7 +114,7 @@ pub fn check_extensions(
         } else {
             format!("{shown} (a link to /{resolved})")
         };
-        if !executable {
+        if !executable && is_program(source) {
             findings.push(
                 finding(
                     Level::Error,
@@ -130,7 +130,12 @@ pub fn check_extensions(
             );
             continue;
         }
-        match inspect(source, architecture, &shown) {
+        match inspect(
+            source,
+            architecture,
+            &shown,
+            contents.origin(path).is_some(),
+        ) {
             Ok(extension) => extensions.push(extension),
             Err(refused) => findings.push(refused),
         }
@@ -216,6 +221,7 @@ fn inspect(
     source: &Path,
     architecture: Architecture,
     shown: &str,
+    from_layer: bool,
 ) -> std::result::Result<Bootstrap, Finding> {
     let refused = |message: String, hint: &str| {
         Finding::new(CHECK, Some(architecture), Level::Error, message).hint(hint.to_owned())
@@ -249,12 +255,19 @@ fn inspect(
                     facts.architecture.elf_machine_name(),
                     architecture
                 ),
-                &format!(
-                    "use the layer's {} version (vendors publish one per architecture), and give each \
-                     architecture its own: --layer {}=ARN_OR_ZIP",
-                    architecture.lambda_name(),
-                    architecture.oci_name()
-                ),
+                &if from_layer {
+                    format!(
+                        "use the layer's {} version (vendors publish one per architecture), and give \
+                         each architecture its own: --layer {}=ARN_OR_ZIP",
+                        architecture.lambda_name(),
+                        architecture.oci_name()
+                    )
+                } else {
+                    format!(
+                        "include the extension's {} build for this image",
+                        architecture.lambda_name()
+                    )
+                },
             ));
         }
         BootstrapKind::Elf(facts)
@@ -293,6 +306,16 @@ fn inspect(
         executable_on_disk: true,
         shown_as: Some(shown.to_owned()),
     })
+}
+
+/// Whether the file at `source` starts as a program the kernel runs (an ELF or a `#!` script);
+/// a file that cannot be read counts as one (its read fails later, with a message).
+fn is_program(source: &Path) -> bool {
+    let mut head = Vec::new();
+    match File::open(source).and_then(|file| file.take(4).read_to_end(&mut head)) {
+        Ok(_) => head.starts_with(&object::elf::ELFMAG) || head.starts_with(b"#!"),
+        Err(_) => true,
+    }
 }
 
 #[cfg(test)]

@@ -196,6 +196,10 @@ impl Job {
         let (started, growing) = std::sync::mpsc::sync_channel(1);
         let (key, compressed) = std::thread::scope(|scope| {
             let compressing = scope.spawn(|| {
+                // Owned by the writer's thread: when the writer fails before it starts (the
+                // cache's temporary directory cannot be made), the sender goes with it, and the
+                // `recv` below returns instead of waiting forever.
+                let started = started;
                 write_growing_layer(
                     &self.contents,
                     self.mtime,

@@ -148,6 +148,7 @@ pub fn build(plan: &Plan, on_findings: &dyn Fn(&[Finding])) -> Result<BuildRepor
     if let Some(first) = contents.first() {
         findings.extend(execute_bits::findings(first.entries(), "/", "image")?);
     }
+    findings.extend(lambda_layers.notes.iter().cloned());
     on_findings(&findings);
     let format = image_format(plan, &base)?;
 

@@ -58,6 +58,20 @@ impl BlobCache {
             ))
             .hint("choose a directory with --cache-dir"));
         }
+        // A cache that cannot be written is found now, not halfway through a build: the
+        // default one (under a HOME that does not exist, as for `nobody` in CI containers) is
+        // then no cache, which every command works without; one named with --cache-dir is an
+        // error.
+        if let Err(error) = fs::create_dir_all(root.join("tmp")) {
+            if !is_explicit {
+                return Ok(None);
+            }
+            return Err(Error::output(format!(
+                "cannot use the cache directory {}: {error}",
+                root.display()
+            ))
+            .hint("choose a writable directory with --cache-dir"));
+        }
         let cache = BlobCache {
             root,
             explicit: is_explicit,

@@ -31,6 +31,7 @@ pub use arn::LayerArn;
 use crate::cache::blobs::BlobCache;
 use crate::digest::Sha256Digest;
 use crate::error::{Error, Result};
+use crate::findings::{Finding, Level};
 use crate::layer::contents::LayerEntry;
 use crate::platform::Architecture;
 
@@ -132,6 +133,10 @@ pub struct PreparedLayer {
 #[derive(Default)]
 pub struct LambdaLayers {
     pub layers: Vec<PreparedLayer>,
+    /// What the build should say of the layers without failing: a layer for an architecture
+    /// the build does not make (left out), an empty zip, a zip whose files are all in one
+    /// folder (zipped from outside the layer's directory).
+    pub notes: Vec<Finding>,
     _directories: Vec<tempfile::TempDir>,
     _downloads: Vec<tempfile::NamedTempFile>,
 }
@@ -192,7 +197,17 @@ pub fn prepare(
     for spec in specs {
         let targets: Vec<Architecture> = match spec.architecture {
             Some(architecture) if images.contains(&architecture) => vec![architecture],
-            Some(_) => continue,
+            Some(architecture) => {
+                prepared.notes.push(Finding::new(
+                    "layer",
+                    None,
+                    Level::Info,
+                    format!(
+                        "--layer {spec} is for {architecture}, which this build does not make: left out"
+                    ),
+                ));
+                continue;
+            }
             None => images.clone(),
         };
         let zip = match &spec.source {
@@ -214,6 +229,7 @@ pub fn prepare(
             })?;
         crate::temporary::remember(directory.path());
         let entries = unpack::unpack(&zip.path, &spec.written, directory.path())?;
+        prepared.notes.extend(layout_note(spec, &entries));
         prepared._directories.push(directory);
         prepared._downloads.extend(zip.temporary);
         prepared.layers.push(PreparedLayer {
@@ -231,6 +247,67 @@ pub fn prepare(
         });
     }
     Ok(prepared)
+}
+
+/// The directories Lambda's runtimes and extensions look for at the top of `/opt` (AWS Lambda
+/// Developer Guide, "Layer paths for each Lambda runtime"; `extensions` for extensions).
+const KNOWN_TOP_DIRECTORIES: [&str; 7] = [
+    "extensions",
+    "bin",
+    "lib",
+    "python",
+    "nodejs",
+    "java",
+    "ruby",
+];
+
+/// A warning for a layer zip that is empty, or whose files all sit in one folder that holds one
+/// of [`KNOWN_TOP_DIRECTORIES`] while the zip's top has none: made with `zip -r layer.zip
+/// layer/` from outside the directory, so `/opt/layer/extensions/agent` is never started.
+fn layout_note(spec: &LayerSpec, entries: &[(String, LayerEntry)]) -> Option<Finding> {
+    let files: Vec<&str> = entries
+        .iter()
+        .filter(|(_, entry)| !entry.is_directory())
+        .filter_map(|(path, _)| path.strip_prefix("opt/"))
+        .collect();
+    if files.is_empty() {
+        return Some(
+            Finding::new(
+                "layer",
+                None,
+                Level::Warning,
+                format!("--layer {spec} holds no files: it adds nothing under /opt"),
+            )
+            .hint("check that the zip was made from the layer's files"),
+        );
+    }
+    let top = |path: &str| path.split('/').next().unwrap_or_default().to_owned();
+    let first = top(files[0]);
+    let one_folder = files
+        .iter()
+        .all(|path| path.contains('/') && top(path) == first);
+    let known_inside = KNOWN_TOP_DIRECTORIES.iter().find(|known| {
+        files
+            .iter()
+            .any(|path| path.split('/').nth(1) == Some(**known) && path.matches('/').count() >= 2)
+    });
+    if !one_folder || KNOWN_TOP_DIRECTORIES.contains(&first.as_str()) {
+        return None;
+    }
+    let known = known_inside?;
+    Some(
+        Finding::new(
+            "layer",
+            None,
+            Level::Warning,
+            format!(
+                "--layer {spec}: every file is under {first}/, so it lands in /opt/{first}/{known},                  not /opt/{known}, where Lambda looks"
+            ),
+        )
+        .hint(format!(
+            "zip the layer from inside its directory: cd {first} && zip -r ../layer.zip ."
+        )),
+    )
 }
 
 fn local_zip(spec: &LayerSpec, path: &Path) -> Result<Zip> {
@@ -305,7 +382,8 @@ fn arn_zip(
             format!(" (with{flag})")
         };
         return Err(Error::base(format!(
-            "--layer {spec} (--offline): {place} has no copy of layer version {arn}"
+            "--layer {spec} (--offline): {place} has no usable copy of layer version {arn} (it was \
+             never fetched, or its copy was damaged and has been removed)"
         ))
         .hint(format!(
             "run this build once with network and AWS credentials{flag}: it fetches the layer \
@@ -450,6 +528,54 @@ fn file_digest(path: &Path) -> std::io::Result<(Sha256Digest, u64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_zip_of_the_folder_instead_of_its_contents_or_of_nothing_is_warned_about() {
+        let spec: LayerSpec = "layer.zip".parse().unwrap();
+        let file = || LayerEntry::File {
+            source: PathBuf::from("/x"),
+            size: 1,
+            executable: true,
+        };
+        let entries = |paths: &[&str]| -> Vec<(String, LayerEntry)> {
+            paths
+                .iter()
+                .map(|path| (format!("opt/{path}"), file()))
+                .collect()
+        };
+        // `zip -r layer.zip mylayer/` from outside the folder.
+        let note = layout_note(
+            &spec,
+            &entries(&["mylayer/extensions/agent", "mylayer/README"]),
+        )
+        .expect("one folder holding extensions/");
+        assert_eq!(note.level, Level::Warning);
+        assert!(
+            note.message.contains("/opt/mylayer/extensions"),
+            "{}",
+            note.message
+        );
+        assert!(note.hint.unwrap().contains("cd mylayer && zip -r"));
+        // Made right, or one folder that is what Lambda looks for, or a folder of data: nothing.
+        assert!(layout_note(&spec, &entries(&["extensions/agent", "agent/config"])).is_none());
+        assert!(layout_note(&spec, &entries(&["python/lib/python3.12/x.py"])).is_none());
+        assert!(layout_note(&spec, &entries(&["data/a.bin", "data/b.bin"])).is_none());
+        assert!(layout_note(&spec, &entries(&["mylayer/file-at-depth-one"])).is_none());
+        // Directories only, or nothing at all.
+        let empty = vec![("opt/d".to_owned(), LayerEntry::Directory)];
+        assert!(
+            layout_note(&spec, &empty)
+                .unwrap()
+                .message
+                .contains("holds no files")
+        );
+        assert!(
+            layout_note(&spec, &[])
+                .unwrap()
+                .message
+                .contains("holds no files")
+        );
+    }
 
     #[test]
     fn specs_take_a_zip_or_an_arn_with_an_optional_architecture() {

@@ -70,17 +70,22 @@ pub fn unpack(zip_path: &Path, shown: &str, directory: &Path) -> Result<Vec<(Str
     };
     let mut entries = Vec::new();
     for index in 0..archive.len() {
-        let mut entry = archive
-            .by_index(index)
-            .map_err(|error| damaged(&format!("#{index}"), &error))?;
-        let name = entry.name().to_owned();
-        if entry.encrypted() {
+        // The raw entry first: opening an encrypted one to read it fails before its name is
+        // known, and it is named.
+        let (name, encrypted) = archive
+            .by_index_raw(index)
+            .map(|entry| (entry.name().to_owned(), entry.encrypted()))
+            .map_err(|error| damaged(&format!("number {}", index + 1), &error))?;
+        if encrypted {
             return Err(Error::usage(format!(
                 "{}: entry `{name}` is encrypted, which Lambda cannot unpack",
                 place()
             ))
             .hint("make the zip again without a password"));
         }
+        let mut entry = archive
+            .by_index(index)
+            .map_err(|error| damaged(&name, &error))?;
         let path = match layer_path(&name) {
             Ok(Some(path)) => path,
             Ok(None) => continue,
@@ -264,7 +269,9 @@ pub fn layer_path(name: &str) -> std::result::Result<Option<String>, String> {
     for part in name.split('/') {
         match part {
             "" | "." => {}
-            ".." => return Err("climbs out of /opt with `..`".into()),
+            // Refused wherever it is (`lib/../x` stays in /opt, but unzip tools disagree on it,
+            // and no zip tool writes it), with a reason that fits both.
+            ".." => return Err("has a `..` component, which could climb out of /opt".into()),
             part => parts.push(part),
         }
     }
@@ -337,7 +344,7 @@ mod tests {
         assert_eq!(layer_path("./").unwrap(), None);
         assert_eq!(
             layer_path("a/b/../c").unwrap_err(),
-            "climbs out of /opt with `..`"
+            "has a `..` component, which could climb out of /opt"
         );
         assert!(layer_path("../etc/passwd").is_err());
         assert!(layer_path("/etc/passwd").unwrap_err().contains("absolute"));

@@ -228,9 +228,13 @@ impl LayerContents {
                     self.entries.insert(parent.clone(), LayerEntry::Directory);
                 }
                 Some(existing) if existing.is_directory() => {}
-                Some(_) => {
+                Some(existing) => {
+                    let what = match existing {
+                        LayerEntry::Symlink { .. } => "a symbolic link",
+                        _ => "a file",
+                    };
                     return Err(Error::usage(format!(
-                        "{}: /{parent} is a file in the {}, so /{path} cannot be placed under it",
+                        "{}: /{parent} is {what} in the {}, so /{path} cannot be placed under it",
                         described(),
                         self.container
                     )));

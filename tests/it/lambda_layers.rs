@@ -292,7 +292,7 @@ fn zips_that_reach_out_of_opt_or_are_not_zips_are_refused_with_nothing_written()
         &[
             "entry `../../etc/cron.d/evil`",
             &shown,
-            "climbs out of /opt",
+            "could climb out of /opt",
         ],
     );
     assert_refused(
@@ -573,7 +573,7 @@ mod by_arn {
             &[
                 &arn,
                 "--offline",
-                "has no copy",
+                "has no usable copy",
                 "run this build once with network",
             ],
         );

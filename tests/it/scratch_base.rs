@@ -605,3 +605,77 @@ fn scratch_is_in_the_catalog_and_takes_no_tag_or_digest() {
     assert_eq!(pulled.status.code(), Some(2), "{}", stderr_of(&pulled));
     assert!(stderr_of(&pulled).contains("nothing to pull"));
 }
+
+/// `lambda-image ARGS` under `timeout 120`, so that a hang fails the test (exit 124) instead of
+/// the suite.
+fn within_timeout(args: &[&str], configure: impl FnOnce(&mut Command)) -> Output {
+    let mut command = Command::new("timeout");
+    command
+        .arg("120")
+        .arg(env!("CARGO_BIN_EXE_lambda-image"))
+        .args(args)
+        .env_remove("SOURCE_DATE_EPOCH");
+    configure(&mut command);
+    run_unchecked(&mut command)
+}
+
+#[test]
+fn a_cache_that_cannot_be_written_is_no_cache_by_default_and_an_error_when_named() {
+    // Found by trying it: `nobody` in a CI container has HOME=/nonexistent, and a build there
+    // waited forever for a layer writer that had failed before it started.
+    let fixtures = fixtures();
+    let work = workdir();
+    let bootstrap = fixtures.bootstrap_amd64.display().to_string();
+    let out = work.path().join("out");
+    let output = format!("oci:{}:fn", out.display());
+    let built = within_timeout(
+        &[
+            "build",
+            "-q",
+            "--bootstrap",
+            &bootstrap,
+            "--base",
+            "scratch",
+            "--output",
+            &output,
+        ],
+        |command| {
+            command
+                .env("HOME", "/nonexistent")
+                .env_remove("XDG_CACHE_HOME");
+        },
+    );
+    assert!(built.status.success(), "{}", stderr_of(&built));
+    assert!(out.join("index.json").exists());
+
+    let not_a_directory = work.path().join("a-file");
+    std::fs::write(&not_a_directory, b"x").unwrap();
+    let cache = not_a_directory.join("cache");
+    let second = work.path().join("second");
+    let refused = within_timeout(
+        &[
+            "build",
+            "-q",
+            "--bootstrap",
+            &bootstrap,
+            "--base",
+            "scratch",
+            "--cache-dir",
+            cache.to_str().unwrap(),
+            "--output",
+            &format!("oci:{}:fn", second.display()),
+        ],
+        |_| {},
+    );
+    let stderr = stderr_of(&refused);
+    assert_eq!(
+        refused.status.code(),
+        Some(5),
+        "an output error, not a hang: {stderr}"
+    );
+    assert!(
+        stderr.contains("cannot use the cache directory"),
+        "{stderr}"
+    );
+    assert!(!second.exists(), "nothing written");
+}
