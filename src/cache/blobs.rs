@@ -38,6 +38,32 @@ pub struct BlobCache {
     explicit: bool,
 }
 
+/// Whether a directory could be made (or written) at `root`: the nearest of it and its parents
+/// that exists must be a directory this process may write to (`access(2)`, `W_OK`).
+fn writable(root: &Path) -> io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut existing = root;
+    while !existing.exists() {
+        existing = match existing.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent,
+            _ => Path::new("."),
+        };
+    }
+    if !existing.is_dir() {
+        return Err(io::Error::new(
+            io::ErrorKind::NotADirectory,
+            format!("{} is not a directory", existing.display()),
+        ));
+    }
+    let path = std::ffi::CString::new(existing.as_os_str().as_bytes())
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: `path` is a valid NUL-terminated string that outlives the call.
+    if unsafe { libc::access(path.as_ptr(), libc::W_OK) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 impl BlobCache {
     /// The cache at `explicit` (`--cache-dir`), else `$XDG_CACHE_HOME/lambda-image`, else
     /// `$HOME/.cache/lambda-image`. None when no location is known. Nothing is created here
@@ -58,11 +84,11 @@ impl BlobCache {
             ))
             .hint("choose a directory with --cache-dir"));
         }
-        // A cache that cannot be written is found now, not halfway through a build: the
+        // A cache that cannot be written is found now (nothing is made yet), not halfway through a build: the
         // default one (under a HOME that does not exist, as for `nobody` in CI containers) is
         // then no cache, which every command works without; one named with --cache-dir is an
         // error.
-        if let Err(error) = fs::create_dir_all(root.join("tmp")) {
+        if let Err(error) = writable(&root) {
             if !is_explicit {
                 return Ok(None);
             }

@@ -46,6 +46,15 @@ impl FromStr for BaseReference {
             })?,
         };
         // A base under public.ecr.aws/lambda is pulled from the mirror, when one is set.
+        // Docker's `FROM scratch` names no image: Docker Hub reserves the name and has nothing
+        // to pull under it. Whoever writes it means an empty base: the built-in one.
+        if reference.registry == registry::DOCKER_HUB && reference.repository == "library/scratch" {
+            return Err(format!(
+                "`{shown_text}`: Docker Hub has no image named scratch (Docker reserves the name for \
+                 FROM scratch, an empty base); for an image with no base layers use the built-in \
+                 --base scratch"
+            ));
+        }
         Ok(BaseReference::Registry(super::pulled_from(reference)))
     }
 }
@@ -245,8 +254,21 @@ mod tests {
             assert!(error.contains("built into lambda-image"), "{error}");
             assert!(error.contains("--base scratch"), "{error}");
         }
+        // Docker's reserved name, written as a registry reference: pointed to the built-in.
+        for docker in [
+            "docker.io/library/scratch",
+            "library/scratch:latest",
+            "docker://scratch",
+        ] {
+            let error = docker.parse::<BaseReference>().unwrap_err();
+            assert!(
+                error.contains("Docker Hub has no image named scratch"),
+                "{error}"
+            );
+            assert!(error.contains("--base scratch"), "{error}");
+        }
         assert!(matches!(
-            "docker.io/library/scratch".parse::<BaseReference>(),
+            "docker.io/someone/scratch".parse::<BaseReference>(),
             Ok(BaseReference::Registry(reference)) if reference.registry == "docker.io"
         ));
         assert!(matches!(

@@ -36,7 +36,7 @@ pub struct BuildArgs {
     pub bootstraps: Vec<BootstrapSpec>,
 
     /// The base image: a registry reference (HOST/REPO:TAG, @sha256:..., docker://...), a short
-    /// name (provided.al2023, provided.al2), scratch (built in: no layers, static bootstraps
+    /// name (provided.al2023, provided.al2), scratch (built in: no layers, no libc: static bootstraps
     /// only), oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:NAME:TAG].
     #[arg(long, value_name = "REF", default_value = DEFAULT_BASE)]
     pub base: BaseReference,

@@ -132,12 +132,12 @@ pub fn add_to_layer(contents: &mut LayerContents) -> Result<()> {
     contents.add_generated(
         TASK_ROOT,
         LayerEntry::Directory,
-        "--base scratch's working directory",
+        "--base scratch makes /var/task (its WorkingDir) a directory, and an --include puts a file there",
     )?;
     contents.add_generated(
         TMP_PATH,
         LayerEntry::SharedDirectory,
-        "--base scratch's /tmp",
+        "--base scratch makes /tmp a directory (mode 1777), and an --include puts a file there",
     )?;
     if contents.get(CA_BUNDLE_PATH).is_none() {
         contents.add_generated(
@@ -145,7 +145,7 @@ pub fn add_to_layer(contents: &mut LayerContents) -> Result<()> {
             LayerEntry::Generated {
                 content: GeneratedContent(ca_bundle()),
             },
-            "--base scratch's CA bundle",
+            "--base scratch puts its CA bundle in /etc/ssl/certs, and an --include puts a file in the way",
         )?;
     }
     Ok(())

@@ -626,27 +626,60 @@ fn a_cache_that_cannot_be_written_is_no_cache_by_default_and_an_error_when_named
     let fixtures = fixtures();
     let work = workdir();
     let bootstrap = fixtures.bootstrap_amd64.display().to_string();
-    let out = work.path().join("out");
+    // As `nobody` (uid 65534), who may write only where the test lets it: the output's
+    // directory. Root could make any HOME, so the default cache would not fail for it.
+    let shared = work.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+    std::fs::set_permissions(work.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let home = work.path().join("no-such-home");
+    let out = shared.join("out");
     let output = format!("oci:{}:fn", out.display());
-    let built = within_timeout(
-        &[
-            "build",
-            "-q",
-            "--bootstrap",
-            &bootstrap,
-            "--base",
-            "scratch",
-            "--output",
-            &output,
-        ],
-        |command| {
-            command
-                .env("HOME", "/nonexistent")
-                .env_remove("XDG_CACHE_HOME");
-        },
-    );
-    assert!(built.status.success(), "{}", stderr_of(&built));
-    assert!(out.join("index.json").exists());
+    let as_nobody = Command::new("setpriv")
+        .args([
+            "--reuid",
+            "65534",
+            "--regid",
+            "65534",
+            "--clear-groups",
+            "true",
+        ])
+        .status()
+        .is_ok_and(|status| status.success());
+    if as_nobody {
+        let mut command = Command::new("setpriv");
+        command
+            .args([
+                "--reuid",
+                "65534",
+                "--regid",
+                "65534",
+                "--clear-groups",
+                "timeout",
+                "120",
+            ])
+            .arg(env!("CARGO_BIN_EXE_lambda-image"))
+            .args([
+                "build",
+                "-q",
+                "--bootstrap",
+                &bootstrap,
+                "--base",
+                "scratch",
+                "--output",
+                &output,
+            ])
+            .current_dir(&shared)
+            .env("HOME", &home)
+            .env_remove("XDG_CACHE_HOME")
+            .env_remove("SOURCE_DATE_EPOCH");
+        let built = run_unchecked(&mut command);
+        assert!(built.status.success(), "{}", stderr_of(&built));
+        assert!(out.join("index.json").exists());
+        assert!(!home.exists(), "no cache was made");
+    } else {
+        eprintln!("skipped the default-cache half: setpriv cannot run a command as nobody here");
+    }
 
     let not_a_directory = work.path().join("a-file");
     std::fs::write(&not_a_directory, b"x").unwrap();
@@ -678,4 +711,63 @@ fn a_cache_that_cannot_be_written_is_no_cache_by_default_and_an_error_when_named
         "{stderr}"
     );
     assert!(!second.exists(), "nothing written");
+}
+
+#[test]
+fn a_dynamic_bootstrap_with_its_loader_needs_its_libraries_too_except_musls_own() {
+    // Found by trying it: with glibc's loader `--include`d, a dynamic bootstrap built and then
+    // failed at start ("libc.so.6: cannot open shared object file"): scratch has no
+    // /etc/ld.so.cache and no LD_LIBRARY_PATH, so a library in no default directory is certain
+    // to be missing. musl's loader is its libc, so a musl bootstrap with its loader is whole.
+    let work = workdir();
+    let source = work.path().join("bootstrap.c");
+    std::fs::write(
+        &source,
+        "#include <stdio.h>\nint main(void){puts(\"hi\");return 0;}\n",
+    )
+    .unwrap();
+    let glibc = work.path().join("glibc-dynamic");
+    run(Command::new("gcc").arg("-o").arg(&glibc).arg(&source));
+    let out = work.path().join("out");
+    let refused = run_unchecked(lambda_image().args([
+        "build",
+        "-q",
+        "--bootstrap",
+        glibc.to_str().unwrap(),
+        "--base",
+        "scratch",
+        "--include",
+        "/lib64/ld-linux-x86-64.so.2:/lib64/ld-linux-x86-64.so.2",
+        "--output",
+        &format!("oci:{}:fn", out.display()),
+    ]));
+    let stderr = stderr_of(&refused);
+    assert_eq!(refused.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("libc.so.6"), "{stderr}");
+    assert!(
+        stderr.contains("--env LD_LIBRARY_PATH=/var/task/lib"),
+        "{stderr}"
+    );
+    assert!(!out.exists());
+
+    let musl = work.path().join("musl-dynamic");
+    run(Command::new("musl-gcc").arg("-o").arg(&musl).arg(&source));
+    let built = run_unchecked(lambda_image().args([
+        "build",
+        "-q",
+        "--bootstrap",
+        musl.to_str().unwrap(),
+        "--base",
+        "scratch",
+        "--include",
+        "/lib/x86_64-linux-musl/libc.so:/lib/ld-musl-x86_64.so.1",
+        "--output",
+        &format!("oci:{}:fn", out.display()),
+    ]));
+    let stderr = stderr_of(&built);
+    assert!(built.status.success(), "{stderr}");
+    assert!(
+        !stderr.contains("libraries"),
+        "no warning about libc.so: {stderr}"
+    );
 }

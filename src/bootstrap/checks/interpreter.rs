@@ -130,7 +130,7 @@ fn not_executable_finding(
 }
 
 /// musl's dynamic loaders are `/lib/ld-musl-ARCH.so.1` (musl's `ldso` install path).
-fn is_musl_loader(interpreter: &str) -> bool {
+pub(super) fn is_musl_loader(interpreter: &str) -> bool {
     interpreter
         .rsplit('/')
         .next()

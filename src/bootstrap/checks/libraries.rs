@@ -113,9 +113,24 @@ pub(super) fn libraries_finding(
     let exists = |candidate: &str| {
         base.added.iter().any(|added| added == candidate) || filesystem.exists(candidate)
     };
+    // musl's dynamic loader is its C library: a musl program's `NEEDED libc.so` is the loader
+    // itself (musl's ldso/dynlink.c), found wherever the loader is.
+    let musl = match &bootstrap.kind {
+        crate::bootstrap::BootstrapKind::Elf(elf) => match &elf.linkage {
+            crate::bootstrap::elf::Linkage::Dynamic(needs) => {
+                super::interpreter::is_musl_loader(&needs.interpreter)
+            }
+            _ => false,
+        },
+        _ => false,
+    };
     let mut found = Vec::new();
     let mut missing = Vec::new();
-    for name in &libraries.needed {
+    for name in libraries
+        .needed
+        .iter()
+        .filter(|name| !(musl && *name == "libc.so"))
+    {
         let location = if name.contains('/') {
             let candidate = absolute(name);
             exists(&candidate).then_some(candidate)
@@ -130,6 +145,9 @@ pub(super) fn libraries_finding(
             Some(location) => found.push(format!("{name} at {location}")),
             None => missing.push(name.as_str()),
         }
+    }
+    if missing.is_empty() && found.is_empty() {
+        return None;
     }
     if missing.is_empty() {
         return Some(Finding::new(
@@ -148,16 +166,31 @@ pub(super) fn libraries_finding(
         .map(|(source, directories)| format!("{source} ({})", directories.join(":")))
         .collect::<Vec<_>>()
         .join(", then ");
+    // Without an /etc/ld.so.cache (scratch has none) the loader looks nowhere else: certain.
+    let certain = !exists("/etc/ld.so.cache");
+    let (level, unless) = if certain {
+        (Level::Error, "with no /etc/ld.so.cache in the image")
+    } else {
+        (
+            Level::Warning,
+            "unless the base's /etc/ld.so.cache names another directory",
+        )
+    };
+    let shipped_where = if base.library_path.is_some() {
+        "--include ./lib/:/var/task/lib/, a directory on the AWS bases' LD_LIBRARY_PATH"
+    } else {
+        "--include ./lib/:/var/task/lib/ with --env LD_LIBRARY_PATH=/var/task/lib, since this image \
+         sets no LD_LIBRARY_PATH"
+    };
     Some(
         Finding::new(
             "libraries",
             architecture,
-            Level::Warning,
+            level,
             format!(
                 "{path} needs {}, which {} not in the base {} nor added beside it (searched as the \
-                 dynamic loader does: {searched}); unless the base's /etc/ld.so.cache names another \
-                 directory, Lambda would fail at start-up with \"error while loading shared libraries: \
-                 {}: cannot open shared object file\"",
+                 dynamic loader does: {searched}); {unless}, Lambda would fail at start-up with \
+                 \"error while loading shared libraries: {}: cannot open shared object file\"",
                 missing.join(", "),
                 if missing.len() == 1 { "is" } else { "are" },
                 base.name,
@@ -165,9 +198,8 @@ pub(super) fn libraries_finding(
             ),
         )
         .hint(format!(
-            "ship {} with the function (e.g. --include ./lib/:/var/task/lib/, a directory on the AWS \
-             bases' LD_LIBRARY_PATH; or link with -Wl,-rpath,'$ORIGIN/lib'), link it statically, or \
-             use a base that has it",
+            "ship {} with the function (e.g. {shipped_where}; or link with -Wl,-rpath,'$ORIGIN/lib'), \
+             link it statically, or use a base that has it",
             if missing.len() == 1 { "it" } else { "them" }
         )),
     )
