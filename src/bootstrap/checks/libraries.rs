@@ -166,8 +166,9 @@ pub(super) fn libraries_finding(
         .map(|(source, directories)| format!("{source} ({})", directories.join(":")))
         .collect::<Vec<_>>()
         .join(", then ");
-    // Without an /etc/ld.so.cache (scratch has none) the loader looks nowhere else: certain.
-    let certain = !exists("/etc/ld.so.cache");
+    // On a base with no files at all (scratch) there is no /etc/ld.so.cache to name another
+    // directory: the loader looks nowhere else, so the failure is certain.
+    let certain = base.without_libc && !exists("/etc/ld.so.cache");
     let (level, unless) = if certain {
         (Level::Error, "with no /etc/ld.so.cache in the image")
     } else {
