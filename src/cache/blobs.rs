@@ -135,11 +135,16 @@ impl BlobCache {
         }
     }
 
+    /// The directory of [`Self::temporary_directory`], without creating anything.
+    pub fn temporary_path(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+
     /// Where temporary files of this run can go (same filesystem as the cache). Callers are
     /// about to write, so this creates the directory and the blob directory files are renamed
     /// into, if missing; a failure to create them shows when the caller writes.
     pub fn temporary_directory(&self) -> PathBuf {
-        let temporary = self.root.join("tmp");
+        let temporary = self.temporary_path();
         if !temporary.is_dir() || !self.blob_directory().is_dir() {
             let _ = fs::create_dir_all(&temporary);
             let _ = fs::create_dir_all(self.blob_directory());

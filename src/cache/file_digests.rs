@@ -27,12 +27,16 @@ const SETTLED: Duration = Duration::from_secs(3);
 #[derive(Clone, Debug)]
 pub struct FileDigests {
     root: PathBuf,
+    /// The cache's temporary directory, whose files (a `--layer` zip's unpacked entries) are
+    /// gone when the build ends: remembering them would only leave entries that nothing uses.
+    temporary: PathBuf,
 }
 
 impl FileDigests {
     pub fn new(blobs: &BlobCache) -> FileDigests {
         FileDigests {
             root: blobs.root().join("files"),
+            temporary: blobs.temporary_path(),
         }
     }
 
@@ -44,6 +48,9 @@ impl FileDigests {
 
     /// [`FileDigests::sha256`], with `now` the time hashing ends (for the settled rule).
     fn sha256_at(&self, path: &Path, now: SystemTime) -> io::Result<String> {
+        if path.starts_with(&self.temporary) {
+            return file_sha256(path);
+        }
         let before = fs::metadata(path)?;
         let entry = self.entry(&before);
         let recorded_as = identity(&before);
@@ -164,6 +171,31 @@ mod tests {
             digests.sha256(&file).unwrap(),
             hex::encode(Sha256::digest(b"again"))
         );
+    }
+
+    /// A file in the cache's own temporary directory lives for one build: nothing is
+    /// remembered of it, however settled.
+    #[test]
+    fn files_in_the_caches_temporary_directory_are_not_remembered() {
+        let directory = tempfile::tempdir().unwrap();
+        let blobs = BlobCache::open(Some(&directory.path().join("cache")))
+            .unwrap()
+            .unwrap();
+        let digests = FileDigests::new(&blobs);
+        let unpacked = blobs.temporary_directory().join("0");
+        fs::write(&unpacked, b"entry").unwrap();
+        let later = SystemTime::now() + Duration::from_secs(60);
+        assert_eq!(
+            digests.sha256_at(&unpacked, later).unwrap(),
+            hex::encode(Sha256::digest(b"entry"))
+        );
+        assert!(!digests.root.exists() || fs::read_dir(&digests.root).unwrap().count() == 0);
+
+        // The same file elsewhere is.
+        let outside = directory.path().join("bootstrap");
+        fs::write(&outside, b"entry").unwrap();
+        digests.sha256_at(&outside, later).unwrap();
+        assert_eq!(fs::read_dir(&digests.root).unwrap().count(), 1);
     }
 
     #[test]

@@ -19,6 +19,7 @@
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::ops::Range;
 use std::path::Path;
 
 use crate::error::{Error, Result};
@@ -68,7 +69,17 @@ pub fn unpack(zip_path: &Path, shown: &str, directory: &Path) -> Result<Vec<(Str
         ))
         .hint("the zip is damaged or cut short: make or download it again")
     };
-    let mut entries = Vec::new();
+    // The pass over the zip keeps nothing allocated per entry ([`Unpacked`]): its paths and
+    // symlink targets go into one growing text, and the entries' own strings are made after it.
+    // Each entry's reader allocates and frees blocks of tens of KiB (the zip crate's inflater;
+    // the copy buffer too, were it not made once here); small strings kept between those split
+    // the freed blocks (glibc carves small requests from the last block it split), so none fits
+    // the next entry's and the heap grew by tens of KiB per entry: ~1 GB of RSS for a zip of
+    // 20,000 small files, with ~30 MB in use. Whether it happened depended on the sizes of
+    // those strings, so on the length of the cache's path.
+    let mut unpacked: Vec<(usize, Range<usize>, Unpacked)> = Vec::new();
+    let mut text = String::new();
+    let mut buffer = vec![0; COPY_BUFFER];
     for index in 0..archive.len() {
         // The raw entry first: opening an encrypted one to read it fails before its name is
         // known, and it is named.
@@ -101,10 +112,9 @@ pub fn unpack(zip_path: &Path, shown: &str, directory: &Path) -> Result<Vec<(Str
         };
         let unix_mode = unix_mode(&mut raw, entry.central_header_start())
             .map_err(|error| damaged(&name, &error))?;
-        let image_path = format!("opt/{path}");
         let kind = entry_kind(unix_mode, name.ends_with('/'));
-        let layer_entry = match kind {
-            EntryKind::Directory => LayerEntry::Directory,
+        let kept = match kind {
+            EntryKind::Directory => Unpacked::Directory,
             EntryKind::Symlink => {
                 let mut target = String::new();
                 (&mut entry)
@@ -127,20 +137,20 @@ pub fn unpack(zip_path: &Path, shown: &str, directory: &Path) -> Result<Vec<(Str
                          layers there); point it at an absolute path, or inside the layer",
                     ));
                 }
-                LayerEntry::Symlink { target }
+                Unpacked::Symlink(keep(&mut text, &target))
             }
             EntryKind::File => {
                 let source = directory.join(index.to_string());
-                let (size, head) = copy_file(&mut entry, &source).map_err(|error| match error {
-                    Copy::Read(error) => damaged(&name, &error),
-                    Copy::Write(error) => Error::failure(format!(
-                        "{}: cannot write entry `{name}` to {}: {error}",
-                        place(),
-                        source.display()
-                    )),
-                })?;
-                LayerEntry::File {
-                    source,
+                let (size, head) =
+                    copy_file(&mut entry, &source, &mut buffer).map_err(|error| match error {
+                        Copy::Read(error) => damaged(&name, &error),
+                        Copy::Write(error) => Error::failure(format!(
+                            "{}: cannot write entry `{name}` to {}: {error}",
+                            place(),
+                            source.display()
+                        )),
+                    })?;
+                Unpacked::File {
                     size,
                     executable: is_executable(unix_mode, &head),
                 }
@@ -154,9 +164,40 @@ pub fn unpack(zip_path: &Path, shown: &str, directory: &Path) -> Result<Vec<(Str
                 .hint("leave it out of the zip"));
             }
         };
-        entries.push((image_path, layer_entry));
+        unpacked.push((index, keep(&mut text, &path), kept));
     }
-    Ok(entries)
+    Ok(unpacked
+        .into_iter()
+        .map(|(index, path, kept)| {
+            let entry = match kept {
+                Unpacked::Directory => LayerEntry::Directory,
+                Unpacked::File { size, executable } => LayerEntry::File {
+                    source: directory.join(index.to_string()),
+                    size,
+                    executable,
+                },
+                Unpacked::Symlink(target) => LayerEntry::Symlink {
+                    target: text[target].to_owned(),
+                },
+            };
+            (format!("opt/{}", &text[path]), entry)
+        })
+        .collect())
+}
+
+/// An entry as the pass over the zip records it, without an allocation of its own: its file
+/// is `<directory>/<entry index>`, a symlink's target a range of the pass's text.
+enum Unpacked {
+    Directory,
+    File { size: u64, executable: bool },
+    Symlink(Range<usize>),
+}
+
+/// Appends `part` to `text`; where it is.
+fn keep(text: &mut String, part: &str) -> Range<usize> {
+    let start = text.len();
+    text.push_str(part);
+    start..text.len()
 }
 
 /// A failed copy: reading the entry (a damaged zip) or writing the file.
@@ -165,17 +206,21 @@ enum Copy {
     Write(io::Error),
 }
 
-/// Copies an entry's content to a new file at `destination`; its size and first bytes.
+/// The size of the buffer entries are copied through.
+const COPY_BUFFER: usize = 64 * 1024;
+
+/// Copies an entry's content to a new file at `destination` through `buffer`; its size and
+/// first bytes.
 fn copy_file(
     entry: &mut impl Read,
     destination: &Path,
+    buffer: &mut [u8],
 ) -> std::result::Result<(u64, Vec<u8>), Copy> {
     let mut output = io::BufWriter::new(File::create(destination).map_err(Copy::Write)?);
     let mut head = Vec::new();
     let mut size = 0u64;
-    let mut buffer = vec![0; 64 * 1024];
     loop {
-        let read = match entry.read(&mut buffer) {
+        let read = match entry.read(buffer) {
             Ok(0) => break,
             Ok(read) => read,
             Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
