@@ -35,6 +35,17 @@ fn a_zip_of_the_folder_instead_of_its_contents_or_of_nothing_is_warned_about() {
     assert!(layout_note(&spec, &entries(&["python/lib/python3.12/x.py"])).is_none());
     assert!(layout_note(&spec, &entries(&["data/a.bin", "data/b.bin"])).is_none());
     assert!(layout_note(&spec, &entries(&["mylayer/file-at-depth-one"])).is_none());
+    // Two folders is no mistake of that kind; nor is a data folder with subfolders, or a file
+    // named like a known directory.
+    assert!(
+        layout_note(
+            &spec,
+            &entries(&["mylayer/extensions/agent", "other/readme"])
+        )
+        .is_none()
+    );
+    assert!(layout_note(&spec, &entries(&["data/sub/a.bin", "data/sub/b.bin"])).is_none());
+    assert!(layout_note(&spec, &entries(&["mylayer/extensions"])).is_none());
     // Directories only, or nothing at all.
     let empty = vec![("opt/d".to_owned(), LayerEntry::Directory)];
     assert!(
@@ -130,4 +141,18 @@ fn compatible_architectures_must_include_every_image_it_goes_into() {
             .contains(&format!("--layer amd64={text}")),
         "{error:?}"
     );
+}
+
+#[test]
+fn a_prefix_that_names_no_architecture_is_refused_unless_the_path_exists() {
+    // `nightly=7.zip` names no file here, and `build=` cannot start an ARN.
+    let missing = "nightly=7.zip".parse::<LayerSpec>().unwrap_err();
+    assert!(
+        missing.contains("unknown architecture `nightly`"),
+        "{missing}"
+    );
+    let arn = "build=arn:aws:lambda:us-east-1:123456789012:layer:x:1"
+        .parse::<LayerSpec>()
+        .unwrap_err();
+    assert!(arn.contains("unknown architecture `build`"), "{arn}");
 }
