@@ -30,7 +30,7 @@ use super::{Bootstrap, BootstrapKind, UTF8_BOM};
 use crate::error::Result;
 use crate::findings::{Finding, Level};
 use crate::image::set::ImageSet;
-use crate::layer::contents::{LayerContents, LayerEntry};
+use crate::layer::contents::{LayerContents, LayerEntry, lexical_path};
 use crate::platform::Architecture;
 
 /// Where Lambda looks for extensions, relative to `/` as layer entries name paths.
@@ -180,7 +180,7 @@ fn resolve<'a>(entries: &BTreeMap<&str, &'a LayerEntry>, path: &str) -> Resolved
                     let parent = current.rsplit_once('/').map_or("", |(parent, _)| parent);
                     format!("{parent}/{target}")
                 };
-                let Some(normal) = normalize(&joined) else {
+                let Some(normal) = lexical_path(&joined) else {
                     return Resolved::Broken(format!(
                         "is a symbolic link to {target}, which climbs above /"
                     ));
@@ -198,21 +198,6 @@ fn resolve<'a>(entries: &BTreeMap<&str, &'a LayerEntry>, path: &str) -> Resolved
     Resolved::Broken(format!(
         "is a symbolic link that chains more than {MAX_SYMLINK_HOPS} times (the kernel fails with ELOOP)"
     ))
-}
-
-/// `path` without `.`, empty components and `..` (applied), relative; `None` above the root.
-fn normalize(path: &str) -> Option<String> {
-    let mut parts: Vec<&str> = Vec::new();
-    for part in path.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                parts.pop()?;
-            }
-            part => parts.push(part),
-        }
-    }
-    Some(parts.join("/"))
 }
 
 /// Reads what the extension at `source` is, as the image's `architecture`; an error finding

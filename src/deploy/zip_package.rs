@@ -263,20 +263,7 @@ fn resolve_inside(base: &str, target: &str) -> Option<String> {
     if target.starts_with('/') {
         return None;
     }
-    let mut parts: Vec<&str> = base
-        .split('/')
-        .filter(|part| !part.is_empty() && *part != ".")
-        .collect();
-    for part in target.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                parts.pop()?;
-            }
-            part => parts.push(part),
-        }
-    }
-    Some(parts.join("/"))
+    crate::layer::contents::lexical_path(&format!("{base}/{target}"))
 }
 
 fn missing_bootstrap(zip: &str, names: &[String]) -> Error {

@@ -144,7 +144,11 @@ mod tests {
 
     #[test]
     fn arns_too_short_to_name_a_layer_are_refused() {
-        for short in ["arn:aws:lambda:us-east-1:123456789012", "arn:aws:lambda", "arn:"] {
+        for short in [
+            "arn:aws:lambda:us-east-1:123456789012",
+            "arn:aws:lambda",
+            "arn:",
+        ] {
             let error = LayerArn::parse(short).unwrap_err();
             assert!(error.contains("not a Lambda layer version ARN"), "{error}");
         }

@@ -384,6 +384,23 @@ pub fn image_path(destination: &str) -> Result<String> {
     Ok(parts.join("/"))
 }
 
+/// `path` (`/`-separated) taken lexically: empty and `.` components dropped, each `..` removing
+/// the component before it; relative, without a leading `/`. `None` when a `..` climbs above the
+/// start. For link targets inside a tree (a layer, a zip), where no component is itself a link.
+pub fn lexical_path(path: &str) -> Option<String> {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            part => parts.push(part),
+        }
+    }
+    Some(parts.join("/"))
+}
+
 /// An `--include SRC:DEST` argument: a file or directory on disk, and where it goes in the image.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IncludeSpec {
