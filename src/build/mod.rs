@@ -144,10 +144,20 @@ pub fn build(plan: &Plan, on_findings: &dyn Fn(&[Finding])) -> Result<BuildRepor
         )?;
         enforce(&findings)?;
     }
-    // The includes are the same in every architecture's layer: look at them once.
-    if let Some(first) = contents.first() {
-        findings.extend(execute_bits::findings(first.entries(), "/", "image")?);
+    // Every architecture's layer (a `--layer ARCH=` zip is in one only), each finding once: the
+    // includes and shared layers are in all of them.
+    let mut execute_bit_findings: Vec<Finding> = Vec::new();
+    for layer in &contents {
+        for finding in execute_bits::findings(layer.entries(), "/", "image")? {
+            if !execute_bit_findings
+                .iter()
+                .any(|seen| seen.message == finding.message)
+            {
+                execute_bit_findings.push(finding);
+            }
+        }
     }
+    findings.extend(execute_bit_findings);
     findings.extend(lambda_layers.notes.iter().cloned());
     on_findings(&findings);
     let format = image_format(plan, &base)?;

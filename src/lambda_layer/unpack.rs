@@ -24,6 +24,7 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::layer::contents::LayerEntry;
+use crate::lint::IMAGE_SIZE_LIMIT;
 
 /// `S_IFMT` and the file types of a Unix mode.
 const S_IFMT: u32 = 0o170000;
@@ -77,6 +78,27 @@ pub fn unpack(zip_path: &Path, shown: &str, directory: &Path) -> Result<Vec<(Str
     // the next entry's and the heap grew by tens of KiB per entry: ~1 GB of RSS for a zip of
     // 20,000 small files, with ~30 MB in use. Whether it happened depended on the sizes of
     // those strings, so on the length of the cache's path.
+    // A zip bomb (a few MB that inflate to terabytes) is refused before anything is written,
+    // by the sizes the zip declares, and, should an entry inflate past what it declares, as the
+    // bytes come.
+    let too_big = |bytes: u64| {
+        Error::usage(format!(
+            "{}: the zip unpacks to {bytes} bytes or more, over Lambda's limit of {IMAGE_SIZE_LIMIT} \
+             bytes (10 GB) for a whole image",
+            place()
+        ))
+        .hint("check the zip (a few MB that unpack to gigabytes is a zip bomb), or leave large data out of the image")
+    };
+    let mut declared = 0u64;
+    for index in 0..archive.len() {
+        if let Ok(entry) = archive.by_index_raw(index) {
+            declared = declared.saturating_add(entry.size());
+        }
+    }
+    if declared > IMAGE_SIZE_LIMIT {
+        return Err(too_big(declared));
+    }
+    let mut written = 0u64;
     let mut unpacked: Vec<(usize, Range<usize>, Unpacked)> = Vec::new();
     let mut text = String::new();
     let mut buffer = vec![0; COPY_BUFFER];
@@ -150,6 +172,10 @@ pub fn unpack(zip_path: &Path, shown: &str, directory: &Path) -> Result<Vec<(Str
                             source.display()
                         )),
                     })?;
+                written = written.saturating_add(size);
+                if written > IMAGE_SIZE_LIMIT {
+                    return Err(too_big(written));
+                }
                 Unpacked::File {
                     size,
                     executable: is_executable(unix_mode, &head),

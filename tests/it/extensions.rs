@@ -261,3 +261,41 @@ fn an_interpreter_the_build_adds_counts_for_extensions_and_the_bootstrap() {
         lambda_image_json(&["check", "--json", &format!("oci:{}:fn", out.display())]);
     assert_eq!(checked.status.code(), Some(0), "check agrees: {report}");
 }
+
+#[test]
+fn a_layer_given_to_the_second_architecture_only_is_looked_at_too() {
+    // An ELF without an execute bit outside /opt/extensions is a warning (execute-bit); a
+    // `--layer arm64=` zip is only in the arm64 layer, which used to be skipped.
+    let fixtures = fixtures();
+    let work = workdir();
+    let layer = work.path().join("layer");
+    put(
+        &layer.join("bin/tool"),
+        &std::fs::read(&fixtures.bootstrap_arm64).unwrap(),
+        0o644,
+    );
+    let zip = work.path().join("arm-only.zip");
+    run(std::process::Command::new("zip")
+        .arg("-qr")
+        .arg(&zip)
+        .arg(".")
+        .current_dir(&layer));
+    let out = work.path().join("out");
+    let mut arguments = vec!["build".to_owned()];
+    arguments.extend(both_bootstrap_args());
+    arguments.extend([
+        "--base".to_owned(),
+        base_reference(),
+        "--layer".to_owned(),
+        format!("arm64={}", zip.display()),
+        "--output".to_owned(),
+        format!("oci:{}:fn", out.display()),
+    ]);
+    let built = run_unchecked(lambda_image().args(&arguments));
+    let stderr = stderr_of(&built);
+    assert!(built.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("warning[execute-bit]") && stderr.contains("/opt/bin/tool"),
+        "{stderr}"
+    );
+}

@@ -272,6 +272,17 @@ fn zips_that_reach_out_of_opt_or_are_not_zips_are_refused_with_nothing_written()
     let cut_zip = work.join("cut.zip");
     fs::write(&cut_zip, cut).unwrap();
 
+    // A zip bomb, as its central directory declares it: one entry of 11 GiB, over Lambda's
+    // 10 GB for a whole image (the declared size is refused before anything is inflated).
+    let bomb = work.join("bomb.zip");
+    python(
+        "import sys, zipfile\n\
+         with zipfile.ZipFile(sys.argv[1], 'w', zipfile.ZIP_DEFLATED, allowZip64=True) as z:\n\
+         \x20   z.writestr('data/a.bin', b'0' * 1000)\n\
+         \x20   z.filelist[0].file_size = 11 << 30\n",
+        &[&bomb],
+    );
+
     let output = work.join("out");
     let attempt = |layer: &str| {
         run_unchecked(&mut scratch.build(&[
@@ -285,6 +296,11 @@ fn zips_that_reach_out_of_opt_or_are_not_zips_are_refused_with_nothing_written()
             &format!("oci:{}:v1", output.display()),
         ]))
     };
+    assert_refused(
+        &attempt(&bomb.display().to_string()),
+        2,
+        &["unpacks to 11811160064 bytes or more", "10 GB"],
+    );
     let shown = climbing.display().to_string();
     assert_refused(
         &attempt(&shown),
