@@ -60,6 +60,22 @@ pub fn build(plan: &Plan, on_findings: &dyn Fn(&[Finding])) -> Result<BuildRepor
     if plan.handler.trim().is_empty() {
         return Err(Error::usage("--handler must not be empty"));
     }
+    // The built-in scratch has no glibc to state and no registry to log in to: a flag about
+    // either means something else was meant.
+    if plan.base == BaseReference::Scratch {
+        let (flag, why) = match (&plan.base_glibc, &plan.registries.base_creds) {
+            (Some(_), _) => ("--base-glibc", "it has no C library"),
+            (None, Some((_, flag))) => (*flag, "it is built in, with no registry to log in to"),
+            (None, None) => ("", ""),
+        };
+        if !flag.is_empty() {
+            return Err(
+                Error::usage(format!("{flag} does not apply to --base scratch: {why}")).hint(
+                    format!("drop {flag}, or name the base it was meant for with --base"),
+                ),
+            );
+        }
+    }
 
     let bootstraps = inspect_bootstraps(&plan.bootstraps)?;
     // The `--layer` zips, fetched and unpacked; their files live until the build ends.

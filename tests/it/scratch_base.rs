@@ -604,6 +604,27 @@ fn scratch_is_in_the_catalog_and_takes_no_tag_or_digest() {
     let pulled = run_unchecked(lambda_image().args(["base", "pull", "scratch"]));
     assert_eq!(pulled.status.code(), Some(2), "{}", stderr_of(&pulled));
     assert!(stderr_of(&pulled).contains("nothing to pull"));
+    // Flags about a base's glibc or registry mean something else was meant (found by trying it).
+    for (flag, value) in [("--base-glibc", "2.34"), ("--base-creds", "user:secret")] {
+        let refused = run_unchecked(lambda_image().args([
+            "build",
+            "--bootstrap",
+            fixtures().bootstrap_amd64.to_str().unwrap(),
+            "--base",
+            "scratch",
+            flag,
+            value,
+            "--output",
+            "oci:/nonexistent-dir-for-this-test/out:fn",
+        ]));
+        let stderr = stderr_of(&refused);
+        assert_eq!(refused.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains(&format!("{flag} does not apply to --base scratch")),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("secret"), "{stderr}");
+    }
 }
 
 /// `lambda-image ARGS` under `timeout 120`, so that a hang fails the test (exit 124) instead of
