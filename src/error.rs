@@ -305,6 +305,23 @@ impl<T> IoContext<T> for std::io::Result<T> {
     }
 }
 
+/// An error and its causes (`source()`) as one line, each as it displays itself, once (a cause
+/// whose text an earlier part already holds is left out), joined by `: `. What users read of
+/// transport and SDK failures: `DisplayErrorContext` and `{:?}` add Debug forms meant for
+/// developers (a refused connection came out as `DispatchFailure(DispatchFailure { ... })`).
+pub fn describe_error_chain(error: &dyn std::error::Error) -> String {
+    let mut parts = vec![error.to_string()];
+    let mut source = error.source();
+    while let Some(current) = source {
+        let text = current.to_string();
+        if !parts.iter().any(|part| part.contains(&text)) {
+            parts.push(text);
+        }
+        source = current.source();
+    }
+    parts.join(": ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -355,5 +372,32 @@ mod tests {
             without_hint,
             r#"{"error":{"kind":"timeout","message":"too slow","hint":null,"exit_code":10}}"#
         );
+    }
+
+    #[derive(Debug)]
+    struct Outer(std::io::Error);
+
+    impl std::fmt::Display for Outer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("dispatch failure")
+        }
+    }
+
+    impl std::error::Error for Outer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn an_error_chain_reads_as_sentences_without_debug_forms() {
+        let refused =
+            std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "tcp connect error");
+        let text = describe_error_chain(&Outer(refused));
+        assert_eq!(text, "dispatch failure: tcp connect error");
+        assert!(!text.contains("Outer"), "{text}");
+        // A part that only repeats the one before is left out.
+        let repeated = Outer(std::io::Error::other("dispatch failure"));
+        assert_eq!(describe_error_chain(&repeated), "dispatch failure");
     }
 }

@@ -51,58 +51,9 @@ pub fn refused_credentials(code: &str) -> bool {
     )
 }
 
-/// An SDK error for a message: each error of its chain (`source()`), as it displays itself,
-/// joined by `: ` (a repeat of the one before left out). `DisplayErrorContext` says the same and
-/// then appends the whole chain's `Debug` form, which is for developers, not users (a connection
-/// refused came out as `DispatchFailure(DispatchFailure { source: ConnectorError { ... } })`).
-pub fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut parts = vec![error.to_string()];
-    let mut next = error.source();
-    while let Some(error) = next {
-        let text = error.to_string();
-        if parts.last().is_none_or(|last| !last.contains(&text)) {
-            parts.push(text);
-        }
-        next = error.source();
-    }
-    parts.join(": ")
-}
-
 /// Whether an SDK error (as `DisplayErrorContext` shows it) means the chain found no
 /// credentials at all.
 pub fn no_credentials(context: &str) -> bool {
     context.contains("no providers in chain provided credentials")
         || context.contains("CredentialsNotLoaded")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[derive(Debug)]
-    struct Outer(std::io::Error);
-
-    impl std::fmt::Display for Outer {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("dispatch failure")
-        }
-    }
-
-    impl std::error::Error for Outer {
-        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-            Some(&self.0)
-        }
-    }
-
-    #[test]
-    fn an_error_chain_reads_as_sentences_without_debug_forms() {
-        let refused =
-            std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "tcp connect error");
-        let text = error_chain(&Outer(refused));
-        assert_eq!(text, "dispatch failure: tcp connect error");
-        assert!(!text.contains("Outer"), "{text}");
-        // A part that only repeats the one before is left out.
-        let repeated = Outer(std::io::Error::other("dispatch failure"));
-        assert_eq!(error_chain(&repeated), "dispatch failure");
-    }
 }

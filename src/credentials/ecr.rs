@@ -502,7 +502,11 @@ mod sdk {
                     aws_sdk::CREDENTIAL_CHAIN
                 ))
             }
-            None => Error::registry(format!("{head}: {}", aws_sdk::error_chain(&error))).hint(
+            None => Error::registry(format!(
+                "{head}: {}",
+                crate::error::describe_error_chain(&error)
+            ))
+            .hint(
                 "check the network path to the ECR API (api.ecr.REGION.amazonaws.com), or \
                  AWS_ENDPOINT_URL_ECR if set",
             ),

@@ -371,7 +371,11 @@ where
             Error::deploy(format!("{head}: no AWS credentials were found"))
                 .hint(aws_sdk::CREDENTIAL_CHAIN)
         }
-        None => Error::deploy(format!("{head}: {}", aws_sdk::error_chain(&error))).hint(format!(
+        None => Error::deploy(format!(
+            "{head}: {}",
+            crate::error::describe_error_chain(&error)
+        ))
+        .hint(format!(
             "check the network path to the {service} API in {region} (or \
              AWS_ENDPOINT_URL_{}, if set)",
             service.to_ascii_uppercase()

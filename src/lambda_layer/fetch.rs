@@ -110,7 +110,11 @@ where
             Error::registry(format!("{head}: no AWS credentials were found"))
                 .hint(format!("{}; {cache_note}", aws_sdk::CREDENTIAL_CHAIN))
         }
-        None => Error::registry(format!("{head}: {}", aws_sdk::error_chain(&error))).hint(format!(
+        None => Error::registry(format!(
+            "{head}: {}",
+            crate::error::describe_error_chain(&error)
+        ))
+        .hint(format!(
             "check the network path to the Lambda API in {} (or AWS_ENDPOINT_URL_LAMBDA, if \
              set); {cache_note}",
             arn.region

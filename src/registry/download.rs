@@ -18,10 +18,10 @@ use reqwest::StatusCode;
 use reqwest::header::{CONTENT_RANGE, RANGE};
 
 use super::http::client::Registry;
-use super::http::error::describe_error_chain;
 use super::http::retry::{Retries, TOTAL_BUDGET};
 use super::transfer::{Activity, IDLE_TIMEOUT_VARIABLE, blob_idle_timeout};
 use crate::error::Error;
+use crate::error::describe_error_chain;
 use crate::image::store::BlobFailure;
 
 /// The size of the pieces a download thread hands over.

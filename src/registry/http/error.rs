@@ -140,21 +140,7 @@ fn html_text(body: &str) -> Option<String> {
 
 /// A transport error as one line: each cause once, without repeating reqwest's wrappers.
 pub fn describe_transport_error(error: &reqwest::Error) -> String {
-    describe_error_chain(error)
-}
-
-/// An error and its causes as one line, each once.
-pub fn describe_error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(current) = source {
-        let text = current.to_string();
-        if !parts.iter().any(|part| part.contains(&text)) {
-            parts.push(text);
-        }
-        source = current.source();
-    }
-    parts.join(": ")
+    crate::error::describe_error_chain(error)
 }
 
 /// Whether a failure is a host name that could not be resolved to an address: somewhere in the
