@@ -105,6 +105,13 @@ impl<W: Write> Write for HashingWriter<W> {
     }
 }
 
+/// The sha256 and size (bytes) of the content of the file at `path`, read once.
+pub fn file_digest(path: &std::path::Path) -> io::Result<(Sha256Digest, u64)> {
+    let mut reading = HashingReader::new(std::fs::File::open(path)?);
+    let size = io::copy(&mut reading, &mut io::sink())?;
+    Ok((reading.finish(), size))
+}
+
 /// A reader that hashes everything read through it.
 pub struct HashingReader<R> {
     inner: R,

@@ -10,14 +10,13 @@
 //! when hashing ends, and only if nothing changed while it was read: a file written again within
 //! one tick of a coarse file-system clock could otherwise keep its times.
 
-use std::fs::{self, File, Metadata};
+use std::fs::{self, Metadata};
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::blobs::BlobCache;
-use crate::digest::HashingReader;
 
 /// How old a file's times must be before its digest is remembered: more than the coarsest
 /// common file-system timestamp granularity (2 s, FAT).
@@ -94,9 +93,7 @@ impl FileDigests {
 
 /// The sha256 (hex) of a file's content.
 pub fn file_sha256(path: &Path) -> io::Result<String> {
-    let mut reading = HashingReader::new(File::open(path)?);
-    io::copy(&mut reading, &mut io::sink())?;
-    Ok(reading.finish().hex().to_owned())
+    Ok(crate::digest::file_digest(path)?.0.hex().to_owned())
 }
 
 /// `size mtime.nsec ctime.nsec`, what the entry is kept for.

@@ -159,7 +159,8 @@ pub fn allowed_location(location: &str) -> bool {
     }
 }
 
-/// Downloads `facts.location` into `file`, checking its size and `CodeSha256`; its sha256.
+/// Downloads `facts.location` into `file`, checking its size and `CodeSha256`; its sha256 and
+/// size (bytes).
 /// Errors (registry): a location refused, the HTTP request or the transfer failing, bytes that
 /// are not what Lambda says (the file is then left for the caller to delete).
 pub fn download(
@@ -167,7 +168,7 @@ pub fn download(
     arn: &LayerArn,
     shown: &str,
     file: &mut std::fs::File,
-) -> Result<Sha256Digest> {
+) -> Result<(Sha256Digest, u64)> {
     let place = shown_location(&facts.location);
     if !allowed_location(&facts.location) {
         return Err(Error::registry(format!(
@@ -217,7 +218,7 @@ pub fn download(
             "--layer {shown}: cannot write the download: {error}"
         ))
     })?;
-    let code_sha256 = super::code_sha256(&digest);
+    let code_sha256 = crate::package::code_sha256(&digest);
     if (facts.code_size != 0 && size != facts.code_size) || code_sha256 != facts.code_sha256 {
         return Err(Error::registry(format!(
             "--layer {shown}: the zip downloaded from {place} is not layer version {arn}: \
@@ -230,7 +231,7 @@ pub fn download(
              network): run the build again",
         ));
     }
-    Ok(digest)
+    Ok((digest, size))
 }
 
 #[cfg(test)]

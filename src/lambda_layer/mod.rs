@@ -33,6 +33,7 @@ use crate::digest::Sha256Digest;
 use crate::error::{Error, Result};
 use crate::findings::{Finding, Level};
 use crate::layer::contents::LayerEntry;
+use crate::package::code_sha256;
 use crate::platform::Architecture;
 
 /// One `--layer [ARCH=]SOURCE` value.
@@ -325,7 +326,7 @@ fn local_zip(spec: &LayerSpec, path: &Path) -> Result<Zip> {
         ))
         .hint("a layer is a .zip of what goes under /opt: zip the directory first (`cd layer && zip -r ../layer.zip .`)"));
     }
-    let (digest, size) = file_digest(path).map_err(|error| {
+    let (digest, size) = crate::digest::file_digest(path).map_err(|error| {
         Error::usage(format!(
             "--layer {spec}: cannot read {}: {error}",
             path.display()
@@ -415,12 +416,7 @@ fn fetch_zip(
         ))
     })?;
     // On failure the temporary file is deleted as it is dropped: nothing half-written is kept.
-    let digest = fetch::download(&facts, arn, &spec.written, temporary.as_file_mut())?;
-    let size = temporary
-        .as_file()
-        .metadata()
-        .map(|metadata| metadata.len())
-        .unwrap_or(facts.code_size);
+    let (digest, size) = fetch::download(&facts, arn, &spec.written, temporary.as_file_mut())?;
     let record = record::LayerRecord {
         arn: arn.to_string(),
         sha256: digest.to_string(),
@@ -509,20 +505,6 @@ fn check_architectures(
         missing.lambda_name()
     ))
     .hint(hint))
-}
-
-/// Lambda's `CodeSha256` of content with `digest`: base64 (standard, padded) of the raw hash.
-pub fn code_sha256(digest: &Sha256Digest) -> String {
-    use base64::Engine;
-    let raw = hex::decode(digest.hex()).expect("a digest is hex");
-    base64::engine::general_purpose::STANDARD.encode(raw)
-}
-
-/// The sha256 and size of the file at `path`.
-fn file_digest(path: &Path) -> std::io::Result<(Sha256Digest, u64)> {
-    let mut reading = crate::digest::HashingReader::new(std::fs::File::open(path)?);
-    let size = std::io::copy(&mut reading, &mut std::io::sink())?;
-    Ok((reading.finish(), size))
 }
 
 #[cfg(test)]
