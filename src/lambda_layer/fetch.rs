@@ -185,15 +185,27 @@ pub fn download(
              needed); the URL Lambda gives is valid for minutes, so run the build again",
         )
     };
-    let client = reqwest::blocking::Client::builder()
-        .connect_timeout(std::time::Duration::from_secs(30))
-        .timeout(std::time::Duration::from_secs(120))
-        .build()
-        .map_err(|error| failed(error.without_url().to_string()))?;
-    let mut response = client
-        .get(&facts.location)
-        .send()
-        .map_err(|error| failed(error.without_url().to_string()))?;
+    // The client a registry gets: proxies as `registry::http::proxy` reads them (NO_PROXY
+    // ranges, socks), system roots and certs.d, the connect timeout; no limit on the whole
+    // transfer, which a large layer on a slow link may need.
+    let host = reqwest::Url::parse(&facts.location)
+        .ok()
+        .and_then(|url| {
+            let host = url.host_str()?.to_owned();
+            Some(match url.port() {
+                Some(port) => format!("{host}:{port}"),
+                None => host,
+            })
+        })
+        .unwrap_or_default();
+    let (client, _) = crate::registry::http::client::build_http_client(&host)
+        .map_err(|error| failed(error.message().to_owned()))?;
+    let transport = |error: reqwest::Error| {
+        failed(crate::registry::http::error::describe_transport_error(
+            &error.without_url(),
+        ))
+    };
+    let mut response = client.get(&facts.location).send().map_err(transport)?;
     if !response.status().is_success() {
         return Err(failed(format!("HTTP {}", response.status())));
     }

@@ -266,7 +266,7 @@ impl Registry {
 /// verified, so not for a host spoken to in plain HTTP), and the CA and client certificates of `/etc/docker/certs.d/HOST/`
 /// or `/etc/containers/certs.d/HOST/`; proxies from the environment as [`super::proxy`] chooses
 /// them (reqwest's own choice is turned off).
-pub(super) fn build_http_client(host: &str) -> Result<(Client, tls::HostTls)> {
+pub fn build_http_client(host: &str) -> Result<(Client, tls::HostTls)> {
     let host_tls = tls::host_tls(host)?;
     let proxies = ProxySettings::global()?;
     let mut builder = Client::builder().no_proxy();
