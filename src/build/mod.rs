@@ -78,14 +78,13 @@ pub fn build(plan: &Plan, on_findings: &dyn Fn(&[Finding])) -> Result<BuildRepor
     }
 
     let bootstraps = inspect_bootstraps(&plan.bootstraps)?;
+    let architectures: Vec<Architecture> = bootstraps.iter().map(|b| b.architecture).collect();
+    let cache = BlobCache::open(plan.registries.cache_dir.as_deref())?;
     // The `--layer` zips, fetched and unpacked; their files live until the build ends.
     let lambda_layers = crate::lambda_layer::prepare(
         &plan.lambda_layers,
-        &bootstraps
-            .iter()
-            .map(|b| b.architecture)
-            .collect::<Vec<_>>(),
-        plan.registries.cache_dir.as_deref(),
+        &architectures,
+        cache.as_ref(),
         plan.offline,
     )?;
     // What can be checked before anything is opened or downloaded fails fast.
@@ -94,7 +93,6 @@ pub fn build(plan: &Plan, on_findings: &dyn Fn(&[Finding])) -> Result<BuildRepor
     let facts = base_facts(plan, &contents);
     let mut findings = check_programs(&bootstraps, &contents, &facts, None, &plan.skip_checks)?;
     enforce(&findings)?;
-    let architectures: Vec<Architecture> = bootstraps.iter().map(|b| b.architecture).collect();
 
     let targets = targets::check_targets(plan, &architectures)?;
     let output = plan
@@ -102,7 +100,6 @@ pub fn build(plan: &Plan, on_findings: &dyn Fn(&[Finding])) -> Result<BuildRepor
         .as_ref()
         .map(|output| plan_output(output, &architectures))
         .transpose()?;
-    let cache = BlobCache::open(plan.registries.cache_dir.as_deref())?;
     // Offline, a registry base comes from the cache, resolved and verified whole before any
     // registry is contacted or anything written.
     let cached_base = match (&plan.base, plan.offline) {

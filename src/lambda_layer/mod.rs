@@ -175,7 +175,7 @@ struct Zip {
 
 /// Gets and unpacks every layer of `specs` for a build of `architectures`. A spec with `ARCH=`
 /// for an architecture the build does not make is left out (scripts give both vendor ARNs to
-/// builds of one architecture). `cache_dir` is the build's (`--cache-dir` or the default);
+/// builds of one architecture). `cache` is the build's (`--cache-dir` or the default; none);
 /// `offline`: an ARN must come from the cache. Errors: a zip that cannot be read or unpacked,
 /// or whose entries leave `/opt` (usage, 2); a layer whose `CompatibleArchitectures` leave out
 /// an image's architecture (bootstrap, 3); an ARN the cache lacks offline, or that Lambda does
@@ -184,14 +184,10 @@ struct Zip {
 pub fn prepare(
     specs: &[LayerSpec],
     architectures: &[Architecture],
-    cache_dir: Option<&Path>,
+    cache: Option<&BlobCache>,
     offline: bool,
 ) -> Result<LambdaLayers> {
     let mut prepared = LambdaLayers::default();
-    if specs.is_empty() {
-        return Ok(prepared);
-    }
-    let cache = BlobCache::open(cache_dir)?;
     let mut images: Vec<Architecture> = architectures.to_vec();
     images.sort();
     images.dedup();
@@ -213,9 +209,9 @@ pub fn prepare(
         };
         let zip = match &spec.source {
             LayerSource::Zip(path) => local_zip(spec, path)?,
-            LayerSource::Arn(arn) => arn_zip(spec, arn, cache.as_ref(), offline, &targets)?,
+            LayerSource::Arn(arn) => arn_zip(spec, arn, cache, offline, &targets)?,
         };
-        let parent = match &cache {
+        let parent = match cache {
             Some(cache) => cache.temporary_directory(),
             None => std::env::temp_dir(),
         };
