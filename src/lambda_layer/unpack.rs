@@ -43,20 +43,19 @@ const MAX_LINK_TARGET: u64 = 4096;
 pub fn unpack(zip_path: &Path, shown: &str, directory: &Path) -> Result<Vec<(String, LayerEntry)>> {
     // The `--layer` value names the zip (the user's path, or the ARN whose copy this is).
     let place = || format!("--layer {shown}");
-    let file = File::open(zip_path).map_err(|error| {
-        Error::usage(format!(
-            "{}: cannot read {}: {error}",
-            place(),
-            zip_path.display()
-        ))
-    })?;
-    let mut raw = File::open(zip_path).map_err(|error| {
-        Error::usage(format!(
-            "{}: cannot read {}: {error}",
-            place(),
-            zip_path.display()
-        ))
-    })?;
+    // Twice: the archive reads through a buffer, the central directory records are read raw
+    // ([`unix_mode`]), each at its own offset.
+    let open = || {
+        File::open(zip_path).map_err(|error| {
+            Error::usage(format!(
+                "{}: cannot read {}: {error}",
+                place(),
+                zip_path.display()
+            ))
+        })
+    };
+    let file = open()?;
+    let mut raw = open()?;
     let mut archive = zip::ZipArchive::new(io::BufReader::new(file)).map_err(|error| {
         Error::usage(format!("{}: not a readable zip file ({error})", place())).hint(
             "a Lambda layer is a .zip of the files that go under /opt (e.g. `cd layer && zip -r \
