@@ -1,0 +1,406 @@
+//! An image's root filesystem on disk: its layers unpacked, in order, into a directory that a
+//! sandbox (`crate::sandbox`) mounts read-only as `/`, as Lambda runs a container image.
+//!
+//! [`prepare`] streams each layer once (gzip or uncompressed tar), checks the sha256 of its
+//! uncompressed tar against the config's `rootfs.diff_ids` (OCI image spec config.md), applies
+//! its whiteouts, and keeps modes, owners ([`Ownership`]) and mtimes (`unpack`). With a cache
+//! the tree is kept as `<cache>/rootfs/<preserved|user>/sha256/<chain id hex>`, keyed by the
+//! layers' ChainID (config.md "Layer ChainID"), and reused by later runs; written under a
+//! temporary name in the cache's `tmp/` and renamed into place whole, so an interrupted or
+//! concurrent run never leaves half a tree there. Without a cache, a temporary directory that
+//! is removed when the [`RootFilesystem`] is dropped.
+//!
+//! The tree is not exactly the image: the mount points the sandbox needs ([`MOUNT_POINTS`]:
+//! `/proc`, `/dev`, `/tmp`, and `/etc/resolv.conf`, `/etc/hosts` when `/etc` is a directory)
+//! are made when missing, and devices and FIFOs are left out (the sandbox mounts its own
+//! `/dev`). Not here: running anything in the tree (`crate::sandbox`), opening the image
+//! (`crate::transport`, `crate::registry`).
+
+mod tree_path;
+mod unpack;
+
+#[cfg(test)]
+mod tests;
+
+use std::fs;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+use flate2::read::MultiGzDecoder;
+use oci_spec::image::ImageConfiguration;
+
+use crate::cache::blobs::{BlobCache, STALE_TEMPORARY_AGE};
+use crate::digest::{HashingReader, Sha256Digest};
+use crate::error::{Error, ErrorKind, Result};
+use crate::image::media_types::{
+    DOCKER_LAYER_GZIP, DOCKER_LAYER_TAR, OCI_LAYER_GZIP, OCI_LAYER_TAR,
+};
+use crate::image::set::{Image, ImageSet, Layer};
+use crate::image::store::{BlobError, blob_failure};
+use crate::registry::progress::Progress;
+use unpack::{LayerFault, Unpacker, remove_tree};
+
+/// Directories the tree holds besides the image's own entries, for the sandbox to mount onto
+/// (`/tmp` with mode 1777, the others 0755), relative to the root.
+pub const MOUNT_POINT_DIRECTORIES: [(&str, u32); 3] =
+    [("proc", 0o755), ("dev", 0o755), ("tmp", 0o1777)];
+/// Files (empty, 0644) the tree holds when `etc` is a directory, for the sandbox to bind the
+/// host's onto, relative to the root.
+pub const MOUNT_POINT_FILES: [&str; 2] = ["etc/resolv.conf", "etc/hosts"];
+
+/// The prefix of a tree being written in the cache's `tmp/`.
+const TEMPORARY_PREFIX: &str = ".lambda-image-rootfs-";
+
+/// Whose files the tree holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ownership {
+    /// Unpacked by root: every entry keeps the tar header's uid/gid (and so Lambda's root-owned
+    /// files stay unreadable to uid 993 when their mode says so). Needs root (chown(2)).
+    Preserved,
+    /// Unpacked by an ordinary user: everything belongs to that user (the sandbox maps it to
+    /// 993).
+    CurrentUser,
+}
+
+impl Ownership {
+    /// The cache directory of trees unpacked so (`preserved`, `user`).
+    fn directory_name(self) -> &'static str {
+        match self {
+            Ownership::Preserved => "preserved",
+            Ownership::CurrentUser => "user",
+        }
+    }
+}
+
+/// An unpacked root filesystem.
+#[derive(Debug)]
+pub struct RootFilesystem {
+    /// The tree's root directory.
+    pub path: PathBuf,
+    /// The layers' ChainID (OCI image spec config.md "Layer ChainID"), from the config's
+    /// diff_ids; for an image without layers, the sha256 of nothing.
+    pub chain_id: Sha256Digest,
+    /// Found in the cache: no layer was unpacked this run.
+    pub reused: bool,
+    /// Removes the tree when there is no cache.
+    _temporary: Option<TemporaryTree>,
+}
+
+/// A tree in a temporary directory, removed (with modes such as 0555 in it) when dropped
+/// unless [`TemporaryTree::keep`] was called. Remembered meanwhile for [`crate::temporary`]'s
+/// removal on SIGINT/SIGTERM.
+#[derive(Debug)]
+struct TemporaryTree(Option<PathBuf>);
+
+impl TemporaryTree {
+    fn new(path: &Path) -> Self {
+        crate::temporary::remember(path);
+        Self(Some(path.to_owned()))
+    }
+
+    /// The tree was renamed into place: it is no longer temporary.
+    fn keep(mut self) {
+        if let Some(path) = self.0.take() {
+            crate::temporary::forget(&path);
+        }
+    }
+}
+
+impl Drop for TemporaryTree {
+    fn drop(&mut self) {
+        if let Some(path) = self.0.take() {
+            remove_tree(&path);
+            crate::temporary::forget(&path);
+        }
+    }
+}
+
+/// Unpacks `image`'s layers (opened through [`ImageSet::open_layer`], which verifies each
+/// blob's digest) in order into a tree, as the module doc says: with `cache`, as
+/// `<cache root>/rootfs/<preserved|user>/sha256/<chain id hex>`, reused when already there (if
+/// another run renames its tree into place first, that one is used); without (`None`), in a
+/// temporary directory removed when the value is dropped. Each layer's progress is shown
+/// through `progress` (`unpacked`).
+///
+/// Errors: a layer media type other than gzip (OCI, Docker) or uncompressed tar (OCI, Docker),
+/// a diff_id that does not match the layer's uncompressed tar, a layer that cannot be read, or
+/// an entry that would write outside the tree (`..` climbing out, a hard link to nothing): kind
+/// `Base` (exit 4), naming the layer, and nothing is left in the cache; a blob store's own
+/// failure keeps its kind (a registry's: exit 6); a tree that cannot be written (disk full,
+/// `Preserved` without root): kind `Output` (exit 5).
+pub fn prepare(
+    set: &ImageSet,
+    image: &Image,
+    cache: Option<&BlobCache>,
+    ownership: Ownership,
+    progress: &Progress,
+) -> Result<RootFilesystem> {
+    let diff_ids = diff_ids(set, image)?;
+    let chain_id = chain_id(&diff_ids);
+    for (index, layer) in image.layers.iter().enumerate() {
+        compression(set, image, index, layer)?;
+    }
+    let Some(cache) = cache else {
+        let directory = tempfile::Builder::new()
+            .prefix("lambda-image-rootfs-")
+            .tempdir()
+            .map_err(|error| {
+                Error::output(format!(
+                    "cannot make a temporary directory for the image's root filesystem: {error}"
+                ))
+                .hint("set TMPDIR to a writable directory with room for the unpacked image")
+            })?;
+        let path = directory.keep();
+        let temporary = TemporaryTree::new(&path);
+        unpack_layers(set, image, &diff_ids, &path, ownership, progress)?;
+        return Ok(RootFilesystem {
+            path,
+            chain_id,
+            reused: false,
+            _temporary: Some(temporary),
+        });
+    };
+
+    let place = cache
+        .root()
+        .join("rootfs")
+        .join(ownership.directory_name())
+        .join("sha256")
+        .join(chain_id.hex());
+    let found = |reused| RootFilesystem {
+        path: place.clone(),
+        chain_id: chain_id.clone(),
+        reused,
+        _temporary: None,
+    };
+    if fs::symlink_metadata(&place).is_ok_and(|metadata| metadata.is_dir()) {
+        return Ok(found(true));
+    }
+    let cache_error = |doing: String, error: io::Error| {
+        Error::output(format!("{doing}: {error}")).hint(format!(
+            "free some space or fix the permissions of the cache {}, or choose another \
+             with --cache-dir",
+            cache.root().display()
+        ))
+    };
+    let temporary_directory = cache.temporary_directory();
+    remove_stale_trees(&temporary_directory);
+    if let Some(parent) = place.parent() {
+        fs::create_dir_all(parent)
+            .map_err(|error| cache_error(format!("cannot make {}", parent.display()), error))?;
+    }
+    let directory = tempfile::Builder::new()
+        .prefix(TEMPORARY_PREFIX)
+        .tempdir_in(&temporary_directory)
+        .map_err(|error| {
+            cache_error(
+                format!(
+                    "cannot make a directory in {}",
+                    temporary_directory.display()
+                ),
+                error,
+            )
+        })?;
+    let path = directory.keep();
+    // Removes the tree unless it is renamed into place.
+    let temporary = TemporaryTree::new(&path);
+    unpack_layers(set, image, &diff_ids, &path, ownership, progress)?;
+    match fs::rename(&path, &place) {
+        Ok(()) => {
+            temporary.keep();
+            Ok(found(false))
+        }
+        // Another run put the same tree there first: it is whole, as this one is.
+        Err(_) if fs::symlink_metadata(&place).is_ok_and(|metadata| metadata.is_dir()) => {
+            Ok(found(false))
+        }
+        Err(error) => Err(cache_error(
+            format!("cannot rename {} to {}", path.display(), place.display()),
+            error,
+        )),
+    }
+}
+
+/// The config's `rootfs.diff_ids`, one per layer.
+fn diff_ids(set: &ImageSet, image: &Image) -> Result<Vec<Sha256Digest>> {
+    let config: ImageConfiguration =
+        serde_json::from_slice(&image.config.bytes).map_err(|error| {
+            Error::base(format!(
+                "{}: the image config is not a valid OCI image config: {error}",
+                set.reference
+            ))
+        })?;
+    let diff_ids = config
+        .rootfs()
+        .diff_ids()
+        .iter()
+        .map(|diff_id| {
+            diff_id.parse::<Sha256Digest>().map_err(|error| {
+                Error::base(format!(
+                    "{}: the config's rootfs.diff_ids holds {error}",
+                    set.reference
+                ))
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    if diff_ids.len() != image.layers.len() {
+        return Err(Error::base(format!(
+            "{}: the config lists {} diff_ids for {} layers",
+            set.reference,
+            diff_ids.len(),
+            image.layers.len()
+        ))
+        .hint("the image is malformed; rebuild it or choose another"));
+    }
+    Ok(diff_ids)
+}
+
+/// The ChainID of layers with these diff_ids (OCI image spec config.md "Layer ChainID"):
+/// `ChainID(L0) = DiffID(L0)`, `ChainID(L0|...|Ln) = sha256(ChainID(L0|...|Ln-1) + " " +
+/// DiffID(Ln))`, digests written `sha256:<hex>`. For no layers, the sha256 of nothing.
+pub fn chain_id(diff_ids: &[Sha256Digest]) -> Sha256Digest {
+    let mut layers = diff_ids.iter();
+    let Some(first) = layers.next() else {
+        return Sha256Digest::of(b"");
+    };
+    layers.fold(first.clone(), |chain, diff_id| {
+        Sha256Digest::of(format!("{chain} {diff_id}").as_bytes())
+    })
+}
+
+/// Whether a layer is gzipped: gzip (OCI, Docker) or uncompressed tar (OCI, Docker); anything
+/// else (zstd among them) is refused.
+fn compression(set: &ImageSet, image: &Image, index: usize, layer: &Layer) -> Result<bool> {
+    let media_type = layer.descriptor.media_type().to_string();
+    match media_type.as_str() {
+        OCI_LAYER_GZIP | DOCKER_LAYER_GZIP => Ok(true),
+        OCI_LAYER_TAR | DOCKER_LAYER_TAR => Ok(false),
+        _ => Err(Error::base(format!(
+            "{}: {} has media type {media_type}, which cannot be unpacked here (gzip or \
+             uncompressed tar layers only)",
+            set.reference,
+            layer_name(image, index, layer)
+        ))
+        .hint("rebuild the image with gzip layers, as Lambda needs")),
+    }
+}
+
+/// `layer 2 of 5 (sha256:…)`.
+fn layer_name(image: &Image, index: usize, layer: &Layer) -> String {
+    format!(
+        "layer {} of {} ({})",
+        index + 1,
+        image.layers.len(),
+        layer.digest()
+    )
+}
+
+/// Unpacks every layer into `root`, checking diff_ids, then finishes the tree.
+fn unpack_layers(
+    set: &ImageSet,
+    image: &Image,
+    diff_ids: &[Sha256Digest],
+    root: &Path,
+    ownership: Ownership,
+    progress: &Progress,
+) -> Result<()> {
+    let mut unpacker = Unpacker::new(root, ownership);
+    for (index, (layer, diff_id)) in image.layers.iter().zip(diff_ids).enumerate() {
+        let name = || layer_name(image, index, layer);
+        let unreadable = |error: &dyn std::fmt::Display| {
+            Error::base(format!(
+                "{}: cannot read {}: {error}",
+                set.reference,
+                name()
+            ))
+        };
+        let gzip = compression(set, image, index, layer)?;
+        let blob = set.open_layer(layer).map_err(|error| match error {
+            BlobError::Failed(error) => error,
+            BlobError::Io(error) => unreadable(&error),
+        })?;
+        let tracker = progress.blob(&layer.digest(), layer.descriptor.size(), "root filesystem");
+        let blob = tracker.track(blob);
+        let tar: Box<dyn Read> = if gzip {
+            Box::new(MultiGzDecoder::new(blob))
+        } else {
+            blob
+        };
+        let mut hashing = HashingReader::new(tar);
+        let applied = unpacker.apply_layer(&mut hashing).and_then(|()| {
+            // The diff_id covers the whole stream, past the tar's end blocks.
+            io::copy(&mut hashing, &mut io::sink())
+                .map(drop)
+                .map_err(LayerFault::Read)
+        });
+        applied.map_err(|fault| match fault {
+            LayerFault::Read(error) => blob_failure(&error).unwrap_or_else(|| unreadable(&error)),
+            LayerFault::Refused { entry, reason } => Error::base(format!(
+                "{}: {}: the entry {entry} is refused: {reason}",
+                set.reference,
+                name()
+            ))
+            .hint("the layer would write outside the image's root filesystem, or is malformed; rebuild the image"),
+            LayerFault::Write(doing, error) => write_error(root, ownership, doing, error),
+        })?;
+        let unpacked = hashing.finish();
+        if unpacked != *diff_id {
+            return Err(Error::base(format!(
+                "{}: {} unpacks to a tar of {unpacked}, but the config's diff_id for it is \
+                 {diff_id}",
+                set.reference,
+                name()
+            ))
+            .hint("the image is corrupt or was assembled wrongly; rebuild or pull it again"));
+        }
+        tracker.finish("unpacked");
+    }
+    unpacker.finish().map_err(|fault| match fault {
+        LayerFault::Read(error) => Error::base(error.to_string()),
+        LayerFault::Refused { entry, reason } => Error::base(format!(
+            "{}: cannot make the sandbox's mount points at {entry}: {reason}",
+            set.reference
+        )),
+        LayerFault::Write(doing, error) => write_error(root, ownership, doing, error),
+    })
+}
+
+fn write_error(root: &Path, ownership: Ownership, doing: String, error: io::Error) -> Error {
+    let hint =
+        if ownership == Ownership::Preserved && error.kind() == io::ErrorKind::PermissionDenied {
+            "keeping the image's owners needs root; run as root".to_owned()
+        } else {
+            format!(
+                "free some space or fix the permissions where the image is unpacked ({})",
+                root.display()
+            )
+        };
+    Error::new(
+        ErrorKind::Output,
+        format!("cannot unpack the image's root filesystem: {doing}: {error}"),
+    )
+    .hint(hint)
+}
+
+/// Removes trees a killed run left in the cache's `tmp/` (unchanged for
+/// [`STALE_TEMPORARY_AGE`]); a run going on now may be writing the others.
+fn remove_stale_trees(temporary_directory: &Path) {
+    let Ok(listing) = fs::read_dir(temporary_directory) else {
+        return;
+    };
+    for entry in listing.flatten() {
+        let stale = entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with(TEMPORARY_PREFIX)
+            && entry
+                .metadata()
+                .and_then(|metadata| metadata.modified())
+                .ok()
+                .and_then(|modified| modified.elapsed().ok())
+                .is_some_and(|age| age > STALE_TEMPORARY_AGE);
+        if stale {
+            remove_tree(&entry.path());
+        }
+    }
+}
