@@ -201,12 +201,17 @@ pub fn prepare(
                 error,
             )
         })?;
-    let path = directory.keep();
-    // Removes the tree unless it is renamed into place.
-    let temporary = TemporaryTree::new(&path);
+    // The tree is a directory inside it: the stale-tree sweep goes by the outer one's mtime,
+    // which no entry of the image sets (a root entry may date the tree's root to 1970).
+    let outer = directory.keep();
+    let temporary = TemporaryTree::new(&outer);
+    let path = outer.join("tree");
+    fs::create_dir(&path)
+        .map_err(|error| cache_error(format!("cannot make {}", path.display()), error))?;
     unpack_layers(set, image, &diff_ids, &path, ownership, progress)?;
     match fs::rename(&path, &place) {
         Ok(()) => {
+            let _ = fs::remove_dir(&outer);
             temporary.keep();
             Ok(found(false))
         }

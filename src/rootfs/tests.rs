@@ -287,7 +287,7 @@ fn mount_point_files_are_made_only_in_a_directory_etc_and_replace_symlinks() {
 fn chain_id_follows_the_oci_rule() {
     let a = Sha256Digest::of(b"a");
     let b = Sha256Digest::of(b"b");
-    assert_eq!(chain_id(&[a.clone()]), a);
+    assert_eq!(chain_id(std::slice::from_ref(&a)), a);
     assert_eq!(
         chain_id(&[a.clone(), b.clone()]),
         Sha256Digest::of(format!("{a} {b}").as_bytes())
