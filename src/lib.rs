@@ -24,6 +24,7 @@ pub mod platform;
 pub mod reference;
 pub mod registry;
 pub mod report;
+pub mod sandbox;
 pub mod scratch_base;
 pub mod temporary;
 pub mod timestamp;
