@@ -619,7 +619,7 @@ fn execute(spec: &SandboxSpec) -> Failure {
 
 /// Where `program` may be: itself when it names a path, else each directory of the
 /// environment's `PATH` (an empty entry is the working directory).
-fn candidates(program: &str, environment: &[(String, String)]) -> Vec<PathBuf> {
+pub(super) fn candidates(program: &str, environment: &[(String, String)]) -> Vec<PathBuf> {
     if program.contains('/') {
         return vec![PathBuf::from(program)];
     }
@@ -736,7 +736,7 @@ pub(super) fn probe() -> Result<Isolation> {
 }
 
 /// The error of a failed probe: what the helper said, and what to do.
-fn probe_error(isolation: Isolation, said: &str) -> Error {
+pub(super) fn probe_error(isolation: Isolation, said: &str) -> Error {
     let error = Error::failure(format!("cannot run the image in a sandbox here: {said}"));
     match isolation {
         Isolation::Root => error.hint(

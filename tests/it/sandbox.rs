@@ -485,3 +485,33 @@ fn with_user_namespaces_disabled_the_trial_run_says_so_and_what_to_do() {
         "{said}"
     );
 }
+
+#[test]
+fn sigterm_to_the_helper_reaches_the_function() {
+    let tree = Tree::new();
+    as_each_caller(|caller| {
+        let script = "trap 'echo got-term; exit 7' TERM; echo ready; \
+             while true; do busybox sleep 0.1; done";
+        let input =
+            serde_json::to_vec(&json!({ "spec": tree.spec(&["/bin/sh", "-c", script]) })).unwrap();
+        let mut child = helper(caller)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(&input).unwrap();
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+        assert_eq!(line, "ready\n", "{caller:?}");
+        // setpriv execs the helper: the child's pid is the helper's either way.
+        // SAFETY: kill(2) on our own child, not yet reaped.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+        let status = child.wait().unwrap();
+        assert_eq!(rest, "got-term\n", "{caller:?}");
+        assert_eq!(status.code(), Some(7), "{caller:?}");
+    });
+}
