@@ -25,6 +25,7 @@ pub mod reference;
 pub mod registry;
 pub mod report;
 pub mod rootfs;
+pub mod sandbox;
 pub mod scratch_base;
 pub mod temporary;
 pub mod timestamp;

@@ -29,6 +29,7 @@ extern "C" fn record_closed_stdout() {
 }
 
 fn main() -> ExitCode {
+    lambda_image::sandbox::run_helper_if_asked();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => return command_line_error(error),

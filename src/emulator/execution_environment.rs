@@ -1,5 +1,5 @@
-//! One Lambda execution environment: a runtime (a bootstrap lambda-image starts, or one started
-//! elsewhere), the Runtime API it talks to, and one invocation at a time, each ending in an
+//! One Lambda execution environment: a runtime (a bootstrap lambda-image starts, an image's
+//! entrypoint it runs in a sandbox, or one started elsewhere), the Runtime API it talks to, and one invocation at a time, each ending in an
 //! [`Outcome`].
 //!
 //! The timing follows Lambda. A bootstrap's init (from its start to its first
@@ -25,9 +25,10 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::invocation::{Answer, Event, Notice, new_request_id};
 use super::log::log_line;
-use super::process::{BootstrapProcess, describe_exit};
+use super::process::{BootstrapProcess, Launch, describe_exit};
 use super::runtime_api::{Deadline, RuntimeApi};
 use crate::error::Result;
+use crate::sandbox::SandboxSpec;
 
 /// How long a runtime may take to ask for its first event: "The Init phase is limited to 10
 /// seconds" (Lambda developer guide, execution environment lifecycle, Init phase).
@@ -43,8 +44,34 @@ pub enum RuntimeSource {
         bootstrap: PathBuf,
         variables: Vec<(String, String)>,
     },
+    /// lambda-image runs an image's entrypoint in a sandbox (`crate::sandbox`), restarted like
+    /// a bootstrap (a cold start after an exit, a timeout or an init error). `spec.env` is the
+    /// whole environment, the Runtime API's address included.
+    Image { spec: SandboxSpec },
     /// Someone else starts it, pointed at this Runtime API (e.g. inside a container).
     External,
+}
+
+impl RuntimeSource {
+    /// lambda-image starts the runtime itself (so it can kill and restart it).
+    fn started_here(&self) -> bool {
+        !matches!(self, RuntimeSource::External)
+    }
+
+    /// How to start it; `None` for a runtime started elsewhere.
+    fn launch(&self) -> Option<Launch<'_>> {
+        match self {
+            RuntimeSource::Bootstrap {
+                bootstrap,
+                variables,
+            } => Some(Launch::Program {
+                path: bootstrap,
+                environment: variables,
+            }),
+            RuntimeSource::Image { spec } => Some(Launch::Sandbox(spec)),
+            RuntimeSource::External => None,
+        }
+    }
 }
 
 /// How an invocation ended.
@@ -125,20 +152,16 @@ impl ExecutionEnvironment {
     /// Starts the bootstrap now rather than at the first invocation (nothing for an external
     /// runtime). Returns its process id.
     pub fn start(&mut self) -> Result<Option<u32>> {
-        if matches!(self.source, RuntimeSource::External) {
+        if !self.source.started_here() {
             return Ok(None);
         }
         self.stop();
         // Whatever is pending concerns the process just stopped.
         while self.notices.try_recv().is_ok() {}
-        let RuntimeSource::Bootstrap {
-            bootstrap,
-            variables,
-        } = &self.source
-        else {
+        let Some(launch) = self.source.launch() else {
             return Ok(None);
         };
-        let process = BootstrapProcess::spawn(bootstrap, variables, self.notice_sender.clone())?;
+        let process = BootstrapProcess::spawn(launch, self.notice_sender.clone())?;
         let pid = process.pid();
         self.running = Some(RunningBootstrap {
             process,
@@ -164,7 +187,7 @@ impl ExecutionEnvironment {
     /// Delivers `event` and waits for its outcome.
     pub fn invoke(&mut self, event: Event) -> Result<InvocationReport> {
         self.take_idle_notices();
-        let needs_start = matches!(self.source, RuntimeSource::Bootstrap { .. })
+        let needs_start = self.source.started_here()
             && self
                 .running
                 .as_ref()
@@ -355,8 +378,7 @@ impl ExecutionEnvironment {
 
     /// A bootstrap lambda-image started runs, so it can be started again.
     fn can_restart(&self) -> bool {
-        matches!(self.source, RuntimeSource::Bootstrap { .. })
-            && self.running.as_ref().is_some_and(|running| !running.exited)
+        self.source.started_here() && self.running.as_ref().is_some_and(|running| !running.exited)
     }
 
     /// Applies what happened since the last invocation (a bootstrap that died or failed init).

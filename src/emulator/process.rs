@@ -1,12 +1,14 @@
 //! The bootstrap as a child process: started in a process group of its own with exactly the
 //! environment it is given, its stdout and stderr (the function's logs) on lambda-image's
-//! stderr, and killed as a whole group, so nothing it started outlives it.
+//! stderr, and killed as a whole group, so nothing it started outlives it. The bootstrap is a
+//! program on this machine or an image's entrypoint in a sandbox ([`Launch`]); a sandbox's
+//! helper stays in the group, and everything inside the sandbox dies with it.
 //!
 //! A watcher thread reports the exit as a [`Notice::Exited`] without reaping the process: the
 //! process id, and so the group id, cannot be reused until [`BootstrapProcess::stop`] has
 //! killed the group and reaped the leader.
 
-use std::io;
+use std::io::{self, Write};
 use std::os::fd::AsFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
@@ -17,6 +19,21 @@ use std::thread::JoinHandle;
 
 use super::invocation::Notice;
 use crate::error::{Error, Result};
+use crate::sandbox::SandboxSpec;
+
+/// What to start as the bootstrap.
+#[derive(Clone, Copy, Debug)]
+pub enum Launch<'a> {
+    /// A program on this machine, started with exactly `environment`, in the current
+    /// directory, stdin empty.
+    Program {
+        path: &'a Path,
+        environment: &'a [(String, String)],
+    },
+    /// An image's entrypoint in a sandbox ([`crate::sandbox::launch`]): the helper gets the
+    /// spec on its stdin; the entrypoint gets the spec's environment and an empty stdin.
+    Sandbox(&'a SandboxSpec),
+}
 
 /// The process group of the bootstrap running now (0: none), for [`kill_running_bootstrap`].
 /// A lambda-image process runs at most one bootstrap at a time.
@@ -29,24 +46,51 @@ pub struct BootstrapProcess {
 }
 
 impl BootstrapProcess {
-    /// Starts `path` with only `environment`, in the current directory, stdin empty.
-    pub fn spawn(
-        path: &Path,
-        environment: &[(String, String)],
-        notices: Sender<Notice>,
-    ) -> Result<Self> {
+    /// Starts `launch` in a process group of its own, its stdout and stderr on lambda-image's
+    /// stderr, and reports its exit on `notices` ([`Notice::Exited`]).
+    ///
+    /// Errors: kind `Bootstrap` when the program cannot be started (with what to do); kind
+    /// `Failure` when the sandbox's helper cannot be started or given its spec.
+    pub fn spawn(launch: Launch<'_>, notices: Sender<Notice>) -> Result<Self> {
         let logs = io::stderr().as_fd().try_clone_to_owned().map_err(|error| {
             Error::failure(format!("cannot pass stderr to the bootstrap: {error}"))
         })?;
-        let child = Command::new(path)
-            .env_clear()
-            .envs(environment.iter().map(|(key, value)| (key, value)))
-            .stdin(Stdio::null())
+        let (mut command, input) = match launch {
+            Launch::Program { path, environment } => {
+                let mut command = Command::new(path);
+                command
+                    .env_clear()
+                    .envs(environment.iter().map(|(key, value)| (key, value)))
+                    .stdin(Stdio::null());
+                (command, None)
+            }
+            Launch::Sandbox(spec) => {
+                let (command, input) = crate::sandbox::launch(spec)?;
+                (command, Some(input))
+            }
+        };
+        let mut child = command
             .stdout(Stdio::from(logs))
             .stderr(Stdio::inherit())
             .process_group(0)
             .spawn()
-            .map_err(|error| spawn_error(path, &error))?;
+            .map_err(|error| match launch {
+                Launch::Program { path, .. } => spawn_error(path, &error),
+                Launch::Sandbox(_) => Error::failure(format!(
+                    "cannot start the sandbox (lambda-image itself, /proc/self/exe): {error}"
+                )),
+            })?;
+        if let (Some(input), Some(mut stdin)) = (input, child.stdin.take()) {
+            // The helper reads its spec to the end before anything else; closing stdin ends it.
+            if let Err(error) = stdin.write_all(&input) {
+                // SAFETY: as in `kill_and_reap`: the group is the child's, not yet reaped.
+                unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+                let _ = child.wait();
+                return Err(Error::failure(format!(
+                    "cannot give the sandbox its spec: {error}"
+                )));
+            }
+        }
         let pid = child.id();
         RUNNING_GROUP.store(pid as i32, Ordering::SeqCst);
         let watcher = std::thread::Builder::new()
@@ -167,11 +211,18 @@ mod tests {
 
     use super::*;
 
+    fn program(path: &Path) -> Launch<'_> {
+        Launch::Program {
+            path,
+            environment: &[],
+        }
+    }
+
     #[test]
     fn an_exit_is_reported_with_its_pid() {
         let (sender, notices) = channel();
         // `/bin/sh` with no script reads stdin, which is empty: it exits 0 at once.
-        let quick = BootstrapProcess::spawn(Path::new("/bin/sh"), &[], sender.clone()).unwrap();
+        let quick = BootstrapProcess::spawn(program(Path::new("/bin/sh")), sender.clone()).unwrap();
         match notices.recv_timeout(Duration::from_secs(10)) {
             Ok(Notice::Exited { pid, status }) => {
                 assert_eq!(pid, quick.pid());
@@ -181,7 +232,7 @@ mod tests {
         }
         quick.stop();
 
-        let missing = BootstrapProcess::spawn(Path::new("/nonexistent/bootstrap"), &[], sender);
+        let missing = BootstrapProcess::spawn(program(Path::new("/nonexistent/bootstrap")), sender);
         assert!(
             missing
                 .err()
@@ -207,7 +258,7 @@ mod tests {
         std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
             .unwrap();
         let (sender, _notices) = channel();
-        let process = BootstrapProcess::spawn(&script, &[], sender).unwrap();
+        let process = BootstrapProcess::spawn(program(&script), sender).unwrap();
         let sleep_pid = (0..200)
             .find_map(|_| {
                 std::thread::sleep(Duration::from_millis(10));

@@ -1,0 +1,203 @@
+//! Runs one program in an unpacked image's root filesystem the way Lambda runs a container
+//! image's entrypoint, with Linux namespaces and no container runtime: the tree read-only as `/`,
+//! a private `/tmp` of the function's ephemeral storage size, a fresh `/proc`, a minimal `/dev`,
+//! its own PID namespace (a tiny init as PID 1, the function as PID 2) and hostname, and the
+//! function as uid/gid 993 (`sbx_user1051` on Lambda) without capabilities. The network is the
+//! host's, so the function reaches the Runtime API on 127.0.0.1.
+//!
+//! This module is the parent's side ([`probe`], [`launch`]) and the child's side
+//! ([`run_helper_if_asked`]: `lambda-image` re-run as a helper that sets the sandbox up, in
+//! `helper.rs`). It is not for unpacking images (`crate::rootfs` makes the tree), not for choosing
+//! the function's environment (the caller passes it exactly), and not a security boundary against
+//! a hostile image: it keeps a well-behaved function from writing where Lambda would not let it,
+//! and makes what it sees match Lambda's execution environment.
+//!
+//! Linux only: on other systems [`probe`] and [`launch`] answer an error and the helper does
+//! nothing.
+
+#[cfg(target_os = "linux")]
+mod helper;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// The hidden first argument that makes `lambda-image` the sandbox helper (see
+/// [`run_helper_if_asked`]). Not a subcommand: clap never sees it.
+pub const HELPER_ARGUMENT: &str = "__sandbox";
+
+/// The uid a function runs as on Lambda (`sbx_user1051`, uid 993 as observed in Lambda's
+/// execution environment).
+pub const FUNCTION_UID: u32 = 993;
+/// The gid the function runs as: 993 too (the primary group is not documented by AWS).
+pub const FUNCTION_GID: u32 = 993;
+
+/// What to run in a root filesystem.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SandboxSpec {
+    /// An unpacked tree (`crate::rootfs`), mounted read-only as `/`. It must hold the directories
+    /// `/proc`, `/dev` and `/tmp` (mount points); `/etc/resolv.conf` and `/etc/hosts`, when they
+    /// exist as files, get the host's bound over them read-only.
+    pub root: PathBuf,
+    /// The image's `Entrypoint` + `Cmd`: `args[0]` absolute, or looked up on the `PATH` of
+    /// [`env`](Self::env) inside the root (a name with a `/` is taken as it is, relative to the
+    /// working directory).
+    pub args: Vec<String>,
+    /// Exactly the process's environment, in order.
+    pub env: Vec<(String, String)>,
+    /// The absolute working directory inside the root (the image's `WorkingDir`, `/` when it sets
+    /// none).
+    pub working_dir: String,
+    /// The size of the `/tmp` tmpfs in MiB (Lambda's ephemeral storage: 512 by default,
+    /// 512..=10240; Lambda developer guide, "Configure ephemeral storage").
+    pub tmp_size_mb: u64,
+    /// The hostname the function sees (`uname -n`).
+    pub hostname: String,
+}
+
+/// How this machine makes the sandbox (what [`probe`] found).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Isolation {
+    /// lambda-image runs as root: namespaces without a user namespace, and the function gets
+    /// uid/gid 993 through setgroups/setgid/setuid. The tree's files keep their owners.
+    Root,
+    /// An unprivileged user namespace mapping only uid/gid 993 to this user's uid/gid
+    /// (`setgroups` denied): the tree's files, this user's, appear as 993's.
+    UserNamespace,
+}
+
+/// What the helper reads on its stdin: a spec to run, or the same set-up with nothing run at
+/// the end (for [`probe`]).
+#[derive(Debug, Serialize, Deserialize)]
+struct HelperRequest {
+    spec: SandboxSpec,
+    /// Set everything up, then exit 0 instead of starting `spec.args`.
+    #[serde(default)]
+    probe: bool,
+}
+
+/// Exit status of the helper when the sandbox cannot be set up (a namespace, a mount, the
+/// hostname, the uid; also a missing working directory). Docker's convention for "the container
+/// could not be started".
+pub const SETUP_FAILED: i32 = 125;
+/// Exit status when the entrypoint exists but cannot be executed (the shell's convention).
+pub const CANNOT_EXECUTE: i32 = 126;
+/// Exit status when the entrypoint (or its interpreter) is missing (the shell's convention).
+pub const NOT_FOUND: i32 = 127;
+
+/// How [`launch`] and [`probe`] would isolate the function here, from our effective uid
+/// (root: [`Isolation::Root`]; anyone else: [`Isolation::UserNamespace`]). Whether the kernel
+/// allows it is what [`probe`] finds out.
+pub fn isolation_for_this_user() -> Isolation {
+    #[cfg(target_os = "linux")]
+    {
+        if rustix::process::geteuid().is_root() {
+            Isolation::Root
+        } else {
+            Isolation::UserNamespace
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        Isolation::UserNamespace
+    }
+}
+
+/// Whether and how this machine can make the sandbox: as root, [`Isolation::Root`]; otherwise
+/// an unprivileged user namespace, [`Isolation::UserNamespace`]. Probes by starting the helper
+/// on an empty tree that does the whole set-up (namespaces, uid/gid maps, mounts, pivot_root,
+/// hostname, the uid change) and exits 0 instead of running anything, so whatever stops it
+/// (`user.max_user_namespaces` = 0, AppArmor's `kernel.apparmor_restrict_unprivileged_userns`,
+/// a seccomp filter, a container without `CAP_SYS_ADMIN`) is found before an invocation.
+///
+/// Errors (kind `Failure`, exit 1): what the kernel refused, as the helper reported it, with a
+/// hint of what to do (run as root, or which sysctl to change). On systems other than Linux:
+/// "invoke --image runs images with Linux namespaces: Linux only".
+pub fn probe() -> Result<Isolation> {
+    #[cfg(target_os = "linux")]
+    {
+        helper::probe()
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        Err(linux_only())
+    }
+}
+
+/// The command that runs `spec`, and the bytes to write to its stdin (then close it): this
+/// executable (`/proc/self/exe`, so a binary replaced on disk since it started still runs itself)
+/// re-run with the hidden first argument [`HELPER_ARGUMENT`], an empty environment, and the spec
+/// as JSON on its stdin: never on argv or in its environment, because the environment holds AWS
+/// credentials and argv is readable by every user in `/proc`.
+///
+/// The caller adds stdout/stderr and the process group; stdin is already piped. The helper exits
+/// with the function's status (or is killed by the same signal), or with [`NOT_FOUND`],
+/// [`CANNOT_EXECUTE`] or [`SETUP_FAILED`] after one `lambda-image: …` line on stderr. It dies
+/// with the thread that spawned it (`PR_SET_PDEATHSIG`), and everything in the sandbox dies with
+/// it.
+///
+/// Errors: kind `Failure` when the spec cannot be serialized; on systems other than Linux, the
+/// Linux-only error of [`probe`].
+pub fn launch(spec: &SandboxSpec) -> Result<(Command, Vec<u8>)> {
+    #[cfg(target_os = "linux")]
+    {
+        helper_command(&HelperRequest {
+            spec: spec.clone(),
+            probe: false,
+        })
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = spec;
+        Err(linux_only())
+    }
+}
+
+/// The helper's command line and stdin for `request`.
+#[cfg(target_os = "linux")]
+fn helper_command(request: &HelperRequest) -> Result<(Command, Vec<u8>)> {
+    use std::os::unix::process::CommandExt;
+    use std::process::Stdio;
+
+    let input = serde_json::to_vec(request)
+        .map_err(|error| Error::failure(format!("cannot describe the sandbox: {error}")))?;
+    let mut command = Command::new("/proc/self/exe");
+    command
+        .arg0("lambda-image")
+        .arg(HELPER_ARGUMENT)
+        .env_clear()
+        .stdin(Stdio::piped());
+    Ok((command, input))
+}
+
+/// Called first thing in `main`, before the command line is parsed: when the first argument is
+/// [`HELPER_ARGUMENT`], reads a spec from stdin, runs it and exits with the function's status
+/// (never returns); otherwise returns at once.
+pub fn run_helper_if_asked() {
+    let mut arguments = std::env::args_os().skip(1);
+    if arguments
+        .next()
+        .is_some_and(|first| first == HELPER_ARGUMENT)
+    {
+        #[cfg(target_os = "linux")]
+        helper::run();
+        #[cfg(not(target_os = "linux"))]
+        {
+            eprintln!("lambda-image: {}", linux_only().message());
+            std::process::exit(SETUP_FAILED);
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn linux_only() -> Error {
+    Error::failure("invoke --image runs images with Linux namespaces: Linux only").hint(
+        "run it on Linux (a VM or a Linux CI runner), or run the image with a container runtime",
+    )
+}
+
+#[cfg(test)]
+mod tests;
