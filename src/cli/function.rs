@@ -1,5 +1,6 @@
 //! The flags `invoke` and `serve` share to describe the function (handler, timeout, memory,
-//! environment), and how they become a checked bootstrap and a Lambda environment.
+//! environment), and how they become a checked bootstrap, or an image ready to run
+//! ([`super::image_function`]), and a Lambda environment.
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -19,15 +20,19 @@ use crate::error::{Error, Result};
 use crate::findings::Finding;
 use crate::image::config::KeyValue;
 
+use super::image_function::PreparedImage;
+
 /// Lambda's largest function timeout, in seconds ("Function timeout: 900 seconds (15 minutes)",
 /// Lambda quotas page).
 const MAX_TIMEOUT_SECONDS: u64 = 900;
 
 #[derive(Debug, Args)]
 pub struct FunctionArgs {
-    /// The handler name, given to the bootstrap as _HANDLER.
-    #[arg(long, value_name = "NAME", default_value = "bootstrap")]
-    pub handler: String,
+    /// The handler name, given to a bootstrap as _HANDLER [default: bootstrap]. With --image,
+    /// it replaces the image's Cmd (as a function's ImageConfig.Command does), which the
+    /// provided bases' entrypoint exports as _HANDLER.
+    #[arg(long, value_name = "NAME")]
+    pub handler: Option<String>,
 
     /// How long one invocation may run, from when the runtime takes the event, or from the
     /// restart when an init over 10 s is retried, as Lambda does (1 to 900).
@@ -56,7 +61,10 @@ impl FunctionArgs {
         runtime_dir: PathBuf,
     ) -> Result<LambdaEnvironment> {
         let settings = FunctionSettings {
-            handler: self.handler.clone(),
+            handler: self
+                .handler
+                .clone()
+                .unwrap_or_else(|| "bootstrap".to_owned()),
             memory_mb: self.memory,
             task_root,
             runtime_dir,
@@ -64,6 +72,16 @@ impl FunctionArgs {
         };
         LambdaEnvironment::new(&settings, |key| std::env::var(key).ok())
     }
+}
+
+/// What runs the function.
+pub enum Runtime {
+    /// A bootstrap on this machine (checked with [`runnable_bootstrap`]).
+    Bootstrap(PathBuf),
+    /// An image, in a sandbox.
+    Image(Box<PreparedImage>),
+    /// Nothing: a runtime started elsewhere talks to the Runtime API.
+    External,
 }
 
 /// A function ready to serve: its listener, execution environment and Runtime API.
@@ -77,24 +95,33 @@ pub struct LocalFunction {
 
 impl FunctionArgs {
     /// Listens on 127.0.0.1:`port` (0: any free port) and sets up an execution environment
-    /// for `bootstrap` (checked with [`runnable_bootstrap`]), or for an external runtime.
-    pub fn local_function(&self, bootstrap: Option<PathBuf>, port: u16) -> Result<LocalFunction> {
-        let (task_root, runtime_dir) = match &bootstrap {
-            Some(bootstrap) => (task_root()?, runtime_dir(bootstrap)),
-            // What the image sets; an external runtime keeps its own anyway.
-            None => (PathBuf::from("/var/task"), PathBuf::from("/var/runtime")),
+    /// for `runtime`.
+    pub fn local_function(&self, runtime: Runtime, port: u16) -> Result<LocalFunction> {
+        let (task_root, runtime_dir) = match &runtime {
+            Runtime::Bootstrap(bootstrap) => (task_root()?, runtime_dir(bootstrap)),
+            // What the image sets; an image keeps its own anyway.
+            Runtime::Image(_) | Runtime::External => {
+                (PathBuf::from("/var/task"), PathBuf::from("/var/runtime"))
+            }
         };
         let lambda_environment = self.lambda_environment(task_root, runtime_dir)?;
         let listener = bind_loopback(port)?;
         let address = listener.local_addr().map_err(|error| {
             Error::failure(format!("cannot read the listening address: {error}"))
         })?;
-        let source = match bootstrap {
-            Some(bootstrap) => RuntimeSource::Bootstrap {
+        let source = match runtime {
+            Runtime::Bootstrap(bootstrap) => RuntimeSource::Bootstrap {
                 bootstrap,
                 variables: lambda_environment.with_runtime_api(address),
             },
-            None => RuntimeSource::External,
+            Runtime::Image(image) => {
+                let env = lambda_environment.for_image(&image.env, address);
+                RuntimeSource::Image {
+                    spec: image.sandbox_spec(env),
+                    rootfs: std::sync::Arc::new(image.rootfs),
+                }
+            }
+            Runtime::External => RuntimeSource::External,
         };
         let (environment, api) = ExecutionEnvironment::new(
             source,

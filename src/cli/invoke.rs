@@ -1,5 +1,6 @@
-//! `lambda-image invoke`: run a bootstrap once against a local Lambda Runtime API, deliver one
-//! event, print the answer.
+//! `lambda-image invoke`: run a bootstrap, or an image the way Lambda runs it (`--image`, see
+//! [`super::image_function`]), once against a local Lambda Runtime API, deliver one event, print
+//! the answer.
 //!
 //! stdout carries only the function's response (or, with `--json`, one [`InvokeReport`]
 //! object); the bootstrap's own stdout and stderr (its logs) and lambda-image's messages go to
@@ -7,14 +8,16 @@
 //! 8 function error, 9 the function could not start (init error, or exited before answering),
 //! 10 timeout (the bootstrap's process group is killed) or the event never asked for; before
 //! anything runs, 2 for bad flags or an unreadable or too large event and 3 for a bootstrap
-//! that cannot run here.
+//! (or an image's architecture) that cannot run here; with `--image`, 4 and 6 for an image that
+//! cannot be read, 7 for one with nothing to run, 1 when the kernel refuses the sandbox.
 
 use std::io::{IsTerminal, Read};
 
-use clap::Args;
+use clap::{ArgGroup, Args};
 use serde::Serialize;
 
-use super::function::{FunctionArgs, LocalFunction, runnable_bootstrap};
+use super::function::{FunctionArgs, LocalFunction, Runtime, runnable_bootstrap};
+use super::image_function::{ImageArgs, prepare};
 use super::outcome::Finished;
 use crate::bootstrap::BootstrapSpec;
 use crate::emulator::execution_environment::{INIT_LIMIT, Outcome};
@@ -25,10 +28,14 @@ use crate::emulator::log::log_line;
 use crate::error::{Error, ErrorKind, Result};
 
 #[derive(Debug, Args)]
+#[command(group(ArgGroup::new("runtime").required(true).args(["bootstrap", "image"])))]
 pub struct InvokeArgs {
     /// The bootstrap to run (ARCH=PATH for a #! script, as for build).
     #[arg(long, value_name = "[ARCH=]PATH")]
-    pub bootstrap: BootstrapSpec,
+    pub bootstrap: Option<BootstrapSpec>,
+
+    #[command(flatten)]
+    pub image: ImageArgs,
 
     /// The event: JSON, or @FILE to read it from FILE. Default: read it from stdin.
     #[arg(long, value_name = "JSON|@FILE")]
@@ -61,13 +68,13 @@ pub struct InvokeReport {
 /// Runs the invocation; its outcome is the report, and the failure when it is not a response.
 pub fn run(args: &InvokeArgs) -> Result<Finished> {
     let payload = read_event(args.event.as_deref())?;
-    let bootstrap = runnable_bootstrap(&args.bootstrap)?;
+    let runtime = runtime(args.bootstrap.as_ref(), &args.image, &args.function)?;
     let LocalFunction {
         listener,
         mut environment,
         api,
         ..
-    } = args.function.local_function(Some(bootstrap), 0)?;
+    } = args.function.local_function(runtime, 0)?;
     let timeout = args.function.timeout();
     let _server = HttpServer::start(listener, routes(api, None))?;
     environment.start()?;
@@ -146,6 +153,24 @@ pub fn run(args: &InvokeArgs) -> Result<Finished> {
         response: body.map_or(serde_json::Value::Null, |body| payload_value(&body)),
     };
     Ok(Finished::report(&report, text, failure))
+}
+
+/// The bootstrap (checked to run here), or the image (opened and unpacked), that runs the
+/// function; clap makes sure one of them is given.
+pub fn runtime(
+    bootstrap: Option<&BootstrapSpec>,
+    image: &ImageArgs,
+    function: &FunctionArgs,
+) -> Result<Runtime> {
+    match (bootstrap, &image.image) {
+        (Some(bootstrap), _) => Ok(Runtime::Bootstrap(runnable_bootstrap(bootstrap)?)),
+        (None, Some(reference)) => Ok(Runtime::Image(Box::new(prepare(
+            image,
+            reference,
+            function.handler.as_deref(),
+        )?))),
+        (None, None) => Ok(Runtime::External),
+    }
 }
 
 /// `body` as a JSON value when it parses as JSON, else as a string.

@@ -6,6 +6,7 @@ pub mod check;
 pub mod deploy;
 pub mod docs;
 pub mod function;
+pub mod image_function;
 pub mod invoke;
 pub mod outcome;
 pub mod serve;

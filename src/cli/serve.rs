@@ -3,7 +3,8 @@
 //! a time, like one execution environment.
 //!
 //! With `--bootstrap`, lambda-image runs the bootstrap and keeps it warm between invocations
-//! (started at once, started again after it dies or times out). With `--external`, it runs
+//! (started at once, started again after it dies or times out); with `--image`, the image, the
+//! way Lambda runs it ([`super::image_function`]), kept warm the same way. With `--external`, it runs
 //! nothing: the Runtime API is served on the same port for a runtime started elsewhere (e.g. in
 //! a container on the host network) with `AWS_LAMBDA_RUNTIME_API=127.0.0.1:PORT`.
 //! SIGINT or SIGTERM stop it, killing the bootstrap first.
@@ -12,7 +13,9 @@ use std::sync::{Arc, Mutex};
 
 use clap::{ArgGroup, Args};
 
-use super::function::{FunctionArgs, LocalFunction, runnable_bootstrap};
+use super::function::{FunctionArgs, LocalFunction, Runtime};
+use super::image_function::ImageArgs;
+use super::invoke::runtime;
 use crate::bootstrap::BootstrapSpec;
 use crate::emulator::http::HttpServer;
 use crate::emulator::invoke_endpoint::{INVOCATIONS_PATH, routes};
@@ -21,11 +24,14 @@ use crate::emulator::signals::wait_for_termination;
 use crate::error::Result;
 
 #[derive(Debug, Args)]
-#[command(group(ArgGroup::new("runtime").required(true).args(["bootstrap", "external"])))]
+#[command(group(ArgGroup::new("runtime").required(true).args(["bootstrap", "external", "image"])))]
 pub struct ServeArgs {
     /// The bootstrap to run and keep warm (ARCH=PATH for a #! script, as for build).
     #[arg(long, value_name = "[ARCH=]PATH")]
     pub bootstrap: Option<BootstrapSpec>,
+
+    #[command(flatten)]
+    pub image: ImageArgs,
 
     /// Run no bootstrap: serve the Runtime API on the same port for a runtime started
     /// elsewhere with AWS_LAMBDA_RUNTIME_API=127.0.0.1:PORT (e.g. the image, under runc).
@@ -41,18 +47,24 @@ pub struct ServeArgs {
 }
 
 pub fn run(args: &ServeArgs) -> Result<()> {
-    let bootstrap = args
-        .bootstrap
-        .as_ref()
-        .map(runnable_bootstrap)
-        .transpose()?;
+    let runtime = runtime(args.bootstrap.as_ref(), &args.image, &args.function)?;
+    let started_what = match &runtime {
+        Runtime::Bootstrap(bootstrap) => Some(format!("bootstrap {}", bootstrap.display())),
+        Runtime::Image(image) => Some(format!(
+            "image {} ({}) as `{}`",
+            image.reference,
+            image.architecture,
+            image.args.join(" ")
+        )),
+        Runtime::External => None,
+    };
     let LocalFunction {
         listener,
         address,
         mut environment,
         api,
         lambda_environment,
-    } = args.function.local_function(bootstrap.clone(), args.port)?;
+    } = args.function.local_function(runtime, args.port)?;
     let timeout = args.function.timeout();
     let started = environment.start()?;
     let environment = Arc::new(Mutex::new(environment));
@@ -62,12 +74,9 @@ pub fn run(args: &ServeArgs) -> Result<()> {
     )?;
 
     log_line!("lambda-image: listening on http://{address}{INVOCATIONS_PATH}");
-    match (&bootstrap, started) {
-        (Some(bootstrap), Some(pid)) => {
-            log_line!(
-                "lambda-image: bootstrap {} started (pid {pid})",
-                bootstrap.display()
-            );
+    match (&started_what, started) {
+        (Some(what), Some(pid)) => {
+            log_line!("lambda-image: {what} started (pid {pid})");
         }
         _ => {
             log_line!(

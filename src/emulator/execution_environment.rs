@@ -28,6 +28,7 @@ use super::log::log_line;
 use super::process::{BootstrapProcess, Launch, describe_exit};
 use super::runtime_api::{Deadline, RuntimeApi};
 use crate::error::Result;
+use crate::rootfs::RootFilesystem;
 use crate::sandbox::SandboxSpec;
 
 /// How long a runtime may take to ask for its first event: "The Init phase is limited to 10
@@ -46,8 +47,13 @@ pub enum RuntimeSource {
     },
     /// lambda-image runs an image's entrypoint in a sandbox (`crate::sandbox`), restarted like
     /// a bootstrap (a cold start after an exit, a timeout or an init error). `spec.env` is the
-    /// whole environment, the Runtime API's address included.
-    Image { spec: SandboxSpec },
+    /// whole environment, the Runtime API's address included. `rootfs` is the tree `spec.root`
+    /// names, kept for as long as the environment may start the runtime (a temporary tree is
+    /// removed when the last holder drops it).
+    Image {
+        spec: SandboxSpec,
+        rootfs: Arc<RootFilesystem>,
+    },
     /// Someone else starts it, pointed at this Runtime API (e.g. inside a container).
     External,
 }
@@ -68,7 +74,7 @@ impl RuntimeSource {
                 path: bootstrap,
                 environment: variables,
             }),
-            RuntimeSource::Image { spec } => Some(Launch::Sandbox(spec)),
+            RuntimeSource::Image { spec, .. } => Some(Launch::Sandbox(spec)),
             RuntimeSource::External => None,
         }
     }

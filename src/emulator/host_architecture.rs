@@ -1,6 +1,9 @@
 //! Whether this machine can execute a bootstrap: ELF executables for its own architecture, or
 //! for another one when binfmt_misc has a qemu-user handler for it; `#!` scripts always (their
-//! interpreter is this machine's).
+//! interpreter is this machine's). And whether it can run an image of an architecture: inside
+//! the image's root the handler's interpreter is not on any path, so it must be registered with
+//! the `F` (fix binary) flag, which opens the interpreter at registration (Linux
+//! Documentation/admin-guide/binfmt-misc.rst); Debian's qemu-user-static registers it so.
 
 use std::path::Path;
 
@@ -38,6 +41,70 @@ pub fn check_runs_here(bootstrap: &Bootstrap) -> Result<()> {
     )))
 }
 
+/// Refuses to run an image of `architecture` (named `image` in messages) that this machine
+/// cannot execute: not its own architecture, and no enabled binfmt_misc handler with the `F`
+/// flag for it. Kind `bootstrap` (exit 3), as for a bootstrap that cannot run here.
+pub fn check_image_runs_here(architecture: Architecture, image: &str) -> Result<()> {
+    let host = Architecture::parse(std::env::consts::ARCH);
+    if host == Some(architecture) {
+        return Ok(());
+    }
+    let handler = binfmt_handler_name(architecture);
+    let entry = Path::new("/proc/sys/fs/binfmt_misc").join(handler);
+    let state = std::fs::read_to_string(&entry).unwrap_or_default();
+    let problem = match binfmt_state(&state) {
+        BinfmtState::Usable => return Ok(()),
+        BinfmtState::Missing => format!("binfmt_misc has no {handler} handler"),
+        BinfmtState::Disabled => format!("binfmt_misc's {handler} handler is disabled"),
+        BinfmtState::NotFixed => format!(
+            "binfmt_misc's {handler} handler is registered without the F flag, so its \
+             interpreter cannot be found inside the image's root"
+        ),
+    };
+    let host_name = host.map_or(std::env::consts::ARCH.to_owned(), |host| {
+        format!("{} ({host})", host.lambda_name())
+    });
+    Err(Error::bootstrap(format!(
+        "{image} is a {} ({architecture}) image and this machine is {host_name}: {problem}",
+        architecture.lambda_name()
+    ))
+    .hint(format!(
+        "install qemu-user-static (e.g. apt-get install qemu-user-static binfmt-support), which \
+         registers {handler} with the F flag; or run the image's {} architecture with --arch \
+         where the image has it",
+        host.map_or("own", Architecture::oci_name)
+    )))
+}
+
+/// What a binfmt_misc entry's text (`/proc/sys/fs/binfmt_misc/NAME`) says about running a
+/// foreign executable inside another root.
+#[derive(Debug, PartialEq, Eq)]
+enum BinfmtState {
+    Usable,
+    Missing,
+    Disabled,
+    NotFixed,
+}
+
+fn binfmt_state(entry: &str) -> BinfmtState {
+    let mut lines = entry.lines();
+    match lines.next() {
+        None => BinfmtState::Missing,
+        Some("enabled") => {
+            let fixed = entry
+                .lines()
+                .find_map(|line| line.strip_prefix("flags:"))
+                .is_some_and(|flags| flags.contains('F'));
+            if fixed {
+                BinfmtState::Usable
+            } else {
+                BinfmtState::NotFixed
+            }
+        }
+        Some(_) => BinfmtState::Disabled,
+    }
+}
+
 /// The name Debian's qemu-user-static registers for `architecture` in binfmt_misc.
 fn binfmt_handler_name(architecture: Architecture) -> &'static str {
     match architecture {
@@ -67,6 +134,26 @@ mod tests {
             executable_on_disk: true,
             shown_as: None,
         }
+    }
+
+    #[test]
+    fn a_binfmt_handler_runs_images_only_enabled_and_with_the_fix_binary_flag() {
+        let entry = |first: &str, flags: &str| {
+            format!(
+                "{first}\ninterpreter /usr/libexec/qemu-binfmt/aarch64-binfmt-P\nflags: {flags}\noffset 0\n"
+            )
+        };
+        assert_eq!(binfmt_state(&entry("enabled", "POF")), BinfmtState::Usable);
+        assert_eq!(binfmt_state(&entry("enabled", "F")), BinfmtState::Usable);
+        assert_eq!(binfmt_state(&entry("enabled", "PO")), BinfmtState::NotFixed);
+        assert_eq!(binfmt_state(&entry("enabled", "")), BinfmtState::NotFixed);
+        assert_eq!(
+            binfmt_state(&entry("disabled", "POF")),
+            BinfmtState::Disabled
+        );
+        assert_eq!(binfmt_state(""), BinfmtState::Missing);
+        let host = Architecture::parse(std::env::consts::ARCH).unwrap();
+        assert!(check_image_runs_here(host, "oci:x").is_ok());
     }
 
     #[test]

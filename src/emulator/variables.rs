@@ -64,6 +64,8 @@ pub struct FunctionSettings {
 #[derive(Clone, Debug)]
 pub struct LambdaEnvironment {
     variables: Vec<(String, String)>,
+    /// `--env`, kept to be applied again over an image's own `Env` ([`Self::for_image`]).
+    overrides: Vec<KeyValue>,
 }
 
 impl LambdaEnvironment {
@@ -104,6 +106,7 @@ impl LambdaEnvironment {
 
         let mut environment = Self {
             variables: Vec::new(),
+            overrides: settings.overrides.clone(),
         };
         for (key, value) in [
             ("_HANDLER", settings.handler.clone()),
@@ -183,6 +186,37 @@ impl LambdaEnvironment {
                     && !CREDENTIAL_VARIABLES.contains(&key.as_str())
             })
             .collect()
+    }
+
+    /// The environment of an image's process (`invoke --image`, `serve --image`): the image
+    /// config's `Env` (`KEY=VALUE` strings; an entry without `=` is a name with an empty value,
+    /// as Docker reads it), then the function's identity, Region, credentials and
+    /// `AWS_LAMBDA_RUNTIME_API` over it, then `--env` over everything. What an image sets for
+    /// itself (`PATH`, `LANG`, `TZ`, `LAMBDA_TASK_ROOT`, `LAMBDA_RUNTIME_DIR`, and `_HANDLER`,
+    /// which the provided bases' `/lambda-entrypoint.sh` exports from its argument) is the
+    /// image's, unless `--env` gives it.
+    pub fn for_image(
+        &self,
+        image_env: &[String],
+        runtime_api: SocketAddr,
+    ) -> Vec<(String, String)> {
+        let mut environment = Self {
+            variables: Vec::new(),
+            overrides: Vec::new(),
+        };
+        for entry in image_env {
+            let (key, value) = entry.split_once('=').unwrap_or((entry, ""));
+            environment.set(key, value.to_owned());
+        }
+        for (key, value) in self.with_runtime_api(runtime_api) {
+            if !NOT_FOR_EXTERNAL_RUNTIMES.contains(&key.as_str()) {
+                environment.set(&key, value);
+            }
+        }
+        for KeyValue { key, value } in &self.overrides {
+            environment.set(key, value.clone());
+        }
+        environment.variables
     }
 
     fn set(&mut self, key: &str, value: String) {
@@ -271,6 +305,55 @@ mod tests {
             external
                 .iter()
                 .any(|(k, _)| k == "AWS_LAMBDA_FUNCTION_NAME")
+        );
+    }
+
+    #[test]
+    fn an_image_keeps_its_own_path_and_task_root_and_env_flags_win() {
+        let host = |key: &str| match key {
+            "AWS_REGION" => Some("eu-central-1".to_owned()),
+            "AWS_SESSION_TOKEN" => Some("token".to_owned()),
+            _ => None,
+        };
+        let environment = LambdaEnvironment::new(
+            &settings(&["LANG=C.UTF-8", "EXTRA=1", "AWS_LAMBDA_FUNCTION_NAME=fn"]),
+            host,
+        )
+        .unwrap();
+        let image_env = [
+            "PATH=/image/bin".to_owned(),
+            "LANG=en_US.UTF-8".to_owned(),
+            "LAMBDA_TASK_ROOT=/var/task".to_owned(),
+            "AWS_REGION=image-region".to_owned(),
+            "EMPTY".to_owned(),
+        ];
+        let address: SocketAddr = "127.0.0.1:9002".parse().unwrap();
+        let variables = environment.for_image(&image_env, address);
+        let get = |key: &str| {
+            variables
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(get("PATH"), Some("/image/bin"), "the image's own PATH");
+        assert_eq!(get("LAMBDA_TASK_ROOT"), Some("/var/task"));
+        assert_eq!(get("LAMBDA_RUNTIME_DIR"), None, "not made up for an image");
+        assert_eq!(get("_HANDLER"), None, "the image's entrypoint sets it");
+        assert_eq!(get("LANG"), Some("C.UTF-8"), "--env wins over the image");
+        assert_eq!(get("EXTRA"), Some("1"));
+        assert_eq!(get("EMPTY"), Some(""));
+        assert_eq!(
+            get("AWS_REGION"),
+            Some("eu-central-1"),
+            "Lambda's Region wins"
+        );
+        assert_eq!(get("AWS_SESSION_TOKEN"), Some("token"));
+        assert_eq!(get("AWS_LAMBDA_FUNCTION_NAME"), Some("fn"));
+        assert_eq!(get("AWS_LAMBDA_RUNTIME_API"), Some("127.0.0.1:9002"));
+        assert_eq!(
+            variables.iter().filter(|(k, _)| k == "LANG").count(),
+            1,
+            "one value per name"
         );
     }
 

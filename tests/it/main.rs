@@ -35,6 +35,7 @@ mod offline_kits;
 mod registry_interop;
 mod registry_selftest;
 mod round_trips;
+mod run_image;
 mod sandbox;
 mod scratch_base;
 mod secrets;
