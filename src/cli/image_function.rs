@@ -25,9 +25,9 @@ use crate::rootfs::{Ownership, RootFilesystem};
 use crate::sandbox::Isolation;
 use crate::transport::source::ImageRole;
 
-/// Lambda's range of ephemeral storage (`/tmp`), in MB: "512 MB to 10,240 MB, in 1-MB
-/// increments" (Lambda quotas page; the default is 512 MB).
-pub const EPHEMERAL_STORAGE_MB: std::ops::RangeInclusive<u64> = 512..=10_240;
+/// Lambda's default ephemeral storage (`/tmp`), in MB; it takes 512 to 10,240 MB (Lambda
+/// quotas page, "Function configuration, deployment, and execution").
+const DEFAULT_EPHEMERAL_STORAGE_MB: u64 = 512;
 
 /// The hostname the function sees. `localhost` resolves through the host's `/etc/hosts`, which
 /// the sandbox binds, so a runtime that looks its own name up (Java's
@@ -45,20 +45,54 @@ pub struct ImageArgs {
 
     /// The architecture to run from an image with several [default: this machine's, else the
     /// image's only one]. Another machine's runs under qemu-user (binfmt_misc).
-    #[arg(long, value_name = "amd64|arm64", requires = "image", value_parser = parse_architecture)]
+    #[arg(long, value_name = "amd64|arm64", value_parser = parse_architecture)]
     pub arch: Option<Architecture>,
 
-    /// The size of the image's writable /tmp, in MB (Lambda's ephemeral storage, 512 to 10240).
-    #[arg(long, value_name = "MB", default_value_t = 512, requires = "image",
-          value_parser = clap::value_parser!(u64).range(512..=10_240))]
-    pub ephemeral_storage: u64,
+    /// The size of the image's writable /tmp, in MB (Lambda's ephemeral storage, 512 to 10240)
+    /// [default: 512].
+    #[arg(long, value_name = "MB", value_parser = clap::value_parser!(u64).range(512..=10_240))]
+    pub ephemeral_storage: Option<u64>,
 
     /// Credentials for the image's registry.
-    #[arg(long, value_name = "USER:PASS", requires = "image")]
+    #[arg(long, value_name = "USER:PASS")]
     pub creds: Option<String>,
 
     #[command(flatten)]
     pub registry: super::RegistryFlags,
+}
+
+impl ImageArgs {
+    /// Refuses the flags that mean something only with `--image` when it is not given (usage,
+    /// exit 2): with a bootstrap they would be silently ignored.
+    pub fn refuse_without_image(&self) -> Result<()> {
+        if self.image.is_some() {
+            return Ok(());
+        }
+        let given: Vec<&str> = [
+            (self.arch.is_some(), "--arch"),
+            (self.ephemeral_storage.is_some(), "--ephemeral-storage"),
+            (self.creds.is_some(), "--creds"),
+            (self.registry.cache_dir.is_some(), "--cache-dir"),
+            (
+                !self.registry.insecure_registries.is_empty(),
+                "--insecure-registry",
+            ),
+            (self.registry.region.is_some(), "--region"),
+        ]
+        .into_iter()
+        .filter_map(|(given, flag)| given.then_some(flag))
+        .collect();
+        match given.first() {
+            None => Ok(()),
+            Some(flag) => Err(Error::usage(format!(
+                "{flag} is about the image to run, and there is no --image"
+            ))
+            .hint(
+                "give --image IMAGE, or leave it out: a bootstrap runs on this machine as it is \
+                 (its architecture is its own)",
+            )),
+        }
+    }
 }
 
 fn parse_architecture(text: &str) -> std::result::Result<Architecture, String> {
@@ -151,7 +185,19 @@ pub fn prepare(
         || Progress::for_stderr(args.registry.quiet),
         |session| session.progress.clone(),
     );
-    let rootfs = crate::rootfs::prepare(&set, image, cache, ownership, &progress)?;
+    let rootfs = match crate::rootfs::prepare(&set, image, cache, ownership, &progress) {
+        // A cache this user cannot write under (one shared with root, say): the tree is
+        // unpacked for this run only, as without a cache.
+        Err(error) if cache.is_some() && error.kind() == ErrorKind::Output => {
+            log_line!(
+                "lambda-image: warning: cannot keep the image's root filesystem in the cache ({}); \
+                 unpacking it into a temporary directory for this run",
+                error.message()
+            );
+            crate::rootfs::prepare(&set, image, None, ownership, &progress)?
+        }
+        prepared => prepared?,
+    };
     if !args.registry.quiet {
         let how = if rootfs.reused { "cached" } else { "unpacked" };
         log_line!(
@@ -175,7 +221,9 @@ pub fn prepare(
         args: run.args,
         env: run.env,
         working_dir: run.working_dir,
-        tmp_size_mb: args.ephemeral_storage,
+        tmp_size_mb: args
+            .ephemeral_storage
+            .unwrap_or(DEFAULT_EPHEMERAL_STORAGE_MB),
     })
 }
 

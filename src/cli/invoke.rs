@@ -162,6 +162,7 @@ pub fn runtime(
     image: &ImageArgs,
     function: &FunctionArgs,
 ) -> Result<Runtime> {
+    image.refuse_without_image()?;
     match (bootstrap, &image.image) {
         (Some(bootstrap), _) => Ok(Runtime::Bootstrap(runnable_bootstrap(bootstrap)?)),
         (None, Some(reference)) => Ok(Runtime::Image(Box::new(prepare(

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 
 use crate::support::functions::echo_function;
 use crate::support::local_lambda::{Serve, curl_post};
-use crate::support::registries::{RegistryOptions, TestRegistry};
+use crate::support::registry::{RegistryOptions, TestRegistry};
 use crate::support::runc::qemu_aarch64_binfmt;
 use crate::support::*;
 
@@ -25,7 +25,7 @@ use crate::support::*;
 /// also writes 600 MB to /tmp first, and reports how that went.
 const PROBE_RUNTIME: &str = r#"#!/bin/sh
 api="http://$AWS_LAMBDA_RUNTIME_API/2018-06-01/runtime"
-try() { if "$@" 2>/tmp/err >/dev/null; then echo ok; else busybox tr -d '"\n' </tmp/err; fi; }
+try() { if out=$("$@" 2>&1 >/dev/null); then echo ok; else echo "$out" | busybox tr -d '"\n'; fi; }
 while true; do
   busybox wget -q -S -O /tmp/event "$api/invocation/next" 2>/tmp/headers || exit 1
   id=$(busybox grep -i 'Lambda-Runtime-Aws-Request-Id' /tmp/headers | busybox cut -d: -f2 | busybox tr -d ' \r')
@@ -271,6 +271,24 @@ fn a_probe_sees_what_lambda_enforces_as_root_and_through_a_user_namespace() {
     }
     assert!(output.status.success(), "{stderr}");
     assert_lambda_like(&report["response"], 512, "as nobody, in a user namespace");
+    // Found by trying it: the cache shared with root holds root's trees, and nobody cannot
+    // write beside them; the tree is then unpacked for the run alone, with a warning.
+    assert!(stderr.contains("temporary directory"), "{stderr}");
+
+    // nobody's own (default) cache.
+    std::fs::create_dir_all(&home).unwrap();
+    run(Command::new("chown").arg("65534:65534").arg(&home));
+    let (output, report) = invoke_as_nobody(&["--image", &image, "--event", "{}"], &home);
+    let stderr = stderr_of(&output);
+    assert!(output.status.success(), "{stderr}");
+    assert_lambda_like(&report["response"], 512, "as nobody, its own cache");
+    assert!(home.join(".cache/lambda-image/rootfs").is_dir(), "{stderr}");
+    let (output, _) = invoke_as_nobody(&["--image", &image, "--event", "{}"], &home);
+    assert!(
+        stderr_of(&output).contains("cached"),
+        "{}",
+        stderr_of(&output)
+    );
 }
 
 #[test]
@@ -288,7 +306,7 @@ fn the_echo_function_answers_invoke_image_from_a_layout_and_serve_image_from_a_r
     let image = build_image(
         work.path(),
         "echo",
-        &[echo.clone()],
+        std::slice::from_ref(&echo),
         &["--env", "ECHO_EXTRA=from-build"],
     );
     let cache = cache_dir(work.path());
