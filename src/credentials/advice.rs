@@ -12,7 +12,8 @@ pub enum HostRole {
     /// The registry the base (`build --base`, `base pull`) is pulled from.
     #[default]
     Base,
-    /// The registry of the image `check IMAGE` reads.
+    /// The registry of the image `check IMAGE` reads, or `invoke --image` and `serve --image`
+    /// run.
     Checked,
     /// A registry pushed to (`--tag`).
     Target,

@@ -25,6 +25,7 @@ use crate::image::store::{BlobStore, LocalBlobs};
 use crate::layer::writer::gzip_encoder;
 use crate::platform::Architecture;
 use crate::reference::DockerArchiveSelector;
+use crate::reference::registry::RegistryReference;
 
 /// The name given to images in a docker-archive when the output names none.
 pub const DEFAULT_NAME: &str = "lambda-function:latest";
@@ -37,6 +38,28 @@ pub struct ArchiveEntry {
     #[serde(default)]
     pub repo_tags: Option<Vec<String>>,
     pub layers: Vec<String>,
+}
+
+/// Whether the `RepoTags` entry `repo_tag` names the image `wanted` (`NAME:TAG`), as Docker
+/// and skopeo read image names: `docker save` writes the short form (`my/fn:v1`, `alpine:3`),
+/// skopeo the fully qualified one (`docker.io/my/fn:v1`, `docker.io/library/alpine:3`), and
+/// both mean the same image (Docker Hub's `docker.io` and `library/` defaults, as
+/// [`RegistryReference`] applies them).
+fn names_match(repo_tag: &str, wanted: &str) -> bool {
+    if repo_tag == wanted {
+        return true;
+    }
+    match (
+        repo_tag.parse::<RegistryReference>(),
+        wanted.parse::<RegistryReference>(),
+    ) {
+        (Ok(stored), Ok(wanted)) => {
+            stored.registry == wanted.registry
+                && stored.repository == wanted.repository
+                && stored.tag == wanted.tag
+        }
+        _ => false,
+    }
 }
 
 /// Resolves the wanted architectures from the images in a docker-archive.
@@ -59,7 +82,13 @@ pub fn resolve(
         Some(DockerArchiveSelector::Name(name)) => {
             let found: Vec<_> = entries
                 .iter()
-                .filter(|entry| entry.repo_tags.iter().flatten().any(|tag| tag == name))
+                .filter(|entry| {
+                    entry
+                        .repo_tags
+                        .iter()
+                        .flatten()
+                        .any(|tag| names_match(tag, name))
+                })
                 .collect();
             if found.is_empty() {
                 let tags: Vec<_> = entries
@@ -69,7 +98,11 @@ pub fn resolve(
                 return Err(Error::base(format!(
                     "has no image named {name}; it has: {}",
                     tags.join(", ")
-                )));
+                ))
+                .hint(
+                    "name one it has after the file (docker-archive:FILE:NAME:TAG), or the \
+                     N-th image with docker-archive:FILE:@N",
+                ));
             }
             found
         }
@@ -341,4 +374,26 @@ pub fn write(
     let bytes = serde_json::to_vec(&entries).expect("manifest.json always serializes");
     writer.write("manifest.json", bytes.len() as u64, &mut &bytes[..])?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::names_match;
+
+    #[test]
+    fn short_and_fully_qualified_names_are_one_image() {
+        // skopeo writes `docker.io/my/fn:v1` where `docker save` writes `my/fn:v1`.
+        assert!(names_match("docker.io/my/fn:v1", "my/fn:v1"));
+        assert!(names_match("my/fn:v1", "docker.io/my/fn:v1"));
+        assert!(names_match("docker.io/library/alpine:3", "alpine:3"));
+        assert!(names_match("alpine:3", "index.docker.io/library/alpine:3"));
+        assert!(names_match("localhost:5000/fn:v1", "localhost:5000/fn:v1"));
+        assert!(!names_match("docker.io/my/fn:v1", "my/fn:v2"));
+        assert!(!names_match("docker.io/my/fn:v1", "other/fn:v1"));
+        assert!(
+            !names_match("quay.io/my/fn:v1", "my/fn:v1"),
+            "another registry"
+        );
+        assert!(!names_match("alpine:3", "my/alpine:3"));
+    }
 }

@@ -233,9 +233,14 @@ impl DocumentStore for LayoutDocuments<'_> {
 pub(super) fn read_layout_index(tree: &dyn TreeReader) -> Result<ImageIndex> {
     check_layout_file(tree)?;
     let (reader, size) = tree.open("index.json").map_err(|error| {
-        Error::base(format!(
-            "is not an OCI image layout (no readable index.json: {error})"
-        ))
+        if error.kind() == std::io::ErrorKind::PermissionDenied {
+            Error::base(format!("cannot read its index.json: {error}"))
+                .hint("this user needs read permission on the layout's files")
+        } else {
+            Error::base(format!(
+                "is not an OCI image layout (no readable index.json: {error})"
+            ))
+        }
     })?;
     if size > MANIFEST_LIMIT {
         return Err(Error::base(format!(

@@ -672,3 +672,77 @@ fn host_architecture() -> &'static str {
         "amd64"
     }
 }
+
+#[test]
+fn an_image_copied_by_skopeo_runs_from_a_docker_archive_and_an_oci_archive() {
+    // skopeo writes the name of a docker-archive's image fully qualified
+    // (`docker.io/my/fn:v1`) where `docker save` writes `my/fn:v1`; either spelling names it.
+    if let Some(reason) = cannot_run_images() {
+        eprintln!("skipped: {reason}");
+        return;
+    }
+    let work = workdir();
+    let probe = probe_script(work.path());
+    let image = build_image(
+        work.path(),
+        "copied",
+        &[format!("{}={}", host_architecture(), probe.display())],
+        &[],
+    );
+    let docker_archive = work.path().join("with space").join("fn.tar");
+    std::fs::create_dir_all(docker_archive.parent().unwrap()).unwrap();
+    let oci_archive = work.path().join("fn-oci.tar");
+    skopeo(&[
+        "copy",
+        "--quiet",
+        &image,
+        &format!("docker-archive:{}:my/fn:v1", docker_archive.display()),
+    ]);
+    skopeo(&[
+        "copy",
+        "--quiet",
+        &image,
+        &format!("oci-archive:{}:v1", oci_archive.display()),
+    ]);
+    let cache = cache_dir(work.path());
+    for reference in [
+        format!("docker-archive:{}:my/fn:v1", docker_archive.display()),
+        format!(
+            "docker-archive:{}:docker.io/my/fn:v1",
+            docker_archive.display()
+        ),
+        format!("oci-archive:{}:v1", oci_archive.display()),
+    ] {
+        let (output, report) = invoke(&[
+            "--image",
+            &reference,
+            "--cache-dir",
+            cache.to_str().unwrap(),
+            "--event",
+            r#"{"copied": true}"#,
+        ]);
+        assert!(
+            output.status.success(),
+            "{reference}: {}",
+            stderr_of(&output)
+        );
+        assert_eq!(
+            report["response"]["event"],
+            json!({"copied": true}),
+            "{reference}"
+        );
+    }
+    let (output, _) = invoke(&[
+        "--image",
+        &format!("docker-archive:{}:my/other:v1", docker_archive.display()),
+        "--event",
+        "{}",
+    ]);
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(4), "{stderr}");
+    assert!(
+        stderr.contains("docker.io/my/fn:v1"),
+        "names what it has: {stderr}"
+    );
+    assert!(stderr.contains("@N"), "{stderr}");
+}

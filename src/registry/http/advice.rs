@@ -31,7 +31,7 @@ pub fn unreachable_hint(
     };
     match role {
         HostRole::Target => format!("{check}; it is where the image is pushed (--tag)"),
-        HostRole::Checked => format!("{check}; it holds the image to check"),
+        HostRole::Checked => format!("{check}; it holds the image named"),
         HostRole::Base => {
             let base = read.map_or_else(|| "BASE".to_owned(), ToString::to_string);
             // The mirror variable stands only for public.ecr.aws/lambda: named for a base
@@ -155,7 +155,7 @@ mod tests {
         assert!(target.contains("pushed"), "{target}");
         assert!(!target.contains("oci:DIR"), "{target}");
         let checked = unreachable_hint(HostRole::Checked, "r.example:5000", false, None);
-        assert!(checked.contains("the image to check"), "{checked}");
+        assert!(checked.contains("the image named"), "{checked}");
         assert!(!checked.contains("--offline"), "{checked}");
         let base = unreachable_hint(
             HostRole::Base,
