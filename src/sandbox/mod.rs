@@ -7,7 +7,7 @@
 //!
 //! This module is the parent's side ([`probe`], [`launch`]) and the child's side
 //! ([`run_helper_if_asked`]: `lambda-image` re-run as a helper that sets the sandbox up, in
-//! `helper.rs`). It is not for unpacking images (`crate::rootfs` makes the tree), not for choosing
+//! `helper.rs`, `helper/`). It is not for unpacking images (`crate::rootfs` makes the tree), not for choosing
 //! the function's environment (the caller passes it exactly), and not a security boundary against
 //! a hostile image: it keeps a well-behaved function from writing where Lambda would not let it,
 //! and makes what it sees match Lambda's execution environment.
