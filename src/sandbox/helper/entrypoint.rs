@@ -142,14 +142,16 @@ fn exec_failure(program: &str, path: &Path, error: &io::Error) -> Failure {
         format!("{program} ({})", path.display())
     };
     let (code, advice) = match error.raw_os_error() {
-        Some(libc::ENOENT) if path.exists() => (
-            NOT_FOUND,
+        Some(libc::ENOENT) if path.exists() => (NOT_FOUND, missing_interpreter(path, lambda)),
+        Some(libc::ENOENT | libc::ENOTDIR) => (NOT_FOUND, lambda.to_owned()),
+        Some(libc::EACCES) if path.is_dir() => (
+            CANNOT_EXECUTE,
             format!(
-                "it exists, so its interpreter is missing in the image (the program on its #! \
-                 line, or the ELF's dynamic loader); {lambda}"
+                "it is a directory, not a program: make the Entrypoint the executable file \
+                 that starts the runtime (such as /var/task/bootstrap or \
+                 /lambda-entrypoint.sh); {lambda}"
             ),
         ),
-        Some(libc::ENOENT | libc::ENOTDIR) => (NOT_FOUND, lambda.to_owned()),
         Some(libc::EACCES) => (
             CANNOT_EXECUTE,
             format!(
@@ -170,4 +172,41 @@ fn exec_failure(program: &str, path: &Path, error: &io::Error) -> Failure {
         code,
         message: format!("cannot start the image's entrypoint {shown}: {described} ({advice})"),
     }
+}
+
+/// Why an entrypoint that exists was ENOENT: the interpreter its `#!` line names is missing
+/// (or that line ends in a carriage return, which the kernel takes as part of the name:
+/// `/bin/sh\r`), or, for an ELF, its dynamic loader is.
+fn missing_interpreter(path: &Path, lambda: &str) -> String {
+    // The kernel reads the #! line from the first 256 bytes (BINPRM_BUF_SIZE).
+    let mut start = Vec::with_capacity(256);
+    if let Ok(file) = std::fs::File::open(path) {
+        let _ = io::Read::read_to_end(&mut io::Read::take(file, 256), &mut start);
+    }
+    let Some(line) = start.strip_prefix(b"#!") else {
+        return format!(
+            "it exists, so its interpreter is missing in the image (the ELF's dynamic loader, or \
+             the program on a #! line); {lambda}"
+        );
+    };
+    let line = line.split(|&byte| byte == b'\n').next().unwrap_or_default();
+    let interpreter = String::from_utf8_lossy(line)
+        .trim_start_matches([' ', '\t'])
+        .split([' ', '\t'])
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    if let Some(shown) = interpreter.strip_suffix('\r') {
+        return format!(
+            "it has Windows line endings: its first line `#!{shown}` ends in a carriage \
+             return (\\r), so the kernel looks for a program named `{shown}\\r`, which the image \
+             lacks; convert it to Unix line endings before building the image: dos2unix FILE, \
+             or sed -i 's/\\r$//' FILE (and set `* text eol=lf` in .gitattributes so git does \
+             not convert it back); {lambda}"
+        );
+    }
+    format!(
+        "it exists, so the interpreter on its #! line, {interpreter}, is missing in the image; \
+         {lambda}"
+    )
 }
