@@ -642,6 +642,11 @@ fn images_that_cannot_run_are_refused_with_what_to_do() {
     assert_eq!(report["outcome"], "exited", "{stderr}");
     assert!(stderr.contains("/no/such/entrypoint"), "{stderr}");
     assert!(stderr.contains("Runtime.InvalidEntrypoint"), "{stderr}");
+    assert!(
+        stderr.contains("hint: the image's entrypoint could not start")
+            && !stderr.contains("keep asking for events"),
+        "the hint fits an entrypoint that never ran: {stderr}"
+    );
 
     // --ephemeral-storage outside Lambda's range, and image flags without --image.
     let (output, _) = invoke(&[
