@@ -26,6 +26,7 @@ use crate::emulator::invocation::{Event, EventPayload, MAX_REQUEST_BYTES};
 use crate::emulator::invoke_endpoint::{routes, timeout_message};
 use crate::emulator::log::log_line;
 use crate::error::{Error, ErrorKind, Result};
+use crate::sandbox;
 
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("runtime").required(true).args(["bootstrap", "image"])))]
@@ -69,6 +70,7 @@ pub struct InvokeReport {
 pub fn run(args: &InvokeArgs) -> Result<Finished> {
     let payload = read_event(args.event.as_deref())?;
     let runtime = runtime(args.bootstrap.as_ref(), &args.image, &args.function)?;
+    let image = matches!(runtime, Runtime::Image(_));
     let LocalFunction {
         listener,
         mut environment,
@@ -101,15 +103,12 @@ pub fn run(args: &InvokeArgs) -> Result<Finished> {
             .hint("the bootstrap reported that it could not start; its own output is above");
             ("init_error", Some(body), Some(error))
         }
-        Outcome::Exited { reason } => {
+        Outcome::Exited { reason, code } => {
             let error = Error::new(
                 ErrorKind::InitError,
                 format!("the bootstrap exited before answering: {reason}"),
             )
-            .hint(
-                "its own output is above; a bootstrap must keep asking for events \
-                 (GET /2018-06-01/runtime/invocation/next), as the Lambda runtime libraries do",
-            );
+            .hint(exited_hint(image, code));
             ("exited", None, Some(error))
         }
         Outcome::TimedOut => {
@@ -174,6 +173,25 @@ pub fn runtime(
     }
 }
 
+/// The hint for a runtime that exited before answering with exit status `code`: for an image
+/// run, the statuses the sandbox's helper exits with when the entrypoint cannot start
+/// ([`sandbox::SETUP_FAILED`], [`sandbox::CANNOT_EXECUTE`], [`sandbox::NOT_FOUND`], after a
+/// `lambda-image: …` line saying why) mean it never ran; otherwise the runtime stopped asking
+/// for events.
+fn exited_hint(image: bool, code: Option<i32>) -> &'static str {
+    match code {
+        Some(sandbox::SETUP_FAILED | sandbox::CANNOT_EXECUTE | sandbox::NOT_FOUND) if image => {
+            "the image's entrypoint could not start (that exit status is the sandbox's, or the \
+             shell's, for an entrypoint or program that cannot be run): the line above says why; \
+             Lambda reports such an image as Runtime.InvalidEntrypoint"
+        }
+        _ => {
+            "its own output is above; a bootstrap must keep asking for events \
+             (GET /2018-06-01/runtime/invocation/next), as the Lambda runtime libraries do"
+        }
+    }
+}
+
 /// `body` as a JSON value when it parses as JSON, else as a string.
 fn payload_value(body: &[u8]) -> serde_json::Value {
     serde_json::from_slice(body)
@@ -234,6 +252,25 @@ fn read_event(argument: Option<&str>) -> Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_image_whose_entrypoint_cannot_start_is_told_so_not_to_keep_asking_for_events() {
+        for code in [
+            sandbox::SETUP_FAILED,
+            sandbox::CANNOT_EXECUTE,
+            sandbox::NOT_FOUND,
+        ] {
+            let hint = exited_hint(true, Some(code));
+            assert!(
+                hint.contains("entrypoint could not start"),
+                "{code}: {hint}"
+            );
+            assert!(hint.contains("Runtime.InvalidEntrypoint"), "{code}: {hint}");
+        }
+        for (image, code) in [(true, Some(1)), (true, None), (false, Some(127))] {
+            assert!(exited_hint(image, code).contains("keep asking for events"));
+        }
+    }
 
     #[test]
     fn a_payload_is_json_when_it_parses_and_a_string_otherwise() {

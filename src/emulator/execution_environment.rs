@@ -92,8 +92,9 @@ pub enum Outcome {
     FunctionError { body: Vec<u8> },
     /// The runtime could not start (`/runtime/init/error`); `body` is what it posted.
     InitError { body: Vec<u8> },
-    /// The bootstrap exited before answering; `reason` as Lambda words it.
-    Exited { reason: String },
+    /// The bootstrap exited before answering; `reason` as Lambda words it, `code` its exit
+    /// status (`None` when a signal killed it).
+    Exited { reason: String, code: Option<i32> },
     /// The function did not answer within the timeout (a retried init included).
     TimedOut,
     /// No runtime started elsewhere asked for the event within [`INIT_LIMIT`].
@@ -361,6 +362,7 @@ impl ExecutionEnvironment {
                 Notice::Exited { pid, status } if self.is_running(pid) => {
                     break Outcome::Exited {
                         reason: exit_reason(status),
+                        code: status.code(),
                     };
                 }
                 // Notices about earlier invocations or processes.

@@ -117,7 +117,7 @@ pub fn reply_for(report: &InvocationReport, timeout: Duration) -> HttpReply {
         Outcome::InitError { body } => HttpReply::new(502)
             .with_header("Content-Type", "application/json")
             .with_body(body.clone()),
-        Outcome::Exited { reason } => HttpReply::json(
+        Outcome::Exited { reason, .. } => HttpReply::json(
             502,
             &json!({
                 "errorMessage": format!("RequestId: {request_id} Error: {reason}"),
@@ -211,6 +211,7 @@ mod tests {
         let exited = reply_for(
             &report(Outcome::Exited {
                 reason: "Runtime exited without providing a reason".into(),
+                code: Some(0),
             }),
             timeout,
         );

@@ -69,17 +69,21 @@ impl BootstrapProcess {
                 (command, Some(input))
             }
         };
-        let mut child = command
+        command
             .stdout(Stdio::from(logs))
             .stderr(Stdio::inherit())
-            .process_group(0)
-            .spawn()
-            .map_err(|error| match launch {
-                Launch::Program { path, .. } => spawn_error(path, &error),
-                Launch::Sandbox(_) => Error::failure(format!(
-                    "cannot start the sandbox (lambda-image itself, /proc/self/exe): {error}"
-                )),
-            })?;
+            .process_group(0);
+        let spawned = match launch {
+            Launch::Program { .. } => command.spawn(),
+            // From a thread that outlives this one: the helper dies with its spawning thread.
+            Launch::Sandbox(_) => crate::sandbox::spawn(command),
+        };
+        let mut child = spawned.map_err(|error| match launch {
+            Launch::Program { path, .. } => spawn_error(path, &error),
+            Launch::Sandbox(_) => Error::failure(format!(
+                "cannot start the sandbox (lambda-image itself, /proc/self/exe): {error}"
+            )),
+        })?;
         if let (Some(input), Some(mut stdin)) = (input, child.stdin.take()) {
             // The helper reads its spec to the end before anything else; closing stdin ends it.
             if let Err(error) = stdin.write_all(&input) {

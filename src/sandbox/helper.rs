@@ -12,46 +12,35 @@
 //!
 //! Not for the parent's side (`super::launch`, `super::probe`), nor for deciding what runs.
 //! Every failure before the entrypoint runs is one `lambda-image: …` line on stderr and an exit
-//! status: [`NOT_FOUND`], [`CANNOT_EXECUTE`] or [`SETUP_FAILED`].
+//! status: [`NOT_FOUND`], [`CANNOT_EXECUTE`](super::CANNOT_EXECUTE) or [`SETUP_FAILED`].
+//!
+//! The mounts are in `mounts.rs`, the function's own process (uid change, `PATH` lookup,
+//! `execve` and why it failed) in `entrypoint.rs`; this file makes the namespaces, runs PID 1
+//! as an init, and holds the parent's trial run ([`probe`]).
 
-use std::ffi::CString;
+mod entrypoint;
+mod mounts;
+
 use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
-use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI32, Ordering};
 
-use rustix::fs::{StatVfsMountFlags, statvfs};
-use rustix::mount::{MountFlags, MountPropagationFlags, UnmountFlags};
 use rustix::process::{Signal, set_parent_process_death_signal};
 use rustix::thread::UnshareFlags;
 
 use super::{
-    CANNOT_EXECUTE, FUNCTION_GID, FUNCTION_UID, HelperRequest, Isolation, NOT_FOUND, SETUP_FAILED,
-    SandboxSpec, isolation_for_this_user,
+    FUNCTION_GID, FUNCTION_UID, HelperRequest, Isolation, NOT_FOUND, SETUP_FAILED, SandboxSpec,
+    isolation_for_this_user,
 };
 use crate::error::{Error, Result};
+#[cfg(test)]
+pub(super) use entrypoint::candidates;
+use entrypoint::{become_function, execute};
+use mounts::prepare_root;
 
 /// The process SIGTERM and SIGINT are passed on to (0: none yet): PID 1 for the helper, the
 /// function for PID 1.
 static FORWARD_TO: AtomicI32 = AtomicI32::new(0);
-
-/// The size of `/dev`'s tmpfs: a few device files and symlinks.
-const DEV_TMPFS_OPTIONS: &str = "size=64k,mode=0755";
-/// The device files bound from the host's `/dev` (what Lambda's `/dev` offers, without `shm`).
-const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
-/// Symlinks of `/dev`, as container runtimes make them.
-const DEV_LINKS: [(&str, &str); 4] = [
-    ("fd", "/proc/self/fd"),
-    ("stdin", "/proc/self/fd/0"),
-    ("stdout", "/proc/self/fd/1"),
-    ("stderr", "/proc/self/fd/2"),
-];
-/// The host files bound read-only into the tree when it has them: name resolution as on the
-/// host (Lambda's own resolver configuration is not the host's, but it resolves names).
-const HOST_FILES: [&str; 2] = ["/etc/resolv.conf", "/etc/hosts"];
-/// `PATH` for the entrypoint's lookup when the environment has none (execvp's and Docker's).
-const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// Why the sandbox stopped before the entrypoint ran: the exit status and the line for stderr.
 #[derive(Debug)]
@@ -376,304 +365,6 @@ fn start_function(request: &HelperRequest, isolation: Isolation) -> Step<libc::p
         failure.exit();
     }
     Ok(pid)
-}
-
-/// PID 1's mounts (see `pivot_root(2)` for the `pivot_root(".", ".")` idiom), then the hostname.
-fn prepare_root(spec: &SandboxSpec) -> Step<()> {
-    // Dies with the helper; then the kernel kills the whole namespace.
-    set_parent_process_death_signal(Some(Signal::KILL))
-        .map_err(|error| Failure::setup("ask PID 1 to die with the helper", error))?;
-    rustix::mount::mount_change(
-        "/",
-        MountPropagationFlags::REC | MountPropagationFlags::PRIVATE,
-    )
-    .map_err(|error| Failure::setup("make the mounts private", error))?;
-    let root = spec.root.as_path();
-    rustix::mount::mount_bind(root, root).map_err(|error| {
-        Failure::setup(&format!("bind-mount the root {}", root.display()), error)
-    })?;
-
-    let tmp = root.join("tmp");
-    let tmp_options = format!("size={}m,mode=1777", spec.tmp_size_mb);
-    mount_filesystem(
-        "tmpfs",
-        &tmp,
-        MountFlags::NOSUID | MountFlags::NODEV,
-        &tmp_options,
-    )?;
-    mount_filesystem(
-        "proc",
-        &root.join("proc"),
-        MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC,
-        "",
-    )?;
-    populate_dev(&root.join("dev"))?;
-    bind_host_files(root)?;
-
-    rustix::process::chdir(root).map_err(|error| Failure::setup("enter the root", error))?;
-    rustix::process::pivot_root(".", ".")
-        .map_err(|error| Failure::setup("make the tree the root (pivot_root)", error))?;
-    rustix::mount::unmount(".", UnmountFlags::DETACH)
-        .map_err(|error| Failure::setup("detach the host's root", error))?;
-    rustix::process::chdir("/").map_err(|error| Failure::setup("enter /", error))?;
-    remount_read_only(Path::new("/"), MountFlags::NOSUID | MountFlags::NODEV)?;
-    rustix::system::sethostname(spec.hostname.as_bytes())
-        .map_err(|error| Failure::setup("set the hostname", error))
-}
-
-fn mount_filesystem(kind: &str, target: &Path, flags: MountFlags, options: &str) -> Step<()> {
-    let options = CString::new(options).map_err(|_| Failure {
-        code: SETUP_FAILED,
-        message: format!("the {kind} options hold a NUL byte"),
-    })?;
-    rustix::mount::mount(kind, target, kind, flags, Some(options.as_c_str())).map_err(|error| {
-        Failure::setup(
-            &format!(
-                "mount {kind} on {} (the tree needs that directory)",
-                target.display()
-            ),
-            error,
-        )
-    })
-}
-
-/// `/dev`: a small tmpfs with the host's harmless devices bound in, the usual symlinks, then
-/// read-only (the device files stay writable: they are mounts of their own).
-fn populate_dev(dev: &Path) -> Step<()> {
-    mount_filesystem(
-        "tmpfs",
-        dev,
-        MountFlags::NOSUID | MountFlags::NOEXEC,
-        DEV_TMPFS_OPTIONS,
-    )?;
-    for device in DEVICES {
-        let target = dev.join(device);
-        std::fs::File::create(&target)
-            .map_err(|error| Failure::setup(&format!("create /dev/{device}"), error))?;
-        let source = Path::new("/dev").join(device);
-        rustix::mount::mount_bind(&source, &target)
-            .map_err(|error| Failure::setup(&format!("bind the host's /dev/{device}"), error))?;
-        remount(&target, MountFlags::NOSUID | MountFlags::NOEXEC)?;
-    }
-    for (name, target) in DEV_LINKS {
-        std::os::unix::fs::symlink(target, dev.join(name))
-            .map_err(|error| Failure::setup(&format!("link /dev/{name}"), error))?;
-    }
-    remount_read_only(dev, MountFlags::NOSUID | MountFlags::NOEXEC)
-}
-
-/// Binds the host's `/etc/resolv.conf` and `/etc/hosts` read-only onto the tree's, where both
-/// exist as files (the tree is never written to make a mount point).
-fn bind_host_files(root: &Path) -> Step<()> {
-    for file in HOST_FILES {
-        let source = Path::new(file);
-        let target = root.join(file.trim_start_matches('/'));
-        let is_file = |path: &Path| {
-            std::fs::symlink_metadata(path).is_ok_and(|metadata| metadata.file_type().is_file())
-        };
-        // The host's may be a symlink (systemd-resolved's): bound through it.
-        if !source.metadata().is_ok_and(|metadata| metadata.is_file()) || !is_file(&target) {
-            continue;
-        }
-        rustix::mount::mount_bind(source, &target)
-            .map_err(|error| Failure::setup(&format!("bind the host's {file}"), error))?;
-        remount_read_only(
-            &target,
-            MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC,
-        )?;
-    }
-    Ok(())
-}
-
-/// Remounts the mount at `target` read-only with `flags`: see [`remount`].
-fn remount_read_only(target: &Path, flags: MountFlags) -> Step<()> {
-    remount(target, flags | MountFlags::RDONLY)
-}
-
-/// Changes the flags of the mount at `target` (MS_BIND | MS_REMOUNT: that mount only) to
-/// `flags`, keeping the flags the kernel locks in a user namespace (nosuid, nodev, noexec and
-/// the atime ones; `mount(2)`, EPERM for MS_REMOUNT) as `statvfs` reports them.
-fn remount(target: &Path, flags: MountFlags) -> Step<()> {
-    let current = statvfs(target)
-        .map_err(|error| {
-            Failure::setup(
-                &format!("read the mount flags of {}", target.display()),
-                error,
-            )
-        })?
-        .f_flag;
-    let mut flags = flags | MountFlags::BIND;
-    for (reported, flag) in [
-        (StatVfsMountFlags::NOSUID, MountFlags::NOSUID),
-        (StatVfsMountFlags::NODEV, MountFlags::NODEV),
-        (StatVfsMountFlags::NOEXEC, MountFlags::NOEXEC),
-        (StatVfsMountFlags::NOATIME, MountFlags::NOATIME),
-        (StatVfsMountFlags::NODIRATIME, MountFlags::NODIRATIME),
-        (StatVfsMountFlags::RELATIME, MountFlags::RELATIME),
-    ] {
-        if current.contains(reported) {
-            flags |= flag;
-        }
-    }
-    rustix::mount::mount_remount(target, flags, "").map_err(|error| {
-        Failure::setup(
-            &format!("set the mount flags of {}", target.display()),
-            error,
-        )
-    })
-}
-
-/// In the function's process: signals as a fresh process has them, the working directory, and
-/// uid/gid 993.
-fn become_function(spec: &SandboxSpec, isolation: Isolation) -> Step<()> {
-    // SAFETY: resetting a disposition to the default and emptying the mask are plain system
-    // calls; Rust's runtime made SIGPIPE ignored, which execve would keep.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-        let mut empty: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut empty);
-        libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
-    }
-    rustix::process::chdir(spec.working_dir.as_str()).map_err(|error| Failure {
-        code: SETUP_FAILED,
-        message: format!(
-            "cannot enter the image's working directory {}: {} (set WorkingDir to a directory \
-             that exists in the image; Lambda cannot start such an image either)",
-            spec.working_dir,
-            describe_errno(&error.into())
-        ),
-    })?;
-    if isolation == Isolation::Root {
-        use rustix::process::{Gid, Uid};
-        let uid = Uid::from_raw(FUNCTION_UID);
-        let gid = Gid::from_raw(FUNCTION_GID);
-        // Groups first, then the gid, then the uid: after setuid nothing else is allowed, and
-        // no capability remains (capabilities(7), "Effect of user ID changes").
-        rustix::thread::set_thread_groups(&[])
-            .map_err(|error| Failure::setup("drop the supplementary groups", error))?;
-        rustix::thread::set_thread_res_gid(gid, gid, gid)
-            .map_err(|error| Failure::setup("become gid 993", error))?;
-        rustix::thread::set_thread_res_uid(uid, uid, uid)
-            .map_err(|error| Failure::setup("become uid 993", error))?;
-    }
-    Ok(())
-}
-
-/// Executes the entrypoint with exactly the spec's environment; returns only the failure.
-fn execute(spec: &SandboxSpec) -> Failure {
-    let program = spec.args[0].as_str();
-    let (Ok(arguments), Ok(environment)) = (
-        spec.args
-            .iter()
-            .map(|argument| CString::new(argument.as_str()))
-            .collect::<std::result::Result<Vec<_>, _>>(),
-        spec.env
-            .iter()
-            .map(|(name, value)| CString::new(format!("{name}={value}")))
-            .collect::<std::result::Result<Vec<_>, _>>(),
-    ) else {
-        return Failure {
-            code: CANNOT_EXECUTE,
-            message: "the entrypoint's arguments or environment hold a NUL byte".to_owned(),
-        };
-    };
-    let mut argv: Vec<*const libc::c_char> = arguments.iter().map(|a| a.as_ptr()).collect();
-    argv.push(std::ptr::null());
-    let mut envp: Vec<*const libc::c_char> = environment.iter().map(|e| e.as_ptr()).collect();
-    envp.push(std::ptr::null());
-
-    let candidates = candidates(program, &spec.env);
-    let mut refused: Option<(PathBuf, io::Error)> = None;
-    let mut missing: Option<(PathBuf, io::Error)> = None;
-    for candidate in &candidates {
-        let Ok(path) = CString::new(candidate.as_os_str().as_bytes()) else {
-            continue;
-        };
-        // SAFETY: `path`, `argv` and `envp` are NUL-terminated and outlive the call; on
-        // success it does not return.
-        unsafe { libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
-        let error = io::Error::last_os_error();
-        match error.raw_os_error() {
-            // As execvp: keep looking, remember a file that was there but refused.
-            Some(libc::ENOENT | libc::ENOTDIR) => {
-                if missing.is_none() || candidate.exists() {
-                    missing = Some((candidate.clone(), error));
-                }
-            }
-            Some(libc::EACCES) => {
-                refused.get_or_insert((candidate.clone(), error));
-            }
-            _ => return exec_failure(program, candidate, &error),
-        }
-    }
-    match (refused, missing) {
-        (Some((path, error)), _) => exec_failure(program, &path, &error),
-        (None, Some((path, error))) => exec_failure(program, &path, &error),
-        (None, None) => exec_failure(
-            program,
-            Path::new(program),
-            &io::Error::from_raw_os_error(libc::ENOENT),
-        ),
-    }
-}
-
-/// Where `program` may be: itself when it names a path, else each directory of the
-/// environment's `PATH` (an empty entry is the working directory).
-pub(super) fn candidates(program: &str, environment: &[(String, String)]) -> Vec<PathBuf> {
-    if program.contains('/') {
-        return vec![PathBuf::from(program)];
-    }
-    let path = environment
-        .iter()
-        .rev()
-        .find(|(name, _)| name == "PATH")
-        .map_or(DEFAULT_PATH, |(_, value)| value.as_str());
-    path.split(':')
-        .map(|directory| {
-            let directory = if directory.is_empty() { "." } else { directory };
-            Path::new(directory).join(program)
-        })
-        .collect()
-}
-
-/// The line and status for an entrypoint that did not start (the shell's 127 and 126).
-fn exec_failure(program: &str, path: &Path, error: &io::Error) -> Failure {
-    let lambda = "Lambda fails such an image with Runtime.InvalidEntrypoint";
-    let described = describe_errno(error);
-    let shown = if path == Path::new(program) {
-        program.to_owned()
-    } else {
-        format!("{program} ({})", path.display())
-    };
-    let (code, advice) = match error.raw_os_error() {
-        Some(libc::ENOENT) if path.exists() => (
-            NOT_FOUND,
-            format!(
-                "it exists, so its interpreter is missing in the image (the program on its #! \
-                 line, or the ELF's dynamic loader); {lambda}"
-            ),
-        ),
-        Some(libc::ENOENT | libc::ENOTDIR) => (NOT_FOUND, lambda.to_owned()),
-        Some(libc::EACCES) => (
-            CANNOT_EXECUTE,
-            format!(
-                "it must be a file executable by uid {FUNCTION_UID} (chmod 755 it in the \
-                 image); {lambda}"
-            ),
-        ),
-        Some(libc::ENOEXEC) => (
-            CANNOT_EXECUTE,
-            format!(
-                "it is not an executable for this machine's architecture, or a script without \
-                 a #! line; {lambda}"
-            ),
-        ),
-        _ => (CANNOT_EXECUTE, lambda.to_owned()),
-    };
-    Failure {
-        code,
-        message: format!("cannot start the image's entrypoint {shown}: {described} ({advice})"),
-    }
 }
 
 /// The parent's probe (see `super::probe`): runs the helper on an empty tree with nothing to

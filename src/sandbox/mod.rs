@@ -7,7 +7,7 @@
 //!
 //! This module is the parent's side ([`probe`], [`launch`]) and the child's side
 //! ([`run_helper_if_asked`]: `lambda-image` re-run as a helper that sets the sandbox up, in
-//! `helper.rs`). It is not for unpacking images (`crate::rootfs` makes the tree), not for choosing
+//! `helper.rs`, `helper/`). It is not for unpacking images (`crate::rootfs` makes the tree), not for choosing
 //! the function's environment (the caller passes it exactly), and not a security boundary against
 //! a hostile image: it keeps a well-behaved function from writing where Lambda would not let it,
 //! and makes what it sees match Lambda's execution environment.
@@ -133,11 +133,11 @@ pub fn probe() -> Result<Isolation> {
 /// as JSON on its stdin: never on argv or in its environment, because the environment holds AWS
 /// credentials and argv is readable by every user in `/proc`.
 ///
-/// The caller adds stdout/stderr and the process group; stdin is already piped. The helper exits
-/// with the function's status (or is killed by the same signal), or with [`NOT_FOUND`],
-/// [`CANNOT_EXECUTE`] or [`SETUP_FAILED`] after one `lambda-image: …` line on stderr. It dies
-/// with the thread that spawned it (`PR_SET_PDEATHSIG`), and everything in the sandbox dies with
-/// it.
+/// The caller adds stdout/stderr and the process group, then starts it with [`spawn`]; stdin is
+/// already piped. The helper exits with the function's status (or is killed by the same signal),
+/// or with [`NOT_FOUND`], [`CANNOT_EXECUTE`] or [`SETUP_FAILED`] after one `lambda-image: …` line
+/// on stderr. It dies with the thread that spawned it (`PR_SET_PDEATHSIG`), which [`spawn`] makes
+/// a thread that lives as long as lambda-image, and everything in the sandbox dies with it.
 ///
 /// Errors: kind `Failure` when the spec cannot be serialized; on systems other than Linux, the
 /// Linux-only error of [`probe`].
@@ -154,6 +154,49 @@ pub fn launch(spec: &SandboxSpec) -> Result<(Command, Vec<u8>)> {
         let _ = spec;
         Err(linux_only())
     }
+}
+
+/// Starts `command` (a helper's, from [`launch`]) from one thread that lives as long as this
+/// process, and returns the child. The helper asks the kernel for SIGKILL when its parent dies
+/// (`PR_SET_PDEATHSIG`), and the kernel takes the *thread* that spawned it as the parent
+/// (`prctl(2)`): a helper spawned from a thread that ends (an HTTP request's, after a restart)
+/// would be killed with it. Spawned from this thread, a sandbox lives exactly as long as
+/// lambda-image, and still dies when lambda-image is killed.
+///
+/// Errors: the `spawn` error; `Other` when the spawning thread cannot be started.
+pub fn spawn(command: Command) -> std::io::Result<std::process::Child> {
+    use std::sync::Mutex;
+    use std::sync::mpsc::{Sender, channel};
+
+    type Request = (Command, Sender<std::io::Result<std::process::Child>>);
+    static SPAWNER: Mutex<Option<Sender<Request>>> = Mutex::new(None);
+
+    let (reply, answer) = channel();
+    {
+        let mut spawner = SPAWNER
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if spawner.is_none() {
+            let (requests, received) = channel::<Request>();
+            std::thread::Builder::new()
+                .name("sandbox-spawner".into())
+                .spawn(move || {
+                    // Never ends: the sender is kept in SPAWNER for the life of the process.
+                    for (mut command, reply) in received {
+                        let _ = reply.send(command.spawn());
+                    }
+                })?;
+            *spawner = Some(requests);
+        }
+        if let Some(requests) = spawner.as_ref() {
+            requests
+                .send((command, reply))
+                .map_err(|_| std::io::Error::other("the sandbox's spawning thread has ended"))?;
+        }
+    }
+    answer
+        .recv()
+        .map_err(|_| std::io::Error::other("the sandbox's spawning thread has ended"))?
 }
 
 /// The helper's command line and stdin for `request`.

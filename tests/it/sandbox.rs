@@ -68,6 +68,18 @@ impl Tree {
             std::fs::Permissions::from_mode(0o644),
         )
         .unwrap();
+        // Saved with Windows line endings; and a script for an interpreter the tree lacks.
+        for (name, script) in [
+            ("crlf", "#!/bin/sh\r\necho crlf\r\n"),
+            ("needs-bash", "#!/bin/bash -e\necho bash\n"),
+        ] {
+            std::fs::write(root.join("bin").join(name), script).unwrap();
+            std::fs::set_permissions(
+                root.join("bin").join(name),
+                std::fs::Permissions::from_mode(0o755),
+            )
+            .unwrap();
+        }
         Self { directory }
     }
 
@@ -388,6 +400,30 @@ fn an_entrypoint_that_cannot_start_is_127_or_126_with_a_line_saying_why() {
             stderr_of(&not_executable).contains("Permission denied"),
             "{caller:?}: {}",
             stderr_of(&not_executable)
+        );
+
+        // The kernel looks for `/bin/sh\r`: the line says the script has Windows line endings.
+        let crlf = run_spec(caller, &tree.spec(&["/bin/crlf"]));
+        assert_eq!(crlf.status.code(), Some(127), "{caller:?}");
+        let said = stderr_of(&crlf);
+        assert!(
+            said.contains("Windows line endings") && said.contains("dos2unix"),
+            "{caller:?}: {said}"
+        );
+        let bash = run_spec(caller, &tree.spec(&["/bin/needs-bash"]));
+        assert_eq!(bash.status.code(), Some(127), "{caller:?}");
+        let said = stderr_of(&bash);
+        assert!(
+            said.contains("the interpreter on its #! line, /bin/bash, is missing"),
+            "{caller:?}: {said}"
+        );
+
+        let directory = run_spec(caller, &tree.spec(&["/var/task"]));
+        assert_eq!(directory.status.code(), Some(126), "{caller:?}");
+        let said = stderr_of(&directory);
+        assert!(
+            said.contains("it is a directory") && !said.contains("chmod"),
+            "{caller:?}: {said}"
         );
 
         let mut spec = tree.spec(&["/bin/sh", "-c", "true"]);

@@ -97,6 +97,16 @@ impl Serve {
         self.terminate()
     }
 
+    /// Sends SIGKILL (nothing of serve's own runs after it) and reaps it. The stderr reader is
+    /// not waited for: whatever serve started and failed to take with it still holds the pipe.
+    pub fn kill(mut self) -> ExitStatus {
+        // SAFETY: kill(2) on our own child, which is not reaped yet.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGKILL) };
+        let status = self.child.wait().unwrap();
+        drop(self.stderr_reader.take());
+        status
+    }
+
     fn terminate(&mut self) -> ExitStatus {
         // SAFETY: kill(2) on our own child, which is not reaped yet.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
