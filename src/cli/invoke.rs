@@ -106,7 +106,14 @@ pub fn run(args: &InvokeArgs) -> Result<Finished> {
         Outcome::Exited { reason, code } => {
             let error = Error::new(
                 ErrorKind::InitError,
-                format!("the bootstrap exited before answering: {reason}"),
+                format!(
+                    "the {} exited before answering: {reason}",
+                    if image {
+                        "image's entrypoint"
+                    } else {
+                        "bootstrap"
+                    }
+                ),
             )
             .hint(exited_hint(image, code));
             ("exited", None, Some(error))
