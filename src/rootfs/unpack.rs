@@ -3,8 +3,11 @@
 //! modes, owners and mtimes, and the mount points the sandbox needs once the last layer is in.
 //!
 //! Rules are those of the OCI image spec, layer.md ("Changesets", "Whiteouts"). Every path is
-//! placed through [`super::tree_path`], so nothing is written outside the tree. Not here: where
-//! the tree lives, the cache, decompression and the diff_id check (`super`).
+//! placed through [`super::tree_path`], so nothing is written outside the tree. Every write is
+//! done in a [`crate::temporary::writing`] step (an entry, a buffer of a file's content, the
+//! finishing), so that a run stopped by a signal removes the tree only once no write is under
+//! way. Not here: where the tree lives, the cache, decompression and the diff_id check
+//! (`super`).
 
 use std::collections::{BTreeMap, HashSet};
 use std::ffi::{CString, OsStr};
@@ -122,6 +125,8 @@ impl Unpacker {
         raw: &[u8],
         touched: &mut HashSet<PathBuf>,
     ) -> Result<(), EntryFault> {
+        // One step for everything but a file's content, which takes a step per buffer.
+        let step = crate::temporary::writing();
         let components = entry_components(raw)?;
         let kind = entry.header().entry_type();
         let paths = TreePaths { root: &self.root };
@@ -177,7 +182,7 @@ impl Unpacker {
                 if existing.is_some() {
                     self.remove(&path)?;
                 }
-                self.write_file(entry, &full, attributes)?;
+                self.write_file(entry, &full, attributes, step)?;
             }
             tar::EntryType::Symlink => {
                 let attributes = attributes(entry)?;
@@ -262,12 +267,15 @@ impl Unpacker {
     }
 
     /// Writes a regular file's content to `full` (which does not exist), then its owner, mode
-    /// and mtime: chown first, since it clears setuid and setgid.
+    /// and mtime: chown first, since it clears setuid and setgid. `step`, the entry's
+    /// [`crate::temporary::writing`] step, ends once the file is made; each buffer written takes
+    /// a step of its own.
     fn write_file(
         &mut self,
         entry: &mut tar::Entry<'_, &mut dyn Read>,
         full: &Path,
         attributes: Attributes,
+        step: crate::temporary::Writing,
     ) -> Result<(), EntryFault> {
         let mut file = OpenOptions::new()
             .write(true)
@@ -275,14 +283,18 @@ impl Unpacker {
             .mode(0o600)
             .open(full)
             .map_err(|error| writing("create", full, error))?;
+        // Not while reading: the layer may come slowly from a registry.
+        drop(step);
         loop {
             let read = entry.read(&mut self.buffer).map_err(EntryFault::Read)?;
             if read == 0 {
                 break;
             }
+            let _step = crate::temporary::writing();
             file.write_all(&self.buffer[..read])
                 .map_err(|error| writing("write", full, error))?;
         }
+        let _step = crate::temporary::writing();
         self.set_attributes(&file, full, attributes)
     }
 
@@ -360,6 +372,7 @@ impl Unpacker {
     /// in a directory changes its mtime; a mode such as 0555 would stop this process from
     /// writing into it).
     pub fn finish(mut self) -> Result<(), LayerFault> {
+        let _step = crate::temporary::writing();
         self.make_mount_points().map_err(|fault| match fault {
             EntryFault::Read(error) => LayerFault::Read(error),
             EntryFault::Refused(reason) => LayerFault::Refused {
@@ -542,32 +555,5 @@ fn set_mtime(path: &Path, (seconds, nanoseconds): (i64, u32)) -> io::Result<()> 
         Ok(())
     } else {
         Err(io::Error::last_os_error())
-    }
-}
-
-/// Removes the tree at `path`, giving its directories back their owner's write and search
-/// bits first when a plain removal fails (a tree unpacked by an ordinary user keeps modes such
-/// as 0555). Best effort.
-pub fn remove_tree(path: &Path) {
-    if fs::remove_dir_all(path).is_ok() || fs::symlink_metadata(path).is_err() {
-        return;
-    }
-    make_owner_writable(path);
-    let _ = fs::remove_dir_all(path);
-}
-
-fn make_owner_writable(path: &Path) {
-    let Ok(metadata) = fs::symlink_metadata(path) else {
-        return;
-    };
-    if !metadata.is_dir() {
-        return;
-    }
-    let mode = metadata.permissions().mode() | 0o700;
-    let _ = fs::set_permissions(path, fs::Permissions::from_mode(mode));
-    if let Ok(listing) = fs::read_dir(path) {
-        for child in listing.flatten() {
-            make_owner_writable(&child.path());
-        }
     }
 }

@@ -383,5 +383,5 @@ fn directories_stay_writable_by_their_owner_until_the_last_layer() {
     unpacker.finish().unwrap();
     assert_eq!(mode(root.path(), "locked"), 0o000);
     assert_eq!(mode(root.path(), "read-only"), 0o555);
-    unpack::remove_tree(root.path());
+    crate::temporary::remove_tree(root.path());
 }

@@ -5,6 +5,7 @@
 
 mod entries;
 mod images;
+mod scratch;
 
 use std::collections::BTreeMap;
 use std::fs;
