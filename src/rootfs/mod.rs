@@ -140,6 +140,8 @@ pub fn prepare(
         .join(ownership.directory_name())
         .join("sha256")
         .join(chain_id.hex());
+    // The sandbox takes only an absolute root (`--cache-dir` may be relative).
+    let place = std::path::absolute(&place).unwrap_or(place);
     let found = |reused| RootFilesystem {
         path: place.clone(),
         chain_id: chain_id.clone(),

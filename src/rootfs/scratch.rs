@@ -53,6 +53,8 @@ impl Scratch {
                 None => builder.tempdir(),
             }?;
             let directory = made.keep();
+            // The sandbox takes only an absolute root ($TMPDIR may be relative).
+            let directory = std::path::absolute(&directory).unwrap_or(directory);
             crate::temporary::remember(&directory);
             directory
         };
