@@ -12,9 +12,12 @@
 //! Either is removed whole by a run stopped by SIGINT or SIGTERM, and a killed run's is removed
 //! by the next run (`scratch`).
 //!
-//! The tree is not exactly the image: the mount points the sandbox needs ([`MOUNT_POINTS`]:
-//! `/proc`, `/dev`, `/tmp`, and `/etc/resolv.conf`, `/etc/hosts` when `/etc` is a directory)
-//! are made when missing, and devices and FIFOs are left out (the sandbox mounts its own
+//! The tree is not exactly the image: the mount points the sandbox needs
+//! ([`MOUNT_POINT_DIRECTORIES`]: `/proc`, `/dev`, `/tmp`; [`MOUNT_POINT_FILES`]:
+//! `/etc/resolv.conf`, `/etc/hosts`, so that `localhost` and DNS names resolve) are made when
+//! missing, `/etc` too (0755) when the image has none; an `/etc` that is a symlink or a file is
+//! the image's choice and is kept, with no mount point files (a symlink is never followed, as it
+//! may lead out of the tree), and devices and FIFOs are left out (the sandbox mounts its own
 //! `/dev`). Not here: running anything in the tree (`crate::sandbox`), opening the image
 //! (`crate::transport`, `crate::registry`).
 
@@ -48,8 +51,9 @@ use unpack::{LayerFault, Unpacker};
 /// (`/tmp` with mode 1777, the others 0755), relative to the root.
 pub const MOUNT_POINT_DIRECTORIES: [(&str, u32); 3] =
     [("proc", 0o755), ("dev", 0o755), ("tmp", 0o1777)];
-/// Files (empty, 0644) the tree holds when `etc` is a directory, for the sandbox to bind the
-/// host's onto, relative to the root.
+/// Files (empty, 0644) the tree holds, for the sandbox to bind the host's onto, relative to
+/// the root; `etc` is made (0755) when missing, and they are not made when it is a symlink or
+/// a file.
 pub const MOUNT_POINT_FILES: [&str; 2] = ["etc/resolv.conf", "etc/hosts"];
 
 /// The prefix of a tree being written in the cache's `tmp/`.

@@ -27,6 +27,8 @@ use super::{MOUNT_POINT_DIRECTORIES, MOUNT_POINT_FILES, Ownership};
 const OPAQUE_MARKER: &[u8] = b".wh..wh..opq";
 /// The prefix of a whiteout file's name (layer.md "Whiteouts").
 const WHITEOUT_PREFIX: &[u8] = b".wh.";
+/// The mode of an `/etc` made for the mount point files (as distributions have it).
+const ETC_MODE: u32 = 0o755;
 
 /// Why a layer could not be applied.
 #[derive(Debug)]
@@ -406,10 +408,12 @@ impl Unpacker {
         Ok(())
     }
 
-    /// `/proc`, `/dev` and `/tmp` (1777) as directories, and, when `/etc` is a directory,
-    /// `/etc/resolv.conf` and `/etc/hosts` as regular files: made empty when missing, and
-    /// replaced when something else (a symlink) is there, since a mount onto a symlink would
-    /// follow it out of the tree.
+    /// `/proc`, `/dev` and `/tmp` (1777) as directories, and `/etc/resolv.conf` and
+    /// `/etc/hosts` as regular files: made empty when missing, and replaced when something else
+    /// (a symlink) is there, since a mount onto a symlink would follow it out of the tree.
+    /// `/etc` itself is made (0755) when the image has none; one that is a symlink or a file is
+    /// the image's own and is kept, with nothing made in or through it (a symlink may lead out
+    /// of the tree), so such an image gets no mount points there.
     fn make_mount_points(&mut self) -> Result<(), EntryFault> {
         for (name, mode) in MOUNT_POINT_DIRECTORIES {
             let path = Path::new(name);
@@ -422,8 +426,13 @@ impl Unpacker {
             make_directory(&full, mode)?;
         }
         let etc = self.root.join("etc");
-        if !fs::symlink_metadata(&etc).is_ok_and(|metadata| metadata.is_dir()) {
-            return Ok(());
+        match fs::symlink_metadata(&etc) {
+            Ok(metadata) if metadata.is_dir() => {}
+            Ok(_) => return Ok(()),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                make_directory(&etc, ETC_MODE)?;
+            }
+            Err(error) => return Err(writing("look at", &etc, error)),
         }
         for name in MOUNT_POINT_FILES {
             let path = Path::new(name);

@@ -60,10 +60,32 @@ fn layers_unpack_with_modes_mtimes_symlinks_and_the_sandboxs_mount_points() {
 }
 
 #[test]
-fn mount_point_files_are_made_only_in_a_directory_etc_and_replace_symlinks() {
+fn mount_point_files_are_made_in_an_etc_made_when_missing_and_replace_symlinks() {
+    // A busybox-only tree (umoci, skopeo) has no /etc: without the files, localhost would not
+    // resolve in the sandbox.
     let without_etc = image(vec![Tar::new().file("app", 0o755, b"x")]);
     let tree = unpack(&without_etc, None).unwrap();
-    assert!(!exists(&tree.path, "etc"));
+    assert_eq!(mode(&tree.path, "etc"), 0o755);
+    for file in MOUNT_POINT_FILES {
+        let metadata = fs::symlink_metadata(tree.path.join(file)).unwrap();
+        assert!(metadata.is_file() && metadata.len() == 0, "{file}");
+        assert_eq!(mode(&tree.path, file), 0o644, "{file}");
+    }
+
+    // A symlinked /etc is the image's own and is never followed; a file /etc is kept too.
+    let linked = image(vec![
+        Tar::new().dir("usr/etc", 0o755).symlink("etc", "/usr/etc"),
+    ]);
+    let tree = unpack(&linked, None).unwrap();
+    assert!(
+        fs::symlink_metadata(tree.path.join("etc"))
+            .unwrap()
+            .is_symlink()
+    );
+    assert!(!exists(&tree.path, "usr/etc/hosts"));
+    let file = image(vec![Tar::new().file("etc", 0o644, b"not a directory")]);
+    let tree = unpack(&file, None).unwrap();
+    assert_eq!(read(&tree.path, "etc"), "not a directory");
 
     let hostile = image(vec![
         Tar::new()
