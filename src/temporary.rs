@@ -5,6 +5,12 @@
 //! place. A path renamed into place is forgotten ([`persist`]); one renamed otherwise no longer
 //! exists under its temporary name, so removing the list never touches an output.
 //!
+//! A writer that makes many entries in a remembered directory (an image's root filesystem)
+//! does each step holding [`writing`]: on a signal, [`remove_all`] first waits for the step
+//! under way to end and stops every later one, so nothing is made in a directory while it is
+//! being removed (which would leave part of it behind), and a directory is made and remembered,
+//! or renamed into place and forgotten, as one step.
+//!
 //! Also the pieces every writer of an output shares: the directory an output goes in
 //! ([`parent_directory`], which must exist) and the temporary file or directory beside it that
 //! becomes the output once renamed ([`output_temporary_file`], [`output_temporary_directory`]).
@@ -12,12 +18,43 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, RwLock, RwLockReadGuard};
+use std::time::{Duration, Instant};
 
 use crate::error::Error;
 
 /// Every temporary path made by this run, in the order made.
 static PATHS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+/// Read-held by each [`writing`] step; write-held, for good, by [`remove_all`].
+static WRITERS: RwLock<()> = RwLock::new(());
+/// Set by [`remove_all`]: no [`writing`] step starts any more.
+static STOPPING: AtomicBool = AtomicBool::new(false);
+/// How long [`remove_all`] waits for the [`writing`] steps under way to end (each is one
+/// entry or one 64 KiB write, far shorter) before removing anyway.
+const STEP_WAIT: Duration = Duration::from_secs(10);
+
+/// A step of writing into a remembered directory; see [`writing`].
+#[must_use]
+pub struct Writing(#[allow(dead_code)] RwLockReadGuard<'static, ()>);
+
+/// Starts a step of writing into a remembered temporary directory (making an entry, writing a
+/// buffer, renaming the result into place and forgetting it), ended when the value is dropped.
+/// Once [`remove_all`] has begun, never returns: the thread waits for the process to exit.
+/// Steps must not nest on one thread, and must not wait on anything slow (hold it around the
+/// write, not around the read from a network).
+pub fn writing() -> Writing {
+    loop {
+        if !STOPPING.load(Ordering::SeqCst) {
+            // Held for good once removal began: this thread then waits here until the exit.
+            let guard = WRITERS.read().unwrap_or_else(|poison| poison.into_inner());
+            if !STOPPING.load(Ordering::SeqCst) {
+                return Writing(guard);
+            }
+        }
+        std::thread::park();
+    }
+}
 
 /// Remembers `path` (a temporary file or directory with a random `.lambda-image-` name) for
 /// [`remove_all`].
@@ -100,11 +137,59 @@ pub fn parent_directory(path: &Path) -> crate::error::Result<PathBuf> {
 }
 
 /// Removes every remembered path that still exists, directories with their contents, the
-/// newest first (files inside a directory before it). Best effort: the command may still be
-/// writing into one, so a directory is tried a few times; what cannot be removed stays (named
-/// `.lambda-image-*`, as the documentation says a killed run may leave).
+/// newest first (files inside a directory before it), once the [`writing`] steps under way
+/// have ended (no later one starts). Best effort: a writer that does not take [`writing`]
+/// steps may still be writing into one, so a directory is tried a few times; what cannot be
+/// removed stays (named `.lambda-image-*`, as the documentation says a killed run may leave).
 pub fn remove_all() {
+    stop_writing();
     remove_where(|_| true);
+}
+
+/// Stops every [`writing`] step from starting and waits (up to [`STEP_WAIT`]) for those under
+/// way to end.
+fn stop_writing() {
+    STOPPING.store(true, Ordering::SeqCst);
+    let deadline = Instant::now() + STEP_WAIT;
+    while Instant::now() < deadline {
+        match WRITERS.try_write() {
+            Ok(guard) => return std::mem::forget(guard),
+            Err(std::sync::TryLockError::Poisoned(poison)) => {
+                return std::mem::forget(poison.into_inner());
+            }
+            Err(std::sync::TryLockError::WouldBlock) => {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+    }
+}
+
+/// Removes the directory `path` with everything in it, even where a mode such as 0555 (an
+/// image's read-only directories, unpacked by an ordinary user) stops the first attempt: the
+/// directories below it are then made writable by their owner and it is tried again. Best
+/// effort: what cannot be removed stays.
+pub fn remove_tree(path: &Path) {
+    if std::fs::remove_dir_all(path).is_ok() || std::fs::symlink_metadata(path).is_err() {
+        return;
+    }
+    make_owner_writable(path);
+    let _ = std::fs::remove_dir_all(path);
+}
+
+fn make_owner_writable(path: &Path) {
+    let Ok(metadata) = std::fs::symlink_metadata(path) else {
+        return;
+    };
+    if !metadata.is_dir() {
+        return;
+    }
+    let mode = metadata.permissions().mode() | 0o700;
+    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode));
+    if let Ok(listing) = std::fs::read_dir(path) {
+        for child in listing.flatten() {
+            make_owner_writable(&child.path());
+        }
+    }
 }
 
 /// [`remove_all`] for the remembered paths `chosen` picks (tests pick their own directory, as
@@ -120,13 +205,12 @@ fn remove_where(chosen: impl Fn(&Path) -> bool) {
     };
     for path in paths.iter().rev() {
         for _ in 0..3 {
-            let removed = match std::fs::symlink_metadata(path) {
+            match std::fs::symlink_metadata(path) {
                 Err(_) => break,
-                Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(path),
-                Ok(_) => std::fs::remove_file(path),
-            };
-            if removed.is_ok() {
-                break;
+                Ok(meta) if meta.is_dir() => remove_tree(path),
+                Ok(_) => {
+                    let _ = std::fs::remove_file(path);
+                }
             }
         }
     }

@@ -7,7 +7,8 @@
 //! way Lambda runs it ([`super::image_function`]), kept warm the same way. With `--external`, it runs
 //! nothing: the Runtime API is served on the same port for a runtime started elsewhere (e.g. in
 //! a container on the host network) with `AWS_LAMBDA_RUNTIME_API=127.0.0.1:PORT`.
-//! SIGINT or SIGTERM stop it, killing the bootstrap first.
+//! SIGINT or SIGTERM stop it, killing the bootstrap first; before it is up (an image being
+//! unpacked), they end it as they end `invoke` (exit 130, 143), its temporaries removed.
 
 use std::sync::{Arc, Mutex};
 
@@ -20,7 +21,7 @@ use crate::bootstrap::BootstrapSpec;
 use crate::emulator::http::HttpServer;
 use crate::emulator::invoke_endpoint::{INVOCATIONS_PATH, routes};
 use crate::emulator::log::log_line;
-use crate::emulator::signals::wait_for_termination;
+use crate::emulator::signals::{exit_on_termination, wait_for_termination};
 use crate::error::Result;
 
 #[derive(Debug, Args)]
@@ -47,6 +48,8 @@ pub struct ServeArgs {
 }
 
 pub fn run(args: &ServeArgs) -> Result<()> {
+    // Until it listens, a signal ends the run as interrupted, removing the tree being unpacked.
+    let starting = exit_on_termination(|signal| super::outcome::interrupted(signal, false, false))?;
     let runtime = runtime(args.bootstrap.as_ref(), &args.image, &args.function)?;
     let started_what = match &runtime {
         Runtime::Bootstrap(bootstrap) => Some(format!("bootstrap {}", bootstrap.display())),
@@ -89,7 +92,7 @@ pub fn run(args: &ServeArgs) -> Result<()> {
     }
     log_line!("lambda-image: Ctrl-C stops");
 
-    let signal = wait_for_termination()?;
+    let signal = wait_for_termination(Some(starting))?;
     log_line!("lambda-image: stopping (signal {signal})");
     drop(server);
     Ok(())

@@ -5,17 +5,23 @@
 //! uncompressed tar against the config's `rootfs.diff_ids` (OCI image spec config.md), applies
 //! its whiteouts, and keeps modes, owners ([`Ownership`]) and mtimes (`unpack`). With a cache
 //! the tree is kept as `<cache>/rootfs/<preserved|user>/sha256/<chain id hex>`, keyed by the
-//! layers' ChainID (config.md "Layer ChainID"), and reused by later runs; written under a
-//! temporary name in the cache's `tmp/` and renamed into place whole, so an interrupted or
-//! concurrent run never leaves half a tree there. Without a cache, a temporary directory that
-//! is removed when the [`RootFilesystem`] is dropped.
+//! layers' ChainID (config.md "Layer ChainID"), and reused by later runs; written as
+//! `<cache>/tmp/.lambda-image-rootfs-XXXXXX/tree` and renamed into place whole, so an
+//! interrupted or concurrent run never leaves half a tree there. Without a cache, as
+//! `$TMPDIR/lambda-image-rootfs-XXXXXX/tree`, removed when the [`RootFilesystem`] is dropped.
+//! Either is removed whole by a run stopped by SIGINT or SIGTERM, and a killed run's is removed
+//! by the next run (`scratch`).
 //!
-//! The tree is not exactly the image: the mount points the sandbox needs ([`MOUNT_POINTS`]:
-//! `/proc`, `/dev`, `/tmp`, and `/etc/resolv.conf`, `/etc/hosts` when `/etc` is a directory)
-//! are made when missing, and devices and FIFOs are left out (the sandbox mounts its own
+//! The tree is not exactly the image: the mount points the sandbox needs
+//! ([`MOUNT_POINT_DIRECTORIES`]: `/proc`, `/dev`, `/tmp`; [`MOUNT_POINT_FILES`]:
+//! `/etc/resolv.conf`, `/etc/hosts`, so that `localhost` and DNS names resolve) are made when
+//! missing, `/etc` too (0755) when the image has none; an `/etc` that is a symlink or a file is
+//! the image's choice and is kept, with no mount point files (a symlink is never followed, as it
+//! may lead out of the tree), and devices and FIFOs are left out (the sandbox mounts its own
 //! `/dev`). Not here: running anything in the tree (`crate::sandbox`), opening the image
 //! (`crate::transport`, `crate::registry`).
 
+mod scratch;
 mod tree_path;
 mod unpack;
 
@@ -29,7 +35,7 @@ use std::path::{Path, PathBuf};
 use flate2::read::MultiGzDecoder;
 use oci_spec::image::ImageConfiguration;
 
-use crate::cache::blobs::{BlobCache, STALE_TEMPORARY_AGE};
+use crate::cache::blobs::BlobCache;
 use crate::digest::{HashingReader, Sha256Digest};
 use crate::error::{Error, ErrorKind, Result};
 use crate::image::media_types::{
@@ -38,18 +44,22 @@ use crate::image::media_types::{
 use crate::image::set::{Image, ImageSet, Layer};
 use crate::image::store::{BlobError, blob_failure};
 use crate::registry::progress::Progress;
-use unpack::{LayerFault, Unpacker, remove_tree};
+use scratch::{Scratch, remove_dead};
+use unpack::{LayerFault, Unpacker};
 
 /// Directories the tree holds besides the image's own entries, for the sandbox to mount onto
 /// (`/tmp` with mode 1777, the others 0755), relative to the root.
 pub const MOUNT_POINT_DIRECTORIES: [(&str, u32); 3] =
     [("proc", 0o755), ("dev", 0o755), ("tmp", 0o1777)];
-/// Files (empty, 0644) the tree holds when `etc` is a directory, for the sandbox to bind the
-/// host's onto, relative to the root.
+/// Files (empty, 0644) the tree holds, for the sandbox to bind the host's onto, relative to
+/// the root; `etc` is made (0755) when missing, and they are not made when it is a symlink or
+/// a file.
 pub const MOUNT_POINT_FILES: [&str; 2] = ["etc/resolv.conf", "etc/hosts"];
 
 /// The prefix of a tree being written in the cache's `tmp/`.
 const TEMPORARY_PREFIX: &str = ".lambda-image-rootfs-";
+/// The prefix of a tree in the system's temporary directory (no cache).
+const UNCACHED_PREFIX: &str = "lambda-image-rootfs-";
 
 /// Whose files the tree holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,37 +92,8 @@ pub struct RootFilesystem {
     pub chain_id: Sha256Digest,
     /// Found in the cache: no layer was unpacked this run.
     pub reused: bool,
-    /// Removes the tree when there is no cache.
-    _temporary: Option<TemporaryTree>,
-}
-
-/// A tree in a temporary directory, removed (with modes such as 0555 in it) when dropped
-/// unless [`TemporaryTree::keep`] was called. Remembered meanwhile for [`crate::temporary`]'s
-/// removal on SIGINT/SIGTERM.
-#[derive(Debug)]
-struct TemporaryTree(Option<PathBuf>);
-
-impl TemporaryTree {
-    fn new(path: &Path) -> Self {
-        crate::temporary::remember(path);
-        Self(Some(path.to_owned()))
-    }
-
-    /// The tree was renamed into place: it is no longer temporary.
-    fn keep(mut self) {
-        if let Some(path) = self.0.take() {
-            crate::temporary::forget(&path);
-        }
-    }
-}
-
-impl Drop for TemporaryTree {
-    fn drop(&mut self) {
-        if let Some(path) = self.0.take() {
-            remove_tree(&path);
-            crate::temporary::forget(&path);
-        }
-    }
+    /// Holds and removes the tree when there is no cache.
+    _temporary: Option<Scratch>,
 }
 
 /// Unpacks `image`'s layers (opened through [`ImageSet::open_layer`], which verifies each
@@ -141,23 +122,19 @@ pub fn prepare(
         compression(set, image, index, layer)?;
     }
     let Some(cache) = cache else {
-        let directory = tempfile::Builder::new()
-            .prefix("lambda-image-rootfs-")
-            .tempdir()
-            .map_err(|error| {
-                Error::output(format!(
-                    "cannot make a temporary directory for the image's root filesystem: {error}"
-                ))
-                .hint("set TMPDIR to a writable directory with room for the unpacked image")
-            })?;
-        let path = directory.keep();
-        let temporary = TemporaryTree::new(&path);
-        unpack_layers(set, image, &diff_ids, &path, ownership, progress)?;
+        remove_dead(&std::env::temp_dir(), UNCACHED_PREFIX, false);
+        let scratch = Scratch::make(None, UNCACHED_PREFIX).map_err(|error| {
+            Error::output(format!(
+                "cannot make a temporary directory for the image's root filesystem: {error}"
+            ))
+            .hint("set TMPDIR to a writable directory with room for the unpacked image")
+        })?;
+        unpack_layers(set, image, &diff_ids, &scratch.tree, ownership, progress)?;
         return Ok(RootFilesystem {
-            path,
+            path: scratch.tree.clone(),
             chain_id,
             reused: false,
-            _temporary: Some(temporary),
+            _temporary: Some(scratch),
         });
     };
 
@@ -167,6 +144,8 @@ pub fn prepare(
         .join(ownership.directory_name())
         .join("sha256")
         .join(chain_id.hex());
+    // The sandbox takes only an absolute root (`--cache-dir` may be relative).
+    let place = std::path::absolute(&place).unwrap_or(place);
     let found = |reused| RootFilesystem {
         path: place.clone(),
         chain_id: chain_id.clone(),
@@ -184,43 +163,30 @@ pub fn prepare(
         ))
     };
     let temporary_directory = cache.temporary_directory();
-    remove_stale_trees(&temporary_directory);
+    remove_dead(&temporary_directory, TEMPORARY_PREFIX, true);
     if let Some(parent) = place.parent() {
         fs::create_dir_all(parent)
             .map_err(|error| cache_error(format!("cannot make {}", parent.display()), error))?;
     }
-    let directory = tempfile::Builder::new()
-        .prefix(TEMPORARY_PREFIX)
-        .tempdir_in(&temporary_directory)
-        .map_err(|error| {
-            cache_error(
-                format!(
-                    "cannot make a directory in {}",
-                    temporary_directory.display()
-                ),
-                error,
-            )
-        })?;
-    // The tree is a directory inside it: the stale-tree sweep goes by the outer one's mtime,
-    // which no entry of the image sets (a root entry may date the tree's root to 1970).
-    let outer = directory.keep();
-    let temporary = TemporaryTree::new(&outer);
-    let path = outer.join("tree");
-    fs::create_dir(&path)
-        .map_err(|error| cache_error(format!("cannot make {}", path.display()), error))?;
-    unpack_layers(set, image, &diff_ids, &path, ownership, progress)?;
-    match fs::rename(&path, &place) {
-        Ok(()) => {
-            let _ = fs::remove_dir(&outer);
-            temporary.keep();
-            Ok(found(false))
-        }
+    let scratch = Scratch::make(Some(&temporary_directory), TEMPORARY_PREFIX).map_err(|error| {
+        cache_error(
+            format!(
+                "cannot make a directory in {}",
+                temporary_directory.display()
+            ),
+            error,
+        )
+    })?;
+    unpack_layers(set, image, &diff_ids, &scratch.tree, ownership, progress)?;
+    let tree = scratch.tree.clone();
+    match scratch.into_place(&place) {
+        Ok(()) => Ok(found(false)),
         // Another run put the same tree there first: it is whole, as this one is.
         Err(_) if fs::symlink_metadata(&place).is_ok_and(|metadata| metadata.is_dir()) => {
             Ok(found(false))
         }
-        Err(error) => Err(cache_error(
-            format!("cannot rename {} to {}", path.display(), place.display()),
+        Err((_, error)) => Err(cache_error(
+            format!("cannot rename {} to {}", tree.display(), place.display()),
             error,
         )),
     }
@@ -385,27 +351,4 @@ fn write_error(root: &Path, ownership: Ownership, doing: String, error: io::Erro
         format!("cannot unpack the image's root filesystem: {doing}: {error}"),
     )
     .hint(hint)
-}
-
-/// Removes trees a killed run left in the cache's `tmp/` (unchanged for
-/// [`STALE_TEMPORARY_AGE`]); a run going on now may be writing the others.
-fn remove_stale_trees(temporary_directory: &Path) {
-    let Ok(listing) = fs::read_dir(temporary_directory) else {
-        return;
-    };
-    for entry in listing.flatten() {
-        let stale = entry
-            .file_name()
-            .to_string_lossy()
-            .starts_with(TEMPORARY_PREFIX)
-            && entry
-                .metadata()
-                .and_then(|metadata| metadata.modified())
-                .ok()
-                .and_then(|modified| modified.elapsed().ok())
-                .is_some_and(|age| age > STALE_TEMPORARY_AGE);
-        if stale {
-            remove_tree(&entry.path());
-        }
-    }
 }

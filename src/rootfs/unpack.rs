@@ -3,8 +3,11 @@
 //! modes, owners and mtimes, and the mount points the sandbox needs once the last layer is in.
 //!
 //! Rules are those of the OCI image spec, layer.md ("Changesets", "Whiteouts"). Every path is
-//! placed through [`super::tree_path`], so nothing is written outside the tree. Not here: where
-//! the tree lives, the cache, decompression and the diff_id check (`super`).
+//! placed through [`super::tree_path`], so nothing is written outside the tree. Every write is
+//! done in a [`crate::temporary::writing`] step (an entry, a buffer of a file's content, the
+//! finishing), so that a run stopped by a signal removes the tree only once no write is under
+//! way. Not here: where the tree lives, the cache, decompression and the diff_id check
+//! (`super`).
 
 use std::collections::{BTreeMap, HashSet};
 use std::ffi::{CString, OsStr};
@@ -24,6 +27,8 @@ use super::{MOUNT_POINT_DIRECTORIES, MOUNT_POINT_FILES, Ownership};
 const OPAQUE_MARKER: &[u8] = b".wh..wh..opq";
 /// The prefix of a whiteout file's name (layer.md "Whiteouts").
 const WHITEOUT_PREFIX: &[u8] = b".wh.";
+/// The mode of an `/etc` made for the mount point files (as distributions have it).
+const ETC_MODE: u32 = 0o755;
 
 /// Why a layer could not be applied.
 #[derive(Debug)]
@@ -122,6 +127,8 @@ impl Unpacker {
         raw: &[u8],
         touched: &mut HashSet<PathBuf>,
     ) -> Result<(), EntryFault> {
+        // One step for everything but a file's content, which takes a step per buffer.
+        let step = crate::temporary::writing();
         let components = entry_components(raw)?;
         let kind = entry.header().entry_type();
         let paths = TreePaths { root: &self.root };
@@ -177,7 +184,7 @@ impl Unpacker {
                 if existing.is_some() {
                     self.remove(&path)?;
                 }
-                self.write_file(entry, &full, attributes)?;
+                self.write_file(entry, &full, attributes, step)?;
             }
             tar::EntryType::Symlink => {
                 let attributes = attributes(entry)?;
@@ -262,12 +269,15 @@ impl Unpacker {
     }
 
     /// Writes a regular file's content to `full` (which does not exist), then its owner, mode
-    /// and mtime: chown first, since it clears setuid and setgid.
+    /// and mtime: chown first, since it clears setuid and setgid. `step`, the entry's
+    /// [`crate::temporary::writing`] step, ends once the file is made; each buffer written takes
+    /// a step of its own.
     fn write_file(
         &mut self,
         entry: &mut tar::Entry<'_, &mut dyn Read>,
         full: &Path,
         attributes: Attributes,
+        step: crate::temporary::Writing,
     ) -> Result<(), EntryFault> {
         let mut file = OpenOptions::new()
             .write(true)
@@ -275,14 +285,18 @@ impl Unpacker {
             .mode(0o600)
             .open(full)
             .map_err(|error| writing("create", full, error))?;
+        // Not while reading: the layer may come slowly from a registry.
+        drop(step);
         loop {
             let read = entry.read(&mut self.buffer).map_err(EntryFault::Read)?;
             if read == 0 {
                 break;
             }
+            let _step = crate::temporary::writing();
             file.write_all(&self.buffer[..read])
                 .map_err(|error| writing("write", full, error))?;
         }
+        let _step = crate::temporary::writing();
         self.set_attributes(&file, full, attributes)
     }
 
@@ -360,6 +374,7 @@ impl Unpacker {
     /// in a directory changes its mtime; a mode such as 0555 would stop this process from
     /// writing into it).
     pub fn finish(mut self) -> Result<(), LayerFault> {
+        let _step = crate::temporary::writing();
         self.make_mount_points().map_err(|fault| match fault {
             EntryFault::Read(error) => LayerFault::Read(error),
             EntryFault::Refused(reason) => LayerFault::Refused {
@@ -393,10 +408,12 @@ impl Unpacker {
         Ok(())
     }
 
-    /// `/proc`, `/dev` and `/tmp` (1777) as directories, and, when `/etc` is a directory,
-    /// `/etc/resolv.conf` and `/etc/hosts` as regular files: made empty when missing, and
-    /// replaced when something else (a symlink) is there, since a mount onto a symlink would
-    /// follow it out of the tree.
+    /// `/proc`, `/dev` and `/tmp` (1777) as directories, and `/etc/resolv.conf` and
+    /// `/etc/hosts` as regular files: made empty when missing, and replaced when something else
+    /// (a symlink) is there, since a mount onto a symlink would follow it out of the tree.
+    /// `/etc` itself is made (0755) when the image has none; one that is a symlink or a file is
+    /// the image's own and is kept, with nothing made in or through it (a symlink may lead out
+    /// of the tree), so such an image gets no mount points there.
     fn make_mount_points(&mut self) -> Result<(), EntryFault> {
         for (name, mode) in MOUNT_POINT_DIRECTORIES {
             let path = Path::new(name);
@@ -409,8 +426,13 @@ impl Unpacker {
             make_directory(&full, mode)?;
         }
         let etc = self.root.join("etc");
-        if !fs::symlink_metadata(&etc).is_ok_and(|metadata| metadata.is_dir()) {
-            return Ok(());
+        match fs::symlink_metadata(&etc) {
+            Ok(metadata) if metadata.is_dir() => {}
+            Ok(_) => return Ok(()),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                make_directory(&etc, ETC_MODE)?;
+            }
+            Err(error) => return Err(writing("look at", &etc, error)),
         }
         for name in MOUNT_POINT_FILES {
             let path = Path::new(name);
@@ -542,32 +564,5 @@ fn set_mtime(path: &Path, (seconds, nanoseconds): (i64, u32)) -> io::Result<()> 
         Ok(())
     } else {
         Err(io::Error::last_os_error())
-    }
-}
-
-/// Removes the tree at `path`, giving its directories back their owner's write and search
-/// bits first when a plain removal fails (a tree unpacked by an ordinary user keeps modes such
-/// as 0555). Best effort.
-pub fn remove_tree(path: &Path) {
-    if fs::remove_dir_all(path).is_ok() || fs::symlink_metadata(path).is_err() {
-        return;
-    }
-    make_owner_writable(path);
-    let _ = fs::remove_dir_all(path);
-}
-
-fn make_owner_writable(path: &Path) {
-    let Ok(metadata) = fs::symlink_metadata(path) else {
-        return;
-    };
-    if !metadata.is_dir() {
-        return;
-    }
-    let mode = metadata.permissions().mode() | 0o700;
-    let _ = fs::set_permissions(path, fs::Permissions::from_mode(mode));
-    if let Ok(listing) = fs::read_dir(path) {
-        for child in listing.flatten() {
-            make_owner_writable(&child.path());
-        }
     }
 }

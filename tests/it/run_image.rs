@@ -21,6 +21,8 @@ use crate::support::registry::{RegistryOptions, TestRegistry};
 use crate::support::runc::qemu_aarch64_binfmt;
 use crate::support::*;
 
+mod interrupted;
+
 /// A runtime in busybox sh that reports what it sees from inside. An event holding `"fill"`
 /// also writes 600 MB to /tmp first, and reports how that went.
 const PROBE_RUNTIME: &str = r#"#!/bin/sh

@@ -1,209 +1,7 @@
-//! Unit tests of `rootfs`: layers made in memory (tar, gzip), in a small image set whose store
-//! verifies digests as a real one does, unpacked into temporary directories and a cache.
-
-use std::collections::BTreeMap;
-use std::fs;
-use std::io::{self, Cursor, Read, Write};
-use std::os::unix::fs::MetadataExt;
-use std::path::Path;
-use std::sync::Arc;
-
-use oci_spec::image::Descriptor;
+//! Unit tests of unpacking entries: modes, mtimes, owners, symlinks, hard links, whiteouts,
+//! an entry replacing another, paths climbing out of the tree, and the sandbox's mount points.
 
 use super::*;
-use crate::digest::VerifyingReader;
-use crate::image::ImageFormat;
-use crate::image::config::read_base_config;
-use crate::image::manifest::{Document, descriptor, platform};
-use crate::image::media_types::{OCI_CONFIG, OCI_LAYER_ZSTD};
-use crate::image::resolve::descriptor_digest;
-use crate::image::store::BlobStore;
-use crate::platform::Architecture;
-
-/// The mtime of every test entry.
-const MTIME: u64 = 1_600_000_000;
-
-/// Blobs in memory, verified against their descriptors as they are read.
-struct MemoryBlobs(BTreeMap<Sha256Digest, Vec<u8>>);
-
-impl BlobStore for MemoryBlobs {
-    fn open(
-        &self,
-        descriptor: &Descriptor,
-    ) -> std::result::Result<Box<dyn Read + Send>, BlobError> {
-        let digest = descriptor_digest(descriptor).map_err(BlobError::Failed)?;
-        let bytes = self.0.get(&digest).ok_or_else(|| {
-            BlobError::Io(io::Error::new(io::ErrorKind::NotFound, "no such blob"))
-        })?;
-        Ok(Box::new(VerifyingReader::new(
-            Cursor::new(bytes.clone()),
-            digest,
-            descriptor.size(),
-        )))
-    }
-}
-
-/// A layer tar, entries written as given: paths are not checked, so hostile ones can be made.
-struct Tar(tar::Builder<Vec<u8>>);
-
-impl Tar {
-    fn new() -> Self {
-        Tar(tar::Builder::new(Vec::new()))
-    }
-
-    fn entry(
-        mut self,
-        kind: tar::EntryType,
-        path: &str,
-        mode: u32,
-        data: &[u8],
-        link: Option<&str>,
-        (uid, gid): (u64, u64),
-    ) -> Self {
-        let mut header = tar::Header::new_ustar();
-        header.as_old_mut().name[..path.len()].copy_from_slice(path.as_bytes());
-        header.set_entry_type(kind);
-        header.set_mode(mode);
-        header.set_size(data.len() as u64);
-        header.set_uid(uid);
-        header.set_gid(gid);
-        header.set_mtime(MTIME);
-        if let Some(link) = link {
-            header.set_link_name_literal(link).unwrap();
-        }
-        header.set_cksum();
-        self.0.append(&header, data).unwrap();
-        self
-    }
-
-    fn dir(self, path: &str, mode: u32) -> Self {
-        self.entry(tar::EntryType::Directory, path, mode, b"", None, (0, 0))
-    }
-
-    fn file(self, path: &str, mode: u32, data: &[u8]) -> Self {
-        self.entry(tar::EntryType::Regular, path, mode, data, None, (0, 0))
-    }
-
-    fn symlink(self, path: &str, target: &str) -> Self {
-        let kind = tar::EntryType::Symlink;
-        self.entry(kind, path, 0o777, b"", Some(target), (0, 0))
-    }
-
-    fn hard_link(self, path: &str, target: &str) -> Self {
-        self.entry(tar::EntryType::Link, path, 0o644, b"", Some(target), (0, 0))
-    }
-
-    fn bytes(self) -> Vec<u8> {
-        self.0.into_inner().unwrap()
-    }
-}
-
-fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    encoder.write_all(bytes).unwrap();
-    encoder.finish().unwrap()
-}
-
-/// An image of these layers (uncompressed tar, media type), gzipped when the type says so,
-/// whose config lists `diff_ids` (the tars' own when `None`).
-fn image_with(layers: &[(Vec<u8>, &str)], diff_ids: Option<Vec<Sha256Digest>>) -> ImageSet {
-    let diff_ids = diff_ids.unwrap_or_else(|| {
-        layers
-            .iter()
-            .map(|(tar, _)| Sha256Digest::of(tar))
-            .collect()
-    });
-    let mut blobs = BTreeMap::new();
-    let mut descriptors = Vec::new();
-    for (tar, media_type) in layers {
-        let blob = if media_type.contains("gzip") {
-            gzip(tar)
-        } else {
-            tar.clone()
-        };
-        let digest = Sha256Digest::of(&blob);
-        descriptors.push(Layer {
-            descriptor: descriptor(media_type, &digest, blob.len() as u64),
-        });
-        blobs.insert(digest, blob);
-    }
-    let config = serde_json::json!({
-        "architecture": "amd64",
-        "os": "linux",
-        "config": {},
-        "rootfs": {
-            "type": "layers",
-            "diff_ids": diff_ids.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        },
-    });
-    let config = Document::new(OCI_CONFIG, serde_json::to_vec(&config).unwrap());
-    let image = Image {
-        manifest: None,
-        facts: read_base_config(&config.bytes).unwrap(),
-        platform: platform("amd64", "linux", None),
-        config,
-        layers: descriptors,
-    };
-    ImageSet {
-        reference: "test-image".to_owned(),
-        name: None,
-        digest: image.config.digest.clone(),
-        format: ImageFormat::Oci,
-        images: BTreeMap::from([(Architecture::Amd64, image)]),
-        index: None,
-        blobs: Arc::new(MemoryBlobs(blobs)),
-    }
-}
-
-fn image(layers: Vec<Tar>) -> ImageSet {
-    let layers: Vec<(Vec<u8>, &str)> = layers
-        .into_iter()
-        .map(|tar| (tar.bytes(), OCI_LAYER_GZIP))
-        .collect();
-    image_with(&layers, None)
-}
-
-fn unpack_as(
-    set: &ImageSet,
-    cache: Option<&BlobCache>,
-    ownership: Ownership,
-) -> Result<RootFilesystem> {
-    let image = set.images.values().next().unwrap();
-    prepare(set, image, cache, ownership, &Progress::Quiet)
-}
-
-fn unpack(set: &ImageSet, cache: Option<&BlobCache>) -> Result<RootFilesystem> {
-    unpack_as(set, cache, Ownership::CurrentUser)
-}
-
-fn read(root: &Path, path: &str) -> String {
-    fs::read_to_string(root.join(path)).unwrap_or_else(|error| panic!("{path}: {error}"))
-}
-
-fn mode(root: &Path, path: &str) -> u32 {
-    fs::symlink_metadata(root.join(path)).unwrap().mode() & 0o7777
-}
-
-fn exists(root: &Path, path: &str) -> bool {
-    fs::symlink_metadata(root.join(path)).is_ok()
-}
-
-/// Every path in the tree, relative, sorted.
-fn listing(root: &Path) -> Vec<String> {
-    fn walk(root: &Path, directory: &Path, paths: &mut Vec<String>) {
-        for entry in fs::read_dir(directory).unwrap().flatten() {
-            let path = entry.path();
-            paths.push(path.strip_prefix(root).unwrap().display().to_string());
-            if entry.file_type().unwrap().is_dir() {
-                walk(root, &path, paths);
-            }
-        }
-    }
-    let mut paths = Vec::new();
-    walk(root, root, &mut paths);
-    paths.sort();
-    paths
-}
 
 #[test]
 fn layers_unpack_with_modes_mtimes_symlinks_and_the_sandboxs_mount_points() {
@@ -262,10 +60,32 @@ fn layers_unpack_with_modes_mtimes_symlinks_and_the_sandboxs_mount_points() {
 }
 
 #[test]
-fn mount_point_files_are_made_only_in_a_directory_etc_and_replace_symlinks() {
+fn mount_point_files_are_made_in_an_etc_made_when_missing_and_replace_symlinks() {
+    // A busybox-only tree (umoci, skopeo) has no /etc: without the files, localhost would not
+    // resolve in the sandbox.
     let without_etc = image(vec![Tar::new().file("app", 0o755, b"x")]);
     let tree = unpack(&without_etc, None).unwrap();
-    assert!(!exists(&tree.path, "etc"));
+    assert_eq!(mode(&tree.path, "etc"), 0o755);
+    for file in MOUNT_POINT_FILES {
+        let metadata = fs::symlink_metadata(tree.path.join(file)).unwrap();
+        assert!(metadata.is_file() && metadata.len() == 0, "{file}");
+        assert_eq!(mode(&tree.path, file), 0o644, "{file}");
+    }
+
+    // A symlinked /etc is the image's own and is never followed; a file /etc is kept too.
+    let linked = image(vec![
+        Tar::new().dir("usr/etc", 0o755).symlink("etc", "/usr/etc"),
+    ]);
+    let tree = unpack(&linked, None).unwrap();
+    assert!(
+        fs::symlink_metadata(tree.path.join("etc"))
+            .unwrap()
+            .is_symlink()
+    );
+    assert!(!exists(&tree.path, "usr/etc/hosts"));
+    let file = image(vec![Tar::new().file("etc", 0o644, b"not a directory")]);
+    let tree = unpack(&file, None).unwrap();
+    assert_eq!(read(&tree.path, "etc"), "not a directory");
 
     let hostile = image(vec![
         Tar::new()
@@ -281,18 +101,6 @@ fn mount_point_files_are_made_only_in_a_directory_etc_and_replace_symlinks() {
             .unwrap()
             .is_dir()
     );
-}
-
-#[test]
-fn chain_id_follows_the_oci_rule() {
-    let a = Sha256Digest::of(b"a");
-    let b = Sha256Digest::of(b"b");
-    assert_eq!(chain_id(std::slice::from_ref(&a)), a);
-    assert_eq!(
-        chain_id(&[a.clone(), b.clone()]),
-        Sha256Digest::of(format!("{a} {b}").as_bytes())
-    );
-    assert_eq!(chain_id(&[]), Sha256Digest::of(b""));
 }
 
 #[test]
@@ -498,40 +306,6 @@ fn entries_climbing_out_with_dot_dot_are_refused() {
     assert_eq!(read(&unpack(&set, None).unwrap().path, "b"), "b");
 }
 
-fn cache() -> (tempfile::TempDir, BlobCache) {
-    let directory = tempfile::tempdir().unwrap();
-    let cache = BlobCache::open(Some(&directory.path().join("cache")))
-        .unwrap()
-        .unwrap();
-    (directory, cache)
-}
-
-#[test]
-fn a_diff_id_mismatch_is_refused_and_leaves_the_cache_clean() {
-    let (_directory, cache) = cache();
-    let tar = Tar::new().file("app", 0o644, b"x").bytes();
-    let set = image_with(
-        &[(tar, OCI_LAYER_GZIP)],
-        Some(vec![Sha256Digest::of(b"something else")]),
-    );
-    let error = unpack(&set, Some(&cache)).unwrap_err();
-    assert_eq!(error.kind(), ErrorKind::Base);
-    assert!(error.message().contains("diff_id"), "{}", error.message());
-    assert!(
-        error.message().contains("layer 1 of 1"),
-        "{}",
-        error.message()
-    );
-    let rootfs = cache.root().join("rootfs/user/sha256");
-    assert_eq!(fs::read_dir(&rootfs).unwrap().count(), 0, "no tree kept");
-    let leftovers: Vec<_> = fs::read_dir(cache.temporary_path())
-        .unwrap()
-        .flatten()
-        .map(|entry| entry.file_name())
-        .collect();
-    assert!(leftovers.is_empty(), "{leftovers:?}");
-}
-
 #[test]
 fn read_only_directory_modes_are_applied_after_the_last_layer() {
     let set = image(vec![
@@ -564,79 +338,6 @@ fn a_read_only_file_is_replaced_by_a_later_layer() {
     let tree = unpack(&set, None).unwrap();
     assert_eq!(read(&tree.path, "etc/config"), "new");
     assert_eq!(mode(&tree.path, "etc/config"), 0o644);
-}
-
-#[test]
-fn a_cached_tree_is_reused_without_unpacking() {
-    let (_directory, cache) = cache();
-    let set = image(vec![Tar::new().file("app", 0o755, b"app")]);
-    let first = unpack(&set, Some(&cache)).unwrap();
-    assert!(!first.reused);
-    assert_eq!(
-        first.path,
-        cache
-            .root()
-            .join("rootfs/user/sha256")
-            .join(first.chain_id.hex())
-    );
-    assert_eq!(read(&first.path, "app"), "app");
-    assert_eq!(
-        fs::read_dir(cache.temporary_path()).unwrap().count(),
-        0,
-        "the tree was renamed into place"
-    );
-
-    // The same layers, with a store that has no blob: only the cache can answer.
-    let mut empty = image(vec![Tar::new().file("app", 0o755, b"app")]);
-    empty.blobs = Arc::new(MemoryBlobs(BTreeMap::new()));
-    let second = unpack(&empty, Some(&cache)).unwrap();
-    assert!(second.reused);
-    assert_eq!(second.path, first.path);
-    drop(second);
-    assert!(
-        first.path.exists(),
-        "a cached tree stays when the value is dropped"
-    );
-    // Kept apart from trees unpacked with owners.
-    let error = unpack_as(&empty, Some(&cache), Ownership::Preserved).unwrap_err();
-    assert_eq!(error.kind(), ErrorKind::Base, "{}", error.message());
-}
-
-#[test]
-fn unsupported_layer_media_types_are_refused_naming_the_layer() {
-    let tar = Tar::new().file("app", 0o644, b"x").bytes();
-    let set = image_with(&[(tar, OCI_LAYER_ZSTD)], None);
-    let error = unpack(&set, None).unwrap_err();
-    assert_eq!(error.kind(), ErrorKind::Base);
-    assert!(
-        error.message().contains(OCI_LAYER_ZSTD),
-        "{}",
-        error.message()
-    );
-    assert!(
-        error.message().contains("layer 1 of 1"),
-        "{}",
-        error.message()
-    );
-}
-
-#[test]
-fn a_corrupt_layer_blob_is_refused_as_the_bases_fault() {
-    let mut set = image(vec![Tar::new().file("app", 0o644, b"x")]);
-    let layer = &set.images.values().next().unwrap().layers[0];
-    let digest = layer.digest();
-    let mut blobs = BTreeMap::new();
-    let mut bytes = gzip(Tar::new().file("app", 0o644, b"y").bytes().as_slice());
-    bytes.resize(layer.descriptor.size() as usize, 0);
-    blobs.insert(digest, bytes);
-    set.blobs = Arc::new(MemoryBlobs(blobs));
-    let error = unpack(&set, None).unwrap_err();
-    assert_eq!(error.kind(), ErrorKind::Base);
-    assert!(
-        error.message().contains("layer 1 of 1"),
-        "{}",
-        error.message()
-    );
 }
 
 #[test]
@@ -704,5 +405,5 @@ fn directories_stay_writable_by_their_owner_until_the_last_layer() {
     unpacker.finish().unwrap();
     assert_eq!(mode(root.path(), "locked"), 0o000);
     assert_eq!(mode(root.path(), "read-only"), 0o555);
-    unpack::remove_tree(root.path());
+    crate::temporary::remove_tree(root.path());
 }
