@@ -122,8 +122,16 @@ fn bind_host_files(root: &Path) -> Step<()> {
         let is_file = |path: &Path| {
             std::fs::symlink_metadata(path).is_ok_and(|metadata| metadata.file_type().is_file())
         };
+        // The tree's `etc` must be a directory, not a symlink: one to an absolute path would
+        // be followed on the host's side here, out of the tree.
+        let in_directory = target.parent().is_some_and(|parent| {
+            std::fs::symlink_metadata(parent).is_ok_and(|metadata| metadata.is_dir())
+        });
         // The host's may be a symlink (systemd-resolved's): bound through it.
-        if !source.metadata().is_ok_and(|metadata| metadata.is_file()) || !is_file(&target) {
+        if !source.metadata().is_ok_and(|metadata| metadata.is_file())
+            || !in_directory
+            || !is_file(&target)
+        {
             continue;
         }
         rustix::mount::mount_bind(source, &target)

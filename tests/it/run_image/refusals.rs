@@ -1,0 +1,112 @@
+//! Images and flags `invoke --image` refuses, each with the exit code of the README's table
+//! and a message that says what to do.
+
+use super::*;
+
+#[test]
+fn images_that_cannot_run_are_refused_with_what_to_do() {
+    if let Some(reason) = cannot_run_images() {
+        eprintln!("skipped: {reason}");
+        return;
+    }
+    let work = workdir();
+    let probe = probe_script(work.path());
+    let image = build_image(
+        work.path(),
+        "one",
+        &[format!("{}={}", host_architecture(), probe.display())],
+        &[],
+    );
+    let cache = cache_dir(work.path());
+    let cache_flag = cache.to_str().unwrap();
+
+    // scratch is a base, not an image.
+    let (output, _) = invoke(&["--image", "scratch", "--event", "{}"]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr_of(&output));
+    assert!(
+        stderr_of(&output).contains("--base scratch"),
+        "{}",
+        stderr_of(&output)
+    );
+
+    // An architecture the image does not have.
+    let other = if host_architecture() == "amd64" {
+        "arm64"
+    } else {
+        "amd64"
+    };
+    let (output, _) = invoke(&[
+        "--image",
+        &image,
+        "--arch",
+        other,
+        "--cache-dir",
+        cache_flag,
+        "--event",
+        "{}",
+    ]);
+    assert_eq!(output.status.code(), Some(4), "{}", stderr_of(&output));
+    assert!(
+        stderr_of(&output).contains(&format!("no linux/{other} image")),
+        "{}",
+        stderr_of(&output)
+    );
+
+    // No such layout.
+    let (output, _) = invoke(&["--image", "oci:/nonexistent/layout:fn", "--event", "{}"]);
+    assert_eq!(output.status.code(), Some(4), "{}", stderr_of(&output));
+
+    // An entrypoint that is not in the image: the function cannot start (exit 9), and the
+    // message says what Lambda reports.
+    let layout = image
+        .trim_start_matches("oci:")
+        .trim_end_matches(":fn")
+        .to_owned();
+    umoci(&[
+        "config",
+        "--image",
+        &format!("{layout}:fn"),
+        "--tag",
+        "missing",
+        "--config.entrypoint",
+        "/no/such/entrypoint",
+    ]);
+    let (output, report) = invoke(&[
+        "--image",
+        &format!("oci:{layout}:missing"),
+        "--cache-dir",
+        cache_flag,
+        "--event",
+        "{}",
+    ]);
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(9), "{stderr}");
+    assert_eq!(report["outcome"], "exited", "{stderr}");
+    assert!(stderr.contains("/no/such/entrypoint"), "{stderr}");
+    assert!(stderr.contains("Runtime.InvalidEntrypoint"), "{stderr}");
+    assert!(
+        stderr.contains("hint: the image's entrypoint could not start")
+            && !stderr.contains("keep asking for events"),
+        "the hint fits an entrypoint that never ran: {stderr}"
+    );
+
+    // --ephemeral-storage outside Lambda's range, and image flags without --image.
+    let (output, _) = invoke(&[
+        "--image",
+        &image,
+        "--ephemeral-storage",
+        "100",
+        "--event",
+        "{}",
+    ]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr_of(&output));
+    let (output, _) = invoke(&[
+        "--bootstrap",
+        probe.to_str().unwrap(),
+        "--arch",
+        "arm64",
+        "--event",
+        "{}",
+    ]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr_of(&output));
+}

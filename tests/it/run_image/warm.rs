@@ -1,0 +1,134 @@
+//! `serve --image` keeps its sandbox warm as `serve --bootstrap` keeps a bootstrap: after a
+//! timeout or a crash one cold start, then warm again; and nothing is left when serve is killed.
+
+use super::*;
+
+/// A runtime in busybox sh that answers `{"count": N}`, N counting the events this process
+/// answered (in its own `/tmp`, which a new sandbox starts empty): an event holding `"sleep"`
+/// first sleeps 5 s, one holding `"crash"` makes it exit 3. With `MARKER` set, it starts
+/// `busybox sleep $MARKER` in the background first, for finding what it left behind.
+const COUNTING_RUNTIME: &str = r#"#!/bin/sh
+api="http://$AWS_LAMBDA_RUNTIME_API/2018-06-01/runtime"
+if [ -n "$MARKER" ]; then busybox sleep "$MARKER" & fi
+while true; do
+  busybox wget -q -S -O /tmp/event "$api/invocation/next" 2>/tmp/headers || exit 1
+  id=$(busybox grep -i 'Lambda-Runtime-Aws-Request-Id' /tmp/headers | busybox cut -d: -f2 | busybox tr -d ' \r')
+  if busybox grep -q sleep /tmp/event; then busybox sleep 5; fi
+  if busybox grep -q crash /tmp/event; then exit 3; fi
+  echo answered >> /tmp/answered
+  count=$(busybox wc -l < /tmp/answered)
+  busybox wget -q -O /dev/null --post-data "{\"count\":$count}" "$api/invocation/$id/response" || exit 1
+done
+"#;
+
+/// `serve --image` of the counting runtime with `--timeout 1` and `extra` flags.
+fn serve_counting(work: &Path, extra: &[&str]) -> Serve {
+    let script = work.join("counting.sh");
+    std::fs::write(&script, COUNTING_RUNTIME).unwrap();
+    let image = build_image(
+        work,
+        "counting",
+        &[format!("{}={}", host_architecture(), script.display())],
+        &[],
+    );
+    let cache = cache_dir(work);
+    let mut args = vec![
+        "--image",
+        &image,
+        "--cache-dir",
+        cache.to_str().unwrap(),
+        "--timeout",
+        "1",
+    ];
+    args.extend_from_slice(extra);
+    Serve::start(&args)
+}
+
+/// The `count` the counting runtime answered to `event`.
+fn count_of(serve: &Serve, event: &str) -> Value {
+    let answer = curl_post(&serve.invocations_url(), event);
+    assert_eq!(answer.status, 200, "{event}: {}", serve.stderr());
+    answer.json()["count"].clone()
+}
+
+#[test]
+fn after_a_timeout_or_a_crash_the_restarted_sandbox_stays_warm() {
+    if let Some(reason) = cannot_run_images() {
+        eprintln!("skipped: {reason}");
+        return;
+    }
+    let work = workdir();
+    let serve = serve_counting(work.path(), &[]);
+    assert_eq!(count_of(&serve, r#""first""#), 1, "{}", serve.stderr());
+    assert_eq!(count_of(&serve, r#""warm""#), 2, "{}", serve.stderr());
+
+    // A restart happens while a request is served, on that request's thread, which ends after
+    // it: the sandbox started then must outlive it (it died with it: every later request was
+    // a cold start, after "exited while idle (signal: killed)").
+    let timed_out = curl_post(&serve.invocations_url(), r#""sleep""#);
+    assert!(
+        timed_out.body.contains("Task timed out"),
+        "{}",
+        timed_out.body
+    );
+    assert_eq!(count_of(&serve, r#""cold""#), 1, "{}", serve.stderr());
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(
+        count_of(&serve, r#""warm""#),
+        2,
+        "the sandbox started after the timeout stays warm: {}",
+        serve.stderr()
+    );
+    assert_eq!(count_of(&serve, r#""warm""#), 3, "{}", serve.stderr());
+
+    let crashed = curl_post(&serve.invocations_url(), r#""crash""#);
+    assert_eq!(crashed.status, 502, "{}", crashed.body);
+    assert_eq!(count_of(&serve, r#""cold""#), 1, "{}", serve.stderr());
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(
+        count_of(&serve, r#""warm""#),
+        2,
+        "the sandbox started after the crash stays warm: {}",
+        serve.stderr()
+    );
+    let stderr = serve.stderr();
+    assert!(!stderr.contains("exited while idle"), "{stderr}");
+    assert!(serve.stop().success());
+}
+
+#[test]
+fn a_killed_serve_image_leaves_no_sandbox_process_behind() {
+    if let Some(reason) = cannot_run_images() {
+        eprintln!("skipped: {reason}");
+        return;
+    }
+    let marker = "987655";
+    let work = workdir();
+    let serve = serve_counting(work.path(), &["--env", &format!("MARKER={marker}")]);
+    // The first sandbox, from serve's start; a timeout; the second, from a request.
+    assert_eq!(count_of(&serve, r#""first""#), 1, "{}", serve.stderr());
+    let timed_out = curl_post(&serve.invocations_url(), r#""sleep""#);
+    assert!(timed_out.body.contains("Task timed out"));
+    assert_eq!(count_of(&serve, r#""cold""#), 1, "{}", serve.stderr());
+    let left = || {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .filter_map(|entry| {
+                let entry = entry.ok()?;
+                let command = std::fs::read(entry.path().join("cmdline")).ok()?;
+                let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+                // `busybox sleep MARKER` (serve's own command line holds MARKER too).
+                let sleeping = format!("busybox\0sleep\0{marker}\0");
+                (command == sleeping.as_bytes() && !stat.contains(") Z "))
+                    .then(|| entry.file_name())
+            })
+            .count()
+    };
+    assert_eq!(left(), 1, "the sandbox's background process runs");
+    serve.kill();
+    let gone = (0..100).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        left() == 0
+    });
+    assert!(gone, "the sandbox outlived a SIGKILL of lambda-image");
+}
