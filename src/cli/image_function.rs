@@ -231,6 +231,18 @@ pub fn prepare(
 /// one. An image with several and none of them this machine's needs `--arch` (usage, exit 2).
 fn choose_architecture(set: &ImageSet, wanted: Option<Architecture>) -> Result<Architecture> {
     let available: Vec<Architecture> = set.images.keys().copied().collect();
+    let host = Architecture::parse(std::env::consts::ARCH);
+    pick_architecture(&available, wanted, host, &set.reference)
+}
+
+/// [`choose_architecture`] over the architectures an image has (`available`), for a machine
+/// of architecture `host`; `image` names it in messages.
+fn pick_architecture(
+    available: &[Architecture],
+    wanted: Option<Architecture>,
+    host: Option<Architecture>,
+    image: &str,
+) -> Result<Architecture> {
     let listed = || {
         available
             .iter()
@@ -243,8 +255,7 @@ fn choose_architecture(set: &ImageSet, wanted: Option<Architecture>) -> Result<A
             Ok(wanted)
         } else {
             Err(Error::base(format!(
-                "image {} has no linux/{wanted} image; it has: {}",
-                set.reference,
+                "image {image} has no linux/{wanted} image; it has: {}",
                 if available.is_empty() {
                     "none".to_owned()
                 } else {
@@ -254,17 +265,14 @@ fn choose_architecture(set: &ImageSet, wanted: Option<Architecture>) -> Result<A
             .hint("choose one it has with --arch, or build the image for that architecture"))
         };
     }
-    let host = Architecture::parse(std::env::consts::ARCH);
-    match (host, available.as_slice()) {
+    match (host, available) {
         (Some(host), _) if available.contains(&host) => Ok(host),
         (_, [only]) => Ok(*only),
         (_, []) => Err(Error::base(format!(
-            "image {} has no linux/amd64 or linux/arm64 image; Lambda runs only those",
-            set.reference
+            "image {image} has no linux/amd64 or linux/arm64 image; Lambda runs only those"
         ))),
         _ => Err(Error::usage(format!(
-            "image {} has several architectures ({}) and none is this machine's; choose one with --arch",
-            set.reference,
+            "image {image} has several architectures ({}) and none is this machine's; choose one with --arch",
             listed()
         ))),
     }
@@ -356,6 +364,79 @@ mod tests {
         assert_eq!(run.args, ["/bootstrap", "x"]);
         assert_eq!(run.working_dir, "/", "Docker's default");
         assert!(run.env.is_empty());
+    }
+
+    #[test]
+    fn the_architecture_is_the_one_asked_else_this_machines_else_the_only_one() {
+        use Architecture::{Amd64, Arm64};
+        let pick = |available: &[Architecture], wanted, host| {
+            pick_architecture(available, wanted, host, "oci:x:fn")
+        };
+        assert_eq!(
+            pick(&[Amd64, Arm64], Some(Arm64), Some(Amd64)).unwrap(),
+            Arm64
+        );
+        assert_eq!(pick(&[Amd64, Arm64], None, Some(Arm64)).unwrap(), Arm64);
+        assert_eq!(pick(&[Amd64, Arm64], None, Some(Amd64)).unwrap(), Amd64);
+        assert_eq!(
+            pick(&[Arm64], None, Some(Amd64)).unwrap(),
+            Arm64,
+            "the only one, under qemu"
+        );
+        assert_eq!(pick(&[Amd64], None, None).unwrap(), Amd64);
+
+        let missing = pick(&[Amd64], Some(Arm64), Some(Amd64)).unwrap_err();
+        assert_eq!(missing.kind(), ErrorKind::Base);
+        assert!(
+            missing
+                .to_string()
+                .contains("no linux/arm64 image; it has: amd64"),
+            "{missing}"
+        );
+        let none = pick(&[], Some(Arm64), Some(Amd64)).unwrap_err();
+        assert!(none.to_string().contains("it has: none"), "{none}");
+        let empty = pick(&[], None, Some(Amd64)).unwrap_err();
+        assert_eq!(empty.kind(), ErrorKind::Base);
+        let several = pick(&[Amd64, Arm64], None, None).unwrap_err();
+        assert_eq!(several.kind(), ErrorKind::Usage);
+        assert!(several.to_string().contains("amd64, arm64"), "{several}");
+    }
+
+    #[test]
+    fn image_flags_without_an_image_are_refused_naming_the_flag() {
+        #[derive(clap::Parser)]
+        struct Flags {
+            #[command(flatten)]
+            image: ImageArgs,
+        }
+        let parse = |args: &[&str]| {
+            <Flags as clap::Parser>::try_parse_from(
+                std::iter::once("x").chain(args.iter().copied()),
+            )
+            .unwrap()
+            .image
+        };
+        assert!(parse(&[]).refuse_without_image().is_ok());
+        assert!(
+            parse(&["--image", "oci:x:fn", "--arch", "arm64"])
+                .refuse_without_image()
+                .is_ok()
+        );
+        for (flags, named) in [
+            (&["--arch", "arm64"][..], "--arch"),
+            (&["--ephemeral-storage", "1024"][..], "--ephemeral-storage"),
+            (&["--creds", "a:b"][..], "--creds"),
+            (&["--cache-dir", "/tmp/c"][..], "--cache-dir"),
+            (
+                &["--insecure-registry", "r.example"][..],
+                "--insecure-registry",
+            ),
+            (&["--region", "eu-west-1"][..], "--region"),
+        ] {
+            let refused = parse(flags).refuse_without_image().unwrap_err();
+            assert_eq!(refused.kind(), ErrorKind::Usage);
+            assert!(refused.to_string().starts_with(named), "{refused}");
+        }
     }
 
     #[test]
