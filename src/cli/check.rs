@@ -21,7 +21,6 @@ use crate::catalog::DEFAULT_BASE;
 use crate::error::{Error, ErrorKind, Result};
 use crate::findings::{Finding, Level};
 use crate::lint::{LintOptions, LintReport, lint};
-use crate::registry::{Session, SessionOptions};
 use crate::transport::source::ImageRole;
 
 #[derive(Debug, Args)]
@@ -188,19 +187,7 @@ pub fn run(args: &CheckArgs) -> Result<CheckReport> {
     let image = match &args.image {
         None => None,
         Some(reference) => {
-            let session = match reference {
-                BaseReference::Registry(registry_reference) => Some(Session::connect(
-                    Some(registry_reference),
-                    &[],
-                    SessionOptions {
-                        base_creds: creds,
-                        creds: None,
-                        read_role: crate::credentials::HostRole::Checked,
-                        ..args.registry.session_options()
-                    },
-                )?),
-                BaseReference::Local(_) | BaseReference::Scratch => None,
-            };
+            let session = args.registry.image_session(reference, creds)?;
             let opened =
                 crate::build::open_image(reference, &[], session.as_ref(), ImageRole::Image)?;
             let deploy_reference = |digest: &crate::digest::Sha256Digest| match reference {

@@ -13,14 +13,12 @@ use clap::Args;
 use crate::build::open_image;
 use crate::cache::blobs::BlobCache;
 use crate::catalog::BaseReference;
-use crate::credentials::HostRole;
 use crate::emulator::host_architecture::check_image_runs_here;
 use crate::emulator::log::log_line;
 use crate::error::{Error, ErrorKind, Result};
 use crate::image::set::{Image, ImageSet};
 use crate::platform::Architecture;
 use crate::registry::progress::Progress;
-use crate::registry::{Session, SessionOptions};
 use crate::rootfs::{Ownership, RootFilesystem};
 use crate::sandbox::Isolation;
 use crate::transport::source::ImageRole;
@@ -151,19 +149,7 @@ pub fn prepare(
     }
     let creds = super::credential_flag("--creds", args.creds.as_deref())?
         .map(|credential| (credential, "--creds"));
-    let session = match reference {
-        BaseReference::Registry(registry_reference) => Some(Session::connect(
-            Some(registry_reference),
-            &[],
-            SessionOptions {
-                base_creds: creds,
-                creds: None,
-                read_role: HostRole::Checked,
-                ..args.registry.session_options()
-            },
-        )?),
-        BaseReference::Local(_) | BaseReference::Scratch => None,
-    };
+    let session = args.registry.image_session(reference, creds)?;
     let set = open_image(reference, &[], session.as_ref(), ImageRole::Image)?;
     let architecture = choose_architecture(&set, args.arch)?;
     let image = &set.images[&architecture];

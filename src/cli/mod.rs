@@ -215,6 +215,33 @@ fn password_from_stdin(bytes: Vec<u8>) -> std::result::Result<String, &'static s
 }
 
 impl RegistryFlags {
+    /// The registry session that reads the image `reference` names (`check IMAGE`,
+    /// `invoke --image`, `serve --image`), with `creds` for its registry; none for a local
+    /// image. Errors: the session's (kind `registry`, exit 6; `usage` for a bad mirror).
+    pub fn image_session(
+        &self,
+        reference: &crate::catalog::BaseReference,
+        creds: Option<(Credential, &'static str)>,
+    ) -> Result<Option<crate::registry::Session>> {
+        match reference {
+            crate::catalog::BaseReference::Registry(registry_reference) => {
+                Ok(Some(crate::registry::Session::connect(
+                    Some(registry_reference),
+                    &[],
+                    SessionOptions {
+                        base_creds: creds,
+                        creds: None,
+                        read_role: crate::credentials::HostRole::Checked,
+                        ..self.session_options()
+                    },
+                )?))
+            }
+            crate::catalog::BaseReference::Local(_) | crate::catalog::BaseReference::Scratch => {
+                Ok(None)
+            }
+        }
+    }
+
     /// The ECR tokens of this run, asked in `--region` (else each ECR host's own region).
     pub fn ecr_tokens(&self) -> std::sync::Arc<crate::credentials::ecr::TokenCache> {
         std::sync::Arc::new(crate::credentials::ecr::TokenCache::for_run(

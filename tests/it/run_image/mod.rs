@@ -88,6 +88,18 @@ fn build_image(work: &Path, name: &str, bootstraps: &[String], extra: &[&str]) -
     format!("oci:{}:fn", layout.display())
 }
 
+/// The probe runtime built on the stand-in base for this machine's architecture, as
+/// `work/NAME:fn`; returns its `oci:` reference.
+fn probe_image(work: &Path, name: &str) -> String {
+    let probe = probe_script(work);
+    build_image(
+        work,
+        name,
+        &[format!("{}={}", host_architecture(), probe.display())],
+        &[],
+    )
+}
+
 fn probe_script(work: &Path) -> PathBuf {
     let script = work.join("probe.sh");
     std::fs::write(&script, PROBE_RUNTIME).unwrap();

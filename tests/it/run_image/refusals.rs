@@ -10,13 +10,7 @@ fn images_that_cannot_run_are_refused_with_what_to_do() {
         return;
     }
     let work = workdir();
-    let probe = probe_script(work.path());
-    let image = build_image(
-        work.path(),
-        "one",
-        &[format!("{}={}", host_architecture(), probe.display())],
-        &[],
-    );
+    let image = probe_image(work.path(), "one");
     let cache = cache_dir(work.path());
     let cache_flag = cache.to_str().unwrap();
 
@@ -100,6 +94,7 @@ fn images_that_cannot_run_are_refused_with_what_to_do() {
         "{}",
     ]);
     assert_eq!(output.status.code(), Some(2), "{}", stderr_of(&output));
+    let probe = probe_script(work.path());
     let (output, _) = invoke(&[
         "--bootstrap",
         probe.to_str().unwrap(),
@@ -108,5 +103,10 @@ fn images_that_cannot_run_are_refused_with_what_to_do() {
         "--event",
         "{}",
     ]);
-    assert_eq!(output.status.code(), Some(2), "{}", stderr_of(&output));
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--arch is about the image to run"),
+        "{stderr}"
+    );
 }

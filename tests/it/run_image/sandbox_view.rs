@@ -10,13 +10,7 @@ fn a_probe_sees_what_lambda_enforces_as_root_and_through_a_user_namespace() {
         return;
     }
     let work = workdir();
-    let probe = probe_script(work.path());
-    let image = build_image(
-        work.path(),
-        "probe",
-        &[format!("{}={}", host_architecture(), probe.display())],
-        &[],
-    );
+    let image = probe_image(work.path(), "probe");
     let cache = cache_dir(work.path());
     let cache_flag = cache.to_str().unwrap();
 

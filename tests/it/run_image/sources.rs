@@ -85,13 +85,7 @@ fn an_image_copied_by_skopeo_runs_from_a_docker_archive_and_an_oci_archive() {
         return;
     }
     let work = workdir();
-    let probe = probe_script(work.path());
-    let image = build_image(
-        work.path(),
-        "copied",
-        &[format!("{}={}", host_architecture(), probe.display())],
-        &[],
-    );
+    let image = probe_image(work.path(), "copied");
     let docker_archive = work.path().join("with space").join("fn.tar");
     std::fs::create_dir_all(docker_archive.parent().unwrap()).unwrap();
     let oci_archive = work.path().join("fn-oci.tar");
