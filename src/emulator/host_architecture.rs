@@ -46,13 +46,24 @@ pub fn check_runs_here(bootstrap: &Bootstrap) -> Result<()> {
 /// flag for it. Kind `bootstrap` (exit 3), as for a bootstrap that cannot run here.
 pub fn check_image_runs_here(architecture: Architecture, image: &str) -> Result<()> {
     let host = Architecture::parse(std::env::consts::ARCH);
+    let entry = Path::new("/proc/sys/fs/binfmt_misc").join(binfmt_handler_name(architecture));
+    let state = std::fs::read_to_string(&entry).unwrap_or_default();
+    image_runs_on(architecture, host, &state, image)
+}
+
+/// [`check_image_runs_here`] for a machine of architecture `host` whose binfmt_misc entry for
+/// `architecture`'s handler reads `binfmt_entry` (empty: none).
+fn image_runs_on(
+    architecture: Architecture,
+    host: Option<Architecture>,
+    binfmt_entry: &str,
+    image: &str,
+) -> Result<()> {
     if host == Some(architecture) {
         return Ok(());
     }
     let handler = binfmt_handler_name(architecture);
-    let entry = Path::new("/proc/sys/fs/binfmt_misc").join(handler);
-    let state = std::fs::read_to_string(&entry).unwrap_or_default();
-    let problem = match binfmt_state(&state) {
+    let problem = match binfmt_state(binfmt_entry) {
         BinfmtState::Usable => return Ok(()),
         BinfmtState::Missing => format!("binfmt_misc has no {handler} handler"),
         BinfmtState::Disabled => format!("binfmt_misc's {handler} handler is disabled"),
@@ -64,15 +75,15 @@ pub fn check_image_runs_here(architecture: Architecture, image: &str) -> Result<
     let host_name = host.map_or(std::env::consts::ARCH.to_owned(), |host| {
         format!("{} ({host})", host.lambda_name())
     });
+    let choose_host = host.map_or(String::new(), |host| {
+        format!("; or, when the image also has linux/{host}, run that with --arch {host}")
+    });
     Err(Error::bootstrap(format!(
-        "{image} is a {} ({architecture}) image and this machine is {host_name}: {problem}",
-        architecture.lambda_name()
+        "{image} is an image for linux/{architecture} and this machine is {host_name}: {problem}"
     ))
     .hint(format!(
         "install qemu-user-static (e.g. apt-get install qemu-user-static binfmt-support), which \
-         registers {handler} with the F flag; or run the image's {} architecture with --arch \
-         where the image has it",
-        host.map_or("own", Architecture::oci_name)
+         registers {handler} with the F flag{choose_host}"
     )))
 }
 
@@ -154,6 +165,33 @@ mod tests {
         assert_eq!(binfmt_state(""), BinfmtState::Missing);
         let host = Architecture::parse(std::env::consts::ARCH).unwrap();
         assert!(check_image_runs_here(host, "oci:x").is_ok());
+
+        let (amd64, arm64) = (Architecture::Amd64, Architecture::Arm64);
+        assert!(
+            image_runs_on(amd64, Some(amd64), "", "oci:x").is_ok(),
+            "its own, no handler"
+        );
+        assert!(image_runs_on(arm64, Some(amd64), &entry("enabled", "POF"), "oci:x").is_ok());
+        for (state, says) in [
+            (String::new(), "no qemu-aarch64 handler"),
+            (entry("disabled", "POF"), "is disabled"),
+            (entry("enabled", "PO"), "without the F flag"),
+        ] {
+            let refused = image_runs_on(arm64, Some(amd64), &state, "oci:x").unwrap_err();
+            assert_eq!(refused.kind(), crate::error::ErrorKind::Bootstrap);
+            let message = refused.to_string();
+            assert!(message.contains(says), "{message}");
+            assert!(
+                message.contains(
+                    "oci:x is an image for linux/arm64 and this machine is x86_64 (amd64)"
+                ),
+                "{message}"
+            );
+            assert!(
+                refused.hint_text().unwrap().contains("--arch amd64"),
+                "{refused:?}"
+            );
+        }
     }
 
     #[test]
