@@ -86,6 +86,26 @@ fn the_echo_function_answers_invoke_image_from_a_layout_and_serve_image_from_a_r
     assert_eq!(second["pid"], first["pid"], "warm between invocations");
     assert_eq!(second["invocation"], 2);
     assert!(serve.stop().success());
+
+    // And the other way round: invoke from the registry, serve from the layout.
+    let (output, report) = invoke(&[
+        "--image",
+        &target,
+        "--cache-dir",
+        &cache_flag,
+        "--event",
+        r#"{"invoked": "from the registry"}"#,
+    ]);
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    assert_eq!(
+        report["response"]["echo"],
+        json!({"invoked": "from the registry"})
+    );
+    let serve = Serve::start(&["--image", &image, "--cache-dir", &cache_flag]);
+    let answer = curl_post(&serve.invocations_url(), r#"{"served": "from the layout"}"#);
+    assert_eq!(answer.status, 200, "{}", serve.stderr());
+    assert_eq!(answer.json()["echo"], json!({"served": "from the layout"}));
+    assert!(serve.stop().success());
 }
 
 #[test]
