@@ -1,6 +1,6 @@
-//! What both benchmarks (`pipeline.rs` on loopback, `link.rs` over a shaped link) share: their
-//! settings (whether to run at all, runs, inputs), which lambda-image is measured, one timed run
-//! of a command under GNU time, and the median of runs.
+//! What the benchmarks (`pipeline.rs` on loopback, `link.rs` over a shaped link, `run_image.rs`
+//! running an image) share: their settings (whether to run at all, runs, inputs), which
+//! lambda-image is measured, one timed run of a command under GNU time, and the median of runs.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -43,6 +43,11 @@ pub struct Sample {
 
 /// Runs `command` under GNU time; its wall time and peak RSS. Panics if it fails.
 pub fn measure(command: &mut Command) -> Sample {
+    measure_output(command).0
+}
+
+/// [`measure`], also returning what `command` printed on stdout.
+pub fn measure_output(command: &mut Command) -> (Sample, String) {
     let rss_file = tempfile::NamedTempFile::new().unwrap();
     let mut timed = Command::new("/usr/bin/time");
     timed
@@ -65,10 +70,11 @@ pub fn measure(command: &mut Command) -> Sample {
         .last()
         .and_then(|line| line.trim().parse().ok())
         .unwrap_or(0);
-    Sample {
+    let sample = Sample {
         seconds,
         peak_rss_kib,
-    }
+    };
+    (sample, String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
 /// The median run by time (the upper middle one for an even count), with the highest peak RSS
