@@ -13,7 +13,7 @@ use crate::bootstrap::checks::{BaseKnowledge, CheckName, check_bootstrap, enforc
 use crate::bootstrap::{self, BootstrapSpec};
 use crate::emulator::execution_environment::{ExecutionEnvironment, RuntimeSource};
 use crate::emulator::host_architecture::check_runs_here;
-use crate::emulator::http::bind_loopback;
+pub use crate::emulator::http::bind_loopback;
 use crate::emulator::runtime_api::RuntimeApi;
 use crate::emulator::variables::{FunctionSettings, LambdaEnvironment};
 use crate::error::{Error, Result};
@@ -94,9 +94,10 @@ pub struct LocalFunction {
 }
 
 impl FunctionArgs {
-    /// Listens on 127.0.0.1:`port` (0: any free port) and sets up an execution environment
-    /// for `runtime`.
-    pub fn local_function(&self, runtime: Runtime, port: u16) -> Result<LocalFunction> {
+    /// Sets up an execution environment for `runtime`, served on `listener` (from
+    /// [`bind_loopback`]: bound first, so a port in use is refused before an image is pulled
+    /// and unpacked).
+    pub fn local_function(&self, runtime: Runtime, listener: TcpListener) -> Result<LocalFunction> {
         let (task_root, runtime_dir) = match &runtime {
             Runtime::Bootstrap(bootstrap) => (task_root()?, runtime_dir(bootstrap)),
             // What the image sets; an image keeps its own anyway.
@@ -105,7 +106,6 @@ impl FunctionArgs {
             }
         };
         let lambda_environment = self.lambda_environment(task_root, runtime_dir)?;
-        let listener = bind_loopback(port)?;
         let address = listener.local_addr().map_err(|error| {
             Error::failure(format!("cannot read the listening address: {error}"))
         })?;

@@ -56,6 +56,9 @@ pub struct ImageArgs {
     pub creds: Option<String>,
 
     #[command(flatten)]
+    pub password_stdin: super::PasswordStdin,
+
+    #[command(flatten)]
     pub registry: super::RegistryFlags,
 }
 
@@ -70,6 +73,7 @@ impl ImageArgs {
             (self.arch.is_some(), "--arch"),
             (self.ephemeral_storage.is_some(), "--ephemeral-storage"),
             (self.creds.is_some(), "--creds"),
+            (self.password_stdin.username.is_some(), "--username"),
             (self.registry.cache_dir.is_some(), "--cache-dir"),
             (
                 !self.registry.insecure_registries.is_empty(),
@@ -147,8 +151,9 @@ pub fn prepare(
         )
         .hint("build the function on it first (lambda-image build --base scratch --output oci:DIR:TAG), then --image oci:DIR:TAG"));
     }
-    let creds = super::credential_flag("--creds", args.creds.as_deref())?
-        .map(|credential| (credential, "--creds"));
+    let creds = args
+        .password_stdin
+        .credential("--creds", args.creds.as_deref())?;
     let session = args.registry.image_session(reference, creds)?;
     let set = open_image(reference, &[], session.as_ref(), ImageRole::Image)?;
     let architecture = choose_architecture(&set, args.arch)?;
@@ -412,6 +417,7 @@ mod tests {
             (&["--arch", "arm64"][..], "--arch"),
             (&["--ephemeral-storage", "1024"][..], "--ephemeral-storage"),
             (&["--creds", "a:b"][..], "--creds"),
+            (&["--username", "u", "--password-stdin"][..], "--username"),
             (&["--cache-dir", "/tmp/c"][..], "--cache-dir"),
             (
                 &["--insecure-registry", "r.example"][..],

@@ -16,7 +16,7 @@ use std::io::{IsTerminal, Read};
 use clap::{ArgGroup, Args};
 use serde::Serialize;
 
-use super::function::{FunctionArgs, LocalFunction, Runtime, runnable_bootstrap};
+use super::function::{FunctionArgs, LocalFunction, Runtime, bind_loopback, runnable_bootstrap};
 use super::image_function::{ImageArgs, prepare};
 use super::outcome::Finished;
 use crate::bootstrap::BootstrapSpec;
@@ -68,7 +68,14 @@ pub struct InvokeReport {
 
 /// Runs the invocation; its outcome is the report, and the failure when it is not a response.
 pub fn run(args: &InvokeArgs) -> Result<Finished> {
+    if args.image.password_stdin.password_stdin && args.event.is_none() {
+        return Err(Error::usage(
+            "--password-stdin reads the password from stdin, which otherwise carries the event",
+        )
+        .hint("give the event with --event JSON or --event @FILE"));
+    }
     let payload = read_event(args.event.as_deref())?;
+    let listener = bind_loopback(0)?;
     let runtime = runtime(args.bootstrap.as_ref(), &args.image, &args.function)?;
     let image = matches!(runtime, Runtime::Image(_));
     let LocalFunction {
@@ -76,7 +83,7 @@ pub fn run(args: &InvokeArgs) -> Result<Finished> {
         mut environment,
         api,
         ..
-    } = args.function.local_function(runtime, 0)?;
+    } = args.function.local_function(runtime, listener)?;
     let timeout = args.function.timeout();
     let _server = HttpServer::start(listener, routes(api, None))?;
     environment.start()?;

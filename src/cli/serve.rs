@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 
 use clap::{ArgGroup, Args};
 
-use super::function::{FunctionArgs, LocalFunction, Runtime};
+use super::function::{FunctionArgs, LocalFunction, Runtime, bind_loopback};
 use super::image_function::ImageArgs;
 use super::invoke::runtime;
 use crate::bootstrap::BootstrapSpec;
@@ -50,6 +50,8 @@ pub struct ServeArgs {
 pub fn run(args: &ServeArgs) -> Result<()> {
     // Until it listens, a signal ends the run as interrupted, removing the tree being unpacked.
     let starting = exit_on_termination(|signal| super::outcome::interrupted(signal, false, false))?;
+    // A port in use is refused before an image is pulled and unpacked.
+    let listener = bind_loopback(args.port)?;
     let runtime = runtime(args.bootstrap.as_ref(), &args.image, &args.function)?;
     let started_what = match &runtime {
         Runtime::Bootstrap(bootstrap) => Some(format!("bootstrap {}", bootstrap.display())),
@@ -67,7 +69,7 @@ pub fn run(args: &ServeArgs) -> Result<()> {
         mut environment,
         api,
         lambda_environment,
-    } = args.function.local_function(runtime, args.port)?;
+    } = args.function.local_function(runtime, listener)?;
     let timeout = args.function.timeout();
     let started = environment.start()?;
     let environment = Arc::new(Mutex::new(environment));

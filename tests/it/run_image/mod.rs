@@ -24,6 +24,7 @@ use crate::support::*;
 mod functions;
 mod interrupted;
 mod refusals;
+mod registries;
 mod sandbox_view;
 mod sources;
 mod warm;
