@@ -8,7 +8,11 @@
 //! init error after the runtime took an event, `413 RequestEntityTooLarge` for a response over
 //! 6,291,556 bytes ([`MAX_RESPONSE_BYTES`]; the RIE's `RenderRequestEntityTooLarge` in
 //! `internal/lambda/rapi/rendering/render_error.go`). `GET invocation/next` waits as long as it
-//! takes, with no timeout.
+//! takes, with no timeout, while its client is connected. One whose client went away (a runtime
+//! killed while it waited, e.g. a container deleted under a runtime started elsewhere) stops
+//! waiting and never takes an event: the event would be written to a closed connection and lost,
+//! and stays queued for a runtime that is there. The client is looked at whenever an event is
+//! queued and every [`CLIENT_CHECK_INTERVAL`] meanwhile.
 //!
 //! A response-streaming runtime (`Lambda-Runtime-Function-Response-Mode: streaming`, a chunked
 //! body) that fails half-way ends its body with `Lambda-Runtime-Function-Error-Type` and
@@ -28,11 +32,15 @@ use std::time::{Duration, Instant, SystemTime};
 use base64::Engine;
 use serde_json::{Value, json};
 
-use super::http::{HttpReply, IncomingRequest};
+use super::http::{ClientConnection, HttpReply, IncomingRequest};
 use super::invocation::{Answer, Event, MAX_RESPONSE_BYTES, Notice, new_trace_id};
 
 /// The path prefix of every Runtime API route.
 pub const RUNTIME_API_PREFIX: &str = "/2018-06-01/runtime/";
+
+/// How often a waiting `GET invocation/next` looks whether its client is still connected
+/// (200 ms), so that a thread waiting for a client that is gone ends soon.
+pub const CLIENT_CHECK_INTERVAL: Duration = Duration::from_millis(200);
 
 /// The header by which a runtime streams its response (value `streaming`).
 const RESPONSE_MODE_HEADER: &str = "Lambda-Runtime-Function-Response-Mode";
@@ -134,15 +142,17 @@ impl RuntimeApi {
             return Some(HttpReply::method_not_allowed(expected_method));
         }
         Some(match route[..] {
-            ["invocation", "next"] => self.next(),
+            ["invocation", "next"] => self.next(request.client.as_ref()),
             ["invocation", request_id, "response"] => self.answer(request_id, request, true),
             ["invocation", request_id, _] => self.answer(request_id, request, false),
             _ => self.init_error(request),
         })
     }
 
-    /// `GET invocation/next`: waits for an event, hands it out and starts its deadline.
-    fn next(&self) -> HttpReply {
+    /// `GET invocation/next`: waits for an event, hands it out and starts its deadline. Stops
+    /// waiting, taking nothing, when `client` (the request's connection) is gone; the reply,
+    /// which nobody reads, is then a `500`, as for a runtime that was replaced.
+    fn next(&self, client: Option<&ClientConnection>) -> HttpReply {
         self.notify(Notice::RuntimeReady { at: Instant::now() });
         let mut state = self.lock();
         let generation = state.generation;
@@ -150,12 +160,17 @@ impl RuntimeApi {
             if state.generation != generation {
                 return internal_server_error();
             }
+            // Looked at under the lock, right before the event would be taken: an event is never
+            // taken for a client already gone, so it never has to be put back.
+            if client.is_some_and(ClientConnection::is_gone) {
+                return internal_server_error();
+            }
             if let Some(invocation) = state.queued.take() {
                 break invocation;
             }
-            state = self
+            (state, _) = self
                 .event_queued
-                .wait(state)
+                .wait_timeout(state, CLIENT_CHECK_INTERVAL)
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
         };
         state.in_flight = Some(invocation.request_id.clone());

@@ -1,8 +1,12 @@
-//! Unit tests of `emulator::runtime_api`: the Runtime API routes, one event at a time, and the
-//! answers to out-of-order or malformed runtime requests.
+//! Unit tests of `emulator::runtime_api`: the Runtime API routes, one event at a time, the
+//! answers to out-of-order or malformed runtime requests, and no event for a runtime gone while
+//! it waited.
 
+use std::io::Write;
+use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, channel};
+use std::thread::JoinHandle;
 
 use super::*;
 
@@ -111,6 +115,117 @@ fn next_waits_for_an_event_and_a_replaced_runtime_stops_waiting() {
     assert!(!waiting.is_finished(), "next must wait for an event");
     api.release_waiting_runtimes();
     assert_eq!(waiting.join().unwrap().status, 500);
+}
+
+/// A connection on loopback: the server's side, as requests carry it, and the client's.
+fn connection() -> (ClientConnection, TcpStream) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (served, _) = listener.accept().unwrap();
+    (ClientConnection::new(served), client)
+}
+
+/// `GET invocation/next` on `client`'s connection, answered on a thread of its own.
+fn next_on(api: &Arc<RuntimeApi>, client: &ClientConnection) -> JoinHandle<HttpReply> {
+    let api = Arc::clone(api);
+    let request = IncomingRequest {
+        client: Some(client.clone()),
+        ..request("GET", "invocation/next", b"")
+    };
+    std::thread::spawn(move || api.handle(&request).unwrap())
+}
+
+#[test]
+fn a_client_is_gone_once_it_closed_or_reset_its_connection_not_while_it_sends_or_waits() {
+    let (served, mut client) = connection();
+    assert!(!served.is_gone(), "waiting for a reply");
+    client.write_all(b"GET /next-one HTTP/1.1\r\n").unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    assert!(!served.is_gone(), "a pipelined request is not an end");
+
+    let (served, client) = connection();
+    drop(client);
+    std::thread::sleep(Duration::from_millis(50));
+    assert!(served.is_gone(), "closed after its request");
+
+    let (served, client) = connection();
+    // Closing with SO_LINGER 0 sends a reset.
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: setsockopt(2) reads `linger`, which outlives the call, on a socket we own.
+    let set = unsafe {
+        libc::setsockopt(
+            std::os::fd::AsRawFd::as_raw_fd(&client),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&raw const linger).cast(),
+            size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(set, 0);
+    drop(client);
+    std::thread::sleep(Duration::from_millis(50));
+    assert!(served.is_gone(), "reset");
+}
+
+// A runtime killed while its `GET invocation/next` waited (a container deleted under a runtime
+// started elsewhere): the event must not be handed to that request, which nobody reads any more,
+// but stay for the next runtime.
+#[test]
+fn a_next_whose_client_is_gone_takes_no_event_and_stops_waiting() {
+    let (api, notices) = api();
+    let (killed_side, killed) = connection();
+    let killed_next = next_on(&api, &killed_side);
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(!killed_next.is_finished(), "next must wait for an event");
+    drop(killed);
+    std::thread::sleep(Duration::from_millis(100));
+    api.queue(
+        "id",
+        Event::default(),
+        Deadline::AfterTaken(Duration::from_secs(3)),
+    );
+    assert_eq!(killed_next.join().unwrap().status, 500);
+    assert!(
+        !notices
+            .try_iter()
+            .any(|notice| matches!(notice, Notice::Delivered { .. })),
+        "the event was handed to a request whose client is gone"
+    );
+
+    let (live_side, _live) = connection();
+    let next = next_on(&api, &live_side).join().unwrap();
+    assert_eq!(next.header("Lambda-Runtime-Aws-Request-Id"), Some("id"));
+
+    // With no event coming, a gone client's request ends by itself soon.
+    let (killed_side, killed) = connection();
+    let killed_next = next_on(&api, &killed_side);
+    drop(killed);
+    let started = Instant::now();
+    assert_eq!(killed_next.join().unwrap().status, 500);
+    assert!(started.elapsed() < CLIENT_CHECK_INTERVAL * 5);
+}
+
+#[test]
+fn a_next_waits_past_its_client_checks_while_its_client_is_there() {
+    let (api, _notices) = api();
+    let (live_side, mut live) = connection();
+    // A client that already sent its next request after this one is still there.
+    live.write_all(b"POST /2018-06-01/runtime/invocation/id/response HTTP/1.1\r\n")
+        .unwrap();
+    let next = next_on(&api, &live_side);
+    std::thread::sleep(CLIENT_CHECK_INTERVAL * 4);
+    assert!(!next.is_finished(), "next must wait for an event");
+    api.queue(
+        "id",
+        Event::default(),
+        Deadline::AfterTaken(Duration::from_secs(3)),
+    );
+    let next = next.join().unwrap();
+    assert_eq!(next.status, 200);
+    assert_eq!(next.header("Lambda-Runtime-Aws-Request-Id"), Some("id"));
 }
 
 #[test]

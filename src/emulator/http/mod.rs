@@ -32,6 +32,9 @@ pub use request::{KEPT_BODY_BYTES, read_request};
 pub use server::{HttpServer, RequestHandler, ServerLimits, bind_loopback};
 
 use std::io::{self, Write};
+use std::net::TcpStream;
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
 
 use serde_json::Value;
 
@@ -52,6 +55,9 @@ pub struct IncomingRequest {
     /// For a chunked body: where its last non-empty chunk starts in `body`, when that chunk was
     /// kept whole. (`lambda_runtime` 1.x writes its error "trailers" as such a chunk.)
     pub last_chunk_at: Option<usize>,
+    /// The connection the request came on, set by the server (`None` for a request read from
+    /// elsewhere): a handler that takes long can see whether its client is still there.
+    pub client: Option<ClientConnection>,
 }
 
 impl IncomingRequest {
@@ -63,6 +69,44 @@ impl IncomingRequest {
     /// The first value of trailer field `name` (case-insensitive).
     pub fn trailer(&self, name: &str) -> Option<&str> {
         find_header(&self.trailers, name)
+    }
+}
+
+/// The connection a request came on, shared with the server that reads and answers it.
+#[derive(Clone, Debug)]
+pub struct ClientConnection(Arc<TcpStream>);
+
+impl ClientConnection {
+    /// `stream` is (a clone of) the server's side of the connection.
+    pub fn new(stream: TcpStream) -> Self {
+        Self(Arc::new(stream))
+    }
+
+    /// The client is gone: it closed the connection (end of stream, as when a runtime's process
+    /// is killed and the kernel closes its sockets) or the connection broke (a reset). Looks
+    /// without waiting and without consuming anything: bytes a client sent after its request (a
+    /// pipelined next request) stay for the server, and mean the client is still there (an end
+    /// behind them shows only once the server has read them, as in Go's `net/http`).
+    pub fn is_gone(&self) -> bool {
+        let mut byte = 0u8;
+        // SAFETY: recv(2) writes at most one byte into `byte`, which outlives the call, from a
+        // socket `self` keeps open; MSG_PEEK leaves the byte queued, MSG_DONTWAIT never blocks.
+        let received = unsafe {
+            libc::recv(
+                self.0.as_raw_fd(),
+                (&raw mut byte).cast(),
+                1,
+                libc::MSG_PEEK | libc::MSG_DONTWAIT,
+            )
+        };
+        match received {
+            0 => true,
+            1.. => false,
+            _ => !matches!(
+                io::Error::last_os_error().kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+            ),
+        }
     }
 }
 

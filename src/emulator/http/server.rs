@@ -10,7 +10,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::request::{read_after_head, read_head};
-use super::{HttpReply, IncomingRequest, write_reply};
+use super::{ClientConnection, HttpReply, IncomingRequest, write_reply};
 use crate::error::{Error, Result};
 
 /// Everything the server serves: one function from request to reply, called on many threads.
@@ -215,9 +215,10 @@ impl Read for TimedStream {
 fn serve_connection(connection: TcpStream, handler: &Arc<RequestHandler>, limits: ServerLimits) {
     let _ = connection.set_nodelay(true);
     let _ = connection.set_write_timeout(Some(limits.idle_timeout));
-    let Ok(mut writer) = connection.try_clone() else {
+    let (Ok(mut writer), Ok(client)) = (connection.try_clone(), connection.try_clone()) else {
         return;
     };
+    let client = ClientConnection::new(client);
     let mut reader = BufReader::new(TimedStream {
         stream: connection,
         deadline: Some(Instant::now() + limits.head_timeout),
@@ -243,7 +244,7 @@ fn serve_connection(connection: TcpStream, handler: &Arc<RequestHandler>, limits
             }
         });
         reader.get_mut().deadline = None;
-        let (request, keep_alive) = match read {
+        let (mut request, keep_alive) = match read {
             Ok(Some(read)) => read,
             Ok(None) => return,
             Err(refusal) => {
@@ -255,6 +256,7 @@ fn serve_connection(connection: TcpStream, handler: &Arc<RequestHandler>, limits
             let _ = write_reply(&mut writer, &refusal, false);
             return;
         }
+        request.client = Some(client.clone());
         let reply = handler(&request);
         // The client may be gone (a killed runtime, a curl that gave up): nothing to do about it.
         if write_reply(&mut writer, &reply, keep_alive).is_err() || !keep_alive {

@@ -9,4 +9,5 @@ mod bootstraps;
 mod check;
 mod common;
 mod emulator;
+mod emulator_external;
 mod files;
