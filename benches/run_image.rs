@@ -18,9 +18,10 @@
 //!
 //! The peers' runtime talks to a `lambda-image serve --external` started before each of their
 //! runs, not timed, always on the same port (a reused bundle keeps the address it was given).
-//! One `serve` for all runs does not work: after `runc delete -f` killed a runtime waiting in
-//! `GET /runtime/invocation/next`, `serve` gives the next event to that dead request, and the
-//! next runtime waits until the invocation times out.
+//! (One `serve` per run keeps the peers' runs independent of each other. The benchmark found
+//! that a single `serve` gave the next event to the `GET /runtime/invocation/next` of a runtime
+//! `runc delete -f` had killed; that is fixed, and covered by
+//! `lambda_fidelity::emulator_external`.)
 //!
 //! Scenarios: **cold**, an empty cache (lambda-image), no bundle (runc), empty storage (podman),
 //! so the layers are unpacked or imported in the timed run; **warm**, what the previous run left
