@@ -1,5 +1,5 @@
 //! Unit tests of the sandbox's parent side: the spec's wire form and the helper's command.
-//! Running the helper needs the built binary: see `tests/it/sandbox.rs`.
+//! Running the helper needs the built binary: see `tests/it/sandbox/`.
 
 use super::*;
 
