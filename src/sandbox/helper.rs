@@ -8,7 +8,8 @@
 //!    and `/dev`, sets the hostname, forks the function and stays as a tiny init (reaps every
 //!    child, forwards SIGTERM/SIGINT, exits when the function exits, which makes the kernel kill
 //!    the rest of the namespace);
-//! 3. the function (PID 2) becomes uid/gid 993 and executes the entrypoint.
+//! 3. the function (PID 2) gets Lambda's limits, becomes uid/gid 993 and executes the
+//!    entrypoint.
 //!
 //! Not for the parent's side (`super::launch`, `super::probe`), nor for deciding what runs.
 //! Every failure before the entrypoint runs is one `lambda-image: …` line on stderr and an exit
@@ -90,6 +91,8 @@ fn describe_errno(error: &io::Error) -> String {
         Some(libc::ENOMEM) => "ENOMEM",
         Some(libc::ENOSYS) => "ENOSYS",
         Some(libc::EUSERS) => "EUSERS",
+        Some(libc::EAGAIN) => "EAGAIN",
+        Some(libc::EMFILE) => "EMFILE",
         Some(number) => return format!("{text} (errno {number})"),
         None => return text,
     };

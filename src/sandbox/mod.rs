@@ -2,8 +2,9 @@
 //! image's entrypoint, with Linux namespaces and no container runtime: the tree read-only as `/`,
 //! a private `/tmp` of the function's ephemeral storage size, a fresh `/proc`, a minimal `/dev`,
 //! its own PID namespace (a tiny init as PID 1, the function as PID 2) and hostname, and the
-//! function as uid/gid 993 (`sbx_user1051` on Lambda) without capabilities. The network is the
-//! host's, so the function reaches the Runtime API on 127.0.0.1.
+//! function as uid/gid 993 (`sbx_user1051` on Lambda) without capabilities, limited to Lambda's
+//! 1,024 open files and 1,024 processes ([`MAX_OPEN_FILES`], [`MAX_PROCESSES`]). The network is
+//! the host's, so the function reaches the Runtime API on 127.0.0.1.
 //!
 //! This module is the parent's side ([`probe`], [`launch`]) and the child's side
 //! ([`run_helper_if_asked`]: `lambda-image` re-run as a helper that sets the sandbox up, in
@@ -34,6 +35,28 @@ pub const HELPER_ARGUMENT: &str = "__sandbox";
 pub const FUNCTION_UID: u32 = 993;
 /// The gid the function runs as: 993 too (the primary group is not documented by AWS).
 pub const FUNCTION_GID: u32 = 993;
+
+/// The function's limit on open file descriptors, soft and hard (`RLIMIT_NOFILE`): 1,024, the
+/// "File descriptors" quota of every execution environment (AWS Lambda Developer Guide, "Lambda
+/// quotas", gettingstarted-limits.html). The kernel hands out the lowest free number, so with
+/// descriptors 0 to 1023 open, `open(2)` fails with `EMFILE` ("Too many open files"), and no
+/// descriptor numbered 1024 or more can be made (`dup2(2)`: `EBADF`).
+pub const MAX_OPEN_FILES: u64 = 1024;
+
+/// The function's limit on processes and threads, soft and hard (`RLIMIT_NPROC`): 1,024, the
+/// "Execution processes/threads" quota of every execution environment (AWS Lambda Developer
+/// Guide, "Lambda quotas", gettingstarted-limits.html). Beyond it `fork(2)`, `clone(2)` and
+/// `pthread_create(3)` fail with `EAGAIN` ("Resource temporarily unavailable").
+///
+/// The kernel counts every process and thread of the *real uid*, not those of the sandbox:
+/// run as root ([`Isolation::Root`]) that is host uid 993, so any other process of uid 993 on
+/// the host counts against the function's 1,024 (and an `execve` of the entrypoint fails with
+/// `EAGAIN` when uid 993 already has 1,024); run as another user ([`Isolation::UserNamespace`]),
+/// it is uid 993 of the sandbox's own user namespace (Linux 5.14 and later count per user
+/// namespace), which holds the sandbox's helper and PID 1 as well as the function, so the
+/// function and its children get 1,022. On kernels before 5.14 the count is of every process
+/// of your own uid on the host, your shell and desktop included.
+pub const MAX_PROCESSES: u64 = 1024;
 
 /// What to run in a root filesystem.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,8 +103,8 @@ struct HelperRequest {
 }
 
 /// Exit status of the helper when the sandbox cannot be set up (a namespace, a mount, the
-/// hostname, the uid; also a missing working directory). Docker's convention for "the container
-/// could not be started".
+/// hostname, the uid, a resource limit; also a missing working directory). Docker's convention
+/// for "the container could not be started".
 pub const SETUP_FAILED: i32 = 125;
 /// Exit status when the entrypoint exists but cannot be executed (the shell's convention).
 pub const CANNOT_EXECUTE: i32 = 126;

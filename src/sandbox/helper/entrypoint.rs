@@ -1,7 +1,8 @@
-//! The function's process (PID 2): signals reset, the image's working directory, uid/gid 993,
-//! then the entrypoint executed as `execvp` would (a `PATH` lookup for a bare name), or one
-//! [`Failure`] saying why it cannot start ([`NOT_FOUND`], [`CANNOT_EXECUTE`], [`SETUP_FAILED`])
-//! in the words Lambda uses (`Runtime.InvalidEntrypoint`). Not for the mounts or namespaces.
+//! The function's process (PID 2): signals reset, the image's working directory, Lambda's
+//! resource limits, uid/gid 993, then the entrypoint executed as `execvp` would (a `PATH` lookup
+//! for a bare name), or one [`Failure`] saying why it cannot start ([`NOT_FOUND`],
+//! [`CANNOT_EXECUTE`], [`SETUP_FAILED`]) in the words Lambda uses (`Runtime.InvalidEntrypoint`).
+//! Not for the mounts or namespaces.
 
 use std::ffi::CString;
 use std::io;
@@ -10,14 +11,15 @@ use std::path::{Path, PathBuf};
 
 use super::{Failure, Step, describe_errno};
 use crate::sandbox::{
-    CANNOT_EXECUTE, FUNCTION_GID, FUNCTION_UID, Isolation, NOT_FOUND, SETUP_FAILED, SandboxSpec,
+    CANNOT_EXECUTE, FUNCTION_GID, FUNCTION_UID, Isolation, MAX_OPEN_FILES, MAX_PROCESSES,
+    NOT_FOUND, SETUP_FAILED, SandboxSpec,
 };
 
 /// `PATH` for the entrypoint's lookup when the environment has none (execvp's and Docker's).
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/// In the function's process: signals as a fresh process has them, the working directory, and
-/// uid/gid 993.
+/// In the function's process: signals as a fresh process has them, the working directory,
+/// Lambda's limits and uid/gid 993.
 pub(super) fn become_function(spec: &SandboxSpec, isolation: Isolation) -> Step<()> {
     // SAFETY: resetting a disposition to the default and emptying the mask are plain system
     // calls; Rust's runtime made SIGPIPE ignored, which execve would keep.
@@ -36,6 +38,8 @@ pub(super) fn become_function(spec: &SandboxSpec, isolation: Isolation) -> Step<
             describe_errno(&error.into())
         ),
     })?;
+    // Before the uid change: as root, a lower hard limit of the host's can still be raised.
+    apply_lambda_limits()?;
     if isolation == Isolation::Root {
         use rustix::process::{Gid, Uid};
         let uid = Uid::from_raw(FUNCTION_UID);
@@ -48,6 +52,58 @@ pub(super) fn become_function(spec: &SandboxSpec, isolation: Isolation) -> Step<
             .map_err(|error| Failure::setup("become gid 993", error))?;
         rustix::thread::set_thread_res_uid(uid, uid, uid)
             .map_err(|error| Failure::setup("become uid 993", error))?;
+    }
+    Ok(())
+}
+
+/// Sets the process's limits to Lambda's quotas, soft and hard ([`MAX_OPEN_FILES`],
+/// [`MAX_PROCESSES`]). A hard limit of this machine's that is lower and cannot be raised
+/// (raising needs `CAP_SYS_RESOURCE` in the host's user namespace: not in a user namespace of
+/// ours, nor as a root some containers run without it) stays, for both, with a warning line on
+/// stderr: the function then gets less than on Lambda, never more.
+fn apply_lambda_limits() -> Step<()> {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+
+    for (resource, lambda, what) in [
+        (
+            Resource::Nofile,
+            MAX_OPEN_FILES,
+            "open files (RLIMIT_NOFILE)",
+        ),
+        (Resource::Nproc, MAX_PROCESSES, "processes (RLIMIT_NPROC)"),
+    ] {
+        let wanted = Rlimit {
+            current: Some(lambda),
+            maximum: Some(lambda),
+        };
+        let Err(error) = setrlimit(resource, wanted) else {
+            continue;
+        };
+        let lower = getrlimit(resource)
+            .maximum
+            .filter(|&hard| hard < lambda && error == rustix::io::Errno::PERM);
+        let Some(hard) = lower else {
+            return Err(Failure::setup(
+                &format!("set the limit of {what} to Lambda's {lambda}"),
+                error,
+            ));
+        };
+        let kept = Rlimit {
+            current: Some(hard),
+            maximum: Some(hard),
+        };
+        setrlimit(resource, kept).map_err(|error| {
+            Failure::setup(&format!("set the limit of {what} to {hard}"), error)
+        })?;
+        let _ = io::Write::write_all(
+            &mut io::stderr(),
+            format!(
+                "lambda-image: warning: this machine's hard limit of {what} is {hard}, below \
+                 Lambda's {lambda}, and raising it needs root with CAP_SYS_RESOURCE: the \
+                 function gets {hard}\n"
+            )
+            .as_bytes(),
+        );
     }
     Ok(())
 }
@@ -157,6 +213,16 @@ fn exec_failure(program: &str, path: &Path, error: &io::Error) -> Failure {
             format!(
                 "it must be a file executable by uid {FUNCTION_UID} (chmod 755 it in the \
                  image); {lambda}"
+            ),
+        ),
+        // The uid change left more processes of uid 993 than RLIMIT_NPROC allows (execve(2)):
+        // this machine's doing, not the image's.
+        Some(libc::EAGAIN) => (
+            SETUP_FAILED,
+            format!(
+                "uid {FUNCTION_UID} already has {MAX_PROCESSES} processes on this machine, \
+                 Lambda's limit, which counts every process of that uid: stop the other \
+                 processes of uid {FUNCTION_UID}, or run lambda-image as an ordinary user"
             ),
         ),
         Some(libc::ENOEXEC) => (

@@ -6,8 +6,8 @@
 //!
 //! What is checked from inside comes from a probe runtime in busybox sh that answers every
 //! event with what it sees: its uid and gid, whether `/`, `/var/task` and `/tmp` take a write,
-//! the size of `/tmp`, its pid, hostname, working directory, capabilities and how many
-//! processes it can see.
+//! the size of `/tmp`, its pid, hostname, working directory, capabilities, how many processes
+//! it can see, and its limits on open files and processes.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -49,7 +49,8 @@ while true; do
   caps=$(busybox grep CapEff /proc/self/status | busybox awk '{print $2}')
   processes=$(busybox ls /proc | busybox grep -c '^[0-9]')
   secret=$(try busybox cat /var/task/secret)
-  answer="{\"uid\":$(busybox id -u),\"gid\":$(busybox id -g),\"root\":\"$root\",\"task\":\"$task\",\"tmp\":\"$tmp\",\"tmp_kb\":$tmp_kb,\"fill\":\"$fill\",\"pid\":$$,\"hostname\":\"$(busybox hostname)\",\"cwd\":\"$(pwd)\",\"caps\":\"$caps\",\"processes\":$processes,\"secret\":\"$secret\",\"handler\":\"$_HANDLER\",\"event\":$(busybox cat /tmp/event)}"
+  limits="$(ulimit -Sn) $(ulimit -Hn) $(ulimit -Su) $(ulimit -Hu)"
+  answer="{\"uid\":$(busybox id -u),\"gid\":$(busybox id -g),\"root\":\"$root\",\"task\":\"$task\",\"tmp\":\"$tmp\",\"tmp_kb\":$tmp_kb,\"fill\":\"$fill\",\"pid\":$$,\"hostname\":\"$(busybox hostname)\",\"cwd\":\"$(pwd)\",\"caps\":\"$caps\",\"processes\":$processes,\"secret\":\"$secret\",\"limits\":\"$limits\",\"handler\":\"$_HANDLER\",\"event\":$(busybox cat /tmp/event)}"
   busybox wget -q -O /dev/null --post-data "$answer" "$api/invocation/$id/response" || exit 1
 done
 "#;
@@ -201,6 +202,10 @@ fn assert_lambda_like(answer: &Value, tmp_mb: u64, context: &str) {
     assert!(
         answer["processes"].as_u64().is_some_and(|count| count < 10),
         "it sees its own processes only: {context}"
+    );
+    assert_eq!(
+        answer["limits"], "1024 1024 1024 1024",
+        "Lambda's 1,024 open files and processes, soft and hard: {context}"
     );
 }
 

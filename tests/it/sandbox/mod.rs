@@ -2,6 +2,9 @@
 //! spec on stdin, on a root filesystem made of busybox-static. Each test runs as root and again
 //! as `nobody` through an unprivileged user namespace (skipped, saying why, where the kernel
 //! forbids that). Not for the emulator around it (`invoke --image` tests are elsewhere).
+//!
+//! This file holds the tree, the ways to run the helper, and what the function sees; Lambda's
+//! limits on open files and processes are in `limits.rs`.
 
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
@@ -13,6 +16,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::support::*;
+
+mod limits;
 
 /// Who starts the helper.
 #[derive(Clone, Copy, Debug)]
