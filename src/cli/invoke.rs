@@ -189,15 +189,26 @@ pub fn runtime(
 
 /// The hint for a runtime that exited before answering with exit status `code`: for an image
 /// run, the statuses the sandbox's helper exits with when the entrypoint cannot start
-/// ([`sandbox::SETUP_FAILED`], [`sandbox::CANNOT_EXECUTE`], [`sandbox::NOT_FOUND`], after a
-/// `lambda-image: …` line saying why) mean it never ran; otherwise the runtime stopped asking
-/// for events.
+/// ([`sandbox::CANNOT_EXECUTE`], [`sandbox::NOT_FOUND`]), when the image's working directory
+/// cannot be entered ([`sandbox::INVALID_WORKING_DIR`]) or when the sandbox cannot be set up
+/// ([`sandbox::SETUP_FAILED`]), each after a `lambda-image: …` line saying why, mean it never
+/// ran; otherwise the runtime stopped asking for events.
 fn exited_hint(image: bool, code: Option<i32>) -> &'static str {
     match code {
-        Some(sandbox::SETUP_FAILED | sandbox::CANNOT_EXECUTE | sandbox::NOT_FOUND) if image => {
+        Some(sandbox::CANNOT_EXECUTE | sandbox::NOT_FOUND) if image => {
             "the image's entrypoint could not start (that exit status is the sandbox's, or the \
              shell's, for an entrypoint or program that cannot be run): the line above says why; \
              Lambda reports such an image as Runtime.InvalidEntrypoint"
+        }
+        Some(sandbox::INVALID_WORKING_DIR) if image => {
+            "the image's working directory could not be entered, so its entrypoint never ran: \
+             the line above says why; set WorkingDir in the image's config to a directory the \
+             image has (such as /var/task: Dockerfile WORKDIR, or umoci config \
+             --config.workingdir); Lambda reports such an image as Runtime.InvalidWorkingDir"
+        }
+        Some(sandbox::SETUP_FAILED) if image => {
+            "the sandbox could not be set up, so the image's entrypoint never ran: the line \
+             above says why"
         }
         _ => {
             "its own output is above; a bootstrap must keep asking for events \
@@ -269,11 +280,7 @@ mod tests {
 
     #[test]
     fn an_image_whose_entrypoint_cannot_start_is_told_so_not_to_keep_asking_for_events() {
-        for code in [
-            sandbox::SETUP_FAILED,
-            sandbox::CANNOT_EXECUTE,
-            sandbox::NOT_FOUND,
-        ] {
+        for code in [sandbox::CANNOT_EXECUTE, sandbox::NOT_FOUND] {
             let hint = exited_hint(true, Some(code));
             assert!(
                 hint.contains("entrypoint could not start"),
@@ -281,7 +288,21 @@ mod tests {
             );
             assert!(hint.contains("Runtime.InvalidEntrypoint"), "{code}: {hint}");
         }
-        for (image, code) in [(true, Some(1)), (true, None), (false, Some(127))] {
+        let working_dir = exited_hint(true, Some(sandbox::INVALID_WORKING_DIR));
+        assert!(
+            working_dir.contains("set WorkingDir")
+                && working_dir.contains("Runtime.InvalidWorkingDir")
+                && !working_dir.contains("InvalidEntrypoint"),
+            "{working_dir}"
+        );
+        let setup = exited_hint(true, Some(sandbox::SETUP_FAILED));
+        assert!(setup.contains("sandbox could not be set up"), "{setup}");
+        for (image, code) in [
+            (true, Some(1)),
+            (true, None),
+            (false, Some(127)),
+            (false, Some(sandbox::INVALID_WORKING_DIR)),
+        ] {
             assert!(exited_hint(image, code).contains("keep asking for events"));
         }
     }

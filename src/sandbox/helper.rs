@@ -8,12 +8,13 @@
 //!    and `/dev`, sets the hostname, forks the function and stays as a tiny init (reaps every
 //!    child, forwards SIGTERM/SIGINT, exits when the function exits, which makes the kernel kill
 //!    the rest of the namespace);
-//! 3. the function (PID 2) gets Lambda's limits, becomes uid/gid 993 and executes the
-//!    entrypoint.
+//! 3. the function (PID 2) gets Lambda's limits, becomes uid/gid 993, enters the working
+//!    directory and executes the entrypoint.
 //!
 //! Not for the parent's side (`super::launch`, `super::probe`), nor for deciding what runs.
 //! Every failure before the entrypoint runs is one `lambda-image: …` line on stderr and an exit
-//! status: [`NOT_FOUND`], [`CANNOT_EXECUTE`](super::CANNOT_EXECUTE) or [`SETUP_FAILED`].
+//! status: [`NOT_FOUND`], [`CANNOT_EXECUTE`](super::CANNOT_EXECUTE), [`INVALID_WORKING_DIR`] or
+//! [`SETUP_FAILED`].
 //!
 //! The mounts are in `mounts.rs`, the function's own process (uid change, `PATH` lookup,
 //! `execve` and why it failed) in `entrypoint.rs`; this file makes the namespaces, runs PID 1
@@ -30,8 +31,8 @@ use rustix::process::{Signal, set_parent_process_death_signal};
 use rustix::thread::UnshareFlags;
 
 use super::{
-    FUNCTION_GID, FUNCTION_UID, HelperRequest, Isolation, NOT_FOUND, SETUP_FAILED, SandboxSpec,
-    isolation_for_this_user,
+    FUNCTION_GID, FUNCTION_UID, HelperRequest, INVALID_WORKING_DIR, Isolation, NOT_FOUND,
+    SETUP_FAILED, SandboxSpec, isolation_for_this_user,
 };
 use crate::error::{Error, Result};
 #[cfg(test)]
@@ -214,11 +215,18 @@ fn check_spec(spec: &SandboxSpec, probe: bool) -> Step<()> {
             spec.root.display()
         )));
     }
+    // As AWS's Runtime Interface Emulator refuses it, rather than resolving it against `/` as
+    // some container runtimes do: nothing says Lambda would.
     if !spec.working_dir.starts_with('/') {
-        return Err(invalid(format!(
-            "the working directory {:?} is not absolute (Lambda needs an absolute WorkingDir)",
-            spec.working_dir
-        )));
+        return Err(Failure {
+            code: INVALID_WORKING_DIR,
+            message: format!(
+                "the image's working directory {:?} is not an absolute path (set WorkingDir to \
+                 the absolute path of a directory the image has, such as /var/task; Lambda \
+                 fails such an image's init with Runtime.InvalidWorkingDir)",
+                spec.working_dir
+            ),
+        });
     }
     if spec.tmp_size_mb == 0 {
         return Err(invalid("the /tmp size must be at least 1 MiB".to_owned()));

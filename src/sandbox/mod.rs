@@ -103,9 +103,16 @@ struct HelperRequest {
 }
 
 /// Exit status of the helper when the sandbox cannot be set up (a namespace, a mount, the
-/// hostname, the uid, a resource limit; also a missing working directory). Docker's convention
-/// for "the container could not be started".
+/// hostname, the uid, a resource limit). Docker's convention for "the container could not be
+/// started".
 pub const SETUP_FAILED: i32 = 125;
+/// Exit status when the image's working directory cannot be entered: its `WorkingDir` is
+/// missing in the image, not a directory, not absolute, or not searchable by uid 993. Lambda
+/// fails such an image's init with `Runtime.InvalidWorkingDir` (the error type of AWS's Runtime
+/// Interface Emulator, `fatalerror.InvalidWorkingDir`). No convention names this failure: 122
+/// is next below xargs' 123, timeout's 124 and Docker's 125, so a runtime is unlikely to exit
+/// with it for a reason of its own.
+pub const INVALID_WORKING_DIR: i32 = 122;
 /// Exit status when the entrypoint exists but cannot be executed (the shell's convention).
 pub const CANNOT_EXECUTE: i32 = 126;
 /// Exit status when the entrypoint (or its interpreter) is missing (the shell's convention).
@@ -158,8 +165,8 @@ pub fn probe() -> Result<Isolation> {
 ///
 /// The caller adds stdout/stderr and the process group, then starts it with [`spawn`]; stdin is
 /// already piped. The helper exits with the function's status (or is killed by the same signal),
-/// or with [`NOT_FOUND`], [`CANNOT_EXECUTE`] or [`SETUP_FAILED`] after one `lambda-image: …` line
-/// on stderr. It dies with the thread that spawned it (`PR_SET_PDEATHSIG`), which [`spawn`] makes
+/// or with [`NOT_FOUND`], [`CANNOT_EXECUTE`], [`INVALID_WORKING_DIR`] or [`SETUP_FAILED`] after
+/// one `lambda-image: …` line on stderr. It dies with the thread that spawned it (`PR_SET_PDEATHSIG`), which [`spawn`] makes
 /// a thread that lives as long as lambda-image, and everything in the sandbox dies with it.
 ///
 /// Errors: kind `Failure` when the spec cannot be serialized; on systems other than Linux, the

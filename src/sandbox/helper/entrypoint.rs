@@ -1,8 +1,8 @@
-//! The function's process (PID 2): signals reset, the image's working directory, Lambda's
-//! resource limits, uid/gid 993, then the entrypoint executed as `execvp` would (a `PATH` lookup
+//! The function's process (PID 2): signals reset, Lambda's resource limits, uid/gid 993, the
+//! image's working directory, then the entrypoint executed as `execvp` would (a `PATH` lookup
 //! for a bare name), or one [`Failure`] saying why it cannot start ([`NOT_FOUND`],
-//! [`CANNOT_EXECUTE`], [`SETUP_FAILED`]) in the words Lambda uses (`Runtime.InvalidEntrypoint`).
-//! Not for the mounts or namespaces.
+//! [`CANNOT_EXECUTE`], [`INVALID_WORKING_DIR`], [`SETUP_FAILED`]) in the words Lambda uses
+//! (`Runtime.InvalidEntrypoint`, `Runtime.InvalidWorkingDir`). Not for the mounts or namespaces.
 
 use std::ffi::CString;
 use std::io;
@@ -11,15 +11,16 @@ use std::path::{Path, PathBuf};
 
 use super::{Failure, Step, describe_errno};
 use crate::sandbox::{
-    CANNOT_EXECUTE, FUNCTION_GID, FUNCTION_UID, Isolation, MAX_OPEN_FILES, MAX_PROCESSES,
-    NOT_FOUND, SETUP_FAILED, SandboxSpec,
+    CANNOT_EXECUTE, FUNCTION_GID, FUNCTION_UID, INVALID_WORKING_DIR, Isolation, MAX_OPEN_FILES,
+    MAX_PROCESSES, NOT_FOUND, SETUP_FAILED, SandboxSpec,
 };
 
 /// `PATH` for the entrypoint's lookup when the environment has none (execvp's and Docker's).
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/// In the function's process: signals as a fresh process has them, the working directory,
-/// Lambda's limits and uid/gid 993.
+/// In the function's process: signals as a fresh process has them, Lambda's limits, uid/gid 993,
+/// and the working directory, entered as 993 (Lambda's sandbox user enters it itself, so a
+/// directory it may not search fails as it would there).
 pub(super) fn become_function(spec: &SandboxSpec, isolation: Isolation) -> Step<()> {
     // SAFETY: resetting a disposition to the default and emptying the mask are plain system
     // calls; Rust's runtime made SIGPIPE ignored, which execve would keep.
@@ -29,15 +30,6 @@ pub(super) fn become_function(spec: &SandboxSpec, isolation: Isolation) -> Step<
         libc::sigemptyset(&mut empty);
         libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
     }
-    rustix::process::chdir(spec.working_dir.as_str()).map_err(|error| Failure {
-        code: SETUP_FAILED,
-        message: format!(
-            "cannot enter the image's working directory {}: {} (set WorkingDir to a directory \
-             that exists in the image; Lambda cannot start such an image either)",
-            spec.working_dir,
-            describe_errno(&error.into())
-        ),
-    })?;
     // Before the uid change: as root, a lower hard limit of the host's can still be raised.
     apply_lambda_limits()?;
     if isolation == Isolation::Root {
@@ -53,7 +45,8 @@ pub(super) fn become_function(spec: &SandboxSpec, isolation: Isolation) -> Step<
         rustix::thread::set_thread_res_uid(uid, uid, uid)
             .map_err(|error| Failure::setup("become uid 993", error))?;
     }
-    Ok(())
+    rustix::process::chdir(spec.working_dir.as_str())
+        .map_err(|error| working_dir_failure(&spec.working_dir, &error.into()))
 }
 
 /// Sets the process's limits to Lambda's quotas, soft and hard ([`MAX_OPEN_FILES`],
@@ -106,6 +99,34 @@ fn apply_lambda_limits() -> Step<()> {
         );
     }
     Ok(())
+}
+
+/// The line and status for a working directory the function cannot enter (`error` from
+/// `chdir(2)` as uid 993). Lambda's words for it are `Runtime.InvalidWorkingDir`.
+fn working_dir_failure(working_dir: &str, error: &io::Error) -> Failure {
+    let lambda = "Lambda fails such an image's init with Runtime.InvalidWorkingDir";
+    let advice = match error.raw_os_error() {
+        Some(libc::ENOENT) => format!(
+            "the image has no such directory; set WorkingDir to a directory the image has, \
+             such as /var/task; {lambda}"
+        ),
+        Some(libc::ENOTDIR) => format!(
+            "it, or a directory on its path, is a file in the image, not a directory; set \
+             WorkingDir to a directory the image has, such as /var/task; {lambda}"
+        ),
+        Some(libc::EACCES) => format!(
+            "uid {FUNCTION_UID} may not enter it: make it and every directory above it \
+             searchable by others in the image (chmod 755), as Lambda's sandbox user needs"
+        ),
+        _ => format!("set WorkingDir to a directory the image has; {lambda}"),
+    };
+    Failure {
+        code: INVALID_WORKING_DIR,
+        message: format!(
+            "cannot enter the image's working directory {working_dir}: {} ({advice})",
+            describe_errno(error)
+        ),
+    }
 }
 
 /// Executes the entrypoint with exactly the spec's environment; returns only the failure.

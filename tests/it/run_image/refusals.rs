@@ -110,3 +110,65 @@ fn images_that_cannot_run_are_refused_with_what_to_do() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_working_dir_the_image_lacks_is_an_init_error_named_runtime_invalid_working_dir() {
+    if let Some(reason) = cannot_run_images() {
+        eprintln!("skipped: {reason}");
+        return;
+    }
+    let work = workdir();
+    let image = probe_image(work.path(), "one");
+    let cache = cache_dir(work.path());
+    let layout = image
+        .trim_start_matches("oci:")
+        .trim_end_matches(":fn")
+        .to_owned();
+    // Changed as a user would change it; a relative one is refused as AWS's emulator refuses
+    // it, not resolved against `/`.
+    for (tag, working_dir, said) in [
+        (
+            "nowhere",
+            "/nonexistent",
+            "cannot enter the image's working directory /nonexistent",
+        ),
+        (
+            "relative",
+            "var/task",
+            "working directory \"var/task\" is not an absolute path",
+        ),
+    ] {
+        umoci(&[
+            "config",
+            "--image",
+            &format!("{layout}:fn"),
+            "--tag",
+            tag,
+            "--config.workingdir",
+            working_dir,
+        ]);
+        let (output, report) = invoke(&[
+            "--image",
+            &format!("oci:{layout}:{tag}"),
+            "--cache-dir",
+            cache.to_str().unwrap(),
+            "--event",
+            "{}",
+        ]);
+        let stderr = stderr_of(&output);
+        assert_eq!(output.status.code(), Some(9), "{working_dir}: {stderr}");
+        assert_eq!(report["outcome"], "exited", "{stderr}");
+        assert_eq!(report["error"]["kind"], "init_error", "{stderr}");
+        assert!(
+            stderr.contains(said) && stderr.contains("Runtime.InvalidWorkingDir"),
+            "the sandbox's line names the directory and Lambda's error: {stderr}"
+        );
+        assert!(
+            stderr.contains("hint: the image's working directory could not be entered")
+                && stderr.contains("set WorkingDir in the image's config to a directory")
+                && !stderr.contains("InvalidEntrypoint")
+                && !stderr.contains("keep asking for events"),
+            "the hint fits a working directory, not an entrypoint: {stderr}"
+        );
+    }
+}

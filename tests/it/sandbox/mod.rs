@@ -4,7 +4,8 @@
 //! forbids that). Not for the emulator around it (`invoke --image` tests are elsewhere).
 //!
 //! This file holds the tree, the ways to run the helper, and what the function sees; Lambda's
-//! limits on open files and processes are in `limits.rs`.
+//! limits on open files and processes are in `limits.rs`, the working directory's failures in
+//! `working_dir.rs`.
 
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
@@ -18,6 +19,7 @@ use serde_json::{Value, json};
 use crate::support::*;
 
 mod limits;
+mod working_dir;
 
 /// Who starts the helper.
 #[derive(Clone, Copy, Debug)]
@@ -429,17 +431,6 @@ fn an_entrypoint_that_cannot_start_is_127_or_126_with_a_line_saying_why() {
         assert!(
             said.contains("it is a directory") && !said.contains("chmod"),
             "{caller:?}: {said}"
-        );
-
-        let mut spec = tree.spec(&["/bin/sh", "-c", "true"]);
-        spec["working_dir"] = json!("/no/such/directory");
-        let no_directory = run_spec(caller, &spec);
-        assert_eq!(no_directory.status.code(), Some(125), "{caller:?}");
-        assert!(
-            stderr_of(&no_directory)
-                .contains("cannot enter the image's working directory /no/such/directory"),
-            "{caller:?}: {}",
-            stderr_of(&no_directory)
         );
     });
 }
