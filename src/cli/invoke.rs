@@ -111,18 +111,8 @@ pub fn run(args: &InvokeArgs) -> Result<Finished> {
             ("init_error", Some(body), Some(error))
         }
         Outcome::Exited { reason, code } => {
-            let error = Error::new(
-                ErrorKind::InitError,
-                format!(
-                    "the {} exited before answering: {reason}",
-                    if image {
-                        "image's entrypoint"
-                    } else {
-                        "bootstrap"
-                    }
-                ),
-            )
-            .hint(exited_hint(image, code));
+            let error = Error::new(ErrorKind::InitError, exited_message(image, code, &reason))
+                .hint(exited_hint(image, code));
             ("exited", None, Some(error))
         }
         Outcome::TimedOut => {
@@ -184,6 +174,30 @@ pub fn runtime(
             function.handler.as_deref(),
         )?))),
         (None, None) => Ok(Runtime::External),
+    }
+}
+
+/// The message for a runtime that exited before answering (`reason`: its exit status or
+/// signal): for an image run, the sandbox's own statuses for a working directory it cannot enter
+/// ([`sandbox::INVALID_WORKING_DIR`]) or a sandbox it cannot set up ([`sandbox::SETUP_FAILED`])
+/// say that the entrypoint never ran; anything else is the runtime's own exit.
+fn exited_message(image: bool, code: Option<i32>, reason: &str) -> String {
+    match code {
+        Some(sandbox::INVALID_WORKING_DIR) if image => format!(
+            "the image's entrypoint never ran: its working directory could not be entered \
+             ({reason})"
+        ),
+        Some(sandbox::SETUP_FAILED) if image => {
+            format!("the image's entrypoint never ran: the sandbox could not be set up ({reason})")
+        }
+        _ => format!(
+            "the {} exited before answering: {reason}",
+            if image {
+                "image's entrypoint"
+            } else {
+                "bootstrap"
+            }
+        ),
     }
 }
 
@@ -297,6 +311,28 @@ mod tests {
         );
         let setup = exited_hint(true, Some(sandbox::SETUP_FAILED));
         assert!(setup.contains("sandbox could not be set up"), "{setup}");
+        let never_ran = exited_message(true, Some(sandbox::INVALID_WORKING_DIR), "exit status 122");
+        assert!(never_ran.contains("never ran") && never_ran.contains("working directory"));
+        let never_ran = exited_message(true, Some(sandbox::SETUP_FAILED), "exit status 125");
+        assert!(never_ran.contains("never ran") && never_ran.contains("sandbox"));
+        for (image, code, says) in [
+            (true, Some(1), "image's entrypoint exited before answering"),
+            (
+                false,
+                Some(sandbox::SETUP_FAILED),
+                "bootstrap exited before answering",
+            ),
+            (
+                false,
+                Some(sandbox::INVALID_WORKING_DIR),
+                "bootstrap exited before answering",
+            ),
+        ] {
+            assert!(
+                exited_message(image, code, "exit status").contains(says),
+                "{code:?}"
+            );
+        }
         for (image, code) in [
             (true, Some(1)),
             (true, None),

@@ -170,5 +170,9 @@ fn a_working_dir_the_image_lacks_is_an_init_error_named_runtime_invalid_working_
                 && !stderr.contains("keep asking for events"),
             "the hint fits a working directory, not an entrypoint: {stderr}"
         );
+        assert!(
+            stderr.contains("error: the image's entrypoint never ran: its working directory"),
+            "the error does not say the entrypoint exited: {stderr}"
+        );
     }
 }
