@@ -21,6 +21,7 @@
 //! `/dev`). Not here: running anything in the tree (`crate::sandbox`), opening the image
 //! (`crate::transport`, `crate::registry`).
 
+mod attributes;
 mod scratch;
 mod tree_path;
 mod unpack;
