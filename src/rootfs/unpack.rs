@@ -1,7 +1,9 @@
 //! Applying layer tars, one after another, to a directory on disk: what each entry becomes
 //! (file, directory, symlink, hard link), OCI whiteouts, a later entry replacing an earlier one,
 //! modes, owners and mtimes (read by `super::attributes`), and the mount points the sandbox
-//! needs once the last layer is in.
+//! needs once the last layer is in. Each entry is also shown to `check`'s model of the tree
+//! ([`crate::image::filesystem::Filesystem::scan_entry`]), and what Lambda's unpacker refuses
+//! (hard links, missing parent directories) is noted per layer, never refused here.
 //!
 //! Rules are those of the OCI image spec, layer.md ("Changesets", "Whiteouts"). Every path is
 //! placed through [`super::tree_path`], so nothing is written outside the tree. Every write is
@@ -22,7 +24,9 @@ use super::attributes::{AttributeFault, Attributes, attributes, set_mtime, syste
 use super::tree_path::{
     IMPLICIT_DIRECTORY_MODE, PathFault, TreePaths, entry_components, make_directory,
 };
+use super::unsupported::RefusedEntries;
 use super::{MOUNT_POINT_DIRECTORIES, MOUNT_POINT_FILES, Ownership};
+use crate::image::filesystem::{Capture, Filesystem};
 
 /// The directory entry an opaque whiteout is (layer.md "Opaque Whiteout").
 const OPAQUE_MARKER: &[u8] = b".wh..wh..opq";
@@ -73,6 +77,8 @@ pub struct Unpacker {
     /// Every directory an entry made or named, with what is applied to it after the last
     /// layer ([`Unpacker::finish`]): until then each stays writable by its owner (this process).
     directories: BTreeMap<PathBuf, Attributes>,
+    /// The layers' entries as `check` sees them, to find what Lambda refuses.
+    scan: Filesystem,
     buffer: Vec<u8>,
 }
 
@@ -92,19 +98,33 @@ impl Unpacker {
             root: root.to_owned(),
             ownership,
             directories,
+            scan: Filesystem::default(),
             buffer: vec![0; 1 << 16],
         }
     }
 
     /// Applies one uncompressed layer tar over the tree, reading `tar` to the end of the
-    /// archive (not past it: the caller reads what follows the end blocks).
-    pub fn apply_layer(&mut self, tar: &mut dyn Read) -> Result<(), LayerFault> {
+    /// archive (not past it: the caller reads what follows the end blocks). Returns the
+    /// layer's entries that Lambda refuses (hard links, missing parent directories), which
+    /// are unpacked all the same.
+    pub fn apply_layer(&mut self, tar: &mut dyn Read) -> Result<RefusedEntries, LayerFault> {
         // Paths (relative) this layer wrote, with their ancestors: whiteouts hide only what
         // lower layers made.
         let mut touched = HashSet::new();
+        let mut refused = RefusedEntries::default();
+        let mut scan = self.scan.start_layer();
+        let metadata_only = Capture {
+            read: &|_, _| None,
+            keep: &|_| 0,
+        };
         let mut archive = tar::Archive::new(tar);
         for entry in archive.entries().map_err(LayerFault::Read)? {
             let mut entry = entry.map_err(LayerFault::Read)?;
+            let found = self
+                .scan
+                .scan_entry(&mut scan, &mut entry, &metadata_only)
+                .map_err(LayerFault::Read)?;
+            refused.note(found);
             let raw = entry.path_bytes().into_owned();
             self.apply_entry(&mut entry, &raw, &mut touched)
                 .map_err(|fault| match fault {
@@ -116,7 +136,7 @@ impl Unpacker {
                     EntryFault::Write(doing, error) => LayerFault::Write(doing, error),
                 })?;
         }
-        Ok(())
+        Ok(refused)
     }
 
     fn apply_entry(
