@@ -8,9 +8,10 @@
 //! `check` finds them ([`unsupported`]). With a cache the tree is kept as
 //! `<cache>/rootfs/<preserved|user>/sha256/<chain id hex>`, keyed by the layers' ChainID
 //! (config.md "Layer ChainID"), beside its record (`<chain id hex>.json`, what Lambda refuses
-//! in it), and reused by later runs; written as `<cache>/tmp/.lambda-image-rootfs-XXXXXX/tree`
-//! and renamed into place whole (the record first), so an interrupted or concurrent run never
-//! leaves half a tree there. Without a cache, as
+//! in it) and its lock (`<chain id hex>.lock`), and reused by later runs; written as
+//! `<cache>/tmp/.lambda-image-rootfs-XXXXXX/tree` and renamed into place whole (the record
+//! first), so an interrupted or concurrent run never leaves half a tree there. Only the
+//! [`TREES_KEPT`] most recently used trees stay (`retention`). Without a cache, as
 //! `$TMPDIR/lambda-image-rootfs-XXXXXX/tree`, removed when the [`RootFilesystem`] is dropped.
 //! Either is removed whole by a run stopped by SIGINT or SIGTERM, and a killed run's is removed
 //! by the next run (`scratch`).
@@ -25,6 +26,7 @@
 //! (`crate::transport`, `crate::registry`).
 
 mod attributes;
+mod retention;
 mod scratch;
 mod tree_path;
 mod unpack;
@@ -50,6 +52,8 @@ use crate::image::media_types::{
 use crate::image::set::{Image, ImageSet, Layer};
 use crate::image::store::{BlobError, blob_failure};
 use crate::registry::progress::{BlobProgress, Progress};
+pub use retention::TREES_KEPT;
+use retention::{TreeLock, lock_path, record_path};
 use scratch::{Scratch, remove_dead};
 use unpack::{LayerFault, Unpacker};
 use unsupported::{RefusedEntries, UnsupportedLayer, read_record, write_record};
@@ -106,6 +110,8 @@ pub struct RootFilesystem {
     pub unsupported_layers: Vec<UnsupportedLayer>,
     /// Holds and removes the tree when there is no cache.
     _temporary: Option<Scratch>,
+    /// Keeps a cached tree from being pruned while this value lives.
+    _lock: Option<TreeLock>,
 }
 
 /// Unpacks `image`'s layers (opened through [`ImageSet::open_layer`], which verifies each
@@ -115,14 +121,16 @@ pub struct RootFilesystem {
 /// temporary directory removed when the value is dropped. Each layer's progress is shown
 /// through `progress` (`unpacked`, or `checked` when a cached tree without its record is
 /// scanned again). Entries Lambda refuses are unpacked, and listed in
-/// [`RootFilesystem::unsupported_layers`].
+/// [`RootFilesystem::unsupported_layers`]. With a cache, the trees of this ownership beyond
+/// the [`TREES_KEPT`] most recently used that no live run holds are removed afterwards
+/// (`retention`).
 ///
 /// Errors: a layer media type other than gzip (OCI, Docker) or uncompressed tar (OCI, Docker),
 /// a diff_id that does not match the layer's uncompressed tar, a layer that cannot be read, or
 /// an entry that would write outside the tree (`..` climbing out, a hard link to nothing): kind
 /// `Base` (exit 4), naming the layer, and nothing is left in the cache; a blob store's own
 /// failure keeps its kind (a registry's: exit 6); a tree that cannot be written (disk full,
-/// `Preserved` without root): kind `Output` (exit 5).
+/// `Preserved` without root) or a cache whose tree lock cannot be made: kind `Output` (exit 5).
 pub fn prepare(
     set: &ImageSet,
     image: &Image,
@@ -151,6 +159,7 @@ pub fn prepare(
             reused: false,
             unsupported_layers,
             _temporary: Some(scratch),
+            _lock: None,
         });
     };
 
@@ -163,30 +172,38 @@ pub fn prepare(
     let directory = std::path::absolute(&directory).unwrap_or(directory);
     let place = directory.join(chain_id.hex());
     let cached = CachedTree {
-        record: place.with_extension("json"),
+        record: record_path(&place),
         temporary: cache.temporary_directory(),
         tree: place,
         cache,
     };
     fs::create_dir_all(&directory)
         .map_err(|error| cached.error(format!("cannot make {}", directory.display()), error))?;
+    let lock = TreeLock::shared(&cached.tree).map_err(|error| {
+        cached.error(
+            format!("cannot lock {}", lock_path(&cached.tree).display()),
+            error,
+        )
+    })?;
     let (reused, unsupported_layers) =
         match cached.find_or_make(set, image, &diff_ids, ownership, progress) {
             Ok(found) => found,
             Err(error) => {
-                // Nothing of a failed run stays, its record neither.
-                if !is_tree(&cached.tree) {
-                    let _ = fs::remove_file(&cached.record);
-                }
+                // Nothing of a failed run stays: neither its record nor its lock, unless
+                // another run holds that.
+                drop(lock);
+                retention::remove_leftovers(&directory, chain_id.hex());
                 return Err(error);
             }
         };
+    retention::prune(&directory, &cached.temporary, TREES_KEPT);
     Ok(RootFilesystem {
         path: cached.tree,
         chain_id,
         reused,
         unsupported_layers,
         _temporary: None,
+        _lock: lock,
     })
 }
 

@@ -2,10 +2,12 @@
 //! verifies digests as a real one does, unpacked into temporary directories and a cache. The
 //! helpers are here; the tests are in `entries` (what each entry becomes: modes, links,
 //! whiteouts, refusals, mount points), `images` (chain IDs, the cache, refused images),
-//! `scratch` (temporary trees and their sweep) and `unsupported` (the entries Lambda refuses).
+//! `scratch` (temporary trees and their sweep), `unsupported` (the entries Lambda refuses) and
+//! `retention` (which cached trees stay).
 
 mod entries;
 mod images;
+mod retention;
 mod scratch;
 mod unsupported;
 
