@@ -155,7 +155,11 @@ pub fn refusal(reference: &str, image: &Image, layers: &[UnsupportedLayer]) -> O
         let links: Vec<String> = entries
             .hard_links
             .iter()
-            .map(|link| format!("/{} -> /{}", link.path, link.target))
+            // A target as GNU tar writes it (`./var/task/data`) is shown from the root.
+            .map(|link| {
+                let target = link.target.trim_start_matches("./").trim_start_matches('/');
+                format!("/{} -> /{target}", link.path)
+            })
             .collect();
         let noun = if entries.hard_link_count == 1 {
             "a hard link"
