@@ -14,7 +14,7 @@
 //! | 4 | `base` | the base or input image is missing, unreadable, corrupt, lacks the architecture; a `--layer` version not found |
 //! | 5 | `output` | the output cannot be written |
 //! | 6 | `registry` | registry, Lambda's layer API and layer downloads, credentials, TLS, network |
-//! | 7 | `image_rejected` | `check IMAGE`: an error finding in the image (Lambda would reject it) |
+//! | 7 | `image_rejected` | `check IMAGE`: an error finding in the image (Lambda would reject it); `invoke`/`serve --image`: a layer Lambda refuses, or nothing to run |
 //! | 8 | `function_error` | `invoke`: the function returned an error |
 //! | 9 | `init_error` | `invoke`: the function could not start (init error, or exited before answering) |
 //! | 10 | `timeout` | `invoke`: no answer within `--timeout`, or the event never asked for within the init limit |
@@ -44,7 +44,9 @@ pub enum ErrorKind {
     /// A registry could not be reached or refused a request, or credentials could not be
     /// found or used.
     Registry,
-    /// `check IMAGE` found an error in the image: Lambda would reject it.
+    /// `check IMAGE` found an error in the image: Lambda would reject it; `invoke --image` or
+    /// `serve --image` was given an image Lambda would refuse (a layer its unpacker refuses, a
+    /// config with nothing to run).
     ImageRejected,
     /// `invoke`: the function returned an error (`…/invocation/ID/error`).
     FunctionError,
@@ -124,7 +126,8 @@ impl ErrorKind {
                 "registry, Lambda's layer API (build --layer ARN), credentials, TLS or network"
             }
             ErrorKind::ImageRejected => {
-                "check IMAGE: an error finding in the image (Lambda would reject it)"
+                "check IMAGE: an error finding in the image (Lambda would reject it); invoke or \
+                 serve --image: a layer Lambda refuses, or a config with nothing to run"
             }
             ErrorKind::FunctionError => "invoke: the function returned an error",
             ErrorKind::InitError => {

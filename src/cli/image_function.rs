@@ -5,8 +5,10 @@
 //! ([`crate::rootfs`], cached by the layers' ChainID), and its config's `Entrypoint` + `Cmd`,
 //! `WorkingDir` and `Env` become what the sandbox ([`crate::sandbox`]) runs: read-only root,
 //! a tmpfs `/tmp` of `--ephemeral-storage` MB, uid and gid 993. Lambda reads only these four
-//! fields of an image config (AWS Lambda Developer Guide, images-create.html). Not here: the
-//! namespaces themselves (`sandbox`), unpacking (`rootfs`), the Runtime API (`emulator`).
+//! fields of an image config (AWS Lambda Developer Guide, images-create.html). An image whose
+//! layers Lambda's unpacker refuses (hard links, missing parent directories) is refused as
+//! Lambda refuses it, before anything runs. Not here: the namespaces themselves (`sandbox`),
+//! unpacking (`rootfs`), the Runtime API (`emulator`).
 
 use clap::Args;
 
@@ -137,7 +139,8 @@ impl PreparedImage {
 /// Errors: kind `usage` (2) for `scratch`, which is a base; `bootstrap` (3) for an
 /// architecture this machine cannot run; `base` (4) for an image that cannot be read, lacks
 /// the architecture, or has a layer that does not match its config; `image_rejected` (7) for
-/// a config with nothing to run; `registry` (6) for a registry that cannot be read; `failure`
+/// a layer Lambda's unpacker refuses (a hard link, an entry whose parent directory is missing:
+/// `crate::rootfs::unsupported`) or a config with nothing to run; `registry` (6) for a registry that cannot be read; `failure`
 /// (1) when the kernel refuses the namespaces.
 pub fn prepare(
     args: &ImageArgs,
@@ -197,6 +200,12 @@ pub fn prepare(
             image.layers.len(),
             rootfs.path.display()
         );
+    }
+    // Lambda refuses such an image when the function is created, before anything runs.
+    if let Some(refused) =
+        crate::rootfs::unsupported::refusal(&set.reference, image, &rootfs.unsupported_layers)
+    {
+        return Err(refused);
     }
     let run = RunConfig::read(image, handler).map_err(|message| {
         Error::new(

@@ -3,8 +3,10 @@
 //! Lambda's layer unpacker rejects (hard links, entries whose parent directory is missing,
 //! paths that are absolute or climb out with `..`).
 //!
-//! Used by `check` (to lint an image) and by `build` (to see whether a local base has a
-//! bootstrap's interpreter and which glibc it ships). Only metadata is kept, plus the first bytes
+//! Used by `check` (to lint an image), by `build` (to see whether a local base has a
+//! bootstrap's interpreter and which glibc it ships), and, entry by entry
+//! ([`Filesystem::scan_entry`]), by the unpacker of `invoke --image` (`crate::rootfs`), so that
+//! both refuse the same entries. Only metadata is kept, plus the first bytes
 //! of the files a caller asks for (by path, or by path and mode: `check` keeps a trimmed head of
 //! every executable, so that a symlink can be followed to whatever file it names).
 
@@ -60,6 +62,38 @@ pub struct LayerProblems {
     pub unsafe_paths: Vec<String>,
     /// Bytes of the layer once uncompressed.
     pub uncompressed_size: u64,
+}
+
+impl LayerProblems {
+    /// Adds what one entry was found to have.
+    pub fn add(&mut self, entry: EntryProblems) {
+        self.hard_links.extend(entry.hard_link);
+        self.missing_parents.extend(entry.missing_parent);
+        self.unsafe_paths.extend(entry.unsafe_path);
+    }
+}
+
+/// What one entry has that Lambda's unpacker rejects ([`Filesystem::scan_entry`]); paths are
+/// relative (`var/runtime/bootstrap`), as [`LayerProblems`] holds them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EntryProblems {
+    /// `(path, link target)` when the entry is a hard link.
+    pub hard_link: Option<(String, String)>,
+    /// The entry's path, when its parent directory exists neither in an earlier layer nor
+    /// earlier in this one (a symlink to a directory counts as one).
+    pub missing_parent: Option<String>,
+    /// The path as written, when it is absolute or has a `..` component (the entry is then
+    /// left out of the tree).
+    pub unsafe_path: Option<String>,
+}
+
+/// A layer being scanned entry by entry ([`Filesystem::start_layer`]).
+#[derive(Debug)]
+pub struct LayerScan {
+    /// The layer's index, from 0.
+    layer: usize,
+    /// The directories this layer has already made opaque.
+    opaque_directories: BTreeSet<String>,
 }
 
 /// Which files to keep the first bytes of, and how many.
@@ -142,73 +176,99 @@ impl Filesystem {
             count: 0,
         };
         let mut problems = LayerProblems::default();
-        let layer = self.layers_applied;
-        self.layers_applied += 1;
-        let mut opaque_directories = BTreeSet::new();
+        let mut scan = self.start_layer();
         {
             let mut archive = tar::Archive::new(&mut counted);
             for entry in archive.entries()? {
-                let mut entry = entry?;
-                let raw_path = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-                let Some(path) = normalize(&raw_path) else {
-                    problems.unsafe_paths.push(raw_path);
-                    continue;
-                };
-                if path.is_empty() {
-                    continue; // "./" itself
-                }
-                if let Some(parent) = parent_of(&path)
-                    && !self.is_directory(parent)
-                {
-                    problems.missing_parents.push(path.clone());
-                }
-                if self.apply_whiteout(&path, layer, &mut opaque_directories) {
-                    continue;
-                }
-                let header = entry.header();
-                let link_target = || {
-                    entry
-                        .link_name_bytes()
-                        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
-                        .unwrap_or_default()
-                };
-                let node = match header.entry_type() {
-                    tar::EntryType::Directory => Node::Directory,
-                    tar::EntryType::Symlink => Node::Symlink {
-                        target: link_target(),
-                    },
-                    tar::EntryType::Link => {
-                        let target = link_target();
-                        problems.hard_links.push((path.clone(), target.clone()));
-                        Node::HardLink { target }
-                    }
-                    kind if kind.is_file() => {
-                        let mode = header.mode().unwrap_or(0);
-                        let size = entry.size();
-                        let head = match (capture.read)(&path, mode) {
-                            Some(limit) => {
-                                let mut bytes = Vec::new();
-                                (&mut entry).take(limit as u64).read_to_end(&mut bytes)?;
-                                bytes.truncate((capture.keep)(&bytes));
-                                bytes.shrink_to_fit();
-                                Some(bytes)
-                            }
-                            None => None,
-                        };
-                        Node::File { mode, size, head }
-                    }
-                    _ => Node::Special,
-                };
-                // A directory entry over an existing directory keeps what is below it.
-                if node != Node::Directory {
-                    self.remove_below(&path);
-                }
-                self.nodes.insert(path, (layer, node));
+                let found = self.scan_entry(&mut scan, &mut entry?, capture)?;
+                problems.add(found);
             }
         }
         // Read to the end so the whole blob is counted (and, for gzip, checked).
         io::copy(&mut counted, &mut io::sink())?;
         problems.uncompressed_size = counted.count;
+        Ok(problems)
+    }
+
+    /// Starts scanning the next layer entry by entry ([`Filesystem::scan_entry`]), for a
+    /// caller that reads the layer's tar itself (the root filesystem's unpacker does, so that
+    /// `check` and `invoke --image` find the same problems).
+    pub fn start_layer(&mut self) -> LayerScan {
+        let layer = self.layers_applied;
+        self.layers_applied += 1;
+        LayerScan {
+            layer,
+            opaque_directories: BTreeSet::new(),
+        }
+    }
+
+    /// Applies one entry of the layer `scan` was started for, in the tar's order, and says what
+    /// Lambda's unpacker would reject about it. Reads the entry's content only as far as
+    /// `capture` asks (a caller that asks for nothing can read it afterwards). Errors: the
+    /// entry's PAX records or content cannot be read.
+    pub fn scan_entry<R: Read>(
+        &mut self,
+        scan: &mut LayerScan,
+        entry: &mut tar::Entry<'_, R>,
+        capture: &Capture<'_>,
+    ) -> io::Result<EntryProblems> {
+        let mut problems = EntryProblems::default();
+        let raw_path = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        let Some(path) = normalize(&raw_path) else {
+            problems.unsafe_path = Some(raw_path);
+            return Ok(problems);
+        };
+        if path.is_empty() {
+            return Ok(problems); // "./" itself
+        }
+        // Whiteouts count too: Lambda's unpacker meets them as entries like any other.
+        if let Some(parent) = parent_of(&path)
+            && !self.is_directory(parent)
+        {
+            problems.missing_parent = Some(path.clone());
+        }
+        if self.apply_whiteout(&path, scan.layer, &mut scan.opaque_directories) {
+            return Ok(problems);
+        }
+        let header = entry.header();
+        let link_target = || {
+            entry
+                .link_name_bytes()
+                .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+                .unwrap_or_default()
+        };
+        let node = match header.entry_type() {
+            tar::EntryType::Directory => Node::Directory,
+            tar::EntryType::Symlink => Node::Symlink {
+                target: link_target(),
+            },
+            tar::EntryType::Link => {
+                let target = link_target();
+                problems.hard_link = Some((path.clone(), target.clone()));
+                Node::HardLink { target }
+            }
+            kind if kind.is_file() => {
+                let mode = header.mode().unwrap_or(0);
+                let size = entry.size();
+                let head = match (capture.read)(&path, mode) {
+                    Some(limit) => {
+                        let mut bytes = Vec::new();
+                        (&mut *entry).take(limit as u64).read_to_end(&mut bytes)?;
+                        bytes.truncate((capture.keep)(&bytes));
+                        bytes.shrink_to_fit();
+                        Some(bytes)
+                    }
+                    None => None,
+                };
+                Node::File { mode, size, head }
+            }
+            _ => Node::Special,
+        };
+        // A directory entry over an existing directory keeps what is below it.
+        if node != Node::Directory {
+            self.remove_below(&path);
+        }
+        self.nodes.insert(path, (scan.layer, node));
         Ok(problems)
     }
 

@@ -1,6 +1,9 @@
 //! Applying layer tars, one after another, to a directory on disk: what each entry becomes
 //! (file, directory, symlink, hard link), OCI whiteouts, a later entry replacing an earlier one,
-//! modes, owners and mtimes, and the mount points the sandbox needs once the last layer is in.
+//! modes, owners and mtimes (read by `super::attributes`), and the mount points the sandbox
+//! needs once the last layer is in. Each entry is also shown to `check`'s model of the tree
+//! ([`crate::image::filesystem::Filesystem::scan_entry`]), and what Lambda's unpacker refuses
+//! (hard links, missing parent directories) is noted per layer, never refused here.
 //!
 //! Rules are those of the OCI image spec, layer.md ("Changesets", "Whiteouts"). Every path is
 //! placed through [`super::tree_path`], so nothing is written outside the tree. Every write is
@@ -10,18 +13,20 @@
 //! (`super`).
 
 use std::collections::{BTreeMap, HashSet};
-use std::ffi::{CString, OsStr};
+use std::ffi::OsStr;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
 
+use super::attributes::{AttributeFault, Attributes, attributes, set_mtime, system_time};
 use super::tree_path::{
     IMPLICIT_DIRECTORY_MODE, PathFault, TreePaths, entry_components, make_directory,
 };
+use super::unsupported::RefusedEntries;
 use super::{MOUNT_POINT_DIRECTORIES, MOUNT_POINT_FILES, Ownership};
+use crate::image::filesystem::{Capture, Filesystem};
 
 /// The directory entry an opaque whiteout is (layer.md "Opaque Whiteout").
 const OPAQUE_MARKER: &[u8] = b".wh..wh..opq";
@@ -48,6 +53,15 @@ enum EntryFault {
     Write(String, io::Error),
 }
 
+impl From<AttributeFault> for EntryFault {
+    fn from(fault: AttributeFault) -> Self {
+        match fault {
+            AttributeFault::Read(error) => EntryFault::Read(error),
+            AttributeFault::Refused(reason) => EntryFault::Refused(reason),
+        }
+    }
+}
+
 impl From<PathFault> for EntryFault {
     fn from(fault: PathFault) -> Self {
         match fault {
@@ -57,24 +71,14 @@ impl From<PathFault> for EntryFault {
     }
 }
 
-/// What an entry says about itself besides its content.
-#[derive(Clone, Copy, Debug)]
-struct Attributes {
-    /// Permission bits with setuid, setgid and sticky (`0o7777`).
-    mode: u32,
-    uid: u32,
-    gid: u32,
-    /// Seconds and nanoseconds since the epoch; `None` for the root when no entry names it.
-    mtime: Option<(i64, u32)>,
-}
-
-/// Unpacks layers into the directory `root`, which exists and is empty at first.
 pub struct Unpacker {
     root: PathBuf,
     ownership: Ownership,
     /// Every directory an entry made or named, with what is applied to it after the last
     /// layer ([`Unpacker::finish`]): until then each stays writable by its owner (this process).
     directories: BTreeMap<PathBuf, Attributes>,
+    /// The layers' entries as `check` sees them, to find what Lambda refuses.
+    scan: Filesystem,
     buffer: Vec<u8>,
 }
 
@@ -94,19 +98,33 @@ impl Unpacker {
             root: root.to_owned(),
             ownership,
             directories,
+            scan: Filesystem::default(),
             buffer: vec![0; 1 << 16],
         }
     }
 
     /// Applies one uncompressed layer tar over the tree, reading `tar` to the end of the
-    /// archive (not past it: the caller reads what follows the end blocks).
-    pub fn apply_layer(&mut self, tar: &mut dyn Read) -> Result<(), LayerFault> {
+    /// archive (not past it: the caller reads what follows the end blocks). Returns the
+    /// layer's entries that Lambda refuses (hard links, missing parent directories), which
+    /// are unpacked all the same.
+    pub fn apply_layer(&mut self, tar: &mut dyn Read) -> Result<RefusedEntries, LayerFault> {
         // Paths (relative) this layer wrote, with their ancestors: whiteouts hide only what
         // lower layers made.
         let mut touched = HashSet::new();
+        let mut refused = RefusedEntries::default();
+        let mut scan = self.scan.start_layer();
+        let metadata_only = Capture {
+            read: &|_, _| None,
+            keep: &|_| 0,
+        };
         let mut archive = tar::Archive::new(tar);
         for entry in archive.entries().map_err(LayerFault::Read)? {
             let mut entry = entry.map_err(LayerFault::Read)?;
+            let found = self
+                .scan
+                .scan_entry(&mut scan, &mut entry, &metadata_only)
+                .map_err(LayerFault::Read)?;
+            refused.note(found);
             let raw = entry.path_bytes().into_owned();
             self.apply_entry(&mut entry, &raw, &mut touched)
                 .map_err(|fault| match fault {
@@ -118,7 +136,7 @@ impl Unpacker {
                     EntryFault::Write(doing, error) => LayerFault::Write(doing, error),
                 })?;
         }
-        Ok(())
+        Ok(refused)
     }
 
     fn apply_entry(
@@ -456,113 +474,4 @@ impl Unpacker {
 
 fn writing(what: &str, path: &Path, error: io::Error) -> EntryFault {
     EntryFault::Write(format!("cannot {what} {}", path.display()), error)
-}
-
-/// The entry's mode, owner and mtime: the header's, or its PAX records' (`uid`, `gid`,
-/// `mtime`, POSIX pax(1) "pax Extended Header"), which override it.
-fn attributes(entry: &mut tar::Entry<'_, &mut dyn Read>) -> Result<Attributes, EntryFault> {
-    let header = entry.header();
-    let bad = |field: &str, error: io::Error| {
-        EntryFault::Refused(format!("its header's {field} is not valid: {error}"))
-    };
-    let mode = header.mode().map_err(|error| bad("mode", error))? & 0o7777;
-    let mut uid = header.uid().map_err(|error| bad("uid", error))?;
-    let mut gid = header.gid().map_err(|error| bad("gid", error))?;
-    let mut mtime = (
-        i64::try_from(header.mtime().map_err(|error| bad("mtime", error))?).unwrap_or(i64::MAX),
-        0,
-    );
-    if let Some(records) = entry.pax_extensions().map_err(EntryFault::Read)? {
-        for record in records {
-            let record = record.map_err(EntryFault::Read)?;
-            let value = record.value().unwrap_or("");
-            let number = || {
-                value.parse::<u64>().map_err(|_| {
-                    EntryFault::Refused(format!(
-                        "its PAX record {} = {value:?} is not a number",
-                        String::from_utf8_lossy(record.key_bytes())
-                    ))
-                })
-            };
-            match record.key_bytes() {
-                b"uid" => uid = number()?,
-                b"gid" => gid = number()?,
-                b"mtime" => {
-                    mtime = pax_time(value).ok_or_else(|| {
-                        EntryFault::Refused(format!(
-                            "its PAX mtime {value:?} is not a time in seconds"
-                        ))
-                    })?;
-                }
-                _ => {}
-            }
-        }
-    }
-    let id = |what: &str, value: u64| {
-        u32::try_from(value)
-            .map_err(|_| EntryFault::Refused(format!("its {what} {value} is over 2^32 - 1")))
-    };
-    Ok(Attributes {
-        mode,
-        uid: id("uid", uid)?,
-        gid: id("gid", gid)?,
-        mtime: Some(mtime),
-    })
-}
-
-/// A PAX time, `seconds[.fraction]` (seconds may be negative).
-fn pax_time(value: &str) -> Option<(i64, u32)> {
-    let (seconds, fraction) = value.split_once('.').unwrap_or((value, ""));
-    let seconds: i64 = seconds.parse().ok()?;
-    if !fraction.bytes().all(|byte| byte.is_ascii_digit()) {
-        return None;
-    }
-    let digits: String = fraction
-        .chars()
-        .chain(std::iter::repeat('0'))
-        .take(9)
-        .collect();
-    let nanoseconds: u32 = digits.parse().ok()?;
-    Some((seconds, nanoseconds))
-}
-
-fn system_time(seconds: i64, nanoseconds: u32) -> SystemTime {
-    let since = Duration::new(seconds.unsigned_abs(), nanoseconds);
-    if seconds >= 0 {
-        SystemTime::UNIX_EPOCH + since
-    } else {
-        SystemTime::UNIX_EPOCH - since
-    }
-}
-
-/// Sets the mtime of `path` itself (a symlink is not followed; its atime is left as it is),
-/// through utimensat(2) with `AT_SYMLINK_NOFOLLOW`.
-fn set_mtime(path: &Path, (seconds, nanoseconds): (i64, u32)) -> io::Result<()> {
-    let path = CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-    let times = [
-        libc::timespec {
-            tv_sec: 0,
-            tv_nsec: libc::UTIME_OMIT,
-        },
-        libc::timespec {
-            tv_sec: seconds as libc::time_t,
-            tv_nsec: nanoseconds as libc::c_long,
-        },
-    ];
-    // SAFETY: `path` is a NUL-terminated string and `times` two timespecs, both outliving the
-    // call.
-    let result = unsafe {
-        libc::utimensat(
-            libc::AT_FDCWD,
-            path.as_ptr(),
-            times.as_ptr(),
-            libc::AT_SYMLINK_NOFOLLOW,
-        )
-    };
-    if result == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
 }

@@ -1,11 +1,15 @@
 //! Unit tests of `rootfs`: layers made in memory (tar, gzip), in a small image set whose store
 //! verifies digests as a real one does, unpacked into temporary directories and a cache. The
 //! helpers are here; the tests are in `entries` (what each entry becomes: modes, links,
-//! whiteouts, refusals, mount points) and `images` (chain IDs, the cache, refused images).
+//! whiteouts, refusals, mount points), `images` (chain IDs, the cache, refused images),
+//! `scratch` (temporary trees and their sweep), `unsupported` (the entries Lambda refuses) and
+//! `retention` (which cached trees stay).
 
 mod entries;
 mod images;
+mod retention;
 mod scratch;
+mod unsupported;
 
 use std::collections::BTreeMap;
 use std::fs;

@@ -21,6 +21,7 @@ use crate::support::registry::{RegistryOptions, TestRegistry};
 use crate::support::runc::qemu_aarch64_binfmt;
 use crate::support::*;
 
+mod cache;
 mod functions;
 mod interrupted;
 mod refusals;

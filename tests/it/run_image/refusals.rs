@@ -1,5 +1,9 @@
 //! Images and flags `invoke --image` refuses, each with the exit code of the README's table
-//! and a message that says what to do.
+//! and a message that says what to do; among them, images whose layers Lambda's unpacker
+//! refuses (a hard link, a missing parent directory), made as users make them: a layer packed
+//! by GNU tar added to a built image with `umoci raw add-layer`.
+
+use std::fs;
 
 use super::*;
 
@@ -109,6 +113,185 @@ fn images_that_cannot_run_are_refused_with_what_to_do() {
         stderr.contains("--arch is about the image to run"),
         "{stderr}"
     );
+}
+
+/// The OCI layout directory of an `oci:DIR:TAG` reference.
+fn layout_of(image: &str) -> PathBuf {
+    let (layout, _tag) = image.trim_start_matches("oci:").rsplit_once(':').unwrap();
+    PathBuf::from(layout)
+}
+
+/// `layout:fn` with the GNU tar layer `tar` added on top by `umoci raw add-layer`, tagged
+/// `tag`; returns its `oci:` reference and the added layer's digest.
+fn with_layer(layout: &Path, tar: &Path, tag: &str) -> (String, String) {
+    umoci(&[
+        "raw",
+        "add-layer",
+        "--image",
+        &format!("{}:fn", layout.display()),
+        "--tag",
+        tag,
+        tar.to_str().unwrap(),
+    ]);
+    let manifest = layout_descriptor(layout, tag).unwrap();
+    let manifest = read_blob_json(layout, manifest["digest"].as_str().unwrap());
+    let top = manifest["layers"].as_array().unwrap().last().unwrap()["digest"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (format!("oci:{}:{tag}", layout.display()), top)
+}
+
+/// `invoke --image IMAGE` with `cache`: it must be refused with exit 7 before anything runs,
+/// naming the layer `digest`, Lambda's error and each of `expected`; returns its stderr.
+fn assert_refused(image: &str, cache: &Path, digest: &str, expected: &[&str]) -> String {
+    let (output, report) = invoke(&[
+        "--image",
+        image,
+        "--cache-dir",
+        cache.to_str().unwrap(),
+        "--event",
+        "{}",
+    ]);
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(7), "{stderr}");
+    assert_eq!(report["error"]["kind"], "image_rejected", "{report}");
+    assert!(
+        stderr.contains(&format!(
+            "InvalidImage(ImageLayerFailure: UnsupportedImageLayerDetected - Layer Digest {digest})"
+        )),
+        "{stderr}"
+    );
+    for text in expected {
+        assert!(stderr.contains(text), "{text}: {stderr}");
+    }
+    assert!(
+        stderr.contains(&format!("`lambda-image check {image}` lists them all")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("START RequestId"), "nothing ran: {stderr}");
+    stderr
+}
+
+/// Lambda's unpacker refuses at create time a layer with a hard-link entry
+/// (bazel-contrib/rules_oci#777: a layer GNU tar made from a directory where a file was
+/// hard-linked) or with an entry whose parent directory is in no layer (bazel-contrib/rules_oci#645:
+/// files archived without their directories), with `UnsupportedImageLayerDetected`. Docker runs
+/// both; `invoke --image` and `serve --image` refuse them as Lambda does, cached or not, as
+/// `check` does.
+#[test]
+fn layers_lambdas_unpacker_refuses_are_refused_cached_or_not_as_check_refuses_them() {
+    if let Some(reason) = cannot_run_images() {
+        eprintln!("skipped: {reason}");
+        return;
+    }
+    let work = workdir();
+    let image = probe_image(work.path(), "probe");
+    let layout = layout_of(&image);
+    let cache = cache_dir(work.path());
+
+    // A hard link, made by `ln` in the directory GNU tar packs.
+    let tar = gnu_tar_layer(work.path(), "linked", |root| {
+        let task = root.join("var/task");
+        fs::create_dir_all(&task).unwrap();
+        fs::write(task.join("data.json"), b"{}").unwrap();
+        run(Command::new("ln")
+            .arg(task.join("data.json"))
+            .arg(task.join("data-copy.json")));
+    });
+    let (linked, digest) = with_layer(&layout, &tar, "linked");
+    // GNU tar makes the second of the two it meets the link; which that is depends on the
+    // directory's order.
+    let listing = run_stdout(Command::new("tar").arg("-tvf").arg(&tar));
+    let link = if listing.contains("./var/task/data-copy.json link to") {
+        "/var/task/data-copy.json -> /var/task/data.json"
+    } else {
+        "/var/task/data.json -> /var/task/data-copy.json"
+    };
+    let expected = [
+        &format!("a hard link ({link})")[..],
+        "copied rather than hard-linked",
+    ];
+    let first = assert_refused(&linked, &cache, &digest, &expected);
+    assert!(first.contains("layers unpacked in"), "{first}");
+    let cached = assert_refused(&linked, &cache, &digest, &expected);
+    assert!(
+        cached.contains("layers cached in"),
+        "a cached run refuses as the first did: {cached}"
+    );
+
+    // A tree left by a version that kept no record is scanned again, never taken as clean.
+    let mut records = 0;
+    for ownership in ["preserved", "user"] {
+        let trees = cache.join("rootfs").join(ownership).join("sha256");
+        for name in fs::read_dir(&trees).into_iter().flatten().flatten() {
+            if name.file_name().to_string_lossy().ends_with(".json") {
+                fs::remove_file(name.path()).unwrap();
+                records += 1;
+            }
+        }
+    }
+    assert_eq!(records, 1, "one record, beside the one tree");
+    assert_refused(&linked, &cache, &digest, &expected);
+
+    // `check` refuses the same layer.
+    let checked = run_unchecked(lambda_image().args(["check", &linked]));
+    let stdout = String::from_utf8_lossy(&checked.stdout);
+    assert_eq!(checked.status.code(), Some(7), "{stdout}");
+    assert!(stdout.contains("error[hard-links]"), "{stdout}");
+    assert!(stdout.contains(&digest), "{stdout}");
+
+    // A file archived without its directories: `tar -C ROOT var/task/lib/config.json`, on a
+    // base that has no /var/task/lib.
+    let root = work.path().join("orphan-root");
+    fs::create_dir_all(root.join("var/task/lib")).unwrap();
+    fs::write(root.join("var/task/lib/config.json"), b"{}").unwrap();
+    let tar = work.path().join("orphan-layer.tar");
+    run(Command::new("tar")
+        .args(["--numeric-owner", "--owner=0", "--group=0", "-C"])
+        .arg(&root)
+        .arg("-cf")
+        .arg(&tar)
+        .arg("var/task/lib/config.json"));
+    let (orphan, digest) = with_layer(&layout, &tar, "orphan");
+    assert_refused(
+        &orphan,
+        &cache,
+        &digest,
+        &[
+            "an entry whose parent directory is in no layer before it (/var/task/lib/config.json)",
+            "an entry for every parent directory",
+        ],
+    );
+    let checked = run_unchecked(lambda_image().args(["check", &orphan]));
+    let stdout = String::from_utf8_lossy(&checked.stdout);
+    assert_eq!(checked.status.code(), Some(7), "{stdout}");
+    assert!(stdout.contains("error[missing-parents]"), "{stdout}");
+
+    // `serve --image` refuses it before it serves anything.
+    let served = run_unchecked(
+        Command::new("timeout")
+            .arg("120")
+            .arg(env!("CARGO_BIN_EXE_lambda-image"))
+            .args(["serve", "--port", "0", "--image", &orphan, "--cache-dir"])
+            .arg(&cache)
+            .stdin(std::process::Stdio::null()),
+    );
+    let stderr = stderr_of(&served);
+    assert_eq!(served.status.code(), Some(7), "{stderr}");
+    assert!(stderr.contains("UnsupportedImageLayerDetected"), "{stderr}");
+
+    // The image without the added layer runs.
+    let (output, report) = invoke(&[
+        "--image",
+        &image,
+        "--cache-dir",
+        cache.to_str().unwrap(),
+        "--event",
+        "{}",
+    ]);
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    assert_eq!(report["response"]["uid"], 993, "{report}");
 }
 
 #[test]
