@@ -162,6 +162,13 @@ pub fn prepare(
     let architecture = choose_architecture(&set, args.arch)?;
     let image = &set.images[&architecture];
     check_image_runs_here(architecture, &set.reference)?;
+    // Before anything is unpacked: a config with nothing to run needs no root filesystem.
+    let run = RunConfig::read(image, handler).map_err(|message| {
+        Error::new(
+            ErrorKind::ImageRejected,
+            format!("image {}: {message}", set.reference),
+        )
+    })?;
 
     let opened_cache;
     let cache = match session.as_ref().and_then(|session| session.cache.as_ref()) {
@@ -195,9 +202,10 @@ pub fn prepare(
     if !args.registry.quiet {
         let how = if rootfs.reused { "cached" } else { "unpacked" };
         log_line!(
-            "lambda-image: image {} ({architecture}), {} layers {how} in {}",
+            "lambda-image: image {} ({architecture}), {} layer{} {how} in {}",
             set.reference,
             image.layers.len(),
+            if image.layers.len() == 1 { "" } else { "s" },
             rootfs.path.display()
         );
     }
@@ -207,12 +215,6 @@ pub fn prepare(
     {
         return Err(refused);
     }
-    let run = RunConfig::read(image, handler).map_err(|message| {
-        Error::new(
-            ErrorKind::ImageRejected,
-            format!("image {}: {message}", set.reference),
-        )
-    })?;
     Ok(PreparedImage {
         reference: set.reference.clone(),
         architecture,

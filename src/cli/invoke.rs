@@ -38,7 +38,7 @@ pub struct InvokeArgs {
     #[command(flatten)]
     pub image: ImageArgs,
 
-    /// The event: JSON, or @FILE to read it from FILE. Default: read it from stdin.
+    /// The event: JSON, or @FILE to read it from FILE (@- : stdin). Default: read it from stdin.
     #[arg(long, value_name = "JSON|@FILE")]
     pub event: Option<String>,
 
@@ -68,7 +68,7 @@ pub struct InvokeReport {
 
 /// Runs the invocation; its outcome is the report, and the failure when it is not a response.
 pub fn run(args: &InvokeArgs) -> Result<Finished> {
-    if args.image.password_stdin.password_stdin && args.event.is_none() {
+    if args.image.password_stdin.password_stdin && reads_stdin(args.event.as_deref()) {
         return Err(Error::usage(
             "--password-stdin reads the password from stdin, which otherwise carries the event",
         )
@@ -210,9 +210,13 @@ fn exited_message(image: bool, code: Option<i32>, reason: &str) -> String {
 fn exited_hint(image: bool, code: Option<i32>) -> &'static str {
     match code {
         Some(sandbox::CANNOT_EXECUTE | sandbox::NOT_FOUND) if image => {
-            "the image's entrypoint could not start (that exit status is the sandbox's, or the \
-             shell's, for an entrypoint or program that cannot be run): the line above says why; \
-             Lambda reports such an image as Runtime.InvalidEntrypoint"
+            "a program could not be run (that exit status is the sandbox's, or a shell's): \
+             either the image's entrypoint could not start, which a `lambda-image:` line above \
+             explains and Lambda reports as Runtime.InvalidEntrypoint, or a script it runs (such \
+             as /lambda-entrypoint.sh running /var/runtime/bootstrap) could not run a program, \
+             which the shell's line above names; `lambda-image check` on the image finds a \
+             bootstrap with Windows line endings, a missing interpreter or a file uid 993 cannot \
+             read or execute"
         }
         Some(sandbox::INVALID_WORKING_DIR) if image => {
             "the image's working directory could not be entered, so its entrypoint never ran: \
@@ -242,7 +246,13 @@ fn payload_value(body: &[u8]) -> serde_json::Value {
 /// without a payload; anything else is delivered unchanged, with a warning when it is not JSON.
 /// Input of 6,291,456 bytes or more is refused, as Lambda's Invoke API refuses it
 /// ([`MAX_REQUEST_BYTES`]).
+/// Whether the event comes from stdin: no `--event`, or `--event @-` (curl's spelling).
+fn reads_stdin(argument: Option<&str>) -> bool {
+    matches!(argument, None | Some("@-"))
+}
+
 fn read_event(argument: Option<&str>) -> Result<Vec<u8>> {
+    let argument = argument.filter(|_| !reads_stdin(argument));
     let (bytes, source) = match argument {
         Some(text) => match text.strip_prefix('@') {
             Some(path) => {
@@ -293,11 +303,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_event_comes_from_stdin_without_event_or_with_at_dash() {
+        assert!(reads_stdin(None));
+        assert!(reads_stdin(Some("@-")));
+        assert!(!reads_stdin(Some("@event.json")));
+        assert!(!reads_stdin(Some("-")));
+        assert!(!reads_stdin(Some("{}")));
+    }
+
+    #[test]
     fn an_image_whose_entrypoint_cannot_start_is_told_so_not_to_keep_asking_for_events() {
         for code in [sandbox::CANNOT_EXECUTE, sandbox::NOT_FOUND] {
             let hint = exited_hint(true, Some(code));
             assert!(
-                hint.contains("entrypoint could not start"),
+                hint.contains("entrypoint could not start") && hint.contains("lambda-image check"),
                 "{code}: {hint}"
             );
             assert!(hint.contains("Runtime.InvalidEntrypoint"), "{code}: {hint}");

@@ -250,7 +250,9 @@ impl ExecutionEnvironment {
         let duration = milliseconds(started.map_or(Duration::ZERO, |start| start.elapsed()));
         log_line!(
             "REPORT RequestId: {request_id}\t{init}Duration: {duration:.2} ms\tBilled Duration: {:.0} ms\tMemory Size: {} MB",
-            duration.ceil(),
+            // Rounded up to the next millisecond, never 0: Lambda bills at least 1 ms (AWS
+            // Lambda pricing: "rounded up to the nearest 1 ms").
+            duration.ceil().max(1.0),
             self.memory_size
         );
         Ok(InvocationReport {

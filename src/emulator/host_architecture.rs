@@ -83,7 +83,10 @@ fn image_runs_on(
     ))
     .hint(format!(
         "install qemu-user-static (e.g. apt-get install qemu-user-static binfmt-support), which \
-         registers {handler} with the F flag{choose_host}"
+         registers {handler} with the F flag; where it is installed but /proc/sys/fs/binfmt_misc \
+         is empty (a container, a chroot), mount it (mount -t binfmt_misc binfmt_misc \
+         /proc/sys/fs/binfmt_misc) and enable the handler (update-binfmts --enable \
+         {handler}){choose_host}"
     )))
 }
 
@@ -187,9 +190,13 @@ mod tests {
                 ),
                 "{message}"
             );
+            let hint = refused.hint_text().unwrap();
+            assert!(hint.contains("--arch amd64"), "{refused:?}");
+            // qemu-user-static installed in a container whose binfmt_misc is not mounted.
             assert!(
-                refused.hint_text().unwrap().contains("--arch amd64"),
-                "{refused:?}"
+                hint.contains("mount -t binfmt_misc")
+                    && hint.contains("update-binfmts --enable qemu-aarch64"),
+                "{hint}"
             );
         }
     }

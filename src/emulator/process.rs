@@ -7,6 +7,13 @@
 //! A watcher thread reports the exit as a [`Notice::Exited`] without reaping the process: the
 //! process id, and so the group id, cannot be reused until [`BootstrapProcess::stop`] has
 //! killed the group and reaped the leader.
+//!
+//! Before a sandbox is started, lambda-image makes itself a child subreaper (prctl(2)
+//! `PR_SET_CHILD_SUBREAPER`): the sandbox's PID 1, whose parent (the helper) dies with it when
+//! the group is killed, is then reparented to lambda-image rather than to this machine's init,
+//! and reaped with the group ([`reap_group`]), so that a long `serve` run as a container's
+//! PID 1, or under an init that does not reap, does not pile up zombies (as
+//! PikoCI/pikoci#681's runner did).
 
 use std::io::{self, Write};
 use std::os::fd::AsFd;
@@ -65,6 +72,10 @@ impl BootstrapProcess {
                 (command, None)
             }
             Launch::Sandbox(spec) => {
+                // SAFETY: prctl(2) with PR_SET_CHILD_SUBREAPER takes an integer flag and changes
+                // only which process orphaned descendants are reparented to. If it fails, they
+                // go to init as before.
+                unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
                 let (command, input) = crate::sandbox::launch(spec)?;
                 (command, Some(input))
             }
@@ -127,6 +138,7 @@ impl BootstrapProcess {
         // reaped before `wait` below.
         unsafe { libc::kill(-pid, libc::SIGKILL) };
         let _ = self.child.wait();
+        reap_group(pid);
         let _ = RUNNING_GROUP.compare_exchange(pid, 0, Ordering::SeqCst, Ordering::SeqCst);
         if let Some(watcher) = self.watcher.take() {
             let _ = watcher.join();
@@ -151,6 +163,26 @@ pub fn kill_running_bootstrap() -> bool {
         unsafe { libc::kill(-group, libc::SIGKILL) };
     }
     group > 0
+}
+
+/// Reaps the processes of the killed process group `group` that are children of lambda-image
+/// now: those whose parent in the group died first (the sandbox's PID 1, reparented here as to a
+/// subreaper). Only that group's, whose leader is reaped already, so no other child's status is
+/// taken from the `wait` that waits for it. Returns once none is left, or after about a second
+/// (a process that does not die at SIGKILL, stuck in the kernel, is left to init).
+fn reap_group(group: i32) {
+    for _ in 0..100 {
+        let mut status = 0;
+        // SAFETY: waitpid writes only `status`, which outlives the call; a negative pid waits
+        // for a child in that process group.
+        match unsafe { libc::waitpid(-group, &mut status, libc::WNOHANG) } {
+            // ECHILD: no child of ours is left in the group (or another error: nothing to do).
+            -1 => return,
+            // Some are still dying.
+            0 => std::thread::sleep(std::time::Duration::from_millis(10)),
+            _reaped => {}
+        }
+    }
 }
 
 /// Waits until `pid` exits, leaving it a zombie for `Child::wait` to reap.

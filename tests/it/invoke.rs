@@ -170,6 +170,11 @@ fn invoke_reads_the_event_from_a_file_or_from_stdin() {
     let from_stdin = invoke(&echo(), &[], br#"{"from": "stdin"}"#);
     assert_eq!(code(&from_stdin), 0, "{}", stderr_of(&from_stdin));
     assert_eq!(stdout_json(&from_stdin)["echo"], json!({"from": "stdin"}));
+
+    // `@-` is stdin, as curl spells it, not a file named `-`.
+    let at_dash = invoke(&echo(), &["--event", "@-"], br#"{"from": "@-"}"#);
+    assert_eq!(code(&at_dash), 0, "{}", stderr_of(&at_dash));
+    assert_eq!(stdout_json(&at_dash)["echo"], json!({"from": "@-"}));
 }
 
 #[test]

@@ -31,7 +31,13 @@ pub fn unreachable_hint(
     };
     match role {
         HostRole::Target => format!("{check}; it is where the image is pushed (--tag)"),
-        HostRole::Checked => format!("{check}; it holds the image named"),
+        HostRole::Checked => match read {
+            Some(read) => format!(
+                "{check}; it holds the image {read} (a copy in an OCI layout, `skopeo copy \
+                 docker://{read} oci:DIR:TAG`, is read without it as oci:DIR:TAG)"
+            ),
+            None => format!("{check}; it holds the image the command names"),
+        },
         HostRole::Base => {
             let base = read.map_or_else(|| "BASE".to_owned(), ToString::to_string);
             // The mirror variable stands only for public.ecr.aws/lambda: named for a base
@@ -154,9 +160,24 @@ mod tests {
         assert!(target.contains("HTTPS_PROXY"), "{target}");
         assert!(target.contains("pushed"), "{target}");
         assert!(!target.contains("oci:DIR"), "{target}");
-        let checked = unreachable_hint(HostRole::Checked, "r.example:5000", false, None);
-        assert!(checked.contains("the image named"), "{checked}");
+        // The sentence names the image (it once ended at "the image named").
+        let checked = unreachable_hint(
+            HostRole::Checked,
+            "r.example:5000",
+            false,
+            Some(&"r.example:5000/fn:v1".parse().unwrap()),
+        );
+        assert!(
+            checked.contains("it holds the image r.example:5000/fn:v1 (")
+                && checked.contains("skopeo copy docker://r.example:5000/fn:v1 oci:DIR:TAG"),
+            "{checked}"
+        );
         assert!(!checked.contains("--offline"), "{checked}");
+        let unnamed = unreachable_hint(HostRole::Checked, "r.example:5000", false, None);
+        assert!(
+            unnamed.ends_with("it holds the image the command names"),
+            "{unnamed}"
+        );
         let base = unreachable_hint(
             HostRole::Base,
             "r.example:5000",

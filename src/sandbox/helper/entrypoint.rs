@@ -178,6 +178,22 @@ pub(super) fn execute(spec: &SandboxSpec) -> Failure {
     }
     match (refused, missing) {
         (Some((path, error)), _) => exec_failure(program, &path, &error),
+        // A bare name found in no directory of PATH: every candidate is missing, not only the
+        // first one tried.
+        (None, Some((path, _))) if !program.contains('/') && !path.exists() => Failure {
+            code: NOT_FOUND,
+            message: format!(
+                "cannot start the image's entrypoint {program}: no directory of PATH has it \
+                 ({}) ({})",
+                candidates
+                    .iter()
+                    .filter_map(|candidate| candidate.parent())
+                    .map(|directory| directory.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(":"),
+                missing_entrypoint_advice()
+            ),
+        },
         (None, Some((path, error))) => exec_failure(program, &path, &error),
         (None, None) => exec_failure(
             program,
@@ -220,7 +236,7 @@ fn exec_failure(program: &str, path: &Path, error: &io::Error) -> Failure {
     };
     let (code, advice) = match error.raw_os_error() {
         Some(libc::ENOENT) if path.exists() => (NOT_FOUND, missing_interpreter(path, lambda)),
-        Some(libc::ENOENT | libc::ENOTDIR) => (NOT_FOUND, lambda.to_owned()),
+        Some(libc::ENOENT | libc::ENOTDIR) => (NOT_FOUND, missing_entrypoint_advice()),
         Some(libc::EACCES) if path.is_dir() => (
             CANNOT_EXECUTE,
             format!(
@@ -259,6 +275,16 @@ fn exec_failure(program: &str, path: &Path, error: &io::Error) -> Failure {
         code,
         message: format!("cannot start the image's entrypoint {shown}: {described} ({advice})"),
     }
+}
+
+/// What to do about an entrypoint the image does not have. Lambda needs an absolute
+/// `ENTRYPOINT` (AWS Lambda Developer Guide, images-create.md).
+fn missing_entrypoint_advice() -> String {
+    "the image has no such file: set the image's Entrypoint (and Cmd) to the absolute path of \
+     an executable it has, such as /lambda-entrypoint.sh on an AWS base or /var/runtime/bootstrap \
+     (`lambda-image check IMAGE` says what the image holds); Lambda fails such an image with \
+     Runtime.InvalidEntrypoint"
+        .to_owned()
 }
 
 /// Why an entrypoint that exists was ENOENT: the interpreter its `#!` line names is missing

@@ -83,7 +83,9 @@ fn images_that_cannot_run_are_refused_with_what_to_do() {
     assert!(stderr.contains("/no/such/entrypoint"), "{stderr}");
     assert!(stderr.contains("Runtime.InvalidEntrypoint"), "{stderr}");
     assert!(
-        stderr.contains("hint: the image's entrypoint could not start")
+        stderr.contains("hint: a program could not be run")
+            && stderr.contains("lambda-image check")
+            && stderr.contains("absolute path of an executable")
             && !stderr.contains("keep asking for events"),
         "the hint fits an entrypoint that never ran: {stderr}"
     );

@@ -1,5 +1,6 @@
 //! `serve --image` keeps its sandbox warm as `serve --bootstrap` keeps a bootstrap: after a
-//! timeout or a crash one cold start, then warm again; and nothing is left when serve is killed.
+//! timeout or a crash one cold start, then warm again; nothing is left when serve is killed, and
+//! no zombie is left by a restart, even where nothing else would reap it.
 
 use super::*;
 
@@ -131,4 +132,83 @@ fn a_killed_serve_image_leaves_no_sandbox_process_behind() {
         left() == 0
     });
     assert!(gone, "the sandbox outlived a SIGKILL of lambda-image");
+}
+
+/// A container's entrypoint is its PID 1, to which every orphan is reparented and which must reap
+/// it; a program that does not piles up zombies (PikoCI/pikoci#681). Each sandbox killed by a
+/// timeout leaves its PID 1, whose parent died with it, to whoever reaps orphans: serve, run here
+/// as the PID 1 of a PID namespace of its own (`unshare --pid --fork`) as in such a container,
+/// must reap them itself.
+#[test]
+fn serve_image_as_a_containers_pid_1_reaps_the_sandboxes_it_kills() {
+    if let Some(reason) = cannot_run_images() {
+        eprintln!("skipped: {reason}");
+        return;
+    }
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: a PID namespace for serve needs root");
+        return;
+    }
+    let work = workdir();
+    let script = work.path().join("counting.sh");
+    std::fs::write(&script, COUNTING_RUNTIME).unwrap();
+    let image = build_image(
+        work.path(),
+        "counting",
+        &[format!("{}={}", host_architecture(), script.display())],
+        &[],
+    );
+    let cache = cache_dir(work.path());
+    let serve = Serve::start_under(
+        &["unshare", "--pid", "--fork", "--kill-child"],
+        &[
+            "--image",
+            &image,
+            "--cache-dir",
+            cache.to_str().unwrap(),
+            "--timeout",
+            "1",
+        ],
+    );
+    for _ in 0..2 {
+        let timed_out = curl_post(&serve.invocations_url(), r#""sleep""#);
+        assert!(
+            timed_out.body.contains("Task timed out"),
+            "{}",
+            timed_out.body
+        );
+        assert_eq!(count_of(&serve, r#""cold""#), 1, "{}", serve.stderr());
+    }
+    // serve is the only child of unshare; its zombie children, if any, are the sandboxes'
+    // PID 1s it did not reap.
+    let children = |pid: u32| -> Vec<u32> {
+        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+            .unwrap_or_default()
+            .split_whitespace()
+            .filter_map(|child| child.parse().ok())
+            .collect()
+    };
+    let lambda_image = children(serve.pid())[0];
+    let zombies = || {
+        children(lambda_image)
+            .into_iter()
+            .filter(|child| {
+                std::fs::read_to_string(format!("/proc/{child}/stat"))
+                    .is_ok_and(|stat| stat.contains(") Z "))
+            })
+            .count()
+    };
+    let reaped = (0..100).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        zombies() == 0
+    });
+    assert!(
+        reaped,
+        "{} zombies under serve after two timeouts: {}",
+        zombies(),
+        serve.stderr()
+    );
+    // unshare does not pass SIGTERM on: serve gets it directly, and ends, and unshare with it.
+    unsafe { libc::kill(lambda_image as i32, libc::SIGTERM) };
+    assert!(serve.stop().success());
 }

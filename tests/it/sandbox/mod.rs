@@ -393,13 +393,21 @@ fn an_entrypoint_that_cannot_start_is_127_or_126_with_a_line_saying_why() {
                 "lambda-image: cannot start the image's entrypoint /lambda-entrypoint.sh: \
                  No such file or directory"
             ) && said.contains("Runtime.InvalidEntrypoint")
+                && said.contains("set the image's Entrypoint (and Cmd) to the absolute path")
                 && said.lines().count() == 1,
             "{caller:?}: {said}"
         );
 
+        // A bare name is looked up in every directory of PATH, and the line says so rather than
+        // naming the first directory tried.
         let not_on_path = run_spec(caller, &tree.spec(&["bootstrap"]));
         assert_eq!(not_on_path.status.code(), Some(127), "{caller:?}");
-        assert!(stderr_of(&not_on_path).contains("entrypoint bootstrap"));
+        let said = stderr_of(&not_on_path);
+        assert!(
+            said.contains("entrypoint bootstrap: no directory of PATH has it (/bin)")
+                && said.contains("absolute path"),
+            "{caller:?}: {said}"
+        );
 
         let not_executable = run_spec(caller, &tree.spec(&["/not-executable/run"]));
         assert_eq!(not_executable.status.code(), Some(126), "{caller:?}");

@@ -25,7 +25,24 @@ pub struct Serve {
 impl Serve {
     /// Starts `lambda-image serve ARGS --port 0` and waits until it says where it listens.
     pub fn start(args: &[&str]) -> Serve {
-        let mut child = lambda_image()
+        Serve::start_under(&[], args)
+    }
+
+    /// [`Serve::start`] run by `wrapper` (a program and its arguments, e.g. `unshare --pid
+    /// --fork`, which runs lambda-image as the PID 1 of a PID namespace); empty for none.
+    pub fn start_under(wrapper: &[&str], args: &[&str]) -> Serve {
+        let mut command = match wrapper.split_first() {
+            Some((program, arguments)) => {
+                let mut command = Command::new(program);
+                command
+                    .args(arguments)
+                    .arg(env!("CARGO_BIN_EXE_lambda-image"))
+                    .env_remove("SOURCE_DATE_EPOCH");
+                command
+            }
+            None => lambda_image(),
+        };
+        let mut child = command
             .arg("serve")
             .args(args)
             .args(["--port", "0"])
@@ -90,6 +107,11 @@ impl Serve {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// The process id of what was started (the wrapper's, under [`Serve::start_under`]).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Sends SIGTERM and waits (at most 10 s) for it to exit.
