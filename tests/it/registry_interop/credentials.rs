@@ -497,7 +497,11 @@ fn a_refused_credential_is_named_by_the_flag_that_gave_it() {
         &scratch,
         &["check", &format!("127.0.0.1:{dead}/fn:v1")],
     ));
-    let stderr = assert_exit(&output, 6, &["the image named"]);
+    let stderr = assert_exit(
+        &output,
+        6,
+        &[&format!("it holds the image 127.0.0.1:{dead}/fn:v1 (")],
+    );
     assert!(!stderr.contains("--offline"), "{stderr}");
 }
 
