@@ -103,6 +103,12 @@ fn probe_image(work: &Path, name: &str) -> String {
     )
 }
 
+/// The OCI layout directory of an `oci:DIR:TAG` reference.
+fn layout_of(image: &str) -> PathBuf {
+    let (layout, _tag) = image.trim_start_matches("oci:").rsplit_once(':').unwrap();
+    PathBuf::from(layout)
+}
+
 fn probe_script(work: &Path) -> PathBuf {
     let script = work.join("probe.sh");
     std::fs::write(&script, PROBE_RUNTIME).unwrap();

@@ -56,10 +56,7 @@ fn images_that_cannot_run_are_refused_with_what_to_do() {
 
     // An entrypoint that is not in the image: the function cannot start (exit 9), and the
     // message says what Lambda reports.
-    let layout = image
-        .trim_start_matches("oci:")
-        .trim_end_matches(":fn")
-        .to_owned();
+    let layout = layout_of(&image).display().to_string();
     umoci(&[
         "config",
         "--image",
@@ -115,12 +112,6 @@ fn images_that_cannot_run_are_refused_with_what_to_do() {
         stderr.contains("--arch is about the image to run"),
         "{stderr}"
     );
-}
-
-/// The OCI layout directory of an `oci:DIR:TAG` reference.
-fn layout_of(image: &str) -> PathBuf {
-    let (layout, _tag) = image.trim_start_matches("oci:").rsplit_once(':').unwrap();
-    PathBuf::from(layout)
 }
 
 /// `layout:fn` with the GNU tar layer `tar` added on top by `umoci raw add-layer`, tagged
@@ -305,10 +296,7 @@ fn a_working_dir_the_image_lacks_is_an_init_error_named_runtime_invalid_working_
     let work = workdir();
     let image = probe_image(work.path(), "one");
     let cache = cache_dir(work.path());
-    let layout = image
-        .trim_start_matches("oci:")
-        .trim_end_matches(":fn")
-        .to_owned();
+    let layout = layout_of(&image).display().to_string();
     // Changed as a user would change it; a relative one is refused as AWS's emulator refuses
     // it, not resolved against `/`.
     for (tag, working_dir, said) in [

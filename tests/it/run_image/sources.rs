@@ -23,10 +23,7 @@ fn a_file_deleted_in_a_later_layer_by_another_tool_is_gone() {
         &[format!("{}={}", host_architecture(), probe.display())],
         &["--include", &include],
     );
-    let layout = image
-        .trim_start_matches("oci:")
-        .trim_end_matches(":fn")
-        .to_owned();
+    let layout = layout_of(&image).display().to_string();
     let cache = cache_dir(work.path());
     let (output, report) = invoke(&[
         "--image",

@@ -24,6 +24,11 @@ done
 
 /// `serve --image` of the counting runtime with `--timeout 1` and `extra` flags.
 fn serve_counting(work: &Path, extra: &[&str]) -> Serve {
+    serve_counting_under(&[], work, extra)
+}
+
+/// [`serve_counting`] run by `wrapper` ([`Serve::start_under`]).
+fn serve_counting_under(wrapper: &[&str], work: &Path, extra: &[&str]) -> Serve {
     let script = work.join("counting.sh");
     std::fs::write(&script, COUNTING_RUNTIME).unwrap();
     let image = build_image(
@@ -42,7 +47,7 @@ fn serve_counting(work: &Path, extra: &[&str]) -> Serve {
         "1",
     ];
     args.extend_from_slice(extra);
-    Serve::start(&args)
+    Serve::start_under(wrapper, &args)
 }
 
 /// The `count` the counting runtime answered to `event`.
@@ -150,25 +155,10 @@ fn serve_image_as_a_containers_pid_1_reaps_the_sandboxes_it_kills() {
         return;
     }
     let work = workdir();
-    let script = work.path().join("counting.sh");
-    std::fs::write(&script, COUNTING_RUNTIME).unwrap();
-    let image = build_image(
-        work.path(),
-        "counting",
-        &[format!("{}={}", host_architecture(), script.display())],
-        &[],
-    );
-    let cache = cache_dir(work.path());
-    let serve = Serve::start_under(
+    let serve = serve_counting_under(
         &["unshare", "--pid", "--fork", "--kill-child"],
-        &[
-            "--image",
-            &image,
-            "--cache-dir",
-            cache.to_str().unwrap(),
-            "--timeout",
-            "1",
-        ],
+        work.path(),
+        &[],
     );
     for _ in 0..2 {
         let timed_out = curl_post(&serve.invocations_url(), r#""sleep""#);
