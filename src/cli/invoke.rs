@@ -357,6 +357,8 @@ mod tests {
             (true, None),
             (false, Some(127)),
             (false, Some(sandbox::INVALID_WORKING_DIR)),
+            (false, Some(sandbox::SETUP_FAILED)),
+            (false, Some(sandbox::NOT_FOUND)),
         ] {
             assert!(exited_hint(image, code).contains("keep asking for events"));
         }

@@ -248,3 +248,39 @@ fn remove(directory: &Path, temporary: Option<&Path>, name: &str) {
     drop(file);
     drop(moved);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A run that opened a lock file a prune then removed (or replaced) must not trust it.
+    #[test]
+    fn a_lock_file_removed_or_replaced_after_it_was_opened_is_not_still_there() {
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("tree.lock");
+        let held = open_lock(&path).unwrap();
+        assert!(still_at(&held, &path));
+        fs::remove_file(&path).unwrap();
+        assert!(!still_at(&held, &path), "removed");
+        let _replacement = open_lock(&path).unwrap();
+        assert!(!still_at(&held, &path), "replaced by another file");
+        assert!(still_at(&open_lock(&path).unwrap(), &path));
+    }
+
+    /// Only a ChainID's hex names a tree: what else is in the directory is never pruned.
+    #[test]
+    fn only_64_lowercase_hex_digits_name_a_tree() {
+        assert!(is_chain_id_hex(&"0123456789abcdef".repeat(4)));
+        for name in [
+            "abc".to_owned(),
+            "a".repeat(63),
+            "a".repeat(65),
+            "A".repeat(64),
+            "g".repeat(64),
+            format!("{}.", "a".repeat(63)),
+            String::new(),
+        ] {
+            assert!(!is_chain_id_hex(&name), "{name}");
+        }
+    }
+}
