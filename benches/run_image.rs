@@ -454,22 +454,32 @@ fn check_answer(stdout: &str, event: &str) -> Result<(), String> {
 }
 
 /// Removes a podman storage root, unmounting first what is still mounted under it (the
-/// overlay driver mounts its own directory, and layers while a container runs).
+/// overlay driver mounts its own directory, and layers while a container runs). Tried a few
+/// times: podman's cleanup process, which runs after `podman rm` has returned, may mount the
+/// store again meanwhile (seen as EBUSY).
 fn remove_podman_store(store: &Path) {
-    if !store.exists() {
-        return;
+    let mut attempt = 0;
+    while store.exists() {
+        let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let mut mounts: Vec<&str> = mountinfo
+            .lines()
+            .filter_map(|line| line.split(' ').nth(4))
+            .filter(|point| Path::new(point).starts_with(store))
+            .collect();
+        mounts.sort_by_key(|point| std::cmp::Reverse(point.len()));
+        for point in mounts {
+            let _ = Command::new("umount").args(["-l", point]).output();
+        }
+        match fs::remove_dir_all(store) {
+            Ok(()) => return,
+            Err(error) if attempt < 20 => {
+                eprintln!("removing {}: {error}; trying again", store.display());
+                attempt += 1;
+                std::thread::sleep(std::time::Duration::from_millis(250));
+            }
+            Err(error) => panic!("cannot remove {}: {error}", store.display()),
+        }
     }
-    let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let mut mounts: Vec<&str> = mountinfo
-        .lines()
-        .filter_map(|line| line.split(' ').nth(4))
-        .filter(|point| Path::new(point).starts_with(store))
-        .collect();
-    mounts.sort_by_key(|point| std::cmp::Reverse(point.len()));
-    for point in mounts {
-        let _ = Command::new("umount").args(["-l", point]).output();
-    }
-    fs::remove_dir_all(store).unwrap();
 }
 
 /// `podman --version`, e.g. `podman version 4.3.1`.
