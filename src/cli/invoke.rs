@@ -241,18 +241,22 @@ fn payload_value(body: &[u8]) -> serde_json::Value {
         .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(body).into_owned()))
 }
 
-/// The event bytes from `--event JSON`, `--event @FILE` or stdin, as [`EventPayload`] makes
-/// them (the same rule as `serve`): empty input is the empty object, as for an Invoke call
-/// without a payload; anything else is delivered unchanged, with a warning when it is not JSON.
-/// Input of 6,291,456 bytes or more is refused, as Lambda's Invoke API refuses it
-/// ([`MAX_REQUEST_BYTES`]).
 /// Whether the event comes from stdin: no `--event`, or `--event @-` (curl's spelling).
 fn reads_stdin(argument: Option<&str>) -> bool {
     matches!(argument, None | Some("@-"))
 }
 
+/// The event bytes from `--event JSON`, `--event @FILE` or stdin (no `--event`, or `@-`), as [`EventPayload`] makes
+/// them (the same rule as `serve`): empty input is the empty object, as for an Invoke call
+/// without a payload; anything else is delivered unchanged, with a warning when it is not JSON.
+/// Input of 6,291,456 bytes or more is refused, as Lambda's Invoke API refuses it
+/// ([`MAX_REQUEST_BYTES`]).
 fn read_event(argument: Option<&str>) -> Result<Vec<u8>> {
-    let argument = argument.filter(|_| !reads_stdin(argument));
+    let argument = if reads_stdin(argument) {
+        None
+    } else {
+        argument
+    };
     let (bytes, source) = match argument {
         Some(text) => match text.strip_prefix('@') {
             Some(path) => {
