@@ -150,43 +150,36 @@ pub fn refusal(reference: &str, image: &Image, layers: &[UnsupportedLayer]) -> O
             .map_or_else(|| "sha256:?".to_owned(), |layer| layer.digest().to_string())
     };
     let entries = &first.entries;
-    let mut holds = Vec::new();
-    if entries.hard_link_count > 0 {
-        let links: Vec<String> = entries
-            .hard_links
-            .iter()
-            // A target as GNU tar writes it (`./var/task/data`) is shown from the root.
-            .map(|link| {
-                let target = link.target.trim_start_matches("./").trim_start_matches('/');
-                format!("/{} -> /{target}", link.path)
-            })
-            .collect();
-        let noun = if entries.hard_link_count == 1 {
-            "a hard link"
-        } else {
-            "hard links"
-        };
-        holds.push(format!(
-            "{noun} ({})",
-            listed(&links, entries.hard_link_count)
-        ));
-    }
-    if entries.missing_parent_count > 0 {
-        let paths: Vec<String> = entries
-            .missing_parents
-            .iter()
-            .map(|path| format!("/{path}"))
-            .collect();
-        let noun = if entries.missing_parent_count == 1 {
-            "an entry whose parent directory is in no layer before it"
-        } else {
-            "entries whose parent directory is in no layer before them"
-        };
-        holds.push(format!(
-            "{noun} ({})",
-            listed(&paths, entries.missing_parent_count)
-        ));
-    }
+    // A target as GNU tar writes it (`./var/task/data`) is shown from the root.
+    let links: Vec<String> = entries
+        .hard_links
+        .iter()
+        .map(|link| {
+            let target = link.target.trim_start_matches("./").trim_start_matches('/');
+            format!("/{} -> /{target}", link.path)
+        })
+        .collect();
+    let paths: Vec<String> = entries
+        .missing_parents
+        .iter()
+        .map(|path| format!("/{path}"))
+        .collect();
+    let holds: Vec<String> = [
+        (entries.hard_link_count, &links, "a hard link", "hard links"),
+        (
+            entries.missing_parent_count,
+            &paths,
+            "an entry whose parent directory is in no layer before it",
+            "entries whose parent directory is in no layer before them",
+        ),
+    ]
+    .into_iter()
+    .filter(|(count, ..)| *count > 0)
+    .map(|(count, items, one, many)| {
+        let noun = if count == 1 { one } else { many };
+        format!("{noun} ({})", listed(items, count))
+    })
+    .collect();
     let mut message = format!(
         "image {reference}: layer {} of {} ({}) holds {}, which Lambda's unpacker refuses when \
          the function is created: InvalidImage(ImageLayerFailure: UnsupportedImageLayerDetected \
