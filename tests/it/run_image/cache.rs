@@ -46,14 +46,7 @@ fn runs_of_many_images_keep_only_the_most_recently_used_trees() {
             &[format!("{}={}", host_architecture(), script.display())],
             &[],
         );
-        let (output, report) = invoke(&[
-            "--image",
-            &image,
-            "--cache-dir",
-            &cache_flag,
-            "--event",
-            "{}",
-        ]);
+        let (output, report) = invoke_cached(&image, &cache_flag);
         let stderr = stderr_of(&output);
         assert!(output.status.success(), "build {number}: {stderr}");
         assert_eq!(report["response"]["uid"], 993, "build {number}: {report}");
@@ -102,14 +95,7 @@ fn runs_of_many_images_keep_only_the_most_recently_used_trees() {
 
     // The latest still answers, from its cached tree.
     let (latest, _) = images.last().unwrap();
-    let (output, report) = invoke(&[
-        "--image",
-        latest,
-        "--cache-dir",
-        &cache_flag,
-        "--event",
-        "{}",
-    ]);
+    let (output, report) = invoke_cached(latest, &cache_flag);
     let stderr = stderr_of(&output);
     assert!(output.status.success(), "{stderr}");
     assert!(stderr.contains("layers cached in"), "{stderr}");

@@ -122,6 +122,11 @@ fn cache_dir(work: &Path) -> PathBuf {
     cache
 }
 
+/// `invoke --image IMAGE --cache-dir CACHE --event {}` ([`invoke`]).
+fn invoke_cached(image: &str, cache: &str) -> (Output, Value) {
+    invoke(&["--image", image, "--cache-dir", cache, "--event", "{}"])
+}
+
 /// `lambda-image invoke ARGS --json`, as this user, within two minutes.
 fn invoke(args: &[&str]) -> (Output, Value) {
     let output = run_unchecked(

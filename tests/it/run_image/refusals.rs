@@ -66,14 +66,7 @@ fn images_that_cannot_run_are_refused_with_what_to_do() {
         "--config.entrypoint",
         "/no/such/entrypoint",
     ]);
-    let (output, report) = invoke(&[
-        "--image",
-        &format!("oci:{layout}:missing"),
-        "--cache-dir",
-        cache_flag,
-        "--event",
-        "{}",
-    ]);
+    let (output, report) = invoke_cached(&format!("oci:{layout}:missing"), cache_flag);
     let stderr = stderr_of(&output);
     assert_eq!(output.status.code(), Some(9), "{stderr}");
     assert_eq!(report["outcome"], "exited", "{stderr}");
@@ -138,14 +131,7 @@ fn with_layer(layout: &Path, tar: &Path, tag: &str) -> (String, String) {
 /// `invoke --image IMAGE` with `cache`: it must be refused with exit 7 before anything runs,
 /// naming the layer `digest`, Lambda's error and each of `expected`; returns its stderr.
 fn assert_refused(image: &str, cache: &Path, digest: &str, expected: &[&str]) -> String {
-    let (output, report) = invoke(&[
-        "--image",
-        image,
-        "--cache-dir",
-        cache.to_str().unwrap(),
-        "--event",
-        "{}",
-    ]);
+    let (output, report) = invoke_cached(image, cache.to_str().unwrap());
     let stderr = stderr_of(&output);
     assert_eq!(output.status.code(), Some(7), "{stderr}");
     assert_eq!(report["error"]["kind"], "image_rejected", "{report}");
@@ -275,14 +261,7 @@ fn layers_lambdas_unpacker_refuses_are_refused_cached_or_not_as_check_refuses_th
     assert!(stderr.contains("UnsupportedImageLayerDetected"), "{stderr}");
 
     // The image without the added layer runs.
-    let (output, report) = invoke(&[
-        "--image",
-        &image,
-        "--cache-dir",
-        cache.to_str().unwrap(),
-        "--event",
-        "{}",
-    ]);
+    let (output, report) = invoke_cached(&image, cache.to_str().unwrap());
     assert!(output.status.success(), "{}", stderr_of(&output));
     assert_eq!(report["response"]["uid"], 993, "{report}");
 }
@@ -320,14 +299,8 @@ fn a_working_dir_the_image_lacks_is_an_init_error_named_runtime_invalid_working_
             "--config.workingdir",
             working_dir,
         ]);
-        let (output, report) = invoke(&[
-            "--image",
-            &format!("oci:{layout}:{tag}"),
-            "--cache-dir",
-            cache.to_str().unwrap(),
-            "--event",
-            "{}",
-        ]);
+        let (output, report) =
+            invoke_cached(&format!("oci:{layout}:{tag}"), cache.to_str().unwrap());
         let stderr = stderr_of(&output);
         assert_eq!(output.status.code(), Some(9), "{working_dir}: {stderr}");
         assert_eq!(report["outcome"], "exited", "{stderr}");

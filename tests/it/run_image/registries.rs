@@ -67,14 +67,7 @@ fn a_registry_image_runs_with_the_password_on_stdin_and_a_wrong_one_is_refused_u
     let cache = cache_dir(work.path());
     let cache_flag = cache.to_str().unwrap();
 
-    let (output, _) = invoke(&[
-        "--image",
-        &target,
-        "--cache-dir",
-        cache_flag,
-        "--event",
-        "{}",
-    ]);
+    let (output, _) = invoke_cached(&target, cache_flag);
     let stderr = stderr_of(&output);
     assert_eq!(output.status.code(), Some(6), "{stderr}");
     assert!(stderr.contains("--password-stdin"), "{stderr}");

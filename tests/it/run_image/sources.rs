@@ -25,14 +25,7 @@ fn a_file_deleted_in_a_later_layer_by_another_tool_is_gone() {
     );
     let layout = layout_of(&image).display().to_string();
     let cache = cache_dir(work.path());
-    let (output, report) = invoke(&[
-        "--image",
-        &image,
-        "--cache-dir",
-        cache.to_str().unwrap(),
-        "--event",
-        "{}",
-    ]);
+    let (output, report) = invoke_cached(&image, cache.to_str().unwrap());
     assert!(output.status.success(), "{}", stderr_of(&output));
     assert_eq!(
         report["response"]["secret"], "ok",
@@ -54,14 +47,7 @@ fn a_file_deleted_in_a_later_layer_by_another_tool_is_gone() {
         &format!("{layout}:deleted"),
         bundle.to_str().unwrap(),
     ]);
-    let (output, report) = invoke(&[
-        "--image",
-        &format!("oci:{layout}:deleted"),
-        "--cache-dir",
-        cache.to_str().unwrap(),
-        "--event",
-        "{}",
-    ]);
+    let (output, report) = invoke_cached(&format!("oci:{layout}:deleted"), cache.to_str().unwrap());
     assert!(output.status.success(), "{}", stderr_of(&output));
     assert!(
         report["response"]["secret"]

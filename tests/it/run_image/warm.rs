@@ -57,6 +57,17 @@ fn count_of(serve: &Serve, event: &str) -> Value {
     answer.json()["count"].clone()
 }
 
+/// An event that outlasts `--timeout 1` times out, and the next starts a new sandbox.
+fn times_out_then_starts_cold(serve: &Serve) {
+    let timed_out = curl_post(&serve.invocations_url(), r#""sleep""#);
+    assert!(
+        timed_out.body.contains("Task timed out"),
+        "{}",
+        timed_out.body
+    );
+    assert_eq!(count_of(serve, r#""cold""#), 1, "{}", serve.stderr());
+}
+
 #[test]
 fn after_a_timeout_or_a_crash_the_restarted_sandbox_stays_warm() {
     if let Some(reason) = cannot_run_images() {
@@ -71,13 +82,7 @@ fn after_a_timeout_or_a_crash_the_restarted_sandbox_stays_warm() {
     // A restart happens while a request is served, on that request's thread, which ends after
     // it: the sandbox started then must outlive it (it died with it: every later request was
     // a cold start, after "exited while idle (signal: killed)").
-    let timed_out = curl_post(&serve.invocations_url(), r#""sleep""#);
-    assert!(
-        timed_out.body.contains("Task timed out"),
-        "{}",
-        timed_out.body
-    );
-    assert_eq!(count_of(&serve, r#""cold""#), 1, "{}", serve.stderr());
+    times_out_then_starts_cold(&serve);
     std::thread::sleep(std::time::Duration::from_millis(300));
     assert_eq!(
         count_of(&serve, r#""warm""#),
@@ -113,9 +118,7 @@ fn a_killed_serve_image_leaves_no_sandbox_process_behind() {
     let serve = serve_counting(work.path(), &["--env", &format!("MARKER={marker}")]);
     // The first sandbox, from serve's start; a timeout; the second, from a request.
     assert_eq!(count_of(&serve, r#""first""#), 1, "{}", serve.stderr());
-    let timed_out = curl_post(&serve.invocations_url(), r#""sleep""#);
-    assert!(timed_out.body.contains("Task timed out"));
-    assert_eq!(count_of(&serve, r#""cold""#), 1, "{}", serve.stderr());
+    times_out_then_starts_cold(&serve);
     let left = || {
         std::fs::read_dir("/proc")
             .unwrap()
@@ -161,13 +164,7 @@ fn serve_image_as_a_containers_pid_1_reaps_the_sandboxes_it_kills() {
         &[],
     );
     for _ in 0..2 {
-        let timed_out = curl_post(&serve.invocations_url(), r#""sleep""#);
-        assert!(
-            timed_out.body.contains("Task timed out"),
-            "{}",
-            timed_out.body
-        );
-        assert_eq!(count_of(&serve, r#""cold""#), 1, "{}", serve.stderr());
+        times_out_then_starts_cold(&serve);
     }
     // serve is the only child of unshare; its zombie children, if any, are the sandboxes'
     // PID 1s it did not reap.
